@@ -1,0 +1,290 @@
+/**
+ * Shared contracts of the engine's data path.
+ *
+ *   Policy (JSON, validated) --plan--> Plan (frozen, fully resolved)
+ *   rows --bound--> unit contributions --aggregate--> ExactTable[]
+ *   ExactTable --protect (sdc | dp)--> ProtectedTable --release--> files
+ *
+ * The kind of a table is carried in its type (`kind: 'exact' | 'protected'`),
+ * so only protected tables can reach a sink (release writers accept
+ * `ProtectedTable` only).
+ */
+
+/** A category of a dimension as declared in the policy (public knowledge). */
+export interface Category {
+  readonly code: string;
+  readonly label: string;
+}
+
+/**
+ * One node of a dimension: a leaf (a declared category, or a bin of a derived
+ * column) or an aggregate (a hierarchy level or the dimension's total).
+ * Nodes of a dimension are numbered 0..n-1; leaves come first
+ * (`nodes[i].leaf === true` for i < leafCount), in declared order.
+ */
+export interface DimensionNode {
+  readonly code: string;
+  readonly label: string;
+  readonly leaf: boolean;
+  /** Depth in the hierarchy: 0 for the total (root), leaves deepest. */
+  readonly level: number;
+  /** Parent node index, or null for the root (or a leaf of a table without total). */
+  readonly parent: number | null;
+  /** Direct children (node indices); empty for leaves. */
+  readonly children: readonly number[];
+  /** Leaf indices under this node (itself for a leaf). */
+  readonly leaves: readonly number[];
+}
+
+export interface DimensionPlan {
+  /** Column (or derived column) name in the microdata. */
+  readonly name: string;
+  readonly label: string;
+  readonly nodes: readonly DimensionNode[];
+  readonly leafCount: number;
+  /** Index of the total node (root), or null when the table publishes no total on this dimension. */
+  readonly total: number | null;
+}
+
+export type MeasurePlan =
+  | { readonly kind: 'count' }
+  | {
+      readonly kind: 'sum' | 'mean';
+      readonly column: string;
+      /** Clamping bounds in scaled integer units (value * 10^decimals). */
+      readonly lower: number;
+      readonly upper: number;
+      /** Number of decimals kept for the measure column: values are handled as integers value*10^decimals. */
+      readonly decimals: number;
+    };
+
+export interface TablePlan {
+  readonly id: string;
+  readonly title: string;
+  readonly description: string;
+  readonly dimensions: readonly DimensionPlan[];
+  readonly measure: MeasurePlan;
+  /** Share of the DP budget (weights normalised to sum to 1); 0 for sdc. */
+  readonly budgetShare: number;
+  /** Cells the officer marks (codes per dimension, in dimension order). */
+  readonly neverSuppress: readonly (readonly string[])[];
+  readonly alwaysSuppress: readonly (readonly string[])[];
+}
+
+export type ColumnType = 'categorical' | 'integer' | 'number' | 'string';
+
+export interface ColumnPlan {
+  readonly name: string;
+  readonly type: ColumnType;
+  /** For categorical columns: the declared domain. */
+  readonly categories?: readonly Category[];
+  /** Raw strings that mean "missing" for this column. */
+  readonly missingValues: readonly string[];
+  readonly required: boolean;
+  readonly minimum?: number;
+  readonly maximum?: number;
+}
+
+export interface DerivedColumnPlan {
+  readonly name: string;
+  readonly from: string;
+  /** Bins on a numeric column: value v falls in bin i when min <= v <= max (inclusive, integers or numbers). */
+  readonly bins?: readonly { readonly code: string; readonly label: string; readonly min: number; readonly max: number }[];
+  /** Recoding of a categorical column: source code -> target code. */
+  readonly map?: Readonly<Record<string, string>>;
+  /** Resulting categories, in order. */
+  readonly categories: readonly Category[];
+}
+
+export interface CsvSourcePlan {
+  readonly kind: 'csv';
+  /** Absolute path. */
+  readonly path: string;
+  readonly delimiter: string;
+  readonly header: boolean;
+  readonly encoding: 'utf8';
+}
+
+export type SourcePlan = CsvSourcePlan;
+
+export interface UnitPlan {
+  /** Column identifying the protected unit, or null when each row is its own unit. */
+  readonly column: string | null;
+  readonly kind: 'person' | 'household' | 'enterprise' | 'other';
+  /** At most this many rows per unit are kept (chosen by keyed hash, independent of row order). */
+  readonly maxRowsPerUnit: number;
+}
+
+export type InvalidRowPolicy = 'error' | 'drop';
+
+export interface DatasetPlan {
+  readonly id: string;
+  readonly source: SourcePlan;
+  readonly unit: UnitPlan;
+  readonly columns: readonly ColumnPlan[];
+  readonly derived: readonly DerivedColumnPlan[];
+  readonly onInvalidRow: InvalidRowPolicy;
+}
+
+export interface DominanceRule {
+  readonly n: number;
+  readonly k: number;
+}
+
+export interface SdcPlan {
+  readonly regime: 'sdc';
+  /** Minimum frequency: a cell is unsafe when 0 < units < minFrequency. null = no rule. */
+  readonly minFrequency: number | null;
+  /** Protection level (percent of cell value) required for cells flagged by minimum frequency. */
+  readonly frequencyProtection: number;
+  readonly dominance: readonly DominanceRule[];
+  /** p% rule, or null. */
+  readonly pPercent: number | null;
+  /** (p,q) prior-knowledge rule, or null. */
+  readonly pq: { readonly p: number; readonly q: number } | null;
+  readonly secondary: {
+    readonly method: 'optimal' | 'heuristic' | 'auto';
+    readonly cost: 'unity' | 'frequency' | 'value';
+    readonly timeLimitSeconds: number;
+  };
+  /** Zero cells (no contributor): 'publish' (safe) or 'suppress'. */
+  readonly zeroCells: 'publish' | 'suppress';
+}
+
+export interface DpPlan {
+  readonly regime: 'dp';
+  readonly mechanism: 'discrete-laplace' | 'discrete-gaussian';
+  /** Total budget for the release: epsilon for pure DP (Laplace), rho for zCDP (Gaussian). */
+  readonly epsilon: number | null;
+  readonly rho: number | null;
+  /** delta at which (epsilon, delta) is reported for zCDP. */
+  readonly delta: number;
+  /** Post-processing: suppress cells whose NOISY value is below this; null = none. */
+  readonly noisyThreshold: number | null;
+  /** Granularity exponent k for non-integer quantities (noise in multiples of 2^k scaled units). */
+  readonly granularityLog2: number;
+}
+
+export type ProtectionPlan = SdcPlan | DpPlan;
+
+export interface ReleaseMeta {
+  readonly title: string;
+  readonly description: string;
+  readonly audience: 'public' | 'contract';
+  readonly demo: boolean;
+  readonly expires: string | null;
+  readonly contact: string | null;
+}
+
+export interface Plan {
+  readonly policyId: string;
+  readonly policyVersion: string;
+  /** SHA-256 (hex) of the policy file bytes. */
+  readonly policySha256: string;
+  readonly policyPath: string;
+  readonly release: ReleaseMeta;
+  readonly dataset: DatasetPlan;
+  readonly tables: readonly TablePlan[];
+  readonly protection: ProtectionPlan;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tables moving through the pipeline                                  */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Exact aggregate of one cell. Contributions are per unit (a unit's rows in
+ * the cell are summed first), in scaled integer units.
+ */
+export interface ExactCell {
+  /** Number of distinct units contributing (after bounding). */
+  readonly units: number;
+  /** Number of rows contributing (after bounding). */
+  readonly rows: number;
+  /** Sum of the (clamped) measure, scaled integer units; equals `units` for count tables. */
+  readonly sum: number;
+  /** Largest per-unit contributions, descending (at most TOP_K). For count tables each unit contributes 1. */
+  readonly top: readonly number[];
+}
+
+/** How many largest contributions are kept per cell (enough for (n,k) with n <= 4, p%, (p,q)). */
+export const TOP_K = 4;
+
+/**
+ * Cells are stored densely in row-major order over the dimensions' nodes:
+ * index = sum_d node[d] * stride[d], stride[last] = 1.
+ */
+export interface ExactTable {
+  readonly kind: 'exact';
+  readonly plan: TablePlan;
+  readonly cells: readonly ExactCell[];
+}
+
+/** SDMX CONF_STATUS: F free, A primary (small count), O dominance by one unit, T by two, C confidential (other primary), D secondary. */
+export type ConfStatus = 'F' | 'A' | 'O' | 'T' | 'C' | 'D';
+/** SDMX OBS_STATUS: A normal, E estimated (noisy). */
+export type ObsStatus = 'A' | 'E';
+
+export interface CellAccuracy {
+  /** Standard deviation of the noise, in the published unit. */
+  readonly noiseSd: number;
+  /** Mechanism scale parameter (b for Laplace, sigma for Gaussian), in the published unit. */
+  readonly scale: number;
+  /** Half-width of the 95% interval: |noise| <= halfWidth95 with probability >= 0.95. */
+  readonly halfWidth95: number;
+}
+
+export interface ProtectedCell {
+  /** Published value (in the measure's natural unit), or null when suppressed. */
+  readonly value: number | null;
+  readonly conf: ConfStatus;
+  readonly obs: ObsStatus;
+  readonly accuracy: CellAccuracy | null;
+}
+
+export interface ProtectedTable {
+  readonly kind: 'protected';
+  readonly plan: TablePlan;
+  readonly cells: readonly ProtectedCell[];
+}
+
+/** Strides for the dense cell layout. */
+export function strides(dims: readonly DimensionPlan[]): number[] {
+  const s = new Array<number>(dims.length).fill(1);
+  for (let d = dims.length - 2; d >= 0; d--) s[d] = s[d + 1]! * dims[d + 1]!.nodes.length;
+  return s;
+}
+
+export function cellCount(dims: readonly DimensionPlan[]): number {
+  return dims.reduce((n, d) => n * d.nodes.length, 1);
+}
+
+/** Node index per dimension of a dense cell index. */
+export function cellCoords(dims: readonly DimensionPlan[], index: number): number[] {
+  const out = new Array<number>(dims.length);
+  for (let d = dims.length - 1; d >= 0; d--) {
+    const n = dims[d]!.nodes.length;
+    out[d] = index % n;
+    index = Math.floor(index / n);
+  }
+  return out;
+}
+
+export function cellIndex(dims: readonly DimensionPlan[], coords: readonly number[]): number {
+  let idx = 0;
+  for (let d = 0; d < dims.length; d++) idx = idx * dims[d]!.nodes.length + coords[d]!;
+  return idx;
+}
+
+/**
+ * Source of uniform random bytes. `crypto` draws from node:crypto and is the
+ * only kind a real release may use; `seeded` (seedrandom) is for tests and
+ * reproducible demos and is marked so in the manifest.
+ */
+export interface RandomSource {
+  readonly kind: 'crypto' | 'seeded';
+  /** The seed, for seeded sources (recorded in the manifest of demo releases). */
+  readonly seed: string | null;
+  /** n independent uniform bytes. */
+  bytes(n: number): Uint8Array;
+}
