@@ -1,0 +1,207 @@
+/**
+ * Policy document -> Plan: every default filled, every reference resolved,
+ * the whole object frozen. Expects a document accepted by `validatePolicy`
+ * (inconsistencies found anyway are thrown as POLICY_INVALID naming the path).
+ *
+ * Guarantees the later steps rely on:
+ * - dimensions are DimensionPlans from `buildDimension` (declared domains,
+ *   hierarchies partition the leaves, totals where asked);
+ * - measure bounds are exact scaled integers (value * 10^decimals, safe
+ *   integers), so clamping and sums run in integer arithmetic;
+ * - budget shares are the table weights normalised to sum to 1 (dp), so the
+ *   tables' privacy costs add up to exactly the declared budget; 0 for sdc.
+ */
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { StatguardError } from '../errors.ts';
+import type {
+  Category, ColumnPlan, DatasetPlan, DerivedColumnPlan, DimensionPlan, MeasurePlan, Plan, ProtectionPlan, ReleaseMeta, TablePlan,
+} from '../types.ts';
+import { buildDimension } from './dimension.ts';
+import type { HierarchyNodeSpec } from './dimension.ts';
+import type { ColumnDoc, PolicyDoc, TableDoc } from './policy-doc.ts';
+import { ptr, scaleExact } from './validate.ts';
+
+export interface PlanContext {
+  /** Path of the policy file (made absolute); relative source paths resolve against its directory. */
+  readonly policyPath: string;
+  /** SHA-256 (hex) of the policy file bytes. */
+  readonly policySha256: string;
+}
+
+/** Default protection percent for cells flagged by the minimum frequency rule. */
+export const DEFAULT_FREQUENCY_PROTECTION = 10;
+export const DEFAULT_DELTA = 1e-10;
+
+export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
+  const policyPath = resolve(ctx.policyPath);
+  const ds = doc.dataset;
+  const derivedDocs = ds.derived ?? [];
+  const colDocs = new Map(ds.columns.map((c) => [c.name, c] as const));
+
+  // Columns a release cannot do without: the unit column, and every column a table dimension reads.
+  const needed = new Set<string>();
+  if (ds.unit.column !== undefined) needed.add(ds.unit.column);
+  for (const t of doc.tables) {
+    for (const d of t.dimensions) {
+      const name = typeof d === 'string' ? d : d.column;
+      needed.add(name);
+      const der = derivedDocs.find((x) => x.name === name);
+      if (der) needed.add(der.from);
+    }
+  }
+
+  const columns: ColumnPlan[] = ds.columns.map((c) => ({
+    name: c.name,
+    type: c.type,
+    ...(c.type === 'categorical' ? { categories: (c.categories ?? []).map(cat) } : {}),
+    missingValues: [...(c.missingValues ?? [])],
+    required: c.required ?? needed.has(c.name),
+    ...(c.constraints?.minimum !== undefined ? { minimum: c.constraints.minimum } : {}),
+    ...(c.constraints?.maximum !== undefined ? { maximum: c.constraints.maximum } : {}),
+  }));
+
+  const derived: DerivedColumnPlan[] = derivedDocs.map((d) => d.bins
+    ? { name: d.name, from: d.from, bins: d.bins.map((b) => ({ code: b.code, label: b.label, min: b.min, max: b.max })), categories: d.bins.map(cat) }
+    : { name: d.name, from: d.from, map: { ...(d.map ?? {}) }, categories: (d.categories ?? []).map(cat) });
+
+  // Domain and label of every column usable as a dimension.
+  const domains = new Map<string, { label: string; categories: readonly Category[] }>();
+  for (const c of ds.columns) if (c.type === 'categorical') domains.set(c.name, { label: c.title ?? c.name, categories: (c.categories ?? []).map(cat) });
+  derivedDocs.forEach((d, i) => domains.set(d.name, { label: d.title ?? d.name, categories: derived[i]!.categories }));
+
+  const dataset: DatasetPlan = {
+    id: ds.id,
+    source: {
+      kind: 'csv',
+      path: isAbsolute(ds.source.path) ? ds.source.path : resolve(dirname(policyPath), ds.source.path),
+      delimiter: ds.source.delimiter ?? ',',
+      header: true,
+      encoding: 'utf8',
+    },
+    unit: { column: ds.unit.column ?? null, kind: ds.unit.kind, maxRowsPerUnit: ds.unit.maxRowsPerUnit ?? 1 },
+    columns,
+    derived,
+    onInvalidRow: ds.onInvalidRow ?? 'error',
+  };
+
+  const isDp = doc.protection.regime === 'dp';
+  const weights = doc.tables.map((t) => t.weight ?? 1);
+  const weightSum = weights.reduce((a, b) => a + b, 0);
+  const tables: TablePlan[] = doc.tables.map((t, i) => ({
+    id: t.id,
+    title: t.title,
+    description: t.description ?? '',
+    dimensions: t.dimensions.map((d, j) => planDimension(doc, t, i, j, domains)),
+    measure: planMeasure(t, i, colDocs),
+    // Shares sum to 1 (up to float rounding of the division): the per-table costs compose to the total budget.
+    budgetShare: isDp ? weights[i]! / weightSum : 0,
+    neverSuppress: (t.neverSuppress ?? []).map((x) => [...x]),
+    alwaysSuppress: (t.alwaysSuppress ?? []).map((x) => [...x]),
+  }));
+
+  const p = doc.protection;
+  const protection: ProtectionPlan = p.regime === 'sdc'
+    ? {
+        regime: 'sdc',
+        minFrequency: p.rules.minFrequency?.n ?? null,
+        frequencyProtection: p.rules.minFrequency?.protectionPercent ?? DEFAULT_FREQUENCY_PROTECTION,
+        dominance: (p.rules.dominance ?? []).map((r) => ({ n: r.n, k: r.k })),
+        pPercent: p.rules.pPercent?.p ?? null,
+        pq: p.rules.pq ? { p: p.rules.pq.p, q: p.rules.pq.q } : null,
+        secondary: {
+          method: p.secondary?.method ?? 'auto',
+          cost: p.secondary?.cost ?? 'unity',
+          timeLimitSeconds: p.secondary?.timeLimitSeconds ?? 60,
+        },
+        zeroCells: p.zeroCells ?? 'publish',
+      }
+    : {
+        regime: 'dp',
+        mechanism: p.mechanism,
+        epsilon: p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
+        rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
+        delta: p.delta ?? DEFAULT_DELTA,
+        noisyThreshold: p.noisyThreshold ?? null,
+        granularityLog2: p.granularityLog2 ?? 0,
+      };
+
+  const release: ReleaseMeta = {
+    title: doc.release.title,
+    description: doc.release.description ?? '',
+    audience: doc.release.audience,
+    demo: doc.release.demo ?? false,
+    expires: doc.release.expires ?? null,
+    contact: doc.release.contact ?? null,
+  };
+
+  return deepFreeze({
+    policyId: doc.id,
+    policyVersion: doc.version,
+    policySha256: ctx.policySha256,
+    policyPath,
+    release,
+    dataset,
+    tables,
+    protection,
+  } satisfies Plan);
+}
+
+function cat(c: { code: string; label: string }): Category {
+  return { code: c.code, label: c.label };
+}
+
+function invalid(path: string, message: string): StatguardError {
+  return new StatguardError('POLICY_INVALID', message, { path }, [{ path, message }]);
+}
+
+function required(v: number | undefined, path: string): number {
+  if (v === undefined) throw invalid(path, 'missing budget');
+  return v;
+}
+
+function planDimension(
+  doc: PolicyDoc, t: TableDoc, i: number, j: number,
+  domains: ReadonlyMap<string, { label: string; categories: readonly Category[] }>,
+): DimensionPlan {
+  const d = t.dimensions[j]!;
+  const name = typeof d === 'string' ? d : d.column;
+  const dom = domains.get(name);
+  if (dom === undefined) throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}" is not a declared categorical or derived column`);
+  const hierarchy = doc.dataset.hierarchies?.[name] as readonly (HierarchyNodeSpec | string)[] | undefined;
+  try {
+    return buildDimension({
+      name,
+      label: dom.label,
+      categories: dom.categories,
+      ...(hierarchy ? { hierarchy } : {}),
+      total: typeof d === 'string' ? true : d.total ?? true,
+    });
+  } catch (err) {
+    throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}": ${(err as Error).message}`);
+  }
+}
+
+function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc>): MeasurePlan {
+  const m = t.measure;
+  if (m.kind === 'count') return { kind: 'count' };
+  const c = cols.get(m.column);
+  if (c === undefined || (c.type !== 'integer' && c.type !== 'number')) {
+    throw invalid(ptr('tables', i, 'measure', 'column'), `measure column "${m.column}" must be a declared integer or number column`);
+  }
+  const decimals = c.type === 'number' ? c.decimals ?? 0 : 0;
+  // Scaled exactly from the decimal text of the bound (validated: a safe integer).
+  const lower = scaleExact(m.bounds[0], decimals);
+  const upper = scaleExact(m.bounds[1], decimals);
+  if (lower === null || upper === null || lower > upper) {
+    throw invalid(ptr('tables', i, 'measure', 'bounds'), 'bounds must be ordered multiples of 10^-decimals');
+  }
+  return { kind: m.kind, column: m.column, lower, upper, decimals };
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+    Object.freeze(v);
+  }
+  return v;
+}

@@ -1,0 +1,126 @@
+/**
+ * TypeScript shape of a policy document (policies/policy.schema.json).
+ * Optional fields keep the document as written; `planPolicy` fills defaults.
+ */
+import type { HierarchyNodeSpec } from './dimension.ts';
+
+export interface CategoryDoc {
+  code: string;
+  label: string;
+}
+
+export interface ReleaseDoc {
+  title: string;
+  description?: string;
+  audience: 'public' | 'contract';
+  demo?: boolean;
+  expires?: string;
+  contact?: string;
+}
+
+export interface CsvSourceDoc {
+  kind: 'csv';
+  path: string;
+  delimiter?: string;
+  header?: true;
+}
+
+export interface UnitDoc {
+  kind: 'person' | 'household' | 'enterprise' | 'other';
+  column?: string;
+  maxRowsPerUnit?: number;
+}
+
+export interface ColumnDoc {
+  name: string;
+  title?: string;
+  description?: string;
+  type: 'categorical' | 'integer' | 'number' | 'string';
+  categories?: CategoryDoc[];
+  missingValues?: string[];
+  required?: boolean;
+  constraints?: { minimum?: number; maximum?: number };
+  decimals?: number;
+}
+
+export interface BinDoc {
+  code: string;
+  label: string;
+  min: number;
+  max: number;
+}
+
+export interface DerivedDoc {
+  name: string;
+  title?: string;
+  from: string;
+  bins?: BinDoc[];
+  map?: Record<string, string>;
+  categories?: CategoryDoc[];
+}
+
+export type HierarchyChildDoc = string | HierarchyNodeSpec;
+
+export interface DatasetDoc {
+  id: string;
+  source: CsvSourceDoc;
+  unit: UnitDoc;
+  columns: ColumnDoc[];
+  derived?: DerivedDoc[];
+  hierarchies?: Record<string, HierarchyChildDoc[]>;
+  onInvalidRow?: 'error' | 'drop';
+}
+
+export type DimensionDoc = string | { column: string; total?: boolean };
+
+export type MeasureDoc =
+  | { kind: 'count' }
+  | { kind: 'sum' | 'mean'; column: string; bounds: [number, number] };
+
+export interface TableDoc {
+  id: string;
+  title: string;
+  description?: string;
+  dimensions: DimensionDoc[];
+  measure: MeasureDoc;
+  weight?: number;
+  neverSuppress?: string[][];
+  alwaysSuppress?: string[][];
+}
+
+export interface SdcProtectionDoc {
+  regime: 'sdc';
+  rules: {
+    minFrequency?: { n: number; protectionPercent?: number };
+    dominance?: { n: number; k: number }[];
+    pPercent?: { p: number };
+    pq?: { p: number; q: number };
+  };
+  secondary?: {
+    method?: 'optimal' | 'heuristic' | 'auto';
+    cost?: 'unity' | 'frequency' | 'value';
+    timeLimitSeconds?: number;
+  };
+  zeroCells?: 'publish' | 'suppress';
+}
+
+export interface DpProtectionDoc {
+  regime: 'dp';
+  mechanism: 'discrete-laplace' | 'discrete-gaussian';
+  budget: { epsilon?: number; rho?: number };
+  delta?: number;
+  noisyThreshold?: number;
+  granularityLog2?: number;
+}
+
+export type ProtectionDoc = SdcProtectionDoc | DpProtectionDoc;
+
+export interface PolicyDoc {
+  $schema?: string;
+  id: string;
+  version: string;
+  release: ReleaseDoc;
+  dataset: DatasetDoc;
+  tables: TableDoc[];
+  protection: ProtectionDoc;
+}

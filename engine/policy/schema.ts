@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Absolute path of the published policy JSON Schema (policies/policy.schema.json). */
+export const POLICY_SCHEMA_PATH = fileURLToPath(new URL('../../policies/policy.schema.json', import.meta.url));
+
+/**
+ * The policy JSON Schema (draft 2020-12), parsed once at load and frozen.
+ * The same object validates policies and is published by the API.
+ */
+export const policySchema: Readonly<Record<string, unknown>> = deepFreeze(
+  JSON.parse(readFileSync(POLICY_SCHEMA_PATH, 'utf8')) as Record<string, unknown>,
+);
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object') {
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+    Object.freeze(v);
+  }
+  return v;
+}
