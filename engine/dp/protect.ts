@@ -1,0 +1,371 @@
+/**
+ * The DP regime: exact discrete noise on every cell, then post-processing only.
+ *
+ * Guarantee. Neighbouring datasets differ by all rows of one unit (at most m
+ * rows kept per unit by the bounding step). Each table query (the vector of
+ * all its cells, margins included) has the L1/L2 sensitivity of
+ * sensitivity.ts. Laplace: a table (query) with budget eps_q gets noise of
+ * scale t >= L1/eps_q, so it is eps_q-DP; tables compose additively to at
+ * most the plan's epsilon. Gaussian: sigma^2 >= L2^2/(2 rho_q) gives
+ * rho_q-zCDP; zCDP adds to at most the plan's rho, reported as (epsilon,
+ * delta)-DP by CKS 2020 Cor. 13. Mean tables spend half their budget on the
+ * sum and half on the unit count.
+ *
+ * Post-processing (free: a function of noisy values and public plan data
+ * only): clamping to >= 0 (counts; sums when lower >= 0), clamping means to
+ * the range a unit's total can take, dividing by 10^decimals, the noisy
+ * threshold, officer-marked cells. Exact values are read in exactly one place
+ * (`exact + noise`); nothing decides on them and none is kept in the result.
+ */
+import type {
+  CellAccuracy,
+  DpPlan,
+  ExactCell,
+  ExactTable,
+  ProtectedCell,
+  ProtectedTable,
+  RandomSource,
+  TablePlan,
+  UnitPlan,
+} from '../types.ts';
+import { cellCount, cellIndex } from '../types.ts';
+import { StatguardError } from '../errors.ts';
+import {
+  discreteGaussianHalfWidth,
+  discreteGaussianVariance,
+  discreteLaplaceHalfWidth,
+  discreteLaplaceVariance,
+  zcdpToApproxDp,
+} from './accounting.ts';
+import { rational, ratDiv, rationalFromNumber, ratToNumber, ratToString, roundUp, type Rational } from './rational.ts';
+import { makeDiscreteGaussian, makeDiscreteLaplace, type IntegerSampler } from './samplers.ts';
+import { tableSensitivity } from './sensitivity.ts';
+
+/** Accounting of one noisy query (a table's count or sum vector). */
+export interface DpQueryAccounting {
+  /** 'count': unit counts; 'sum': sums of the clamped measure. */
+  readonly quantity: 'count' | 'sum';
+  /** Budget of this query: epsilon (Laplace) or rho (Gaussian); the other is null. */
+  readonly epsilon: number | null;
+  readonly rho: number | null;
+  /** Sensitivities and noise, in the published unit (units for counts, natural measure units for sums). */
+  readonly l1Sensitivity: number;
+  readonly l2Sensitivity: number;
+  /** Laplace scale b or Gaussian sigma. */
+  readonly noiseScale: number;
+  readonly noiseSd: number;
+  readonly halfWidth95: number;
+  /** Noise is a multiple of this (published unit). */
+  readonly granularity: number;
+  /** Exact noise parameter on the integer lattice: "scale=t/s" (Laplace) or "sigma2=n/d" (Gaussian). */
+  readonly noiseParameter: string;
+}
+
+export interface DpTableAccounting {
+  readonly table: string;
+  readonly measure: 'count' | 'sum' | 'mean';
+  readonly budgetShare: number;
+  /** Table budget: epsilon (Laplace) or rho (Gaussian); the other is null. */
+  readonly epsilon: number | null;
+  readonly rho: number | null;
+  /** L: cells one row is counted in (product of leaf-to-root path lengths). */
+  readonly cellsPerRow: number;
+  /** Of the table's main query (the sum for mean tables), published unit. */
+  readonly l1Sensitivity: number;
+  readonly l2Sensitivity: number;
+  readonly noiseScale: number;
+  readonly cellsNoised: number;
+  /** Cells published as null (noisy threshold or officer-marked); decided on noisy values only. */
+  readonly cellsSuppressed: number;
+  readonly queries: readonly DpQueryAccounting[];
+}
+
+export interface DpAccounting {
+  readonly regime: 'dp';
+  /** The neighbouring relation the guarantee is stated for. */
+  readonly neighbouring: string;
+  readonly unitKind: UnitPlan['kind'];
+  readonly maxRowsPerUnit: number;
+  readonly mechanism: DpPlan['mechanism'];
+  readonly definition: 'pure-dp' | 'zcdp';
+  /** Whole release: Laplace {epsilon, delta: 0, rho: null}; Gaussian {rho, epsilon, delta} with (epsilon, delta) implied by rho. */
+  readonly total: { readonly epsilon: number; readonly delta: number; readonly rho: number | null };
+  readonly noisyThreshold: number | null;
+  readonly granularityLog2: number;
+  readonly tables: readonly DpTableAccounting[];
+}
+
+export interface DpResult {
+  readonly tables: ProtectedTable[];
+  readonly accounting: DpAccounting;
+}
+
+/**
+ * Budgets are shaved by 2^-40 (relative) before computing noise, so float
+ * rounding in total * share * 1/2 can never make the noise smaller than the
+ * budget stated in the accounting.
+ */
+const BUDGET_SHAVE = 1 - 2 ** -40;
+/** Noise parameters are rounded UP to multiples of 2^-20 (more noise, never less). */
+const PARAM_BITS = 20;
+
+/** Checks that a DP plan is complete and in range. Exact-value rules do not exist in a DpPlan by construction. */
+export function checkDpPlan(plan: DpPlan): void {
+  const bad = (path: string, msg: string): never => {
+    throw new StatguardError('POLICY_INVALID', msg, { path });
+  };
+  if (plan.regime !== 'dp') bad('/protection/regime', 'not a DP plan');
+  if (plan.mechanism === 'discrete-laplace') {
+    if (plan.epsilon === null || !(plan.epsilon > 0) || !Number.isFinite(plan.epsilon)) bad('/protection/epsilon', 'the discrete Laplace mechanism needs a finite epsilon > 0');
+  } else if (plan.mechanism === 'discrete-gaussian') {
+    if (plan.rho === null || !(plan.rho > 0) || !Number.isFinite(plan.rho)) bad('/protection/rho', 'the discrete Gaussian mechanism needs a finite rho > 0');
+    if (!(plan.delta > 0 && plan.delta < 1)) bad('/protection/delta', 'delta must be in (0, 1)');
+  } else {
+    bad('/protection/mechanism', `unknown mechanism ${JSON.stringify(plan.mechanism)}`);
+  }
+  if (plan.noisyThreshold !== null && !Number.isFinite(plan.noisyThreshold)) bad('/protection/noisyThreshold', 'noisyThreshold must be a finite number or null');
+  if (!Number.isInteger(plan.granularityLog2) || plan.granularityLog2 < 0 || plan.granularityLog2 > 52) {
+    bad('/protection/granularityLog2', 'granularityLog2 must be an integer in [0, 52]');
+  }
+}
+
+/** Noise for one query: its sampler and its description. */
+interface NoiseSpec {
+  readonly sample: IntegerSampler;
+  readonly budgetEps: number | null;
+  readonly budgetRho: number | null;
+  readonly param: string;
+  /** In lattice units. */
+  readonly scale: number;
+  readonly sd: number;
+  readonly halfWidth95: number;
+  readonly halfWidth975: number;
+}
+
+function makeNoise(plan: DpPlan, budget: number, l1: number, l2Squared: bigint): NoiseSpec {
+  const b = rationalFromNumber(budget * BUDGET_SHAVE);
+  if (plan.mechanism === 'discrete-laplace') {
+    // scale t >= L1 / eps  =>  the query is eps-DP (discrete Laplace mechanism, CKS 2020 / Ghosh et al. 2009).
+    const t: Rational = roundUp(ratDiv(rational(BigInt(l1)), b), PARAM_BITS);
+    const tn = ratToNumber(t);
+    return {
+      sample: makeDiscreteLaplace(t),
+      budgetEps: budget,
+      budgetRho: null,
+      param: `scale=${ratToString(t)}`,
+      scale: tn,
+      sd: Math.sqrt(discreteLaplaceVariance(tn)),
+      halfWidth95: discreteLaplaceHalfWidth(tn, 0.95),
+      halfWidth975: discreteLaplaceHalfWidth(tn, 0.975),
+    };
+  }
+  // sigma^2 >= L2^2 / (2 rho)  =>  the query is rho-zCDP (CKS 2020 Theorem 4).
+  const s2: Rational = roundUp(ratDiv(rational(l2Squared), { num: 2n * b.num, den: b.den }), PARAM_BITS);
+  const s2n = ratToNumber(s2);
+  return {
+    sample: makeDiscreteGaussian(s2),
+    budgetEps: null,
+    budgetRho: budget,
+    param: `sigma2=${ratToString(s2)}`,
+    scale: Math.sqrt(s2n),
+    sd: Math.sqrt(discreteGaussianVariance(s2n)),
+    halfWidth95: discreteGaussianHalfWidth(s2n, 0.95),
+    halfWidth975: discreteGaussianHalfWidth(s2n, 0.975),
+  };
+}
+
+function queryAccounting(quantity: 'count' | 'sum', n: NoiseSpec, l1: number, l2: number, unit: number): DpQueryAccounting {
+  return Object.freeze({
+    quantity,
+    epsilon: n.budgetEps,
+    rho: n.budgetRho,
+    l1Sensitivity: l1 * unit,
+    l2Sensitivity: l2 * unit,
+    noiseScale: n.scale * unit,
+    noiseSd: n.sd * unit,
+    halfWidth95: n.halfWidth95 * unit,
+    granularity: unit,
+    noiseParameter: n.param,
+  });
+}
+
+function safeNoise(x: bigint): number {
+  const v = Number(x);
+  if (!Number.isSafeInteger(v)) throw new StatguardError('ARITHMETIC_OVERFLOW', 'a noise draw exceeds the safe integer range (noise scale too large)');
+  return v;
+}
+
+/** Exact input, validated without ever quoting it. */
+function exactInt(table: TablePlan, i: number, v: number, what: string): number {
+  if (!Number.isSafeInteger(v)) {
+    throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${table.id}: the exact ${what} of cell ${i} is not a safe integer`, { path: `/tables/${table.id}/cells/${i}` });
+  }
+  return v;
+}
+
+/** Cell indices of officer-marked cells (codes per dimension); public plan data. */
+function markedCells(plan: TablePlan, list: readonly (readonly string[])[], field: string): Set<number> {
+  const dims = plan.dimensions;
+  const maps = dims.map((d) => new Map(d.nodes.map((n, i) => [n.code, i])));
+  const out = new Set<number>();
+  list.forEach((codes, j) => {
+    if (codes.length !== dims.length) {
+      throw new StatguardError('POLICY_INVALID', `table ${plan.id}: ${field} entry ${j} has ${codes.length} codes, the table has ${dims.length} dimensions`, { path: `/tables/${plan.id}/${field}/${j}` });
+    }
+    const coords = codes.map((c, d) => {
+      const idx = maps[d]!.get(c);
+      if (idx === undefined) throw new StatguardError('POLICY_INVALID', `table ${plan.id}: ${field} entry ${j} names ${JSON.stringify(c)}, not a code of dimension ${dims[d]!.name}`, { path: `/tables/${plan.id}/${field}/${j}/${d}` });
+      return idx;
+    });
+    out.add(cellIndex(dims, coords));
+  });
+  return out;
+}
+
+/**
+ * Protect exact tables with the plan's discrete mechanism. `rng` must be
+ * cryptoRandom() for a real release (seededRandom is for tests and demos).
+ */
+export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: UnitPlan, rng: RandomSource): DpResult {
+  checkDpPlan(plan);
+  const m = unit.maxRowsPerUnit;
+  if (!Number.isSafeInteger(m) || m < 1) throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', { path: '/dataset/unit/maxRowsPerUnit' });
+  const shareSum = tables.reduce((s, t) => s + t.plan.budgetShare, 0);
+  if (shareSum > 1 + 1e-9) {
+    throw new StatguardError('POLICY_INVALID', `budget shares of the tables add up to ${shareSum}, more than 1`, { path: '/tables' });
+  }
+  const laplace = plan.mechanism === 'discrete-laplace';
+  const totalBudget = laplace ? plan.epsilon! : plan.rho!;
+  const k = plan.granularityLog2;
+
+  const out: ProtectedTable[] = [];
+  const accounts: DpTableAccounting[] = [];
+  for (const table of tables) {
+    const tp = table.plan;
+    const where = { path: `/tables/${tp.id}` };
+    if (table.kind !== 'exact') throw new StatguardError('USAGE', `table ${tp.id} is not an exact table`, where);
+    if (!(tp.budgetShare > 0) || !Number.isFinite(tp.budgetShare)) {
+      throw new StatguardError('POLICY_INVALID', `table ${tp.id}: a DP table needs a budget share > 0`, { path: `/tables/${tp.id}/budgetShare` });
+    }
+    const n = cellCount(tp.dimensions);
+    if (table.cells.length !== n) throw new StatguardError('USAGE', `table ${tp.id} has ${table.cells.length} cells, its dimensions give ${n}`, where);
+
+    const sens = tableSensitivity(tp, m, k);
+    const tableBudget = totalBudget * tp.budgetShare;
+    const meas = tp.measure;
+    // Budget split: one query for count and sum tables; sum and count each get half for mean tables
+    // (eps/2 + eps/2 = eps; rho/2 + rho/2 = rho by composition).
+    const queryBudget = meas.kind === 'mean' ? tableBudget / 2 : tableBudget;
+
+    const never = markedCells(tp, tp.neverSuppress, 'neverSuppress');
+    const always = markedCells(tp, tp.alwaysSuppress, 'alwaysSuppress');
+    const threshold = plan.noisyThreshold;
+    const cells: ProtectedCell[] = new Array<ProtectedCell>(n);
+    let suppressed = 0;
+    // Post-processing decision: uses only the noisy statistic and public plan data.
+    const hide = (i: number, noisyStatistic: number): boolean =>
+      always.has(i) || (threshold !== null && !never.has(i) && noisyStatistic < threshold);
+    const suppressedCell: ProtectedCell = Object.freeze({ value: null, conf: 'C', obs: 'E', accuracy: null });
+
+    let queries: DpQueryAccounting[];
+    if (meas.kind === 'count') {
+      const noise = makeNoise(plan, queryBudget, sens.count.l1, sens.count.l2Squared);
+      const acc: CellAccuracy = Object.freeze({ scale: noise.scale, noiseSd: noise.sd, halfWidth95: noise.halfWidth95 });
+      for (let i = 0; i < n; i++) {
+        // The only read of an exact value: the thing the noise is added to.
+        const noisy = exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(noise.sample(rng));
+        const value = Math.max(0, noisy); // post-processing: counts are >= 0
+        if (hide(i, value)) {
+          cells[i] = suppressedCell;
+          suppressed++;
+        } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
+      }
+      queries = [queryAccounting('count', noise, sens.count.l1, sens.count.l2, 1)];
+    } else {
+      const s = sens.sum!;
+      if (s.bound === 0) throw new StatguardError('POLICY_INVALID', `table ${tp.id}: measure bounds are both 0, nothing to publish`, { path: `/tables/${tp.id}/measure` });
+      const g = s.granularity; // scaled units per lattice step
+      const div = 10 ** meas.decimals;
+      const unitOut = g / div; // published units per lattice step
+      const clampSum = meas.lower >= 0; // sums of non-negative values are >= 0: public knowledge
+      const sumNoise = makeNoise(plan, queryBudget, s.l1, s.l2Squared);
+      // Released sum (scaled units) = g * (floor(x/g) + N): floor(x/g) has the lattice sensitivity of sensitivity.ts.
+      const noisySum = (i: number): number => {
+        const x = exactInt(tp, i, (table.cells[i] as ExactCell).sum, 'sum');
+        const v = (Math.floor(x / g) + safeNoise(sumNoise.sample(rng))) * g; // floor(x/g) exact: g is a power of two
+        if (!Number.isSafeInteger(v)) throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${tp.id}: a noisy sum exceeds the safe integer range`, { path: `/tables/${tp.id}/cells/${i}` });
+        return clampSum ? Math.max(0, v) : v;
+      };
+      if (meas.kind === 'sum') {
+        const acc: CellAccuracy = Object.freeze({ scale: sumNoise.scale * unitOut, noiseSd: sumNoise.sd * unitOut, halfWidth95: sumNoise.halfWidth95 * unitOut });
+        for (let i = 0; i < n; i++) {
+          const value = noisySum(i) / div;
+          if (hide(i, value)) {
+            cells[i] = suppressedCell;
+            suppressed++;
+          } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
+        }
+        queries = [queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut)];
+      } else {
+        const countNoise = makeNoise(plan, queryBudget, sens.count.l1, sens.count.l2Squared);
+        // A unit's total in a cell lies in [r*lower, r*upper] for 1 <= r <= m rows; so does a mean of such totals.
+        const lo = Math.min(meas.lower, m * meas.lower) / div;
+        const hi = Math.max(meas.upper, m * meas.upper) / div;
+        for (let i = 0; i < n; i++) {
+          const sum = noisySum(i) / div;
+          const count = Math.max(0, exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(countNoise.sample(rng)));
+          const den = Math.max(count, 1);
+          const value = Math.min(hi, Math.max(lo, sum / den));
+          // Noisy threshold on the NOISY unit count (a mean's size), never on an exact value.
+          if (hide(i, count)) {
+            cells[i] = suppressedCell;
+            suppressed++;
+            continue;
+          }
+          // Approximate (first order, from noisy values: post-processing): error of S/N ~ (eS + mean*eN)/N.
+          const sdS = sumNoise.sd * unitOut;
+          const acc: CellAccuracy = Object.freeze({
+            scale: (sumNoise.scale * unitOut) / den,
+            noiseSd: Math.sqrt(sdS * sdS + value * value * countNoise.sd * countNoise.sd) / den,
+            halfWidth95: (sumNoise.halfWidth975 * unitOut + Math.abs(value) * countNoise.halfWidth975) / den,
+          });
+          cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
+        }
+        queries = [queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut), queryAccounting('count', countNoise, sens.count.l1, sens.count.l2, 1)];
+      }
+    }
+    out.push(Object.freeze({ kind: 'protected', plan: tp, cells: Object.freeze(cells) as ProtectedCell[] }));
+    const main = queries[0]!;
+    accounts.push(Object.freeze({
+      table: tp.id,
+      measure: meas.kind,
+      budgetShare: tp.budgetShare,
+      epsilon: laplace ? tableBudget : null,
+      rho: laplace ? null : tableBudget,
+      cellsPerRow: sens.cellsPerRow,
+      l1Sensitivity: main.l1Sensitivity,
+      l2Sensitivity: main.l2Sensitivity,
+      noiseScale: main.noiseScale,
+      cellsNoised: n,
+      cellsSuppressed: suppressed,
+      queries: Object.freeze(queries),
+    }));
+  }
+
+  const total = laplace
+    ? { epsilon: plan.epsilon!, delta: 0, rho: null }
+    : { rho: plan.rho!, epsilon: zcdpToApproxDp(plan.rho!, plan.delta), delta: plan.delta };
+  const accounting: DpAccounting = Object.freeze({
+    regime: 'dp',
+    neighbouring: `datasets differ by all rows of one ${unit.kind} (at most ${m} rows per unit)`,
+    unitKind: unit.kind,
+    maxRowsPerUnit: m,
+    mechanism: plan.mechanism,
+    definition: laplace ? 'pure-dp' : 'zcdp',
+    total: Object.freeze(total),
+    noisyThreshold: plan.noisyThreshold,
+    granularityLog2: k,
+    tables: Object.freeze(accounts),
+  });
+  return { tables: out, accounting };
+}

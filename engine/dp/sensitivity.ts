@@ -1,0 +1,88 @@
+/**
+ * Sensitivity of a table's cell vector when one unit (all its rows, at most m)
+ * is removed or added.
+ *
+ * A row with leaf (l_1, ..., l_d) is counted in every cell (a_1, ..., a_d)
+ * with a_i on the path from l_i to the root of dimension i (the leaf, its
+ * hierarchy levels, the total). So a row touches
+ *   L = prod_i |path_i|  cells (|path_i| = max path length over the leaves of dimension i).
+ * Per table, with at most m rows per unit:
+ * - count of units: a unit touches at most m L cells and changes each by at
+ *   most 1 (a unit counts once per cell), so L1 <= m L, Linf <= 1 and
+ *   L2 <= sqrt(m L).
+ * - sum of a measure clamped to [lower, upper] (scaled integers),
+ *   B = max(|lower|, |upper|): the cell change is at most r_c B where r_c is
+ *   the number of the unit's rows in cell c, with sum_c r_c <= m L and r_c <= m.
+ *   L1 <= m L B; L2^2 <= B^2 max sum_c r_c^2 = B^2 m^2 L (L cells with r_c = m),
+ *   so L2 <= m B sqrt(L). (If the aggregator clamps a unit's per-cell total
+ *   instead of each row, the change is at most B per cell and both bounds still hold.)
+ * - on the granularity lattice g = 2^k (the sum released as floor(x/g)):
+ *   |floor(a/g) - floor(b/g)| <= ceil(|a-b|/g) <= r_c ceil(B/g), so the same
+ *   bounds hold with B replaced by Bg = ceil(B/g).
+ */
+import type { TablePlan } from '../types.ts';
+import { StatguardError } from '../errors.ts';
+import { ancestorsOf } from '../policy/dimension.ts';
+
+export interface QuerySensitivity {
+  /** L1 sensitivity, in the noise lattice (units for counts; multiples of the granularity in scaled units for sums). */
+  readonly l1: number;
+  /** L2 sensitivity squared, exact (BigInt: m^2 B^2 L can exceed 2^53), same units. */
+  readonly l2Squared: bigint;
+  readonly l2: number;
+}
+
+export interface TableSensitivity {
+  /** L: cells one row is counted in. */
+  readonly cellsPerRow: number;
+  readonly maxRowsPerUnit: number;
+  /** Unit counts (count tables, and the denominator of mean tables). */
+  readonly count: QuerySensitivity;
+  /** Sums (sum and mean tables), on the lattice of `granularity` scaled units; null for count tables. */
+  readonly sum: (QuerySensitivity & { readonly bound: number; readonly latticeBound: number; readonly granularity: number }) | null;
+}
+
+/** L = product over dimensions of the longest leaf-to-root path (leaf included). */
+export function cellsPerRow(plan: TablePlan): number {
+  let l = 1;
+  plan.dimensions.forEach((dim, d) => {
+    if (dim.leafCount < 1) throw new StatguardError('POLICY_INVALID', `table ${plan.id}: dimension ${dim.name} has no categories`, { path: `/tables/${plan.id}/dimensions/${d}` });
+    let longest = 0;
+    for (let leaf = 0; leaf < dim.leafCount; leaf++) longest = Math.max(longest, ancestorsOf(dim, leaf).length);
+    l *= longest;
+  });
+  return l;
+}
+
+/**
+ * Sensitivities of a table for units of at most `maxRowsPerUnit` rows, with
+ * sums released on the lattice of 2^granularityLog2 scaled units.
+ */
+export function tableSensitivity(plan: TablePlan, maxRowsPerUnit: number, granularityLog2 = 0): TableSensitivity {
+  const m = maxRowsPerUnit;
+  if (!Number.isSafeInteger(m) || m < 1) throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', { path: '/dataset/unit/maxRowsPerUnit' });
+  if (!Number.isInteger(granularityLog2) || granularityLog2 < 0 || granularityLog2 > 52) {
+    throw new StatguardError('POLICY_INVALID', 'granularityLog2 must be an integer in [0, 52]', { path: '/protection/granularityLog2' });
+  }
+  const L = cellsPerRow(plan);
+  if (!Number.isSafeInteger(m * L)) throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${plan.id}: too many cells per row`, { path: `/tables/${plan.id}/dimensions` });
+  const count = { l1: m * L, l2Squared: BigInt(m * L), l2: Math.sqrt(m * L) };
+  const meas = plan.measure;
+  if (meas.kind === 'count') return Object.freeze({ cellsPerRow: L, maxRowsPerUnit: m, count: Object.freeze(count), sum: null });
+  if (!Number.isSafeInteger(meas.lower) || !Number.isSafeInteger(meas.upper) || meas.lower > meas.upper) {
+    throw new StatguardError('POLICY_INVALID', `table ${plan.id}: measure bounds must be integers (scaled units) with lower <= upper`, { path: `/tables/${plan.id}/measure` });
+  }
+  const B = Math.max(Math.abs(meas.lower), Math.abs(meas.upper));
+  const g = 2 ** granularityLog2;
+  const Bg = Math.ceil(B / g); // exact: division by a power of two
+  const l2Squared = BigInt(m) * BigInt(m) * BigInt(Bg) * BigInt(Bg) * BigInt(L);
+  if (!Number.isSafeInteger(m * L * Bg)) {
+    throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${plan.id}: sensitivity exceeds the safe integer range (bounds too wide for the granularity)`, { path: `/tables/${plan.id}/measure` });
+  }
+  return Object.freeze({
+    cellsPerRow: L,
+    maxRowsPerUnit: m,
+    count: Object.freeze(count),
+    sum: Object.freeze({ l1: m * L * Bg, l2Squared, l2: m * Bg * Math.sqrt(L), bound: B, latticeBound: Bg, granularity: g }),
+  });
+}
