@@ -1,0 +1,354 @@
+import { StatguardError } from '../errors.ts';
+import { highsRuntime } from './highs.ts';
+import type { CellSystem } from './relations.ts';
+
+/** A sensitive (primary) cell with its required protection, internal units. */
+export interface SensitiveCell {
+  readonly id: number;
+  readonly upper: number;
+  readonly lower: number;
+}
+
+/** Dual multipliers of one attacker LP (per relation), for Fischetti-Salazar cuts. */
+export interface AttackDual {
+  readonly relations: Int32Array;
+  readonly alpha: Float64Array;
+}
+
+/**
+ * The attacker's view of one sensitive cell. Reviewer-only (secure zone): the
+ * interval is derived from exact values and must never reach a public output.
+ */
+export interface CellAudit {
+  readonly id: number;
+  readonly value: number;
+  /** Attacker interval [min, max] for the cell's value. */
+  readonly min: number;
+  readonly max: number;
+  /** Required bounds: max must reach `needUp`, min must reach `needDown` (protection capped at the a priori bounds). */
+  readonly needUp: number;
+  readonly needDown: number;
+  /** max == min (within tolerance): the value is exactly disclosed. */
+  readonly exact: boolean;
+  readonly passes: boolean;
+  /** min(max - needUp, needDown - min); negative when failing. */
+  readonly margin: number;
+  /** Duals of the failing LP(s), when requested. */
+  readonly dualUp?: AttackDual;
+  readonly dualDown?: AttackDual;
+}
+
+export interface SingletonExposure {
+  readonly relation: number;
+  /** Suppressed cell with a single contributor, who knows its value. */
+  readonly singleton: number;
+  /** The other suppressed (sensitive) cell of the relation, which that contributor can then compute. */
+  readonly exposed: number;
+}
+
+export interface AuditResult {
+  readonly passes: boolean;
+  readonly cells: readonly CellAudit[];
+  readonly singletons: readonly SingletonExposure[];
+  /** Smallest margin over sensitive cells (Infinity when there are none). */
+  readonly narrowestMargin: number;
+  readonly components: number;
+  readonly lpSolves: number;
+}
+
+export interface AuditOptions {
+  /** Solve the LP even for cells linear algebra shows determined, and return duals of failing LPs. */
+  readonly duals?: boolean;
+  /** Apply the singleton rule (default true). */
+  readonly singletons?: boolean;
+}
+
+/** Relative numerical tolerance of the audit. */
+export const AUDIT_TOLERANCE = 1e-6;
+
+export function tolerance(scale: number): number {
+  return AUDIT_TOLERANCE * Math.max(1, Math.abs(scale));
+}
+
+class UnionFind {
+  readonly parent: Int32Array;
+  constructor(n: number) {
+    this.parent = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.parent[i] = i;
+  }
+  find(x: number): number {
+    let r = x;
+    while (this.parent[r] !== r) r = this.parent[r]!;
+    while (this.parent[x] !== r) {
+      const nx = this.parent[x]!;
+      this.parent[x] = r;
+      x = nx;
+    }
+    return r;
+  }
+  union(a: number, b: number): void {
+    const ra = this.find(a);
+    const rb = this.find(b);
+    if (ra !== rb) this.parent[ra] = rb;
+  }
+}
+
+export interface Component {
+  /** Suppressed global cells. */
+  readonly cells: number[];
+  /** Active relations (global ids) whose suppressed cells lie in this component. */
+  readonly relations: number[];
+}
+
+/**
+ * Split the attacker's system into independent components. Published cells are
+ * constants, so a relation constrains only its suppressed cells; relations
+ * without a suppressed cell carry no information about any unknown and are
+ * dropped. Two suppressed cells are in the same component when a chain of
+ * active relations links them; the feasible set is the product of the
+ * components' feasible sets, so each component's LPs are exact on their own.
+ */
+export function components(sys: CellSystem, suppressed: Uint8Array): Component[] {
+  const uf = new UnionFind(sys.cellCount);
+  const active: number[] = [];
+  sys.relations.forEach((r, ri) => {
+    let first = -1;
+    for (const c of r.cells) {
+      if (!suppressed[c]) continue;
+      if (first < 0) first = c;
+      else uf.union(first, c);
+    }
+    if (first >= 0) active.push(ri);
+  });
+  const byRoot = new Map<number, Component>();
+  for (let c = 0; c < sys.cellCount; c++) {
+    if (!suppressed[c]) continue;
+    const root = uf.find(c);
+    let comp = byRoot.get(root);
+    if (!comp) {
+      comp = { cells: [], relations: [] };
+      byRoot.set(root, comp);
+    }
+    comp.cells.push(c);
+  }
+  for (const ri of active) {
+    const r = sys.relations[ri]!;
+    for (const c of r.cells) {
+      if (suppressed[c]) {
+        byRoot.get(uf.find(c))!.relations.push(ri);
+        break;
+      }
+    }
+  }
+  return [...byRoot.values()];
+}
+
+/**
+ * Cells of a component whose value linear algebra alone determines: e_j lies in
+ * the row space of the component's equation matrix. In reduced row echelon form
+ * that holds exactly when column j is a pivot column whose row has no other
+ * non-zero (the RREF rows are a basis; matching coefficients on pivot columns
+ * forces e_j to equal that pivot row). Partial pivoting, tolerance 1e-9 on
+ * entries of a 0/±1 matrix: a spurious "determined" only makes the check stricter.
+ */
+export function determinedCells(sys: CellSystem, comp: Component, suppressed: Uint8Array): Set<number> {
+  const nc = comp.cells.length;
+  const col = new Map<number, number>();
+  comp.cells.forEach((c, k) => col.set(c, k));
+  const rows: Float64Array[] = comp.relations.map((ri) => {
+    const r = sys.relations[ri]!;
+    const row = new Float64Array(nc);
+    r.cells.forEach((c, k) => {
+      if (suppressed[c]) row[col.get(c)!]! += r.coefs[k]!;
+    });
+    return row;
+  });
+  const eps = 1e-9;
+  const pivotRowOfCol = new Int32Array(nc).fill(-1);
+  let pr = 0;
+  for (let j = 0; j < nc && pr < rows.length; j++) {
+    let best = -1;
+    let bestAbs = eps;
+    for (let i = pr; i < rows.length; i++) {
+      const v = Math.abs(rows[i]![j]!);
+      if (v > bestAbs) { bestAbs = v; best = i; }
+    }
+    if (best < 0) continue;
+    [rows[pr], rows[best]] = [rows[best]!, rows[pr]!];
+    const p = rows[pr]!;
+    const pv = p[j]!;
+    for (let k = j; k < nc; k++) p[k] = p[k]! / pv;
+    for (let i = 0; i < rows.length; i++) {
+      if (i === pr) continue;
+      const row = rows[i]!;
+      const f = row[j]!;
+      if (Math.abs(f) <= eps) { row[j] = 0; continue; }
+      for (let k = j; k < nc; k++) row[k] = row[k]! - f * p[k]!;
+      row[j] = 0;
+    }
+    pivotRowOfCol[j] = pr;
+    pr++;
+  }
+  const out = new Set<number>();
+  for (let j = 0; j < nc; j++) {
+    const r = pivotRowOfCol[j]!;
+    if (r < 0) continue;
+    const row = rows[r]!;
+    let alone = true;
+    for (let k = 0; k < nc && alone; k++) if (k !== j && Math.abs(row[k]!) > eps) alone = false;
+    if (alone) out.add(comp.cells[j]!);
+  }
+  return out;
+}
+
+/**
+ * The attacker audit of a suppression pattern over the whole release.
+ *
+ * Variables: suppressed cells, with a priori bounds [sys.lower, sys.upper];
+ * published cells are constants substituted into the relations. For each
+ * sensitive cell, min and max of its value over that polytope (HiGHS LP, per
+ * independent component). Guarantee: an attacker who knows the published
+ * values, the table relations and the a priori bounds can narrow the cell to
+ * [min, max] and no further (LP optimality); the cell passes when
+ * max >= min(a + upper, ub) and min <= max(a - lower, lb) within a relative
+ * tolerance of 1e-6, and max > min (never exactly disclosed).
+ *
+ * Singleton rule: a suppressed cell with one contributor is known to that
+ * contributor; if a relation has exactly two suppressed cells that the
+ * relations do not already determine (determined ones are as good as
+ * published) and one is such a singleton, the contributor computes the other. When the other is sensitive
+ * the pattern fails (reported in `singletons`).
+ */
+export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sensitive: readonly SensitiveCell[], opts: AuditOptions = {}): Promise<AuditResult> {
+  const sens = new Map<number, SensitiveCell>();
+  for (const s of sensitive) {
+    const prev = sens.get(s.id);
+    sens.set(s.id, prev ? { id: s.id, upper: Math.max(prev.upper, s.upper), lower: Math.max(prev.lower, s.lower) } : s);
+  }
+  const results = new Map<number, CellAudit>();
+  let lpSolves = 0;
+
+  const judge = (id: number, min: number, max: number, extra: { dualUp?: AttackDual; dualDown?: AttackDual } = {}): CellAudit => {
+    const s = sens.get(id)!;
+    const a = sys.value[id]!;
+    const needUp = Math.min(a + s.upper, sys.upper[id]!);
+    const needDown = Math.max(a - s.lower, sys.lower[id]!);
+    const tol = tolerance(Math.abs(a) + Math.max(s.upper, s.lower));
+    const exact = max - min <= tol;
+    const passes = !exact && max >= needUp - tol && min <= needDown + tol;
+    const margin = Math.min(max - needUp, needDown - min);
+    return { id, value: a, min, max, needUp, needDown, exact, passes, margin, ...extra };
+  };
+
+  // Sensitive cells left published are trivially disclosed.
+  for (const id of sens.keys()) if (!suppressed[id]) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
+
+  const comps = components(sys, suppressed);
+  // Suppressed cells the relations alone determine (anyone can compute them): treated as published by the singleton rule.
+  const determinedAll = new Set<number>();
+  const needsLp = comps.filter((c) => c.cells.some((id) => sens.has(id)));
+  if (needsLp.length > 0) {
+    const highs = await highsRuntime();
+    for (const comp of needsLp) {
+      const targets = comp.cells.filter((id) => sens.has(id));
+      if (comp.relations.length === 0) {
+        for (const id of targets) results.set(id, judge(id, sys.lower[id]!, sys.upper[id]!));
+        continue;
+      }
+      const determined = determinedCells(sys, comp, suppressed);
+      for (const c of determined) determinedAll.add(c);
+      const skip = opts.duals ? new Set<number>() : determined;
+      for (const id of targets) if (skip.has(id)) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
+      const open = targets.filter((id) => !skip.has(id));
+      if (open.length === 0) continue;
+
+      // LP over the component: columns = suppressed cells, rows = active relations with published cells moved to the rhs.
+      const col = new Map<number, number>();
+      comp.cells.forEach((c, k) => col.set(c, k));
+      const starts: number[] = [0];
+      const indices: number[] = [];
+      const values: number[] = [];
+      const rhs: number[] = [];
+      for (const ri of comp.relations) {
+        const r = sys.relations[ri]!;
+        let b = 0;
+        const entries = new Map<number, number>();
+        r.cells.forEach((c, k) => {
+          const coef = r.coefs[k]!;
+          if (suppressed[c]) entries.set(col.get(c)!, (entries.get(col.get(c)!) ?? 0) + coef);
+          else b -= coef * sys.value[c]!;
+        });
+        for (const [k, v] of [...entries].sort((x, y) => x[0] - y[0])) {
+          if (v !== 0) { indices.push(k); values.push(v); }
+        }
+        starts.push(indices.length);
+        rhs.push(b);
+      }
+      const nc = comp.cells.length;
+      const nr = comp.relations.length;
+      const model = highs.createModel({
+        numCols: nc,
+        numRows: nr,
+        colCost: new Float64Array(nc),
+        colLower: Float64Array.from(comp.cells, (c) => sys.lower[c]!),
+        colUpper: Float64Array.from(comp.cells, (c) => sys.upper[c]!),
+        rowLower: rhs,
+        rowUpper: rhs,
+        matrix: { format: 'csr', numRows: nr, numCols: nc, starts, indices, values },
+      });
+      try {
+        model.options.set({ output_flag: false });
+        const solve = (k: number, sign: 1 | -1): { value: number; dual?: AttackDual } => {
+          model.changeColCost(k, sign);
+          const run = model.run();
+          lpSolves++;
+          if (run.modelStatus !== highs.constants.modelStatus.optimal) {
+            model.changeColCost(k, 0);
+            throw new StatguardError('AUDIT_FAILED', `the attacker LP did not solve to optimality (HiGHS model status ${run.modelStatus}); table relations may be inconsistent`);
+          }
+          // Read the solution before resetting the cost (a model change invalidates it).
+          const value = sign * model.getObjectiveValue();
+          const sol = opts.duals ? model.getSolution() : null;
+          model.changeColCost(k, 0);
+          if (!sol) return { value };
+          return { value, dual: { relations: Int32Array.from(comp.relations), alpha: Float64Array.from(sol.rowDual) } };
+        };
+        for (const id of open) {
+          const k = col.get(id)!;
+          const lo = solve(k, 1);
+          const hi = solve(k, -1);
+          const audit = judge(id, lo.value, hi.value);
+          if (!audit.passes && opts.duals) {
+            results.set(id, { ...audit, ...(hi.dual ? { dualUp: hi.dual } : {}), ...(lo.dual ? { dualDown: lo.dual } : {}) });
+          } else results.set(id, audit);
+        }
+      } finally {
+        model.dispose();
+      }
+    }
+  }
+
+  const singletons: SingletonExposure[] = [];
+  if (opts.singletons !== false) {
+    sys.relations.forEach((r, ri) => {
+      const sup: number[] = [];
+      for (const c of r.cells) if (suppressed[c] && !determinedAll.has(c)) sup.push(c);
+      if (sup.length !== 2) return;
+      const [u, v] = sup as [number, number];
+      if (u === v) return;
+      if (sys.units[u] === 1 && sens.has(v)) singletons.push({ relation: ri, singleton: u, exposed: v });
+      if (sys.units[v] === 1 && sens.has(u)) singletons.push({ relation: ri, singleton: v, exposed: u });
+    });
+  }
+
+  const cells = [...sens.keys()].sort((x, y) => x - y).map((id) => results.get(id)!);
+  const narrowestMargin = cells.reduce((m, c) => Math.min(m, c.margin), Infinity);
+  return {
+    passes: cells.every((c) => c.passes) && singletons.length === 0,
+    cells,
+    singletons,
+    narrowestMargin,
+    components: comps.length,
+    lpSolves,
+  };
+}

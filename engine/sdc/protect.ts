@@ -1,0 +1,232 @@
+import { StatguardError } from '../errors.ts';
+import { cellCoords } from '../types.ts';
+import type { ConfStatus, ExactTable, ProtectedCell, ProtectedTable, SdcPlan } from '../types.ts';
+import { auditPattern } from './audit.ts';
+import type { SensitiveCell } from './audit.ts';
+import { applyPrimaryRules } from './primary.ts';
+import type { PrimaryResult, PrimaryRule } from './primary.ts';
+import { buildCellSystem } from './relations.ts';
+import type { CellSystem } from './relations.ts';
+import { cellCosts, secondarySuppression } from './secondary.ts';
+
+/** Attacker interval of one sensitive cell, in the table's natural unit (mean tables: of the cell's sum). Reviewer-only. */
+export interface SensitiveCellReport {
+  /** Node codes per dimension. */
+  readonly codes: readonly string[];
+  readonly status: ConfStatus;
+  readonly rule: PrimaryRule;
+  readonly value: number;
+  readonly min: number;
+  readonly max: number;
+  readonly requiredUpper: number;
+  readonly requiredLower: number;
+  readonly passes: boolean;
+  readonly margin: number;
+}
+
+export interface SdcTableReport {
+  readonly tableId: string;
+  readonly cells: number;
+  readonly primary: Readonly<Record<PrimaryRule, number>>;
+  readonly primaryTotal: number;
+  readonly secondary: number;
+  readonly shareCellsSuppressed: number;
+  /** Share of the table's grand total (sum of leaf cells, absolute) lying in suppressed leaf cells. */
+  readonly shareValueSuppressed: number;
+  readonly sensitive: readonly SensitiveCellReport[];
+  readonly narrowestMargin: number;
+}
+
+/**
+ * Reviewer-only report (secure zone). It contains attacker intervals derived
+ * from exact values of suppressed cells: never publish it.
+ */
+export interface SdcReport {
+  readonly secure: true;
+  readonly method: 'optimal' | 'heuristic';
+  /** null when the heuristic was used. */
+  readonly optimalFinished: boolean | null;
+  readonly tables: readonly SdcTableReport[];
+  readonly auditPasses: boolean;
+  readonly narrowestMargin: number;
+  readonly linkGroups: number;
+  readonly neverSuppressViolations: number;
+  readonly singletonRule: boolean;
+}
+
+export interface SdcResult {
+  readonly tables: ProtectedTable[];
+  readonly report: SdcReport;
+}
+
+const STATUS_RANK: Record<ConfStatus, number> = { A: 0, O: 1, T: 2, C: 3, D: 4, F: 5 };
+
+/**
+ * Protect tables under the sdc regime: primary rules per table, one linked
+ * system over all tables, secondary suppression, then a final full audit.
+ * Guarantee: every returned table's suppression pattern passed the attacker
+ * audit of all tables together (else AUDIT_FAILED); suppressed cells carry
+ * value null, and the reviewer report is kept apart from the tables.
+ */
+export interface ProtectSdcOptions {
+  /**
+   * Apply the singleton rule in the audit (default true): a contributor alone in a suppressed cell must not be
+   * able to compute a sensitive cell from a relation where only the two of them stay hidden.
+   */
+  readonly singletonRule?: boolean;
+}
+
+export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, options: ProtectSdcOptions = {}): Promise<SdcResult> {
+  if (plan.regime !== 'sdc') throw new StatguardError('USAGE', 'protectSdc needs an sdc protection plan');
+  if (tables.length === 0) throw new StatguardError('EMPTY_INPUT', 'protectSdc was given no tables');
+  const primaries = tables.map((t) => applyPrimaryRules(t, plan));
+  const sys = buildCellSystem(tables);
+  checkAdditive(sys, tables);
+
+  // Merge primary results over shared cells: a cell is sensitive if any owner finds it so.
+  const N = sys.cellCount;
+  const primary = new Uint8Array(N);
+  const never = new Uint8Array(N);
+  const status: ConfStatus[] = new Array<ConfStatus>(N).fill('F');
+  const rule: (PrimaryRule | null)[] = new Array<PrimaryRule | null>(N).fill(null);
+  const sensMap = new Map<number, SensitiveCell>();
+  primaries.forEach((p, ti) => {
+    const loc = sys.tableCells[ti]!;
+    p.cells.forEach((c, i) => {
+      const g = loc[i]!;
+      if (c.neverSuppress) never[g] = 1;
+      if (!c.unsafe) return;
+      primary[g] = 1;
+      if (STATUS_RANK[c.status] < STATUS_RANK[status[g]!]) { status[g] = c.status; rule[g] = c.rule; }
+      const prev = sensMap.get(g);
+      sensMap.set(g, { id: g, upper: Math.max(prev?.upper ?? 0, c.upper), lower: Math.max(prev?.lower ?? 0, c.lower) });
+    });
+  });
+  for (let g = 0; g < N; g++) {
+    if (primary[g] && never[g]) {
+      throw new StatguardError('SDC_INFEASIBLE', `a cell marked neverSuppress in one table is sensitive in a linked table (${describeCell(sys, tables, g)})`);
+    }
+  }
+  const sensitive = [...sensMap.values()].sort((a, b) => a.id - b.id);
+  const cost = cellCosts(sys, plan.secondary.cost);
+  const singletons = options.singletonRule !== false;
+  const sec = await secondarySuppression({ sys, tables, sensitive, primary, never, cost, singletons }, plan.secondary);
+
+  // Final, independent full audit (guarantee above): never trust the search's own bookkeeping.
+  const audit = await auditPattern(sys, sec.suppressed, sensitive, { singletons });
+  if (!audit.passes) throw new StatguardError('AUDIT_FAILED', 'the final suppression pattern does not pass the attacker audit');
+
+  const auditById = new Map(audit.cells.map((c) => [c.id, c]));
+  const protectedTables: ProtectedTable[] = tables.map((t, ti) => {
+    const loc = sys.tableCells[ti]!;
+    const m = t.plan.measure;
+    const scale = m.kind === 'count' ? 1 : 10 ** m.decimals;
+    const cells: ProtectedCell[] = t.cells.map((c, i) => {
+      const g = loc[i]!;
+      if (sec.suppressed[g]) {
+        // Suppressed: value null, status only (primary status, or D for secondary).
+        return Object.freeze({ value: null, conf: primary[g] ? status[g]! : 'D', obs: 'A', accuracy: null });
+      }
+      let value: number | null;
+      if (m.kind === 'count') value = c.units;
+      else if (m.kind === 'sum') value = c.sum / scale;
+      else value = c.units > 0 ? c.sum / c.units / scale : null;
+      return Object.freeze({ value, conf: 'F', obs: 'A', accuracy: null });
+    });
+    return Object.freeze({ kind: 'protected', plan: t.plan, cells: Object.freeze(cells) });
+  });
+
+  const tableReports = tables.map((t, ti) => tableReport(t, ti, sys, primaries[ti]!, sec.suppressed, primary, status, rule, auditById));
+  return {
+    tables: protectedTables,
+    report: {
+      secure: true,
+      method: sec.method,
+      optimalFinished: sec.optimalFinished,
+      tables: tableReports,
+      auditPasses: audit.passes,
+      narrowestMargin: audit.narrowestMargin,
+      linkGroups: new Set(sys.linkGroup).size,
+      neverSuppressViolations: sec.neverSuppressViolations,
+      singletonRule: singletons,
+    },
+  };
+}
+
+function describeCell(sys: CellSystem, tables: readonly ExactTable[], g: number): string {
+  const o = sys.owners[g]![0]!;
+  const dims = tables[o.table]!.plan.dimensions;
+  const codes = cellCoords(dims, o.index).map((n, d) => dims[d]!.nodes[n]!.code);
+  return `table ${JSON.stringify(tables[o.table]!.plan.id)}, cell (${codes.join(', ')})`;
+}
+
+/** The audit relies on the table relations; refuse tables whose cells do not add up (names the table, never a value). */
+function checkAdditive(sys: CellSystem, tables: readonly ExactTable[]): void {
+  for (const r of sys.relations) {
+    let s = 0;
+    let mag = 0;
+    r.cells.forEach((c, k) => { s += r.coefs[k]! * sys.value[c]!; mag += Math.abs(sys.value[c]!); });
+    if (Math.abs(s) > 1e-9 * Math.max(1, mag)) {
+      throw new StatguardError('SDC_INFEASIBLE', `cells do not add up to their aggregate at ${describeCell(sys, tables, r.cells[0]!)}: the sdc audit needs additive tables (are units counted in several categories?)`);
+    }
+  }
+}
+
+function tableReport(
+  t: ExactTable, ti: number, sys: CellSystem, p: PrimaryResult, suppressed: Uint8Array, primary: Uint8Array,
+  status: readonly ConfStatus[], rule: readonly (PrimaryRule | null)[], auditById: Map<number, import('./audit.ts').CellAudit>,
+): SdcTableReport {
+  const loc = sys.tableCells[ti]!;
+  const dims = t.plan.dimensions;
+  const m = t.plan.measure;
+  const scale = m.kind === 'count' ? 1 : 10 ** m.decimals;
+  let sup = 0;
+  let sec = 0;
+  let prim = 0;
+  let total = 0;
+  let hidden = 0;
+  const sensitive: SensitiveCellReport[] = [];
+  let narrowest = Infinity;
+  t.cells.forEach((_, i) => {
+    const g = loc[i]!;
+    const co = cellCoords(dims, i);
+    const leaf = co.every((n, d) => dims[d]!.nodes[n]!.leaf);
+    if (leaf) total += Math.abs(sys.value[g]!);
+    if (!suppressed[g]) return;
+    sup++;
+    if (leaf) hidden += Math.abs(sys.value[g]!);
+    if (!primary[g]) { sec++; return; }
+    prim++;
+    const a = auditById.get(g)!;
+    narrowest = Math.min(narrowest, a.margin / scale);
+    sensitive.push({
+      codes: co.map((n, d) => dims[d]!.nodes[n]!.code),
+      status: status[g]!,
+      rule: rule[g]!,
+      value: a.value / scale,
+      min: a.min / scale,
+      max: a.max / scale,
+      requiredUpper: (a.needUp - a.value) / scale,
+      requiredLower: (a.value - a.needDown) / scale,
+      passes: a.passes,
+      margin: a.margin / scale,
+    });
+  });
+  void p;
+  const counts: Record<PrimaryRule, number> = { frequency: 0, dominance: 0, 'p-percent': 0, pq: 0, zero: 0, always: 0 };
+  t.cells.forEach((_, i) => {
+    const g = loc[i]!;
+    if (primary[g] && rule[g]) counts[rule[g]!]++;
+  });
+  return {
+    tableId: t.plan.id,
+    cells: t.cells.length,
+    primary: counts,
+    primaryTotal: prim,
+    secondary: sec,
+    shareCellsSuppressed: t.cells.length > 0 ? sup / t.cells.length : 0,
+    shareValueSuppressed: total > 0 ? hidden / total : 0,
+    sensitive,
+    narrowestMargin: narrowest,
+  };
+}
