@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { parse } from 'fast-csv';
+import { StatguardError } from '../errors.ts';
+import type { Plan } from '../types.ts';
+import { Aggregator } from '../aggregate/aggregate.ts';
+import { ContributionBounder } from '../aggregate/bound.ts';
+import { makeRecordLayout } from '../aggregate/record-layout.ts';
+import { locateMalformedRecord } from './locate-malformed.ts';
+import { RowConverter } from './row-converter.ts';
+import type { AggregateContext, AggregateResult, AggregateStats, Source } from './source.ts';
+
+const PROGRESS_EVERY_MS = 250;
+
+/**
+ * Microdata from a CSV file: streamed through fast-csv in bounded memory,
+ * converted per the plan's column declarations, bounded per unit and
+ * aggregated in one pass.
+ *
+ * Line numbers: 1-based physical lines, header = line 1 (after blank lines
+ * before it, if any). A record's line is the line it starts on; newlines inside
+ * quoted fields are counted ('\n', so CRLF counts once; CR-only line endings are
+ * not supported for line numbers). A structurally broken file (unterminated
+ * quote, text after a closing quote) cannot be resynchronised, so it stops the
+ * run with CSV_MALFORMED naming the line where the broken record starts, even
+ * when invalid rows are dropped.
+ */
+export function csvSource(): Source {
+  return {
+    kind: 'csv',
+    aggregate: (plan: Plan, ctx: AggregateContext) => aggregateCsv(plan, ctx),
+  };
+}
+
+async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<AggregateResult> {
+  const ds = plan.dataset;
+  const src = ds.source;
+  const file = src.path;
+  if (src.kind !== 'csv') throw new StatguardError('USAGE', `csvSource cannot read a ${String(src.kind)} source`);
+  if (!src.header) throw new StatguardError('CSV_HEADER', `CSV files need a header row (source.header is false) for ${file}`, { file });
+
+  let totalBytes: number;
+  try {
+    const st = await fs.promises.stat(file);
+    if (!st.isFile()) throw new Error('not a regular file');
+    totalBytes = st.size;
+  } catch (e) {
+    throw new StatguardError('SOURCE_UNREADABLE', `cannot read microdata file ${file}: ${(e as Error).message}`, { file });
+  }
+  if (totalBytes === 0) throw new StatguardError('EMPTY_INPUT', `microdata file ${file} is empty`, { file });
+
+  const layout = makeRecordLayout(plan);
+  const agg = new Aggregator(layout);
+  let bytes = 0;
+  const bounder = new ContributionBounder(layout, {
+    unitColumn: ds.unit.column,
+    maxRowsPerUnit: ds.unit.maxRowsPerUnit,
+    key: ctx.boundingKey,
+    maxBufferedUnits: ctx.maxBufferedUnits,
+    progress: () => (totalBytes > 0 ? bytes / totalBytes : 0.5),
+  }, agg);
+
+  try {
+    const hash = createHash('sha256');
+    const cats = new Int32Array(layout.variables.length);
+    const meas = new Float64Array(layout.measureSources.length);
+    const dropReasons: Record<string, number> = {};
+    let conv: RowConverter | null = null;
+    let header: string[] | null = null;
+    let line = 1; // physical line where the next record starts
+    let rowsRead = 0;
+    let rowsDropped = 0;
+    let lastProgress = Date.now();
+    const dropOrFail = (reason: string, recLine: number): void => {
+      if (ds.onInvalidRow === 'drop') {
+        rowsDropped++;
+        dropReasons[reason] = (dropReasons[reason] ?? 0) + 1;
+        return;
+      }
+      throw new StatguardError('ROW_INVALID', `invalid row (${reason}): ${conv!.failMessage}`, {
+        file, line: recLine,
+        ...(conv!.failColumn !== undefined ? { column: conv!.failColumn } : {}),
+        ...(conv!.failValue !== undefined ? { value: conv!.failValue } : {}),
+      });
+    };
+
+    const onRecord = (fields: string[]): void => {
+      const recLine = line;
+      // Advance the physical line counter by the record's own newlines.
+      let nl = 1;
+      for (let i = 0; i < fields.length; i++) {
+        const f = fields[i]!;
+        if (f.length > 0 && f.indexOf('\n') >= 0) for (let j = 0; j < f.length; j++) if (f.charCodeAt(j) === 10) nl++;
+      }
+      line += nl;
+      if (fields.length === 0) return; // blank line
+      if (header === null) {
+        header = readHeader(fields, plan, file, recLine);
+        conv = new RowConverter(layout, ds, header, file);
+        return;
+      }
+      if (fields.length === 1 && fields[0] === '' && header.length > 1) return; // whitespace-free blank line
+      rowsRead++;
+      const c = conv!;
+      const reason = c.convert(fields, cats, meas);
+      if (reason !== null) { dropOrFail(reason, recLine); return; }
+      let unit: string | null = null;
+      if (c.hasUnit) {
+        unit = c.unitId(fields);
+        if (unit === null) { dropOrFail('missing unit id', recLine); return; }
+      }
+      bounder.add(unit, cats, meas);
+      if ((rowsRead & 4095) === 0 && ctx.onProgress) {
+        const now = Date.now();
+        if (now - lastProgress >= PROGRESS_EVERY_MS) {
+          lastProgress = now;
+          ctx.onProgress({ stage: 'read', rows: rowsRead, bytes, totalBytes });
+        }
+      }
+    };
+
+    await new Promise<void>((resolve, reject) => {
+      const rs = fs.createReadStream(file);
+      const parser = parse({ headers: false, delimiter: src.delimiter, ignoreEmpty: false, trim: false, encoding: 'utf8' });
+      let done = false;
+      const fail = (e: unknown): void => {
+        if (done) return;
+        done = true;
+        rs.destroy();
+        parser.destroy();
+        reject(e);
+      };
+      rs.on('data', (chunk) => { hash.update(chunk as Buffer); bytes += (chunk as Buffer).length; });
+      rs.on('error', (e) => fail(new StatguardError('SOURCE_UNREADABLE', `cannot read microdata file ${file}: ${e.message}`, { file })));
+      parser.on('data', (fields: string[]) => {
+        if (done) return;
+        try { onRecord(fields); } catch (e) { fail(e); }
+      });
+      parser.on('error', (e: Error) => {
+        if (done) return;
+        // fast-csv discards the whole chunk on a structural error: locate the broken record ourselves.
+        locateMalformedRecord(file, src.delimiter, line).then((loc) => {
+          fail(new StatguardError('CSV_MALFORMED', `malformed CSV (${loc.problem}); records after it cannot be delimited: fix the quoting`, {
+            file, line: loc.line,
+            ...(loc.field !== null && (header ?? loc.headerNames)[loc.field] !== undefined ? { column: (header ?? loc.headerNames)[loc.field] } : {}),
+            value: loc.text,
+          }));
+        }, () => fail(new StatguardError('CSV_MALFORMED', `malformed CSV: ${e.message}`, { file, line })));
+      });
+      parser.on('end', () => { if (!done) { done = true; resolve(); } });
+      rs.pipe(parser);
+    });
+
+    if (header === null || rowsRead === 0) {
+      throw new StatguardError('EMPTY_INPUT', header === null ? `microdata file ${file} has no header row` : `microdata file ${file} has a header but no data rows`, { file });
+    }
+    ctx.onProgress?.({ stage: 'aggregate', rows: rowsRead, bytes, totalBytes });
+    const b = bounder.finish();
+    const tables = agg.finish();
+    ctx.onProgress?.({ stage: 'done', rows: rowsRead, bytes, totalBytes });
+    const stats: AggregateStats = {
+      rowsRead,
+      rowsDropped,
+      dropReasons,
+      rowsAfterBounding: b.rowsKept,
+      rowsRemovedByBounding: b.rowsIn - b.rowsKept,
+      units: b.units,
+      valuesClamped: b.valuesClamped,
+      input: { kind: 'csv', file, bytes, sha256: hash.digest('hex') },
+    };
+    return { tables, stats };
+  } finally {
+    bounder.dispose();
+  }
+}
+
+/** Check the header: unique names, every declared column (and the unit column) present; extra columns ignored. */
+function readHeader(fields: readonly string[], plan: Plan, file: string, line: number): string[] {
+  const header = fields.map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
+  const seen = new Set<string>();
+  for (const h of header) {
+    if (seen.has(h)) throw new StatguardError('CSV_HEADER', `column ${JSON.stringify(h)} appears more than once in the header of ${file}`, { file, line, column: h });
+    seen.add(h);
+  }
+  const wanted = plan.dataset.columns.map((c) => c.name);
+  if (plan.dataset.unit.column !== null) wanted.push(plan.dataset.unit.column);
+  for (const name of wanted) {
+    if (!seen.has(name)) throw new StatguardError('CSV_HEADER', `declared column ${JSON.stringify(name)} is missing from the header of ${file}`, { file, line, column: name });
+  }
+  return header;
+}
