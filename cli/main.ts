@@ -1,0 +1,173 @@
+/**
+ * statguard command line.
+ *
+ *   statguard validate <policy>
+ *   statguard release <policy> --out <dir> [--seed N] [--force] [--reviewer-report <file>]
+ *
+ * Exit codes: 0 success, 1 a run failed (bad input, invalid policy, audit),
+ * 2 usage error. Errors go to stderr as one block naming what and where.
+ * Progress is shown on a terminal only (stderr is a TTY) and never otherwise.
+ */
+import { parseArgs } from 'node:util';
+import { readdir, writeFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { StatguardError } from '../engine/errors.ts';
+import { loadPolicy } from '../engine/policy/index.ts';
+import { runRelease } from '../engine/pipeline.ts';
+import { writeRelease } from '../engine/release/write.ts';
+import { ENGINE_VERSION } from '../engine/version.ts';
+import { makeProgress } from './progress.ts';
+
+export interface Io {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+  readonly isTty: boolean;
+}
+
+const defaultIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  isTty: Boolean(process.stderr.isTTY),
+};
+
+const USAGE = `statguard ${ENGINE_VERSION}: privacy-preserving statistics publication
+
+Usage:
+  statguard validate <policy.json>
+  statguard release <policy.json> --out <dir> [--seed <seed>] [--force] [--reviewer-report <file>]
+  statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>]
+
+Commands:
+  validate   check a policy against the published schema and its semantic rules; lists every problem at once
+  release    run a policy on its microdata and write a release directory (manifest.json, <table>.csv, <table>.json)
+  demo       release every example policy of a folder (default: policies/) into <dir>/<policy id> (default: out/)
+
+Options:
+  --out <dir>               output directory (must not exist unless --force)
+  --seed <seed>             reproducible randomness for tests and demos (seedrandom); marked "seeded" in the manifest
+  --force                   replace an existing output directory
+  --reviewer-report <file>  write the secure-zone reviewer report (audit intervals, budget accounting) to <file>
+  -h, --help                this text
+`;
+
+class UsageError extends Error {}
+
+export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
+  try {
+    const [cmd, ...rest] = argv;
+    switch (cmd) {
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        io.out(USAGE);
+        return cmd === undefined ? 2 : 0;
+      case '--version':
+        io.out(`${ENGINE_VERSION}\n`);
+        return 0;
+      case 'validate':
+        return await cmdValidate(rest, io);
+      case 'release':
+        return await cmdRelease(rest, io);
+      case 'demo':
+        return await cmdDemo(rest, io);
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`statguard: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof StatguardError) {
+      io.err(`statguard: ${e.describe()}\n`);
+      return 1;
+    }
+    io.err(`statguard: internal error: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+type ParseOptions = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
+
+function parse(args: readonly string[], options: ParseOptions) {
+  try {
+    return parseArgs({ args: [...args], options: options ?? {}, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+async function cmdValidate(args: readonly string[], io: Io): Promise<number> {
+  const { positionals } = parse(args, {});
+  if (positionals.length !== 1) throw new UsageError('validate takes exactly one policy file');
+  const plan = await loadPolicy(positionals[0]!);
+  const cells = plan.tables.map((t) => t.dimensions.reduce((n, d) => n * d.nodes.length, 1));
+  io.out(
+    `${positionals[0]}: valid (policy ${plan.policyId} ${plan.policyVersion}, regime ${plan.protection.regime}, ` +
+      `${plan.tables.length} table(s), ${cells.reduce((a, b) => a + b, 0)} cells)\n`,
+  );
+  return 0;
+}
+
+async function cmdRelease(args: readonly string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(args, {
+    out: { type: 'string' },
+    seed: { type: 'string' },
+    force: { type: 'boolean' },
+    'reviewer-report': { type: 'string' },
+  });
+  if (positionals.length !== 1) throw new UsageError('release takes exactly one policy file');
+  if (typeof values.out !== 'string' || values.out === '') throw new UsageError('release needs --out <dir>');
+  if (values.seed !== undefined && values.seed === '') throw new UsageError('--seed needs a value');
+  const plan = await loadPolicy(positionals[0]!);
+  const progress = makeProgress(io);
+  let run;
+  try {
+    run = await runRelease(plan, {
+      seed: values.seed as string | undefined,
+      onProgress: progress.update,
+    });
+  } finally {
+    progress.done();
+  }
+  const manifest = await writeRelease(run.content, values.out, { force: values.force === true });
+  if (typeof values['reviewer-report'] === 'string') {
+    const file = path.resolve(values['reviewer-report']);
+    const tmp = `${file}.partial`;
+    try {
+      await writeFile(tmp, `${JSON.stringify({ policy: plan.policyId, createdAt: manifest.createdAt, ...run.reviewer }, null, 2)}\n`);
+      await rename(tmp, file);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw new StatguardError('OUTPUT_FAILED', `cannot write reviewer report: ${(e as Error).message}`, { file });
+    }
+  }
+  const suppressed = manifest.tables.reduce((n, t) => n + t.suppressed, 0);
+  const cells = manifest.tables.reduce((n, t) => n + t.cells, 0);
+  io.out(
+    `release ${plan.policyId} written to ${path.resolve(values.out)}: ${manifest.tables.length} table(s), ${cells} cells, ` +
+      `${suppressed} suppressed; regime ${manifest.regime}; randomness ${manifest.randomness.source}\n`,
+  );
+  return 0;
+}
+
+async function cmdDemo(args: readonly string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(args, {
+    out: { type: 'string' },
+    policies: { type: 'string' },
+    seed: { type: 'string' },
+  });
+  if (positionals.length > 0) throw new UsageError('demo takes no positional arguments');
+  const dir = path.resolve(typeof values.policies === 'string' ? values.policies : new URL('../policies', import.meta.url).pathname);
+  const outRoot = path.resolve(typeof values.out === 'string' ? values.out : 'out');
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.json') && !f.endsWith('.schema.json')).sort();
+  if (files.length === 0) throw new StatguardError('USAGE', 'no policy files found', { file: dir });
+  for (const f of files) {
+    const plan = await loadPolicy(path.join(dir, f));
+    const extra = typeof values.seed === 'string' ? ['--seed', values.seed] : [];
+    const code = await cmdRelease([path.join(dir, f), '--out', path.join(outRoot, plan.policyId), '--force', ...extra], io);
+    if (code !== 0) return code;
+  }
+  return 0;
+}

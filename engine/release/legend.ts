@@ -1,0 +1,17 @@
+import type { ConfStatus, ObsStatus } from '../types.ts';
+
+/** SDMX CONF_STATUS codes used by statguard, with the legend published alongside every table. */
+export const CONF_STATUS_LEGEND: Readonly<Record<ConfStatus, string>> = Object.freeze({
+  F: 'Free: published',
+  A: 'Primary suppression: too few contributing units (minimum frequency rule)',
+  O: 'Primary suppression: dominated by one unit',
+  T: 'Primary suppression: dominated by two units',
+  C: 'Confidential: suppressed by a protection rule',
+  D: 'Secondary suppression: suppressed to protect another cell',
+});
+
+/** SDMX OBS_STATUS codes used by statguard. */
+export const OBS_STATUS_LEGEND: Readonly<Record<ObsStatus, string>> = Object.freeze({
+  A: 'Normal value',
+  E: 'Estimated value: differentially private noise added',
+});
