@@ -1,5 +1,6 @@
 import { StatguardError } from '../errors.ts';
 import { highsRuntime } from './highs.ts';
+import type { HighsRuntime } from './highs.ts';
 import type { CellSystem } from './relations.ts';
 
 /** A sensitive (primary) cell with its required protection, internal units. */
@@ -9,9 +10,14 @@ export interface SensitiveCell {
   readonly lower: number;
 }
 
-/** Dual multipliers of one attacker LP (per relation), for Fischetti-Salazar cuts. */
+/**
+ * Dual multipliers of one attacker LP, per LP row, for Fischetti-Salazar cuts. Row k is relation `relations[k]`:
+ * its sum row when `child[k] === -1` (an equality for additive relations, `sum coefs*x <= 0` otherwise), or, for a
+ * non-additive relation, the row `x(cells[child[k]]) - x(cells[0]) <= 0` (a child never exceeds its aggregate).
+ */
 export interface AttackDual {
   readonly relations: Int32Array;
+  readonly child: Int32Array;
   readonly alpha: Float64Array;
 }
 
@@ -145,7 +151,9 @@ export function components(sys: CellSystem, suppressed: Uint8Array): Component[]
 
 /**
  * Cells of a component whose value linear algebra alone determines: e_j lies in
- * the row space of the component's equation matrix. In reduced row echelon form
+ * the row space of the component's equation matrix. Only equality rows (additive
+ * relations) enter: an inequality cannot pin a cell by itself, and a cell pinned
+ * by inequalities together is caught by the LP (min == max). In reduced row echelon form
  * that holds exactly when column j is a pivot column whose row has no other
  * non-zero (the RREF rows are a basis; matching coefficients on pivot columns
  * forces e_j to equal that pivot row). Partial pivoting, tolerance 1e-9 on
@@ -155,7 +163,7 @@ export function determinedCells(sys: CellSystem, comp: Component, suppressed: Ui
   const nc = comp.cells.length;
   const col = new Map<number, number>();
   comp.cells.forEach((c, k) => col.set(c, k));
-  const rows: Float64Array[] = comp.relations.map((ri) => {
+  const rows: Float64Array[] = comp.relations.filter((ri) => sys.relations[ri]!.additive).map((ri) => {
     const r = sys.relations[ri]!;
     const row = new Float64Array(nc);
     r.cells.forEach((c, k) => {
@@ -213,11 +221,20 @@ export function determinedCells(sys: CellSystem, comp: Component, suppressed: Ui
  * max >= min(a + upper, ub) and min <= max(a - lower, lb) within a relative
  * tolerance of 1e-6, and max > min (never exactly disclosed).
  *
+ * Inequality relations (distinct-unit counts that do not add up, see relations.ts) enter the LP as
+ * `aggregate <= sum(children)` and `child <= aggregate` rows; the guarantee is the same (the LP optimum is the
+ * attacker's best bound given everything true of distinct counts).
+ *
  * Singleton rule: a suppressed cell with one contributor is known to that
  * contributor; if a relation has exactly two suppressed cells that the
  * relations do not already determine (determined ones are as good as
- * published) and one is such a singleton, the contributor computes the other. When the other is sensitive
- * the pattern fails (reported in `singletons`).
+ * published) and one is such a singleton, the contributor computes the other
+ * (equality relation) or at least narrows it (inequality relation: flagged all
+ * the same, conservatively). When the other is sensitive the pattern fails
+ * (reported in `singletons`). "Determined" = shown by linear algebra on the
+ * equalities; in components with inequality rows, cells pinned by the
+ * inequalities (LP min == max) count as determined too, so that a relation is
+ * never let off because a cell everyone can compute was counted as hidden.
  */
 export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sensitive: readonly SensitiveCell[], opts: AuditOptions = {}): Promise<AuditResult> {
   const sens = new Map<number, SensitiveCell>();
@@ -246,11 +263,39 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
   const comps = components(sys, suppressed);
   // Suppressed cells the relations alone determine (anyone can compute them): treated as published by the singleton rule.
   const determinedAll = new Set<number>();
-  const needsLp = comps.filter((c) => c.cells.some((id) => sens.has(id)));
-  if (needsLp.length > 0) {
-    const highs = await highsRuntime();
-    for (const comp of needsLp) {
+  // One attacker model per component, built on demand, disposed at the end.
+  const models = new Map<Component, AttackerModel>();
+  let highs: HighsRuntime | null = null;
+  const modelOf = async (comp: Component): Promise<AttackerModel> => {
+    let m = models.get(comp);
+    if (!m) {
+      highs ??= await highsRuntime();
+      m = attackerModel(highs, sys, comp, suppressed);
+      models.set(comp, m);
+    }
+    return m;
+  };
+  const solve = (m: AttackerModel, k: number, sign: 1 | -1, duals: boolean): { value: number; dual?: AttackDual } => {
+    const { model } = m;
+    model.changeColCost(k, sign);
+    const run = model.run();
+    lpSolves++;
+    if (run.modelStatus !== highs!.constants.modelStatus.optimal) {
+      model.changeColCost(k, 0);
+      throw new StatguardError('AUDIT_FAILED', `the attacker LP did not solve to optimality (HiGHS model status ${run.modelStatus}); table relations may be inconsistent`);
+    }
+    // Read the solution before resetting the cost (a model change invalidates it).
+    const value = sign * model.getObjectiveValue();
+    const sol = duals ? model.getSolution() : null;
+    model.changeColCost(k, 0);
+    if (!sol) return { value };
+    return { value, dual: { relations: m.rowRel, child: m.rowChild, alpha: Float64Array.from(sol.rowDual) } };
+  };
+
+  try {
+    for (const comp of comps) {
       const targets = comp.cells.filter((id) => sens.has(id));
+      if (targets.length === 0) continue;
       if (comp.relations.length === 0) {
         for (const id of targets) results.set(id, judge(id, sys.lower[id]!, sys.upper[id]!));
         continue;
@@ -261,94 +306,143 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
       for (const id of targets) if (skip.has(id)) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
       const open = targets.filter((id) => !skip.has(id));
       if (open.length === 0) continue;
-
-      // LP over the component: columns = suppressed cells, rows = active relations with published cells moved to the rhs.
-      const col = new Map<number, number>();
-      comp.cells.forEach((c, k) => col.set(c, k));
-      const starts: number[] = [0];
-      const indices: number[] = [];
-      const values: number[] = [];
-      const rhs: number[] = [];
-      for (const ri of comp.relations) {
-        const r = sys.relations[ri]!;
-        let b = 0;
-        const entries = new Map<number, number>();
-        r.cells.forEach((c, k) => {
-          const coef = r.coefs[k]!;
-          if (suppressed[c]) entries.set(col.get(c)!, (entries.get(col.get(c)!) ?? 0) + coef);
-          else b -= coef * sys.value[c]!;
-        });
-        for (const [k, v] of [...entries].sort((x, y) => x[0] - y[0])) {
-          if (v !== 0) { indices.push(k); values.push(v); }
-        }
-        starts.push(indices.length);
-        rhs.push(b);
-      }
-      const nc = comp.cells.length;
-      const nr = comp.relations.length;
-      const model = highs.createModel({
-        numCols: nc,
-        numRows: nr,
-        colCost: new Float64Array(nc),
-        colLower: Float64Array.from(comp.cells, (c) => sys.lower[c]!),
-        colUpper: Float64Array.from(comp.cells, (c) => sys.upper[c]!),
-        rowLower: rhs,
-        rowUpper: rhs,
-        matrix: { format: 'csr', numRows: nr, numCols: nc, starts, indices, values },
-      });
-      try {
-        model.options.set({ output_flag: false });
-        const solve = (k: number, sign: 1 | -1): { value: number; dual?: AttackDual } => {
-          model.changeColCost(k, sign);
-          const run = model.run();
-          lpSolves++;
-          if (run.modelStatus !== highs.constants.modelStatus.optimal) {
-            model.changeColCost(k, 0);
-            throw new StatguardError('AUDIT_FAILED', `the attacker LP did not solve to optimality (HiGHS model status ${run.modelStatus}); table relations may be inconsistent`);
-          }
-          // Read the solution before resetting the cost (a model change invalidates it).
-          const value = sign * model.getObjectiveValue();
-          const sol = opts.duals ? model.getSolution() : null;
-          model.changeColCost(k, 0);
-          if (!sol) return { value };
-          return { value, dual: { relations: Int32Array.from(comp.relations), alpha: Float64Array.from(sol.rowDual) } };
-        };
-        for (const id of open) {
-          const k = col.get(id)!;
-          const lo = solve(k, 1);
-          const hi = solve(k, -1);
-          const audit = judge(id, lo.value, hi.value);
-          if (!audit.passes && opts.duals) {
-            results.set(id, { ...audit, ...(hi.dual ? { dualUp: hi.dual } : {}), ...(lo.dual ? { dualDown: lo.dual } : {}) });
-          } else results.set(id, audit);
-        }
-      } finally {
-        model.dispose();
+      const m = await modelOf(comp);
+      for (const id of open) {
+        const k = m.col.get(id)!;
+        const lo = solve(m, k, 1, opts.duals === true);
+        const hi = solve(m, k, -1, opts.duals === true);
+        const audit = judge(id, lo.value, hi.value);
+        if (!audit.passes && opts.duals) {
+          results.set(id, { ...audit, ...(hi.dual ? { dualUp: hi.dual } : {}), ...(lo.dual ? { dualDown: lo.dual } : {}) });
+        } else results.set(id, audit);
       }
     }
-  }
 
-  const singletons: SingletonExposure[] = [];
-  if (opts.singletons !== false) {
-    sys.relations.forEach((r, ri) => {
-      const sup: number[] = [];
-      for (const c of r.cells) if (suppressed[c] && !determinedAll.has(c)) sup.push(c);
-      if (sup.length !== 2) return;
-      const [u, v] = sup as [number, number];
-      if (u === v) return;
-      if (sys.units[u] === 1 && sens.has(v)) singletons.push({ relation: ri, singleton: u, exposed: v });
-      if (sys.units[v] === 1 && sens.has(u)) singletons.push({ relation: ri, singleton: v, exposed: u });
+    const singletons: SingletonExposure[] = [];
+    if (opts.singletons !== false) {
+      const compOf = new Map<number, Component>();
+      for (const c of comps) for (const id of c.cells) compOf.set(id, c);
+      const lpExact = new Map<number, boolean>();
+      const pinned = async (id: number): Promise<boolean> => {
+        let e = lpExact.get(id);
+        if (e === undefined) {
+          const r = results.get(id);
+          if (r) e = r.exact;
+          else {
+            const m = await modelOf(compOf.get(id)!);
+            const k = m.col.get(id)!;
+            e = solve(m, k, -1, false).value - solve(m, k, 1, false).value <= tolerance(sys.value[id]!);
+          }
+          lpExact.set(id, e);
+        }
+        return e;
+      };
+      for (let ri = 0; ri < sys.relations.length; ri++) {
+        const r = sys.relations[ri]!;
+        let sup: number[] = [];
+        for (const c of r.cells) if (suppressed[c] && !determinedAll.has(c)) sup.push(c);
+        if (sup.length < 2) continue;
+        const comp = compOf.get(sup[0]!)!;
+        if (sup.length > 2 && sup.some((c) => sys.units[c] === 1) && sup.some((c) => sens.has(c))
+          && comp.relations.some((x) => !sys.relations[x]!.additive)) {
+          // Inequalities may pin cells linear algebra cannot see: drop those before counting (conservative).
+          const keep: number[] = [];
+          for (const c of sup) if (!(await pinned(c))) keep.push(c);
+          sup = keep;
+        }
+        if (sup.length !== 2) continue;
+        const [u, v] = sup as [number, number];
+        if (u === v) continue;
+        if (sys.units[u] === 1 && sens.has(v)) singletons.push({ relation: ri, singleton: u, exposed: v });
+        if (sys.units[v] === 1 && sens.has(u)) singletons.push({ relation: ri, singleton: v, exposed: u });
+      }
+    }
+
+    const cells = [...sens.keys()].sort((x, y) => x - y).map((id) => results.get(id)!);
+    const narrowestMargin = cells.reduce((m, c) => Math.min(m, c.margin), Infinity);
+    return {
+      passes: cells.every((c) => c.passes) && singletons.length === 0,
+      cells,
+      singletons,
+      narrowestMargin,
+      components: comps.length,
+      lpSolves,
+    };
+  } finally {
+    for (const m of models.values()) m.model.dispose();
+  }
+}
+
+interface AttackerModel {
+  readonly model: ReturnType<HighsRuntime['createModel']>;
+  /** Global cell id -> column. */
+  readonly col: Map<number, number>;
+  /** Per LP row: relation index and child position (-1 = the relation's sum row); see AttackDual. */
+  readonly rowRel: Int32Array;
+  readonly rowChild: Int32Array;
+}
+
+/**
+ * The attacker's LP over one component: columns = suppressed cells with their a priori bounds, rows = active
+ * relations with published cells moved to the right-hand side. Additive relation: one equality row. Non-additive
+ * (distinct-unit count) relation: the row `aggregate - sum(children) <= 0` plus, for each child where the child or
+ * the aggregate is suppressed, `child - aggregate <= 0` (pairs of published cells carry no information).
+ * Every row holds on the exact values, so the exact table is feasible.
+ */
+function attackerModel(highs: HighsRuntime, sys: CellSystem, comp: Component, suppressed: Uint8Array): AttackerModel {
+  const col = new Map<number, number>();
+  comp.cells.forEach((c, k) => col.set(c, k));
+  const starts: number[] = [0];
+  const indices: number[] = [];
+  const values: number[] = [];
+  const rowLower: number[] = [];
+  const rowUpper: number[] = [];
+  const rowRel: number[] = [];
+  const rowChild: number[] = [];
+  const addRow = (cells: readonly number[], coefs: readonly number[], equality: boolean, ri: number, child: number): void => {
+    let b = 0;
+    const entries = new Map<number, number>();
+    cells.forEach((c, k) => {
+      const coef = coefs[k]!;
+      if (suppressed[c]) entries.set(col.get(c)!, (entries.get(col.get(c)!) ?? 0) + coef);
+      else b -= coef * sys.value[c]!;
     });
-  }
-
-  const cells = [...sens.keys()].sort((x, y) => x - y).map((id) => results.get(id)!);
-  const narrowestMargin = cells.reduce((m, c) => Math.min(m, c.margin), Infinity);
-  return {
-    passes: cells.every((c) => c.passes) && singletons.length === 0,
-    cells,
-    singletons,
-    narrowestMargin,
-    components: comps.length,
-    lpSolves,
+    for (const [k, v] of [...entries].sort((x, y) => x[0] - y[0])) {
+      if (v !== 0) { indices.push(k); values.push(v); }
+    }
+    starts.push(indices.length);
+    rowLower.push(equality ? b : -Infinity);
+    rowUpper.push(b);
+    rowRel.push(ri);
+    rowChild.push(child);
   };
+  for (const ri of comp.relations) {
+    const r = sys.relations[ri]!;
+    addRow([...r.cells], [...r.coefs], r.additive, ri, -1);
+    if (r.additive) continue;
+    const agg = r.cells[0]!;
+    for (let k = 1; k < r.cells.length; k++) {
+      const c = r.cells[k]!;
+      if (suppressed[c] || suppressed[agg]) addRow([c, agg], [1, -1], false, ri, k);
+    }
+  }
+  const nc = comp.cells.length;
+  const nr = rowUpper.length;
+  const model = highs.createModel({
+    numCols: nc,
+    numRows: nr,
+    colCost: new Float64Array(nc),
+    colLower: Float64Array.from(comp.cells, (c) => sys.lower[c]!),
+    colUpper: Float64Array.from(comp.cells, (c) => sys.upper[c]!),
+    rowLower,
+    rowUpper,
+    matrix: { format: 'csr', numRows: nr, numCols: nc, starts, indices, values },
+  });
+  try {
+    model.options.set({ output_flag: false });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model, col, rowRel: Int32Array.from(rowRel), rowChild: Int32Array.from(rowChild) };
 }

@@ -1,11 +1,22 @@
-import { cellCoords, cellCount, strides } from '../types.ts';
+import { StatguardError } from '../errors.ts';
+import { cellCoords, cellCount, cellIndex, strides } from '../types.ts';
 import type { DimensionPlan, ExactTable, MeasurePlan } from '../types.ts';
 import { internalValue } from './primary.ts';
 
-/** One additive relation: sum_i coefs[i] * value(cells[i]) = 0 (aggregate +1, children -1), over global cell ids. */
+/**
+ * One table relation over global cell ids: `cells[0]` is the aggregate (coef +1), `cells[1..]` its children (coef -1).
+ *
+ * - `additive: true` (every magnitude relation; count relations whose exact cells add up): the attacker knows the
+ *   equality sum_i coefs[i] * value(cells[i]) = 0.
+ * - `additive: false` (count tables only, counts of DISTINCT units where a unit has rows in several children): the
+ *   attacker knows only what holds for every distinct count: aggregate <= sum(children) (a unit of the aggregate is
+ *   in at least one child), aggregate >= each child (a child's units are units of the aggregate), and >= 0 (a priori
+ *   bounds). In coefficient form: sum_i coefs[i] * value(cells[i]) <= 0 and value(cells[k]) - value(cells[0]) <= 0.
+ */
 export interface Relation {
   readonly cells: Int32Array;
   readonly coefs: Int8Array;
+  readonly additive: boolean;
 }
 
 /** Where a global cell lives: table index and dense cell index in that table. */
@@ -56,11 +67,18 @@ function dimSignature(d: DimensionPlan): string {
  *
  * Relations: for each table, dimension d, aggregate node a with children c1..cj and every combination of the other
  * dimensions' nodes: cell(a) - sum cell(ci) = 0. Duplicates (shared margins of linked tables) are dropped.
+ * Additivity is decided per relation on the exact values (shared cells hold one value, so a relation shared by linked
+ * tables gets one verdict): a relation that holds exactly stays an equality (the strongest realistic attacker knows
+ * it); a count relation that does not is kept as the distinct-count inequalities (see `Relation`), after checking
+ * that the exact values satisfy them. A magnitude (sum, mean) relation that does not add up, or a count relation
+ * violating the distinct-count inequalities, is an internal inconsistency: SDC_INFEASIBLE (names the cell, no value).
  *
  * A priori bounds (the attacker's prior knowledge): [0, T] when values are non-negative (count tables; sums whose
- * clamping lower bound is >= 0), with T the table's grand total (sum over all leaf cells); otherwise [-S, S] with S
- * the sum of absolute leaf-cell values. Tighter priors make the attacker stronger, so the audit is stricter with
- * them; both are true bounds of every cell. Shared cells take the tightest bounds any owner gives.
+ * clamping lower bound is >= 0), with T the table's grand total (sum over all leaf cells; for a count table with a
+ * grand-total cell, that cell's value, which is the same number for additive tables and the true number of distinct
+ * units otherwise); otherwise [-S, S] with S the sum of absolute leaf-cell values. Tighter priors make the attacker
+ * stronger, so the audit is stricter with them; all are true bounds of every cell (a cell's units are units of the
+ * table). Shared cells take the tightest bounds any owner gives.
  */
 export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
   // 1. Link groups.
@@ -131,6 +149,10 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
         absTotal += Math.abs(v);
       }
     });
+    if (m.kind === 'count' && dims.length > 0 && dims.every((d) => d.total !== null)) {
+      // Distinct units of the whole table: every cell counts a subset of them (equals the leaf sum when additive).
+      total = Math.min(total, t.cells[cellIndex(dims, dims.map((d) => d.total!))]!.units);
+    }
     const lo = nonNeg ? 0 : -absTotal;
     const hi = nonNeg ? total : absTotal;
     const loc = tableCells[ti]!;
@@ -139,6 +161,9 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
       if (owners[id]![0]!.table === ti && owners[id]![0]!.index === i) {
         value[id] = internalValue(t, c);
         units[id] = c.units;
+      } else if (internalValue(t, c) !== value[id]) {
+        // Linked tables must agree on a shared cell, else the relations of one table would lie about the other.
+        throw new StatguardError('SDC_INFEASIBLE', `linked tables disagree on a shared cell: ${describeCell(tables, ti, i)} and ${describeCell(tables, owners[id]![0]!.table, owners[id]![0]!.index)}`);
       }
       lower[id] = Math.max(lower[id]!, lo);
       upper[id] = Math.min(upper[id]!, hi);
@@ -166,11 +191,45 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
         if (seen.has(key)) continue;
         seen.add(key);
         const r = relations.length;
-        relations.push({ cells: Int32Array.from(list), coefs: Int8Array.from(list.map((_, k) => (k === 0 ? 1 : -1))) });
+        const additive = isAdditive(list, value, t, i);
+        relations.push({ cells: Int32Array.from(list), coefs: Int8Array.from(list.map((_, k) => (k === 0 ? 1 : -1))), additive });
         for (const c of list) cellRelations[c]!.push(r);
       }
     });
   });
 
   return { cellCount: N, tableCells, owners, value, units, lower, upper, relations, cellRelations, linkGroup };
+
+  /**
+   * Additivity verdict of one relation (aggregate list[0], children list[1..]) on the exact values, or an error.
+   * Counts are integers (exact comparison); sums use a 1e-9 relative tolerance against rounding of scaled values.
+   */
+  function isAdditive(list: readonly number[], v: Float64Array, t: ExactTable, i: number): boolean {
+    const agg = v[list[0]!]!;
+    let sum = 0;
+    let mag = Math.abs(agg);
+    let maxChild = -Infinity;
+    for (let k = 1; k < list.length; k++) {
+      const c = v[list[k]!]!;
+      sum += c;
+      mag += Math.abs(c);
+      maxChild = Math.max(maxChild, c);
+    }
+    if (t.plan.measure.kind !== 'count') {
+      if (Math.abs(agg - sum) <= 1e-9 * Math.max(1, mag)) return true;
+      // A unit's contribution to a sum is split across cells, so magnitude tables always add up: this is a bug upstream.
+      throw new StatguardError('SDC_INFEASIBLE', `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a magnitude table must be additive (internal error in the aggregation)`);
+    }
+    if (agg === sum) return true;
+    // Distinct-unit counts: max(child) <= aggregate <= sum(children) must hold whatever the overlaps.
+    if (agg >= maxChild && agg <= sum) return false;
+    throw new StatguardError('SDC_INFEASIBLE', `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a count of distinct units must lie between its largest child and the sum of its children`);
+  }
+}
+
+/** Table id and node codes of a cell (never its value), for error messages. */
+function describeCell(tables: readonly ExactTable[], ti: number, index: number): string {
+  const dims = tables[ti]!.plan.dimensions;
+  const codes = cellCoords(dims, index).map((n, d) => dims[d]!.nodes[n]!.code);
+  return `table ${JSON.stringify(tables[ti]!.plan.id)}, cell (${codes.join(', ')})`;
 }

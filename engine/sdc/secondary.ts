@@ -246,12 +246,17 @@ function bestCube(input: SecondaryInput, ti: number, index: number, req: Sensiti
  * per cell (1 = suppressed), primaries fixed to 1, neverSuppress fixed to 0,
  * minimise sum cost*y. Start constraints: no suppressed cell is alone in a
  * relation (it would be determined; an optimal pattern never pays for a
- * determined secondary cell, and a determined primary fails). Then repeat:
+ * determined secondary cell, and a determined primary fails). Non-additive
+ * (distinct-unit count) relations get the same constraint although a lone cell
+ * there is only bounded, not determined: a modelling restriction, so with such
+ * relations "optimal" means optimal among patterns where no suppressed cell is
+ * alone in any relation (the audit still decides safety). Then repeat:
  * solve, audit the pattern, and for each failing cell add valid cuts:
  * - Fischetti-Salazar protection cuts from the attacker LP's duals: for any
- *   multipliers alpha, max z_c <= sum_j y_j [r_j^+ (ub_j - a_j) + r_j^- (a_j - lb_j)]
- *   with r = e_c - M^T alpha (weak duality), so a safe pattern satisfies
- *   sum_j min(w_j / U, 1) y_j >= 1; with alpha from the failing LP the current
+ *   multipliers alpha, max z_c <= sum_j y_j [r_j^+ (ub_j - a_j) + r_j^- (a_j - lb_j)] + sigma
+ *   with r = e_c - M^T alpha (weak duality; sigma = 0 for additive tables, see
+ *   `protectionCut` for inequality rows), so a safe pattern satisfies
+ *   sum_j min(w_j / (U - sigma), 1) y_j >= 1; with alpha from the failing LP the current
  *   pattern violates it;
  * - singleton cuts: both cells of a singleton exposure suppressed => a third cell of the relation;
  * - a no-good cut sum_{j not in P} y_j >= 1 (safety is monotone: every subset of an unsafe pattern is unsafe).
@@ -352,7 +357,18 @@ export async function optimalSuppression(input: SecondaryInput, timeLimitSeconds
   return { ...fallback, method: 'optimal', optimalFinished: false, iterations: fallback.iterations + iterations };
 }
 
-/** A violated Fischetti-Salazar cut for one failing direction of a cell, or null. */
+/**
+ * A violated Fischetti-Salazar cut for one failing direction of a cell, or null.
+ *
+ * Validity (weak duality), with d = x - a the attacker's deviation from the exact values: every LP row reads
+ * m_k . d (= or <=) s_k, where s_k = -(m_k . a) is the row's slack at the exact values (0 for equalities; >= 0 for the
+ * rows of non-additive count relations). For multipliers alpha with alpha_k >= 0 on inequality rows (free on
+ * equalities), sign*d_c <= r . d + sum_k alpha_k s_k with r = sign*e_c - M^T alpha, hence the attacker's best
+ * deviation is at most sum_j y_j [r_j^+ (ub_j - a_j) + r_j^- (a_j - lb_j)] + sigma, sigma = sum_k alpha_k s_k, for
+ * every pattern y. A safe pattern needs that bound >= need, i.e. sum_j min(w_j / (need - sigma), 1) y_j >= 1 when
+ * need > sigma. HiGHS's dual sign convention is not relied on: both signs of its row duals are tried and the
+ * inequality multipliers clamped at 0, which keeps any resulting cut valid.
+ */
 function protectionCut(sys: CellSystem, cell: CellAudit, s: SensitiveCell, dir: 'up' | 'down', pattern: Uint8Array): { indices: number[]; values: number[] } | null {
   const need = dir === 'up' ? cell.needUp - cell.value : cell.value - cell.needDown;
   const tol = tolerance(Math.abs(cell.value) + Math.max(s.upper, s.lower));
@@ -363,20 +379,38 @@ function protectionCut(sys: CellSystem, cell: CellAudit, s: SensitiveCell, dir: 
   let best: Map<number, number> | null = null;
   let bestLhs = Infinity;
   for (const flip of [1, -1]) {
-    // r = sign*e_c - M^T alpha
+    // r = sign*e_c - M^T alpha; sigma = sum over inequality rows of alpha * slack.
     const r = new Map<number, number>([[cell.id, sign]]);
+    let sigma = 0;
     dual.relations.forEach((ri, k) => {
-      const al = flip * dual.alpha[k]!;
-      if (al === 0) return;
       const rel = sys.relations[ri]!;
-      rel.cells.forEach((c, m) => r.set(c, (r.get(c) ?? 0) - rel.coefs[m]! * al));
+      const child = dual.child[k]!;
+      let al = flip * dual.alpha[k]!;
+      if (!rel.additive) al = Math.max(al, 0);
+      if (al === 0) return;
+      if (child < 0) {
+        let dot = 0;
+        rel.cells.forEach((c, m) => {
+          r.set(c, (r.get(c) ?? 0) - rel.coefs[m]! * al);
+          dot += rel.coefs[m]! * sys.value[c]!;
+        });
+        if (!rel.additive) sigma += al * Math.max(0, -dot);
+      } else {
+        const c = rel.cells[child]!;
+        const agg = rel.cells[0]!;
+        r.set(c, (r.get(c) ?? 0) - al);
+        r.set(agg, (r.get(agg) ?? 0) + al);
+        sigma += al * Math.max(0, sys.value[agg]! - sys.value[c]!);
+      }
     });
+    const rest = need - sigma;
+    if (rest <= tol) continue;
     const coef = new Map<number, number>();
     let lhs = 0;
     for (const [j, rj] of r) {
       if (Math.abs(rj) < 1e-12) continue;
       const w = rj > 0 ? rj * (sys.upper[j]! - sys.value[j]!) : -rj * (sys.value[j]! - sys.lower[j]!);
-      const k = Math.min(w / need, 1);
+      const k = Math.min(w / rest, 1);
       if (k <= 1e-12) continue;
       coef.set(j, k);
       if (pattern[j]) lhs += k;
