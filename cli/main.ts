@@ -9,7 +9,7 @@
  * Progress is shown on a terminal only (stderr is a TTY) and never otherwise.
  */
 import { parseArgs } from 'node:util';
-import { readdir, writeFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, writeFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { StatguardError } from '../engine/errors.ts';
 import { loadPolicy } from '../engine/policy/index.ts';
@@ -17,6 +17,8 @@ import { runRelease } from '../engine/pipeline.ts';
 import { writeRelease } from '../engine/release/write.ts';
 import { ENGINE_VERSION } from '../engine/version.ts';
 import { makeProgress } from './progress.ts';
+import { API_USAGE, runApiCommand } from '../api/commands.ts';
+import { start } from '../api/start.ts';
 
 export interface Io {
   readonly out: (s: string) => void;
@@ -36,11 +38,13 @@ Usage:
   statguard validate <policy.json>
   statguard release <policy.json> --out <dir> [--seed <seed>] [--force] [--reviewer-report <file>]
   statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>]
+  statguard start [--policies <dir>]
 
 Commands:
   validate   check a policy against the published schema and its semantic rules; lists every problem at once
   release    run a policy on its microdata and write a release directory (manifest.json, <table>.csv, <table>.json)
   demo       release every example policy of a folder (default: policies/) into <dir>/<policy id> (default: out/)
+  start      the embedded default: release the example policies (once), publish them in the store, serve the API
 
 Options:
   --out <dir>               output directory (must not exist unless --force)
@@ -48,7 +52,8 @@ Options:
   --force                   replace an existing output directory
   --reviewer-report <file>  write the secure-zone reviewer report (audit intervals, budget accounting) to <file>
   -h, --help                this text
-`;
+
+${API_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -71,8 +76,13 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
         return await cmdRelease(rest, io);
       case 'demo':
         return await cmdDemo(rest, io);
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+      case 'start':
+        return await cmdStart(rest, io);
+      default: {
+        const code = await runApiCommand(cmd, rest, io);
+        if (code === undefined) throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+        return code;
+      }
     }
   } catch (e) {
     if (e instanceof UsageError) {
@@ -81,6 +91,11 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     }
     if (e instanceof StatguardError) {
       io.err(`statguard: ${e.describe()}\n`);
+      return 1;
+    }
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) {
+      io.err(`statguard: ${code}: ${(e as Error).message}\n`);
       return 1;
     }
     io.err(`statguard: internal error: ${(e as Error).message}\n`);
@@ -159,15 +174,59 @@ async function cmdDemo(args: readonly string[], io: Io): Promise<number> {
     seed: { type: 'string' },
   });
   if (positionals.length > 0) throw new UsageError('demo takes no positional arguments');
-  const dir = path.resolve(typeof values.policies === 'string' ? values.policies : new URL('../policies', import.meta.url).pathname);
+  const dir = path.resolve(typeof values.policies === 'string' ? values.policies : defaultPoliciesDir());
   const outRoot = path.resolve(typeof values.out === 'string' ? values.out : 'out');
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.json') && !f.endsWith('.schema.json')).sort();
-  if (files.length === 0) throw new StatguardError('USAGE', 'no policy files found', { file: dir });
-  for (const f of files) {
-    const plan = await loadPolicy(path.join(dir, f));
+  for (const f of await examplePolicyFiles(dir)) {
+    const plan = await loadPolicy(f);
     const extra = typeof values.seed === 'string' ? ['--seed', values.seed] : [];
-    const code = await cmdRelease([path.join(dir, f), '--out', path.join(outRoot, plan.policyId), '--force', ...extra], io);
+    const code = await cmdRelease([f, '--out', path.join(outRoot, plan.policyId), '--force', ...extra], io);
     if (code !== 0) return code;
   }
+  return 0;
+}
+
+const defaultPoliciesDir = (): string => new URL('../policies', import.meta.url).pathname;
+
+async function examplePolicyFiles(dir: string): Promise<string[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.json') && !f.endsWith('.schema.json')).sort();
+  if (files.length === 0) throw new StatguardError('USAGE', 'no policy files found', { file: dir });
+  return files.map((f) => path.join(dir, f));
+}
+
+/**
+ * The embedded default (`npm start`): release each example policy once into
+ * <STATGUARD_HOME>/releases/<policy id> (kept while the policy file is unchanged,
+ * so noise is drawn once and never redrawn), publish the releases in the store
+ * (already published ones are reused, never duplicated) and serve the API
+ * until SIGINT/SIGTERM.
+ */
+async function cmdStart(args: readonly string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(args, { policies: { type: 'string' } });
+  if (positionals.length > 0) throw new UsageError('start takes no positional arguments');
+  const home = path.resolve(process.env.STATGUARD_HOME ?? '.statguard');
+  const dirs: string[] = [];
+  for (const file of await examplePolicyFiles(path.resolve(typeof values.policies === 'string' ? values.policies : defaultPoliciesDir()))) {
+    const plan = await loadPolicy(file);
+    const dir = path.join(home, 'releases', plan.policyId);
+    let current = false;
+    try {
+      const m = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as { policy?: { sha256?: string } };
+      current = m.policy?.sha256 === plan.policySha256;
+    } catch {
+      current = false;
+    }
+    if (!current) {
+      const code = await cmdRelease([file, '--out', dir, '--force'], io);
+      if (code !== 0) return code;
+    }
+    dirs.push(dir);
+  }
+  const started = await start({ releaseDirs: dirs, log: io.out });
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await started.close();
   return 0;
 }

@@ -47,7 +47,7 @@ for (const file of examplePolicies) {
     t.equal(manifest.regime, plan.protection.regime);
     t.ok(manifest.guarantee.statement.length > 20);
     t.ok(manifest.internal.rows.read > 0);
-    t.equal(manifest.internal.input.sha256, createHash('sha256').update(readFileSync(plan.dataset.source.path)).digest('hex'));
+    t.equal(manifest.internal.input.sha256, createHash('sha256').update(readFileSync(csvOf(plan).path)).digest('hex'));
     t.equal(manifest.tables.length, plan.tables.length);
     if (plan.protection.regime === 'dp') {
       t.ok(manifest.budget, 'dp manifest states the budget');
@@ -132,7 +132,7 @@ t.test('a failed run leaves no output directory; an existing one is kept unless 
   const csv = path.join(tmp, 'broken.csv');
   const src = JSON.parse(readFileSync(path.join(policiesDir, examplePolicies[0]!), 'utf8'));
   const plan = await loadPolicy(path.join(policiesDir, examplePolicies[0]!));
-  const original = readFileSync(plan.dataset.source.path, 'utf8').split('\n');
+  const original = readFileSync(csvOf(plan).path, 'utf8').split('\n');
   // Corrupt the first data row's first table dimension with an undeclared category.
   const header = original[0]!.split(',');
   const dimCol = plan.tables[0]!.dimensions[0]!.name;
@@ -161,3 +161,9 @@ t.test('a failed run leaves no output directory; an existing one is kept unless 
   const m = JSON.parse(readFileSync(path.join(good, 'manifest.json'), 'utf8'));
   t.equal(m.randomness.seed, '2', '--force replaced the directory');
 });
+
+function csvOf(p: { dataset: { source: import('../../engine/types.ts').SourcePlan } }): import('../../engine/types.ts').CsvSourcePlan {
+  const s = p.dataset.source;
+  if (s.kind !== 'csv') throw new Error(`expected a csv source, got ${s.kind}`);
+  return s;
+}

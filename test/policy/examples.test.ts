@@ -34,9 +34,9 @@ for (const f of examples) {
     t.equal(plan.policySha256, createHash('sha256').update(readFileSync(path)).digest('hex'));
     t.equal(plan.policyPath, path);
     // Source path: absolute, relative to the policy file's directory, and the fixture exists.
-    t.ok(isAbsolute(plan.dataset.source.path));
-    t.equal(plan.dataset.source.path, resolve(dirname(path), doc.dataset.source.path));
-    t.ok(readFileSync(plan.dataset.source.path).length > 0, 'source file exists');
+    t.ok(isAbsolute(csvOf(plan).path));
+    t.equal(csvOf(plan).path, resolve(dirname(path), (doc.dataset.source as { path: string }).path));
+    t.ok(readFileSync(csvOf(plan).path).length > 0, 'source file exists');
     t.equal(plan.tables.length, doc.tables.length);
     // Budget shares: weights normalised (dp), 0 (sdc).
     const weights = doc.tables.map((x) => x.weight ?? 1);
@@ -54,9 +54,9 @@ for (const f of examples) {
 
 t.test('tiny-sdc: concrete plan facts', async (t) => {
   const plan = await loadPolicy('policies/tiny-sdc.json');
-  t.equal(plan.dataset.source.path, resolve('fixtures/tiny/enterprises.csv'));
+  t.equal(csvOf(plan).path, resolve('fixtures/tiny/enterprises.csv'));
   t.same(plan.dataset.unit, { column: 'ent', kind: 'enterprise', maxRowsPerUnit: 2 });
-  t.equal(plan.dataset.source.delimiter, ',');
+  t.equal(csvOf(plan).delimiter, ',');
   t.equal(plan.dataset.onInvalidRow, 'error');
   const turnover = table(plan, 'turnover');
   // bounds [0, 100000] on a column with 1 decimal -> scaled integers x10
@@ -111,7 +111,7 @@ t.test('dp examples: budgets, shares and unit bounding', async (t) => {
   t.same(table(lap, 'income-puma').measure, { kind: 'sum', column: 'PINCP', lower: 0, upper: 200000, decimals: 0 });
   const pums = await loadPolicy('policies/pums-dp.json');
   t.same(pums.dataset.unit, { column: 'pid', kind: 'person', maxRowsPerUnit: 2 });
-  t.equal(pums.dataset.source.path, resolve('fixtures/pums-dup/PUMS_dup.csv'));
+  t.equal(csvOf(pums).path, resolve('fixtures/pums-dup/PUMS_dup.csv'));
   t.equal(table(pums, 'persons-educ').dimensions[0]!.nodes.length, 17);
   t.same(pums.tables.map((x) => x.neverSuppress.length + x.alwaysSuppress.length), [0, 0, 0]);
 });
@@ -127,7 +127,7 @@ t.test('planPolicy resolves a relative source against the policy directory and f
   };
   t.ok(validatePolicy(minimal).ok);
   const plan = planPolicy(minimal, { policyPath: '/srv/policies/min.json', policySha256: 'abc' });
-  t.equal(plan.dataset.source.path, '/srv/policies/data/x.csv');
+  t.equal(csvOf(plan).path, '/srv/policies/data/x.csv');
   t.same(plan.dataset.unit, { column: null, kind: 'other', maxRowsPerUnit: 1 });
   t.same(plan.release, { title: 'm', description: '', audience: 'contract', demo: false, expires: null, contact: null });
   t.same(plan.tables.map((x) => x.budgetShare), [0.75, 0.25]);
@@ -137,6 +137,12 @@ t.test('planPolicy resolves a relative source against the policy directory and f
   t.same(plan.protection, { regime: 'dp', mechanism: 'discrete-laplace', epsilon: 0.5, rho: null, delta: 1e-10, noisyThreshold: null, granularityLog2: 0 });
   // an absolute source path is kept
   const abs = planPolicy({ ...minimal, dataset: { ...minimal.dataset, source: { kind: 'csv', path: '/data/y.csv' } } }, { policyPath: 'rel/p.json', policySha256: 'x' });
-  t.equal(abs.dataset.source.path, '/data/y.csv');
+  t.equal(csvOf(abs).path, '/data/y.csv');
   t.ok(isAbsolute(abs.policyPath));
 });
+
+function csvOf(p: { dataset: { source: import('../../engine/types.ts').SourcePlan } }): import('../../engine/types.ts').CsvSourcePlan {
+  const s = p.dataset.source;
+  if (s.kind !== 'csv') throw new Error(`expected a csv source, got ${s.kind}`);
+  return s;
+}

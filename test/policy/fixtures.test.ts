@@ -14,7 +14,7 @@ function readCsv(path: string, delimiter: string): { header: string[]; rows: str
 
 /** Count rows of the policy's source that break its column schema (what onInvalidRow: error would stop on). */
 function invalidRows(plan: Plan): { count: number; rows: number; examples: string[] } {
-  const { header, rows } = readCsv(plan.dataset.source.path, plan.dataset.source.delimiter);
+  const { header, rows } = readCsv(csvOf(plan).path, csvOf(plan).delimiter);
   const examples: string[] = [];
   let count = 0;
   for (const c of plan.dataset.columns) if (!header.includes(c.name)) examples.push(`header lacks ${c.name}`);
@@ -72,3 +72,9 @@ t.test('pums-dup fixture: 1 to 4 rows per pid, bounded to 2 by its policy', asyn
   t.equal(Math.max(...perUnit.values()), 4);
   t.ok([...perUnit.values()].some((n) => n > 2), 'some persons lose rows to bounding');
 });
+
+function csvOf(p: Plan): import('../../engine/types.ts').CsvSourcePlan {
+  const s = p.dataset.source;
+  if (s.kind !== 'csv') throw new Error(`expected a csv source, got ${s.kind}`);
+  return s;
+}

@@ -1,0 +1,87 @@
+/**
+ * In-memory cache of reconstructed tables, keyed by release id, and of
+ * rendered responses per (table, format, labels, selection).
+ *
+ * Safety: a release's tables never change once stored (immutable by trigger),
+ * so cached tables and rendered responses are always what the store holds.
+ * Visibility and status (withdrawn!) are checked against the store on every
+ * request BEFORE the cache is consulted, and withdraw also evicts the release,
+ * so the cache can never serve withdrawn data.
+ */
+import type { Kysely } from 'kysely';
+import type { TableMeta } from '../engine/release/formats.ts';
+import type { ProtectedTable } from '../engine/types.ts';
+import type { Manifest } from '../engine/release/manifest.ts';
+import { protectedTable, tableMeta } from './store/reconstruct.ts';
+import type { Database, StoredCells, StoredDimension } from './store/schema.ts';
+
+export interface ServedTable {
+  readonly table: ProtectedTable;
+  readonly meta: TableMeta;
+  /** Per dimension: code -> node index. */
+  readonly codeIndex: readonly ReadonlyMap<string, number>[];
+  /** Rendered responses (bounded LRU). */
+  readonly responses: Map<string, { body: string; type: string }>;
+}
+
+export type ServedRelease = ReadonlyMap<string, ServedTable>;
+
+const MAX_RESPONSES_PER_TABLE = 64;
+
+export class ReleaseCache {
+  private readonly entries = new Map<string, Promise<ServedRelease>>();
+
+  constructor(private readonly db: Kysely<Database>, private readonly maxReleases = 32) {}
+
+  get(releaseId: string): Promise<ServedRelease> {
+    const hit = this.entries.get(releaseId);
+    if (hit) {
+      // LRU: move to the end.
+      this.entries.delete(releaseId);
+      this.entries.set(releaseId, hit);
+      return hit;
+    }
+    const p = this.load(releaseId);
+    p.catch(() => this.entries.delete(releaseId));
+    this.entries.set(releaseId, p);
+    while (this.entries.size > this.maxReleases) this.entries.delete(this.entries.keys().next().value!);
+    return p;
+  }
+
+  invalidate(releaseId: string): void {
+    this.entries.delete(releaseId);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  private async load(releaseId: string): Promise<ServedRelease> {
+    const rel = await this.db.selectFrom('releases').select('manifest').where('id', '=', releaseId).executeTakeFirstOrThrow();
+    const manifest = rel.manifest as unknown as Manifest;
+    const rows = await this.db.selectFrom('release_tables').selectAll().where('release_id', '=', releaseId).orderBy('position').execute();
+    const out = new Map<string, ServedTable>();
+    for (const r of rows) {
+      const table = protectedTable({
+        table_id: r.table_id, title: r.title, description: r.description,
+        measure: r.measure, dimensions: r.dimensions as StoredDimension[], privacy: r.privacy, cells: r.cells as StoredCells,
+      });
+      out.set(r.table_id, {
+        table,
+        meta: tableMeta(manifest, r.privacy),
+        codeIndex: table.plan.dimensions.map((d) => new Map(d.nodes.map((n, i) => [n.code, i]))),
+        responses: new Map(),
+      });
+    }
+    return out;
+  }
+}
+
+export function cachedResponse(t: ServedTable, key: string, render: () => { body: string; type: string }): { body: string; type: string } {
+  const hit = t.responses.get(key);
+  if (hit) return hit;
+  const r = render();
+  t.responses.set(key, r);
+  if (t.responses.size > MAX_RESPONSES_PER_TABLE) t.responses.delete(t.responses.keys().next().value!);
+  return r;
+}

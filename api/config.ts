@@ -1,0 +1,21 @@
+/** Service limits, published at GET /v1/config. */
+export interface ApiConfig {
+  /** A table query returning more cells than this gets 403 CELL_LIMIT. */
+  readonly maxCells: number;
+  /** Token bucket per caller (API key, or client address for anonymous callers); null disables rate limiting. */
+  readonly rateLimit: { readonly perSecond: number; readonly burst: number } | null;
+  /** Largest upload accepted by POST /v1/admin/releases, bytes. */
+  readonly bodyLimit: number;
+  /** Read/denial audit rows are written in batches every this many ms (0: one insert per request). */
+  readonly auditFlushMs: number;
+  /** How long a release's status/audience may be cached (changes made through this process are seen at once). */
+  readonly releaseInfoTtlMs: number;
+}
+
+export const DEFAULT_CONFIG: ApiConfig = {
+  maxCells: 100_000,
+  rateLimit: { perSecond: 20, burst: 60 },
+  bodyLimit: 50 * 1024 * 1024,
+  auditFlushMs: 50,
+  releaseInfoTtlMs: 1000,
+};

@@ -1,0 +1,153 @@
+/**
+ * Kysely types of the publication store (see migrations.ts for the DDL).
+ */
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null, Date | string | null>;
+type TimestampDefault = ColumnType<Date, Date | string | undefined, Date | string>;
+/** JSON(B) columns: parsed on select, written as JSON text. */
+type Json<T = unknown> = ColumnType<T, string | null, string | null>;
+
+export type ReleaseStatus = 'draft' | 'published' | 'withdrawn';
+export type Role = 'officer' | 'reviewer' | 'researcher';
+export const ROLES: readonly Role[] = ['officer', 'reviewer', 'researcher'];
+
+export interface DatasetsTable {
+  id: string;
+  /** Total privacy budget of the dataset over all its releases (zCDP rho; pure epsilon for pure-DP releases). */
+  total_rho: number;
+  total_epsilon: number;
+  created_at: TimestampDefault;
+  updated_at: TimestampDefault;
+  updated_by: string | null;
+}
+
+export interface ReleasesTable {
+  id: string;
+  policy_id: string;
+  policy_version: string;
+  policy_sha256: string;
+  input_sha256: string;
+  manifest_sha256: string;
+  dataset_id: string;
+  status: ReleaseStatus;
+  /** 1, 2, ... per policy id, in the order drafts are stored. */
+  version: number;
+  supersedes: string | null;
+  superseded_by: string | null;
+  title: string;
+  regime: 'sdc' | 'dp';
+  audience: 'public' | 'contract';
+  demo: boolean;
+  expires: string | null;
+  randomness: 'crypto' | 'seeded';
+  /** Budget this release costs its dataset (0 for sdc). */
+  rho: number;
+  /** Pure-epsilon cost (only for pure-DP releases; null otherwise). */
+  epsilon: number | null;
+  /** The full manifest, including its `internal` part (secure zone only; never served). */
+  manifest: Json<Record<string, unknown>>;
+  created_at: TimestampDefault;
+  created_by: string;
+  approved_at: NullableTimestamp;
+  approved_by: string | null;
+  withdrawn_at: NullableTimestamp;
+  withdrawn_by: string | null;
+  withdraw_reason: string | null;
+}
+
+export interface StoredNode {
+  readonly code: string;
+  readonly label: string;
+  /** Index of the parent node in the same list, or null. */
+  readonly parent: number | null;
+}
+
+export interface StoredDimension {
+  readonly name: string;
+  readonly label: string;
+  readonly nodes: readonly StoredNode[];
+}
+
+/** A table's protected cells, column-wise (one JSONB document per table; see README for why). */
+export interface StoredCells {
+  readonly value: readonly (number | null)[];
+  readonly conf: readonly string[];
+  readonly obs: readonly string[];
+  readonly noiseSd: readonly (number | null)[] | null;
+  readonly halfWidth95: readonly (number | null)[] | null;
+}
+
+export interface ReleaseTablesTable {
+  release_id: string;
+  table_id: string;
+  position: number;
+  title: string;
+  description: string;
+  measure: Json<Record<string, unknown>>;
+  dimensions: Json<StoredDimension[]>;
+  privacy: Json<Record<string, unknown> | null>;
+  cell_count: number;
+  suppressed: number;
+  cells: Json<StoredCells>;
+}
+
+export interface BudgetLedgerTable {
+  id: Generated<number>;
+  dataset_id: string;
+  release_id: string;
+  rho: number;
+  epsilon: number | null;
+  created_at: TimestampDefault;
+  created_by: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  /** SHA-256 (hex) of the secret part; the key itself is shown once and never stored. */
+  hash: string;
+  role: Role;
+  name: string;
+  created_at: TimestampDefault;
+  revoked_at: NullableTimestamp;
+}
+
+export interface ContractsTable {
+  id: string;
+  key_id: string;
+  release_id: string;
+  /** Table ids covered, or null for every table of the release. */
+  tables: Json<string[] | null>;
+  expires_at: Timestamp;
+  created_at: TimestampDefault;
+  created_by: string;
+}
+
+export interface AuditLogTable {
+  id: Generated<string>;
+  at: TimestampDefault;
+  /** API key id, 'anonymous', or 'cli:<user>' / 'system:start'. */
+  caller: string;
+  role: string;
+  action: string;
+  target: string | null;
+  /** 'ok', 'denied' or 'error'. */
+  outcome: string;
+  status: number | null;
+  detail: Json<Record<string, unknown> | null>;
+}
+
+export interface Database {
+  datasets: DatasetsTable;
+  releases: ReleasesTable;
+  release_tables: ReleaseTablesTable;
+  budget_ledger: BudgetLedgerTable;
+  api_keys: ApiKeysTable;
+  contracts: ContractsTable;
+  audit_log: AuditLogTable;
+}
+
+export type ReleaseRow = Selectable<ReleasesTable>;
+export type ReleaseTableRow = Selectable<ReleaseTablesTable>;
+export type NewAudit = Insertable<AuditLogTable>;

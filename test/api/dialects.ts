@@ -1,0 +1,44 @@
+/**
+ * Runs a suite against every available store dialect: embedded PGlite always,
+ * and a PostgreSQL server when STATGUARD_TEST_DATABASE_URL is set (each store
+ * gets a fresh database there, dropped at the end).
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openStore, type Store } from '../../api/store/db.ts';
+
+export interface Dialect {
+  readonly name: 'pglite' | 'postgres';
+  open(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+export const SERVER_URL = process.env.STATGUARD_TEST_DATABASE_URL;
+
+export function dialects(): Dialect[] {
+  const out: Dialect[] = [{ name: 'pglite', open: () => openStore({ dataDir: 'memory' }), cleanup: async () => {} }];
+  if (SERVER_URL) {
+    const created: string[] = [];
+    out.push({
+      name: 'postgres',
+      async open() {
+        const name = `statguard_test_${randomBytes(6).toString('hex')}`;
+        const admin = new pg.Client({ connectionString: SERVER_URL });
+        await admin.connect();
+        await admin.query(`CREATE DATABASE ${name}`);
+        await admin.end();
+        created.push(name);
+        const u = new URL(SERVER_URL);
+        u.pathname = `/${name}`;
+        return openStore({ databaseUrl: u.toString() });
+      },
+      async cleanup() {
+        const admin = new pg.Client({ connectionString: SERVER_URL });
+        await admin.connect();
+        for (const n of created.splice(0)) await admin.query(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
+        await admin.end();
+      },
+    });
+  }
+  return out;
+}
