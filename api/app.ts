@@ -17,7 +17,9 @@ import { ReleaseCache } from './cache.ts';
 import { DEFAULT_CONFIG, type ApiConfig } from './config.ts';
 import { ApiError, ERRORS, problem, problemSchema, type ApiErrorCode } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
+import { registerPreviewRoutes } from './routes/previews.ts';
 import { registerPublicRoutes } from './routes/public.ts';
+import { registerWebRoutes } from './routes/web.ts';
 import { releaseDetail, releaseSummary, tableJson } from './schemas.ts';
 import type { Actor } from './store/audit.ts';
 import { AuditBuffer } from './audit-buffer.ts';
@@ -48,8 +50,8 @@ export interface BuildOptions {
   readonly public?: boolean;
   /** Path of the policy JSON Schema served at /v1/policy-schema. */
   readonly policySchemaPath?: string;
-  /** fastify logger option (default off). */
-  readonly logger?: boolean;
+  /** fastify logger option (default off): true, or pino options such as { level, stream } (tests capture log lines this way). */
+  readonly logger?: boolean | { readonly level?: string; readonly stream?: { write(line: string): void } };
 }
 
 export interface AppContext {
@@ -80,7 +82,7 @@ export function sendProblem(reply: FastifyReply, err: ApiError): FastifyReply {
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   const config: ApiConfig = { ...DEFAULT_CONFIG, ...opts.config };
   const app = Fastify({
-    logger: opts.logger ?? false,
+    logger: (opts.logger ?? false) as boolean,
     bodyLimit: config.bodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
   });
@@ -190,7 +192,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
       return sendProblem(reply, new ApiError('BAD_REQUEST', `${fe.validationContext ?? 'request'}${fe.validation[0]?.instancePath ?? ''} ${fe.validation[0]?.message ?? 'is invalid'}`.trim()));
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-      const code: ApiErrorCode = fe.statusCode === 404 ? 'NOT_FOUND' : fe.statusCode === 429 ? 'RATE_LIMITED' : 'BAD_REQUEST';
+      const code: ApiErrorCode = fe.statusCode === 404 ? 'NOT_FOUND' : fe.statusCode === 429 ? 'RATE_LIMITED' : fe.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
       return sendProblem(reply, new ApiError(code, fe.message));
     }
     req.log.error({ err }, 'internal error');
@@ -200,7 +202,11 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
 
   app.addHook('onClose', async () => ctx.audit.flush());
   registerPublicRoutes(app, ctx);
-  if (!ctx.publicOnly) registerAdminRoutes(app, ctx);
+  registerWebRoutes(app, ctx);
+  if (!ctx.publicOnly) {
+    registerAdminRoutes(app, ctx);
+    registerPreviewRoutes(app, ctx);
+  }
   return app;
 }
 

@@ -10,6 +10,13 @@ export interface ApiConfig {
   readonly auditFlushMs: number;
   /** How long a release's status/audience may be cached (changes made through this process are seen at once). */
   readonly releaseInfoTtlMs: number;
+  /**
+   * POST /v1/previews: folders a previewed policy's data source must lie in (after resolving symbolic links);
+   * a policy naming any other file, or a database source, is refused (403 SOURCE_FORBIDDEN).
+   */
+  readonly dataRoots: readonly string[];
+  /** Example policies offered to reviewers (GET /v1/previews/policies); relative source paths of previewed policies resolve against it. */
+  readonly policiesDir: string;
 }
 
 export const DEFAULT_CONFIG: ApiConfig = {
@@ -18,4 +25,6 @@ export const DEFAULT_CONFIG: ApiConfig = {
   bodyLimit: 50 * 1024 * 1024,
   auditFlushMs: 50,
   releaseInfoTtlMs: 1000,
+  dataRoots: [new URL('../fixtures', import.meta.url).pathname],
+  policiesDir: new URL('../policies', import.meta.url).pathname,
 };

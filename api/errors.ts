@@ -16,6 +16,7 @@ export const ERRORS = {
   UNKNOWN_CODE: { status: 400, title: 'Unknown category code', description: 'A selection names a code that is not a category of that dimension.' },
   UNAUTHORIZED: { status: 401, title: 'Unauthorized', description: 'The Authorization header is malformed, or the key is unknown or revoked (never treated as anonymous).' },
   FORBIDDEN: { status: 403, title: 'Forbidden', description: "The caller's role may not perform this action." },
+  SOURCE_FORBIDDEN: { status: 403, title: 'Data source not allowed', description: "The previewed policy's data source is not a file inside the data roots configured on this server." },
   CELL_LIMIT: { status: 403, title: 'Too many cells', description: 'The selection returns more cells than the published limit (see GET /v1/config).' },
   NOT_FOUND: { status: 404, title: 'Not found', description: 'No such route.' },
   RELEASE_NOT_FOUND: { status: 404, title: 'Release not found', description: 'No release with this id exists for the caller (restricted releases outside an active contract and drafts for researchers do not exist).' },
@@ -27,7 +28,10 @@ export const ERRORS = {
   BUDGET_EXCEEDED: { status: 409, title: 'Privacy budget exceeded', description: "Publishing the release would exceed its dataset's total privacy budget." },
   RELEASE_DUPLICATE: { status: 409, title: 'Duplicate release', description: 'A release with the same manifest is already stored.' },
   RELEASE_INVALID: { status: 422, title: 'Invalid release', description: 'The release directory is incomplete or inconsistent: manifest fields, table files, checksums or sizes.' },
+  POLICY_INVALID: { status: 422, title: 'Invalid policy', description: 'The previewed policy document fails the policy schema or its semantic rules (every problem is listed in `problems`).' },
+  PREVIEW_FAILED: { status: 422, title: 'Preview failed', description: 'The policy could not be run on its data (unreadable or invalid microdata, infeasible protection); `engineCode` names the engine error.' },
   RELEASE_SEEDED: { status: 422, title: 'Seeded release refused', description: 'The release used seeded (reproducible) randomness and its policy does not mark it as a demo.' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large', description: 'The request body exceeds the upload limit (bodyLimit).' },
   RATE_LIMITED: { status: 429, title: 'Too many requests', description: 'The caller exceeded its request rate; retry after the Retry-After seconds.' },
   INTERNAL: { status: 500, title: 'Internal error', description: 'An unexpected failure; details are in the server log.' },
 } as const satisfies Record<string, { status: number; title: string; description: string }>;

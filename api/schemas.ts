@@ -23,7 +23,7 @@ export const releaseSummary = {
     version: { type: 'integer', description: 'Version of this release among the releases of its policy (1, 2, ...)' },
     title: { type: 'string' },
     status: { type: 'string', enum: ['draft', 'published', 'withdrawn'] },
-    regime: { type: 'string', enum: ['sdc', 'dp'] },
+    regime: { type: 'string', enum: ['sdc', 'dp', 'ckm'] },
     audience: { type: 'string', enum: ['public', 'contract'] },
     demo: { type: 'boolean' },
     datasetId: { type: 'string' },

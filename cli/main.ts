@@ -2,7 +2,7 @@
  * statguard command line.
  *
  *   statguard validate <policy>
- *   statguard release <policy> --out <dir> [--seed N] [--force] [--reviewer-report <file>]
+ *   statguard release <policy> --out <dir> [--seed N] [--force] [--reviewer-report <file>] [--against <release-dir>]...
  *
  * Exit codes: 0 success, 1 a run failed (bad input, invalid policy, audit),
  * 2 usage error. Errors go to stderr as one block naming what and where.
@@ -17,6 +17,8 @@ import { runRelease } from '../engine/pipeline.ts';
 import { writeRelease } from '../engine/release/write.ts';
 import { ENGINE_VERSION } from '../engine/version.ts';
 import { makeProgress } from './progress.ts';
+import { cmdPreview } from './preview.ts';
+import { cmdLint } from './lint.ts';
 import { API_USAGE, runApiCommand } from '../api/commands.ts';
 import { start } from '../api/start.ts';
 
@@ -36,14 +38,21 @@ const USAGE = `statguard ${ENGINE_VERSION}: privacy-preserving statistics public
 
 Usage:
   statguard validate <policy.json>
-  statguard release <policy.json> --out <dir> [--seed <seed>] [--force] [--reviewer-report <file>]
+  statguard release <policy.json> --out <dir> [--seed <seed>] [--force] [--reviewer-report <file>] [--against <release-dir>]...
   statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>]
   statguard start [--policies <dir>]
+  statguard preview <policy.json> [--compare <other.json>] [--format text|json|html] [--sweep <param>=<v1>,<v2>,...] [--svg <file>]
+                    [--seed <seed>] [--store <dir>] [--out <file>]
+  statguard lint <policy.json> [--no-data] [--store <dir>] [--format text|json]
 
 Commands:
   validate   check a policy against the published schema and its semantic rules; lists every problem at once
   release    run a policy on its microdata and write a release directory (manifest.json, <table>.csv, <table>.json)
   demo       release every example policy of a folder (default: policies/) into <dir>/<policy id> (default: out/)
+  preview    run a policy without writing or publishing anything and without spending budget: suppression, audit
+             intervals, noise and realised error, risk signals, lint findings (secure zone); --compare two policies
+             side by side, --sweep a parameter (epsilon, rho, threshold, p, n) and write the chart with --svg
+  lint       what a reviewer should look at in a policy, each with its reason and policy path (exit 1 on errors)
   start      the embedded default: release the example policies (once), publish them in the store, serve the API
 
 Options:
@@ -51,6 +60,8 @@ Options:
   --seed <seed>             reproducible randomness for tests and demos (seedrandom); marked "seeded" in the manifest
   --force                   replace an existing output directory
   --reviewer-report <file>  write the secure-zone reviewer report (audit intervals, budget accounting) to <file>
+  --against <release-dir>   (sdc, repeatable) a release already published from the same dataset: its tables join the
+                            audit, so the new suppressions also protect against combining the two releases
   -h, --help                this text
 
 ${API_USAGE}`;
@@ -78,6 +89,10 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
         return await cmdDemo(rest, io);
       case 'start':
         return await cmdStart(rest, io);
+      case 'preview':
+        return await cmdPreview(rest, io);
+      case 'lint':
+        return await cmdLint(rest, io);
       default: {
         const code = await runApiCommand(cmd, rest, io);
         if (code === undefined) throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
@@ -131,8 +146,11 @@ async function cmdRelease(args: readonly string[], io: Io): Promise<number> {
     seed: { type: 'string' },
     force: { type: 'boolean' },
     'reviewer-report': { type: 'string' },
+    against: { type: 'string', multiple: true },
   });
   if (positionals.length !== 1) throw new UsageError('release takes exactly one policy file');
+  const against = (values.against ?? []) as string[];
+  if (against.some((a) => a === '')) throw new UsageError('--against needs a release directory');
   if (typeof values.out !== 'string' || values.out === '') throw new UsageError('release needs --out <dir>');
   if (values.seed !== undefined && values.seed === '') throw new UsageError('--seed needs a value');
   const plan = await loadPolicy(positionals[0]!);
@@ -142,6 +160,7 @@ async function cmdRelease(args: readonly string[], io: Io): Promise<number> {
     run = await runRelease(plan, {
       seed: values.seed as string | undefined,
       onProgress: progress.update,
+      ...(against.length > 0 ? { against } : {}),
     });
   } finally {
     progress.done();

@@ -13,8 +13,10 @@ import path from 'node:path';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import type { ExactTable, Plan, ProtectedTable, RandomSource } from './types.ts';
 import { cryptoRandom, seededRandom, protectDp, type DpAccounting } from './dp/index.ts';
-import { protectSdc, type SdcReport } from './sdc/index.ts';
-import { csvSource, type AggregateResult, type AggregateContext, type Source } from './source/index.ts';
+import { linkPublished, protectSdc, readPublishedReleases, type PublishedTableLink, type SdcReport } from './sdc/index.ts';
+import { StatguardError } from './errors.ts';
+import { protectCkm, type CkmReport } from './ckm/index.ts';
+import { sourceFor, type AggregateResult, type AggregateContext, type Source } from './source/index.ts';
 import type { Guarantee, Manifest, ManifestTableEntry } from './release/manifest.ts';
 import { MANIFEST_VERSION } from './release/manifest.ts';
 import type { ReleaseContent } from './release/write.ts';
@@ -28,12 +30,17 @@ export interface RunOptions {
   readonly maxBufferedUnits?: number;
   /** Clock, for tests. */
   readonly now?: () => Date;
+  /**
+   * Release directories already published from the same dataset (`statguard release --against`): their tables join
+   * the sdc audit, so the new suppression pattern also protects against combination with them (sdc regime only).
+   */
+  readonly against?: readonly string[];
 }
 
 export interface ReleaseRun {
   readonly content: ReleaseContent;
   /** Secure-zone only: SDC audit report or DP accounting; never written into the release directory. */
-  readonly reviewer: { readonly sdc?: SdcReport; readonly dp?: DpAccounting };
+  readonly reviewer: { readonly sdc?: SdcReport; readonly dp?: DpAccounting; readonly ckm?: CkmReport };
 }
 
 export function randomSourceFor(seed: string | undefined): RandomSource {
@@ -44,15 +51,28 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
   const started = Date.now();
   const now = opts.now ?? (() => new Date());
   const rng = randomSourceFor(opts.seed);
-  const source = opts.source ?? csvSource();
+  const source = opts.source ?? sourceFor(plan);
   // The bounding key is secret per run (from the run's randomness): which rows of a unit are kept
   // does not depend on row order and cannot be steered by whoever writes the file.
   const boundingKey = rng.kind === 'crypto' ? new Uint8Array(nodeRandomBytes(32)) : rng.bytes(32);
-  const agg: AggregateResult = await source.aggregate(plan, {
+  const against = opts.against ?? [];
+  if (against.length > 0 && plan.protection.regime !== 'sdc') {
+    throw new StatguardError('USAGE', `--against links releases for the audit of a suppression (sdc) release; this policy's regime is ${plan.protection.regime}`);
+  }
+  // Tables already published (--against) are aggregated again with the new ones, as shadow tables never published.
+  const publishedSpecs = against.length > 0 ? await readPublishedReleases(against, plan) : [];
+  const aggPlan: Plan = publishedSpecs.length > 0 ? { ...plan, tables: [...plan.tables, ...publishedSpecs.map((s) => s.plan)] } : plan;
+  // ckm without a record-key column: per-unit record keys keyed by a secret of this run (drawn after the bounding key).
+  const recordKeySecret = plan.protection.regime === 'ckm' && plan.protection.recordKey === null
+    ? (rng.kind === 'crypto' ? new Uint8Array(nodeRandomBytes(32)) : rng.bytes(32)) : undefined;
+  const aggAll: AggregateResult = await source.aggregate(aggPlan, {
+    ...(recordKeySecret ? { recordKeySecret } : {}),
     boundingKey,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.maxBufferedUnits !== undefined ? { maxBufferedUnits: opts.maxBufferedUnits } : {}),
   });
+  const agg: AggregateResult = { ...aggAll, tables: aggAll.tables.slice(0, plan.tables.length) };
+  const links: PublishedTableLink[] = linkPublished(publishedSpecs, aggAll.tables.slice(plan.tables.length));
   opts.onProgress?.({ stage: 'protect', rows: agg.stats.rowsRead, bytes: agg.stats.input.bytes, totalBytes: agg.stats.input.bytes });
 
   let protectedTables: ProtectedTable[];
@@ -60,7 +80,7 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
   let budget: Record<string, unknown> | null = null;
   let perTable: (Record<string, unknown> | null)[];
   const methods: string[] = [];
-  const reviewer: { sdc?: SdcReport; dp?: DpAccounting } = {};
+  const reviewer: { sdc?: SdcReport; dp?: DpAccounting; ckm?: CkmReport } = {};
   const p = plan.protection;
   const unitText = describeUnit(plan);
 
@@ -81,8 +101,27 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
       'Post-processing only: non-negativity, rounding' + (p.noisyThreshold !== null ? `, suppression of cells whose noisy value is below ${p.noisyThreshold}` : '') + '.',
       'Category domains are taken from the policy (public knowledge), never from the data.',
     );
+  } else if (p.regime === 'ckm') {
+    const res = protectCkm(agg.tables, p);
+    protectedTables = res.tables;
+    reviewer.ckm = res.report;
+    perTable = plan.tables.map(() => ({ method: 'cell key perturbation', maxDeviation: res.report.maxDeviation }));
+    const pt = p.ptable;
+    guarantee = {
+      regime: 'ckm',
+      statement: `Cell key perturbation: every published cell was perturbed by at most ${res.report.maxDeviation} (counts) using a perturbation table and a cell key computed from the contributing units' record keys, so the same cell always receives the same perturbation in every table of the release; ${pt ? `counts 1 to ${pt.js} are never published` : 'small counts are perturbed as the perturbation table says'}. Tables are not additive after perturbation.`,
+      unit: plan.dataset.unit.kind,
+      ptableSha256: res.report.ptableSha256,
+      ...(pt ? { maxDeviation: pt.D, variance: pt.V, js: pt.js } : {}),
+    };
+    methods.push(
+      `Cell key method (ABS TableBuilder; 2021 UK and German censuses): each ${plan.dataset.unit.kind} has a record key ${p.recordKey ? `(column ${p.recordKey.column})` : 'drawn by the engine (keyed hash of its id)'}; a cell key is the fractional part of the sum of its contributors' keys.`,
+      pt ? `Perturbation table generated by maximum entropy with maximum deviation D = ${pt.D}, variance V = ${pt.V}, js = ${pt.js}${pt.pstay !== null ? `, pstay = ${pt.pstay}` : ''} (tau-Argus ptable layout; SHA-256 ${res.report.ptableSha256}).` : `Perturbation table read from a file (SHA-256 ${res.report.ptableSha256}).`,
+      `Counts: published = count + v(count, cell key). Sums: published = sum + (v / D) x ${p.magnitudePercent}% of the cell's largest contribution.`,
+      ...(p.roundingBase !== null ? [`Random rounding of every perturbed value to a multiple of ${p.roundingBase}, the coin derived from the cell key.`] : []),
+    );
   } else {
-    const res = await protectSdc(agg.tables, p);
+    const res = await protectSdc(agg.tables, p, { published: links });
     protectedTables = res.tables;
     reviewer.sdc = res.report;
     guarantee = sdcGuarantee(plan, unitText);
@@ -90,6 +129,7 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
     methods.push(
       ...describeSdcRules(plan),
       `Secondary suppression: ${p.secondary.method} method, cost ${p.secondary.cost}; every suppression pattern was audited by linear programming over all tables of the release together (attacker intervals checked against each sensitive cell's protection level).`,
+      ...(links.length > 0 ? [`Linked with ${links.length} table(s) already published from dataset ${plan.dataset.id} (${[...new Set(links.map((l) => l.release))].map((r) => path.basename(path.resolve(r))).join(', ')}): their published cells were constants and their suppressed cells unknowns of the same audit, so no cell suppressed here or there can be recovered by combining the releases.`] : []),
     );
   }
 

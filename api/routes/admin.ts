@@ -59,7 +59,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
           required: ['id', 'version', 'warning', 'budget'],
           properties: { id: { type: 'string' }, version: { type: 'integer' }, warning: { type: ['string', 'null'] }, budget: budgetSchema },
         },
-        ...errors(400, 401, 403, 409, 422, 429),
+        ...errors(400, 401, 403, 409, 413, 422, 429),
       },
     },
   }, async (req, reply) => {

@@ -158,7 +158,18 @@ const m001: Migration = {
   },
 };
 
-export const MIGRATIONS: Readonly<Record<string, Migration>> = { '001_initial': m001 };
+/** 002: releases may use the cell key method (regime 'ckm'), a third protection option beside sdc and dp. */
+const m002: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await sql.raw(`ALTER TABLE releases DROP CONSTRAINT releases_regime_check`).execute(db);
+    await sql.raw(`ALTER TABLE releases ADD CONSTRAINT releases_regime_check CHECK (regime IN ('sdc', 'dp', 'ckm'))`).execute(db);
+  },
+  async down(): Promise<void> {
+    throw new Error('migration 002 cannot be reverted');
+  },
+};
+
+export const MIGRATIONS: Readonly<Record<string, Migration>> = { '001_initial': m001, '002_ckm_regime': m002 };
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {

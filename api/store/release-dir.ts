@@ -80,7 +80,7 @@ export function checkManifest(m: unknown): Manifest {
   if (release.expires !== null && release.expires !== undefined && typeof release.expires !== 'string') bad(`${w}/release/expires`, 'expected a date string or null');
   const rnd = obj(m, 'randomness', w);
   if (rnd.source !== 'crypto' && rnd.source !== 'seeded') bad(`${w}/randomness/source`, 'expected "crypto" or "seeded"');
-  if (m.regime !== 'sdc' && m.regime !== 'dp') bad(`${w}/regime`, 'expected "sdc" or "dp"');
+  if (m.regime !== 'sdc' && m.regime !== 'dp' && m.regime !== 'ckm') bad(`${w}/regime`, 'expected "sdc", "dp" or "ckm"');
   const guarantee = obj(m, 'guarantee', w);
   str(guarantee, 'statement', `${w}/guarantee`);
   if (m.budget !== null && !isObj(m.budget)) bad(`${w}/budget`, 'expected an object or null');

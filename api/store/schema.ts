@@ -37,7 +37,7 @@ export interface ReleasesTable {
   supersedes: string | null;
   superseded_by: string | null;
   title: string;
-  regime: 'sdc' | 'dp';
+  regime: 'sdc' | 'dp' | 'ckm';
   audience: 'public' | 'contract';
   demo: boolean;
   expires: string | null;

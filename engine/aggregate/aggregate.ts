@@ -17,6 +17,18 @@ class TableAcc {
   readonly nCells: number;
   readonly isSum: boolean;
   readonly clamp: number;
+  /** Weighted table: clamp index of the weight and its scale (-1 / 1 when unweighted). */
+  readonly wClamp: number;
+  readonly wScale: number;
+  /** Top contributions per holding (layout.holding, magnitude tables): key holding * nCells + cell -> summed contribution. */
+  readonly holdAcc: Map<number, number> | null;
+  /** The current unit's holding (set by `Aggregator.setHolding` before its rows). */
+  holding = 0;
+  /** ckm: per cell, sum of the contributing units' record keys modulo recordKeyModulus (exact integers). */
+  readonly ckSum: Float64Array | null;
+  readonly ckMod: number;
+  /** The current unit's record key (integer in [0, ckMod)). */
+  recordKey = 0;
   readonly dimVar: Int32Array;
   readonly leafOf: readonly Int32Array[];
   readonly leafStride: Int32Array;
@@ -36,11 +48,16 @@ class TableAcc {
   private nTouched = 0;
   private readonly cellBuf: Int32Array;
 
-  constructor(readonly binding: TableBinding, maxComboEntries: number) {
+  constructor(readonly binding: TableBinding, maxComboEntries: number, holding = false, recordKeyModulus = 0) {
     const dims = binding.plan.dimensions;
     this.nCells = cellCount(dims);
-    this.isSum = binding.clamp >= 0;
+    // A weighted count table accumulates the sum of weights like a sum table (units stay unweighted).
+    this.isSum = binding.clamp >= 0 || binding.weightClamp >= 0;
     this.clamp = binding.clamp;
+    this.wClamp = binding.weightClamp ?? -1;
+    this.wScale = binding.weightScale ?? 1;
+    this.holdAcc = holding && binding.clamp >= 0 ? new Map() : null;
+    this.ckMod = recordKeyModulus;
     this.dimVar = Int32Array.from(binding.dimVar);
     this.leafOf = binding.leafOf;
     const st = strides(dims);
@@ -80,6 +97,7 @@ class TableAcc {
     }
     this.units = new Int32Array(this.nCells);
     this.rows = new Int32Array(this.nCells);
+    this.ckSum = recordKeyModulus > 0 ? new Float64Array(this.nCells) : null;
     this.sum = new Float64Array(this.isSum ? this.nCells : 0);
     this.top = new Float64Array(this.isSum ? this.nCells * TOP_K : 0);
   }
@@ -128,11 +146,28 @@ class TableAcc {
     top[base + j] = v;
   }
 
+  /**
+   * Contribution of one row: the clamped measure (1 for counts), times weight / 10^decimals when weighted (then a
+   * float: weighted estimates are not integers; the sdc/ckm regimes compare them with a relative tolerance).
+   * NaN when the measure or the weight is missing.
+   */
+  private rowValue(vals: Float64Array): number {
+    let v = this.clamp >= 0 ? vals[this.clamp]! : 1;
+    if (this.wClamp >= 0) v = (v * vals[this.wClamp]!) / this.wScale;
+    return v;
+  }
+
+  /** Per-holding contribution: summed per (holding, cell); the top list is built from these sums at the end. */
+  private addHolding(cell: number, v: number): void {
+    const key = this.holding * this.nCells + cell;
+    this.holdAcc!.set(key, (this.holdAcc!.get(key) ?? 0) + v);
+  }
+
   /** A unit with a single kept row: it counts once in each of its cells with contribution v. */
   addSingle(cats: Int32Array, vals: Float64Array): void {
     let v = 0;
     if (this.isSum) {
-      v = vals[this.clamp]!;
+      v = this.rowValue(vals);
       if (v !== v) return; // missing measure: the row does not enter this table
     }
     let arr: Int32Array; let s: number; let e: number;
@@ -151,18 +186,20 @@ class TableAcc {
         units[cell] = filled + 1;
         rows[cell]!++;
         sum[cell]! += v;
-        this.insertTop(cell, filled < TOP_K ? filled : TOP_K, v);
+        if (this.holdAcc) this.addHolding(cell, v);
+        else this.insertTop(cell, filled < TOP_K ? filled : TOP_K, v);
       }
     } else {
       for (let i = s; i < e; i++) { const cell = arr[i]!; units[cell]!++; rows[cell]!++; }
     }
+    if (this.ckSum) for (let i = s; i < e; i++) this.addKey(arr[i]!);
   }
 
   /** One row of a multi-row unit: rows counted now, the unit's per-cell contribution summed in scratch. */
   addUnitRow(seq: number, cats: Int32Array, vals: Float64Array): void {
     let v = 1;
     if (this.isSum) {
-      v = vals[this.clamp]!;
+      v = this.rowValue(vals);
       if (v !== v) return;
     }
     if (this.mark === null) { this.mark = new Int32Array(this.nCells); this.scratch = new Float64Array(this.nCells); }
@@ -189,17 +226,25 @@ class TableAcc {
     }
   }
 
+  /** Record key of the current unit added once to a cell's key sum (modular, exact: both terms < 2^33). */
+  private addKey(cell: number): void {
+    const s = this.ckSum![cell]! + this.recordKey;
+    this.ckSum![cell] = s >= this.ckMod ? s - this.ckMod : s;
+  }
+
   /** Close a unit: each touched cell gains one unit and the unit's summed contribution. */
   endUnit(): void {
     const units = this.units; const scratch = this.scratch;
     for (let i = 0; i < this.nTouched; i++) {
       const cell = this.touched[i]!;
+      if (this.ckSum) this.addKey(cell);
       const filled = units[cell]!;
       units[cell] = filled + 1;
       if (this.isSum) {
         const v = scratch![cell]!;
         this.sum[cell]! += v;
-        this.insertTop(cell, filled < TOP_K ? filled : TOP_K, v);
+        if (this.holdAcc) this.addHolding(cell, v);
+        else this.insertTop(cell, filled < TOP_K ? filled : TOP_K, v);
       }
     }
     this.nTouched = 0;
@@ -211,26 +256,54 @@ class TableAcc {
 
   finish(bound: number): ExactTable {
     const cells: ExactCell[] = new Array(this.nCells);
+    const holdingsIn = this.holdAcc ? new Int32Array(this.nCells) : null;
+    if (this.holdAcc) {
+      // Guarantee: top = the TOP_K largest per-holding contributions (a holding's units summed first), descending.
+      this.top.fill(0);
+      for (const [key, v] of this.holdAcc) {
+        const cell = key % this.nCells;
+        const filled = holdingsIn![cell]!;
+        holdingsIn![cell] = filled + 1;
+        this.insertTop(cell, filled < TOP_K ? filled : TOP_K, v);
+      }
+    }
+    const ck = this.ckSum;
     for (let i = 0; i < this.nCells; i++) {
       const units = this.units[i]!;
       const rows = this.rows[i]!;
-      const k = units < TOP_K ? units : TOP_K;
-      if (this.isSum) {
-        // Exactness: every partial sum of this cell (and every per-unit scratch sum) is bounded
-        // in absolute value by rows * max(|lower|, |upper|); below 2^53 all additions of these
-        // integers were exact in float64.
-        if (rows * bound > Number.MAX_SAFE_INTEGER) {
-          throw new StatguardError('ARITHMETIC_OVERFLOW',
-            `table ${JSON.stringify(this.binding.plan.id)}: a cell sums ${rows} rows with bound ${bound}, beyond exact integer range (2^53); lower the bounds or decimals`);
-        }
-        const top = new Array<number>(k);
-        for (let j = 0; j < k; j++) top[j] = this.top[i * TOP_K + j]!;
-        cells[i] = { units, rows, sum: this.sum[i]! + 0, top };
-      } else {
-        cells[i] = { units, rows, sum: units, top: new Array<number>(k).fill(1) };
+      if (ck) {
+        // Cell key in [0, 1): exact modular sum of the contributors' integer record keys over the modulus.
+        const c = this.finishCell(i, bound, holdingsIn, units, rows);
+        cells[i] = { ...c, cellKey: ck[i]! / this.ckMod };
+        continue;
       }
+      cells[i] = this.finishCell(i, bound, holdingsIn, units, rows);
     }
     return { kind: 'exact', plan: this.binding.plan, cells };
+  }
+
+  private finishCell(i: number, bound: number, holdingsIn: Int32Array | null, units: number, rows: number): ExactCell {
+    const contributors = holdingsIn ? holdingsIn[i]! : units;
+    const k = contributors < TOP_K ? contributors : TOP_K;
+    if (this.wClamp >= 0) {
+      // Weighted: float sums (not integers), no 2^53 exactness claim; contributions are weighted too.
+      const top = new Array<number>(k);
+      for (let j = 0; j < k; j++) top[j] = this.top[i * TOP_K + j]!;
+      return { units, rows, sum: this.sum[i]! + 0, top };
+    } else if (this.isSum) {
+      // Exactness: every partial sum of this cell (and every per-unit scratch sum) is bounded
+      // in absolute value by rows * max(|lower|, |upper|); below 2^53 all additions of these
+      // integers were exact in float64.
+      if (rows * bound > Number.MAX_SAFE_INTEGER) {
+        throw new StatguardError('ARITHMETIC_OVERFLOW',
+          `table ${JSON.stringify(this.binding.plan.id)}: a cell sums ${rows} rows with bound ${bound}, beyond exact integer range (2^53); lower the bounds or decimals`);
+      }
+      const top = new Array<number>(k);
+      for (let j = 0; j < k; j++) top[j] = this.top[i * TOP_K + j]!;
+      return { units, rows, sum: this.sum[i]! + 0, top };
+    } else {
+      return { units, rows, sum: units, top: new Array<number>(k).fill(1) };
+    }
   }
 }
 
@@ -255,7 +328,20 @@ export class Aggregator {
   /** `maxComboEntries`: size limit of the precomputed cell lists per table (0 forces the ancestor walk; for tests). */
   constructor(readonly layout: RecordLayout, opts: { maxComboEntries?: number } = {}) {
     const limit = opts.maxComboEntries ?? MAX_COMBO_ENTRIES;
-    this.accs = layout.tables.map((b) => new TableAcc(b, limit));
+    this.accs = layout.tables.map((b) => new TableAcc(b, limit, layout.holding === true, layout.recordKeyModulus ?? 0));
+  }
+
+  /**
+   * Holding (enterprise group) of the unit whose rows come next (a small non-negative integer id per holding;
+   * layout.holding only). Set before `addSingle` or `beginUnit`.
+   */
+  setHolding(h: number): void {
+    for (const a of this.accs) a.holding = h;
+  }
+
+  /** Record key (integer in [0, layout.recordKeyModulus)) of the unit whose rows come next (ckm regime only). */
+  setRecordKey(k: number): void {
+    for (const a of this.accs) a.recordKey = k;
   }
 
   addSingle(cats: Int32Array, vals: Float64Array): void {

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,7 +11,7 @@ export interface BoundOptions {
   readonly unitColumn: string | null;
   /** m: at most this many rows per unit are kept. */
   readonly maxRowsPerUnit: number;
-  /** Secret key of the keyed hash (HMAC-SHA256) choosing the kept rows. */
+  /** Secret key of the keyed hash (SHA-256 over hex(key) and the canonical row text) choosing the kept rows. */
   readonly key: Uint8Array;
   /** Max distinct units held in memory before spilling to hash partitions on disk. */
   readonly maxBufferedUnits?: number;
@@ -19,6 +19,8 @@ export interface BoundOptions {
   readonly tmpDir?: string;
   /** Fraction (0..1] of the input read so far, used to size the partitions when spilling. */
   readonly progress?: () => number;
+  /** Called with a unit's id just before its kept rows reach the aggregator (e.g. to set its holding). */
+  readonly onUnit?: (id: string) => void;
 }
 
 export interface BoundStats {
@@ -29,6 +31,22 @@ export interface BoundStats {
 }
 
 export const DEFAULT_MAX_BUFFERED_UNITS = 1_000_000;
+
+/**
+ * Canonical text hashed to choose a unit's kept rows, shared with the SQL
+ * sources: hex(key) US unit-id US category indices (decimal, comma-separated,
+ * layout variable order) US scaled measure values (decimal integers, '' when
+ * missing, comma-separated, layout measure-source order); US = U+001F. The unit
+ * id is the only free text and lies between the first and the second-to-last
+ * separator, so the encoding is unambiguous.
+ */
+export function boundingHashInput(keyHex: string, unit: string, cats: ArrayLike<number>, meas: ArrayLike<number>): string {
+  let s = keyHex + '\x1f' + unit + '\x1f';
+  for (let v = 0; v < cats.length; v++) s += (v > 0 ? ',' : '') + String(cats[v]);
+  s += '\x1f';
+  for (let k = 0; k < meas.length; k++) { const x = meas[k]!; s += (k > 0 ? ',' : '') + (x !== x ? '' : String(x)); }
+  return s;
+}
 const MAX_SPILL_DEPTH = 6;
 const WRITE_BUF = 64 * 1024;
 
@@ -184,12 +202,15 @@ class UnitStore {
  * table, sum L-inf = m * max(|lower|, |upper|) (ARCHITECTURE section 4).
  *
  * The kept rows of a unit with more than m rows are the m whose keyed hash
- * HMAC-SHA256(key, unit id | converted row content | occurrence number among
- * identical contents of the unit) is smallest. The choice depends on the key
- * and on the unit's multiset of rows only, never on row order: rows with
- * identical content are interchangeable, so numbering them by occurrence picks
- * the same multiset whatever their order. Without the key the choice cannot be
- * predicted (an attacker cannot steer which rows survive).
+ * SHA-256(hex(key) | unit id | converted row content) (`boundingHashInput`) is
+ * smallest. The same canonical text is hashed by the SQL sources
+ * (engine/source/sql-builder.ts), so every path keeps the same rows. The choice
+ * depends on the key and on the unit's multiset of rows only, never on row
+ * order: rows with identical content hash equally and are interchangeable, so
+ * any tie-break keeps the same multiset. Without the key (32 random bytes per
+ * run, never output) the choice cannot be predicted, so an attacker cannot
+ * steer which rows survive; no hash value ever leaves the process, so the
+ * key-prefix construction's length extension property is irrelevant here.
  *
  * Memory: units are buffered in a Map; past maxBufferedUnits distinct units,
  * all rows are hash-partitioned by unit into P temporary files and processed
@@ -337,6 +358,7 @@ export class ContributionBounder {
     const nv = this.nv; const m = this.m;
     const n = offs.length;
     this.stats.units++;
+    this.opts.onUnit?.(id);
     let keep: number[] | null = null;
     if (n > m) keep = this.choose(id, arena, offs);
     const kept = keep === null ? n : m;
@@ -359,27 +381,24 @@ export class ContributionBounder {
     this.sink.endUnit();
   }
 
-  /** Indices (into offs) of the m rows with the smallest keyed hash (see class comment). */
+  /** Indices (into offs) of the m rows with the smallest keyed hash (see class comment and `boundingHashInput`). */
   private choose(id: string, arena: Float64Array, offs: readonly number[]): number[] {
-    const w = this.w;
-    const idBytes = Buffer.from(id, 'utf8');
-    const content = Buffer.allocUnsafe(4 + idBytes.length + 8 * w + 4);
-    content.writeUInt32LE(idBytes.length, 0);
-    idBytes.copy(content, 4);
-    const occ = new Map<string, number>();
-    const digests: { i: number; d: Buffer }[] = [];
+    const nv = this.nv; const ns = this.ns;
+    const keyHex = this.keyHex ??= Buffer.from(this.opts.key).toString('hex');
+    const digests: { i: number; d: string }[] = [];
+    const cats: number[] = new Array(nv);
+    const meas: number[] = new Array(ns);
     for (let r = 0; r < offs.length; r++) {
-      let pos = 4 + idBytes.length;
-      for (let j = 0; j < w; j++) pos = content.writeDoubleLE(arena[offs[r]! + j]!, pos);
-      const sig = content.toString('latin1', 4 + idBytes.length, pos);
-      const k = occ.get(sig) ?? 0;
-      occ.set(sig, k + 1);
-      content.writeUInt32LE(k, pos);
-      digests.push({ i: r, d: createHmac('sha256', this.opts.key).update(content).digest() });
+      const o = offs[r]!;
+      for (let v = 0; v < nv; v++) cats[v] = arena[o + v]!;
+      for (let k = 0; k < ns; k++) meas[k] = arena[o + nv + k]!;
+      digests.push({ i: r, d: createHash('sha256').update(boundingHashInput(keyHex, id, cats, meas), 'utf8').digest('hex') });
     }
-    digests.sort((a, b) => Buffer.compare(a.d, b.d));
+    // Ties only between identical contents of the same unit, which are interchangeable: the kept multiset is unique.
+    digests.sort((a, b) => (a.d < b.d ? -1 : a.d > b.d ? 1 : 0));
     return digests.slice(0, this.m).map((x) => x.i);
   }
+  private keyHex: string | undefined;
 
   /** Remove temporary files (always call, also after errors). */
   dispose(): void {

@@ -37,6 +37,10 @@ export interface TableBinding {
   readonly leafOf: readonly Int32Array[];
   /** Clamp spec index of the measure, or -1 for a count table. */
   readonly clamp: number;
+  /** Clamp spec index of the sampling weight (`measure.weight`), or -1 when unweighted. */
+  readonly weightClamp: number;
+  /** 10^decimals of the weight (the weight is vals[weightClamp] / weightScale), 1 when unweighted. */
+  readonly weightScale: number;
 }
 
 export interface RecordLayout {
@@ -44,7 +48,14 @@ export interface RecordLayout {
   readonly measureSources: readonly MeasureSource[];
   readonly clamps: readonly ClampSpec[];
   readonly tables: readonly TableBinding[];
+  /** The plan names a holding column (`unit.holding`): the aggregator sums top contributions per holding. */
+  readonly holding: boolean;
+  /** ckm regime: record keys are integers modulo this (cell key = (sum mod M) / M); 0 = no cell keys. */
+  readonly recordKeyModulus: number;
 }
+
+/** Modulus of record keys drawn by the engine (uniform 32-bit integers: key / 2^32 is uniform in [0, 1)). */
+export const RANDOM_KEY_MODULUS = 2 ** 32;
 
 function invalid(message: string, path: string): StatguardError {
   return new StatguardError('POLICY_INVALID', message, { path });
@@ -119,8 +130,22 @@ export function makeRecordLayout(plan: Plan): RecordLayout {
       clamp = clamps.findIndex((c) => c.source === si && c.lower === m.lower && c.upper === m.upper);
       if (clamp < 0) { clamp = clamps.length; clamps.push({ source: si, lower: m.lower, upper: m.upper }); }
     }
-    tables.push({ plan: table, dimVar, leafOf, clamp });
+    // Sampling weight: one more measure source, clamped to [0, 2^53) (a weight is a non-negative multiplier).
+    let weightClamp = -1;
+    let weightScale = 1;
+    if (m.weight !== undefined) {
+      const w = m.weight;
+      let si = measureSources.findIndex((s) => s.column === w.column && s.decimals === w.decimals);
+      if (si < 0) { si = measureSources.length; measureSources.push({ column: w.column, decimals: w.decimals }); }
+      weightClamp = clamps.findIndex((c) => c.source === si && c.lower === 0 && c.upper === Number.MAX_SAFE_INTEGER);
+      if (weightClamp < 0) { weightClamp = clamps.length; clamps.push({ source: si, lower: 0, upper: Number.MAX_SAFE_INTEGER }); }
+      weightScale = 10 ** w.decimals;
+    }
+    tables.push({ plan: table, dimVar, leafOf, clamp, weightClamp, weightScale });
   });
 
-  return { variables, measureSources, clamps, tables };
+  const holding = ds.unit.holding !== undefined && ds.unit.holding !== null;
+  const p = plan.protection;
+  const recordKeyModulus = p.regime === 'ckm' ? (p.recordKey === null ? RANDOM_KEY_MODULUS : 10 ** p.recordKey.decimals) : 0;
+  return { variables, measureSources, clamps, tables, holding, recordKeyModulus };
 }

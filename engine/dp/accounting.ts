@@ -57,6 +57,19 @@ export function zcdpToApproxDp(rho: number, delta: number): number {
   if (!(rho >= 0) || !Number.isFinite(rho)) throw new StatguardError('USAGE', 'rho must be a finite number >= 0');
   if (!(delta > 0 && delta < 1)) throw new StatguardError('USAGE', 'delta must be in (0, 1)');
   if (rho === 0) return 0;
+  // Pure function of public parameters, ~0.2 ms per call (800 grid points): memoised, since protectDp calls it on every run.
+  const key = `${rho}:${delta}`;
+  const hit = conversionMemo.get(key);
+  if (hit !== undefined) return hit;
+  const v = zcdpToApproxDpUncached(rho, delta);
+  if (conversionMemo.size >= 1024) conversionMemo.delete(conversionMemo.keys().next().value!);
+  conversionMemo.set(key, v);
+  return v;
+}
+
+const conversionMemo = new Map<string, number>();
+
+function zcdpToApproxDpUncached(rho: number, delta: number): number {
   const f = (x: number): number => zcdpEpsilonAt(rho, delta, 1 + Math.exp(x));
   // Grid over alpha - 1 in [e^-20, e^20].
   let bestX = 0;

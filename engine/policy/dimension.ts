@@ -108,3 +108,56 @@ export function ancestorsOf(dim: DimensionPlan, leaf: number): number[] {
   }
   return out;
 }
+
+/** A hierarchy derived from code prefixes (policy `hierarchies.<column>: { prefixLengths, labels? }`). */
+export interface PrefixHierarchySpec {
+  readonly prefixLengths: readonly number[];
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Nested hierarchy levels from code prefixes: level k groups the categories by the first `prefixLengths[k]`
+ * characters of their code; an aggregate's code is that prefix. Groups keep the categories' declared order (first
+ * appearance). Throws a plain Error naming the offending code when the lengths are not strictly increasing, a code
+ * is not longer than the longest prefix, or a prefix equals a category code (or the total code).
+ * Guarantee: the result partitions the categories (each leaf under exactly one aggregate per level), so
+ * `buildDimension` accepts it and every level's subtotal becomes a node (a cell of every table and of the audit).
+ */
+export function prefixHierarchy(categories: readonly Category[], spec: PrefixHierarchySpec): HierarchyNodeSpec[] {
+  const lens = spec.prefixLengths;
+  lens.forEach((l, i) => {
+    if (!Number.isInteger(l) || l < 1) throw new Error(`prefix length ${l} must be a positive integer`);
+    if (i > 0 && l <= lens[i - 1]!) throw new Error('prefix lengths must be strictly increasing');
+  });
+  const maxLen = lens[lens.length - 1]!;
+  const codes = new Set(categories.map((c) => c.code));
+  for (const c of categories) {
+    if ([...c.code].length <= maxLen) throw new Error(`category code ${JSON.stringify(c.code)} is not longer than the longest prefix length ${maxLen}`);
+  }
+  const prefix = (code: string, n: number): string => [...code].slice(0, n).join('');
+  const level = (cats: readonly Category[], k: number): (HierarchyNodeSpec | string)[] => {
+    if (k === lens.length) return cats.map((c) => c.code);
+    const groups = new Map<string, Category[]>();
+    for (const c of cats) {
+      const p = prefix(c.code, lens[k]!);
+      if (codes.has(p) || p === TOTAL_CODE) throw new Error(`prefix ${JSON.stringify(p)} equals a category code (or the total code): rename the category or choose other prefix lengths`);
+      let g = groups.get(p);
+      if (!g) { g = []; groups.set(p, g); }
+      g.push(c);
+    }
+    return [...groups].map(([p, cs]) => ({ code: p, label: spec.labels?.[p] ?? p, children: level(cs, k + 1) }));
+  };
+  return level(categories, 0) as HierarchyNodeSpec[];
+}
+
+/**
+ * The hierarchy of a policy's `hierarchies.<column>` entry: nested codes (array) as declared, or derived from code
+ * prefixes (object). Throws a plain Error (see `prefixHierarchy`) for a bad prefix hierarchy.
+ */
+export function resolveHierarchy(h: unknown, categories: readonly Category[]): readonly (HierarchyNodeSpec | string)[] | undefined {
+  if (Array.isArray(h)) return h as (HierarchyNodeSpec | string)[];
+  if (h !== null && typeof h === 'object' && Array.isArray((h as { prefixLengths?: unknown }).prefixLengths)) {
+    return prefixHierarchy(categories, h as PrefixHierarchySpec);
+  }
+  return undefined;
+}

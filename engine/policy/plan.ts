@@ -14,11 +14,10 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { StatguardError } from '../errors.ts';
 import type {
-  Category, ColumnPlan, DatasetPlan, DerivedColumnPlan, DimensionPlan, MeasurePlan, Plan, ProtectionPlan, ReleaseMeta, TablePlan,
+  Category, ColumnPlan, DatasetPlan, DerivedColumnPlan, DimensionPlan, MeasurePlan, Plan, ProtectionPlan, ReleaseMeta, SourcePlan, TablePlan, WeightPlan,
 } from '../types.ts';
-import { buildDimension } from './dimension.ts';
-import type { HierarchyNodeSpec } from './dimension.ts';
-import type { ColumnDoc, PolicyDoc, TableDoc } from './policy-doc.ts';
+import { buildDimension, resolveHierarchy } from './dimension.ts';
+import type { ColumnDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
 import { ptr, scaleExact } from './validate.ts';
 
 export interface PlanContext {
@@ -41,6 +40,8 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
   // Columns a release cannot do without: the unit column, and every column a table dimension reads.
   const needed = new Set<string>();
   if (ds.unit.column !== undefined) needed.add(ds.unit.column);
+  if (ds.unit.holding !== undefined) needed.add(ds.unit.holding);
+  if (ds.weight !== undefined) needed.add(ds.weight);
   for (const t of doc.tables) {
     for (const d of t.dimensions) {
       const name = typeof d === 'string' ? d : d.column;
@@ -71,14 +72,8 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
 
   const dataset: DatasetPlan = {
     id: ds.id,
-    source: {
-      kind: 'csv',
-      path: isAbsolute(ds.source.path) ? ds.source.path : resolve(dirname(policyPath), ds.source.path),
-      delimiter: ds.source.delimiter ?? ',',
-      header: true,
-      encoding: 'utf8',
-    },
-    unit: { column: ds.unit.column ?? null, kind: ds.unit.kind, maxRowsPerUnit: ds.unit.maxRowsPerUnit ?? 1 },
+    source: planSource(ds.source, policyPath),
+    unit: { column: ds.unit.column ?? null, kind: ds.unit.kind, maxRowsPerUnit: ds.unit.maxRowsPerUnit ?? 1, ...(ds.unit.holding !== undefined ? { holding: ds.unit.holding } : {}) },
     columns,
     derived,
     onInvalidRow: ds.onInvalidRow ?? 'error',
@@ -92,7 +87,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     title: t.title,
     description: t.description ?? '',
     dimensions: t.dimensions.map((d, j) => planDimension(doc, t, i, j, domains)),
-    measure: planMeasure(t, i, colDocs),
+    measure: planMeasure(t, i, colDocs, ds.weight),
     // Shares sum to 1 (up to float rounding of the division): the per-table costs compose to the total budget.
     budgetShare: isDp ? weights[i]! / weightSum : 0,
     neverSuppress: (t.neverSuppress ?? []).map((x) => [...x]),
@@ -100,7 +95,18 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
   }));
 
   const p = doc.protection;
-  const protection: ProtectionPlan = p.regime === 'sdc'
+  const protection: ProtectionPlan = p.regime === 'ckm'
+    ? {
+        regime: 'ckm',
+        ptable: p.ptable.file === undefined
+          ? { D: required(p.ptable.maxDeviation, '/protection/ptable/maxDeviation'), V: required(p.ptable.variance, '/protection/ptable/variance'), js: p.ptable.js ?? 0, pstay: p.ptable.pstay ?? null }
+          : null,
+        ptableFile: p.ptable.file === undefined ? null : isAbsolute(p.ptable.file) ? p.ptable.file : resolve(dirname(policyPath), p.ptable.file),
+        recordKey: p.recordKey ? { column: p.recordKey.column, decimals: p.recordKey.decimals ?? 8 } : null,
+        magnitudePercent: p.magnitudePercent ?? 10,
+        roundingBase: p.roundingBase ?? null,
+      }
+    : p.regime === 'sdc'
     ? {
         regime: 'sdc',
         minFrequency: p.rules.minFrequency?.n ?? null,
@@ -146,6 +152,16 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
   } satisfies Plan);
 }
 
+/** Source kinds: relative file paths resolve against the policy's directory; a postgres connection is an env var name. */
+function planSource(src: SourceDoc, policyPath: string): SourcePlan {
+  if (src.kind === 'postgres') {
+    return { kind: 'postgres', table: src.table, schema: src.schema ?? null, connection: src.connection ?? null, rowNumberColumn: src.rowNumberColumn ?? null };
+  }
+  const path = isAbsolute(src.path) ? src.path : resolve(dirname(policyPath), src.path);
+  if (src.kind === 'csv') return { kind: 'csv', path, delimiter: src.delimiter ?? ',', header: true, encoding: 'utf8' };
+  return { kind: src.kind, path, delimiter: src.delimiter ?? ',', header: true };
+}
+
 function cat(c: { code: string; label: string }): Category {
   return { code: c.code, label: c.label };
 }
@@ -167,8 +183,8 @@ function planDimension(
   const name = typeof d === 'string' ? d : d.column;
   const dom = domains.get(name);
   if (dom === undefined) throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}" is not a declared categorical or derived column`);
-  const hierarchy = doc.dataset.hierarchies?.[name] as readonly (HierarchyNodeSpec | string)[] | undefined;
   try {
+    const hierarchy = resolveHierarchy(doc.dataset.hierarchies?.[name], dom.categories);
     return buildDimension({
       name,
       label: dom.label,
@@ -181,9 +197,15 @@ function planDimension(
   }
 }
 
-function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc>): MeasurePlan {
+function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc>, weightColumn?: string): MeasurePlan {
   const m = t.measure;
-  if (m.kind === 'count') return { kind: 'count' };
+  let weight: WeightPlan | undefined;
+  if (weightColumn !== undefined) {
+    const wc = cols.get(weightColumn);
+    if (wc === undefined || (wc.type !== 'integer' && wc.type !== 'number')) throw invalid('/dataset/weight', `weight column "${weightColumn}" must be a declared integer or number column`);
+    weight = { column: weightColumn, decimals: wc.type === 'number' ? wc.decimals ?? 0 : 0 };
+  }
+  if (m.kind === 'count') return weight ? { kind: 'count', weight } : { kind: 'count' };
   const c = cols.get(m.column);
   if (c === undefined || (c.type !== 'integer' && c.type !== 'number')) {
     throw invalid(ptr('tables', i, 'measure', 'column'), `measure column "${m.column}" must be a declared integer or number column`);
@@ -195,7 +217,7 @@ function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc
   if (lower === null || upper === null || lower > upper) {
     throw invalid(ptr('tables', i, 'measure', 'bounds'), 'bounds must be ordered multiples of 10^-decimals');
   }
-  return { kind: m.kind, column: m.column, lower, upper, decimals };
+  return { kind: m.kind, column: m.column, lower, upper, decimals, ...(weight ? { weight } : {}) };
 }
 
 function deepFreeze<T>(v: T): T {

@@ -2,7 +2,7 @@
  * TypeScript shape of a policy document (policies/policy.schema.json).
  * Optional fields keep the document as written; `planPolicy` fills defaults.
  */
-import type { HierarchyNodeSpec } from './dimension.ts';
+import type { HierarchyNodeSpec, PrefixHierarchySpec } from './dimension.ts';
 
 export interface CategoryDoc {
   code: string;
@@ -25,10 +25,30 @@ export interface CsvSourceDoc {
   header?: true;
 }
 
+export interface PostgresSourceDoc {
+  kind: 'postgres';
+  table: string;
+  schema?: string;
+  /** Name of the environment variable holding the connection URL (default DATABASE_URL). */
+  connection?: string;
+  rowNumberColumn?: string;
+}
+
+export interface FileSourceDoc {
+  kind: 'parquet' | 'csv-duckdb';
+  path: string;
+  delimiter?: string;
+  header?: true;
+}
+
+export type SourceDoc = CsvSourceDoc | PostgresSourceDoc | FileSourceDoc;
+
 export interface UnitDoc {
   kind: 'person' | 'household' | 'enterprise' | 'other';
   column?: string;
   maxRowsPerUnit?: number;
+  /** Holding (enterprise group) column: dominance, p% and (p,q) sum contributions per holding. */
+  holding?: string;
 }
 
 export interface ColumnDoc {
@@ -63,12 +83,15 @@ export type HierarchyChildDoc = string | HierarchyNodeSpec;
 
 export interface DatasetDoc {
   id: string;
-  source: CsvSourceDoc;
+  source: SourceDoc;
   unit: UnitDoc;
   columns: ColumnDoc[];
   derived?: DerivedDoc[];
-  hierarchies?: Record<string, HierarchyChildDoc[]>;
+  /** Nested codes (array), or derived from code prefixes ({ prefixLengths, labels? }). */
+  hierarchies?: Record<string, HierarchyChildDoc[] | PrefixHierarchySpec>;
   onInvalidRow?: 'error' | 'drop';
+  /** Sampling weight column (sdc and ckm). */
+  weight?: string;
 }
 
 export type DimensionDoc = string | { column: string; total?: boolean };
@@ -113,7 +136,15 @@ export interface DpProtectionDoc {
   granularityLog2?: number;
 }
 
-export type ProtectionDoc = SdcProtectionDoc | DpProtectionDoc;
+export interface CkmProtectionDoc {
+  regime: 'ckm';
+  ptable: { maxDeviation?: number; variance?: number; js?: number; pstay?: number; file?: string };
+  recordKey?: { column: string; decimals?: number };
+  magnitudePercent?: number;
+  roundingBase?: number;
+}
+
+export type ProtectionDoc = SdcProtectionDoc | DpProtectionDoc | CkmProtectionDoc;
 
 export interface PolicyDoc {
   $schema?: string;

@@ -12,7 +12,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { ErrorDetail } from '../errors.ts';
-import { buildDimension, TOTAL_CODE } from './dimension.ts';
+import { buildDimension, resolveHierarchy, TOTAL_CODE } from './dimension.ts';
 import type { HierarchyNodeSpec } from './dimension.ts';
 import type { PolicyDoc } from './policy-doc.ts';
 import { policySchema } from './schema.ts';
@@ -367,6 +367,20 @@ function semanticProblems(json: unknown): PolicyProblem[] {
     else if (c.required === false) bad(ptr('dataset', 'columns', c.index, 'required'), `the unit column "${unitCol}" must be required`);
   }
 
+  // Holding and weight columns: declared; a weight is numeric; neither under dp (no dominance rules; unweighted sensitivity).
+  const holdingCol = str(unit.holding);
+  if (holdingCol !== undefined) {
+    if (!cols.has(holdingCol)) bad(ptr('dataset', 'unit', 'holding'), `holding column "${holdingCol}" is not a declared column`);
+    if (isDp) bad(ptr('dataset', 'unit', 'holding'), 'a holding column serves the sdc dominance rules; a dp policy cannot use it');
+  }
+  const weightCol = str(dataset.weight);
+  if (weightCol !== undefined) {
+    const c = cols.get(weightCol);
+    if (c === undefined) bad(ptr('dataset', 'weight'), `weight column "${weightCol}" is not a declared column`);
+    else if (c.type !== 'integer' && c.type !== 'number') bad(ptr('dataset', 'weight'), `weight column "${weightCol}" must be integer or number, but it is ${c.type}`);
+    if (isDp) bad(ptr('dataset', 'weight'), 'sampling weights are not supported under dp (the sensitivity bounds assume unweighted rows)');
+  }
+
   // Hierarchies: on a categorical or derived column, partitioning its declared categories.
   const hierarchies = isObj(dataset.hierarchies) ? dataset.hierarchies : {};
   for (const [col, h] of Object.entries(hierarchies)) {
@@ -378,9 +392,9 @@ function semanticProblems(json: unknown): PolicyProblem[] {
       continue;
     }
     if (badDims.has(col)) continue;
-    if (!wellFormedHierarchy(h)) { badDims.add(col); continue; } // malformed: the schema errors say why
+    if (!wellFormedHierarchy(h) && !wellFormedPrefix(h)) { badDims.add(col); continue; } // malformed: the schema errors say why
     try {
-      buildDimension({ name: col, categories: d.categories, hierarchy: h as (HierarchyNodeSpec | string)[] });
+      buildDimension({ name: col, categories: d.categories, hierarchy: resolveHierarchy(h, d.categories) });
     } catch (err) {
       bad(path, `hierarchy of "${col}" does not partition its categories: ${(err as Error).message}`);
       badDims.add(col);
@@ -423,7 +437,7 @@ function semanticProblems(json: unknown): PolicyProblem[] {
       const total = isObj(dm) && dm.total === false ? false : true;
       const h = hierarchies[column];
       try {
-        const built = buildDimension({ name: column, categories: d.categories, hierarchy: Array.isArray(h) ? (h as (HierarchyNodeSpec | string)[]) : undefined, total });
+        const built = buildDimension({ name: column, categories: d.categories, hierarchy: resolveHierarchy(h, d.categories), total });
         dimCodes.push(new Set(built.nodes.map((n) => n.code)));
       } catch (err) {
         bad(isObj(dm) ? `${base}/dimensions/${j}/total` : dpath, `dimension "${column}": ${(err as Error).message}`);
@@ -488,6 +502,27 @@ function semanticProblems(json: unknown): PolicyProblem[] {
         else if (budget.epsilon !== undefined) bad(ptr('protection', 'budget', 'epsilon'), 'budget.epsilon is for discrete-laplace; discrete-gaussian takes budget.rho only');
       }
     }
+  } else if (protection.regime === 'ckm') {
+    const pt = isObj(protection.ptable) ? protection.ptable : {};
+    const params = ['maxDeviation', 'variance', 'js', 'pstay'].filter((k) => pt[k] !== undefined);
+    if (pt.file !== undefined && params.length > 0) bad(ptr('protection', 'ptable'), `give either a ptable "file" or its parameters, not both (got file and ${params.join(', ')})`);
+    if (pt.file === undefined) {
+      for (const k of ['maxDeviation', 'variance']) if (pt[k] === undefined) bad(ptr('protection', 'ptable'), `a generated ptable needs "${k}" (or give a ptable "file")`);
+      const D = num(pt.maxDeviation);
+      const V = num(pt.variance);
+      if (D !== undefined && V !== undefined && V > D * D) bad(ptr('protection', 'ptable', 'variance'), `variance ${V} exceeds D^2 = ${D * D}: no perturbation bounded by D has it`);
+    }
+    const rk = isObj(protection.recordKey) ? str(protection.recordKey.column) : undefined;
+    if (rk !== undefined) {
+      const c = cols.get(rk);
+      if (c === undefined) bad(ptr('protection', 'recordKey', 'column'), `record-key column "${rk}" is not a declared column`);
+      else if (c.type !== 'number') bad(ptr('protection', 'recordKey', 'column'), `record-key column "${rk}" must be a number column, but it is ${c.type}`);
+    }
+    arr(json.tables).forEach((t, i) => {
+      if (isObj(t) && isObj(t.measure) && t.measure.kind === 'mean') bad(ptr('tables', i, 'measure', 'kind'), 'the cell key method perturbs counts and sums; publish a mean as a sum table and a count table');
+      for (const key of SDC_ONLY_TABLE) if (isObj(t) && t[key] !== undefined) bad(ptr('tables', i, key), `"${key}" is a suppression setting; the cell key method suppresses nothing`);
+    });
+    if (weightCol !== undefined) bad(ptr('dataset', 'weight'), 'sampling weights are not supported under ckm');
   } else if (protection.regime === 'sdc') {
     const rules = isObj(protection.rules) ? protection.rules : {};
     if (isObj(rules.pq)) {
@@ -497,6 +532,10 @@ function semanticProblems(json: unknown): PolicyProblem[] {
     }
   }
   return out;
+}
+
+function wellFormedPrefix(h: unknown): boolean {
+  return isObj(h) && Array.isArray(h.prefixLengths) && h.prefixLengths.length > 0 && h.prefixLengths.every((l) => Number.isInteger(l) && (l as number) >= 1);
 }
 
 function wellFormedHierarchy(h: unknown): boolean {

@@ -23,7 +23,7 @@ export interface ManifestTableEntry {
 }
 
 export interface Guarantee {
-  readonly regime: 'sdc' | 'dp';
+  readonly regime: 'sdc' | 'dp' | 'ckm';
   /** One sentence a researcher can read. */
   readonly statement: string;
   readonly [key: string]: unknown;
@@ -45,7 +45,7 @@ export interface Manifest {
   };
   /** 'crypto' for real releases; 'seeded' marks a test or demo release (refused by publish unless the policy is a demo). */
   readonly randomness: { readonly source: 'crypto' | 'seeded'; readonly seed: string | null };
-  readonly regime: 'sdc' | 'dp';
+  readonly regime: 'sdc' | 'dp' | 'ckm';
   readonly guarantee: Guarantee;
   /** Budget spent (dp) per table and in total; null for sdc. */
   readonly budget: Readonly<Record<string, unknown>> | null;

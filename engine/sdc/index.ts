@@ -8,3 +8,5 @@ export { OPTIMAL_MAX_CELLS, cellCosts, heuristicSuppression, optimalSuppression,
 export type { SecondaryInput, SecondaryResult } from './secondary.ts';
 export { protectSdc } from './protect.ts';
 export type { ProtectSdcOptions, SdcReport, SdcResult, SdcTableReport, SensitiveCellReport } from './protect.ts';
+export { linkPublished, readPublishedReleases } from './published.ts';
+export type { PublishedTableLink, PublishedTableSpec } from './published.ts';

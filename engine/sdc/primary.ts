@@ -32,9 +32,13 @@ export interface PrimaryResult {
   readonly counts: Readonly<Record<PrimaryRule, number>>;
 }
 
-/** The value the attacker model works on: units for count tables, the scaled sum otherwise (mean tables: their sum). */
+/**
+ * The value the attacker model works on: units for count tables, the scaled sum otherwise (mean tables: their sum;
+ * weighted count tables: the sum of weights).
+ */
 export function internalValue(table: ExactTable, cell: ExactCell): number {
-  return table.plan.measure.kind === 'count' ? cell.units : cell.sum;
+  const m = table.plan.measure;
+  return m.kind === 'count' && m.weight === undefined ? cell.units : cell.sum;
 }
 
 /** True when the table's measure is a magnitude (sum or mean): dominance, p% and (p,q) apply. */

@@ -8,6 +8,7 @@ import type { PrimaryResult, PrimaryRule } from './primary.ts';
 import { buildCellSystem } from './relations.ts';
 import type { CellSystem } from './relations.ts';
 import { cellCosts, secondarySuppression } from './secondary.ts';
+import type { PublishedTableLink } from './published.ts';
 
 /** Attacker interval of one sensitive cell, in the table's natural unit (mean tables: of the cell's sum). Reviewer-only. */
 export interface SensitiveCellReport {
@@ -76,14 +77,24 @@ export interface ProtectSdcOptions {
    * able to compute a sensitive cell from a relation where only the two of them stay hidden.
    */
   readonly singletonRule?: boolean;
+  /**
+   * Tables already published from the same dataset (`--against`), recomputed from the current microdata
+   * (`linkPublished`). They join the attacker's system: their published cells are constants that can never be
+   * suppressed (the public already has them), their suppressed cells are suppressed here too and stay sensitive
+   * when they were primaries there (or the rules flag them now). Only the new tables are returned.
+   */
+  readonly published?: readonly PublishedTableLink[];
 }
 
 export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, options: ProtectSdcOptions = {}): Promise<SdcResult> {
   if (plan.regime !== 'sdc') throw new StatguardError('USAGE', 'protectSdc needs an sdc protection plan');
   if (tables.length === 0) throw new StatguardError('EMPTY_INPUT', 'protectSdc was given no tables');
-  const primaries = tables.map((t) => applyPrimaryRules(t, plan));
+  const links = options.published ?? [];
+  const T = tables.length;
+  const all = [...tables, ...links.map((l) => l.table)];
+  const primaries = all.map((t) => applyPrimaryRules(t, plan));
   // Also decides additivity per relation (distinct-unit counts may be non-additive) and refuses inconsistent tables.
-  const sys = buildCellSystem(tables);
+  const sys = buildCellSystem(all);
 
   // Merge primary results over shared cells: a cell is sensitive if any owner finds it so.
   const N = sys.cellCount;
@@ -92,11 +103,30 @@ export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, o
   const status: ConfStatus[] = new Array<ConfStatus>(N).fill('F');
   const rule: (PrimaryRule | null)[] = new Array<PrimaryRule | null>(N).fill(null);
   const sensMap = new Map<number, SensitiveCell>();
+  // Cells published in a linked release: constants for the attacker, never suppressible (fixed).
+  const fixed = new Uint8Array(N);
+  const fixedBy = new Map<number, string>();
   primaries.forEach((p, ti) => {
     const loc = sys.tableCells[ti]!;
+    const link = ti >= T ? links[ti - T]! : null;
     p.cells.forEach((c, i) => {
       const g = loc[i]!;
       if (c.neverSuppress) never[g] = 1;
+      if (link) {
+        if (!link.suppressed[i]) {
+          fixed[g] = 1;
+          fixedBy.set(g, `${link.release} (table ${JSON.stringify(link.tableId)})`);
+          return;
+        }
+        // Suppressed there: stays suppressed here (publishing it now would disclose it); sensitive when it was a
+        // primary there or the rules flag it now, with the rule's protection or frequencyProtection percent.
+        primary[g] = 1;
+        if (!c.unsafe && !link.primary[i]) return;
+        const level = c.unsafe ? c.upper : (plan.frequencyProtection / 100) * Math.abs(sys.value[g]!);
+        const prev = sensMap.get(g);
+        sensMap.set(g, { id: g, upper: Math.max(prev?.upper ?? 0, level), lower: Math.max(prev?.lower ?? 0, level) });
+        return;
+      }
       if (!c.unsafe) return;
       primary[g] = 1;
       if (STATUS_RANK[c.status] < STATUS_RANK[status[g]!]) { status[g] = c.status; rule[g] = c.rule; }
@@ -105,6 +135,9 @@ export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, o
     });
   });
   for (let g = 0; g < N; g++) {
+    if (fixed[g] && (primary[g] || sensMap.has(g))) {
+      throw new StatguardError('SDC_INFEASIBLE', `${describeCell(sys, all, g)} must be suppressed, but it was already published in ${fixedBy.get(g)}: the new release cannot protect it`);
+    }
     if (primary[g] && never[g]) {
       throw new StatguardError('SDC_INFEASIBLE', `a cell marked neverSuppress in one table is sensitive in a linked table (${describeCell(sys, tables, g)})`);
     }
@@ -112,7 +145,7 @@ export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, o
   const sensitive = [...sensMap.values()].sort((a, b) => a.id - b.id);
   const cost = cellCosts(sys, plan.secondary.cost);
   const singletons = options.singletonRule !== false;
-  const sec = await secondarySuppression({ sys, tables, sensitive, primary, never, cost, singletons }, plan.secondary);
+  const sec = await secondarySuppression({ sys, tables: all, sensitive, primary, never, fixed, cost, singletons }, plan.secondary);
 
   // Final, independent full audit (guarantee above): never trust the search's own bookkeeping.
   const audit = await auditPattern(sys, sec.suppressed, sensitive, { singletons });
@@ -127,11 +160,12 @@ export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, o
       const g = loc[i]!;
       if (sec.suppressed[g]) {
         // Suppressed: value null, status only (primary status, or D for secondary).
-        return Object.freeze({ value: null, conf: primary[g] ? status[g]! : 'D', obs: 'A', accuracy: null });
+        return Object.freeze({ value: null, conf: status[g] !== 'F' ? status[g]! : 'D', obs: 'A', accuracy: null });
       }
       let value: number | null;
-      if (m.kind === 'count') value = c.units;
-      else if (m.kind === 'sum') value = c.sum / scale;
+      // Weighted estimates are floats: published rounded to the measure's precision (counts: whole numbers).
+      if (m.kind === 'count') value = m.weight ? Math.round(c.sum) : c.units;
+      else if (m.kind === 'sum') value = (m.weight ? Math.round(c.sum) : c.sum) / scale;
       else value = c.units > 0 ? c.sum / c.units / scale : null;
       return Object.freeze({ value, conf: 'F', obs: 'A', accuracy: null });
     });
@@ -186,9 +220,10 @@ function tableReport(
     if (!suppressed[g]) return;
     sup++;
     if (leaf) hidden += Math.abs(sys.value[g]!);
-    if (!primary[g]) { sec++; return; }
+    const a = auditById.get(g);
+    // Secondary: not a primary of this release (cells kept suppressed for a linked release count here too).
+    if (!primary[g] || !a || status[g] === 'F') { sec++; return; }
     prim++;
-    const a = auditById.get(g)!;
     narrowest = Math.min(narrowest, a.margin / scale);
     sensitive.push({
       codes: co.map((n, d) => dims[d]!.nodes[n]!.code),

@@ -49,7 +49,8 @@ export interface CellSystem {
 
 function measureKey(m: MeasurePlan): string {
   // Mean tables are linked to (and protected as) their sum: the attacker is assumed to know the counts.
-  return m.kind === 'count' ? 'count' : `sum:${m.column}:${m.decimals}`;
+  const w = m.weight ? `:w:${m.weight.column}` : '';
+  return m.kind === 'count' ? `count${w}` : `sum:${m.column}:${m.decimals}${w}`;
 }
 
 function dimSignature(d: DimensionPlan): string {
@@ -149,7 +150,7 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
         absTotal += Math.abs(v);
       }
     });
-    if (m.kind === 'count' && dims.length > 0 && dims.every((d) => d.total !== null)) {
+    if (m.kind === 'count' && m.weight === undefined && dims.length > 0 && dims.every((d) => d.total !== null)) {
       // Distinct units of the whole table: every cell counts a subset of them (equals the leaf sum when additive).
       total = Math.min(total, t.cells[cellIndex(dims, dims.map((d) => d.total!))]!.units);
     }
@@ -215,7 +216,8 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
       mag += Math.abs(c);
       maxChild = Math.max(maxChild, c);
     }
-    if (t.plan.measure.kind !== 'count') {
+    // Weighted counts add up like sums (each row adds its weight to every ancestor cell).
+    if (t.plan.measure.kind !== 'count' || t.plan.measure.weight !== undefined) {
       if (Math.abs(agg - sum) <= 1e-9 * Math.max(1, mag)) return true;
       // A unit's contribution to a sum is split across cells, so magnitude tables always add up: this is a bug upstream.
       throw new StatguardError('SDC_INFEASIBLE', `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a magnitude table must be additive (internal error in the aggregation)`);

@@ -14,6 +14,8 @@ export interface SecondaryInput {
   readonly primary: Uint8Array;
   /** Cells the officer marked neverSuppress, per global id. */
   readonly never: Uint8Array;
+  /** Cells that can never be suppressed (published in a linked release, `--against`): a hard constraint. */
+  readonly fixed?: Uint8Array;
   /** Cost of suppressing each cell (> 0). */
   readonly cost: Float64Array;
   /** Apply the audit's singleton rule (default true). */
@@ -80,7 +82,8 @@ const HUGE = 1e12;
 export async function heuristicSuppression(input: SecondaryInput): Promise<SecondaryResult> {
   const { sys, sensitive } = input;
   const sup = Uint8Array.from(input.primary);
-  const costOf = (c: number): number => (sup[c] ? 0 : input.never[c] ? HUGE : input.cost[c]!);
+  const fixed = input.fixed;
+  const costOf = (c: number): number => (sup[c] ? 0 : fixed?.[c] ? HUGE * HUGE : input.never[c] ? HUGE : input.cost[c]!);
   let iterations = 0;
   for (;;) {
     iterations++;
@@ -102,7 +105,7 @@ export async function heuristicSuppression(input: SecondaryInput): Promise<Secon
       let added = 0;
       for (const c of cube) {
         touched.add(c);
-        if (!sup[c]) { sup[c] = 1; added++; }
+        if (!sup[c] && !fixed?.[c]) { sup[c] = 1; added++; }
       }
       if (added === 0) added = widen(input, sup, f.id, costOf);
     }
@@ -111,17 +114,18 @@ export async function heuristicSuppression(input: SecondaryInput): Promise<Secon
       const r = sys.relations[s.relation]!;
       let best: { ids: number[]; cost: number } | null = null;
       for (const m of r.cells) {
-        if (sup[m]) continue;
+        if (sup[m] || fixed?.[m]) continue;
         const o = sys.owners[m]![0]!;
         const cube = bestCube(input, o.table, o.index, { id: m, upper: 0, lower: 0 }, costOf);
         if (!best || cube.cost < best.cost) best = cube;
       }
-      if (best) for (const c of best.ids) sup[c] = 1;
+      if (best) for (const c of best.ids) { if (!fixed?.[c]) sup[c] = 1; }
       else widen(input, sup, s.exposed, costOf);
     }
     const after = sup.reduce((n, v) => n + v, 0);
     if (after === before) {
-      throw new StatguardError('AUDIT_FAILED', 'secondary suppression could not find a pattern that passes the audit (every related cell is already suppressed)');
+      const linked = fixed?.some((f) => f === 1) ? '; cells published in a release given with --against cannot be suppressed, and the pattern needs them' : '';
+      throw new StatguardError('AUDIT_FAILED', `secondary suppression could not find a pattern that passes the audit (every related cell is already suppressed${linked})`);
     }
   }
 }
@@ -132,6 +136,7 @@ function cheapestPublished(cells: Iterable<number>, sup: Uint8Array, costOf: (c:
   for (const c of cells) {
     if (sup[c]) continue;
     const k = costOf(c);
+    if (k >= HUGE * HUGE) continue; // fixed: never suppressible
     if (k < bestCost) { bestCost = k; best = c; }
   }
   return best;
@@ -272,7 +277,7 @@ export async function optimalSuppression(input: SecondaryInput, timeLimitSeconds
   const upper = new Float64Array(N).fill(1);
   for (let c = 0; c < N; c++) {
     if (input.primary[c]) lower[c] = 1;
-    else if (input.never[c]) upper[c] = 0;
+    else if (input.never[c] || input.fixed?.[c]) upper[c] = 0;
   }
   // Cells in no relation never need secondary suppression.
   for (let c = 0; c < N; c++) if (!input.primary[c] && sys.cellRelations[c]!.length === 0) upper[c] = 0;

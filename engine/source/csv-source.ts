@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import { parse } from 'fast-csv';
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
 import { Aggregator } from '../aggregate/aggregate.ts';
 import { ContributionBounder } from '../aggregate/bound.ts';
 import { makeRecordLayout } from '../aggregate/record-layout.ts';
+import { recordKeyOf } from '../ckm/record-key.ts';
 import { locateMalformedRecord } from './locate-malformed.ts';
 import { RowConverter } from './row-converter.ts';
 import type { AggregateContext, AggregateResult, AggregateStats, Source } from './source.ts';
@@ -35,8 +37,8 @@ export function csvSource(): Source {
 async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<AggregateResult> {
   const ds = plan.dataset;
   const src = ds.source;
-  const file = src.path;
   if (src.kind !== 'csv') throw new StatguardError('USAGE', `csvSource cannot read a ${String(src.kind)} source`);
+  const file = src.path;
   if (!src.header) throw new StatguardError('CSV_HEADER', `CSV files need a header row (source.header is false) for ${file}`, { file });
 
   let totalBytes: number;
@@ -51,6 +53,16 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
 
   const layout = makeRecordLayout(plan);
   const agg = new Aggregator(layout);
+  // Holding (enterprise group) per unit: ids are numbered in order of appearance (only equality matters).
+  const holdingCol = ds.unit.holding ?? null;
+  const holdingIds = new Map<string, number>();
+  const unitHolding = new Map<string, number>();
+  // ckm: record keys per unit, from a column (integer value * 10^decimals) or drawn by keyed hash of the unit id.
+  const ckm = plan.protection.regime === 'ckm' ? plan.protection : null;
+  const rkCol = ckm?.recordKey ?? null;
+  const rkSecret = ckm && rkCol === null ? (ctx.recordKeySecret ?? ctx.boundingKey) : null;
+  const unitKey = new Map<string, number>();
+  let rowSeq = 0;
   let bytes = 0;
   const bounder = new ContributionBounder(layout, {
     unitColumn: ds.unit.column,
@@ -58,6 +70,12 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
     key: ctx.boundingKey,
     maxBufferedUnits: ctx.maxBufferedUnits,
     progress: () => (totalBytes > 0 ? bytes / totalBytes : 0.5),
+    ...(holdingCol !== null || ckm ? {
+      onUnit: (id: string) => {
+        if (holdingCol !== null) agg.setHolding(unitHolding.get(id)!);
+        if (ckm) agg.setRecordKey(rkCol !== null ? unitKey.get(id)! : recordKeyOf(rkSecret!, id));
+      },
+    } : {}),
   }, agg);
 
   try {
@@ -67,6 +85,8 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
     const dropReasons: Record<string, number> = {};
     let conv: RowConverter | null = null;
     let header: string[] | null = null;
+    let holdingAt = -1;
+    let keyAt = -1;
     let line = 1; // physical line where the next record starts
     let rowsRead = 0;
     let rowsDropped = 0;
@@ -97,6 +117,14 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
       if (header === null) {
         header = readHeader(fields, plan, file, recLine);
         conv = new RowConverter(layout, ds, header, file);
+        if (holdingCol !== null) {
+          holdingAt = header.indexOf(holdingCol);
+          if (holdingAt < 0) throw new StatguardError('CSV_HEADER', `holding column ${JSON.stringify(holdingCol)} is missing from the header of ${file}`, { file, line: recLine, column: holdingCol });
+        }
+        if (rkCol !== null) {
+          keyAt = header.indexOf(rkCol.column);
+          if (keyAt < 0) throw new StatguardError('CSV_HEADER', `record-key column ${JSON.stringify(rkCol.column)} is missing from the header of ${file}`, { file, line: recLine, column: rkCol.column });
+        }
         return;
       }
       if (fields.length === 1 && fields[0] === '' && header.length > 1) return; // whitespace-free blank line
@@ -108,6 +136,41 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
       if (c.hasUnit) {
         unit = c.unitId(fields);
         if (unit === null) { dropOrFail('missing unit id', recLine); return; }
+      }
+      if (holdingAt >= 0) {
+        const raw = (fields[holdingAt] ?? '').trim();
+        if (raw === '') {
+          if (ds.onInvalidRow === 'drop') { rowsDropped++; dropReasons['missing holding'] = (dropReasons['missing holding'] ?? 0) + 1; return; }
+          throw new StatguardError('ROW_INVALID', `invalid row (missing holding): the holding column ${JSON.stringify(holdingCol)} is empty`, { file, line: recLine, column: holdingCol! });
+        }
+        let h = holdingIds.get(raw);
+        if (h === undefined) { h = holdingIds.size; holdingIds.set(raw, h); }
+        if (unit === null) agg.setHolding(h);
+        else {
+          const prev = unitHolding.get(unit);
+          if (prev === undefined) unitHolding.set(unit, h);
+          else if (prev !== h) {
+            throw new StatguardError('ROW_INVALID', `unit ${JSON.stringify(unit)} belongs to two holdings (column ${JSON.stringify(holdingCol)}): a unit must belong to one holding`, { file, line: recLine, column: holdingCol!, value: raw });
+          }
+        }
+      }
+      if (ckm) {
+        let rk: number;
+        if (rkCol !== null) {
+          const raw = (fields[keyAt] ?? '').trim();
+          const mod = 10 ** rkCol.decimals;
+          const x = Math.round(Number(raw) * mod);
+          if (raw === '' || !Number.isFinite(x) || x < 0 || x >= mod) {
+            throw new StatguardError('ROW_INVALID', `invalid row (record key): column ${JSON.stringify(rkCol.column)} must hold a number in [0, 1)`, { file, line: recLine, column: rkCol.column, value: raw });
+          }
+          rk = x;
+          if (unit !== null) {
+            const prev = unitKey.get(unit);
+            if (prev === undefined) unitKey.set(unit, rk);
+            else if (prev !== rk) throw new StatguardError('ROW_INVALID', `unit ${JSON.stringify(unit)} has two record keys (column ${JSON.stringify(rkCol.column)}): a unit has one key`, { file, line: recLine, column: rkCol.column });
+          }
+        } else rk = unit === null ? recordKeyOf(rkSecret!, `\u0000row ${rowSeq++}`) : 0;
+        if (unit === null) agg.setRecordKey(rk);
       }
       bounder.add(unit, cats, meas);
       if ((rowsRead & 4095) === 0 && ctx.onProgress) {
@@ -130,7 +193,35 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
         parser.destroy();
         reject(e);
       };
-      rs.on('data', (chunk) => { hash.update(chunk as Buffer); bytes += (chunk as Buffer).length; });
+      // The file must be UTF-8: an invalid byte sequence would silently become U+FFFD and could merge two
+      // different unit ids or codes. Complete lines are checked as they stream by (node's native isUtf8).
+      let carry: Buffer = Buffer.alloc(0);
+      let linesBefore = 0;
+      const checkUtf8 = (buf: Buffer): void => {
+        if (isUtf8(buf)) { for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) linesBefore++; return; }
+        let start = 0;
+        for (;;) {
+          const nl = buf.indexOf(10, start);
+          const end = nl < 0 ? buf.length : nl;
+          if (!isUtf8(buf.subarray(start, end))) {
+            fail(new StatguardError('CSV_MALFORMED', `microdata file ${file} is not valid UTF-8 (invalid byte sequence); convert it to UTF-8`, { file, line: linesBefore + 1 }));
+            return;
+          }
+          linesBefore++;
+          start = end + 1;
+        }
+      };
+      rs.on('data', (chunk) => {
+        const b = chunk as Buffer;
+        hash.update(b);
+        bytes += b.length;
+        const buf = carry.length > 0 ? Buffer.concat([carry, b]) : b;
+        const last = buf.lastIndexOf(10);
+        if (last < 0) { carry = buf; return; }
+        carry = Buffer.from(buf.subarray(last + 1));
+        checkUtf8(buf.subarray(0, last + 1));
+      });
+      rs.on('end', () => { if (carry.length > 0) checkUtf8(carry); });
       rs.on('error', (e) => fail(new StatguardError('SOURCE_UNREADABLE', `cannot read microdata file ${file}: ${e.message}`, { file })));
       parser.on('data', (fields: string[]) => {
         if (done) return;
@@ -184,6 +275,7 @@ function readHeader(fields: readonly string[], plan: Plan, file: string, line: n
   }
   const wanted = plan.dataset.columns.map((c) => c.name);
   if (plan.dataset.unit.column !== null) wanted.push(plan.dataset.unit.column);
+  if (plan.dataset.unit.holding) wanted.push(plan.dataset.unit.holding);
   for (const name of wanted) {
     if (!seen.has(name)) throw new StatguardError('CSV_HEADER', `declared column ${JSON.stringify(name)} is missing from the header of ${file}`, { file, line, column: name });
   }

@@ -14,6 +14,8 @@ export interface AggregateContext {
   readonly onProgress?: (p: { stage: string; rows: number; bytes: number; totalBytes: number | null }) => void;
   /** Memory budget: max units buffered before spilling to disk (default large); tests set it small. */
   readonly maxBufferedUnits?: number;
+  /** ckm regime without a record-key column: secret (32 bytes, from the run's RandomSource) keying the per-unit record keys. */
+  readonly recordKeySecret?: Uint8Array;
 }
 
 export interface AggregateStats {
@@ -29,7 +31,11 @@ export interface AggregateStats {
   units: number;
   /** Measure values changed by clamping (kept rows x distinct clamping specs). */
   valuesClamped: number;
-  input: { kind: 'csv'; file: string; bytes: number; sha256: string };
+  /**
+   * Input fingerprint. csv / csv-duckdb / parquet: the file path, its size and SHA-256; postgres: `file` is
+   * `schema.table`, bytes 0 and sha256 '' (a table has no byte fingerprint; the row count is in rowsRead).
+   */
+  input: { kind: 'csv' | 'postgres' | 'csv-duckdb' | 'parquet'; file: string; bytes: number; sha256: string };
 }
 
 export interface AggregateResult {

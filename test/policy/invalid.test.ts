@@ -86,7 +86,9 @@ const cases: Case[] = [
   { name: 'empty budget', base: dpBase, mutate: (p) => { p.protection.budget = {}; }, path: '/protection/budget', message: /declare "epsilon"/ },
   { name: 'negative weight', base: dpBase, mutate: (p) => { p.tables[0].weight = -1; }, path: '/tables/0/weight', message: /must be > 0/ },
   { name: 'maxRowsPerUnit below 1', base: sdcBase, mutate: (p) => { p.dataset.unit.maxRowsPerUnit = 0; }, path: '/dataset/unit/maxRowsPerUnit', message: /must be >= 1/ },
-  { name: 'non-csv source', base: sdcBase, mutate: (p) => { p.dataset.source.kind = 'parquet'; }, path: '/dataset/source/kind', message: /must be "csv" \(got "parquet"\)/ },
+  { name: 'unknown source kind', base: sdcBase, mutate: (p) => { p.dataset.source.kind = 'xlsx'; }, path: '/dataset/source/kind', message: /must be one of "csv", "postgres", "parquet", "csv-duckdb" \(got "xlsx"\)/ },
+  { name: 'postgres source without table', base: sdcBase, mutate: (p) => { p.dataset.source = { kind: 'postgres' }; }, path: '/dataset/source', message: /missing required property "table"/ },
+  { name: 'postgres source with a path', base: sdcBase, mutate: (p) => { p.dataset.source = { kind: 'postgres', table: 't', path: 'x.csv' }; }, path: '/dataset/source/path', message: /unknown property "path"/ },
 ];
 
 for (const c of cases) {

@@ -1,0 +1,45 @@
+/**
+ * What a preview needs from the publication store, read without changing it:
+ * the dataset's ledger state and the tables of the releases already published
+ * from the same dataset (for the combination check). Plain SELECTs, no lock,
+ * no transaction, no insert: a preview never changes the store or the ledger.
+ */
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { LedgerState, PublishedRelease } from '../engine/preview/index.ts';
+import { DEFAULT_TOTAL_EPSILON, DEFAULT_TOTAL_RHO } from './store/budget.ts';
+import { protectedTable } from './store/reconstruct.ts';
+import type { Database, StoredCells, StoredDimension } from './store/schema.ts';
+
+export interface PreviewContext {
+  readonly ledger: LedgerState;
+  readonly published: PublishedRelease[];
+}
+
+export async function readPreviewContext(db: Kysely<Database>, datasetId: string): Promise<PreviewContext> {
+  const ds = await db.selectFrom('datasets').select(['total_rho', 'total_epsilon']).where('id', '=', datasetId).executeTakeFirst();
+  const spent = await db.selectFrom('budget_ledger')
+    .select([sql<number>`coalesce(sum(rho), 0)::float8`.as('rho'), sql<number>`coalesce(sum(epsilon), 0)::float8`.as('epsilon')])
+    .where('dataset_id', '=', datasetId)
+    .executeTakeFirstOrThrow();
+  // A dataset not yet in the store gets the default totals on its first publication (releases.ts ensureDataset).
+  const ledger: LedgerState = {
+    totalRho: ds?.total_rho ?? DEFAULT_TOTAL_RHO,
+    totalEpsilon: ds?.total_epsilon ?? DEFAULT_TOTAL_EPSILON,
+    spentRho: Number(spent.rho),
+    spentEpsilon: Number(spent.epsilon),
+  };
+  const rels = await db.selectFrom('releases').select('id').where('dataset_id', '=', datasetId).where('status', '=', 'published').orderBy('id').execute();
+  const published: PublishedRelease[] = [];
+  for (const r of rels) {
+    const rows = await db.selectFrom('release_tables').selectAll().where('release_id', '=', r.id).orderBy('position').execute();
+    published.push({
+      id: r.id,
+      tables: rows.map((t) => protectedTable({
+        table_id: t.table_id, title: t.title, description: t.description, measure: t.measure,
+        dimensions: t.dimensions as StoredDimension[], privacy: t.privacy, cells: t.cells as StoredCells,
+      })),
+    });
+  }
+  return { ledger, published };
+}

@@ -1,0 +1,61 @@
+/**
+ * statguard lint <policy> [--no-data] [--store <dir>] [--format text|json]
+ *
+ * Lists what a reviewer should look at, each finding with its reason and the
+ * policy path it concerns: the validator's errors, then (for a valid policy)
+ * the plan checks, the data checks (categories absent from the data, tables
+ * mostly below the threshold; skipped with --no-data) and the ledger check
+ * (with a store: --store, DATABASE_URL or STATGUARD_DATA_DIR).
+ * Exit codes: 0 no error (warnings allowed), 1 errors found or the run failed, 2 usage.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { StatguardError } from '../engine/errors.ts';
+import { loadPolicy } from '../engine/policy/index.ts';
+import { aggregateExact, lintDocument, lintPlan, lintText, type LintFinding } from '../engine/preview/index.ts';
+import { readPreviewContext } from '../api/preview-context.ts';
+import { openStoreFor, type CliIo } from './preview.ts';
+
+export const LINT_USAGE = `Usage:
+  statguard lint <policy.json> [--no-data] [--store <dir>] [--format text|json]
+`;
+
+export async function cmdLint(args: readonly string[], io: CliIo): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...args], allowPositionals: true, strict: true,
+      options: { 'no-data': { type: 'boolean' }, store: { type: 'string' }, format: { type: 'string' } },
+    }));
+    if (positionals.length !== 1) throw new Error('lint takes exactly one policy file');
+    if (values.format !== undefined && values.format !== 'text' && values.format !== 'json') throw new Error('--format must be text or json');
+  } catch (e) {
+    io.err(`statguard lint: ${(e as Error).message}\n\n${LINT_USAGE}`);
+    return 2;
+  }
+  const file = positionals[0]!;
+  let json: unknown;
+  try {
+    json = JSON.parse((await readFile(file, 'utf8')).replace(/^\uFEFF/, ''));
+  } catch {
+    // Unreadable or not JSON: loadPolicy names the file, line and column.
+    await loadPolicy(file);
+    throw new StatguardError('POLICY_UNREADABLE', `cannot read policy ${file}`, { file });
+  }
+  const findings: LintFinding[] = lintDocument(json);
+  if (findings.length === 0) {
+    const plan = await loadPolicy(file);
+    const store = await openStoreFor(values.store as string | undefined);
+    try {
+      const ctx = store ? await readPreviewContext(store.db, plan.dataset.id) : null;
+      const data = values['no-data'] === true ? null : await aggregateExact(plan);
+      findings.push(...lintPlan(plan, { ...(data ? { exact: data.tables, stats: data.stats } : {}), ledger: ctx?.ledger ?? null }));
+    } finally {
+      await store?.close();
+    }
+  }
+  if (values.format === 'json') io.out(`${JSON.stringify({ policy: file, findings }, null, 2)}\n`);
+  else io.out(`${file}: ${lintText(findings)}`);
+  return findings.some((f) => f.severity === 'error') ? 1 : 0;
+}

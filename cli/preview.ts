@@ -1,0 +1,140 @@
+/**
+ * statguard preview <policy> [--compare <other>] [--format text|json|html] [--sweep <param>=v1,v2,...] [--svg <file>]
+ *                    [--seed <seed>] [--store <dir>] [--out <file>]
+ *
+ * Runs the policy on its microdata and reports what the release would look
+ * like; writes no release, publishes nothing, spends no budget. The store
+ * (for the remaining budget and the combination check with published
+ * releases) is read only, when one is named: --store <PGlite dir>, or
+ * DATABASE_URL / STATGUARD_DATA_DIR; otherwise the ledger is "unknown".
+ * Secure zone: the output holds figures derived from exact values.
+ */
+import { access, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { StatguardError } from '../engine/errors.ts';
+import { loadPolicy } from '../engine/policy/index.ts';
+import {
+  aggregateExact, comparePreviews, compareText, parseSweep, previewFromExact, previewHtml, previewText, sweepPolicy, sweepSvg, sweepText,
+  type Preview, type PreviewOptions, type Sweep,
+} from '../engine/preview/index.ts';
+import { readPreviewContext } from '../api/preview-context.ts';
+import { openStore, type Store } from '../api/store/db.ts';
+
+export interface CliIo {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+}
+
+export const PREVIEW_USAGE = `Usage:
+  statguard preview <policy.json> [--compare <other.json>] [--format text|json|html] [--sweep <param>=<v1>,<v2>,...]
+                    [--svg <file>] [--seed <seed>] [--store <dir>] [--out <file>]
+  (sweep params: epsilon, rho, threshold, p, n; --svg writes the sweep chart; --out writes the report to a file)
+`;
+
+class CliUsage extends Error {}
+
+export async function cmdPreview(args: readonly string[], io: CliIo): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        compare: { type: 'string' }, format: { type: 'string' }, sweep: { type: 'string' }, svg: { type: 'string' },
+        seed: { type: 'string' }, store: { type: 'string' }, out: { type: 'string' },
+      },
+    }));
+    if (positionals.length !== 1) throw new CliUsage('preview takes exactly one policy file');
+    const format = values.format ?? 'text';
+    if (format !== 'text' && format !== 'json' && format !== 'html') throw new CliUsage(`--format must be text, json or html (got ${JSON.stringify(format)})`);
+    if (values.svg !== undefined && values.sweep === undefined) throw new CliUsage('--svg needs --sweep');
+    if (values.seed === '') throw new CliUsage('--seed needs a value');
+  } catch (e) {
+    if (e instanceof CliUsage || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`statguard preview: ${(e as Error).message}\n\n${PREVIEW_USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+  const format = (values.format ?? 'text') as 'text' | 'json' | 'html';
+  const seed = values.seed as string | undefined;
+  const sweepSpec = typeof values.sweep === 'string' ? parseSweep(values.sweep) : null;
+
+  const planA = await loadPolicy(positionals[0]!);
+  const planB = typeof values.compare === 'string' ? await loadPolicy(values.compare) : null;
+  if (planB && planB.dataset.id !== planA.dataset.id) {
+    throw new StatguardError('USAGE', `--compare needs two policies on the same dataset (${planA.dataset.id} vs ${planB.dataset.id})`);
+  }
+
+  const store = await openStoreFor(values.store as string | undefined);
+  let a: Preview;
+  let b: Preview | null = null;
+  let sweep: Sweep | null = null;
+  try {
+    const ctx = store ? await readPreviewContext(store.db, planA.dataset.id) : null;
+    const opts: PreviewOptions = ctx ? { ledger: ctx.ledger, published: ctx.published } : {};
+    const dataA = await aggregateExact(planA, { seed });
+    a = await previewFromExact(planA, dataA, opts);
+    if (planB) b = await previewFromExact(planB, await aggregateExact(planB, { seed }), opts);
+    // The sweep reuses policy A's exact tables (one aggregation).
+    if (sweepSpec) sweep = await sweepPolicy(planA, sweepSpec, dataA);
+  } finally {
+    await store?.close();
+  }
+
+  let text: string;
+  if (format === 'json') {
+    const doc = b ? { comparison: comparePreviews(a, b) } : { preview: a };
+    text = `${JSON.stringify(sweep ? { ...doc, sweep } : doc, null, 2)}\n`;
+  } else if (format === 'html') {
+    text = previewHtml(a, b ?? undefined, sweep ? sweepSvg(sweep) : undefined);
+  } else {
+    text = (b ? compareText(comparePreviews(a, b)) : previewText(a)) + (sweep ? `\n${sweepText(sweep)}` : '');
+  }
+  if (sweep && typeof values.svg === 'string') await writeAtomic(values.svg, sweepSvg(sweep));
+  if (typeof values.out === 'string') {
+    await writeAtomic(values.out, text);
+    io.out(`preview written to ${path.resolve(values.out)}\n`);
+  } else {
+    io.out(text);
+  }
+  if (sweep && typeof values.svg === 'string') io.out(`sweep chart written to ${path.resolve(values.svg)}\n`);
+  return 0;
+}
+
+/** The store named by --store, DATABASE_URL or STATGUARD_DATA_DIR, or null (ledger unknown). Never created here. */
+export async function openStoreFor(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Store | null> {
+  if (dir !== undefined) {
+    await mustExist(dir);
+    return openStore({ dataDir: dir });
+  }
+  if (env.DATABASE_URL) return openStore({ databaseUrl: env.DATABASE_URL });
+  if (env.STATGUARD_DATA_DIR) {
+    await mustExist(env.STATGUARD_DATA_DIR);
+    return openStore({ dataDir: env.STATGUARD_DATA_DIR });
+  }
+  return null;
+}
+
+async function mustExist(dir: string): Promise<void> {
+  try {
+    await access(dir);
+  } catch {
+    throw new StatguardError('USAGE', `no store at ${dir} (a preview only reads an existing store)`, { file: dir });
+  }
+}
+
+export async function writeAtomic(file: string, text: string): Promise<void> {
+  const abs = path.resolve(file);
+  const tmp = `${abs}.partial`;
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, abs);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new StatguardError('OUTPUT_FAILED', `cannot write ${file}: ${(e as Error).message}`, { file });
+  }
+}

@@ -1,0 +1,5 @@
+export { formatPtable, generatePtable, lookupPerturbation, parsePtable } from './ptable.ts';
+export type { Ptable, PtableEntry, PtableParams } from './ptable.ts';
+export { protectCkm, ptableFor } from './protect.ts';
+export type { CkmReport } from './protect.ts';
+export { recordKeyOf } from './record-key.ts';

@@ -1,0 +1,456 @@
+/**
+ * SQL generation (kysely `sql` fragments, compiled with kysely's PostgreSQL
+ * compiler) for the pushdown sources: PostgreSQL / PGlite / Citus and DuckDB.
+ * The generated statements reproduce the CSV path exactly:
+ *
+ *   typed conversion and domain checks (RowConverter rules, same reason classes, same order of checks)
+ *     -> contribution bounding: ROW_NUMBER() OVER (PARTITION BY unit ORDER BY keyed hash) <= m
+ *     -> clamping per kept row
+ *     -> per (unit, cell) rows and sums: GROUP BY GROUPING SETS over every table's margins and hierarchy levels
+ *     -> per cell: units, rows, sum, the TOP_K largest per-unit contributions (window over the per-unit sums).
+ *
+ * Only cells come back (plus one statistics row). Everything is expressed with
+ * portable SQL; `SqlFlavor` covers the few spellings that differ (regular
+ * expressions, exact decimals, SHA-256).
+ */
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql } from 'kysely';
+import type { RawBuilder } from 'kysely';
+import { StatguardError } from '../errors.ts';
+import type { ColumnPlan, DimensionPlan, Plan } from '../types.ts';
+import { makeRecordLayout } from '../aggregate/record-layout.ts';
+import type { RecordLayout } from '../aggregate/record-layout.ts';
+import { TOP_K } from '../types.ts';
+import { REASONS } from './row-converter.ts';
+import type { Reason } from './row-converter.ts';
+
+export type SqlFlavor = 'postgres' | 'duckdb';
+
+/** Reason codes used inside SQL (1..7); 0 = valid row. Order of REASON_OF matches the codes. */
+const RC = { unknownCategory: 1, missingValue: 2, wrongType: 3, outOfRange: 4, noBin: 5, unmapped: 6, missingUnit: 7 } as const;
+export const REASON_OF: Readonly<Record<number, Reason>> = {
+  1: REASONS.unknownCategory, 2: REASONS.missingValue, 3: REASONS.wrongType, 4: REASONS.outOfRange,
+  5: REASONS.noBin, 6: REASONS.unmapped, 7: REASONS.missingUnit,
+};
+/** Row error code = position * 16 + reason code; position counts layout variables, then measure sources, then the unit column. */
+export const POS_FACTOR = 16;
+
+/** Same syntax as parse-number.ts (anchored; matched in full). */
+const INT_RE = '^[+-]?[0-9]+$';
+const NUM_RE = '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$';
+const MAX_SAFE = 9007199254740991;
+
+type Frag = RawBuilder<unknown>;
+
+const compiler = new Kysely<Record<string, never>>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+});
+
+export interface CompiledSql {
+  readonly sql: string;
+  readonly parameters: readonly unknown[];
+}
+
+function compile(q: Frag): CompiledSql {
+  const c = q.compile(compiler);
+  return { sql: c.sql, parameters: c.parameters };
+}
+
+const lit = (v: string | number): Frag => sql.lit(v) as Frag;
+const join = (parts: readonly Frag[], sep = sql`, `): Frag => sql.join(parts, sep) as Frag;
+
+function flavorOps(flavor: SqlFlavor) {
+  return {
+    /** Anchored pattern (full match). PostgreSQL `~` searches, so patterns carry ^...$ for both. */
+    matches: (x: Frag, re: string): Frag => sql`(${x} ~ ${lit(re)})`,
+    /** Exact decimal of a string already known to match NUM_RE. */
+    exact: (x: Frag): Frag => (flavor === 'postgres' ? sql`CAST(${x} AS numeric)` : sql`CAST(${x} AS DECIMAL(38,12))`),
+    /** Integer-valued exact type after rounding. */
+    exactInt: (x: Frag): Frag => (flavor === 'postgres' ? sql`CAST(${x} AS numeric)` : sql`CAST(${x} AS HUGEINT)`),
+    /** SHA-256 of a text as an ordering key that compares bytewise (bytea in PostgreSQL, lower-case hex in DuckDB). */
+    sha256: (x: Frag): Frag => (flavor === 'postgres' ? sql`sha256(convert_to(${x}, 'UTF8'))` : sql`sha256(${x})`),
+    text: (x: Frag): Frag => sql`CAST(${x} AS varchar)`,
+    /**
+     * float64 value of a string matching NUM_RE, like JS Number(raw) (correctly rounded; beyond the range: +-max, which
+     * compares like +-Infinity against finite constraints). PostgreSQL's float8 input rejects out-of-range text, hence the
+     * numeric detour for long or exponent-bearing strings.
+     */
+    float: (x: Frag): Frag => (flavor === 'postgres'
+      ? sql`CASE WHEN length(${x}) < 16 AND strpos(${x}, 'e') = 0 AND strpos(${x}, 'E') = 0 THEN CAST(${x} AS float8) ELSE CAST(LEAST(GREATEST(CAST(${x} AS numeric), -1.7976931348623157e308), 1.7976931348623157e308) AS float8) END`
+      : sql`CAST(${x} AS DOUBLE)`),
+    /** True when a string matching NUM_RE is beyond the float64 range (parseStrictNumber gives NaN). */
+    notFinite: (x: Frag): Frag => (flavor === 'postgres'
+      ? sql`abs(CAST(${x} AS numeric)) > 1.7976931348623157e308`
+      : sql`NOT isfinite(CAST(${x} AS DOUBLE))`),
+  };
+}
+
+/** How the builder reads the microdata relation. */
+export interface SqlRelation {
+  /** FROM item, e.g. "public"."census" or read_csv('...', ...). */
+  readonly from: Frag;
+  /** Column numbering rows (line of the source file or a row id), for locating the first invalid row; null if none. */
+  readonly rowNumberColumn: string | null;
+}
+
+/** One level column of a variable: the node (canonical index) at depth `depth` below the total on the row's leaf-to-root path. */
+export interface LevelCol {
+  readonly name: string;
+  readonly variable: number;
+  readonly depth: number;
+  /** leaf (category index) -> canonical node index at this depth, or null when the leaf is shallower. */
+  readonly map: readonly (number | null)[];
+  readonly nullable: boolean;
+}
+
+export interface VarCanon {
+  readonly dim: DimensionPlan;
+  /** Depth of each node below the (possibly virtual) root: the total has depth 0, top-level nodes 1. */
+  readonly depth: readonly number[];
+  readonly cols: LevelCol[];
+}
+
+/** A grouping set: level columns chosen (at most one per variable); the unit is always grouped too. */
+export interface GroupingSet {
+  readonly key: string;
+  readonly cols: readonly string[];
+  /** Tables (index) that use this set. */
+  readonly tables: number[];
+}
+
+/** How the cells are aggregated: each unit one row (no unit column, or no unit has two valid rows), or per unit. */
+export type AggMode = 'row' | 'units';
+
+/** One aggregation statement: the cells of some grouping sets (those first used by one table). */
+export interface AggStatement {
+  readonly sql: CompiledSql;
+  /** GROUPING() chunk aliases g0, g1, ... over `cols`. */
+  readonly chunks: readonly (readonly string[])[];
+  readonly cols: readonly LevelCol[];
+  /** Keys of the grouping sets computed here. */
+  readonly sets: readonly string[];
+  /** Clamp specs (measures) aggregated here. */
+  readonly clamps: readonly number[];
+}
+
+export interface SqlQueryPlan {
+  readonly layout: RecordLayout;
+  /** The typed relation (one conversion pass; stored columns u, ln, v*, m*, e); the source may materialise it. */
+  readonly typedSelect: CompiledSql;
+  /** Validation: one row per error code (0 = valid) with count and first row number. */
+  readonly validate: CompiledSql;
+  /** Locates one invalid row (the first by row number when there is a row-number column). */
+  readonly locate: CompiledSql;
+  /** Units, units over m, rows removed by bounding, largest unit (null without a unit column). */
+  readonly unitStats: CompiledSql | null;
+  /** Values clamped per clamp spec over the kept rows (null without measures). */
+  readonly clampStats: (bounded: boolean) => CompiledSql | null;
+  /** The aggregation statements; `bounded` when some unit has more than m valid rows. */
+  readonly statements: (mode: AggMode, bounded: boolean) => AggStatement[];
+  readonly sets: ReadonlyMap<string, GroupingSet>;
+  readonly canon: readonly VarCanon[];
+  /** Failing column name per error position. */
+  readonly positionColumn: readonly string[];
+  readonly hasUnit: boolean;
+}
+
+export interface BuildSqlOptions {
+  /** Name of the temporary table holding `typedSelect` (materialised by the source), or null to inline it. */
+  readonly typedTable: string | null;
+}
+
+const GROUPING_CHUNK = 30;
+
+/**
+ * Build the statements for a plan over a relation. `keyParam` is passed as
+ * the single bind parameter ($1): the bounding key never appears in SQL text
+ * (so not in server logs).
+ */
+export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex: string, opts: BuildSqlOptions = { typedTable: null }): SqlQueryPlan {
+  const ops = flavorOps(flavor);
+  const ds = plan.dataset;
+  const layout = makeRecordLayout(plan);
+  const column = (name: string): ColumnPlan => {
+    const c = ds.columns.find((x) => x.name === name);
+    if (!c) throw new StatguardError('POLICY_INVALID', `column ${JSON.stringify(name)} is not declared in the dataset`, { path: '/dataset/columns' });
+    return c;
+  };
+  const raw = (name: string): Frag => sql`COALESCE(${ops.text(sql.ref(name) as Frag)}, '')`;
+  const inList = (x: Frag, values: readonly string[]): Frag => (values.length === 0 ? sql`FALSE` : sql`${x} IN (${join(values.map(lit))})`);
+
+  /* ---------------- typed conversion: one expression per variable / measure ---------------- */
+  const positionColumn: string[] = [];
+  const varExprs: Frag[] = layout.variables.map((v) => {
+    const derived = ds.derived.find((d) => d.name === v.name);
+    if (!derived) {
+      const col = column(v.name);
+      positionColumn.push(col.name);
+      const r = raw(col.name);
+      // Declared categories first (a code such as 'N' may be a real category), then missing codes.
+      return sql`CASE ${r} ${join(v.codes.map((c, k) => sql`WHEN ${lit(c)} THEN ${lit(k)}`), sql` `)} ELSE CASE WHEN ${inList(r, col.missingValues)} THEN ${lit(-RC.missingValue)} ELSE ${lit(-RC.unknownCategory)} END END`;
+    }
+    const src = column(derived.from);
+    positionColumn.push(src.name);
+    const r = raw(src.name);
+    if (derived.bins && derived.bins.length > 0) {
+      const codeIdx = new Map(v.codes.map((c, k) => [c, k] as const));
+      const isInt = src.type === 'integer';
+      const x = ops.float(r);
+      const range: Frag[] = [];
+      if (src.minimum !== undefined) range.push(sql`${x} < ${lit(src.minimum)}`);
+      if (src.maximum !== undefined) range.push(sql`${x} > ${lit(src.maximum)}`);
+      return sql`CASE WHEN NOT ${ops.matches(r, isInt ? INT_RE : NUM_RE)} THEN (CASE WHEN ${inList(r, src.missingValues)} THEN ${lit(-RC.missingValue)} ELSE ${lit(-RC.wrongType)} END)
+        ${isInt ? sql`WHEN abs(${x}) > ${lit(MAX_SAFE)} THEN ${lit(-RC.wrongType)}` : sql`WHEN ${ops.notFinite(r)} THEN ${lit(-RC.wrongType)}`}
+        ${range.length > 0 ? sql`WHEN ${join(range, sql` OR `)} THEN ${lit(-RC.outOfRange)}` : sql``}
+        ${join(derived.bins.map((b) => sql`WHEN ${x} >= ${lit(b.min)} AND ${x} <= ${lit(b.max)} THEN ${lit(codeIdx.get(b.code)!)}`), sql` `)}
+        ELSE ${lit(-RC.noBin)} END`;
+    }
+    // Recode: source code -> target code, composed into one lookup (as RowConverter does).
+    const target = new Map(v.codes.map((c, k) => [c, k] as const));
+    const sources = src.categories ? src.categories.map((c) => c.code) : [...Object.keys(derived.map ?? {}), ...v.codes];
+    const seen = new Set<string>();
+    const whens: Frag[] = [];
+    for (const code of sources) {
+      if (seen.has(code)) continue;
+      seen.add(code);
+      const t = target.get(derived.map?.[code] ?? code);
+      whens.push(sql`WHEN ${lit(code)} THEN ${lit(t === undefined ? -RC.unmapped : t)}`);
+    }
+    return sql`CASE ${r} ${join(whens, sql` `)} ELSE CASE WHEN ${inList(r, src.missingValues)} THEN ${lit(-RC.missingValue)} ELSE ${lit(-RC.unknownCategory)} END END`;
+  });
+
+  // Measures: scaled exact integer round(v * 10^decimals) (half away from zero, as parse-number.ts), NULL when missing.
+  const measVal: Frag[] = [];
+  const measErr: Frag[] = [];
+  for (const s of layout.measureSources) {
+    const col = column(s.column);
+    positionColumn.push(col.name);
+    const r = raw(col.name);
+    const integerOnly = col.type === 'integer';
+    const ok = ops.matches(r, integerOnly ? INT_RE : NUM_RE);
+    const x = ops.float(r);
+    const range: Frag[] = [];
+    if (col.minimum !== undefined) range.push(sql`${x} < ${lit(col.minimum)}`);
+    if (col.maximum !== undefined) range.push(sql`${x} > ${lit(col.maximum)}`);
+    measErr.push(sql`CASE WHEN NOT ${ok} THEN (CASE WHEN ${inList(r, col.missingValues)} THEN ${col.required ? lit(RC.missingValue) : sql`NULL`} ELSE ${lit(RC.wrongType)} END)
+      ${range.length > 0 ? sql`WHEN ${join(range, sql` OR `)} THEN ${lit(RC.outOfRange)}` : sql``} ELSE NULL END`);
+    const scale = 10 ** s.decimals;
+    measVal.push(sql`CASE WHEN ${ok} THEN ${ops.exactInt(sql`round(${ops.exact(r)}${scale === 1 ? sql`` : sql` * ${lit(scale)}`})`)} ELSE NULL END`);
+  }
+
+  const unitCol = ds.unit.column;
+  const hasUnit = unitCol !== null;
+  if (hasUnit) positionColumn.push(unitCol);
+  const unitMissing = hasUnit ? ds.columns.find((c) => c.name === unitCol)?.missingValues ?? [] : [];
+
+  const nv = layout.variables.length;
+  const ns = layout.measureSources.length;
+  const vName = (i: number) => `v${i}`;
+  const mName = (i: number) => `m${i}`;
+  const eName = (i: number) => `x${i}`;
+
+  // Row error code: first failing position in RowConverter's order (variables, measures, unit).
+  const errWhens: Frag[] = [];
+  for (let i = 0; i < nv; i++) errWhens.push(sql`WHEN ${sql.ref(vName(i))} < 0 THEN ${lit(i * POS_FACTOR)} - ${sql.ref(vName(i))}`);
+  for (let i = 0; i < ns; i++) errWhens.push(sql`WHEN ${sql.ref(eName(i))} IS NOT NULL THEN ${lit((nv + i) * POS_FACTOR)} + ${sql.ref(eName(i))}`);
+  if (hasUnit) errWhens.push(sql`WHEN ${sql.ref('u')} = '' OR ${inList(sql.ref('u') as Frag, unitMissing)} THEN ${lit((nv + ns) * POS_FACTOR + RC.missingUnit)}`);
+  const errExpr = errWhens.length > 0 ? sql`CASE ${join(errWhens, sql` `)} ELSE 0 END` : sql`0`;
+
+  const lnExpr = rel.rowNumberColumn !== null ? sql`${sql.ref(rel.rowNumberColumn)}` : sql`CAST(NULL AS bigint)`;
+  // Stored types: category indices (negative = reason code) as small integers; measures exact (as before).
+  const catType = (i: number): Frag => (layout.variables[i]!.codes.length < 32000 ? sql`smallint` : sql`integer`);
+  const converted = (withRaw: boolean): Frag => sql`SELECT ${join([
+    ...(withRaw ? positionColumn.map((name, i) => sql`${raw(name)} AS ${sql.ref(`raw${i}`)}`) : []),
+    ...(hasUnit ? [sql`${raw(unitCol)} AS u`] : []),
+    sql`${lnExpr} AS ln`,
+    ...varExprs.map((e, i) => sql`CAST(${e} AS ${catType(i)}) AS ${sql.ref(vName(i))}`),
+    ...measVal.map((e, i) => sql`${e} AS ${sql.ref(mName(i))}`),
+    ...measErr.map((e, i) => sql`${e} AS ${sql.ref(eName(i))}`),
+  ])} FROM ${rel.from}`;
+  const storedCols = [...(hasUnit ? [sql`u`] : []), ...(rel.rowNumberColumn !== null ? [sql`ln`] : []),
+    ...[...Array(nv).keys()].map((i) => sql.ref(vName(i)) as Frag), ...[...Array(ns).keys()].map((i) => sql.ref(mName(i)) as Frag)];
+  // The typed relation: one conversion pass; the source materialises it once (a temporary table) when it can.
+  const typedSelect = sql`SELECT ${join([...storedCols, sql`CAST(${errExpr} AS integer) AS e`])} FROM (${converted(false)}) c`;
+  const T: Frag = opts.typedTable !== null ? (sql.id(opts.typedTable) as unknown as Frag) : sql`(${typedSelect})`;
+
+  const validate = sql`SELECT CAST(e AS varchar) AS e, CAST(count(*) AS varchar) AS n, CAST(${rel.rowNumberColumn !== null ? sql`min(ln)` : sql`NULL`} AS varchar) AS first FROM ${T} t GROUP BY e`;
+  // The raw text of the failing column of one invalid row (the first by row number when there is one). Error path only:
+  // re-reads the relation (with the raw texts) instead of storing them.
+  const rawOfErr = sql`CASE ${join(positionColumn.map((_, i) => sql`WHEN e >= ${lit(i * POS_FACTOR)} AND e < ${lit((i + 1) * POS_FACTOR)} THEN ${sql.ref(`raw${i}`)}`), sql` `)} END`;
+  const locate = sql`SELECT CAST(e AS varchar) AS e, CAST(ln AS varchar) AS ln, ${positionColumn.length > 0 ? rawOfErr : sql`NULL`} AS raw FROM (SELECT c.*, ${errExpr} AS e FROM (${converted(true)}) c) t WHERE e <> 0 ORDER BY ln NULLS LAST LIMIT 1`;
+
+
+  /* ---------------- level columns and grouping sets ---------------- */
+  const canon: VarCanon[] = layout.variables.map((v, vi) => {
+    // Canonical dimension of the variable: one with a total if any table has it (hierarchies are per column, so equal).
+    const dims = layout.tables.flatMap((b) => b.plan.dimensions.filter((_, d) => b.dimVar[d] === vi));
+    const dim = dims.find((d) => d.total !== null) ?? dims[0]!;
+    const depth = dim.nodes.map((n) => n.level + (dim.total === null ? 1 : 0));
+    const maxDepth = Math.max(...depth);
+    const leafNodes = v.codes.map((code) => dim.nodes.findIndex((n) => n.leaf && n.code === code));
+    const cols: LevelCol[] = [];
+    for (let dd = 1; dd <= maxDepth; dd++) {
+      const map = leafNodes.map((leaf) => {
+        let cur: number | null = leaf;
+        while (cur !== null && depth[cur]! > dd) cur = dim.nodes[cur]!.parent;
+        return cur !== null && depth[cur] === dd ? cur : null;
+      });
+      cols.push({ name: `l${vi}_${dd}`, variable: vi, depth: dd, map, nullable: map.some((x) => x === null) });
+    }
+    return { dim, depth, cols };
+  });
+  const levelCols = canon.flatMap((c) => c.cols);
+
+  const sets = new Map<string, GroupingSet>();
+  const addSet = (cols: string[], table: number | null): void => {
+    const key = [...cols].sort().join(',');
+    let s = sets.get(key);
+    if (!s) { s = { key, cols, tables: [] }; sets.set(key, s); }
+    if (table !== null && !s.tables.includes(table)) s.tables.push(table);
+  };
+  addSet([], null); // statistics set: one group per unit
+  layout.tables.forEach((b, ti) => {
+    if (new Set(b.dimVar).size !== b.dimVar.length) {
+      throw new StatguardError('POLICY_INVALID', `table ${JSON.stringify(b.plan.id)} uses the same variable twice (not supported by the SQL sources)`, { path: `/tables/${ti}/dimensions` });
+    }
+    // Options per dimension: the total (column omitted) when published, else one level column.
+    const options: (string | null)[][] = b.plan.dimensions.map((dim, d) => {
+      const c = canon[b.dimVar[d]!]!;
+      const opts: (string | null)[] = dim.total !== null ? [null] : [];
+      if (dim.total !== null) for (const lc of c.cols) opts.push(lc.name);
+      else opts.push(c.cols[c.cols.length - 1]!.name); // no total: leaves only (no hierarchy possible)
+      return opts;
+    });
+    let combos: string[][] = [[]];
+    for (const o of options) combos = combos.flatMap((prefix) => o.map((x) => (x === null ? prefix : [...prefix, x])));
+    for (const c of combos) addSet(c, ti);
+  });
+
+
+
+
+  /* ---------------- bounding ---------------- */
+  const m = ds.unit.maxRowsPerUnit;
+  const hashText = (): Frag => {
+    const parts: Frag[] = [sql`${sql`${sql.val(keyHex)}`}`, sql`chr(31)`, sql`u`, sql`chr(31)`];
+    for (let i = 0; i < nv; i++) { if (i > 0) parts.push(sql`','`); parts.push(ops.text(sql.ref(vName(i)) as Frag)); }
+    parts.push(sql`chr(31)`);
+    for (let i = 0; i < ns; i++) { if (i > 0) parts.push(sql`','`); parts.push(sql`COALESCE(${ops.text(sql.ref(mName(i)) as Frag)}, '')`); }
+    return join(parts, sql` || `);
+  };
+  const varList = [...Array(nv).keys()].map((i) => sql.ref(vName(i)) as Frag);
+  const measList = [...Array(ns).keys()].map((i) => sql.ref(mName(i)) as Frag);
+  const base = [...(hasUnit ? [sql`u`] : []), ...varList, ...measList];
+
+  // Units per valid row count: how many units, how many exceed m (only those are bounded), rows removed, largest unit.
+  const unitStats = hasUnit
+    ? sql`SELECT CAST(count(*) AS varchar) AS units, CAST(count(*) FILTER (WHERE n > ${lit(m)}) AS varchar) AS big,
+        CAST(COALESCE(sum(n - ${lit(m)}) FILTER (WHERE n > ${lit(m)}), 0) AS varchar) AS removed, CAST(COALESCE(max(n), 0) AS varchar) AS maxn
+        FROM (SELECT u, count(*) AS n FROM ${T} t WHERE e = 0 GROUP BY u) g`
+    : null;
+  // Bounding. Guarantee: at most m rows per unit survive; a unit with n <= m keeps all its rows (no hashing needed), a unit with
+  // n > m keeps the m rows with the smallest SHA-256(hex(key) | unit | content) (ROW_NUMBER() <= m; same canonical text as
+  // engine/aggregate/bound.ts), so the kept rows do not depend on row order and cannot be predicted without the per-run key.
+  const keptRel = (bounded: boolean): Frag => {
+    if (!bounded || !hasUnit) return sql`(SELECT ${join(base)} FROM ${T} t WHERE e = 0)`;
+    const big = sql`SELECT u FROM ${T} t WHERE e = 0 GROUP BY u HAVING count(*) > ${lit(m)}`;
+    return sql`(SELECT ${join(base)} FROM ${T} t WHERE e = 0 AND u NOT IN (${big})
+      UNION ALL SELECT ${join(base)} FROM (SELECT ${join(base)}, row_number() OVER (PARTITION BY u ORDER BY ${ops.sha256(hashText())}) AS rn
+        FROM ${T} t WHERE e = 0 AND u IN (${big})) r WHERE rn <= ${lit(m)})`;
+  };
+  // Clamping: every kept value is forced into [lower, upper] (scaled integers), so one row moves a sum by at most
+  // max(|L|,|U|). NULL (missing) stays NULL and out of the sums.
+  const clampExpr = (ci: number): Frag => {
+    const c = layout.clamps[ci]!;
+    const x = sql.ref(mName(c.source)) as Frag;
+    return sql`CASE WHEN ${x} < ${lit(c.lower)} THEN ${lit(c.lower)} WHEN ${x} > ${lit(c.upper)} THEN ${lit(c.upper)} ELSE ${x} END`;
+  };
+  const clampStats = (bounded: boolean): CompiledSql | null => (layout.clamps.length === 0 ? null : compile(sql`SELECT ${join(layout.clamps.map((c, ci) => {
+    const x = sql.ref(mName(c.source)) as Frag;
+    return sql`CAST(count(*) FILTER (WHERE ${x} < ${lit(c.lower)} OR ${x} > ${lit(c.upper)}) AS varchar) AS ${sql.ref(`clamped${ci}`)}`;
+  }))} FROM ${keptRel(bounded)} k`));
+
+  /* ---------------- aggregation: one statement per table owning new grouping sets ---------------- */
+  const levelExpr = (lc: LevelCol): Frag => {
+    const v = sql.ref(vName(lc.variable)) as Frag;
+    const identity = lc.map.every((x, i) => x === i);
+    const e = identity ? v : sql`CASE ${v} ${join(lc.map.map((node, leaf) => (node === null ? null : sql`WHEN ${lit(leaf)} THEN ${lit(node)}`)).filter((x): x is Frag => x !== null), sql` `)} END`;
+    return sql`${e} AS ${sql.ref(lc.name)}`;
+  };
+  const byName = new Map(levelCols.map((c) => [c.name, c] as const));
+  const owner = new Map<string, number>();
+  for (const s of sets.values()) owner.set(s.key, Math.min(...s.tables));
+  /** Top TOP_K values of x (descending) among rows passing `filter`, as a text list ("[a, b]" or "{a,b}"). */
+  const topK = (x: Frag, filter: Frag): Frag => (flavor === 'duckdb'
+    ? sql`CAST(max(${x}, ${lit(TOP_K)}) FILTER (WHERE ${filter}) AS varchar)`
+    : sql`CAST((array_agg(${x} ORDER BY ${x} DESC) FILTER (WHERE ${filter}))[1:${lit(TOP_K)}] AS text)`);
+
+  const statements = (mode: AggMode, bounded: boolean): AggStatement[] => {
+    const out: AggStatement[] = [];
+    layout.tables.forEach((_, ti) => {
+      const mine = [...sets.values()].filter((s) => owner.get(s.key) === ti);
+      if (mine.length === 0) return;
+      const users = new Set(mine.flatMap((s) => s.tables));
+      const clamps = [...new Set([...users].map((u) => layout.tables[u]!.clamp).filter((c) => c >= 0))].sort((a, b) => a - b);
+      const cols = levelCols.filter((lc) => mine.some((s) => s.cols.includes(lc.name)));
+      const chunks: string[][] = [];
+      for (let i = 0; i < cols.length; i += GROUPING_CHUNK) chunks.push(cols.slice(i, i + GROUPING_CHUNK).map((c) => c.name));
+      const rel = keptRel(bounded);
+      const inner = sql`SELECT ${join([...(mode === 'row' ? [] : [sql`u`]), ...cols.map(levelExpr), ...clamps.map((ci) => sql`${clampExpr(ci)} AS ${sql.ref(`c${ci}`)}`), sql`1 AS one`])} FROM ${rel} k`;
+      const withUnit = (cs: readonly string[]): Frag[] => [...(mode === 'units' ? [sql`u`] : []), ...cs.map((c) => sql.ref(c) as Frag)];
+      const setList = join(mine.map((s) => sql`(${join(withUnit(s.cols))})`).map((x) => (mine.length > 0 ? x : x)));
+      const groupingExprs = chunks.map((chunk, i) => sql`GROUPING(${join(chunk.map((c) => sql.ref(c) as Frag))}) AS ${sql.ref(`g${i}`)}`);
+      const having = cols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${sql.ref(lc.name)}) = 0 AND ${sql.ref(lc.name)} IS NULL)`);
+      const havingSql = having.length > 0 ? sql` HAVING ${join(having, sql` AND `)}` : sql``;
+      const colRefs = cols.map((c) => sql.ref(c.name) as Frag);
+      let q: Frag;
+      if (mode !== 'units') {
+        // Each unit is one row (no unit column, or no unit has two valid rows): units = rows, contributions = row values.
+        const aggs: Frag[] = [sql`CAST(count(*) AS varchar) AS units`, sql`CAST(count(*) AS varchar) AS rows`];
+        for (const ci of clamps) {
+          const c = sql.ref(`c${ci}`) as Frag;
+          aggs.push(sql`CAST(count(${c}) AS varchar) AS ${sql.ref(`units${ci}`)}`, sql`CAST(count(${c}) AS varchar) AS ${sql.ref(`rows${ci}`)}`,
+            sql`CAST(sum(${c}) AS varchar) AS ${sql.ref(`sum${ci}`)}`, sql`${topK(c, sql`${c} IS NOT NULL`)} AS ${sql.ref(`top${ci}`)}`);
+        }
+        q = sql`SELECT ${join([...groupingExprs, ...colRefs, ...aggs])} FROM (${inner}) k GROUP BY GROUPING SETS (${setList})${havingSql}`;
+      } else if (clamps.length === 0) {
+        // Count tables only: distinct units and rows per cell, one pass (no per-(unit, cell) intermediate).
+        q = sql`SELECT ${join([...groupingExprs, ...colRefs, sql`CAST(count(DISTINCT u) AS varchar) AS units`, sql`CAST(count(*) AS varchar) AS rows`])}
+          FROM (${inner}) k GROUP BY GROUPING SETS (${setList})${havingSql}`;
+      } else {
+        // Per (unit, cell): a unit's kept rows in the cell and its summed (clamped) contribution; then per cell.
+        const perUnit: Frag[] = [sql`count(*) AS rr`];
+        for (const ci of clamps) perUnit.push(sql`count(${sql.ref(`c${ci}`)}) AS ${sql.ref(`r${ci}`)}`, sql`sum(${sql.ref(`c${ci}`)}) AS ${sql.ref(`s${ci}`)}`);
+        const unitCells = sql`SELECT ${join([...groupingExprs, ...colRefs, ...perUnit])} FROM (${inner}) k GROUP BY GROUPING SETS (${setList})${havingSql}`;
+        const keys = [...chunks.map((_, i) => sql.ref(`g${i}`) as Frag), ...colRefs];
+        const aggs: Frag[] = [sql`CAST(count(*) AS varchar) AS units`, sql`CAST(sum(rr) AS varchar) AS rows`];
+        for (const ci of clamps) {
+          const r = sql.ref(`r${ci}`) as Frag; const s = sql.ref(`s${ci}`) as Frag;
+          aggs.push(sql`CAST(count(*) FILTER (WHERE ${r} > 0) AS varchar) AS ${sql.ref(`units${ci}`)}`, sql`CAST(sum(${r}) AS varchar) AS ${sql.ref(`rows${ci}`)}`,
+            sql`CAST(sum(${s}) AS varchar) AS ${sql.ref(`sum${ci}`)}`, sql`${topK(s, sql`${r} > 0`)} AS ${sql.ref(`top${ci}`)}`);
+        }
+        q = sql`SELECT ${join([...keys, ...aggs])} FROM (${unitCells}) uc${keys.length > 0 ? sql` GROUP BY ${join(keys)}` : sql``}`;
+      }
+      out.push({ sql: compile(q), chunks, cols: cols.map((c) => byName.get(c.name)!), sets: mine.map((s) => s.key), clamps });
+    });
+    return out;
+  };
+
+  return {
+    layout,
+    typedSelect: compile(typedSelect),
+    validate: compile(validate),
+    locate: compile(locate),
+    unitStats: unitStats !== null ? compile(unitStats) : null,
+    clampStats,
+    statements,
+    sets,
+    canon,
+    positionColumn,
+    hasUnit,
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * Invalid rows give the same outcome on the SQL paths as on the CSV path:
+ * onInvalidRow 'error' -> ROW_INVALID naming the column and raw value (and
+ * the line when the table has a row-number column); 'drop' -> the same counts
+ * per reason class and identical tables. Plus sourceFor routing and planning
+ * of the new source kinds.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import t from 'tap';
+import { PGlite } from '@electric-sql/pglite';
+import { StatguardError } from '../../engine/errors.ts';
+import { csvSource, duckdbSource, pgliteSource, sourceFor } from '../../engine/source/index.ts';
+import type { Plan } from '../../engine/types.ts';
+import type { PolicyDoc } from '../../engine/policy/index.ts';
+import { KEY, ROOT, csvOf, loadPlan, loadTable, planFromDoc, readCsv, withSource } from './helpers.ts';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-sqlinv-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const pglite = new PGlite();
+t.teardown(() => pglite.close());
+
+const base = loadPlan(path.join(ROOT, 'policies/tiny-sdc.json'));
+const original = readFileSync(csvOf(base).path, 'utf8').trimEnd().split('\n');
+
+/** Each bad row with the reason class, column and value every path must report. */
+const BAD: { row: string; reason: string; column: string; value: string }[] = [
+  { row: 'e30,X,A,5,10', reason: 'unknown category', column: 'region', value: 'X' },
+  { row: 'e31,N,A,5x,10', reason: 'wrong type', column: 'employees', value: '5x' },
+  { row: 'e32,N,A,-3,10', reason: 'out of range', column: 'employees', value: '-3' },
+  { row: 'e33,N,A,2000000,10', reason: 'no bin', column: 'employees', value: '2000000' },
+  { row: 'e34,N,A,5,1e', reason: 'wrong type', column: 'turnover', value: '1e' },
+  { row: ',N,A,5,10', reason: 'missing unit id', column: 'ent', value: '' },
+  { row: 'e35,N,A,5,-1', reason: 'out of range', column: 'turnover', value: '-1' },
+];
+
+function fileWith(rows: string[], name: string): string {
+  const f = path.join(tmp, name);
+  writeFileSync(f, [...original, ...rows].join('\n') + '\n');
+  return f;
+}
+
+function planOn(file: string, mode: 'error' | 'drop'): Plan {
+  return { ...withSource(base, { ...csvOf(base), path: file }), dataset: { ...base.dataset, source: { ...csvOf(base), path: file }, onInvalidRow: mode } };
+}
+
+async function sqlPaths(plan: Plan): Promise<{ name: string; run: () => Promise<unknown> }[]> {
+  const { header, rows } = await readCsv(csvOf(plan).path);
+  await loadTable(pglite, 'micro', header, rows, { kind: 'pglite' });
+  return [
+    { name: 'pglite', run: () => pgliteSource({ db: pglite }).aggregate(withSource(plan, { kind: 'postgres', table: 'micro', schema: null, connection: null, rowNumberColumn: '_line' }), { boundingKey: KEY }) },
+    { name: 'duckdb', run: () => duckdbSource().aggregate(withSource(plan, { kind: 'csv-duckdb', path: csvOf(plan).path, delimiter: ',', header: true }), { boundingKey: KEY }) },
+  ];
+}
+
+for (const [i, bad] of BAD.entries()) {
+  t.test(`error mode: ${bad.reason} in ${bad.column}`, async (t) => {
+    const plan = planOn(fileWith([bad.row], `bad${i}.csv`), 'error');
+    const want = await csvSource().aggregate(plan, { boundingKey: KEY }).then(() => null, (e: unknown) => e as StatguardError);
+    t.ok(want instanceof StatguardError && want.code === 'ROW_INVALID', 'csv path refuses');
+    t.equal(want!.where.column, bad.column);
+    t.equal(want!.where.value, bad.value);
+    for (const p of await sqlPaths(plan)) {
+      const got = await p.run().then(() => null, (e: unknown) => e as StatguardError);
+      t.ok(got instanceof StatguardError, `${p.name}: refused`);
+      t.equal(got!.code, 'ROW_INVALID', `${p.name}: ROW_INVALID`);
+      t.match(got!.message, `(${bad.reason})`, `${p.name}: reason class named`);
+      t.equal(got!.where.column, bad.column, `${p.name}: column`);
+      t.equal(got!.where.value, bad.value, `${p.name}: value`);
+      if (p.name === 'pglite') t.equal(got!.where.line, want!.where.line, 'pglite: line from the row-number column');
+    }
+  });
+}
+
+t.test('drop mode: same counts per reason and identical tables', async (t) => {
+  const plan = planOn(fileWith(BAD.map((b) => b.row), 'drop.csv'), 'drop');
+  const want = await csvSource().aggregate(plan, { boundingKey: KEY });
+  t.equal(want.stats.rowsDropped, BAD.length);
+  for (const p of await sqlPaths(plan)) {
+    const got = (await p.run()) as typeof want;
+    t.strictSame(got.stats.dropReasons, want.stats.dropReasons, `${p.name}: drop reasons`);
+    t.equal(got.stats.rowsDropped, want.stats.rowsDropped, `${p.name}: rows dropped`);
+    t.strictSame(got.tables.map((x) => x.cells), want.tables.map((x) => x.cells), `${p.name}: identical tables`);
+  }
+});
+
+t.test('missing table / column and empty input', async (t) => {
+  const pgp = withSource(base, { kind: 'postgres', table: 'nope', schema: null, connection: null, rowNumberColumn: null });
+  await t.rejects(pgliteSource({ db: pglite }).aggregate(pgp, { boundingKey: KEY }), { code: 'SOURCE_UNREADABLE' });
+  await pglite.query('CREATE TABLE few (ent text, region text, sector text, employees text)');
+  await t.rejects(pgliteSource({ db: pglite }).aggregate(withSource(base, { kind: 'postgres', table: 'few', schema: null, connection: null, rowNumberColumn: null }), { boundingKey: KEY }),
+    { code: 'SOURCE_UNREADABLE', where: { column: 'turnover' } });
+  await pglite.query('ALTER TABLE few ADD COLUMN turnover text');
+  await t.rejects(pgliteSource({ db: pglite }).aggregate(withSource(base, { kind: 'postgres', table: 'few', schema: null, connection: null, rowNumberColumn: null }), { boundingKey: KEY }),
+    { code: 'EMPTY_INPUT' });
+});
+
+t.test('policies with the new source kinds plan, and sourceFor routes them', async (t) => {
+  const doc = JSON.parse(readFileSync(path.join(ROOT, 'policies/tiny-sdc.json'), 'utf8')) as PolicyDoc;
+  const pgDoc: PolicyDoc = { ...doc, dataset: { ...doc.dataset, source: { kind: 'postgres', table: 'enterprises', schema: 'micro', connection: 'TINY_DB' } } };
+  const pgPlan = planFromDoc(pgDoc, '/srv/p.json');
+  t.strictSame(pgPlan.dataset.source, { kind: 'postgres', table: 'enterprises', schema: 'micro', connection: 'TINY_DB', rowNumberColumn: null });
+  const pq = planFromDoc({ ...doc, dataset: { ...doc.dataset, source: { kind: 'parquet', path: 'data/x.parquet' } } }, '/srv/p.json');
+  t.strictSame(pq.dataset.source, { kind: 'parquet', path: '/srv/data/x.parquet', delimiter: ',', header: true });
+  t.equal(sourceFor(base).kind, 'csv');
+  t.equal(sourceFor(pq).kind, 'duckdb');
+  t.equal(sourceFor(pgPlan, { env: { TINY_DB: 'postgres://u@h/db' } }).kind, 'postgres');
+  t.equal(sourceFor(pgPlan, { env: {}, pglite }).kind, 'postgres');
+  t.throws(() => sourceFor(pgPlan, { env: { DATABASE_URL: 'postgres://x' } }), { code: 'SOURCE_UNREADABLE' }, 'the named connection, not DATABASE_URL');
+});
