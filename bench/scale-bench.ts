@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { censusPolicy, generateCensus } from './generate.ts';
+import { AREAS, censusPolicy, generateCensus } from './generate.ts';
 import { planPolicy, validatePolicy } from '../engine/policy/index.ts';
 import type { PolicyDoc } from '../engine/policy/index.ts';
 import { runRelease } from '../engine/pipeline.ts';
@@ -36,20 +36,45 @@ const arg = (name: string, fallback: string): string => {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 };
 
+/** The server table the benchmark loads (and drops) on a PostgreSQL server. */
+const PG_TABLE = 'statguard_bench_census';
+
+/** Load the generated file into the server (server-side COPY: the server must be able to read the file). */
+async function loadServer(url: string, file: string): Promise<void> {
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(`DROP TABLE IF EXISTS ${PG_TABLE}`);
+    await c.query(`CREATE TABLE ${PG_TABLE} (person_id text, household_id text, region text, sex text, age text, marital text, education text, industry text, income text, weight text)`);
+    await c.query(`COPY ${PG_TABLE} FROM '${file.replace(/'/g, "''")}' WITH (FORMAT csv, HEADER true)`);
+    await c.query(`ANALYZE ${PG_TABLE}`);
+  } finally { await c.end(); }
+}
+
+async function dropServer(url: string): Promise<void> {
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try { await c.query(`DROP TABLE IF EXISTS ${PG_TABLE}`); } finally { await c.end(); }
+}
+
 interface Measure { seconds: number; maxRssMb: number; rows: number }
 
-/** The bare query: each table's GROUP BY GROUPING SETS (all margins of its raw columns), one statement. */
-function bareSql(from: string, flavor: 'postgres' | 'duckdb'): string {
-  const num = (c: string) => (flavor === 'postgres' ? `CASE WHEN ${c} ~ '^-?[0-9]+$' THEN CAST(${c} AS bigint) END` : `TRY_CAST(${c} AS BIGINT)`);
+/**
+ * The bare query: ONE statement, one scan, GROUP BY GROUPING SETS holding every table's margins (the area level of the
+ * region hierarchy included), count and sum(income) per cell, no conversion checks, bounding or protection.
+ * `units`: count(DISTINCT household_id) instead of count(*) (the statistic a household-unit policy publishes).
+ */
+function bareSql(from: string, flavor: 'postgres' | 'duckdb', units = false): string {
+  const num = flavor === 'postgres' ? `CASE WHEN income ~ '^-?[0-9]+$' THEN CAST(income AS bigint) END` : `TRY_CAST(income AS BIGINT)`;
   const band = `CASE WHEN CAST(age AS integer) < 15 THEN 0 WHEN CAST(age AS integer) < 25 THEN 1 WHEN CAST(age AS integer) < 35 THEN 2 WHEN CAST(age AS integer) < 45 THEN 3 WHEN CAST(age AS integer) < 55 THEN 4 WHEN CAST(age AS integer) < 65 THEN 5 WHEN CAST(age AS integer) < 75 THEN 6 ELSE 7 END`;
-  const cube = (a: string, b: string, agg: string) => `SELECT CAST(${a} AS varchar) AS a, CAST(${b} AS varchar) AS b, ${agg} AS v FROM ${from} GROUP BY GROUPING SETS ((${a}, ${b}), (${a}), (${b}), ())`;
-  return [
-    cube('region', 'sex', 'count(*)'),
-    cube(band, 'sex', 'count(*)'),
-    cube('region', 'education', 'count(*)'),
-    cube('industry', 'sex', `sum(${num('income')})`),
-    cube('region', 'marital', 'count(*)'),
-  ].join(' UNION ALL ');
+  const area = `CASE ${AREAS.map((a) => `WHEN region IN (${a.children.map((c) => `'${c}'`).join(', ')}) THEN '${a.code}'`).join(' ')} END`;
+  const sets = ['(region, sex)', '(area, sex)', '(region)', '(area)', '(sex)', '()', '(band, sex)', '(band)',
+    '(region, education)', '(area, education)', '(education)', '(industry, sex)', '(industry)', '(region, marital)', '(area, marital)', '(marital)'];
+  return `SELECT region, area, sex, band, education, industry, marital, ${units ? 'count(DISTINCT household_id)' : 'count(*)'} AS n, sum(v) AS s
+    FROM (SELECT household_id, region, ${area} AS area, sex, ${band} AS band, education, industry, marital, ${num} AS v FROM ${from}) b
+    GROUP BY GROUPING SETS (${sets.join(', ')})`;
 }
 
 function planFor(csv: string, regime: 'sdc' | 'dp', unit: 'household' | 'person', source: PolicyDoc['dataset']['source']): Plan {
@@ -74,15 +99,18 @@ async function child(engine: string, what: string, file: string, unit: 'househol
   if (engine === 'csv') {
     rows = await release(planFor(file, what as 'sdc' | 'dp', unit, { kind: 'csv', path: file }), csvSource());
   } else if (engine === 'duckdb') {
-    if (what === 'bare') {
+    if (what === 'bare' || what === 'bare-units') {
+      // Same instance settings as duckdbSource() (threads = cores, no insertion order, 1GB memory limit).
       const { DuckDBInstance } = await import('@duckdb/node-api');
-      const c = await (await DuckDBInstance.create(':memory:', { memory_limit: '2GB' })).connect();
-      await c.runAndReadAll(bareSql(`read_csv('${file}', header = true, all_varchar = true, delim = ',', quote = '"', escape = '"')`, 'duckdb'));
+      const tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-bare-'));
+      const c = await (await DuckDBInstance.create(':memory:', { memory_limit: '1GB', temp_directory: tmp, preserve_insertion_order: 'false', threads: String(os.availableParallelism()) })).connect();
+      await c.runAndReadAll(bareSql(`read_csv('${file}', header = true, all_varchar = true, delim = ',', quote = '"', escape = '"')`, 'duckdb', what === 'bare-units'));
+      rmSync(tmp, { recursive: true, force: true });
     } else {
       rows = await release(planFor(file, what as 'sdc' | 'dp', unit, { kind: 'csv-duckdb', path: file }), duckdbSource());
     }
   } else if (engine === 'pglite' || engine === 'postgres') {
-    const pgSrc = { kind: 'postgres' as const, table: 'census' };
+    const pgSrc = { kind: 'postgres' as const, table: engine === 'postgres' ? PG_TABLE : 'census' };
     let exec: (q: string) => Promise<unknown>;
     let source: Source;
     let done = async (): Promise<void> => {};
@@ -102,7 +130,7 @@ async function child(engine: string, what: string, file: string, unit: 'househol
       done = () => pool.end();
     }
     const t1 = performance.now();
-    if (what === 'bare') await exec(bareSql('census', 'postgres'));
+    if (what === 'bare' || what === 'bare-units') await exec(bareSql(engine === 'postgres' ? PG_TABLE : 'census', 'postgres', what === 'bare-units'));
     else rows = await release(planFor(file, what as 'sdc' | 'dp', unit, pgSrc), source);
     await done();
     const m: Measure = { seconds: (performance.now() - t1) / 1000, maxRssMb: process.resourceUsage().maxRSS / 1024, rows };
@@ -145,27 +173,46 @@ async function main(): Promise<void> {
   const file = await ensureFile(rows);
   const smallFile = await ensureFile(small);
   const pgFile = await ensureFile(pgliteRows);
-  const f = (x: number) => x.toFixed(2).padStart(8);
-  const line = (name: string, n: number, sdc: Measure, dp: Measure, bare: Measure, extra = ''): void => {
-    process.stdout.write(`${name.padEnd(22)} ${n.toLocaleString('en').padStart(11)} rows  sdc ${f(sdc.seconds)} s  dp ${f(dp.seconds)} s  bare ${f(bare.seconds)} s  ratio sdc ${(sdc.seconds / bare.seconds).toFixed(2)} dp ${(dp.seconds / bare.seconds).toFixed(2)}  peak RSS ${Math.max(sdc.maxRssMb, dp.maxRssMb).toFixed(0)} MB${extra}\n`);
+  const smallPgFile = await ensureFile(Math.max(1, Math.floor(pgliteRows / 4)));
+  const repeat = Number(arg('repeat', '3'));
+  const only = arg('only', 'duckdb,postgres,pglite,csv').split(',');
+  const units = unit === 'household';
+  const f = (x: number) => x.toFixed(2).padStart(7);
+  const med = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
+  /** `repeat` rounds, interleaved (sdc, dp, bare, bare-units each round), so load changes hit all alike; medians and max RSS. */
+  const series = (engine: string, f0: string, u: string, link = ''): Record<string, Measure> => {
+    const whats = ['sdc', 'dp', 'bare', ...(units ? ['bare-units'] : [])];
+    const runs: Record<string, Measure[]> = {};
+    for (let i = 0; i < repeat; i++) for (const w of whats) (runs[w] ??= []).push(measure(engine, w, f0, u, link));
+    return Object.fromEntries(Object.entries(runs).map(([w, ms]) => [w, { seconds: med(ms.map((m) => m.seconds)), maxRssMb: Math.max(...ms.map((m) => m.maxRssMb)), rows: ms[0]!.rows }]));
   };
-  process.stdout.write(`scale benchmark: unit ${unit}, ${os.cpus().length} cores\n`);
+  const line = (name: string, n: number, r: Record<string, Measure>, extra = ''): void => {
+    const sdc = r.sdc!; const dp = r.dp!; const bare = r.bare!; const bu = r['bare-units'];
+    process.stdout.write(`${name.padEnd(18)} ${n.toLocaleString('en').padStart(11)} rows  sdc ${f(sdc.seconds)} s  dp ${f(dp.seconds)} s  bare ${f(bare.seconds)} s  ratio sdc ${(sdc.seconds / bare.seconds).toFixed(2)} dp ${(dp.seconds / bare.seconds).toFixed(2)}`
+      + (bu ? `  | bare count(DISTINCT unit) ${f(bu.seconds)} s  ratio sdc ${(sdc.seconds / bu.seconds).toFixed(2)} dp ${(dp.seconds / bu.seconds).toFixed(2)}` : '')
+      + `  peak RSS ${Math.max(sdc.maxRssMb, dp.maxRssMb).toFixed(0)} MB${extra}\n`);
+  };
+  process.stdout.write(`scale benchmark: unit ${unit}, ${os.cpus().length} cores, medians of ${repeat} interleaved runs\n`);
 
-  const duck = ['sdc', 'dp', 'bare'].map((w) => measure('duckdb', w, file, unit));
-  const duckSmall = measure('duckdb', 'sdc', smallFile, unit);
-  line('duckdb (csv file)', rows, duck[0]!, duck[1]!, duck[2]!, `  (at ${small.toLocaleString('en')} rows: ${duckSmall.maxRssMb.toFixed(0)} MB)`);
-
-  if (url !== '') {
-    const pgRes = ['sdc', 'dp', 'bare'].map((w) => measure('postgres', w, file, unit, url));
-    line('postgres (server)', rows, pgRes[0]!, pgRes[1]!, pgRes[2]!, ' (statguard process; the server runs the query)');
+  if (only.includes('duckdb')) {
+    const duck = series('duckdb', file, unit);
+    const duckSmall = measure('duckdb', 'sdc', smallFile, unit);
+    line('duckdb (csv file)', rows, duck, `  (at ${small.toLocaleString('en')} rows: ${duckSmall.maxRssMb.toFixed(0)} MB)`);
   }
-
-  const pgl = ['sdc', 'dp', 'bare'].map((w) => measure('pglite', w, pgFile, unit));
-  line('pglite (embedded)', pgliteRows, pgl[0]!, pgl[1]!, pgl[2]!, ' (includes the loaded table in memory)');
-
-  const csv = ['sdc', 'dp'].map((w) => measure('csv', w, file, unit));
-  const csvSmall = measure('csv', 'sdc', smallFile, unit);
-  process.stdout.write(`${'csv (streaming)'.padEnd(22)} ${rows.toLocaleString('en').padStart(11)} rows  sdc ${f(csv[0]!.seconds)} s  dp ${f(csv[1]!.seconds)} s  ${Math.round(rows / csv[0]!.seconds).toLocaleString('en')} rows/s  peak RSS ${csv[0]!.maxRssMb.toFixed(0)} MB (at ${small.toLocaleString('en')} rows: ${csvSmall.maxRssMb.toFixed(0)} MB)\n`);
+  if (url !== '' && only.includes('postgres')) {
+    await loadServer(url, file);
+    try { line('postgres (server)', rows, series('postgres', file, unit, url), ' (statguard process; the server runs the query)'); } finally { await dropServer(url); }
+  }
+  if (only.includes('pglite')) {
+    const pgl = series('pglite', pgFile, unit);
+    const pglSmall = measure('pglite', 'sdc', smallPgFile, unit);
+    line('pglite (embedded)', pgliteRows, pgl, ` (includes the loaded table; at ${Math.floor(pgliteRows / 4).toLocaleString('en')} rows: ${pglSmall.maxRssMb.toFixed(0)} MB)`);
+  }
+  if (only.includes('csv')) {
+    const csv = ['sdc', 'dp'].map((w) => measure('csv', w, file, unit));
+    const csvSmall = measure('csv', 'sdc', smallFile, unit);
+    process.stdout.write(`${'csv (streaming)'.padEnd(18)} ${rows.toLocaleString('en').padStart(11)} rows  sdc ${f(csv[0]!.seconds)} s  dp ${f(csv[1]!.seconds)} s  ${Math.round(rows / csv[0]!.seconds).toLocaleString('en')} rows/s  peak RSS ${csv[0]!.maxRssMb.toFixed(0)} MB (at ${small.toLocaleString('en')} rows: ${csvSmall.maxRssMb.toFixed(0)} MB)\n`);
+  }
 }
 
 await main();

@@ -7,6 +7,8 @@
  * file location. Exact row counts are internal because under differential
  * privacy the exact dataset size is itself a statistic of the data.
  */
+import type { ReleaseMeta } from '../types.ts';
+
 export const MANIFEST_VERSION = 1;
 
 export interface ManifestTableEntry {
@@ -35,14 +37,7 @@ export interface Manifest {
   readonly createdAt: string;
   readonly policy: { readonly id: string; readonly version: string; readonly sha256: string; readonly file: string };
   readonly dataset: { readonly id: string; readonly unit: { readonly kind: string; readonly maxRowsPerUnit: number; readonly column: string | null } };
-  readonly release: {
-    readonly title: string;
-    readonly description: string;
-    readonly audience: 'public' | 'contract';
-    readonly demo: boolean;
-    readonly expires: string | null;
-    readonly contact: string | null;
-  };
+  readonly release: ReleaseMeta;
   /** 'crypto' for real releases; 'seeded' marks a test or demo release (refused by publish unless the policy is a demo). */
   readonly randomness: { readonly source: 'crypto' | 'seeded'; readonly seed: string | null };
   readonly regime: 'sdc' | 'dp' | 'ckm';

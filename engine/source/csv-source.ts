@@ -27,6 +27,9 @@ const PROGRESS_EVERY_MS = 250;
  * run with CSV_MALFORMED naming the line where the broken record starts, even
  * when invalid rows are dropped.
  */
+/** Longest physical line accepted (bytes): guards against fast-csv's quadratic time on huge fields. */
+export const MAX_LINE_BYTES = 1024 * 1024;
+
 export function csvSource(): Source {
   return {
     kind: 'csv',
@@ -217,7 +220,15 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
         bytes += b.length;
         const buf = carry.length > 0 ? Buffer.concat([carry, b]) : b;
         const last = buf.lastIndexOf(10);
-        if (last < 0) { carry = buf; return; }
+        if (last < 0) {
+          carry = buf;
+          // fast-csv's time grows quadratically with a record's length (a 10 MB field takes minutes):
+          // refuse absurd lines early instead of hanging (no microdata record line is this long).
+          if (carry.length > MAX_LINE_BYTES) {
+            fail(new StatguardError('CSV_MALFORMED', `a line of microdata file ${file} is longer than ${MAX_LINE_BYTES} bytes (the largest record line accepted); check the delimiter and the quoting`, { file, line: linesBefore + 1 }));
+          }
+          return;
+        }
         carry = Buffer.from(buf.subarray(last + 1));
         checkUtf8(buf.subarray(0, last + 1));
       });

@@ -20,9 +20,9 @@ export interface DuckdbConnectionLike {
 export interface DuckdbSourceOptions {
   /** An open connection (kept open; tests), or absent to open an in-memory instance per run. */
   readonly connection?: DuckdbConnectionLike;
-  /** DuckDB memory_limit for an instance opened here (default '2GB'): larger intermediates spill to a temp directory. */
+  /** DuckDB memory_limit for an instance opened here (default '1GB'): larger intermediates spill to a temp directory. */
   readonly memoryLimit?: string;
-  /** DuckDB threads (default: DuckDB's choice, the number of cores). */
+  /** DuckDB threads (default: the number of cores). */
   readonly threads?: number;
   /** Read the rows of this table/view of `connection` instead of the plan's file (tests: same SQL on a loaded table). */
   readonly table?: string;
@@ -62,10 +62,13 @@ export function duckdbSource(opts: DuckdbSourceOptions = {}): Source {
       if (conn === undefined) {
         const { DuckDBInstance } = await import('@duckdb/node-api');
         tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-duckdb-'));
+        // Bounded memory: intermediates and the typed temporary table spill to `tmp` beyond memory_limit; insertion order
+        // is never relied on (every result is keyed by its cell), so DuckDB may stream and parallelise freely.
         const inst = await DuckDBInstance.create(':memory:', {
-          memory_limit: opts.memoryLimit ?? '2GB',
+          memory_limit: opts.memoryLimit ?? '1GB',
           temp_directory: tmp,
-          ...(opts.threads !== undefined ? { threads: String(opts.threads) } : {}),
+          preserve_insertion_order: 'false',
+          threads: String(opts.threads ?? Math.max(1, os.availableParallelism())),
         });
         const c = await inst.connect();
         conn = c as unknown as DuckdbConnectionLike;

@@ -179,7 +179,29 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     if (!c) throw new StatguardError('POLICY_INVALID', `column ${JSON.stringify(name)} is not declared in the dataset`, { path: '/dataset/columns' });
     return c;
   };
-  const raw = (name: string): Frag => sql`COALESCE(${ops.text(sql.ref(name) as Frag)}, '')`;
+  // Each source text, regex test and float value is computed once per row in nested projections (levels 1-3) and
+  // referenced by name in the conversion expressions (level 4): no expression is repeated per bin or constraint.
+  const texts = new Map<string, string>();
+  const oks = new Map<string, { alias: string; text: string; re: string }>();
+  const floats = new Map<string, { alias: string; text: string; ok: string }>();
+  const raw = (name: string): Frag => {
+    let a = texts.get(name);
+    if (a === undefined) { a = `t${texts.size}`; texts.set(name, a); }
+    return sql.ref(a) as Frag;
+  };
+  const okOf = (name: string, re: string): Frag => {
+    const key = `${name}\u0000${re}`;
+    let o = oks.get(key);
+    if (o === undefined) { raw(name); o = { alias: `o${oks.size}`, text: texts.get(name)!, re }; oks.set(key, o); }
+    return sql.ref(o.alias) as Frag;
+  };
+  /** float64 of the text (NULL unless it matches `re`). */
+  const floatOf = (name: string, re: string): Frag => {
+    const key = `${name}\u0000${re}`;
+    let f = floats.get(key);
+    if (f === undefined) { okOf(name, re); f = { alias: `f${floats.size}`, text: texts.get(name)!, ok: oks.get(key)!.alias }; floats.set(key, f); }
+    return sql.ref(f.alias) as Frag;
+  };
   const inList = (x: Frag, values: readonly string[]): Frag => (values.length === 0 ? sql`FALSE` : sql`${x} IN (${join(values.map(lit))})`);
 
   /* ---------------- typed conversion: one expression per variable / measure ---------------- */
@@ -199,12 +221,12 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     if (derived.bins && derived.bins.length > 0) {
       const codeIdx = new Map(v.codes.map((c, k) => [c, k] as const));
       const isInt = src.type === 'integer';
-      const x = ops.float(r);
+      const x = floatOf(src.name, isInt ? INT_RE : NUM_RE);
       const range: Frag[] = [];
       if (src.minimum !== undefined) range.push(sql`${x} < ${lit(src.minimum)}`);
       if (src.maximum !== undefined) range.push(sql`${x} > ${lit(src.maximum)}`);
-      return sql`CASE WHEN NOT ${ops.matches(r, isInt ? INT_RE : NUM_RE)} THEN (CASE WHEN ${inList(r, src.missingValues)} THEN ${lit(-RC.missingValue)} ELSE ${lit(-RC.wrongType)} END)
-        ${isInt ? sql`WHEN abs(${x}) > ${lit(MAX_SAFE)} THEN ${lit(-RC.wrongType)}` : sql`WHEN ${ops.notFinite(r)} THEN ${lit(-RC.wrongType)}`}
+      return sql`CASE WHEN NOT ${okOf(src.name, isInt ? INT_RE : NUM_RE)} THEN (CASE WHEN ${inList(r, src.missingValues)} THEN ${lit(-RC.missingValue)} ELSE ${lit(-RC.wrongType)} END)
+        ${isInt ? sql`WHEN abs(${x}) > ${lit(MAX_SAFE)} THEN ${lit(-RC.wrongType)}` : sql`WHEN ${flavor === 'duckdb' ? sql`NOT isfinite(${x})` : ops.notFinite(r)} THEN ${lit(-RC.wrongType)}`}
         ${range.length > 0 ? sql`WHEN ${join(range, sql` OR `)} THEN ${lit(-RC.outOfRange)}` : sql``}
         ${join(derived.bins.map((b) => sql`WHEN ${x} >= ${lit(b.min)} AND ${x} <= ${lit(b.max)} THEN ${lit(codeIdx.get(b.code)!)}`), sql` `)}
         ELSE ${lit(-RC.noBin)} END`;
@@ -231,15 +253,20 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     positionColumn.push(col.name);
     const r = raw(col.name);
     const integerOnly = col.type === 'integer';
-    const ok = ops.matches(r, integerOnly ? INT_RE : NUM_RE);
-    const x = ops.float(r);
+    const ok = okOf(col.name, integerOnly ? INT_RE : NUM_RE);
+    const x = floatOf(col.name, integerOnly ? INT_RE : NUM_RE);
     const range: Frag[] = [];
     if (col.minimum !== undefined) range.push(sql`${x} < ${lit(col.minimum)}`);
     if (col.maximum !== undefined) range.push(sql`${x} > ${lit(col.maximum)}`);
     measErr.push(sql`CASE WHEN NOT ${ok} THEN (CASE WHEN ${inList(r, col.missingValues)} THEN ${col.required ? lit(RC.missingValue) : sql`NULL`} ELSE ${lit(RC.wrongType)} END)
       ${range.length > 0 ? sql`WHEN ${join(range, sql` OR `)} THEN ${lit(RC.outOfRange)}` : sql``} ELSE NULL END`);
     const scale = 10 ** s.decimals;
-    measVal.push(sql`CASE WHEN ${ok} THEN ${ops.exactInt(sql`round(${ops.exact(r)}${scale === 1 ? sql`` : sql` * ${lit(scale)}`})`)} ELSE NULL END`);
+    const exactRounded = ops.exactInt(sql`round(${ops.exact(r)}${scale === 1 ? sql`` : sql` * ${lit(scale)}`})`);
+    // DuckDB: integer text is scaled in HUGEINT (exact, and far cheaper than DECIMAL(38,12)); same value as the rounded decimal.
+    const intOk = integerOnly ? ok : okOf(col.name, INT_RE);
+    measVal.push(flavor === 'duckdb'
+      ? sql`CASE WHEN ${intOk} THEN CAST(${r} AS HUGEINT)${scale === 1 ? sql`` : sql` * ${lit(scale)}`} WHEN ${ok} THEN ${exactRounded} ELSE NULL END`
+      : sql`CASE WHEN ${ok} THEN ${exactRounded} ELSE NULL END`);
   }
 
   const unitCol = ds.unit.column;
@@ -260,7 +287,17 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   if (hasUnit) errWhens.push(sql`WHEN ${sql.ref('u')} = '' OR ${inList(sql.ref('u') as Frag, unitMissing)} THEN ${lit((nv + ns) * POS_FACTOR + RC.missingUnit)}`);
   const errExpr = errWhens.length > 0 ? sql`CASE ${join(errWhens, sql` `)} ELSE 0 END` : sql`0`;
 
-  const lnExpr = rel.rowNumberColumn !== null ? sql`${sql.ref(rel.rowNumberColumn)}` : sql`CAST(NULL AS bigint)`;
+  const lnExpr = sql`ln`;
+  if (hasUnit) raw(unitCol);
+  positionColumn.forEach((name) => raw(name));
+  const level1 = sql`SELECT ${join([
+    ...[...texts].map(([name, a]) => sql`COALESCE(${ops.text(sql.ref(name) as Frag)}, '') AS ${sql.ref(a)}`),
+    sql`${rel.rowNumberColumn !== null ? sql.ref(rel.rowNumberColumn) : sql`CAST(NULL AS bigint)`} AS ln`,
+  ])} FROM ${rel.from}`;
+  const level2 = oks.size === 0 ? level1
+    : sql`SELECT l1.*, ${join([...oks.values()].map((o) => sql`${ops.matches(sql.ref(o.text) as Frag, o.re)} AS ${sql.ref(o.alias)}`))} FROM (${level1}) l1`;
+  const level3 = floats.size === 0 ? level2
+    : sql`SELECT l2.*, ${join([...floats.values()].map((f) => sql`CASE WHEN ${sql.ref(f.ok)} THEN ${ops.float(sql.ref(f.text) as Frag)} END AS ${sql.ref(f.alias)}`))} FROM (${level2}) l2`;
   // Stored types: category indices (negative = reason code) as small integers; measures exact (as before).
   const catType = (i: number): Frag => (layout.variables[i]!.codes.length < 32000 ? sql`smallint` : sql`integer`);
   const converted = (withRaw: boolean): Frag => sql`SELECT ${join([
@@ -270,7 +307,7 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     ...varExprs.map((e, i) => sql`CAST(${e} AS ${catType(i)}) AS ${sql.ref(vName(i))}`),
     ...measVal.map((e, i) => sql`${e} AS ${sql.ref(mName(i))}`),
     ...measErr.map((e, i) => sql`${e} AS ${sql.ref(eName(i))}`),
-  ])} FROM ${rel.from}`;
+  ])} FROM (${level3}) l3`;
   const storedCols = [...(hasUnit ? [sql`u`] : []), ...(rel.rowNumberColumn !== null ? [sql`ln`] : []),
     ...[...Array(nv).keys()].map((i) => sql.ref(vName(i)) as Frag), ...[...Array(ns).keys()].map((i) => sql.ref(mName(i)) as Frag)];
   // The typed relation: one conversion pass; the source materialises it once (a temporary table) when it can.
@@ -382,8 +419,15 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     return sql`${e} AS ${sql.ref(lc.name)}`;
   };
   const byName = new Map(levelCols.map((c) => [c.name, c] as const));
+  // Statement of each set: sets needing sums (used by a sum table) go to the first sum table's statement (per-(unit,
+  // cell) contributions), count-only sets to the first count table's (distinct units, one pass).
   const owner = new Map<string, number>();
-  for (const s of sets.values()) owner.set(s.key, Math.min(...s.tables));
+  const setClamps = (st: GroupingSet): number[] => [...new Set(st.tables.map((u) => layout.tables[u]!.clamp).filter((c) => c >= 0))].sort((a, b) => a - b);
+  for (const st of sets.values()) {
+    if (st.tables.length === 0) continue;
+    const sumUsers = st.tables.filter((u) => layout.tables[u]!.clamp >= 0);
+    owner.set(st.key, Math.min(...(sumUsers.length > 0 ? sumUsers : st.tables)));
+  }
   /** Top TOP_K values of x (descending) among rows passing `filter`, as a text list ("[a, b]" or "{a,b}"). */
   const topK = (x: Frag, filter: Frag): Frag => (flavor === 'duckdb'
     ? sql`CAST(max(${x}, ${lit(TOP_K)}) FILTER (WHERE ${filter}) AS varchar)`
@@ -394,15 +438,18 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     layout.tables.forEach((_, ti) => {
       const mine = [...sets.values()].filter((s) => owner.get(s.key) === ti);
       if (mine.length === 0) return;
-      const users = new Set(mine.flatMap((s) => s.tables));
-      const clamps = [...new Set([...users].map((u) => layout.tables[u]!.clamp).filter((c) => c >= 0))].sort((a, b) => a - b);
+      const clamps = [...new Set(mine.flatMap(setClamps))].sort((a, b) => a - b);
       const cols = levelCols.filter((lc) => mine.some((s) => s.cols.includes(lc.name)));
       const chunks: string[][] = [];
       for (let i = 0; i < cols.length; i += GROUPING_CHUNK) chunks.push(cols.slice(i, i + GROUPING_CHUNK).map((c) => c.name));
       const rel = keptRel(bounded);
       const inner = sql`SELECT ${join([...(mode === 'row' ? [] : [sql`u`]), ...cols.map(levelExpr), ...clamps.map((ci) => sql`${clampExpr(ci)} AS ${sql.ref(`c${ci}`)}`), sql`1 AS one`])} FROM ${rel} k`;
-      const withUnit = (cs: readonly string[]): Frag[] => [...(mode === 'units' ? [sql`u`] : []), ...cs.map((c) => sql.ref(c) as Frag)];
-      const setList = join(mine.map((s) => sql`(${join(withUnit(s.cols))})`).map((x) => (mine.length > 0 ? x : x)));
+      // Per-(unit, cell) grouping (sum tables with units) groups the unit with every set; other statements group cells only.
+      const perUnitCells = mode === 'units' && clamps.length > 0;
+      const setList = join(mine.map((s) => {
+        const cs = [...(perUnitCells ? [sql`u`] : []), ...s.cols.map((c) => sql.ref(c) as Frag)];
+        return cs.length > 0 ? sql`(${join(cs)})` : sql`()`;
+      }));
       const groupingExprs = chunks.map((chunk, i) => sql`GROUPING(${join(chunk.map((c) => sql.ref(c) as Frag))}) AS ${sql.ref(`g${i}`)}`);
       const having = cols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${sql.ref(lc.name)}) = 0 AND ${sql.ref(lc.name)} IS NULL)`);
       const havingSql = having.length > 0 ? sql` HAVING ${join(having, sql` AND `)}` : sql``;

@@ -53,6 +53,10 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     // Per-holding top contributions and sampling weights are computed by the streaming (csv) path only, for now.
     throw new StatguardError('USAGE', `${ds.unit.holding ? `a holding column ("unit.holding")` : `a sampling weight ("dataset.weight")`} is supported by the csv source only for now; source kind ${JSON.stringify(ds.source.kind)} cannot use it`, { path: ds.unit.holding ? '/dataset/unit/holding' : '/dataset/weight' });
   }
+  if (plan.protection.regime === 'ckm') {
+    // Cell keys (sums of per-unit record keys) are computed by the streaming (csv) path only, for now: refuse rather than differ.
+    throw new StatguardError('USAGE', `the cell key method (regime "ckm") is supported by the csv source only for now; source kind ${JSON.stringify(ds.source.kind)} cannot use it`, { path: '/protection/regime' });
+  }
   if (!Number.isInteger(ds.unit.maxRowsPerUnit) || ds.unit.maxRowsPerUnit < 1) {
     throw new StatguardError('POLICY_INVALID', `maxRowsPerUnit must be a positive integer`, { path: '/dataset/unit/maxRowsPerUnit' });
   }
