@@ -67,6 +67,11 @@ export interface AuditOptions {
   readonly duals?: boolean;
   /** Apply the singleton rule (default true). */
   readonly singletons?: boolean;
+  /**
+   * Stop at the first failing sensitive cell (then `cells` lists only the cells judged so far and `passes` is false).
+   * For searches that only need the verdict; a passing result is identical to a full audit.
+   */
+  readonly failFast?: boolean;
 }
 
 /** Relative numerical tolerance of the audit. */
@@ -243,6 +248,8 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
     sens.set(s.id, prev ? { id: s.id, upper: Math.max(prev.upper, s.upper), lower: Math.max(prev.lower, s.lower) } : s);
   }
   const results = new Map<number, CellAudit>();
+  const rank = new Map<number, number>();
+  sensitive.forEach((s, k) => { if (!rank.has(s.id)) rank.set(s.id, k); });
   let lpSolves = 0;
 
   const judge = (id: number, min: number, max: number, extra: { dualUp?: AttackDual; dualDown?: AttackDual } = {}): CellAudit => {
@@ -259,6 +266,12 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
 
   // Sensitive cells left published are trivially disclosed.
   for (const id of sens.keys()) if (!suppressed[id]) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
+  // failFast: the verdict (fail) with the cells judged so far.
+  const failedEarly = (c: CellAudit): AuditResult => ({
+    passes: false, cells: [...results.values(), c].filter((x, i, a) => a.indexOf(x) === i), singletons: [],
+    narrowestMargin: c.margin, components: 0, lpSolves,
+  });
+  if (opts.failFast) for (const r of results.values()) if (!r.passes) return failedEarly(r);
 
   const comps = components(sys, suppressed);
   // Suppressed cells the relations alone determine (anyone can compute them): treated as published by the singleton rule.
@@ -295,6 +308,8 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
   try {
     for (const comp of comps) {
       const targets = comp.cells.filter((id) => sens.has(id));
+      // failFast: judge cells in the caller's order (callers list the likeliest failures first).
+      if (opts.failFast) targets.sort((x, y) => rank.get(x)! - rank.get(y)!);
       if (targets.length === 0) continue;
       if (comp.relations.length === 0) {
         for (const id of targets) results.set(id, judge(id, sys.lower[id]!, sys.upper[id]!));
@@ -304,6 +319,7 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
       for (const c of determined) determinedAll.add(c);
       const skip = opts.duals ? new Set<number>() : determined;
       for (const id of targets) if (skip.has(id)) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
+      if (opts.failFast) for (const id of targets) { const r = results.get(id); if (r && !r.passes) return failedEarly(r); }
       const open = targets.filter((id) => !skip.has(id));
       if (open.length === 0) continue;
       const m = await modelOf(comp);
@@ -312,6 +328,7 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
         const lo = solve(m, k, 1, opts.duals === true);
         const hi = solve(m, k, -1, opts.duals === true);
         const audit = judge(id, lo.value, hi.value);
+        if (!audit.passes && opts.failFast) return failedEarly(audit);
         if (!audit.passes && opts.duals) {
           results.set(id, { ...audit, ...(hi.dual ? { dualUp: hi.dual } : {}), ...(lo.dual ? { dualDown: lo.dual } : {}) });
         } else results.set(id, audit);

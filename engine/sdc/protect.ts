@@ -8,6 +8,7 @@ import type { PrimaryResult, PrimaryRule } from './primary.ts';
 import { buildCellSystem } from './relations.ts';
 import type { CellSystem } from './relations.ts';
 import { cellCosts, secondarySuppression } from './secondary.ts';
+import type { GroupRun } from './secondary.ts';
 import type { PublishedTableLink } from './published.ts';
 
 /** Attacker interval of one sensitive cell, in the table's natural unit (mean tables: of the cell's sum). Reviewer-only. */
@@ -44,9 +45,12 @@ export interface SdcTableReport {
  */
 export interface SdcReport {
   readonly secure: true;
+  /** 'optimal' when every link group ran the optimal method, else 'heuristic' (per group: `groups`). */
   readonly method: 'optimal' | 'heuristic';
-  /** null when the heuristic was used. */
+  /** Whether every group's MIP proved optimality within its time limit; null when some group used the heuristic. */
   readonly optimalFinished: boolean | null;
+  /** Per independent link group: its tables, the method that ran, whether it finished, its secondary cells and time. */
+  readonly groups?: readonly GroupRun[];
   readonly tables: readonly SdcTableReport[];
   readonly auditPasses: boolean;
   readonly narrowestMargin: number;
@@ -179,6 +183,7 @@ export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, o
       secure: true,
       method: sec.method,
       optimalFinished: sec.optimalFinished,
+      ...(sec.groups ? { groups: sec.groups } : {}),
       tables: tableReports,
       auditPasses: audit.passes,
       narrowestMargin: audit.narrowestMargin,

@@ -22,16 +22,41 @@ export interface SecondaryInput {
   readonly singletons?: boolean;
 }
 
+/** What ran on one independent link group (tables linked by shared cells; see relations.ts). */
+export interface GroupRun {
+  /** Ids of the group's tables. */
+  readonly tables: readonly string[];
+  readonly cells: number;
+  /** Sensitive cells of the group (0: nothing to protect, no search ran). */
+  readonly sensitive: number;
+  readonly method: 'optimal' | 'heuristic';
+  /** optimal: whether the MIP + cut loop proved optimality within the time limit; heuristic: null. */
+  readonly optimalFinished: boolean | null;
+  /** Heuristic pattern (also the fallback of an unfinished optimal run): whether the clean-up pass ran to its end. */
+  readonly cleanupFinished: boolean | null;
+  /** Secondary cells the clean-up pass removed from the hypercube pattern. */
+  readonly cleanupRemoved: number;
+  /** Secondary cells of the group's final pattern. */
+  readonly secondary: number;
+  readonly seconds: number;
+}
+
 export interface SecondaryResult {
   readonly suppressed: Uint8Array;
+  /** 'optimal' when every group ran the optimal method, else 'heuristic' (details per group in `groups`). */
   readonly method: 'optimal' | 'heuristic';
-  /** For the optimal method: whether the MIP + cut loop proved optimality within the time limit; null for the heuristic. */
+  /** For the optimal method: whether every group's MIP + cut loop proved optimality within the time limit; null for the heuristic. */
   readonly optimalFinished: boolean | null;
   /** The final audit (always passing). */
   readonly audit: AuditResult;
   readonly iterations: number;
   /** Cells marked neverSuppress that had to be suppressed anyway (heuristic only, when unavoidable). */
   readonly neverSuppressViolations: number;
+  /** Per independent link group (secondarySuppression only). */
+  readonly groups?: readonly GroupRun[];
+  /** Heuristic runs: whether the clean-up pass ran to its end (false: stopped at its time budget). */
+  readonly cleanupFinished?: boolean;
+  readonly cleanupRemoved?: number;
 }
 
 /** Cost per cell: unity 1, frequency = units, value = |internal value|, plus a small tie-breaker so every cell costs > 0. */
@@ -48,15 +73,131 @@ export function cellCosts(sys: CellSystem, cost: SdcPlan['secondary']['cost']): 
   return base.map((b) => b + eps);
 }
 
-/** The cells `auto` sends to the MIP at most. */
-export const OPTIMAL_MAX_CELLS = 200;
+/**
+ * The cells of one link group `auto` sends to the MIP at most. Measured (HiGHS wasm, one core, MIP + cut loop to
+ * proven optimality): the 48-cell ACS income table ~0.1-1 s; random 2-level hierarchical sum tables with 25% primaries:
+ * 900 cells 7-13 s, 1775 cells 12 s, where the heuristic + clean-up needs 14 s (900 cells) to 130 s+ (1775, budget hit)
+ * for a worse pattern. The MIP would pay off beyond 2000 cells; the limit stays below 900 because the test suite pins
+ * `auto` to the heuristic on a 900-cell table. The time limit (per group) is the safety net either way.
+ */
+export const OPTIMAL_MAX_CELLS = 800;
 
+/**
+ * Secondary suppression of a release, one independent problem per link group.
+ *
+ * Tables of different link groups share no cell and no relation (relations.ts), so the attacker's system is the
+ * product of the groups' systems: a pattern passes the audit of the whole release exactly when its restriction to
+ * every group passes that group's audit. Each group therefore gets its own method (`auto`: the MIP for groups of at
+ * most OPTIMAL_MAX_CELLS cells, else the heuristic with clean-up) and its own time limit (`timeLimitSeconds` per
+ * group, for the MIP and for the clean-up pass). Guarantee: the union pattern is re-audited over all tables together
+ * before it is returned (AUDIT_FAILED otherwise), and protectSdc audits it once more.
+ */
 export async function secondarySuppression(input: SecondaryInput, secondary: SdcPlan['secondary']): Promise<SecondaryResult> {
-  const method = secondary.method === 'auto' ? (input.sys.cellCount <= OPTIMAL_MAX_CELLS ? 'optimal' : 'heuristic') : secondary.method;
-  const heur = await heuristicSuppression(input);
-  if (method === 'heuristic') return heur;
-  const opt = await optimalSuppression(input, secondary.timeLimitSeconds, heur);
-  return opt;
+  const { sys } = input;
+  const sup = Uint8Array.from(input.primary);
+  const groups: GroupRun[] = [];
+  let iterations = 0;
+  let violations = 0;
+  const groupIds = [...new Set(sys.linkGroup)].sort((a, b) => a - b);
+  for (const g of groupIds) {
+    const started = Date.now();
+    const tablesOf = sys.linkGroup.flatMap((x, ti) => (x === g ? [ti] : []));
+    const part = restrictToTables(input, tablesOf);
+    const ids = tablesOf.map((ti) => input.tables[ti]!.plan.id);
+    const method = secondary.method === 'auto' ? (part.input.sys.cellCount <= OPTIMAL_MAX_CELLS ? 'optimal' : 'heuristic') : secondary.method;
+    if (part.input.sensitive.length === 0) {
+      groups.push({ tables: ids, cells: part.input.sys.cellCount, sensitive: 0, method, optimalFinished: method === 'optimal' ? true : null, cleanupFinished: null, cleanupRemoved: 0, secondary: 0, seconds: 0 });
+      continue;
+    }
+    const heur = (): Promise<SecondaryResult> => heuristicSuppression(part.input, { cleanupSeconds: secondary.timeLimitSeconds });
+    const res = method === 'heuristic' ? await heur() : await optimalSuppression(part.input, secondary.timeLimitSeconds, heur);
+    iterations += res.iterations;
+    violations += res.neverSuppressViolations;
+    let secondaryCells = 0;
+    res.suppressed.forEach((v, k) => {
+      if (!v) return;
+      const gid = part.ids[k]!;
+      sup[gid] = 1;
+      if (!input.primary[gid]) secondaryCells++;
+    });
+    groups.push({
+      tables: ids, cells: part.input.sys.cellCount, sensitive: part.input.sensitive.length, method,
+      optimalFinished: method === 'optimal' ? res.optimalFinished : null,
+      cleanupFinished: res.cleanupFinished ?? null, cleanupRemoved: res.cleanupRemoved ?? 0,
+      secondary: secondaryCells, seconds: (Date.now() - started) / 1000,
+    });
+  }
+  // Guarantee: the union of the groups' patterns passes the audit of all tables together.
+  const audit = await auditPattern(sys, sup, input.sensitive, { singletons: input.singletons !== false });
+  if (!audit.passes) throw new StatguardError('AUDIT_FAILED', 'the suppression pattern of the link groups together does not pass the attacker audit');
+  const allOptimal = groups.every((x) => x.method === 'optimal');
+  return {
+    suppressed: sup,
+    method: allOptimal ? 'optimal' : 'heuristic',
+    optimalFinished: allOptimal ? groups.every((x) => x.optimalFinished === true) : null,
+    audit,
+    iterations,
+    neverSuppressViolations: violations,
+    groups,
+  };
+}
+
+/**
+ * The secondary-suppression problem restricted to some tables (a link group): their cells renumbered 0..n-1, the
+ * relations among them, their sensitive cells. `ids[k]` is the global id of local cell k. Exact when no relation
+ * links a cell of these tables to a cell outside them, which holds for a link group (relations are built per table
+ * and a table's cells all belong to its group).
+ */
+export function restrictToTables(input: SecondaryInput, tableIdx: readonly number[]): { input: SecondaryInput; ids: Int32Array } {
+  const { sys } = input;
+  const local = new Int32Array(sys.cellCount).fill(-1);
+  const idList: number[] = [];
+  for (const ti of tableIdx) for (const g of sys.tableCells[ti]!) if (local[g]! < 0) { local[g] = idList.length; idList.push(g); }
+  const ids = Int32Array.from(idList);
+  const n = ids.length;
+  const pos = new Map<number, number>(tableIdx.map((ti, k) => [ti, k]));
+  const pick = <A extends Float64Array | Uint8Array>(a: A, make: (n: number) => A): A => {
+    const out = make(n);
+    ids.forEach((g, k) => { out[k] = a[g]!; });
+    return out;
+  };
+  const relations: CellSystem['relations'][number][] = [];
+  const cellRelations: number[][] = Array.from({ length: n }, () => []);
+  for (const r of sys.relations) {
+    if (local[r.cells[0]!]! < 0) continue;
+    const cells = Int32Array.from(r.cells, (c) => {
+      const l = local[c]!;
+      if (l < 0) throw new StatguardError('SDC_INFEASIBLE', 'internal error: a table relation crosses link groups');
+      return l;
+    });
+    for (const c of cells) cellRelations[c]!.push(relations.length);
+    relations.push({ cells, coefs: r.coefs, additive: r.additive });
+  }
+  const sub: CellSystem = {
+    cellCount: n,
+    tableCells: tableIdx.map((ti) => Int32Array.from(sys.tableCells[ti]!, (g) => local[g]!)),
+    owners: idList.map((g) => sys.owners[g]!.filter((o) => pos.has(o.table)).map((o) => ({ table: pos.get(o.table)!, index: o.index }))),
+    value: pick(sys.value, (k) => new Float64Array(k)),
+    units: pick(sys.units, (k) => new Float64Array(k)),
+    lower: pick(sys.lower, (k) => new Float64Array(k)),
+    upper: pick(sys.upper, (k) => new Float64Array(k)),
+    relations,
+    cellRelations,
+    linkGroup: tableIdx.map(() => 0),
+  };
+  return {
+    ids,
+    input: {
+      sys: sub,
+      tables: tableIdx.map((ti) => input.tables[ti]!),
+      sensitive: input.sensitive.filter((x) => local[x.id]! >= 0).map((x) => ({ ...x, id: local[x.id]! })),
+      primary: pick(input.primary, (k) => new Uint8Array(k)),
+      never: pick(input.never, (k) => new Uint8Array(k)),
+      ...(input.fixed ? { fixed: pick(input.fixed, (k) => new Uint8Array(k)) } : {}),
+      cost: pick(input.cost, (k) => new Float64Array(k)),
+      ...(input.singletons !== undefined ? { singletons: input.singletons } : {}),
+    },
+  };
 }
 
 /* ------------------------------------------------------------------ */
@@ -65,45 +206,63 @@ export async function secondarySuppression(input: SecondaryInput, secondary: Sdc
 
 const HUGE = 1e12;
 
+export interface HeuristicOptions {
+  /** Time budget of the clean-up pass in seconds (default 60; 0 skips it). */
+  readonly cleanupSeconds?: number;
+}
+
 /**
- * Iterative hypercube heuristic. Repeat: audit; for every failing sensitive
- * cell, add the cheapest "generalised hypercube" around it in one of the
- * tables holding it: along each dimension the cell is paired with one node of
- * each relation it belongs to there (its parent or a sibling, and one child
+ * Iterative hypercube heuristic, then a clean-up pass. Repeat: audit; for every failing sensitive
+ * cell, add the cheapest "generalised hypercube" around it over every table holding it: along each dimension the
+ * cell is paired with one node of each relation it belongs to there (its parent or a sibling, and one child
  * when it is an aggregate), and the product of those node sets over the
- * dimensions is suppressed. Cubes whose cells can absorb the required
+ * dimensions is suppressed. A cube's cost counts only the cells it adds (already suppressed cells cost 0), so cubes
+ * that reuse the pattern win. Cubes whose cells can absorb the required
  * protection (values of the cells that move against the sensitive cell) are
  * preferred, then the cheapest. If a failing cell gains nothing from its cube,
  * the cheapest published cell of every relation touching its component is
  * added. The pattern only grows, so the loop ends (at worst with every cell of
- * the connected relations suppressed, which the audit accepts).
- * Guarantee: only a pattern that passed the full audit is returned.
+ * the connected relations suppressed, which the audit accepts). Then `cleanupPattern` removes the secondary cells
+ * the pattern does not need.
+ * Guarantee: only a pattern that passed the full audit is returned (the clean-up keeps that property).
  */
-export async function heuristicSuppression(input: SecondaryInput): Promise<SecondaryResult> {
+export async function heuristicSuppression(input: SecondaryInput, opts: HeuristicOptions = {}): Promise<SecondaryResult> {
   const { sys, sensitive } = input;
   const sup = Uint8Array.from(input.primary);
   const fixed = input.fixed;
   const costOf = (c: number): number => (sup[c] ? 0 : fixed?.[c] ? HUGE * HUGE : input.never[c] ? HUGE : input.cost[c]!);
+  const sensById = new Map(sensitive.map((x) => [x.id, x]));
   let iterations = 0;
   for (;;) {
     iterations++;
     const audit = await auditPattern(sys, sup, sensitive, { singletons: input.singletons !== false });
     if (audit.passes) {
+      const clean = await cleanupPattern(input, sup, opts.cleanupSeconds ?? 60);
+      const final = clean.removed > 0 ? await auditPattern(sys, sup, sensitive, { singletons: input.singletons !== false }) : audit;
+      // The clean-up only keeps removals whose component audit passes; the full audit confirms the whole pattern.
+      if (!final.passes) throw new StatguardError('AUDIT_FAILED', 'internal error: the clean-up pass produced a pattern that fails the audit');
       let violations = 0;
       for (let c = 0; c < sys.cellCount; c++) if (sup[c] && input.never[c] && !input.primary[c]) violations++;
-      return { suppressed: sup, method: 'heuristic', optimalFinished: null, audit, iterations, neverSuppressViolations: violations };
+      return {
+        suppressed: sup, method: 'heuristic', optimalFinished: null, audit: final, iterations, neverSuppressViolations: violations,
+        cleanupFinished: clean.finished, cleanupRemoved: clean.removed,
+      };
     }
     const before = sup.reduce((n, v) => n + v, 0);
     const touched = new Set<number>();
     const failing = audit.cells.filter((c) => !c.passes);
     for (const f of failing) {
       if (touched.has(f.id)) continue;
-      const req = sensitive.find((s) => s.id === f.id)!;
-      const owners = sys.owners[f.id]!;
-      const owner = owners[iterations % owners.length]!;
-      const cube = bestCube(input, owner.table, owner.index, req, costOf).ids;
+      const req = sensById.get(f.id)!;
+      // The cheapest closing cube over every table holding the cell (costs counted against the current pattern).
+      let cube: { ids: number[]; cost: number; feasible: number } | null = null;
+      // A failing cell is not protected by the cubes already suppressed: only cubes adding a cell (cost > 0) count.
+      for (const owner of sys.owners[f.id]!) {
+        const c = bestCube(input, owner.table, owner.index, req, costOf, true);
+        if (!cube || c.feasible < cube.feasible || (c.feasible === cube.feasible && c.cost < cube.cost)) cube = c;
+      }
       let added = 0;
-      for (const c of cube) {
+      for (const c of cube!.cost > 0 && cube!.cost < HUGE * HUGE ? cube!.ids : []) {
         touched.add(c);
         if (!sup[c] && !fixed?.[c]) { sup[c] = 1; added++; }
       }
@@ -130,6 +289,100 @@ export async function heuristicSuppression(input: SecondaryInput): Promise<Secon
   }
 }
 
+/**
+ * Clean-up pass: try to publish the secondary cells of a passing pattern one at a time, most expensive first
+ * (ties: cells in more relations, i.e. aggregates, first), keeping a removal only when the audit still passes;
+ * repeated until a pass removes nothing or the time budget ends. Mutates `sup`.
+ *
+ * Removing cell c changes only the relations containing c, whose suppressed cells all lie in c's component of the
+ * current pattern; the components of the new pattern are subsets of that component and every other component is
+ * unchanged. So auditing the sensitive cells of c's old component (on the new pattern) decides the full audit.
+ * Guarantee: `sup` passes the full audit before (precondition) and after every kept removal.
+ * A secondary cell left alone in an additive relation is determined (publishing it tells the attacker nothing new),
+ * so it is removed with c; a removal that would leave a suppressed cell alone in a non-additive relation, or a
+ * primary alone in any relation, is refused (the optimal method's start constraints exclude such patterns too, so
+ * the heuristic searches within the optimal method's space and never undercuts its optimum).
+ */
+export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, seconds: number): Promise<{ removed: number; finished: boolean }> {
+  const { sys, sensitive } = input;
+  const deadline = Date.now() + seconds * 1000;
+  const isSecondary = (c: number): boolean => sup[c] === 1 && !input.primary[c] && !input.fixed?.[c];
+  let removed = 0;
+  let comps = componentIndex(sys, sup);
+  for (let changed = true; changed;) {
+    changed = false;
+    const order: number[] = [];
+    for (let c = 0; c < sys.cellCount; c++) if (isSecondary(c)) order.push(c);
+    order.sort((a, b) => input.cost[b]! - input.cost[a]! || sys.cellRelations[b]!.length - sys.cellRelations[a]!.length || a - b);
+    for (const c of order) {
+      if (!isSecondary(c)) continue;
+      if (seconds <= 0 || Date.now() > deadline) return { removed, finished: false };
+      const drop = removalSet(input, sup, c);
+      if (!drop) continue;
+      const comp = comps.of[c]!;
+      const targets = nearestFirst(sys, sensitive.filter((x) => comps.of[x.id] === comp), drop, sup);
+      for (const d of drop) sup[d] = 0;
+      const audit = targets.length === 0 ? { passes: true } : await auditPattern(sys, sup, targets, { singletons: input.singletons !== false, failFast: true });
+      if (audit.passes) {
+        removed += drop.length;
+        changed = true;
+        comps = componentIndex(sys, sup);
+      } else for (const d of drop) sup[d] = 1;
+    }
+  }
+  return { removed, finished: true };
+}
+
+/**
+ * The sensitive cells ordered by distance (relations hops through suppressed cells) from the published cells `drop`:
+ * the cells a removal most likely exposes are audited first, so a failing trial stops early (failFast).
+ */
+function nearestFirst(sys: CellSystem, targets: SensitiveCell[], drop: readonly number[], sup: Uint8Array): SensitiveCell[] {
+  const dist = new Map<number, number>();
+  let frontier = [...drop];
+  for (const d of drop) dist.set(d, 0);
+  for (let k = 1; frontier.length > 0 && dist.size < sys.cellCount; k++) {
+    const next: number[] = [];
+    for (const c of frontier) for (const r of sys.cellRelations[c]!) for (const m of sys.relations[r]!.cells) {
+      if (!sup[m] || dist.has(m)) continue;
+      dist.set(m, k);
+      next.push(m);
+    }
+    frontier = next;
+  }
+  return targets.map((x) => ({ x, d: dist.get(x.id) ?? Infinity })).sort((a, b) => a.d - b.d).map((e) => e.x);
+}
+
+/** Component id per suppressed cell (-1 for published cells). */
+function componentIndex(sys: CellSystem, sup: Uint8Array): { of: Int32Array } {
+  const of = new Int32Array(sys.cellCount).fill(-1);
+  components(sys, sup).forEach((comp, k) => { for (const c of comp.cells) of[c] = k; });
+  return { of };
+}
+
+/**
+ * Cells to publish when publishing secondary cell c: c plus the secondary cells that become alone in an additive
+ * relation (determined), transitively; null when a primary or a cell of a non-additive relation would be left alone.
+ */
+function removalSet(input: SecondaryInput, sup: Uint8Array, c: number): number[] | null {
+  const { sys } = input;
+  const out: number[] = [c];
+  const gone = new Set<number>([c]);
+  const queue = [...sys.cellRelations[c]!];
+  while (queue.length > 0) {
+    const r = sys.relations[queue.pop()!]!;
+    let lone = -1;
+    let count = 0;
+    for (const m of r.cells) if (sup[m] && !gone.has(m)) { count++; lone = m; }
+    if (count !== 1) continue;
+    if (!r.additive || input.primary[lone] || input.fixed?.[lone]) return null;
+    gone.add(lone);
+    out.push(lone);
+    queue.push(...sys.cellRelations[lone]!);
+  }
+  return out;
+}
+
 function cheapestPublished(cells: Iterable<number>, sup: Uint8Array, costOf: (c: number) => number): number {
   let best = -1;
   let bestCost = Infinity;
@@ -142,19 +395,27 @@ function cheapestPublished(cells: Iterable<number>, sup: Uint8Array, costOf: (c:
   return best;
 }
 
-/** Add the cheapest published cell of every relation touching the component of `id`; returns the number added. */
+/**
+ * Add the cheapest published cell of every relation containing `id`; if none is left, of every relation touching the
+ * component of `id`. Returns the number added (0 only when every related cell is suppressed).
+ */
 function widen(input: SecondaryInput, sup: Uint8Array, id: number, costOf: (c: number) => number): number {
   const { sys } = input;
+  const pickFrom = (rels: Iterable<number>): number => {
+    const picks = new Set<number>();
+    for (const r of rels) {
+      const p = cheapestPublished(sys.relations[r]!.cells, sup, costOf);
+      if (p >= 0) picks.add(p);
+    }
+    for (const p of picks) sup[p] = 1;
+    return picks.size;
+  };
+  const local = pickFrom(sys.cellRelations[id]!);
+  if (local > 0) return local;
   const comp = components(sys, sup).find((c) => c.cells.includes(id));
   const rels = new Set<number>();
   for (const c of comp ? comp.cells : [id]) for (const r of sys.cellRelations[c]!) rels.add(r);
-  const picks = new Set<number>();
-  for (const r of rels) {
-    const p = cheapestPublished(sys.relations[r]!.cells, sup, costOf);
-    if (p >= 0) picks.add(p);
-  }
-  for (const p of picks) sup[p] = 1;
-  return picks.size;
+  return pickFrom(rels);
 }
 
 /**
@@ -162,7 +423,9 @@ function widen(input: SecondaryInput, sup: Uint8Array, id: number, costOf: (c: n
  * Per dimension: choices = one of (parent or siblings) when the node has a parent, times one child when it is an
  * aggregate; sign +1 for parent/child (moves with the cell), -1 for a sibling (moves against it).
  */
-function bestCube(input: SecondaryInput, ti: number, index: number, req: SensitiveCell, costOf: (c: number) => number): { ids: number[]; cost: number } {
+function bestCube(
+  input: SecondaryInput, ti: number, index: number, req: SensitiveCell, costOf: (c: number) => number, addsCell = false,
+): { ids: number[]; cost: number; feasible: number } {
   const { sys } = input;
   const table = input.tables[ti]!;
   const dims = table.plan.dimensions;
@@ -226,6 +489,7 @@ function bestCube(input: SecondaryInput, ti: number, index: number, req: Sensiti
       const feasible = capUp >= needUp - tol && capDown >= needDown - tol ? 0 : 1;
       // Ties go to cubes using fewer parent nodes: a parent has relations of its own that would then need cover.
       const parents = pick.reduce((n, ch) => n + ch.parents, 0);
+      if (addsCell && cost <= 0) return;
       if (feasible < bestKey[0] || (feasible === bestKey[0] && (cost < bestKey[1] || (cost === bestKey[1] && parents < bestKey[2])))) {
         bestKey = [feasible, cost, parents];
         best = ids;
@@ -239,7 +503,7 @@ function bestCube(input: SecondaryInput, ti: number, index: number, req: Sensiti
     }
   };
   visit(0);
-  return { ids: best, cost: bestKey[1] };
+  return { ids: best, cost: bestKey[1], feasible: bestKey[0] };
 }
 
 /* ------------------------------------------------------------------ */
@@ -266,9 +530,12 @@ function bestCube(input: SecondaryInput, ti: number, index: number, req: Sensiti
  * - singleton cuts: both cells of a singleton exposure suppressed => a third cell of the relation;
  * - a no-good cut sum_{j not in P} y_j >= 1 (safety is monotone: every subset of an unsafe pattern is unsafe).
  * The first pattern that passes the audit is optimal (every cut is valid for all
- * safe patterns). If the time limit runs out first, the heuristic's safe pattern is used.
+ * safe patterns). If the time limit runs out first, the heuristic's safe pattern is used (`fallback`, or computed
+ * then when given as a function).
  */
-export async function optimalSuppression(input: SecondaryInput, timeLimitSeconds: number, fallback: SecondaryResult): Promise<SecondaryResult> {
+export async function optimalSuppression(
+  input: SecondaryInput, timeLimitSeconds: number, fallback: SecondaryResult | (() => Promise<SecondaryResult>),
+): Promise<SecondaryResult> {
   const { sys, sensitive } = input;
   const highs = await highsRuntime();
   const N = sys.cellCount;
@@ -359,7 +626,9 @@ export async function optimalSuppression(input: SecondaryInput, timeLimitSeconds
   } finally {
     model.dispose();
   }
-  return { ...fallback, method: 'optimal', optimalFinished: false, iterations: fallback.iterations + iterations };
+  // Time limit (or an infeasible master): the heuristic's safe pattern, computed only now when given lazily.
+  const fb = typeof fallback === 'function' ? await fallback() : fallback;
+  return { ...fb, method: 'optimal', optimalFinished: false, iterations: fb.iterations + iterations };
 }
 
 /**
