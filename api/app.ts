@@ -85,6 +85,11 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     logger: (opts.logger ?? false) as boolean,
     bodyLimit: config.bodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
+    // Router-level rejections (malformed URL encoding, a path parameter longer than maxParamLength) are
+    // problem+json like every other error (fastify would answer them with its own JSON otherwise).
+    frameworkErrors: (err, _req, reply) => {
+      void sendProblem(reply, new ApiError('BAD_REQUEST', err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'malformed URL'));
+    },
   });
   type Info = { id: string; status: 'draft' | 'published' | 'withdrawn'; audience: 'public' | 'contract' };
   const infos = new Map<string, { at: number; info: Info }>();
@@ -199,6 +204,16 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     return sendProblem(reply, new ApiError('INTERNAL', 'internal error'));
   });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+
+  // Security headers on every response; the JSON API (/v1/) also gets a CSP that forbids any active content
+  // (the Swagger UI under /docs and other HTML pages keep their own needs).
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    if (req.url.startsWith('/v1/')) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    return payload;
+  });
 
   app.addHook('onClose', async () => ctx.audit.flush());
   registerPublicRoutes(app, ctx);

@@ -26,6 +26,7 @@ export const ERRORS = {
   RELEASE_WITHDRAWN: { status: 410, title: 'Release withdrawn', description: 'The release was withdrawn; its data is no longer served (its metadata and the reason stay visible).' },
   INVALID_STATE: { status: 409, title: 'Invalid state', description: 'The release is not in a state that allows this action (e.g. approving a published release).' },
   BUDGET_EXCEEDED: { status: 409, title: 'Privacy budget exceeded', description: "Publishing the release would exceed its dataset's total privacy budget." },
+  REGIME_CONFLICT: { status: 409, title: 'Protection regime conflict', description: 'The dataset already has published (or withdrawn) releases under a regime that would void this one: all published releases of a dataset use one protection regime (sdc, dp or ckm), since the output of one regime voids the guarantee of another.' },
   RELEASE_DUPLICATE: { status: 409, title: 'Duplicate release', description: 'A release with the same manifest is already stored.' },
   RELEASE_INVALID: { status: 422, title: 'Invalid release', description: 'The release directory is incomplete or inconsistent: manifest fields, table files, checksums or sizes.' },
   POLICY_INVALID: { status: 422, title: 'Invalid policy', description: 'The previewed policy document fails the policy schema or its semantic rules (every problem is listed in `problems`).' },

@@ -119,11 +119,20 @@ export interface ApproveResult {
 
 export async function approveRelease(db: Kysely<Database>, id: string, actor: Actor): Promise<ApproveResult> {
   return db.transaction().execute(async (tx) => {
-    const r = await tx.selectFrom('releases').select(['id', 'status', 'dataset_id', 'policy_id', 'rho', 'epsilon']).where('id', '=', id).forUpdate().executeTakeFirst();
+    const r = await tx.selectFrom('releases').select(['id', 'status', 'dataset_id', 'policy_id', 'regime', 'rho', 'epsilon']).where('id', '=', id).forUpdate().executeTakeFirst();
     if (!r) throw new ApiError('RELEASE_NOT_FOUND', `no release ${JSON.stringify(id)}`, { release: id });
     if (r.status !== 'draft') throw new ApiError('INVALID_STATE', `release ${id} is ${r.status}; only a draft can be approved`, { release: id, state: r.status });
     // Serialisation point: the dataset row lock makes read-check-insert of the ledger atomic across transactions.
     const state = await lockBudget(tx, r.dataset_id);
+    // One regime per dataset (checked under the same lock): a DP guarantee is void once exact or perturbed tables of
+    // the same microdata are public (and exact tables published later void it too); a cell-key-perturbed value of a
+    // cell another release suppresses discloses it approximately.
+    const conflicting = await tx.selectFrom('releases').select(['id', 'regime'])
+      .where('dataset_id', '=', r.dataset_id).where('status', 'in', ['published', 'withdrawn'])
+      .where('regime', '<>', r.regime).orderBy('id').executeTakeFirst();
+    if (conflicting) {
+      throw new ApiError('REGIME_CONFLICT', `release ${id} (${r.regime}) cannot be published on dataset ${r.dataset_id}: release ${conflicting.id} (${conflicting.regime}) was published from the same dataset`, { release: id, dataset: r.dataset_id, conflict: conflicting.id });
+    }
     const cost: ReleaseCost = { rho: r.rho, epsilon: r.epsilon };
     const problem = budgetProblem(state, cost);
     if (problem) throw new ApiError('BUDGET_EXCEEDED', `release ${id} on dataset ${r.dataset_id}: ${problem}`, { release: id, dataset: r.dataset_id });

@@ -35,7 +35,15 @@ export function dialects(): Dialect[] {
       async cleanup() {
         const admin = new pg.Client({ connectionString: SERVER_URL });
         await admin.connect();
-        for (const n of created.splice(0)) await admin.query(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
+        for (const n of created.splice(0)) {
+          // Closed pools disconnect asynchronously; dropping with FORCE under a live session makes that
+          // client emit "terminating connection" as an unhandled error. Wait (bounded) for the sessions to go.
+          for (let i = 0; i < 40; i++) {
+            if ((await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1', [n])).rowCount === 0) break;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          await admin.query(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
+        }
         await admin.end();
       },
     });

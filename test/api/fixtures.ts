@@ -75,7 +75,8 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
       engine: { name: 'statguard', version: '0.1.0' },
       createdAt: o.createdAt ?? new Date().toISOString(),
       policy: { id: policyId, version: '1', sha256: 'a'.repeat(64), file: `${policyId}.json` },
-      dataset: { id: o.datasetId ?? 'census', unit: { kind: 'person', maxRowsPerUnit: 1, column: 'pid' } },
+      // One regime family per dataset (the store refuses mixing): sdc fixtures default to a dataset of their own.
+      dataset: { id: o.datasetId ?? (dp ? 'census' : 'census-sdc'), unit: { kind: 'person', maxRowsPerUnit: 1, column: 'pid' } },
       release: { title: `Release ${policyId}`, description: 'test', audience: o.audience ?? 'public', demo: o.demo ?? false, expires: null, contact: null },
       randomness: o.seeded ? { source: 'seeded', seed: '42' } : { source: 'crypto', seed: null },
       regime: dp ? 'dp' : 'sdc',

@@ -165,9 +165,13 @@ for (const d of dialects()) {
       t.equal((await post(`/v1/admin/releases/${draft}/withdraw`, keys.officer, { reason: 'superseded by a correction' })).statusCode, 200);
       t.equal((await get(`/v1/releases/${draft}/tables/pop`)).statusCode, 410);
       const ds = json(await get('/v1/admin/datasets', keys.reviewer));
-      t.same(ds.items, [{ id: 'census', budget: { totalRho: 5, totalEpsilon: 10, spentRho: 0.5, spentEpsilon: 0 } }]);
+      t.same(ds.items, [
+        { id: 'census', budget: { totalRho: 5, totalEpsilon: 10, spentRho: 0.5, spentEpsilon: 0 } },
+        { id: 'census-sdc', budget: { totalRho: 5, totalEpsilon: 10, spentRho: 0, spentEpsilon: 0 } },
+      ]);
       const led = json(await get('/v1/admin/datasets/census/ledger', keys.officer));
-      t.equal(led.entries.length, 4);
+      t.equal(led.entries.length, 1, 'census (dp) holds the one dp release');
+      t.equal(json(await get('/v1/admin/datasets/census-sdc/ledger', keys.officer)).entries.length, 3, 'census-sdc holds the three approved sdc releases');
       t.equal(led.entries.find((e: { release: string }) => e.release === pub).rho, 0.5);
       t.equal(json(await get('/v1/admin/datasets/nope/ledger', keys.officer)).code, 'DATASET_NOT_FOUND');
       const put = await app.inject({ method: 'PUT', url: '/v1/admin/datasets/census/budget', headers: auth(keys.officer), payload: { rho: 0.25 } });

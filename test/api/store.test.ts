@@ -8,6 +8,7 @@ import { openStore } from '../../api/store/db.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, budgetState, setDatasetBudget, storeDraft, withdrawRelease } from '../../api/store/releases.ts';
 import { dialects } from './dialects.ts';
+import { MIGRATIONS } from '../../api/store/migrations.ts';
 import { makeRelease, tmpDir } from './fixtures.ts';
 
 const officer = { caller: 'cli:test', role: 'officer' } as const;
@@ -73,7 +74,7 @@ t.test('migrations are versioned and re-runnable on a PGlite folder', async (t) 
   await a.close();
   const b = await openStore({ dataDir: path.join(dir, 'db') });
   const rows = await b.db.selectFrom('kysely_migration' as never).selectAll().execute();
-  t.equal(rows.length, 1, 'one migration recorded once');
+  t.equal(rows.length, Object.keys(MIGRATIONS).length, 'each migration recorded once');
   await b.close();
 });
 
@@ -137,6 +138,14 @@ for (const d of dialects()) {
       await approveRelease(db, e.id, officer);
       const st = await budgetState(db, 'census');
       t.same(st, { totalRho: 10, totalEpsilon: 5, spentRho: 1 + 4.5, spentEpsilon: 3 });
+      // One regime family per dataset: exact (sdc) tables after a dp release, or dp after sdc, are refused.
+      const sdcOnDp = await storeDraft(db, await loadReleaseDir((await makeRelease({ policyId: 'exact', datasetId: 'census' })).dir), officer);
+      await rejects(t, approveRelease(db, sdcOnDp.id, officer), 'REGIME_CONFLICT', 'sdc after dp on the same dataset is refused');
+      const sdcElsewhere = await storeDraft(db, await loadReleaseDir((await makeRelease({ policyId: 'exact2', datasetId: 'other' })).dir), officer);
+      await approveRelease(db, sdcElsewhere.id, officer);
+      const dpOnSdc = await storeDraft(db, await loadReleaseDir((await makeRelease({ policyId: 'noisy', datasetId: 'other', rho: 0.1 })).dir), officer);
+      await rejects(t, approveRelease(db, dpOnSdc.id, officer), 'REGIME_CONFLICT', 'dp after sdc on the same dataset is refused');
+      t.equal((await budgetState(db, 'other')).spentRho, 0, 'a refused dp release spends nothing');
       // Atomicity: a failure in the middle of storing a draft leaves nothing.
       const before = await db.selectFrom('releases').select('id').execute();
       const broken = await loadReleaseDir((await makeRelease({ policyId: 'broken' })).dir);

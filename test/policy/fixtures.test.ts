@@ -41,7 +41,7 @@ function invalidRows(plan: Plan): { count: number; rows: number; examples: strin
   return { count, rows: rows.length, examples };
 }
 
-for (const f of ['acs-ma-sdc', 'acs-tx-dp', 'acs-ma-dp-laplace', 'pums-dp', 'tiny-sdc']) {
+for (const f of ['acs-ma-sdc', 'acs-tx-dp', 'acs-tx-dp-laplace', 'census-ckm', 'pums-dp', 'tiny-sdc']) {
   t.test(`${f}: every row of its fixture conforms to the declared schema`, async (t) => {
     const plan = await loadPolicy(`policies/${f}.json`);
     const r = invalidRows(plan);
