@@ -1,0 +1,366 @@
+/**
+ * Secondary-suppression benchmark (npm run bench:sdc), issue 4's "Done when":
+ * seeded hierarchical magnitude tables of about 1,000, 10,000 and 100,000 cells
+ * (2 or 3 dimensions, 2-3 level hierarchies with totals, skewed per-unit
+ * contributions so that 10-20% of the cells are primary under minimum frequency
+ * + (1,k) dominance), protected by each secondary-suppression method.
+ *
+ *   npm run bench:sdc -- [--sizes 1k,10k,100k] [--methods optimal,heuristic] [--seed 42]
+ *                        [--optimal-seconds 60] [--optimal-max-cells 20000] [--cleanup-seconds 60]
+ *                        [--max-seconds 600] [--profile]
+ *
+ * Per size and method it prints: cells, primaries, secondary suppressions, share of value suppressed (suppressed
+ * leaf cells' |value| over the leaf total, as SdcReport), time per phase and in total, and the verdict of the full
+ * audit of the final pattern (run exactly as protectSdc runs it). Then the ratio heuristic / optimal secondaries
+ * where both finished.
+ *
+ * Phases (the same calls protectSdc -> secondarySuppression makes for a one-table release, timed apart):
+ *   setup     applyPrimaryRules + buildCellSystem
+ *   search    heuristic: heuristicSuppression with cleanupSeconds 0 (hypercube rounds, each with a full audit);
+ *             optimal: optimalSuppression(input, --optimal-seconds) (MIP + cut loop; when the time limit ends first it
+ *             is reported as unfinished, its heuristic fallback is not computed here)
+ *   clean-up  heuristic only: cleanupPattern(input, pattern, --cleanup-seconds), the bounded clean-up pass
+ *   audit     auditPattern of the final pattern over the whole table (protectSdc's independent final audit)
+ *
+ * Every (size, method) runs in a child process killed after --max-seconds, so the benchmark always terminates
+ * (the engine's searches are synchronous WASM calls between awaits: an in-process timer could not stop them).
+ * The optimal method is skipped above --optimal-max-cells (default: the 100,000-cell table), saying so.
+ * --profile writes a V8 CPU profile per child (bench/profiles/) and prints its top self-time functions.
+ *
+ * Tables are ExactTables built directly: units are generated per leaf cell (each unit in exactly one leaf, one row
+ * per unit), aggregates are rolled up along every dimension's hierarchy (units, rows and sums add; an aggregate's
+ * top contributions are the largest of its children's, exact since no unit appears in two leaves), so the tables are
+ * additive exactly as the aggregator's output would be. seedrandom is fine here: benchmark data, not a release.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import seedrandom from 'seedrandom';
+import { buildDimension } from '../engine/policy/dimension.ts';
+import type { DimensionSpec, HierarchyNodeSpec } from '../engine/policy/dimension.ts';
+import { applyPrimaryRules } from '../engine/sdc/primary.ts';
+import { buildCellSystem } from '../engine/sdc/relations.ts';
+import { auditPattern } from '../engine/sdc/audit.ts';
+import { cellCosts, cleanupPattern, heuristicSuppression, optimalSuppression } from '../engine/sdc/secondary.ts';
+import type { SecondaryInput, SecondaryResult } from '../engine/sdc/secondary.ts';
+import { TOP_K, cellCount, cellCoords, strides } from '../engine/types.ts';
+import type { DimensionPlan, ExactCell, ExactTable, MeasurePlan, SdcPlan, TablePlan } from '../engine/types.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+};
+const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+
+/* ------------------------------------------------------------------ */
+/* Table generation                                                     */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Shapes: per dimension its branching factors from the total down, e.g. [4, 7] = total -> 4 groups -> 7 leaves each
+ * (1 + 4 + 28 = 33 nodes); [2, 3, 7] = total -> 2 sections -> 3 groups -> 7 leaves (1 + 2 + 6 + 42 = 51 nodes).
+ */
+const SHAPES: Record<string, readonly (readonly number[])[]> = {
+  '1k': [[4, 7], [3, 9]], // 33 x 31 = 1,023 cells, 756 leaf cells
+  '10k': [[3, 6], [3, 6], [2, 2, 4]], // 22 x 22 x 23 = 11,132 cells, 5,184 leaf cells
+  '100k': [[5, 8], [4, 10], [2, 3, 7]], // 46 x 45 x 51 = 105,570 cells, 67,200 leaf cells
+};
+
+function dimensionSpec(name: string, branching: readonly number[]): DimensionSpec {
+  const categories: { code: string; label: string }[] = [];
+  const build = (prefix: string, level: number): (HierarchyNodeSpec | string)[] => {
+    const out: (HierarchyNodeSpec | string)[] = [];
+    for (let i = 0; i < branching[level]!; i++) {
+      const code = `${prefix}${String.fromCharCode(65 + (i % 26))}${i >= 26 ? i : ''}`;
+      if (level === branching.length - 1) {
+        categories.push({ code, label: code });
+        out.push(code);
+      } else out.push({ code: `${code}*`, label: code, children: build(code, level + 1) });
+    }
+    return out;
+  };
+  const hierarchy = build(`${name}.`, 0);
+  return { name, categories, hierarchy, totalCode: `${name}.T` };
+}
+
+export interface Generated {
+  readonly table: ExactTable;
+  readonly leafCells: number;
+}
+
+/**
+ * Leaf cells: 4% empty, 9% with 1-2 units (frequency primaries under minFrequency 3), the rest 3 + geometric units
+ * (mean ~12). Contributions: log-normal (sigma 1.3), and in 12% of the cells one unit gets a large share
+ * (dominance candidates); values are integers >= 1 (decimals 0).
+ */
+export function generateTable(size: string, seed: string): Generated {
+  const shape = SHAPES[size];
+  if (!shape) throw new Error(`unknown size ${size} (known: ${Object.keys(SHAPES).join(', ')})`);
+  const rng = seedrandom(`${seed}:${size}`);
+  const normal = (): number => {
+    const u = 1 - rng();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
+  };
+  const dims: DimensionPlan[] = shape.map((b, d) => buildDimension(dimensionSpec(`d${d}`, b)));
+  const measure: MeasurePlan = { kind: 'sum', column: 'turnover', lower: 0, upper: 10_000_000, decimals: 0 };
+  const plan: TablePlan = { id: `bench-${size}`, title: `bench ${size}`, description: '', dimensions: dims, measure, budgetShare: 0, neverSuppress: [], alwaysSuppress: [] };
+  const n = cellCount(dims);
+  const units = new Float64Array(n);
+  const sum = new Float64Array(n);
+  const top: number[][] = Array.from({ length: n }, () => []);
+  let leafCells = 0;
+  for (let i = 0; i < n; i++) {
+    const co = cellCoords(dims, i);
+    if (!co.every((c, d) => dims[d]!.nodes[c]!.leaf)) continue;
+    leafCells++;
+    const r = rng();
+    const k = r < 0.04 ? 0 : r < 0.13 ? 1 + Math.floor(rng() * 2) : 3 + Math.floor(Math.log(1 - rng()) / Math.log(1 - 1 / 10));
+    const xs: number[] = [];
+    const dominant = rng() < 0.12;
+    for (let u = 0; u < k; u++) {
+      let x = Math.max(1, Math.round(Math.exp(6 + 1.3 * normal())));
+      if (dominant && u === 0) x *= 30 + Math.floor(rng() * 100);
+      xs.push(Math.min(x, measure.upper));
+    }
+    xs.sort((a, b) => b - a);
+    units[i] = k;
+    sum[i] = xs.reduce((s, x) => s + x, 0);
+    top[i] = xs.slice(0, TOP_K);
+  }
+  // Roll up dimension by dimension: an aggregate node's index is larger than its children's (buildDimension), so
+  // walking nodes in index order sees complete children. After dimension d, every cell whose coordinates beyond d
+  // are leaves is complete; after the last dimension, every cell is.
+  const st = strides(dims);
+  dims.forEach((dim, d) => {
+    const outer = d === 0 ? 1 : n / (st[d - 1]!);
+    const inner = st[d]!;
+    const block = dim.nodes.length * inner;
+    dim.nodes.forEach((node, a) => {
+      if (node.leaf) return;
+      for (let o = 0; o < outer; o++) for (let q = 0; q < inner; q++) {
+        const target = o * block + a * inner + q;
+        let u = 0;
+        let s = 0;
+        let tops: number[] = [];
+        for (const ch of node.children) {
+          const src = o * block + ch * inner + q;
+          u += units[src]!;
+          s += sum[src]!;
+          tops = tops.concat(top[src]!);
+        }
+        units[target] = u;
+        sum[target] = s;
+        top[target] = tops.sort((x, y) => y - x).slice(0, TOP_K);
+      }
+    });
+  });
+  const cells: ExactCell[] = Array.from({ length: n }, (_, i) => ({ units: units[i]!, rows: units[i]!, sum: sum[i]!, top: top[i]! }));
+  return { table: { kind: 'exact', plan, cells }, leafCells };
+}
+
+export const benchPlan = (method: 'optimal' | 'heuristic', seconds: number): SdcPlan => ({
+  regime: 'sdc', minFrequency: 3, frequencyProtection: 10, dominance: [{ n: 1, k: 85 }], pPercent: null, pq: null,
+  secondary: { method, cost: 'unity', timeLimitSeconds: seconds }, zeroCells: 'publish',
+});
+
+/* ------------------------------------------------------------------ */
+/* One run (child process)                                              */
+/* ------------------------------------------------------------------ */
+
+interface RunResult {
+  size: string;
+  method: 'optimal' | 'heuristic';
+  cells: number;
+  leafCells: number;
+  primaries: number;
+  finished: boolean;
+  note: string;
+  secondary: number | null;
+  shareValueSuppressed: number | null;
+  auditPasses: boolean | null;
+  narrowestMargin: number | null;
+  iterations: number | null;
+  cleanupRemoved: number | null;
+  cleanupFinished: boolean | null;
+  seconds: Record<string, number>;
+}
+
+const progress = (msg: string): void => { process.stderr.write(`    ${msg}\n`); };
+
+async function runOne(size: string, method: 'optimal' | 'heuristic', seed: string, optimalSeconds: number, cleanupSeconds: number): Promise<RunResult> {
+  const secs: Record<string, number> = {};
+  let t0 = performance.now();
+  const lap = (name: string): number => { const t = performance.now(); secs[name] = (t - t0) / 1000; t0 = t; return secs[name]!; };
+  const { table, leafCells } = generateTable(size, seed);
+  lap('generate');
+  const plan = benchPlan(method, method === 'optimal' ? optimalSeconds : cleanupSeconds);
+  // As protectSdc: primary rules, one cell system, sensitive cells with their protection levels, unity costs.
+  const p = applyPrimaryRules(table, plan);
+  const sys = buildCellSystem([table]);
+  const loc = sys.tableCells[0]!;
+  const primary = new Uint8Array(sys.cellCount);
+  const sensitive: { id: number; upper: number; lower: number }[] = [];
+  p.cells.forEach((c, i) => {
+    if (!c.unsafe) return;
+    primary[loc[i]!] = 1;
+    sensitive.push({ id: loc[i]!, upper: c.upper, lower: c.lower });
+  });
+  sensitive.sort((a, b) => a.id - b.id);
+  const input: SecondaryInput = { sys, tables: [table], sensitive, primary, never: new Uint8Array(sys.cellCount), cost: cellCosts(sys, 'unity'), singletons: true };
+  const base: RunResult = {
+    size, method, cells: table.cells.length, leafCells, primaries: sensitive.length, finished: false, note: '',
+    secondary: null, shareValueSuppressed: null, auditPasses: null, narrowestMargin: null, iterations: null,
+    cleanupRemoved: null, cleanupFinished: null, seconds: secs,
+  };
+  progress(`${size} ${method}: ${table.cells.length} cells, ${sensitive.length} primaries, ${sys.relations.length} relations (setup ${lap('setup').toFixed(1)} s)`);
+
+  let suppressed: Uint8Array;
+  if (method === 'optimal') {
+    class OutOfTime extends Error {}
+    let res: SecondaryResult;
+    try {
+      res = await optimalSuppression(input, optimalSeconds, () => { throw new OutOfTime(); });
+    } catch (e) {
+      if (!(e instanceof OutOfTime)) throw e;
+      lap('search');
+      return { ...base, note: `MIP + cut loop did not prove optimality within ${optimalSeconds} s (its heuristic fallback not counted here)` };
+    }
+    progress(`search (MIP + cut loop): ${lap('search').toFixed(1)} s, ${res.iterations} MIP solves`);
+    base.iterations = res.iterations;
+    suppressed = res.suppressed;
+  } else {
+    const res = await heuristicSuppression(input, { cleanupSeconds: 0 });
+    progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s, ${res.iterations} rounds`);
+    base.iterations = res.iterations;
+    suppressed = res.suppressed;
+    const clean = await cleanupPattern(input, suppressed, cleanupSeconds);
+    progress(`clean-up: ${lap('cleanup').toFixed(1)} s, removed ${clean.removed}, ${clean.finished ? 'finished' : `stopped at its ${cleanupSeconds} s budget`}`);
+    base.cleanupRemoved = clean.removed;
+    base.cleanupFinished = clean.finished;
+  }
+  // protectSdc's final, independent full audit.
+  const audit = await auditPattern(sys, suppressed, sensitive, { singletons: true });
+  progress(`final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.lpSolves} LP solves`);
+  const dims = table.plan.dimensions;
+  let secondary = 0;
+  let total = 0;
+  let hidden = 0;
+  table.cells.forEach((_, i) => {
+    const g = loc[i]!;
+    if (suppressed[g] && !primary[g]) secondary++;
+    if (!cellCoords(dims, i).every((c, d) => dims[d]!.nodes[c]!.leaf)) return;
+    total += Math.abs(sys.value[g]!);
+    if (suppressed[g]) hidden += Math.abs(sys.value[g]!);
+  });
+  return {
+    ...base, finished: true, secondary, shareValueSuppressed: total > 0 ? hidden / total : 0,
+    auditPasses: audit.passes, narrowestMargin: audit.narrowestMargin,
+  };
+}
+
+/* ------------------------------------------------------------------ */
+/* Driver                                                               */
+/* ------------------------------------------------------------------ */
+
+function topSelfTime(dir: string, since: number): string[] {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f)).filter((f) => statSync(f).mtimeMs >= since);
+  const out: string[] = [];
+  for (const f of files) {
+    const prof = JSON.parse(readFileSync(f, 'utf8')) as { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[]; timeDeltas: number[] };
+    const byId = new Map(prof.nodes.map((x) => [x.id, x]));
+    const self = new Map<string, number>();
+    prof.samples.forEach((id, k) => {
+      const cf = byId.get(id)!.callFrame;
+      const key = `${cf.functionName || '(anonymous)'} ${path.basename(cf.url)}:${cf.lineNumber + 1}`;
+      self.set(key, (self.get(key) ?? 0) + (prof.timeDeltas[k] ?? 0));
+    });
+    const all = [...self.values()].reduce((a, b) => a + b, 0);
+    out.push(`profile ${path.basename(f)}:`);
+    for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 12)) out.push(`      ${(v / 1e6).toFixed(1).padStart(7)} s ${((100 * v) / all).toFixed(0).padStart(3)}%  ${k}`);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const seed = arg('seed', '42');
+  const optimalSeconds = Number(arg('optimal-seconds', '60'));
+  const cleanupSeconds = Number(arg('cleanup-seconds', '60'));
+  if (flag('child')) {
+    const res = await runOne(arg('size', '1k'), arg('method', 'heuristic') as 'optimal' | 'heuristic', seed, optimalSeconds, cleanupSeconds);
+    process.stdout.write(`${JSON.stringify(res)}\n`);
+    return;
+  }
+  const sizes = arg('sizes', '1k,10k,100k').split(',');
+  const methods = arg('methods', 'optimal,heuristic').split(',') as ('optimal' | 'heuristic')[];
+  const optimalMaxCells = Number(arg('optimal-max-cells', '20000'));
+  const maxSeconds = Number(arg('max-seconds', '600'));
+  const profile = flag('profile');
+  const profDir = path.join(here, 'profiles');
+  if (profile) mkdirSync(profDir, { recursive: true });
+  console.log(`sdc secondary-suppression benchmark (seed ${seed}; rules: minFrequency 3, dominance (1,85); unity cost; `
+    + `optimal time limit ${optimalSeconds} s; heuristic clean-up budget ${cleanupSeconds} s; each run killed after ${maxSeconds} s)`);
+  const results: RunResult[] = [];
+  for (const size of sizes) {
+    for (const method of methods) {
+      const label = `${size} ${method}`;
+      if (method === 'optimal') {
+        const cells = SHAPES[size]?.reduce((n, b) => n * b.reduce((acc, x, i) => acc + b.slice(0, i + 1).reduce((p, y) => p * y, 1), 1), 1) ?? 0;
+        if (cells > optimalMaxCells) {
+          console.log(`  ${label}: skipped (${cells} cells > --optimal-max-cells ${optimalMaxCells}: the MIP is not expected to finish in time)`);
+          continue;
+        }
+      }
+      console.log(`  ${label}:`);
+      const started = Date.now();
+      const child = spawnSync(process.execPath, [
+        '--import', 'tsx', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+        fileURLToPath(import.meta.url), '--child', '--size', size, '--method', method, '--seed', seed,
+        '--optimal-seconds', String(optimalSeconds), '--cleanup-seconds', String(cleanupSeconds),
+      ], { stdio: ['ignore', 'pipe', 'inherit'], timeout: maxSeconds * 1000, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 1 << 24 });
+      const wall = (Date.now() - started) / 1000;
+      const line = child.stdout?.trim().split('\n').pop();
+      if (child.status !== 0 || !line) {
+        const why = child.signal ? `killed after ${wall.toFixed(0)} s (--max-seconds ${maxSeconds})` : `exited with status ${child.status}`;
+        console.log(`    did not finish: ${why}`);
+        results.push({ size, method, cells: 0, leafCells: 0, primaries: 0, finished: false, note: why, secondary: null, shareValueSuppressed: null, auditPasses: null, narrowestMargin: null, iterations: null, cleanupRemoved: null, cleanupFinished: null, seconds: { wall } });
+        continue;
+      }
+      const r = JSON.parse(line) as RunResult;
+      r.seconds.wall = wall;
+      results.push(r);
+      if (profile) for (const l of topSelfTime(profDir, started)) console.log(`    ${l}`);
+    }
+  }
+  console.log('\nsize  method     cells    primaries (%)   secondary  value supp.  search   clean-up  audit    total*   audit verdict');
+  for (const r of results) {
+    const s = r.seconds;
+    const total = (s.search ?? 0) + (s.cleanup ?? 0) + (s.audit ?? 0) + (s.setup ?? 0);
+    const f = (x: number | undefined): string => (x === undefined ? '-' : `${x.toFixed(1)} s`).padStart(8);
+    console.log([
+      r.size.padEnd(5), r.method.padEnd(9), String(r.cells).padStart(7),
+      `${r.primaries} (${r.cells ? ((100 * r.primaries) / r.cells).toFixed(1) : '-'}%)`.padStart(16),
+      String(r.secondary ?? '-').padStart(10),
+      (r.shareValueSuppressed === null ? '-' : `${(100 * r.shareValueSuppressed).toFixed(2)}%`).padStart(11),
+      f(s.search), f(s.cleanup), f(s.audit), f(r.finished ? total : s.wall),
+      r.finished ? (r.auditPasses ? 'passes' : 'FAILS') : `not finished: ${r.note}`,
+    ].join('  '));
+  }
+  console.log('* total = primary rules + cell system + search + clean-up + final audit (table generation excluded); wall time per run includes process start-up.');
+  console.log('\nheuristic / optimal secondary suppressions (target < 1.5):');
+  for (const size of sizes) {
+    const o = results.find((r) => r.size === size && r.method === 'optimal' && r.finished);
+    const h = results.find((r) => r.size === size && r.method === 'heuristic' && r.finished);
+    if (o && h && o.secondary !== null && h.secondary !== null) {
+      console.log(`  ${size}: ${h.secondary} / ${o.secondary} = ${o.secondary > 0 ? (h.secondary / o.secondary).toFixed(2) : 'n/a'}`);
+    } else console.log(`  ${size}: n/a (${!o ? 'optimal did not finish or was skipped' : 'heuristic did not finish'})`);
+  }
+  const h100 = results.find((r) => r.size === '100k' && r.method === 'heuristic');
+  if (h100) {
+    const total = h100.finished ? (h100.seconds.setup ?? 0) + (h100.seconds.search ?? 0) + (h100.seconds.cleanup ?? 0) + (h100.seconds.audit ?? 0) : null;
+    console.log(`\n100k heuristic, audit included: ${total === null ? `did not finish (${h100.note})` : `${total.toFixed(1)} s`} (target < 120 s)`);
+  }
+}
+
+await main();
