@@ -16,11 +16,11 @@
  *   npm run bench:engine -- [--rows 1000000] [--repeat 2] [--unit person|household]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { censusPolicy, generateCensus } from './generate.ts';
+import { censusPolicy, ensureCensusFile } from './generate.ts';
 import { parseAlone } from './parse-bench.ts';
 import { planPolicy, validatePolicy } from '../engine/policy/index.ts';
 import { runRelease } from '../engine/pipeline.ts';
@@ -70,16 +70,6 @@ function measure(kind: string, file: string, unit: string): Measure {
   return JSON.parse(line) as Measure;
 }
 
-async function ensureFile(rows: number): Promise<string> {
-  const dir = path.join(here, 'data');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `census-${rows}.csv`);
-  if (!existsSync(file)) {
-    process.stdout.write(`generating ${path.relative(process.cwd(), file)} (${rows.toLocaleString('en')} rows, seed 1)\n`);
-    await generateCensus({ rows, seed: 1, out: file });
-  }
-  return file;
-}
 
 const fmtRate = (m: Measure): string => `${Math.round(m.rows / m.seconds).toLocaleString('en')} rows/s`;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -88,8 +78,8 @@ async function driver(): Promise<void> {
   const rows = Number(arg('rows', '1000000'));
   const repeat = Math.max(1, Number(arg('repeat', '3')));
   const unit = arg('unit', 'person');
-  const big = await ensureFile(rows);
-  const small = await ensureFile(Math.round(rows / 4));
+  const big = await ensureCensusFile(rows);
+  const small = await ensureCensusFile(Math.round(rows / 4));
   process.stdout.write(`file: ${rows.toLocaleString('en')} rows, ${(statSync(big).size / 1e6).toFixed(1)} MB; unit: ${unit}; ${repeat} run(s) each, median reported\n`);
   // Interleave the kinds so that machine drift affects them alike.
   const runs: Record<string, Measure[]> = { parse: [], sdc: [], dp: [] };

@@ -90,6 +90,18 @@ export async function generateCensus(opts: GenerateOptions): Promise<number> {
   return bytes;
 }
 
+/** bench/data/census-<rows>.csv, generated (seed 1) when missing; shared by the benchmarks. */
+export async function ensureCensusFile(rows: number): Promise<string> {
+  const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'data');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `census-${rows}.csv`);
+  if (!fs.existsSync(file)) {
+    process.stdout.write(`generating ${path.relative(process.cwd(), file)} (${rows.toLocaleString('en')} rows, seed 1)\n`);
+    await generateCensus({ rows, seed: 1, out: file });
+  }
+  return file;
+}
+
 const codes = (list: readonly string[], label: (c: string) => string) => list.map((c) => ({ code: c, label: label(c) }));
 
 export interface CensusPolicyOptions {

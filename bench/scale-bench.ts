@@ -17,11 +17,11 @@
  * Each measurement runs in a fresh child process (its own peak RSS).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AREAS, censusPolicy, generateCensus } from './generate.ts';
+import { AREAS, censusPolicy, ensureCensusFile } from './generate.ts';
 import { planPolicy, validatePolicy } from '../engine/policy/index.ts';
 import type { PolicyDoc } from '../engine/policy/index.ts';
 import { runRelease } from '../engine/pipeline.ts';
@@ -149,16 +149,6 @@ function measure(engine: string, what: string, file: string, unit: string, url =
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Measure;
 }
 
-async function ensureFile(rows: number): Promise<string> {
-  const dir = path.join(here, 'data');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `census-${rows}.csv`);
-  if (!existsSync(file)) {
-    process.stdout.write(`generating ${path.relative(process.cwd(), file)} (${rows.toLocaleString('en')} rows, seed 1)\n`);
-    await generateCensus({ rows, seed: 1, out: file });
-  }
-  return file;
-}
 
 async function main(): Promise<void> {
   if (process.argv.includes('--child')) {
@@ -170,10 +160,10 @@ async function main(): Promise<void> {
   const unit = arg('unit', 'household');
   const url = arg('url', process.env.STATGUARD_BENCH_DATABASE_URL ?? '');
   const small = Math.max(1, Math.floor(rows / 4));
-  const file = await ensureFile(rows);
-  const smallFile = await ensureFile(small);
-  const pgFile = await ensureFile(pgliteRows);
-  const smallPgFile = await ensureFile(Math.max(1, Math.floor(pgliteRows / 4)));
+  const file = await ensureCensusFile(rows);
+  const smallFile = await ensureCensusFile(small);
+  const pgFile = await ensureCensusFile(pgliteRows);
+  const smallPgFile = await ensureCensusFile(Math.max(1, Math.floor(pgliteRows / 4)));
   const repeat = Number(arg('repeat', '3'));
   const only = arg('only', 'duckdb,postgres,pglite,csv').split(',');
   const units = unit === 'household';

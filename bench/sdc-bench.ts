@@ -91,9 +91,9 @@ export interface Generated {
 }
 
 /**
- * Leaf cells: 4% empty, 9% with 1-2 units (frequency primaries under minFrequency 3), the rest 3 + geometric units
- * (mean ~12). Contributions: log-normal (sigma 1.3), and in 12% of the cells one unit gets a large share
- * (dominance candidates); values are integers >= 1 (decimals 0).
+ * Leaf cells: 4% empty, 13% with 1-2 units (frequency primaries under minFrequency 3), the rest 3 + geometric units
+ * (mean ~12). Contributions: log-normal (sigma 1.3); 15% of the cells with 3+ units have 3-6 units, one of them
+ * 10-60 times larger (dominance candidates); values are integers >= 1 (decimals 0).
  */
 export function generateTable(size: string, seed: string): Generated {
   const shape = SHAPES[size];
@@ -116,12 +116,13 @@ export function generateTable(size: string, seed: string): Generated {
     if (!co.every((c, d) => dims[d]!.nodes[c]!.leaf)) continue;
     leafCells++;
     const r = rng();
-    const k = r < 0.04 ? 0 : r < 0.13 ? 1 + Math.floor(rng() * 2) : 3 + Math.floor(Math.log(1 - rng()) / Math.log(1 - 1 / 10));
+    const dominant = r >= 0.17 && rng() < 0.15;
+    const k = r < 0.04 ? 0 : r < 0.17 ? 1 + Math.floor(rng() * 2)
+      : dominant ? 3 + Math.floor(rng() * 4) : 3 + Math.floor(Math.log(1 - rng()) / Math.log(1 - 1 / 10));
     const xs: number[] = [];
-    const dominant = rng() < 0.12;
     for (let u = 0; u < k; u++) {
       let x = Math.max(1, Math.round(Math.exp(6 + 1.3 * normal())));
-      if (dominant && u === 0) x *= 30 + Math.floor(rng() * 100);
+      if (dominant && u === 0) x *= 10 + Math.floor(rng() * 50);
       xs.push(Math.min(x, measure.upper));
     }
     xs.sort((a, b) => b - a);
@@ -363,4 +364,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Run as a script (not when imported, e.g. to reuse generateTable).
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
