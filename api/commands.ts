@@ -16,13 +16,14 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { API_USAGE } from './usage.ts';
 import { ApiError } from './errors.ts';
 import type { Actor } from './store/audit.ts';
 import { openStore, type Store } from './store/db.ts';
 import { createKey, listKeys, revokeKey } from './store/keys.ts';
 import { loadReleaseDir } from './store/release-dir.ts';
 import { approveRelease, createContract, setDatasetBudget, storeDraft, withdrawRelease } from './store/releases.ts';
-import { serve, storeOptionsFromEnv } from './server.ts';
+import { storeOptionsFromEnv } from './store/db.ts';
 
 export interface CommandIo {
   out(s: string): void;
@@ -30,17 +31,6 @@ export interface CommandIo {
   isTty: boolean;
 }
 
-export const API_USAGE = `Publication store and API:
-  statguard publish <release-dir>                     store a release directory as a draft
-  statguard approve <release-id>                      publish a draft (checks the dataset's privacy budget)
-  statguard withdraw <release-id> --reason <text>     withdraw a published release
-  statguard keys create --role <role> --name <name>   create an API key (officer, reviewer, researcher); printed once
-  statguard keys list | keys revoke <key-id>
-  statguard contracts create --key <key-id> --release <release-id> --expires <date> [--tables a,b]
-  statguard datasets set-budget <dataset-id> [--rho <x>] [--epsilon <x>]
-  statguard serve [--port <n>] [--host <addr>] [--public] [--max-cells <n>]
-Store: PostgreSQL at DATABASE_URL if set, else embedded in STATGUARD_DATA_DIR (default .statguard/db).
-`;
 
 class Usage extends Error {}
 
@@ -156,6 +146,7 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Co
         const port = num(values.port ?? process.env.PORT ?? '3000', '--port')!;
         const maxCells = num(values['max-cells'], '--max-cells');
         const s = await open();
+        const { serve } = await import('./server.ts');
         const { app, url } = await serve({
           store: s,
           host: typeof values.host === 'string' ? values.host : '127.0.0.1',

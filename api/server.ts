@@ -16,9 +16,4 @@ export async function serve(opts: ServeOptions): Promise<{ app: FastifyInstance;
 }
 
 /** Store options from the environment: DATABASE_URL selects the server, STATGUARD_DATA_DIR the PGlite folder. */
-export function storeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): { databaseUrl?: string; dataDir?: string } {
-  return {
-    ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
-    ...(env.STATGUARD_DATA_DIR ? { dataDir: env.STATGUARD_DATA_DIR } : {}),
-  };
-}
+export { storeOptionsFromEnv } from './store/db.ts';

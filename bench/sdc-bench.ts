@@ -25,7 +25,8 @@
  * Every (size, method) runs in a child process killed after --max-seconds, so the benchmark always terminates
  * (the engine's searches are synchronous WASM calls between awaits: an in-process timer could not stop them).
  * The optimal method is skipped above --optimal-max-cells (default: the 100,000-cell table), saying so.
- * --profile writes a V8 CPU profile per child (bench/profiles/) and prints its top self-time functions.
+ * --profile writes a V8 tick log per child (<tmpdir>/statguard-sdc-bench/<size>-<method>.log; `node --prof-process` it), also for
+ * a run killed at --max-seconds. Without it, HiGHS time is still measured (heartbeat lines every 15 s).
  *
  * Tables are ExactTables built directly: units are generated per leaf cell (each unit in exactly one leaf, one row
  * per unit), aggregates are rolled up along every dimension's hierarchy (units, rows and sums add; an aggregate's
@@ -33,7 +34,8 @@
  * additive exactly as the aggregator's output would be. seedrandom is fine here: benchmark data, not a release.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import seedrandom from 'seedrandom';
@@ -42,12 +44,12 @@ import type { DimensionSpec, HierarchyNodeSpec } from '../engine/policy/dimensio
 import { applyPrimaryRules } from '../engine/sdc/primary.ts';
 import { buildCellSystem } from '../engine/sdc/relations.ts';
 import { auditPattern } from '../engine/sdc/audit.ts';
+import { highsRuntime } from '../engine/sdc/highs.ts';
 import { cellCosts, cleanupPattern, heuristicSuppression, optimalSuppression } from '../engine/sdc/secondary.ts';
 import type { SecondaryInput, SecondaryResult } from '../engine/sdc/secondary.ts';
 import { TOP_K, cellCount, cellCoords, strides } from '../engine/types.ts';
 import type { DimensionPlan, ExactCell, ExactTable, MeasurePlan, SdcPlan, TablePlan } from '../engine/types.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
@@ -67,6 +69,10 @@ const SHAPES: Record<string, readonly (readonly number[])[]> = {
   '10k': [[3, 6], [3, 6], [2, 2, 4]], // 22 x 22 x 23 = 11,132 cells, 5,184 leaf cells
   '100k': [[5, 8], [4, 10], [2, 3, 7]], // 46 x 45 x 51 = 105,570 cells, 67,200 leaf cells
 };
+
+/** Cells of a shape: per dimension 1 + b0 + b0*b1 + ... nodes. */
+const shapeCells = (size: string): number =>
+  SHAPES[size]?.reduce((n, b) => n * b.reduce((acc, _, i) => acc + b.slice(0, i + 1).reduce((p, y) => p * y, 1), 1), 1) ?? 0;
 
 function dimensionSpec(name: string, branching: readonly number[]): DimensionSpec {
   const categories: { code: string; label: string }[] = [];
@@ -180,6 +186,8 @@ interface RunResult {
   note: string;
   secondary: number | null;
   shareValueSuppressed: number | null;
+  /** Share of the leaf total in primary cells alone (what any method must hide). */
+  sharePrimaryValue: number | null;
   auditPasses: boolean | null;
   narrowestMargin: number | null;
   iterations: number | null;
@@ -190,10 +198,48 @@ interface RunResult {
 
 const progress = (msg: string): void => { process.stderr.write(`    ${msg}\n`); };
 
+/**
+ * Where the time goes, also inside a run that never returns to the event loop (the searches call HiGHS
+ * synchronously between awaits, so no timer fires): every HiGHS model build and solve is timed through a wrapper
+ * on the runtime, and every 15 s of wall time a heartbeat line (written synchronously) reports the LP share.
+ * Everything else (cube search, components, RREF of the audit, clean-up bookkeeping) is JavaScript time.
+ */
+const lp = { builds: 0, buildMs: 0, runs: 0, runMs: 0 };
+async function instrumentHighs(label: () => string): Promise<void> {
+  const highs = await highsRuntime() as unknown as { createModel: (...a: unknown[]) => { run: (...a: unknown[]) => unknown } };
+  const create = highs.createModel.bind(highs);
+  const start = performance.now();
+  let lastBeat = start;
+  highs.createModel = (...a: unknown[]) => {
+    const t = performance.now();
+    const m = create(...a);
+    lp.builds++;
+    lp.buildMs += performance.now() - t;
+    const run = m.run.bind(m);
+    m.run = (...b: unknown[]) => {
+      const t1 = performance.now();
+      const out = run(...b);
+      const t2 = performance.now();
+      lp.runs++;
+      lp.runMs += t2 - t1;
+      if (t2 - lastBeat > 15_000) {
+        lastBeat = t2;
+        progress(`  .. ${((t2 - start) / 1000).toFixed(0)} s [${label()}]: HiGHS ${lp.runs} solves ${(lp.runMs / 1000).toFixed(1)} s, ${lp.builds} model builds ${(lp.buildMs / 1000).toFixed(1)} s, rest (JS) ${((t2 - start - lp.runMs - lp.buildMs) / 1000).toFixed(1)} s`);
+      }
+      return out;
+    };
+    return m;
+  };
+}
+const lpSummary = (): string => `HiGHS: ${lp.runs} solves ${(lp.runMs / 1000).toFixed(1)} s, ${lp.builds} model builds ${(lp.buildMs / 1000).toFixed(1)} s`;
+const lpReset = (): void => { lp.builds = 0; lp.buildMs = 0; lp.runs = 0; lp.runMs = 0; };
+
 async function runOne(size: string, method: 'optimal' | 'heuristic', seed: string, optimalSeconds: number, cleanupSeconds: number): Promise<RunResult> {
   const secs: Record<string, number> = {};
   let t0 = performance.now();
   const lap = (name: string): number => { const t = performance.now(); secs[name] = (t - t0) / 1000; t0 = t; return secs[name]!; };
+  let phase = 'setup';
+  await instrumentHighs(() => phase);
   const { table, leafCells } = generateTable(size, seed);
   lap('generate');
   const plan = benchPlan(method, method === 'optimal' ? optimalSeconds : cleanupSeconds);
@@ -212,12 +258,14 @@ async function runOne(size: string, method: 'optimal' | 'heuristic', seed: strin
   const input: SecondaryInput = { sys, tables: [table], sensitive, primary, never: new Uint8Array(sys.cellCount), cost: cellCosts(sys, 'unity'), singletons: true };
   const base: RunResult = {
     size, method, cells: table.cells.length, leafCells, primaries: sensitive.length, finished: false, note: '',
-    secondary: null, shareValueSuppressed: null, auditPasses: null, narrowestMargin: null, iterations: null,
+    secondary: null, shareValueSuppressed: null, sharePrimaryValue: null, auditPasses: null, narrowestMargin: null, iterations: null,
     cleanupRemoved: null, cleanupFinished: null, seconds: secs,
   };
   progress(`${size} ${method}: ${table.cells.length} cells, ${sensitive.length} primaries, ${sys.relations.length} relations (setup ${lap('setup').toFixed(1)} s)`);
 
   let suppressed: Uint8Array;
+  phase = method === 'optimal' ? 'MIP + cut loop' : 'hypercube rounds';
+  lpReset();
   if (method === 'optimal') {
     class OutOfTime extends Error {}
     let res: SecondaryResult;
@@ -228,35 +276,41 @@ async function runOne(size: string, method: 'optimal' | 'heuristic', seed: strin
       lap('search');
       return { ...base, note: `MIP + cut loop did not prove optimality within ${optimalSeconds} s (its heuristic fallback not counted here)` };
     }
-    progress(`search (MIP + cut loop): ${lap('search').toFixed(1)} s, ${res.iterations} MIP solves`);
+    progress(`search (MIP + cut loop): ${lap('search').toFixed(1)} s, ${res.iterations} MIP solves; ${lpSummary()}`);
     base.iterations = res.iterations;
     suppressed = res.suppressed;
   } else {
     const res = await heuristicSuppression(input, { cleanupSeconds: 0 });
-    progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s, ${res.iterations} rounds`);
+    progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s, ${res.iterations} rounds; ${lpSummary()}`);
+    phase = 'clean-up';
+    lpReset();
     base.iterations = res.iterations;
     suppressed = res.suppressed;
     const clean = await cleanupPattern(input, suppressed, cleanupSeconds);
-    progress(`clean-up: ${lap('cleanup').toFixed(1)} s, removed ${clean.removed}, ${clean.finished ? 'finished' : `stopped at its ${cleanupSeconds} s budget`}`);
+    progress(`clean-up: ${lap('cleanup').toFixed(1)} s, removed ${clean.removed}, ${clean.finished ? 'finished' : `stopped at its ${cleanupSeconds} s budget`}; ${lpSummary()}`);
     base.cleanupRemoved = clean.removed;
     base.cleanupFinished = clean.finished;
   }
   // protectSdc's final, independent full audit.
+  phase = 'final audit';
+  lpReset();
   const audit = await auditPattern(sys, suppressed, sensitive, { singletons: true });
-  progress(`final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.lpSolves} LP solves`);
+  progress(`final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.lpSolves} LP solves; ${lpSummary()}`);
   const dims = table.plan.dimensions;
   let secondary = 0;
   let total = 0;
   let hidden = 0;
+  let hiddenPrimary = 0;
   table.cells.forEach((_, i) => {
     const g = loc[i]!;
     if (suppressed[g] && !primary[g]) secondary++;
     if (!cellCoords(dims, i).every((c, d) => dims[d]!.nodes[c]!.leaf)) return;
     total += Math.abs(sys.value[g]!);
     if (suppressed[g]) hidden += Math.abs(sys.value[g]!);
+    if (primary[g]) hiddenPrimary += Math.abs(sys.value[g]!);
   });
   return {
-    ...base, finished: true, secondary, shareValueSuppressed: total > 0 ? hidden / total : 0,
+    ...base, finished: true, secondary, shareValueSuppressed: total > 0 ? hidden / total : 0, sharePrimaryValue: total > 0 ? hiddenPrimary / total : 0,
     auditPasses: audit.passes, narrowestMargin: audit.narrowestMargin,
   };
 }
@@ -264,25 +318,6 @@ async function runOne(size: string, method: 'optimal' | 'heuristic', seed: strin
 /* ------------------------------------------------------------------ */
 /* Driver                                                               */
 /* ------------------------------------------------------------------ */
-
-function topSelfTime(dir: string, since: number): string[] {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f)).filter((f) => statSync(f).mtimeMs >= since);
-  const out: string[] = [];
-  for (const f of files) {
-    const prof = JSON.parse(readFileSync(f, 'utf8')) as { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[]; timeDeltas: number[] };
-    const byId = new Map(prof.nodes.map((x) => [x.id, x]));
-    const self = new Map<string, number>();
-    prof.samples.forEach((id, k) => {
-      const cf = byId.get(id)!.callFrame;
-      const key = `${cf.functionName || '(anonymous)'} ${path.basename(cf.url)}:${cf.lineNumber + 1}`;
-      self.set(key, (self.get(key) ?? 0) + (prof.timeDeltas[k] ?? 0));
-    });
-    const all = [...self.values()].reduce((a, b) => a + b, 0);
-    out.push(`profile ${path.basename(f)}:`);
-    for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 12)) out.push(`      ${(v / 1e6).toFixed(1).padStart(7)} s ${((100 * v) / all).toFixed(0).padStart(3)}%  ${k}`);
-  }
-  return out;
-}
 
 async function main(): Promise<void> {
   const seed = arg('seed', '42');
@@ -298,7 +333,7 @@ async function main(): Promise<void> {
   const optimalMaxCells = Number(arg('optimal-max-cells', '20000'));
   const maxSeconds = Number(arg('max-seconds', '600'));
   const profile = flag('profile');
-  const profDir = path.join(here, 'profiles');
+  const profDir = path.join(os.tmpdir(), 'statguard-sdc-bench');
   if (profile) mkdirSync(profDir, { recursive: true });
   console.log(`sdc secondary-suppression benchmark (seed ${seed}; rules: minFrequency 3, dominance (1,85); unity cost; `
     + `optimal time limit ${optimalSeconds} s; heuristic clean-up budget ${cleanupSeconds} s; each run killed after ${maxSeconds} s)`);
@@ -307,7 +342,7 @@ async function main(): Promise<void> {
     for (const method of methods) {
       const label = `${size} ${method}`;
       if (method === 'optimal') {
-        const cells = SHAPES[size]?.reduce((n, b) => n * b.reduce((acc, x, i) => acc + b.slice(0, i + 1).reduce((p, y) => p * y, 1), 1), 1) ?? 0;
+        const cells = shapeCells(size);
         if (cells > optimalMaxCells) {
           console.log(`  ${label}: skipped (${cells} cells > --optimal-max-cells ${optimalMaxCells}: the MIP is not expected to finish in time)`);
           continue;
@@ -316,7 +351,7 @@ async function main(): Promise<void> {
       console.log(`  ${label}:`);
       const started = Date.now();
       const child = spawnSync(process.execPath, [
-        '--import', 'tsx', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+        '--import', 'tsx', ...(profile ? ['--prof', '--no-logfile-per-isolate', `--logfile=${path.join(profDir, `${size}-${method}.log`)}`] : []),
         fileURLToPath(import.meta.url), '--child', '--size', size, '--method', method, '--seed', seed,
         '--optimal-seconds', String(optimalSeconds), '--cleanup-seconds', String(cleanupSeconds),
       ], { stdio: ['ignore', 'pipe', 'inherit'], timeout: maxSeconds * 1000, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -325,16 +360,17 @@ async function main(): Promise<void> {
       if (child.status !== 0 || !line) {
         const why = child.signal ? `killed after ${wall.toFixed(0)} s (--max-seconds ${maxSeconds})` : `exited with status ${child.status}`;
         console.log(`    did not finish: ${why}`);
-        results.push({ size, method, cells: 0, leafCells: 0, primaries: 0, finished: false, note: why, secondary: null, shareValueSuppressed: null, auditPasses: null, narrowestMargin: null, iterations: null, cleanupRemoved: null, cleanupFinished: null, seconds: { wall } });
+        if (profile) console.log(`    V8 tick log: ${path.join(profDir, `${size}-${method}.log`)} (node --prof-process it)`);
+        results.push({ size, method, cells: shapeCells(size), leafCells: 0, primaries: 0, finished: false, note: why, secondary: null, shareValueSuppressed: null, sharePrimaryValue: null, auditPasses: null, narrowestMargin: null, iterations: null, cleanupRemoved: null, cleanupFinished: null, seconds: { wall } });
         continue;
       }
       const r = JSON.parse(line) as RunResult;
       r.seconds.wall = wall;
       results.push(r);
-      if (profile) for (const l of topSelfTime(profDir, started)) console.log(`    ${l}`);
     }
   }
-  console.log('\nsize  method     cells    primaries (%)   secondary  value supp.  search   clean-up  audit    total*   audit verdict');
+  console.log(`\n${['size'.padEnd(5), 'method'.padEnd(9), 'cells'.padStart(7), 'primaries (%)'.padStart(16), 'secondary'.padStart(10),
+    'value supp. (primaries)'.padStart(23), 'search'.padStart(8), 'clean-up'.padStart(8), 'audit'.padStart(8), 'total*'.padStart(8), 'audit verdict'].join('  ')}`);
   for (const r of results) {
     const s = r.seconds;
     const total = (s.search ?? 0) + (s.cleanup ?? 0) + (s.audit ?? 0) + (s.setup ?? 0);
@@ -343,7 +379,7 @@ async function main(): Promise<void> {
       r.size.padEnd(5), r.method.padEnd(9), String(r.cells).padStart(7),
       `${r.primaries} (${r.cells ? ((100 * r.primaries) / r.cells).toFixed(1) : '-'}%)`.padStart(16),
       String(r.secondary ?? '-').padStart(10),
-      (r.shareValueSuppressed === null ? '-' : `${(100 * r.shareValueSuppressed).toFixed(2)}%`).padStart(11),
+      (r.shareValueSuppressed === null ? '-' : `${(100 * r.shareValueSuppressed).toFixed(2)}% (${(100 * r.sharePrimaryValue!).toFixed(2)}%)`).padStart(23),
       f(s.search), f(s.cleanup), f(s.audit), f(r.finished ? total : s.wall),
       r.finished ? (r.auditPasses ? 'passes' : 'FAILS') : `not finished: ${r.note}`,
     ].join('  '));

@@ -19,8 +19,7 @@ import { ENGINE_VERSION } from '../engine/version.ts';
 import { makeProgress } from './progress.ts';
 import { cmdPreview } from './preview.ts';
 import { cmdLint } from './lint.ts';
-import { API_USAGE, runApiCommand } from '../api/commands.ts';
-import { start } from '../api/start.ts';
+import { API_USAGE } from '../api/usage.ts';
 
 export interface Io {
   readonly out: (s: string) => void;
@@ -94,6 +93,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       case 'lint':
         return await cmdLint(rest, io);
       default: {
+        // The store and API modules load only for the commands that need them (fast start for release/validate).
+        const { runApiCommand } = await import('../api/commands.ts');
         const code = await runApiCommand(cmd, rest, io);
         if (code === undefined) throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
         return code;
@@ -240,6 +241,7 @@ async function cmdStart(args: readonly string[], io: Io): Promise<number> {
     }
     dirs.push(dir);
   }
+  const { start } = await import('../api/start.ts');
   const started = await start({ releaseDirs: dirs, log: io.out });
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();

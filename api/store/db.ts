@@ -91,3 +91,11 @@ export async function dbNow(db: Kysely<Database>): Promise<Date> {
   const r = await sql<{ now: Date }>`SELECT now() AS now`.execute(db);
   return new Date(r.rows[0]!.now);
 }
+
+/** Store location from the environment: DATABASE_URL (a PostgreSQL server) or STATGUARD_DATA_DIR (embedded). */
+export function storeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): { databaseUrl?: string; dataDir?: string } {
+  return {
+    ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
+    ...(env.STATGUARD_DATA_DIR ? { dataDir: env.STATGUARD_DATA_DIR } : {}),
+  };
+}

@@ -60,7 +60,7 @@ interface Run {
 
 t.test('SIGKILL during publish and approve on the PostgreSQL server store', {
   skip: SERVER_URL ? false : 'STATGUARD_TEST_DATABASE_URL not set (start one with `bash .ci/postgres.sh start`)',
-  timeout: 240_000,
+  timeout: 420_000,
 }, async (t) => {
   const name = `sg_crash_${randomBytes(5).toString('hex')}`;
   const admin = new pg.Client({ connectionString: SERVER_URL });
