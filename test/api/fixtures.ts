@@ -10,6 +10,11 @@ import type { Manifest } from '../../engine/release/manifest.ts';
 import { writeRelease } from '../../engine/release/write.ts';
 import type { ProtectedCell, ProtectedTable, TablePlan } from '../../engine/types.ts';
 import { cellCount, cellIndex } from '../../engine/types.ts';
+import type { Kysely } from 'kysely';
+import type { Actor } from '../../api/store/audit.ts';
+import { loadReleaseDir } from '../../api/store/release-dir.ts';
+import { approveRelease, storeDraft, withdrawRelease } from '../../api/store/releases.ts';
+import type { Database } from '../../api/store/schema.ts';
 
 export const region = buildDimension({
   name: 'region', label: 'Region',
@@ -96,4 +101,27 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
     },
   }, out);
   return { dir: out, manifest };
+}
+
+/**
+ * The release world the route and access tests share, stored and approved as `actor`: `pub` (dp, public),
+ * `restricted` (sdc, contract audience), `draft` (never approved) and `gone` (approved, then withdrawn with
+ * `withdrawReason`).
+ */
+export async function seedReleases(
+  db: Kysely<Database>,
+  actor: Actor,
+  withdrawReason: string,
+): Promise<{ pub: string; restricted: string; draft: string; gone: string }> {
+  const publish = async (o: FixtureOptions, approve = true): Promise<string> => {
+    const r = await storeDraft(db, await loadReleaseDir((await makeRelease(o)).dir), actor);
+    if (approve) await approveRelease(db, r.id, actor);
+    return r.id;
+  };
+  const pub = await publish({ policyId: 'pub', rho: 0.5 });
+  const restricted = await publish({ policyId: 'restricted', audience: 'contract' });
+  const draft = await publish({ policyId: 'draft' }, false);
+  const gone = await publish({ policyId: 'gone' });
+  await withdrawRelease(db, gone, withdrawReason, actor);
+  return { pub, restricted, draft, gone };
 }

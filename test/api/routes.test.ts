@@ -4,10 +4,9 @@ import t from 'tap';
 import { build } from '../../api/app.ts';
 import type { Actor } from '../../api/store/audit.ts';
 import { createKey, revokeKey } from '../../api/store/keys.ts';
-import { loadReleaseDir } from '../../api/store/release-dir.ts';
-import { approveRelease, createContract, storeDraft, withdrawRelease } from '../../api/store/releases.ts';
+import { createContract } from '../../api/store/releases.ts';
 import { dialects } from './dialects.ts';
-import { makeRelease } from './fixtures.ts';
+import { makeRelease, seedReleases } from './fixtures.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
 
@@ -16,16 +15,7 @@ for (const d of dialects()) {
     const store = await d.open();
     t.teardown(async () => { await store.close(); await d.cleanup(); });
     const db = store.db;
-    const publish = async (o: Parameters<typeof makeRelease>[0], approve = true): Promise<string> => {
-      const r = await storeDraft(db, await loadReleaseDir((await makeRelease(o)).dir), system);
-      if (approve) await approveRelease(db, r.id, system);
-      return r.id;
-    };
-    const pub = await publish({ policyId: 'pub', rho: 0.5 });
-    const restricted = await publish({ policyId: 'restricted', audience: 'contract' });
-    const draft = await publish({ policyId: 'draft' }, false);
-    const gone = await publish({ policyId: 'gone' });
-    await withdrawRelease(db, gone, 'a coding error in the source', system);
+    const { pub, restricted, draft, gone } = await seedReleases(db, system, 'a coding error in the source');
     const keys = {
       officer: (await createKey(db, 'officer', 'Olga', system)).key,
       reviewer: (await createKey(db, 'reviewer', 'Rita', system)).key,

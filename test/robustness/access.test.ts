@@ -16,10 +16,9 @@ import { build } from '../../api/app.ts';
 import { openStore } from '../../api/store/db.ts';
 import type { Actor } from '../../api/store/audit.ts';
 import { createKey, revokeKey } from '../../api/store/keys.ts';
-import { loadReleaseDir } from '../../api/store/release-dir.ts';
-import { approveRelease, createContract, storeDraft, withdrawRelease } from '../../api/store/releases.ts';
+import { createContract } from '../../api/store/releases.ts';
 import { dialects, SERVER_URL } from '../api/dialects.ts';
-import { makeRelease } from '../api/fixtures.ts';
+import { makeRelease, seedReleases } from '../api/fixtures.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
 const CALLERS = ['anonymous', 'active', 'nocontract', 'expired', 'reviewer', 'officer', 'revoked', 'malformed'] as const;
@@ -30,16 +29,7 @@ for (const d of dialects()) {
     const store = await d.open();
     t.teardown(async () => { await store.close(); await d.cleanup(); });
     const db = store.db;
-    const publish = async (o: Parameters<typeof makeRelease>[0], approve = true): Promise<string> => {
-      const r = await storeDraft(db, await loadReleaseDir((await makeRelease(o)).dir), system);
-      if (approve) await approveRelease(db, r.id, system);
-      return r.id;
-    };
-    const pub = await publish({ policyId: 'pub', rho: 0.5 });
-    const restricted = await publish({ policyId: 'restricted', audience: 'contract' });
-    const draft = await publish({ policyId: 'draft' }, false);
-    const gone = await publish({ policyId: 'gone' });
-    await withdrawRelease(db, gone, 'withdrawn for the test', system);
+    const { pub, restricted, draft, gone } = await seedReleases(db, system, 'withdrawn for the test');
     const mk = (role: string, name: string) => createKey(db, role, name, system);
     const active = await mk('researcher', 'active');
     const expired = await mk('researcher', 'expired');
