@@ -293,8 +293,8 @@ async function runOne(size: string, method: 'optimal' | 'heuristic', seed: strin
   // protectSdc's final, independent full audit.
   phase = 'final audit';
   lpReset();
-  const audit = await auditPattern(sys, suppressed, sensitive, { singletons: true });
-  progress(`final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.lpSolves} LP solves; ${lpSummary()}`);
+  const audit = await auditPattern(sys, suppressed, sensitive, { singletons: true, tables: [table] });
+  progress(`final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.certifiedCells} cells certified by witnesses, ${audit.lpSolves} LP solves; ${lpSummary()}`);
   const dims = table.plan.dimensions;
   let secondary = 0;
   let total = 0;

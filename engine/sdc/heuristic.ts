@@ -1,0 +1,413 @@
+import { StatguardError } from '../errors.ts';
+import { EXACT_AUDIT_MAX_CELLS, auditPattern, components } from './audit.ts';
+import type { AuditOptions, AuditResult, SensitiveCell } from './audit.ts';
+import type { CellSystem } from './relations.ts';
+import { highsRuntime } from './highs.ts';
+import type { HighsRuntime } from './highs.ts';
+import type { SecondaryInput, SecondaryResult } from './secondary.ts';
+import { bestCube, findWitness, findWitnesses, requiredMovement, witnessed } from './witness.ts';
+import type { Cube, Witness, Witnesses } from './witness.ts';
+
+/** Cost of a neverSuppress cell: used only when no other cube exists (reported as a violation). */
+export const HUGE = 1e12;
+/** Score offset of a cube that cannot carry the whole protection (any carrying cube wins). */
+const SHORT = 1e30;
+
+export interface HeuristicOptions {
+  /** Time budget of the clean-up pass in seconds (default 60; 0 skips it). */
+  readonly cleanupSeconds?: number;
+}
+
+/**
+ * Hypercube heuristic (after tau-Argus's GHMITER, on balanced cubes, see witness.ts), then a clean-up pass.
+ *
+ * 1. Cube phase, no LP: for each sensitive cell without witnesses in the current pattern, suppress the cheapest
+ *    balanced cube around it over every table holding it that carries its protection in both directions (already
+ *    suppressed cells cost 0, so cubes reuse the pattern; fixed cells are never used, neverSuppress cells only at a
+ *    prohibitive cost). Each such cube is a witness once suppressed, so the cell is protected. Then the singleton
+ *    rule on the relations: a relation whose only two suppressed cells are a one-unit cell and a sensitive cell gets
+ *    a cube around a third cell.
+ * 2. Audit (witnesses first, LP for the rest). Cells that still fail (protection a single cube cannot carry, linked
+ *    cells whose cubes do not verify) get, round after round, the cheapest cube that adds a cell, else the cheapest
+ *    published cell of each relation around them; the pattern only grows, so this ends (at worst with every related
+ *    cell suppressed: AUDIT_FAILED when even that fails).
+ * 3. `cleanupPattern` publishes the secondary cells the pattern does not need.
+ * Guarantee: only a pattern that passed the full audit is returned (the clean-up keeps that property and the pattern
+ * is audited again after it; a clean-up result that failed would be discarded for the passing pattern before it).
+ */
+export async function heuristicSuppression(input: SecondaryInput, opts: HeuristicOptions = {}): Promise<SecondaryResult> {
+  const { sys, sensitive } = input;
+  const sup = Uint8Array.from(input.primary);
+  const fixed = input.fixed;
+  const costOf = (c: number): number => (sup[c] ? 0 : fixed?.[c] ? Infinity : input.never[c] ? HUGE : input.cost[c]!);
+  const auditOpts: AuditOptions = { singletons: input.singletons !== false, tables: input.tables, intervals: 'certified' };
+  let iterations = 0;
+  coverWithCubes(input, sup, costOf, await highsRuntime());
+  for (;;) {
+    iterations++;
+    const audit = await auditPattern(sys, sup, sensitive, auditOpts);
+    if (audit.passes) {
+      const before = Uint8Array.from(sup);
+      const clean = await cleanupPattern(input, sup, opts.cleanupSeconds ?? 60);
+      let final: AuditResult = audit;
+      let cleanupRemoved = clean.removed;
+      if (clean.removed > 0) {
+        final = await auditPattern(sys, sup, sensitive, auditOpts);
+        if (!final.passes) {
+          // The clean-up checks each removal locally; should that ever miss a global effect, keep the audited pattern.
+          sup.set(before);
+          final = audit;
+          cleanupRemoved = 0;
+        }
+      }
+      let violations = 0;
+      for (let c = 0; c < sys.cellCount; c++) if (sup[c] && input.never[c] && !input.primary[c]) violations++;
+      return {
+        suppressed: sup, method: 'heuristic', optimalFinished: null, audit: final, iterations, neverSuppressViolations: violations,
+        cleanupFinished: clean.finished, cleanupRemoved,
+      };
+    }
+    const count = (): number => sup.reduce((n, v) => n + v, 0);
+    const before = count();
+    const touched = new Set<number>();
+    for (const f of audit.cells) {
+      if (f.passes || touched.has(f.id)) continue;
+      const s = input.sensitive.find((x) => x.id === f.id)!;
+      const cube = cheapestCube(input, s.id, requiredMovement(sys, s), costOf, true);
+      let added = 0;
+      for (const c of cube?.ids ?? []) {
+        touched.add(c);
+        if (!sup[c]) { sup[c] = 1; added++; }
+      }
+      if (added === 0) widen(input, sup, f.id, costOf);
+    }
+    for (const ex of audit.singletons) protectThirdCell(input, sup, ex.relation, costOf);
+    if (count() === before) {
+      const linked = fixed?.some((f) => f === 1) ? '; cells published in a release given with --against cannot be suppressed, and the pattern needs them' : '';
+      throw new StatguardError('AUDIT_FAILED', `secondary suppression could not find a pattern that passes the audit (every related cell is already suppressed${linked})`);
+    }
+  }
+}
+
+/**
+ * The cheapest balanced cube around `id` over every table holding it that adds a cell (`mustAdd`) or not. `short`:
+ * the movement still missing per direction (0: none). Cubes carrying every missing movement win, by cost; otherwise
+ * the lowest cost per share of the missing movement carried (the smallest share over the missing directions).
+ */
+function cheapestCube(
+  input: SecondaryInput, id: number, short: { up: number; down: number; tol: number }, costOf: (c: number) => number, mustAdd: boolean,
+): Cube | null {
+  const { sys, tables } = input;
+  let best: Cube | null = null;
+  let bestScore = Infinity;
+  for (const o of sys.owners[id]!) {
+    let score = Infinity;
+    const cube = bestCube(sys, tables, o.table, o.index, {
+      costOf,
+      score: (c) => {
+        if (mustAdd && c.cost <= 0) return null;
+        let share = c.capUp > short.tol || c.capDown > short.tol ? 1 : 0;
+        if (short.up > short.tol) share = Math.min(share, c.capUp / short.up);
+        if (short.down > short.tol) share = Math.min(share, c.capDown / short.down);
+        if (share <= 0 || (share < 1 && c.cost <= 0)) return null;
+        const s = share >= 1 - 1e-12 ? c.cost : SHORT + c.cost / share;
+        score = Math.min(score, s);
+        return s;
+      },
+    });
+    if (cube && score < bestScore) { best = cube; bestScore = score; }
+  }
+  return best;
+}
+
+/** Cubes one sensitive cell may take in one cube phase (a large protection may need a sum of cubes). */
+const MAX_CUBES_PER_CELL = 24;
+
+/** Cube phase (see heuristicSuppression): returns the number of cells added. */
+export function coverWithCubes(input: SecondaryInput, sup: Uint8Array, costOf: (c: number) => number, highs: HighsRuntime | null = null): number {
+  const { sys } = input;
+  let added = 0;
+  // Pass 1 with cubes alone (fast); pass 2, for the cells still short, lets the local LP (ballWitness) judge what the
+  // pattern already carries, so that cubes are added only for the movement really missing.
+  const short: SensitiveCell[] = [];
+  for (const pass of highs ? [1, 2] : [1]) {
+    const lp = pass === 2 ? highs : null;
+    for (const s of pass === 1 ? input.sensitive : short) added += coverCell(input, sup, s, costOf, lp, pass === 1 ? short : null);
+  }
+  if (input.singletons === false) return added;
+  const sens = new Set(input.sensitive.map((s) => s.id));
+  for (let ri = 0; ri < sys.relations.length; ri++) {
+    const cells = sys.relations[ri]!.cells;
+    let n = 0;
+    let one = false;
+    let sensitive = 0;
+    for (const c of cells) {
+      if (!sup[c]) continue;
+      n++;
+      if (sys.units[c] === 1) one = true;
+      if (sens.has(c)) sensitive++;
+    }
+    if (n === 2 && one && sensitive > 0) added += protectThirdCell(input, sup, ri, costOf);
+  }
+  return added;
+}
+
+/**
+ * Add cubes around sensitive cell `s` until witnesses (cubes, or the local LP when `highs` is given) carry its
+ * movement, at most MAX_CUBES_PER_CELL; cells still short are listed in `stillShort`. Returns the cells added.
+ */
+function coverCell(
+  input: SecondaryInput, sup: Uint8Array, s: SensitiveCell, costOf: (c: number) => number, highs: HighsRuntime | null,
+  stillShort: SensitiveCell[] | null,
+): number {
+  const { sys, tables } = input;
+  const need = requiredMovement(sys, s);
+  let added = 0;
+  for (let k = 0; k <= MAX_CUBES_PER_CELL; k++) {
+    const up = findWitness(sys, tables, sup, s.id, 1, need.up, true, highs);
+    const down = findWitness(sys, tables, sup, s.id, -1, need.down, true, highs);
+    const short = {
+      up: need.up > need.tol ? Math.max(0, need.up - (up?.amount ?? 0)) : 0,
+      down: need.down > need.tol ? Math.max(0, need.down - (down?.amount ?? 0)) : 0,
+      tol: need.tol,
+    };
+    if (short.up <= need.tol && short.down <= need.tol && (up || down)) return added;
+    const cube = k < MAX_CUBES_PER_CELL ? cheapestCube(input, s.id, short, costOf, true) : null;
+    if (!cube) break;
+    for (const c of cube.ids) if (!sup[c]) { sup[c] = 1; added++; }
+  }
+  stillShort?.push(s);
+  return added;
+}
+
+/** Singleton rule: suppress the cheapest cube around a published cell of relation `ri` (a third moving cell). */
+function protectThirdCell(input: SecondaryInput, sup: Uint8Array, ri: number, costOf: (c: number) => number): number {
+  const { sys } = input;
+  let best: Cube | null = null;
+  for (const m of sys.relations[ri]!.cells) {
+    if (sup[m] || input.fixed?.[m]) continue;
+    const cube = cheapestCube(input, m, { up: 0, down: 0, tol: 0 }, costOf, true);
+    if (cube && (!best || cube.cost < best.cost)) best = cube;
+  }
+  let added = 0;
+  if (best) { for (const c of best.ids) if (!sup[c]) { sup[c] = 1; added++; } } else added = widen(input, sup, sys.relations[ri]!.cells[0]!, costOf);
+  return added;
+}
+
+function cheapestPublished(cells: Iterable<number>, sup: Uint8Array, costOf: (c: number) => number): number {
+  let best = -1;
+  let bestCost = Infinity;
+  for (const c of cells) {
+    if (sup[c]) continue;
+    const k = costOf(c);
+    if (k < bestCost) { bestCost = k; best = c; }
+  }
+  return best;
+}
+
+/**
+ * Add the cheapest published cell of every relation containing `id`; if none is left, of every relation touching the
+ * component of `id`. Returns the number added (0 only when every related cell is suppressed or fixed).
+ */
+function widen(input: SecondaryInput, sup: Uint8Array, id: number, costOf: (c: number) => number): number {
+  const { sys } = input;
+  const pickFrom = (rels: Iterable<number>): number => {
+    const picks = new Set<number>();
+    for (const r of rels) {
+      const p = cheapestPublished(sys.relations[r]!.cells, sup, costOf);
+      if (p >= 0) picks.add(p);
+    }
+    for (const p of picks) sup[p] = 1;
+    return picks.size;
+  };
+  const local = pickFrom(sys.cellRelations[id]!);
+  if (local > 0) return local;
+  const comp = components(sys, sup).find((c) => c.cells.includes(id));
+  const rels = new Set<number>();
+  for (const c of comp ? comp.cells : [id]) for (const r of sys.cellRelations[c]!) rels.add(r);
+  return pickFrom(rels);
+}
+
+/* ------------------------------------------------------------------ */
+/* Clean-up                                                             */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Clean-up pass: try to publish the secondary cells of a passing pattern one at a time, most expensive first
+ * (ties: cells in more relations, i.e. aggregates, first), keeping a removal only when every sensitive cell stays
+ * protected; repeated until a pass removes nothing or the time budget ends. Mutates `sup`.
+ *
+ * Each sensitive cell keeps its current witnesses (witness.ts); publishing cell c can only invalidate the witnesses
+ * that use c (a witness not touching c stays a valid alternative table), so only their owners are searched again.
+ * Cells no witness covers are judged by LP over c's component (its sensitive cells are the only ones whose LP can
+ * change: other components are untouched) when that component has at most EXACT_AUDIT_MAX_CELLS cells; on a larger
+ * one such a removal is refused (an LP there costs seconds).
+ * Singleton rule: every relation around the removed cells is checked, counting as hidden only cells known to move
+ * (sensitive cells, which pass, and cells some witness moves): a cell no witness moves might be determined, so
+ * counting it out can only refuse more removals.
+ * A secondary cell left alone in an additive relation is determined (publishing it tells the attacker nothing new),
+ * so it is removed with c; a removal that would leave a suppressed cell alone in a non-additive relation, or a
+ * primary alone in any relation, is refused (the optimal method's start constraints exclude such patterns too, so
+ * the heuristic searches within the optimal method's space and never undercuts its optimum).
+ * Guarantee: `sup` passes the audit before (precondition) and after every kept removal; the caller audits the final
+ * pattern again in full.
+ */
+export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, seconds: number): Promise<{ removed: number; finished: boolean }> {
+  const { sys, sensitive, tables } = input;
+  const deadline = Date.now() + seconds * 1000;
+  const highs = await highsRuntime();
+  const isSecondary = (c: number): boolean => sup[c] === 1 && !input.primary[c] && !input.fixed?.[c];
+  const needOf = new Map(sensitive.map((s) => [s.id, requiredMovement(sys, s)]));
+  const sensOf = new Map<number, SensitiveCell>();
+  for (const s of sensitive) {
+    const prev = sensOf.get(s.id);
+    sensOf.set(s.id, prev ? { id: s.id, upper: Math.max(prev.upper, s.upper), lower: Math.max(prev.lower, s.lower) } : s);
+  }
+  for (const [id, s] of sensOf) needOf.set(id, requiredMovement(sys, s));
+
+  // Witness bookkeeping: per sensitive cell its witnesses (null: judged by LP); per cell the sensitive cells using it.
+  const wit = new Map<number, Witnesses | null>();
+  const users: (Set<number> | undefined)[] = new Array(sys.cellCount);
+  const cubesOf = (w: Witnesses | null): Witness[] => (w ? [w.up, w.down].filter((x): x is Witness => x !== null) : []);
+  const lpJudged = new Set<number>();
+  const attach = (id: number, w: Witnesses | null): void => {
+    wit.set(id, w);
+    if (w) lpJudged.delete(id); else lpJudged.add(id);
+    for (const cube of cubesOf(w)) for (const c of cube.ids) (users[c] ??= new Set()).add(id);
+  };
+  const detach = (id: number): void => {
+    for (const cube of cubesOf(wit.get(id) ?? null)) for (const c of cube.ids) users[c]?.delete(id);
+    wit.delete(id);
+  };
+  const search = (id: number): Witnesses | null => {
+    const need = needOf.get(id)!;
+    const w = findWitnesses(sys, tables, sup, id, need.up, need.down, highs);
+    return witnessed(w, need) ? w : null;
+  };
+  for (const id of sensOf.keys()) {
+    attach(id, search(id));
+  }
+  const moves = (c: number): boolean => sensOf.has(c) || (users[c]?.size ?? 0) > 0;
+
+  let removed = 0;
+  // Components are needed only around LP-judged cells; recomputed lazily (a pass over every relation).
+  let compsCache: ReturnType<typeof componentIndex> | null = null;
+  const comps = (): ReturnType<typeof componentIndex> => (compsCache ??= componentIndex(sys, sup));
+  for (let changed = true; changed;) {
+    changed = false;
+    const order: number[] = [];
+    for (let c = 0; c < sys.cellCount; c++) if (isSecondary(c)) order.push(c);
+    order.sort((a, b) => input.cost[b]! - input.cost[a]! || sys.cellRelations[b]!.length - sys.cellRelations[a]!.length || a - b);
+    for (const c of order) {
+      if (!isSecondary(c)) continue;
+      if (seconds <= 0 || Date.now() > deadline) return { removed, finished: false };
+      const drop = removalSet(input, sup, c);
+      if (!drop) continue;
+      // Sensitive cells to judge again: users of the dropped cells, and the LP-judged ones of c's component.
+      const affected = new Set<number>();
+      for (const d of drop) for (const id of users[d] ?? []) affected.add(id);
+      let compSize = 0;
+      if (lpJudged.size > 0) {
+        const comp = comps().of[c]!;
+        compSize = comps().size[comp]!;
+        for (const id of lpJudged) if (comps().of[id] === comp) affected.add(id);
+      }
+      for (const d of drop) sup[d] = 0;
+      const found = new Map<number, Witnesses | null>();
+      const lpTargets: SensitiveCell[] = [];
+      let ok = true;
+      for (const id of affected) {
+        const w = search(id);
+        found.set(id, w);
+        if (!w) lpTargets.push(sensOf.get(id)!);
+      }
+      if (lpTargets.length > 0) {
+        compSize ||= comps().size[comps().of[c]!]!;
+        if (compSize > EXACT_AUDIT_MAX_CELLS) ok = false;
+        else {
+          const targets = nearestFirst(sys, lpTargets, drop, sup);
+          ok = (await auditPattern(sys, sup, targets, { singletons: false, failFast: true, tables, intervals: 'exact' })).passes;
+        }
+      }
+      if (ok && input.singletons !== false) {
+        // Tentatively apply the new witnesses to judge which cells still move.
+        const old = new Map<number, Witnesses | null>();
+        for (const [id, w] of found) { old.set(id, wit.get(id) ?? null); detach(id); attach(id, w); }
+        ok = !singletonExposed(sys, sup, drop, moves, sensOf);
+        if (!ok) for (const [id, w] of old) { detach(id); attach(id, w); }
+      } else if (ok) for (const [id, w] of found) { detach(id); attach(id, w); }
+      if (ok) {
+        removed += drop.length;
+        changed = true;
+        compsCache = null;
+      } else for (const d of drop) sup[d] = 1;
+    }
+  }
+  return { removed, finished: true };
+}
+
+/** Whether a relation around the published cells `drop` now has exactly two moving suppressed cells, one a one-unit cell and the other sensitive. */
+function singletonExposed(sys: CellSystem, sup: Uint8Array, drop: readonly number[], moves: (c: number) => boolean, sens: Map<number, SensitiveCell>): boolean {
+  const seen = new Set<number>();
+  for (const d of drop) for (const ri of sys.cellRelations[d]!) {
+    if (seen.has(ri)) continue;
+    seen.add(ri);
+    const hidden: number[] = [];
+    for (const c of sys.relations[ri]!.cells) if (sup[c] && moves(c)) hidden.push(c);
+    if (hidden.length !== 2) continue;
+    const [u, v] = hidden as [number, number];
+    if ((sys.units[u] === 1 && sens.has(v)) || (sys.units[v] === 1 && sens.has(u))) return true;
+  }
+  return false;
+}
+
+/**
+ * The sensitive cells ordered by distance (relations hops through suppressed cells) from the published cells `drop`:
+ * the cells a removal most likely exposes are audited first, so a failing trial stops early (failFast).
+ */
+function nearestFirst(sys: CellSystem, targets: SensitiveCell[], drop: readonly number[], sup: Uint8Array): SensitiveCell[] {
+  const dist = new Map<number, number>();
+  let frontier = [...drop];
+  for (const d of drop) dist.set(d, 0);
+  for (let k = 1; frontier.length > 0 && dist.size < sys.cellCount; k++) {
+    const next: number[] = [];
+    for (const c of frontier) for (const r of sys.cellRelations[c]!) for (const m of sys.relations[r]!.cells) {
+      if (!sup[m] || dist.has(m)) continue;
+      dist.set(m, k);
+      next.push(m);
+    }
+    frontier = next;
+  }
+  return targets.map((x) => ({ x, d: dist.get(x.id) ?? Infinity })).sort((a, b) => a.d - b.d).map((e) => e.x);
+}
+
+/** Component id per suppressed cell (-1 for published cells) and the number of cells per component. */
+function componentIndex(sys: CellSystem, sup: Uint8Array): { of: Int32Array; size: number[] } {
+  const of = new Int32Array(sys.cellCount).fill(-1);
+  const size: number[] = [];
+  components(sys, sup).forEach((comp, k) => { size.push(comp.cells.length); for (const c of comp.cells) of[c] = k; });
+  return { of, size };
+}
+
+/**
+ * Cells to publish when publishing secondary cell c: c plus the secondary cells that become alone in an additive
+ * relation (determined), transitively; null when a primary or a cell of a non-additive relation would be left alone.
+ */
+function removalSet(input: SecondaryInput, sup: Uint8Array, c: number): number[] | null {
+  const { sys } = input;
+  const out: number[] = [c];
+  const gone = new Set<number>([c]);
+  const queue = [...sys.cellRelations[c]!];
+  while (queue.length > 0) {
+    const r = sys.relations[queue.pop()!]!;
+    let lone = -1;
+    let count = 0;
+    for (const m of r.cells) if (sup[m] && !gone.has(m)) { count++; lone = m; }
+    if (count !== 1) continue;
+    if (!r.additive || input.primary[lone] || input.fixed?.[lone]) return null;
+    gone.add(lone);
+    out.push(lone);
+    queue.push(...sys.cellRelations[lone]!);
+  }
+  return out;
+}
