@@ -415,6 +415,9 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
       };
       for (let ri = 0; ri < sys.relations.length; ri++) {
         const r = sys.relations[ri]!;
+        // An aggregate with a single child has exactly the child's contributors (a unit of the aggregate is in one
+        // of its children): the lone contributor of one learns only its own value from the other.
+        if (r.cells.length === 2) continue;
         let sup: number[] = [];
         for (const c of r.cells) if (suppressed[c] && !determinedAll.has(c)) sup.push(c);
         if (sup.length < 2) continue;

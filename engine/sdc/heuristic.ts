@@ -1,11 +1,11 @@
 import { StatguardError } from '../errors.ts';
-import { EXACT_AUDIT_MAX_CELLS, auditPattern, components } from './audit.ts';
+import { EXACT_AUDIT_MAX_CELLS, attackerModel, auditPattern, components } from './audit.ts';
 import type { AuditOptions, AuditResult, SensitiveCell } from './audit.ts';
 import type { CellSystem } from './relations.ts';
 import { highsRuntime } from './highs.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { SecondaryInput, SecondaryResult } from './secondary.ts';
-import { bestCube, findWitness, findWitnesses, requiredMovement, witnessed } from './witness.ts';
+import { bestCube, checkWitness, findWitness, findWitnesses, modelWitness, requiredMovement, witnessed } from './witness.ts';
 import type { Cube, Witness, Witnesses } from './witness.ts';
 
 /** Cost of a neverSuppress cell: used only when no other cube exists (reported as a violation). */
@@ -124,20 +124,24 @@ function cheapestCube(
 const MAX_CUBES_PER_CELL = 24;
 
 /** Cube phase (see heuristicSuppression): returns the number of cells added. */
-export function coverWithCubes(input: SecondaryInput, sup: Uint8Array, costOf: (c: number) => number, highs: HighsRuntime | null = null): number {
+export function coverWithCubes(
+  input: SecondaryInput, sup: Uint8Array, costOf: (c: number) => number, highs: HighsRuntime | null = null,
+): { added: number; short: SensitiveCell[] } {
   const { sys } = input;
   let added = 0;
   // Pass 1 with cubes alone (fast); pass 2, for the cells still short, lets the local LP (ballWitness) judge what the
   // pattern already carries, so that cubes are added only for the movement really missing.
-  const short: SensitiveCell[] = [];
-  for (const pass of highs ? [1, 2] : [1]) {
-    const lp = pass === 2 ? highs : null;
-    for (const s of pass === 1 ? input.sensitive : short) added += coverCell(input, sup, s, costOf, lp, pass === 1 ? short : null);
+  let short: SensitiveCell[] = [...input.sensitive];
+  for (const lp of highs ? [null, highs] : [null]) {
+    const next: SensitiveCell[] = [];
+    for (const s of short) added += coverCell(input, sup, s, costOf, lp, next);
+    short = next;
   }
-  if (input.singletons === false) return added;
+  if (input.singletons === false) return { added, short };
   const sens = new Set(input.sensitive.map((s) => s.id));
   for (let ri = 0; ri < sys.relations.length; ri++) {
     const cells = sys.relations[ri]!.cells;
+    if (cells.length === 2) continue; // an aggregate with a single child: same contributors (see audit.ts)
     let n = 0;
     let one = false;
     let sensitive = 0;
@@ -149,7 +153,7 @@ export function coverWithCubes(input: SecondaryInput, sup: Uint8Array, costOf: (
     }
     if (n === 2 && one && sensitive > 0) added += protectThirdCell(input, sup, ri, costOf);
   }
-  return added;
+  return { added, short };
 }
 
 /**
@@ -158,7 +162,7 @@ export function coverWithCubes(input: SecondaryInput, sup: Uint8Array, costOf: (
  */
 function coverCell(
   input: SecondaryInput, sup: Uint8Array, s: SensitiveCell, costOf: (c: number) => number, highs: HighsRuntime | null,
-  stillShort: SensitiveCell[] | null,
+  stillShort: SensitiveCell[],
 ): number {
   const { sys, tables } = input;
   const need = requiredMovement(sys, s);
@@ -176,7 +180,7 @@ function coverCell(
     if (!cube) break;
     for (const c of cube.ids) if (!sup[c]) { sup[c] = 1; added++; }
   }
-  stillShort?.push(s);
+  stillShort.push(s);
   return added;
 }
 
@@ -284,8 +288,35 @@ export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, sec
     const w = findWitnesses(sys, tables, sup, id, need.up, need.down, highs);
     return witnessed(w, need) ? w : null;
   };
-  for (const id of sensOf.keys()) {
-    attach(id, search(id));
+  for (const id of sensOf.keys()) attach(id, search(id));
+  // Cells no local witness protects: the attacker LP over their whole component (one warm model per component) gives
+  // one, its optimal point. Without it every removal in a large component would have to be refused.
+  if (lpJudged.size > 0) {
+    const byComp = new Map<number, number[]>();
+    const ci = componentIndex(sys, sup);
+    for (const id of lpJudged) {
+      const k = ci.of[id]!;
+      if (k >= 0) byComp.set(k, [...(byComp.get(k) ?? []), id]);
+    }
+    const comps = components(sys, sup);
+    for (const [k, ids] of byComp) {
+      if (Date.now() > deadline) break;
+      const comp = comps[k]!;
+      const m = attackerModel(highs, sys, comp, sup);
+      try {
+        for (const id of ids) {
+          const need = needOf.get(id)!;
+          const w: Witnesses = {
+            up: need.up > need.tol ? modelWitness(sys, highs, m, comp.cells, id, 1, need.up) : null,
+            down: need.down > need.tol ? modelWitness(sys, highs, m, comp.cells, id, -1, need.down) : null,
+          };
+          const carries = (x: Witness | null, n: number): boolean => n <= need.tol || (x !== null && x.amount >= n - need.tol && checkWitness(sys, sup, x));
+          if (carries(w.up, need.up) && carries(w.down, need.down) && witnessed(w, need)) { detach(id); attach(id, w); }
+        }
+      } finally {
+        m.model.dispose();
+      }
+    }
   }
   const moves = (c: number): boolean => sensOf.has(c) || (users[c]?.size ?? 0) > 0;
 
@@ -352,6 +383,7 @@ function singletonExposed(sys: CellSystem, sup: Uint8Array, drop: readonly numbe
   for (const d of drop) for (const ri of sys.cellRelations[d]!) {
     if (seen.has(ri)) continue;
     seen.add(ri);
+    if (sys.relations[ri]!.cells.length === 2) continue; // an aggregate with a single child: same contributors (see audit.ts)
     const hidden: number[] = [];
     for (const c of sys.relations[ri]!.cells) if (sup[c] && moves(c)) hidden.push(c);
     if (hidden.length !== 2) continue;

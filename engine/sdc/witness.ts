@@ -4,6 +4,7 @@ import type { CellSystem } from './relations.ts';
 import { tolerance } from './tolerance.ts';
 import type { HighsRuntime } from './highs.ts';
 import { attackerModel } from './audit.ts';
+import type { AttackerModel } from './audit.ts';
 
 /**
  * Balanced hypercubes: alternative tables an attacker cannot rule out.
@@ -322,14 +323,14 @@ export function findWitness(
 }
 
 /** Suppressed cells around the centre that the local LP of `ballWitness` lets move. */
-export const BALL_CELLS = 1500;
+export const BALL_CELLS = 800;
 
 /**
  * A witness from the attacker LP restricted to a ball: the `BALL_CELLS` suppressed cells nearest the centre (breadth
  * first over relations through suppressed cells) are variables, every other cell is held at its exact value. Holding
  * cells fixed only adds constraints, so the restricted optimum is reachable by the attacker too: a valid witness of
  * movement min(need, optimum). Used when no sum of cubes carries the movement (a large protection spread over many
- * cells); an LP over ~1,500 cells instead of the whole component (which on a 100,000-cell table holds tens of
+ * cells); an LP over ~800 cells instead of the whole component (which on a 100,000-cell table holds tens of
  * thousands).
  */
 export function ballWitness(
@@ -351,19 +352,35 @@ export function ballWitness(
   }
   const m = attackerModel(highs, sys, { cells, relations: [...rels] }, inBall);
   try {
-    const k = m.col.get(id)!;
-    m.model.changeColCost(k, -dir);
-    // The centre's movement is capped at `need`: a witness moving exactly what is required.
-    m.model.changeColBounds(k, dir > 0 ? sys.lower[id]! : Math.max(sys.lower[id]!, sys.value[id]! - need), dir > 0 ? Math.min(sys.upper[id]!, sys.value[id]! + need) : sys.upper[id]!);
+    return modelWitness(sys, highs, m, cells, id, dir, need);
+  } finally {
+    m.model.dispose();
+  }
+}
+
+/**
+ * A witness from an attacker model over `cells` (its columns, in that order): maximise the centre's movement in
+ * direction `dir`, capped at `need`, and read the optimal point. The model's cost and the centre's bounds are restored
+ * afterwards, so one model serves many cells.
+ */
+export function modelWitness(
+  sys: CellSystem, highs: HighsRuntime, m: AttackerModel, cells: readonly number[], id: number, dir: 1 | -1, need: number,
+): Witness | null {
+  const k = m.col.get(id)!;
+  m.model.changeColCost(k, -dir);
+  // The centre's movement is capped at `need`: a witness moving exactly what is required.
+  m.model.changeColBounds(k, dir > 0 ? sys.lower[id]! : Math.max(sys.lower[id]!, sys.value[id]! - need), dir > 0 ? Math.min(sys.upper[id]!, sys.value[id]! + need) : sys.upper[id]!);
+  try {
     const run = m.model.run();
     if (run.modelStatus !== highs.constants.modelStatus.optimal) return null;
     const x = m.model.getSolution().colValue;
     // Only the cells that move belong to the witness (fewer cells for the clean-up to watch).
     const moved = cells.map((c, i) => [c, x[i]! - sys.value[c]!] as const).filter(([c, d]) => c === id || Math.abs(d) > tolerance(sys.value[c]!));
-    const amount = dir * (x[0]! - sys.value[id]!);
+    const amount = dir * (x[k]! - sys.value[id]!);
     return amount > 0 ? { ids: Int32Array.from(moved, (e) => e[0]), delta: Float64Array.from(moved, (e) => e[1]), amount } : null;
   } finally {
-    m.model.dispose();
+    m.model.changeColCost(k, 0);
+    m.model.changeColBounds(k, sys.lower[id]!, sys.upper[id]!);
   }
 }
 

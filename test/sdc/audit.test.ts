@@ -4,7 +4,8 @@ import { buildCellSystem } from '../../engine/sdc/relations.ts';
 import type { CellSystem } from '../../engine/sdc/relations.ts';
 import { cellIndex } from '../../engine/types.ts';
 import type { ExactTable } from '../../engine/types.ts';
-import { cats, makeTable } from './helpers.ts';
+import { protectSdc } from '../../engine/sdc/protect.ts';
+import { cats, makeTable, sdcPlan } from './helpers.ts';
 
 /** Rows with region, gender, age; deterministic counts. */
 const rows = (() => {
@@ -132,4 +133,31 @@ t.test('singleton rule', async (t) => {
   t.ok(r.singletons.some((s) => s.exposed === sens[0]!.id && s.singleton === sens[1]!.id), 'singleton (A,m) exposes (A,f)');
   t.equal(r.passes, false);
   t.equal((await auditPattern(sys, rect, sens, { singletons: false })).passes, true, 'the LP alone accepts the rectangle');
+});
+
+t.test('singleton rule: an aggregate with a single child shares its contributors (no exposure)', async (t) => {
+  // Region group G1 holds one region (r1) with one unit: G1 = r1 always, both suppressed, same lone contributor.
+  const region = { name: 'region', categories: cats('r1', 'r2', 'r3', 'r4'), hierarchy: [{ code: 'G1', label: 'G1', children: ['r1'] }, { code: 'G2', label: 'G2', children: ['r2', 'r3', 'r4'] }] };
+  const sex = { name: 'sex', categories: cats('m', 'f') };
+  const rows = [
+    { codes: ['r1', 'm'], value: 1 },
+    ...Array.from({ length: 9 }, (_, i) => ({ codes: [`r${2 + (i % 3)}`, i % 2 ? 'm' : 'f'], value: 1 })),
+    ...Array.from({ length: 9 }, (_, i) => ({ codes: [`r${2 + (i % 3)}`, i % 2 ? 'f' : 'm'], value: 1 })),
+  ];
+  const tab = makeTable('single-child', [region, sex], rows);
+  const r = await protectSdc([tab], sdcPlan({ minFrequency: 3, secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: 10 } }));
+  t.equal(r.report.auditPasses, true, 'a pattern is found');
+  const dims = tab.plan.dimensions;
+  const at = (reg: string, s: string | null): number => {
+    const ri = dims[0]!.nodes.findIndex((n) => n.code === reg);
+    const si = s === null ? dims[1]!.total! : dims[1]!.nodes.findIndex((n) => n.code === s);
+    return ri * dims[1]!.nodes.length + si;
+  };
+  t.equal(r.tables[0]!.cells[at('r1', 'm')]!.value, null, 'the one-unit cell is suppressed');
+  t.equal(r.tables[0]!.cells[at('G1', 'm')]!.value, null, 'and so is its single-child aggregate (equal to it)');
+  // The audit itself: the two-cell relation G1 = r1 is never a singleton exposure.
+  const sys = buildCellSystem([tab]);
+  const sup = Uint8Array.from(r.tables[0]!.cells, (c) => (c.value === null ? 1 : 0));
+  const audit = await auditPattern(sys, sup, [{ id: at('r1', 'm'), upper: 1, lower: 1 }]);
+  t.ok(audit.singletons.every((x) => sys.relations[x.relation]!.cells.length > 2), 'no exposure reported on a single-child relation');
 });
