@@ -1,9 +1,11 @@
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { runApiCommand } from '../../api/commands.ts';
 import { openStore } from '../../api/store/db.ts';
 import { start } from '../../api/start.ts';
 import { makeRelease, tmpDir } from './fixtures.ts';
+import { freshPgliteDir } from './pglite-template.ts';
 
 function io() {
   const o = { out: '', err: '', isTty: false, outFn: (s: string) => { o.out += s; }, errFn: (s: string) => { o.err += s; } };
@@ -12,8 +14,10 @@ function io() {
 
 t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded store', async (t) => {
   const dir = await tmpDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const saved = { d: process.env.STATGUARD_DATA_DIR, u: process.env.DATABASE_URL };
-  process.env.STATGUARD_DATA_DIR = path.join(dir, 'db');
+  // An empty migrated embedded store (a copy of the template: no initdb per test); every command opens it itself.
+  process.env.STATGUARD_DATA_DIR = await freshPgliteDir(dir);
   delete process.env.DATABASE_URL;
   t.teardown(() => {
     if (saved.d === undefined) delete process.env.STATGUARD_DATA_DIR; else process.env.STATGUARD_DATA_DIR = saved.d;
@@ -60,6 +64,8 @@ t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded
 
 t.test('start: publishes once, serves, second start reuses the store', async (t) => {
   const dir = await tmpDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await freshPgliteDir(dir); // dir/db: an empty migrated embedded store, as a first start leaves it before publishing
   const a = await makeRelease({ policyId: 'demo-a', seeded: true, demo: true });
   const b = await makeRelease({ policyId: 'demo-b', seeded: true, demo: true, rho: 1, inputSha: 'c'.repeat(64) });
   let log = '';

@@ -1,11 +1,13 @@
 /**
- * Runs a suite against every available store dialect: embedded PGlite always,
+ * Runs a suite against every available store dialect: embedded PGlite always
+ * (each store a copy of a migrated template folder: see pglite-template.ts),
  * and a PostgreSQL server when STATGUARD_TEST_DATABASE_URL is set (each store
- * gets a fresh database there, dropped at the end).
+ * gets a fresh database there, migrated by openStore, dropped at the end).
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openStore, type Store } from '../../api/store/db.ts';
+import { openPgliteStore } from './pglite-template.ts';
 
 export interface Dialect {
   readonly name: 'pglite' | 'postgres';
@@ -16,7 +18,7 @@ export interface Dialect {
 export const SERVER_URL = process.env.STATGUARD_TEST_DATABASE_URL;
 
 export function dialects(): Dialect[] {
-  const out: Dialect[] = [{ name: 'pglite', open: () => openStore({ dataDir: 'memory' }), cleanup: async () => {} }];
+  const out: Dialect[] = [{ name: 'pglite', open: openPgliteStore, cleanup: async () => {} }];
   if (SERVER_URL) {
     const created: string[] = [];
     out.push({

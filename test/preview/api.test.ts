@@ -4,7 +4,7 @@ import path from 'node:path';
 import t from 'tap';
 import { build } from '../../api/app.ts';
 import type { Actor } from '../../api/store/audit.ts';
-import { openStore } from '../../api/store/db.ts';
+import { openPgliteStore } from '../api/pglite-template.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, storeDraft } from '../../api/store/releases.ts';
@@ -16,7 +16,7 @@ import { ROOT, tinyDoc, tinyDpDoc, writeDoc } from './helpers.ts';
 const system: Actor = { caller: 'cli:test', role: 'officer' };
 
 t.test('POST /v1/previews', async (t) => {
-  const store = await openStore({ dataDir: 'memory' });
+  const store = await openPgliteStore();
   t.teardown(() => store.close());
   const db = store.db;
   // Publish the minimum-frequency-2 variant of tiny: it publishes the enterprise count N/C (2 units).

@@ -14,6 +14,7 @@ import { sql } from 'kysely';
 import t from 'tap';
 import { build } from '../../api/app.ts';
 import { openStore } from '../../api/store/db.ts';
+import { openPgliteStore } from '../api/pglite-template.ts';
 import type { Actor } from '../../api/store/audit.ts';
 import { createKey, revokeKey } from '../../api/store/keys.ts';
 import { createContract } from '../../api/store/releases.ts';
@@ -137,6 +138,12 @@ t.test('audit log append-only for a non-superuser application role on the Postgr
   await admin.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
   await admin.query(`CREATE DATABASE ${dbName} OWNER ${role}`);
   t.teardown(async () => {
+    // The store's pool disconnects asynchronously after close(): dropping WITH (FORCE) under a live session makes
+    // that client emit "terminating connection" as an unhandled error. Wait (bounded) for its sessions to go.
+    for (let i = 0; i < 100; i++) {
+      if ((await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1', [dbName])).rowCount === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     await admin.query(`DROP ROLE IF EXISTS ${role}`);
     await admin.end();
@@ -155,7 +162,7 @@ t.test('audit log append-only for a non-superuser application role on the Postgr
 });
 
 t.test('request size limit and security headers', async (t) => {
-  const store = await openStore({ dataDir: 'memory' });
+  const store = await openPgliteStore();
   t.teardown(() => store.close());
   const officer = (await createKey(store.db, 'officer', 'o', system)).key;
   const app = await build({ store, config: { rateLimit: null, bodyLimit: 1024 } });

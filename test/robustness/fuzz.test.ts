@@ -12,7 +12,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import t from 'tap';
 import { build } from '../../api/app.ts';
-import { openStore } from '../../api/store/db.ts';
+import { openPgliteStore } from '../api/pglite-template.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, storeDraft } from '../../api/store/releases.ts';
 import { StatguardError } from '../../engine/errors.ts';
@@ -81,7 +81,7 @@ t.test('the CSV reader fails only with StatguardError', async (t) => {
 });
 
 t.test('every query parameter: no 500', async (t) => {
-  const store = await openStore({ dataDir: 'memory' });
+  const store = await openPgliteStore();
   t.teardown(() => store.close());
   const actor = { caller: 't', role: 'officer' } as const;
   const r = await storeDraft(store.db, await loadReleaseDir((await makeRelease({ policyId: 'fz' })).dir), actor);

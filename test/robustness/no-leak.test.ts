@@ -20,7 +20,7 @@
  * (so 1234 and 1234.0 match). Suppressed cells are also checked structurally:
  * null in json/jsonstat, empty in csv/sdmx-csv.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { build } from '../../api/app.ts';
@@ -30,6 +30,7 @@ import { runRelease } from '../../engine/pipeline.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { csvSource } from '../../engine/source/index.ts';
 import type { ExactTable, ProtectedTable } from '../../engine/types.ts';
+import { freshPgliteDir } from '../api/pglite-template.ts';
 import { cli, distinctive, numbersIn, tmp } from './lib/harness.ts';
 
 const POLICIES = path.resolve('policies');
@@ -40,7 +41,9 @@ const dataPresent = await readFile(path.resolve('../shared/data/README.md')).the
 
 t.test('no suppressed or exact pre-noise value appears in any output, log or error', { skip: dataPresent ? false : 'needs ../shared/data' }, async (t) => {
   const home = await tmp('sg-noleak-');
-  const env = { STATGUARD_DATA_DIR: path.join(home, 'db'), DATABASE_URL: undefined };
+  t.teardown(() => rm(home, { recursive: true, force: true }));
+  // The CLI's embedded store: an empty migrated copy of the template (no initdb in the first CLI command).
+  const env = { STATGUARD_DATA_DIR: await freshPgliteDir(home), DATABASE_URL: undefined };
   const texts: { where: string; text: string }[] = [];
   /** Per release: secret numbers and legitimately public numbers. */
   const secretsByPolicy = new Map<string, Map<number, string>>();

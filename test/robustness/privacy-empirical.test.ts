@@ -4,7 +4,7 @@
  * For each mechanism (discrete Laplace, discrete Gaussian) and for the whole
  * DP protection step (protectDp on two neighbouring exact tables that differ
  * by one unit contributing the maximum allowed rows and values), draw
- * N = 100,000 outputs on each neighbour (seeded), count a family of events
+ * N = 100,000 outputs on each neighbour (seeded: an AES-CTR keystream, lib/stream.ts), count a family of events
  * fixed in advance (thresholds on the output or on a privacy-loss statistic),
  * and turn the counts into a lower confidence bound on epsilon with
  * Clopper-Pearson intervals and a Bonferroni correction (lib/epsilon.ts).
@@ -16,7 +16,8 @@
 import t from 'tap';
 import jStat from 'jstat';
 import { cpLower, cpUpper, epsilonLowerBound, thresholdEvents } from './lib/epsilon.ts';
-import { makeDiscreteGaussian, makeDiscreteLaplace, protectDp, seededRandom, zcdpToApproxDp, type IntegerSampler } from '../../engine/dp/index.ts';
+import { aesCtrRandom } from './lib/stream.ts';
+import { makeDiscreteGaussian, makeDiscreteLaplace, protectDp, zcdpToApproxDp, type IntegerSampler } from '../../engine/dp/index.ts';
 import { rationalFromNumber } from '../../engine/dp/rational.ts';
 import { buildDimension } from '../../engine/policy/dimension.ts';
 import type { DimensionPlan, DpPlan, ExactCell, ExactTable, MeasurePlan, TablePlan, UnitPlan } from '../../engine/types.ts';
@@ -49,7 +50,7 @@ t.test('Clopper-Pearson bounds (jstat beta quantile) agree with closed forms', a
 
 /** n draws of shift + noise. */
 function draws(sample: IntegerSampler, seed: string, shift: number): Float64Array {
-  const rng = seededRandom(seed);
+  const rng = aesCtrRandom(seed);
   const out = new Float64Array(N);
   for (let i = 0; i < N; i++) out[i] = shift + Number(sample(rng));
   return out;
@@ -157,7 +158,7 @@ const UNIT: UnitPlan = { column: 'pid', kind: 'person', maxRowsPerUnit: 2 };
 
 /** Published values of every cell of the table over N runs (row-major: run * cells + cell). */
 function pipelineRuns(table: ExactTable, plan: DpPlan, seed: string): Float64Array {
-  const rng = seededRandom(seed);
+  const rng = aesCtrRandom(seed);
   const n = table.cells.length;
   const out = new Float64Array(N * n);
   for (let r = 0; r < N; r++) {
@@ -175,7 +176,7 @@ t.test('whole DP step, discrete Laplace count table: estimate <= claimed epsilon
   const diff = d.cells.map((c, i) => d1.cells[i]!.units - c.units);
   const e = d.cells.map((c) => c.units);
   const claimedPlan: DpPlan = { regime: 'dp', mechanism: 'discrete-laplace', epsilon, rho: null, delta: 0, noisyThreshold: null, granularityLog2: 0 };
-  const b = protectDp([d], claimedPlan, UNIT, seededRandom('scale')).accounting.tables[0]!.noiseScale;
+  const b = protectDp([d], claimedPlan, UNIT, aesCtrRandom('scale')).accounting.tables[0]!.noiseScale;
   // Privacy-loss statistic of the claimed mechanism: sum over cells of (|o - e| - |o - e - diff|) / b, in [-L, L].
   const stat = (runs: Float64Array): Float64Array => {
     const out = new Float64Array(N);
@@ -220,7 +221,7 @@ t.test('whole DP step, discrete Gaussian sum table: estimate <= eps(rho, delta);
     }
     return out;
   };
-  const sigma = protectDp([d], claimedPlan, UNIT, seededRandom('scale')).accounting.tables[0]!.noiseScale;
+  const sigma = protectDp([d], claimedPlan, UNIT, aesCtrRandom('scale')).accounting.tables[0]!.noiseScale;
   const shift = diff.reduce((a, x) => a + x * x, 0);
   const sd = sigma * Math.sqrt(shift);
   const thresholds = range(-6, 10).map((i) => (sd * i) / 2);

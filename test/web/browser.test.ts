@@ -14,7 +14,7 @@ declare const document: { querySelectorAll(s: string): { length: number } };
 declare const sessionStorage: { getItem(k: string): string | null };
 import { build } from '../../api/app.ts';
 import type { Actor } from '../../api/store/audit.ts';
-import { openStore } from '../../api/store/db.ts';
+import { openPgliteStore } from '../api/pglite-template.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, storeDraft } from '../../api/store/releases.ts';
@@ -29,7 +29,7 @@ const system: Actor = { caller: 'cli:test', role: 'officer' };
 
 t.test('web page in headless chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (apt-get install -y chromium)`, timeout: 80_000 }, async (t) => {
   const { chromium } = await import('playwright-core');
-  const store = await openStore({ dataDir: 'memory' });
+  const store = await openPgliteStore();
   t.teardown(() => store.close());
   const policiesDir = await mkdtemp(path.join(os.tmpdir(), 'sg-web-pol-'));
   await writeDoc(await tinyDoc(), policiesDir);

@@ -1,10 +1,10 @@
 import t from 'tap';
 import { build } from '../../api/app.ts';
 import { WEB_CSP } from '../../api/routes/web.ts';
-import { openStore } from '../../api/store/db.ts';
+import { openPgliteStore } from '../api/pglite-template.ts';
 
 t.test('page and static files: strict CSP, no inline script, fixed allow-list', async (t) => {
-  const store = await openStore({ dataDir: 'memory' });
+  const store = await openPgliteStore();
   t.teardown(() => store.close());
   const app = await build({ store, config: { rateLimit: null } });
   t.teardown(() => app.close());

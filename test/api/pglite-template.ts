@@ -1,0 +1,79 @@
+/**
+ * Fresh embedded (PGlite) stores for tests without paying PGlite's initdb every time (not a test file).
+ *
+ * Why: `new PGlite()` runs initdb inside WASM (3-8 s on the 2-core CI machine, most of the time of a store test),
+ * while opening an existing data folder takes about 1 s. So a migrated data folder (the template) is made once with
+ * the product's own `openStore`, and each test store is a copy of it, opened again with `openStore` (which runs
+ * the migrator on it: a no-op on the up-to-date copy). The stores under test are real, separate PGlite databases
+ * opened by the product code; only the initdb + migration of an empty database is shared. A fresh database and
+ * a fresh migration are still tested where that is the subject (test/api/store.test.ts opens a new folder; the
+ * PostgreSQL dialect creates and migrates a new database per store).
+ *
+ * The template is cached in the OS temp folder across test processes, keyed by the SHA-256 of the store's
+ * schema code (api/store/db.ts, api/store/migrations.ts), the PGlite version and TEST_CONF: a change to any of them
+ * makes a new template. It is published by an atomic rename after the store was closed, so a half-made template is never used;
+ * two processes racing both build one and the first rename wins.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, cp, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStore, type Store } from '../../api/store/db.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Settings appended to the template's postgresql.conf (part of the cache key). */
+export const TEST_CONF = 'shared_buffers = 16MB # statguard tests (test/api/pglite-template.ts)';
+
+async function templateKey(): Promise<string> {
+  const h = createHash('sha256').update(TEST_CONF);
+  for (const f of ['api/store/db.ts', 'api/store/migrations.ts', 'node_modules/@electric-sql/pglite/package.json']) {
+    h.update(f).update('\0').update(await readFile(path.join(ROOT, f))).update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+let template: Promise<string> | undefined;
+
+/** The migrated template data folder (made on first use, then reused by every test process on this machine). */
+function templateDir(): Promise<string> {
+  template ??= (async () => {
+    const dir = path.join(os.tmpdir(), `statguard-test-pglite-${await templateKey()}`);
+    if (await stat(path.join(dir, 'PG_VERSION')).then(() => true, () => false)) return dir;
+    const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const s = await openStore({ dataDir: building });
+    await s.close();
+    // A smaller buffer cache for test stores: PGlite keeps PostgreSQL's default shared_buffers = 128MB, and
+    // initialising it inside WASM costs about 1 s of CPU on every open (every CLI command of a test opens its store);
+    // 16MB halves the open cost and is far more than test data needs. Caching only: query results are the same.
+    await appendFile(path.join(building, 'postgresql.conf'), `\n${TEST_CONF}\n`);
+    try {
+      await rename(building, dir);
+    } catch {
+      // Another process published its template first: use that one.
+      await rm(building, { recursive: true, force: true });
+    }
+    return dir;
+  })();
+  return template;
+}
+
+/** A new folder holding a copy of the migrated template (for `openStore({ dataDir })` or `STATGUARD_DATA_DIR`). */
+export async function freshPgliteDir(parent?: string): Promise<string> {
+  const src = await templateDir();
+  const dest = parent ? path.join(parent, 'db') : path.join(os.tmpdir(), `sg-pglite-${randomBytes(6).toString('hex')}`);
+  await mkdir(path.dirname(dest), { recursive: true });
+  await cp(src, dest, { recursive: true });
+  return dest;
+}
+
+/**
+ * A fresh, empty, migrated embedded store (in place of `openStore({ dataDir: 'memory' })`): a copy of the template
+ * opened by `openStore`; `close()` also deletes the copy.
+ */
+export async function openPgliteStore(): Promise<Store> {
+  const dir = await freshPgliteDir();
+  const s = await openStore({ dataDir: dir });
+  return { ...s, close: async () => { await s.close(); await rm(dir, { recursive: true, force: true }); } };
+}
