@@ -90,9 +90,8 @@ export async function generateCensus(opts: GenerateOptions): Promise<number> {
   return bytes;
 }
 
-/** bench/data/census-<rows>.csv, generated (seed 1) when missing; shared by the benchmarks. */
-export async function ensureCensusFile(rows: number): Promise<string> {
-  const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'data');
+/** <dir>/census-<rows>.csv (default dir bench/data), generated (seed 1) when missing; shared by the benchmarks. */
+export async function ensureCensusFile(rows: number, dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'data')): Promise<string> {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `census-${rows}.csv`);
   if (!fs.existsSync(file)) {

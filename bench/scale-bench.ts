@@ -1,20 +1,35 @@
 /**
- * Scale benchmark (npm run bench:scale): the same census policy (five tables
- * with margins and a region -> area hierarchy) released through every path,
- * next to the bare aggregation query (GROUP BY GROUPING SETS over the raw
- * columns, no conversion, no bounding, no protection) in the same engine.
+ * Scale benchmark (npm run bench:scale): the same census policy (five tables with margins, a region -> area hierarchy,
+ * age bands, a clamped sum of income; bench/generate.ts) released through every path, next to the bare aggregation
+ * query in the same engine.
  *
- *   npm run bench:scale -- [--rows 10000000] [--pglite-rows 200000] [--url postgres://...] [--unit household|person]
+ *   npm run bench:scale -- [--rows 10000000] [--pglite-rows 1000000] [--url postgres://...] [--unit household|person]
+ *                          [--repeat 3] [--only duckdb,postgres,pglite,csv] [--data-dir /tmp/statguard-bench]
+ *                          [--duckdb-memory 1GB]
  *
- * Prints per path: full release time (sdc and dp: aggregate + protect + write
- * every output file), bare query time, their ratio (target <= 1.3), peak RSS
- * of the process running the engine (in-process engines: DuckDB, PGlite) at
- * two sizes (rows/4 and rows; target: independent of rows), and the
- * streaming CSV path's rows/s. PGlite (WASM, single-threaded) runs a smaller
- * row count (--pglite-rows). A real PostgreSQL server (--url or
- * STATGUARD_BENCH_DATABASE_URL) is loaded with server-side COPY (the server
- * must be able to read the generated file).
- * Each measurement runs in a fresh child process (its own peak RSS).
+ * RELEASE = the full release of the policy (sdc, then dp): aggregate (validation, bounding, clamping, every table and
+ * margin) + protect + write every output file, timed in a fresh child process.
+ *
+ * BARE = exactly ONE statement in the same engine over the same input (DuckDB: the same CSV file through read_csv with
+ * all_varchar and the same instance settings as the source; PostgreSQL and PGlite: the same loaded table):
+ * `GROUP BY GROUPING SETS` with exactly the 16 grouping sets the policy's five tables need (every margin and the area
+ * level of the region hierarchy), count(*) and sum(income) per cell, computing only what grouping needs (age -> band,
+ * region -> area, income text -> integer) and nothing else: no validation or domain checks, no bounding, no clamping,
+ * no distinct units, no protection. For a household-unit policy the release counts distinct households per cell, so
+ * the same query with count(DISTINCT household_id) is printed too (the unprotected form of the published statistic).
+ * Ratios are release / bare (target <= 1.3); medians of `--repeat` rounds, interleaved (sdc, dp, bare, bare-units).
+ *
+ * PEAK MEMORY of the engine process during the dp release, measured at two sizes (rows/10 and rows; target: independent
+ * of rows; dp because sdc may fail on a sparse small file), the sdc release's beside it:
+ * DuckDB and PGlite run inside the benchmark's child process (its peak RSS; PGlite's loaded table lives in that
+ * process's memory, so it grows with rows by construction); a PostgreSQL server's engine process is the backend
+ * serving the release's connection: its VmHWM from /proc (server on this machine; includes the shared buffers it
+ * touched), sampled every 100 ms; the statguard process beside it is printed too.
+ *
+ * The streaming CSV path prints rows/s (and its own peak RSS at both sizes). PGlite (WASM, single-threaded) runs
+ * --pglite-rows rows (default min(rows, 1,000,000)), printed on its line. A PostgreSQL server (--url or
+ * STATGUARD_BENCH_DATABASE_URL) is loaded with server-side COPY (the server must be able to read the generated file)
+ * and the table is dropped at the end. Generated files go to --data-dir (default bench/data; ~21 bytes per row).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -38,33 +53,40 @@ const arg = (name: string, fallback: string): string => {
 
 /** The server table the benchmark loads (and drops) on a PostgreSQL server. */
 const PG_TABLE = 'statguard_bench_census';
+const COLUMNS = 'person_id text, household_id text, region text, sex text, age text, marital text, education text, industry text, income text, weight text';
 
 /** Load the generated file into the server (server-side COPY: the server must be able to read the file). */
-async function loadServer(url: string, file: string): Promise<void> {
+async function loadServer(url: string, file: string, table: string): Promise<void> {
   const pg = (await import('pg')).default;
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    await c.query(`DROP TABLE IF EXISTS ${PG_TABLE}`);
-    await c.query(`CREATE TABLE ${PG_TABLE} (person_id text, household_id text, region text, sex text, age text, marital text, education text, industry text, income text, weight text)`);
-    await c.query(`COPY ${PG_TABLE} FROM '${file.replace(/'/g, "''")}' WITH (FORMAT csv, HEADER true)`);
-    await c.query(`ANALYZE ${PG_TABLE}`);
+    await c.query(`DROP TABLE IF EXISTS ${table}`);
+    await c.query(`CREATE TABLE ${table} (${COLUMNS})`);
+    await c.query(`COPY ${table} FROM '${file.replace(/'/g, "''")}' WITH (FORMAT csv, HEADER true)`);
+    await c.query(`ANALYZE ${table}`);
   } finally { await c.end(); }
 }
 
-async function dropServer(url: string): Promise<void> {
+async function dropServer(url: string, table: string): Promise<void> {
   const pg = (await import('pg')).default;
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  try { await c.query(`DROP TABLE IF EXISTS ${PG_TABLE}`); } finally { await c.end(); }
+  try { await c.query(`DROP TABLE IF EXISTS ${table}`); } finally { await c.end(); }
 }
 
-interface Measure { seconds: number; maxRssMb: number; rows: number }
+interface Measure {
+  seconds: number;
+  /** Peak RSS of the child process (statguard; DuckDB and PGlite run inside it). */
+  maxRssMb: number;
+  /** Peak RSS (VmHWM) of the PostgreSQL server backend that ran the statements (null when not measurable). */
+  serverRssMb: number | null;
+  rows: number;
+}
 
 /**
- * The bare query: ONE statement, one scan, GROUP BY GROUPING SETS holding every table's margins (the area level of the
- * region hierarchy included), count and sum(income) per cell, no conversion checks, bounding or protection.
- * `units`: count(DISTINCT household_id) instead of count(*) (the statistic a household-unit policy publishes).
+ * The bare query (see the header comment): ONE statement, one scan, GROUP BY GROUPING SETS holding the 16 grouping sets
+ * of the policy's five tables, count(*) (or count(DISTINCT household_id)) and sum(income) per cell.
  */
 function bareSql(from: string, flavor: 'postgres' | 'duckdb', units = false): string {
   const num = flavor === 'postgres' ? `CASE WHEN income ~ '^-?[0-9]+$' THEN CAST(income AS bigint) END` : `TRY_CAST(income AS BIGINT)`;
@@ -92,116 +114,173 @@ async function release(plan: Plan, source: Source): Promise<number> {
   return run.content.manifest.internal.rows.read;
 }
 
+/**
+ * Peak RSS of the server backend(s) whose application_name is `app`, sampled every 100 ms from /proc/<pid>/status
+ * (VmHWM only grows, so the last sample before the backend exits is its peak up to 100 ms). null when not readable.
+ */
+async function watchBackend(url: string, app: string): Promise<() => Promise<number | null>> {
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const peak = new Map<number, number>();
+  let stop = false;
+  const sample = async (): Promise<void> => {
+    const r = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app]);
+    for (const { pid } of r.rows) {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        if (m) peak.set(pid, Math.max(peak.get(pid) ?? 0, Number(m[1]) / 1024));
+      } catch { /* exited, or the server is on another machine */ }
+    }
+  };
+  const loop = (async () => { while (!stop) { await sample(); await new Promise((r) => setTimeout(r, 100)); } })();
+  return async () => {
+    stop = true;
+    await loop;
+    await c.end();
+    return peak.size > 0 ? Math.max(...peak.values()) : null;
+  };
+}
+
+const withApp = (url: string, app: string): string => `${url}${url.includes('?') ? '&' : '?'}application_name=${app}`;
+
 /** Child: one measurement (engine, what, file), printed as a JSON line. */
-async function child(engine: string, what: string, file: string, unit: 'household' | 'person', url: string): Promise<void> {
+async function child(engine: string, what: string, file: string, unit: 'household' | 'person', url: string, table: string, mem: string): Promise<void> {
   const t0 = performance.now();
   let rows = 0;
+  let serverRssMb: number | null = null;
   if (engine === 'csv') {
     rows = await release(planFor(file, what as 'sdc' | 'dp', unit, { kind: 'csv', path: file }), csvSource());
   } else if (engine === 'duckdb') {
     if (what === 'bare' || what === 'bare-units') {
-      // Same instance settings as duckdbSource() (threads = cores, no insertion order, 1GB memory limit).
+      // Same instance settings as duckdbSource() (threads = cores, no insertion order, the same memory limit, a temp directory).
       const { DuckDBInstance } = await import('@duckdb/node-api');
       const tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-bare-'));
-      const c = await (await DuckDBInstance.create(':memory:', { memory_limit: '1GB', temp_directory: tmp, preserve_insertion_order: 'false', threads: String(os.availableParallelism()) })).connect();
+      const c = await (await DuckDBInstance.create(':memory:', { memory_limit: mem, temp_directory: tmp, preserve_insertion_order: 'false', threads: String(os.availableParallelism()) })).connect();
       await c.runAndReadAll(bareSql(`read_csv('${file}', header = true, all_varchar = true, delim = ',', quote = '"', escape = '"')`, 'duckdb', what === 'bare-units'));
       rmSync(tmp, { recursive: true, force: true });
     } else {
-      rows = await release(planFor(file, what as 'sdc' | 'dp', unit, { kind: 'csv-duckdb', path: file }), duckdbSource());
+      rows = await release(planFor(file, what as 'sdc' | 'dp', unit, { kind: 'csv-duckdb', path: file }), duckdbSource({ memoryLimit: mem }));
     }
   } else if (engine === 'pglite' || engine === 'postgres') {
-    const pgSrc = { kind: 'postgres' as const, table: engine === 'postgres' ? PG_TABLE : 'census' };
+    const pgSrc = { kind: 'postgres' as const, table: engine === 'postgres' ? table : 'census' };
     let exec: (q: string) => Promise<unknown>;
     let source: Source;
     let done = async (): Promise<void> => {};
+    let watch: (() => Promise<number | null>) | null = null;
     if (engine === 'pglite') {
       const { PGlite } = await import('@electric-sql/pglite');
       const db = new PGlite();
-      await db.query(`CREATE TABLE census (person_id text, household_id text, region text, sex text, age text, marital text, education text, industry text, income text, weight text)`);
+      await db.query(`CREATE TABLE census (${COLUMNS})`);
       await db.query(`COPY census FROM '/dev/blob' WITH (FORMAT csv, HEADER true)`, [], { blob: new Blob([readFileSync(file)]) });
       exec = (q) => db.query(q);
       source = pgliteSource({ db });
       done = () => db.close();
     } else {
+      const app = `statguard_bench_${process.pid}`;
       const pg = (await import('pg')).default;
-      const pool = new pg.Pool({ connectionString: url, max: 1 });
+      const pool = new pg.Pool({ connectionString: withApp(url, app), max: 1 });
       exec = (q) => pool.query(q);
-      source = postgresSource({ url });
+      source = postgresSource({ url: withApp(url, app) });
+      watch = await watchBackend(url, app);
       done = () => pool.end();
     }
     const t1 = performance.now();
-    if (what === 'bare' || what === 'bare-units') await exec(bareSql(engine === 'postgres' ? PG_TABLE : 'census', 'postgres', what === 'bare-units'));
+    if (what === 'bare' || what === 'bare-units') await exec(bareSql(engine === 'postgres' ? table : 'census', 'postgres', what === 'bare-units'));
     else rows = await release(planFor(file, what as 'sdc' | 'dp', unit, pgSrc), source);
+    const seconds = (performance.now() - t1) / 1000;
     await done();
-    const m: Measure = { seconds: (performance.now() - t1) / 1000, maxRssMb: process.resourceUsage().maxRSS / 1024, rows };
+    if (watch) serverRssMb = await watch();
+    const m: Measure = { seconds, maxRssMb: process.resourceUsage().maxRSS / 1024, serverRssMb, rows };
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;
   }
-  const m: Measure = { seconds: (performance.now() - t0) / 1000, maxRssMb: process.resourceUsage().maxRSS / 1024, rows };
+  const m: Measure = { seconds: (performance.now() - t0) / 1000, maxRssMb: process.resourceUsage().maxRSS / 1024, serverRssMb, rows };
   process.stdout.write(`${JSON.stringify(m)}\n`);
 }
 
-function measure(engine: string, what: string, file: string, unit: string, url = ''): Measure {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', engine, '--what', what, '--file', file, '--unit', unit, '--url', url], {
-    encoding: 'utf8', maxBuffer: 1 << 24,
-  });
+interface Ctx { unit: string; url: string; table: string; mem: string }
+
+function measure(engine: string, what: string, file: string, c: Ctx): Measure {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', engine, '--what', what, '--file', file,
+    '--unit', c.unit, '--url', c.url, '--table', c.table, '--duckdb-memory', c.mem], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`${engine} ${what} failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Measure;
 }
 
-
 async function main(): Promise<void> {
   if (process.argv.includes('--child')) {
-    await child(arg('child', ''), arg('what', ''), arg('file', ''), arg('unit', 'household') as 'household' | 'person', arg('url', ''));
+    await child(arg('child', ''), arg('what', ''), arg('file', ''), arg('unit', 'household') as 'household' | 'person', arg('url', ''), arg('table', PG_TABLE), arg('duckdb-memory', '1GB'));
     return;
   }
   const rows = Number(arg('rows', '10000000'));
-  const pgliteRows = Number(arg('pglite-rows', String(Math.min(rows, 200_000))));
+  const pgliteRows = Number(arg('pglite-rows', String(Math.min(rows, 1_000_000))));
   const unit = arg('unit', 'household');
   const url = arg('url', process.env.STATGUARD_BENCH_DATABASE_URL ?? '');
-  const small = Math.max(1, Math.floor(rows / 4));
-  const file = await ensureCensusFile(rows);
-  const smallFile = await ensureCensusFile(small);
-  const pgFile = await ensureCensusFile(pgliteRows);
-  const smallPgFile = await ensureCensusFile(Math.max(1, Math.floor(pgliteRows / 4)));
+  const dataDir = path.resolve(arg('data-dir', path.join(here, 'data')));
+  const mem = arg('duckdb-memory', '1GB');
+  const small = Math.max(1, Math.floor(rows / 10));
+  const smallPg = Math.max(1, Math.floor(pgliteRows / 10));
   const repeat = Number(arg('repeat', '3'));
   const only = arg('only', 'duckdb,postgres,pglite,csv').split(',');
+  const file = await ensureCensusFile(rows, dataDir);
+  const smallFile = await ensureCensusFile(small, dataDir);
+  const pgFile = only.includes('pglite') ? await ensureCensusFile(pgliteRows, dataDir) : '';
+  const smallPgFile = only.includes('pglite') ? await ensureCensusFile(smallPg, dataDir) : '';
   const units = unit === 'household';
+  const ctx: Ctx = { unit, url, table: PG_TABLE, mem };
   const f = (x: number) => x.toFixed(2).padStart(7);
+  const n = (x: number) => x.toLocaleString('en');
   const med = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
+  const mb = (x: number | null | undefined): string => (x === null || x === undefined ? 'n/a' : `${x.toFixed(0)} MB`);
   /** `repeat` rounds, interleaved (sdc, dp, bare, bare-units each round), so load changes hit all alike; medians and max RSS. */
-  const series = (engine: string, f0: string, u: string, link = ''): Record<string, Measure> => {
+  const series = (engine: string, f0: string, c: Ctx): Record<string, Measure> => {
     const whats = ['sdc', 'dp', 'bare', ...(units ? ['bare-units'] : [])];
     const runs: Record<string, Measure[]> = {};
-    for (let i = 0; i < repeat; i++) for (const w of whats) (runs[w] ??= []).push(measure(engine, w, f0, u, link));
-    return Object.fromEntries(Object.entries(runs).map(([w, ms]) => [w, { seconds: med(ms.map((m) => m.seconds)), maxRssMb: Math.max(...ms.map((m) => m.maxRssMb)), rows: ms[0]!.rows }]));
+    for (let i = 0; i < repeat; i++) for (const w of whats) (runs[w] ??= []).push(measure(engine, w, f0, c));
+    return Object.fromEntries(Object.entries(runs).map(([w, ms]) => [w, {
+      seconds: med(ms.map((m) => m.seconds)),
+      maxRssMb: Math.max(...ms.map((m) => m.maxRssMb)),
+      serverRssMb: ms.some((m) => m.serverRssMb !== null) ? Math.max(...ms.map((m) => m.serverRssMb ?? 0)) : null,
+      rows: ms[0]!.rows,
+    }]));
   };
-  const line = (name: string, n: number, r: Record<string, Measure>, extra = ''): void => {
+  /** Peak engine-process memory of a release: the server backend for a server, else the process itself. */
+  const engineRss = (m: Measure, server: boolean): number | null => (server ? m.serverRssMb : m.maxRssMb);
+  const line = (name: string, rowsN: number, r: Record<string, Measure>, smallN: number, smallM: Measure, server: boolean): void => {
     const sdc = r.sdc!; const dp = r.dp!; const bare = r.bare!; const bu = r['bare-units'];
-    process.stdout.write(`${name.padEnd(18)} ${n.toLocaleString('en').padStart(11)} rows  sdc ${f(sdc.seconds)} s  dp ${f(dp.seconds)} s  bare ${f(bare.seconds)} s  ratio sdc ${(sdc.seconds / bare.seconds).toFixed(2)} dp ${(dp.seconds / bare.seconds).toFixed(2)}`
-      + (bu ? `  | bare count(DISTINCT unit) ${f(bu.seconds)} s  ratio sdc ${(sdc.seconds / bu.seconds).toFixed(2)} dp ${(dp.seconds / bu.seconds).toFixed(2)}` : '')
-      + `  peak RSS ${Math.max(sdc.maxRssMb, dp.maxRssMb).toFixed(0)} MB${extra}\n`);
+
+    process.stdout.write(`${name.padEnd(18)} ${n(rowsN).padStart(11)} rows  release sdc ${f(sdc.seconds)} s  dp ${f(dp.seconds)} s  bare count(*) ${f(bare.seconds)} s  ratio sdc ${(sdc.seconds / bare.seconds).toFixed(2)} dp ${(dp.seconds / bare.seconds).toFixed(2)}\n`);
+    if (bu) process.stdout.write(`${''.padEnd(32)}bare count(DISTINCT household_id) ${f(bu.seconds)} s  ratio sdc ${(sdc.seconds / bu.seconds).toFixed(2)} dp ${(dp.seconds / bu.seconds).toFixed(2)}\n`);
+    process.stdout.write(`${''.padEnd(32)}peak RSS of the ${server ? 'server backend' : 'engine process'} (dp release): ${mb(engineRss(smallM, server))} at ${n(smallN)} rows, ${mb(engineRss(dp, server))} at ${n(rowsN)} rows`
+      + (server ? ` (statguard process: ${mb(smallM.maxRssMb)}, ${mb(dp.maxRssMb)})` : '')
+      + `; sdc release ${mb(engineRss(sdc, server))}, bare ${mb(engineRss(bare, server))} at ${n(rowsN)} rows\n`);
   };
-  process.stdout.write(`scale benchmark: unit ${unit}, ${os.cpus().length} cores, medians of ${repeat} interleaved runs\n`);
+  process.stdout.write(`scale benchmark: unit ${unit}, ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, medians of ${repeat} interleaved runs, DuckDB memory_limit ${mem}\n`);
 
   if (only.includes('duckdb')) {
-    const duck = series('duckdb', file, unit);
-    const duckSmall = measure('duckdb', 'sdc', smallFile, unit);
-    line('duckdb (csv file)', rows, duck, `  (at ${small.toLocaleString('en')} rows: ${duckSmall.maxRssMb.toFixed(0)} MB)`);
+    const duck = series('duckdb', file, ctx);
+    line('duckdb (csv file)', rows, duck, small, measure('duckdb', 'dp', smallFile, ctx), false);
   }
   if (url !== '' && only.includes('postgres')) {
-    await loadServer(url, file);
-    try { line('postgres (server)', rows, series('postgres', file, unit, url), ' (statguard process; the server runs the query)'); } finally { await dropServer(url); }
+    const smallTable = `${PG_TABLE}_small`;
+    try {
+      await loadServer(url, file, PG_TABLE);
+      await loadServer(url, smallFile, smallTable);
+      const pgSmall = measure('postgres', 'dp', smallFile, { ...ctx, table: smallTable });
+      line('postgres (server)', rows, series('postgres', file, ctx), small, pgSmall, true);
+    } finally { await dropServer(url, PG_TABLE); await dropServer(url, smallTable); }
   }
   if (only.includes('pglite')) {
-    const pgl = series('pglite', pgFile, unit);
-    const pglSmall = measure('pglite', 'sdc', smallPgFile, unit);
-    line('pglite (embedded)', pgliteRows, pgl, ` (includes the loaded table; at ${Math.floor(pgliteRows / 4).toLocaleString('en')} rows: ${pglSmall.maxRssMb.toFixed(0)} MB)`);
+    const pgl = series('pglite', pgFile, ctx);
+    line(`pglite (embedded)`, pgliteRows, pgl, smallPg, measure('pglite', 'dp', smallPgFile, ctx), false);
+    process.stdout.write(`${''.padEnd(32)}(PGlite runs ${n(pgliteRows)} rows, not ${n(rows)}: WASM, single-threaded; its table is held in the process's memory)\n`);
   }
   if (only.includes('csv')) {
-    const csv = ['sdc', 'dp'].map((w) => measure('csv', w, file, unit));
-    const csvSmall = measure('csv', 'sdc', smallFile, unit);
-    process.stdout.write(`${'csv (streaming)'.padEnd(18)} ${rows.toLocaleString('en').padStart(11)} rows  sdc ${f(csv[0]!.seconds)} s  dp ${f(csv[1]!.seconds)} s  ${Math.round(rows / csv[0]!.seconds).toLocaleString('en')} rows/s  peak RSS ${csv[0]!.maxRssMb.toFixed(0)} MB (at ${small.toLocaleString('en')} rows: ${csvSmall.maxRssMb.toFixed(0)} MB)\n`);
+    const csv = ['sdc', 'dp'].map((w) => measure('csv', w, file, ctx));
+    const csvSmall = measure('csv', 'dp', smallFile, ctx);
+    process.stdout.write(`${'csv (streaming)'.padEnd(18)} ${n(rows).padStart(11)} rows  release sdc ${f(csv[0]!.seconds)} s  dp ${f(csv[1]!.seconds)} s  ${n(Math.round(rows / csv[0]!.seconds))} rows/s (sdc), ${n(Math.round(rows / csv[1]!.seconds))} rows/s (dp)\n`);
+    process.stdout.write(`${''.padEnd(32)}peak RSS of the engine process (dp release): ${mb(csvSmall.maxRssMb)} at ${n(small)} rows, ${mb(csv[1]!.maxRssMb)} at ${n(rows)} rows; sdc release ${mb(csv[0]!.maxRssMb)}\n`);
   }
 }
 

@@ -9,6 +9,11 @@ export interface PostgresSourceOptions {
   /** Connection URL; absent: the environment variable named by the policy's `connection`, else DATABASE_URL. */
   readonly url?: string;
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The server is a Citus coordinator (the table distributed by the unit column): no temporary typed table (it would
+   * collect every row on the coordinator) and no GROUPING SETS (Citus cannot distribute them); see README.md.
+   */
+  readonly citus?: boolean;
 }
 
 /** The connection URL of a postgres source: explicit, else $<connection>, else $DATABASE_URL (null when unset). */
@@ -38,6 +43,7 @@ export function postgresSource(opts: PostgresSourceOptions = {}): Source {
         const exec: SqlExecutor = {
           flavor: 'postgres',
           query: async (text, params) => (await pool.query(text, [...params])).rows as Record<string, unknown>[],
+          ...(opts.citus === true ? { materialize: false, groupingSets: false } : {}),
         };
         try {
           await exec.query('SELECT 1', []);

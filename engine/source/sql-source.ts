@@ -3,7 +3,7 @@ import type { ExactCell, ExactTable, Plan } from '../types.ts';
 import { TOP_K, cellCount, strides } from '../types.ts';
 import { randomBytes } from 'node:crypto';
 import { POS_FACTOR, REASON_OF, buildSql } from './sql-builder.ts';
-import type { AggMode, AggStatement, SqlFlavor, SqlQueryPlan, SqlRelation } from './sql-builder.ts';
+import type { AggMode, AggStatement, SqlFlavor, SqlQueryPlan, SqlRelation, UnitKey } from './sql-builder.ts';
 import type { AggregateContext, AggregateResult, AggregateStats } from './source.ts';
 
 /**
@@ -19,6 +19,8 @@ export interface SqlExecutor {
    * coordinator sets false: a temporary table would pull every row to the coordinator.
    */
   readonly materialize?: boolean;
+  /** Whether GROUP BY GROUPING SETS and GROUPING() may be used (default true). A Citus coordinator sets false (see sql-builder.ts). */
+  readonly groupingSets?: boolean;
 }
 
 /** STATGUARD_SQL_TIMING=1 prints each statement's time to stderr (profiling; SQL text only, never data). */
@@ -76,9 +78,10 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       throw new StatguardError('SOURCE_UNREADABLE', `query on ${input.where} failed: ${(e as Error).message}`, { file: input.where });
     }
   };
-  // One conversion pass, materialised once in a temporary table (session-local, dropped at the end) when the engine allows it.
-  const typedTable = exec.materialize === false ? null : `sg_typed_${randomBytes(6).toString('hex')}`;
-  const q = buildSql(plan, rel, exec.flavor, keyHex, { typedTable });
+  // One conversion pass, materialised once in a temporary table (session-local, dropped at the end) when the engine allows it
+  // and the plan has per-unit steps; a plan without a unit column runs everything in one statement over the relation.
+  const typedTable = exec.materialize === false || ds.unit.column === null ? null : `sg_typed_${randomBytes(6).toString('hex')}`;
+  const q = buildSql(plan, rel, exec.flavor, keyHex, { typedTable, fence: exec.materialize !== false, groupingSets: exec.groupingSets !== false });
 
   ctx.onProgress?.({ stage: 'read', rows: 0, bytes: 0, totalBytes: input.bytes || null });
   try {
@@ -86,8 +89,10 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       await run({ sql: `CREATE TEMPORARY TABLE ${typedTable} AS ${q.typedSelect.sql}`, parameters: q.typedSelect.parameters });
       if (exec.flavor === 'postgres') await run({ sql: `ANALYZE ${typedTable}`, parameters: [] });
     }
-    // 1. Validation: counts per error code (typed conversion and domain checks, same order as RowConverter).
-    const vrows = await run(q.validate);
+    // 1. Validation: counts per error code (typed conversion and domain checks, same order as RowConverter). One-pass plans
+    // (no unit column) get them from the (e) grouping set of the single statement that also computes every cell.
+    const passRows = q.onePass !== null ? await run(q.onePass.sql) : null;
+    const vrows = passRows !== null ? passRows.filter((r) => toInt(r.gv) === 0).map((r): Record<string, unknown> => ({ ...r, e: r.ev })) : await run(q.validate);
     let rowsRead = 0;
     let rowsDropped = 0;
     let valid = 0;
@@ -110,8 +115,13 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     let removed = 0;
     let bounded = false;
     let mode: AggMode = 'row';
+    let key: UnitKey = 'u';
     if (q.unitStats !== null) {
-      const u = (await run(q.unitStats))[0] ?? {};
+      // Grouped by the integer unit key when the typed table has one; a collision (two unit ids, one key: possible, never
+      // seen in practice) falls back to grouping by the unit id itself, so the figures are always exact.
+      let u = (await run(q.unitStats(q.hasUnitKey)))[0] ?? {};
+      if (q.hasUnitKey && toInt(u.collisions) === 0) key = 'uk';
+      else if (q.hasUnitKey) u = (await run(q.unitStats(false)))[0] ?? {};
       units = toInt(u.units);
       removed = toInt(u.removed);
       bounded = toInt(u.big) > 0;
@@ -120,12 +130,21 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     }
     // 3. Bounding, clamping and aggregation of every table and margin, in the database; only cells come back.
     const tables = emptyTables(q);
-    for (const st of q.statements(mode, bounded)) decodeInto(tables, q, st, await run(st.sql));
     let valuesClamped = 0;
-    const cs = q.clampStats(bounded);
-    if (cs !== null) {
-      const r = (await run(cs))[0] ?? {};
-      q.layout.clamps.forEach((_, ci) => { valuesClamped += toInt(r[`clamped${ci}`]); });
+    if (q.onePass !== null && passRows !== null) {
+      // Cell groups with no valid row (made of invalid rows only) carry no cell: skipped.
+      decodeInto(tables, q, q.onePass, passRows.filter((r) => toInt(r.gv) !== 0 && toInt(r.rows) > 0));
+      const done = new Set(q.onePass.sets);
+      for (const st of q.statements('row', false)) if (!st.sets.every((k) => done.has(k))) decodeInto(tables, q, st, await run(st.sql));
+      const ok = passRows.find((r) => toInt(r.gv) === 0 && toInt(r.ev) === 0) ?? {};
+      q.layout.clamps.forEach((_, ci) => { valuesClamped += toInt(ok[`clamped${ci}`]); });
+    } else {
+      for (const st of q.statements(mode, bounded, key)) decodeInto(tables, q, st, await run(st.sql));
+      const cs = q.clampStats(bounded, key);
+      if (cs !== null) {
+        const r = (await run(cs))[0] ?? {};
+        q.layout.clamps.forEach((_, ci) => { valuesClamped += toInt(r[`clamped${ci}`]); });
+      }
     }
     ctx.onProgress?.({ stage: 'done', rows: rowsRead, bytes: 0, totalBytes: input.bytes || null });
     return {

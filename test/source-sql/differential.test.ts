@@ -14,8 +14,8 @@ import type { Test } from 'tap';
 import { PGlite } from '@electric-sql/pglite';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
-import { csvSource, duckdbSource, pgliteSource, postgresSource } from '../../engine/source/index.ts';
-import type { AggregateResult, DuckdbConnectionLike } from '../../engine/source/index.ts';
+import { aggregateSql, csvSource, duckdbExecutor, duckdbSource, pgInputInfo, pgRelation, pgliteExecutor, pgliteSource, postgresSource } from '../../engine/source/index.ts';
+import type { AggregateResult, DuckdbConnectionLike, SqlExecutor } from '../../engine/source/index.ts';
 import type { Plan } from '../../engine/types.ts';
 import { censusPolicy, generateCensus } from '../../bench/generate.ts';
 import { KEY, csvOf, examplePolicies, loadPlan, loadTable, planColumns, planFromDoc, readCsv, withSource } from './helpers.ts';
@@ -38,8 +38,12 @@ const pgPlan = (plan: Plan, table: string): Plan => withSource(plan, { kind: 'po
 
 interface Path { name: string; run: (plan: Plan) => Promise<AggregateResult> }
 
-/** Every path on the plan's CSV file (loaded into each database first). */
-async function paths(plan: Plan): Promise<Path[]> {
+/**
+ * Every path on the plan's CSV file (loaded into each database first). `citus`: also the Citus form (no temporary table,
+ * no GROUPING SETS: one GROUP BY per set, UNION ALL, the typed relation inlined in every branch) on the server; it re-reads
+ * the relation per grouping set, too slow for PGlite on every policy (PGlite runs it on tiny-sdc below).
+ */
+async function paths(plan: Plan, citus = false): Promise<Path[]> {
   const { header, rows } = await readCsv(csvOf(plan).path, csvOf(plan).delimiter);
   const cols = planColumns(plan, header);
   await loadTable(pglite, 'micro', header, rows, { kind: 'pglite' }, cols);
@@ -52,15 +56,16 @@ async function paths(plan: Plan): Promise<Path[]> {
   if (pgPool) {
     await loadTable(pgPool, pgTable, header, rows, { kind: 'insert' }, cols);
     out.push({ name: 'postgres', run: (p) => postgresSource({ url: PG_URL! }).aggregate(pgPlan(p, pgTable), { boundingKey: KEY }) });
+    if (citus) out.push({ name: 'postgres citus form', run: (p) => postgresSource({ url: PG_URL!, citus: true }).aggregate(pgPlan(p, pgTable), { boundingKey: KEY }) });
   }
   return out;
 }
 
 const statsOf = (r: AggregateResult) => ({ ...r.stats, input: undefined });
 
-async function compareAll(t: Test, plan: Plan, label: string): Promise<AggregateResult> {
+async function compareAll(t: Test, plan: Plan, label: string, citus = false): Promise<AggregateResult> {
   const want = await csvSource().aggregate(plan, { boundingKey: KEY });
-  for (const p of await paths(plan)) {
+  for (const p of await paths(plan, citus)) {
     const got = await p.run(plan);
     t.same(got.tables.map((x) => x.plan.id), want.tables.map((x) => x.plan.id), `${label} ${p.name}: same tables`);
     want.tables.forEach((w, i) => t.strictSame(got.tables[i]!.cells, w.cells, `${label} ${p.name}: ${w.plan.id} cells identical`));
@@ -77,9 +82,29 @@ for (const file of examplePolicies()) {
       for (const p of await paths(plan)) await t.rejects(p.run(plan), { code: 'USAGE', message: /csv source only/ }, `${p.name} refuses ckm`);
       return;
     }
-    await compareAll(t, plan, path.basename(file));
+    await compareAll(t, plan, path.basename(file), true);
   });
 }
+
+t.test('Citus form (no temporary table, no GROUPING SETS) on PGlite: identical to the CSV path', async (t) => {
+  const base = loadPlan(examplePolicies().find((f) => f.endsWith('tiny-sdc.json'))!);
+  const { header, rows } = await readCsv(csvOf(base).path);
+  await loadTable(pglite, 'micro_c', header, rows, { kind: 'pglite' }, planColumns(base, header));
+  const src = { kind: 'postgres' as const, table: 'micro_c', schema: null, connection: null, rowNumberColumn: '_line' };
+  const citusForm: SqlExecutor = { ...pgliteExecutor(pglite), materialize: false, groupingSets: false };
+  // With the unit column (per-unit steps, bounding at m = 1) and without it (one statement).
+  for (const [label, plan] of [['unit, m=1', { ...base, dataset: { ...base.dataset, unit: { ...base.dataset.unit, maxRowsPerUnit: 1 } } }],
+    ['no unit column', { ...base, dataset: { ...base.dataset, unit: { ...base.dataset.unit, column: null, maxRowsPerUnit: 1 } } }]] as const) {
+    const want = await csvSource().aggregate(plan, { boundingKey: KEY });
+    const texts: string[] = [];
+    const exec: SqlExecutor = { ...citusForm, query: (q, p) => { texts.push(q); return citusForm.query(q, p); } };
+    const got = await aggregateSql(pgPlan(plan, 'micro_c'), { boundingKey: KEY }, exec, pgRelation(src), pgInputInfo(src));
+    t.strictSame(got.tables.map((x) => x.cells), want.tables.map((x) => x.cells), `${label}: identical cells`);
+    t.strictSame(statsOf(got), statsOf(want), `${label}: same statistics`);
+    t.notOk(texts.some((q) => /GROUPING|TEMPORARY/i.test(q)), `${label}: no GROUPING SETS, GROUPING() or temporary table`);
+    if (label === 'unit, m=1') t.ok(want.stats.rowsRemovedByBounding > 0, 'bounding active');
+  }
+});
 
 t.test('bounding active (maxRowsPerUnit exceeded): same rows kept on every path', async (t) => {
   const csv = path.join(tmp, 'census.csv');
@@ -115,4 +140,40 @@ t.test('Parquet through DuckDB', async (t) => {
   t.strictSame(got.tables.map((x) => x.cells), want.tables.map((x) => x.cells));
   t.equal(got.stats.input.kind, 'parquet');
   t.equal(got.stats.input.bytes > 0, true);
+});
+
+t.test('integer unit key: used when injective, and a collision falls back to the unit id with identical results', async (t) => {
+  const csv = path.join(tmp, 'census-key.csv');
+  await generateCensus({ rows: 3000, seed: 'key', out: csv });
+  const plan = planFromDoc(censusPolicy(csv, 'sdc', { unit: 'household', maxRowsPerUnit: 2 }), path.join(tmp, 'key.policy.json'));
+  const want = await csvSource().aggregate(plan, { boundingKey: KEY });
+  t.ok(want.stats.rowsRemovedByBounding > 0, 'bounding active');
+  const { header, rows } = await readCsv(csv);
+  await loadTable(pglite, 'micro_k', header, rows, { kind: 'pglite' }, planColumns(plan, header));
+  await loadTable(duckDb, 'micro_k', header, rows, { kind: 'duckdb', tmpFile: path.join(tmp, 'load-k.csv') }, planColumns(plan, header));
+  const src = { kind: 'postgres' as const, table: 'micro_k', schema: null, connection: null, rowNumberColumn: '_line' };
+  const engines: { name: string; exec: SqlExecutor; keyFn: string }[] = [
+    { name: 'pglite', exec: pgliteExecutor(pglite), keyFn: 'hashtextextended(u, 0)' },
+    { name: 'duckdb', exec: duckdbExecutor(duck as unknown as DuckdbConnectionLike), keyFn: 'hash(u)' },
+  ];
+  for (const e of engines) {
+    for (const collide of [false, true]) {
+      const texts: string[] = [];
+      // collide: the key becomes length(u) (many unit ids share a length), the worst case of a real 64-bit hash collision.
+      const exec: SqlExecutor = {
+        flavor: e.exec.flavor,
+        query: (text, params) => {
+          const sqlText = collide ? text.replaceAll(e.keyFn, 'length(u)') : text;
+          texts.push(sqlText);
+          return e.exec.query(sqlText, params);
+        },
+      };
+      const got = await aggregateSql(pgPlan(plan, 'micro_k'), { boundingKey: KEY }, exec, pgRelation(src), pgInputInfo(src));
+      t.strictSame(got.tables.map((x) => x.cells), want.tables.map((x) => x.cells), `${e.name} collide=${collide}: identical cells`);
+      t.strictSame(statsOf(got), statsOf(want), `${e.name} collide=${collide}: same statistics`);
+      const keyed = texts.some((x) => x.includes('"uk" AS k'));
+      t.equal(keyed, !collide, `${e.name} collide=${collide}: ${collide ? 'grouped by the unit id' : 'grouped by the integer key'}`);
+      t.equal(texts.some((x) => /GROUP BY u\) g/.test(x)), collide, `${e.name} collide=${collide}: unit statistics ${collide ? 're-run by unit id' : 'by key only'}`);
+    }
+  }
 });

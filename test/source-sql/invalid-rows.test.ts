@@ -41,8 +41,10 @@ function fileWith(rows: string[], name: string): string {
   return f;
 }
 
-function planOn(file: string, mode: 'error' | 'drop'): Plan {
-  return { ...withSource(base, { ...csvOf(base), path: file }), dataset: { ...base.dataset, source: { ...csvOf(base), path: file }, onInvalidRow: mode } };
+function planOn(file: string, mode: 'error' | 'drop', unit = true): Plan {
+  // unit = false: the same plan without a unit column (each row its own unit): the SQL paths then run one statement.
+  const u = unit ? base.dataset.unit : { ...base.dataset.unit, column: null, maxRowsPerUnit: 1 };
+  return { ...withSource(base, { ...csvOf(base), path: file }), dataset: { ...base.dataset, source: { ...csvOf(base), path: file }, onInvalidRow: mode, unit: u } };
 }
 
 async function sqlPaths(plan: Plan): Promise<{ name: string; run: () => Promise<unknown> }[]> {
@@ -54,9 +56,10 @@ async function sqlPaths(plan: Plan): Promise<{ name: string; run: () => Promise<
   ];
 }
 
-for (const [i, bad] of BAD.entries()) {
-  t.test(`error mode: ${bad.reason} in ${bad.column}`, async (t) => {
-    const plan = planOn(fileWith([bad.row], `bad${i}.csv`), 'error');
+for (const [i, bad] of BAD.entries()) for (const unit of [true, false]) {
+  if (!unit && bad.column === 'ent') continue; // without a unit column the unit id is not read
+  t.test(`error mode: ${bad.reason} in ${bad.column}${unit ? '' : ' (no unit column: one statement)'}`, async (t) => {
+    const plan = planOn(fileWith([bad.row], `bad${i}.csv`), 'error', unit);
     const want = await csvSource().aggregate(plan, { boundingKey: KEY }).then(() => null, (e: unknown) => e as StatguardError);
     t.ok(want instanceof StatguardError && want.code === 'ROW_INVALID', 'csv path refuses');
     t.equal(want!.where.column, bad.column);
@@ -73,15 +76,16 @@ for (const [i, bad] of BAD.entries()) {
   });
 }
 
-t.test('drop mode: same counts per reason and identical tables', async (t) => {
-  const plan = planOn(fileWith(BAD.map((b) => b.row), 'drop.csv'), 'drop');
+for (const unit of [true, false]) t.test(`drop mode: same counts per reason and identical tables${unit ? '' : ' (no unit column: one statement)'}`, async (t) => {
+  const plan = planOn(fileWith(BAD.map((b) => b.row), 'drop.csv'), 'drop', unit);
   const want = await csvSource().aggregate(plan, { boundingKey: KEY });
-  t.equal(want.stats.rowsDropped, BAD.length);
+  t.equal(want.stats.rowsDropped, unit ? BAD.length : BAD.length - 1);
   for (const p of await sqlPaths(plan)) {
     const got = (await p.run()) as typeof want;
     t.strictSame(got.stats.dropReasons, want.stats.dropReasons, `${p.name}: drop reasons`);
     t.equal(got.stats.rowsDropped, want.stats.rowsDropped, `${p.name}: rows dropped`);
     t.strictSame(got.tables.map((x) => x.cells), want.tables.map((x) => x.cells), `${p.name}: identical tables`);
+    t.strictSame({ ...got.stats, input: undefined }, { ...want.stats, input: undefined }, `${p.name}: same statistics`);
   }
 });
 
