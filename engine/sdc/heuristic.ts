@@ -305,6 +305,7 @@ export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, sec
       const m = attackerModel(highs, sys, comp, sup);
       try {
         for (const id of ids) {
+          if (Date.now() > deadline) break;
           const need = needOf.get(id)!;
           const w: Witnesses = {
             up: need.up > need.tol ? modelWitness(sys, highs, m, comp.cells, id, 1, need.up) : null,
