@@ -73,7 +73,12 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
     for (const f of audit.cells) {
       if (f.passes || touched.has(f.id)) continue;
       const s = input.sensitive.find((x) => x.id === f.id)!;
-      const cube = cheapestCube(input, s.id, requiredMovement(sys, s), costOf, true);
+      // Aim the cube at the movement the audit found missing (the whole requirement when the cell is pinned).
+      const need = requiredMovement(sys, s);
+      const missing = { up: Math.max(0, f.needUp - f.max), down: Math.max(0, f.min - f.needDown), tol: need.tol };
+      const short = missing.up > need.tol || missing.down > need.tol ? missing : need;
+      // Wider candidate sets before falling back to single cells (which on a large component add many cells).
+      const cube = cheapestCube(input, s.id, short, costOf, true) ?? cheapestCube(input, s.id, short, costOf, true, 24);
       let added = 0;
       for (const c of cube?.ids ?? []) {
         touched.add(c);
@@ -96,6 +101,7 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
  */
 function cheapestCube(
   input: SecondaryInput, id: number, short: { up: number; down: number; tol: number }, costOf: (c: number) => number, mustAdd: boolean,
+  perDimension?: number,
 ): Cube | null {
   const { sys, tables } = input;
   let best: Cube | null = null;
@@ -104,6 +110,7 @@ function cheapestCube(
     let score = Infinity;
     const cube = bestCube(sys, tables, o.table, o.index, {
       costOf,
+      ...(perDimension ? { perDimension } : {}),
       score: (c) => {
         if (mustAdd && c.cost <= 0) return null;
         let share = c.capUp > short.tol || c.capDown > short.tol ? 1 : 0;
@@ -119,6 +126,9 @@ function cheapestCube(
   }
   return best;
 }
+
+/** Components up to this many cells get LP witnesses at the start of the clean-up (see cleanupPattern). */
+const COMPONENT_WITNESS_MAX_CELLS = 20000;
 
 /** Cubes one sensitive cell may take in one cube phase (a large protection may need a sum of cubes). */
 const MAX_CUBES_PER_CELL = 24;
@@ -302,6 +312,8 @@ export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, sec
     for (const [k, ids] of byComp) {
       if (Date.now() > deadline) break;
       const comp = comps[k]!;
+      // A cold solve over a very large component takes longer than the whole clean-up budget: its cells stay LP-judged.
+      if (comp.cells.length > COMPONENT_WITNESS_MAX_CELLS) continue;
       const m = attackerModel(highs, sys, comp, sup);
       try {
         for (const id of ids) {

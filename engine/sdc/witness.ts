@@ -138,8 +138,11 @@ export function forEachCube(
     perDim.push(lines);
   }
   let stop = false;
+  // Work bound: partial cubes built (each costs up to its size); a dense pattern would otherwise explore k^D products.
+  let budget = MAX_PARTIALS;
   const step = (d: number, idx: number[], sg: number[], cost: number): void => {
     if (stop) return;
+    if (--budget < 0) { stop = true; return; }
     if (d === dims.length) {
       let capUp = Infinity;
       let capDown = Infinity;
@@ -207,8 +210,12 @@ export interface Witnesses {
   readonly down: Witness | null;
 }
 
+/** Partial cubes one enumeration builds at most (`forEachCube`). */
+const MAX_PARTIALS = 20000;
 /** Cubes collected per direction at most (the search for a sum of cubes stops there). */
 const MAX_CUBES = 400;
+/** Complete cubes looked at per direction at most, with or without room. */
+const MAX_VISITS = 4000;
 
 /**
  * Exact check of a witness against pattern `sup`: every moved cell suppressed and within its a priori bounds, every
@@ -271,8 +278,11 @@ export function findWitness(
   const cubes: Cube[] = [];
   let bestSingle = 0;
   const capOf = (c: Cube): number => (dir > 0 ? c.capUp : c.capDown);
+  let visited = 0;
   for (const o of sys.owners[id]!) {
-    forEachCube(sys, tables, o.table, o.index, costOf, 64, (cube) => {
+    forEachCube(sys, tables, o.table, o.index, costOf, 24, (cube) => {
+      // Bounded work per cell: on a dense pattern the product of 64 vectors per dimension is huge.
+      if (++visited >= MAX_VISITS) return true;
       if (capOf(cube) <= tol) return false;
       cubes.push(cube);
       bestSingle = Math.max(bestSingle, capOf(cube));
