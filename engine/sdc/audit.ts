@@ -265,23 +265,39 @@ export function determinedCells(sys: CellSystem, comp: Component, suppressed: Ui
  * inequalities (LP min == max) count as determined too, so that a relation is
  * never let off because a cell everyone can compute was counted as hidden.
  */
-export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sensitive: readonly SensitiveCell[], opts: AuditOptions = {}): Promise<AuditResult> {
+/** Sensitive cells by id; a cell listed twice (several rules, linked tables) keeps the larger protection each way. */
+export function mergeSensitive(sensitive: readonly SensitiveCell[]): Map<number, SensitiveCell> {
   const sens = new Map<number, SensitiveCell>();
   for (const s of sensitive) {
     const prev = sens.get(s.id);
     sens.set(s.id, prev ? { id: s.id, upper: Math.max(prev.upper, s.upper), lower: Math.max(prev.lower, s.lower) } : s);
   }
+  return sens;
+}
+
+/**
+ * What the audit requires of a sensitive cell: its attacker interval must reach `needUp` and `needDown` (protection
+ * capped at the a priori bounds), compared within `tol`.
+ */
+export function protectionTargets(sys: CellSystem, s: SensitiveCell): { needUp: number; needDown: number; tol: number } {
+  const a = sys.value[s.id]!;
+  return {
+    needUp: Math.min(a + s.upper, sys.upper[s.id]!),
+    needDown: Math.max(a - s.lower, sys.lower[s.id]!),
+    tol: tolerance(Math.abs(a) + Math.max(s.upper, s.lower)),
+  };
+}
+
+export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sensitive: readonly SensitiveCell[], opts: AuditOptions = {}): Promise<AuditResult> {
+  const sens = mergeSensitive(sensitive);
   const results = new Map<number, CellAudit>();
   const rank = new Map<number, number>();
   sensitive.forEach((s, k) => { if (!rank.has(s.id)) rank.set(s.id, k); });
   let lpSolves = 0;
 
   const judge = (id: number, min: number, max: number, extra: { dualUp?: AttackDual; dualDown?: AttackDual; certified?: boolean } = {}): CellAudit => {
-    const s = sens.get(id)!;
     const a = sys.value[id]!;
-    const needUp = Math.min(a + s.upper, sys.upper[id]!);
-    const needDown = Math.max(a - s.lower, sys.lower[id]!);
-    const tol = tolerance(Math.abs(a) + Math.max(s.upper, s.lower));
+    const { needUp, needDown, tol } = protectionTargets(sys, sens.get(id)!);
     const exact = max - min <= tol;
     const passes = !exact && max >= needUp - tol && min <= needDown + tol;
     const margin = Math.min(max - needUp, needDown - min);
@@ -344,11 +360,12 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
         for (const id of targets) results.set(id, judge(id, sys.lower[id]!, sys.upper[id]!));
         continue;
       }
+      let open: number[];
       if (mode === 'certified' || (mode === 'auto' && comp.cells.length > EXACT_AUDIT_MAX_CELLS)) {
         // Witnesses first (no RREF: on a component of thousands of cells it costs more than the LPs it saves).
         witnessComps.add(comp);
         highs ??= await highsRuntime();
-        const open: number[] = [];
+        open = [];
         for (const id of targets) {
           const a = sys.value[id]!;
           const need = requiredMovement(sys, sens.get(id)!);
@@ -360,23 +377,14 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
             certifiedCells++;
           } else open.push(id);
         }
-        if (open.length === 0) continue;
-        const m = await modelOf(comp);
-        for (const id of open) {
-          const k = m.col.get(id)!;
-          const audit = judge(id, solve(m, k, 1, false).value, solve(m, k, -1, false).value);
-          if (!audit.exact) moving.add(id);
-          if (!audit.passes && opts.failFast) return failedEarly(audit);
-          results.set(id, audit);
-        }
-        continue;
+      } else {
+        const determined = determinedCells(sys, comp, suppressed);
+        for (const c of determined) determinedAll.add(c);
+        const skip = opts.duals ? new Set<number>() : determined;
+        for (const id of targets) if (skip.has(id)) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
+        if (opts.failFast) for (const id of targets) { const r = results.get(id); if (r && !r.passes) return failedEarly(r); }
+        open = targets.filter((id) => !skip.has(id));
       }
-      const determined = determinedCells(sys, comp, suppressed);
-      for (const c of determined) determinedAll.add(c);
-      const skip = opts.duals ? new Set<number>() : determined;
-      for (const id of targets) if (skip.has(id)) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
-      if (opts.failFast) for (const id of targets) { const r = results.get(id); if (r && !r.passes) return failedEarly(r); }
-      const open = targets.filter((id) => !skip.has(id));
       if (open.length === 0) continue;
       const m = await modelOf(comp);
       for (const id of open) {
@@ -384,6 +392,7 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
         const lo = solve(m, k, 1, opts.duals === true);
         const hi = solve(m, k, -1, opts.duals === true);
         const audit = judge(id, lo.value, hi.value);
+        if (!audit.exact) moving.add(id);
         if (!audit.passes && opts.failFast) return failedEarly(audit);
         if (!audit.passes && opts.duals) {
           results.set(id, { ...audit, ...(hi.dual ? { dualUp: hi.dual } : {}), ...(lo.dual ? { dualDown: lo.dual } : {}) });

@@ -1,5 +1,5 @@
 import { StatguardError } from '../errors.ts';
-import { EXACT_AUDIT_MAX_CELLS, attackerModel, auditPattern, components } from './audit.ts';
+import { EXACT_AUDIT_MAX_CELLS, attackerModel, auditPattern, components, mergeSensitive } from './audit.ts';
 import type { AuditOptions, AuditResult, SensitiveCell } from './audit.ts';
 import type { CellSystem } from './relations.ts';
 import { highsRuntime } from './highs.ts';
@@ -9,7 +9,7 @@ import { bestCube, checkWitness, findWitness, findWitnesses, modelWitness, requi
 import type { Cube, Witness, Witnesses } from './witness.ts';
 
 /** Cost of a neverSuppress cell: used only when no other cube exists (reported as a violation). */
-export const HUGE = 1e12;
+const HUGE = 1e12;
 /** Score offset of a cube that cannot carry the whole protection (any carrying cube wins). */
 const SHORT = 1e30;
 
@@ -134,7 +134,7 @@ const COMPONENT_WITNESS_MAX_CELLS = 20000;
 const MAX_CUBES_PER_CELL = 24;
 
 /** Cube phase (see heuristicSuppression): returns the number of cells added. */
-export function coverWithCubes(
+function coverWithCubes(
   input: SecondaryInput, sup: Uint8Array, costOf: (c: number) => number, highs: HighsRuntime | null = null,
 ): { added: number; short: SensitiveCell[] } {
   const { sys } = input;
@@ -271,13 +271,8 @@ export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, sec
   const deadline = Date.now() + seconds * 1000;
   const highs = await highsRuntime();
   const isSecondary = (c: number): boolean => sup[c] === 1 && !input.primary[c] && !input.fixed?.[c];
-  const needOf = new Map(sensitive.map((s) => [s.id, requiredMovement(sys, s)]));
-  const sensOf = new Map<number, SensitiveCell>();
-  for (const s of sensitive) {
-    const prev = sensOf.get(s.id);
-    sensOf.set(s.id, prev ? { id: s.id, upper: Math.max(prev.upper, s.upper), lower: Math.max(prev.lower, s.lower) } : s);
-  }
-  for (const [id, s] of sensOf) needOf.set(id, requiredMovement(sys, s));
+  const sensOf = mergeSensitive(sensitive);
+  const needOf = new Map([...sensOf].map(([id, s]) => [id, requiredMovement(sys, s)]));
 
   // Witness bookkeeping: per sensitive cell its witnesses (null: judged by LP); per cell the sensitive cells using it.
   const wit = new Map<number, Witnesses | null>();

@@ -200,7 +200,7 @@ export function restrictToTables(input: SecondaryInput, tableIdx: readonly numbe
   };
 }
 
-export { HUGE, cleanupPattern, heuristicSuppression } from './heuristic.ts';
+export { cleanupPattern, heuristicSuppression } from './heuristic.ts';
 export type { HeuristicOptions } from './heuristic.ts';
 
 /* ------------------------------------------------------------------ */

@@ -3,7 +3,7 @@ import type { DimensionPlan, ExactTable } from '../types.ts';
 import type { CellSystem } from './relations.ts';
 import { tolerance } from './tolerance.ts';
 import type { HighsRuntime } from './highs.ts';
-import { attackerModel } from './audit.ts';
+import { attackerModel, protectionTargets } from './audit.ts';
 import type { AttackerModel } from './audit.ts';
 
 /**
@@ -107,8 +107,6 @@ export interface CubeSearch {
    * Called with the cube's cost and capacities.
    */
   readonly score: (cube: Cube) => number | null;
-  /** Stop at the first cube scoring at most this (default: enumerate everything). */
-  readonly stopAt?: number;
 }
 
 /** Vectors per dimension tried by default: fewer in more dimensions (the product grows as k^D). */
@@ -185,11 +183,10 @@ export function bestCube(sys: CellSystem, tables: readonly ExactTable[], ti: num
   const k = search.perDimension ?? defaultPerDimension(tables[ti]!.plan.dimensions.length);
   let best: Cube | null = null;
   let bestScore = Infinity;
-  const stopAt = search.stopAt ?? -Infinity;
   forEachCube(sys, tables, ti, index, search.costOf, k, (cube) => {
     const s = search.score(cube);
     if (s !== null && s < bestScore) { bestScore = s; best = cube; }
-    return bestScore <= stopAt;
+    return false;
   });
   return best;
 }
@@ -344,7 +341,7 @@ export const BALL_CELLS = 800;
  * thousands).
  */
 export function ballWitness(
-  sys: CellSystem, highs: HighsRuntime, sup: Uint8Array, id: number, dir: 1 | -1, need: number, maxCells = BALL_CELLS,
+  sys: CellSystem, highs: HighsRuntime, sup: Uint8Array, id: number, dir: 1 | -1, need: number,
 ): Witness | null {
   const inBall = new Uint8Array(sys.cellCount);
   const cells: number[] = [id];
@@ -354,7 +351,7 @@ export function ballWitness(
     for (const ri of sys.cellRelations[cells[q]!]!) {
       rels.add(ri);
       for (const m of sys.relations[ri]!.cells) {
-        if (!sup[m] || inBall[m] || cells.length >= maxCells) continue;
+        if (!sup[m] || inBall[m] || cells.length >= BALL_CELLS) continue;
         inBall[m] = 1;
         cells.push(m);
       }
@@ -400,11 +397,8 @@ export function modelWitness(
  */
 export function requiredMovement(sys: CellSystem, s: { id: number; upper: number; lower: number }): { up: number; down: number; tol: number } {
   const a = sys.value[s.id]!;
-  return {
-    up: Math.max(0, Math.min(a + s.upper, sys.upper[s.id]!) - a),
-    down: Math.max(0, a - Math.max(a - s.lower, sys.lower[s.id]!)),
-    tol: tolerance(Math.abs(a) + Math.max(s.upper, s.lower)),
-  };
+  const t = protectionTargets(sys, s);
+  return { up: Math.max(0, t.needUp - a), down: Math.max(0, a - t.needDown), tol: t.tol };
 }
 
 /** Whether witnesses protect a cell: each direction that needs movement has one, and the cell moves at all. */
