@@ -17,6 +17,19 @@ export interface Dialect {
 
 export const SERVER_URL = process.env.STATGUARD_TEST_DATABASE_URL;
 
+/**
+ * Drop a throw-away test database on the server. Closed pools disconnect asynchronously, and dropping WITH (FORCE)
+ * under a live session makes that client emit "terminating connection" as an unhandled error: wait (bounded, 5 s)
+ * until the server sees no session on it first.
+ */
+export async function dropServerDatabase(admin: pg.Client, name: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if ((await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1', [name])).rowCount === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
+
 export function dialects(): Dialect[] {
   const out: Dialect[] = [{ name: 'pglite', open: openPgliteStore, cleanup: async () => {} }];
   if (SERVER_URL) {
@@ -37,15 +50,7 @@ export function dialects(): Dialect[] {
       async cleanup() {
         const admin = new pg.Client({ connectionString: SERVER_URL });
         await admin.connect();
-        for (const n of created.splice(0)) {
-          // Closed pools disconnect asynchronously; dropping with FORCE under a live session makes that
-          // client emit "terminating connection" as an unhandled error. Wait (bounded) for the sessions to go.
-          for (let i = 0; i < 40; i++) {
-            if ((await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1', [n])).rowCount === 0) break;
-            await new Promise((r) => setTimeout(r, 50));
-          }
-          await admin.query(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
-        }
+        for (const n of created.splice(0)) await dropServerDatabase(admin, n);
         await admin.end();
       },
     });

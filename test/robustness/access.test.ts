@@ -18,7 +18,7 @@ import { openPgliteStore } from '../api/pglite-template.ts';
 import type { Actor } from '../../api/store/audit.ts';
 import { createKey, revokeKey } from '../../api/store/keys.ts';
 import { createContract } from '../../api/store/releases.ts';
-import { dialects, SERVER_URL } from '../api/dialects.ts';
+import { dialects, dropServerDatabase, SERVER_URL } from '../api/dialects.ts';
 import { makeRelease, seedReleases } from '../api/fixtures.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
@@ -138,13 +138,7 @@ t.test('audit log append-only for a non-superuser application role on the Postgr
   await admin.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
   await admin.query(`CREATE DATABASE ${dbName} OWNER ${role}`);
   t.teardown(async () => {
-    // The store's pool disconnects asynchronously after close(): dropping WITH (FORCE) under a live session makes
-    // that client emit "terminating connection" as an unhandled error. Wait (bounded) for its sessions to go.
-    for (let i = 0; i < 100; i++) {
-      if ((await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1', [dbName])).rowCount === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await dropServerDatabase(admin, dbName);
     await admin.query(`DROP ROLE IF EXISTS ${role}`);
     await admin.end();
   });

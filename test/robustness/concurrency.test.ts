@@ -19,7 +19,7 @@ import type { Actor } from '../../api/store/audit.ts';
 import { openStore, type Store } from '../../api/store/db.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, setDatasetBudget, storeDraft } from '../../api/store/releases.ts';
-import { SERVER_URL } from '../api/dialects.ts';
+import { SERVER_URL, dropServerDatabase } from '../api/dialects.ts';
 import { makeRelease } from '../api/fixtures.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
@@ -36,12 +36,7 @@ t.test('concurrent approvals and readers on the PostgreSQL server', { skip: SERV
   t.teardown(async () => {
     await closeApp();
     for (const s of stores) await s.close();
-    // Closed pools disconnect asynchronously: wait until the server sees no session on the database.
-    for (let i = 0; i < 50; i++) {
-      if ((await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1', [name])).rowCount === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await dropServerDatabase(admin, name);
     await admin.end();
   });
   for (let i = 0; i < 5; i++) stores.push(await openStore({ databaseUrl: u.toString(), poolSize: 12 }));

@@ -35,7 +35,7 @@ import seedrandom from 'seedrandom';
 import t from 'tap';
 import { loadReleaseDir, type LoadedRelease } from '../../api/store/release-dir.ts';
 import { main } from '../../cli/main.ts';
-import { SERVER_URL } from '../api/dialects.ts';
+import { SERVER_URL, dropServerDatabase } from '../api/dialects.ts';
 import { makeRelease } from '../api/fixtures.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/statguard.js', import.meta.url));
@@ -77,11 +77,7 @@ t.test('SIGKILL during publish and approve on the PostgreSQL server store', {
     for (const c of children) c.kill('SIGKILL');
     for (const d of dirs) await rm(d, { recursive: true, force: true });
     if (checkConnected) await check.end();
-    for (let i = 0; i < 60; i++) {
-      if ((await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1', [name])).rowCount === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await dropServerDatabase(admin, name);
     await admin.end();
   });
 
