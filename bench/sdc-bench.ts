@@ -47,6 +47,7 @@ import { auditPattern } from '../engine/sdc/audit.ts';
 import { highsRuntime } from '../engine/sdc/highs.ts';
 import { cellCosts, cleanupPattern, heuristicSuppression, optimalSuppression } from '../engine/sdc/secondary.ts';
 import type { SecondaryInput, SecondaryResult } from '../engine/sdc/secondary.ts';
+import type { Witnesses } from '../engine/sdc/witness.ts';
 import { TOP_K, cellCount, cellCoords, strides } from '../engine/types.ts';
 import type { DimensionPlan, ExactCell, ExactTable, MeasurePlan, SdcPlan, TablePlan } from '../engine/types.ts';
 
@@ -263,6 +264,8 @@ async function runOne(size: string, method: 'optimal' | 'heuristic', seed: strin
   progress(`${size} ${method}: ${table.cells.length} cells, ${sensitive.length} primaries, ${sys.relations.length} relations (setup ${lap('setup').toFixed(1)} s)`);
 
   let suppressed: Uint8Array;
+  // The heuristic's witnesses: the final audit checks them exactly instead of searching (as protectSdc does).
+  let witnesses = new Map<number, Witnesses>();
   phase = method === 'optimal' ? 'MIP + cut loop' : 'hypercube rounds';
   lpReset();
   if (method === 'optimal') {
@@ -285,7 +288,8 @@ async function runOne(size: string, method: 'optimal' | 'heuristic', seed: strin
     lpReset();
     base.iterations = res.iterations;
     suppressed = res.suppressed;
-    const clean = await cleanupPattern(input, suppressed, cleanupSeconds);
+    witnesses = new Map(res.witnesses ?? []);
+    const clean = await cleanupPattern(input, suppressed, cleanupSeconds, witnesses);
     progress(`clean-up: ${lap('cleanup').toFixed(1)} s, removed ${clean.removed}, ${clean.finished ? 'finished' : `stopped at its ${cleanupSeconds} s budget`}; ${lpSummary()}`);
     base.cleanupRemoved = clean.removed;
     base.cleanupFinished = clean.finished;
@@ -293,7 +297,7 @@ async function runOne(size: string, method: 'optimal' | 'heuristic', seed: strin
   // protectSdc's final, independent full audit.
   phase = 'final audit';
   lpReset();
-  const audit = await auditPattern(sys, suppressed, sensitive, { singletons: true, tables: [table] });
+  const audit = await auditPattern(sys, suppressed, sensitive, { singletons: true, tables: [table], witnesses });
   progress(`final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.certifiedCells} cells certified by witnesses, ${audit.lpSolves} LP solves; ${lpSummary()}`);
   const dims = table.plan.dimensions;
   let secondary = 0;

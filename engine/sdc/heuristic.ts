@@ -1,11 +1,11 @@
 import { StatguardError } from '../errors.ts';
-import { EXACT_AUDIT_MAX_CELLS, attackerModel, auditPattern, components, mergeSensitive } from './audit.ts';
+import { EXACT_AUDIT_MAX_CELLS, attackerModel, auditPattern, components, hintedWitnesses, mergeSensitive } from './audit.ts';
 import type { AuditOptions, AuditResult, SensitiveCell } from './audit.ts';
 import type { CellSystem } from './relations.ts';
 import { highsRuntime } from './highs.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { SecondaryInput, SecondaryResult } from './secondary.ts';
-import { bestCube, checkWitness, findWitness, findWitnesses, modelWitness, requiredMovement, witnessed } from './witness.ts';
+import { REGION_CELLS, bestCube, checkWitness, checkWitnessOf, cheapestWitness, findWitness, findWitnesses, modelWitness, requiredMovement, witnessed } from './witness.ts';
 import type { Cube, Witness, Witnesses } from './witness.ts';
 
 /** Cost of a neverSuppress cell: used only when no other cube exists (reported as a violation). */
@@ -40,15 +40,18 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
   const sup = Uint8Array.from(input.primary);
   const fixed = input.fixed;
   const costOf = (c: number): number => (sup[c] ? 0 : fixed?.[c] ? Infinity : input.never[c] ? HUGE : input.cost[c]!);
-  const auditOpts: AuditOptions = { singletons: input.singletons !== false, tables: input.tables, intervals: 'certified' };
+  // Witnesses per sensitive cell, kept by the cube phase and the clean-up; every audit checks them again.
+  const hints = new Map<number, Witnesses>();
+  const auditOpts: AuditOptions = { singletons: input.singletons !== false, tables: input.tables, intervals: 'certified', witnesses: hints };
   let iterations = 0;
-  coverWithCubes(input, sup, costOf, await highsRuntime());
+  coverWithCubes(input, sup, costOf, await highsRuntime(), hints);
   for (;;) {
     iterations++;
     const audit = await auditPattern(sys, sup, sensitive, auditOpts);
     if (audit.passes) {
       const before = Uint8Array.from(sup);
-      const clean = await cleanupPattern(input, sup, opts.cleanupSeconds ?? 60);
+      const beforeHints = new Map(hints);
+      const clean = await cleanupPattern(input, sup, opts.cleanupSeconds ?? 60, hints);
       let final: AuditResult = audit;
       let cleanupRemoved = clean.removed;
       if (clean.removed > 0) {
@@ -56,6 +59,8 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
         if (!final.passes) {
           // The clean-up checks each removal locally; should that ever miss a global effect, keep the audited pattern.
           sup.set(before);
+          hints.clear();
+          for (const [id, w] of beforeHints) hints.set(id, w);
           final = audit;
           cleanupRemoved = 0;
         }
@@ -64,7 +69,7 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
       for (let c = 0; c < sys.cellCount; c++) if (sup[c] && input.never[c] && !input.primary[c]) violations++;
       return {
         suppressed: sup, method: 'heuristic', optimalFinished: null, audit: final, iterations, neverSuppressViolations: violations,
-        cleanupFinished: clean.finished, cleanupRemoved,
+        cleanupFinished: clean.finished, cleanupRemoved, witnesses: hints,
       };
     }
     const count = (): number => sup.reduce((n, v) => n + v, 0);
@@ -134,17 +139,25 @@ const COMPONENT_WITNESS_MAX_CELLS = 20000;
 const MAX_CUBES_PER_CELL = 24;
 
 /** Cube phase (see heuristicSuppression): returns the number of cells added. */
-function coverWithCubes(
+export function coverWithCubes(
   input: SecondaryInput, sup: Uint8Array, costOf: (c: number) => number, highs: HighsRuntime | null = null,
+  hints: Map<number, Witnesses> = new Map(),
 ): { added: number; short: SensitiveCell[] } {
   const { sys } = input;
   let added = 0;
   // Pass 1 with cubes alone (fast); pass 2, for the cells still short, lets the local LP (ballWitness) judge what the
   // pattern already carries, so that cubes are added only for the movement really missing.
-  let short: SensitiveCell[] = [...input.sensitive];
-  for (const lp of highs ? [null, highs] : [null]) {
+  let short: SensitiveCell[] = [];
+  for (const s of input.sensitive) added += coverCell(input, sup, s, costOf, null, short, hints);
+  if (highs) {
+    // Pass 2: the cheapest witness by LP over a region around each cell still short (one LP per missing direction),
+    // then, should the region hold none, cubes with the local LP judging.
     const next: SensitiveCell[] = [];
-    for (const s of short) added += coverCell(input, sup, s, costOf, lp, next);
+    for (const s of short) {
+      const got = coverByLp(input, sup, s, costOf, highs, hints);
+      if (got >= 0) added += got;
+      else added += coverCell(input, sup, s, costOf, highs, next, hints);
+    }
     short = next;
   }
   if (input.singletons === false) return { added, short };
@@ -172,7 +185,7 @@ function coverWithCubes(
  */
 function coverCell(
   input: SecondaryInput, sup: Uint8Array, s: SensitiveCell, costOf: (c: number) => number, highs: HighsRuntime | null,
-  stillShort: SensitiveCell[],
+  stillShort: SensitiveCell[], hints: Map<number, Witnesses>,
 ): number {
   const { sys, tables } = input;
   const need = requiredMovement(sys, s);
@@ -185,12 +198,57 @@ function coverCell(
       down: need.down > need.tol ? Math.max(0, need.down - (down?.amount ?? 0)) : 0,
       tol: need.tol,
     };
-    if (short.up <= need.tol && short.down <= need.tol && (up || down)) return added;
+    if (short.up <= need.tol && short.down <= need.tol && (up || down)) {
+      hints.set(s.id, { up, down });
+      return added;
+    }
     const cube = k < MAX_CUBES_PER_CELL ? cheapestCube(input, s.id, short, costOf, true) : null;
     if (!cube) break;
     for (const c of cube.ids) if (!sup[c]) { sup[c] = 1; added++; }
   }
   stillShort.push(s);
+  return added;
+}
+
+/**
+ * Cover sensitive cell `s` with the cheapest witness per direction (`cheapestWitness`: an LP over a region around it),
+ * suppressing the published cells the witness moves. A direction a cube of suppressed cells already carries needs no
+ * LP. Returns the cells added, or -1 (nothing changed) when the region holds no witness for some direction.
+ */
+function coverByLp(
+  input: SecondaryInput, sup: Uint8Array, s: SensitiveCell, costOf: (c: number) => number, highs: HighsRuntime,
+  hints: Map<number, Witnesses>,
+): number {
+  const { sys, tables } = input;
+  const need = requiredMovement(sys, s);
+  const found: { up: Witness | null; down: Witness | null } = { up: null, down: null };
+  const plans: { dir: 1 | -1; add: readonly number[]; w: Witness }[] = [];
+  for (const dir of [1, -1] as const) {
+    const amount = dir > 0 ? need.up : need.down;
+    // A direction needing no movement is still shown to move when the other needs none either.
+    const target = amount > need.tol ? amount : 0;
+    if (target === 0 && (dir > 0 ? need.down : need.up) > need.tol) continue;
+    const cube = findWitness(sys, tables, sup, s.id, dir, target);
+    if (cube) { found[dir > 0 ? 'up' : 'down'] = cube; continue; }
+    if (target === 0) continue;
+    // A larger region when the first holds no witness (a large protection among small neighbours), at last the
+    // whole table (seconds at 100,000 cells; rare).
+    let lp = null;
+    for (const cells of [REGION_CELLS, 4 * REGION_CELLS, Infinity]) {
+      lp = cheapestWitness(sys, tables, sup, s.id, dir, target, costOf, highs, cells);
+      if (lp) break;
+    }
+    if (!lp) return -1;
+    plans.push({ dir, add: lp.added, w: lp.witness });
+  }
+  let added = 0;
+  for (const p of plans) for (const c of p.add) if (!sup[c]) { sup[c] = 1; added++; }
+  for (const p of plans) {
+    if (!checkWitnessOf(sys, sup, p.w, s.id, p.dir)) return added > 0 ? added + coverCell(input, sup, s, costOf, highs, [], hints) : -1;
+    found[p.dir > 0 ? 'up' : 'down'] = p.w;
+  }
+  if (!found.up && !found.down) return added > 0 ? added + coverCell(input, sup, s, costOf, highs, [], hints) : -1;
+  hints.set(s.id, found);
   return added;
 }
 
@@ -266,7 +324,9 @@ function widen(input: SecondaryInput, sup: Uint8Array, id: number, costOf: (c: n
  * Guarantee: `sup` passes the audit before (precondition) and after every kept removal; the caller audits the final
  * pattern again in full.
  */
-export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, seconds: number): Promise<{ removed: number; finished: boolean }> {
+export async function cleanupPattern(
+  input: SecondaryInput, sup: Uint8Array, seconds: number, hints: Map<number, Witnesses> = new Map(),
+): Promise<{ removed: number; finished: boolean }> {
   const { sys, sensitive, tables } = input;
   const deadline = Date.now() + seconds * 1000;
   const highs = await highsRuntime();
@@ -288,12 +348,21 @@ export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, sec
     for (const cube of cubesOf(wit.get(id) ?? null)) for (const c of cube.ids) users[c]?.delete(id);
     wit.delete(id);
   };
-  const search = (id: number): Witnesses | null => {
+  const search = (id: number, lp: HighsRuntime | null = highs): Witnesses | null => {
     const need = needOf.get(id)!;
-    const w = findWitnesses(sys, tables, sup, id, need.up, need.down, highs);
+    const w = findWitnesses(sys, tables, sup, id, need.up, need.down, lp);
     return witnessed(w, need) ? w : null;
   };
-  for (const id of sensOf.keys()) attach(id, search(id));
+  for (const id of sensOf.keys()) {
+    const need = needOf.get(id)!;
+    const w = hintedWitnesses(sys, tables, sup, id, need, hints.get(id), highs);
+    attach(id, witnessed(w, need) ? w : null);
+  }
+  // On return the hints are the witnesses of the final pattern (none for LP-judged cells).
+  const publish = (): void => {
+    hints.clear();
+    for (const [id, w] of wit) if (w) hints.set(id, w);
+  };
   // Cells no local witness protects: the attacker LP over their whole component (one warm model per component) gives
   // one, its optimal point. Without it every removal in a large component would have to be refused.
   if (lpJudged.size > 0) {
@@ -339,7 +408,7 @@ export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, sec
     order.sort((a, b) => input.cost[b]! - input.cost[a]! || sys.cellRelations[b]!.length - sys.cellRelations[a]!.length || a - b);
     for (const c of order) {
       if (!isSecondary(c)) continue;
-      if (seconds <= 0 || Date.now() > deadline) return { removed, finished: false };
+      if (seconds <= 0 || Date.now() > deadline) { publish(); return { removed, finished: false }; }
       const drop = removalSet(input, sup, c);
       if (!drop) continue;
       // Sensitive cells to judge again: users of the dropped cells, and the LP-judged ones of c's component.
@@ -351,19 +420,31 @@ export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, sec
         compSize = comps().size[comp]!;
         for (const id of lpJudged) if (comps().of[id] === comp) affected.add(id);
       }
+      // An index computed below sees the trial pattern: it must not outlive a refused trial.
+      const indexedBefore = compsCache !== null;
       for (const d of drop) sup[d] = 0;
       const found = new Map<number, Witnesses | null>();
       const lpTargets: SensitiveCell[] = [];
       let ok = true;
+      // Cubes first for every affected cell (cheap), then local LPs for the rest, stopping at the first cell left
+      // without a witness when its component is too large for the exact LP (most refused removals end there).
+      const pending: number[] = [];
       for (const id of affected) {
+        const w = search(id, null);
+        if (w) found.set(id, w); else pending.push(id);
+      }
+      for (const id of pending) {
         const w = search(id);
         found.set(id, w);
-        if (!w) lpTargets.push(sensOf.get(id)!);
+        if (w) continue;
+        lpTargets.push(sensOf.get(id)!);
+        // The component of a cell still suppressed (c itself may be published in a freshly computed index).
+        const k = comps().of[id]!;
+        compSize = Math.max(compSize, k >= 0 ? comps().size[k]! : Infinity);
+        if (compSize > EXACT_AUDIT_MAX_CELLS) { ok = false; break; }
       }
-      if (lpTargets.length > 0) {
-        compSize ||= comps().size[comps().of[c]!]!;
-        if (compSize > EXACT_AUDIT_MAX_CELLS) ok = false;
-        else {
+      if (ok && lpTargets.length > 0) {
+        {
           const targets = nearestFirst(sys, lpTargets, drop, sup);
           ok = (await auditPattern(sys, sup, targets, { singletons: false, failFast: true, tables, intervals: 'exact' })).passes;
         }
@@ -379,9 +460,13 @@ export async function cleanupPattern(input: SecondaryInput, sup: Uint8Array, sec
         removed += drop.length;
         changed = true;
         compsCache = null;
-      } else for (const d of drop) sup[d] = 1;
+      } else {
+        for (const d of drop) sup[d] = 1;
+        if (!indexedBefore) compsCache = null;
+      }
     }
   }
+  publish();
   return { removed, finished: true };
 }
 

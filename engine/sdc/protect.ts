@@ -151,8 +151,9 @@ export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, o
   const singletons = options.singletonRule !== false;
   const sec = await secondarySuppression({ sys, tables: all, sensitive, primary, never, fixed, cost, singletons }, plan.secondary);
 
-  // Final, independent full audit (guarantee above): never trust the search's own bookkeeping.
-  const audit = await auditPattern(sys, sec.suppressed, sensitive, { singletons, tables: all });
+  // Final, independent full audit (guarantee above): never trust the search's own bookkeeping. The search's witnesses
+  // only save work: each is checked exactly against the final pattern before it counts.
+  const audit = await auditPattern(sys, sec.suppressed, sensitive, { singletons, tables: all, ...(sec.witnesses ? { witnesses: sec.witnesses } : {}) });
   if (!audit.passes) throw new StatguardError('AUDIT_FAILED', 'the final suppression pattern does not pass the attacker audit');
 
   const auditById = new Map(audit.cells.map((c) => [c.id, c]));

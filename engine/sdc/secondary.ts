@@ -5,6 +5,7 @@ import type { AttackDual, AuditResult, CellAudit, SensitiveCell } from './audit.
 import { highsRuntime } from './highs.ts';
 import { heuristicSuppression } from './heuristic.ts';
 import type { CellSystem } from './relations.ts';
+import type { Witnesses } from './witness.ts';
 
 export interface SecondaryInput {
   readonly sys: CellSystem;
@@ -57,6 +58,8 @@ export interface SecondaryResult {
   /** Heuristic runs: whether the clean-up pass ran to its end (false: stopped at its time budget). */
   readonly cleanupFinished?: boolean;
   readonly cleanupRemoved?: number;
+  /** Witnesses of the final pattern per sensitive cell (heuristic runs), for later audits to check instead of search. */
+  readonly witnesses?: ReadonlyMap<number, Witnesses>;
 }
 
 /** Cost per cell: unity 1, frequency = units, value = |internal value|, plus a small tie-breaker so every cell costs > 0. */
@@ -98,6 +101,7 @@ export async function secondarySuppression(input: SecondaryInput, secondary: Sdc
   const groups: GroupRun[] = [];
   let iterations = 0;
   let violations = 0;
+  const witnesses = new Map<number, Witnesses>();
   const groupIds = [...new Set(sys.linkGroup)].sort((a, b) => a - b);
   for (const g of groupIds) {
     const started = Date.now();
@@ -113,6 +117,9 @@ export async function secondarySuppression(input: SecondaryInput, secondary: Sdc
     const res = method === 'heuristic' ? await heur() : await optimalSuppression(part.input, secondary.timeLimitSeconds, heur);
     iterations += res.iterations;
     violations += res.neverSuppressViolations;
+    // The group's witnesses in global cell ids.
+    const toGlobal = (w: Witnesses['up']): Witnesses['up'] => (w ? { ...w, ids: Int32Array.from(w.ids, (k) => part.ids[k]!) } : null);
+    for (const [k, w] of res.witnesses ?? []) witnesses.set(part.ids[k]!, { up: toGlobal(w.up), down: toGlobal(w.down) });
     let secondaryCells = 0;
     res.suppressed.forEach((v, k) => {
       if (!v) return;
@@ -128,7 +135,7 @@ export async function secondarySuppression(input: SecondaryInput, secondary: Sdc
     });
   }
   // Guarantee: the union of the groups' patterns passes the audit of all tables together.
-  const audit = await auditPattern(sys, sup, input.sensitive, { singletons: input.singletons !== false, tables: input.tables });
+  const audit = await auditPattern(sys, sup, input.sensitive, { singletons: input.singletons !== false, tables: input.tables, witnesses });
   if (!audit.passes) throw new StatguardError('AUDIT_FAILED', 'the suppression pattern of the link groups together does not pass the attacker audit');
   const allOptimal = groups.every((x) => x.method === 'optimal');
   return {
@@ -139,6 +146,7 @@ export async function secondarySuppression(input: SecondaryInput, secondary: Sdc
     iterations,
     neverSuppressViolations: violations,
     groups,
+    witnesses,
   };
 }
 

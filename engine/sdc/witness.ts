@@ -259,6 +259,16 @@ export function checkWitness(sys: CellSystem, sup: Uint8Array, w: Witness): bool
 }
 
 /**
+ * `checkWitness`, and the witness moves cell `id` by its `amount` (> 0) in direction `dir`: the whole claim a witness
+ * makes about one cell, for witnesses handed over by another part of the engine.
+ */
+export function checkWitnessOf(sys: CellSystem, sup: Uint8Array, w: Witness, id: number, dir: 1 | -1): boolean {
+  let d = 0;
+  for (let i = 0; i < w.ids.length; i++) if (w.ids[i] === id) d += w.delta[i]!;
+  return w.amount > 0 && Math.abs(d - dir * w.amount) <= tolerance(Math.abs(sys.value[id]!) + w.amount) && checkWitness(sys, sup, w);
+}
+
+/**
  * A witness that cell `id` can move by `need` in direction `dir` (+1 up, -1 down) in pattern `sup`, or null.
  * Built from balanced cubes of suppressed cells (over every table holding the cell): the single cube with the largest
  * capacity when it carries `need`; otherwise a greedy sum of cubes, each taking what the bounds still allow given the
@@ -418,4 +428,160 @@ export function findWitnesses(
   const up = findWitness(sys, tables, sup, id, 1, needUp, false, highs);
   const down = findWitness(sys, tables, sup, id, -1, needDown, false, highs);
   return { up, down };
+}
+
+/** Cells of the region box `cheapestWitness` solves over, at most (the product of the per-dimension node lists). */
+export const REGION_CELLS = 3000;
+
+/**
+ * Nodes of one dimension around node `n`, nearest first in the hierarchy (parent and children, then siblings,
+ * grandparent and grandchildren, and so on), at most `cap`.
+ */
+function regionNodes(dim: DimensionPlan, n: number, cap: number): number[] {
+  const out = [n];
+  const seen = new Set(out);
+  for (let q = 0; q < out.length && out.length < cap; q++) {
+    const node = dim.nodes[out[q]!]!;
+    for (const x of [...(node.parent === null ? [] : [node.parent]), ...node.children]) {
+      if (seen.has(x) || out.length >= cap) continue;
+      seen.add(x);
+      out.push(x);
+    }
+  }
+  return out;
+}
+
+/** A witness of the cheapest movement found by `cheapestWitness`, and the published cells it moves. */
+export interface CheapestWitness {
+  readonly witness: Witness;
+  /** Cells the witness moves that are not yet suppressed (the caller suppresses them). */
+  readonly added: readonly number[];
+}
+
+/**
+ * The cheapest way to give sensitive cell `id` a witness of movement `need` in direction `dir`: the LP relaxation of
+ * the single-cell suppression problem (Fischetti and Salazar's model for one attacker subproblem) over a region
+ * around the cell. Variables are the movements y of the region's cells (split into up and down parts, each within
+ * the cell's a priori bounds), the centre moves by exactly `need`, every relation touching the region holds (cells
+ * outside it do not move), and the objective charges each published cell `costOf(c)` per movement of
+ * min(room, need) (so a cell that alone carries the whole movement costs its full cost) and each suppressed cell
+ * almost nothing. The optimal point moves a small set of cells (a vertex); suppressing the published ones among them
+ * makes the point itself a witness (an alternative table over suppressed cells). Cells of infinite cost never move.
+ *
+ * Region: the box of `regionCells` cells around the cell in its first table (per dimension the nearest nodes in the
+ * hierarchy); relations of other tables through region cells are kept, with their other cells fixed, so linked and
+ * distinct-count tables stay exact. Holding cells fixed only restricts the attacker, so the result is a valid witness
+ * whatever the region. Null when no movement of `need` exists inside the region.
+ */
+export function cheapestWitness(
+  sys: CellSystem, tables: readonly ExactTable[], sup: Uint8Array, id: number, dir: 1 | -1, need: number,
+  costOf: (c: number) => number, highs: HighsRuntime, regionCells = REGION_CELLS,
+): CheapestWitness | null {
+  const o = sys.owners[id]![0]!;
+  const dims = tables[o.table]!.plan.dimensions;
+  const loc = sys.tableCells[o.table]!;
+  const st = strides(dims);
+  const co = cellCoords(dims, o.index);
+  const cap = Math.max(3, Math.floor(regionCells ** (1 / Math.max(1, dims.length))));
+  const nodes = dims.map((d, k) => regionNodes(d, co[k]!, cap));
+  // Region cells: the box product; cells of infinite cost stay out (held fixed).
+  const cells: number[] = [];
+  const col = new Map<number, number>();
+  const walk = (d: number, index: number): void => {
+    if (d === dims.length) {
+      const g = loc[index]!;
+      if ((g === id || Number.isFinite(costOf(g))) && !col.has(g)) { col.set(g, cells.length); cells.push(g); }
+      return;
+    }
+    for (const x of nodes[d]!) walk(d + 1, index + (x - co[d]!) * st[d]!);
+  };
+  walk(0, o.index);
+  if (!col.has(id)) return null;
+  const n = cells.length;
+  let minCost = Infinity;
+  for (const c of cells) if (!sup[c] && costOf(c) > 0) minCost = Math.min(minCost, costOf(c));
+  const eps = 1e-3 * (Number.isFinite(minCost) ? minCost : 1);
+  // Columns 2k (up) and 2k+1 (down), in units of `need`.
+  const colCost = new Float64Array(2 * n);
+  const colLower = new Float64Array(2 * n);
+  const colUpper = new Float64Array(2 * n);
+  cells.forEach((c, k) => {
+    const v = sys.value[c]!;
+    const head = Math.max(0, sys.upper[c]! - v) / need;
+    const room = Math.max(0, v - sys.lower[c]!) / need;
+    colUpper[2 * k] = head;
+    colUpper[2 * k + 1] = room;
+    const cost = sup[c] ? eps : costOf(c);
+    colCost[2 * k] = cost / Math.min(1, Math.max(head, 1e-9));
+    colCost[2 * k + 1] = cost / Math.min(1, Math.max(room, 1e-9));
+  });
+  const k0 = col.get(id)!;
+  colCost[2 * k0] = 0;
+  colCost[2 * k0 + 1] = 0;
+  if (dir > 0) { colLower[2 * k0] = 1; colUpper[2 * k0] = 1; colUpper[2 * k0 + 1] = 0; } else { colLower[2 * k0 + 1] = 1; colUpper[2 * k0 + 1] = 1; colUpper[2 * k0] = 0; }
+  if (colUpper[2 * k0]! < colLower[2 * k0]! || colUpper[2 * k0 + 1]! < colLower[2 * k0 + 1]!) return null;
+
+  const starts: number[] = [0];
+  const indices: number[] = [];
+  const values: number[] = [];
+  const rowLower: number[] = [];
+  const rowUpper: number[] = [];
+  // One row: sum coef * y over region cells within [lo, hi] (movements in units of need).
+  const addRow = (terms: [number, number][], lo: number, hi: number): void => {
+    const byCol = new Map<number, number>();
+    for (const [c, coef] of terms) {
+      const k = col.get(c);
+      if (k === undefined) continue;
+      byCol.set(k, (byCol.get(k) ?? 0) + coef);
+    }
+    if (byCol.size === 0) return;
+    for (const [k, coef] of [...byCol].sort((a, b) => a[0] - b[0])) {
+      if (coef === 0) continue;
+      indices.push(2 * k, 2 * k + 1);
+      values.push(coef, -coef);
+    }
+    starts.push(indices.length);
+    rowLower.push(lo);
+    rowUpper.push(hi);
+  };
+  const rels = new Set<number>();
+  for (const c of cells) for (const ri of sys.cellRelations[c]!) rels.add(ri);
+  for (const ri of rels) {
+    const r = sys.relations[ri]!;
+    const terms = Array.from(r.cells, (c, m) => [c, r.coefs[m]!] as [number, number]);
+    if (r.additive) { addRow(terms, 0, 0); continue; }
+    // Distinct counts: sum coef * (value + y) <= 0, and every child <= the aggregate.
+    let b = 0;
+    r.cells.forEach((c, m) => { b -= r.coefs[m]! * sys.value[c]!; });
+    addRow(terms, -Infinity, b / need);
+    const agg = r.cells[0]!;
+    for (let m = 1; m < r.cells.length; m++) {
+      const c = r.cells[m]!;
+      if (col.has(c) || col.has(agg)) addRow([[c, 1], [agg, -1]], -Infinity, (sys.value[agg]! - sys.value[c]!) / need);
+    }
+  }
+  const nr = rowUpper.length;
+  const model = highs.createModel({
+    numCols: 2 * n, numRows: nr, colCost, colLower, colUpper, rowLower, rowUpper,
+    matrix: { format: 'csr', numRows: nr, numCols: 2 * n, starts, indices, values },
+  });
+  try {
+    model.options.set({ output_flag: false });
+    const run = model.run();
+    if (run.modelStatus !== highs.constants.modelStatus.optimal) return null;
+    const x = model.getSolution().colValue;
+    const ids: number[] = [];
+    const delta: number[] = [];
+    const added: number[] = [];
+    cells.forEach((c, k) => {
+      const d = (x[2 * k]! - x[2 * k + 1]!) * need;
+      if (c !== id && Math.abs(d) <= tolerance(sys.value[c]!)) return;
+      ids.push(c);
+      delta.push(c === id ? dir * need : d);
+      if (!sup[c]) added.push(c);
+    });
+    return { witness: { ids: Int32Array.from(ids), delta: Float64Array.from(delta), amount: need }, added };
+  } finally {
+    model.dispose();
+  }
 }

@@ -3,7 +3,8 @@ import seedrandom from 'seedrandom';
 import { auditPattern } from '../../engine/sdc/audit.ts';
 import { applyPrimaryRules } from '../../engine/sdc/primary.ts';
 import { buildCellSystem } from '../../engine/sdc/relations.ts';
-import { checkWitness, findWitness, forEachCube } from '../../engine/sdc/witness.ts';
+import { checkWitness, checkWitnessOf, cheapestWitness, findWitness, findWitnesses, forEachCube, requiredMovement } from '../../engine/sdc/witness.ts';
+import type { Witnesses } from '../../engine/sdc/witness.ts';
 import type { Witness } from '../../engine/sdc/witness.ts';
 import { highsRuntime } from '../../engine/sdc/highs.ts';
 import { cellIndex } from '../../engine/types.ts';
@@ -142,4 +143,98 @@ t.test('a large protection is carried by a sum of cubes or the local LP', async 
   t.equal(checkWitness(sys, all, w!), true);
   const exact = await auditPattern(sys, all, [{ id: total, upper: 0, lower: need }], { intervals: 'exact' });
   t.ok(exact.cells[0]!.min <= sys.value[total]! - need + 1e-6, 'the exact LP agrees');
+});
+
+t.test('cheapestWitness: the LP relaxation of one cell\'s suppression problem gives a witness once its cells are suppressed', async (t) => {
+  const plan = sdcPlan({ minFrequency: 3, dominance: [{ n: 1, k: 80 }] });
+  const highs = await highsRuntime();
+  let solved = 0;
+  for (const seed of ['c1', 'c2']) {
+    const tab = table3(`cheapest-${seed}`);
+    const sys = buildCellSystem([tab]);
+    const p = applyPrimaryRules(tab, plan);
+    const sens = p.cells.flatMap((c, i) => (c.unsafe ? [{ id: sys.tableCells[0]![i]!, upper: c.upper, lower: c.lower }] : []));
+    // Cells the witness may not use: every fifth published cell (as cells fixed by an earlier release).
+    const rng = seedrandom(`cheapest-fixed-${seed}`);
+    const fixed = new Uint8Array(sys.cellCount);
+    for (let c = 0; c < sys.cellCount; c++) if (rng() < 0.2) fixed[c] = 1;
+    for (const s of sens) {
+      fixed[s.id] = 0;
+      const need = requiredMovement(sys, s);
+      for (const dir of [1, -1] as const) {
+        const amount = dir > 0 ? need.up : need.down;
+        if (amount <= need.tol) continue;
+        const sup = new Uint8Array(sys.cellCount);
+        for (const x of sens) sup[x.id] = 1;
+        const costOf = (c: number): number => (fixed[c] ? Infinity : sup[c] ? 0 : 1);
+        const got = cheapestWitness(sys, [tab], sup, s.id, dir, amount, costOf, highs);
+        if (!got) continue;
+        solved++;
+        t.equal(checkWitnessOf(sys, sup, got.witness, s.id, dir), got.added.length === 0, 'without its added cells it is a witness only if it adds none');
+        for (const c of got.added) sup[c] = 1;
+        if (!checkWitnessOf(sys, sup, got.witness, s.id, dir)) t.fail(`cell ${s.id} dir ${dir}: not a witness after suppressing its cells`);
+        if (got.witness.ids.some((c) => fixed[c] === 1)) t.fail(`cell ${s.id}: a fixed cell moved`);
+        // The exact attacker LP over the resulting pattern agrees that the cell moves that far.
+        const exact = await auditPattern(sys, sup, [s], { intervals: 'exact', singletons: false });
+        const a = sys.value[s.id]!;
+        const reach = dir > 0 ? exact.cells[0]!.max - a : a - exact.cells[0]!.min;
+        if (reach < amount - 1e-6 * Math.max(1, a)) t.fail(`cell ${s.id} dir ${dir}: LP reaches ${reach} < ${amount}`);
+      }
+    }
+  }
+  t.ok(solved > 20, `witnesses built and checked (${solved})`);
+});
+
+t.test('checkWitnessOf refuses a witness that does not move the cell it is claimed for', async (t) => {
+  const tab = table3('witness-of');
+  const sys = buildCellSystem([tab]);
+  const all = new Uint8Array(sys.cellCount).fill(1);
+  const index = tab.cells.findIndex((c, i) => c.sum > 0 && sys.cellRelations[sys.tableCells[0]![i]!]!.length === 3);
+  const id = sys.tableCells[0]![index]!;
+  const w = findWitness(sys, [tab], all, id, 1, 1);
+  t.ok(w, 'a witness up exists');
+  t.equal(checkWitnessOf(sys, all, w!, id, 1), true);
+  t.equal(checkWitnessOf(sys, all, w!, id, -1), false, 'wrong direction');
+  t.equal(checkWitnessOf(sys, all, { ...w!, amount: w!.amount * 2 }, id, 1), false, 'claims more than it moves');
+  t.equal(checkWitnessOf(sys, all, { ids: new Int32Array(0), delta: new Float64Array(0), amount: 5 }, id, 1), false, 'moves nothing');
+  const other = sys.tableCells[0]![tab.cells.findIndex((c, i) => i !== index && c.sum > 0)]!;
+  t.equal(checkWitnessOf(sys, all, w!, other, 1), false, 'claimed for another cell');
+});
+
+t.test('audit hints: forged witnesses never change the verdict, true ones replace the search', async (t) => {
+  const plan = sdcPlan({ minFrequency: 3, dominance: [{ n: 1, k: 80 }] });
+  for (const seed of ['h1', 'h2']) {
+    const tab = table3(`hints-${seed}`);
+    const sys = buildCellSystem([tab]);
+    const p = applyPrimaryRules(tab, plan);
+    const sens = p.cells.flatMap((c, i) => (c.unsafe ? [{ id: sys.tableCells[0]![i]!, upper: c.upper, lower: c.lower }] : []));
+    const rng = seedrandom(`hints-pattern-${seed}`);
+    for (const density of [0.2, 0.6]) {
+      const sup = new Uint8Array(sys.cellCount);
+      for (const s of sens) sup[s.id] = 1;
+      for (let c = 0; c < sys.cellCount; c++) if (rng() < density) sup[c] = 1;
+      const plain = await auditPattern(sys, sup, sens, { tables: [tab], intervals: 'certified' });
+      // Forged: every sensitive cell "moves" by its whole protection through an empty or one-cell witness.
+      const forged = new Map<number, Witnesses>();
+      for (const s of sens) {
+        const need = requiredMovement(sys, s);
+        forged.set(s.id, {
+          up: { ids: new Int32Array(0), delta: new Float64Array(0), amount: need.up + 1 },
+          down: { ids: Int32Array.of(s.id), delta: Float64Array.of(-(need.down + 1)), amount: need.down + 1 },
+        });
+      }
+      const withForged = await auditPattern(sys, sup, sens, { tables: [tab], intervals: 'certified', witnesses: forged });
+      t.equal(withForged.passes, plain.passes, `${seed} ${density}: same verdict with forged hints`);
+      t.same(withForged.cells.map((c) => c.passes), plain.cells.map((c) => c.passes), 'same cell verdicts');
+      // True hints: the witnesses the search would find; the verdict holds and fewer LPs are needed.
+      const truth = new Map<number, Witnesses>();
+      for (const s of sens) {
+        const need = requiredMovement(sys, s);
+        truth.set(s.id, findWitnesses(sys, [tab], sup, s.id, need.up, need.down));
+      }
+      const hinted = await auditPattern(sys, sup, sens, { tables: [tab], intervals: 'certified', witnesses: truth });
+      t.equal(hinted.passes, plain.passes, 'same verdict with true hints');
+      t.ok(hinted.lpSolves <= plain.lpSolves, `no more LPs with true hints (${hinted.lpSolves} vs ${plain.lpSolves})`);
+    }
+  }
 });
