@@ -5,7 +5,7 @@ import type { CellSystem } from './relations.ts';
 import { highsRuntime } from './highs.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { SecondaryInput, SecondaryResult } from './secondary.ts';
-import { REGION_CELLS, bestCube, checkWitness, checkWitnessOf, cheapestWitness, findWitness, findWitnesses, modelWitness, requiredMovement, witnessed } from './witness.ts';
+import { bestCube, checkWitness, checkWitnessOf, cheapestWitness, findWitness, findWitnesses, modelWitness, regionSizes, requiredMovement, witnessed } from './witness.ts';
 import type { Cube, Witness, Witnesses } from './witness.ts';
 
 /** Cost of a neverSuppress cell: used only when no other cube exists (reported as a violation). */
@@ -234,7 +234,7 @@ function coverByLp(
     // A larger region when the first holds no witness (a large protection among small neighbours), at last the
     // whole table (seconds at 100,000 cells; rare).
     let lp = null;
-    for (const cells of [REGION_CELLS, 4 * REGION_CELLS, Infinity]) {
+    for (const cells of regionSizes(sys, tables, s.id)) {
       lp = cheapestWitness(sys, tables, sup, s.id, dir, target, costOf, highs, cells);
       if (lp) break;
     }

@@ -451,6 +451,18 @@ function regionNodes(dim: DimensionPlan, n: number, cap: number): number[] {
   return out;
 }
 
+/** The region sizes to try in turn for cell `id`: REGION_CELLS, 4x, the whole table; none beyond one covering its table. */
+export function regionSizes(sys: CellSystem, tables: readonly ExactTable[], id: number): number[] {
+  const dims = tables[sys.owners[id]![0]!.table]!.plan.dimensions;
+  const out: number[] = [];
+  for (const cells of [REGION_CELLS, 4 * REGION_CELLS, Infinity]) {
+    out.push(cells);
+    const cap = Math.floor(cells ** (1 / Math.max(1, dims.length)));
+    if (dims.every((d) => d.nodes.length <= cap)) break;
+  }
+  return out;
+}
+
 /** A witness of the cheapest movement found by `cheapestWitness`, and the published cells it moves. */
 export interface CheapestWitness {
   readonly witness: Witness;
