@@ -16,6 +16,11 @@ const SHORT = 1e30;
 export interface HeuristicOptions {
   /** Time budget of the clean-up pass in seconds (default 60; 0 skips it). */
   readonly cleanupSeconds?: number;
+  /**
+   * Cells to start from besides the primaries (e.g. an unfinished optimal run's last master pattern): the cube phase
+   * reuses them at no cost and the clean-up publishes those the pattern does not need. Fixed cells are ignored.
+   */
+  readonly start?: Uint8Array;
 }
 
 /**
@@ -39,12 +44,20 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
   const { sys, sensitive } = input;
   const sup = Uint8Array.from(input.primary);
   const fixed = input.fixed;
+  if (opts.start) for (let c = 0; c < sys.cellCount; c++) if (opts.start[c] && !fixed?.[c]) sup[c] = 1;
   const costOf = (c: number): number => (sup[c] ? 0 : fixed?.[c] ? Infinity : input.never[c] ? HUGE : input.cost[c]!);
   // Witnesses per sensitive cell, kept by the cube phase and the clean-up; every audit checks them again.
   const hints = new Map<number, Witnesses>();
   const auditOpts: AuditOptions = { singletons: input.singletons !== false, tables: input.tables, intervals: 'certified', witnesses: hints };
   let iterations = 0;
-  coverWithCubes(input, sup, costOf, await highsRuntime(), hints);
+  // From a start pattern, only the sensitive cells it leaves unprotected get cubes (it may be safe already).
+  let toCover = input.sensitive;
+  if (opts.start) {
+    const first = await auditPattern(sys, sup, sensitive, auditOpts);
+    const failing = new Set(first.cells.filter((c) => !c.passes).map((c) => c.id));
+    toCover = input.sensitive.filter((x) => failing.has(x.id));
+  }
+  coverWithCubes({ ...input, sensitive: toCover }, sup, costOf, await highsRuntime(), hints);
   for (;;) {
     iterations++;
     const audit = await auditPattern(sys, sup, sensitive, auditOpts);

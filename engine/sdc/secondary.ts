@@ -113,7 +113,7 @@ export async function secondarySuppression(input: SecondaryInput, secondary: Sdc
       groups.push({ tables: ids, cells: part.input.sys.cellCount, sensitive: 0, method, optimalFinished: method === 'optimal' ? true : null, cleanupFinished: null, cleanupRemoved: 0, secondary: 0, seconds: 0 });
       continue;
     }
-    const heur = (): Promise<SecondaryResult> => heuristicSuppression(part.input, { cleanupSeconds: secondary.timeLimitSeconds });
+    const heur = (start?: Uint8Array): Promise<SecondaryResult> => heuristicSuppression(part.input, { cleanupSeconds: secondary.timeLimitSeconds, ...(start ? { start } : {}) });
     const res = method === 'heuristic' ? await heur() : await optimalSuppression(part.input, secondary.timeLimitSeconds, heur);
     iterations += res.iterations;
     violations += res.neverSuppressViolations;
@@ -245,7 +245,7 @@ export interface OptimalProgress {
 }
 
 export async function optimalSuppression(
-  input: SecondaryInput, timeLimitSeconds: number, fallback: SecondaryResult | (() => Promise<SecondaryResult>),
+  input: SecondaryInput, timeLimitSeconds: number, fallback: SecondaryResult | ((start?: Uint8Array) => Promise<SecondaryResult>),
   progress: OptimalProgress = { lowerBound: 0 },
 ): Promise<SecondaryResult> {
   const { sys, sensitive } = input;
@@ -291,6 +291,8 @@ export async function optimalSuppression(
     integrality: new Int32Array(N).fill(highs.constants.variableType.integer),
   });
   let iterations = 0;
+  // The last master pattern: cheapest under the cuts so far, not yet safe; the lazy fallback starts from it.
+  let last: Uint8Array | undefined;
   try {
     model.options.set({ output_flag: false, mip_rel_gap: 0, mip_abs_gap: 1e-9 });
     for (;;) {
@@ -309,6 +311,7 @@ export async function optimalSuppression(
       progress.lowerBound = Math.max(progress.lowerBound, model.getObjectiveValue());
       const y = model.getSolution().colValue;
       const pattern = Uint8Array.from(y, (v: number) => (v > 0.5 ? 1 : 0));
+      last = pattern;
       const audit = await auditPattern(sys, pattern, sensitive, { duals: true, singletons: input.singletons !== false });
       if (audit.passes) {
         return { suppressed: pattern, method: 'optimal', optimalFinished: true, audit, iterations, neverSuppressViolations: 0 };
@@ -345,8 +348,10 @@ export async function optimalSuppression(
   } finally {
     model.dispose();
   }
-  // Time limit (or an infeasible master): the heuristic's safe pattern, computed only now when given lazily.
-  const fb = typeof fallback === 'function' ? await fallback() : fallback;
+  // Time limit (or an infeasible master): the heuristic's safe pattern, computed only now when given lazily, from the
+  // last master pattern (the heuristic covers its failing cells and the clean-up trims it: measured on the 1k
+  // benchmark table, fewer secondaries than the heuristic from the primaries alone).
+  const fb = typeof fallback === 'function' ? await fallback(last) : fallback;
   return { ...fb, method: 'optimal', optimalFinished: false, iterations: fb.iterations + iterations };
 }
 

@@ -4,7 +4,8 @@ import { protectSdc } from '../../engine/sdc/protect.ts';
 import { auditPattern } from '../../engine/sdc/audit.ts';
 import { buildCellSystem } from '../../engine/sdc/relations.ts';
 import { applyPrimaryRules } from '../../engine/sdc/primary.ts';
-import { heuristicSuppression, cellCosts } from '../../engine/sdc/secondary.ts';
+import { heuristicSuppression, cellCosts, optimalSuppression } from '../../engine/sdc/secondary.ts';
+import type { SecondaryInput } from '../../engine/sdc/secondary.ts';
 import type { ExactTable, SdcPlan } from '../../engine/types.ts';
 import { SHARED, cats, codesOf, hasShared, makeTable, microdata1, readCsv, sdcPlan, sdcTableNumber, sumMeasure } from './helpers.ts';
 
@@ -104,6 +105,60 @@ t.test('heuristic on a random 30x20 hierarchical table passes the audit', async 
   t.equal((await auditPattern(sys, suppressed, sens)).passes, true);
   // Primary statuses carried through; secondary cells are 'D'.
   t.ok(r.tables[0]!.cells.every((c) => (c.value === null) === (c.conf !== 'F')));
+});
+
+/** The secondary-suppression input protectSdc builds for one table (unity or value costs). */
+function inputOf(tab: ExactTable, plan: SdcPlan): SecondaryInput {
+  const sys = buildCellSystem([tab]);
+  const p = applyPrimaryRules(tab, plan);
+  const primary = new Uint8Array(sys.cellCount);
+  const sensitive = p.cells.flatMap((c, i) => (c.unsafe ? [{ id: sys.tableCells[0]![i]!, upper: c.upper, lower: c.lower }] : []));
+  for (const x of sensitive) primary[x.id] = 1;
+  return { sys, tables: [tab], sensitive, primary, never: new Uint8Array(sys.cellCount), cost: cellCosts(sys, plan.secondary.cost), singletons: true };
+}
+
+t.test('heuristic from a start pattern: it reuses and trims the given cells, and the result passes the audit', async (t) => {
+  const tab = randomTable('sdc-start');
+  const plan = sdcPlan({ minFrequency: 3, dominance: [{ n: 1, k: 85 }], secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: 20 } });
+  const input = inputOf(tab, plan);
+  // A safe pattern plus a fifth of the other cells: safe already, so nothing is added and the extra cells go.
+  const safe = await heuristicSuppression(input, { cleanupSeconds: 20 });
+  const rng = seedrandom('sdc-start-pattern');
+  const start = Uint8Array.from(safe.suppressed);
+  for (let c = 0; c < start.length; c++) if (rng() < 0.2) start[c] = 1;
+  const r = await heuristicSuppression(input, { cleanupSeconds: 20, start });
+  t.equal(r.audit.passes, true, 'the pattern passes the audit');
+  t.equal((await auditPattern(input.sys, r.suppressed, input.sensitive)).passes, true, 'and an independent exact audit');
+  const n = (a: Uint8Array): number => a.reduce((k, v) => k + v, 0);
+  t.ok(r.suppressed.every((v, c) => !v || start[c]), 'nothing outside the (safe) start pattern is added');
+  t.ok(n(r.suppressed) < n(start), `the clean-up published start cells the pattern does not need (${n(r.suppressed)} < ${n(start)})`);
+  t.ok(input.sensitive.every((x) => r.suppressed[x.id]), 'every primary stays suppressed');
+});
+
+t.test('optimal: the proven lower bound never exceeds the optimum, and an unfinished run still returns a safe pattern', async (t) => {
+  const tab = randomTable('sdc-bound');
+  const plan = sdcPlan({ minFrequency: 3, dominance: [{ n: 1, k: 85 }], secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 5 } });
+  const input = inputOf(tab, plan);
+  const cost = (a: Uint8Array): number => a.reduce((k, v, c) => k + (v ? input.cost[c]! : 0), 0);
+  const proven = { lowerBound: 0 };
+  let fellBack = false;
+  const r = await optimalSuppression(input, 5, async (start) => {
+    fellBack = true;
+    t.ok(start === undefined || start.length === input.sys.cellCount, 'the fallback gets the last master pattern');
+    return heuristicSuppression(input, { cleanupSeconds: 10, ...(start ? { start } : {}) });
+  }, proven);
+  t.equal(r.audit.passes, true, 'the pattern passes the audit');
+  t.ok(proven.lowerBound > 0, `a bound was proven (${proven.lowerBound})`);
+  t.ok(proven.lowerBound <= cost(r.suppressed) + 1e-6, `bound ${proven.lowerBound} <= cost of a safe pattern ${cost(r.suppressed)}`);
+  if (!fellBack) t.equal(proven.lowerBound, cost(r.suppressed), 'finished: the bound is the optimum');
+  if (hasShared) {
+    // sdcTable's microdata1 (region x gender, unity costs) solves to optimality: 4 cells, and the bound says so.
+    const m = inputOf(microdata1(sumMeasure), sdcPlan({ minFrequency: 3, secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 20 } }));
+    const done = { lowerBound: 0 };
+    const o = await optimalSuppression(m, 20, () => { throw new Error('no fallback expected'); }, done);
+    t.equal(o.optimalFinished, true);
+    t.equal(done.lowerBound, 4, 'the bound of a finished run is the optimum');
+  }
 });
 
 t.test('linked tables are protected together', async (t) => {
