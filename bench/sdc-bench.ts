@@ -6,7 +6,7 @@
  * + (1,k) dominance), protected by each secondary-suppression method.
  *
  *   npm run bench:sdc -- [--sizes 1k,10k,100k] [--methods optimal,heuristic] [--seed 42]
- *                        [--optimal-seconds 60] [--optimal-max-cells 20000] [--cleanup-seconds 60]
+ *                        [--optimal-seconds 60] [--optimal-max-cells 20000] [--cleanup-seconds 30]
  *                        [--max-seconds 600] [--profile]
  *
  * Per size and method it prints: cells, primaries, secondary suppressions, share of value suppressed (suppressed
@@ -339,7 +339,7 @@ async function runOne(size: string, method: 'optimal' | 'heuristic', seed: strin
 async function main(): Promise<void> {
   const seed = arg('seed', '42');
   const optimalSeconds = Number(arg('optimal-seconds', '60'));
-  const cleanupSeconds = Number(arg('cleanup-seconds', '60'));
+  const cleanupSeconds = Number(arg('cleanup-seconds', '30'));
   if (flag('child')) {
     const res = await runOne(arg('size', '1k'), arg('method', 'heuristic') as 'optimal' | 'heuristic', seed, optimalSeconds, cleanupSeconds);
     process.stdout.write(`${JSON.stringify(res)}\n`);
