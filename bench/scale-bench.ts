@@ -5,7 +5,7 @@
  *
  *   npm run bench:scale -- [--rows 10000000] [--pglite-rows 1000000] [--url postgres://...] [--unit household|person]
  *                          [--repeat 3] [--only duckdb,postgres,pglite,csv] [--data-dir /tmp/statguard-bench]
- *                          [--duckdb-memory 1GB]
+ *                          [--duckdb-memory 256MB]  (default: the source's, defaultDuckdbMemoryLimit(cores))
  *
  * RELEASE = the full release of the policy (sdc, then dp): aggregate (validation, bounding, clamping, every table and
  * margin) + protect + write every output file, timed in a fresh child process.
@@ -41,7 +41,7 @@ import { planPolicy, validatePolicy } from '../engine/policy/index.ts';
 import type { PolicyDoc } from '../engine/policy/index.ts';
 import { runRelease } from '../engine/pipeline.ts';
 import { writeRelease } from '../engine/release/write.ts';
-import { csvSource, duckdbSource, pgliteSource, postgresSource } from '../engine/source/index.ts';
+import { csvSource, defaultDuckdbMemoryLimit, duckdbSource, pgliteSource, postgresSource } from '../engine/source/index.ts';
 import type { Source } from '../engine/source/index.ts';
 import type { Plan } from '../engine/types.ts';
 
@@ -210,7 +210,7 @@ function measure(engine: string, what: string, file: string, c: Ctx): Measure {
 
 async function main(): Promise<void> {
   if (process.argv.includes('--child')) {
-    await child(arg('child', ''), arg('what', ''), arg('file', ''), arg('unit', 'household') as 'household' | 'person', arg('url', ''), arg('table', PG_TABLE), arg('duckdb-memory', '1GB'));
+    await child(arg('child', ''), arg('what', ''), arg('file', ''), arg('unit', 'household') as 'household' | 'person', arg('url', ''), arg('table', PG_TABLE), arg('duckdb-memory', defaultDuckdbMemoryLimit(os.availableParallelism())));
     return;
   }
   const rows = Number(arg('rows', '10000000'));
@@ -218,7 +218,7 @@ async function main(): Promise<void> {
   const unit = arg('unit', 'household');
   const url = arg('url', process.env.STATGUARD_BENCH_DATABASE_URL ?? '');
   const dataDir = path.resolve(arg('data-dir', path.join(here, 'data')));
-  const mem = arg('duckdb-memory', '1GB');
+  const mem = arg('duckdb-memory', defaultDuckdbMemoryLimit(os.availableParallelism()));
   const small = Math.max(1, Math.floor(rows / 10));
   const smallPg = Math.max(1, Math.floor(pgliteRows / 10));
   const repeat = Number(arg('repeat', '3'));

@@ -31,7 +31,9 @@ export interface HeuristicOptions {
  *    suppressed cells cost 0, so cubes reuse the pattern; fixed cells are never used, neverSuppress cells only at a
  *    prohibitive cost). Each such cube is a witness once suppressed, so the cell is protected. Then the singleton
  *    rule on the relations: a relation whose only two suppressed cells are a one-unit cell and a sensitive cell gets
- *    a cube around a third cell.
+ *    a cube around a third cell. Cells that no sum of up to MAX_CUBES_PER_CELL cubes protects (a large protection
+ *    among small neighbours) get the cheapest witness by LP instead (`coverByLp`, witness.ts `cheapestWitness`).
+ *    Every witness found is kept (`hints`) for the audits and the clean-up, which check it again.
  * 2. Audit (witnesses first, LP for the rest). Cells that still fail (protection a single cube cannot carry, linked
  *    cells whose cubes do not verify) get, round after round, the cheapest cube that adds a cell, else the cheapest
  *    published cell of each relation around them; the pattern only grows, so this ends (at worst with every related
@@ -152,7 +154,7 @@ const COMPONENT_WITNESS_MAX_CELLS = 20000;
 const MAX_CUBES_PER_CELL = 24;
 
 /** Cube phase (see heuristicSuppression): returns the number of cells added. */
-export function coverWithCubes(
+function coverWithCubes(
   input: SecondaryInput, sup: Uint8Array, costOf: (c: number) => number, highs: HighsRuntime | null = null,
   hints: Map<number, Witnesses> = new Map(),
 ): { added: number; short: SensitiveCell[] } {

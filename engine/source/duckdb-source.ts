@@ -20,7 +20,10 @@ export interface DuckdbConnectionLike {
 export interface DuckdbSourceOptions {
   /** An open connection (kept open; tests), or absent to open an in-memory instance per run. */
   readonly connection?: DuckdbConnectionLike;
-  /** DuckDB memory_limit for an instance opened here (default '1GB'): larger intermediates spill to a temp directory. */
+  /**
+   * DuckDB memory_limit for an instance opened here (default `defaultDuckdbMemoryLimit(threads)`: 128 MB per thread, at least
+   * 256 MB): larger intermediates spill to a temp directory.
+   */
   readonly memoryLimit?: string;
   /** DuckDB threads (default: the number of cores). */
   readonly threads?: number;
@@ -28,6 +31,18 @@ export interface DuckdbSourceOptions {
   readonly table?: string;
   /** With `table`: a column numbering the rows, to locate the first invalid row. */
   readonly rowNumberColumn?: string;
+}
+
+/**
+ * Default DuckDB memory_limit: 128 MB per thread, at least 256 MB. DuckDB holds more than its limit (hash aggregates outside
+ * the buffer manager), and a larger limit let the per-(unit, cell) aggregates grow with the rows before spilling: household
+ * unit, 2 threads, 1M -> 10M rows (bench/scale-bench.ts policy, dp release, peak RSS of the process / time at 10M, load 2-3):
+ * 1GB 494 MB -> 1,457-1,506 MB, 54-56 s; 600MB 539 -> 1,005 MB, 54 s; 400MB 523 -> 746-813 MB, 33-43 s; 256MB 482 -> 637 MB,
+ * 32 s (sdc: 1GB 43.8 s / 1,487 MB, 256MB 39.0 s / 589 MB; person unit sdc 256MB 12.9 s / 362 MB). Smaller was not slower:
+ * the spilled aggregates are partitioned earlier. Per thread so that many threads keep room for their own hash tables.
+ */
+export function defaultDuckdbMemoryLimit(threads: number): string {
+  return `${Math.max(256, 128 * threads)}MB`;
 }
 
 export function duckdbExecutor(conn: DuckdbConnectionLike): SqlExecutor {
@@ -61,14 +76,15 @@ export function duckdbSource(opts: DuckdbSourceOptions = {}): Source {
       let tmp: string | null = null;
       if (conn === undefined) {
         const { DuckDBInstance } = await import('@duckdb/node-api');
+        const threads = opts.threads ?? Math.max(1, os.availableParallelism());
         tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-duckdb-'));
         // Bounded memory: intermediates and the typed temporary table spill to `tmp` beyond memory_limit; insertion order
         // is never relied on (every result is keyed by its cell), so DuckDB may stream and parallelise freely.
         const inst = await DuckDBInstance.create(':memory:', {
-          memory_limit: opts.memoryLimit ?? '1GB',
+          memory_limit: opts.memoryLimit ?? defaultDuckdbMemoryLimit(threads),
           temp_directory: tmp,
           preserve_insertion_order: 'false',
-          threads: String(opts.threads ?? Math.max(1, os.availableParallelism())),
+          threads: String(threads),
         });
         const c = await inst.connect();
         conn = c as unknown as DuckdbConnectionLike;

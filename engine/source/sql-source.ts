@@ -23,6 +23,38 @@ export interface SqlExecutor {
   readonly groupingSets?: boolean;
 }
 
+/** hash_mem (work_mem * hash_mem_multiplier) the PostgreSQL one-pass statement is planned with (see withCellHashMem). */
+const HASH_MEM_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Run `f` (the one-pass statement: every group is a cell) with a larger hash_mem on PostgreSQL. PostgreSQL plans GROUPING
+ * SETS as hash aggregates only when its estimate of their groups fits in hash_mem; it cannot estimate the level columns
+ * (computed expressions: 200 distinct values each, so 40,000 groups per two-column set) and fell back to sorting every row
+ * once per rollup (measured: about 2x slower at 1M rows). There the groups are cells (bounded by the policy, not by the
+ * rows) and a hash aggregate spills beyond hash_mem anyway, so hash_mem is raised to 256 MB (hash_mem_multiplier;
+ * work_mem, which bounds sorts, is unchanged) for that statement only, and restored. Not for the per-(unit, cell)
+ * statements: their groups grow with the units, and there the larger hash table was slower (it spilled in batches).
+ */
+async function withCellHashMem<T>(exec: SqlExecutor, f: () => Promise<T>): Promise<T> {
+  let restore: string | null = null;
+  if (exec.flavor === 'postgres') {
+    try {
+      const r = (await exec.query(`SELECT current_setting('hash_mem_multiplier') AS hm, pg_size_bytes(current_setting('work_mem')) AS wm`, []))[0] ?? {};
+      const hm = Number(r.hm); const wm = Number(r.wm);
+      const want = Math.min(1000, Math.ceil(HASH_MEM_BYTES / wm));
+      if (Number.isFinite(hm) && Number.isFinite(wm) && wm > 0 && want > hm) {
+        await exec.query(`SELECT set_config('hash_mem_multiplier', $1, false)`, [String(want)]);
+        restore = String(r.hm);
+      }
+    } catch { /* an engine without the setting: keep its plans */ }
+  }
+  try {
+    return await f();
+  } finally {
+    if (restore !== null) await exec.query(`SELECT set_config('hash_mem_multiplier', $1, false)`, [restore]).catch(() => {});
+  }
+}
+
 /** STATGUARD_SQL_TIMING=1 prints each statement's time to stderr (profiling; SQL text only, never data). */
 const timing = process.env.STATGUARD_SQL_TIMING === '1';
 
@@ -91,7 +123,7 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     }
     // 1. Validation: counts per error code (typed conversion and domain checks, same order as RowConverter). One-pass plans
     // (no unit column) get them from the (e) grouping set of the single statement that also computes every cell.
-    const passRows = q.onePass !== null ? await run(q.onePass.sql) : null;
+    const passRows = q.onePass !== null ? await withCellHashMem(exec, () => run(q.onePass!.sql)) : null;
     const vrows = passRows !== null ? passRows.filter((r) => toInt(r.gv) === 0).map((r): Record<string, unknown> => ({ ...r, e: r.ev })) : await run(q.validate);
     let rowsRead = 0;
     let rowsDropped = 0;
@@ -133,7 +165,9 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     let valuesClamped = 0;
     if (q.onePass !== null && passRows !== null) {
       // Cell groups with no valid row (made of invalid rows only) carry no cell: skipped.
-      decodeInto(tables, q, q.onePass, passRows.filter((r) => toInt(r.gv) !== 0 && toInt(r.rows) > 0));
+      decodeInto(tables, q, q.onePass, passRows.filter((r) => toInt(r.gv) === 1 && toInt(r.rows) > 0));
+      // PostgreSQL's top contributions come as rows of their own (gv = 2, see sql-builder.ts): set on the cells just decoded.
+      decodeInto(tables, q, q.onePass, passRows.filter((r) => toInt(r.gv) === 2), true);
       const done = new Set(q.onePass.sets);
       for (const st of q.statements('row', false)) if (!st.sets.every((k) => done.has(k))) decodeInto(tables, q, st, await run(st.sql));
       const ok = passRows.find((r) => toInt(r.gv) === 0 && toInt(r.ev) === 0) ?? {};
@@ -222,7 +256,7 @@ function emptyTables(q: SqlQueryPlan): TableAcc[] {
   }));
 }
 
-function decodeInto(out: TableAcc[], q: SqlQueryPlan, st: AggStatement, rows: readonly Record<string, unknown>[]): void {
+function decodeInto(out: TableAcc[], q: SqlQueryPlan, st: AggStatement, rows: readonly Record<string, unknown>[], topsOnly = false): void {
   const layout = q.layout;
   const colByName = new Map(st.cols.map((c) => [c.name, c] as const));
   for (const r of rows) {
@@ -246,6 +280,14 @@ function decodeInto(out: TableAcc[], q: SqlQueryPlan, st: AggStatement, rows: re
         idx += node * t.st[d]!;
       });
       let cell: ExactCell;
+      if (topsOnly) {
+        // Only the top contributions of a cell decoded before (sum tables whose clamp this row carries).
+        const prev = t.cells[idx];
+        const v = b.clamp >= 0 ? r[`top${b.clamp}`] : null;
+        if (prev === undefined || v === null || v === undefined) continue;
+        t.cells[idx] = { ...prev, top: parseList(v).slice(0, Math.min(prev.units, TOP_K)) };
+        continue;
+      }
       if (b.clamp < 0) {
         const units = toInt(r.units);
         cell = { units, rows: toInt(r.rows), sum: units, top: new Array<number>(Math.min(units, TOP_K)).fill(1) };

@@ -10,7 +10,8 @@ import { parse } from 'fast-csv';
 import { createReadStream } from 'node:fs';
 import { planPolicy, validatePolicy } from '../../engine/policy/index.ts';
 import type { PolicyDoc } from '../../engine/policy/index.ts';
-import type { CsvSourcePlan, Plan, SourcePlan } from '../../engine/types.ts';
+import type { CsvSourcePlan, ExactCell, ExactTable, Plan, SourcePlan } from '../../engine/types.ts';
+import { planUsesTop } from '../../engine/source/sql-builder.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const KEY = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 255);
@@ -109,4 +110,13 @@ export async function loadTable(
     });
     await db.query(`INSERT INTO ${q(table)} VALUES ${tuples.join(', ')}`, params);
   }
+}
+
+/**
+ * The cells a SQL source must return for `plan`, from the CSV path's tables: identical, except that the top contributions
+ * of sum cells are empty when the plan reads none (no sdc magnitude rule, not ckm: the SQL sources do not compute them).
+ */
+export function expectedCells(plan: Plan, tables: readonly ExactTable[]): ExactCell[][] {
+  const drop = !planUsesTop(plan);
+  return tables.map((tb) => (drop && tb.plan.measure.kind !== 'count' ? tb.cells.map((c) => ({ ...c, top: [] })) : [...tb.cells]));
 }
