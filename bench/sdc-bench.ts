@@ -16,11 +16,11 @@
  *
  * Phases (the same calls protectSdc -> secondarySuppression makes for a one-table release, timed apart):
  *   setup     applyPrimaryRules + buildCellSystem
- *   search    heuristic: heuristicSuppression with cleanupSeconds 0 (hypercube rounds, each with a full audit);
+ *   search    heuristic: heuristicSuppression up to its clean-up (cube phase, cheapest-witness LPs, audit rounds);
  *             optimal: optimalSuppression(input, --optimal-seconds) (MIP + cut loop; when the time limit ends first,
  *             its fallback, the heuristic started from the last master pattern, runs and is timed as clean-up, and
  *             the proven lower bound on the optimum is printed: the ratio line then gives the range)
- *   clean-up  heuristic only: cleanupPattern(input, pattern, --cleanup-seconds), the bounded clean-up pass
+ *   clean-up  heuristic only: its clean-up pass (--cleanup-seconds) and the audit and repair rounds after it
  *   audit     auditPattern of the final pattern over the whole table (protectSdc's independent final audit)
  *
  * Every (size, method) runs in a child process killed after --max-seconds, so the benchmark always terminates
@@ -46,7 +46,7 @@ import { applyPrimaryRules } from '../engine/sdc/primary.ts';
 import { buildCellSystem } from '../engine/sdc/relations.ts';
 import { auditPattern } from '../engine/sdc/audit.ts';
 import { highsRuntime } from '../engine/sdc/highs.ts';
-import { cellCosts, cleanupPattern, heuristicSuppression, optimalSuppression } from '../engine/sdc/secondary.ts';
+import { cellCosts, heuristicSuppression, optimalSuppression } from '../engine/sdc/secondary.ts';
 import type { SecondaryInput, SecondaryResult } from '../engine/sdc/secondary.ts';
 import type { Witnesses } from '../engine/sdc/witness.ts';
 import { TOP_K, cellCount, cellCoords, strides } from '../engine/types.ts';
@@ -296,17 +296,21 @@ async function runOne(size: string, method: 'optimal' | 'heuristic', seed: strin
     suppressed = res.suppressed;
     witnesses = new Map(res.witnesses ?? []);
   } else {
-    const res = await heuristicSuppression(input, { cleanupSeconds: 0 });
-    progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s, ${res.iterations} rounds; ${lpSummary()}`);
-    phase = 'clean-up';
-    lpReset();
+    // As secondarySuppression runs it: search, clean-up, and any repair after the clean-up (timed with it).
+    const res = await heuristicSuppression(input, {
+      cleanupSeconds,
+      onCleanup: () => {
+        progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s; ${lpSummary()}`);
+        phase = 'clean-up';
+        lpReset();
+      },
+    });
+    progress(`clean-up (and repair): ${lap('cleanup').toFixed(1)} s, removed ${res.cleanupRemoved}, ${res.cleanupFinished ? 'finished' : `stopped at its ${cleanupSeconds} s budget`}, ${res.iterations} audit rounds in all; ${lpSummary()}`);
     base.iterations = res.iterations;
+    base.cleanupRemoved = res.cleanupRemoved ?? 0;
+    base.cleanupFinished = res.cleanupFinished ?? false;
     suppressed = res.suppressed;
     witnesses = new Map(res.witnesses ?? []);
-    const clean = await cleanupPattern(input, suppressed, cleanupSeconds, witnesses);
-    progress(`clean-up: ${lap('cleanup').toFixed(1)} s, removed ${clean.removed}, ${clean.finished ? 'finished' : `stopped at its ${cleanupSeconds} s budget`}; ${lpSummary()}`);
-    base.cleanupRemoved = clean.removed;
-    base.cleanupFinished = clean.finished;
   }
   // protectSdc's final, independent full audit.
   phase = 'final audit';
