@@ -67,13 +67,14 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
   const count = (): number => sup.reduce((n, v) => n + v, 0);
   // The audited pattern before the clean-up, kept to fall back on.
   let cleaned: { before: Uint8Array; hints: Map<number, Witnesses>; audit: AuditResult; finished: boolean } | null = null;
+  let repairs = 0;
   const done = (audit: AuditResult): SecondaryResult => {
     let violations = 0;
     for (let c = 0; c < sys.cellCount; c++) if (sup[c] && input.never[c] && !input.primary[c]) violations++;
     const removed = cleaned ? cleaned.before.reduce((n, v) => n + v, 0) - count() : 0;
     return {
       suppressed: sup, method: 'heuristic', optimalFinished: null, audit, iterations, neverSuppressViolations: violations,
-      cleanupFinished: cleaned?.finished ?? false, cleanupRemoved: removed, witnesses: hints,
+      cleanupFinished: cleaned?.finished ?? false, cleanupRemoved: removed, cleanupRepairs: repairs, witnesses: hints,
     };
   };
   const revert = (): SecondaryResult => {
@@ -99,6 +100,7 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
       return cleaned.before.reduce((n, v) => n + v, 0) < count() ? revert() : done(audit);
     }
     const before = count();
+    if (cleaned) repairs++;
     const touched = new Set<number>();
     for (const f of audit.cells) {
       if (f.passes || touched.has(f.id)) continue;

@@ -58,6 +58,8 @@ export interface SecondaryResult {
   /** Heuristic runs: whether the clean-up pass ran to its end (false: stopped at its time budget). */
   readonly cleanupFinished?: boolean;
   readonly cleanupRemoved?: number;
+  /** Heuristic runs: repair rounds after the clean-up (its local checks missed a far effect the audit found). */
+  readonly cleanupRepairs?: number;
   /** Witnesses of the final pattern per sensitive cell (heuristic runs), for later audits to check instead of search. */
   readonly witnesses?: ReadonlyMap<number, Witnesses>;
 }
