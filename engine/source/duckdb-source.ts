@@ -21,8 +21,8 @@ export interface DuckdbSourceOptions {
   /** An open connection (kept open; tests), or absent to open an in-memory instance per run. */
   readonly connection?: DuckdbConnectionLike;
   /**
-   * DuckDB memory_limit for an instance opened here (default `defaultDuckdbMemoryLimit(threads)`: 128 MB per thread, at least
-   * 256 MB): larger intermediates spill to a temp directory.
+   * DuckDB memory_limit for an instance opened here (default `defaultDuckdbMemoryLimit(threads)`: 200 MB per thread, at least
+   * 400 MB): larger intermediates spill to a temp directory.
    */
   readonly memoryLimit?: string;
   /** DuckDB threads (default: the number of cores). */
@@ -34,15 +34,16 @@ export interface DuckdbSourceOptions {
 }
 
 /**
- * Default DuckDB memory_limit: 128 MB per thread, at least 256 MB. DuckDB holds more than its limit (hash aggregates outside
- * the buffer manager), and a larger limit let the per-(unit, cell) aggregates grow with the rows before spilling: household
- * unit, 2 threads, 1M -> 10M rows (bench/scale-bench.ts policy, dp release, peak RSS of the process / time at 10M, load 2-3):
- * 1GB 494 MB -> 1,457-1,506 MB, 54-56 s; 600MB 539 -> 1,005 MB, 54 s; 400MB 523 -> 746-813 MB, 33-43 s; 256MB 482 -> 637 MB,
- * 32 s (sdc: 1GB 43.8 s / 1,487 MB, 256MB 39.0 s / 589 MB; person unit sdc 256MB 12.9 s / 362 MB). Smaller was not slower:
- * the spilled aggregates are partitioned earlier. Per thread so that many threads keep room for their own hash tables.
+ * Default DuckDB memory_limit: 200 MB per thread, at least 400 MB (was 1GB). DuckDB holds more than its limit (hash
+ * aggregate state outside the buffer manager), and a larger limit let the per-(unit, cell) aggregates grow with the rows
+ * before spilling: household unit, 2 threads, 1M -> 10M rows (bench/scale-bench.ts policy, dp release, peak RSS of the
+ * process, time at 10M, load 2-3, single runs): 1GB 494 -> 1,457-1,506 MB, 54-56 s; 600MB 539 -> 1,005 MB, 54 s; 512MB
+ * 481 -> 982 MB, 50 s; 400MB 523 -> 746-813 MB, 33-43 s; 256MB 482 -> 637 MB, 32 s. Not lower: some DuckDB operators do
+ * not spill (count(DISTINCT) under GROUPING SETS ran out of memory at 256MB and 512MB; the release does not use it, but a
+ * policy may need headroom). Per thread so that many threads keep room for their own hash tables.
  */
 export function defaultDuckdbMemoryLimit(threads: number): string {
-  return `${Math.max(256, 128 * threads)}MB`;
+  return `${Math.max(400, 200 * threads)}MB`;
 }
 
 export function duckdbExecutor(conn: DuckdbConnectionLike): SqlExecutor {
@@ -61,7 +62,8 @@ const strLit = (s: string): RawBuilder<unknown> => sql.lit(s) as RawBuilder<unkn
  * the typed conversion rules are exactly the streaming path's; Parquet
  * columns are cast to text first (integers and decimals print as plain
  * decimal text). DuckDB spills large sorts and aggregations to disk
- * (temp_directory) under `memoryLimit`, so memory does not grow with rows.
+ * (temp_directory) under `memoryLimit`; its peak still ends some hundreds of MB above the limit
+ * with a unit column at 10M rows (hash aggregate state; measured in README.md).
  */
 export function duckdbSource(opts: DuckdbSourceOptions = {}): Source {
   return {
