@@ -97,7 +97,9 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
         // it (the equalities together), exposing a singleton there. Such a failure is repaired like any other below.
         if (clean.removed > 0) continue;
       }
-      return cleaned.before.reduce((n, v) => n + v, 0) < count() ? revert() : done(audit);
+      // Repairs after the clean-up may, in principle, cost more than the clean-up saved: then the earlier pattern wins.
+      const costOfPattern = (a: Uint8Array): number => a.reduce((k, v, c) => k + (v ? input.cost[c]! : 0), 0);
+      return costOfPattern(cleaned.before) < costOfPattern(sup) ? revert() : done(audit);
     }
     const before = count();
     if (cleaned) repairs++;

@@ -215,6 +215,7 @@ const GROUPING_CHUNK = 30;
 const LOOKUP_MIN = 9;
 /** Buckets of the PostgreSQL top-contribution pre-filter (one-pass statement, see there). */
 const TOP_BUCKETS = 8;
+const duckTopBranch = process.env.H5_DUCK_INLINE !== '1';
 
 /**
  * Build the statements for a plan over a relation. `keyParam` is passed as
@@ -647,9 +648,7 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
         }
         const grouped = (from: Frag): Frag => sql`SELECT ${join([...keys, ...aggs])} FROM ${from}${keys.length > 0 ? sql` GROUP BY ${join(keys)}` : sql``}`;
         if (!pgRanks) q = grouped(sql`(${unitCells}) uc`);
-        else {
-          // PostgreSQL tops: the per-(unit, cell) rows are kept once (a materialised CTE); per cell, only the units that can
-          // be among its TOP_K largest are sorted (bucket pre-filter, see prefilteredTops), then joined to the cell totals.
+        else if (process.env.H5_PG_OLD === '1') {
           const ctes: Frag[] = [sql`uc AS MATERIALIZED (SELECT u0.*, CAST(row_number() OVER () % ${lit(TOP_BUCKETS)} AS integer) AS b FROM (${unitCells}) u0)`];
           const pk = keys.map((k, j) => [sql`COALESCE(${k}, -1)`, sql.ref(`p${j}`) as Frag] as const);
           const joins: Frag[] = [];
@@ -662,6 +661,40 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
             tops.push(sql`${tp}.top AS ${sql.ref(`top${ci}`)}`);
           }
           q = sql`WITH ${join(ctes)} SELECT a.*, ${join(tops)} FROM (${grouped(sql`uc`)}) a${join(joins, sql``)}`;
+        } else {
+          // PostgreSQL tops: the per-(unit, cell) rows are kept once (a materialised CTE, dealt into TOP_BUCKETS buckets by
+          // row order). One hash aggregate over them gives the cell totals and, per cell, each bucket's largest sum (FILTER);
+          // the TOP_K-th largest of those maxima is a lower bound of the cell's TOP_K-th largest sum (TOP_K distinct units),
+          // so only the units at or above it are sorted (a window per cell, bounded by work_mem), then joined to the totals.
+          // Exact for any dealing; a cell with fewer than TOP_K non-empty buckets keeps all its units (threshold NULL).
+          const ref = (c: string): Frag => sql.ref(c) as Frag;
+          const names = [...chunks.map((_, i) => `g${i}`), ...cols.map((c) => c.name)];
+          const on = (x: string, y: string): Frag => (names.length > 0
+            ? join(names.map((n) => sql`COALESCE(${ref(`${x}.${n}`)}, -1) = COALESCE(${ref(`${y}.${n}`)}, -1)`), sql` AND `) : sql`TRUE`);
+          const bucketAggs: Frag[] = [];
+          const thresholds: Frag[] = [];
+          for (const ci of clamps) {
+            const r = ref(`r${ci}`); const s = ref(`s${ci}`);
+            const bms = [...Array(TOP_BUCKETS).keys()].map((j) => ref(`bm${ci}_${j}`));
+            bms.forEach((bm, j) => bucketAggs.push(sql`max(${s}) FILTER (WHERE ${r} > 0 AND b = ${lit(j)}) AS ${bm}`));
+            thresholds.push(sql`(SELECT x FROM unnest(ARRAY[${join(bms)}]) x WHERE x IS NOT NULL ORDER BY x DESC OFFSET ${lit(TOP_K - 1)} LIMIT 1) AS ${ref(`t${ci}`)}`);
+          }
+          const ctes: Frag[] = [
+            sql`uc AS MATERIALIZED (SELECT u0.*, CAST(row_number() OVER () % ${lit(TOP_BUCKETS)} AS integer) AS b FROM (${unitCells}) u0)`,
+            sql`a AS MATERIALIZED (SELECT a0.*, ${join(thresholds)} FROM (SELECT ${join([...keys, ...aggs, ...bucketAggs])} FROM uc${keys.length > 0 ? sql` GROUP BY ${join(keys)}` : sql``}) a0)`,
+          ];
+          const joins: Frag[] = [];
+          const tops: Frag[] = [];
+          for (const ci of clamps) {
+            const s = ref(`uc.s${ci}`); const tp = ref(`tp${ci}`); const t = ref(`a.t${ci}`);
+            const part = names.map((n) => ref(`uc.${n}`));
+            const w = sql`SELECT ${join([...part, sql`${s} AS x`, rankCol(s, part, 'rn')])} FROM uc JOIN a ON ${on('uc', 'a')} WHERE ${ref(`uc.r${ci}`)} > 0 AND (${t} IS NULL OR ${s} >= ${t})`;
+            const rel = sql`(SELECT ${join([...names.map(ref), sql`CAST((array_agg(x ORDER BY x DESC))[1:${lit(TOP_K)}] AS text) AS top`])} FROM (${w}) w WHERE rn <= ${lit(TOP_K)}${names.length > 0 ? sql` GROUP BY ${join(names.map(ref))}` : sql``})`;
+            joins.push(sql` LEFT JOIN ${rel} ${tp} ON ${on(`tp${ci}`, 'a')}`);
+            tops.push(sql`${tp}.top AS ${ref(`top${ci}`)}`);
+          }
+          const outCols = [...names, 'units', 'rows', ...clamps.flatMap((ci) => [`units${ci}`, `rows${ci}`, `sum${ci}`])].map((n) => ref(`a.${n}`));
+          q = sql`WITH ${join(ctes)} SELECT ${join([...outCols, ...tops])} FROM a${join(joins, sql``)}`;
         }
       }
       out.push({ sql: compile(q), chunks, cols: cols.map((c) => byName.get(c.name)!), sets: mine.map((s) => s.key), clamps });
@@ -687,13 +720,16 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     const mine = [...sets.values()].filter((st) => st.tables.length > 0 && inPass(st));
     const clamps = layout.clamps.map((_, ci) => ci);
     const sumsHere = !splitSums;
-    const topBranch = flavor === 'postgres' && needTop && sumsHere;
+    // Tops in branches of their own (rows gv = 2) over the converted rows kept once (a MATERIALIZED CTE), grouped by the sum
+    // tables' sets only. Both engines compute every aggregate in every grouping set: DuckDB's max(c, k) in the 17 sets of
+    // the benchmark policy cost ~4-5 s at 10M rows though only the 4 sets of its sum table read it.
+    const topBranch = needTop && sumsHere && useGroupingSets && (flavor === 'postgres' || duckTopBranch);
     const cols = levelCols.filter((lc) => mine.some((st) => st.cols.includes(lc.name)));
     const chunks: string[][] = [];
     for (let i = 0; i < cols.length; i += GROUPING_CHUNK) chunks.push(cols.slice(i, i + GROUPING_CHUNK).map((c) => c.name));
     const inner = sql`SELECT ${join([sql`e`, ...cols.map(levelExpr), ...clamps.map((ci) => sql`${clampExpr(ci)} AS ${sql.ref(`c${ci}`)}`),
       ...clamps.map((ci) => { const x = sql.ref(mName(layout.clamps[ci]!.source)) as Frag; const cl = layout.clamps[ci]!; return sql`(${x} < ${lit(cl.lower)} OR ${x} > ${lit(cl.upper)}) AS ${sql.ref(`raw${ci}`)}`; }),
-      ...(topBranch ? [sql`CAST(row_number() OVER () % ${lit(TOP_BUCKETS)} AS integer) AS b`] : [])])} FROM ${T} t`;
+      ...(topBranch && flavor === 'postgres' ? [sql`CAST(row_number() OVER () % ${lit(TOP_BUCKETS)} AS integer) AS b`] : [])])} FROM ${T} t`;
     const ok = sql`e = 0`;
     // Output columns by name (the top branch lists the same names, NULL where it has no value).
     const aggs: [string, Frag][] = [['n', sql`CAST(count(*) AS varchar)`], ['units', sql`CAST(count(*) FILTER (WHERE ${ok}) AS varchar)`], ['rows', sql`CAST(count(*) FILTER (WHERE ${ok}) AS varchar)`]];
@@ -703,7 +739,7 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       if (sumsHere) {
         aggs.push([`units${ci}`, sql`CAST(count(${c}) FILTER (WHERE ${ok}) AS varchar)`], [`rows${ci}`, sql`CAST(count(${c}) FILTER (WHERE ${ok}) AS varchar)`],
           [`sum${ci}`, sql`CAST(sum(${c}) FILTER (WHERE ${ok}) AS varchar)`],
-          [`top${ci}`, flavor === 'duckdb' ? topK(c, sql`${ok} AND ${c} IS NOT NULL`, null) : sql`CAST(NULL AS varchar)`]);
+          [`top${ci}`, flavor === 'duckdb' && !topBranch ? topK(c, sql`${ok} AND ${c} IS NOT NULL`, null) : sql`CAST(NULL AS varchar)`]);
       }
       aggs.push([`clamped${ci}`, sql`CAST(count(*) FILTER (WHERE ${x}) AS varchar)`]);
     }
@@ -715,36 +751,46 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       const ref = (c: string): Frag => sql.ref(c) as Frag;
       const ctes: Frag[] = [];
       const branches = clamps.map((ci) => {
-        // Sets of tables summing clamp ci; rows ranked within the finest cell (every level column of those sets).
+        // Sets of tables summing clamp ci.
         const tsets = mine.filter((st) => st.tables.some((u) => layout.tables[u]!.clamp === ci));
         if (tsets.length === 0) return null;
         const bcols = cols.filter((lc) => tsets.some((st) => st.cols.includes(lc.name)));
         const bset = new Set(bcols.map((c) => c.name));
         const c = ref(`c${ci}`);
-        // Only rows that can be among the TOP_K largest of their partition are sorted: the rows are dealt into TOP_BUCKETS
-        // buckets (by row order); the maxima of TOP_K buckets are TOP_K distinct rows, so the TOP_K-th largest bucket maximum
-        // is at most the partition's TOP_K-th largest value and every row below it can be skipped (exact for any dealing:
-        // it only decides how many rows are sorted). A partition with fewer than TOP_K non-empty buckets keeps every row.
-        const pk = bcols.map((lc, j) => [sql`COALESCE(${ref(lc.name)}, -1)`, ref(`p${j}`)] as const);
-        const th = ref(`th${ci}`);
-        ctes.push(sql`${th} AS (SELECT ${join([...pk.map(([, p]) => p), sql`(array_agg(m ORDER BY m DESC))[${lit(TOP_K)}] AS t`])}
-          FROM (SELECT ${join([...pk.map(([e, p]) => sql`${e} AS ${p}`), sql`max(${c}) AS m`])} FROM k WHERE ${ok} AND ${c} IS NOT NULL GROUP BY ${join([...pk.map(([e]) => e), sql`b`])}) bm
-          ${pk.length > 0 ? sql`GROUP BY ${join(pk.map(([, p]) => p))}` : sql``})`);
-        const on = pk.length > 0 ? join(pk.map(([e, p]) => sql`${th}.${p} = ${e}`), sql` AND `) : sql`TRUE`;
-        const w = sql`(SELECT ${join([...bcols.map((lc) => sql`k.${ref(lc.name)}`), sql`k.${c}`, rankCol(sql`k.${c}`, bcols.map((lc) => sql`k.${ref(lc.name)}`), 'rn')])}
-          FROM k JOIN ${th} ON ${on} WHERE k.${ok} AND k.${c} IS NOT NULL AND (${th}.t IS NULL OR k.${c} >= ${th}.t)) w`;
+        let from: Frag;
+        let top: Frag;
+        if (flavor === 'duckdb') {
+          // DuckDB: max(c, k) keeps k values per group (a hash aggregate), over the sum tables' sets only.
+          from = sql`k WHERE ${ok} AND ${c} IS NOT NULL`;
+          top = sql`CAST(max(${c}, ${lit(TOP_K)}) AS varchar)`;
+        } else {
+          // PostgreSQL: only rows that can be among the TOP_K largest of their partition (the finest cell: every level
+          // column of those sets) are sorted: the rows are dealt into TOP_BUCKETS buckets (by row order); the maxima of
+          // TOP_K buckets are TOP_K distinct rows, so the TOP_K-th largest bucket maximum is at most the partition's TOP_K-th
+          // largest value and every row below it can be skipped (exact for any dealing: it only decides how many rows are
+          // sorted). A partition with fewer than TOP_K non-empty buckets keeps every row.
+          const pk = bcols.map((lc, j) => [sql`COALESCE(${ref(lc.name)}, -1)`, ref(`p${j}`)] as const);
+          const th = ref(`th${ci}`);
+          ctes.push(sql`${th} AS (SELECT ${join([...pk.map(([, p]) => p), sql`(array_agg(m ORDER BY m DESC))[${lit(TOP_K)}] AS t`])}
+            FROM (SELECT ${join([...pk.map(([e, p]) => sql`${e} AS ${p}`), sql`max(${c}) AS m`])} FROM k WHERE ${ok} AND ${c} IS NOT NULL GROUP BY ${join([...pk.map(([e]) => e), sql`b`])}) bm
+            ${pk.length > 0 ? sql`GROUP BY ${join(pk.map(([, p]) => p))}` : sql``})`);
+          const on = pk.length > 0 ? join(pk.map(([e, p]) => sql`${th}.${p} = ${e}`), sql` AND `) : sql`TRUE`;
+          from = sql`(SELECT ${join([...bcols.map((lc) => sql`k.${ref(lc.name)}`), sql`k.${c}`, rankCol(sql`k.${c}`, bcols.map((lc) => sql`k.${ref(lc.name)}`), 'rn')])}
+            FROM k JOIN ${th} ON ${on} WHERE k.${ok} AND k.${c} IS NOT NULL AND (${th}.t IS NULL OR k.${c} >= ${th}.t)) w WHERE rn <= ${lit(TOP_K)}`;
+          top = sql`CAST((array_agg(${c} ORDER BY ${c} DESC) FILTER (WHERE rn <= ${lit(TOP_K)}))[1:${lit(TOP_K)}] AS text)`;
+        }
         // GROUPING(chunk) of the main branch, rebuilt bit by bit (a column absent from this branch is never grouped: 1).
         const gs = chunks.map((chunk, i) => sql`${join(chunk.map((name, j) => {
           const bit = 2 ** (chunk.length - 1 - j);
           return bset.has(name) ? sql`GROUPING(${ref(name)}) * ${lit(bit)}` : lit(bit);
         }), sql` + `)} AS ${ref(`g${i}`)}`);
         const sel = [sql`2 AS gv`, sql`CAST(NULL AS varchar) AS ev`, ...gs, ...cols.map((lc) => (bset.has(lc.name) ? ref(lc.name) : sql`NULL AS ${ref(lc.name)}`)),
-          ...named(aggs.map(([name]) => [name, name === `top${ci}` ? sql`CAST((array_agg(${c} ORDER BY ${c} DESC) FILTER (WHERE rn <= ${lit(TOP_K)}))[1:${lit(TOP_K)}] AS text)` : sql`CAST(NULL AS varchar)`]))];
+          ...named(aggs.map(([name]) => [name, name === `top${ci}` ? top : sql`CAST(NULL AS varchar)`]))];
         const setList = join(tsets.map((st) => (st.cols.length > 0 ? sql`(${join(st.cols.map(ref))})` : sql`()`)));
         const having = bcols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
-        return sql`SELECT ${join(sel)} FROM ${w} WHERE rn <= ${lit(TOP_K)} GROUP BY GROUPING SETS (${setList})${having.length > 0 ? sql` HAVING ${join(having, sql` AND `)}` : sql``}`;
+        return sql`SELECT ${join(sel)} FROM ${from} GROUP BY GROUPING SETS (${setList})${having.length > 0 ? sql` HAVING ${join(having, sql` AND `)}` : sql``}`;
       }).filter((b): b is Frag => b !== null);
-      q = sql`WITH k AS MATERIALIZED (${inner})${ctes.length > 0 ? sql`, ${join(ctes)}` : sql``} ${groupedBy(sql`k`, cols, chunks, specs, named(aggs), true)}${branches.length > 0 ? sql` UNION ALL ${join(branches, sql` UNION ALL `)}` : sql``}`;
+      q = sql`WITH k AS ${process.env.H5_DUCK_CTE === "plain" && flavor === "duckdb" ? sql`` : process.env.H5_DUCK_CTE === "not" && flavor === "duckdb" ? sql`NOT MATERIALIZED ` : sql`MATERIALIZED `}(${inner})${ctes.length > 0 ? sql`, ${join(ctes)}` : sql``} ${groupedBy(sql`k`, cols, chunks, specs, named(aggs), true)}${branches.length > 0 ? sql` UNION ALL ${join(branches, sql` UNION ALL `)}` : sql``}`;
     }
     return { sql: compile(q), chunks, cols: cols.map((c) => byName.get(c.name)!), sets: mine.map((st) => st.key), clamps: sumsHere ? clamps : [] };
   })();
