@@ -213,9 +213,8 @@ export type UnitKey = 'u' | 'uk';
 const GROUPING_CHUNK = 30;
 /** Code lists at least this long are mapped by a join against a VALUES list rather than a CASE (see buildSql). */
 const LOOKUP_MIN = 9;
-/** Buckets of the PostgreSQL top-contribution pre-filter (one-pass statement, see there). */
+/** Buckets of the PostgreSQL top-contribution pre-filter (see the one-pass statement); a power of 2 (bit masks). */
 const TOP_BUCKETS = 8;
-const duckTopBranch = process.env.H5_DUCK_INLINE !== '1';
 
 /**
  * Build the statements for a plan over a relation. `keyParam` is passed as
@@ -573,30 +572,6 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     }), sql` UNION ALL `);
   };
 
-  /**
-   * PostgreSQL top contributions without sorting every row: over relation `src` (a CTE with a bucket column `b`, rows dealt
-   * into TOP_BUCKETS buckets), per partition `pk` (non-NULL key expressions and their aliases), the TOP_K largest `x` among
-   * the rows passing `filter`, as text "{a,b,..}" in column `top` of the returned relation (one row per partition with such
-   * rows; the CTEs must precede it). The maxima of TOP_K buckets are values of TOP_K distinct rows, so the TOP_K-th largest
-   * bucket maximum is at most the partition's TOP_K-th largest value: rows below it are never among the top and are not
-   * sorted (exact for any dealing of rows into buckets; the dealing only decides how many rows are sorted). A partition with
-   * fewer than TOP_K non-empty buckets keeps all its rows. The sort is bounded by work_mem (array_agg held every value of a
-   * group before: the backend's memory grew with the rows).
-   */
-  const prefilteredTops = (src: string, pk: readonly (readonly [Frag, Frag])[], x: Frag, filter: Frag, tag: string): { ctes: Frag[]; rel: Frag } => {
-    const s = sql.ref(src) as Frag;
-    const th = sql.ref(`th${tag}`) as Frag;
-    const ps = pk.map(([, p]) => p);
-    const thCte = sql`${th} AS (SELECT ${join([...ps, sql`(array_agg(m ORDER BY m DESC))[${lit(TOP_K)}] AS t`])}
-      FROM (SELECT ${join([...pk.map(([e, p]) => sql`${e} AS ${p}`), sql`max(${x}) AS m`])} FROM ${s} WHERE ${filter} GROUP BY ${join([...pk.map(([e]) => e), sql`b`])}) bm
-      ${ps.length > 0 ? sql`GROUP BY ${join(ps)}` : sql``})`;
-    const on = pk.length > 0 ? join(pk.map(([e, p]) => sql`${th}.${p} = ${e}`), sql` AND `) : sql`TRUE`;
-    const w = sql`SELECT ${join([...pk.map(([e, p]) => sql`${e} AS ${p}`), sql`${x} AS x`, rankCol(x, pk.map(([e]) => e), 'rn')])}
-      FROM ${s} JOIN ${th} ON ${on} WHERE ${filter} AND (${th}.t IS NULL OR ${x} >= ${th}.t)`;
-    const rel = sql`(SELECT ${join([...ps, sql`CAST((array_agg(x ORDER BY x DESC))[1:${lit(TOP_K)}] AS text) AS top`])} FROM (${w}) w WHERE rn <= ${lit(TOP_K)}${ps.length > 0 ? sql` GROUP BY ${join(ps)}` : sql``})`;
-    return { ctes: [thCte], rel };
-  };
-
   const statements = (mode: AggMode, bounded: boolean, key: UnitKey = 'u'): AggStatement[] => {
     if (key === 'uk' && !hasUnitKey) throw new Error('statements: no unit key in the typed relation');
     const out: AggStatement[] = [];
@@ -637,6 +612,9 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
         // Per (unit, cell): a unit's kept rows in the cell and its summed (clamped) contribution; then per cell.
         const perUnit: Frag[] = [sql`count(*) AS rr`];
         for (const ci of clamps) perUnit.push(sql`count(${sql.ref(`c${ci}`)}) AS ${sql.ref(`r${ci}`)}`, sql`sum(${sql.ref(`c${ci}`)}) AS ${sql.ref(`s${ci}`)}`);
+        // PostgreSQL tops: each unit's bucket of the pre-filter below (the unit is grouped in every set: at most once per
+        // cell), from a hash of its key: cheaper than dealing the rows by a row_number() window.
+        if (pgRanks) perUnit.push(key === 'uk' ? sql`CAST(u & ${lit(TOP_BUCKETS - 1)} AS integer) AS b` : sql`(hashtext(u) & ${lit(TOP_BUCKETS - 1)}) AS b`);
         const unitCells = groupedBy(src, cols, chunks, specs, perUnit);
         const keys = [...chunks.map((_, i) => sql.ref(`g${i}`) as Frag), ...colRefs];
         const aggs: Frag[] = [sql`CAST(count(*) AS varchar) AS units`, sql`CAST(sum(rr) AS varchar) AS rows`];
@@ -648,29 +626,14 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
         }
         const grouped = (from: Frag): Frag => sql`SELECT ${join([...keys, ...aggs])} FROM ${from}${keys.length > 0 ? sql` GROUP BY ${join(keys)}` : sql``}`;
         if (!pgRanks) q = grouped(sql`(${unitCells}) uc`);
-        else if (process.env.H5_PG_OLD === '1') {
-          const ctes: Frag[] = [sql`uc AS MATERIALIZED (SELECT u0.*, CAST(row_number() OVER () % ${lit(TOP_BUCKETS)} AS integer) AS b FROM (${unitCells}) u0)`];
-          const pk = keys.map((k, j) => [sql`COALESCE(${k}, -1)`, sql.ref(`p${j}`) as Frag] as const);
-          const joins: Frag[] = [];
-          const tops: Frag[] = [];
-          for (const ci of clamps) {
-            const { ctes: cs, rel } = prefilteredTops('uc', pk, sql.ref(`s${ci}`) as Frag, sql`${sql.ref(`r${ci}`)} > 0`, `${ci}`);
-            ctes.push(...cs);
-            const tp = sql.ref(`tp${ci}`) as Frag;
-            joins.push(sql` LEFT JOIN ${rel} ${tp} ON ${pk.length > 0 ? join(pk.map(([e, p]) => sql`${tp}.${p} = ${e}`), sql` AND `) : sql`TRUE`}`);
-            tops.push(sql`${tp}.top AS ${sql.ref(`top${ci}`)}`);
-          }
-          q = sql`WITH ${join(ctes)} SELECT a.*, ${join(tops)} FROM (${grouped(sql`uc`)}) a${join(joins, sql``)}`;
-        } else {
+        else {
           // PostgreSQL tops: the per-(unit, cell) rows are kept once (a materialised CTE, dealt into TOP_BUCKETS buckets by
-          // row order). One hash aggregate over them gives the cell totals and, per cell, each bucket's largest sum (FILTER);
+          // the unit key, `b` above). One hash aggregate over them gives the cell totals and, per cell, each bucket's largest sum (FILTER);
           // the TOP_K-th largest of those maxima is a lower bound of the cell's TOP_K-th largest sum (TOP_K distinct units),
           // so only the units at or above it are sorted (a window per cell, bounded by work_mem), then joined to the totals.
           // Exact for any dealing; a cell with fewer than TOP_K non-empty buckets keeps all its units (threshold NULL).
           const ref = (c: string): Frag => sql.ref(c) as Frag;
           const names = [...chunks.map((_, i) => `g${i}`), ...cols.map((c) => c.name)];
-          const on = (x: string, y: string): Frag => (names.length > 0
-            ? join(names.map((n) => sql`COALESCE(${ref(`${x}.${n}`)}, -1) = COALESCE(${ref(`${y}.${n}`)}, -1)`), sql` AND `) : sql`TRUE`);
           const bucketAggs: Frag[] = [];
           const thresholds: Frag[] = [];
           for (const ci of clamps) {
@@ -679,18 +642,29 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
             bms.forEach((bm, j) => bucketAggs.push(sql`max(${s}) FILTER (WHERE ${r} > 0 AND b = ${lit(j)}) AS ${bm}`));
             thresholds.push(sql`(SELECT x FROM unnest(ARRAY[${join(bms)}]) x WHERE x IS NOT NULL ORDER BY x DESC OFFSET ${lit(TOP_K - 1)} LIMIT 1) AS ${ref(`t${ci}`)}`);
           }
+          // The cell is also one key `ck`: PostgreSQL estimates 200 groups for one column of a CTE (it has no statistics
+          // there) against ~90,000 for three, and with that estimate it sorted all the per-(unit, cell) rows to merge-join
+          // them with the cell thresholds (1M rows: 5.2-5.6 s -> 3.5-4.0 s for the statement); with one key it hashes the
+          // (few) cells. A bigint (mixed radix: GROUPING() chunks, then each level + 1, NULL = 0) when the radix product fits
+          // in 2^53, else an int[] (NULL levels as -1).
+          const radix = [...chunks.map((ch) => 2 ** ch.length), ...cols.map((c) => canon[c.variable]!.dim.nodes.length + 1)];
+          const ck = radix.reduce((a, b) => a * b, 1) <= MAX_SAFE
+            ? names.reduce<Frag>((acc, n, i) => {
+              const d = i < chunks.length ? ref(n) : sql`(COALESCE(${ref(n)}, -1) + 1)`;
+              return i === 0 ? sql`CAST(${d} AS bigint)` : sql`(${acc}) * ${lit(radix[i]!)} + ${d}`;
+            }, sql`CAST(0 AS bigint)`)
+            : sql`ARRAY[${join(names.map((n) => sql`COALESCE(${ref(n)}, -1)`))}]`;
           const ctes: Frag[] = [
-            sql`uc AS MATERIALIZED (SELECT u0.*, CAST(row_number() OVER () % ${lit(TOP_BUCKETS)} AS integer) AS b FROM (${unitCells}) u0)`,
-            sql`a AS MATERIALIZED (SELECT a0.*, ${join(thresholds)} FROM (SELECT ${join([...keys, ...aggs, ...bucketAggs])} FROM uc${keys.length > 0 ? sql` GROUP BY ${join(keys)}` : sql``}) a0)`,
+            sql`uc AS MATERIALIZED (SELECT u0.*, ${ck} AS ck FROM (${unitCells}) u0)`,
+            sql`a AS MATERIALIZED (SELECT a0.*, ${join(thresholds)} FROM (SELECT ${join([sql`ck`, ...names.map((n) => sql`min(${ref(n)}) AS ${ref(n)}`), ...aggs, ...bucketAggs])} FROM uc GROUP BY ck) a0)`,
           ];
           const joins: Frag[] = [];
           const tops: Frag[] = [];
           for (const ci of clamps) {
             const s = ref(`uc.s${ci}`); const tp = ref(`tp${ci}`); const t = ref(`a.t${ci}`);
-            const part = names.map((n) => ref(`uc.${n}`));
-            const w = sql`SELECT ${join([...part, sql`${s} AS x`, rankCol(s, part, 'rn')])} FROM uc JOIN a ON ${on('uc', 'a')} WHERE ${ref(`uc.r${ci}`)} > 0 AND (${t} IS NULL OR ${s} >= ${t})`;
-            const rel = sql`(SELECT ${join([...names.map(ref), sql`CAST((array_agg(x ORDER BY x DESC))[1:${lit(TOP_K)}] AS text) AS top`])} FROM (${w}) w WHERE rn <= ${lit(TOP_K)}${names.length > 0 ? sql` GROUP BY ${join(names.map(ref))}` : sql``})`;
-            joins.push(sql` LEFT JOIN ${rel} ${tp} ON ${on(`tp${ci}`, 'a')}`);
+            const w = sql`SELECT uc.ck, ${s} AS x, ${rankCol(s, [sql`uc.ck`], 'rn')} FROM uc JOIN a ON uc.ck = a.ck WHERE ${ref(`uc.r${ci}`)} > 0 AND (${t} IS NULL OR ${s} >= ${t})`;
+            const rel = sql`(SELECT ck, CAST((array_agg(x ORDER BY x DESC))[1:${lit(TOP_K)}] AS text) AS top FROM (${w}) w WHERE rn <= ${lit(TOP_K)} GROUP BY ck)`;
+            joins.push(sql` LEFT JOIN ${rel} ${tp} ON ${tp}.ck = a.ck`);
             tops.push(sql`${tp}.top AS ${ref(`top${ci}`)}`);
           }
           const outCols = [...names, 'units', 'rows', ...clamps.flatMap((ci) => [`units${ci}`, `rows${ci}`, `sum${ci}`])].map((n) => ref(`a.${n}`));
@@ -720,65 +694,70 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     const mine = [...sets.values()].filter((st) => st.tables.length > 0 && inPass(st));
     const clamps = layout.clamps.map((_, ci) => ci);
     const sumsHere = !splitSums;
-    // Tops in branches of their own (rows gv = 2) over the converted rows kept once (a MATERIALIZED CTE), grouped by the sum
-    // tables' sets only. Both engines compute every aggregate in every grouping set: DuckDB's max(c, k) in the 17 sets of
-    // the benchmark policy cost ~4-5 s at 10M rows though only the 4 sets of its sum table read it.
-    const topBranch = needTop && sumsHere && useGroupingSets && (flavor === 'postgres' || duckTopBranch);
+    const topBranch = flavor === 'postgres' && needTop && sumsHere;
     const cols = levelCols.filter((lc) => mine.some((st) => st.cols.includes(lc.name)));
     const chunks: string[][] = [];
     for (let i = 0; i < cols.length; i += GROUPING_CHUNK) chunks.push(cols.slice(i, i + GROUPING_CHUNK).map((c) => c.name));
     const inner = sql`SELECT ${join([sql`e`, ...cols.map(levelExpr), ...clamps.map((ci) => sql`${clampExpr(ci)} AS ${sql.ref(`c${ci}`)}`),
       ...clamps.map((ci) => { const x = sql.ref(mName(layout.clamps[ci]!.source)) as Frag; const cl = layout.clamps[ci]!; return sql`(${x} < ${lit(cl.lower)} OR ${x} > ${lit(cl.upper)}) AS ${sql.ref(`raw${ci}`)}`; }),
-      ...(topBranch && flavor === 'postgres' ? [sql`CAST(row_number() OVER () % ${lit(TOP_BUCKETS)} AS integer) AS b`] : [])])} FROM ${T} t`;
+      ...(topBranch ? [sql`CAST(row_number() OVER () % ${lit(TOP_BUCKETS)} AS integer) AS b`] : [])])} FROM ${T} t`;
     const ok = sql`e = 0`;
-    // Output columns by name (the top branch lists the same names, NULL where it has no value).
-    const aggs: [string, Frag][] = [['n', sql`CAST(count(*) AS varchar)`], ['units', sql`CAST(count(*) FILTER (WHERE ${ok}) AS varchar)`], ['rows', sql`CAST(count(*) FILTER (WHERE ${ok}) AS varchar)`]];
+    // DuckDB evaluates an aggregate's FILTER in every grouping set (7 filtered aggregates x 17 sets per row in the benchmark
+    // policy: its hash aggregate took 9.1 s CPU at 10M rows, 6.4 s without tops): there the arguments of invalid rows are
+    // NULL-ed once per row in a projection instead (count, sum and max(c, k) skip NULLs; same aggregates), 5.0 s / 4.0 s.
+    const noFilter = flavor === 'duckdb';
+    const aggs: [string, Frag][] = [['n', sql`CAST(count(*) AS varchar)`]];
+    if (noFilter) aggs.push(['units', sql`CAST(count(okv) AS varchar)`], ['rows', sql`CAST(count(okv) AS varchar)`]);
+    else aggs.push(['units', sql`CAST(count(*) FILTER (WHERE ${ok}) AS varchar)`], ['rows', sql`CAST(count(*) FILTER (WHERE ${ok}) AS varchar)`]);
     for (const ci of clamps) {
-      const c = sql.ref(`c${ci}`) as Frag;
       const x = sql.ref(`raw${ci}`) as Frag; // the raw value is outside the clamp bounds (computed once per row)
+      if (noFilter) {
+        const cv = sql.ref(`cv${ci}`) as Frag;
+        aggs.push([`units${ci}`, sql`CAST(count(${cv}) AS varchar)`], [`rows${ci}`, sql`CAST(count(${cv}) AS varchar)`], [`sum${ci}`, sql`CAST(sum(${cv}) AS varchar)`],
+          [`top${ci}`, needTop ? sql`CAST(max(${cv}, ${lit(TOP_K)}) AS varchar)` : sql`CAST(NULL AS varchar)`],
+          [`clamped${ci}`, sql`CAST(count(${sql.ref(`rv${ci}`)}) AS varchar)`]);
+        continue;
+      }
+      const c = sql.ref(`c${ci}`) as Frag;
       if (sumsHere) {
         aggs.push([`units${ci}`, sql`CAST(count(${c}) FILTER (WHERE ${ok}) AS varchar)`], [`rows${ci}`, sql`CAST(count(${c}) FILTER (WHERE ${ok}) AS varchar)`],
           [`sum${ci}`, sql`CAST(sum(${c}) FILTER (WHERE ${ok}) AS varchar)`],
-          [`top${ci}`, flavor === 'duckdb' && !topBranch ? topK(c, sql`${ok} AND ${c} IS NOT NULL`, null) : sql`CAST(NULL AS varchar)`]);
+          [`top${ci}`, sql`CAST(NULL AS varchar)`]); // PostgreSQL: from the top branch below
       }
       aggs.push([`clamped${ci}`, sql`CAST(count(*) FILTER (WHERE ${x}) AS varchar)`]);
     }
     const named = (list: readonly [string, Frag][]): Frag[] => list.map(([name, e]) => sql`${e} AS ${sql.ref(name)}`);
     const specs = [{ lead: 'e' as const, cols: [] as string[] }, ...mine.map((st) => ({ lead: null, cols: st.cols }))];
     let q: Frag;
-    if (!topBranch) q = groupedBy(sql`(${inner}) k`, cols, chunks, specs, named(aggs), true);
+    if (noFilter) {
+      const nulled = sql`SELECT ${join([sql`e`, ...cols.map((lc) => sql.ref(lc.name) as Frag), sql`CASE WHEN ${ok} THEN TRUE END AS okv`,
+        ...clamps.flatMap((ci) => [sql`CASE WHEN ${ok} THEN ${sql.ref(`c${ci}`)} END AS ${sql.ref(`cv${ci}`)}`, sql`CASE WHEN ${sql.ref(`raw${ci}`)} THEN TRUE END AS ${sql.ref(`rv${ci}`)}`])])} FROM (${inner}) k0`;
+      q = groupedBy(sql`(${nulled}) k`, cols, chunks, specs, named(aggs), true);
+    } else if (!topBranch) q = groupedBy(sql`(${inner}) k`, cols, chunks, specs, named(aggs), true);
     else {
       const ref = (c: string): Frag => sql.ref(c) as Frag;
       const ctes: Frag[] = [];
       const branches = clamps.map((ci) => {
-        // Sets of tables summing clamp ci.
+        // Sets of tables summing clamp ci; rows ranked within the finest cell (every level column of those sets).
         const tsets = mine.filter((st) => st.tables.some((u) => layout.tables[u]!.clamp === ci));
         if (tsets.length === 0) return null;
         const bcols = cols.filter((lc) => tsets.some((st) => st.cols.includes(lc.name)));
         const bset = new Set(bcols.map((c) => c.name));
         const c = ref(`c${ci}`);
-        let from: Frag;
-        let top: Frag;
-        if (flavor === 'duckdb') {
-          // DuckDB: max(c, k) keeps k values per group (a hash aggregate), over the sum tables' sets only.
-          from = sql`k WHERE ${ok} AND ${c} IS NOT NULL`;
-          top = sql`CAST(max(${c}, ${lit(TOP_K)}) AS varchar)`;
-        } else {
-          // PostgreSQL: only rows that can be among the TOP_K largest of their partition (the finest cell: every level
-          // column of those sets) are sorted: the rows are dealt into TOP_BUCKETS buckets (by row order); the maxima of
-          // TOP_K buckets are TOP_K distinct rows, so the TOP_K-th largest bucket maximum is at most the partition's TOP_K-th
-          // largest value and every row below it can be skipped (exact for any dealing: it only decides how many rows are
-          // sorted). A partition with fewer than TOP_K non-empty buckets keeps every row.
-          const pk = bcols.map((lc, j) => [sql`COALESCE(${ref(lc.name)}, -1)`, ref(`p${j}`)] as const);
-          const th = ref(`th${ci}`);
-          ctes.push(sql`${th} AS (SELECT ${join([...pk.map(([, p]) => p), sql`(array_agg(m ORDER BY m DESC))[${lit(TOP_K)}] AS t`])}
-            FROM (SELECT ${join([...pk.map(([e, p]) => sql`${e} AS ${p}`), sql`max(${c}) AS m`])} FROM k WHERE ${ok} AND ${c} IS NOT NULL GROUP BY ${join([...pk.map(([e]) => e), sql`b`])}) bm
-            ${pk.length > 0 ? sql`GROUP BY ${join(pk.map(([, p]) => p))}` : sql``})`);
-          const on = pk.length > 0 ? join(pk.map(([e, p]) => sql`${th}.${p} = ${e}`), sql` AND `) : sql`TRUE`;
-          from = sql`(SELECT ${join([...bcols.map((lc) => sql`k.${ref(lc.name)}`), sql`k.${c}`, rankCol(sql`k.${c}`, bcols.map((lc) => sql`k.${ref(lc.name)}`), 'rn')])}
-            FROM k JOIN ${th} ON ${on} WHERE k.${ok} AND k.${c} IS NOT NULL AND (${th}.t IS NULL OR k.${c} >= ${th}.t)) w WHERE rn <= ${lit(TOP_K)}`;
-          top = sql`CAST((array_agg(${c} ORDER BY ${c} DESC) FILTER (WHERE rn <= ${lit(TOP_K)}))[1:${lit(TOP_K)}] AS text)`;
-        }
+        // Only rows that can be among the TOP_K largest of their partition (the finest cell: every level column of those
+        // sets) are sorted: the rows are dealt into TOP_BUCKETS buckets (by row order); the maxima of TOP_K buckets are TOP_K
+        // distinct rows, so the TOP_K-th largest bucket maximum is at most the partition's TOP_K-th largest value and every
+        // row below it can be skipped (exact for any dealing: it only decides how many rows are sorted). A partition with
+        // fewer than TOP_K non-empty buckets keeps every row.
+        const pk = bcols.map((lc, j) => [sql`COALESCE(${ref(lc.name)}, -1)`, ref(`p${j}`)] as const);
+        const th = ref(`th${ci}`);
+        ctes.push(sql`${th} AS (SELECT ${join([...pk.map(([, p]) => p), sql`(array_agg(m ORDER BY m DESC))[${lit(TOP_K)}] AS t`])}
+          FROM (SELECT ${join([...pk.map(([e, p]) => sql`${e} AS ${p}`), sql`max(${c}) AS m`])} FROM k WHERE ${ok} AND ${c} IS NOT NULL GROUP BY ${join([...pk.map(([e]) => e), sql`b`])}) bm
+          ${pk.length > 0 ? sql`GROUP BY ${join(pk.map(([, p]) => p))}` : sql``})`);
+        const on = pk.length > 0 ? join(pk.map(([e, p]) => sql`${th}.${p} = ${e}`), sql` AND `) : sql`TRUE`;
+        const from = sql`(SELECT ${join([...bcols.map((lc) => sql`k.${ref(lc.name)}`), sql`k.${c}`, rankCol(sql`k.${c}`, bcols.map((lc) => sql`k.${ref(lc.name)}`), 'rn')])}
+          FROM k JOIN ${th} ON ${on} WHERE k.${ok} AND k.${c} IS NOT NULL AND (${th}.t IS NULL OR k.${c} >= ${th}.t)) w WHERE rn <= ${lit(TOP_K)}`;
+        const top = sql`CAST((array_agg(${c} ORDER BY ${c} DESC) FILTER (WHERE rn <= ${lit(TOP_K)}))[1:${lit(TOP_K)}] AS text)`;
         // GROUPING(chunk) of the main branch, rebuilt bit by bit (a column absent from this branch is never grouped: 1).
         const gs = chunks.map((chunk, i) => sql`${join(chunk.map((name, j) => {
           const bit = 2 ** (chunk.length - 1 - j);
@@ -790,7 +769,7 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
         const having = bcols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
         return sql`SELECT ${join(sel)} FROM ${from} GROUP BY GROUPING SETS (${setList})${having.length > 0 ? sql` HAVING ${join(having, sql` AND `)}` : sql``}`;
       }).filter((b): b is Frag => b !== null);
-      q = sql`WITH k AS ${process.env.H5_DUCK_CTE === "plain" && flavor === "duckdb" ? sql`` : process.env.H5_DUCK_CTE === "not" && flavor === "duckdb" ? sql`NOT MATERIALIZED ` : sql`MATERIALIZED `}(${inner})${ctes.length > 0 ? sql`, ${join(ctes)}` : sql``} ${groupedBy(sql`k`, cols, chunks, specs, named(aggs), true)}${branches.length > 0 ? sql` UNION ALL ${join(branches, sql` UNION ALL `)}` : sql``}`;
+      q = sql`WITH k AS MATERIALIZED (${inner})${ctes.length > 0 ? sql`, ${join(ctes)}` : sql``} ${groupedBy(sql`k`, cols, chunks, specs, named(aggs), true)}${branches.length > 0 ? sql` UNION ALL ${join(branches, sql` UNION ALL `)}` : sql``}`;
     }
     return { sql: compile(q), chunks, cols: cols.map((c) => byName.get(c.name)!), sets: mine.map((st) => st.key), clamps: sumsHere ? clamps : [] };
   })();
