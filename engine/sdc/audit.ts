@@ -98,7 +98,7 @@ export interface AuditOptions {
   readonly intervals?: 'exact' | 'certified' | 'auto';
   /**
    * Witnesses a search already built, per sensitive cell (e.g. the heuristic's). Where witnesses are tried, each hint
-   * is checked exactly against this pattern (`checkWitness`) before it counts, so a stale or wrong hint only costs
+   * is checked exactly against this pattern (`checkWitnessOf`) before it counts, so a stale or wrong hint only costs
    * the search it was meant to save: the verdict never rests on the caller's word.
    */
   readonly witnesses?: ReadonlyMap<number, Witnesses>;
