@@ -169,14 +169,13 @@ const COMPONENT_WITNESS_MAX_CELLS = 20000;
 const MAX_CUBES_PER_CELL = 24;
 
 /** Cube phase (see heuristicSuppression): returns the number of cells added. */
-export function coverWithCubes(
+function coverWithCubes(
   input: SecondaryInput, sup: Uint8Array, costOf: (c: number) => number, highs: HighsRuntime | null = null,
   hints: Map<number, Witnesses> = new Map(),
 ): { added: number; short: SensitiveCell[] } {
   const { sys } = input;
   let added = 0;
-  // Pass 1 with cubes alone (fast); pass 2, for the cells still short, lets the local LP (ballWitness) judge what the
-  // pattern already carries, so that cubes are added only for the movement really missing.
+  // Pass 1 with cubes alone (fast); pass 2 (below) for the cells still short.
   let short: SensitiveCell[] = [];
   for (const s of input.sensitive) added += coverCell(input, sup, s, costOf, null, short, hints);
   if (highs) {
@@ -476,10 +475,8 @@ export async function cleanupPattern(
         if (compSize > EXACT_AUDIT_MAX_CELLS) { ok = false; break; }
       }
       if (ok && lpTargets.length > 0) {
-        {
-          const targets = nearestFirst(sys, lpTargets, drop, sup);
-          ok = (await auditPattern(sys, sup, targets, { singletons: false, failFast: true, tables, intervals: 'exact' })).passes;
-        }
+        const targets = nearestFirst(sys, lpTargets, drop, sup);
+        ok = (await auditPattern(sys, sup, targets, { singletons: false, failFast: true, tables, intervals: 'exact' })).passes;
       }
       if (ok && input.singletons !== false) {
         // Tentatively apply the new witnesses to judge which cells still move.

@@ -351,8 +351,9 @@ export async function optimalSuppression(
     model.dispose();
   }
   // Time limit (or an infeasible master): the heuristic's safe pattern, computed only now when given lazily, from the
-  // last master pattern (the heuristic covers its failing cells and the clean-up trims it: measured on the 1k
-  // benchmark table, fewer secondaries than the heuristic from the primaries alone).
+  // last master pattern (the heuristic covers its failing cells and the clean-up trims it). Measured on the 1k
+  // benchmark table: 144 secondaries against 154 from the primaries alone with the earlier clean-up order, 128
+  // against 127 with the current one.
   const fb = typeof fallback === 'function' ? await fallback(last) : fallback;
   return { ...fb, method: 'optimal', optimalFinished: false, iterations: fb.iterations + iterations };
 }

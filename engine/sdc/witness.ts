@@ -451,13 +451,18 @@ function regionNodes(dim: DimensionPlan, n: number, cap: number): number[] {
   return out;
 }
 
+/** Nodes per dimension of a region box of `cells` cells over `dims` (at least 3). */
+function regionCap(dims: readonly DimensionPlan[], cells: number): number {
+  return Math.max(3, Math.floor(cells ** (1 / Math.max(1, dims.length))));
+}
+
 /** The region sizes to try in turn for cell `id`: REGION_CELLS, 4x, the whole table; none beyond one covering its table. */
 export function regionSizes(sys: CellSystem, tables: readonly ExactTable[], id: number): number[] {
   const dims = tables[sys.owners[id]![0]!.table]!.plan.dimensions;
   const out: number[] = [];
   for (const cells of [REGION_CELLS, 4 * REGION_CELLS, Infinity]) {
     out.push(cells);
-    const cap = Math.floor(cells ** (1 / Math.max(1, dims.length)));
+    const cap = regionCap(dims, cells);
     if (dims.every((d) => d.nodes.length <= cap)) break;
   }
   return out;
@@ -494,7 +499,7 @@ export function cheapestWitness(
   const loc = sys.tableCells[o.table]!;
   const st = strides(dims);
   const co = cellCoords(dims, o.index);
-  const cap = Math.max(3, Math.floor(regionCells ** (1 / Math.max(1, dims.length))));
+  const cap = regionCap(dims, regionCells);
   const nodes = dims.map((d, k) => regionNodes(d, co[k]!, cap));
   // Region cells: the box product; cells of infinite cost stay out (held fixed).
   const cells: number[] = [];
@@ -528,10 +533,15 @@ export function cheapestWitness(
     colCost[2 * k + 1] = cost / Math.min(1, Math.max(room, 1e-9));
   });
   const k0 = col.get(id)!;
-  colCost[2 * k0] = 0;
-  colCost[2 * k0 + 1] = 0;
-  if (dir > 0) { colLower[2 * k0] = 1; colUpper[2 * k0] = 1; colUpper[2 * k0 + 1] = 0; } else { colLower[2 * k0 + 1] = 1; colUpper[2 * k0 + 1] = 1; colUpper[2 * k0] = 0; }
-  if (colUpper[2 * k0]! < colLower[2 * k0]! || colUpper[2 * k0 + 1]! < colLower[2 * k0 + 1]!) return null;
+  // The centre moves by exactly `need` (1 in these units): impossible beyond its own bound in that direction.
+  const moving = dir > 0 ? 2 * k0 : 2 * k0 + 1;
+  const still = dir > 0 ? 2 * k0 + 1 : 2 * k0;
+  if (colUpper[moving]! < 1 - tolerance(1)) return null;
+  colCost[moving] = 0;
+  colCost[still] = 0;
+  colLower[moving] = 1;
+  colUpper[moving] = 1;
+  colUpper[still] = 0;
 
   const starts: number[] = [0];
   const indices: number[] = [];
