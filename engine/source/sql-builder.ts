@@ -213,6 +213,8 @@ export type UnitKey = 'u' | 'uk';
 const GROUPING_CHUNK = 30;
 /** Code lists at least this long are mapped by a join against a VALUES list rather than a CASE (see buildSql). */
 const LOOKUP_MIN = 9;
+/** Integer bin sources whose declared range holds fewer values than this are binned by an array lookup (see buildSql). */
+const BIN_TABLE_MAX = 10_000;
 /** Buckets of the PostgreSQL top-contribution pre-filter (see the one-pass statement); a power of 2 (bit masks). */
 const TOP_BUCKETS = 8;
 
@@ -266,6 +268,13 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   const lookups: { alias: string; text: string; pairs: readonly (readonly [string, number])[] }[] = [];
   /** The looked-up value of the text of column `name` (NULL when not listed), or null to use a CASE. */
   const lookup = (name: string, pairs: readonly (readonly [string, number])[]): Frag | null => {
+    if (flavor === 'duckdb' && pairs.length > 0) {
+      // DuckDB: a cast to an inline ENUM of the codes is one hash probe per row inside the projection (its position, or NULL
+      // when not listed), with no join: at 10M rows the three joins had also slowed the CSV scan under them (2.2 s -> 5.0 s
+      // CPU); the conversion fell 8.2 s -> 5.3 s CPU. Values other than the positions (recodes) are an array element.
+      const pos = sql`enum_code(TRY_CAST(${raw(name)} AS ENUM(${join(pairs.map(([c]) => lit(c)))})))`;
+      return pairs.every(([, k], i) => k === i) ? pos : sql`[${join(pairs.map(([, k]) => lit(k)))}][${pos} + 1]`;
+    }
     if (!useLookups || pairs.length < LOOKUP_MIN) return null;
     raw(name);
     const alias = `j${lookups.length}`;
@@ -299,11 +308,28 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       const range: Frag[] = [];
       if (src.minimum !== undefined) range.push(sql`${x} < ${lit(src.minimum)}`);
       if (src.maximum !== undefined) range.push(sql`${x} > ${lit(src.maximum)}`);
+      // An integer source with a short declared range (age 0-99) is binned by an array indexed by the value (one lookup)
+      // rather than a CASE testing every bin in turn (DuckDB at 10M rows: ~0.7 s of ~5.5 s conversion CPU). Same result:
+      // the element is the first bin holding the value, as the CASE picks; the range check before it keeps the index in
+      // bounds.
+      const lo = isInt && src.minimum !== undefined ? Math.ceil(src.minimum) : NaN;
+      const hi = isInt && src.maximum !== undefined ? Math.floor(src.maximum) : NaN;
+      const binOf = (v: number): number => {
+        const b = derived.bins!.find((bin) => v >= bin.min && v <= bin.max);
+        return b === undefined ? -RC.noBin : codeIdx.get(b.code)!;
+      };
+      const binned = hi >= lo && hi - lo < BIN_TABLE_MAX
+        ? (() => {
+          const arr = join(Array.from({ length: hi - lo + 1 }, (_, i) => lit(binOf(lo + i))));
+          return flavor === 'duckdb' ? sql`ELSE [${arr}][CAST(${x} AS BIGINT) - ${lit(lo - 1)}] END`
+            : sql`ELSE (CAST(ARRAY[${arr}] AS integer[]))[CAST(${x} AS integer) - ${lit(lo - 1)}] END`;
+        })()
+        : sql`${join(derived.bins.map((b) => sql`WHEN ${x} >= ${lit(b.min)} AND ${x} <= ${lit(b.max)} THEN ${lit(codeIdx.get(b.code)!)}`), sql` `)}
+        ELSE ${lit(-RC.noBin)} END`;
       return sql`CASE WHEN NOT ${okOf(src.name, isInt ? INT_RE : NUM_RE)} THEN (CASE WHEN ${inList(r, src.missingValues)} THEN ${lit(-RC.missingValue)} ELSE ${lit(-RC.wrongType)} END)
         ${isInt ? sql`WHEN abs(${x}) > ${lit(MAX_SAFE)} THEN ${lit(-RC.wrongType)}` : sql`WHEN ${flavor === 'duckdb' ? sql`NOT isfinite(${x})` : ops.notFinite(r)} THEN ${lit(-RC.wrongType)}`}
         ${range.length > 0 ? sql`WHEN ${join(range, sql` OR `)} THEN ${lit(-RC.outOfRange)}` : sql``}
-        ${join(derived.bins.map((b) => sql`WHEN ${x} >= ${lit(b.min)} AND ${x} <= ${lit(b.max)} THEN ${lit(codeIdx.get(b.code)!)}`), sql` `)}
-        ELSE ${lit(-RC.noBin)} END`;
+        ${binned}`;
     }
     // Recode: source code -> target code, composed into one lookup (as RowConverter does).
     const target = new Map(v.codes.map((c, k) => [c, k] as const));

@@ -55,8 +55,12 @@ async function withCellHashMem<T>(exec: SqlExecutor, f: () => Promise<T>): Promi
   }
 }
 
-/** STATGUARD_SQL_TIMING=1 prints each statement's time to stderr (profiling; SQL text only, never data). */
-const timing = process.env.STATGUARD_SQL_TIMING === '1';
+/**
+ * STATGUARD_SQL_TIMING=1 prints each statement's time and the start of its text to stderr, `full` the whole text (profiling;
+ * SQL text only, never data: the bounding key is a bind parameter).
+ */
+const timing = process.env.STATGUARD_SQL_TIMING === '1' || process.env.STATGUARD_SQL_TIMING === 'full';
+const timingFull = process.env.STATGUARD_SQL_TIMING === 'full';
 
 export interface SqlInputInfo {
   readonly kind: AggregateStats['input']['kind'];
@@ -102,7 +106,7 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     try {
       const t0 = timing ? performance.now() : 0;
       const rows = await exec.query(c.sql, c.parameters);
-      if (timing) process.stderr.write(`[sql ${((performance.now() - t0) / 1000).toFixed(3)} s] ${c.sql.replace(/\s+/g, ' ').slice(0, 160)}\n`);
+      if (timing) process.stderr.write(`[sql ${((performance.now() - t0) / 1000).toFixed(3)} s] ${timingFull ? c.sql : c.sql.replace(/\s+/g, ' ').slice(0, 160)}\n`);
       return rows;
     } catch (e) {
       if (e instanceof StatguardError) throw e;

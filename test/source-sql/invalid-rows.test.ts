@@ -151,3 +151,47 @@ t.test('long code lists (looked up by a join, not a CASE): unknown codes found a
     }
   }
 });
+
+t.test('integer bins over a short declared range (an array indexed by the value): the same bins, gaps and errors as the CSV path', async (t) => {
+  // age is an integer with range 0-99: the SQL sources bin it by an array lookup. Here the 25-34 band is removed and the
+  // 45-54 band becomes 47-54 (gaps: those ages have no bin).
+  const csv = path.join(tmp, 'census-bins.csv');
+  await generateCensus({ rows: 400, seed: 'bins', out: csv });
+  const lines = readFileSync(csv, 'utf8').trimEnd().split('\n');
+  const bad = [
+    { row: 'p9101,h9101,R01,1,100,1,3,4,100,1.00', reason: 'out of range', value: '100' },
+    { row: 'p9102,h9102,R01,1,-1,1,3,4,100,1.00', reason: 'out of range', value: '-1' },
+    { row: 'p9103,h9103,R01,1,7.0,1,3,4,100,1.00', reason: 'wrong type', value: '7.0' },
+    { row: 'p9104,h9104,R01,1,99999999999999999999,1,3,4,100,1.00', reason: 'wrong type', value: '99999999999999999999' },
+  ];
+  for (const unit of ['household', 'person'] as const) {
+    const planFor = (file: string, mode: 'error' | 'drop'): Plan => {
+      const doc = censusPolicy(file, 'sdc', { unit });
+      doc.dataset.onInvalidRow = mode;
+      const d = doc.dataset.derived![0]!;
+      d.bins = d.bins!.filter((b) => b.min !== 25).map((b) => (b.min === 45 ? { ...b, min: 47 } : b));
+      return planFromDoc(doc, path.join(tmp, 'bins.policy.json'));
+    };
+    const f = path.join(tmp, `bins-drop-${unit}.csv`);
+    writeFileSync(f, [...lines, ...bad.map((b) => b.row)].join('\n') + '\n');
+    const dropPlan = planFor(f, 'drop');
+    const want = await csvSource().aggregate(dropPlan, { boundingKey: KEY });
+    t.ok((want.stats.dropReasons['no bin'] ?? 0) > 0, `${unit}: the gap leaves rows without a bin`);
+    t.equal(want.stats.dropReasons['out of range'], 2, `${unit}: two ages out of range`);
+    for (const p of await sqlPaths(dropPlan)) {
+      const got = (await p.run()) as typeof want;
+      t.strictSame(got.stats.dropReasons, want.stats.dropReasons, `${unit} ${p.name}: drop reasons`);
+      t.strictSame(got.tables.map((x) => x.cells), expectedCells(dropPlan, want.tables), `${unit} ${p.name}: identical tables`);
+    }
+    for (const [i, b] of bad.entries()) {
+      const ef = path.join(tmp, `bins-err-${unit}-${i}.csv`);
+      writeFileSync(ef, [...lines.filter((l) => !/^P\d+,H\d+,R\d+,\d,(2[5-9]|3[0-4]|4[56]),/.test(l)), b.row].join('\n') + '\n');
+      for (const p of await sqlPaths(planFor(ef, 'error'))) {
+        const got = await p.run().then(() => null, (e: unknown) => e as StatguardError);
+        t.equal(got?.code, 'ROW_INVALID', `${unit} ${p.name} age ${b.value}: ROW_INVALID`);
+        t.match(got?.message ?? '', `(${b.reason})`, `${unit} ${p.name}: reason`);
+        t.equal(got?.where.value, b.value, `${unit} ${p.name}: value`);
+      }
+    }
+  }
+});
