@@ -89,6 +89,9 @@ interface Measure {
   maxRssMb: number;
   /** Peak RSS (VmHWM) of the PostgreSQL server backend that ran the statements (null when not measurable). */
   serverRssMb: number | null;
+  /** Its peak private memory (RssAnon), and how many backends served the release. */
+  serverPrivateMb?: number | null;
+  serverBackends?: number;
   rows: number;
 }
 
@@ -123,21 +126,27 @@ async function release(plan: Plan, source: Source): Promise<number> {
 }
 
 /**
- * Peak RSS of the server backend(s) whose application_name is `app`, sampled every 100 ms from /proc/<pid>/status
- * (VmHWM only grows, so the last sample before the backend exits is its peak up to 100 ms). null when not readable.
+ * Peak memory of the server backend(s) whose application_name is `app` (the release's connections: one, or one per part
+ * when a one-pass statement is read in parts), sampled every 100 ms from /proc/<pid>/status: VmHWM (peak RSS; only grows,
+ * so the last sample before the backend exits is its peak up to 100 ms; it counts the shared buffers the backend touched,
+ * at most shared_buffers) and the largest RssAnon seen (its private memory: hash tables, sorts). Per backend, the largest;
+ * null when not readable.
  */
-async function watchBackend(url: string, app: string): Promise<() => Promise<number | null>> {
+interface BackendPeak { hwm: number; priv: number; backends: number }
+async function watchBackend(url: string, app: string): Promise<() => Promise<BackendPeak | null>> {
   const pg = (await import('pg')).default;
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  const peak = new Map<number, number>();
+  const peak = new Map<number, { hwm: number; priv: number }>();
   let stop = false;
   const sample = async (): Promise<void> => {
     const r = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app]);
     for (const { pid } of r.rows) {
       try {
-        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-        if (m) peak.set(pid, Math.max(peak.get(pid) ?? 0, Number(m[1]) / 1024));
+        const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+        const h = /VmHWM:\s+(\d+) kB/.exec(st); const a = /RssAnon:\s+(\d+) kB/.exec(st);
+        const p = peak.get(pid) ?? { hwm: 0, priv: 0 };
+        if (h && a) peak.set(pid, { hwm: Math.max(p.hwm, Number(h[1]) / 1024), priv: Math.max(p.priv, Number(a[1]) / 1024) });
       } catch { /* exited, or the server is on another machine */ }
     }
   };
@@ -146,7 +155,8 @@ async function watchBackend(url: string, app: string): Promise<() => Promise<num
     stop = true;
     await loop;
     await c.end();
-    return peak.size > 0 ? Math.max(...peak.values()) : null;
+    const ps = [...peak.values()];
+    return ps.length > 0 ? { hwm: Math.max(...ps.map((p) => p.hwm)), priv: Math.max(...ps.map((p) => p.priv)), backends: ps.length } : null;
   };
 }
 
@@ -178,7 +188,7 @@ async function child(engine: string, what: string, file: string, unit: 'househol
     let exec: (q: string) => Promise<unknown>;
     let source: Source;
     let done = async (): Promise<void> => {};
-    let watch: (() => Promise<number | null>) | null = null;
+    let watch: (() => Promise<BackendPeak | null>) | null = null;
     if (engine === 'pglite') {
       const { PGlite } = await import('@electric-sql/pglite');
       const db = new PGlite();
@@ -201,8 +211,9 @@ async function child(engine: string, what: string, file: string, unit: 'househol
     else rows = await release(planFor(file, what as 'sdc' | 'dp', unit, pgSrc), source);
     const seconds = (performance.now() - t1) / 1000;
     await done();
-    if (watch) serverRssMb = await watch();
-    const m: Measure = { seconds, maxRssMb: process.resourceUsage().maxRSS / 1024, serverRssMb, rows };
+    const peak = watch ? await watch() : null;
+    if (peak) serverRssMb = peak.hwm;
+    const m: Measure = { seconds, maxRssMb: process.resourceUsage().maxRSS / 1024, serverRssMb, serverPrivateMb: peak?.priv ?? null, serverBackends: peak?.backends ?? 0, rows };
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;
   }
@@ -253,6 +264,8 @@ async function main(): Promise<void> {
       seconds: med(ms.map((m) => m.seconds)),
       maxRssMb: Math.max(...ms.map((m) => m.maxRssMb)),
       serverRssMb: ms.some((m) => m.serverRssMb !== null) ? Math.max(...ms.map((m) => m.serverRssMb ?? 0)) : null,
+      serverPrivateMb: ms.some((m) => (m.serverPrivateMb ?? null) !== null) ? Math.max(...ms.map((m) => m.serverPrivateMb ?? 0)) : null,
+      serverBackends: Math.max(...ms.map((m) => m.serverBackends ?? 0)),
       rows: ms[0]!.rows,
     }]));
   };
@@ -266,6 +279,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${''.padEnd(32)}peak RSS of the ${server ? 'server backend' : 'engine process'} (dp release): ${mb(engineRss(smallM, server))} at ${n(smallN)} rows, ${mb(engineRss(dp, server))} at ${n(rowsN)} rows`
       + (server ? ` (statguard process: ${mb(smallM.maxRssMb)}, ${mb(dp.maxRssMb)})` : '')
       + `; sdc release ${mb(engineRss(sdc, server))}, bare ${mb(engineRss(bare, server))} at ${n(rowsN)} rows\n`);
+    if (server) process.stdout.write(`${''.padEnd(32)}private memory (RssAnon) of a backend (dp release): ${mb(smallM.serverPrivateMb)} -> ${mb(dp.serverPrivateMb)}; sdc ${mb(sdc.serverPrivateMb)}, bare ${mb(bare.serverPrivateMb)}; backends per release: ${dp.serverBackends ?? 0} (bare ${bare.serverBackends ?? 0}); VmHWM counts the shared buffers touched (shared_buffers bounds them)\n`);
   };
   process.stdout.write(`scale benchmark: unit ${unit}, ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, medians of ${repeat} interleaved runs, DuckDB memory_limit ${mem}\n`);
 

@@ -2,7 +2,7 @@ import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
 import { checkPgColumns, pgInputInfo, pgRelation } from './pg-relation.ts';
 import { aggregateSql } from './sql-source.ts';
-import type { SqlExecutor } from './sql-source.ts';
+import type { ParallelExecutor, SqlExecutor } from './sql-source.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
 
 export interface PostgresSourceOptions {
@@ -14,7 +14,19 @@ export interface PostgresSourceOptions {
    * collect every row on the coordinator) and no GROUPING SETS (Citus cannot distribute them); see README.md.
    */
   readonly citus?: boolean;
+  /**
+   * Connections reading a table's one-pass statement at once (plans without a unit column; each reads a range of heap
+   * blocks under one snapshot; see sql-source.ts). Default: the server's `max_parallel_workers_per_gather` (2 unless the
+   * administrator changed it; 0 or 1: one connection), as PostgreSQL itself would use for a parallel scan. Only plain tables
+   * and materialised views of at least PARALLEL_MIN_BLOCKS blocks per part are split; views are read whole.
+   */
+  readonly parallel?: number;
+  /** Smallest part in heap blocks (default PARALLEL_MIN_BLOCKS; tests split tiny tables with 1). */
+  readonly parallelMinBlocks?: number;
 }
+
+/** Smallest part worth its own connection: 1,024 heap blocks (8 MB with the default block size). */
+const PARALLEL_MIN_BLOCKS = 1024;
 
 /** The connection URL of a postgres source: explicit, else $<connection>, else $DATABASE_URL (null when unset). */
 export function connectionUrl(connection: string | null, env: Readonly<Record<string, string | undefined>> = process.env): string | null {
@@ -27,6 +39,8 @@ export function connectionUrl(connection: string | null, env: Readonly<Record<st
  * aggregation run in the database (sql-builder.ts); only cells travel. The
  * driver (`pg`) is loaded on first use so engine/ has no static driver import.
  */
+const quoteIdent = (s: string): string => `"${s.replace(/"/g, '""')}"`;
+
 export function postgresSource(opts: PostgresSourceOptions = {}): Source {
   return {
     kind: 'postgres',
@@ -40,10 +54,40 @@ export function postgresSource(opts: PostgresSourceOptions = {}): Source {
       const pg = (await import('pg')).default;
       const pool = new pg.Pool({ connectionString: url, max: 1 });
       try {
+        const name = src.schema !== null ? `${quoteIdent(src.schema)}.${quoteIdent(src.table)}` : quoteIdent(src.table);
+        const parallel: ParallelExecutor = {
+          blocks: async () => {
+            const r = (await pool.query(`SELECT c.relkind, pg_relation_size(c.oid) / current_setting('block_size')::int AS blocks,
+              current_setting('max_parallel_workers_per_gather')::int AS workers FROM pg_class c WHERE c.oid = to_regclass($1)`, [name])).rows[0] as
+              { relkind: string; blocks: string; workers: number } | undefined;
+            if (r === undefined || (r.relkind !== 'r' && r.relkind !== 'm')) return null;
+            const blocks = Number(r.blocks);
+            const parts = Math.min(opts.parallel ?? r.workers, Math.floor(blocks / (opts.parallelMinBlocks ?? PARALLEL_MIN_BLOCKS)));
+            if (!(parts >= 2)) return null;
+            return Array.from({ length: parts + 1 }, (_, i) => Math.round((blocks * i) / parts));
+          },
+          run: (statements, snapshot, prelude) => {
+            if (!/^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/i.test(snapshot)) throw new Error(`unexpected snapshot id ${JSON.stringify(snapshot)}`);
+            return Promise.all(statements.map(async (st) => {
+              const c = new pg.Client({ connectionString: url });
+              await c.connect();
+              try {
+                await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+                await c.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
+                for (const p of prelude) await c.query(p.sql, [...p.parameters]);
+                const rows = (await c.query(st.sql, [...st.parameters])).rows as Record<string, unknown>[];
+                await c.query('COMMIT');
+                return rows;
+              } finally {
+                await c.end();
+              }
+            }));
+          },
+        };
         const exec: SqlExecutor = {
           flavor: 'postgres',
           query: async (text, params) => (await pool.query(text, [...params])).rows as Record<string, unknown>[],
-          ...(opts.citus === true ? { materialize: false, groupingSets: false } : {}),
+          ...(opts.citus === true ? { materialize: false, groupingSets: false } : { parallel }),
         };
         try {
           await exec.query('SELECT 1', []);

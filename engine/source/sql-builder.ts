@@ -140,6 +140,26 @@ export interface AggStatement {
   readonly sets: readonly string[];
   /** Clamp specs (measures) aggregated here. */
   readonly clamps: readonly number[];
+  /**
+   * PostgreSQL one pass of a plan that reads top contributions: per clamp, the finest cells' bucket maxima come back as rows
+   * of their own (`gb` = 0: count `rows<ci>` and maximum `mx<ci>` per finest cell and bucket `bv`); the tops are derived
+   * from them where they determine them (sql-source.ts `topsFromBuckets`), else read by `fallback`.
+   */
+  readonly bucketTops?: readonly BucketTops[];
+}
+
+/** Top contributions of one clamp (measure) from bucket maxima (PostgreSQL one pass; see AggStatement.bucketTops). */
+export interface BucketTops {
+  readonly clamp: number;
+  /** Level columns of the finest cell (every level column of the sets below). */
+  readonly cols: readonly string[];
+  /** Keys of the grouping sets whose cells need the tops of this clamp. */
+  readonly sets: readonly string[];
+  /**
+   * One statement giving the TOP_K largest valid values (`top`, a text list) of each listed finest cell (`p0`.. its
+   * level values, NULL as -1), reading only rows at or above the cell's threshold (null: every row of the cell).
+   */
+  readonly fallback: (cells: readonly { readonly key: readonly (number | null)[]; readonly threshold: number | null }[]) => CompiledSql;
 }
 
 export interface SqlQueryPlan {
@@ -196,6 +216,11 @@ export interface BuildSqlOptions {
    * values as constants per branch (same rows, same decoding; tested on PGlite and PostgreSQL).
    */
   readonly groupingSets?: boolean;
+  /**
+   * PostgreSQL: read only the heap blocks [first, end) of the relation (end null: to the last), by `ctid` range (a TID
+   * range scan). Parts of one table read by separate connections under one snapshot (sql-source.ts) partition its rows.
+   */
+  readonly blocks?: readonly [number, number | null];
 }
 
 /**
@@ -217,6 +242,11 @@ const LOOKUP_MIN = 9;
 const BIN_TABLE_MAX = 10_000;
 /** Buckets of the PostgreSQL top-contribution pre-filter (see the one-pass statement); a power of 2 (bit masks). */
 const TOP_BUCKETS = 8;
+/**
+ * Buckets per finest cell for PostgreSQL's row tops in one pass (random dealing; any partition of the rows is exact, the
+ * count only decides how often the bucket maxima determine the tops on their own).
+ */
+export const ROW_TOP_BUCKETS = 16;
 
 /**
  * Build the statements for a plan over a relation. `keyParam` is passed as
@@ -354,19 +384,22 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     const r = raw(col.name);
     const integerOnly = col.type === 'integer';
     const ok = okOf(col.name, integerOnly ? INT_RE : NUM_RE);
-    const x = floatOf(col.name, integerOnly ? INT_RE : NUM_RE);
+    // The float value only when a range is declared: with projection fences (PostgreSQL) an unused column is still computed.
+    const x = (): Frag => floatOf(col.name, integerOnly ? INT_RE : NUM_RE);
     const range: Frag[] = [];
-    if (col.minimum !== undefined) range.push(sql`${x} < ${lit(col.minimum)}`);
-    if (col.maximum !== undefined) range.push(sql`${x} > ${lit(col.maximum)}`);
+    if (col.minimum !== undefined) range.push(sql`${x()} < ${lit(col.minimum)}`);
+    if (col.maximum !== undefined) range.push(sql`${x()} > ${lit(col.maximum)}`);
     measErr.push(sql`CASE WHEN NOT ${ok} THEN (CASE WHEN ${inList(r, col.missingValues)} THEN ${col.required ? lit(RC.missingValue) : sql`NULL`} ELSE ${lit(RC.wrongType)} END)
       ${range.length > 0 ? sql`WHEN ${join(range, sql` OR `)} THEN ${lit(RC.outOfRange)}` : sql``} ELSE NULL END`);
     const scale = 10 ** s.decimals;
     const exactRounded = ops.exactInt(sql`round(${ops.exact(r)}${scale === 1 ? sql`` : sql` * ${lit(scale)}`})`);
     // DuckDB: integer text is scaled in HUGEINT (exact, and far cheaper than DECIMAL(38,12)); same value as the rounded decimal.
     const intOk = integerOnly ? ok : okOf(col.name, INT_RE);
+    // PostgreSQL: an integer column's text (checked by its regex) is exact as numeric without round().
     measVal.push(flavor === 'duckdb'
       ? sql`CASE WHEN ${intOk} THEN CAST(${r} AS HUGEINT)${scale === 1 ? sql`` : sql` * ${lit(scale)}`} WHEN ${ok} THEN ${exactRounded} ELSE NULL END`
-      : sql`CASE WHEN ${ok} THEN ${exactRounded} ELSE NULL END`);
+      : integerOnly ? sql`CASE WHEN ${ok} THEN CAST(${r} AS numeric)${scale === 1 ? sql`` : sql` * ${lit(scale)}`} ELSE NULL END`
+        : sql`CASE WHEN ${ok} THEN ${exactRounded} ELSE NULL END`);
   }
 
   const unitCol = ds.unit.column;
@@ -392,12 +425,15 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   // projection, computed once per row. Only on a materialised typed table (Citus plans an OFFSET subquery on the coordinator).
   const fence = flavor === 'postgres' && (opts.fence ?? opts.typedTable !== null) ? sql` OFFSET 0` : sql``;
   const lnExpr = sql`ln`;
+  const blocks = opts.blocks;
+  const blockFilter = blocks === undefined ? sql``
+    : sql` WHERE ctid >= CAST(${lit(`(${blocks[0]},0)`)} AS tid)${blocks[1] === null ? sql`` : sql` AND ctid < CAST(${lit(`(${blocks[1]},0)`)} AS tid)`}`;
   if (hasUnit) raw(unitCol);
   positionColumn.forEach((name) => raw(name));
   const level1 = sql`SELECT ${join([
     ...[...texts].map(([name, a]) => sql`COALESCE(${ops.text(sql.ref(name) as Frag)}, '') AS ${sql.ref(a)}`),
     sql`${rel.rowNumberColumn !== null ? sql.ref(rel.rowNumberColumn) : sql`CAST(NULL AS bigint)`} AS ln`,
-  ])} FROM ${rel.from}${fence}`;
+  ])} FROM ${rel.from}${blockFilter}${fence}`;
   const level2 = oks.size === 0 ? level1
     : sql`SELECT l1.*, ${join([...oks.values()].map((o) => sql`${ops.matches(sql.ref(o.text) as Frag, o.re)} AS ${sql.ref(o.alias)}`))} FROM (${level1}) l1${fence}`;
   const level3 = floats.size === 0 ? level2
@@ -711,10 +747,14 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   const onePass = ((): AggStatement | null => {
     if (hasUnit) return null;
     // Every set in one pass, sums included (plain hash aggregates). Top contributions: DuckDB's max(c, k) is a hash
-    // aggregate too. PostgreSQL (when the plan uses them) ranks the valid rows of each sum table's finest cell in a second
-    // branch of the same statement over the same materialised CTE (one conversion pass; a window sort, memory bounded by
-    // work_mem), only the first TOP_K rows per partition enter array_agg. The form without GROUPING SETS (Citus) keeps
-    // the sum sets in `statements('row', ...)` then (a materialised CTE would be collected on the coordinator).
+    // aggregate too. PostgreSQL has no bounded top-k aggregate: when the plan uses tops, the rows are dealt at random into
+    // ROW_TOP_BUCKETS buckets and one more grouping set per clamp, (finest cell, bucket), gives each bucket's row count and
+    // largest value (max(c) in the same hash aggregate). The bucket maxima are distinct rows, so where they determine the
+    // TOP_K largest values (sql-source.ts topsFromBuckets: e.g. TOP_K buckets reaching the clamp bound, or buckets of one
+    // row each) no row is read again; otherwise one more statement ranks the rows of the undetermined cells at or above
+    // their TOP_K-th bucket maximum (BucketTops.fallback). This replaced a MATERIALIZED CTE of every converted row read by
+    // a ranking branch (person unit at 10M rows: the sdc release 54 s against 35 s for dp, whose statement is the same
+    // without tops). The form without GROUPING SETS (Citus) keeps the sum sets in `statements('row', ...)`.
     const splitSums = flavor === 'postgres' && needTop && !useGroupingSets;
     const inPass = (st: GroupingSet): boolean => !splitSums || layout.tables[owner.get(st.key)!]!.clamp < 0;
     const mine = [...sets.values()].filter((st) => st.tables.length > 0 && inPass(st));
@@ -726,11 +766,30 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     for (let i = 0; i < cols.length; i += GROUPING_CHUNK) chunks.push(cols.slice(i, i + GROUPING_CHUNK).map((c) => c.name));
     const inner = sql`SELECT ${join([sql`e`, ...cols.map(levelExpr), ...clamps.map((ci) => sql`${clampExpr(ci)} AS ${sql.ref(`c${ci}`)}`),
       ...clamps.map((ci) => { const x = sql.ref(mName(layout.clamps[ci]!.source)) as Frag; const cl = layout.clamps[ci]!; return sql`(${x} < ${lit(cl.lower)} OR ${x} > ${lit(cl.upper)}) AS ${sql.ref(`raw${ci}`)}`; }),
-      ...(topBranch ? [sql`CAST(row_number() OVER () % ${lit(TOP_BUCKETS)} AS integer) AS b`] : [])])} FROM ${T} t`;
+      ...(topBranch ? [sql`CAST(floor(random() * ${lit(ROW_TOP_BUCKETS)}) AS integer) AS b`] : [])])} FROM ${T} t`;
     const ok = sql`e = 0`;
     // DuckDB evaluates an aggregate's FILTER in every grouping set (7 filtered aggregates x 17 sets per row in the benchmark
     // policy: its hash aggregate took 9.1 s CPU at 10M rows, 6.4 s without tops): there the arguments of invalid rows are
     // NULL-ed once per row in a projection instead (count, sum and max(c, k) skip NULLs; same aggregates), 5.0 s / 4.0 s.
+    const bucketTops: BucketTops[] = !topBranch ? [] : clamps.flatMap((ci): BucketTops[] => {
+      const tsets = mine.filter((st) => st.tables.some((u) => layout.tables[u]!.clamp === ci));
+      if (tsets.length === 0) return [];
+      const bcols = cols.filter((lc) => tsets.some((st) => st.cols.includes(lc.name))).map((lc) => lc.name);
+      const ref = (c: string): Frag => sql.ref(c) as Frag;
+      const c = ref(`c${ci}`);
+      const ps = bcols.map((_, j) => ref(`p${j}`));
+      const fallback = (cells: readonly { readonly key: readonly (number | null)[]; readonly threshold: number | null }[]): CompiledSql => {
+        const values = join(cells.map((cell) => sql`(${join([...cell.key.map((v) => sql`CAST(${lit(v ?? -1)} AS integer)`),
+          cell.threshold === null ? sql`CAST(NULL AS numeric)` : sql`CAST(${lit(String(cell.threshold))} AS numeric)`])})`));
+        const on = bcols.length > 0 ? join(bcols.map((name, j) => sql`COALESCE(k.${ref(name)}, -1) = f.${ps[j]!}`), sql` AND `) : sql`TRUE`;
+        const w = sql`SELECT ${join([...ps.map((pj) => sql`f.${pj}`), sql`k.${c} AS x`, rankCol(sql`k.${c}`, ps.map((pj) => sql`f.${pj}`), 'rn')])}
+          FROM (${inner}) k JOIN (VALUES ${values}) AS f(${join([...ps, ref('t')])}) ON ${on}
+          WHERE k.${ok} AND k.${c} IS NOT NULL AND (f.t IS NULL OR k.${c} >= f.t)`;
+        return compile(sql`SELECT ${join([...ps, sql`CAST((array_agg(x ORDER BY x DESC))[1:${lit(TOP_K)}] AS text) AS top`])}
+          FROM (${w}) w WHERE rn <= ${lit(TOP_K)}${ps.length > 0 ? sql` GROUP BY ${join(ps)}` : sql``}`);
+      };
+      return [{ clamp: ci, cols: bcols, sets: tsets.map((st) => st.key), fallback }];
+    });
     const noFilter = flavor === 'duckdb';
     const aggs: [string, Frag][] = [['n', sql`CAST(count(*) AS varchar)`]];
     if (noFilter) aggs.push(['units', sql`CAST(count(okv) AS varchar)`], ['rows', sql`CAST(count(okv) AS varchar)`]);
@@ -748,7 +807,8 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       if (sumsHere) {
         aggs.push([`units${ci}`, sql`CAST(count(${c}) FILTER (WHERE ${ok}) AS varchar)`], [`rows${ci}`, sql`CAST(count(${c}) FILTER (WHERE ${ok}) AS varchar)`],
           [`sum${ci}`, sql`CAST(sum(${c}) FILTER (WHERE ${ok}) AS varchar)`],
-          [`top${ci}`, sql`CAST(NULL AS varchar)`]); // PostgreSQL: from the top branch below
+          [`top${ci}`, sql`CAST(NULL AS varchar)`]); // PostgreSQL: from the bucket rows (see above)
+        if (topBranch) aggs.push([`mx${ci}`, sql`CAST(max(${c}) FILTER (WHERE ${ok}) AS varchar)`]);
       }
       aggs.push([`clamped${ci}`, sql`CAST(count(*) FILTER (WHERE ${x}) AS varchar)`]);
     }
@@ -761,43 +821,19 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       q = groupedBy(sql`(${nulled}) k`, cols, chunks, specs, named(aggs), true);
     } else if (!topBranch) q = groupedBy(sql`(${inner}) k`, cols, chunks, specs, named(aggs), true);
     else {
+      // groupedBy's statement plus one (finest cell, b) set per clamp; its rows (GROUPING(b) = 0) carry the bucket maxima
+      // and keep NULL level values (a margin above them still counts those rows).
       const ref = (c: string): Frag => sql.ref(c) as Frag;
-      const ctes: Frag[] = [];
-      const branches = clamps.map((ci) => {
-        // Sets of tables summing clamp ci; rows ranked within the finest cell (every level column of those sets).
-        const tsets = mine.filter((st) => st.tables.some((u) => layout.tables[u]!.clamp === ci));
-        if (tsets.length === 0) return null;
-        const bcols = cols.filter((lc) => tsets.some((st) => st.cols.includes(lc.name)));
-        const bset = new Set(bcols.map((c) => c.name));
-        const c = ref(`c${ci}`);
-        // Only rows that can be among the TOP_K largest of their partition (the finest cell: every level column of those
-        // sets) are sorted: the rows are dealt into TOP_BUCKETS buckets (by row order); the maxima of TOP_K buckets are TOP_K
-        // distinct rows, so the TOP_K-th largest bucket maximum is at most the partition's TOP_K-th largest value and every
-        // row below it can be skipped (exact for any dealing: it only decides how many rows are sorted). A partition with
-        // fewer than TOP_K non-empty buckets keeps every row.
-        const pk = bcols.map((lc, j) => [sql`COALESCE(${ref(lc.name)}, -1)`, ref(`p${j}`)] as const);
-        const th = ref(`th${ci}`);
-        ctes.push(sql`${th} AS (SELECT ${join([...pk.map(([, p]) => p), sql`(array_agg(m ORDER BY m DESC))[${lit(TOP_K)}] AS t`])}
-          FROM (SELECT ${join([...pk.map(([e, p]) => sql`${e} AS ${p}`), sql`max(${c}) AS m`])} FROM k WHERE ${ok} AND ${c} IS NOT NULL GROUP BY ${join([...pk.map(([e]) => e), sql`b`])}) bm
-          ${pk.length > 0 ? sql`GROUP BY ${join(pk.map(([, p]) => p))}` : sql``})`);
-        const on = pk.length > 0 ? join(pk.map(([e, p]) => sql`${th}.${p} = ${e}`), sql` AND `) : sql`TRUE`;
-        const from = sql`(SELECT ${join([...bcols.map((lc) => sql`k.${ref(lc.name)}`), sql`k.${c}`, rankCol(sql`k.${c}`, bcols.map((lc) => sql`k.${ref(lc.name)}`), 'rn')])}
-          FROM k JOIN ${th} ON ${on} WHERE k.${ok} AND k.${c} IS NOT NULL AND (${th}.t IS NULL OR k.${c} >= ${th}.t)) w WHERE rn <= ${lit(TOP_K)}`;
-        const top = sql`CAST((array_agg(${c} ORDER BY ${c} DESC) FILTER (WHERE rn <= ${lit(TOP_K)}))[1:${lit(TOP_K)}] AS text)`;
-        // GROUPING(chunk) of the main branch, rebuilt bit by bit (a column absent from this branch is never grouped: 1).
-        const gs = chunks.map((chunk, i) => sql`${join(chunk.map((name, j) => {
-          const bit = 2 ** (chunk.length - 1 - j);
-          return bset.has(name) ? sql`GROUPING(${ref(name)}) * ${lit(bit)}` : lit(bit);
-        }), sql` + `)} AS ${ref(`g${i}`)}`);
-        const sel = [sql`2 AS gv`, sql`CAST(NULL AS varchar) AS ev`, ...gs, ...cols.map((lc) => (bset.has(lc.name) ? ref(lc.name) : sql`NULL AS ${ref(lc.name)}`)),
-          ...named(aggs.map(([name]) => [name, name === `top${ci}` ? top : sql`CAST(NULL AS varchar)`]))];
-        const setList = join(tsets.map((st) => (st.cols.length > 0 ? sql`(${join(st.cols.map(ref))})` : sql`()`)));
-        const having = bcols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
-        return sql`SELECT ${join(sel)} FROM ${from} GROUP BY GROUPING SETS (${setList})${having.length > 0 ? sql` HAVING ${join(having, sql` AND `)}` : sql``}`;
-      }).filter((b): b is Frag => b !== null);
-      q = sql`WITH k AS MATERIALIZED (${inner})${ctes.length > 0 ? sql`, ${join(ctes)}` : sql``} ${groupedBy(sql`k`, cols, chunks, specs, named(aggs), true)}${branches.length > 0 ? sql` UNION ALL ${join(branches, sql` UNION ALL `)}` : sql``}`;
+      const setList = join([sql`(e)`, ...mine.map((st) => (st.cols.length > 0 ? sql`(${join(st.cols.map(ref))})` : sql`()`)),
+        ...bucketTops.map((bt) => sql`(${join([...bt.cols.map(ref), sql`b`])})`)]);
+      const having = cols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
+      const head = [sql`GROUPING(e) AS gv`, sql`CAST(e AS varchar) AS ev`, sql`GROUPING(b) AS gb`, sql`CAST(b AS varchar) AS bv`,
+        ...chunks.map((chunk, i) => sql`GROUPING(${join(chunk.map(ref))}) AS ${ref(`g${i}`)}`), ...cols.map((c) => ref(c.name))];
+      q = sql`SELECT ${join([...head, ...named(aggs)])} FROM (${inner}) k GROUP BY GROUPING SETS (${setList})
+        ${having.length > 0 ? sql`HAVING GROUPING(e) = 0 OR GROUPING(b) = 0 OR (${join(having, sql` AND `)})` : sql``}`;
     }
-    return { sql: compile(q), chunks, cols: cols.map((c) => byName.get(c.name)!), sets: mine.map((st) => st.key), clamps: sumsHere ? clamps : [] };
+    return { sql: compile(q), chunks, cols: cols.map((c) => byName.get(c.name)!), sets: mine.map((st) => st.key), clamps: sumsHere ? clamps : [],
+      ...(topBranch ? { bucketTops } : {}) };
   })();
 
   return {

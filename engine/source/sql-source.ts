@@ -3,7 +3,7 @@ import type { ExactCell, ExactTable, Plan } from '../types.ts';
 import { TOP_K, cellCount, strides } from '../types.ts';
 import { randomBytes } from 'node:crypto';
 import { POS_FACTOR, REASON_OF, buildSql } from './sql-builder.ts';
-import type { AggMode, AggStatement, SqlFlavor, SqlQueryPlan, SqlRelation, UnitKey } from './sql-builder.ts';
+import type { AggMode, AggStatement, BucketTops, SqlFlavor, SqlQueryPlan, SqlRelation, UnitKey } from './sql-builder.ts';
 import type { AggregateContext, AggregateResult, AggregateStats } from './source.ts';
 
 /**
@@ -21,7 +21,25 @@ export interface SqlExecutor {
   readonly materialize?: boolean;
   /** Whether GROUP BY GROUPING SETS and GROUPING() may be used (default true). A Citus coordinator sets false (see sql-builder.ts). */
   readonly groupingSets?: boolean;
+  /**
+   * A PostgreSQL server that can read one table through several connections at once (postgres-source.ts). PostgreSQL runs
+   * no GROUPING SETS aggregate in parallel, so a one-pass statement would use one core: instead each connection reads a
+   * range of the table's heap blocks and the parts' rows are added up here (see `onePassRows`).
+   */
+  readonly parallel?: ParallelExecutor;
 }
+
+export interface ParallelExecutor {
+  /** Heap block boundaries [0, b1, ..., bn]: part i reads blocks [b_i, b_i+1), the last one to the end; null: do not split. */
+  blocks(): Promise<readonly number[] | null>;
+  /**
+   * Run each statement on a connection of its own, inside a REPEATABLE READ transaction on the exported `snapshot` (so
+   * every part sees the same rows as the caller's transaction), after the `prelude` statements.
+   */
+  run(statements: readonly CompiledStatement[], snapshot: string, prelude: readonly CompiledStatement[]): Promise<Record<string, unknown>[][]>;
+}
+
+export interface CompiledStatement { readonly sql: string; readonly parameters: readonly unknown[] }
 
 /** hash_mem (work_mem * hash_mem_multiplier) the PostgreSQL one-pass statement is planned with (see withCellHashMem). */
 const HASH_MEM_BYTES = 256 * 1024 * 1024;
@@ -119,6 +137,31 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
   const typedTable = exec.materialize === false || ds.unit.column === null ? null : `sg_typed_${randomBytes(6).toString('hex')}`;
   const q = buildSql(plan, rel, exec.flavor, keyHex, { typedTable, fence: exec.materialize !== false, groupingSets: exec.groupingSets !== false });
 
+  // The one-pass statement, in parts on several connections when the executor can (one snapshot: a REPEATABLE READ
+  // transaction here, exported to the parts and kept until every later statement of this run has read the relation).
+  let inTransaction = false;
+  const onePassRows = async (): Promise<Record<string, unknown>[]> => {
+    const par = exec.parallel;
+    const bounds = par !== undefined && exec.flavor === 'postgres' && exec.groupingSets !== false ? await par.blocks() : null;
+    if (par === undefined || bounds === null || bounds.length < 3) return withCellHashMem(exec, () => run(q.onePass!.sql));
+    await exec.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', []);
+    inTransaction = true;
+    const snapshot = String((await exec.query('SELECT pg_export_snapshot() AS s', []))[0]?.s ?? '');
+    const parts = bounds.slice(0, -1).map((lo, i) => buildSql(plan, rel, exec.flavor, keyHex,
+      { typedTable: null, fence: true, blocks: [lo, i === bounds.length - 2 ? null : bounds[i + 1]!] }).onePass!.sql);
+    const prelude = [{ sql: `SELECT set_config('hash_mem_multiplier', CAST(GREATEST(CAST(current_setting('hash_mem_multiplier') AS float8),
+      LEAST(1000, ceil(${HASH_MEM_BYTES} / CAST(pg_size_bytes(current_setting('work_mem')) AS float8)))) AS text), true)`, parameters: [] }];
+    const t0 = timing ? performance.now() : 0;
+    const [first, rest] = await Promise.all([
+      withCellHashMem(exec, () => run(parts[0]!)),
+      par.run(parts.slice(1), snapshot, prelude).catch((e: unknown) => {
+        throw new StatguardError('SOURCE_UNREADABLE', `query on ${input.where} failed: ${(e as Error).message}`, { file: input.where });
+      }),
+    ]);
+    if (timing) process.stderr.write(`[sql ${((performance.now() - t0) / 1000).toFixed(3)} s] one pass in ${parts.length} parts (blocks ${bounds.join(', ')})\n`);
+    return mergePassRows([first, ...rest]);
+  };
+
   ctx.onProgress?.({ stage: 'read', rows: 0, bytes: 0, totalBytes: input.bytes || null });
   try {
     if (typedTable !== null) {
@@ -127,7 +170,7 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     }
     // 1. Validation: counts per error code (typed conversion and domain checks, same order as RowConverter). One-pass plans
     // (no unit column) get them from the (e) grouping set of the single statement that also computes every cell.
-    const passRows = q.onePass !== null ? await withCellHashMem(exec, () => run(q.onePass!.sql)) : null;
+    const passRows = q.onePass !== null ? await onePassRows() : null;
     const vrows = passRows !== null ? passRows.filter((r) => toInt(r.gv) === 0).map((r): Record<string, unknown> => ({ ...r, e: r.ev })) : await run(q.validate);
     let rowsRead = 0;
     let rowsDropped = 0;
@@ -169,9 +212,15 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     let valuesClamped = 0;
     if (q.onePass !== null && passRows !== null) {
       // Cell groups with no valid row (made of invalid rows only) carry no cell: skipped.
-      decodeInto(tables, q, q.onePass, passRows.filter((r) => toInt(r.gv) === 1 && toInt(r.rows) > 0));
-      // PostgreSQL's top contributions come as rows of their own (gv = 2, see sql-builder.ts): set on the cells just decoded.
-      decodeInto(tables, q, q.onePass, passRows.filter((r) => toInt(r.gv) === 2), true);
+      // Bucket rows (PostgreSQL tops, gb = 0) are not cells.
+      const isBucket = (r: Record<string, unknown>): boolean => r.gb !== undefined && toInt(r.gb) === 0;
+      decodeInto(tables, q, q.onePass, passRows.filter((r) => toInt(r.gv) === 1 && toInt(r.rows) > 0 && !isBucket(r)));
+      // PostgreSQL's top contributions: derived from the bucket maxima (reading rows again only where those do not determine
+      // them), then set on the cells just decoded.
+      for (const bt of q.onePass.bucketTops ?? []) {
+        const topRows = await topsFromBuckets(bt, q.onePass, passRows.filter(isBucket), run);
+        decodeInto(tables, q, q.onePass, topRows, true);
+      }
       const done = new Set(q.onePass.sets);
       for (const st of q.statements('row', false)) if (!st.sets.every((k) => done.has(k))) decodeInto(tables, q, st, await run(st.sql));
       const ok = passRows.find((r) => toInt(r.gv) === 0 && toInt(r.ev) === 0) ?? {};
@@ -199,8 +248,103 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       },
     };
   } finally {
+    if (inTransaction) await exec.query('COMMIT', []).catch(() => {});
     if (typedTable !== null) await exec.query(`DROP TABLE IF EXISTS ${typedTable}`, []).catch(() => {});
   }
+}
+
+/**
+ * The rows of one statement run in parts (each over its own rows), as if run once: rows of the same group (every column
+ * but the aggregates) are added (counts and sums, exactly, in BigInt). Bucket rows (`gb` = 0) stay rows of their own, the
+ * part prefixed to their bucket (`bv`): the parts partition the rows, so a part's bucket is still a block of a partition
+ * of each cell's rows (topsFromBuckets); their maxima (`mx<i>`, read from bucket rows only) are never combined. Top lists
+ * are not merged: PostgreSQL returns none here.
+ */
+function mergePassRows(parts: readonly (readonly Record<string, unknown>[])[]): Record<string, unknown>[] {
+  const additive = /^(n|units\d*|rows\d*|sum\d*|clamped\d*)$/;
+  const aggregate = (k: string): boolean => additive.test(k) || /^mx\d+$/.test(k);
+  const out = new Map<string, Record<string, unknown>>();
+  parts.forEach((rows, p) => {
+    for (const r0 of rows) {
+      const r = r0.gb !== undefined && toInt(r0.gb) === 0 ? { ...r0, bv: `${p}.${String(r0.bv)}` } : r0;
+      const key = JSON.stringify(Object.entries(r).filter(([k]) => !aggregate(k)).sort(([a], [b]) => (a < b ? -1 : 1)));
+      const prev = out.get(key);
+      if (prev === undefined) { out.set(key, { ...r }); continue; }
+      for (const [k, v] of Object.entries(r)) {
+        if (v === null || v === undefined || !additive.test(k)) continue;
+        prev[k] = prev[k] === null || prev[k] === undefined ? v : String(BigInt(String(prev[k])) + BigInt(String(v)));
+      }
+    }
+  });
+  return [...out.values()];
+}
+
+/**
+ * Exact top contributions of every cell of `bt.sets` (TOP_K largest valid values, descending), as rows decodeInto reads
+ * (`g<i>`, level columns, `top<ci>`), from the bucket rows of the one pass: per finest cell and bucket, the row count and
+ * the largest value. The maxima are values of distinct rows. A finest cell's top is determined by them when
+ * - it has at least TOP_K non-empty buckets and its TOP_K-th largest maximum is at least the maximum of every bucket
+ *   holding more than one row (the rows not seen are at most their bucket's maximum, so none can enter the top; a tie
+ *   gives the same values): the top is the TOP_K largest maxima; or
+ * - every non-empty bucket holds one row (all its values are seen).
+ * Otherwise the cell's rows at or above its TOP_K-th largest maximum (every row when it has fewer non-empty buckets) are
+ * ranked by one more statement (`bt.fallback`), for the undetermined cells only. A coarser cell's top is the TOP_K
+ * largest of its finest cells' tops (they partition its rows).
+ */
+async function topsFromBuckets(bt: BucketTops, st: AggStatement, bucketRows: readonly Record<string, unknown>[],
+  run: (c: { sql: string; parameters: readonly unknown[] }) => Promise<Record<string, unknown>[]>): Promise<Record<string, unknown>[]> {
+  const ci = bt.clamp;
+  // A finest cell's level values (node indices; NULL below a shallow leaf), from a bucket row (by column name) or a fallback
+  // row (p0, p1, ..., NULL sent and returned as -1).
+  const keyOf = (r: Record<string, unknown>, fallbackRow = false): (number | null)[] => bt.cols.map((c, j) => {
+    const v = r[fallbackRow ? `p${j}` : c];
+    if (v === null || v === undefined) return null;
+    const x = toInt(v);
+    return fallbackRow && x === -1 ? null : x;
+  });
+  const finest = new Map<string, { key: (number | null)[]; buckets: { n: number; max: number }[] }>();
+  for (const r of bucketRows) {
+    const n = toInt(r[`rows${ci}`]);
+    if (n === 0) continue; // invalid rows only
+    const key = keyOf(r);
+    const k = key.join(',');
+    let f = finest.get(k);
+    if (f === undefined) { f = { key, buckets: [] }; finest.set(k, f); }
+    f.buckets.push({ n, max: toInt(r[`mx${ci}`]) });
+  }
+  const tops = new Map<string, number[]>();
+  const pending: { key: (number | null)[]; threshold: number | null }[] = [];
+  for (const [k, f] of finest) {
+    const maxima = f.buckets.map((b) => b.max).sort((a, b) => b - a);
+    const multi = f.buckets.filter((b) => b.n > 1).map((b) => b.max);
+    if (maxima.length >= TOP_K ? multi.every((m) => maxima[TOP_K - 1]! >= m) : multi.length === 0) tops.set(k, maxima.slice(0, TOP_K));
+    else pending.push({ key: f.key, threshold: maxima.length >= TOP_K ? maxima[TOP_K - 1]! : null });
+  }
+  if (pending.length > 0) {
+    for (const r of await run(bt.fallback(pending))) tops.set(keyOf(r, true).join(','), parseList(r.top).slice(0, TOP_K));
+  }
+  // Every cell of the sets: the TOP_K largest of its finest cells' tops.
+  const out = new Map<string, { row: Record<string, unknown>; values: number[] }>();
+  for (const setKey of bt.sets) {
+    const grouped = new Set(setKey === '' ? [] : setKey.split(','));
+    const g: Record<string, number> = {};
+    st.chunks.forEach((chunk, i) => { g[`g${i}`] = chunk.reduce((acc, name) => acc * 2 + (grouped.has(name) ? 0 : 1), 0); });
+    for (const [k, f] of finest) {
+      // A grouped level that is NULL for this finest cell (a leaf above that level) has no cell in this set.
+      if (bt.cols.some((c, j) => grouped.has(c) && f.key[j] === null)) continue;
+      const cellKey = `${setKey}|${bt.cols.map((c, j) => (grouped.has(c) ? f.key[j] : '*')).join(',')}`;
+      let acc = out.get(cellKey);
+      if (acc === undefined) {
+        const row: Record<string, unknown> = { ...g };
+        for (const c of st.cols) row[c.name] = null;
+        bt.cols.forEach((c, j) => { if (grouped.has(c)) row[c] = f.key[j]; });
+        acc = { row, values: [] };
+        out.set(cellKey, acc);
+      }
+      acc.values.push(...(tops.get(k) ?? []));
+    }
+  }
+  return [...out.values()].map(({ row, values }) => ({ ...row, [`top${ci}`]: `{${values.sort((a, b) => b - a).slice(0, TOP_K).join(',')}}` }));
 }
 
 async function locateError(
