@@ -146,7 +146,15 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     if (par === undefined || bounds === null || bounds.length < 3) return withCellHashMem(exec, () => run(q.onePass!.sql));
     await exec.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', []);
     inTransaction = true;
-    const snapshot = String((await exec.query('SELECT pg_export_snapshot() AS s', []))[0]?.s ?? '');
+    let snapshot: string;
+    try {
+      snapshot = String((await exec.query('SELECT pg_export_snapshot() AS s', []))[0]?.s ?? '');
+    } catch {
+      // A server that cannot export snapshots (a standby of an old version, a proxy): one part, one connection.
+      await exec.query('ROLLBACK', []);
+      inTransaction = false;
+      return withCellHashMem(exec, () => run(q.onePass!.sql));
+    }
     const parts = bounds.slice(0, -1).map((lo, i) => buildSql(plan, rel, exec.flavor, keyHex,
       { typedTable: null, fence: true, blocks: [lo, i === bounds.length - 2 ? null : bounds[i + 1]!] }).onePass!.sql);
     const prelude = [{ sql: `SELECT set_config('hash_mem_multiplier', CAST(GREATEST(CAST(current_setting('hash_mem_multiplier') AS float8),
