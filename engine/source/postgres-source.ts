@@ -15,10 +15,11 @@ export interface PostgresSourceOptions {
    */
   readonly citus?: boolean;
   /**
-   * Connections reading a table's one-pass statement at once (plans without a unit column; each reads a range of heap
-   * blocks under one snapshot; see sql-source.ts). Default: the server's `max_parallel_workers_per_gather` (2 unless the
-   * administrator changed it; 0 or 1: one connection), as PostgreSQL itself would use for a parallel scan. Only plain tables
-   * and materialised views of at least PARALLEL_MIN_BLOCKS blocks per part are split; views are read whole.
+   * Connections reading a table at once, under one snapshot (see sql-source.ts): a plan without a unit column splits its
+   * one-pass statement by ranges of heap blocks, a plan with one splits its units by unit key. Default: the server's
+   * `max_parallel_workers_per_gather` (2 unless the administrator changed it; 0 or 1: one connection), as PostgreSQL itself
+   * would use for a parallel scan. Only plain tables and materialised views of at least PARALLEL_MIN_BLOCKS blocks per
+   * part are split; views are read whole.
    */
   readonly parallel?: number;
   /** Smallest part in heap blocks (default PARALLEL_MIN_BLOCKS; tests split tiny tables with 1). */
@@ -66,22 +67,29 @@ export function postgresSource(opts: PostgresSourceOptions = {}): Source {
             if (!(parts >= 2)) return null;
             return Array.from({ length: parts + 1 }, (_, i) => Math.round((blocks * i) / parts));
           },
-          run: (statements, snapshot, prelude) => {
+          sessions: async (snapshot, n, readOnly) => {
             if (!/^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/i.test(snapshot)) throw new Error(`unexpected snapshot id ${JSON.stringify(snapshot)}`);
-            return Promise.all(statements.map(async (st) => {
-              const c = new pg.Client({ connectionString: url });
-              await c.connect();
-              try {
-                await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+            const clients: InstanceType<typeof pg.Client>[] = [];
+            const closeAll = async (): Promise<void> => {
+              await Promise.all(clients.map(async (c) => { await c.query('COMMIT').catch(() => {}); await c.end().catch(() => {}); }));
+            };
+            try {
+              for (let i = 0; i < n; i++) {
+                const c = new pg.Client({ connectionString: url });
+                clients.push(c);
+                await c.connect();
+                await c.query(`BEGIN ISOLATION LEVEL REPEATABLE READ${readOnly ? ' READ ONLY' : ''}`);
                 await c.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
-                for (const p of prelude) await c.query(p.sql, [...p.parameters]);
-                const rows = (await c.query(st.sql, [...st.parameters])).rows as Record<string, unknown>[];
-                await c.query('COMMIT');
-                return rows;
-              } finally {
-                await c.end();
               }
+            } catch (e) {
+              await closeAll();
+              throw e;
+            }
+            const execs: SqlExecutor[] = clients.map((c) => ({
+              flavor: 'postgres' as const,
+              query: async (text: string, params: readonly unknown[]) => (await c.query(text, [...params])).rows as Record<string, unknown>[],
             }));
+            return { execs, close: closeAll };
           },
         };
         const exec: SqlExecutor = {

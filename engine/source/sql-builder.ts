@@ -221,6 +221,12 @@ export interface BuildSqlOptions {
    * range scan). Parts of one table read by separate connections under one snapshot (sql-source.ts) partition its rows.
    */
   readonly blocks?: readonly [number, number | null];
+  /**
+   * PostgreSQL, plans with a unit column: read only the rows of part `i` of `n` of the units, by the low bits of the unit
+   * key (`hashtextextended(unit, 0)`, the key `uk` is): every row of a unit, and every unit sharing a key, in one part, so
+   * per-unit steps, distinct unit counts and bounding are exact per part and the parts' cells add up (sql-source.ts).
+   */
+  readonly unitPart?: readonly [number, number];
 }
 
 /**
@@ -430,10 +436,13 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     : sql` WHERE ctid >= CAST(${lit(`(${blocks[0]},0)`)} AS tid)${blocks[1] === null ? sql`` : sql` AND ctid < CAST(${lit(`(${blocks[1]},0)`)} AS tid)`}`;
   if (hasUnit) raw(unitCol);
   positionColumn.forEach((name) => raw(name));
+  const part = opts.unitPart;
+  const unitFilter = part === undefined || !hasUnit || flavor !== 'postgres' ? sql``
+    : sql` WHERE (${ops.unitKey(sql`COALESCE(${ops.text(sql.ref(unitCol) as Frag)}, '')`)} & 1023) % ${lit(part[1])} = ${lit(part[0])}`;
   const level1 = sql`SELECT ${join([
     ...[...texts].map(([name, a]) => sql`COALESCE(${ops.text(sql.ref(name) as Frag)}, '') AS ${sql.ref(a)}`),
     sql`${rel.rowNumberColumn !== null ? sql.ref(rel.rowNumberColumn) : sql`CAST(NULL AS bigint)`} AS ln`,
-  ])} FROM ${rel.from}${blockFilter}${fence}`;
+  ])} FROM ${rel.from}${blockFilter}${unitFilter}${fence}`;
   const level2 = oks.size === 0 ? level1
     : sql`SELECT l1.*, ${join([...oks.values()].map((o) => sql`${ops.matches(sql.ref(o.text) as Frag, o.re)} AS ${sql.ref(o.alias)}`))} FROM (${level1}) l1${fence}`;
   const level3 = floats.size === 0 ? level2

@@ -30,13 +30,16 @@ export interface SqlExecutor {
 }
 
 export interface ParallelExecutor {
-  /** Heap block boundaries [0, b1, ..., bn]: part i reads blocks [b_i, b_i+1), the last one to the end; null: do not split. */
+  /**
+   * Heap block boundaries [0, b1, ..., bn] of the relation: part i reads blocks [b_i, b_i+1), the last one to the end;
+   * null: too small, or not a plain table, so one connection. Its length - 1 is also the number of unit parts.
+   */
   blocks(): Promise<readonly number[] | null>;
   /**
-   * Run each statement on a connection of its own, inside a REPEATABLE READ transaction on the exported `snapshot` (so
-   * every part sees the same rows as the caller's transaction), after the `prelude` statements.
+   * `n` more connections, each inside a REPEATABLE READ transaction on the exported `snapshot` (every part sees the rows
+   * the caller's transaction sees; READ ONLY when `readOnly`); `close` ends their transactions and disconnects.
    */
-  run(statements: readonly CompiledStatement[], snapshot: string, prelude: readonly CompiledStatement[]): Promise<Record<string, unknown>[][]>;
+  sessions(snapshot: string, n: number, readOnly: boolean): Promise<{ readonly execs: readonly SqlExecutor[]; close(): Promise<void> }>;
 }
 
 export interface CompiledStatement { readonly sql: string; readonly parameters: readonly unknown[] }
@@ -120,10 +123,11 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     throw new StatguardError('USAGE', `bounding key must have at least 16 bytes (got ${ctx.boundingKey.length})`);
   }
   const keyHex = Buffer.from(ctx.boundingKey).toString('hex');
-  const run = async (c: { sql: string; parameters: readonly unknown[] }): Promise<Record<string, unknown>[]> => {
+  type Run = (c: { sql: string; parameters: readonly unknown[] }) => Promise<Record<string, unknown>[]>;
+  const runOn = (x: SqlExecutor): Run => async (c) => {
     try {
       const t0 = timing ? performance.now() : 0;
-      const rows = await exec.query(c.sql, c.parameters);
+      const rows = await x.query(c.sql, c.parameters);
       if (timing) process.stderr.write(`[sql ${((performance.now() - t0) / 1000).toFixed(3)} s] ${timingFull ? c.sql : c.sql.replace(/\s+/g, ' ').slice(0, 160)}\n`);
       return rows;
     } catch (e) {
@@ -132,19 +136,25 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       throw new StatguardError('SOURCE_UNREADABLE', `query on ${input.where} failed: ${(e as Error).message}`, { file: input.where });
     }
   };
+  const run = runOn(exec);
   // One conversion pass, materialised once in a temporary table (session-local, dropped at the end) when the engine allows it
   // and the plan has per-unit steps; a plan without a unit column runs everything in one statement over the relation.
   const typedTable = exec.materialize === false || ds.unit.column === null ? null : `sg_typed_${randomBytes(6).toString('hex')}`;
   const q = buildSql(plan, rel, exec.flavor, keyHex, { typedTable, fence: exec.materialize !== false, groupingSets: exec.groupingSets !== false });
 
-  // The one-pass statement, in parts on several connections when the executor can (one snapshot: a REPEATABLE READ
-  // transaction here, exported to the parts and kept until every later statement of this run has read the relation).
+  // Reading in parts (a PostgreSQL server, `exec.parallel`): several connections on one snapshot (a REPEATABLE READ
+  // transaction here, exported to the other connections and kept until every statement of this run has run). A plan
+  // without a unit column splits its one-pass statement by heap block ranges; a plan with one splits its units (each part
+  // builds its own typed temporary table of the units whose key falls in it, and runs every step on them). The parts'
+  // rows are added up (mergePassRows).
   let inTransaction = false;
-  const onePassRows = async (): Promise<Record<string, unknown>[]> => {
+  let closeSessions: (() => Promise<void>) | null = null;
+  const openParts = async (readOnly: boolean): Promise<{ bounds: readonly number[]; execs: SqlExecutor[] } | null> => {
     const par = exec.parallel;
-    const bounds = par !== undefined && exec.flavor === 'postgres' && exec.groupingSets !== false ? await par.blocks() : null;
-    if (par === undefined || bounds === null || bounds.length < 3) return withCellHashMem(exec, () => run(q.onePass!.sql));
-    await exec.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', []);
+    if (par === undefined || exec.flavor !== 'postgres' || exec.groupingSets === false || exec.materialize === false) return null;
+    const bounds = await par.blocks();
+    if (bounds === null || bounds.length < 3) return null;
+    await exec.query(`BEGIN ISOLATION LEVEL REPEATABLE READ${readOnly ? ' READ ONLY' : ''}`, []);
     inTransaction = true;
     let snapshot: string;
     try {
@@ -153,33 +163,61 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       // A server that cannot export snapshots (a standby of an old version, a proxy): one part, one connection.
       await exec.query('ROLLBACK', []);
       inTransaction = false;
-      return withCellHashMem(exec, () => run(q.onePass!.sql));
+      return null;
     }
-    const parts = bounds.slice(0, -1).map((lo, i) => buildSql(plan, rel, exec.flavor, keyHex,
-      { typedTable: null, fence: true, blocks: [lo, i === bounds.length - 2 ? null : bounds[i + 1]!] }).onePass!.sql);
-    const prelude = [{ sql: `SELECT set_config('hash_mem_multiplier', CAST(GREATEST(CAST(current_setting('hash_mem_multiplier') AS float8),
-      LEAST(1000, ceil(${HASH_MEM_BYTES} / CAST(pg_size_bytes(current_setting('work_mem')) AS float8)))) AS text), true)`, parameters: [] }];
+    const more = await par.sessions(snapshot, bounds.length - 2, readOnly).catch((e: unknown) => {
+      throw new StatguardError('SOURCE_UNREADABLE', `cannot open the connections reading ${input.where} in parts: ${(e as Error).message}`, { file: input.where });
+    });
+    closeSessions = more.close;
+    return { bounds, execs: [exec, ...more.execs] };
+  };
+  const hashMemPrelude = { sql: `SELECT set_config('hash_mem_multiplier', CAST(GREATEST(CAST(current_setting('hash_mem_multiplier') AS float8),
+    LEAST(1000, ceil(${HASH_MEM_BYTES} / CAST(pg_size_bytes(current_setting('work_mem')) AS float8)))) AS text), true)`, parameters: [] };
+  const onePassRows = async (): Promise<Record<string, unknown>[]> => {
+    const parts = await openParts(true);
+    if (parts === null) return withCellHashMem(exec, () => run(q.onePass!.sql));
+    const { bounds, execs } = parts;
     const t0 = timing ? performance.now() : 0;
-    const [first, rest] = await Promise.all([
-      withCellHashMem(exec, () => run(parts[0]!)),
-      par.run(parts.slice(1), snapshot, prelude).catch((e: unknown) => {
-        throw new StatguardError('SOURCE_UNREADABLE', `query on ${input.where} failed: ${(e as Error).message}`, { file: input.where });
-      }),
-    ]);
-    if (timing) process.stderr.write(`[sql ${((performance.now() - t0) / 1000).toFixed(3)} s] one pass in ${parts.length} parts (blocks ${bounds.join(', ')})\n`);
-    return mergePassRows([first, ...rest]);
+    const rows = await Promise.all(execs.map(async (x, i) => {
+      const st = buildSql(plan, rel, exec.flavor, keyHex, { typedTable: null, fence: true, blocks: [bounds[i]!, i === execs.length - 1 ? null : bounds[i + 1]!] }).onePass!.sql;
+      if (i === 0) return withCellHashMem(exec, () => run(st));
+      await runOn(x)(hashMemPrelude);
+      return runOn(x)(st);
+    }));
+    if (timing) process.stderr.write(`[sql ${((performance.now() - t0) / 1000).toFixed(3)} s] one pass in ${execs.length} parts (blocks ${bounds.join(', ')})\n`);
+    return mergePassRows(rows);
+  };
+  // Plans with a unit column: one part per connection (one, unless the server reads in parts), each with its own
+  // statements over its own units; `all` runs a statement of every part at once and adds up their rows.
+  interface Part { readonly table: string | null; readonly q: SqlQueryPlan; readonly run: Run }
+  let parts: Part[] = [{ table: typedTable, q, run }];
+  const all = async (f: (p: Part) => { sql: string; parameters: readonly unknown[] } | null): Promise<Record<string, unknown>[]> => {
+    const rows = await Promise.all(parts.map((p) => { const c = f(p); return c === null ? Promise.resolve([]) : p.run(c); }));
+    return parts.length === 1 ? rows[0]! : mergePassRows(rows);
   };
 
   ctx.onProgress?.({ stage: 'read', rows: 0, bytes: 0, totalBytes: input.bytes || null });
   try {
     if (typedTable !== null) {
-      await run({ sql: `CREATE TEMPORARY TABLE ${typedTable} AS ${q.typedSelect.sql}`, parameters: q.typedSelect.parameters });
-      if (exec.flavor === 'postgres') await run({ sql: `ANALYZE ${typedTable}`, parameters: [] });
+      const split = await openParts(false);
+      if (split !== null) {
+        const n = split.execs.length;
+        // Each part's temporary table has a name of its own (the others' are dropped with their connections).
+        parts = split.execs.map((x, i) => ({
+          table: i === 0 ? typedTable : `${typedTable}_${i}`,
+          q: buildSql(plan, rel, exec.flavor, keyHex, { typedTable: i === 0 ? typedTable : `${typedTable}_${i}`, fence: true, groupingSets: true, unitPart: [i, n] }),
+          run: runOn(x),
+        }));
+      }
+      await Promise.all(parts.map(async (p) => {
+        await p.run({ sql: `CREATE TEMPORARY TABLE ${p.table} AS ${p.q.typedSelect.sql}`, parameters: p.q.typedSelect.parameters });
+        if (exec.flavor === 'postgres') await p.run({ sql: `ANALYZE ${p.table}`, parameters: [] });
+      }));
     }
     // 1. Validation: counts per error code (typed conversion and domain checks, same order as RowConverter). One-pass plans
     // (no unit column) get them from the (e) grouping set of the single statement that also computes every cell.
     const passRows = q.onePass !== null ? await onePassRows() : null;
-    const vrows = passRows !== null ? passRows.filter((r) => toInt(r.gv) === 0).map((r): Record<string, unknown> => ({ ...r, e: r.ev })) : await run(q.validate);
+    const vrows = passRows !== null ? passRows.filter((r) => toInt(r.gv) === 0).map((r): Record<string, unknown> => ({ ...r, e: r.ev })) : await all((p) => p.q.validate);
     let rowsRead = 0;
     let rowsDropped = 0;
     let valid = 0;
@@ -206,9 +244,9 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     if (q.unitStats !== null) {
       // Grouped by the integer unit key when the typed table has one; a collision (two unit ids, one key: possible, never
       // seen in practice) falls back to grouping by the unit id itself, so the figures are always exact.
-      let u = (await run(q.unitStats(q.hasUnitKey)))[0] ?? {};
+      let u = (await all((p) => p.q.unitStats!(q.hasUnitKey)))[0] ?? {};
       if (q.hasUnitKey && toInt(u.collisions) === 0) key = 'uk';
-      else if (q.hasUnitKey) u = (await run(q.unitStats(false)))[0] ?? {};
+      else if (q.hasUnitKey) u = (await all((p) => p.q.unitStats!(false)))[0] ?? {};
       units = toInt(u.units);
       removed = toInt(u.removed);
       bounded = toInt(u.big) > 0;
@@ -234,10 +272,11 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       const ok = passRows.find((r) => toInt(r.gv) === 0 && toInt(r.ev) === 0) ?? {};
       q.layout.clamps.forEach((_, ci) => { valuesClamped += toInt(ok[`clamped${ci}`]); });
     } else {
-      for (const st of q.statements(mode, bounded, key)) decodeInto(tables, q, st, await run(st.sql));
-      const cs = q.clampStats(bounded, key);
-      if (cs !== null) {
-        const r = (await run(cs))[0] ?? {};
+      // Every part builds the same statements (same plan, same decisions), over its own units.
+      const perPart = parts.map((p) => p.q.statements(mode, bounded, key));
+      for (const [j, st] of perPart[0]!.entries()) decodeInto(tables, q, st, await all((p) => perPart[parts.indexOf(p)]![j]!.sql));
+      if (q.clampStats(bounded, key) !== null) {
+        const r = (await all((p) => p.q.clampStats(bounded, key)))[0] ?? {};
         q.layout.clamps.forEach((_, ci) => { valuesClamped += toInt(r[`clamped${ci}`]); });
       }
     }
@@ -256,21 +295,28 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       },
     };
   } finally {
+    await Promise.all(parts.map((p) => (p.table === null ? null : p.run({ sql: `DROP TABLE IF EXISTS ${p.table}`, parameters: [] }).catch(() => {}))));
+    const close = closeSessions as (() => Promise<void>) | null;
+    if (close !== null) await close().catch(() => {});
     if (inTransaction) await exec.query('COMMIT', []).catch(() => {});
-    if (typedTable !== null) await exec.query(`DROP TABLE IF EXISTS ${typedTable}`, []).catch(() => {});
   }
 }
 
 /**
- * The rows of one statement run in parts (each over its own rows), as if run once: rows of the same group (every column
- * but the aggregates) are added (counts and sums, exactly, in BigInt). Bucket rows (`gb` = 0) stay rows of their own, the
- * part prefixed to their bucket (`bv`): the parts partition the rows, so a part's bucket is still a block of a partition
- * of each cell's rows (topsFromBuckets); their maxima (`mx<i>`, read from bucket rows only) are never combined. Top lists
- * are not merged: PostgreSQL returns none here.
+ * The rows of one statement run in parts (each over its own rows, or its own units), as if run once. Rows of the same group
+ * (every column but the aggregates) are combined: counts and sums added exactly (BigInt), including the unit statistics
+ * (the parts hold disjoint units), the largest unit's row count and the first invalid row's number taken across parts,
+ * top lists (`top<i>`, each a part's largest values) merged into the TOP_K largest. Bucket rows (`gb` = 0) stay rows of
+ * their own, the part prefixed to their bucket (`bv`): the parts partition the rows, so a part's bucket is still a block
+ * of a partition of each cell's rows (topsFromBuckets); their maxima (`mx<i>`, read from bucket rows only) are never
+ * combined.
  */
 function mergePassRows(parts: readonly (readonly Record<string, unknown>[])[]): Record<string, unknown>[] {
-  const additive = /^(n|units\d*|rows\d*|sum\d*|clamped\d*)$/;
-  const aggregate = (k: string): boolean => additive.test(k) || /^mx\d+$/.test(k);
+  const additive = /^(n|units\d*|rows\d*|sum\d*|clamped\d*|big|removed|collisions)$/;
+  const largest = /^maxn$/;
+  const smallest = /^first$/;
+  const topList = /^top\d+$/;
+  const aggregate = (k: string): boolean => additive.test(k) || largest.test(k) || smallest.test(k) || topList.test(k) || /^mx\d+$/.test(k);
   const out = new Map<string, Record<string, unknown>>();
   parts.forEach((rows, p) => {
     for (const r0 of rows) {
@@ -279,8 +325,13 @@ function mergePassRows(parts: readonly (readonly Record<string, unknown>[])[]): 
       const prev = out.get(key);
       if (prev === undefined) { out.set(key, { ...r }); continue; }
       for (const [k, v] of Object.entries(r)) {
-        if (v === null || v === undefined || !additive.test(k)) continue;
-        prev[k] = prev[k] === null || prev[k] === undefined ? v : String(BigInt(String(prev[k])) + BigInt(String(v)));
+        if (v === null || v === undefined) continue;
+        const was = prev[k];
+        if (was === null || was === undefined) { prev[k] = v; continue; }
+        if (additive.test(k)) prev[k] = String(BigInt(String(was)) + BigInt(String(v)));
+        else if (largest.test(k)) prev[k] = BigInt(String(v)) > BigInt(String(was)) ? v : was;
+        else if (smallest.test(k)) prev[k] = BigInt(String(v)) < BigInt(String(was)) ? v : was;
+        else if (topList.test(k)) prev[k] = `{${[...parseList(was), ...parseList(v)].sort((a, b) => b - a).slice(0, TOP_K).join(',')}}`;
       }
     }
   });

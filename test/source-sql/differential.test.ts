@@ -173,7 +173,7 @@ t.test('PostgreSQL row tops from bucket maxima: no second read where the maxima 
       query: (text, params) => (/^(BEGIN|COMMIT)/.test(text) ? Promise.resolve([]) : /pg_export_snapshot/.test(text) ? Promise.resolve([{ s: 'test' }]) : base.query(text, params)),
       parallel: {
         blocks: () => Promise.resolve(bounds),
-        run: async (statements) => { parts = statements.length + 1; const out = []; for (const st of statements) out.push(await base.query(st.sql, st.parameters)); return out; },
+        sessions: (_snapshot, n) => { parts = n + 1; return Promise.resolve({ execs: Array.from({ length: n }, () => base), close: () => Promise.resolve() }); },
       },
     };
     const src = { kind: 'postgres' as const, table: 'micro_tops', schema: null, connection: null, rowNumberColumn: '_line' };
@@ -182,6 +182,46 @@ t.test('PostgreSQL row tops from bucket maxima: no second read where the maxima 
     t.equal(parts, 3, `${v.name}: read in three parts`);
     t.strictSame(split.tables.map((x) => x.cells), expectedCells(plan, want.tables), `${v.name}: in parts, identical cells`);
     t.strictSame(statsOf(split), statsOf(want), `${v.name}: in parts, same statistics`);
+  }
+});
+
+t.test('units read in parts (PostgreSQL, split by unit key): the parts add up to the CSV path, bounding and tops included', async (t) => {
+  const csv = path.join(tmp, 'census-unit-parts.csv');
+  await generateCensus({ rows: 3000, seed: 'unit-parts', out: csv });
+  const { header, rows } = await readCsv(csv);
+  await loadTable(pglite, 'micro_up', header, rows, { kind: 'pglite' });
+  const src = { kind: 'postgres' as const, table: 'micro_up', schema: null, connection: null, rowNumberColumn: '_line' };
+  for (const regime of ['sdc', 'dp'] as const) {
+    const plan = planFromDoc(censusPolicy(csv, regime, { unit: 'household', maxRowsPerUnit: 2 }), path.join(tmp, `up-${regime}.policy.json`));
+    const want = await csvSource().aggregate(plan, { boundingKey: KEY });
+    t.ok(want.stats.rowsRemovedByBounding > 0, `${regime}: bounding active`);
+    // Three parts on PGlite's one connection, one after the other (no exported snapshots there).
+    const base = pgliteExecutor(pglite);
+    const created: string[] = [];
+    const counted: SqlExecutor = { ...base, query: (text, params) => { if (text.startsWith('CREATE TEMPORARY TABLE')) created.push(text.split(' ')[3]!); return base.query(text, params); } };
+    const exec: SqlExecutor = {
+      ...counted,
+      query: (text, params) => (/^(BEGIN|COMMIT|ROLLBACK)/.test(text) ? Promise.resolve([]) : /pg_export_snapshot/.test(text) ? Promise.resolve([{ s: 'test' }]) : counted.query(text, params)),
+      parallel: {
+        blocks: () => Promise.resolve([0, 1, 2, 3]),
+        sessions: (_snapshot, n) => Promise.resolve({ execs: Array.from({ length: n }, () => counted), close: () => Promise.resolve() }),
+      },
+    };
+    const got = await aggregateSql(pgPlan(plan, 'micro_up'), { boundingKey: KEY }, exec, pgRelation(src), pgInputInfo(src));
+    t.equal(new Set(created).size, 3, `${regime}: three typed tables, one per part`);
+    t.strictSame(got.tables.map((x) => x.cells), expectedCells(plan, want.tables), `${regime}: identical cells`);
+    t.strictSame(statsOf(got), statsOf(want), `${regime}: same statistics (units, bounding, clamping)`);
+    const left = await pglite.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'sg_typed_%' AND relpersistence = 't'`);
+    t.equal(left.rows[0]!.n, 0, `${regime}: every part's temporary table dropped`);
+    if (pgPool) {
+      // The real thing: three connections on one exported snapshot.
+      const upTable = `${pgTable}_up`;
+      t.teardown(async () => { await pgPool.query(`DROP TABLE IF EXISTS "${upTable}"`); });
+      await loadTable(pgPool, upTable, header, rows, { kind: 'insert' });
+      const srv = await postgresSource({ url: PG_URL!, parallel: 3, parallelMinBlocks: 1 }).aggregate(pgPlan(plan, upTable), { boundingKey: KEY });
+      t.strictSame(srv.tables.map((x) => x.cells), expectedCells(plan, want.tables), `${regime} server in parts: identical cells`);
+      t.strictSame(statsOf(srv), statsOf(want), `${regime} server in parts: same statistics`);
+    }
   }
 });
 
