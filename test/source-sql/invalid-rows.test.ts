@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import t from 'tap';
+import type { Test } from 'tap';
 import { PGlite } from '@electric-sql/pglite';
 import { StatguardError } from '../../engine/errors.ts';
 import { csvSource, duckdbSource, pgliteSource, sourceFor } from '../../engine/source/index.ts';
@@ -115,83 +116,75 @@ t.test('policies with the new source kinds plan, and sourceFor routes them', asy
   t.throws(() => sourceFor(pgPlan, { env: { DATABASE_URL: 'postgres://x' } }), { code: 'SOURCE_UNREADABLE' }, 'the named connection, not DATABASE_URL');
 });
 
-t.test('long code lists (looked up by a join, not a CASE): unknown codes found and reported like the CSV path', async (t) => {
-  // region (50 codes), education (11) and industry (21) are mapped through VALUES lists by the SQL sources.
-  const csv = path.join(tmp, 'census-lookup.csv');
-  await generateCensus({ rows: 400, seed: 'lookup', out: csv });
+/** A bad row appended to a generated census file, and what every path must report for it. */
+interface CensusBadRow { row: string; reason: string; column: string; value: string }
+
+/**
+ * Generated census rows plus `bad` rows, through the CSV path and every SQL path, household and person units: in drop
+ * mode the same drop counts and identical tables (`checkDrops` asserts the CSV path's counts), in error mode each bad row
+ * alone (among the generated rows `keep` lets through) gives ROW_INVALID naming its reason, column and value.
+ */
+async function censusLikeCsv(t: Test, name: string, bad: readonly CensusBadRow[], opts: {
+  edit?: (doc: PolicyDoc) => void; keep?: (line: string) => boolean; checkDrops: (drops: Record<string, number>, unit: string) => void;
+}): Promise<void> {
+  const csv = path.join(tmp, `census-${name}.csv`);
+  await generateCensus({ rows: 400, seed: name, out: csv });
   const lines = readFileSync(csv, 'utf8').trimEnd().split('\n');
-  const bad = [
-    { row: 'p9001,h9001,R99,1,30,1,3,4,100,1.00', column: 'region', value: 'R99' },
-    { row: 'p9002,h9002,R01,1,30,1,12,4,100,1.00', column: 'education', value: '12' },
-    { row: 'p9003,h9003,R01,1,30,1,3,X,100,1.00', column: 'industry', value: 'X' },
-  ];
-  const fileOf = (rows: string[], name: string): string => { const f = path.join(tmp, name); writeFileSync(f, [...lines, ...rows].join('\n') + '\n'); return f; };
+  const fileOf = (rows: readonly string[], file: string): string => { const f = path.join(tmp, file); writeFileSync(f, [...rows].join('\n') + '\n'); return f; };
   for (const unit of ['household', 'person'] as const) {
     const planFor = (file: string, mode: 'error' | 'drop'): Plan => {
       const doc = censusPolicy(file, 'sdc', { unit });
       doc.dataset.onInvalidRow = mode;
-      return planFromDoc(doc, path.join(tmp, 'lookup.policy.json'));
+      opts.edit?.(doc);
+      return planFromDoc(doc, path.join(tmp, `${name}.policy.json`));
     };
-    const dropPlan = planFor(fileOf(bad.map((b) => b.row), `lookup-drop-${unit}.csv`), 'drop');
+    const dropPlan = planFor(fileOf([...lines, ...bad.map((b) => b.row)], `${name}-drop-${unit}.csv`), 'drop');
     const want = await csvSource().aggregate(dropPlan, { boundingKey: KEY });
-    t.equal(want.stats.dropReasons['unknown category'], 3, `${unit}: csv path drops the three rows`);
+    opts.checkDrops(want.stats.dropReasons, unit);
     for (const p of await sqlPaths(dropPlan)) {
       const got = (await p.run()) as typeof want;
       t.strictSame(got.stats.dropReasons, want.stats.dropReasons, `${unit} ${p.name}: drop reasons`);
       t.strictSame(got.tables.map((x) => x.cells), expectedCells(dropPlan, want.tables), `${unit} ${p.name}: identical tables`);
     }
     for (const [i, b] of bad.entries()) {
-      const plan = planFor(fileOf([b.row], `lookup-err-${unit}-${i}.csv`), 'error');
+      const plan = planFor(fileOf([...lines.filter(opts.keep ?? (() => true)), b.row], `${name}-err-${unit}-${i}.csv`), 'error');
       for (const p of await sqlPaths(plan)) {
         const got = await p.run().then(() => null, (e: unknown) => e as StatguardError);
-        t.equal(got?.code, 'ROW_INVALID', `${unit} ${p.name} ${b.column}: ROW_INVALID`);
+        t.equal(got?.code, 'ROW_INVALID', `${unit} ${p.name} ${b.column} ${b.value}: ROW_INVALID`);
+        t.match(got?.message ?? '', `(${b.reason})`, `${unit} ${p.name}: reason`);
         t.equal(got?.where.column, b.column, `${unit} ${p.name}: column`);
         t.equal(got?.where.value, b.value, `${unit} ${p.name}: value`);
       }
     }
   }
+}
+
+t.test('long code lists (PostgreSQL: a join, DuckDB: an inline ENUM, not a CASE): unknown codes found and reported like the CSV path', async (t) => {
+  // region (50 codes), education (11) and industry (21): VALUES lists joined by PostgreSQL, ENUM casts in DuckDB.
+  await censusLikeCsv(t, 'lookup', [
+    { row: 'p9001,h9001,R99,1,30,1,3,4,100,1.00', reason: 'unknown category', column: 'region', value: 'R99' },
+    { row: 'p9002,h9002,R01,1,30,1,12,4,100,1.00', reason: 'unknown category', column: 'education', value: '12' },
+    { row: 'p9003,h9003,R01,1,30,1,3,X,100,1.00', reason: 'unknown category', column: 'industry', value: 'X' },
+  ], { checkDrops: (drops, unit) => t.equal(drops['unknown category'], 3, `${unit}: csv path drops the three rows`) });
 });
 
 t.test('integer bins over a short declared range (an array indexed by the value): the same bins, gaps and errors as the CSV path', async (t) => {
   // age is an integer with range 0-99: the SQL sources bin it by an array lookup. Here the 25-34 band is removed and the
-  // 45-54 band becomes 47-54 (gaps: those ages have no bin).
-  const csv = path.join(tmp, 'census-bins.csv');
-  await generateCensus({ rows: 400, seed: 'bins', out: csv });
-  const lines = readFileSync(csv, 'utf8').trimEnd().split('\n');
-  const bad = [
-    { row: 'p9101,h9101,R01,1,100,1,3,4,100,1.00', reason: 'out of range', value: '100' },
-    { row: 'p9102,h9102,R01,1,-1,1,3,4,100,1.00', reason: 'out of range', value: '-1' },
-    { row: 'p9103,h9103,R01,1,7.0,1,3,4,100,1.00', reason: 'wrong type', value: '7.0' },
-    { row: 'p9104,h9104,R01,1,99999999999999999999,1,3,4,100,1.00', reason: 'wrong type', value: '99999999999999999999' },
-  ];
-  for (const unit of ['household', 'person'] as const) {
-    const planFor = (file: string, mode: 'error' | 'drop'): Plan => {
-      const doc = censusPolicy(file, 'sdc', { unit });
-      doc.dataset.onInvalidRow = mode;
+  // 45-54 band becomes 47-54 (gaps: those ages have no bin); in error mode the generated rows in the gaps are left out.
+  await censusLikeCsv(t, 'bins', [
+    { row: 'p9101,h9101,R01,1,100,1,3,4,100,1.00', reason: 'out of range', column: 'age', value: '100' },
+    { row: 'p9102,h9102,R01,1,-1,1,3,4,100,1.00', reason: 'out of range', column: 'age', value: '-1' },
+    { row: 'p9103,h9103,R01,1,7.0,1,3,4,100,1.00', reason: 'wrong type', column: 'age', value: '7.0' },
+    { row: 'p9104,h9104,R01,1,99999999999999999999,1,3,4,100,1.00', reason: 'wrong type', column: 'age', value: '99999999999999999999' },
+  ], {
+    edit: (doc) => {
       const d = doc.dataset.derived![0]!;
       d.bins = d.bins!.filter((b) => b.min !== 25).map((b) => (b.min === 45 ? { ...b, min: 47 } : b));
-      return planFromDoc(doc, path.join(tmp, 'bins.policy.json'));
-    };
-    const f = path.join(tmp, `bins-drop-${unit}.csv`);
-    writeFileSync(f, [...lines, ...bad.map((b) => b.row)].join('\n') + '\n');
-    const dropPlan = planFor(f, 'drop');
-    const want = await csvSource().aggregate(dropPlan, { boundingKey: KEY });
-    t.ok((want.stats.dropReasons['no bin'] ?? 0) > 0, `${unit}: the gap leaves rows without a bin`);
-    t.equal(want.stats.dropReasons['out of range'], 2, `${unit}: two ages out of range`);
-    for (const p of await sqlPaths(dropPlan)) {
-      const got = (await p.run()) as typeof want;
-      t.strictSame(got.stats.dropReasons, want.stats.dropReasons, `${unit} ${p.name}: drop reasons`);
-      t.strictSame(got.tables.map((x) => x.cells), expectedCells(dropPlan, want.tables), `${unit} ${p.name}: identical tables`);
-    }
-    for (const [i, b] of bad.entries()) {
-      const ef = path.join(tmp, `bins-err-${unit}-${i}.csv`);
-      writeFileSync(ef, [...lines.filter((l) => !/^P\d+,H\d+,R\d+,\d,(2[5-9]|3[0-4]|4[56]),/.test(l)), b.row].join('\n') + '\n');
-      for (const p of await sqlPaths(planFor(ef, 'error'))) {
-        const got = await p.run().then(() => null, (e: unknown) => e as StatguardError);
-        t.equal(got?.code, 'ROW_INVALID', `${unit} ${p.name} age ${b.value}: ROW_INVALID`);
-        t.match(got?.message ?? '', `(${b.reason})`, `${unit} ${p.name}: reason`);
-        t.equal(got?.where.value, b.value, `${unit} ${p.name}: value`);
-      }
-    }
-  }
+    },
+    keep: (l) => !/^P\d+,H\d+,R\d+,\d,(2[5-9]|3[0-4]|4[56]),/.test(l),
+    checkDrops: (drops, unit) => {
+      t.ok((drops['no bin'] ?? 0) > 0, `${unit}: the gap leaves rows without a bin`);
+      t.equal(drops['out of range'], 2, `${unit}: two ages out of range`);
+    },
+  });
 });
