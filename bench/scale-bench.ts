@@ -45,6 +45,7 @@ import { runRelease } from '../engine/pipeline.ts';
 import { writeRelease } from '../engine/release/write.ts';
 import { csvSource, defaultDuckdbMemoryLimit, duckdbSource, pgliteSource, postgresSource } from '../engine/source/index.ts';
 import type { Source } from '../engine/source/index.ts';
+import { cellHashMemSql } from '../engine/source/sql-source.ts';
 import type { Plan } from '../engine/types.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -214,7 +215,7 @@ async function child(engine: string, what: string, file: string, unit: 'househol
       // The same hash_mem as the release's one-pass statement (sql-source.ts withCellHashMem: 256 MB): with the default
       // PostgreSQL cannot estimate the computed columns' groups and sorts every row once per rollup (about 2x slower), which
       // would flatter the ratio. Set, not timed separately: the statement below is.
-      await exec(`SELECT set_config('hash_mem_multiplier', CAST(GREATEST(CAST(current_setting('hash_mem_multiplier') AS float8), LEAST(1000, ceil(268435456 / CAST(pg_size_bytes(current_setting('work_mem')) AS float8)))) AS text), false)`);
+      await exec(cellHashMemSql(false));
       const t2 = performance.now();
       await exec(bareSql(engine === 'postgres' ? table : 'census', 'postgres', what === 'bare-units'));
       bareSeconds = (performance.now() - t2) / 1000;

@@ -18,13 +18,18 @@ export function pgInputInfo(src: PostgresSourcePlan): SqlInputInfo {
 
 const quoteIdent = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 
+/** The table's name as SQL text (quoted identifiers, schema-qualified when given): for to_regclass() and the like. */
+export function pgQualifiedName(src: PostgresSourcePlan): string {
+  return src.schema !== null ? `${quoteIdent(src.schema)}.${quoteIdent(src.table)}` : quoteIdent(src.table);
+}
+
 /**
  * Check that the table (or view) exists and has every column the plan reads
  * (declared columns used by the tables, the unit column, the row-number column):
  * SOURCE_UNREADABLE naming the table and the missing column otherwise.
  */
 export async function checkPgColumns(exec: SqlExecutor, src: PostgresSourcePlan, plan: Plan): Promise<void> {
-  const name = src.schema !== null ? `${quoteIdent(src.schema)}.${quoteIdent(src.table)}` : quoteIdent(src.table);
+  const name = pgQualifiedName(src);
   const where = src.schema !== null ? `${src.schema}.${src.table}` : src.table;
   const rows = await exec.query(
     'SELECT a.attname AS name FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped',

@@ -1,6 +1,6 @@
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
-import { checkPgColumns, pgInputInfo, pgRelation } from './pg-relation.ts';
+import { checkPgColumns, pgInputInfo, pgQualifiedName, pgRelation } from './pg-relation.ts';
 import { aggregateSql } from './sql-source.ts';
 import type { ParallelExecutor, SqlExecutor } from './sql-source.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
@@ -40,8 +40,6 @@ export function connectionUrl(connection: string | null, env: Readonly<Record<st
  * aggregation run in the database (sql-builder.ts); only cells travel. The
  * driver (`pg`) is loaded on first use so engine/ has no static driver import.
  */
-const quoteIdent = (s: string): string => `"${s.replace(/"/g, '""')}"`;
-
 export function postgresSource(opts: PostgresSourceOptions = {}): Source {
   return {
     kind: 'postgres',
@@ -55,7 +53,7 @@ export function postgresSource(opts: PostgresSourceOptions = {}): Source {
       const pg = (await import('pg')).default;
       const pool = new pg.Pool({ connectionString: url, max: 1 });
       try {
-        const name = src.schema !== null ? `${quoteIdent(src.schema)}.${quoteIdent(src.table)}` : quoteIdent(src.table);
+        const name = pgQualifiedName(src);
         const parallel: ParallelExecutor = {
           blocks: async () => {
             const r = (await pool.query(`SELECT c.relkind, pg_relation_size(c.oid) / current_setting('block_size')::int AS blocks,

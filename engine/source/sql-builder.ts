@@ -252,7 +252,7 @@ const TOP_BUCKETS = 8;
  * Buckets per finest cell for PostgreSQL's row tops in one pass (random dealing; any partition of the rows is exact, the
  * count only decides how often the bucket maxima determine the tops on their own).
  */
-export const ROW_TOP_BUCKETS = 16;
+const ROW_TOP_BUCKETS = 16;
 
 /**
  * Build the statements for a plan over a relation. `keyParam` is passed as
@@ -615,20 +615,24 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   /**
    * SELECT [gv, ev] g0.. <level columns> <aggs> FROM src grouped by each spec (lead column u or e, then level columns).
    * Rows of a grouped nullable level column that is NULL (a leaf shallower than that level) are dropped. `withE`: the
-   * one-pass head (gv = GROUPING(e), ev = e as text).
+   * one-pass head (gv = GROUPING(e), ev = e as text). `bucketSets` (grouping sets only; PostgreSQL row tops): one more set
+   * per entry, its level columns and the bucket `b`, with gb = GROUPING(b), bv = b as text; its rows keep NULL levels.
    */
   const groupedBy = (src: Frag, cols: readonly LevelCol[], chunks: readonly (readonly string[])[],
-    specs: readonly { lead: 'u' | 'e' | null; cols: readonly string[] }[], aggs: readonly Frag[], withE = false): Frag => {
+    specs: readonly { lead: 'u' | 'e' | null; cols: readonly string[] }[], aggs: readonly Frag[], withE = false,
+    bucketSets: readonly (readonly string[])[] = []): Frag => {
     const ref = (c: string): Frag => sql.ref(c) as Frag;
     if (useGroupingSets) {
       const groupingExprs = chunks.map((chunk, i) => sql`GROUPING(${join(chunk.map(ref))}) AS ${ref(`g${i}`)}`);
-      const setList = join(specs.map((sp) => {
+      const setList = join([...specs.map((sp) => {
         const cs = [...(sp.lead !== null ? [ref(sp.lead)] : []), ...sp.cols.map(ref)];
         return cs.length > 0 ? sql`(${join(cs)})` : sql`()`;
-      }));
+      }), ...bucketSets.map((bc) => sql`(${join([...bc.map(ref), sql`b`])})`)]);
       const having = cols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
-      const head = withE ? [sql`GROUPING(e) AS gv`, sql`CAST(e AS varchar) AS ev`] : [];
-      const hv = having.length === 0 ? sql`` : withE ? sql` HAVING GROUPING(e) = 0 OR (${join(having, sql` AND `)})` : sql` HAVING ${join(having, sql` AND `)}`;
+      const buckets = bucketSets.length > 0;
+      const head = [...(withE ? [sql`GROUPING(e) AS gv`, sql`CAST(e AS varchar) AS ev`] : []), ...(buckets ? [sql`GROUPING(b) AS gb`, sql`CAST(b AS varchar) AS bv`] : [])];
+      const exempt = [...(withE ? [sql`GROUPING(e) = 0`] : []), ...(buckets ? [sql`GROUPING(b) = 0`] : [])];
+      const hv = having.length === 0 ? sql`` : exempt.length > 0 ? sql` HAVING ${join(exempt, sql` OR `)} OR (${join(having, sql` AND `)})` : sql` HAVING ${join(having, sql` AND `)}`;
       return sql`SELECT ${join([...head, ...groupingExprs, ...cols.map((c) => ref(c.name)), ...aggs])} FROM ${src} GROUP BY GROUPING SETS (${setList})${hv}`;
     }
     // One GROUP BY per set, UNION ALL; GROUPING(a, b, ..) as a constant (bit 1 = not grouped, the last argument lowest).
@@ -777,9 +781,6 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       ...clamps.map((ci) => { const x = sql.ref(mName(layout.clamps[ci]!.source)) as Frag; const cl = layout.clamps[ci]!; return sql`(${x} < ${lit(cl.lower)} OR ${x} > ${lit(cl.upper)}) AS ${sql.ref(`raw${ci}`)}`; }),
       ...(topBranch ? [sql`CAST(floor(random() * ${lit(ROW_TOP_BUCKETS)}) AS integer) AS b`] : [])])} FROM ${T} t`;
     const ok = sql`e = 0`;
-    // DuckDB evaluates an aggregate's FILTER in every grouping set (7 filtered aggregates x 17 sets per row in the benchmark
-    // policy: its hash aggregate took 9.1 s CPU at 10M rows, 6.4 s without tops): there the arguments of invalid rows are
-    // NULL-ed once per row in a projection instead (count, sum and max(c, k) skip NULLs; same aggregates), 5.0 s / 4.0 s.
     const bucketTops: BucketTops[] = !topBranch ? [] : clamps.flatMap((ci): BucketTops[] => {
       const tsets = mine.filter((st) => st.tables.some((u) => layout.tables[u]!.clamp === ci));
       if (tsets.length === 0) return [];
@@ -788,17 +789,22 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       const c = ref(`c${ci}`);
       const ps = bcols.map((_, j) => ref(`p${j}`));
       const fallback = (cells: readonly { readonly key: readonly (number | null)[]; readonly threshold: number | null }[]): CompiledSql => {
-        const values = join(cells.map((cell) => sql`(${join([...cell.key.map((v) => sql`CAST(${lit(v ?? -1)} AS integer)`),
-          cell.threshold === null ? sql`CAST(NULL AS numeric)` : sql`CAST(${lit(String(cell.threshold))} AS numeric)`])})`));
+        // Bind parameters (one array per column), never literals: a threshold is a value of the microdata (a bucket
+        // maximum), so it stays out of the SQL text (statement logs, STATGUARD_SQL_TIMING), as the bounding key does.
+        const columns = [...bcols.map((_, j) => sql`CAST(${sql.val(cells.map((cell) => cell.key[j] ?? -1))} AS integer[])`),
+          sql`CAST(${sql.val(cells.map((cell) => (cell.threshold === null ? null : String(cell.threshold))))} AS numeric[])`];
         const on = bcols.length > 0 ? join(bcols.map((name, j) => sql`COALESCE(k.${ref(name)}, -1) = f.${ps[j]!}`), sql` AND `) : sql`TRUE`;
         const w = sql`SELECT ${join([...ps.map((pj) => sql`f.${pj}`), sql`k.${c} AS x`, rankCol(sql`k.${c}`, ps.map((pj) => sql`f.${pj}`), 'rn')])}
-          FROM (${inner}) k JOIN (VALUES ${values}) AS f(${join([...ps, ref('t')])}) ON ${on}
+          FROM (${inner}) k JOIN unnest(${join(columns)}) AS f(${join([...ps, ref('t')])}) ON ${on}
           WHERE k.${ok} AND k.${c} IS NOT NULL AND (f.t IS NULL OR k.${c} >= f.t)`;
         return compile(sql`SELECT ${join([...ps, sql`CAST((array_agg(x ORDER BY x DESC))[1:${lit(TOP_K)}] AS text) AS top`])}
           FROM (${w}) w WHERE rn <= ${lit(TOP_K)}${ps.length > 0 ? sql` GROUP BY ${join(ps)}` : sql``}`);
       };
       return [{ clamp: ci, cols: bcols, sets: tsets.map((st) => st.key), fallback }];
     });
+    // DuckDB evaluates an aggregate's FILTER in every grouping set (7 filtered aggregates x 17 sets per row in the benchmark
+    // policy: its hash aggregate took 9.1 s CPU at 10M rows, 6.4 s without tops): there the arguments of invalid rows are
+    // NULL-ed once per row in a projection instead (count, sum and max(c, k) skip NULLs; same aggregates), 5.0 s / 4.0 s.
     const noFilter = flavor === 'duckdb';
     const aggs: [string, Frag][] = [['n', sql`CAST(count(*) AS varchar)`]];
     if (noFilter) aggs.push(['units', sql`CAST(count(okv) AS varchar)`], ['rows', sql`CAST(count(okv) AS varchar)`]);
@@ -828,18 +834,9 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       const nulled = sql`SELECT ${join([sql`e`, ...cols.map((lc) => sql.ref(lc.name) as Frag), sql`CASE WHEN ${ok} THEN TRUE END AS okv`,
         ...clamps.flatMap((ci) => [sql`CASE WHEN ${ok} THEN ${sql.ref(`c${ci}`)} END AS ${sql.ref(`cv${ci}`)}`, sql`CASE WHEN ${sql.ref(`raw${ci}`)} THEN TRUE END AS ${sql.ref(`rv${ci}`)}`])])} FROM (${inner}) k0`;
       q = groupedBy(sql`(${nulled}) k`, cols, chunks, specs, named(aggs), true);
-    } else if (!topBranch) q = groupedBy(sql`(${inner}) k`, cols, chunks, specs, named(aggs), true);
-    else {
-      // groupedBy's statement plus one (finest cell, b) set per clamp; its rows (GROUPING(b) = 0) carry the bucket maxima
-      // and keep NULL level values (a margin above them still counts those rows).
-      const ref = (c: string): Frag => sql.ref(c) as Frag;
-      const setList = join([sql`(e)`, ...mine.map((st) => (st.cols.length > 0 ? sql`(${join(st.cols.map(ref))})` : sql`()`)),
-        ...bucketTops.map((bt) => sql`(${join([...bt.cols.map(ref), sql`b`])})`)]);
-      const having = cols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
-      const head = [sql`GROUPING(e) AS gv`, sql`CAST(e AS varchar) AS ev`, sql`GROUPING(b) AS gb`, sql`CAST(b AS varchar) AS bv`,
-        ...chunks.map((chunk, i) => sql`GROUPING(${join(chunk.map(ref))}) AS ${ref(`g${i}`)}`), ...cols.map((c) => ref(c.name))];
-      q = sql`SELECT ${join([...head, ...named(aggs)])} FROM (${inner}) k GROUP BY GROUPING SETS (${setList})
-        ${having.length > 0 ? sql`HAVING GROUPING(e) = 0 OR GROUPING(b) = 0 OR (${join(having, sql` AND `)})` : sql``}`;
+    } else {
+      // PostgreSQL row tops: one (finest cell, b) set per clamp; its rows (GROUPING(b) = 0) carry the bucket maxima.
+      q = groupedBy(sql`(${inner}) k`, cols, chunks, specs, named(aggs), true, bucketTops.map((bt) => bt.cols));
     }
     return { sql: compile(q), chunks, cols: cols.map((c) => byName.get(c.name)!), sets: mine.map((st) => st.key), clamps: sumsHere ? clamps : [],
       ...(topBranch ? { bucketTops } : {}) };

@@ -60,13 +60,9 @@ async function withCellHashMem<T>(exec: SqlExecutor, f: () => Promise<T>): Promi
   let restore: string | null = null;
   if (exec.flavor === 'postgres') {
     try {
-      const r = (await exec.query(`SELECT current_setting('hash_mem_multiplier') AS hm, pg_size_bytes(current_setting('work_mem')) AS wm`, []))[0] ?? {};
-      const hm = Number(r.hm); const wm = Number(r.wm);
-      const want = Math.min(1000, Math.ceil(HASH_MEM_BYTES / wm));
-      if (Number.isFinite(hm) && Number.isFinite(wm) && wm > 0 && want > hm) {
-        await exec.query(`SELECT set_config('hash_mem_multiplier', $1, false)`, [String(want)]);
-        restore = String(r.hm);
-      }
+      const before = String((await exec.query(`SELECT current_setting('hash_mem_multiplier') AS hm`, []))[0]?.hm);
+      const after = String((await exec.query(cellHashMemSql(false), []))[0]?.hm);
+      if (after !== before) restore = before;
     } catch { /* an engine without the setting: keep its plans */ }
   }
   try {
@@ -74,6 +70,16 @@ async function withCellHashMem<T>(exec: SqlExecutor, f: () => Promise<T>): Promi
   } finally {
     if (restore !== null) await exec.query(`SELECT set_config('hash_mem_multiplier', $1, false)`, [restore]).catch(() => {});
   }
+}
+
+/**
+ * The statement raising hash_mem_multiplier so that hash_mem reaches HASH_MEM_BYTES (never lowering it; at most 1000x
+ * work_mem), for the session (`local` false) or the transaction; it returns the value set as `hm`. One rule for
+ * withCellHashMem, the connections reading in parts, and the benchmark's bare query (bench/scale-bench.ts).
+ */
+export function cellHashMemSql(local: boolean): string {
+  return `SELECT set_config('hash_mem_multiplier', CAST(GREATEST(CAST(current_setting('hash_mem_multiplier') AS float8),
+    LEAST(1000, ceil(${HASH_MEM_BYTES} / CAST(pg_size_bytes(current_setting('work_mem')) AS float8)))) AS text), ${local}) AS hm`;
 }
 
 /**
@@ -171,8 +177,7 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     closeSessions = more.close;
     return { bounds, execs: [exec, ...more.execs] };
   };
-  const hashMemPrelude = { sql: `SELECT set_config('hash_mem_multiplier', CAST(GREATEST(CAST(current_setting('hash_mem_multiplier') AS float8),
-    LEAST(1000, ceil(${HASH_MEM_BYTES} / CAST(pg_size_bytes(current_setting('work_mem')) AS float8)))) AS text), true)`, parameters: [] };
+  const hashMemPrelude = { sql: cellHashMemSql(true), parameters: [] };
   const onePassRows = async (): Promise<Record<string, unknown>[]> => {
     const parts = await openParts(true);
     if (parts === null) return withCellHashMem(exec, () => run(q.onePass!.sql));
@@ -191,8 +196,8 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
   // statements over its own units; `all` runs a statement of every part at once and adds up their rows.
   interface Part { readonly table: string | null; readonly q: SqlQueryPlan; readonly run: Run }
   let parts: Part[] = [{ table: typedTable, q, run }];
-  const all = async (f: (p: Part) => { sql: string; parameters: readonly unknown[] } | null): Promise<Record<string, unknown>[]> => {
-    const rows = await Promise.all(parts.map((p) => { const c = f(p); return c === null ? Promise.resolve([]) : p.run(c); }));
+  const all = async (f: (p: Part, i: number) => { sql: string; parameters: readonly unknown[] } | null): Promise<Record<string, unknown>[]> => {
+    const rows = await Promise.all(parts.map((p, i) => { const c = f(p, i); return c === null ? Promise.resolve([]) : p.run(c); }));
     return parts.length === 1 ? rows[0]! : mergePassRows(rows);
   };
 
@@ -203,11 +208,10 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       if (split !== null) {
         const n = split.execs.length;
         // Each part's temporary table has a name of its own (the others' are dropped with their connections).
-        parts = split.execs.map((x, i) => ({
-          table: i === 0 ? typedTable : `${typedTable}_${i}`,
-          q: buildSql(plan, rel, exec.flavor, keyHex, { typedTable: i === 0 ? typedTable : `${typedTable}_${i}`, fence: true, groupingSets: true, unitPart: [i, n] }),
-          run: runOn(x),
-        }));
+        parts = split.execs.map((x, i) => {
+          const table = i === 0 ? typedTable : `${typedTable}_${i}`;
+          return { table, q: buildSql(plan, rel, exec.flavor, keyHex, { typedTable: table, fence: true, groupingSets: true, unitPart: [i, n] }), run: runOn(x) };
+        });
       }
       await Promise.all(parts.map(async (p) => {
         await p.run({ sql: `CREATE TEMPORARY TABLE ${p.table} AS ${p.q.typedSelect.sql}`, parameters: p.q.typedSelect.parameters });
@@ -274,7 +278,7 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     } else {
       // Every part builds the same statements (same plan, same decisions), over its own units.
       const perPart = parts.map((p) => p.q.statements(mode, bounded, key));
-      for (const [j, st] of perPart[0]!.entries()) decodeInto(tables, q, st, await all((p) => perPart[parts.indexOf(p)]![j]!.sql));
+      for (const [j, st] of perPart[0]!.entries()) decodeInto(tables, q, st, await all((_, i) => perPart[i]![j]!.sql));
       if (q.clampStats(bounded, key) !== null) {
         const r = (await all((p) => p.q.clampStats(bounded, key)))[0] ?? {};
         q.layout.clamps.forEach((_, ci) => { valuesClamped += toInt(r[`clamped${ci}`]); });

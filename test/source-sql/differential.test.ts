@@ -14,7 +14,7 @@ import type { Test } from 'tap';
 import { PGlite } from '@electric-sql/pglite';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
-import { aggregateSql, planUsesTop, csvSource, duckdbExecutor, duckdbSource, pgInputInfo, pgRelation, pgliteExecutor, pgliteSource, postgresSource } from '../../engine/source/index.ts';
+import { aggregateSql, buildSql, planUsesTop, csvSource, duckdbExecutor, duckdbSource, pgInputInfo, pgRelation, pgliteExecutor, pgliteSource, postgresSource } from '../../engine/source/index.ts';
 import type { AggregateResult, DuckdbConnectionLike, SqlExecutor } from '../../engine/source/index.ts';
 import type { Plan } from '../../engine/types.ts';
 import { censusPolicy, generateCensus } from '../../bench/generate.ts';
@@ -153,12 +153,22 @@ t.test('PostgreSQL row tops from bucket maxima: no second read where the maxima 
     const plan = planFromDoc(censusPolicy(csv, 'sdc', { unit: 'person' }), path.join(tmp, 'tops.policy.json'));
     const want = await csvSource().aggregate(plan, { boundingKey: KEY });
     await loadTable(pglite, 'micro_tops', header, v.rows, { kind: 'pglite' });
-    const seen: string[] = [];
-    const db = { query: <T,>(text: string, params?: unknown[]) => { seen.push(text); return pglite.query<T>(text, params); } };
+    const seen: { text: string; params: unknown[] }[] = [];
+    const db = { query: <T,>(text: string, params?: unknown[]) => { seen.push({ text, params: params ?? [] }); return pglite.query<T>(text, params); } };
     const got = await pgliteSource({ db }).aggregate(pgPlan(plan, 'micro_tops'), { boundingKey: KEY });
     t.strictSame(got.tables.map((x) => x.cells), expectedCells(plan, want.tables), `${v.name}: identical cells, tops included`);
-    const ranked = seen.filter((q) => q.includes(' AS f(')).length;
-    if (v.fallback !== null) t.equal(ranked, v.fallback ? 1 : 0, `${v.name}: ${v.fallback ? 'one ranked read' : 'no second read'}`);
+    const ranked = seen.filter((q) => q.text.includes(' AS f('));
+    if (v.fallback !== null) t.equal(ranked.length, v.fallback ? 1 : 0, `${v.name}: ${v.fallback ? 'one ranked read' : 'no second read'}`);
+    for (const q of ranked) {
+      // The thresholds are values of the microdata: bind parameters, never in the SQL text.
+      const thresholds = q.params[q.params.length - 1] as (string | null)[];
+      t.ok(Array.isArray(thresholds) && thresholds.some((x) => x !== null), `${v.name}: thresholds sent as a parameter`);
+    }
+    // The ranked statement's text does not depend on the thresholds (they are values of the microdata).
+    const bt = buildSql(plan, pgRelation({ kind: 'postgres', table: 'micro_tops', schema: null, connection: null, rowNumberColumn: '_line' }), 'postgres',
+      Buffer.from(KEY).toString('hex'), { typedTable: null, fence: true }).onePass!.bucketTops![0]!;
+    const [a, b] = [123457, 654321].map((threshold) => bt.fallback([{ key: bt.cols.map(() => 0), threshold }]));
+    t.ok(a!.sql === b!.sql && !a!.sql.includes('123457'), `${v.name}: no threshold in the SQL text`);
     const sum = want.tables.find((x) => x.plan.measure.kind !== 'count')!;
     t.ok(sum.cells.some((c) => c.top.length === 4), `${v.name}: cells with a full top`);
     // The same statement in parts (heap block ranges, as a server's connections read them; here one after the other on
