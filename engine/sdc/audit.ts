@@ -576,8 +576,7 @@ export function hintedWitnesses(
   const ok = (w: Witness | null | undefined, n: number, dir: 1 | -1): w is Witness => !!w && w.amount >= n - need.tol && checkWitnessOf(sys, suppressed, w, id, dir);
   const up = ok(hint?.up, need.up, 1) ? hint!.up : null;
   const down = ok(hint?.down, need.down, -1) ? hint!.down : null;
-  if (up && down) return { up, down };
-  if (witnessed({ up, down }, need)) return { up, down };
+  if (witnessed({ up, down }, need)) return { up, down }; // both present always passes
   return {
     up: up ?? findWitness(sys, tables, suppressed, id, 1, need.up, false, highs),
     down: down ?? findWitness(sys, tables, suppressed, id, -1, need.down, false, highs),
