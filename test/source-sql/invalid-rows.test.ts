@@ -126,10 +126,12 @@ interface CensusBadRow { row: string; reason: string; column: string; value: str
  */
 async function censusLikeCsv(t: Test, name: string, bad: readonly CensusBadRow[], opts: {
   edit?: (doc: PolicyDoc) => void; keep?: (line: string) => boolean; checkDrops: (drops: Record<string, number>, unit: string) => void;
+  /** Valid rows appended to the generated ones. */
+  extra?: readonly string[];
 }): Promise<void> {
   const csv = path.join(tmp, `census-${name}.csv`);
   await generateCensus({ rows: 400, seed: name, out: csv });
-  const lines = readFileSync(csv, 'utf8').trimEnd().split('\n');
+  const lines = [...readFileSync(csv, 'utf8').trimEnd().split('\n'), ...(opts.extra ?? [])];
   const fileOf = (rows: readonly string[], file: string): string => { const f = path.join(tmp, file); writeFileSync(f, [...rows].join('\n') + '\n'); return f; };
   for (const unit of ['household', 'person'] as const) {
     const planFor = (file: string, mode: 'error' | 'drop'): Plan => {
@@ -187,4 +189,21 @@ t.test('integer bins over a short declared range (an array indexed by the value)
       t.equal(drops['out of range'], 2, `${unit}: two ages out of range`);
     },
   });
+});
+
+t.test('clamp bounds on both sides of the 32-bit boundary (PostgreSQL clamps to an integer within it, a bigint beyond): the same sums and tops as the CSV path', async (t) => {
+  // Incomes at, around and far beyond +-2^31, all of them in one cell (industry 7, sex 2), so that a cell's sum passes 2^31
+  // either way; the sdc policy reads the top contributions of that table.
+  const big = ['2147483647', '2147483648', '5000000000', '-3000000000', '-2147483649', '2147483647', '2147483646'];
+  const extra = big.map((v, i) => `p95${i},h95${i},R01,2,40,1,3,7,${v},1.00`);
+  for (const [lower, upper] of [[-(2 ** 31), 2 ** 31 - 1], [-(2 ** 31), 2 ** 31], [-(2 ** 31) - 1, 2 ** 31 - 1]] as const) {
+    await censusLikeCsv(t, `int32-${upper}`, [], {
+      extra,
+      edit: (doc) => {
+        const m = doc.tables.find((x) => x.id === 'income-industry-sex')!.measure;
+        if (m.kind === 'sum') m.bounds = [lower, upper];
+      },
+      checkDrops: (drops, unit) => t.strictSame(drops, {}, `${unit}, bounds [${lower}, ${upper}]: no row dropped`),
+    });
+  }
 });
