@@ -63,7 +63,7 @@ const strLit = (s: string): RawBuilder<unknown> => sql.lit(s) as RawBuilder<unkn
  * columns are cast to text first (integers and decimals print as plain
  * decimal text). DuckDB spills large sorts and aggregations to disk
  * (temp_directory) under `memoryLimit`; its peak still ends some hundreds of MB above the limit
- * with a unit column at 10M rows (hash aggregate state; measured in README.md).
+ * with a unit column at 10M rows (hash aggregate state; measured in PERFORMANCE.md).
  */
 export function duckdbSource(opts: DuckdbSourceOptions = {}): Source {
   return {
