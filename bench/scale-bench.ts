@@ -102,7 +102,8 @@ interface Measure {
 
 /**
  * The bare query (see the header comment): ONE statement, one scan, GROUP BY GROUPING SETS holding the 16 grouping sets
- * of the policy's five tables, count(*) (or count(DISTINCT household_id)) and sum(income) per cell.
+ * of the policy's five tables, count(*) and sum(income) per cell ('bare'); households per cell by count(DISTINCT
+ * household_id) ('bare-units') or by (household, cell) groups counted per cell ('bare-unit-cells').
  */
 type BareKind = 'bare' | 'bare-units' | 'bare-unit-cells';
 function bareSql(from: string, flavor: 'postgres' | 'duckdb', kind: BareKind = 'bare'): string {
@@ -342,7 +343,7 @@ async function main(): Promise<void> {
       for (const f0 of [pgFile, smallPgFile]) measure('pglite', 'load', f0, ctx);
       const pgl = series('pglite', pgFile, ctx);
       line(`pglite (embedded)`, pgliteRows, pgl, smallPg, measure('pglite', 'dp', smallPgFile, ctx), false);
-      process.stdout.write(`${''.padEnd(32)}(PGlite runs ${n(pgliteRows)} rows, not ${n(rows)}: WASM, single-threaded; its table in a data directory, as the embedded default)\n`);
+      process.stdout.write(`${''.padEnd(32)}(PGlite${pgliteRows !== rows ? ` runs ${n(pgliteRows)} rows, not ${n(rows)}` : ''}: WASM, single-threaded; its table in a data directory, as the embedded default)\n`);
     } finally { rmSync(process.env.STATGUARD_BENCH_PGLITE_ROOT, { recursive: true, force: true }); }
   }
   if (only.includes('csv')) {
