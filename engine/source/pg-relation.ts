@@ -11,6 +11,16 @@ export function pgRelation(src: PostgresSourcePlan): SqlRelation {
   return { from, rowNumberColumn: src.rowNumberColumn };
 }
 
+/** Anything answering pg's `query(text, values)` with `{ rows }`: a pg Pool or Client, a PGlite instance. */
+export interface PgQueryable {
+  query(text: string, params: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+/** The PostgreSQL-flavour executor over one such connection (the server's pool, its part connections, PGlite). */
+export function pgExecutor(db: PgQueryable): SqlExecutor {
+  return { flavor: 'postgres', query: async (text, params) => (await db.query(text, [...params])).rows as Record<string, unknown>[] };
+}
+
 export function pgInputInfo(src: PostgresSourcePlan): SqlInputInfo {
   const name = src.schema !== null ? `${src.schema}.${src.table}` : src.table;
   return { kind: 'postgres', name, bytes: 0, sha256: '', where: name };

@@ -1,6 +1,6 @@
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
-import { checkPgColumns, pgInputInfo, pgRelation } from './pg-relation.ts';
+import { checkPgColumns, pgExecutor, pgInputInfo, pgRelation } from './pg-relation.ts';
 import { aggregateSql } from './sql-source.ts';
 import type { SqlExecutor } from './sql-source.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
@@ -19,10 +19,7 @@ export interface PgliteSourceOptions {
 }
 
 export function pgliteExecutor(db: PgliteLike): SqlExecutor {
-  return {
-    flavor: 'postgres',
-    query: async (text, params) => (await db.query<Record<string, unknown>>(text, [...params])).rows,
-  };
+  return pgExecutor(db);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
-import { checkPgColumns, pgInputInfo, pgQualifiedName, pgRelation } from './pg-relation.ts';
+import { checkPgColumns, pgExecutor, pgInputInfo, pgQualifiedName, pgRelation } from './pg-relation.ts';
 import { aggregateSql } from './sql-source.ts';
 import type { ParallelExecutor, SqlExecutor } from './sql-source.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
@@ -83,18 +83,10 @@ export function postgresSource(opts: PostgresSourceOptions = {}): Source {
               await closeAll();
               throw e;
             }
-            const execs: SqlExecutor[] = clients.map((c) => ({
-              flavor: 'postgres' as const,
-              query: async (text: string, params: readonly unknown[]) => (await c.query(text, [...params])).rows as Record<string, unknown>[],
-            }));
-            return { execs, close: closeAll };
+            return { execs: clients.map(pgExecutor), close: closeAll };
           },
         };
-        const exec: SqlExecutor = {
-          flavor: 'postgres',
-          query: async (text, params) => (await pool.query(text, [...params])).rows as Record<string, unknown>[],
-          ...(opts.citus === true ? { materialize: false, groupingSets: false } : { parallel }),
-        };
+        const exec: SqlExecutor = { ...pgExecutor(pool), ...(opts.citus === true ? { materialize: false, groupingSets: false } : { parallel }) };
         try {
           await exec.query('SELECT 1', []);
         } catch (e) {

@@ -247,7 +247,7 @@ const GROUPING_CHUNK = 30;
 const LOOKUP_MIN = 9;
 /** Integer bin sources whose declared range holds fewer values than this are binned by an array lookup (see buildSql). */
 const BIN_TABLE_MAX = 10_000;
-/** Buckets of the PostgreSQL top-contribution pre-filter (see the one-pass statement); a power of 2 (bit masks). */
+/** Buckets of the PostgreSQL per-unit top pre-filter (sum tables with a unit: units dealt by key bits); a power of 2. */
 const TOP_BUCKETS = 8;
 /**
  * Buckets per finest cell for PostgreSQL's row tops in one pass (random dealing; any partition of the rows is exact, the

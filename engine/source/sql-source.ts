@@ -3,7 +3,7 @@ import type { ExactCell, ExactTable, Plan } from '../types.ts';
 import { TOP_K, cellCount, strides } from '../types.ts';
 import { randomBytes } from 'node:crypto';
 import { POS_FACTOR, REASON_OF, buildSql } from './sql-builder.ts';
-import type { AggMode, AggStatement, BucketTops, SqlFlavor, SqlQueryPlan, SqlRelation, UnitKey } from './sql-builder.ts';
+import type { AggMode, AggStatement, BucketTops, CompiledSql, SqlFlavor, SqlQueryPlan, SqlRelation, UnitKey } from './sql-builder.ts';
 import type { AggregateContext, AggregateResult, AggregateStats } from './source.ts';
 
 /**
@@ -41,8 +41,6 @@ export interface ParallelExecutor {
    */
   sessions(snapshot: string, n: number, readOnly: boolean): Promise<{ readonly execs: readonly SqlExecutor[]; close(): Promise<void> }>;
 }
-
-export interface CompiledStatement { readonly sql: string; readonly parameters: readonly unknown[] }
 
 /** hash_mem (work_mem * hash_mem_multiplier) the PostgreSQL one-pass statement is planned with (see withCellHashMem). */
 const HASH_MEM_BYTES = 256 * 1024 * 1024;
@@ -129,7 +127,7 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     throw new StatguardError('USAGE', `bounding key must have at least 16 bytes (got ${ctx.boundingKey.length})`);
   }
   const keyHex = Buffer.from(ctx.boundingKey).toString('hex');
-  type Run = (c: { sql: string; parameters: readonly unknown[] }) => Promise<Record<string, unknown>[]>;
+  type Run = (c: CompiledSql) => Promise<Record<string, unknown>[]>;
   const runOn = (x: SqlExecutor): Run => async (c) => {
     try {
       const t0 = timing ? performance.now() : 0;
@@ -196,7 +194,7 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
   // statements over its own units; `all` runs a statement of every part at once and adds up their rows.
   interface Part { readonly table: string | null; readonly q: SqlQueryPlan; readonly run: Run }
   let parts: Part[] = [{ table: typedTable, q, run }];
-  const all = async (f: (p: Part, i: number) => { sql: string; parameters: readonly unknown[] } | null): Promise<Record<string, unknown>[]> => {
+  const all = async (f: (p: Part, i: number) => CompiledSql | null): Promise<Record<string, unknown>[]> => {
     const rows = await Promise.all(parts.map((p, i) => { const c = f(p, i); return c === null ? Promise.resolve([]) : p.run(c); }));
     return parts.length === 1 ? rows[0]! : mergePassRows(rows);
   };
@@ -279,8 +277,9 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       // Every part builds the same statements (same plan, same decisions), over its own units.
       const perPart = parts.map((p) => p.q.statements(mode, bounded, key));
       for (const [j, st] of perPart[0]!.entries()) decodeInto(tables, q, st, await all((_, i) => perPart[i]![j]!.sql));
-      if (q.clampStats(bounded, key) !== null) {
-        const r = (await all((p) => p.q.clampStats(bounded, key)))[0] ?? {};
+      const clampStats = parts.map((p) => p.q.clampStats(bounded, key));
+      if (clampStats[0] !== null) {
+        const r = (await all((_, i) => clampStats[i]!))[0] ?? {};
         q.layout.clamps.forEach((_, ci) => { valuesClamped += toInt(r[`clamped${ci}`]); });
       }
     }
@@ -355,7 +354,7 @@ function mergePassRows(parts: readonly (readonly Record<string, unknown>[])[]): 
  * largest of its finest cells' tops (they partition its rows).
  */
 async function topsFromBuckets(bt: BucketTops, st: AggStatement, bucketRows: readonly Record<string, unknown>[],
-  run: (c: { sql: string; parameters: readonly unknown[] }) => Promise<Record<string, unknown>[]>): Promise<Record<string, unknown>[]> {
+  run: (c: CompiledSql) => Promise<Record<string, unknown>[]>): Promise<Record<string, unknown>[]> {
   const ci = bt.clamp;
   // A finest cell's level values (node indices; NULL below a shallow leaf), from a bucket row (by column name) or a fallback
   // row (p0, p1, ..., NULL sent and returned as -1).
@@ -411,7 +410,7 @@ async function topsFromBuckets(bt: BucketTops, st: AggStatement, bucketRows: rea
 }
 
 async function locateError(
-  q: SqlQueryPlan, rel: SqlRelation, run: (c: { sql: string; parameters: readonly unknown[] }) => Promise<Record<string, unknown>[]>,
+  q: SqlQueryPlan, rel: SqlRelation, run: (c: CompiledSql) => Promise<Record<string, unknown>[]>,
   input: SqlInputInfo, count: number,
 ): Promise<StatguardError> {
   const rows = await run(q.locate);
