@@ -2,8 +2,6 @@
  * Release directories for API tests, written with the engine's own writer
  * from small hand-built ProtectedTables (no policy loader, no CSV source).
  */
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { buildDimension } from '../../engine/policy/dimension.ts';
 import type { Manifest } from '../../engine/release/manifest.ts';
@@ -15,6 +13,7 @@ import type { Actor } from '../../api/store/audit.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, storeDraft, withdrawRelease } from '../../api/store/releases.ts';
 import type { Database } from '../../api/store/schema.ts';
+import { tempDir } from '../tmp-dir.ts';
 
 export const region = buildDimension({
   name: 'region', label: 'Region',
@@ -64,7 +63,7 @@ function bigTable(side: number): ProtectedTable {
 }
 
 export async function tmpDir(prefix = 'sg-api-'): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), prefix));
+  return tempDir(prefix);
 }
 
 /** Write a release directory; returns its path and manifest. */

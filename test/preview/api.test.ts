@@ -1,5 +1,4 @@
-import { mkdtemp, symlink } from 'node:fs/promises';
-import os from 'node:os';
+import { symlink } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { build } from '../../api/app.ts';
@@ -12,6 +11,7 @@ import { loadPolicy } from '../../engine/policy/index.ts';
 import { runRelease } from '../../engine/pipeline.ts';
 import { writeRelease } from '../../engine/release/write.ts';
 import { ROOT, tinyDoc, tinyDpDoc, writeDoc } from './helpers.ts';
+import { tempDir } from '../tmp-dir.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
 
@@ -23,7 +23,7 @@ t.test('POST /v1/previews', async (t) => {
   const n2 = await tinyDoc();
   n2.id = 'tiny-n2';
   n2.protection.rules.minFrequency.n = 2;
-  const dir = path.join(await mkdtemp(path.join(os.tmpdir(), 'sg-prev-api-')), 'rel');
+  const dir = path.join(tempDir('sg-prev-api-'), 'rel');
   const run = await runRelease(await loadPolicy(await writeDoc(n2)), { seed: '1' });
   await writeRelease(run.content, dir);
   const draft = await storeDraft(db, await loadReleaseDir(dir), system);
@@ -90,7 +90,7 @@ t.test('POST /v1/previews', async (t) => {
     t.equal(JSON.parse(r.body).code, 'SOURCE_FORBIDDEN');
   }
   // A symbolic link inside a data root pointing out of it is refused too.
-  const rootDir = await mkdtemp(path.join(os.tmpdir(), 'sg-root-'));
+  const rootDir = tempDir('sg-root-');
   await symlink(path.join(ROOT, 'package.json'), path.join(rootDir, 'link.csv'));
   const linkApp = await build({ store, config: { rateLimit: null, dataRoots: [rootDir] } });
   t.teardown(() => linkApp.close());

@@ -1,9 +1,9 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { main } from '../../cli/main.ts';
 import { TINY, tinyDoc, writeDoc } from './helpers.ts';
+import { tempDir } from '../tmp-dir.ts';
 
 function capture() {
   const out: string[] = [];
@@ -30,7 +30,7 @@ t.test('statguard preview and lint', async (t) => {
   t.equal(await main(['preview', TINY, '--compare', n2, '--seed', '1'], c.io), 0, c.err());
   t.match(c.out(), /enterprises\s+primary\s+1\s+0\s+-1/);
 
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sg-cli-prev-'));
+  const dir = tempDir('sg-cli-prev-');
   const s = capture();
   t.equal(await main(['preview', TINY, '--sweep', 'n=2,3', '--svg', path.join(dir, 'c.svg'), '--format', 'html', '--out', path.join(dir, 'p.html')], s.io), 0, s.err());
   t.match(await readFile(path.join(dir, 'c.svg'), 'utf8'), /<title id="sg-title">/);

@@ -1,7 +1,7 @@
 /** Policy variants of policies/tiny-sdc.json written to a temp folder (source path made absolute). */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { tempDir } from '../tmp-dir.ts';
 
 export const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
 export const TINY = path.join(ROOT, 'policies', 'tiny-sdc.json');
@@ -25,7 +25,7 @@ export async function tinyDpDoc(protection: Doc, tables = ['enterprises']): Prom
 }
 
 export async function writeDoc(doc: Doc, dir?: string): Promise<string> {
-  const d = dir ?? (await mkdtemp(path.join(os.tmpdir(), 'sg-preview-')));
+  const d = dir ?? tempDir('sg-preview-');
   const file = path.join(d, `${doc.id}.json`);
   await writeFile(file, JSON.stringify(doc, null, 2));
   return file;

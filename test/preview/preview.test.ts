@@ -1,6 +1,3 @@
-import path from 'node:path';
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
 import t from 'tap';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { runRelease } from '../../engine/pipeline.ts';
@@ -167,5 +164,4 @@ t.test('preview from exact data does not change the plan', async (t) => {
   t.equal((plan.protection as { pPercent: number }).pPercent, 15);
   const p = await previewFromExact(plan, data);
   t.equal(p.policy.id, 'tiny-sdc');
-  void path; void mkdtemp; void os;
 });

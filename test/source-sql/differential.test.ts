@@ -17,7 +17,7 @@ import pg from 'pg';
 import { aggregateSql, buildSql, planUsesTop, csvSource, duckdbExecutor, duckdbSource, pgInputInfo, pgRelation, pgliteExecutor, pgliteSource, postgresSource } from '../../engine/source/index.ts';
 import type { AggregateResult, DuckdbConnectionLike, SqlExecutor } from '../../engine/source/index.ts';
 import type { Plan } from '../../engine/types.ts';
-import { censusPolicy, generateCensus } from '../../bench/generate.ts';
+import { AREAS, censusPolicy, generateCensus } from '../../bench/generate.ts';
 import { KEY, csvOf, examplePolicies, expectedCells, loadPlan, loadTable, planColumns, planFromDoc, readCsv, withSource } from './helpers.ts';
 import type { SqlLike } from './helpers.ts';
 
@@ -130,6 +130,38 @@ t.test('one row per person (no unit column: one statement), sdc with magnitude r
     const want = await compareAll(t, plan, `census person ${regime}`);
     const sum = want.tables.find((x) => x.plan.measure.kind !== 'count')!;
     t.ok(sum.cells.every((c) => c.top.length === Math.min(c.units, 4)), `${regime}: the csv path has top contributions (compared when used)`);
+  }
+});
+
+t.test('one pass in two levels (finest cells, then margins): a ragged hierarchy, a sum table on it, invalid rows dropped', async (t) => {
+  // The one-pass statement groups each row by the tables' finest cells only and computes every margin and hierarchy
+  // level from them. Here the region hierarchy is ragged (regions directly under the total, an area with a sub-area),
+  // so level columns are NULL below shallow leaves; a sum table reads tops over it; invalid rows (unknown region, bad and
+  // out-of-range ages, a non-numeric income) form finest groups of their own that must add nothing to any cell.
+  const src = path.join(tmp, 'census-ragged-src.csv');
+  await generateCensus({ rows: 2500, seed: 'ragged', out: src });
+  const { header, rows } = await readCsv(src);
+  const at = (name: string): number => header.indexOf(name);
+  const bad = [['region', 'R99'], ['age', 'abc'], ['age', '150'], ['income', '12x'], ['region', '']].map(([col, v], i) =>
+    ({ ...rows[i]!, fields: rows[i]!.fields.map((x, j) => (j === at(col!) ? v! : x)) }));
+  const csv = path.join(tmp, 'census-ragged.csv');
+  writeFileSync(csv, [header, ...[...rows, ...bad].map((r) => r.fields)].map((r) => r.join(',')).join('\n') + '\n');
+  for (const regime of ['sdc', 'dp'] as const) {
+    const doc = censusPolicy(csv, regime, { unit: 'person' });
+    doc.dataset.onInvalidRow = 'drop';
+    const [a1, a2, a3, ...rest] = AREAS;
+    doc.dataset.hierarchies = { region: [
+      { code: a1!.code, label: a1!.label, children: a1!.children },
+      ...a2!.children,
+      { code: a3!.code, label: a3!.label, children: [{ code: `${a3!.code}S`, label: 'Sub-area', children: a3!.children.slice(0, 3) }, ...a3!.children.slice(3)] },
+      ...rest.map((a) => ({ code: a.code, label: a.label, children: a.children })),
+    ] };
+    doc.tables.push({ id: 'income-region', title: 'Total income by region', dimensions: ['region'], measure: { kind: 'sum', column: 'income', bounds: [-20000, 250000] }, weight: 1 });
+    const plan = planFromDoc(doc, path.join(tmp, `ragged-${regime}.policy.json`));
+    const q = buildSql(plan, pgRelation({ kind: 'postgres', table: 'micro', schema: null, connection: null, rowNumberColumn: '_line' }), 'postgres', Buffer.from(KEY).toString('hex'), { typedTable: null, fence: true });
+    t.ok(q.onePass !== null && q.canon.some((c) => c.cols.some((lc) => lc.nullable)), `${regime}: one pass, with level columns NULL below shallow leaves`);
+    const want = await compareAll(t, plan, `ragged ${regime}`);
+    t.equal(want.stats.rowsDropped, bad.length, `${regime}: the ${bad.length} invalid rows are dropped`);
   }
 });
 

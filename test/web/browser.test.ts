@@ -22,6 +22,7 @@ import { loadPolicy } from '../../engine/policy/index.ts';
 import { runRelease } from '../../engine/pipeline.ts';
 import { writeRelease } from '../../engine/release/write.ts';
 import { ROOT, tinyDoc, writeDoc } from '../preview/helpers.ts';
+import { tempDir } from '../tmp-dir.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, '.tap', 'screenshots');
@@ -31,7 +32,7 @@ t.test('web page in headless chromium', { skip: existsSync(CHROMIUM) ? false : `
   const { chromium } = await import('playwright-core');
   const store = await openPgliteStore();
   t.teardown(() => store.close());
-  const policiesDir = await mkdtemp(path.join(os.tmpdir(), 'sg-web-pol-'));
+  const policiesDir = tempDir('sg-web-pol-');
   await writeDoc(await tinyDoc(), policiesDir);
   const n2 = await tinyDoc();
   n2.id = 'tiny-n2';

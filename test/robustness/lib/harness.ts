@@ -1,11 +1,11 @@
 /** Shared helpers of the robustness tests (not a test file). */
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { main, type Io } from '../../../cli/main.ts';
+import { tempDir } from '../../tmp-dir.ts';
 
 export async function tmp(prefix = 'sg-rob-'): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), prefix));
+  return tempDir(prefix);
 }
 
 /** Run the CLI in this process with captured stdout/stderr and environment overrides. */
