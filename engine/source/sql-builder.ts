@@ -620,24 +620,20 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   /**
    * SELECT [gv, ev] g0.. <level columns> <aggs> FROM src grouped by each spec (lead column u or e, then level columns).
    * Rows of a grouped nullable level column that is NULL (a leaf shallower than that level) are dropped. `withE`: the
-   * one-pass head (gv = GROUPING(e), ev = e as text). `bucketSets` (grouping sets only; PostgreSQL row tops): one more set
-   * per entry, its level columns and the bucket `b`, with gb = GROUPING(b), bv = b as text; its rows keep NULL levels.
+   * one-pass head (gv = GROUPING(e), ev = e as text; the one pass with GROUPING SETS is built by its rollup instead).
    */
   const groupedBy = (src: Frag, cols: readonly LevelCol[], chunks: readonly (readonly string[])[],
-    specs: readonly { lead: 'u' | 'e' | null; cols: readonly string[] }[], aggs: readonly Frag[], withE = false,
-    bucketSets: readonly (readonly string[])[] = []): Frag => {
+    specs: readonly { lead: 'u' | 'e' | null; cols: readonly string[] }[], aggs: readonly Frag[], withE = false): Frag => {
     const ref = (c: string): Frag => sql.ref(c) as Frag;
     if (useGroupingSets) {
       const groupingExprs = chunks.map((chunk, i) => sql`GROUPING(${join(chunk.map(ref))}) AS ${ref(`g${i}`)}`);
-      const setList = join([...specs.map((sp) => {
+      const setList = join(specs.map((sp) => {
         const cs = [...(sp.lead !== null ? [ref(sp.lead)] : []), ...sp.cols.map(ref)];
         return cs.length > 0 ? sql`(${join(cs)})` : sql`()`;
-      }), ...bucketSets.map((bc) => sql`(${join([...bc.map(ref), sql`b`])})`)]);
+      }));
       const having = cols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
-      const buckets = bucketSets.length > 0;
-      const head = [...(withE ? [sql`GROUPING(e) AS gv`, sql`CAST(e AS varchar) AS ev`] : []), ...(buckets ? [sql`GROUPING(b) AS gb`, sql`CAST(b AS varchar) AS bv`] : [])];
-      const exempt = [...(withE ? [sql`GROUPING(e) = 0`] : []), ...(buckets ? [sql`GROUPING(b) = 0`] : [])];
-      const hv = having.length === 0 ? sql`` : exempt.length > 0 ? sql` HAVING ${join(exempt, sql` OR `)} OR (${join(having, sql` AND `)})` : sql` HAVING ${join(having, sql` AND `)}`;
+      const head = withE ? [sql`GROUPING(e) AS gv`, sql`CAST(e AS varchar) AS ev`] : [];
+      const hv = having.length === 0 ? sql`` : withE ? sql` HAVING GROUPING(e) = 0 OR (${join(having, sql` AND `)})` : sql` HAVING ${join(having, sql` AND `)}`;
       return sql`SELECT ${join([...head, ...groupingExprs, ...cols.map((c) => ref(c.name)), ...aggs])} FROM ${src} GROUP BY GROUPING SETS (${setList})${hv}`;
     }
     // One GROUP BY per set, UNION ALL; GROUPING(a, b, ..) as a constant (bit 1 = not grouped, the last argument lowest).
@@ -876,7 +872,7 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
         sql`${lit(chunk.reduce((acc, name) => acc * 2 + (grouped.has(name) ? 0 : 1), 0))} AS ${ref(`g${i}`)}`);
       const head = (gv: 0 | 1, ev: Frag, bv: Frag | null): Frag[] => [sql`${lit(gv)} AS gv`, sql`${ev} AS ev`,
         ...(topBranch ? [sql`${lit(bv === null ? 1 : 0)} AS gb`, sql`${bv ?? sql`CAST(NULL AS varchar)`} AS bv`] : [])];
-      /** The aggregates: of one first-level row (`sum` = null) or summed over first-level rows. */
+      /** The aggregates of one first-level row (`summed` false) or over first-level rows; `withMx`: the bucket maxima. */
       const outAggs = (summed: boolean, withMx: boolean): Frag[] => {
         const s = (x: string): Frag => (summed ? sql`sum(${ref(x)})` : ref(x));
         const out: Frag[] = [sql`${txt(s('fn'))} AS n`, sql`${txt(s('fr'))} AS units`, sql`${txt(s('fr'))} AS rows`];
