@@ -243,6 +243,16 @@ export function planUsesTop(plan: Plan): boolean {
 export type UnitKey = 'u' | 'uk';
 
 const GROUPING_CHUNK = 30;
+/** Names split into GROUPING() argument lists of at most GROUPING_CHUNK (an int result holds that many bits). */
+function groupingChunks(names: readonly string[]): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < names.length; i += GROUPING_CHUNK) out.push(names.slice(i, i + GROUPING_CHUNK));
+  return out;
+}
+/** The value GROUPING(chunk...) takes in a set grouping `grouped`: bit 1 = not grouped, the last argument lowest. */
+export function groupingMask(chunk: readonly string[], grouped: ReadonlySet<string>): number {
+  return chunk.reduce((acc, name) => acc * 2 + (grouped.has(name) ? 0 : 1), 0);
+}
 /** Code lists at least this long are mapped by a join against a VALUES list rather than a CASE (see buildSql). */
 const LOOKUP_MIN = 9;
 /** Integer bin sources whose declared range holds fewer values than this are binned by an array lookup (see buildSql). */
@@ -639,7 +649,7 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     // One GROUP BY per set, UNION ALL; GROUPING(a, b, ..) as a constant (bit 1 = not grouped, the last argument lowest).
     return join(specs.map((sp) => {
       const grouped = new Set(sp.cols);
-      const gconst = chunks.map((chunk, i) => sql`${lit(chunk.reduce((acc, name) => acc * 2 + (grouped.has(name) ? 0 : 1), 0))} AS ${ref(`g${i}`)}`);
+      const gconst = chunks.map((chunk, i) => sql`${lit(groupingMask(chunk, grouped))} AS ${ref(`g${i}`)}`);
       const head = withE ? (sp.lead === 'e' ? [sql`0 AS gv`, sql`CAST(e AS varchar) AS ev`] : [sql`1 AS gv`, sql`CAST(NULL AS varchar) AS ev`]) : [];
       const colSel = cols.map((c) => (grouped.has(c.name) ? sql`CAST(${ref(c.name)} AS integer) AS ${ref(c.name)}` : sql`CAST(NULL AS integer) AS ${ref(c.name)}`));
       const keys = [...(sp.lead !== null ? [ref(sp.lead)] : []), ...sp.cols.map(ref)];
@@ -656,8 +666,7 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       if (mine.length === 0) return;
       const clamps = [...new Set(mine.flatMap(setClamps))].sort((a, b) => a - b);
       const cols = levelCols.filter((lc) => mine.some((s) => s.cols.includes(lc.name)));
-      const chunks: string[][] = [];
-      for (let i = 0; i < cols.length; i += GROUPING_CHUNK) chunks.push(cols.slice(i, i + GROUPING_CHUNK).map((c) => c.name));
+      const chunks = groupingChunks(cols.map((c) => c.name));
       const rel = keptRel(bounded, key);
       const inner = sql`SELECT ${join([...(mode === 'row' ? [] : [sql`k AS u`]), ...cols.map(levelExpr), ...clamps.map((ci) => sql`${clampExpr(ci)} AS ${sql.ref(`c${ci}`)}`), sql`1 AS one`])} FROM ${rel} k`;
       // Per-(unit, cell) grouping (sum tables with units) groups the unit with every set; other statements group cells only.
@@ -776,8 +785,7 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     const sumsHere = !splitSums;
     const topBranch = flavor === 'postgres' && needTop && sumsHere;
     const cols = levelCols.filter((lc) => mine.some((st) => st.cols.includes(lc.name)));
-    const chunks: string[][] = [];
-    for (let i = 0; i < cols.length; i += GROUPING_CHUNK) chunks.push(cols.slice(i, i + GROUPING_CHUNK).map((c) => c.name));
+    const chunks = groupingChunks(cols.map((c) => c.name));
     // Per row: the clamped values, whether each raw value was outside its bounds, the bucket of the row tops.
     const rowTail = [...clamps.map((ci) => sql`${clampExpr(ci)} AS ${sql.ref(`c${ci}`)}`),
       ...clamps.map((ci) => { const x = sql.ref(mName(layout.clamps[ci]!.source)) as Frag; const cl = layout.clamps[ci]!; return sql`(${x} < ${lit(cl.lower)} OR ${x} > ${lit(cl.upper)}) AS ${sql.ref(`raw${ci}`)}`; }),
@@ -839,11 +847,9 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       const bucketVars = [...new Map(bucketTops.map((bt) => [bt.cols.join(','), bt.cols] as const)).values()];
       const fVars = [...new Set([...bases.flat(), ...bucketVars.flatMap(varsOf)])].sort((a, b) => a - b);
       const keys = ['e', ...(topBranch ? ['b'] : []), ...fVars.map(vName)];
-      const fChunks: string[][] = [];
-      for (let i = 0; i < keys.length; i += GROUPING_CHUNK) fChunks.push(keys.slice(i, i + GROUPING_CHUNK));
-      /** GROUPING() of each chunk for a set grouping `grouped` (bit 1 = not grouped, the last argument lowest). */
-      const tag = (grouped: ReadonlySet<string>): Frag => join(fChunks.map((chunk, i) =>
-        sql`${ref(`fg${i}`)} = ${lit(chunk.reduce((acc, name) => acc * 2 + (grouped.has(name) ? 0 : 1), 0))}`), sql` AND `);
+      const fChunks = groupingChunks(keys);
+      /** The first-level rows of the set grouping `grouped`: each chunk's GROUPING() has that set's value. */
+      const tag = (grouped: ReadonlySet<string>): Frag => join(fChunks.map((chunk, i) => sql`${ref(`fg${i}`)} = ${lit(groupingMask(chunk, grouped))}`), sql` AND `);
       const vSet = (vs: readonly number[]): string[] => vs.map(vName);
       // The scan: first-level aggregates (raw types), over valid rows only.
       const filtered = (agg: string, x: Frag | null): Frag => (noFilter
@@ -868,8 +874,7 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       // The second level: every branch gives the columns of the one-pass row, in the same order and types.
       const txt = (x: Frag): Frag => sql`CAST(${x} AS varchar)`;
       const nullInt = sql`CAST(NULL AS integer)`;
-      const gConst = (grouped: ReadonlySet<string>): Frag[] => chunks.map((chunk, i) =>
-        sql`${lit(chunk.reduce((acc, name) => acc * 2 + (grouped.has(name) ? 0 : 1), 0))} AS ${ref(`g${i}`)}`);
+      const gConst = (grouped: ReadonlySet<string>): Frag[] => chunks.map((chunk, i) => sql`${lit(groupingMask(chunk, grouped))} AS ${ref(`g${i}`)}`);
       const head = (gv: 0 | 1, ev: Frag, bv: Frag | null): Frag[] => [sql`${lit(gv)} AS gv`, sql`${ev} AS ev`,
         ...(topBranch ? [sql`${lit(bv === null ? 1 : 0)} AS gb`, sql`${bv ?? sql`CAST(NULL AS varchar)`} AS bv`] : [])];
       /** The aggregates of one first-level row (`summed` false) or over first-level rows; `withMx`: the bucket maxima. */

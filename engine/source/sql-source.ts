@@ -2,7 +2,7 @@ import { StatguardError } from '../errors.ts';
 import type { ExactCell, ExactTable, Plan } from '../types.ts';
 import { TOP_K, cellCount, strides } from '../types.ts';
 import { randomBytes } from 'node:crypto';
-import { POS_FACTOR, REASON_OF, buildSql } from './sql-builder.ts';
+import { POS_FACTOR, REASON_OF, buildSql, groupingMask } from './sql-builder.ts';
 import type { AggMode, AggStatement, BucketTops, CompiledSql, SqlFlavor, SqlQueryPlan, SqlRelation, UnitKey } from './sql-builder.ts';
 import type { AggregateContext, AggregateResult, AggregateStats } from './source.ts';
 
@@ -390,7 +390,7 @@ async function topsFromBuckets(bt: BucketTops, st: AggStatement, bucketRows: rea
   for (const setKey of bt.sets) {
     const grouped = new Set(setKey === '' ? [] : setKey.split(','));
     const g: Record<string, number> = {};
-    st.chunks.forEach((chunk, i) => { g[`g${i}`] = chunk.reduce((acc, name) => acc * 2 + (grouped.has(name) ? 0 : 1), 0); });
+    st.chunks.forEach((chunk, i) => { g[`g${i}`] = groupingMask(chunk, grouped); });
     for (const [k, f] of finest) {
       // A grouped level that is NULL for this finest cell (a leaf above that level) has no cell in this set.
       if (bt.cols.some((c, j) => grouped.has(c) && f.key[j] === null)) continue;
