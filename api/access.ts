@@ -32,7 +32,12 @@ export function canSee(a: Actor, contracts: Contracts, r: Pick<ReleaseRow, 'id' 
   return a.role === 'researcher' && contracts.has(r.id);
 }
 
-export function canSeeTable(a: Actor, contracts: Contracts, r: Pick<ReleaseRow, 'id' | 'audience'>, table: string): boolean {
+export function canSeeTable(
+  a: Actor,
+  contracts: Contracts,
+  r: Pick<ReleaseRow, 'id' | 'audience'>,
+  table: string,
+): boolean {
   if (isStaff(a) || r.audience === 'public') return true;
   const c = contracts.get(r.id);
   return c === null || (c !== undefined && c.has(table));
@@ -40,7 +45,12 @@ export function canSeeTable(a: Actor, contracts: Contracts, r: Pick<ReleaseRow, 
 
 export function requireRole(a: Actor, ...roles: Actor['role'][]): void {
   if (!roles.includes(a.role)) {
-    throw new ApiError(a.role === 'anonymous' ? 'UNAUTHORIZED' : 'FORBIDDEN', a.role === 'anonymous' ? 'this route needs an API key' : `role ${a.role} may not do this (needs ${roles.join(' or ')})`);
+    throw new ApiError(
+      a.role === 'anonymous' ? 'UNAUTHORIZED' : 'FORBIDDEN',
+      a.role === 'anonymous'
+        ? 'this route needs an API key'
+        : `role ${a.role} may not do this (needs ${roles.join(' or ')})`,
+    );
   }
 }
 

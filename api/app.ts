@@ -62,7 +62,9 @@ export interface AppContext {
   readonly publicOnly: boolean;
   readonly audit: AuditBuffer;
   /** Release status and audience, cached briefly (see releaseInfo). */
-  releaseInfo(id: string): Promise<{ id: string; status: 'draft' | 'published' | 'withdrawn'; audience: 'public' | 'contract' } | undefined>;
+  releaseInfo(
+    id: string,
+  ): Promise<{ id: string; status: 'draft' | 'published' | 'withdrawn'; audience: 'public' | 'contract' } | undefined>;
   /** Forget cached state of a release (after approve/withdraw). */
   invalidate(id: string): void;
 }
@@ -75,7 +77,8 @@ declare module 'fastify' {
 
 export function sendProblem(reply: FastifyReply, err: ApiError): FastifyReply {
   reply.request.problemCode = err.code;
-  if (err.code === 'RATE_LIMITED' && typeof err.extra.retryAfter === 'number') reply.header('retry-after', String(err.extra.retryAfter));
+  if (err.code === 'RATE_LIMITED' && typeof err.extra.retryAfter === 'number')
+    reply.header('retry-after', String(err.extra.retryAfter));
   return reply.code(err.status).type('application/problem+json').send(JSON.stringify(err.toProblem()));
 }
 
@@ -88,7 +91,13 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     // Router-level rejections (malformed URL encoding, a path parameter longer than maxParamLength) are
     // problem+json like every other error (fastify would answer them with its own JSON otherwise).
     frameworkErrors: (err, _req, reply) => {
-      void sendProblem(reply, new ApiError('BAD_REQUEST', err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'malformed URL'));
+      void sendProblem(
+        reply,
+        new ApiError(
+          'BAD_REQUEST',
+          err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'malformed URL',
+        ),
+      );
     },
   });
   type Info = { id: string; status: 'draft' | 'published' | 'withdrawn'; audience: 'public' | 'contract' };
@@ -105,7 +114,11 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
       const hit = infos.get(id);
       const now = performance.now();
       if (hit && now - hit.at < config.releaseInfoTtlMs) return hit.info;
-      const row = await opts.store.db.selectFrom('releases').select(['id', 'status', 'audience']).where('id', '=', id).executeTakeFirst();
+      const row = await opts.store.db
+        .selectFrom('releases')
+        .select(['id', 'status', 'audience'])
+        .where('id', '=', id)
+        .executeTakeFirst();
       if (row) {
         infos.set(id, { at: now, info: row });
         if (infos.size > 10_000) infos.delete(infos.keys().next().value!);
@@ -144,10 +157,14 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }, {}],
     },
-    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) => reply.type('application/json').send(JSON.stringify(app.swagger())));
+  app.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) =>
+    reply.type('application/json').send(JSON.stringify(app.swagger())),
+  );
 
   const limiter = config.rateLimit ? new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst) : null;
 
@@ -162,7 +179,13 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     if (limiter && req.url.startsWith('/v1/')) {
       const who = req.actor.role === 'anonymous' ? `ip:${req.ip}` : `key:${req.actor.caller}`;
       const wait = limiter.take(who);
-      if (wait > 0) return sendProblem(reply, new ApiError('RATE_LIMITED', `too many requests from this caller; retry in ${Math.ceil(wait)} s`, { retryAfter: Math.ceil(wait) }));
+      if (wait > 0)
+        return sendProblem(
+          reply,
+          new ApiError('RATE_LIMITED', `too many requests from this caller; retry in ${Math.ceil(wait)} s`, {
+            retryAfter: Math.ceil(wait),
+          }),
+        );
     }
     return undefined;
   });
@@ -175,7 +198,9 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     const s = reply.statusCode;
     const outcome = s < 400 ? 'ok' : s >= 500 ? 'error' : 'denied';
     const params = (req.params ?? {}) as Record<string, string>;
-    const target = req.auditTarget ?? (params.id !== undefined ? (params.table !== undefined ? `${params.id}/${params.table}` : params.id) : null);
+    const target =
+      req.auditTarget ??
+      (params.id !== undefined ? (params.table !== undefined ? `${params.id}/${params.table}` : params.id) : null);
     try {
       await ctx.audit.push({
         actor: req.actor ?? { caller: 'anonymous', role: 'anonymous' },
@@ -183,7 +208,11 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
         target: target ?? (unauth ? req.url.split('?')[0]! : null),
         outcome,
         status: s,
-        detail: { method: req.method, ...(req.problemCode ? { code: req.problemCode } : {}), ...(req.auditDetail ?? {}) },
+        detail: {
+          method: req.method,
+          ...(req.problemCode ? { code: req.problemCode } : {}),
+          ...(req.auditDetail ?? {}),
+        },
       });
     } catch (e) {
       req.log.error({ err: e }, 'audit write failed');
@@ -194,16 +223,31 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     if (err instanceof ApiError) return sendProblem(reply, err);
     const fe = err as FastifyError;
     if (fe.validation) {
-      return sendProblem(reply, new ApiError('BAD_REQUEST', `${fe.validationContext ?? 'request'}${fe.validation[0]?.instancePath ?? ''} ${fe.validation[0]?.message ?? 'is invalid'}`.trim()));
+      return sendProblem(
+        reply,
+        new ApiError(
+          'BAD_REQUEST',
+          `${fe.validationContext ?? 'request'}${fe.validation[0]?.instancePath ?? ''} ${fe.validation[0]?.message ?? 'is invalid'}`.trim(),
+        ),
+      );
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-      const code: ApiErrorCode = fe.statusCode === 404 ? 'NOT_FOUND' : fe.statusCode === 429 ? 'RATE_LIMITED' : fe.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
+      const code: ApiErrorCode =
+        fe.statusCode === 404
+          ? 'NOT_FOUND'
+          : fe.statusCode === 429
+            ? 'RATE_LIMITED'
+            : fe.statusCode === 413
+              ? 'PAYLOAD_TOO_LARGE'
+              : 'BAD_REQUEST';
       return sendProblem(reply, new ApiError(code, fe.message));
     }
     req.log.error({ err }, 'internal error');
     return sendProblem(reply, new ApiError('INTERNAL', 'internal error'));
   });
-  app.setNotFoundHandler((req, reply) => sendProblem(reply, new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(reply, new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)),
+  );
 
   // Security headers on every response; the JSON API (/v1/) also gets a CSP that forbids any active content
   // (the Swagger UI under /docs and other HTML pages keep their own needs).
@@ -211,7 +255,8 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-frame-options', 'DENY');
     reply.header('referrer-policy', 'no-referrer');
-    if (req.url.startsWith('/v1/')) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    if (req.url.startsWith('/v1/'))
+      reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
     return payload;
   });
 

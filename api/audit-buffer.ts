@@ -17,7 +17,11 @@ export class AuditBuffer {
   private timer: NodeJS.Timeout | null = null;
   private inflight: Promise<void> = Promise.resolve();
 
-  constructor(private readonly db: Kysely<Database>, private readonly flushMs: number, private readonly onError: (e: unknown) => void) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly flushMs: number,
+    private readonly onError: (e: unknown) => void,
+  ) {}
 
   async push(e: AuditEntry): Promise<void> {
     if (this.flushMs <= 0) return writeAudit(this.db, e);
@@ -43,10 +47,20 @@ export class AuditBuffer {
       await prev;
       if (batch.length === 0) return;
       try {
-        await this.db.insertInto('audit_log').values(batch.map((e) => ({
-          caller: e.actor.caller, role: e.actor.role, action: e.action, target: e.target, outcome: e.outcome,
-          status: e.status ?? null, detail: e.detail ? JSON.stringify(e.detail) : null,
-        }))).execute();
+        await this.db
+          .insertInto('audit_log')
+          .values(
+            batch.map((e) => ({
+              caller: e.actor.caller,
+              role: e.actor.role,
+              action: e.action,
+              target: e.target,
+              outcome: e.outcome,
+              status: e.status ?? null,
+              detail: e.detail ? JSON.stringify(e.detail) : null,
+            })),
+          )
+          .execute();
       } catch (err) {
         this.onError(err);
       }

@@ -31,7 +31,10 @@ const MAX_RESPONSES_PER_TABLE = 64;
 export class ReleaseCache {
   private readonly entries = new Map<string, Promise<ServedRelease>>();
 
-  constructor(private readonly db: Kysely<Database>, private readonly maxReleases = 32) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly maxReleases = 32,
+  ) {}
 
   get(releaseId: string): Promise<ServedRelease> {
     const hit = this.entries.get(releaseId);
@@ -57,14 +60,28 @@ export class ReleaseCache {
   }
 
   private async load(releaseId: string): Promise<ServedRelease> {
-    const rel = await this.db.selectFrom('releases').select('manifest').where('id', '=', releaseId).executeTakeFirstOrThrow();
+    const rel = await this.db
+      .selectFrom('releases')
+      .select('manifest')
+      .where('id', '=', releaseId)
+      .executeTakeFirstOrThrow();
     const manifest = rel.manifest as unknown as Manifest;
-    const rows = await this.db.selectFrom('release_tables').selectAll().where('release_id', '=', releaseId).orderBy('position').execute();
+    const rows = await this.db
+      .selectFrom('release_tables')
+      .selectAll()
+      .where('release_id', '=', releaseId)
+      .orderBy('position')
+      .execute();
     const out = new Map<string, ServedTable>();
     for (const r of rows) {
       const table = protectedTable({
-        table_id: r.table_id, title: r.title, description: r.description,
-        measure: r.measure, dimensions: r.dimensions as StoredDimension[], privacy: r.privacy, cells: r.cells as StoredCells,
+        table_id: r.table_id,
+        title: r.title,
+        description: r.description,
+        measure: r.measure,
+        dimensions: r.dimensions as StoredDimension[],
+        privacy: r.privacy,
+        cells: r.cells as StoredCells,
       });
       out.set(r.table_id, {
         table,
@@ -77,7 +94,11 @@ export class ReleaseCache {
   }
 }
 
-export function cachedResponse(t: ServedTable, key: string, render: () => { body: string; type: string }): { body: string; type: string } {
+export function cachedResponse(
+  t: ServedTable,
+  key: string,
+  render: () => { body: string; type: string },
+): { body: string; type: string } {
   const hit = t.responses.get(key);
   if (hit) return hit;
   const r = render();

@@ -31,7 +31,6 @@ export interface CommandIo {
   isTty: boolean;
 }
 
-
 class Usage extends Error {}
 
 type Opts = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
@@ -52,7 +51,8 @@ function one(positionals: string[], what: string): string {
 function num(v: unknown, name: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new Usage(`${name} needs a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n))
+    throw new Usage(`${name} needs a number, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -72,8 +72,10 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Co
         const s = await open();
         const r = await storeDraft(s.db, rel, actor);
         const cells = rel.tables.reduce((n, t) => n + t.cellCount, 0);
-        io.out(`draft ${r.id} stored: policy ${rel.manifest.policy.id} ${rel.manifest.policy.version}, ${rel.tables.length} table(s), ${cells} cells; ` +
-          `cost rho ${r.cost.rho}${r.cost.epsilon !== null ? `, epsilon ${r.cost.epsilon}` : ''}\n`);
+        io.out(
+          `draft ${r.id} stored: policy ${rel.manifest.policy.id} ${rel.manifest.policy.version}, ${rel.tables.length} table(s), ${cells} cells; ` +
+            `cost rho ${r.cost.rho}${r.cost.epsilon !== null ? `, epsilon ${r.cost.epsilon}` : ''}\n`,
+        );
         if (r.warning) io.err(`statguard: warning: approving ${r.id} now would be refused: ${r.warning}\n`);
         io.out(`approve it with: statguard approve ${r.id}\n`);
         return 0;
@@ -82,13 +84,16 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Co
         const { positionals } = parse(args, {});
         const id = one(positionals, 'release id');
         const r = await approveRelease((await open()).db, id, actor);
-        io.out(`release ${id} published${r.supersedes ? ` (supersedes ${r.supersedes})` : ''}; dataset budget spent: rho ${r.budget.spentRho} of ${r.budget.totalRho}, epsilon ${r.budget.spentEpsilon} of ${r.budget.totalEpsilon}\n`);
+        io.out(
+          `release ${id} published${r.supersedes ? ` (supersedes ${r.supersedes})` : ''}; dataset budget spent: rho ${r.budget.spentRho} of ${r.budget.totalRho}, epsilon ${r.budget.spentEpsilon} of ${r.budget.totalEpsilon}\n`,
+        );
         return 0;
       }
       case 'withdraw': {
         const { positionals, values } = parse(args, { reason: { type: 'string' } });
         const id = one(positionals, 'release id');
-        if (typeof values.reason !== 'string' || values.reason.trim() === '') throw new Usage('withdraw needs --reason <text>');
+        if (typeof values.reason !== 'string' || values.reason.trim() === '')
+          throw new Usage('withdraw needs --reason <text>');
         await withdrawRelease((await open()).db, id, values.reason, actor);
         io.out(`release ${id} withdrawn\n`);
         return 0;
@@ -98,14 +103,18 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Co
         if (sub === 'create') {
           const { positionals, values } = parse(rest, { role: { type: 'string' }, name: { type: 'string' } });
           if (positionals.length > 0) throw new Usage('keys create takes no positional arguments');
-          if (typeof values.role !== 'string' || typeof values.name !== 'string') throw new Usage('keys create needs --role <role> --name <name>');
+          if (typeof values.role !== 'string' || typeof values.name !== 'string')
+            throw new Usage('keys create needs --role <role> --name <name>');
           const k = await createKey((await open()).db, values.role, values.name, actor);
           io.out(`${k.key}\n`);
-          io.err(`key ${k.id} (${k.role}, ${JSON.stringify(k.name)}) created. It is shown only this once: store it now.\n`);
+          io.err(
+            `key ${k.id} (${k.role}, ${JSON.stringify(k.name)}) created. It is shown only this once: store it now.\n`,
+          );
           return 0;
         }
         if (sub === 'list') {
-          for (const k of await listKeys((await open()).db)) io.out(`${k.id}\t${k.role}\t${k.name}\t${k.createdAt}${k.revokedAt ? `\trevoked ${k.revokedAt}` : ''}\n`);
+          for (const k of await listKeys((await open()).db))
+            io.out(`${k.id}\t${k.role}\t${k.name}\t${k.createdAt}${k.revokedAt ? `\trevoked ${k.revokedAt}` : ''}\n`);
           return 0;
         }
         if (sub === 'revoke') {
@@ -120,12 +129,30 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Co
       case 'contracts': {
         const [sub, ...rest] = args;
         if (sub !== 'create') throw new Usage('contracts takes create');
-        const { positionals, values } = parse(rest, { key: { type: 'string' }, release: { type: 'string' }, expires: { type: 'string' }, tables: { type: 'string' } });
+        const { positionals, values } = parse(rest, {
+          key: { type: 'string' },
+          release: { type: 'string' },
+          expires: { type: 'string' },
+          tables: { type: 'string' },
+        });
         if (positionals.length > 0) throw new Usage('contracts create takes no positional arguments');
-        if (typeof values.key !== 'string' || typeof values.release !== 'string' || typeof values.expires !== 'string') throw new Usage('contracts create needs --key, --release and --expires');
-        const tables = typeof values.tables === 'string' ? values.tables.split(',').map((x) => x.trim()).filter((x) => x !== '') : null;
-        const r = await createContract((await open()).db, { keyId: values.key, releaseId: values.release, tables, expiresAt: values.expires }, actor);
-        io.out(`contract ${r.id}: key ${values.key} may read ${values.release}${tables ? ` (tables ${tables.join(', ')})` : ''} until ${new Date(values.expires).toISOString()}\n`);
+        if (typeof values.key !== 'string' || typeof values.release !== 'string' || typeof values.expires !== 'string')
+          throw new Usage('contracts create needs --key, --release and --expires');
+        const tables =
+          typeof values.tables === 'string'
+            ? values.tables
+                .split(',')
+                .map((x) => x.trim())
+                .filter((x) => x !== '')
+            : null;
+        const r = await createContract(
+          (await open()).db,
+          { keyId: values.key, releaseId: values.release, tables, expiresAt: values.expires },
+          actor,
+        );
+        io.out(
+          `contract ${r.id}: key ${values.key} may read ${values.release}${tables ? ` (tables ${tables.join(', ')})` : ''} until ${new Date(values.expires).toISOString()}\n`,
+        );
         return 0;
       }
       case 'datasets': {
@@ -137,11 +164,18 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Co
         const epsilon = num(values.epsilon, '--epsilon');
         if (rho === undefined && epsilon === undefined) throw new Usage('set-budget needs --rho and/or --epsilon');
         const b = await setDatasetBudget((await open()).db, id, { rho, epsilon }, actor);
-        io.out(`dataset ${id}: total rho ${b.totalRho} (spent ${b.spentRho}), total epsilon ${b.totalEpsilon} (spent ${b.spentEpsilon})\n`);
+        io.out(
+          `dataset ${id}: total rho ${b.totalRho} (spent ${b.spentRho}), total epsilon ${b.totalEpsilon} (spent ${b.spentEpsilon})\n`,
+        );
         return 0;
       }
       case 'serve': {
-        const { positionals, values } = parse(args, { port: { type: 'string' }, host: { type: 'string' }, public: { type: 'boolean' }, 'max-cells': { type: 'string' } });
+        const { positionals, values } = parse(args, {
+          port: { type: 'string' },
+          host: { type: 'string' },
+          public: { type: 'boolean' },
+          'max-cells': { type: 'string' },
+        });
         if (positionals.length > 0) throw new Usage('serve takes no positional arguments');
         const port = num(values.port ?? process.env.PORT ?? '3000', '--port')!;
         const maxCells = num(values['max-cells'], '--max-cells');
@@ -154,9 +188,15 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Co
           public: values.public === true,
           ...(maxCells !== undefined ? { config: { maxCells } } : {}),
         });
-        io.out(`statguard API (${values.public ? 'public zone' : 'all routes'}) on ${url}; docs at ${url}/docs; store ${s.kind} (${s.location})\n`);
+        io.out(
+          `statguard API (${values.public ? 'public zone' : 'all routes'}) on ${url}; docs at ${url}/docs; store ${s.kind} (${s.location})\n`,
+        );
         await new Promise<void>((resolve) => {
-          const stop = (): void => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+          const stop = (): void => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);
         });

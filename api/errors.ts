@@ -10,31 +10,121 @@
  * test/api/errors.test.ts keeps this table and api/README.md in sync.
  */
 export const ERRORS = {
-  BAD_REQUEST: { status: 400, title: 'Bad request', description: 'The request does not match the route schema (parameters, query or body).' },
-  BAD_SELECTION: { status: 400, title: 'Malformed selection', description: 'A dimension selection is empty, repeats a code or is not a comma-separated code list.' },
-  UNKNOWN_DIMENSION: { status: 400, title: 'Unknown dimension', description: 'A query parameter names a dimension the table does not have.' },
-  UNKNOWN_CODE: { status: 400, title: 'Unknown category code', description: 'A selection names a code that is not a category of that dimension.' },
-  UNAUTHORIZED: { status: 401, title: 'Unauthorized', description: 'The Authorization header is malformed, or the key is unknown or revoked (never treated as anonymous).' },
+  BAD_REQUEST: {
+    status: 400,
+    title: 'Bad request',
+    description: 'The request does not match the route schema (parameters, query or body).',
+  },
+  BAD_SELECTION: {
+    status: 400,
+    title: 'Malformed selection',
+    description: 'A dimension selection is empty, repeats a code or is not a comma-separated code list.',
+  },
+  UNKNOWN_DIMENSION: {
+    status: 400,
+    title: 'Unknown dimension',
+    description: 'A query parameter names a dimension the table does not have.',
+  },
+  UNKNOWN_CODE: {
+    status: 400,
+    title: 'Unknown category code',
+    description: 'A selection names a code that is not a category of that dimension.',
+  },
+  UNAUTHORIZED: {
+    status: 401,
+    title: 'Unauthorized',
+    description:
+      'The Authorization header is malformed, or the key is unknown or revoked (never treated as anonymous).',
+  },
   FORBIDDEN: { status: 403, title: 'Forbidden', description: "The caller's role may not perform this action." },
-  SOURCE_FORBIDDEN: { status: 403, title: 'Data source not allowed', description: "The previewed policy's data source is not a file inside the data roots configured on this server." },
-  CELL_LIMIT: { status: 403, title: 'Too many cells', description: 'The selection returns more cells than the published limit (see GET /v1/config).' },
+  SOURCE_FORBIDDEN: {
+    status: 403,
+    title: 'Data source not allowed',
+    description: "The previewed policy's data source is not a file inside the data roots configured on this server.",
+  },
+  CELL_LIMIT: {
+    status: 403,
+    title: 'Too many cells',
+    description: 'The selection returns more cells than the published limit (see GET /v1/config).',
+  },
   NOT_FOUND: { status: 404, title: 'Not found', description: 'No such route.' },
-  RELEASE_NOT_FOUND: { status: 404, title: 'Release not found', description: 'No release with this id exists for the caller (restricted releases outside an active contract and drafts for researchers do not exist).' },
-  TABLE_NOT_FOUND: { status: 404, title: 'Table not found', description: 'The release has no table with this id (or the caller\'s contract does not cover it).' },
+  RELEASE_NOT_FOUND: {
+    status: 404,
+    title: 'Release not found',
+    description:
+      'No release with this id exists for the caller (restricted releases outside an active contract and drafts for researchers do not exist).',
+  },
+  TABLE_NOT_FOUND: {
+    status: 404,
+    title: 'Table not found',
+    description: "The release has no table with this id (or the caller's contract does not cover it).",
+  },
   DATASET_NOT_FOUND: { status: 404, title: 'Dataset not found', description: 'No dataset with this id.' },
   KEY_NOT_FOUND: { status: 404, title: 'Key not found', description: 'No API key with this id.' },
-  RELEASE_WITHDRAWN: { status: 410, title: 'Release withdrawn', description: 'The release was withdrawn; its data is no longer served (its metadata and the reason stay visible).' },
-  INVALID_STATE: { status: 409, title: 'Invalid state', description: 'The release is not in a state that allows this action (e.g. approving a published release).' },
-  BUDGET_EXCEEDED: { status: 409, title: 'Privacy budget exceeded', description: "Publishing the release would exceed its dataset's total privacy budget." },
-  REGIME_CONFLICT: { status: 409, title: 'Protection regime conflict', description: 'The dataset already has published (or withdrawn) releases under a regime that would void this one: all published releases of a dataset use one protection regime (sdc, dp or ckm), since the output of one regime voids the guarantee of another.' },
-  RELEASE_DUPLICATE: { status: 409, title: 'Duplicate release', description: 'A release with the same manifest is already stored.' },
-  RELEASE_INVALID: { status: 422, title: 'Invalid release', description: 'The release directory is incomplete or inconsistent: manifest fields, table files, checksums or sizes.' },
-  POLICY_INVALID: { status: 422, title: 'Invalid policy', description: 'The previewed policy document fails the policy schema or its semantic rules (every problem is listed in `problems`).' },
-  PREVIEW_FAILED: { status: 422, title: 'Preview failed', description: 'The policy could not be run on its data (unreadable or invalid microdata, infeasible protection); `engineCode` names the engine error.' },
-  RELEASE_SEEDED: { status: 422, title: 'Seeded release refused', description: 'The release used seeded (reproducible) randomness and its policy does not mark it as a demo.' },
-  PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large', description: 'The request body exceeds the upload limit (bodyLimit).' },
-  RATE_LIMITED: { status: 429, title: 'Too many requests', description: 'The caller exceeded its request rate; retry after the Retry-After seconds.' },
-  INTERNAL: { status: 500, title: 'Internal error', description: 'An unexpected failure; details are in the server log.' },
+  RELEASE_WITHDRAWN: {
+    status: 410,
+    title: 'Release withdrawn',
+    description: 'The release was withdrawn; its data is no longer served (its metadata and the reason stay visible).',
+  },
+  INVALID_STATE: {
+    status: 409,
+    title: 'Invalid state',
+    description: 'The release is not in a state that allows this action (e.g. approving a published release).',
+  },
+  BUDGET_EXCEEDED: {
+    status: 409,
+    title: 'Privacy budget exceeded',
+    description: "Publishing the release would exceed its dataset's total privacy budget.",
+  },
+  REGIME_CONFLICT: {
+    status: 409,
+    title: 'Protection regime conflict',
+    description:
+      'The dataset already has published (or withdrawn) releases under a regime that would void this one: all published releases of a dataset use one protection regime (sdc, dp or ckm), since the output of one regime voids the guarantee of another.',
+  },
+  RELEASE_DUPLICATE: {
+    status: 409,
+    title: 'Duplicate release',
+    description: 'A release with the same manifest is already stored.',
+  },
+  RELEASE_INVALID: {
+    status: 422,
+    title: 'Invalid release',
+    description:
+      'The release directory is incomplete or inconsistent: manifest fields, table files, checksums or sizes.',
+  },
+  POLICY_INVALID: {
+    status: 422,
+    title: 'Invalid policy',
+    description:
+      'The previewed policy document fails the policy schema or its semantic rules (every problem is listed in `problems`).',
+  },
+  PREVIEW_FAILED: {
+    status: 422,
+    title: 'Preview failed',
+    description:
+      'The policy could not be run on its data (unreadable or invalid microdata, infeasible protection); `engineCode` names the engine error.',
+  },
+  RELEASE_SEEDED: {
+    status: 422,
+    title: 'Seeded release refused',
+    description: 'The release used seeded (reproducible) randomness and its policy does not mark it as a demo.',
+  },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    title: 'Payload too large',
+    description: 'The request body exceeds the upload limit (bodyLimit).',
+  },
+  RATE_LIMITED: {
+    status: 429,
+    title: 'Too many requests',
+    description: 'The caller exceeded its request rate; retry after the Retry-After seconds.',
+  },
+  INTERNAL: {
+    status: 500,
+    title: 'Internal error',
+    description: 'An unexpected failure; details are in the server log.',
+  },
 } as const satisfies Record<string, { status: number; title: string; description: string }>;
 
 export type ApiErrorCode = keyof typeof ERRORS;
@@ -69,7 +159,14 @@ export class ApiError extends Error {
 
 export function problem(code: ApiErrorCode, detail: string, extra: Record<string, unknown> = {}): Problem {
   const e = ERRORS[code];
-  return { type: `https://statguard.dev/problems/${code.toLowerCase().replace(/_/g, '-')}`, title: e.title, status: e.status, code, detail, ...extra };
+  return {
+    type: `https://statguard.dev/problems/${code.toLowerCase().replace(/_/g, '-')}`,
+    title: e.title,
+    status: e.status,
+    code,
+    detail,
+    ...extra,
+  };
 }
 
 /** JSON Schema of a problem document (used in every route's error responses). */

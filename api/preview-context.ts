@@ -17,9 +17,17 @@ export interface PreviewContext {
 }
 
 export async function readPreviewContext(db: Kysely<Database>, datasetId: string): Promise<PreviewContext> {
-  const ds = await db.selectFrom('datasets').select(['total_rho', 'total_epsilon']).where('id', '=', datasetId).executeTakeFirst();
-  const spent = await db.selectFrom('budget_ledger')
-    .select([sql<number>`coalesce(sum(rho), 0)::float8`.as('rho'), sql<number>`coalesce(sum(epsilon), 0)::float8`.as('epsilon')])
+  const ds = await db
+    .selectFrom('datasets')
+    .select(['total_rho', 'total_epsilon'])
+    .where('id', '=', datasetId)
+    .executeTakeFirst();
+  const spent = await db
+    .selectFrom('budget_ledger')
+    .select([
+      sql<number>`coalesce(sum(rho), 0)::float8`.as('rho'),
+      sql<number>`coalesce(sum(epsilon), 0)::float8`.as('epsilon'),
+    ])
     .where('dataset_id', '=', datasetId)
     .executeTakeFirstOrThrow();
   // A dataset not yet in the store gets the default totals on its first publication (releases.ts ensureDataset).
@@ -29,16 +37,34 @@ export async function readPreviewContext(db: Kysely<Database>, datasetId: string
     spentRho: Number(spent.rho),
     spentEpsilon: Number(spent.epsilon),
   };
-  const rels = await db.selectFrom('releases').select('id').where('dataset_id', '=', datasetId).where('status', '=', 'published').orderBy('id').execute();
+  const rels = await db
+    .selectFrom('releases')
+    .select('id')
+    .where('dataset_id', '=', datasetId)
+    .where('status', '=', 'published')
+    .orderBy('id')
+    .execute();
   const published: PublishedRelease[] = [];
   for (const r of rels) {
-    const rows = await db.selectFrom('release_tables').selectAll().where('release_id', '=', r.id).orderBy('position').execute();
+    const rows = await db
+      .selectFrom('release_tables')
+      .selectAll()
+      .where('release_id', '=', r.id)
+      .orderBy('position')
+      .execute();
     published.push({
       id: r.id,
-      tables: rows.map((t) => protectedTable({
-        table_id: t.table_id, title: t.title, description: t.description, measure: t.measure,
-        dimensions: t.dimensions as StoredDimension[], privacy: t.privacy, cells: t.cells as StoredCells,
-      })),
+      tables: rows.map((t) =>
+        protectedTable({
+          table_id: t.table_id,
+          title: t.title,
+          description: t.description,
+          measure: t.measure,
+          dimensions: t.dimensions as StoredDimension[],
+          privacy: t.privacy,
+          cells: t.cells as StoredCells,
+        }),
+      ),
     });
   }
   return { ledger, published };

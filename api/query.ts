@@ -5,7 +5,16 @@
  * toSdmxCsv, forEachSelected), so every format shows a suppressed cell as
  * null/empty with its status, exactly as in the release files.
  */
-import { forEachSelected, selectedNodes, selectionSize, toCsv, toJsonStat, toSdmxCsv, describeMeasure, type Selection } from '../engine/release/formats.ts';
+import {
+  forEachSelected,
+  selectedNodes,
+  selectionSize,
+  toCsv,
+  toJsonStat,
+  toSdmxCsv,
+  describeMeasure,
+  type Selection,
+} from '../engine/release/formats.ts';
 import { CONF_STATUS_LEGEND, OBS_STATUS_LEGEND } from '../engine/release/legend.ts';
 import type { ServedTable } from './cache.ts';
 import { ApiError } from './errors.ts';
@@ -29,16 +38,36 @@ export function parseSelection(t: ServedTable, query: Readonly<Record<string, un
     if (RESERVED_PARAMS.has(name)) continue;
     const d = dims.findIndex((x) => x.name === name);
     if (d < 0) {
-      throw new ApiError('UNKNOWN_DIMENSION', `table ${t.table.plan.id} has no dimension ${JSON.stringify(name)}; its dimensions are ${dims.map((x) => x.name).join(', ')}`, { dimension: name });
+      throw new ApiError(
+        'UNKNOWN_DIMENSION',
+        `table ${t.table.plan.id} has no dimension ${JSON.stringify(name)}; its dimensions are ${dims.map((x) => x.name).join(', ')}`,
+        { dimension: name },
+      );
     }
-    if (typeof raw !== 'string') throw new ApiError('BAD_SELECTION', `dimension ${name}: give one comma-separated list of codes (the parameter is repeated)`, { dimension: name });
+    if (typeof raw !== 'string')
+      throw new ApiError(
+        'BAD_SELECTION',
+        `dimension ${name}: give one comma-separated list of codes (the parameter is repeated)`,
+        { dimension: name },
+      );
     const codes = raw.split(',').map((c) => c.trim());
-    if (raw.trim() === '' || codes.some((c) => c === '')) throw new ApiError('BAD_SELECTION', `dimension ${name}: empty code in selection ${JSON.stringify(raw)}`, { dimension: name });
+    if (raw.trim() === '' || codes.some((c) => c === ''))
+      throw new ApiError('BAD_SELECTION', `dimension ${name}: empty code in selection ${JSON.stringify(raw)}`, {
+        dimension: name,
+      });
     const seen = new Set<number>();
     const idx = codes.map((c) => {
       const i = t.codeIndex[d]!.get(c);
-      if (i === undefined) throw new ApiError('UNKNOWN_CODE', `dimension ${name} has no category ${JSON.stringify(c)}`, { dimension: name, value: c });
-      if (seen.has(i)) throw new ApiError('BAD_SELECTION', `dimension ${name}: code ${JSON.stringify(c)} is selected twice`, { dimension: name, value: c });
+      if (i === undefined)
+        throw new ApiError('UNKNOWN_CODE', `dimension ${name} has no category ${JSON.stringify(c)}`, {
+          dimension: name,
+          value: c,
+        });
+      if (seen.has(i))
+        throw new ApiError('BAD_SELECTION', `dimension ${name}: code ${JSON.stringify(c)} is selected twice`, {
+          dimension: name,
+          value: c,
+        });
       seen.add(i);
       return i;
     });
@@ -56,7 +85,13 @@ export function queryKey(format: Format, labels: string, sel: Selection): string
   return `${format}|${labels}|${sel.map((s) => (s ? s.join(',') : '*')).join('/')}`;
 }
 
-export function render(t: ServedTable, releaseId: string, format: Format, labels: 'code' | 'both', sel: Selection): { body: string; type: string } {
+export function render(
+  t: ServedTable,
+  releaseId: string,
+  format: Format,
+  labels: 'code' | 'both',
+  sel: Selection,
+): { body: string; type: string } {
   const type = CONTENT_TYPES[format];
   switch (format) {
     case 'csv':
@@ -103,8 +138,12 @@ function toJson(t: ServedTable, releaseId: string, labels: 'code' | 'both', sel:
     })),
     cells,
     legend: {
-      CONF_STATUS: Object.fromEntries([...conf].sort().map((c) => [c, CONF_STATUS_LEGEND[c as keyof typeof CONF_STATUS_LEGEND]])),
-      OBS_STATUS: Object.fromEntries([...obs].sort().map((c) => [c, OBS_STATUS_LEGEND[c as keyof typeof OBS_STATUS_LEGEND]])),
+      CONF_STATUS: Object.fromEntries(
+        [...conf].sort().map((c) => [c, CONF_STATUS_LEGEND[c as keyof typeof CONF_STATUS_LEGEND]]),
+      ),
+      OBS_STATUS: Object.fromEntries(
+        [...obs].sort().map((c) => [c, OBS_STATUS_LEGEND[c as keyof typeof OBS_STATUS_LEGEND]]),
+      ),
     },
   };
 }

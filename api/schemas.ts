@@ -5,7 +5,10 @@ export const problemRef = { $ref: 'Problem#' } as const;
 export function errors(...statuses: number[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const s of statuses) {
-    out[String(s)] = { description: 'Problem (RFC 9457); see the `code` table in the API README', content: { 'application/problem+json': { schema: problemRef } } };
+    out[String(s)] = {
+      description: 'Problem (RFC 9457); see the `code` table in the API README',
+      content: { 'application/problem+json': { schema: problemRef } },
+    };
   }
   return out;
 }
@@ -15,7 +18,20 @@ export const nullableNumber = { type: ['number', 'null'] } as const;
 export const releaseSummary = {
   $id: 'ReleaseSummary',
   type: 'object',
-  required: ['id', 'policyId', 'policyVersion', 'version', 'title', 'status', 'regime', 'audience', 'demo', 'datasetId', 'createdAt', 'tables'],
+  required: [
+    'id',
+    'policyId',
+    'policyVersion',
+    'version',
+    'title',
+    'status',
+    'regime',
+    'audience',
+    'demo',
+    'datasetId',
+    'createdAt',
+    'tables',
+  ],
   properties: {
     id: { type: 'string' },
     policyId: { type: 'string' },
@@ -35,7 +51,16 @@ export const releaseSummary = {
     supersededBy: { type: ['string', 'null'] },
     tables: {
       type: 'array',
-      items: { type: 'object', required: ['id', 'title', 'cells', 'suppressed'], properties: { id: { type: 'string' }, title: { type: 'string' }, cells: { type: 'integer' }, suppressed: { type: 'integer' } } },
+      items: {
+        type: 'object',
+        required: ['id', 'title', 'cells', 'suppressed'],
+        properties: {
+          id: { type: 'string' },
+          title: { type: 'string' },
+          cells: { type: 'integer' },
+          suppressed: { type: 'integer' },
+        },
+      },
     },
   },
 } as const;
@@ -46,7 +71,12 @@ export const releaseDetail = {
   required: ['release', 'manifest', 'tables'],
   properties: {
     release: { $ref: 'ReleaseSummary#' },
-    manifest: { type: 'object', additionalProperties: true, description: 'Public part of the release manifest (regime, guarantee, budget, methods, tables); never its internal part' },
+    manifest: {
+      type: 'object',
+      additionalProperties: true,
+      description:
+        'Public part of the release manifest (regime, guarantee, budget, methods, tables); never its internal part',
+    },
     tables: {
       type: 'array',
       items: {
@@ -70,7 +100,15 @@ export const releaseDetail = {
                 label: { type: 'string' },
                 categories: {
                   type: 'array',
-                  items: { type: 'object', required: ['code', 'label', 'parent'], properties: { code: { type: 'string' }, label: { type: 'string' }, parent: { type: ['string', 'null'] } } },
+                  items: {
+                    type: 'object',
+                    required: ['code', 'label', 'parent'],
+                    properties: {
+                      code: { type: 'string' },
+                      label: { type: 'string' },
+                      parent: { type: ['string', 'null'] },
+                    },
+                  },
                 },
               },
             },
@@ -95,18 +133,28 @@ export const tableJson = {
       items: {
         type: 'object',
         required: ['name', 'label', 'codes'],
-        properties: { name: { type: 'string' }, label: { type: 'string' }, codes: { type: 'array', items: { type: 'string' } }, labels: { type: 'array', items: { type: 'string' } } },
+        properties: {
+          name: { type: 'string' },
+          label: { type: 'string' },
+          codes: { type: 'array', items: { type: 'string' } },
+          labels: { type: 'array', items: { type: 'string' } },
+        },
       },
     },
     cells: {
       type: 'array',
-      description: 'Selected cells in row-major order (first dimension slowest). value is null for a suppressed cell; conf/obs are its SDMX CONF_STATUS and OBS_STATUS.',
+      description:
+        'Selected cells in row-major order (first dimension slowest). value is null for a suppressed cell; conf/obs are its SDMX CONF_STATUS and OBS_STATUS.',
       items: {
         type: 'object',
         required: ['key', 'value', 'conf', 'obs'],
         properties: {
           key: { type: 'array', items: { type: 'string' }, description: 'category code per dimension' },
-          labels: { type: 'array', items: { type: 'string' }, description: 'category label per dimension (labels=both)' },
+          labels: {
+            type: 'array',
+            items: { type: 'string' },
+            description: 'category label per dimension (labels=both)',
+          },
           value: nullableNumber,
           conf: { type: 'string', enum: ['F', 'A', 'O', 'T', 'C', 'D'] },
           obs: { type: 'string', enum: ['A', 'E'] },

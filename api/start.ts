@@ -38,7 +38,11 @@ export interface Started {
 }
 
 /** Publish the release directories not yet in the store; returns [published, reused] ids. */
-export async function publishDirs(store: Store, dirs: readonly string[], actor: Actor): Promise<{ published: string[]; reused: string[] }> {
+export async function publishDirs(
+  store: Store,
+  dirs: readonly string[],
+  actor: Actor,
+): Promise<{ published: string[]; reused: string[] }> {
   const published: string[] = [];
   const reused: string[] = [];
   for (const dir of dirs) {
@@ -58,18 +62,37 @@ export async function publishDirs(store: Store, dirs: readonly string[], actor: 
 export async function start(opts: StartOptions): Promise<Started> {
   const log = opts.log ?? ((s: string) => process.stdout.write(s));
   const env = storeOptionsFromEnv();
-  const store = await openStore({ databaseUrl: opts.databaseUrl ?? env.databaseUrl, dataDir: opts.dataDir ?? env.dataDir });
+  const store = await openStore({
+    databaseUrl: opts.databaseUrl ?? env.databaseUrl,
+    dataDir: opts.dataDir ?? env.dataDir,
+  });
   try {
     const actor: Actor = { caller: `system:start:${os.userInfo().username}`, role: 'officer' };
     const { published, reused } = await publishDirs(store, opts.releaseDirs, actor);
     const port = opts.port ?? (process.env.PORT ? Number(process.env.PORT) : 3000);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ApiError('BAD_REQUEST', `PORT must be an integer 0..65535, got ${JSON.stringify(process.env.PORT)}`);
-    const { app, url } = await serve({ store, host: opts.host ?? '127.0.0.1', port, ...(opts.config ? { config: opts.config } : {}) });
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new ApiError('BAD_REQUEST', `PORT must be an integer 0..65535, got ${JSON.stringify(process.env.PORT)}`);
+    const { app, url } = await serve({
+      store,
+      host: opts.host ?? '127.0.0.1',
+      port,
+      ...(opts.config ? { config: opts.config } : {}),
+    });
     log(
       `statguard store: ${store.kind} (${store.location}); ${published.length} release(s) published now, ${reused.length} already published\n` +
         `statguard API listening on ${url}\n  docs:    ${url}/docs\n  openapi: ${url}/openapi.json\n  releases: ${url}/v1/releases\n`,
     );
-    return { app, store, url, published, reused, close: async () => { await app.close(); await store.close(); } };
+    return {
+      app,
+      store,
+      url,
+      published,
+      reused,
+      close: async () => {
+        await app.close();
+        await store.close();
+      },
+    };
   } catch (e) {
     await store.close();
     throw e;

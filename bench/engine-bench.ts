@@ -33,7 +33,11 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 
-interface Measure { rows: number; seconds: number; maxRssMb: number }
+interface Measure {
+  rows: number;
+  seconds: number;
+  maxRssMb: number;
+}
 
 /** Child mode: one measurement, printed as a JSON line. */
 async function child(kind: string, file: string, unit: 'person' | 'household'): Promise<void> {
@@ -45,7 +49,10 @@ async function child(kind: string, file: string, unit: 'person' | 'household'): 
     const regime = kind === 'sdc' ? 'sdc' : 'dp';
     const v = validatePolicy(censusPolicy(path.resolve(file), regime, { unit }));
     if (!v.ok) throw new Error(`census policy invalid: ${JSON.stringify(v.errors)}`);
-    const plan = planPolicy(v.policy, { policyPath: path.join(here, 'census.policy.json'), policySha256: '0'.repeat(64) });
+    const plan = planPolicy(v.policy, {
+      policyPath: path.join(here, 'census.policy.json'),
+      policySha256: '0'.repeat(64),
+    });
     const run = await runRelease(plan, {});
     const out = mkdtempSync(path.join(os.tmpdir(), 'statguard-bench-'));
     try {
@@ -61,15 +68,18 @@ async function child(kind: string, file: string, unit: 'person' | 'household'): 
 }
 
 function measure(kind: string, file: string, unit: string): Measure {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', kind, '--file', file, '--unit', unit], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', kind, '--file', file, '--unit', unit],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
+  );
   if (r.status !== 0) throw new Error(`${kind} run failed: ${r.stderr}`);
   const line = r.stdout.trim().split('\n').pop()!;
   return JSON.parse(line) as Measure;
 }
-
 
 const fmtRate = (m: Measure): string => `${Math.round(m.rows / m.seconds).toLocaleString('en')} rows/s`;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -80,13 +90,17 @@ async function driver(): Promise<void> {
   const unit = arg('unit', 'person');
   const big = await ensureCensusFile(rows);
   const small = await ensureCensusFile(Math.round(rows / 4));
-  process.stdout.write(`file: ${rows.toLocaleString('en')} rows, ${(statSync(big).size / 1e6).toFixed(1)} MB; unit: ${unit}; ${repeat} run(s) each, median reported\n`);
+  process.stdout.write(
+    `file: ${rows.toLocaleString('en')} rows, ${(statSync(big).size / 1e6).toFixed(1)} MB; unit: ${unit}; ${repeat} run(s) each, median reported\n`,
+  );
   // Interleave the kinds so that machine drift affects them alike.
   const runs: Record<string, Measure[]> = { parse: [], sdc: [], dp: [] };
   for (let i = 0; i < repeat; i++) for (const k of Object.keys(runs)) runs[k]!.push(measure(k, big, unit));
   const rate = (k: string): number => median(runs[k]!.map((m) => m.rows / m.seconds));
   const base = rate('parse');
-  process.stdout.write(`fast-csv parse alone:        ${Math.round(base).toLocaleString('en')} rows/s (peak RSS ${median(runs.parse!.map((m) => m.maxRssMb)).toFixed(0)} MB)\n`);
+  process.stdout.write(
+    `fast-csv parse alone:        ${Math.round(base).toLocaleString('en')} rows/s (peak RSS ${median(runs.parse!.map((m) => m.maxRssMb)).toFixed(0)} MB)\n`,
+  );
   for (const k of ['sdc', 'dp']) {
     const r = rate(k);
     process.stdout.write(

@@ -27,7 +27,9 @@ export async function parseAlone(file: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     fs.createReadStream(file)
       .pipe(parse({ headers: false }))
-      .on('data', () => { rows++; })
+      .on('data', () => {
+        rows++;
+      })
       .on('error', reject)
       .on('end', () => resolve());
   });
@@ -58,20 +60,25 @@ async function main(): Promise<void> {
       const n = await fn();
       const s = (performance.now() - t0) / 1000;
       bestRate = Math.max(bestRate, n / s);
-      console.log(`  ${label} run ${i + 1}: ${n} rows in ${s.toFixed(2)} s = ${Math.round(n / s).toLocaleString('en')} rows/s (${(mb / s).toFixed(1)} MB/s)`);
+      console.log(
+        `  ${label} run ${i + 1}: ${n} rows in ${s.toFixed(2)} s = ${Math.round(n / s).toLocaleString('en')} rows/s (${(mb / s).toFixed(1)} MB/s)`,
+      );
     }
     return bestRate;
   };
   console.log(`file ${file}: ${mb.toFixed(1)} MB`);
   const base = await best('fast-csv parse alone', () => parseAlone(file));
-  for (const unit of units === 'both' ? ['person', 'household'] as const : [units as 'person' | 'household']) {
+  for (const unit of units === 'both' ? (['person', 'household'] as const) : [units as 'person' | 'household']) {
     const plan = censusPlan(file, unit);
     const rate = await best(`aggregate (unit ${unit})`, async () => {
       const r = await csvSource().aggregate(plan, { boundingKey: randomBytes(32) });
       return r.stats.rowsRead;
     });
-    console.log(`aggregate (unit ${unit}): best ${Math.round(rate).toLocaleString('en')} rows/s = ${(rate / base).toFixed(2)} x parse alone (${Math.round(base).toLocaleString('en')} rows/s)`);
+    console.log(
+      `aggregate (unit ${unit}): best ${Math.round(rate).toLocaleString('en')} rows/s = ${(rate / base).toFixed(2)} x parse alone (${Math.round(base).toLocaleString('en')} rows/s)`,
+    );
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) await main();
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href)
+  await main();

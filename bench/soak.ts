@@ -37,13 +37,21 @@ import { approveRelease, storeDraft } from '../api/store/releases.ts';
 import { makeRelease } from '../test/api/fixtures.ts';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '20' }, warmup: { type: 'string', default: '5' } },
+  options: {
+    seconds: { type: 'string', default: '60' },
+    connections: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '5' },
+  },
   strict: true,
 });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
-for (const [k, v, min, max] of [['--seconds', seconds, 1, 86_400], ['--connections', connections, 1, 1000], ['--warmup', warmup, 1, 600]] as const) {
+for (const [k, v, min, max] of [
+  ['--seconds', seconds, 1, 86_400],
+  ['--connections', connections, 1, 1000],
+  ['--warmup', warmup, 1, 600],
+] as const) {
   if (!Number.isInteger(v) || v < min || v > max) {
     console.error(`bench:soak: ${k} must be an integer ${min}..${max}, got ${JSON.stringify(v)}`);
     process.exit(2);
@@ -53,8 +61,13 @@ for (const [k, v, min, max] of [['--seconds', seconds, 1, 86_400], ['--connectio
 interface Result {
   requests: { average: number; total: number };
   latency: { p50: number; p99: number; max: number };
-  '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number;
-  errors: number; timeouts: number;
+  '1xx': number;
+  '2xx': number;
+  '3xx': number;
+  '4xx': number;
+  '5xx': number;
+  errors: number;
+  timeouts: number;
 }
 
 // --- store and releases -------------------------------------------------------------------------------------
@@ -66,7 +79,10 @@ for (const o of [
   { policyId: 'soak-sdc', bigSide: 60, sel: ['area=a001,a002,a017&activity=b003', 'area=a042', 'activity=b010,b011'] },
   { policyId: 'soak-dp', rho: 0.5, bigSide: 40, sel: ['area=a000,a039', 'activity=b020&area=a005,a006,a007'] },
 ]) {
-  const { dir } = await makeRelease({ policyId: o.policyId, bigSide: o.bigSide, ...(o.rho !== undefined ? { rho: o.rho } : {}) }, path.join(dataDir, o.policyId));
+  const { dir } = await makeRelease(
+    { policyId: o.policyId, bigSide: o.bigSide, ...(o.rho !== undefined ? { rho: o.rho } : {}) },
+    path.join(dataDir, o.policyId),
+  );
   const { id } = await storeDraft(store.db, await loadReleaseDir(dir), actor);
   await approveRelease(store.db, id, actor);
   releases.push({ id, table: 'big', selections: o.sel });
@@ -139,10 +155,14 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 let exitCode = 1;
 try {
-  console.log(`soak: API on ${url}, store ${store.kind} (${store.location}); ${releases.length} published releases; ` +
-    `${paths.length} researcher requests in the mix; ${connections} connections; warm-up ${warmup} s, soak ${seconds} s`);
+  console.log(
+    `soak: API on ${url}, store ${store.kind} (${store.location}); ${releases.length} published releases; ` +
+      `${paths.length} researcher requests in the mix; ${connections} connections; warm-up ${warmup} s, soak ${seconds} s`,
+  );
   const warm = await load(warmup);
-  console.log(`warm-up: ${warm.requests.total} requests, ${warm['4xx'] + warm['5xx'] + warm.errors + warm.timeouts} errors`);
+  console.log(
+    `warm-up: ${warm.requests.total} requests, ${warm['4xx'] + warm['5xx'] + warm.errors + warm.timeouts} errors`,
+  );
 
   const before = await settle();
   const rss: number[] = [before.rss];
@@ -162,12 +182,20 @@ try {
   const growth = ((end - start) / start) * 100;
   const peak = Math.max(...rss);
   console.log(`total requests   ${r.requests.total} in ${elapsed.toFixed(1)} s`);
-  console.log(`errors           ${errors} (4xx ${r['4xx']}, 5xx ${r['5xx']}, socket errors ${r.errors}, timeouts ${r.timeouts}); 2xx ${r['2xx']}, 3xx ${r['3xx']}`);
+  console.log(
+    `errors           ${errors} (4xx ${r['4xx']}, 5xx ${r['5xx']}, socket errors ${r.errors}, timeouts ${r.timeouts}); 2xx ${r['2xx']}, 3xx ${r['3xx']}`,
+  );
   console.log(`requests/s       ${r.requests.average.toFixed(0)}`);
   console.log(`latency          p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, max ${r.latency.max} ms`);
-  console.log(`RSS              start ${mib(start)} (after warm-up and gc), end ${mib(end)} (median of the last 5 samples under load), peak ${mib(peak)}; ${rss.length} samples, 1 s apart`);
-  console.log(`after the run    RSS ${mib(after.rss)} after gc; JS heap used ${mib(before.heap)} -> ${mib(after.heap)}`);
-  console.log(`RSS growth       ${growth >= 0 ? '+' : ''}${growth.toFixed(1)}% (target < 10%: ${growth < 10 ? 'met' : 'NOT met'}); errors target 0: ${errors === 0 ? 'met' : 'NOT met'}`);
+  console.log(
+    `RSS              start ${mib(start)} (after warm-up and gc), end ${mib(end)} (median of the last 5 samples under load), peak ${mib(peak)}; ${rss.length} samples, 1 s apart`,
+  );
+  console.log(
+    `after the run    RSS ${mib(after.rss)} after gc; JS heap used ${mib(before.heap)} -> ${mib(after.heap)}`,
+  );
+  console.log(
+    `RSS growth       ${growth >= 0 ? '+' : ''}${growth.toFixed(1)}% (target < 10%: ${growth < 10 ? 'met' : 'NOT met'}); errors target 0: ${errors === 0 ? 'met' : 'NOT met'}`,
+  );
   exitCode = errors === 0 && growth < 10 ? 0 : 1;
 } finally {
   await app.close();

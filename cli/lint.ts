@@ -25,11 +25,14 @@ export async function cmdLint(args: readonly string[], io: CliIo): Promise<numbe
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
-      args: [...args], allowPositionals: true, strict: true,
+      args: [...args],
+      allowPositionals: true,
+      strict: true,
       options: { 'no-data': { type: 'boolean' }, store: { type: 'string' }, format: { type: 'string' } },
     }));
     if (positionals.length !== 1) throw new Error('lint takes exactly one policy file');
-    if (values.format !== undefined && values.format !== 'text' && values.format !== 'json') throw new Error('--format must be text or json');
+    if (values.format !== undefined && values.format !== 'text' && values.format !== 'json')
+      throw new Error('--format must be text or json');
   } catch (e) {
     io.err(`statguard lint: ${(e as Error).message}\n\n${LINT_USAGE}`);
     return 2;
@@ -50,7 +53,9 @@ export async function cmdLint(args: readonly string[], io: CliIo): Promise<numbe
     try {
       const ctx = store ? await readPreviewContext(store.db, plan.dataset.id) : null;
       const data = values['no-data'] === true ? null : await aggregateExact(plan);
-      findings.push(...lintPlan(plan, { ...(data ? { exact: data.tables, stats: data.stats } : {}), ledger: ctx?.ledger ?? null }));
+      findings.push(
+        ...lintPlan(plan, { ...(data ? { exact: data.tables, stats: data.stats } : {}), ledger: ctx?.ledger ?? null }),
+      );
     } finally {
       await store?.close();
     }

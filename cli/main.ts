@@ -17,7 +17,8 @@ import { API_USAGE } from '../api/usage.ts';
 
 // The engine (policy loader, pipeline, writer, preview, lint) loads only for the commands that run it, as the store
 // and API modules do below: `statguard publish` / `approve` start about 0.5 s of CPU faster without it.
-const loadPolicy: typeof import('../engine/policy/index.ts').loadPolicy = async (...a) => (await import('../engine/policy/index.ts')).loadPolicy(...a);
+const loadPolicy: typeof import('../engine/policy/index.ts').loadPolicy = async (...a) =>
+  (await import('../engine/policy/index.ts')).loadPolicy(...a);
 
 export interface Io {
   readonly out: (s: string) => void;
@@ -154,7 +155,9 @@ async function cmdRelease(args: readonly string[], io: Io): Promise<number> {
   if (values.seed !== undefined && values.seed === '') throw new UsageError('--seed needs a value');
   const plan = await loadPolicy(positionals[0]!);
   const [{ runRelease }, { writeRelease }, { makeProgress }] = await Promise.all([
-    import('../engine/pipeline.ts'), import('../engine/release/write.ts'), import('./progress.ts'),
+    import('../engine/pipeline.ts'),
+    import('../engine/release/write.ts'),
+    import('./progress.ts'),
   ]);
   const progress = makeProgress(io);
   let run;
@@ -172,7 +175,10 @@ async function cmdRelease(args: readonly string[], io: Io): Promise<number> {
     const file = path.resolve(values['reviewer-report']);
     const tmp = `${file}.partial`;
     try {
-      await writeFile(tmp, `${JSON.stringify({ policy: plan.policyId, createdAt: manifest.createdAt, ...run.reviewer }, null, 2)}\n`);
+      await writeFile(
+        tmp,
+        `${JSON.stringify({ policy: plan.policyId, createdAt: manifest.createdAt, ...run.reviewer }, null, 2)}\n`,
+      );
       await rename(tmp, file);
     } catch (e) {
       await rm(tmp, { force: true });
@@ -226,7 +232,9 @@ async function cmdStart(args: readonly string[], io: Io): Promise<number> {
   if (positionals.length > 0) throw new UsageError('start takes no positional arguments');
   const home = path.resolve(process.env.STATGUARD_HOME ?? '.statguard');
   const dirs: string[] = [];
-  for (const file of await examplePolicyFiles(path.resolve(typeof values.policies === 'string' ? values.policies : defaultPoliciesDir()))) {
+  for (const file of await examplePolicyFiles(
+    path.resolve(typeof values.policies === 'string' ? values.policies : defaultPoliciesDir()),
+  )) {
     const plan = await loadPolicy(file);
     const dir = path.join(home, 'releases', plan.policyId);
     let current = false;

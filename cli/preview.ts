@@ -15,8 +15,19 @@ import { parseArgs } from 'node:util';
 import { StatguardError } from '../engine/errors.ts';
 import { loadPolicy } from '../engine/policy/index.ts';
 import {
-  aggregateExact, comparePreviews, compareText, parseSweep, previewFromExact, previewHtml, previewText, sweepPolicy, sweepSvg, sweepText,
-  type Preview, type PreviewOptions, type Sweep,
+  aggregateExact,
+  comparePreviews,
+  compareText,
+  parseSweep,
+  previewFromExact,
+  previewHtml,
+  previewText,
+  sweepPolicy,
+  sweepSvg,
+  sweepText,
+  type Preview,
+  type PreviewOptions,
+  type Sweep,
 } from '../engine/preview/index.ts';
 import { readPreviewContext } from '../api/preview-context.ts';
 import { openStore, type Store } from '../api/store/db.ts';
@@ -43,13 +54,19 @@ export async function cmdPreview(args: readonly string[], io: CliIo): Promise<nu
       allowPositionals: true,
       strict: true,
       options: {
-        compare: { type: 'string' }, format: { type: 'string' }, sweep: { type: 'string' }, svg: { type: 'string' },
-        seed: { type: 'string' }, store: { type: 'string' }, out: { type: 'string' },
+        compare: { type: 'string' },
+        format: { type: 'string' },
+        sweep: { type: 'string' },
+        svg: { type: 'string' },
+        seed: { type: 'string' },
+        store: { type: 'string' },
+        out: { type: 'string' },
       },
     }));
     if (positionals.length !== 1) throw new CliUsage('preview takes exactly one policy file');
     const format = values.format ?? 'text';
-    if (format !== 'text' && format !== 'json' && format !== 'html') throw new CliUsage(`--format must be text, json or html (got ${JSON.stringify(format)})`);
+    if (format !== 'text' && format !== 'json' && format !== 'html')
+      throw new CliUsage(`--format must be text, json or html (got ${JSON.stringify(format)})`);
     if (values.svg !== undefined && values.sweep === undefined) throw new CliUsage('--svg needs --sweep');
     if (values.seed === '') throw new CliUsage('--seed needs a value');
   } catch (e) {
@@ -66,7 +83,10 @@ export async function cmdPreview(args: readonly string[], io: CliIo): Promise<nu
   const planA = await loadPolicy(positionals[0]!);
   const planB = typeof values.compare === 'string' ? await loadPolicy(values.compare) : null;
   if (planB && planB.dataset.id !== planA.dataset.id) {
-    throw new StatguardError('USAGE', `--compare needs two policies on the same dataset (${planA.dataset.id} vs ${planB.dataset.id})`);
+    throw new StatguardError(
+      'USAGE',
+      `--compare needs two policies on the same dataset (${planA.dataset.id} vs ${planB.dataset.id})`,
+    );
   }
 
   const store = await openStoreFor(values.store as string | undefined);
@@ -106,7 +126,10 @@ export async function cmdPreview(args: readonly string[], io: CliIo): Promise<nu
 }
 
 /** The store named by --store, DATABASE_URL or STATGUARD_DATA_DIR, or null (ledger unknown). Never created here. */
-export async function openStoreFor(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Store | null> {
+export async function openStoreFor(
+  dir: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Store | null> {
   if (dir !== undefined) {
     await mustExist(dir);
     return openStore({ dataDir: dir });

@@ -21,7 +21,9 @@ export function makeProgress(io: Io, minIntervalMs = 250): Progress {
       last = now;
       const secs = Math.max((now - started) / 1000, 1e-3);
       const pct = p.totalBytes ? ` ${((100 * p.bytes) / p.totalBytes).toFixed(0)}%` : '';
-      io.err(`\r\x1b[K${p.stage}: ${p.rows.toLocaleString('en')} rows, ${Math.round(p.rows / secs).toLocaleString('en')} rows/s${pct}`);
+      io.err(
+        `\r\x1b[K${p.stage}: ${p.rows.toLocaleString('en')} rows, ${Math.round(p.rows / secs).toLocaleString('en')} rows/s${pct}`,
+      );
       shown = true;
     },
     done: () => {

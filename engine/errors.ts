@@ -56,10 +56,13 @@ export class StatguardError extends Error {
     const loc = formatLocation(this.where);
     const head = `${this.code}: ${this.message}${loc ? ` (${loc})` : ''}`;
     if (this.details.length === 0) return head;
-    return [head, ...this.details.map((d) => {
-      const l = formatLocation(d);
-      return `  - ${l ? `${l}: ` : ''}${d.message}`;
-    })].join('\n');
+    return [
+      head,
+      ...this.details.map((d) => {
+        const l = formatLocation(d);
+        return `  - ${l ? `${l}: ` : ''}${d.message}`;
+      }),
+    ].join('\n');
   }
 }
 
@@ -69,6 +72,7 @@ export function formatLocation(w: ErrorLocation): string {
   else if (w.line !== undefined) parts.push(`line ${w.line}`);
   if (w.column !== undefined) parts.push(`column ${JSON.stringify(w.column)}`);
   if (w.path !== undefined) parts.push(`at ${w.path === '' ? '/' : w.path}`);
-  if (w.value !== undefined) parts.push(`value ${JSON.stringify(w.value.length > 80 ? `${w.value.slice(0, 77)}...` : w.value)}`);
+  if (w.value !== undefined)
+    parts.push(`value ${JSON.stringify(w.value.length > 80 ? `${w.value.slice(0, 77)}...` : w.value)}`);
   return parts.join(', ');
 }

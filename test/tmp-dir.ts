@@ -9,7 +9,10 @@ import path from 'node:path';
 const made: string[] = [];
 
 export function tempDir(prefix: string): string {
-  if (made.length === 0) process.once('exit', () => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+  if (made.length === 0)
+    process.once('exit', () => {
+      for (const d of made) rmSync(d, { recursive: true, force: true });
+    });
   const d = mkdtempSync(path.join(os.tmpdir(), prefix));
   made.push(d);
   return d;

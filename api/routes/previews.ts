@@ -21,8 +21,17 @@ import type { FastifyInstance } from 'fastify';
 import { StatguardError } from '../../engine/errors.ts';
 import { planPolicy, validatePolicy } from '../../engine/policy/index.ts';
 import {
-  aggregateExact, checkSweep, comparePreviews, previewFromExact, sweepPolicy, sweepSvg, SWEEP_PARAMS, MAX_SWEEP_POINTS,
-  type Preview, type Sweep, type SweepParam,
+  aggregateExact,
+  checkSweep,
+  comparePreviews,
+  previewFromExact,
+  sweepPolicy,
+  sweepSvg,
+  SWEEP_PARAMS,
+  MAX_SWEEP_POINTS,
+  type Preview,
+  type Sweep,
+  type SweepParam,
 } from '../../engine/preview/index.ts';
 import type { Plan } from '../../engine/types.ts';
 import { requireRole } from '../access.ts';
@@ -36,94 +45,153 @@ const FILE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\.json$/;
 export function registerPreviewRoutes(app: FastifyInstance, ctx: AppContext): void {
   const cfg = ctx.config;
 
-  app.get('/v1/previews/policies', {
-    config: { audit: 'policy.list' },
-    schema: {
-      summary: 'Example policies a reviewer can preview (officer, reviewer)',
-      tags: ['reviewer'],
-      response: {
-        200: {
-          type: 'object', required: ['items'],
-          properties: { items: { type: 'array', items: { type: 'object', required: ['file', 'id', 'title', 'regime', 'dataset'], properties: { file: { type: 'string' }, id: { type: 'string' }, title: { type: 'string' }, regime: { type: 'string' }, dataset: { type: 'string' } } } } },
-        },
-        ...errors(401, 403, 429),
-      },
-    },
-  }, async (req) => {
-    requireRole(req.actor, 'officer', 'reviewer');
-    return { items: await examplePolicies(cfg.policiesDir) };
-  });
-
-  app.get('/v1/previews/policies/:file', {
-    config: { audit: 'policy.read' },
-    schema: {
-      summary: 'One example policy document (officer, reviewer)',
-      tags: ['reviewer'],
-      params: { type: 'object', required: ['file'], properties: { file: { type: 'string', pattern: FILE_RE.source, maxLength: 200 } } },
-      response: { 200: { type: 'object', additionalProperties: true }, ...errors(400, 401, 403, 404, 429) },
-    },
-  }, async (req, reply) => {
-    requireRole(req.actor, 'officer', 'reviewer');
-    const { file } = req.params as { file: string };
-    req.auditTarget = file;
-    const known = (await examplePolicies(cfg.policiesDir)).some((p) => p.file === file);
-    if (!known) throw new ApiError('NOT_FOUND', `no example policy ${JSON.stringify(file)}`);
-    return reply.type('application/json').send(await readFile(path.join(cfg.policiesDir, file), 'utf8'));
-  });
-
-  app.post('/v1/previews', {
-    config: { audit: 'policy.preview' },
-    schema: {
-      summary: 'Preview a policy on its microdata without writing, publishing or spending budget (officer, reviewer); optionally compare a second policy and sweep a parameter',
-      description:
-        'Body: `policy` (a policy document), optional `compare` (a second policy on the same dataset), optional `sweep` ({ param, values }), optional `seed` (reproducible noise). ' +
-        "The policy's source must be a file inside the server's data roots. The response carries figures derived from exact values (secure zone).",
-      tags: ['reviewer'],
-      body: {
-        type: 'object',
-        required: ['policy'],
-        additionalProperties: false,
-        properties: {
-          policy: { type: 'object', additionalProperties: true },
-          compare: { type: 'object', additionalProperties: true },
-          sweep: {
-            type: 'object', required: ['param', 'values'], additionalProperties: false,
-            properties: { param: { type: 'string', enum: [...SWEEP_PARAMS] }, values: { type: 'array', minItems: 1, maxItems: MAX_SWEEP_POINTS, items: { type: 'number', exclusiveMinimum: 0 } } },
+  app.get(
+    '/v1/previews/policies',
+    {
+      config: { audit: 'policy.list' },
+      schema: {
+        summary: 'Example policies a reviewer can preview (officer, reviewer)',
+        tags: ['reviewer'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['items'],
+            properties: {
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['file', 'id', 'title', 'regime', 'dataset'],
+                  properties: {
+                    file: { type: 'string' },
+                    id: { type: 'string' },
+                    title: { type: 'string' },
+                    regime: { type: 'string' },
+                    dataset: { type: 'string' },
+                  },
+                },
+              },
+            },
           },
-          seed: { type: 'string', minLength: 1, maxLength: 100 },
+          ...errors(401, 403, 429),
         },
       },
-      response: { 200: { type: 'object', additionalProperties: true }, ...errors(400, 401, 403, 422, 429) },
     },
-  }, async (req) => {
-    requireRole(req.actor, 'officer', 'reviewer');
-    const body = req.body as { policy: unknown; compare?: unknown; sweep?: { param: SweepParam; values: number[] }; seed?: string };
-    const planA = await planFor(body.policy, 'policy', cfg.policiesDir);
-    const planB = body.compare !== undefined ? await planFor(body.compare, 'compare', cfg.policiesDir) : null;
-    req.auditTarget = planA.policyId;
-    req.auditDetail = { dataset: planA.dataset.id, ...(planB ? { compare: planB.policyId } : {}), ...(body.sweep ? { sweep: body.sweep.param } : {}) };
-    if (planB && planB.dataset.id !== planA.dataset.id) {
-      throw new ApiError('BAD_REQUEST', `compare needs two policies on the same dataset (${planA.dataset.id} vs ${planB.dataset.id})`);
-    }
-    await checkSource(planA, cfg.dataRoots, 'policy');
-    if (planB) await checkSource(planB, cfg.dataRoots, 'compare');
-    const sweepSpec = body.sweep ? engine(() => checkSweep(body.sweep!)) : null;
-    const context = await readPreviewContext(ctx.store.db, planA.dataset.id);
-    const opts = { ledger: context.ledger, published: context.published };
-    return engineAsync(async () => {
-      const dataA = await aggregateExact(planA, { seed: body.seed });
-      const a: Preview = await previewFromExact(planA, dataA, opts);
-      const b: Preview | null = planB ? await previewFromExact(planB, await aggregateExact(planB, { seed: body.seed }), opts) : null;
-      const sweep: Sweep | null = sweepSpec ? await sweepPolicy(planA, sweepSpec, dataA) : null;
-      return {
-        ...(b ? { comparison: comparePreviews(a, b) } : { preview: a }),
-        ...(sweep ? { sweep, svg: sweepSvg(sweep) } : {}),
+    async (req) => {
+      requireRole(req.actor, 'officer', 'reviewer');
+      return { items: await examplePolicies(cfg.policiesDir) };
+    },
+  );
+
+  app.get(
+    '/v1/previews/policies/:file',
+    {
+      config: { audit: 'policy.read' },
+      schema: {
+        summary: 'One example policy document (officer, reviewer)',
+        tags: ['reviewer'],
+        params: {
+          type: 'object',
+          required: ['file'],
+          properties: { file: { type: 'string', pattern: FILE_RE.source, maxLength: 200 } },
+        },
+        response: { 200: { type: 'object', additionalProperties: true }, ...errors(400, 401, 403, 404, 429) },
+      },
+    },
+    async (req, reply) => {
+      requireRole(req.actor, 'officer', 'reviewer');
+      const { file } = req.params as { file: string };
+      req.auditTarget = file;
+      const known = (await examplePolicies(cfg.policiesDir)).some((p) => p.file === file);
+      if (!known) throw new ApiError('NOT_FOUND', `no example policy ${JSON.stringify(file)}`);
+      return reply.type('application/json').send(await readFile(path.join(cfg.policiesDir, file), 'utf8'));
+    },
+  );
+
+  app.post(
+    '/v1/previews',
+    {
+      config: { audit: 'policy.preview' },
+      schema: {
+        summary:
+          'Preview a policy on its microdata without writing, publishing or spending budget (officer, reviewer); optionally compare a second policy and sweep a parameter',
+        description:
+          'Body: `policy` (a policy document), optional `compare` (a second policy on the same dataset), optional `sweep` ({ param, values }), optional `seed` (reproducible noise). ' +
+          "The policy's source must be a file inside the server's data roots. The response carries figures derived from exact values (secure zone).",
+        tags: ['reviewer'],
+        body: {
+          type: 'object',
+          required: ['policy'],
+          additionalProperties: false,
+          properties: {
+            policy: { type: 'object', additionalProperties: true },
+            compare: { type: 'object', additionalProperties: true },
+            sweep: {
+              type: 'object',
+              required: ['param', 'values'],
+              additionalProperties: false,
+              properties: {
+                param: { type: 'string', enum: [...SWEEP_PARAMS] },
+                values: {
+                  type: 'array',
+                  minItems: 1,
+                  maxItems: MAX_SWEEP_POINTS,
+                  items: { type: 'number', exclusiveMinimum: 0 },
+                },
+              },
+            },
+            seed: { type: 'string', minLength: 1, maxLength: 100 },
+          },
+        },
+        response: { 200: { type: 'object', additionalProperties: true }, ...errors(400, 401, 403, 422, 429) },
+      },
+    },
+    async (req) => {
+      requireRole(req.actor, 'officer', 'reviewer');
+      const body = req.body as {
+        policy: unknown;
+        compare?: unknown;
+        sweep?: { param: SweepParam; values: number[] };
+        seed?: string;
       };
-    });
-  });
+      const planA = await planFor(body.policy, 'policy', cfg.policiesDir);
+      const planB = body.compare !== undefined ? await planFor(body.compare, 'compare', cfg.policiesDir) : null;
+      req.auditTarget = planA.policyId;
+      req.auditDetail = {
+        dataset: planA.dataset.id,
+        ...(planB ? { compare: planB.policyId } : {}),
+        ...(body.sweep ? { sweep: body.sweep.param } : {}),
+      };
+      if (planB && planB.dataset.id !== planA.dataset.id) {
+        throw new ApiError(
+          'BAD_REQUEST',
+          `compare needs two policies on the same dataset (${planA.dataset.id} vs ${planB.dataset.id})`,
+        );
+      }
+      await checkSource(planA, cfg.dataRoots, 'policy');
+      if (planB) await checkSource(planB, cfg.dataRoots, 'compare');
+      const sweepSpec = body.sweep ? engine(() => checkSweep(body.sweep!)) : null;
+      const context = await readPreviewContext(ctx.store.db, planA.dataset.id);
+      const opts = { ledger: context.ledger, published: context.published };
+      return engineAsync(async () => {
+        const dataA = await aggregateExact(planA, { seed: body.seed });
+        const a: Preview = await previewFromExact(planA, dataA, opts);
+        const b: Preview | null = planB
+          ? await previewFromExact(planB, await aggregateExact(planB, { seed: body.seed }), opts)
+          : null;
+        const sweep: Sweep | null = sweepSpec ? await sweepPolicy(planA, sweepSpec, dataA) : null;
+        return {
+          ...(b ? { comparison: comparePreviews(a, b) } : { preview: a }),
+          ...(sweep ? { sweep, svg: sweepSvg(sweep) } : {}),
+        };
+      });
+    },
+  );
 }
 
-async function examplePolicies(dir: string): Promise<{ file: string; id: string; title: string; regime: string; dataset: string }[]> {
+async function examplePolicies(
+  dir: string,
+): Promise<{ file: string; id: string; title: string; regime: string; dataset: string }[]> {
   let files: string[];
   try {
     files = (await readdir(dir)).filter((f) => FILE_RE.test(f) && !f.endsWith('.schema.json')).sort();
@@ -133,9 +201,20 @@ async function examplePolicies(dir: string): Promise<{ file: string; id: string;
   const out: { file: string; id: string; title: string; regime: string; dataset: string }[] = [];
   for (const file of files) {
     try {
-      const doc = JSON.parse(await readFile(path.join(dir, file), 'utf8')) as { id?: unknown; release?: { title?: unknown }; protection?: { regime?: unknown }; dataset?: { id?: unknown } };
+      const doc = JSON.parse(await readFile(path.join(dir, file), 'utf8')) as {
+        id?: unknown;
+        release?: { title?: unknown };
+        protection?: { regime?: unknown };
+        dataset?: { id?: unknown };
+      };
       if (typeof doc.id !== 'string') continue;
-      out.push({ file, id: doc.id, title: String(doc.release?.title ?? doc.id), regime: String(doc.protection?.regime ?? ''), dataset: String(doc.dataset?.id ?? '') });
+      out.push({
+        file,
+        id: doc.id,
+        title: String(doc.release?.title ?? doc.id),
+        regime: String(doc.protection?.regime ?? ''),
+        dataset: String(doc.dataset?.id ?? ''),
+      });
     } catch {
       // Not a policy: not offered.
     }
@@ -147,15 +226,25 @@ async function examplePolicies(dir: string): Promise<{ file: string; id: string;
 async function planFor(json: unknown, where: 'policy' | 'compare', policiesDir: string): Promise<Plan> {
   const v = validatePolicy(json);
   if (!v.ok) {
-    throw new ApiError('POLICY_INVALID', `${where}: the policy has ${v.errors.length} problem(s)${v.refused ? '; refused: a differential-privacy release never bases a decision on exact values' : ''}`, {
-      problems: v.errors.map((e) => ({ path: e.path, message: e.message })),
-    });
+    throw new ApiError(
+      'POLICY_INVALID',
+      `${where}: the policy has ${v.errors.length} problem(s)${v.refused ? '; refused: a differential-privacy release never bases a decision on exact values' : ''}`,
+      {
+        problems: v.errors.map((e) => ({ path: e.path, message: e.message })),
+      },
+    );
   }
   const sha = createHash('sha256').update(JSON.stringify(json)).digest('hex');
   try {
     return planPolicy(v.policy, { policyPath: path.join(policiesDir, `${v.policy.id}.json`), policySha256: sha });
   } catch (e) {
-    if (e instanceof StatguardError) throw new ApiError('POLICY_INVALID', `${where}: ${e.message}`, { problems: [{ path: e.where.path ?? '', message: e.message }, ...e.details.map((d) => ({ path: d.path ?? '', message: d.message }))] });
+    if (e instanceof StatguardError)
+      throw new ApiError('POLICY_INVALID', `${where}: ${e.message}`, {
+        problems: [
+          { path: e.where.path ?? '', message: e.message },
+          ...e.details.map((d) => ({ path: d.path ?? '', message: d.message })),
+        ],
+      });
     throw e;
   }
 }
@@ -171,7 +260,10 @@ function inside(p: string, root: string): boolean {
  */
 async function checkSource(plan: Plan, roots: readonly string[], where: string): Promise<void> {
   const s = plan.dataset.source;
-  const forbidden = (): ApiError => new ApiError('SOURCE_FORBIDDEN', `${where}: the data source must be a file inside the server's data roots`, { path: '/dataset/source' });
+  const forbidden = (): ApiError =>
+    new ApiError('SOURCE_FORBIDDEN', `${where}: the data source must be a file inside the server's data roots`, {
+      path: '/dataset/source',
+    });
   if (s.kind === 'postgres') throw forbidden();
   const file = path.resolve(s.path);
   const lexical = roots.map((r) => path.resolve(r));
@@ -180,7 +272,10 @@ async function checkSource(plan: Plan, roots: readonly string[], where: string):
   try {
     real = await realpath(file);
   } catch {
-    throw new ApiError('PREVIEW_FAILED', `${where}: the data source file does not exist or cannot be read`, { engineCode: 'SOURCE_UNREADABLE', path: '/dataset/source' });
+    throw new ApiError('PREVIEW_FAILED', `${where}: the data source file does not exist or cannot be read`, {
+      engineCode: 'SOURCE_UNREADABLE',
+      path: '/dataset/source',
+    });
   }
   const realRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => null)));
   if (!realRoots.some((r) => r !== null && inside(real, r))) throw forbidden();
@@ -206,7 +301,11 @@ async function engineAsync<T>(f: () => Promise<T>): Promise<T> {
 function toApi(e: unknown): unknown {
   if (e instanceof StatguardError) {
     if (e.code === 'USAGE') return new ApiError('BAD_REQUEST', e.message);
-    return new ApiError('PREVIEW_FAILED', e.message, { engineCode: e.code, ...(e.where.path ? { path: e.where.path } : {}), ...(e.where.line ? { line: e.where.line } : {}) });
+    return new ApiError('PREVIEW_FAILED', e.message, {
+      engineCode: e.code,
+      ...(e.where.path ? { path: e.where.path } : {}),
+      ...(e.where.line ? { line: e.where.line } : {}),
+    });
   }
   return e;
 }

@@ -2,13 +2,53 @@
 import type { Kysely } from 'kysely';
 import type { Database, ReleaseRow } from '../store/schema.ts';
 
-type SummaryRow = Pick<ReleaseRow, 'id' | 'policy_id' | 'policy_version' | 'version' | 'title' | 'status' | 'regime' | 'audience' | 'demo' | 'dataset_id' | 'created_at' | 'approved_at' | 'withdrawn_at' | 'withdraw_reason' | 'supersedes' | 'superseded_by'>;
+type SummaryRow = Pick<
+  ReleaseRow,
+  | 'id'
+  | 'policy_id'
+  | 'policy_version'
+  | 'version'
+  | 'title'
+  | 'status'
+  | 'regime'
+  | 'audience'
+  | 'demo'
+  | 'dataset_id'
+  | 'created_at'
+  | 'approved_at'
+  | 'withdrawn_at'
+  | 'withdraw_reason'
+  | 'supersedes'
+  | 'superseded_by'
+>;
 
-export const SUMMARY_COLUMNS = ['id', 'policy_id', 'policy_version', 'version', 'title', 'status', 'regime', 'audience', 'demo', 'dataset_id', 'created_at', 'approved_at', 'withdrawn_at', 'withdraw_reason', 'supersedes', 'superseded_by'] as const;
+export const SUMMARY_COLUMNS = [
+  'id',
+  'policy_id',
+  'policy_version',
+  'version',
+  'title',
+  'status',
+  'regime',
+  'audience',
+  'demo',
+  'dataset_id',
+  'created_at',
+  'approved_at',
+  'withdrawn_at',
+  'withdraw_reason',
+  'supersedes',
+  'superseded_by',
+] as const;
 
 const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
 
-export interface TableBrief { id: string; title: string; cells: number; suppressed: number }
+export interface TableBrief {
+  id: string;
+  title: string;
+  cells: number;
+  suppressed: number;
+}
 
 export function summary(r: SummaryRow, tables: readonly TableBrief[]): Record<string, unknown> {
   return {
@@ -35,7 +75,14 @@ export function summary(r: SummaryRow, tables: readonly TableBrief[]): Record<st
 export async function tablesOf(db: Kysely<Database>, ids: readonly string[]): Promise<Map<string, TableBrief[]>> {
   const out = new Map<string, TableBrief[]>(ids.map((i) => [i, []]));
   if (ids.length === 0) return out;
-  const rows = await db.selectFrom('release_tables').select(['release_id', 'table_id', 'title', 'cell_count', 'suppressed']).where('release_id', 'in', ids).orderBy('release_id').orderBy('position').execute();
-  for (const r of rows) out.get(r.release_id)?.push({ id: r.table_id, title: r.title, cells: r.cell_count, suppressed: r.suppressed });
+  const rows = await db
+    .selectFrom('release_tables')
+    .select(['release_id', 'table_id', 'title', 'cell_count', 'suppressed'])
+    .where('release_id', 'in', ids)
+    .orderBy('release_id')
+    .orderBy('position')
+    .execute();
+  for (const r of rows)
+    out.get(r.release_id)?.push({ id: r.table_id, title: r.title, cells: r.cell_count, suppressed: r.suppressed });
   return out;
 }

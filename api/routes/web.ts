@@ -16,7 +16,8 @@ import { ApiError } from '../errors.ts';
 
 const WEB_DIR = new URL('../web/', import.meta.url);
 
-export const WEB_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+export const WEB_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 const STATIC: Readonly<Record<string, string>> = {
   'app.js': 'text/javascript; charset=utf-8',
@@ -42,14 +43,29 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext): void {
   };
 
   app.get('/', { schema: { hide: true } }, async (_req, reply) => {
-    const html = (await load('index.html')).replace('data-zone="full"', `data-zone="${ctx.publicOnly ? 'public' : 'full'}"`);
+    const html = (await load('index.html')).replace(
+      'data-zone="full"',
+      `data-zone="${ctx.publicOnly ? 'public' : 'full'}"`,
+    );
     return secure(reply).header('cache-control', 'no-cache').type('text/html; charset=utf-8').send(html);
   });
 
-  app.get('/static/:file', { schema: { hide: true, params: { type: 'object', required: ['file'], properties: { file: { type: 'string', maxLength: 50 } } } } }, async (req, reply) => {
-    const { file } = req.params as { file: string };
-    const type = Object.hasOwn(STATIC, file) ? STATIC[file] : undefined;
-    if (type === undefined) throw new ApiError('NOT_FOUND', `no static file ${JSON.stringify(file)}`);
-    return secure(reply).header('cache-control', 'no-cache').type(type).send(await load(file));
-  });
+  app.get(
+    '/static/:file',
+    {
+      schema: {
+        hide: true,
+        params: { type: 'object', required: ['file'], properties: { file: { type: 'string', maxLength: 50 } } },
+      },
+    },
+    async (req, reply) => {
+      const { file } = req.params as { file: string };
+      const type = Object.hasOwn(STATIC, file) ? STATIC[file] : undefined;
+      if (type === undefined) throw new ApiError('NOT_FOUND', `no static file ${JSON.stringify(file)}`);
+      return secure(reply)
+        .header('cache-control', 'no-cache')
+        .type(type)
+        .send(await load(file));
+    },
+  );
 }

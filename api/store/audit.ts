@@ -26,15 +26,18 @@ export interface AuditEntry {
 }
 
 export async function writeAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
-  await db.insertInto('audit_log').values({
-    caller: e.actor.caller,
-    role: e.actor.role,
-    action: e.action,
-    target: e.target,
-    outcome: e.outcome,
-    status: e.status ?? null,
-    detail: e.detail ? JSON.stringify(e.detail) : null,
-  }).execute();
+  await db
+    .insertInto('audit_log')
+    .values({
+      caller: e.actor.caller,
+      role: e.actor.role,
+      action: e.action,
+      target: e.target,
+      outcome: e.outcome,
+      status: e.status ?? null,
+      detail: e.detail ? JSON.stringify(e.detail) : null,
+    })
+    .execute();
 }
 
 export interface AuditQuery {
@@ -60,7 +63,10 @@ export interface AuditRecord {
   readonly detail: Record<string, unknown> | null;
 }
 
-export async function queryAudit(db: Kysely<Database>, q: AuditQuery): Promise<{ items: AuditRecord[]; total: number }> {
+export async function queryAudit(
+  db: Kysely<Database>,
+  q: AuditQuery,
+): Promise<{ items: AuditRecord[]; total: number }> {
   let base = db.selectFrom('audit_log');
   if (q.caller) base = base.where('caller', '=', q.caller);
   if (q.action) base = base.where('action', '=', q.action);
@@ -70,7 +76,17 @@ export async function queryAudit(db: Kysely<Database>, q: AuditQuery): Promise<{
   if (q.until) base = base.where('at', '<', new Date(q.until));
   const [rows, count] = await Promise.all([
     base
-      .select([sql<string>`id::text`.as('id'), 'at', 'caller', 'role', 'action', 'target', 'outcome', 'status', 'detail'])
+      .select([
+        sql<string>`id::text`.as('id'),
+        'at',
+        'caller',
+        'role',
+        'action',
+        'target',
+        'outcome',
+        'status',
+        'detail',
+      ])
       .orderBy('audit_log.id', 'desc')
       .limit(q.limit ?? 100)
       .offset(q.offset ?? 0)
@@ -79,6 +95,10 @@ export async function queryAudit(db: Kysely<Database>, q: AuditQuery): Promise<{
   ]);
   return {
     total: Number(count.n),
-    items: rows.map((r) => ({ ...r, at: new Date(r.at).toISOString(), detail: (r.detail as Record<string, unknown> | null) ?? null })),
+    items: rows.map((r) => ({
+      ...r,
+      at: new Date(r.at).toISOString(),
+      detail: (r.detail as Record<string, unknown> | null) ?? null,
+    })),
   };
 }

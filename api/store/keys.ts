@@ -23,13 +23,22 @@ export interface KeyInfo {
   readonly revokedAt: string | null;
 }
 
-export async function createKey(db: Kysely<Database>, role: string, name: string, actor: Actor): Promise<{ id: string; key: string; role: Role; name: string }> {
-  if (!ROLES.includes(role as Role)) throw new ApiError('BAD_REQUEST', `role must be one of ${ROLES.join(', ')}; got ${JSON.stringify(role)}`);
+export async function createKey(
+  db: Kysely<Database>,
+  role: string,
+  name: string,
+  actor: Actor,
+): Promise<{ id: string; key: string; role: Role; name: string }> {
+  if (!ROLES.includes(role as Role))
+    throw new ApiError('BAD_REQUEST', `role must be one of ${ROLES.join(', ')}; got ${JSON.stringify(role)}`);
   if (name.trim() === '') throw new ApiError('BAD_REQUEST', 'a key needs a non-empty name');
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   await db.transaction().execute(async (tx) => {
-    await tx.insertInto('api_keys').values({ id, hash: hashSecret(secret).toString('hex'), role: role as Role, name, revoked_at: null }).execute();
+    await tx
+      .insertInto('api_keys')
+      .values({ id, hash: hashSecret(secret).toString('hex'), role: role as Role, name, revoked_at: null })
+      .execute();
     await writeAudit(tx, { actor, action: 'key.create', target: id, outcome: 'ok', detail: { role, name } });
   });
   return { id, key: `sg_${id}_${secret}`, role: role as Role, name };
@@ -37,15 +46,30 @@ export async function createKey(db: Kysely<Database>, role: string, name: string
 
 export async function revokeKey(db: Kysely<Database>, id: string, actor: Actor): Promise<void> {
   await db.transaction().execute(async (tx) => {
-    const r = await tx.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    const r = await tx
+      .updateTable('api_keys')
+      .set({ revoked_at: new Date() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
     if (Number(r.numUpdatedRows) === 0) throw new ApiError('KEY_NOT_FOUND', `no active API key ${JSON.stringify(id)}`);
     await writeAudit(tx, { actor, action: 'key.revoke', target: id, outcome: 'ok' });
   });
 }
 
 export async function listKeys(db: Kysely<Database>): Promise<KeyInfo[]> {
-  const rows = await db.selectFrom('api_keys').select(['id', 'role', 'name', 'created_at', 'revoked_at']).orderBy('created_at').execute();
-  return rows.map((r) => ({ id: r.id, role: r.role, name: r.name, createdAt: new Date(r.created_at).toISOString(), revokedAt: r.revoked_at ? new Date(r.revoked_at).toISOString() : null }));
+  const rows = await db
+    .selectFrom('api_keys')
+    .select(['id', 'role', 'name', 'created_at', 'revoked_at'])
+    .orderBy('created_at')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    role: r.role,
+    name: r.name,
+    createdAt: new Date(r.created_at).toISOString(),
+    revokedAt: r.revoked_at ? new Date(r.revoked_at).toISOString() : null,
+  }));
 }
 
 /**
@@ -58,7 +82,11 @@ export async function authenticate(db: Kysely<Database>, header: string | undefi
   if (!m) throw new ApiError('UNAUTHORIZED', 'the Authorization header must be "Bearer <key>"');
   const k = KEY_RE.exec(m[1]!);
   if (!k) throw new ApiError('UNAUTHORIZED', 'the API key is malformed');
-  const row = await db.selectFrom('api_keys').select(['id', 'hash', 'role', 'revoked_at']).where('id', '=', k[1]!).executeTakeFirst();
+  const row = await db
+    .selectFrom('api_keys')
+    .select(['id', 'hash', 'role', 'revoked_at'])
+    .where('id', '=', k[1]!)
+    .executeTakeFirst();
   const given = hashSecret(k[2]!);
   // Compare even when the id is unknown (against a dummy) so timing does not reveal which ids exist.
   const stored = row ? Buffer.from(row.hash, 'hex') : Buffer.alloc(32);

@@ -162,7 +162,9 @@ const m001: Migration = {
 const m002: Migration = {
   async up(db: Kysely<any>): Promise<void> {
     await sql.raw(`ALTER TABLE releases DROP CONSTRAINT releases_regime_check`).execute(db);
-    await sql.raw(`ALTER TABLE releases ADD CONSTRAINT releases_regime_check CHECK (regime IN ('sdc', 'dp', 'ckm'))`).execute(db);
+    await sql
+      .raw(`ALTER TABLE releases ADD CONSTRAINT releases_regime_check CHECK (regime IN ('sdc', 'dp', 'ckm'))`)
+      .execute(db);
   },
   async down(): Promise<void> {
     throw new Error('migration 002 cannot be reverted');

@@ -9,7 +9,16 @@
  * index i refers to the same cell as in the release files.
  */
 import type { TableMeta } from '../../engine/release/formats.ts';
-import type { CellAccuracy, ConfStatus, DimensionNode, DimensionPlan, MeasurePlan, ObsStatus, ProtectedCell, ProtectedTable } from '../../engine/types.ts';
+import type {
+  CellAccuracy,
+  ConfStatus,
+  DimensionNode,
+  DimensionPlan,
+  MeasurePlan,
+  ObsStatus,
+  ProtectedCell,
+  ProtectedTable,
+} from '../../engine/types.ts';
 import type { StoredCells, StoredDimension } from './schema.ts';
 
 export function dimensionPlan(d: StoredDimension): DimensionPlan {
@@ -20,7 +29,9 @@ export function dimensionPlan(d: StoredDimension): DimensionPlan {
   });
   const isLeaf = children.map((c) => c.length === 0);
   const leafOrdinal = new Map<number, number>();
-  isLeaf.forEach((l, i) => { if (l) leafOrdinal.set(i, leafOrdinal.size); });
+  isLeaf.forEach((l, i) => {
+    if (l) leafOrdinal.set(i, leafOrdinal.size);
+  });
   const leavesOf: number[][] = new Array(n);
   const collect = (i: number): number[] => {
     if (leavesOf[i]) return leavesOf[i]!;
@@ -33,25 +44,41 @@ export function dimensionPlan(d: StoredDimension): DimensionPlan {
     level[i] = l;
     for (const c of children[i]!) setLevel(c, l + 1);
   };
-  d.nodes.forEach((node, i) => { if (node.parent === null) setLevel(i, 0); });
-  const nodes: DimensionNode[] = d.nodes.map((node, i) => Object.freeze({
-    code: node.code,
-    label: node.label,
-    leaf: isLeaf[i]!,
-    level: level[i]!,
-    parent: node.parent,
-    children: Object.freeze(children[i]!),
-    leaves: Object.freeze(collect(i)),
-  }));
+  d.nodes.forEach((node, i) => {
+    if (node.parent === null) setLevel(i, 0);
+  });
+  const nodes: DimensionNode[] = d.nodes.map((node, i) =>
+    Object.freeze({
+      code: node.code,
+      label: node.label,
+      leaf: isLeaf[i]!,
+      level: level[i]!,
+      parent: node.parent,
+      children: Object.freeze(children[i]!),
+      leaves: Object.freeze(collect(i)),
+    }),
+  );
   const roots = nodes.map((x, i) => (x.parent === null && !x.leaf ? i : -1)).filter((i) => i >= 0);
-  return Object.freeze({ name: d.name, label: d.label, nodes: Object.freeze(nodes), leafCount: leafOrdinal.size, total: roots.length === 1 ? roots[0]! : null });
+  return Object.freeze({
+    name: d.name,
+    label: d.label,
+    nodes: Object.freeze(nodes),
+    leafCount: leafOrdinal.size,
+    total: roots.length === 1 ? roots[0]! : null,
+  });
 }
 
 function measurePlan(m: Record<string, unknown>): MeasurePlan {
   if (m.kind === 'count') return { kind: 'count' };
   const bounds = Array.isArray(m.bounds) ? (m.bounds as number[]) : [0, 0];
   // Bounds are informational here (formatters read only the kind and column).
-  return { kind: m.kind === 'mean' ? 'mean' : 'sum', column: String(m.column ?? ''), lower: bounds[0] ?? 0, upper: bounds[1] ?? 0, decimals: 0 };
+  return {
+    kind: m.kind === 'mean' ? 'mean' : 'sum',
+    column: String(m.column ?? ''),
+    lower: bounds[0] ?? 0,
+    upper: bounds[1] ?? 0,
+    decimals: 0,
+  };
 }
 
 export interface StoredTableInput {
@@ -71,18 +98,38 @@ export function protectedTable(row: StoredTableInput): ProtectedTable {
   const cells: ProtectedCell[] = c.value.map((value, i) => {
     const sd = c.noiseSd?.[i] ?? null;
     const hw = c.halfWidth95?.[i] ?? null;
-    const accuracy: CellAccuracy | null = sd === null && hw === null ? null : { noiseSd: sd ?? NaN, scale, halfWidth95: hw ?? NaN };
+    const accuracy: CellAccuracy | null =
+      sd === null && hw === null ? null : { noiseSd: sd ?? NaN, scale, halfWidth95: hw ?? NaN };
     return { value, conf: c.conf[i] as ConfStatus, obs: c.obs[i] as ObsStatus, accuracy };
   });
   return {
     kind: 'protected',
-    plan: { id: row.table_id, title: row.title, description: row.description, dimensions: dims, measure: measurePlan(row.measure), budgetShare: 0, neverSuppress: [], alwaysSuppress: [] },
+    plan: {
+      id: row.table_id,
+      title: row.title,
+      description: row.description,
+      dimensions: dims,
+      measure: measurePlan(row.measure),
+      budgetShare: 0,
+      neverSuppress: [],
+      alwaysSuppress: [],
+    },
     cells,
   };
 }
 
 /** The metadata the engine's writer put into JSON-stat (same strings as renderRelease). */
-export function tableMeta(manifest: { release: { title: string }; engine: { version: string }; policy: { id: string; version: string }; createdAt: string; regime: string; guarantee: { statement: string } }, privacy: Record<string, unknown> | null): TableMeta {
+export function tableMeta(
+  manifest: {
+    release: { title: string };
+    engine: { version: string };
+    policy: { id: string; version: string };
+    createdAt: string;
+    regime: string;
+    guarantee: { statement: string };
+  },
+  privacy: Record<string, unknown> | null,
+): TableMeta {
   return {
     releaseTitle: manifest.release.title,
     source: `statguard ${manifest.engine.version}, policy ${manifest.policy.id} ${manifest.policy.version}`,

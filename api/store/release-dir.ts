@@ -65,7 +65,8 @@ function obj(o: Record<string, unknown>, key: string, where: string): Record<str
 export function checkManifest(m: unknown): Manifest {
   const w = 'manifest.json';
   if (!isObj(m)) bad(w, 'expected a JSON object');
-  if (m.manifestVersion !== MANIFEST_VERSION) bad(`${w}/manifestVersion`, `expected ${MANIFEST_VERSION}, found ${JSON.stringify(m.manifestVersion)}`);
+  if (m.manifestVersion !== MANIFEST_VERSION)
+    bad(`${w}/manifestVersion`, `expected ${MANIFEST_VERSION}, found ${JSON.stringify(m.manifestVersion)}`);
   const policy = obj(m, 'policy', w);
   str(policy, 'id', `${w}/policy`);
   str(policy, 'version', `${w}/policy`);
@@ -75,12 +76,16 @@ export function checkManifest(m: unknown): Manifest {
   str(dataset, 'id', `${w}/dataset`);
   const release = obj(m, 'release', w);
   str(release, 'title', `${w}/release`);
-  if (release.audience !== 'public' && release.audience !== 'contract') bad(`${w}/release/audience`, 'expected "public" or "contract"');
+  if (release.audience !== 'public' && release.audience !== 'contract')
+    bad(`${w}/release/audience`, 'expected "public" or "contract"');
   if (typeof release.demo !== 'boolean') bad(`${w}/release/demo`, 'expected a boolean');
-  if (release.expires !== null && release.expires !== undefined && typeof release.expires !== 'string') bad(`${w}/release/expires`, 'expected a date string or null');
+  if (release.expires !== null && release.expires !== undefined && typeof release.expires !== 'string')
+    bad(`${w}/release/expires`, 'expected a date string or null');
   const rnd = obj(m, 'randomness', w);
-  if (rnd.source !== 'crypto' && rnd.source !== 'seeded') bad(`${w}/randomness/source`, 'expected "crypto" or "seeded"');
-  if (m.regime !== 'sdc' && m.regime !== 'dp' && m.regime !== 'ckm') bad(`${w}/regime`, 'expected "sdc", "dp" or "ckm"');
+  if (rnd.source !== 'crypto' && rnd.source !== 'seeded')
+    bad(`${w}/randomness/source`, 'expected "crypto" or "seeded"');
+  if (m.regime !== 'sdc' && m.regime !== 'dp' && m.regime !== 'ckm')
+    bad(`${w}/regime`, 'expected "sdc", "dp" or "ckm"');
   const guarantee = obj(m, 'guarantee', w);
   str(guarantee, 'statement', `${w}/guarantee`);
   if (m.budget !== null && !isObj(m.budget)) bad(`${w}/budget`, 'expected an object or null');
@@ -103,7 +108,11 @@ export function checkManifest(m: unknown): Manifest {
     for (const k of ['csv', 'jsonstat'] as const) {
       const f = obj(files, k, `${tw}/files`);
       const p = str(f, 'path', `${tw}/files/${k}`);
-      if (!SAFE_NAME.test(p)) bad(`${tw}/files/${k}/path`, `file name ${JSON.stringify(p)} must be a plain file name inside the release directory`);
+      if (!SAFE_NAME.test(p))
+        bad(
+          `${tw}/files/${k}/path`,
+          `file name ${JSON.stringify(p)} must be a plain file name inside the release directory`,
+        );
       if (!/^[0-9a-f]{64}$/.test(String(f.sha256))) bad(`${tw}/files/${k}/sha256`, 'expected a hex SHA-256');
       if (!Number.isInteger(f.bytes)) bad(`${tw}/files/${k}/bytes`, 'expected an integer');
     }
@@ -118,7 +127,10 @@ function dimensionFrom(name: string, d: unknown, where: string): StoredDimension
   const index = cat.index;
   let codes: string[];
   if (Array.isArray(index)) codes = index.map(String);
-  else if (isObj(index)) codes = Object.entries(index).sort((a, b) => Number(a[1]) - Number(b[1])).map(([c]) => c);
+  else if (isObj(index))
+    codes = Object.entries(index)
+      .sort((a, b) => Number(a[1]) - Number(b[1]))
+      .map(([c]) => c);
   else bad(`${where}/category/index`, 'expected an array or object');
   const pos = new Map<string, number>();
   codes.forEach((c, i) => {
@@ -134,18 +146,28 @@ function dimensionFrom(name: string, d: unknown, where: string): StoredDimension
       if (pi === undefined || !Array.isArray(kids)) bad(`${where}/category/child/${p}`, 'names an unknown code');
       for (const k of kids) {
         const ki = pos.get(String(k));
-        if (ki === undefined) bad(`${where}/category/child/${p}`, `child ${JSON.stringify(k)} is not a code of the dimension`);
+        if (ki === undefined)
+          bad(`${where}/category/child/${p}`, `child ${JSON.stringify(k)} is not a code of the dimension`);
         if (parent[ki] !== null) bad(`${where}/category/child/${p}`, `code ${JSON.stringify(k)} has two parents`);
         parent[ki] = pi;
       }
     }
   }
-  const nodes: StoredNode[] = codes.map((c, i) => ({ code: c, label: typeof labels[c] === 'string' ? (labels[c] as string) : c, parent: parent[i]! }));
+  const nodes: StoredNode[] = codes.map((c, i) => ({
+    code: c,
+    label: typeof labels[c] === 'string' ? (labels[c] as string) : c,
+    parent: parent[i]!,
+  }));
   return { name, label: typeof d.label === 'string' ? d.label : name, nodes };
 }
 
 /** Parse and check one table's JSON-stat document against its manifest entry. */
-function tableFrom(entry: Manifest['tables'][number], position: number, jsonText: string, csvText: string): LoadedTable {
+function tableFrom(
+  entry: Manifest['tables'][number],
+  position: number,
+  jsonText: string,
+  csvText: string,
+): LoadedTable {
   const w = entry.files.jsonstat.path;
   let js: unknown;
   try {
@@ -156,35 +178,51 @@ function tableFrom(entry: Manifest['tables'][number], position: number, jsonText
   if (!isObj(js) || js.version !== '2.0' || js.class !== 'dataset') bad(w, 'expected a JSON-stat 2.0 dataset');
   const ids = js.id;
   const size = js.size;
-  if (!Array.isArray(ids) || !Array.isArray(size) || ids.length !== size.length) bad(w, 'id and size must be arrays of the same length');
+  if (!Array.isArray(ids) || !Array.isArray(size) || ids.length !== size.length)
+    bad(w, 'id and size must be arrays of the same length');
   const manifestDims = entry.dimensions;
   if (ids.length !== manifestDims.length || ids.some((n, i) => n !== manifestDims[i]!.name)) {
-    bad(w, `dimensions ${JSON.stringify(ids)} do not match the manifest's ${JSON.stringify(manifestDims.map((d) => d.name))}`);
+    bad(
+      w,
+      `dimensions ${JSON.stringify(ids)} do not match the manifest's ${JSON.stringify(manifestDims.map((d) => d.name))}`,
+    );
   }
   const dimObj = obj(js, 'dimension', w);
   const dimensions = ids.map((n, i) => {
     const dim = dimensionFrom(String(n), dimObj[String(n)], `${w}/dimension/${String(n)}`);
     if (dim.nodes.length !== size[i] || dim.nodes.length !== manifestDims[i]!.levels) {
-      bad(`${w}/dimension/${String(n)}`, `has ${dim.nodes.length} categories; size says ${String(size[i])}, manifest says ${manifestDims[i]!.levels}`);
+      bad(
+        `${w}/dimension/${String(n)}`,
+        `has ${dim.nodes.length} categories; size says ${String(size[i])}, manifest says ${manifestDims[i]!.levels}`,
+      );
     }
     return dim;
   });
   const cellCount = dimensions.reduce((n, d) => n * d.nodes.length, 1);
   if (cellCount !== entry.cells) bad(w, `has ${cellCount} cells; the manifest says ${entry.cells}`);
   const value = js.value;
-  if (!Array.isArray(value) || value.length !== cellCount) bad(`${w}/value`, `expected an array of ${cellCount} values`);
+  if (!Array.isArray(value) || value.length !== cellCount)
+    bad(`${w}/value`, `expected an array of ${cellCount} values`);
   const sg = obj(obj(js, 'extension', w), 'statguard', `${w}/extension`);
-  if (sg.table !== entry.id) bad(`${w}/extension/statguard/table`, `names table ${JSON.stringify(sg.table)}, expected ${JSON.stringify(entry.id)}`);
+  if (sg.table !== entry.id)
+    bad(
+      `${w}/extension/statguard/table`,
+      `names table ${JSON.stringify(sg.table)}, expected ${JSON.stringify(entry.id)}`,
+    );
   const conf = sg.confStatus;
   const obs = sg.obsStatus;
-  if (!Array.isArray(conf) || conf.length !== cellCount || conf.some((c) => !CONF.has(c as string))) bad(`${w}/extension/statguard/confStatus`, `expected ${cellCount} CONF_STATUS codes`);
-  if (!Array.isArray(obs) || obs.length !== cellCount || obs.some((c) => !OBS.has(c as string))) bad(`${w}/extension/statguard/obsStatus`, `expected ${cellCount} OBS_STATUS codes`);
+  if (!Array.isArray(conf) || conf.length !== cellCount || conf.some((c) => !CONF.has(c as string)))
+    bad(`${w}/extension/statguard/confStatus`, `expected ${cellCount} CONF_STATUS codes`);
+  if (!Array.isArray(obs) || obs.length !== cellCount || obs.some((c) => !OBS.has(c as string)))
+    bad(`${w}/extension/statguard/obsStatus`, `expected ${cellCount} OBS_STATUS codes`);
   let noiseSd: (number | null)[] | null = null;
   let halfWidth95: (number | null)[] | null = null;
   if (sg.accuracy !== undefined) {
     const acc = obj(sg, 'accuracy', `${w}/extension/statguard`);
-    const okArr = (a: unknown): a is (number | null)[] => Array.isArray(a) && a.length === cellCount && a.every((x) => x === null || typeof x === 'number');
-    if (!okArr(acc.noiseSd) || !okArr(acc.halfWidth95)) bad(`${w}/extension/statguard/accuracy`, `expected noiseSd and halfWidth95 arrays of ${cellCount}`);
+    const okArr = (a: unknown): a is (number | null)[] =>
+      Array.isArray(a) && a.length === cellCount && a.every((x) => x === null || typeof x === 'number');
+    if (!okArr(acc.noiseSd) || !okArr(acc.halfWidth95))
+      bad(`${w}/extension/statguard/accuracy`, `expected noiseSd and halfWidth95 arrays of ${cellCount}`);
     noiseSd = acc.noiseSd;
     halfWidth95 = acc.halfWidth95;
   }
@@ -196,10 +234,12 @@ function tableFrom(entry: Manifest['tables'][number], position: number, jsonText
     // Safety: a cell whose CONF_STATUS is not F must not carry a value (never store a suppressed value).
     else if (conf[i] !== 'F') bad(`${w}/value/${i}`, `cell has CONF_STATUS ${String(conf[i])} but carries a value`);
   }
-  if (suppressed !== entry.suppressed) bad(w, `has ${suppressed} suppressed cells; the manifest says ${entry.suppressed}`);
+  if (suppressed !== entry.suppressed)
+    bad(w, `has ${suppressed} suppressed cells; the manifest says ${entry.suppressed}`);
   const csvLines = csvText.endsWith('\n') ? csvText.slice(0, -1).split('\n').length : csvText.split('\n').length;
   // CSV fields may be quoted but never contain newlines here (labels are single-line), so lines = cells + header.
-  if (csvLines !== cellCount + 1) bad(entry.files.csv.path, `has ${csvLines - 1} data lines; the manifest says ${cellCount} cells`);
+  if (csvLines !== cellCount + 1)
+    bad(entry.files.csv.path, `has ${csvLines - 1} data lines; the manifest says ${cellCount} cells`);
   return {
     id: entry.id,
     position,
@@ -229,7 +269,10 @@ export function parseRelease(files: ReadonlyMap<string, string | Buffer>): Loade
   }
   const manifest = checkManifest(raw);
   if (manifest.randomness.source === 'seeded' && manifest.release.demo !== true) {
-    throw new ApiError('RELEASE_SEEDED', `release of policy ${manifest.policy.id} used seeded randomness (seed ${JSON.stringify(manifest.randomness.seed)}) and its policy is not marked as a demo (release.demo)`);
+    throw new ApiError(
+      'RELEASE_SEEDED',
+      `release of policy ${manifest.policy.id} used seeded randomness (seed ${JSON.stringify(manifest.randomness.seed)}) and its policy is not marked as a demo (release.demo)`,
+    );
   }
   const tables = manifest.tables.map((entry, i) => {
     const texts: Record<'csv' | 'jsonstat', string> = { csv: '', jsonstat: '' };
@@ -254,14 +297,20 @@ export async function loadReleaseDir(dir: string): Promise<LoadedRelease> {
   try {
     names = await readdir(root);
   } catch (e) {
-    throw new ApiError('RELEASE_INVALID', `${root}: cannot read the release directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { where: root });
+    throw new ApiError(
+      'RELEASE_INVALID',
+      `${root}: cannot read the release directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      { where: root },
+    );
   }
   if (!names.includes('manifest.json')) bad(path.join(root, 'manifest.json'), 'missing');
   const files = new Map<string, Buffer>();
   files.set('manifest.json', await readFile(path.join(root, 'manifest.json')));
   let wanted: string[] = [];
   try {
-    const m = JSON.parse(files.get('manifest.json')!.toString()) as { tables?: { files?: Record<string, { path?: unknown }> }[] };
+    const m = JSON.parse(files.get('manifest.json')!.toString()) as {
+      tables?: { files?: Record<string, { path?: unknown }> }[];
+    };
     wanted = (m.tables ?? []).flatMap((t) => Object.values(t.files ?? {}).map((f) => String(f?.path)));
   } catch {
     /* parseRelease reports the JSON error */

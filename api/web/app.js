@@ -18,7 +18,8 @@
       else if (k === 'on') for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
       else e.setAttribute(k, v === true ? '' : String(v));
     }
-    for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    for (const c of children.flat())
+      if (c !== null && c !== undefined) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     return e;
   }
 
@@ -56,9 +57,22 @@
     const ul = $('releases');
     try {
       const r = await api('/v1/releases?limit=100');
-      ul.replaceChildren(...(r.items.length === 0 ? [el('li', { text: 'No release is published yet.' })] : r.items.map((x) => el('li', {},
-        el('button', { type: 'button', class: 'link', 'data-release': x.id, on: { click: () => openRelease(x.id) } }, x.title),
-        ` (${x.id}; ${x.regime}; ${x.status}${x.withdrawReason ? `: ${x.withdrawReason}` : ''})`))));
+      ul.replaceChildren(
+        ...(r.items.length === 0
+          ? [el('li', { text: 'No release is published yet.' })]
+          : r.items.map((x) =>
+              el(
+                'li',
+                {},
+                el(
+                  'button',
+                  { type: 'button', class: 'link', 'data-release': x.id, on: { click: () => openRelease(x.id) } },
+                  x.title,
+                ),
+                ` (${x.id}; ${x.regime}; ${x.status}${x.withdrawReason ? `: ${x.withdrawReason}` : ''})`,
+              ),
+            )),
+      );
     } catch (e) {
       ul.replaceChildren(el('li', { text: `Cannot list releases: ${e.message}` }));
     }
@@ -72,9 +86,20 @@
       $('release').hidden = false;
       $('release-h').textContent = r.release.title;
       $('release-guarantee').textContent = r.manifest && r.manifest.guarantee ? r.manifest.guarantee.statement : '';
-      $('tables').replaceChildren(...r.tables.map((t) => el('li', {},
-        el('button', { type: 'button', class: 'link', 'data-table': t.id, on: { click: () => openTable(t.id) } }, t.title),
-        ` (${t.cells} cells, ${t.suppressed} suppressed)`)));
+      $('tables').replaceChildren(
+        ...r.tables.map((t) =>
+          el(
+            'li',
+            {},
+            el(
+              'button',
+              { type: 'button', class: 'link', 'data-table': t.id, on: { click: () => openTable(t.id) } },
+              t.title,
+            ),
+            ` (${t.cells} cells, ${t.suppressed} suppressed)`,
+          ),
+        ),
+      );
       $('table').hidden = true;
       $('release-h').focus?.();
     } catch (e) {
@@ -94,12 +119,25 @@
 
   function buildFilters(t) {
     const form = $('filters');
-    form.replaceChildren(...t.dimensions.map((d) => el('fieldset', { 'data-dim': d.name },
-      el('legend', { text: d.label }),
-      ...d.categories.map((c, i) => {
-        const id = `f-${d.name}-${i}`;
-        return el('div', {}, el('input', { type: 'checkbox', id, value: c.code, checked: true, on: { change: () => loadCells() } }), ' ', el('label', { for: id, text: `${c.code} ${c.label}` }));
-      }))));
+    form.replaceChildren(
+      ...t.dimensions.map((d) =>
+        el(
+          'fieldset',
+          { 'data-dim': d.name },
+          el('legend', { text: d.label }),
+          ...d.categories.map((c, i) => {
+            const id = `f-${d.name}-${i}`;
+            return el(
+              'div',
+              {},
+              el('input', { type: 'checkbox', id, value: c.code, checked: true, on: { change: () => loadCells() } }),
+              ' ',
+              el('label', { for: id, text: `${c.code} ${c.label}` }),
+            );
+          }),
+        ),
+      ),
+    );
   }
 
   async function openTable(tableId) {
@@ -114,33 +152,40 @@
 
   function downloadLinks(base, sel) {
     const span = $('downloads');
-    const formats = [['csv', 'CSV'], ['jsonstat', 'JSON-stat'], ['sdmx-csv', 'SDMX-CSV'], ['json', 'JSON']];
-    span.replaceChildren(...formats.flatMap(([f, label], i) => {
-      const q = new URLSearchParams(sel);
-      q.set('format', f);
-      if (f === 'json') q.set('labels', 'both');
-      const href = `${base}?${q}`;
-      const name = `${state.release.release.id}-${state.table.id}.${f === 'jsonstat' || f === 'json' ? 'json' : 'csv'}`;
-      const a = el('a', { href, download: name, 'data-format': f, text: label });
-      // With a key, the browser would not send it on a plain link: fetch with the header and save the response.
-      a.addEventListener('click', async (ev) => {
-        if (!key()) return;
-        ev.preventDefault();
-        try {
-          const r = await fetch(href, { headers: headers() });
-          if (!r.ok) throw new Error(`HTTP ${r.status}`);
-          const url = URL.createObjectURL(await r.blob());
-          const tmp = el('a', { href: url, download: name });
-          document.body.append(tmp);
-          tmp.click();
-          tmp.remove();
-          setTimeout(() => URL.revokeObjectURL(url), 10000);
-        } catch (e) {
-          showError(`Download failed: ${e.message}`);
-        }
-      });
-      return i === 0 ? [a] : [' · ', a];
-    }));
+    const formats = [
+      ['csv', 'CSV'],
+      ['jsonstat', 'JSON-stat'],
+      ['sdmx-csv', 'SDMX-CSV'],
+      ['json', 'JSON'],
+    ];
+    span.replaceChildren(
+      ...formats.flatMap(([f, label], i) => {
+        const q = new URLSearchParams(sel);
+        q.set('format', f);
+        if (f === 'json') q.set('labels', 'both');
+        const href = `${base}?${q}`;
+        const name = `${state.release.release.id}-${state.table.id}.${f === 'jsonstat' || f === 'json' ? 'json' : 'csv'}`;
+        const a = el('a', { href, download: name, 'data-format': f, text: label });
+        // With a key, the browser would not send it on a plain link: fetch with the header and save the response.
+        a.addEventListener('click', async (ev) => {
+          if (!key()) return;
+          ev.preventDefault();
+          try {
+            const r = await fetch(href, { headers: headers() });
+            if (!r.ok) throw new Error(`HTTP ${r.status}`);
+            const url = URL.createObjectURL(await r.blob());
+            const tmp = el('a', { href: url, download: name });
+            document.body.append(tmp);
+            tmp.click();
+            tmp.remove();
+            setTimeout(() => URL.revokeObjectURL(url), 10000);
+          } catch (e) {
+            showError(`Download failed: ${e.message}`);
+          }
+        });
+        return i === 0 ? [a] : [' · ', a];
+      }),
+    );
   }
 
   async function loadCells() {
@@ -160,9 +205,15 @@
   }
 
   function cellNode(c) {
-    if (c.value === null) return el('td', { class: 'suppressed', 'data-conf': c.conf }, '–', el('span', { class: 'status', text: c.conf }));
+    if (c.value === null)
+      return el('td', { class: 'suppressed', 'data-conf': c.conf }, '–', el('span', { class: 'status', text: c.conf }));
     const acc = c.halfWidth95 !== null && c.halfWidth95 !== undefined ? ` ± ${fmt(c.halfWidth95)}` : '';
-    return el('td', { 'data-conf': c.conf }, fmt(c.value) + acc, el('span', { class: 'status', text: c.obs === 'E' ? `${c.conf}/E` : c.conf }));
+    return el(
+      'td',
+      { 'data-conf': c.conf },
+      fmt(c.value) + acc,
+      el('span', { class: 'status', text: c.obs === 'E' ? `${c.conf}/E` : c.conf }),
+    );
   }
 
   function renderCells(data) {
@@ -175,11 +226,43 @@
       // Cross table: rows = first dimension, columns = second.
       const [r, c] = dims;
       const lab = (d, i) => (d.labels ? `${d.codes[i]} ${d.labels[i]}` : d.codes[i]);
-      thead.replaceChildren(el('tr', {}, el('th', { scope: 'col', text: `${r.label} \\ ${c.label}` }), ...c.codes.map((_, j) => el('th', { scope: 'col', text: lab(c, j) }))));
-      tbody.replaceChildren(...r.codes.map((_, i) => el('tr', {}, el('th', { scope: 'row', text: lab(r, i) }), ...c.codes.map((__, j) => cellNode(data.cells[i * c.codes.length + j])))));
+      thead.replaceChildren(
+        el(
+          'tr',
+          {},
+          el('th', { scope: 'col', text: `${r.label} \\ ${c.label}` }),
+          ...c.codes.map((_, j) => el('th', { scope: 'col', text: lab(c, j) })),
+        ),
+      );
+      tbody.replaceChildren(
+        ...r.codes.map((_, i) =>
+          el(
+            'tr',
+            {},
+            el('th', { scope: 'row', text: lab(r, i) }),
+            ...c.codes.map((__, j) => cellNode(data.cells[i * c.codes.length + j])),
+          ),
+        ),
+      );
     } else {
-      thead.replaceChildren(el('tr', {}, ...dims.map((d) => el('th', { scope: 'col', text: d.label })), el('th', { scope: 'col', text: 'value (status)' })));
-      tbody.replaceChildren(...data.cells.map((cell) => el('tr', {}, ...cell.key.map((k, d) => el('th', { scope: 'row', text: cell.labels ? `${k} ${cell.labels[d]}` : k })), cellNode(cell))));
+      thead.replaceChildren(
+        el(
+          'tr',
+          {},
+          ...dims.map((d) => el('th', { scope: 'col', text: d.label })),
+          el('th', { scope: 'col', text: 'value (status)' }),
+        ),
+      );
+      tbody.replaceChildren(
+        ...data.cells.map((cell) =>
+          el(
+            'tr',
+            {},
+            ...cell.key.map((k, d) => el('th', { scope: 'row', text: cell.labels ? `${k} ${cell.labels[d]}` : k })),
+            cellNode(cell),
+          ),
+        ),
+      );
     }
   }
 
@@ -187,7 +270,10 @@
 
   async function setupReviewer() {
     const sec = $('reviewer');
-    if (document.body.dataset.zone === 'public' || !key()) { sec.hidden = true; return; }
+    if (document.body.dataset.zone === 'public' || !key()) {
+      sec.hidden = true;
+      return;
+    }
     try {
       const r = await api('/v1/previews/policies');
       const opts = r.items.map((p) => el('option', { value: p.file, text: `${p.title} (${p.file}, ${p.regime})` }));
@@ -206,13 +292,28 @@
   }
 
   function figureTable(head, rows, caption) {
-    return el('table', { class: 'figures' }, el('caption', { text: caption }),
+    return el(
+      'table',
+      { class: 'figures' },
+      el('caption', { text: caption }),
       el('thead', {}, el('tr', {}, ...head.map((h) => el('th', { scope: 'col', text: h })))),
-      el('tbody', {}, ...rows.map((r) => el('tr', {}, el('th', { scope: 'row', text: r[0] }), ...r.slice(1).map((v) => {
-        const td = el('td', { text: typeof v === 'object' && v !== null ? v.text : fmt(v) });
-        if (v && typeof v === 'object' && v.cls) td.className = v.cls;
-        return td;
-      })))));
+      el(
+        'tbody',
+        {},
+        ...rows.map((r) =>
+          el(
+            'tr',
+            {},
+            el('th', { scope: 'row', text: r[0] }),
+            ...r.slice(1).map((v) => {
+              const td = el('td', { text: typeof v === 'object' && v !== null ? v.text : fmt(v) });
+              if (v && typeof v === 'object' && v.cls) td.className = v.cls;
+              return td;
+            }),
+          ),
+        ),
+      ),
+    );
   }
 
   function figuresOf(p) {
@@ -221,8 +322,17 @@
     for (const t of p.tables) {
       push(t.id, 'suppressed', t.suppressed);
       push(t.id, 'share of cells suppressed', t.shareCellsSuppressed);
-      if (t.sdc) { push(t.id, 'primary', t.sdc.primaryTotal); push(t.id, 'secondary', t.sdc.secondary); push(t.id, 'smallest margin', t.sdc.smallestMargin); }
-      if (t.dp) { push(t.id, 'noise scale', t.dp.noiseScale); push(t.id, 'expected 95% half-width', t.dp.halfWidth95); push(t.id, 'mean absolute error', t.dp.error.meanAbsError); push(t.id, 'share rel. error > 10%', t.dp.error.shareRelAbove10); }
+      if (t.sdc) {
+        push(t.id, 'primary', t.sdc.primaryTotal);
+        push(t.id, 'secondary', t.sdc.secondary);
+        push(t.id, 'smallest margin', t.sdc.smallestMargin);
+      }
+      if (t.dp) {
+        push(t.id, 'noise scale', t.dp.noiseScale);
+        push(t.id, 'expected 95% half-width', t.dp.halfWidth95);
+        push(t.id, 'mean absolute error', t.dp.error.meanAbsError);
+        push(t.id, 'share rel. error > 10%', t.dp.error.shareRelAbove10);
+      }
       push(t.id, 'published cells with 1-2 units', t.risk.publishedOneOrTwo);
     }
     return rows;
@@ -233,13 +343,40 @@
     const parts = [];
     if (res.comparison) {
       const c = res.comparison;
-      parts.push(figureTable(['figure', 'table', `A ${c.a.policy.id}`, `B ${c.b.policy.id}`, 'B − A'], c.rows.map((r) => [r.figure, r.table, r.a, r.b,
-        r.diff === null ? '' : { text: (r.diff > 0 ? '+' : '') + fmt(r.diff), cls: r.diff > 0 ? 'diff-pos' : r.diff < 0 ? 'diff-neg' : '' }]), `Comparison of ${c.a.policy.id} and ${c.b.policy.id}`));
+      parts.push(
+        figureTable(
+          ['figure', 'table', `A ${c.a.policy.id}`, `B ${c.b.policy.id}`, 'B − A'],
+          c.rows.map((r) => [
+            r.figure,
+            r.table,
+            r.a,
+            r.b,
+            r.diff === null
+              ? ''
+              : {
+                  text: (r.diff > 0 ? '+' : '') + fmt(r.diff),
+                  cls: r.diff > 0 ? 'diff-pos' : r.diff < 0 ? 'diff-neg' : '',
+                },
+          ]),
+          `Comparison of ${c.a.policy.id} and ${c.b.policy.id}`,
+        ),
+      );
       for (const p of [c.a, c.b]) parts.push(lintList(p));
     } else {
       const p = res.preview;
-      const head = el('p', { text: `${p.policy.id}: regime ${p.regime}` + (p.budget ? `; epsilon ${fmt(p.budget.total.epsilon)}, rho ${fmt(p.budget.total.rho)}; ledger ${p.budget.ledger === 'unknown' ? 'unknown' : `remaining rho ${fmt(p.budget.ledger.remainingRho)}`}` : '') + (p.combination ? `; ${p.combination.recovered.length} cell(s) recoverable with published releases` : '') });
-      parts.push(head, figureTable(['figure', 'table', 'value'], figuresOf(p), `Preview of ${p.policy.id}`), lintList(p));
+      const head = el('p', {
+        text:
+          `${p.policy.id}: regime ${p.regime}` +
+          (p.budget
+            ? `; epsilon ${fmt(p.budget.total.epsilon)}, rho ${fmt(p.budget.total.rho)}; ledger ${p.budget.ledger === 'unknown' ? 'unknown' : `remaining rho ${fmt(p.budget.ledger.remainingRho)}`}`
+            : '') +
+          (p.combination ? `; ${p.combination.recovered.length} cell(s) recoverable with published releases` : ''),
+      });
+      parts.push(
+        head,
+        figureTable(['figure', 'table', 'value'], figuresOf(p), `Preview of ${p.policy.id}`),
+        lintList(p),
+      );
     }
     out.replaceChildren(...parts);
     const fig = $('chart');
@@ -258,7 +395,12 @@
 
   function lintList(p) {
     if (p.lint.length === 0) return el('p', { text: `${p.policy.id}: no lint findings.` });
-    return el('div', {}, el('h3', { text: `Lint: ${p.policy.id}` }), el('ul', {}, ...p.lint.map((f) => el('li', {}, `${f.code} at `, el('code', { text: f.path }), `: ${f.message}`))));
+    return el(
+      'div',
+      {},
+      el('h3', { text: `Lint: ${p.policy.id}` }),
+      el('ul', {}, ...p.lint.map((f) => el('li', {}, `${f.code} at `, el('code', { text: f.path }), `: ${f.message}`))),
+    );
   }
 
   async function runPreview(ev) {
@@ -273,12 +415,19 @@
       if (b) body.compare = await api(`/v1/previews/policies/${encodeURIComponent(b)}`);
       const sw = $('sweep').value.trim();
       if (sw) body.sweep = parseSweep(sw);
-      const res = await api('/v1/previews', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const res = await api('/v1/previews', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       renderPreview(res);
       status.textContent = 'Done.';
     } catch (e) {
       status.textContent = '';
-      showError(e.message + (e.body && e.body.problems ? ` (${e.body.problems.map((p) => `${p.path}: ${p.message}`).join('; ')})` : ''));
+      showError(
+        e.message +
+          (e.body && e.body.problems ? ` (${e.body.problems.map((p) => `${p.path}: ${p.message}`).join('; ')})` : ''),
+      );
     }
   }
 
@@ -297,7 +446,10 @@
       $('api-key').value = '';
       keyChanged();
     });
-    $('key-clear').addEventListener('click', () => { sessionStorage.removeItem(KEY); keyChanged(); });
+    $('key-clear').addEventListener('click', () => {
+      sessionStorage.removeItem(KEY);
+      keyChanged();
+    });
     $('preview-form').addEventListener('submit', runPreview);
     keyChanged();
   });

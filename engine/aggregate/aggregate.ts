@@ -48,7 +48,12 @@ class TableAcc {
   private nTouched = 0;
   private readonly cellBuf: Int32Array;
 
-  constructor(readonly binding: TableBinding, maxComboEntries: number, holding = false, recordKeyModulus = 0) {
+  constructor(
+    readonly binding: TableBinding,
+    maxComboEntries: number,
+    holding = false,
+    recordKeyModulus = 0,
+  ) {
     const dims = binding.plan.dimensions;
     this.nCells = cellCount(dims);
     // A weighted count table accumulates the sum of weights like a sum table (units stay unweighted).
@@ -69,7 +74,10 @@ class TableAcc {
     // Leaf-combination strides (row-major over leaves).
     this.leafStride = new Int32Array(dims.length);
     let combos = 1;
-    for (let d = dims.length - 1; d >= 0; d--) { this.leafStride[d] = combos; combos *= dims[d]!.leafCount; }
+    for (let d = dims.length - 1; d >= 0; d--) {
+      this.leafStride[d] = combos;
+      combos *= dims[d]!.leafCount;
+    }
     let perCombo = 1;
     for (const dim of dims) {
       let maxDepth = 0;
@@ -83,7 +91,10 @@ class TableAcc {
       const leaves = new Int32Array(dims.length);
       for (let c = 0; c < combos; c++) {
         let rem = c;
-        for (let d = 0; d < dims.length; d++) { leaves[d] = Math.floor(rem / this.leafStride[d]!); rem %= this.leafStride[d]!; }
+        for (let d = 0; d < dims.length; d++) {
+          leaves[d] = Math.floor(rem / this.leafStride[d]!);
+          rem %= this.leafStride[d]!;
+        }
         start[c] = cells.length;
         const n = this.expand(leaves, this.cellBuf);
         for (let i = 0; i < n; i++) cells.push(this.cellBuf[i]!);
@@ -142,7 +153,10 @@ class TableAcc {
     if (filled < TOP_K) j = filled;
     else if (v > top[base + TOP_K - 1]!) j = TOP_K - 1;
     else return;
-    while (j > 0 && top[base + j - 1]! < v) { top[base + j] = top[base + j - 1]!; j--; }
+    while (j > 0 && top[base + j - 1]! < v) {
+      top[base + j] = top[base + j - 1]!;
+      j--;
+    }
     top[base + j] = v;
   }
 
@@ -170,14 +184,21 @@ class TableAcc {
       v = this.rowValue(vals);
       if (v !== v) return; // missing measure: the row does not enter this table
     }
-    let arr: Int32Array; let s: number; let e: number;
+    let arr: Int32Array;
+    let s: number;
+    let e: number;
     if (this.comboStart !== null) {
       const c = this.combo(cats);
-      arr = this.comboCells!; s = this.comboStart[c]!; e = this.comboStart[c + 1]!;
+      arr = this.comboCells!;
+      s = this.comboStart[c]!;
+      e = this.comboStart[c + 1]!;
     } else {
-      arr = this.cellBuf; s = 0; e = this.cellsOf(cats);
+      arr = this.cellBuf;
+      s = 0;
+      e = this.cellsOf(cats);
     }
-    const units = this.units; const rows = this.rows;
+    const units = this.units;
+    const rows = this.rows;
     if (this.isSum) {
       const sum = this.sum;
       for (let i = s; i < e; i++) {
@@ -190,7 +211,11 @@ class TableAcc {
         else this.insertTop(cell, filled < TOP_K ? filled : TOP_K, v);
       }
     } else {
-      for (let i = s; i < e; i++) { const cell = arr[i]!; units[cell]!++; rows[cell]!++; }
+      for (let i = s; i < e; i++) {
+        const cell = arr[i]!;
+        units[cell]!++;
+        rows[cell]!++;
+      }
     }
     if (this.ckSum) for (let i = s; i < e; i++) this.addKey(arr[i]!);
   }
@@ -202,14 +227,24 @@ class TableAcc {
       v = this.rowValue(vals);
       if (v !== v) return;
     }
-    if (this.mark === null) { this.mark = new Int32Array(this.nCells); this.scratch = new Float64Array(this.nCells); }
-    const mark = this.mark; const scratch = this.scratch!;
-    let arr: Int32Array; let s: number; let e: number;
+    if (this.mark === null) {
+      this.mark = new Int32Array(this.nCells);
+      this.scratch = new Float64Array(this.nCells);
+    }
+    const mark = this.mark;
+    const scratch = this.scratch!;
+    let arr: Int32Array;
+    let s: number;
+    let e: number;
     if (this.comboStart !== null) {
       const c = this.combo(cats);
-      arr = this.comboCells!; s = this.comboStart[c]!; e = this.comboStart[c + 1]!;
+      arr = this.comboCells!;
+      s = this.comboStart[c]!;
+      e = this.comboStart[c + 1]!;
     } else {
-      arr = this.cellBuf; s = 0; e = this.cellsOf(cats);
+      arr = this.cellBuf;
+      s = 0;
+      e = this.cellsOf(cats);
     }
     const rows = this.rows;
     for (let i = s; i < e; i++) {
@@ -218,7 +253,11 @@ class TableAcc {
       if (mark[cell] !== seq) {
         mark[cell] = seq;
         scratch[cell] = v;
-        if (this.nTouched === this.touched.length) { const t = new Int32Array(this.touched.length * 2); t.set(this.touched); this.touched = t; }
+        if (this.nTouched === this.touched.length) {
+          const t = new Int32Array(this.touched.length * 2);
+          t.set(this.touched);
+          this.touched = t;
+        }
         this.touched[this.nTouched++] = cell;
       } else {
         scratch[cell]! += v;
@@ -234,7 +273,8 @@ class TableAcc {
 
   /** Close a unit: each touched cell gains one unit and the unit's summed contribution. */
   endUnit(): void {
-    const units = this.units; const scratch = this.scratch;
+    const units = this.units;
+    const scratch = this.scratch;
     for (let i = 0; i < this.nTouched; i++) {
       const cell = this.touched[i]!;
       if (this.ckSum) this.addKey(cell);
@@ -295,8 +335,10 @@ class TableAcc {
       // in absolute value by rows * max(|lower|, |upper|); below 2^53 all additions of these
       // integers were exact in float64.
       if (rows * bound > Number.MAX_SAFE_INTEGER) {
-        throw new StatguardError('ARITHMETIC_OVERFLOW',
-          `table ${JSON.stringify(this.binding.plan.id)}: a cell sums ${rows} rows with bound ${bound}, beyond exact integer range (2^53); lower the bounds or decimals`);
+        throw new StatguardError(
+          'ARITHMETIC_OVERFLOW',
+          `table ${JSON.stringify(this.binding.plan.id)}: a cell sums ${rows} rows with bound ${bound}, beyond exact integer range (2^53); lower the bounds or decimals`,
+        );
       }
       const top = new Array<number>(k);
       for (let j = 0; j < k; j++) top[j] = this.top[i * TOP_K + j]!;
@@ -326,7 +368,10 @@ export class Aggregator {
   private seq = 0;
 
   /** `maxComboEntries`: size limit of the precomputed cell lists per table (0 forces the ancestor walk; for tests). */
-  constructor(readonly layout: RecordLayout, opts: { maxComboEntries?: number } = {}) {
+  constructor(
+    readonly layout: RecordLayout,
+    opts: { maxComboEntries?: number } = {},
+  ) {
     const limit = opts.maxComboEntries ?? MAX_COMBO_ENTRIES;
     this.accs = layout.tables.map((b) => new TableAcc(b, limit, layout.holding === true, layout.recordKeyModulus ?? 0));
   }
@@ -350,7 +395,10 @@ export class Aggregator {
   }
 
   beginUnit(): void {
-    if (this.seq === 0x7fffffff) { for (const a of this.accs) a.resetMarks(); this.seq = 0; }
+    if (this.seq === 0x7fffffff) {
+      for (const a of this.accs) a.resetMarks();
+      this.seq = 0;
+    }
     this.seq++;
   }
 

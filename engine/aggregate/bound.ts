@@ -40,11 +40,19 @@ export const DEFAULT_MAX_BUFFERED_UNITS = 1_000_000;
  * id is the only free text and lies between the first and the second-to-last
  * separator, so the encoding is unambiguous.
  */
-export function boundingHashInput(keyHex: string, unit: string, cats: ArrayLike<number>, meas: ArrayLike<number>): string {
+export function boundingHashInput(
+  keyHex: string,
+  unit: string,
+  cats: ArrayLike<number>,
+  meas: ArrayLike<number>,
+): string {
   let s = keyHex + '\x1f' + unit + '\x1f';
   for (let v = 0; v < cats.length; v++) s += (v > 0 ? ',' : '') + String(cats[v]);
   s += '\x1f';
-  for (let k = 0; k < meas.length; k++) { const x = meas[k]!; s += (k > 0 ? ',' : '') + (x !== x ? '' : String(x)); }
+  for (let k = 0; k < meas.length; k++) {
+    const x = meas[k]!;
+    s += (k > 0 ? ',' : '') + (x !== x ? '' : String(x));
+  }
   return s;
 }
 const MAX_SPILL_DEPTH = 6;
@@ -53,7 +61,10 @@ const WRITE_BUF = 64 * 1024;
 /** FNV-1a over the unit id, salted by the partitioning depth. */
 function partitionOf(id: string, salt: number, p: number): number {
   let h = (2166136261 ^ Math.imul(salt + 1, 0x9e3779b1)) >>> 0;
-  for (let i = 0; i < id.length; i++) { h ^= id.charCodeAt(i); h = Math.imul(h, 16777619); }
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
   return (h >>> 0) % p;
 }
 
@@ -64,8 +75,17 @@ class SpillPartitions {
   private readonly bufs: Buffer[];
   private readonly pos: number[];
 
-  constructor(dir: string, readonly p: number, readonly salt: number, private readonly nv: number, private readonly ns: number) {
-    this.files = []; this.fds = []; this.bufs = []; this.pos = [];
+  constructor(
+    dir: string,
+    readonly p: number,
+    readonly salt: number,
+    private readonly nv: number,
+    private readonly ns: number,
+  ) {
+    this.files = [];
+    this.fds = [];
+    this.bufs = [];
+    this.pos = [];
     for (let i = 0; i < p; i++) {
       const f = path.join(dir, `d${salt}-${process.hrtime.bigint()}-${i}.bin`);
       this.files.push(f);
@@ -84,7 +104,10 @@ class SpillPartitions {
     if (pos + need > buf.length) {
       this.flush(part);
       pos = 0;
-      if (need > buf.length) { buf = Buffer.allocUnsafe(need); this.bufs[part] = buf; }
+      if (need > buf.length) {
+        buf = Buffer.allocUnsafe(need);
+        this.bufs[part] = buf;
+      }
     }
     pos = buf.writeUInt32LE(idLen, pos);
     pos += buf.write(id, pos, 'utf8');
@@ -102,14 +125,25 @@ class SpillPartitions {
 
   close(): void {
     for (let i = 0; i < this.p; i++) {
-      if (this.fds[i]! >= 0) { this.flush(i); fs.closeSync(this.fds[i]!); this.fds[i] = -1; }
+      if (this.fds[i]! >= 0) {
+        this.flush(i);
+        fs.closeSync(this.fds[i]!);
+        this.fds[i] = -1;
+      }
     }
   }
 
   /** Best-effort close without flushing (error path). */
   abort(): void {
     for (let i = 0; i < this.p; i++) {
-      if (this.fds[i]! >= 0) { try { fs.closeSync(this.fds[i]!); } catch { /* ignore */ } this.fds[i] = -1; }
+      if (this.fds[i]! >= 0) {
+        try {
+          fs.closeSync(this.fds[i]!);
+        } catch {
+          /* ignore */
+        }
+        this.fds[i] = -1;
+      }
     }
   }
 }
@@ -119,13 +153,24 @@ function* readPartition(file: string, nv: number, ns: number): Generator<[string
   const fd = fs.openSync(file, 'r');
   try {
     let buf = Buffer.allocUnsafe(1 << 20);
-    let len = 0; let pos = 0; let eof = false;
+    let len = 0;
+    let pos = 0;
+    let eof = false;
     const ensure = (n: number): boolean => {
       while (len - pos < n && !eof) {
-        if (pos > 0) { buf.copy(buf, 0, pos, len); len -= pos; pos = 0; }
-        if (len + n > buf.length) { const b = Buffer.allocUnsafe(Math.max(buf.length * 2, len + n)); buf.copy(b, 0, 0, len); buf = b; }
+        if (pos > 0) {
+          buf.copy(buf, 0, pos, len);
+          len -= pos;
+          pos = 0;
+        }
+        if (len + n > buf.length) {
+          const b = Buffer.allocUnsafe(Math.max(buf.length * 2, len + n));
+          buf.copy(b, 0, 0, len);
+          buf = b;
+        }
         const r = fs.readSync(fd, buf, len, buf.length - len, null);
-        if (r === 0) eof = true; else len += r;
+        if (r === 0) eof = true;
+        else len += r;
       }
       return len - pos >= n;
     };
@@ -135,11 +180,18 @@ function* readPartition(file: string, nv: number, ns: number): Generator<[string
       const need = 4 + idLen + 4 * nv + 8 * ns;
       if (!ensure(need)) throw new Error(`spill file ${file} is truncated`);
       pos += 4;
-      const id = buf.toString('utf8', pos, pos + idLen); pos += idLen;
+      const id = buf.toString('utf8', pos, pos + idLen);
+      pos += idLen;
       const cats = new Int32Array(nv);
-      for (let v = 0; v < nv; v++) { cats[v] = buf.readInt32LE(pos); pos += 4; }
+      for (let v = 0; v < nv; v++) {
+        cats[v] = buf.readInt32LE(pos);
+        pos += 4;
+      }
       const meas = new Float64Array(ns);
-      for (let s = 0; s < ns; s++) { meas[s] = buf.readDoubleLE(pos); pos += 8; }
+      for (let s = 0; s < ns; s++) {
+        meas[s] = buf.readDoubleLE(pos);
+        pos += 8;
+      }
       yield [id, cats, meas];
     }
   } finally {
@@ -156,11 +208,18 @@ class UnitStore {
   readonly map = new Map<string, number>();
   arena: Float64Array;
   rows = 0;
-  constructor(private readonly nv: number, private readonly ns: number) {
+  constructor(
+    private readonly nv: number,
+    private readonly ns: number,
+  ) {
     this.arena = new Float64Array(1024 * (1 + nv + ns));
   }
-  get size(): number { return this.map.size; }
-  has(id: string): boolean { return this.map.has(id); }
+  get size(): number {
+    return this.map.size;
+  }
+  has(id: string): boolean {
+    return this.map.has(id);
+  }
   add(id: string, cats: ArrayLike<number>, meas: ArrayLike<number>): void {
     const slot = 1 + this.nv + this.ns;
     if ((this.rows + 1) * slot > this.arena.length) {
@@ -231,9 +290,15 @@ export class ContributionBounder {
   private dir: string | null = null;
   private readonly stats: BoundStats = { units: 0, rowsIn: 0, rowsKept: 0, valuesClamped: 0 };
 
-  constructor(private readonly layout: RecordLayout, private readonly opts: BoundOptions, private readonly sink: Aggregator) {
+  constructor(
+    private readonly layout: RecordLayout,
+    private readonly opts: BoundOptions,
+    private readonly sink: Aggregator,
+  ) {
     if (!Number.isInteger(opts.maxRowsPerUnit) || opts.maxRowsPerUnit < 1) {
-      throw new StatguardError('POLICY_INVALID', `maxRowsPerUnit must be a positive integer`, { path: '/dataset/unit/maxRowsPerUnit' });
+      throw new StatguardError('POLICY_INVALID', `maxRowsPerUnit must be a positive integer`, {
+        path: '/dataset/unit/maxRowsPerUnit',
+      });
     }
     if (opts.unitColumn !== null && opts.key.length < 16) {
       throw new StatguardError('USAGE', `bounding key must have at least 16 bytes (got ${opts.key.length})`);
@@ -250,7 +315,9 @@ export class ContributionBounder {
   }
 
   /** True once rows have been written to disk. */
-  get spilled(): boolean { return this.everSpilled; }
+  get spilled(): boolean {
+    return this.everSpilled;
+  }
   private everSpilled = false;
 
   /** Clamp the measures of one kept row into this.vals; counts values changed. */
@@ -259,8 +326,13 @@ export class ContributionBounder {
     for (let c = 0; c < clamps.length; c++) {
       const spec = clamps[c]!;
       let v = meas[mo + spec.source]!;
-      if (v < spec.lower) { v = spec.lower; this.stats.valuesClamped++; }
-      else if (v > spec.upper) { v = spec.upper; this.stats.valuesClamped++; }
+      if (v < spec.lower) {
+        v = spec.lower;
+        this.stats.valuesClamped++;
+      } else if (v > spec.upper) {
+        v = spec.upper;
+        this.stats.valuesClamped++;
+      }
       this.vals[c] = v; // NaN (missing) passes through unchanged
     }
   }
@@ -270,12 +342,16 @@ export class ContributionBounder {
     this.stats.rowsIn++;
     if (unitId === null) {
       // Row-as-unit: each row is a distinct unit with one row (<= m), nothing to choose.
-      this.stats.units++; this.stats.rowsKept++;
+      this.stats.units++;
+      this.stats.rowsKept++;
       this.clampRow(meas, 0);
       this.sink.addSingle(cats, this.vals);
       return;
     }
-    if (this.spill !== null) { this.spill.write(unitId, cats, 0, meas, 0); return; }
+    if (this.spill !== null) {
+      this.spill.write(unitId, cats, 0, meas, 0);
+      return;
+    }
     if (this.units.size >= this.maxUnits && !this.units.has(unitId)) {
       this.startSpill();
       this.spill!.write(unitId, cats, 0, meas, 0);
@@ -329,7 +405,10 @@ export class ContributionBounder {
     try {
       for (const [id, cats, meas] of readPartition(file, this.nv, this.ns)) {
         read += recBytes + id.length;
-        if (sub !== null) { sub.write(id, cats, 0, meas, 0); continue; }
+        if (sub !== null) {
+          sub.write(id, cats, 0, meas, 0);
+          continue;
+        }
         if (units.size >= this.maxUnits && depth < MAX_SPILL_DEPTH && !units.has(id)) {
           sub = this.makePartitions(units.size * Math.max(1, size / Math.max(1, read)), depth);
           this.flushUnits(units, sub);
@@ -355,7 +434,8 @@ export class ContributionBounder {
 
   /** Bound one unit (its rows at `offs` in `arena`: cats then meas) and pass its kept rows to the aggregator. */
   private emitUnit(id: string, arena: Float64Array, offs: readonly number[]): void {
-    const nv = this.nv; const m = this.m;
+    const nv = this.nv;
+    const m = this.m;
     const n = offs.length;
     this.stats.units++;
     this.opts.onUnit?.(id);
@@ -383,8 +463,9 @@ export class ContributionBounder {
 
   /** Indices (into offs) of the m rows with the smallest keyed hash (see class comment and `boundingHashInput`). */
   private choose(id: string, arena: Float64Array, offs: readonly number[]): number[] {
-    const nv = this.nv; const ns = this.ns;
-    const keyHex = this.keyHex ??= Buffer.from(this.opts.key).toString('hex');
+    const nv = this.nv;
+    const ns = this.ns;
+    const keyHex = (this.keyHex ??= Buffer.from(this.opts.key).toString('hex'));
     const digests: { i: number; d: string }[] = [];
     const cats: number[] = new Array(nv);
     const meas: number[] = new Array(ns);
@@ -392,7 +473,12 @@ export class ContributionBounder {
       const o = offs[r]!;
       for (let v = 0; v < nv; v++) cats[v] = arena[o + v]!;
       for (let k = 0; k < ns; k++) meas[k] = arena[o + nv + k]!;
-      digests.push({ i: r, d: createHash('sha256').update(boundingHashInput(keyHex, id, cats, meas), 'utf8').digest('hex') });
+      digests.push({
+        i: r,
+        d: createHash('sha256')
+          .update(boundingHashInput(keyHex, id, cats, meas), 'utf8')
+          .digest('hex'),
+      });
     }
     // Ties only between identical contents of the same unit, which are interchangeable: the kept multiset is unique.
     digests.sort((a, b) => (a.d < b.d ? -1 : a.d > b.d ? 1 : 0));

@@ -67,7 +67,10 @@ function variableCodes(ds: DatasetPlan, name: string, path: string): string[] {
   const col = ds.columns.find((c) => c.name === name);
   if (!col) throw invalid(`dimension ${JSON.stringify(name)} is neither a declared column nor a derived column`, path);
   if (!col.categories || col.categories.length === 0) {
-    throw invalid(`dimension column ${JSON.stringify(name)} declares no categories (bin or recode it with a derived column)`, path);
+    throw invalid(
+      `dimension column ${JSON.stringify(name)} declares no categories (bin or recode it with a derived column)`,
+      path,
+    );
   }
   return col.categories.map((c) => c.code);
 }
@@ -103,12 +106,18 @@ export function makeRecordLayout(plan: Plan): RecordLayout {
       codes.forEach((code, ci) => {
         const leaf = leafByCode.get(code);
         if (leaf === undefined) {
-          throw invalid(`table ${JSON.stringify(table.id)}: category ${JSON.stringify(code)} of ${JSON.stringify(dim.name)} is not a leaf of the dimension`, path);
+          throw invalid(
+            `table ${JSON.stringify(table.id)}: category ${JSON.stringify(code)} of ${JSON.stringify(dim.name)} is not a leaf of the dimension`,
+            path,
+          );
         }
         map[ci] = leaf;
       });
       if (dim.leafCount !== codes.length) {
-        throw invalid(`table ${JSON.stringify(table.id)}: dimension ${JSON.stringify(dim.name)} has ${dim.leafCount} leaves but the column declares ${codes.length} categories`, path);
+        throw invalid(
+          `table ${JSON.stringify(table.id)}: dimension ${JSON.stringify(dim.name)} has ${dim.leafCount} leaves but the column declares ${codes.length} categories`,
+          path,
+        );
       }
       dimVar.push(vi);
       leafOf.push(map);
@@ -120,15 +129,23 @@ export function makeRecordLayout(plan: Plan): RecordLayout {
       const path = `/tables/${ti}/measure`;
       const col = ds.columns.find((c) => c.name === m.column);
       if (!col) throw invalid(`measure column ${JSON.stringify(m.column)} is not declared`, path);
-      if (col.type !== 'integer' && col.type !== 'number') throw invalid(`measure column ${JSON.stringify(m.column)} must be of type integer or number`, path);
-      if (!Number.isInteger(m.decimals) || m.decimals < 0 || m.decimals > 12) throw invalid(`measure decimals must be an integer in 0..12`, path);
+      if (col.type !== 'integer' && col.type !== 'number')
+        throw invalid(`measure column ${JSON.stringify(m.column)} must be of type integer or number`, path);
+      if (!Number.isInteger(m.decimals) || m.decimals < 0 || m.decimals > 12)
+        throw invalid(`measure decimals must be an integer in 0..12`, path);
       if (!Number.isSafeInteger(m.lower) || !Number.isSafeInteger(m.upper) || m.lower > m.upper) {
         throw invalid(`measure bounds must be safe integers (scaled) with lower <= upper`, path);
       }
       let si = measureSources.findIndex((s) => s.column === m.column && s.decimals === m.decimals);
-      if (si < 0) { si = measureSources.length; measureSources.push({ column: m.column, decimals: m.decimals }); }
+      if (si < 0) {
+        si = measureSources.length;
+        measureSources.push({ column: m.column, decimals: m.decimals });
+      }
       clamp = clamps.findIndex((c) => c.source === si && c.lower === m.lower && c.upper === m.upper);
-      if (clamp < 0) { clamp = clamps.length; clamps.push({ source: si, lower: m.lower, upper: m.upper }); }
+      if (clamp < 0) {
+        clamp = clamps.length;
+        clamps.push({ source: si, lower: m.lower, upper: m.upper });
+      }
     }
     // Sampling weight: one more measure source, clamped to [0, 2^53) (a weight is a non-negative multiplier).
     let weightClamp = -1;
@@ -136,9 +153,15 @@ export function makeRecordLayout(plan: Plan): RecordLayout {
     if (m.weight !== undefined) {
       const w = m.weight;
       let si = measureSources.findIndex((s) => s.column === w.column && s.decimals === w.decimals);
-      if (si < 0) { si = measureSources.length; measureSources.push({ column: w.column, decimals: w.decimals }); }
+      if (si < 0) {
+        si = measureSources.length;
+        measureSources.push({ column: w.column, decimals: w.decimals });
+      }
       weightClamp = clamps.findIndex((c) => c.source === si && c.lower === 0 && c.upper === Number.MAX_SAFE_INTEGER);
-      if (weightClamp < 0) { weightClamp = clamps.length; clamps.push({ source: si, lower: 0, upper: Number.MAX_SAFE_INTEGER }); }
+      if (weightClamp < 0) {
+        weightClamp = clamps.length;
+        clamps.push({ source: si, lower: 0, upper: Number.MAX_SAFE_INTEGER });
+      }
       weightScale = 10 ** w.decimals;
     }
     tables.push({ plan: table, dimVar, leafOf, clamp, weightClamp, weightScale });
@@ -146,6 +169,7 @@ export function makeRecordLayout(plan: Plan): RecordLayout {
 
   const holding = ds.unit.holding !== undefined && ds.unit.holding !== null;
   const p = plan.protection;
-  const recordKeyModulus = p.regime === 'ckm' ? (p.recordKey === null ? RANDOM_KEY_MODULUS : 10 ** p.recordKey.decimals) : 0;
+  const recordKeyModulus =
+    p.regime === 'ckm' ? (p.recordKey === null ? RANDOM_KEY_MODULUS : 10 ** p.recordKey.decimals) : 0;
   return { variables, measureSources, clamps, tables, holding, recordKeyModulus };
 }

@@ -12,7 +12,12 @@ export interface CkmReport {
   readonly ptableRows: number;
   readonly maxDeviation: number;
   /** Per table: cells, cells whose published value differs from the exact one (reviewer only). */
-  readonly tables: readonly { readonly tableId: string; readonly cells: number; readonly changed: number; readonly meanAbsDeviation: number }[];
+  readonly tables: readonly {
+    readonly tableId: string;
+    readonly cells: number;
+    readonly changed: number;
+    readonly meanAbsDeviation: number;
+  }[];
 }
 
 /** The ptable of a ckm plan: read from its file, or generated from its parameters (deterministic). */
@@ -22,12 +27,22 @@ export function ptableFor(plan: CkmPlan): { ptable: Ptable; text: string } {
     try {
       text = readFileSync(plan.ptableFile, 'utf8');
     } catch (e) {
-      throw new StatguardError('SOURCE_UNREADABLE', `cannot read the ptable file: ${(e as Error).message}`, { file: plan.ptableFile });
+      throw new StatguardError('SOURCE_UNREADABLE', `cannot read the ptable file: ${(e as Error).message}`, {
+        file: plan.ptableFile,
+      });
     }
     return { ptable: parsePtable(text, plan.ptableFile), text };
   }
-  if (plan.ptable === null) throw new StatguardError('POLICY_INVALID', 'ckm needs ptable parameters or a ptable file', { path: '/protection/ptable' });
-  const pt = generatePtable({ D: plan.ptable.D, V: plan.ptable.V, js: plan.ptable.js, ...(plan.ptable.pstay !== null ? { pstay: plan.ptable.pstay } : {}) });
+  if (plan.ptable === null)
+    throw new StatguardError('POLICY_INVALID', 'ckm needs ptable parameters or a ptable file', {
+      path: '/protection/ptable',
+    });
+  const pt = generatePtable({
+    D: plan.ptable.D,
+    V: plan.ptable.V,
+    js: plan.ptable.js,
+    ...(plan.ptable.pstay !== null ? { pstay: plan.ptable.pstay } : {}),
+  });
   return { ptable: pt, text: formatPtable(pt) };
 }
 
@@ -54,21 +69,38 @@ function secondUniform(ck: number): number {
  * Every cell is published (value never null), CONF_STATUS F, OBS_STATUS E (estimated; all cells went through the
  * method, so the status does not tell which ones changed).
  */
-export function protectCkm(tables: readonly ExactTable[], plan: CkmPlan): { tables: ProtectedTable[]; report: CkmReport } {
+export function protectCkm(
+  tables: readonly ExactTable[],
+  plan: CkmPlan,
+): { tables: ProtectedTable[]; report: CkmReport } {
   const { ptable, text } = ptableFor(plan);
   const D = Math.max(...ptable.rows.flat().map((e) => Math.abs(e.v)));
   const V = plan.ptable?.V ?? null;
   const reports: { tableId: string; cells: number; changed: number; meanAbsDeviation: number }[] = [];
   const out = tables.map((t): ProtectedTable => {
     const m = t.plan.measure;
-    if (m.kind === 'mean') throw new StatguardError('POLICY_INVALID', `table ${JSON.stringify(t.plan.id)}: the cell key method perturbs counts and sums; publish a mean as a sum and a count table`, { path: `/tables/${t.plan.id}/measure` });
-    if (m.weight !== undefined) throw new StatguardError('POLICY_INVALID', `table ${JSON.stringify(t.plan.id)}: the cell key method is applied to unweighted counts and sums here (weighted ckm is not implemented)`, { path: '/dataset/weight' });
+    if (m.kind === 'mean')
+      throw new StatguardError(
+        'POLICY_INVALID',
+        `table ${JSON.stringify(t.plan.id)}: the cell key method perturbs counts and sums; publish a mean as a sum and a count table`,
+        { path: `/tables/${t.plan.id}/measure` },
+      );
+    if (m.weight !== undefined)
+      throw new StatguardError(
+        'POLICY_INVALID',
+        `table ${JSON.stringify(t.plan.id)}: the cell key method is applied to unweighted counts and sums here (weighted ckm is not implemented)`,
+        { path: '/dataset/weight' },
+      );
     const scale = m.kind === 'count' ? 1 : 10 ** m.decimals;
     let changed = 0;
     let dev = 0;
     const cells = t.cells.map((c): ProtectedCell => {
       const ck = c.cellKey;
-      if (ck === undefined) throw new StatguardError('USAGE', `table ${JSON.stringify(t.plan.id)} has no cell keys: aggregate it under a ckm plan`);
+      if (ck === undefined)
+        throw new StatguardError(
+          'USAGE',
+          `table ${JSON.stringify(t.plan.id)} has no cell keys: aggregate it under a ckm plan`,
+        );
       const v = lookupPerturbation(ptable, c.units, ck);
       let x: number;
       if (m.kind === 'count') x = c.units + v;
@@ -82,16 +114,28 @@ export function protectCkm(tables: readonly ExactTable[], plan: CkmPlan): { tabl
       const exact = m.kind === 'count' ? c.units : c.sum / scale;
       if (x !== exact) changed++;
       dev += Math.abs(x - exact);
-      const accuracy = m.kind === 'count'
-        ? { noiseSd: V !== null ? Math.sqrt(V) : D / 2, scale: D, halfWidth95: D + (plan.roundingBase ?? 0) }
-        : null;
+      const accuracy =
+        m.kind === 'count'
+          ? { noiseSd: V !== null ? Math.sqrt(V) : D / 2, scale: D, halfWidth95: D + (plan.roundingBase ?? 0) }
+          : null;
       return Object.freeze({ value: x, conf: 'F', obs: 'E', accuracy });
     });
-    reports.push({ tableId: t.plan.id, cells: cells.length, changed, meanAbsDeviation: cells.length > 0 ? dev / cells.length : 0 });
+    reports.push({
+      tableId: t.plan.id,
+      cells: cells.length,
+      changed,
+      meanAbsDeviation: cells.length > 0 ? dev / cells.length : 0,
+    });
     return Object.freeze({ kind: 'protected', plan: t.plan, cells: Object.freeze(cells) });
   });
   return {
     tables: out,
-    report: { secure: true, ptableSha256: createHash('sha256').update(text).digest('hex'), ptableRows: ptable.rows.length, maxDeviation: D, tables: reports },
+    report: {
+      secure: true,
+      ptableSha256: createHash('sha256').update(text).digest('hex'),
+      ptableRows: ptable.rows.length,
+      maxDeviation: D,
+      tables: reports,
+    },
   };
 }

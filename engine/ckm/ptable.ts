@@ -44,11 +44,21 @@ export interface PtableParams {
  */
 export function generatePtable(params: PtableParams): Ptable {
   const { D, V, js } = params;
-  if (!Number.isInteger(D) || D < 1 || D > 100) throw new StatguardError('POLICY_INVALID', `ckm maximum deviation D must be an integer in 1..100 (got ${D})`, { path: '/protection/ptable/maxDeviation' });
-  if (!(V > 0) || V > D * D) throw new StatguardError('POLICY_INVALID', `ckm variance V must be in (0, D^2] (got ${V})`, { path: '/protection/ptable/variance' });
-  if (!Number.isInteger(js) || js < 0 || js >= D + 50) throw new StatguardError('POLICY_INVALID', `ckm js must be a non-negative integer (got ${js})`, { path: '/protection/ptable/js' });
+  if (!Number.isInteger(D) || D < 1 || D > 100)
+    throw new StatguardError('POLICY_INVALID', `ckm maximum deviation D must be an integer in 1..100 (got ${D})`, {
+      path: '/protection/ptable/maxDeviation',
+    });
+  if (!(V > 0) || V > D * D)
+    throw new StatguardError('POLICY_INVALID', `ckm variance V must be in (0, D^2] (got ${V})`, {
+      path: '/protection/ptable/variance',
+    });
+  if (!Number.isInteger(js) || js < 0 || js >= D + 50)
+    throw new StatguardError('POLICY_INVALID', `ckm js must be a non-negative integer (got ${js})`, {
+      path: '/protection/ptable/js',
+    });
   const pstay = params.pstay;
-  if (pstay !== undefined && !(pstay >= 0 && pstay < 1)) throw new StatguardError('POLICY_INVALID', 'ckm pstay must be in [0, 1)', { path: '/protection/ptable/pstay' });
+  if (pstay !== undefined && !(pstay >= 0 && pstay < 1))
+    throw new StatguardError('POLICY_INVALID', 'ckm pstay must be in [0, 1)', { path: '/protection/ptable/pstay' });
   const imax = D + js + 1;
   const rows: PtableEntry[][] = [[{ i: 0, j: 0, p: 1, v: 0, ub: 1 }]];
   for (let i = 1; i <= imax; i++) {
@@ -96,15 +106,34 @@ function maxEntropy(vs: readonly number[], V: number): number[] {
   };
   for (let it = 0; it < 500; it++) {
     const p = dist(a, b);
-    let m1 = 0; let m2 = 0; let m3 = 0; let m4 = 0;
-    vs.forEach((v, k) => { const q = p[k]!; m1 += q * v; m2 += q * v * v; m3 += q * v ** 3; m4 += q * v ** 4; });
-    const g1 = m1; const g2 = m2 - V;
+    let m1 = 0;
+    let m2 = 0;
+    let m3 = 0;
+    let m4 = 0;
+    vs.forEach((v, k) => {
+      const q = p[k]!;
+      m1 += q * v;
+      m2 += q * v * v;
+      m3 += q * v ** 3;
+      m4 += q * v ** 4;
+    });
+    const g1 = m1;
+    const g2 = m2 - V;
     if (Math.abs(g1) < 1e-12 && Math.abs(g2) < 1e-10) break;
     // Hessian = covariance of (v, v^2).
-    const h11 = m2 - m1 * m1; const h12 = m3 - m1 * m2; const h22 = m4 - m2 * m2;
+    const h11 = m2 - m1 * m1;
+    const h12 = m3 - m1 * m2;
+    const h22 = m4 - m2 * m2;
     const det = h11 * h22 - h12 * h12;
-    let da: number; let db: number;
-    if (det > 1e-14) { da = -(h22 * g1 - h12 * g2) / det; db = -(-h12 * g1 + h11 * g2) / det; } else { da = -g1; db = -g2; }
+    let da: number;
+    let db: number;
+    if (det > 1e-14) {
+      da = -(h22 * g1 - h12 * g2) / det;
+      db = -(-h12 * g1 + h11 * g2) / det;
+    } else {
+      da = -g1;
+      db = -g2;
+    }
     let step = 1;
     const f0 = dual(a, b);
     while (step > 1e-8 && dual(a + step * da, b + step * db) > f0 + 1e-4 * step * (g1 * da + g2 * db)) step /= 2;
@@ -117,7 +146,8 @@ function maxEntropy(vs: readonly number[], V: number): number[] {
 /** The count perturbation for original count `count` and cell key `ck` in [0, 1): v of the entry whose interval holds ck. */
 export function lookupPerturbation(pt: Ptable, count: number, ck: number): number {
   if (!(ck >= 0 && ck < 1)) throw new StatguardError('USAGE', `cell key must lie in [0, 1) (got ${ck})`);
-  if (!Number.isInteger(count) || count < 0) throw new StatguardError('USAGE', 'ckm perturbs non-negative integer counts');
+  if (!Number.isInteger(count) || count < 0)
+    throw new StatguardError('USAGE', 'ckm perturbs non-negative integer counts');
   const row = pt.rows[Math.min(count, pt.rows.length - 1)]!;
   for (const e of row) if (ck < e.ub) return e.v;
   return row[row.length - 1]!.v;
@@ -142,27 +172,50 @@ export function parsePtable(text: string, file = 'ptable'): Ptable {
   const head = lines[0]!.split(';').map((h) => h.trim().replace(/^"|"$/g, ''));
   const col = (name: string): number => {
     const k = head.indexOf(name);
-    if (k < 0) throw new StatguardError('SOURCE_UNREADABLE', `ptable file lacks the column ${JSON.stringify(name)} (header: ${head.join(';')})`, { file, line: 1 });
+    if (k < 0)
+      throw new StatguardError(
+        'SOURCE_UNREADABLE',
+        `ptable file lacks the column ${JSON.stringify(name)} (header: ${head.join(';')})`,
+        { file, line: 1 },
+      );
     return k;
   };
-  const ci = col('i'); const cj = col('j'); const cp = col('p'); const cv = col('v');
+  const ci = col('i');
+  const cj = col('j');
+  const cp = col('p');
+  const cv = col('v');
   const cub = head.indexOf('p_int_ub') >= 0 ? head.indexOf('p_int_ub') : col('p_ij_ub');
   const rows: PtableEntry[][] = [];
   lines.slice(1).forEach((l, k) => {
     const f = l.split(';').map((x) => x.trim().replace(/^"|"$/g, ''));
     const n = (c: number): number => {
       const x = Number(f[c]);
-      if (f[c] === undefined || f[c] === '' || !Number.isFinite(x)) throw new StatguardError('SOURCE_UNREADABLE', `ptable line ${k + 2}: ${JSON.stringify(head[c])} is not a number`, { file, line: k + 2, value: f[c] ?? '' });
+      if (f[c] === undefined || f[c] === '' || !Number.isFinite(x))
+        throw new StatguardError(
+          'SOURCE_UNREADABLE',
+          `ptable line ${k + 2}: ${JSON.stringify(head[c])} is not a number`,
+          { file, line: k + 2, value: f[c] ?? '' },
+        );
       return x;
     };
     const e: PtableEntry = { i: n(ci), j: n(cj), p: n(cp), v: n(cv), ub: n(cub) };
-    if (!Number.isInteger(e.i) || e.i < 0) throw new StatguardError('SOURCE_UNREADABLE', `ptable line ${k + 2}: i must be a non-negative integer`, { file, line: k + 2 });
+    if (!Number.isInteger(e.i) || e.i < 0)
+      throw new StatguardError('SOURCE_UNREADABLE', `ptable line ${k + 2}: i must be a non-negative integer`, {
+        file,
+        line: k + 2,
+      });
     (rows[e.i] ??= []).push(e);
   });
   rows.forEach((row, i) => {
     row.sort((x, y) => x.ub - y.ub);
-    if (Math.abs(row[row.length - 1]!.ub - 1) > 1e-6) throw new StatguardError('SOURCE_UNREADABLE', `ptable row i = ${i}: cumulative probabilities end at ${row[row.length - 1]!.ub}, not 1`, { file });
+    if (Math.abs(row[row.length - 1]!.ub - 1) > 1e-6)
+      throw new StatguardError(
+        'SOURCE_UNREADABLE',
+        `ptable row i = ${i}: cumulative probabilities end at ${row[row.length - 1]!.ub}, not 1`,
+        { file },
+      );
   });
-  for (let i = 0; i < rows.length; i++) if (!rows[i]) throw new StatguardError('SOURCE_UNREADABLE', `ptable has no row for i = ${i}`, { file });
+  for (let i = 0; i < rows.length; i++)
+    if (!rows[i]) throw new StatguardError('SOURCE_UNREADABLE', `ptable has no row for i = ${i}`, { file });
   return { rows, params: null };
 }

@@ -24,19 +24,22 @@ import { StatguardError } from '../errors.ts';
 
 /** rho of the discrete Gaussian mechanism: Delta2^2 / (2 sigma^2). */
 export function rhoFromDiscreteGaussian(l2Sensitivity: number, sigma2: number): number {
-  if (!(l2Sensitivity >= 0) || !(sigma2 > 0)) throw new StatguardError('USAGE', 'rho needs L2 sensitivity >= 0 and sigma^2 > 0');
+  if (!(l2Sensitivity >= 0) || !(sigma2 > 0))
+    throw new StatguardError('USAGE', 'rho needs L2 sensitivity >= 0 and sigma^2 > 0');
   return (l2Sensitivity * l2Sensitivity) / (2 * sigma2);
 }
 
 /** epsilon of the discrete Laplace mechanism with scale b on a query of L1 sensitivity D: D / b. */
 export function epsilonFromDiscreteLaplace(l1Sensitivity: number, scale: number): number {
-  if (!(l1Sensitivity >= 0) || !(scale > 0)) throw new StatguardError('USAGE', 'epsilon needs L1 sensitivity >= 0 and scale > 0');
+  if (!(l1Sensitivity >= 0) || !(scale > 0))
+    throw new StatguardError('USAGE', 'epsilon needs L1 sensitivity >= 0 and scale > 0');
   return l1Sensitivity / scale;
 }
 
 /** Pure epsilon-DP implies rho-zCDP with rho = epsilon^2 / 2. */
 export function pureDpToRho(epsilon: number): number {
-  if (!(epsilon >= 0) || !Number.isFinite(epsilon)) throw new StatguardError('USAGE', 'epsilon must be a finite number >= 0');
+  if (!(epsilon >= 0) || !Number.isFinite(epsilon))
+    throw new StatguardError('USAGE', 'epsilon must be a finite number >= 0');
   return (epsilon * epsilon) / 2;
 }
 
@@ -165,7 +168,8 @@ const DIRECT_SUM_MAX_SIGMA = 1000;
 const DIRECT_CDF_MAX_SIGMA = 1e6;
 
 function checkSigma2(s2: number): void {
-  if (!(s2 > 0) || !Number.isFinite(s2)) throw new StatguardError('USAGE', 'discrete Gaussian sigma^2 must be a finite number > 0');
+  if (!(s2 > 0) || !Number.isFinite(s2))
+    throw new StatguardError('USAGE', 'discrete Gaussian sigma^2 must be a finite number > 0');
 }
 
 /** Terms |x| > 12 sigma + 10 are below exp(-72) of the mode: outside double precision of the sums. */

@@ -42,4 +42,11 @@ export {
   discreteGaussianHalfWidth,
 } from './accounting.ts';
 export { cellsPerRow, tableSensitivity, type TableSensitivity, type QuerySensitivity } from './sensitivity.ts';
-export { protectDp, checkDpPlan, type DpResult, type DpAccounting, type DpTableAccounting, type DpQueryAccounting } from './protect.ts';
+export {
+  protectDp,
+  checkDpPlan,
+  type DpResult,
+  type DpAccounting,
+  type DpTableAccounting,
+  type DpQueryAccounting,
+} from './protect.ts';

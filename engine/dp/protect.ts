@@ -116,14 +116,17 @@ export function checkDpPlan(plan: DpPlan): void {
   };
   if (plan.regime !== 'dp') bad('/protection/regime', 'not a DP plan');
   if (plan.mechanism === 'discrete-laplace') {
-    if (plan.epsilon === null || !(plan.epsilon > 0) || !Number.isFinite(plan.epsilon)) bad('/protection/epsilon', 'the discrete Laplace mechanism needs a finite epsilon > 0');
+    if (plan.epsilon === null || !(plan.epsilon > 0) || !Number.isFinite(plan.epsilon))
+      bad('/protection/epsilon', 'the discrete Laplace mechanism needs a finite epsilon > 0');
   } else if (plan.mechanism === 'discrete-gaussian') {
-    if (plan.rho === null || !(plan.rho > 0) || !Number.isFinite(plan.rho)) bad('/protection/rho', 'the discrete Gaussian mechanism needs a finite rho > 0');
+    if (plan.rho === null || !(plan.rho > 0) || !Number.isFinite(plan.rho))
+      bad('/protection/rho', 'the discrete Gaussian mechanism needs a finite rho > 0');
     if (!(plan.delta > 0 && plan.delta < 1)) bad('/protection/delta', 'delta must be in (0, 1)');
   } else {
     bad('/protection/mechanism', `unknown mechanism ${JSON.stringify(plan.mechanism)}`);
   }
-  if (plan.noisyThreshold !== null && !Number.isFinite(plan.noisyThreshold)) bad('/protection/noisyThreshold', 'noisyThreshold must be a finite number or null');
+  if (plan.noisyThreshold !== null && !Number.isFinite(plan.noisyThreshold))
+    bad('/protection/noisyThreshold', 'noisyThreshold must be a finite number or null');
   if (!Number.isInteger(plan.granularityLog2) || plan.granularityLog2 < 0 || plan.granularityLog2 > 52) {
     bad('/protection/granularityLog2', 'granularityLog2 must be an integer in [0, 52]');
   }
@@ -174,7 +177,13 @@ function makeNoise(plan: DpPlan, budget: number, l1: number, l2Squared: bigint):
   };
 }
 
-function queryAccounting(quantity: 'count' | 'sum', n: NoiseSpec, l1: number, l2: number, unit: number): DpQueryAccounting {
+function queryAccounting(
+  quantity: 'count' | 'sum',
+  n: NoiseSpec,
+  l1: number,
+  l2: number,
+  unit: number,
+): DpQueryAccounting {
   return Object.freeze({
     quantity,
     epsilon: n.budgetEps,
@@ -191,14 +200,22 @@ function queryAccounting(quantity: 'count' | 'sum', n: NoiseSpec, l1: number, l2
 
 function safeNoise(x: bigint): number {
   const v = Number(x);
-  if (!Number.isSafeInteger(v)) throw new StatguardError('ARITHMETIC_OVERFLOW', 'a noise draw exceeds the safe integer range (noise scale too large)');
+  if (!Number.isSafeInteger(v))
+    throw new StatguardError(
+      'ARITHMETIC_OVERFLOW',
+      'a noise draw exceeds the safe integer range (noise scale too large)',
+    );
   return v;
 }
 
 /** Exact input, validated without ever quoting it. */
 function exactInt(table: TablePlan, i: number, v: number, what: string): number {
   if (!Number.isSafeInteger(v)) {
-    throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${table.id}: the exact ${what} of cell ${i} is not a safe integer`, { path: `/tables/${table.id}/cells/${i}` });
+    throw new StatguardError(
+      'ARITHMETIC_OVERFLOW',
+      `table ${table.id}: the exact ${what} of cell ${i} is not a safe integer`,
+      { path: `/tables/${table.id}/cells/${i}` },
+    );
   }
   return v;
 }
@@ -210,11 +227,20 @@ function markedCells(plan: TablePlan, list: readonly (readonly string[])[], fiel
   const out = new Set<number>();
   list.forEach((codes, j) => {
     if (codes.length !== dims.length) {
-      throw new StatguardError('POLICY_INVALID', `table ${plan.id}: ${field} entry ${j} has ${codes.length} codes, the table has ${dims.length} dimensions`, { path: `/tables/${plan.id}/${field}/${j}` });
+      throw new StatguardError(
+        'POLICY_INVALID',
+        `table ${plan.id}: ${field} entry ${j} has ${codes.length} codes, the table has ${dims.length} dimensions`,
+        { path: `/tables/${plan.id}/${field}/${j}` },
+      );
     }
     const coords = codes.map((c, d) => {
       const idx = maps[d]!.get(c);
-      if (idx === undefined) throw new StatguardError('POLICY_INVALID', `table ${plan.id}: ${field} entry ${j} names ${JSON.stringify(c)}, not a code of dimension ${dims[d]!.name}`, { path: `/tables/${plan.id}/${field}/${j}/${d}` });
+      if (idx === undefined)
+        throw new StatguardError(
+          'POLICY_INVALID',
+          `table ${plan.id}: ${field} entry ${j} names ${JSON.stringify(c)}, not a code of dimension ${dims[d]!.name}`,
+          { path: `/tables/${plan.id}/${field}/${j}/${d}` },
+        );
       return idx;
     });
     out.add(cellIndex(dims, coords));
@@ -229,10 +255,15 @@ function markedCells(plan: TablePlan, list: readonly (readonly string[])[], fiel
 export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: UnitPlan, rng: RandomSource): DpResult {
   checkDpPlan(plan);
   const m = unit.maxRowsPerUnit;
-  if (!Number.isSafeInteger(m) || m < 1) throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', { path: '/dataset/unit/maxRowsPerUnit' });
+  if (!Number.isSafeInteger(m) || m < 1)
+    throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', {
+      path: '/dataset/unit/maxRowsPerUnit',
+    });
   const shareSum = tables.reduce((s, t) => s + t.plan.budgetShare, 0);
   if (shareSum > 1 + 1e-9) {
-    throw new StatguardError('POLICY_INVALID', `budget shares of the tables add up to ${shareSum}, more than 1`, { path: '/tables' });
+    throw new StatguardError('POLICY_INVALID', `budget shares of the tables add up to ${shareSum}, more than 1`, {
+      path: '/tables',
+    });
   }
   const laplace = plan.mechanism === 'discrete-laplace';
   const totalBudget = laplace ? plan.epsilon! : plan.rho!;
@@ -245,10 +276,17 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
     const where = { path: `/tables/${tp.id}` };
     if (table.kind !== 'exact') throw new StatguardError('USAGE', `table ${tp.id} is not an exact table`, where);
     if (!(tp.budgetShare > 0) || !Number.isFinite(tp.budgetShare)) {
-      throw new StatguardError('POLICY_INVALID', `table ${tp.id}: a DP table needs a budget share > 0`, { path: `/tables/${tp.id}/budgetShare` });
+      throw new StatguardError('POLICY_INVALID', `table ${tp.id}: a DP table needs a budget share > 0`, {
+        path: `/tables/${tp.id}/budgetShare`,
+      });
     }
     const n = cellCount(tp.dimensions);
-    if (table.cells.length !== n) throw new StatguardError('USAGE', `table ${tp.id} has ${table.cells.length} cells, its dimensions give ${n}`, where);
+    if (table.cells.length !== n)
+      throw new StatguardError(
+        'USAGE',
+        `table ${tp.id} has ${table.cells.length} cells, its dimensions give ${n}`,
+        where,
+      );
 
     const sens = tableSensitivity(tp, m, k);
     const tableBudget = totalBudget * tp.budgetShare;
@@ -270,7 +308,11 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
     let queries: DpQueryAccounting[];
     if (meas.kind === 'count') {
       const noise = makeNoise(plan, queryBudget, sens.count.l1, sens.count.l2Squared);
-      const acc: CellAccuracy = Object.freeze({ scale: noise.scale, noiseSd: noise.sd, halfWidth95: noise.halfWidth95 });
+      const acc: CellAccuracy = Object.freeze({
+        scale: noise.scale,
+        noiseSd: noise.sd,
+        halfWidth95: noise.halfWidth95,
+      });
       for (let i = 0; i < n; i++) {
         // The only read of an exact value: the thing the noise is added to.
         const noisy = exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(noise.sample(rng));
@@ -283,7 +325,10 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
       queries = [queryAccounting('count', noise, sens.count.l1, sens.count.l2, 1)];
     } else {
       const s = sens.sum!;
-      if (s.bound === 0) throw new StatguardError('POLICY_INVALID', `table ${tp.id}: measure bounds are both 0, nothing to publish`, { path: `/tables/${tp.id}/measure` });
+      if (s.bound === 0)
+        throw new StatguardError('POLICY_INVALID', `table ${tp.id}: measure bounds are both 0, nothing to publish`, {
+          path: `/tables/${tp.id}/measure`,
+        });
       const g = s.granularity; // scaled units per lattice step
       const div = 10 ** meas.decimals;
       const unitOut = g / div; // published units per lattice step
@@ -293,11 +338,20 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
       const noisySum = (i: number): number => {
         const x = exactInt(tp, i, (table.cells[i] as ExactCell).sum, 'sum');
         const v = (Math.floor(x / g) + safeNoise(sumNoise.sample(rng))) * g; // floor(x/g) exact: g is a power of two
-        if (!Number.isSafeInteger(v)) throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${tp.id}: a noisy sum exceeds the safe integer range`, { path: `/tables/${tp.id}/cells/${i}` });
+        if (!Number.isSafeInteger(v))
+          throw new StatguardError(
+            'ARITHMETIC_OVERFLOW',
+            `table ${tp.id}: a noisy sum exceeds the safe integer range`,
+            { path: `/tables/${tp.id}/cells/${i}` },
+          );
         return clampSum ? Math.max(0, v) : v;
       };
       if (meas.kind === 'sum') {
-        const acc: CellAccuracy = Object.freeze({ scale: sumNoise.scale * unitOut, noiseSd: sumNoise.sd * unitOut, halfWidth95: sumNoise.halfWidth95 * unitOut });
+        const acc: CellAccuracy = Object.freeze({
+          scale: sumNoise.scale * unitOut,
+          noiseSd: sumNoise.sd * unitOut,
+          halfWidth95: sumNoise.halfWidth95 * unitOut,
+        });
         for (let i = 0; i < n; i++) {
           const value = noisySum(i) / div;
           if (hide(i, value)) {
@@ -313,7 +367,10 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
         const hi = Math.max(meas.upper, m * meas.upper) / div;
         for (let i = 0; i < n; i++) {
           const sum = noisySum(i) / div;
-          const count = Math.max(0, exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(countNoise.sample(rng)));
+          const count = Math.max(
+            0,
+            exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(countNoise.sample(rng)),
+          );
           const den = Math.max(count, 1);
           const value = Math.min(hi, Math.max(lo, sum / den));
           // Noisy threshold on the NOISY unit count (a mean's size), never on an exact value.
@@ -331,25 +388,30 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
           });
           cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
         }
-        queries = [queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut), queryAccounting('count', countNoise, sens.count.l1, sens.count.l2, 1)];
+        queries = [
+          queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut),
+          queryAccounting('count', countNoise, sens.count.l1, sens.count.l2, 1),
+        ];
       }
     }
     out.push(Object.freeze({ kind: 'protected', plan: tp, cells: Object.freeze(cells) as ProtectedCell[] }));
     const main = queries[0]!;
-    accounts.push(Object.freeze({
-      table: tp.id,
-      measure: meas.kind,
-      budgetShare: tp.budgetShare,
-      epsilon: laplace ? tableBudget : null,
-      rho: laplace ? null : tableBudget,
-      cellsPerRow: sens.cellsPerRow,
-      l1Sensitivity: main.l1Sensitivity,
-      l2Sensitivity: main.l2Sensitivity,
-      noiseScale: main.noiseScale,
-      cellsNoised: n,
-      cellsSuppressed: suppressed,
-      queries: Object.freeze(queries),
-    }));
+    accounts.push(
+      Object.freeze({
+        table: tp.id,
+        measure: meas.kind,
+        budgetShare: tp.budgetShare,
+        epsilon: laplace ? tableBudget : null,
+        rho: laplace ? null : tableBudget,
+        cellsPerRow: sens.cellsPerRow,
+        l1Sensitivity: main.l1Sensitivity,
+        l2Sensitivity: main.l2Sensitivity,
+        noiseScale: main.noiseScale,
+        cellsNoised: n,
+        cellsSuppressed: suppressed,
+        queries: Object.freeze(queries),
+      }),
+    );
   }
 
   const total = laplace

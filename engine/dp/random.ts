@@ -76,7 +76,8 @@ export function seededRandom(seed: string): RandomSource {
 }
 
 function checkByteCount(n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new StatguardError('USAGE', `random byte count must be a non-negative integer, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new StatguardError('USAGE', `random byte count must be a non-negative integer, got ${n}`);
 }
 
 const TWO32 = 0x100000000;
@@ -140,7 +141,8 @@ export class RandomReader {
   /** Uniform integer in [0, n) for an integer 1 <= n <= 2^32 (rejection on masked bits; no modulo bias). */
   uniformInt(n: number): number {
     if (n === 1) return 0;
-    if (!(n >= 1 && n <= TWO32 && Number.isInteger(n))) throw new StatguardError('USAGE', `uniformInt range must be an integer in [1, 2^32], got ${n}`);
+    if (!(n >= 1 && n <= TWO32 && Number.isInteger(n)))
+      throw new StatguardError('USAGE', `uniformInt range must be an integer in [1, 2^32], got ${n}`);
     const bits = 32 - Math.clz32(n - 1); // n - 1 < 2^32 so it fits clz32 after >>> 0
     const mask = bits === 32 ? 0xffffffff : (1 << bits) - 1;
     for (;;) {

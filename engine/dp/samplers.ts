@@ -89,7 +89,8 @@ function bernExpNeg(r: RandomReader, num: bigint, den: bigint): boolean {
 }
 
 function checkProbability(p: Rational, what: string): void {
-  if (p.den <= 0n || p.num < 0n || p.num > p.den) throw new StatguardError('USAGE', `${what} must be a rational in [0, 1]`);
+  if (p.den <= 0n || p.num < 0n || p.num > p.den)
+    throw new StatguardError('USAGE', `${what} must be a rational in [0, 1]`);
 }
 
 function checkPositive(x: Rational, what: string): void {
@@ -104,7 +105,8 @@ export function sampleBernoulli(rng: RandomSource, p: Rational): boolean {
 
 /** Bernoulli(exp(-gamma)) for a rational gamma >= 0; exact (CKS Algorithm 1). */
 export function sampleBernoulliExp(rng: RandomSource, gamma: Rational): boolean {
-  if (gamma.den <= 0n || gamma.num < 0n) throw new StatguardError('USAGE', 'Bernoulli(exp(-gamma)) needs a rational gamma >= 0');
+  if (gamma.den <= 0n || gamma.num < 0n)
+    throw new StatguardError('USAGE', 'Bernoulli(exp(-gamma)) needs a rational gamma >= 0');
   return bernExpNeg(readerFor(rng), gamma.num, gamma.den);
 }
 
@@ -251,7 +253,8 @@ export function sampleGeometric(rng: RandomSource, scale: Rational): bigint {
 /** Number conveniences (throw if the draw is not a safe integer, which needs an absurd scale). */
 export function toSafeNumber(x: bigint): number {
   const v = Number(x);
-  if (!Number.isSafeInteger(v)) throw new StatguardError('ARITHMETIC_OVERFLOW', 'noise draw exceeds the safe integer range');
+  if (!Number.isSafeInteger(v))
+    throw new StatguardError('ARITHMETIC_OVERFLOW', 'noise draw exceeds the safe integer range');
   return v;
 }
 

@@ -39,14 +39,18 @@ export interface TableSensitivity {
   /** Unit counts (count tables, and the denominator of mean tables). */
   readonly count: QuerySensitivity;
   /** Sums (sum and mean tables), on the lattice of `granularity` scaled units; null for count tables. */
-  readonly sum: (QuerySensitivity & { readonly bound: number; readonly latticeBound: number; readonly granularity: number }) | null;
+  readonly sum:
+    (QuerySensitivity & { readonly bound: number; readonly latticeBound: number; readonly granularity: number }) | null;
 }
 
 /** L = product over dimensions of the longest leaf-to-root path (leaf included). */
 export function cellsPerRow(plan: TablePlan): number {
   let l = 1;
   plan.dimensions.forEach((dim, d) => {
-    if (dim.leafCount < 1) throw new StatguardError('POLICY_INVALID', `table ${plan.id}: dimension ${dim.name} has no categories`, { path: `/tables/${plan.id}/dimensions/${d}` });
+    if (dim.leafCount < 1)
+      throw new StatguardError('POLICY_INVALID', `table ${plan.id}: dimension ${dim.name} has no categories`, {
+        path: `/tables/${plan.id}/dimensions/${d}`,
+      });
     let longest = 0;
     for (let leaf = 0; leaf < dim.leafCount; leaf++) longest = Math.max(longest, ancestorsOf(dim, leaf).length);
     l *= longest;
@@ -60,29 +64,53 @@ export function cellsPerRow(plan: TablePlan): number {
  */
 export function tableSensitivity(plan: TablePlan, maxRowsPerUnit: number, granularityLog2 = 0): TableSensitivity {
   const m = maxRowsPerUnit;
-  if (!Number.isSafeInteger(m) || m < 1) throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', { path: '/dataset/unit/maxRowsPerUnit' });
+  if (!Number.isSafeInteger(m) || m < 1)
+    throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', {
+      path: '/dataset/unit/maxRowsPerUnit',
+    });
   if (!Number.isInteger(granularityLog2) || granularityLog2 < 0 || granularityLog2 > 52) {
-    throw new StatguardError('POLICY_INVALID', 'granularityLog2 must be an integer in [0, 52]', { path: '/protection/granularityLog2' });
+    throw new StatguardError('POLICY_INVALID', 'granularityLog2 must be an integer in [0, 52]', {
+      path: '/protection/granularityLog2',
+    });
   }
   const L = cellsPerRow(plan);
-  if (!Number.isSafeInteger(m * L)) throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${plan.id}: too many cells per row`, { path: `/tables/${plan.id}/dimensions` });
+  if (!Number.isSafeInteger(m * L))
+    throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${plan.id}: too many cells per row`, {
+      path: `/tables/${plan.id}/dimensions`,
+    });
   const count = { l1: m * L, l2Squared: BigInt(m * L), l2: Math.sqrt(m * L) };
   const meas = plan.measure;
-  if (meas.kind === 'count') return Object.freeze({ cellsPerRow: L, maxRowsPerUnit: m, count: Object.freeze(count), sum: null });
+  if (meas.kind === 'count')
+    return Object.freeze({ cellsPerRow: L, maxRowsPerUnit: m, count: Object.freeze(count), sum: null });
   if (!Number.isSafeInteger(meas.lower) || !Number.isSafeInteger(meas.upper) || meas.lower > meas.upper) {
-    throw new StatguardError('POLICY_INVALID', `table ${plan.id}: measure bounds must be integers (scaled units) with lower <= upper`, { path: `/tables/${plan.id}/measure` });
+    throw new StatguardError(
+      'POLICY_INVALID',
+      `table ${plan.id}: measure bounds must be integers (scaled units) with lower <= upper`,
+      { path: `/tables/${plan.id}/measure` },
+    );
   }
   const B = Math.max(Math.abs(meas.lower), Math.abs(meas.upper));
   const g = 2 ** granularityLog2;
   const Bg = Math.ceil(B / g); // exact: division by a power of two
   const l2Squared = BigInt(m) * BigInt(m) * BigInt(Bg) * BigInt(Bg) * BigInt(L);
   if (!Number.isSafeInteger(m * L * Bg)) {
-    throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${plan.id}: sensitivity exceeds the safe integer range (bounds too wide for the granularity)`, { path: `/tables/${plan.id}/measure` });
+    throw new StatguardError(
+      'ARITHMETIC_OVERFLOW',
+      `table ${plan.id}: sensitivity exceeds the safe integer range (bounds too wide for the granularity)`,
+      { path: `/tables/${plan.id}/measure` },
+    );
   }
   return Object.freeze({
     cellsPerRow: L,
     maxRowsPerUnit: m,
     count: Object.freeze(count),
-    sum: Object.freeze({ l1: m * L * Bg, l2Squared, l2: m * Bg * Math.sqrt(L), bound: B, latticeBound: Bg, granularity: g }),
+    sum: Object.freeze({
+      l1: m * L * Bg,
+      l2Squared,
+      l2: m * Bg * Math.sqrt(L),
+      bound: B,
+      latticeBound: Bg,
+      granularity: g,
+    }),
   });
 }

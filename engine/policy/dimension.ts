@@ -34,8 +34,24 @@ export function buildDimension(spec: DimensionSpec): DimensionPlan {
     if (leafIndex.has(c.code)) throw new Error(`category code ${JSON.stringify(c.code)} is declared twice`);
     leafIndex.set(c.code, i);
   });
-  interface Mut { code: string; label: string; leaf: boolean; level: number; parent: number | null; children: number[]; leaves: number[] }
-  const nodes: Mut[] = spec.categories.map((c, i) => ({ code: c.code, label: c.label, leaf: true, level: 0, parent: null, children: [], leaves: [i] }));
+  interface Mut {
+    code: string;
+    label: string;
+    leaf: boolean;
+    level: number;
+    parent: number | null;
+    children: number[];
+    leaves: number[];
+  }
+  const nodes: Mut[] = spec.categories.map((c, i) => ({
+    code: c.code,
+    label: c.label,
+    leaf: true,
+    level: 0,
+    parent: null,
+    children: [],
+    leaves: [i],
+  }));
   const seenLeaf = new Set<number>();
   const usedCodes = new Set(leafIndex.keys());
 
@@ -46,7 +62,15 @@ export function buildDimension(spec: DimensionSpec): DimensionPlan {
     const kids = n.children.map((ch) => resolveChild(ch));
     if (kids.length === 0) throw new Error(`hierarchy code ${JSON.stringify(n.code)} has no children`);
     const idx = nodes.length;
-    nodes.push({ code: n.code, label: n.label, leaf: false, level: 0, parent: null, children: kids, leaves: kids.flatMap((k) => nodes[k]!.leaves) });
+    nodes.push({
+      code: n.code,
+      label: n.label,
+      leaf: false,
+      level: 0,
+      parent: null,
+      children: kids,
+      leaves: kids.flatMap((k) => nodes[k]!.leaves),
+    });
     for (const k of kids) nodes[k]!.parent = idx;
     return idx;
   };
@@ -65,7 +89,8 @@ export function buildDimension(spec: DimensionSpec): DimensionPlan {
   if (spec.hierarchy && spec.hierarchy.length > 0) {
     top = spec.hierarchy.map((ch) => resolveChild(ch));
     const missing = spec.categories.filter((_, i) => !seenLeaf.has(i)).map((c) => c.code);
-    if (missing.length > 0) throw new Error(`hierarchy leaves out categories ${missing.map((c) => JSON.stringify(c)).join(', ')}`);
+    if (missing.length > 0)
+      throw new Error(`hierarchy leaves out categories ${missing.map((c) => JSON.stringify(c)).join(', ')}`);
   } else {
     top = spec.categories.map((_, i) => i);
   }
@@ -75,7 +100,15 @@ export function buildDimension(spec: DimensionSpec): DimensionPlan {
     const code = spec.totalCode ?? TOTAL_CODE;
     if (usedCodes.has(code)) throw new Error(`total code ${JSON.stringify(code)} clashes with a category code`);
     total = nodes.length;
-    nodes.push({ code, label: spec.totalLabel ?? 'Total', leaf: false, level: 0, parent: null, children: top, leaves: spec.categories.map((_, i) => i) });
+    nodes.push({
+      code,
+      label: spec.totalLabel ?? 'Total',
+      leaf: false,
+      level: 0,
+      parent: null,
+      children: top,
+      leaves: spec.categories.map((_, i) => i),
+    });
     for (const k of top) nodes[k]!.parent = total;
   } else if (spec.hierarchy && spec.hierarchy.length > 0) {
     throw new Error('a hierarchy needs the dimension total (set total: true)');
@@ -86,9 +119,13 @@ export function buildDimension(spec: DimensionSpec): DimensionPlan {
     nodes[i]!.level = lvl;
     for (const k of nodes[i]!.children) setLevel(k, lvl + 1);
   };
-  nodes.forEach((n, i) => { if (n.parent === null) setLevel(i, 0); });
+  nodes.forEach((n, i) => {
+    if (n.parent === null) setLevel(i, 0);
+  });
 
-  const frozen: DimensionNode[] = nodes.map((n) => Object.freeze({ ...n, children: Object.freeze(n.children), leaves: Object.freeze(n.leaves) }));
+  const frozen: DimensionNode[] = nodes.map((n) =>
+    Object.freeze({ ...n, children: Object.freeze(n.children), leaves: Object.freeze(n.leaves) }),
+  );
   return Object.freeze({
     name: spec.name,
     label: spec.label ?? spec.name,
@@ -132,7 +169,8 @@ export function prefixHierarchy(categories: readonly Category[], spec: PrefixHie
   const maxLen = lens[lens.length - 1]!;
   const codes = new Set(categories.map((c) => c.code));
   for (const c of categories) {
-    if ([...c.code].length <= maxLen) throw new Error(`category code ${JSON.stringify(c.code)} is not longer than the longest prefix length ${maxLen}`);
+    if ([...c.code].length <= maxLen)
+      throw new Error(`category code ${JSON.stringify(c.code)} is not longer than the longest prefix length ${maxLen}`);
   }
   const prefix = (code: string, n: number): string => [...code].slice(0, n).join('');
   const level = (cats: readonly Category[], k: number): (HierarchyNodeSpec | string)[] => {
@@ -140,9 +178,15 @@ export function prefixHierarchy(categories: readonly Category[], spec: PrefixHie
     const groups = new Map<string, Category[]>();
     for (const c of cats) {
       const p = prefix(c.code, lens[k]!);
-      if (codes.has(p) || p === TOTAL_CODE) throw new Error(`prefix ${JSON.stringify(p)} equals a category code (or the total code): rename the category or choose other prefix lengths`);
+      if (codes.has(p) || p === TOTAL_CODE)
+        throw new Error(
+          `prefix ${JSON.stringify(p)} equals a category code (or the total code): rename the category or choose other prefix lengths`,
+        );
       let g = groups.get(p);
-      if (!g) { g = []; groups.set(p, g); }
+      if (!g) {
+        g = [];
+        groups.set(p, g);
+      }
       g.push(c);
     }
     return [...groups].map(([p, cs]) => ({ code: p, label: spec.labels?.[p] ?? p, children: level(cs, k + 1) }));
@@ -154,7 +198,10 @@ export function prefixHierarchy(categories: readonly Category[], spec: PrefixHie
  * The hierarchy of a policy's `hierarchies.<column>` entry: nested codes (array) as declared, or derived from code
  * prefixes (object). Throws a plain Error (see `prefixHierarchy`) for a bad prefix hierarchy.
  */
-export function resolveHierarchy(h: unknown, categories: readonly Category[]): readonly (HierarchyNodeSpec | string)[] | undefined {
+export function resolveHierarchy(
+  h: unknown,
+  categories: readonly Category[],
+): readonly (HierarchyNodeSpec | string)[] | undefined {
   if (Array.isArray(h)) return h as (HierarchyNodeSpec | string)[];
   if (h !== null && typeof h === 'object' && Array.isArray((h as { prefixLengths?: unknown }).prefixLengths)) {
     return prefixHierarchy(categories, h as PrefixHierarchySpec);

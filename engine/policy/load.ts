@@ -20,7 +20,14 @@ export async function loadPolicy(path: string): Promise<Plan> {
     bytes = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : (err as Error).message;
     throw new StatguardError('POLICY_UNREADABLE', `cannot read policy ${path}: ${why}`, { file: path });
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -40,7 +47,12 @@ export async function loadPolicy(path: string): Promise<Plan> {
   if (!v.ok) {
     const n = v.errors.length;
     const message = `policy ${path} has ${n} problem${n === 1 ? '' : 's'}${v.refused ? '; refused: a differential-privacy release never bases a decision on exact values' : ''}`;
-    throw new StatguardError(v.refused ? 'POLICY_REFUSED' : 'POLICY_INVALID', message, { file: path }, v.errors.map((e) => ({ file: path, path: e.path, message: e.message })));
+    throw new StatguardError(
+      v.refused ? 'POLICY_REFUSED' : 'POLICY_INVALID',
+      message,
+      { file: path },
+      v.errors.map((e) => ({ file: path, path: e.path, message: e.message })),
+    );
   }
   return planPolicy(v.policy, { policyPath: file, policySha256: sha256 });
 }

@@ -14,7 +14,18 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { StatguardError } from '../errors.ts';
 import type {
-  Category, ColumnPlan, DatasetPlan, DerivedColumnPlan, DimensionPlan, MeasurePlan, Plan, ProtectionPlan, ReleaseMeta, SourcePlan, TablePlan, WeightPlan,
+  Category,
+  ColumnPlan,
+  DatasetPlan,
+  DerivedColumnPlan,
+  DimensionPlan,
+  MeasurePlan,
+  Plan,
+  ProtectionPlan,
+  ReleaseMeta,
+  SourcePlan,
+  TablePlan,
+  WeightPlan,
 } from '../types.ts';
 import { buildDimension, resolveHierarchy } from './dimension.ts';
 import type { ColumnDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
@@ -61,19 +72,33 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     ...(c.constraints?.maximum !== undefined ? { maximum: c.constraints.maximum } : {}),
   }));
 
-  const derived: DerivedColumnPlan[] = derivedDocs.map((d) => d.bins
-    ? { name: d.name, from: d.from, bins: d.bins.map((b) => ({ code: b.code, label: b.label, min: b.min, max: b.max })), categories: d.bins.map(cat) }
-    : { name: d.name, from: d.from, map: { ...(d.map ?? {}) }, categories: (d.categories ?? []).map(cat) });
+  const derived: DerivedColumnPlan[] = derivedDocs.map((d) =>
+    d.bins
+      ? {
+          name: d.name,
+          from: d.from,
+          bins: d.bins.map((b) => ({ code: b.code, label: b.label, min: b.min, max: b.max })),
+          categories: d.bins.map(cat),
+        }
+      : { name: d.name, from: d.from, map: { ...(d.map ?? {}) }, categories: (d.categories ?? []).map(cat) },
+  );
 
   // Domain and label of every column usable as a dimension.
   const domains = new Map<string, { label: string; categories: readonly Category[] }>();
-  for (const c of ds.columns) if (c.type === 'categorical') domains.set(c.name, { label: c.title ?? c.name, categories: (c.categories ?? []).map(cat) });
+  for (const c of ds.columns)
+    if (c.type === 'categorical')
+      domains.set(c.name, { label: c.title ?? c.name, categories: (c.categories ?? []).map(cat) });
   derivedDocs.forEach((d, i) => domains.set(d.name, { label: d.title ?? d.name, categories: derived[i]!.categories }));
 
   const dataset: DatasetPlan = {
     id: ds.id,
     source: planSource(ds.source, policyPath),
-    unit: { column: ds.unit.column ?? null, kind: ds.unit.kind, maxRowsPerUnit: ds.unit.maxRowsPerUnit ?? 1, ...(ds.unit.holding !== undefined ? { holding: ds.unit.holding } : {}) },
+    unit: {
+      column: ds.unit.column ?? null,
+      kind: ds.unit.kind,
+      maxRowsPerUnit: ds.unit.maxRowsPerUnit ?? 1,
+      ...(ds.unit.holding !== undefined ? { holding: ds.unit.holding } : {}),
+    },
     columns,
     derived,
     onInvalidRow: ds.onInvalidRow ?? 'error',
@@ -95,41 +120,54 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
   }));
 
   const p = doc.protection;
-  const protection: ProtectionPlan = p.regime === 'ckm'
-    ? {
-        regime: 'ckm',
-        ptable: p.ptable.file === undefined
-          ? { D: required(p.ptable.maxDeviation, '/protection/ptable/maxDeviation'), V: required(p.ptable.variance, '/protection/ptable/variance'), js: p.ptable.js ?? 0, pstay: p.ptable.pstay ?? null }
-          : null,
-        ptableFile: p.ptable.file === undefined ? null : isAbsolute(p.ptable.file) ? p.ptable.file : resolve(dirname(policyPath), p.ptable.file),
-        recordKey: p.recordKey ? { column: p.recordKey.column, decimals: p.recordKey.decimals ?? 8 } : null,
-        magnitudePercent: p.magnitudePercent ?? 10,
-        roundingBase: p.roundingBase ?? null,
-      }
-    : p.regime === 'sdc'
-    ? {
-        regime: 'sdc',
-        minFrequency: p.rules.minFrequency?.n ?? null,
-        frequencyProtection: p.rules.minFrequency?.protectionPercent ?? DEFAULT_FREQUENCY_PROTECTION,
-        dominance: (p.rules.dominance ?? []).map((r) => ({ n: r.n, k: r.k })),
-        pPercent: p.rules.pPercent?.p ?? null,
-        pq: p.rules.pq ? { p: p.rules.pq.p, q: p.rules.pq.q } : null,
-        secondary: {
-          method: p.secondary?.method ?? 'auto',
-          cost: p.secondary?.cost ?? 'unity',
-          timeLimitSeconds: p.secondary?.timeLimitSeconds ?? 60,
-        },
-        zeroCells: p.zeroCells ?? 'publish',
-      }
-    : {
-        regime: 'dp',
-        mechanism: p.mechanism,
-        epsilon: p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
-        rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
-        delta: p.delta ?? DEFAULT_DELTA,
-        noisyThreshold: p.noisyThreshold ?? null,
-        granularityLog2: p.granularityLog2 ?? 0,
-      };
+  const protection: ProtectionPlan =
+    p.regime === 'ckm'
+      ? {
+          regime: 'ckm',
+          ptable:
+            p.ptable.file === undefined
+              ? {
+                  D: required(p.ptable.maxDeviation, '/protection/ptable/maxDeviation'),
+                  V: required(p.ptable.variance, '/protection/ptable/variance'),
+                  js: p.ptable.js ?? 0,
+                  pstay: p.ptable.pstay ?? null,
+                }
+              : null,
+          ptableFile:
+            p.ptable.file === undefined
+              ? null
+              : isAbsolute(p.ptable.file)
+                ? p.ptable.file
+                : resolve(dirname(policyPath), p.ptable.file),
+          recordKey: p.recordKey ? { column: p.recordKey.column, decimals: p.recordKey.decimals ?? 8 } : null,
+          magnitudePercent: p.magnitudePercent ?? 10,
+          roundingBase: p.roundingBase ?? null,
+        }
+      : p.regime === 'sdc'
+        ? {
+            regime: 'sdc',
+            minFrequency: p.rules.minFrequency?.n ?? null,
+            frequencyProtection: p.rules.minFrequency?.protectionPercent ?? DEFAULT_FREQUENCY_PROTECTION,
+            dominance: (p.rules.dominance ?? []).map((r) => ({ n: r.n, k: r.k })),
+            pPercent: p.rules.pPercent?.p ?? null,
+            pq: p.rules.pq ? { p: p.rules.pq.p, q: p.rules.pq.q } : null,
+            secondary: {
+              method: p.secondary?.method ?? 'auto',
+              cost: p.secondary?.cost ?? 'unity',
+              timeLimitSeconds: p.secondary?.timeLimitSeconds ?? 60,
+            },
+            zeroCells: p.zeroCells ?? 'publish',
+          }
+        : {
+            regime: 'dp',
+            mechanism: p.mechanism,
+            epsilon:
+              p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
+            rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
+            delta: p.delta ?? DEFAULT_DELTA,
+            noisyThreshold: p.noisyThreshold ?? null,
+            granularityLog2: p.granularityLog2 ?? 0,
+          };
 
   const release: ReleaseMeta = {
     title: doc.release.title,
@@ -155,7 +193,13 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
 /** Source kinds: relative file paths resolve against the policy's directory; a postgres connection is an env var name. */
 function planSource(src: SourceDoc, policyPath: string): SourcePlan {
   if (src.kind === 'postgres') {
-    return { kind: 'postgres', table: src.table, schema: src.schema ?? null, connection: src.connection ?? null, rowNumberColumn: src.rowNumberColumn ?? null };
+    return {
+      kind: 'postgres',
+      table: src.table,
+      schema: src.schema ?? null,
+      connection: src.connection ?? null,
+      rowNumberColumn: src.rowNumberColumn ?? null,
+    };
   }
   const path = isAbsolute(src.path) ? src.path : resolve(dirname(policyPath), src.path);
   if (src.kind === 'csv') return { kind: 'csv', path, delimiter: src.delimiter ?? ',', header: true, encoding: 'utf8' };
@@ -176,13 +220,20 @@ function required(v: number | undefined, path: string): number {
 }
 
 function planDimension(
-  doc: PolicyDoc, t: TableDoc, i: number, j: number,
+  doc: PolicyDoc,
+  t: TableDoc,
+  i: number,
+  j: number,
   domains: ReadonlyMap<string, { label: string; categories: readonly Category[] }>,
 ): DimensionPlan {
   const d = t.dimensions[j]!;
   const name = typeof d === 'string' ? d : d.column;
   const dom = domains.get(name);
-  if (dom === undefined) throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}" is not a declared categorical or derived column`);
+  if (dom === undefined)
+    throw invalid(
+      ptr('tables', i, 'dimensions', j),
+      `dimension "${name}" is not a declared categorical or derived column`,
+    );
   try {
     const hierarchy = resolveHierarchy(doc.dataset.hierarchies?.[name], dom.categories);
     return buildDimension({
@@ -190,7 +241,7 @@ function planDimension(
       label: dom.label,
       categories: dom.categories,
       ...(hierarchy ? { hierarchy } : {}),
-      total: typeof d === 'string' ? true : d.total ?? true,
+      total: typeof d === 'string' ? true : (d.total ?? true),
     });
   } catch (err) {
     throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}": ${(err as Error).message}`);
@@ -202,15 +253,19 @@ function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc
   let weight: WeightPlan | undefined;
   if (weightColumn !== undefined) {
     const wc = cols.get(weightColumn);
-    if (wc === undefined || (wc.type !== 'integer' && wc.type !== 'number')) throw invalid('/dataset/weight', `weight column "${weightColumn}" must be a declared integer or number column`);
-    weight = { column: weightColumn, decimals: wc.type === 'number' ? wc.decimals ?? 0 : 0 };
+    if (wc === undefined || (wc.type !== 'integer' && wc.type !== 'number'))
+      throw invalid('/dataset/weight', `weight column "${weightColumn}" must be a declared integer or number column`);
+    weight = { column: weightColumn, decimals: wc.type === 'number' ? (wc.decimals ?? 0) : 0 };
   }
   if (m.kind === 'count') return weight ? { kind: 'count', weight } : { kind: 'count' };
   const c = cols.get(m.column);
   if (c === undefined || (c.type !== 'integer' && c.type !== 'number')) {
-    throw invalid(ptr('tables', i, 'measure', 'column'), `measure column "${m.column}" must be a declared integer or number column`);
+    throw invalid(
+      ptr('tables', i, 'measure', 'column'),
+      `measure column "${m.column}" must be a declared integer or number column`,
+    );
   }
-  const decimals = c.type === 'number' ? c.decimals ?? 0 : 0;
+  const decimals = c.type === 'number' ? (c.decimals ?? 0) : 0;
   // Scaled exactly from the decimal text of the bound (validated: a safe integer).
   const lower = scaleExact(m.bounds[0], decimals);
   const upper = scaleExact(m.bounds[1], decimals);

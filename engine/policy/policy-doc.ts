@@ -96,9 +96,7 @@ export interface DatasetDoc {
 
 export type DimensionDoc = string | { column: string; total?: boolean };
 
-export type MeasureDoc =
-  | { kind: 'count' }
-  | { kind: 'sum' | 'mean'; column: string; bounds: [number, number] };
+export type MeasureDoc = { kind: 'count' } | { kind: 'sum' | 'mean'; column: string; bounds: [number, number] };
 
 export interface TableDoc {
   id: string;

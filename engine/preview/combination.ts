@@ -57,7 +57,11 @@ function measureKey(m: ExactTable['plan']['measure'] | ProtectedTable['plan']['m
 }
 
 function dimSignature(d: DimensionPlan): string {
-  return JSON.stringify(d.nodes.map((n) => [n.code, n.parent === null ? null : d.nodes[n.parent]!.code]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+  return JSON.stringify(
+    d.nodes
+      .map((n) => [n.code, n.parent === null ? null : d.nodes[n.parent]!.code])
+      .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+  );
 }
 
 function nodeToken(d: DimensionPlan, n: number): string {
@@ -101,10 +105,12 @@ export async function combinationCheck(
   });
   const keyOf = (g: number, dims: readonly DimensionPlan[], coords: readonly number[]): string => {
     const names = [...groupDims.get(g)!.keys()].sort();
-    return `${g}\u0001${names.map((name) => {
-      const d = dims.findIndex((x) => x.name === name);
-      return d < 0 ? TOTAL : nodeToken(dims[d]!, coords[d]!);
-    }).join('\u0001')}`;
+    return `${g}\u0001${names
+      .map((name) => {
+        const d = dims.findIndex((x) => x.name === name);
+        return d < 0 ? TOTAL : nodeToken(dims[d]!, coords[d]!);
+      })
+      .join('\u0001')}`;
   };
   const ids = new Map<string, number>();
   exact.forEach((t, ti) => {
@@ -116,7 +122,9 @@ export async function combinationCheck(
   const suppressed = new Uint8Array(sys.cellCount);
   protectedTables.forEach((t, ti) => {
     const loc = sys.tableCells[ti]!;
-    t.cells.forEach((c, i) => { if (c.value === null) suppressed[loc[i]!] = 1; });
+    t.cells.forEach((c, i) => {
+      if (c.value === null) suppressed[loc[i]!] = 1;
+    });
   });
 
   const knownBy = new Map<number, string>();
@@ -129,9 +137,15 @@ export async function combinationCheck(
       let group = -1;
       for (const [g, dims] of groupDims) {
         if (groupMeasure.get(g) !== mk || mk === null) continue;
-        if (pt.plan.dimensions.every((d) => dims.has(d.name) && dimSignature(dims.get(d.name)!) === dimSignature(d))) { group = g; break; }
+        if (pt.plan.dimensions.every((d) => dims.has(d.name) && dimSignature(dims.get(d.name)!) === dimSignature(d))) {
+          group = g;
+          break;
+        }
       }
-      if (group < 0) { unlinked.push(name); continue; }
+      if (group < 0) {
+        unlinked.push(name);
+        continue;
+      }
       const gids: number[] = [];
       let ok = true;
       for (let i = 0; i < pt.cells.length && ok; i++) {
@@ -139,7 +153,10 @@ export async function combinationCheck(
         if (id === undefined) ok = false;
         else gids.push(id);
       }
-      if (!ok) { unlinked.push(name); continue; }
+      if (!ok) {
+        unlinked.push(name);
+        continue;
+      }
       linked.push(name);
       const scale = pt.plan.measure.kind === 'sum' ? 10 ** exactDecimals(exact, sys, group) : 1;
       pt.cells.forEach((c, i) => {
@@ -156,7 +173,10 @@ export async function combinationCheck(
   const combined = suppressed.slice();
   let knownCells = 0;
   for (const [g] of knownBy) {
-    if (combined[g]) { combined[g] = 0; knownCells++; }
+    if (combined[g]) {
+      combined[g] = 0;
+      knownCells++;
+    }
   }
   const recovered: RecoveredCell[] = [];
   const describe = (g: number): { table: string; codes: string[] } => {
@@ -167,7 +187,10 @@ export async function combinationCheck(
   const open = sensitive.filter((s) => {
     if (!suppressed[s.id]) return false;
     const by = knownBy.get(s.id);
-    if (by !== undefined) { recovered.push({ ...describe(s.id), how: 'published', release: by }); return false; }
+    if (by !== undefined) {
+      recovered.push({ ...describe(s.id), how: 'published', release: by });
+      return false;
+    }
     return true;
   });
   if (knownCells > 0 && open.length > 0) {
@@ -189,4 +212,3 @@ function exactDecimals(exact: readonly ExactTable[], sys: CellSystem, group: num
   const m = exact[ti]!.plan.measure;
   return m.kind === 'count' ? 0 : m.decimals;
 }
-

@@ -25,18 +25,32 @@ export interface Comparison {
 /** The headline figures of a preview, in a stable order. */
 export function previewFigures(p: Preview): { table: string; figure: string; value: number | string | null }[] {
   const out: { table: string; figure: string; value: number | string | null }[] = [];
-  const push = (table: string, figure: string, value: number | string | null): void => { out.push({ table, figure, value }); };
+  const push = (table: string, figure: string, value: number | string | null): void => {
+    out.push({ table, figure, value });
+  };
   push('*', 'regime', p.regime);
   push('*', 'tables', p.tables.length);
-  push('*', 'cells', p.tables.reduce((n, t) => n + t.cells, 0));
-  push('*', 'suppressed cells', p.tables.reduce((n, t) => n + t.suppressed, 0));
+  push(
+    '*',
+    'cells',
+    p.tables.reduce((n, t) => n + t.cells, 0),
+  );
+  push(
+    '*',
+    'suppressed cells',
+    p.tables.reduce((n, t) => n + t.suppressed, 0),
+  );
   if (p.sdc) push('*', 'smallest audit margin', p.sdc.smallestMargin);
   if (p.budget) {
     push('*', 'budget epsilon', p.budget.total.epsilon);
     push('*', 'budget delta', p.budget.total.delta);
     push('*', 'budget rho', p.budget.total.rho);
     push('*', 'ledger cost rho', p.budget.cost.rho);
-    push('*', 'remaining rho after', p.budget.ledger === 'unknown' ? 'unknown' : p.budget.ledger.remainingRho - p.budget.cost.rho);
+    push(
+      '*',
+      'remaining rho after',
+      p.budget.ledger === 'unknown' ? 'unknown' : p.budget.ledger.remainingRho - p.budget.cost.rho,
+    );
   }
   if (p.combination) push('*', 'cells recoverable with published releases', p.combination.recovered.length);
   push('*', 'lint findings', p.lint.length);
@@ -52,7 +66,12 @@ function tableFigures(t: TablePreview): [string, number | string | null][] {
   ];
   if (t.sdc) {
     for (const [rule, n] of Object.entries(t.sdc.primary)) rows.push([`primary: ${rule}`, n]);
-    rows.push(['primary', t.sdc.primaryTotal], ['secondary', t.sdc.secondary], ['share of value suppressed', t.sdc.shareValueSuppressed], ['smallest margin', t.sdc.smallestMargin]);
+    rows.push(
+      ['primary', t.sdc.primaryTotal],
+      ['secondary', t.sdc.secondary],
+      ['share of value suppressed', t.sdc.shareValueSuppressed],
+      ['smallest margin', t.sdc.smallestMargin],
+    );
   }
   if (t.dp) {
     const d = t.dp;
@@ -69,7 +88,11 @@ function tableFigures(t: TablePreview): [string, number | string | null][] {
       ['share suppressed by noisy threshold', d.shareSuppressedByThreshold],
     );
   }
-  rows.push(['published cells with 1-2 units', t.risk.publishedOneOrTwo], ['sparsity share', t.risk.sparsityShare], ['sparse', t.risk.sparse ? 'yes' : 'no']);
+  rows.push(
+    ['published cells with 1-2 units', t.risk.publishedOneOrTwo],
+    ['sparsity share', t.risk.sparsityShare],
+    ['sparse', t.risk.sparse ? 'yes' : 'no'],
+  );
   return rows;
 }
 
@@ -84,8 +107,15 @@ export function comparePreviews(a: Preview, b: Preview): Comparison {
     const k = key(x);
     seen.add(k);
     const bv = mb.has(k) ? mb.get(k)! : null;
-    rows.push({ table: x.table, figure: x.figure, a: x.value, b: bv, diff: typeof x.value === 'number' && typeof bv === 'number' ? bv - x.value : null });
+    rows.push({
+      table: x.table,
+      figure: x.figure,
+      a: x.value,
+      b: bv,
+      diff: typeof x.value === 'number' && typeof bv === 'number' ? bv - x.value : null,
+    });
   }
-  for (const x of fb) if (!seen.has(key(x))) rows.push({ table: x.table, figure: x.figure, a: null, b: x.value, diff: null });
+  for (const x of fb)
+    if (!seen.has(key(x))) rows.push({ table: x.table, figure: x.figure, a: null, b: x.value, diff: null });
   return { a, b, rows };
 }

@@ -77,20 +77,45 @@ export function lintPlan(plan: Plan, ctx: LintContext = {}): LintFinding[] {
   if (p.regime === 'sdc') {
     threshold = p.minFrequency;
     if (p.minFrequency === null) {
-      out.push({ severity: 'warning', code: 'NO_THRESHOLD', path: '/protection/rules', message: 'no minimum frequency rule: cells resting on one or two units can be published' });
+      out.push({
+        severity: 'warning',
+        code: 'NO_THRESHOLD',
+        path: '/protection/rules',
+        message: 'no minimum frequency rule: cells resting on one or two units can be published',
+      });
     } else if (p.minFrequency < LINT_LIMITS.minThreshold) {
-      out.push({ severity: 'warning', code: 'LOW_THRESHOLD', path: '/protection/rules/minFrequency/n', message: `minimum frequency ${p.minFrequency} is below ${LINT_LIMITS.minThreshold}: cells of ${p.minFrequency === 1 ? 'one unit' : 'two units'} are published, and a unit in a pair knows the other's contribution` });
+      out.push({
+        severity: 'warning',
+        code: 'LOW_THRESHOLD',
+        path: '/protection/rules/minFrequency/n',
+        message: `minimum frequency ${p.minFrequency} is below ${LINT_LIMITS.minThreshold}: cells of ${p.minFrequency === 1 ? 'one unit' : 'two units'} are published, and a unit in a pair knows the other's contribution`,
+      });
     }
   } else if (p.regime === 'dp') {
     threshold = p.noisyThreshold;
     if (p.epsilon !== null && p.epsilon > LINT_LIMITS.maxEpsilon) {
-      out.push({ severity: 'warning', code: 'HIGH_EPSILON', path: '/protection/budget/epsilon', message: `epsilon ${p.epsilon} is above ${LINT_LIMITS.maxEpsilon}: the guarantee is weak (odds of any inference may change by a factor up to e^${p.epsilon})` });
+      out.push({
+        severity: 'warning',
+        code: 'HIGH_EPSILON',
+        path: '/protection/budget/epsilon',
+        message: `epsilon ${p.epsilon} is above ${LINT_LIMITS.maxEpsilon}: the guarantee is weak (odds of any inference may change by a factor up to e^${p.epsilon})`,
+      });
     }
     if (p.rho !== null && p.rho > LINT_LIMITS.maxRho) {
-      out.push({ severity: 'warning', code: 'HIGH_RHO', path: '/protection/budget/rho', message: `rho ${p.rho} is above ${LINT_LIMITS.maxRho}: the guarantee is weak` });
+      out.push({
+        severity: 'warning',
+        code: 'HIGH_RHO',
+        path: '/protection/budget/rho',
+        message: `rho ${p.rho} is above ${LINT_LIMITS.maxRho}: the guarantee is weak`,
+      });
     }
     if (p.noisyThreshold !== null && p.noisyThreshold < LINT_LIMITS.minThreshold) {
-      out.push({ severity: 'warning', code: 'LOW_THRESHOLD', path: '/protection/noisyThreshold', message: `noisy threshold ${p.noisyThreshold} is below ${LINT_LIMITS.minThreshold}: many published cells will rest on very few units (the guarantee still holds; the figures are mostly noise)` });
+      out.push({
+        severity: 'warning',
+        code: 'LOW_THRESHOLD',
+        path: '/protection/noisyThreshold',
+        message: `noisy threshold ${p.noisyThreshold} is below ${LINT_LIMITS.minThreshold}: many published cells will rest on very few units (the guarantee still holds; the figures are mostly noise)`,
+      });
     }
   }
 
@@ -100,10 +125,20 @@ export function lintPlan(plan: Plan, ctx: LintContext = {}): LintFinding[] {
     const remRho = l.totalRho - l.spentRho;
     const remEps = l.totalEpsilon - l.spentEpsilon;
     if (cost.rho > remRho + 1e-9) {
-      out.push({ severity: 'warning', code: 'BUDGET_EXCEEDS_LEDGER', path: '/protection/budget', message: `the release costs rho ${round(cost.rho)} but only ${round(remRho)} of the dataset's ${round(l.totalRho)} remains on the ledger: publishing it would be refused` });
+      out.push({
+        severity: 'warning',
+        code: 'BUDGET_EXCEEDS_LEDGER',
+        path: '/protection/budget',
+        message: `the release costs rho ${round(cost.rho)} but only ${round(remRho)} of the dataset's ${round(l.totalRho)} remains on the ledger: publishing it would be refused`,
+      });
     }
     if (cost.epsilon !== null && cost.epsilon > remEps + 1e-9) {
-      out.push({ severity: 'warning', code: 'BUDGET_EXCEEDS_LEDGER', path: '/protection/budget/epsilon', message: `the release costs epsilon ${round(cost.epsilon)} but only ${round(remEps)} of the dataset's ${round(l.totalEpsilon)} remains on the ledger: publishing it would be refused` });
+      out.push({
+        severity: 'warning',
+        code: 'BUDGET_EXCEEDS_LEDGER',
+        path: '/protection/budget/epsilon',
+        message: `the release costs epsilon ${round(cost.epsilon)} but only ${round(remEps)} of the dataset's ${round(l.totalEpsilon)} remains on the ledger: publishing it would be refused`,
+      });
     }
   }
 
@@ -120,7 +155,12 @@ export function lintPlan(plan: Plan, ctx: LintContext = {}): LintFinding[] {
           if (c.units < threshold!) below++;
         });
         if (nonEmpty > 0 && below / nonEmpty > LINT_LIMITS.belowThresholdShare) {
-          out.push({ severity: 'warning', code: 'MOSTLY_BELOW_THRESHOLD', path: `/tables/${planTableIndex(plan, t.plan.id, ti)}`, message: `table ${t.plan.id}: ${below} of its ${nonEmpty} non-empty interior cells are below the threshold ${threshold}; most of the table would be suppressed (coarsen a dimension or drop one)` });
+          out.push({
+            severity: 'warning',
+            code: 'MOSTLY_BELOW_THRESHOLD',
+            path: `/tables/${planTableIndex(plan, t.plan.id, ti)}`,
+            message: `table ${t.plan.id}: ${below} of its ${nonEmpty} non-empty interior cells are below the threshold ${threshold}; most of the table would be suppressed (coarsen a dimension or drop one)`,
+          });
         }
       });
     }
@@ -130,13 +170,21 @@ export function lintPlan(plan: Plan, ctx: LintContext = {}): LintFinding[] {
       const dims = t.plan.dimensions;
       dims.forEach((dim, d) => {
         const units = new Float64Array(dim.nodes.length);
-        t.cells.forEach((c, i) => { const k = cellCoords(dims, i)[d]!; units[k] = units[k]! + c.units; });
+        t.cells.forEach((c, i) => {
+          const k = cellCoords(dims, i)[d]!;
+          units[k] = units[k]! + c.units;
+        });
         dim.nodes.forEach((node, n) => {
           if (!node.leaf || units[n]! > 0) return;
           const key = `${dim.name}\u0000${node.code}`;
           if (seen.has(key)) return;
           seen.add(key);
-          out.push({ severity: 'warning', code: 'CATEGORY_NOT_IN_DATA', path: columnPath(plan, dim.name), message: `category ${JSON.stringify(node.code)} (${node.label}) of ${dim.name} is declared but has no unit in the data: table ${t.plan.id} gets an empty row or column` });
+          out.push({
+            severity: 'warning',
+            code: 'CATEGORY_NOT_IN_DATA',
+            path: columnPath(plan, dim.name),
+            message: `category ${JSON.stringify(node.code)} (${node.label}) of ${dim.name} is declared but has no unit in the data: table ${t.plan.id} gets an empty row or column`,
+          });
         });
       });
     }
@@ -144,7 +192,12 @@ export function lintPlan(plan: Plan, ctx: LintContext = {}): LintFinding[] {
   if (ctx.stats) {
     const unknown = Object.entries(ctx.stats.dropReasons).filter(([r, n]) => /category/.test(r) && n > 0);
     for (const [reason, n] of unknown) {
-      out.push({ severity: 'warning', code: 'CATEGORY_NOT_DECLARED', path: '/dataset/onInvalidRow', message: `${n} row(s) dropped for "${reason}": the data holds categories the policy does not declare` });
+      out.push({
+        severity: 'warning',
+        code: 'CATEGORY_NOT_DECLARED',
+        path: '/dataset/onInvalidRow',
+        message: `${n} row(s) dropped for "${reason}": the data holds categories the policy does not declare`,
+      });
     }
   }
   return out;

@@ -94,7 +94,13 @@ export function riskSignals(exact: ExactTable, prot: ProtectedTable, threshold =
     if (small) interior12++;
   });
   const share = interior > 0 ? interior12 / interior : 0;
-  return { publishedOneOrTwo: pub12, interiorPublished: interior, interiorOneOrTwo: interior12, sparsityShare: share, sparse: share > threshold };
+  return {
+    publishedOneOrTwo: pub12,
+    interiorPublished: interior,
+    interiorOneOrTwo: interior12,
+    sparsityShare: share,
+    sparse: share > threshold,
+  };
 }
 
 /** Share of a table's cells whose value is null. */

@@ -26,7 +26,14 @@ import path from 'node:path';
 import type { ExactTable, Plan, ProtectedTable, RandomSource } from '../types.ts';
 import { combinationCheck, type CombinationCheck, type PublishedRelease } from './combination.ts';
 import { lintPlan, planCost, type LedgerState, type LintFinding } from './lint.ts';
-import { realisedError, riskSignals, suppressedShare, SPARSITY_THRESHOLD, type RealisedError, type RiskSignals } from './metrics.ts';
+import {
+  realisedError,
+  riskSignals,
+  suppressedShare,
+  SPARSITY_THRESHOLD,
+  type RealisedError,
+  type RiskSignals,
+} from './metrics.ts';
 
 export const PREVIEW_VERSION = 1;
 
@@ -79,7 +86,9 @@ export interface BudgetPreview {
   /** What approving the release would charge the ledger. */
   readonly cost: { readonly rho: number; readonly epsilon: number | null };
   /** 'unknown' when no store was available. */
-  readonly ledger: 'unknown' | (LedgerState & { readonly remainingRho: number; readonly remainingEpsilon: number; readonly fits: boolean });
+  readonly ledger:
+    | 'unknown'
+    | (LedgerState & { readonly remainingRho: number; readonly remainingEpsilon: number; readonly fits: boolean });
 }
 
 export interface Preview {
@@ -92,7 +101,13 @@ export interface Preview {
   readonly randomness: { readonly source: RandomSource['kind']; readonly seed: string | null };
   readonly rows: { readonly read: number; readonly dropped: number; readonly units: number };
   readonly tables: readonly TablePreview[];
-  readonly sdc: { readonly method: string; readonly optimalFinished: boolean | null; readonly auditPasses: boolean; readonly smallestMargin: number | null; readonly linkGroups: number } | null;
+  readonly sdc: {
+    readonly method: string;
+    readonly optimalFinished: boolean | null;
+    readonly auditPasses: boolean;
+    readonly smallestMargin: number | null;
+    readonly linkGroups: number;
+  } | null;
   readonly budget: BudgetPreview | null;
   readonly sparsityThreshold: number;
   /** sdc only; null for dp (dp releases compose through the ledger) or when no published release was given. */
@@ -117,7 +132,10 @@ export interface ExactData {
   readonly rng: RandomSource;
 }
 
-export async function aggregateExact(plan: Plan, opts: { seed?: string | undefined; source?: Source } = {}): Promise<ExactData> {
+export async function aggregateExact(
+  plan: Plan,
+  opts: { seed?: string | undefined; source?: Source } = {},
+): Promise<ExactData> {
   const rng = randomSourceFor(opts.seed);
   // Same order of draws as runRelease: the bounding key first.
   const boundingKey = rng.kind === 'crypto' ? new Uint8Array(nodeRandomBytes(32)) : rng.bytes(32);
@@ -133,7 +151,11 @@ export async function previewPolicy(plan: Plan, opts: PreviewOptions = {}): Prom
 export async function previewFromExact(plan: Plan, data: ExactData, opts: PreviewOptions = {}): Promise<Preview> {
   const p = plan.protection;
   if (p.regime !== 'sdc' && p.regime !== 'dp') {
-    throw new StatguardError('USAGE', `preview supports the sdc and dp regimes; policy ${plan.policyId} uses ${(p as { regime: string }).regime}`, { path: '/protection/regime' });
+    throw new StatguardError(
+      'USAGE',
+      `preview supports the sdc and dp regimes; policy ${plan.policyId} uses ${(p as { regime: string }).regime}`,
+      { path: '/protection/regime' },
+    );
   }
   const exact = data.tables;
   const sparsity = opts.sparsityThreshold ?? SPARSITY_THRESHOLD;
@@ -145,23 +167,45 @@ export async function previewFromExact(plan: Plan, data: ExactData, opts: Previe
 
   const base = (e: ExactTable, t: ProtectedTable): Omit<TablePreview, 'sdc' | 'dp'> => {
     const s = suppressedShare(t);
-    return { id: e.plan.id, title: e.plan.title, measure: e.plan.measure.kind, cells: t.cells.length, suppressed: s.suppressed, shareCellsSuppressed: s.share, risk: riskSignals(e, t, sparsity) };
+    return {
+      id: e.plan.id,
+      title: e.plan.title,
+      measure: e.plan.measure.kind,
+      cells: t.cells.length,
+      suppressed: s.suppressed,
+      shareCellsSuppressed: s.share,
+      risk: riskSignals(e, t, sparsity),
+    };
   };
 
   if (p.regime === 'sdc') {
     const res = await protectSdc(exact, p);
     prot = res.tables;
     const r = res.report;
-    sdc = { method: r.method, optimalFinished: r.optimalFinished, auditPasses: r.auditPasses, smallestMargin: finite(r.narrowestMargin), linkGroups: r.linkGroups };
+    sdc = {
+      method: r.method,
+      optimalFinished: r.optimalFinished,
+      auditPasses: r.auditPasses,
+      smallestMargin: finite(r.narrowestMargin),
+      linkGroups: r.linkGroups,
+    };
     tables = exact.map((e, i) => {
       const tr = r.tables.find((x) => x.tableId === e.plan.id)!;
       return {
         ...base(e, prot[i]!),
-        sdc: { primary: tr.primary, primaryTotal: tr.primaryTotal, secondary: tr.secondary, shareValueSuppressed: tr.shareValueSuppressed, sensitive: tr.sensitive, smallestMargin: finite(tr.narrowestMargin) },
+        sdc: {
+          primary: tr.primary,
+          primaryTotal: tr.primaryTotal,
+          secondary: tr.secondary,
+          shareValueSuppressed: tr.shareValueSuppressed,
+          sensitive: tr.sensitive,
+          smallestMargin: finite(tr.narrowestMargin),
+        },
         dp: null,
       };
     });
-    if (opts.published && opts.published.length > 0) combination = await combinationCheck(exact, prot, p, opts.published);
+    if (opts.published && opts.published.length > 0)
+      combination = await combinationCheck(exact, prot, p, opts.published);
   } else {
     const res = protectDp(exact, p, plan.dataset.unit, data.rng);
     prot = res.tables;
@@ -176,7 +220,10 @@ export async function previewFromExact(plan: Plan, data: ExactData, opts: Previe
       let hwN = 0;
       t.cells.forEach((c, k) => {
         if (c.value === null && !always.has(k)) byThreshold++;
-        if (c.accuracy) { hw += c.accuracy.halfWidth95; hwN++; }
+        if (c.accuracy) {
+          hw += c.accuracy.halfWidth95;
+          hwN++;
+        }
       });
       const approxEpsilon = a.rho !== null ? zcdpToApproxDp(a.rho, p.delta) : a.epsilon!;
       return {
@@ -206,11 +253,13 @@ export async function previewFromExact(plan: Plan, data: ExactData, opts: Previe
       cost,
       ledger: l
         ? {
-          ...l,
-          remainingRho: l.totalRho - l.spentRho,
-          remainingEpsilon: l.totalEpsilon - l.spentEpsilon,
-          fits: cost.rho <= l.totalRho - l.spentRho + 1e-9 && (cost.epsilon === null || cost.epsilon <= l.totalEpsilon - l.spentEpsilon + 1e-9),
-        }
+            ...l,
+            remainingRho: l.totalRho - l.spentRho,
+            remainingEpsilon: l.totalEpsilon - l.spentEpsilon,
+            fits:
+              cost.rho <= l.totalRho - l.spentRho + 1e-9 &&
+              (cost.epsilon === null || cost.epsilon <= l.totalEpsilon - l.spentEpsilon + 1e-9),
+          }
         : 'unknown',
     };
   }
@@ -218,7 +267,12 @@ export async function previewFromExact(plan: Plan, data: ExactData, opts: Previe
   return {
     previewVersion: PREVIEW_VERSION,
     secure: true,
-    policy: { id: plan.policyId, version: plan.policyVersion, sha256: plan.policySha256, file: path.basename(plan.policyPath) },
+    policy: {
+      id: plan.policyId,
+      version: plan.policyVersion,
+      sha256: plan.policySha256,
+      file: path.basename(plan.policyPath),
+    },
     dataset: plan.dataset.id,
     regime: p.regime as 'sdc' | 'dp',
     randomness: { source: data.rng.kind, seed: data.rng.seed },

@@ -22,12 +22,17 @@ export function escapeXml(s: string): string {
 
 /** Round "nice" tick values covering [lo, hi]. */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
-  if (!(hi > lo)) { const d = lo === 0 ? 1 : Math.abs(lo) * 0.5; lo -= d; hi += d; }
+  if (!(hi > lo)) {
+    const d = lo === 0 ? 1 : Math.abs(lo) * 0.5;
+    lo -= d;
+    hi += d;
+  }
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -43,12 +48,15 @@ export function sweepSvg(sweep: Sweep, opts: { metric?: SweepMetric; width?: num
   const W = opts.width ?? 640;
   const H = opts.height ?? 360;
   const m = { left: 70, right: 20, top: 40, bottom: 56 };
-  const pts = sweep.points.map((p) => ({ x: p.value, y: (p as unknown as Record<string, number | null>)[metric] ?? null })).filter((p): p is { x: number; y: number } => p.y !== null && Number.isFinite(p.y));
+  const pts = sweep.points
+    .map((p) => ({ x: p.value, y: (p as unknown as Record<string, number | null>)[metric] ?? null }))
+    .filter((p): p is { x: number; y: number } => p.y !== null && Number.isFinite(p.y));
   const label = METRIC_LABELS[metric];
   const title = `${sweep.policy}: ${label} by ${sweep.param}`;
-  const desc = pts.length > 0
-    ? `Line chart of ${label} for ${sweep.param} = ${pts.map((p) => `${fmtNumber(p.x)}: ${fmtNumber(p.y)}`).join('; ')}.`
-    : `No ${label} values to plot.`;
+  const desc =
+    pts.length > 0
+      ? `Line chart of ${label} for ${sweep.param} = ${pts.map((p) => `${fmtNumber(p.x)}: ${fmtNumber(p.y)}`).join('; ')}.`
+      : `No ${label} values to plot.`;
   const xs = pts.map((p) => p.x);
   const ys = pts.map((p) => p.y);
   const logX = xs.length > 1 && Math.min(...xs) > 0 && Math.max(...xs) / Math.min(...xs) >= 20;
@@ -64,16 +72,22 @@ export function sweepSvg(sweep: Sweep, opts: { metric?: SweepMetric; width?: num
   const sy = (v: number): number => m.top + ph - (yHi > yLo ? ((v - yLo) / (yHi - yLo)) * ph : ph / 2);
   const r = (v: number): string => v.toFixed(1);
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-labelledby="sg-title sg-desc" font-family="system-ui, sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-labelledby="sg-title sg-desc" font-family="system-ui, sans-serif" font-size="12">`,
+  );
   parts.push(`<title id="sg-title">${escapeXml(title)}</title>`);
   parts.push(`<desc id="sg-desc">${escapeXml(desc)}</desc>`);
   parts.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`);
-  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="600" fill="#111">${escapeXml(title)}</text>`);
+  parts.push(
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="600" fill="#111">${escapeXml(title)}</text>`,
+  );
   // y axis, grid and ticks
   for (const t of yTicks) {
     const y = r(sy(t));
     parts.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${y}" y2="${y}" stroke="#ddd"/>`);
-    parts.push(`<text x="${m.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#333">${escapeXml(fmtNumber(t))}</text>`);
+    parts.push(
+      `<text x="${m.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#333">${escapeXml(fmtNumber(t))}</text>`,
+    );
   }
   parts.push(`<line x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${m.top + ph}" stroke="#333"/>`);
   parts.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${m.top + ph}" y2="${m.top + ph}" stroke="#333"/>`);
@@ -81,13 +95,24 @@ export function sweepSvg(sweep: Sweep, opts: { metric?: SweepMetric; width?: num
   for (const x of xs) {
     const X = r(sx(x));
     parts.push(`<line x1="${X}" x2="${X}" y1="${m.top + ph}" y2="${m.top + ph + 5}" stroke="#333"/>`);
-    parts.push(`<text x="${X}" y="${m.top + ph + 18}" text-anchor="middle" fill="#333">${escapeXml(fmtNumber(x))}</text>`);
+    parts.push(
+      `<text x="${X}" y="${m.top + ph + 18}" text-anchor="middle" fill="#333">${escapeXml(fmtNumber(x))}</text>`,
+    );
   }
-  parts.push(`<text x="${m.left + pw / 2}" y="${H - 12}" text-anchor="middle" fill="#111">${escapeXml(sweep.param + (logX ? ' (log scale)' : ''))}</text>`);
-  parts.push(`<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#111">${escapeXml(label)}</text>`);
+  parts.push(
+    `<text x="${m.left + pw / 2}" y="${H - 12}" text-anchor="middle" fill="#111">${escapeXml(sweep.param + (logX ? ' (log scale)' : ''))}</text>`,
+  );
+  parts.push(
+    `<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#111">${escapeXml(label)}</text>`,
+  );
   if (pts.length > 0) {
-    parts.push(`<polyline class="sg-line" fill="none" stroke="#1f5fa8" stroke-width="2" points="${pts.map((p) => `${r(sx(p.x))},${r(sy(p.y))}`).join(' ')}"/>`);
-    for (const p of pts) parts.push(`<circle cx="${r(sx(p.x))}" cy="${r(sy(p.y))}" r="4" fill="#1f5fa8"><title>${escapeXml(`${sweep.param} ${fmtNumber(p.x)}: ${fmtNumber(p.y)}`)}</title></circle>`);
+    parts.push(
+      `<polyline class="sg-line" fill="none" stroke="#1f5fa8" stroke-width="2" points="${pts.map((p) => `${r(sx(p.x))},${r(sy(p.y))}`).join(' ')}"/>`,
+    );
+    for (const p of pts)
+      parts.push(
+        `<circle cx="${r(sx(p.x))}" cy="${r(sy(p.y))}" r="4" fill="#1f5fa8"><title>${escapeXml(`${sweep.param} ${fmtNumber(p.x)}: ${fmtNumber(p.y)}`)}</title></circle>`,
+      );
   }
   parts.push('</svg>');
   return parts.join('\n') + '\n';

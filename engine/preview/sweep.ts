@@ -12,7 +12,14 @@ export type SweepParam = 'epsilon' | 'rho' | 'threshold' | 'p' | 'n';
 export const SWEEP_PARAMS: readonly SweepParam[] = ['epsilon', 'rho', 'threshold', 'p', 'n'];
 
 /** Figures a chart can plot: unitless shares by default (mean/max absolute errors mix units across tables). */
-export type SweepMetric = 'shareRelAbove10' | 'shareRelAbove50' | 'meanAbsError' | 'maxAbsError' | 'halfWidth95' | 'shareCellsSuppressed' | 'shareValueSuppressed';
+export type SweepMetric =
+  | 'shareRelAbove10'
+  | 'shareRelAbove50'
+  | 'meanAbsError'
+  | 'maxAbsError'
+  | 'halfWidth95'
+  | 'shareCellsSuppressed'
+  | 'shareValueSuppressed';
 
 export interface SweepSpec {
   readonly param: SweepParam;
@@ -49,20 +56,33 @@ export interface Sweep {
 export function parseSweep(text: string): SweepSpec {
   const m = /^([a-z]+)=(.+)$/.exec(text.trim());
   if (!m || !SWEEP_PARAMS.includes(m[1] as SweepParam)) {
-    throw new StatguardError('USAGE', `--sweep takes <param>=<v1>,<v2>,... with param one of ${SWEEP_PARAMS.join(', ')} (got ${JSON.stringify(text)})`);
+    throw new StatguardError(
+      'USAGE',
+      `--sweep takes <param>=<v1>,<v2>,... with param one of ${SWEEP_PARAMS.join(', ')} (got ${JSON.stringify(text)})`,
+    );
   }
   const values = m[2]!.split(',').map((s) => s.trim());
-  return checkSweep({ param: m[1] as SweepParam, values: values.map((v) => (/^[0-9]*\.?[0-9]+(e[-+]?[0-9]+)?$/i.test(v) ? Number(v) : NaN)) });
+  return checkSweep({
+    param: m[1] as SweepParam,
+    values: values.map((v) => (/^[0-9]*\.?[0-9]+(e[-+]?[0-9]+)?$/i.test(v) ? Number(v) : NaN)),
+  });
 }
 
 export const MAX_SWEEP_POINTS = 12;
 
 export function checkSweep(spec: SweepSpec): SweepSpec {
-  if (!SWEEP_PARAMS.includes(spec.param)) throw new StatguardError('USAGE', `unknown sweep parameter ${JSON.stringify(spec.param)} (one of ${SWEEP_PARAMS.join(', ')})`);
-  if (spec.values.length < 1 || spec.values.length > MAX_SWEEP_POINTS) throw new StatguardError('USAGE', `a sweep takes 1 to ${MAX_SWEEP_POINTS} values`);
+  if (!SWEEP_PARAMS.includes(spec.param))
+    throw new StatguardError(
+      'USAGE',
+      `unknown sweep parameter ${JSON.stringify(spec.param)} (one of ${SWEEP_PARAMS.join(', ')})`,
+    );
+  if (spec.values.length < 1 || spec.values.length > MAX_SWEEP_POINTS)
+    throw new StatguardError('USAGE', `a sweep takes 1 to ${MAX_SWEEP_POINTS} values`);
   for (const v of spec.values) {
-    if (!Number.isFinite(v) || v <= 0) throw new StatguardError('USAGE', `sweep ${spec.param}: every value must be a number > 0`);
-    if ((spec.param === 'n' || (spec.param === 'threshold')) && !Number.isInteger(v)) throw new StatguardError('USAGE', `sweep ${spec.param}: values must be whole numbers`);
+    if (!Number.isFinite(v) || v <= 0)
+      throw new StatguardError('USAGE', `sweep ${spec.param}: every value must be a number > 0`);
+    if ((spec.param === 'n' || spec.param === 'threshold') && !Number.isInteger(v))
+      throw new StatguardError('USAGE', `sweep ${spec.param}: values must be whole numbers`);
     if (spec.param === 'p' && v > 100) throw new StatguardError('USAGE', 'sweep p: values are percents in (0, 100]');
   }
   return { param: spec.param, values: [...spec.values].sort((a, b) => a - b) };
@@ -71,11 +91,21 @@ export function checkSweep(spec: SweepSpec): SweepSpec {
 /** The plan with one protection parameter changed (the plan itself is frozen and left alone). */
 export function planWith(plan: Plan, param: SweepParam, value: number): Plan {
   const p = plan.protection;
-  const bad = (why: string): never => { throw new StatguardError('USAGE', `cannot sweep ${param} on policy ${plan.policyId}: ${why}`); };
+  const bad = (why: string): never => {
+    throw new StatguardError('USAGE', `cannot sweep ${param} on policy ${plan.policyId}: ${why}`);
+  };
   let q: ProtectionPlan;
   if (p.regime === 'dp') {
-    if (param === 'epsilon') q = p.mechanism === 'discrete-laplace' ? { ...p, epsilon: value } : bad('its mechanism is discrete-gaussian (sweep rho)');
-    else if (param === 'rho') q = p.mechanism === 'discrete-gaussian' ? { ...p, rho: value } : bad('its mechanism is discrete-laplace (sweep epsilon)');
+    if (param === 'epsilon')
+      q =
+        p.mechanism === 'discrete-laplace'
+          ? { ...p, epsilon: value }
+          : bad('its mechanism is discrete-gaussian (sweep rho)');
+    else if (param === 'rho')
+      q =
+        p.mechanism === 'discrete-gaussian'
+          ? { ...p, rho: value }
+          : bad('its mechanism is discrete-laplace (sweep epsilon)');
     else if (param === 'threshold') q = { ...p, noisyThreshold: value };
     else q = bad('p and n are sdc rule parameters; this is a dp policy');
   } else if (p.regime === 'sdc') {
@@ -92,7 +122,13 @@ export async function sweepPolicy(plan: Plan, spec: SweepSpec, data: ExactData):
   const s = checkSweep(spec);
   const points: SweepPoint[] = [];
   for (const v of s.values) points.push(pointOf(v, await previewFromExact(planWith(plan, s.param, v), data)));
-  return { policy: plan.policyId, regime: plan.protection.regime === 'dp' ? 'dp' : 'sdc', param: s.param, metric: plan.protection.regime === 'dp' ? 'shareRelAbove10' : 'shareCellsSuppressed', points };
+  return {
+    policy: plan.policyId,
+    regime: plan.protection.regime === 'dp' ? 'dp' : 'sdc',
+    param: s.param,
+    metric: plan.protection.regime === 'dp' ? 'shareRelAbove10' : 'shareCellsSuppressed',
+    points,
+  };
 }
 
 function pointOf(value: number, p: Preview): SweepPoint {

@@ -51,7 +51,8 @@ export function forEachSelected(
   const dims = table.plan.dimensions;
   const lists = selectedNodes(dims, sel);
   const st = strides(dims);
-  if (table.cells.length !== cellCount(dims)) throw new Error(`table ${table.plan.id}: cell count does not match its dimensions`);
+  if (table.cells.length !== cellCount(dims))
+    throw new Error(`table ${table.plan.id}: cell count does not match its dimensions`);
   if (lists.some((l) => l.length === 0)) return;
   const pos = new Array<number>(dims.length).fill(0);
   const coords = lists.map((l) => l[0]!);
@@ -89,7 +90,14 @@ function num(v: number | null | undefined): string {
  */
 export function toCsv(table: ProtectedTable, sel?: Selection): string {
   const dims = table.plan.dimensions;
-  const header = [...dims.flatMap((d) => [d.name, `${d.name}_label`]), 'value', 'conf_status', 'obs_status', 'noise_sd', 'half_width_95'];
+  const header = [
+    ...dims.flatMap((d) => [d.name, `${d.name}_label`]),
+    'value',
+    'conf_status',
+    'obs_status',
+    'noise_sd',
+    'half_width_95',
+  ];
   const lines: string[] = [header.map(csvField).join(',')];
   forEachSelected(table, sel, (coords, cell) => {
     const fields: string[] = [];
@@ -178,7 +186,10 @@ export function toJsonStat(table: ProtectedTable, meta: TableMeta, sel?: Selecti
         legend: {
           CONF_STATUS: Object.fromEntries(usedConf.map((c) => [c, CONF_STATUS_LEGEND[c]])),
           OBS_STATUS: Object.fromEntries(usedObs.map((c) => [c, OBS_STATUS_LEGEND[c]])),
-          status: Object.fromEntries([...usedConf.filter((c) => c !== 'F').map((c) => [c, CONF_STATUS_LEGEND[c]]), ...(usedObs.includes('E') ? [['E', OBS_STATUS_LEGEND.E]] : [])]),
+          status: Object.fromEntries([
+            ...usedConf.filter((c) => c !== 'F').map((c) => [c, CONF_STATUS_LEGEND[c]]),
+            ...(usedObs.includes('E') ? [['E', OBS_STATUS_LEGEND.E]] : []),
+          ]),
         },
         privacy: meta.privacy,
       },
@@ -196,11 +207,27 @@ export function describeMeasure(table: ProtectedTable): string {
  * OBS_VALUE, OBS_STATUS, CONF_STATUS. With `labels: 'both'` dimension fields
  * are written `code: label` as SDMX-CSV 2.0 allows.
  */
-export function toSdmxCsv(table: ProtectedTable, opts: { agency?: string; labels?: 'id' | 'both' } = {}, sel?: Selection): string {
+export function toSdmxCsv(
+  table: ProtectedTable,
+  opts: { agency?: string; labels?: 'id' | 'both' } = {},
+  sel?: Selection,
+): string {
   const dims = table.plan.dimensions;
   const agency = opts.agency ?? 'STATGUARD';
   const structureId = `${agency}:${table.plan.id.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}(1.0)`;
-  const lines: string[] = [['STRUCTURE', 'STRUCTURE_ID', 'ACTION', ...dims.map((d) => d.name.toUpperCase()), 'OBS_VALUE', 'OBS_STATUS', 'CONF_STATUS'].map(csvField).join(',')];
+  const lines: string[] = [
+    [
+      'STRUCTURE',
+      'STRUCTURE_ID',
+      'ACTION',
+      ...dims.map((d) => d.name.toUpperCase()),
+      'OBS_VALUE',
+      'OBS_STATUS',
+      'CONF_STATUS',
+    ]
+      .map(csvField)
+      .join(','),
+  ];
   forEachSelected(table, sel, (coords, cell) => {
     const dimFields = coords.map((n, d) => {
       const node = dims[d]!.nodes[n]!;

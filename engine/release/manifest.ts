@@ -16,10 +16,17 @@ export interface ManifestTableEntry {
   readonly title: string;
   readonly description: string;
   readonly measure: { readonly kind: string; readonly column?: string; readonly bounds?: readonly [number, number] };
-  readonly dimensions: readonly { readonly name: string; readonly label: string; readonly categories: number; readonly levels: number }[];
+  readonly dimensions: readonly {
+    readonly name: string;
+    readonly label: string;
+    readonly categories: number;
+    readonly levels: number;
+  }[];
   readonly cells: number;
   readonly suppressed: number;
-  readonly files: Readonly<Record<'csv' | 'jsonstat', { readonly path: string; readonly sha256: string; readonly bytes: number }>>;
+  readonly files: Readonly<
+    Record<'csv' | 'jsonstat', { readonly path: string; readonly sha256: string; readonly bytes: number }>
+  >;
   /** DP: this table's share of the budget, sensitivity and noise scale. SDC: null. */
   readonly privacy: Readonly<Record<string, unknown>> | null;
 }
@@ -36,7 +43,10 @@ export interface Manifest {
   readonly engine: { readonly name: 'statguard'; readonly version: string };
   readonly createdAt: string;
   readonly policy: { readonly id: string; readonly version: string; readonly sha256: string; readonly file: string };
-  readonly dataset: { readonly id: string; readonly unit: { readonly kind: string; readonly maxRowsPerUnit: number; readonly column: string | null } };
+  readonly dataset: {
+    readonly id: string;
+    readonly unit: { readonly kind: string; readonly maxRowsPerUnit: number; readonly column: string | null };
+  };
   readonly release: ReleaseMeta;
   /** 'crypto' for real releases; 'seeded' marks a test or demo release (refused by publish unless the policy is a demo). */
   readonly randomness: { readonly source: 'crypto' | 'seeded'; readonly seed: string | null };

@@ -45,12 +45,17 @@ export function renderRelease(content: ReleaseContent): { files: Map<string, str
   const entries: ManifestTableEntry[] = [];
   content.tables.forEach((table, i) => {
     const entry = content.manifest.tables[i];
-    if (!entry || entry.id !== table.plan.id) throw new Error(`manifest table ${i} does not match table ${table.plan.id}`);
+    if (!entry || entry.id !== table.plan.id)
+      throw new Error(`manifest table ${i} does not match table ${table.plan.id}`);
     const meta: TableMeta = {
       releaseTitle: content.manifest.release.title,
       source: `statguard ${content.manifest.engine.version}, policy ${content.manifest.policy.id} ${content.manifest.policy.version}`,
       updated: content.manifest.createdAt,
-      privacy: { regime: content.manifest.regime, guarantee: content.manifest.guarantee.statement, table: entry.privacy },
+      privacy: {
+        regime: content.manifest.regime,
+        guarantee: content.manifest.guarantee.statement,
+        table: entry.privacy,
+      },
     };
     const names = tableFiles(table.plan.id);
     const csv = toCsv(table);
@@ -70,13 +75,19 @@ export function renderRelease(content: ReleaseContent): { files: Map<string, str
   return { files, manifest };
 }
 
-export async function writeRelease(content: ReleaseContent, outDir: string, opts: WriteOptions = {}): Promise<Manifest> {
+export async function writeRelease(
+  content: ReleaseContent,
+  outDir: string,
+  opts: WriteOptions = {},
+): Promise<Manifest> {
   const target = path.resolve(outDir);
   const parent = path.dirname(target);
   const base = path.basename(target);
   if (await exists(target)) {
     if (!opts.force) {
-      throw new StatguardError('OUTPUT_EXISTS', `output directory already exists; pass --force to replace it`, { file: target });
+      throw new StatguardError('OUTPUT_EXISTS', `output directory already exists; pass --force to replace it`, {
+        file: target,
+      });
     }
   }
   const { files, manifest } = renderRelease(content);
@@ -87,7 +98,9 @@ export async function writeRelease(content: ReleaseContent, outDir: string, opts
       if (name.startsWith(`.${base}.partial-`)) await rm(path.join(parent, name), { recursive: true, force: true });
     }
   } catch (e) {
-    throw new StatguardError('OUTPUT_FAILED', `cannot prepare output directory: ${(e as Error).message}`, { file: parent });
+    throw new StatguardError('OUTPUT_FAILED', `cannot prepare output directory: ${(e as Error).message}`, {
+      file: parent,
+    });
   }
   const tmp = path.join(parent, `.${base}.partial-${randomBytes(6).toString('hex')}`);
   try {

@@ -3,7 +3,15 @@ import { highsRuntime } from './highs.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { CellSystem } from './relations.ts';
 import type { ExactTable } from '../types.ts';
-import { checkWitness, checkWitnessOf, cheapestWitness, findWitness, regionSizes, requiredMovement, witnessed } from './witness.ts';
+import {
+  checkWitness,
+  checkWitnessOf,
+  cheapestWitness,
+  findWitness,
+  regionSizes,
+  requiredMovement,
+  witnessed,
+} from './witness.ts';
 import type { Witness, Witnesses } from './witness.ts';
 import { tolerance } from './tolerance.ts';
 
@@ -208,14 +216,16 @@ export function determinedCells(sys: CellSystem, comp: Component, suppressed: Ui
   const nc = comp.cells.length;
   const col = new Map<number, number>();
   comp.cells.forEach((c, k) => col.set(c, k));
-  const rows: Float64Array[] = comp.relations.filter((ri) => sys.relations[ri]!.additive).map((ri) => {
-    const r = sys.relations[ri]!;
-    const row = new Float64Array(nc);
-    r.cells.forEach((c, k) => {
-      if (suppressed[c]) row[col.get(c)!]! += r.coefs[k]!;
+  const rows: Float64Array[] = comp.relations
+    .filter((ri) => sys.relations[ri]!.additive)
+    .map((ri) => {
+      const r = sys.relations[ri]!;
+      const row = new Float64Array(nc);
+      r.cells.forEach((c, k) => {
+        if (suppressed[c]) row[col.get(c)!]! += r.coefs[k]!;
+      });
+      return row;
     });
-    return row;
-  });
   const eps = 1e-9;
   const pivotRowOfCol = new Int32Array(nc).fill(-1);
   let pr = 0;
@@ -224,7 +234,10 @@ export function determinedCells(sys: CellSystem, comp: Component, suppressed: Ui
     let bestAbs = eps;
     for (let i = pr; i < rows.length; i++) {
       const v = Math.abs(rows[i]![j]!);
-      if (v > bestAbs) { bestAbs = v; best = i; }
+      if (v > bestAbs) {
+        bestAbs = v;
+        best = i;
+      }
     }
     if (best < 0) continue;
     [rows[pr], rows[best]] = [rows[best]!, rows[pr]!];
@@ -235,7 +248,10 @@ export function determinedCells(sys: CellSystem, comp: Component, suppressed: Ui
       if (i === pr) continue;
       const row = rows[i]!;
       const f = row[j]!;
-      if (Math.abs(f) <= eps) { row[j] = 0; continue; }
+      if (Math.abs(f) <= eps) {
+        row[j] = 0;
+        continue;
+      }
       for (let k = j; k < nc; k++) row[k] = row[k]! - f * p[k]!;
       row[j] = 0;
     }
@@ -295,7 +311,10 @@ export function mergeSensitive(sensitive: readonly SensitiveCell[]): Map<number,
  * What the audit requires of a sensitive cell: its attacker interval must reach `needUp` and `needDown` (protection
  * capped at the a priori bounds), compared within `tol`.
  */
-export function protectionTargets(sys: CellSystem, s: SensitiveCell): { needUp: number; needDown: number; tol: number } {
+export function protectionTargets(
+  sys: CellSystem,
+  s: SensitiveCell,
+): { needUp: number; needDown: number; tol: number } {
   const a = sys.value[s.id]!;
   return {
     needUp: Math.min(a + s.upper, sys.upper[s.id]!),
@@ -304,14 +323,26 @@ export function protectionTargets(sys: CellSystem, s: SensitiveCell): { needUp: 
   };
 }
 
-export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sensitive: readonly SensitiveCell[], opts: AuditOptions = {}): Promise<AuditResult> {
+export async function auditPattern(
+  sys: CellSystem,
+  suppressed: Uint8Array,
+  sensitive: readonly SensitiveCell[],
+  opts: AuditOptions = {},
+): Promise<AuditResult> {
   const sens = mergeSensitive(sensitive);
   const results = new Map<number, CellAudit>();
   const rank = new Map<number, number>();
-  sensitive.forEach((s, k) => { if (!rank.has(s.id)) rank.set(s.id, k); });
+  sensitive.forEach((s, k) => {
+    if (!rank.has(s.id)) rank.set(s.id, k);
+  });
   let lpSolves = 0;
 
-  const judge = (id: number, min: number, max: number, extra: { dualUp?: AttackDual; dualDown?: AttackDual; certified?: boolean } = {}): CellAudit => {
+  const judge = (
+    id: number,
+    min: number,
+    max: number,
+    extra: { dualUp?: AttackDual; dualDown?: AttackDual; certified?: boolean } = {},
+  ): CellAudit => {
     const a = sys.value[id]!;
     const { needUp, needDown, tol } = protectionTargets(sys, sens.get(id)!);
     const exact = max - min <= tol;
@@ -324,8 +355,13 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
   for (const id of sens.keys()) if (!suppressed[id]) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
   // failFast: the verdict (fail) with the cells judged so far.
   const failedEarly = (c: CellAudit): AuditResult => ({
-    passes: false, cells: [...results.values(), c].filter((x, i, a) => a.indexOf(x) === i), singletons: [],
-    narrowestMargin: c.margin, components: 0, lpSolves, certifiedCells: 0,
+    passes: false,
+    cells: [...results.values(), c].filter((x, i, a) => a.indexOf(x) === i),
+    singletons: [],
+    narrowestMargin: c.margin,
+    components: 0,
+    lpSolves,
+    certifiedCells: 0,
   });
   if (opts.failFast) for (const r of results.values()) if (!r.passes) return failedEarly(r);
 
@@ -356,7 +392,10 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
     lpSolves++;
     if (run.modelStatus !== highs!.constants.modelStatus.optimal) {
       model.changeColCost(k, 0);
-      throw new StatguardError('AUDIT_FAILED', `the attacker LP did not solve to optimality (HiGHS model status ${run.modelStatus}); table relations may be inconsistent`);
+      throw new StatguardError(
+        'AUDIT_FAILED',
+        `the attacker LP did not solve to optimality (HiGHS model status ${run.modelStatus}); table relations may be inconsistent`,
+      );
     }
     // Read the solution before resetting the cost (a model change invalidates it).
     const value = sign * model.getObjectiveValue();
@@ -378,8 +417,11 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
         continue;
       }
       let open: number[];
-      const exactHere = mode === 'exact'
-        || (mode === 'auto' && comp.cells.length <= EXACT_AUDIT_MAX_CELLS && exactSolves + 2 * targets.length <= EXACT_AUDIT_MAX_SOLVES);
+      const exactHere =
+        mode === 'exact' ||
+        (mode === 'auto' &&
+          comp.cells.length <= EXACT_AUDIT_MAX_CELLS &&
+          exactSolves + 2 * targets.length <= EXACT_AUDIT_MAX_SOLVES);
       if (exactHere) exactSolves += 2 * targets.length;
       if (!exactHere) {
         // Witnesses first (no RREF: on a component of thousands of cells it costs more than the LPs it saves).
@@ -392,7 +434,11 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
           const w = hintedWitnesses(sys, opts.tables!, suppressed, id, need, opts.witnesses?.get(id), highs);
           if (witnessed(w, need)) {
             // Only cells a witness really moves are shown undetermined (a sum of cubes can cancel out on a cell).
-            for (const x of [w.up, w.down]) if (x) x.ids.forEach((c, i) => { if (Math.abs(x.delta[i]!) > tolerance(sys.value[c]!)) moving.add(c); });
+            for (const x of [w.up, w.down])
+              if (x)
+                x.ids.forEach((c, i) => {
+                  if (Math.abs(x.delta[i]!) > tolerance(sys.value[c]!)) moving.add(c);
+                });
             results.set(id, judge(id, a - (w.down?.amount ?? 0), a + (w.up?.amount ?? 0), { certified: true }));
             certifiedCells++;
           } else open.push(id);
@@ -402,7 +448,11 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
         for (const c of determined) determinedAll.add(c);
         const skip = opts.duals ? new Set<number>() : determined;
         for (const id of targets) if (skip.has(id)) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
-        if (opts.failFast) for (const id of targets) { const r = results.get(id); if (r && !r.passes) return failedEarly(r); }
+        if (opts.failFast)
+          for (const id of targets) {
+            const r = results.get(id);
+            if (r && !r.passes) return failedEarly(r);
+          }
         open = targets.filter((id) => !skip.has(id));
       }
       if (open.length === 0) continue;
@@ -415,7 +465,11 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
         if (!audit.exact) moving.add(id);
         if (!audit.passes && opts.failFast) return failedEarly(audit);
         if (!audit.passes && opts.duals) {
-          results.set(id, { ...audit, ...(hi.dual ? { dualUp: hi.dual } : {}), ...(lo.dual ? { dualDown: lo.dual } : {}) });
+          results.set(id, {
+            ...audit,
+            ...(hi.dual ? { dualUp: hi.dual } : {}),
+            ...(lo.dual ? { dualDown: lo.dual } : {}),
+          });
         } else results.set(id, audit);
       }
     }
@@ -430,7 +484,11 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
         if (e === undefined) {
           const r = results.get(id);
           if (r) e = r.exact;
-          else if (witnessComps.has(compOf.get(id)!) && (highs ??= await highsRuntime()) && movesLocally(sys, opts.tables!, suppressed, id, highs)) {
+          else if (
+            witnessComps.has(compOf.get(id)!) &&
+            (highs ??= await highsRuntime()) &&
+            movesLocally(sys, opts.tables!, suppressed, id, highs)
+          ) {
             // A witness moving the cell at all: not pinned (no LP over the large component).
             e = false;
           } else {
@@ -459,8 +517,12 @@ export async function auditPattern(sys: CellSystem, suppressed: Uint8Array, sens
           for (const c of sup) if (moving.has(c) || !(await pinned(c))) keep.push(c);
           sup = keep;
         }
-        if (sup.length > 2 && sup.some((c) => sys.units[c] === 1) && sup.some((c) => sens.has(c))
-          && comp.relations.some((x) => !sys.relations[x]!.additive)) {
+        if (
+          sup.length > 2 &&
+          sup.some((c) => sys.units[c] === 1) &&
+          sup.some((c) => sens.has(c)) &&
+          comp.relations.some((x) => !sys.relations[x]!.additive)
+        ) {
           // Inequalities may pin cells linear algebra cannot see: drop those before counting (conservative).
           const keep: number[] = [];
           for (const c of sup) if (!(await pinned(c))) keep.push(c);
@@ -506,7 +568,12 @@ export interface AttackerModel {
  * the aggregate is suppressed, `child - aggregate <= 0` (pairs of published cells carry no information).
  * Every row holds on the exact values, so the exact table is feasible.
  */
-export function attackerModel(highs: HighsRuntime, sys: CellSystem, comp: Component, suppressed: Uint8Array): AttackerModel {
+export function attackerModel(
+  highs: HighsRuntime,
+  sys: CellSystem,
+  comp: Component,
+  suppressed: Uint8Array,
+): AttackerModel {
   const col = new Map<number, number>();
   comp.cells.forEach((c, k) => col.set(c, k));
   const starts: number[] = [0];
@@ -516,7 +583,13 @@ export function attackerModel(highs: HighsRuntime, sys: CellSystem, comp: Compon
   const rowUpper: number[] = [];
   const rowRel: number[] = [];
   const rowChild: number[] = [];
-  const addRow = (cells: readonly number[], coefs: readonly number[], equality: boolean, ri: number, child: number): void => {
+  const addRow = (
+    cells: readonly number[],
+    coefs: readonly number[],
+    equality: boolean,
+    ri: number,
+    child: number,
+  ): void => {
     let b = 0;
     const entries = new Map<number, number>();
     cells.forEach((c, k) => {
@@ -525,7 +598,10 @@ export function attackerModel(highs: HighsRuntime, sys: CellSystem, comp: Compon
       else b -= coef * sys.value[c]!;
     });
     for (const [k, v] of [...entries].sort((x, y) => x[0] - y[0])) {
-      if (v !== 0) { indices.push(k); values.push(v); }
+      if (v !== 0) {
+        indices.push(k);
+        values.push(v);
+      }
     }
     starts.push(indices.length);
     rowLower.push(equality ? b : -Infinity);
@@ -570,10 +646,16 @@ export function attackerModel(highs: HighsRuntime, sys: CellSystem, comp: Compon
  * passes `checkWitness` on this pattern, else found afresh (`findWitnesses`, only for the directions still missing).
  */
 export function hintedWitnesses(
-  sys: CellSystem, tables: readonly ExactTable[], suppressed: Uint8Array, id: number, need: { up: number; down: number; tol: number },
-  hint: Witnesses | undefined, highs: HighsRuntime | null,
+  sys: CellSystem,
+  tables: readonly ExactTable[],
+  suppressed: Uint8Array,
+  id: number,
+  need: { up: number; down: number; tol: number },
+  hint: Witnesses | undefined,
+  highs: HighsRuntime | null,
 ): Witnesses {
-  const ok = (w: Witness | null | undefined, n: number, dir: 1 | -1): w is Witness => !!w && w.amount >= n - need.tol && checkWitnessOf(sys, suppressed, w, id, dir);
+  const ok = (w: Witness | null | undefined, n: number, dir: 1 | -1): w is Witness =>
+    !!w && w.amount >= n - need.tol && checkWitnessOf(sys, suppressed, w, id, dir);
   const up = ok(hint?.up, need.up, 1) ? hint!.up : null;
   const down = ok(hint?.down, need.down, -1) ? hint!.down : null;
   if (witnessed({ up, down }, need)) return { up, down }; // both present always passes
@@ -588,7 +670,13 @@ export function hintedWitnesses(
  * region around it with only suppressed cells free (a small movement in either direction). False means "not shown",
  * not "pinned": the caller then solves the component's LP.
  */
-function movesLocally(sys: CellSystem, tables: readonly ExactTable[], suppressed: Uint8Array, id: number, highs: HighsRuntime): boolean {
+function movesLocally(
+  sys: CellSystem,
+  tables: readonly ExactTable[],
+  suppressed: Uint8Array,
+  id: number,
+  highs: HighsRuntime,
+): boolean {
   if (findWitness(sys, tables, suppressed, id, 1, 0) || findWitness(sys, tables, suppressed, id, -1, 0)) return true;
   const amount = Math.max(1e-3 * Math.abs(sys.value[id]!), 100 * tolerance(sys.value[id]!));
   const onlySuppressed = (c: number): number => (suppressed[c] ? 0 : Infinity);

@@ -1,11 +1,29 @@
 import { StatguardError } from '../errors.ts';
-import { EXACT_AUDIT_MAX_CELLS, attackerModel, auditPattern, components, hintedWitnesses, mergeSensitive } from './audit.ts';
+import {
+  EXACT_AUDIT_MAX_CELLS,
+  attackerModel,
+  auditPattern,
+  components,
+  hintedWitnesses,
+  mergeSensitive,
+} from './audit.ts';
 import type { AuditOptions, AuditResult, SensitiveCell } from './audit.ts';
 import type { CellSystem } from './relations.ts';
 import { highsRuntime } from './highs.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { SecondaryInput, SecondaryResult } from './secondary.ts';
-import { bestCube, checkWitness, checkWitnessOf, cheapestWitness, findWitness, findWitnesses, modelWitness, regionSizes, requiredMovement, witnessed } from './witness.ts';
+import {
+  bestCube,
+  checkWitness,
+  checkWitnessOf,
+  cheapestWitness,
+  findWitness,
+  findWitnesses,
+  modelWitness,
+  regionSizes,
+  requiredMovement,
+  witnessed,
+} from './witness.ts';
 import type { Cube, Witness, Witnesses } from './witness.ts';
 
 /** Cost of a neverSuppress cell: used only when no other cube exists (reported as a violation). */
@@ -46,7 +64,10 @@ export interface HeuristicOptions {
  * together, far from the removed cell), the failure is repaired like any other, and the pattern from before the
  * clean-up is kept if the repair cannot finish or ends larger.
  */
-export async function heuristicSuppression(input: SecondaryInput, opts: HeuristicOptions = {}): Promise<SecondaryResult> {
+export async function heuristicSuppression(
+  input: SecondaryInput,
+  opts: HeuristicOptions = {},
+): Promise<SecondaryResult> {
   const { sys, sensitive } = input;
   const sup = Uint8Array.from(input.primary);
   const fixed = input.fixed;
@@ -54,7 +75,12 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
   const costOf = (c: number): number => (sup[c] ? 0 : fixed?.[c] ? Infinity : input.never[c] ? HUGE : input.cost[c]!);
   // Witnesses per sensitive cell, kept by the cube phase and the clean-up; every audit checks them again.
   const hints = new Map<number, Witnesses>();
-  const auditOpts: AuditOptions = { singletons: input.singletons !== false, tables: input.tables, intervals: 'certified', witnesses: hints };
+  const auditOpts: AuditOptions = {
+    singletons: input.singletons !== false,
+    tables: input.tables,
+    intervals: 'certified',
+    witnesses: hints,
+  };
   let iterations = 0;
   // From a start pattern, only the sensitive cells it leaves unprotected get cubes (it may be safe already).
   let toCover = input.sensitive;
@@ -66,15 +92,24 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
   coverWithCubes({ ...input, sensitive: toCover }, sup, costOf, await highsRuntime(), hints);
   const count = (): number => sup.reduce((n, v) => n + v, 0);
   // The audited pattern before the clean-up, kept to fall back on.
-  let cleaned: { before: Uint8Array; hints: Map<number, Witnesses>; audit: AuditResult; finished: boolean } | null = null;
+  let cleaned: { before: Uint8Array; hints: Map<number, Witnesses>; audit: AuditResult; finished: boolean } | null =
+    null;
   let repairs = 0;
   const done = (audit: AuditResult): SecondaryResult => {
     let violations = 0;
     for (let c = 0; c < sys.cellCount; c++) if (sup[c] && input.never[c] && !input.primary[c]) violations++;
     const removed = cleaned ? cleaned.before.reduce((n, v) => n + v, 0) - count() : 0;
     return {
-      suppressed: sup, method: 'heuristic', optimalFinished: null, audit, iterations, neverSuppressViolations: violations,
-      cleanupFinished: cleaned?.finished ?? false, cleanupRemoved: removed, cleanupRepairs: repairs, witnesses: hints,
+      suppressed: sup,
+      method: 'heuristic',
+      optimalFinished: null,
+      audit,
+      iterations,
+      neverSuppressViolations: violations,
+      cleanupFinished: cleaned?.finished ?? false,
+      cleanupRemoved: removed,
+      cleanupRepairs: repairs,
+      witnesses: hints,
     };
   };
   const revert = (): SecondaryResult => {
@@ -116,15 +151,23 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
       let added = 0;
       for (const c of cube?.ids ?? []) {
         touched.add(c);
-        if (!sup[c]) { sup[c] = 1; added++; }
+        if (!sup[c]) {
+          sup[c] = 1;
+          added++;
+        }
       }
       if (added === 0) widen(input, sup, f.id, costOf);
     }
     for (const ex of audit.singletons) protectThirdCell(input, sup, ex.relation, costOf);
     if (count() === before) {
       if (cleaned) return revert();
-      const linked = fixed?.some((f) => f === 1) ? '; cells published in a release given with --against cannot be suppressed, and the pattern needs them' : '';
-      throw new StatguardError('AUDIT_FAILED', `secondary suppression could not find a pattern that passes the audit (every related cell is already suppressed${linked})`);
+      const linked = fixed?.some((f) => f === 1)
+        ? '; cells published in a release given with --against cannot be suppressed, and the pattern needs them'
+        : '';
+      throw new StatguardError(
+        'AUDIT_FAILED',
+        `secondary suppression could not find a pattern that passes the audit (every related cell is already suppressed${linked})`,
+      );
     }
   }
 }
@@ -135,7 +178,11 @@ export async function heuristicSuppression(input: SecondaryInput, opts: Heuristi
  * the lowest cost per share of the missing movement carried (the smallest share over the missing directions).
  */
 function cheapestCube(
-  input: SecondaryInput, id: number, short: { up: number; down: number; tol: number }, costOf: (c: number) => number, mustAdd: boolean,
+  input: SecondaryInput,
+  id: number,
+  short: { up: number; down: number; tol: number },
+  costOf: (c: number) => number,
+  mustAdd: boolean,
   perDimension?: number,
 ): Cube | null {
   const { sys, tables } = input;
@@ -157,7 +204,10 @@ function cheapestCube(
         return s;
       },
     });
-    if (cube && score < bestScore) { best = cube; bestScore = score; }
+    if (cube && score < bestScore) {
+      best = cube;
+      bestScore = score;
+    }
   }
   return best;
 }
@@ -170,7 +220,10 @@ const MAX_CUBES_PER_CELL = 24;
 
 /** Cube phase (see heuristicSuppression): returns the number of cells added. */
 function coverWithCubes(
-  input: SecondaryInput, sup: Uint8Array, costOf: (c: number) => number, highs: HighsRuntime | null = null,
+  input: SecondaryInput,
+  sup: Uint8Array,
+  costOf: (c: number) => number,
+  highs: HighsRuntime | null = null,
   hints: Map<number, Witnesses> = new Map(),
 ): { added: number; short: SensitiveCell[] } {
   const { sys } = input;
@@ -213,8 +266,13 @@ function coverWithCubes(
  * movement, at most MAX_CUBES_PER_CELL; cells still short are listed in `stillShort`. Returns the cells added.
  */
 function coverCell(
-  input: SecondaryInput, sup: Uint8Array, s: SensitiveCell, costOf: (c: number) => number, highs: HighsRuntime | null,
-  stillShort: SensitiveCell[], hints: Map<number, Witnesses>,
+  input: SecondaryInput,
+  sup: Uint8Array,
+  s: SensitiveCell,
+  costOf: (c: number) => number,
+  highs: HighsRuntime | null,
+  stillShort: SensitiveCell[],
+  hints: Map<number, Witnesses>,
 ): number {
   const { sys, tables } = input;
   const need = requiredMovement(sys, s);
@@ -233,7 +291,11 @@ function coverCell(
     }
     const cube = k < MAX_CUBES_PER_CELL ? cheapestCube(input, s.id, short, costOf, true) : null;
     if (!cube) break;
-    for (const c of cube.ids) if (!sup[c]) { sup[c] = 1; added++; }
+    for (const c of cube.ids)
+      if (!sup[c]) {
+        sup[c] = 1;
+        added++;
+      }
   }
   stillShort.push(s);
   return added;
@@ -245,7 +307,11 @@ function coverCell(
  * LP. Returns the cells added, or -1 (nothing changed) when the region holds no witness for some direction.
  */
 function coverByLp(
-  input: SecondaryInput, sup: Uint8Array, s: SensitiveCell, costOf: (c: number) => number, highs: HighsRuntime,
+  input: SecondaryInput,
+  sup: Uint8Array,
+  s: SensitiveCell,
+  costOf: (c: number) => number,
+  highs: HighsRuntime,
   hints: Map<number, Witnesses>,
 ): number {
   const { sys, tables } = input;
@@ -258,7 +324,10 @@ function coverByLp(
     const target = amount > need.tol ? amount : 0;
     if (target === 0 && (dir > 0 ? need.down : need.up) > need.tol) continue;
     const cube = findWitness(sys, tables, sup, s.id, dir, target);
-    if (cube) { found[dir > 0 ? 'up' : 'down'] = cube; continue; }
+    if (cube) {
+      found[dir > 0 ? 'up' : 'down'] = cube;
+      continue;
+    }
     if (target === 0) continue;
     // A larger region when the first holds no witness (a large protection among small neighbours), at last the
     // whole table (seconds at 100,000 cells; rare).
@@ -271,9 +340,15 @@ function coverByLp(
     plans.push({ dir, add: lp.added, w: lp.witness });
   }
   let added = 0;
-  for (const p of plans) for (const c of p.add) if (!sup[c]) { sup[c] = 1; added++; }
+  for (const p of plans)
+    for (const c of p.add)
+      if (!sup[c]) {
+        sup[c] = 1;
+        added++;
+      }
   for (const p of plans) {
-    if (!checkWitnessOf(sys, sup, p.w, s.id, p.dir)) return added > 0 ? added + coverCell(input, sup, s, costOf, highs, [], hints) : -1;
+    if (!checkWitnessOf(sys, sup, p.w, s.id, p.dir))
+      return added > 0 ? added + coverCell(input, sup, s, costOf, highs, [], hints) : -1;
     found[p.dir > 0 ? 'up' : 'down'] = p.w;
   }
   if (!found.up && !found.down) return added > 0 ? added + coverCell(input, sup, s, costOf, highs, [], hints) : -1;
@@ -291,7 +366,13 @@ function protectThirdCell(input: SecondaryInput, sup: Uint8Array, ri: number, co
     if (cube && (!best || cube.cost < best.cost)) best = cube;
   }
   let added = 0;
-  if (best) { for (const c of best.ids) if (!sup[c]) { sup[c] = 1; added++; } } else added = widen(input, sup, sys.relations[ri]!.cells[0]!, costOf);
+  if (best) {
+    for (const c of best.ids)
+      if (!sup[c]) {
+        sup[c] = 1;
+        added++;
+      }
+  } else added = widen(input, sup, sys.relations[ri]!.cells[0]!, costOf);
   return added;
 }
 
@@ -301,7 +382,10 @@ function cheapestPublished(cells: Iterable<number>, sup: Uint8Array, costOf: (c:
   for (const c of cells) {
     if (sup[c]) continue;
     const k = costOf(c);
-    if (k < bestCost) { bestCost = k; best = c; }
+    if (k < bestCost) {
+      bestCost = k;
+      best = c;
+    }
   }
   return best;
 }
@@ -354,7 +438,10 @@ function widen(input: SecondaryInput, sup: Uint8Array, id: number, costOf: (c: n
  * pattern again in full.
  */
 export async function cleanupPattern(
-  input: SecondaryInput, sup: Uint8Array, seconds: number, hints: Map<number, Witnesses> = new Map(),
+  input: SecondaryInput,
+  sup: Uint8Array,
+  seconds: number,
+  hints: Map<number, Witnesses> = new Map(),
 ): Promise<{ removed: number; finished: boolean }> {
   const { sys, sensitive, tables } = input;
   const deadline = Date.now() + seconds * 1000;
@@ -370,7 +457,8 @@ export async function cleanupPattern(
   const lpJudged = new Set<number>();
   const attach = (id: number, w: Witnesses | null): void => {
     wit.set(id, w);
-    if (w) lpJudged.delete(id); else lpJudged.add(id);
+    if (w) lpJudged.delete(id);
+    else lpJudged.add(id);
     for (const cube of cubesOf(w)) for (const c of cube.ids) (users[c] ??= new Set()).add(id);
   };
   const detach = (id: number): void => {
@@ -416,8 +504,12 @@ export async function cleanupPattern(
             up: need.up > need.tol ? modelWitness(sys, highs, m, comp.cells, id, 1, need.up) : null,
             down: need.down > need.tol ? modelWitness(sys, highs, m, comp.cells, id, -1, need.down) : null,
           };
-          const carries = (x: Witness | null, n: number): boolean => n <= need.tol || (x !== null && x.amount >= n - need.tol && checkWitness(sys, sup, x));
-          if (carries(w.up, need.up) && carries(w.down, need.down) && witnessed(w, need)) { detach(id); attach(id, w); }
+          const carries = (x: Witness | null, n: number): boolean =>
+            n <= need.tol || (x !== null && x.amount >= n - need.tol && checkWitness(sys, sup, x));
+          if (carries(w.up, need.up) && carries(w.down, need.down) && witnessed(w, need)) {
+            detach(id);
+            attach(id, w);
+          }
         }
       } finally {
         m.model.dispose();
@@ -439,7 +531,10 @@ export async function cleanupPattern(
     order.sort((a, b) => input.cost[b]! - input.cost[a]! || (users[a]?.size ?? 0) - (users[b]?.size ?? 0) || a - b);
     for (const c of order) {
       if (!isSecondary(c)) continue;
-      if (seconds <= 0 || Date.now() > deadline) { publish(); return { removed, finished: false }; }
+      if (seconds <= 0 || Date.now() > deadline) {
+        publish();
+        return { removed, finished: false };
+      }
       const drop = removalSet(input, sup, c);
       if (!drop) continue;
       // Sensitive cells to judge again: users of the dropped cells, and the LP-judged ones of c's component.
@@ -462,7 +557,8 @@ export async function cleanupPattern(
       const pending: number[] = [];
       for (const id of affected) {
         const w = search(id, null);
-        if (w) found.set(id, w); else pending.push(id);
+        if (w) found.set(id, w);
+        else pending.push(id);
       }
       for (const id of pending) {
         const w = search(id);
@@ -472,23 +568,40 @@ export async function cleanupPattern(
         // The component of a cell still suppressed (c itself may be published in a freshly computed index).
         const k = comps().of[id]!;
         compSize = Math.max(compSize, k >= 0 ? comps().size[k]! : Infinity);
-        if (compSize > EXACT_AUDIT_MAX_CELLS) { ok = false; break; }
+        if (compSize > EXACT_AUDIT_MAX_CELLS) {
+          ok = false;
+          break;
+        }
       }
       if (ok && lpTargets.length > 0) {
         const targets = nearestFirst(sys, lpTargets, drop, sup);
-        ok = (await auditPattern(sys, sup, targets, { singletons: false, failFast: true, tables, intervals: 'exact' })).passes;
+        ok = (await auditPattern(sys, sup, targets, { singletons: false, failFast: true, tables, intervals: 'exact' }))
+          .passes;
       }
       if (ok && input.singletons !== false) {
         // Tentatively apply the new witnesses to judge which cells still move.
         const old = new Map<number, Witnesses | null>();
-        for (const [id, w] of found) { old.set(id, wit.get(id) ?? null); detach(id); attach(id, w); }
+        for (const [id, w] of found) {
+          old.set(id, wit.get(id) ?? null);
+          detach(id);
+          attach(id, w);
+        }
         // Cells no witness moves any more may now be determined (by the equalities together, far from the removed
         // cells): their relations are checked too, counting them out.
         const still: number[] = [];
-        for (const w of old.values()) for (const x of cubesOf(w)) for (const c of x.ids) if (sup[c] && !moves(c)) still.push(c);
+        for (const w of old.values())
+          for (const x of cubesOf(w)) for (const c of x.ids) if (sup[c] && !moves(c)) still.push(c);
         ok = !singletonExposed(sys, sup, [...drop, ...still], moves, sensOf);
-        if (!ok) for (const [id, w] of old) { detach(id); attach(id, w); }
-      } else if (ok) for (const [id, w] of found) { detach(id); attach(id, w); }
+        if (!ok)
+          for (const [id, w] of old) {
+            detach(id);
+            attach(id, w);
+          }
+      } else if (ok)
+        for (const [id, w] of found) {
+          detach(id);
+          attach(id, w);
+        }
       if (ok) {
         removed += drop.length;
         changed = true;
@@ -504,18 +617,25 @@ export async function cleanupPattern(
 }
 
 /** Whether a relation around the published cells `drop` now has exactly two moving suppressed cells, one a one-unit cell and the other sensitive. */
-function singletonExposed(sys: CellSystem, sup: Uint8Array, drop: readonly number[], moves: (c: number) => boolean, sens: Map<number, SensitiveCell>): boolean {
+function singletonExposed(
+  sys: CellSystem,
+  sup: Uint8Array,
+  drop: readonly number[],
+  moves: (c: number) => boolean,
+  sens: Map<number, SensitiveCell>,
+): boolean {
   const seen = new Set<number>();
-  for (const d of drop) for (const ri of sys.cellRelations[d]!) {
-    if (seen.has(ri)) continue;
-    seen.add(ri);
-    if (sys.relations[ri]!.cells.length === 2) continue; // an aggregate with a single child: same contributors (see audit.ts)
-    const hidden: number[] = [];
-    for (const c of sys.relations[ri]!.cells) if (sup[c] && moves(c)) hidden.push(c);
-    if (hidden.length !== 2) continue;
-    const [u, v] = hidden as [number, number];
-    if ((sys.units[u] === 1 && sens.has(v)) || (sys.units[v] === 1 && sens.has(u))) return true;
-  }
+  for (const d of drop)
+    for (const ri of sys.cellRelations[d]!) {
+      if (seen.has(ri)) continue;
+      seen.add(ri);
+      if (sys.relations[ri]!.cells.length === 2) continue; // an aggregate with a single child: same contributors (see audit.ts)
+      const hidden: number[] = [];
+      for (const c of sys.relations[ri]!.cells) if (sup[c] && moves(c)) hidden.push(c);
+      if (hidden.length !== 2) continue;
+      const [u, v] = hidden as [number, number];
+      if ((sys.units[u] === 1 && sens.has(v)) || (sys.units[v] === 1 && sens.has(u))) return true;
+    }
   return false;
 }
 
@@ -523,27 +643,40 @@ function singletonExposed(sys: CellSystem, sup: Uint8Array, drop: readonly numbe
  * The sensitive cells ordered by distance (relations hops through suppressed cells) from the published cells `drop`:
  * the cells a removal most likely exposes are audited first, so a failing trial stops early (failFast).
  */
-function nearestFirst(sys: CellSystem, targets: SensitiveCell[], drop: readonly number[], sup: Uint8Array): SensitiveCell[] {
+function nearestFirst(
+  sys: CellSystem,
+  targets: SensitiveCell[],
+  drop: readonly number[],
+  sup: Uint8Array,
+): SensitiveCell[] {
   const dist = new Map<number, number>();
   let frontier = [...drop];
   for (const d of drop) dist.set(d, 0);
   for (let k = 1; frontier.length > 0 && dist.size < sys.cellCount; k++) {
     const next: number[] = [];
-    for (const c of frontier) for (const r of sys.cellRelations[c]!) for (const m of sys.relations[r]!.cells) {
-      if (!sup[m] || dist.has(m)) continue;
-      dist.set(m, k);
-      next.push(m);
-    }
+    for (const c of frontier)
+      for (const r of sys.cellRelations[c]!)
+        for (const m of sys.relations[r]!.cells) {
+          if (!sup[m] || dist.has(m)) continue;
+          dist.set(m, k);
+          next.push(m);
+        }
     frontier = next;
   }
-  return targets.map((x) => ({ x, d: dist.get(x.id) ?? Infinity })).sort((a, b) => a.d - b.d).map((e) => e.x);
+  return targets
+    .map((x) => ({ x, d: dist.get(x.id) ?? Infinity }))
+    .sort((a, b) => a.d - b.d)
+    .map((e) => e.x);
 }
 
 /** Component id per suppressed cell (-1 for published cells) and the number of cells per component. */
 function componentIndex(sys: CellSystem, sup: Uint8Array): { of: Int32Array; size: number[] } {
   const of = new Int32Array(sys.cellCount).fill(-1);
   const size: number[] = [];
-  components(sys, sup).forEach((comp, k) => { size.push(comp.cells.length); for (const c of comp.cells) of[c] = k; });
+  components(sys, sup).forEach((comp, k) => {
+    size.push(comp.cells.length);
+    for (const c of comp.cells) of[c] = k;
+  });
   return { of, size };
 }
 
@@ -560,7 +693,11 @@ function removalSet(input: SecondaryInput, sup: Uint8Array, c: number): number[]
     const r = sys.relations[queue.pop()!]!;
     let lone = -1;
     let count = 0;
-    for (const m of r.cells) if (sup[m] && !gone.has(m)) { count++; lone = m; }
+    for (const m of r.cells)
+      if (sup[m] && !gone.has(m)) {
+        count++;
+        lone = m;
+      }
     if (count !== 1) continue;
     if (!r.additive || input.primary[lone] || input.fixed?.[lone]) return null;
     gone.add(lone);

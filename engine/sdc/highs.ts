@@ -5,7 +5,8 @@ export type HighsRuntime = Highs;
 
 // highs ships an ESM build whose default export is the loader, but its typings are
 // CommonJS-flavoured (under NodeNext the default import types as the namespace): accept both shapes.
-const loadHighs = ((loadHighsImport as unknown as { default?: unknown }).default ?? loadHighsImport) as () => Promise<Highs>;
+const loadHighs = ((loadHighsImport as unknown as { default?: unknown }).default ??
+  loadHighsImport) as () => Promise<Highs>;
 
 let cached: Promise<Highs> | null = null;
 

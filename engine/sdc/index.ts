@@ -3,8 +3,24 @@ export type { PrimaryCell, PrimaryResult, PrimaryRule } from './primary.ts';
 export { buildCellSystem } from './relations.ts';
 export type { CellOwner, CellSystem, Relation } from './relations.ts';
 export { AUDIT_TOLERANCE, auditPattern, components, determinedCells } from './audit.ts';
-export type { AttackDual, AuditOptions, AuditResult, CellAudit, Component, SensitiveCell, SingletonExposure } from './audit.ts';
-export { OPTIMAL_MAX_CELLS, cellCosts, cleanupPattern, heuristicSuppression, optimalSuppression, restrictToTables, secondarySuppression } from './secondary.ts';
+export type {
+  AttackDual,
+  AuditOptions,
+  AuditResult,
+  CellAudit,
+  Component,
+  SensitiveCell,
+  SingletonExposure,
+} from './audit.ts';
+export {
+  OPTIMAL_MAX_CELLS,
+  cellCosts,
+  cleanupPattern,
+  heuristicSuppression,
+  optimalSuppression,
+  restrictToTables,
+  secondarySuppression,
+} from './secondary.ts';
 export type { GroupRun, HeuristicOptions, SecondaryInput, SecondaryResult } from './secondary.ts';
 export { protectSdc } from './protect.ts';
 export type { ProtectSdcOptions, SdcReport, SdcResult, SdcTableReport, SensitiveCellReport } from './protect.ts';

@@ -50,18 +50,30 @@ export function isMagnitude(plan: TablePlan): boolean {
  * Resolve officer-marked cells (codes per dimension, in dimension order) into dense cell indices.
  * Throws POLICY_INVALID naming the table and the unknown code.
  */
-export function markedCells(plan: TablePlan, marks: readonly (readonly string[])[], which: 'neverSuppress' | 'alwaysSuppress'): Set<number> {
+export function markedCells(
+  plan: TablePlan,
+  marks: readonly (readonly string[])[],
+  which: 'neverSuppress' | 'alwaysSuppress',
+): Set<number> {
   const out = new Set<number>();
   marks.forEach((codes, m) => {
     if (codes.length !== plan.dimensions.length) {
-      throw new StatguardError('POLICY_INVALID', `table ${JSON.stringify(plan.id)}: ${which} entry has ${codes.length} codes, expected one per dimension (${plan.dimensions.length})`, { path: `/tables/${plan.id}/${which}/${m}` });
+      throw new StatguardError(
+        'POLICY_INVALID',
+        `table ${JSON.stringify(plan.id)}: ${which} entry has ${codes.length} codes, expected one per dimension (${plan.dimensions.length})`,
+        { path: `/tables/${plan.id}/${which}/${m}` },
+      );
     }
     let idx = 0;
     plan.dimensions.forEach((dim, d) => {
       const code = codes[d]!;
       const node = dim.nodes.findIndex((n) => n.code === code);
       if (node < 0) {
-        throw new StatguardError('POLICY_INVALID', `table ${JSON.stringify(plan.id)}: ${which} names code ${JSON.stringify(code)}, which is not a node of dimension ${JSON.stringify(dim.name)}`, { path: `/tables/${plan.id}/${which}/${m}/${d}`, value: code });
+        throw new StatguardError(
+          'POLICY_INVALID',
+          `table ${JSON.stringify(plan.id)}: ${which} names code ${JSON.stringify(code)}, which is not a node of dimension ${JSON.stringify(dim.name)}`,
+          { path: `/tables/${plan.id}/${which}/${m}/${d}`, value: code },
+        );
       }
       idx = idx * dim.nodes.length + node;
     });
@@ -70,7 +82,14 @@ export function markedCells(plan: TablePlan, marks: readonly (readonly string[])
   return out;
 }
 
-const EMPTY_COUNTS = (): Record<PrimaryRule, number> => ({ frequency: 0, dominance: 0, 'p-percent': 0, pq: 0, zero: 0, always: 0 });
+const EMPTY_COUNTS = (): Record<PrimaryRule, number> => ({
+  frequency: 0,
+  dominance: 0,
+  'p-percent': 0,
+  pq: 0,
+  zero: 0,
+  always: 0,
+});
 
 /**
  * Apply the primary rules of `plan` to every cell of `table`.
@@ -99,7 +118,10 @@ export function applyPrimaryRules(table: ExactTable, plan: SdcPlan): PrimaryResu
   const dims = tp.dimensions;
   const expected = cellCount(dims);
   if (table.cells.length !== expected) {
-    throw new StatguardError('SDC_INFEASIBLE', `table ${JSON.stringify(tp.id)} has ${table.cells.length} cells, its dimensions define ${expected}`);
+    throw new StatguardError(
+      'SDC_INFEASIBLE',
+      `table ${JSON.stringify(tp.id)} has ${table.cells.length} cells, its dimensions define ${expected}`,
+    );
   }
   validatePlan(plan);
   const never = markedCells(tp, tp.neverSuppress, 'neverSuppress');
@@ -130,7 +152,8 @@ export function applyPrimaryRules(table: ExactTable, plan: SdcPlan): PrimaryResu
           let topN = 0;
           for (let j = 0; j < rule.n; j++) topN += x(j);
           // Guarantee: after protection, the attacker cannot bound X below topN*100/k, so x1..xn stay <= k% of any feasible X.
-          if (topN > (rule.k / 100) * X) flag('dominance', rule.n === 1 ? 'O' : rule.n === 2 ? 'T' : 'C', (topN * 100) / rule.k - X);
+          if (topN > (rule.k / 100) * X)
+            flag('dominance', rule.n === 1 ? 'O' : rule.n === 2 ? 'T' : 'C', (topN * 100) / rule.k - X);
         }
         const x1 = x(0);
         const rest = X - x1 - x(1);
@@ -147,7 +170,11 @@ export function applyPrimaryRules(table: ExactTable, plan: SdcPlan): PrimaryResu
     const unsafe = rules.length > 0;
     if (unsafe && never.has(i)) {
       const codes = cellCoords(dims, i).map((n, d) => dims[d]!.nodes[n]!.code);
-      throw new StatguardError('SDC_INFEASIBLE', `table ${JSON.stringify(tp.id)}: cell (${codes.join(', ')}) is marked neverSuppress but is sensitive under the primary rules`, { path: `/tables/${tp.id}/neverSuppress` });
+      throw new StatguardError(
+        'SDC_INFEASIBLE',
+        `table ${JSON.stringify(tp.id)}: cell (${codes.join(', ')}) is marked neverSuppress but is sensitive under the primary rules`,
+        { path: `/tables/${tp.id}/neverSuppress` },
+      );
     }
     if (unsafe) counts[rules[0]!]++;
     return { unsafe, status, rule: rules[0] ?? null, rules, upper: prot, lower: prot, neverSuppress: never.has(i) };
@@ -159,12 +186,16 @@ function validatePlan(plan: SdcPlan): void {
   const bad = (path: string, msg: string): never => {
     throw new StatguardError('POLICY_INVALID', msg, { path: `/protection/${path}` });
   };
-  if (plan.minFrequency !== null && (!Number.isInteger(plan.minFrequency) || plan.minFrequency < 1)) bad('minFrequency', 'minFrequency must be a positive integer or null');
-  if (!(plan.frequencyProtection >= 0)) bad('frequencyProtection', 'frequencyProtection must be a non-negative percentage');
+  if (plan.minFrequency !== null && (!Number.isInteger(plan.minFrequency) || plan.minFrequency < 1))
+    bad('minFrequency', 'minFrequency must be a positive integer or null');
+  if (!(plan.frequencyProtection >= 0))
+    bad('frequencyProtection', 'frequencyProtection must be a non-negative percentage');
   plan.dominance.forEach((r, i) => {
-    if (!Number.isInteger(r.n) || r.n < 1 || r.n > 4) bad(`dominance/${i}/n`, 'dominance n must be an integer in 1..4 (TOP_K contributions are kept)');
+    if (!Number.isInteger(r.n) || r.n < 1 || r.n > 4)
+      bad(`dominance/${i}/n`, 'dominance n must be an integer in 1..4 (TOP_K contributions are kept)');
     if (!(r.k > 0 && r.k <= 100)) bad(`dominance/${i}/k`, 'dominance k must be a percentage in (0, 100]');
   });
   if (plan.pPercent !== null && !(plan.pPercent > 0)) bad('pPercent', 'p% must be positive');
-  if (plan.pq !== null && !(plan.pq.p > 0 && plan.pq.q > 0 && plan.pq.p < plan.pq.q)) bad('pq', '(p,q) needs 0 < p < q');
+  if (plan.pq !== null && !(plan.pq.p > 0 && plan.pq.q > 0 && plan.pq.p < plan.pq.q))
+    bad('pq', '(p,q) needs 0 < p < q');
 }

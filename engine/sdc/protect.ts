@@ -90,7 +90,11 @@ export interface ProtectSdcOptions {
   readonly published?: readonly PublishedTableLink[];
 }
 
-export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, options: ProtectSdcOptions = {}): Promise<SdcResult> {
+export async function protectSdc(
+  tables: readonly ExactTable[],
+  plan: SdcPlan,
+  options: ProtectSdcOptions = {},
+): Promise<SdcResult> {
   if (plan.regime !== 'sdc') throw new StatguardError('USAGE', 'protectSdc needs an sdc protection plan');
   if (tables.length === 0) throw new StatguardError('EMPTY_INPUT', 'protectSdc was given no tables');
   const links = options.published ?? [];
@@ -133,28 +137,45 @@ export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, o
       }
       if (!c.unsafe) return;
       primary[g] = 1;
-      if (STATUS_RANK[c.status] < STATUS_RANK[status[g]!]) { status[g] = c.status; rule[g] = c.rule; }
+      if (STATUS_RANK[c.status] < STATUS_RANK[status[g]!]) {
+        status[g] = c.status;
+        rule[g] = c.rule;
+      }
       const prev = sensMap.get(g);
       sensMap.set(g, { id: g, upper: Math.max(prev?.upper ?? 0, c.upper), lower: Math.max(prev?.lower ?? 0, c.lower) });
     });
   });
   for (let g = 0; g < N; g++) {
     if (fixed[g] && (primary[g] || sensMap.has(g))) {
-      throw new StatguardError('SDC_INFEASIBLE', `${describeCell(sys, all, g)} must be suppressed, but it was already published in ${fixedBy.get(g)}: the new release cannot protect it`);
+      throw new StatguardError(
+        'SDC_INFEASIBLE',
+        `${describeCell(sys, all, g)} must be suppressed, but it was already published in ${fixedBy.get(g)}: the new release cannot protect it`,
+      );
     }
     if (primary[g] && never[g]) {
-      throw new StatguardError('SDC_INFEASIBLE', `a cell marked neverSuppress in one table is sensitive in a linked table (${describeCell(sys, tables, g)})`);
+      throw new StatguardError(
+        'SDC_INFEASIBLE',
+        `a cell marked neverSuppress in one table is sensitive in a linked table (${describeCell(sys, tables, g)})`,
+      );
     }
   }
   const sensitive = [...sensMap.values()].sort((a, b) => a.id - b.id);
   const cost = cellCosts(sys, plan.secondary.cost);
   const singletons = options.singletonRule !== false;
-  const sec = await secondarySuppression({ sys, tables: all, sensitive, primary, never, fixed, cost, singletons }, plan.secondary);
+  const sec = await secondarySuppression(
+    { sys, tables: all, sensitive, primary, never, fixed, cost, singletons },
+    plan.secondary,
+  );
 
   // Final, independent full audit (guarantee above): never trust the search's own bookkeeping. The search's witnesses
   // only save work: each is checked exactly against the final pattern before it counts.
-  const audit = await auditPattern(sys, sec.suppressed, sensitive, { singletons, tables: all, ...(sec.witnesses ? { witnesses: sec.witnesses } : {}) });
-  if (!audit.passes) throw new StatguardError('AUDIT_FAILED', 'the final suppression pattern does not pass the attacker audit');
+  const audit = await auditPattern(sys, sec.suppressed, sensitive, {
+    singletons,
+    tables: all,
+    ...(sec.witnesses ? { witnesses: sec.witnesses } : {}),
+  });
+  if (!audit.passes)
+    throw new StatguardError('AUDIT_FAILED', 'the final suppression pattern does not pass the attacker audit');
 
   const auditById = new Map(audit.cells.map((c) => [c.id, c]));
   const protectedTables: ProtectedTable[] = tables.map((t, ti) => {
@@ -177,7 +198,9 @@ export async function protectSdc(tables: readonly ExactTable[], plan: SdcPlan, o
     return Object.freeze({ kind: 'protected', plan: t.plan, cells: Object.freeze(cells) });
   });
 
-  const tableReports = tables.map((t, ti) => tableReport(t, ti, sys, primaries[ti]!, sec.suppressed, primary, status, rule, auditById));
+  const tableReports = tables.map((t, ti) =>
+    tableReport(t, ti, sys, primaries[ti]!, sec.suppressed, primary, status, rule, auditById),
+  );
   return {
     tables: protectedTables,
     report: {
@@ -204,8 +227,15 @@ function describeCell(sys: CellSystem, tables: readonly ExactTable[], g: number)
 }
 
 function tableReport(
-  t: ExactTable, ti: number, sys: CellSystem, p: PrimaryResult, suppressed: Uint8Array, primary: Uint8Array,
-  status: readonly ConfStatus[], rule: readonly (PrimaryRule | null)[], auditById: Map<number, import('./audit.ts').CellAudit>,
+  t: ExactTable,
+  ti: number,
+  sys: CellSystem,
+  p: PrimaryResult,
+  suppressed: Uint8Array,
+  primary: Uint8Array,
+  status: readonly ConfStatus[],
+  rule: readonly (PrimaryRule | null)[],
+  auditById: Map<number, import('./audit.ts').CellAudit>,
 ): SdcTableReport {
   const loc = sys.tableCells[ti]!;
   const dims = t.plan.dimensions;
@@ -228,7 +258,10 @@ function tableReport(
     if (leaf) hidden += Math.abs(sys.value[g]!);
     const a = auditById.get(g);
     // Secondary: not a primary of this release (cells kept suppressed for a linked release count here too).
-    if (!primary[g] || !a || status[g] === 'F') { sec++; return; }
+    if (!primary[g] || !a || status[g] === 'F') {
+      sec++;
+      return;
+    }
     prim++;
     narrowest = Math.min(narrowest, a.margin / scale);
     sensitive.push({

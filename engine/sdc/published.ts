@@ -34,7 +34,9 @@ export interface PublishedTableLink {
   readonly primary: readonly boolean[];
 }
 
-interface JsonStatDim { category?: { index?: unknown; child?: unknown; label?: unknown } }
+interface JsonStatDim {
+  category?: { index?: unknown; child?: unknown; label?: unknown };
+}
 
 function bad(dir: string, message: string, file?: string): StatguardError {
   return new StatguardError('USAGE', `--against ${dir}: ${message}`, { file: file ?? dir });
@@ -62,12 +64,20 @@ export async function readPublishedReleases(dirs: readonly string[], plan: Plan)
     }
     const dataset = (manifest.dataset as { id?: unknown } | undefined)?.id;
     if (dataset !== plan.dataset.id) {
-      throw bad(dirArg, `the release is of dataset ${JSON.stringify(dataset)}, not ${JSON.stringify(plan.dataset.id)}: only releases of the same dataset can be linked`, manifestFile);
+      throw bad(
+        dirArg,
+        `the release is of dataset ${JSON.stringify(dataset)}, not ${JSON.stringify(plan.dataset.id)}: only releases of the same dataset can be linked`,
+        manifestFile,
+      );
     }
     if (manifest.regime !== 'sdc') {
-      throw bad(dirArg, `the release was protected by ${JSON.stringify(manifest.regime)}, not suppression (sdc): its values are not exact, so they cannot be linked as constants`, manifestFile);
+      throw bad(
+        dirArg,
+        `the release was protected by ${JSON.stringify(manifest.regime)}, not suppression (sdc): its values are not exact, so they cannot be linked as constants`,
+        manifestFile,
+      );
     }
-    const tables = Array.isArray(manifest.tables) ? manifest.tables as Record<string, unknown>[] : [];
+    const tables = Array.isArray(manifest.tables) ? (manifest.tables as Record<string, unknown>[]) : [];
     for (const entry of tables) {
       const id = String(entry.id);
       const m = entry.measure as { kind?: string; column?: string; bounds?: [number, number] } | undefined;
@@ -75,7 +85,8 @@ export async function readPublishedReleases(dirs: readonly string[], plan: Plan)
       if (measure === null) continue;
       const files = entry.files as { jsonstat?: { path?: string; sha256?: string } } | undefined;
       const rel = files?.jsonstat?.path;
-      if (typeof rel !== 'string' || rel.includes('/') || rel.includes('\\')) throw bad(dirArg, `table ${JSON.stringify(id)} has no JSON-stat file in the manifest`, manifestFile);
+      if (typeof rel !== 'string' || rel.includes('/') || rel.includes('\\'))
+        throw bad(dirArg, `table ${JSON.stringify(id)} has no JSON-stat file in the manifest`, manifestFile);
       const file = path.join(dir, rel);
       let text: string;
       try {
@@ -84,19 +95,39 @@ export async function readPublishedReleases(dirs: readonly string[], plan: Plan)
         throw bad(dirArg, `cannot read table ${JSON.stringify(id)}: ${(e as Error).message}`, file);
       }
       if (createHash('sha256').update(text).digest('hex') !== files?.jsonstat?.sha256) {
-        throw bad(dirArg, `table ${JSON.stringify(id)}: the JSON-stat file does not match the SHA-256 in the manifest (altered release)`, file);
+        throw bad(
+          dirArg,
+          `table ${JSON.stringify(id)}: the JSON-stat file does not match the SHA-256 in the manifest (altered release)`,
+          file,
+        );
       }
-      const js = JSON.parse(text) as { id?: unknown; dimension?: Record<string, JsonStatDim>; value?: unknown; extension?: { statguard?: { confStatus?: unknown } } };
+      const js = JSON.parse(text) as {
+        id?: unknown;
+        dimension?: Record<string, JsonStatDim>;
+        value?: unknown;
+        extension?: { statguard?: { confStatus?: unknown } };
+      };
       const names = Array.isArray(js.id) ? js.id.map(String) : [];
       const dims = names.map((name) => dimensionFromJsonStat(name, js.dimension?.[name], plan, dirArg, file));
       const n = cellCount(dims);
-      const values = Array.isArray(js.value) ? js.value as (number | null)[] : [];
+      const values = Array.isArray(js.value) ? (js.value as (number | null)[]) : [];
       const conf = (js.extension?.statguard?.confStatus ?? []) as ConfStatus[];
       if (values.length !== n || !Array.isArray(conf) || conf.length !== n) {
-        throw bad(dirArg, `table ${JSON.stringify(id)}: ${values.length} values for ${n} cells (only complete tables can be linked)`, file);
+        throw bad(
+          dirArg,
+          `table ${JSON.stringify(id)}: ${values.length} values for ${n} cells (only complete tables can be linked)`,
+          file,
+        );
       }
       const tp: TablePlan = {
-        id: `against:${k}:${id}`, title: id, description: '', dimensions: dims, measure, budgetShare: 0, neverSuppress: [], alwaysSuppress: [],
+        id: `against:${k}:${id}`,
+        title: id,
+        description: '',
+        dimensions: dims,
+        measure,
+        budgetShare: 0,
+        neverSuppress: [],
+        alwaysSuppress: [],
       };
       out.push({ release: dirArg, tableId: id, plan: tp, values, conf });
     }
@@ -105,12 +136,16 @@ export async function readPublishedReleases(dirs: readonly string[], plan: Plan)
 }
 
 /** The new policy's measure plan equal to a published measure (same kind and column; mean tables skipped), or null. */
-function matchingMeasure(plan: Plan, m: { kind?: string; column?: string; bounds?: [number, number] } | undefined): MeasurePlan | null {
+function matchingMeasure(
+  plan: Plan,
+  m: { kind?: string; column?: string; bounds?: [number, number] } | undefined,
+): MeasurePlan | null {
   if (!m) return null;
   for (const t of plan.tables) {
     const tm = t.measure;
     if (m.kind === 'count' && tm.kind === 'count' && tm.weight === undefined) return tm;
-    if (m.kind === 'sum' && tm.kind !== 'count' && tm.column === m.column && tm.weight === undefined) return { ...tm, kind: 'sum' };
+    if (m.kind === 'sum' && tm.kind !== 'count' && tm.column === m.column && tm.weight === undefined)
+      return { ...tm, kind: 'sum' };
   }
   return null;
 }
@@ -120,7 +155,13 @@ function matchingMeasure(plan: Plan, m: { kind?: string; column?: string; bounds
  * then aggregates, as the writer emits them) and `category.child` the hierarchy. Its leaves must be the declared
  * categories of the column in the new policy (the same variable), else the table cannot be recomputed.
  */
-function dimensionFromJsonStat(name: string, d: JsonStatDim | undefined, plan: Plan, dirArg: string, file: string): DimensionPlan {
+function dimensionFromJsonStat(
+  name: string,
+  d: JsonStatDim | undefined,
+  plan: Plan,
+  dirArg: string,
+  file: string,
+): DimensionPlan {
   const index = Array.isArray(d?.category?.index) ? (d!.category!.index as unknown[]).map(String) : null;
   if (index === null) throw bad(dirArg, `dimension ${JSON.stringify(name)} has no category index`, file);
   const child = (d?.category?.child ?? {}) as Record<string, string[]>;
@@ -130,32 +171,56 @@ function dimensionFromJsonStat(name: string, d: JsonStatDim | undefined, plan: P
   for (const [agg, kids] of Object.entries(child)) {
     for (const c of kids) {
       const i = pos.get(c);
-      if (i === undefined) throw bad(dirArg, `dimension ${JSON.stringify(name)}: child code ${JSON.stringify(c)} is not in the index`, file);
+      if (i === undefined)
+        throw bad(
+          dirArg,
+          `dimension ${JSON.stringify(name)}: child code ${JSON.stringify(c)} is not in the index`,
+          file,
+        );
       parent[i] = pos.get(agg) ?? null;
     }
   }
-  const declared = plan.dataset.derived.find((x) => x.name === name)?.categories ?? plan.dataset.columns.find((c) => c.name === name)?.categories;
-  if (!declared) throw bad(dirArg, `dimension ${JSON.stringify(name)} is not a categorical or derived column of this policy's dataset`, file);
+  const declared =
+    plan.dataset.derived.find((x) => x.name === name)?.categories ??
+    plan.dataset.columns.find((c) => c.name === name)?.categories;
+  if (!declared)
+    throw bad(
+      dirArg,
+      `dimension ${JSON.stringify(name)} is not a categorical or derived column of this policy's dataset`,
+      file,
+    );
   const leafCodes = index.filter((c) => !Object.hasOwn(child, c));
   if (leafCodes.length !== declared.length || declared.some((c, i) => c.code !== leafCodes[i])) {
-    throw bad(dirArg, `dimension ${JSON.stringify(name)}: its categories differ from those declared in this policy`, file);
+    throw bad(
+      dirArg,
+      `dimension ${JSON.stringify(name)}: its categories differ from those declared in this policy`,
+      file,
+    );
   }
   const leavesOf = (i: number): number[] => {
     const kids = child[index[i]!];
     return kids ? kids.flatMap((c) => leavesOf(pos.get(c)!)) : [i];
   };
   const level = (i: number): number => (parent[i] === null ? 0 : 1 + level(parent[i]!));
-  const nodes: DimensionNode[] = index.map((code, i) => Object.freeze({
-    code,
-    label: labels[code] ?? code,
-    leaf: !Object.hasOwn(child, code),
-    level: level(i),
-    parent: parent[i]!,
-    children: Object.freeze((child[code] ?? []).map((c) => pos.get(c)!)),
-    leaves: Object.freeze(leavesOf(i)),
-  }));
+  const nodes: DimensionNode[] = index.map((code, i) =>
+    Object.freeze({
+      code,
+      label: labels[code] ?? code,
+      leaf: !Object.hasOwn(child, code),
+      level: level(i),
+      parent: parent[i]!,
+      children: Object.freeze((child[code] ?? []).map((c) => pos.get(c)!)),
+      leaves: Object.freeze(leavesOf(i)),
+    }),
+  );
   const total = nodes.findIndex((x) => x.parent === null && !x.leaf);
-  return Object.freeze({ name, label: name, nodes: Object.freeze(nodes), leafCount: declared.length, total: total < 0 ? null : total });
+  return Object.freeze({
+    name,
+    label: name,
+    nodes: Object.freeze(nodes),
+    leafCount: declared.length,
+    total: total < 0 ? null : total,
+  });
 }
 
 /**
@@ -164,7 +229,10 @@ function dimensionFromJsonStat(name: string, d: JsonStatDim | undefined, plan: P
  * uses are what the public actually knows; otherwise the release was not made from the same data and linking it
  * would be meaningless: SDC_INFEASIBLE naming the release, table and cell codes (never a value).
  */
-export function linkPublished(specs: readonly PublishedTableSpec[], exact: readonly ExactTable[]): PublishedTableLink[] {
+export function linkPublished(
+  specs: readonly PublishedTableSpec[],
+  exact: readonly ExactTable[],
+): PublishedTableLink[] {
   return specs.map((s, i) => {
     const table = exact[i]!;
     const m = s.plan.measure;
@@ -175,7 +243,10 @@ export function linkPublished(specs: readonly PublishedTableSpec[], exact: reado
       if (Math.abs(v * scale - internalValue(table, c)) > 0.5 + 1e-9 * Math.abs(v * scale)) {
         const dims = s.plan.dimensions;
         const codes = cellCoords(dims, k).map((n, d) => dims[d]!.nodes[n]!.code);
-        throw new StatguardError('SDC_INFEASIBLE', `--against ${s.release}: table ${JSON.stringify(s.tableId)}, cell (${codes.join(', ')}) does not match the current microdata: the release was not published from the same data (or with other bounds), so it cannot be linked`);
+        throw new StatguardError(
+          'SDC_INFEASIBLE',
+          `--against ${s.release}: table ${JSON.stringify(s.tableId)}, cell (${codes.join(', ')}) does not match the current microdata: the release was not published from the same data (or with other bounds), so it cannot be linked`,
+        );
       }
     });
     return {

@@ -54,7 +54,14 @@ function measureKey(m: MeasurePlan): string {
 }
 
 function dimSignature(d: DimensionPlan): string {
-  return JSON.stringify(d.nodes.map((n) => [n.code, n.leaf, n.parent === null ? null : d.nodes[n.parent]!.code, n.parent === null && !n.leaf]));
+  return JSON.stringify(
+    d.nodes.map((n) => [
+      n.code,
+      n.leaf,
+      n.parent === null ? null : d.nodes[n.parent]!.code,
+      n.parent === null && !n.leaf,
+    ]),
+  );
 }
 
 /**
@@ -87,10 +94,14 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
   const linkGroup: number[] = [];
   for (const t of tables) {
     const key = measureKey(t.plan.measure);
-    let g = groups.findIndex((grp) => grp.key === key && t.plan.dimensions.every((d) => {
-      const s = grp.sig.get(d.name);
-      return s === undefined || s === dimSignature(d);
-    }));
+    let g = groups.findIndex(
+      (grp) =>
+        grp.key === key &&
+        t.plan.dimensions.every((d) => {
+          const s = grp.sig.get(d.name);
+          return s === undefined || s === dimSignature(d);
+        }),
+    );
     if (g < 0) {
       g = groups.length;
       groups.push({ key, sig: new Map() });
@@ -152,7 +163,15 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
     });
     if (m.kind === 'count' && m.weight === undefined && dims.length > 0 && dims.every((d) => d.total !== null)) {
       // Distinct units of the whole table: every cell counts a subset of them (equals the leaf sum when additive).
-      total = Math.min(total, t.cells[cellIndex(dims, dims.map((d) => d.total!))]!.units);
+      total = Math.min(
+        total,
+        t.cells[
+          cellIndex(
+            dims,
+            dims.map((d) => d.total!),
+          )
+        ]!.units,
+      );
     }
     const lo = nonNeg ? 0 : -absTotal;
     const hi = nonNeg ? total : absTotal;
@@ -164,7 +183,10 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
         units[id] = c.units;
       } else if (internalValue(t, c) !== value[id]) {
         // Linked tables must agree on a shared cell, else the relations of one table would lie about the other.
-        throw new StatguardError('SDC_INFEASIBLE', `linked tables disagree on a shared cell: ${describeCell(tables, ti, i)} and ${describeCell(tables, owners[id]![0]!.table, owners[id]![0]!.index)}`);
+        throw new StatguardError(
+          'SDC_INFEASIBLE',
+          `linked tables disagree on a shared cell: ${describeCell(tables, ti, i)} and ${describeCell(tables, owners[id]![0]!.table, owners[id]![0]!.index)}`,
+        );
       }
       lower[id] = Math.max(lower[id]!, lo);
       upper[id] = Math.min(upper[id]!, hi);
@@ -193,7 +215,11 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
         seen.add(key);
         const r = relations.length;
         const additive = isAdditive(list, value, t, i);
-        relations.push({ cells: Int32Array.from(list), coefs: Int8Array.from(list.map((_, k) => (k === 0 ? 1 : -1))), additive });
+        relations.push({
+          cells: Int32Array.from(list),
+          coefs: Int8Array.from(list.map((_, k) => (k === 0 ? 1 : -1))),
+          additive,
+        });
         for (const c of list) cellRelations[c]!.push(r);
       }
     });
@@ -220,12 +246,18 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
     if (t.plan.measure.kind !== 'count' || t.plan.measure.weight !== undefined) {
       if (Math.abs(agg - sum) <= 1e-9 * Math.max(1, mag)) return true;
       // A unit's contribution to a sum is split across cells, so magnitude tables always add up: this is a bug upstream.
-      throw new StatguardError('SDC_INFEASIBLE', `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a magnitude table must be additive (internal error in the aggregation)`);
+      throw new StatguardError(
+        'SDC_INFEASIBLE',
+        `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a magnitude table must be additive (internal error in the aggregation)`,
+      );
     }
     if (agg === sum) return true;
     // Distinct-unit counts: max(child) <= aggregate <= sum(children) must hold whatever the overlaps.
     if (agg >= maxChild && agg <= sum) return false;
-    throw new StatguardError('SDC_INFEASIBLE', `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a count of distinct units must lie between its largest child and the sum of its children`);
+    throw new StatguardError(
+      'SDC_INFEASIBLE',
+      `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a count of distinct units must lie between its largest child and the sum of its children`,
+    );
   }
 }
 

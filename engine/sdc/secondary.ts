@@ -97,7 +97,10 @@ export const OPTIMAL_MAX_CELLS = 800;
  * group, for the MIP and for the clean-up pass). Guarantee: the union pattern is re-audited over all tables together
  * before it is returned (AUDIT_FAILED otherwise), and protectSdc audits it once more.
  */
-export async function secondarySuppression(input: SecondaryInput, secondary: SdcPlan['secondary']): Promise<SecondaryResult> {
+export async function secondarySuppression(
+  input: SecondaryInput,
+  secondary: SdcPlan['secondary'],
+): Promise<SecondaryResult> {
   const { sys } = input;
   const sup = Uint8Array.from(input.primary);
   const groups: GroupRun[] = [];
@@ -110,18 +113,37 @@ export async function secondarySuppression(input: SecondaryInput, secondary: Sdc
     const tablesOf = sys.linkGroup.flatMap((x, ti) => (x === g ? [ti] : []));
     const part = restrictToTables(input, tablesOf);
     const ids = tablesOf.map((ti) => input.tables[ti]!.plan.id);
-    const method = secondary.method === 'auto' ? (part.input.sys.cellCount <= OPTIMAL_MAX_CELLS ? 'optimal' : 'heuristic') : secondary.method;
+    const method =
+      secondary.method === 'auto'
+        ? part.input.sys.cellCount <= OPTIMAL_MAX_CELLS
+          ? 'optimal'
+          : 'heuristic'
+        : secondary.method;
     if (part.input.sensitive.length === 0) {
-      groups.push({ tables: ids, cells: part.input.sys.cellCount, sensitive: 0, method, optimalFinished: method === 'optimal' ? true : null, cleanupFinished: null, cleanupRemoved: 0, secondary: 0, seconds: 0 });
+      groups.push({
+        tables: ids,
+        cells: part.input.sys.cellCount,
+        sensitive: 0,
+        method,
+        optimalFinished: method === 'optimal' ? true : null,
+        cleanupFinished: null,
+        cleanupRemoved: 0,
+        secondary: 0,
+        seconds: 0,
+      });
       continue;
     }
-    const heur = (start?: Uint8Array): Promise<SecondaryResult> => heuristicSuppression(part.input, { cleanupSeconds: secondary.timeLimitSeconds, ...(start ? { start } : {}) });
-    const res = method === 'heuristic' ? await heur() : await optimalSuppression(part.input, secondary.timeLimitSeconds, heur);
+    const heur = (start?: Uint8Array): Promise<SecondaryResult> =>
+      heuristicSuppression(part.input, { cleanupSeconds: secondary.timeLimitSeconds, ...(start ? { start } : {}) });
+    const res =
+      method === 'heuristic' ? await heur() : await optimalSuppression(part.input, secondary.timeLimitSeconds, heur);
     iterations += res.iterations;
     violations += res.neverSuppressViolations;
     // The group's witnesses in global cell ids.
-    const toGlobal = (w: Witnesses['up']): Witnesses['up'] => (w ? { ...w, ids: Int32Array.from(w.ids, (k) => part.ids[k]!) } : null);
-    for (const [k, w] of res.witnesses ?? []) witnesses.set(part.ids[k]!, { up: toGlobal(w.up), down: toGlobal(w.down) });
+    const toGlobal = (w: Witnesses['up']): Witnesses['up'] =>
+      w ? { ...w, ids: Int32Array.from(w.ids, (k) => part.ids[k]!) } : null;
+    for (const [k, w] of res.witnesses ?? [])
+      witnesses.set(part.ids[k]!, { up: toGlobal(w.up), down: toGlobal(w.down) });
     let secondaryCells = 0;
     res.suppressed.forEach((v, k) => {
       if (!v) return;
@@ -130,15 +152,28 @@ export async function secondarySuppression(input: SecondaryInput, secondary: Sdc
       if (!input.primary[gid]) secondaryCells++;
     });
     groups.push({
-      tables: ids, cells: part.input.sys.cellCount, sensitive: part.input.sensitive.length, method,
+      tables: ids,
+      cells: part.input.sys.cellCount,
+      sensitive: part.input.sensitive.length,
+      method,
       optimalFinished: method === 'optimal' ? res.optimalFinished : null,
-      cleanupFinished: res.cleanupFinished ?? null, cleanupRemoved: res.cleanupRemoved ?? 0,
-      secondary: secondaryCells, seconds: (Date.now() - started) / 1000,
+      cleanupFinished: res.cleanupFinished ?? null,
+      cleanupRemoved: res.cleanupRemoved ?? 0,
+      secondary: secondaryCells,
+      seconds: (Date.now() - started) / 1000,
     });
   }
   // Guarantee: the union of the groups' patterns passes the audit of all tables together.
-  const audit = await auditPattern(sys, sup, input.sensitive, { singletons: input.singletons !== false, tables: input.tables, witnesses });
-  if (!audit.passes) throw new StatguardError('AUDIT_FAILED', 'the suppression pattern of the link groups together does not pass the attacker audit');
+  const audit = await auditPattern(sys, sup, input.sensitive, {
+    singletons: input.singletons !== false,
+    tables: input.tables,
+    witnesses,
+  });
+  if (!audit.passes)
+    throw new StatguardError(
+      'AUDIT_FAILED',
+      'the suppression pattern of the link groups together does not pass the attacker audit',
+    );
   const allOptimal = groups.every((x) => x.method === 'optimal');
   return {
     suppressed: sup,
@@ -158,17 +193,27 @@ export async function secondarySuppression(input: SecondaryInput, secondary: Sdc
  * links a cell of these tables to a cell outside them, which holds for a link group (relations are built per table
  * and a table's cells all belong to its group).
  */
-export function restrictToTables(input: SecondaryInput, tableIdx: readonly number[]): { input: SecondaryInput; ids: Int32Array } {
+export function restrictToTables(
+  input: SecondaryInput,
+  tableIdx: readonly number[],
+): { input: SecondaryInput; ids: Int32Array } {
   const { sys } = input;
   const local = new Int32Array(sys.cellCount).fill(-1);
   const idList: number[] = [];
-  for (const ti of tableIdx) for (const g of sys.tableCells[ti]!) if (local[g]! < 0) { local[g] = idList.length; idList.push(g); }
+  for (const ti of tableIdx)
+    for (const g of sys.tableCells[ti]!)
+      if (local[g]! < 0) {
+        local[g] = idList.length;
+        idList.push(g);
+      }
   const ids = Int32Array.from(idList);
   const n = ids.length;
   const pos = new Map<number, number>(tableIdx.map((ti, k) => [ti, k]));
   const pick = <A extends Float64Array | Uint8Array>(a: A, make: (n: number) => A): A => {
     const out = make(n);
-    ids.forEach((g, k) => { out[k] = a[g]!; });
+    ids.forEach((g, k) => {
+      out[k] = a[g]!;
+    });
     return out;
   };
   const relations: CellSystem['relations'][number][] = [];
@@ -186,7 +231,9 @@ export function restrictToTables(input: SecondaryInput, tableIdx: readonly numbe
   const sub: CellSystem = {
     cellCount: n,
     tableCells: tableIdx.map((ti) => Int32Array.from(sys.tableCells[ti]!, (g) => local[g]!)),
-    owners: idList.map((g) => sys.owners[g]!.filter((o) => pos.has(o.table)).map((o) => ({ table: pos.get(o.table)!, index: o.index }))),
+    owners: idList.map((g) =>
+      sys.owners[g]!.filter((o) => pos.has(o.table)).map((o) => ({ table: pos.get(o.table)!, index: o.index })),
+    ),
     value: pick(sys.value, (k) => new Float64Array(k)),
     units: pick(sys.units, (k) => new Float64Array(k)),
     lower: pick(sys.lower, (k) => new Float64Array(k)),
@@ -247,7 +294,9 @@ export interface OptimalProgress {
 }
 
 export async function optimalSuppression(
-  input: SecondaryInput, timeLimitSeconds: number, fallback: SecondaryResult | ((start?: Uint8Array) => Promise<SecondaryResult>),
+  input: SecondaryInput,
+  timeLimitSeconds: number,
+  fallback: SecondaryResult | ((start?: Uint8Array) => Promise<SecondaryResult>),
   progress: OptimalProgress = { lowerBound: 0 },
 ): Promise<SecondaryResult> {
   const { sys, sensitive } = input;
@@ -269,7 +318,10 @@ export async function optimalSuppression(
   const rowLower: number[] = [];
   const addRow = (entries: Map<number, number>, lo: number): void => {
     for (const [k, v] of [...entries].sort((x, y) => x[0] - y[0])) {
-      if (v !== 0) { indices.push(k); values.push(v); }
+      if (v !== 0) {
+        indices.push(k);
+        values.push(v);
+      }
     }
     starts.push(indices.length);
     rowLower.push(lo);
@@ -314,9 +366,19 @@ export async function optimalSuppression(
       const y = model.getSolution().colValue;
       const pattern = Uint8Array.from(y, (v: number) => (v > 0.5 ? 1 : 0));
       last = pattern;
-      const audit = await auditPattern(sys, pattern, sensitive, { duals: true, singletons: input.singletons !== false });
+      const audit = await auditPattern(sys, pattern, sensitive, {
+        duals: true,
+        singletons: input.singletons !== false,
+      });
       if (audit.passes) {
-        return { suppressed: pattern, method: 'optimal', optimalFinished: true, audit, iterations, neverSuppressViolations: 0 };
+        return {
+          suppressed: pattern,
+          method: 'optimal',
+          optimalFinished: true,
+          audit,
+          iterations,
+          neverSuppressViolations: 0,
+        };
       }
       for (const cell of audit.cells) {
         if (cell.passes) continue;
@@ -332,7 +394,8 @@ export async function optimalSuppression(
         const val: number[] = [];
         for (const j of r.cells) {
           if (j === ex.singleton || j === ex.exposed) continue;
-          idx.push(j); val.push(1);
+          idx.push(j);
+          val.push(1);
         }
         // sum others - y_s - y_v >= -1
         const e = new Map<number, number>();
@@ -370,7 +433,13 @@ export async function optimalSuppression(
  * need > sigma. HiGHS's dual sign convention is not relied on: both signs of its row duals are tried and the
  * inequality multipliers clamped at 0, which keeps any resulting cut valid.
  */
-function protectionCut(sys: CellSystem, cell: CellAudit, s: SensitiveCell, dir: 'up' | 'down', pattern: Uint8Array): { indices: number[]; values: number[] } | null {
+function protectionCut(
+  sys: CellSystem,
+  cell: CellAudit,
+  s: SensitiveCell,
+  dir: 'up' | 'down',
+  pattern: Uint8Array,
+): { indices: number[]; values: number[] } | null {
   const need = dir === 'up' ? cell.needUp - cell.value : cell.value - cell.needDown;
   const tol = tolerance(Math.abs(cell.value) + Math.max(s.upper, s.lower));
   if (need <= tol) return null;
@@ -416,7 +485,10 @@ function protectionCut(sys: CellSystem, cell: CellAudit, s: SensitiveCell, dir: 
       coef.set(j, k);
       if (pattern[j]) lhs += k;
     }
-    if (lhs < bestLhs) { bestLhs = lhs; best = coef; }
+    if (lhs < bestLhs) {
+      bestLhs = lhs;
+      best = coef;
+    }
   }
   if (!best || bestLhs >= 1 - 1e-9) return null;
   const sorted = [...best].sort((a, b) => a[0] - b[0]);

@@ -70,7 +70,10 @@ export function lineVectors(dim: DimensionPlan, n: number, lineCost: (node: numb
   const chainFrom = (first: number, sign: number, into: Line): Line => {
     const nodes = [...into.nodes, first];
     const signs = [...into.signs, sign];
-    for (let x = chain(first).next; x >= 0; x = chain(x).next) { nodes.push(x); signs.push(sign); }
+    for (let x = chain(first).next; x >= 0; x = chain(x).next) {
+      nodes.push(x);
+      signs.push(sign);
+    }
     return { nodes, signs, cost: into.cost + lineCost(first) + chain(first).cost };
   };
   const empty: Line = { nodes: [], signs: [], cost: 0 };
@@ -83,9 +86,13 @@ export function lineVectors(dim: DimensionPlan, n: number, lineCost: (node: numb
     for (const sb of dim.nodes[p]!.children) if (sb !== x) out.push(chainFrom(sb, -1, empty));
     if (depth < 8) {
       const pc = lineCost(p);
-      for (const u of ups(p, depth + 1)) out.push({ nodes: [p, ...u.nodes], signs: [1, ...u.signs], cost: pc + u.cost });
+      for (const u of ups(p, depth + 1))
+        out.push({ nodes: [p, ...u.nodes], signs: [1, ...u.signs], cost: pc + u.cost });
     }
-    return out.filter((l) => Number.isFinite(l.cost)).sort((a, b) => a.cost - b.cost).slice(0, k);
+    return out
+      .filter((l) => Number.isFinite(l.cost))
+      .sort((a, b) => a.cost - b.cost)
+      .slice(0, k);
   };
   const out: Line[] = [];
   for (const d of downs) {
@@ -121,7 +128,12 @@ export function defaultPerDimension(dims: number): number {
  * `visit` returns true to stop.
  */
 export function forEachCube(
-  sys: CellSystem, tables: readonly ExactTable[], ti: number, index: number, costOf: (cell: number) => number, k: number,
+  sys: CellSystem,
+  tables: readonly ExactTable[],
+  ti: number,
+  index: number,
+  costOf: (cell: number) => number,
+  k: number,
   visit: (cube: Cube) => boolean,
 ): void {
   const dims = tables[ti]!.plan.dimensions;
@@ -140,7 +152,10 @@ export function forEachCube(
   let budget = MAX_PARTIALS;
   const step = (d: number, idx: number[], sg: number[], cost: number): void => {
     if (stop) return;
-    if (--budget < 0) { stop = true; return; }
+    if (--budget < 0) {
+      stop = true;
+      return;
+    }
     if (d === dims.length) {
       let capUp = Infinity;
       let capDown = Infinity;
@@ -150,7 +165,13 @@ export function forEachCube(
         ids[i] = g;
         const room = sys.value[g]! - sys.lower[g]!;
         const head = sys.upper[g]! - sys.value[g]!;
-        if (sg[i]! > 0) { capUp = Math.min(capUp, head); capDown = Math.min(capDown, room); } else { capUp = Math.min(capUp, room); capDown = Math.min(capDown, head); }
+        if (sg[i]! > 0) {
+          capUp = Math.min(capUp, head);
+          capDown = Math.min(capDown, room);
+        } else {
+          capUp = Math.min(capUp, room);
+          capDown = Math.min(capDown, head);
+        }
       }
       stop = visit({ ids, signs: Int8Array.from(sg), cost, capUp: Math.max(0, capUp), capDown: Math.max(0, capDown) });
       return;
@@ -164,7 +185,10 @@ export function forEachCube(
         for (let j = 0; j < line.nodes.length; j++) {
           const x = idx[i]! + (line.nodes[j]! - co[d]!) * st[d]!;
           const xc = costOf(loc[x]!);
-          if (!Number.isFinite(xc)) { ok = false; break; }
+          if (!Number.isFinite(xc)) {
+            ok = false;
+            break;
+          }
           c += xc;
           nIdx.push(x);
           nSg.push(sg[i]! * line.signs[j]!);
@@ -179,13 +203,22 @@ export function forEachCube(
 }
 
 /** The best-scoring balanced cube around cell `index` of table `ti` (see `Cube`, `forEachCube`), or null. */
-export function bestCube(sys: CellSystem, tables: readonly ExactTable[], ti: number, index: number, search: CubeSearch): Cube | null {
+export function bestCube(
+  sys: CellSystem,
+  tables: readonly ExactTable[],
+  ti: number,
+  index: number,
+  search: CubeSearch,
+): Cube | null {
   const k = search.perDimension ?? defaultPerDimension(tables[ti]!.plan.dimensions.length);
   let best: Cube | null = null;
   let bestScore = Infinity;
   forEachCube(sys, tables, ti, index, search.costOf, k, (cube) => {
     const s = search.score(cube);
-    if (s !== null && s < bestScore) { bestScore = s; best = cube; }
+    if (s !== null && s < bestScore) {
+      bestScore = s;
+      best = cube;
+    }
     return false;
   });
   return best;
@@ -247,7 +280,10 @@ export function checkWitness(sys: CellSystem, sup: Uint8Array, w: Witness): bool
         scale += Math.abs(x);
       }
       const tol = tolerance(scale);
-      if (r.additive) { if (Math.abs(s) > tol) return false; continue; }
+      if (r.additive) {
+        if (Math.abs(s) > tol) return false;
+        continue;
+      }
       if (s > tol) return false;
       const agg = sys.value[r.cells[0]!]! + (delta.get(r.cells[0]!) ?? 0);
       for (let m = 1; m < r.cells.length; m++) {
@@ -265,7 +301,11 @@ export function checkWitness(sys: CellSystem, sup: Uint8Array, w: Witness): bool
 export function checkWitnessOf(sys: CellSystem, sup: Uint8Array, w: Witness, id: number, dir: 1 | -1): boolean {
   let d = 0;
   for (let i = 0; i < w.ids.length; i++) if (w.ids[i] === id) d += w.delta[i]!;
-  return w.amount > 0 && Math.abs(d - dir * w.amount) <= tolerance(Math.abs(sys.value[id]!) + w.amount) && checkWitness(sys, sup, w);
+  return (
+    w.amount > 0 &&
+    Math.abs(d - dir * w.amount) <= tolerance(Math.abs(sys.value[id]!) + w.amount) &&
+    checkWitness(sys, sup, w)
+  );
 }
 
 /**
@@ -277,7 +317,13 @@ export function checkWitnessOf(sys: CellSystem, sup: Uint8Array, w: Witness, id:
  * when it falls short of `need` (a valid witness of a smaller movement, `amount < need`), for searches that extend it.
  */
 export function findWitness(
-  sys: CellSystem, tables: readonly ExactTable[], sup: Uint8Array, id: number, dir: 1 | -1, need: number, partial = false,
+  sys: CellSystem,
+  tables: readonly ExactTable[],
+  sup: Uint8Array,
+  id: number,
+  dir: 1 | -1,
+  need: number,
+  partial = false,
   highs: HighsRuntime | null = null,
 ): Witness | null {
   const tol = tolerance(Math.abs(sys.value[id]!) + need);
@@ -334,7 +380,9 @@ export function findWitness(
   }
   if (moved < need - tol && !(partial && moved > tol)) return null;
   // Cells where the cubes cancel out do not move: left out (the clean-up watches only cells a witness needs).
-  const ids = Int32Array.from([...disp.keys()].filter((c) => c === id || Math.abs(disp.get(c)!) > tolerance(sys.value[c]!)));
+  const ids = Int32Array.from(
+    [...disp.keys()].filter((c) => c === id || Math.abs(disp.get(c)!) > tolerance(sys.value[c]!)),
+  );
   const w: Witness = { ids, delta: Float64Array.from(ids, (c) => disp.get(c)!), amount: moved };
   return checkWitness(sys, sup, w) ? w : null;
 }
@@ -351,7 +399,12 @@ export const BALL_CELLS = 800;
  * thousands).
  */
 export function ballWitness(
-  sys: CellSystem, highs: HighsRuntime, sup: Uint8Array, id: number, dir: 1 | -1, need: number,
+  sys: CellSystem,
+  highs: HighsRuntime,
+  sup: Uint8Array,
+  id: number,
+  dir: 1 | -1,
+  need: number,
 ): Witness | null {
   const inBall = new Uint8Array(sys.cellCount);
   const cells: number[] = [id];
@@ -381,20 +434,34 @@ export function ballWitness(
  * afterwards, so one model serves many cells.
  */
 export function modelWitness(
-  sys: CellSystem, highs: HighsRuntime, m: AttackerModel, cells: readonly number[], id: number, dir: 1 | -1, need: number,
+  sys: CellSystem,
+  highs: HighsRuntime,
+  m: AttackerModel,
+  cells: readonly number[],
+  id: number,
+  dir: 1 | -1,
+  need: number,
 ): Witness | null {
   const k = m.col.get(id)!;
   m.model.changeColCost(k, -dir);
   // The centre's movement is capped at `need`: a witness moving exactly what is required.
-  m.model.changeColBounds(k, dir > 0 ? sys.lower[id]! : Math.max(sys.lower[id]!, sys.value[id]! - need), dir > 0 ? Math.min(sys.upper[id]!, sys.value[id]! + need) : sys.upper[id]!);
+  m.model.changeColBounds(
+    k,
+    dir > 0 ? sys.lower[id]! : Math.max(sys.lower[id]!, sys.value[id]! - need),
+    dir > 0 ? Math.min(sys.upper[id]!, sys.value[id]! + need) : sys.upper[id]!,
+  );
   try {
     const run = m.model.run();
     if (run.modelStatus !== highs.constants.modelStatus.optimal) return null;
     const x = m.model.getSolution().colValue;
     // Only the cells that move belong to the witness (fewer cells for the clean-up to watch).
-    const moved = cells.map((c, i) => [c, x[i]! - sys.value[c]!] as const).filter(([c, d]) => c === id || Math.abs(d) > tolerance(sys.value[c]!));
+    const moved = cells
+      .map((c, i) => [c, x[i]! - sys.value[c]!] as const)
+      .filter(([c, d]) => c === id || Math.abs(d) > tolerance(sys.value[c]!));
     const amount = dir * (x[k]! - sys.value[id]!);
-    return amount > 0 ? { ids: Int32Array.from(moved, (e) => e[0]), delta: Float64Array.from(moved, (e) => e[1]), amount } : null;
+    return amount > 0
+      ? { ids: Int32Array.from(moved, (e) => e[0]), delta: Float64Array.from(moved, (e) => e[1]), amount }
+      : null;
   } finally {
     m.model.changeColCost(k, 0);
     m.model.changeColBounds(k, sys.lower[id]!, sys.upper[id]!);
@@ -405,7 +472,10 @@ export function modelWitness(
  * Movement a sensitive cell needs in each direction (protection capped at the a priori bounds, as the audit judges
  * it) and the audit's tolerance for it.
  */
-export function requiredMovement(sys: CellSystem, s: { id: number; upper: number; lower: number }): { up: number; down: number; tol: number } {
+export function requiredMovement(
+  sys: CellSystem,
+  s: { id: number; upper: number; lower: number },
+): { up: number; down: number; tol: number } {
   const a = sys.value[s.id]!;
   const t = protectionTargets(sys, s);
   return { up: Math.max(0, t.needUp - a), down: Math.max(0, a - t.needDown), tol: t.tol };
@@ -413,7 +483,11 @@ export function requiredMovement(sys: CellSystem, s: { id: number; upper: number
 
 /** Whether witnesses protect a cell: each direction that needs movement has one, and the cell moves at all. */
 export function witnessed(w: Witnesses, need: { up: number; down: number; tol: number }): boolean {
-  return (w.up !== null || need.up <= need.tol) && (w.down !== null || need.down <= need.tol) && (w.up !== null || w.down !== null);
+  return (
+    (w.up !== null || need.up <= need.tol) &&
+    (w.down !== null || need.down <= need.tol) &&
+    (w.up !== null || w.down !== null)
+  );
 }
 
 /**
@@ -422,7 +496,12 @@ export function witnessed(w: Witnesses, need: { up: number; down: number; tol: n
  * direction is still shown to move.
  */
 export function findWitnesses(
-  sys: CellSystem, tables: readonly ExactTable[], sup: Uint8Array, id: number, needUp: number, needDown: number,
+  sys: CellSystem,
+  tables: readonly ExactTable[],
+  sup: Uint8Array,
+  id: number,
+  needUp: number,
+  needDown: number,
   highs: HighsRuntime | null = null,
 ): Witnesses {
   const up = findWitness(sys, tables, sup, id, 1, needUp, false, highs);
@@ -491,8 +570,15 @@ export interface CheapestWitness {
  * whatever the region. Null when no movement of `need` exists inside the region.
  */
 export function cheapestWitness(
-  sys: CellSystem, tables: readonly ExactTable[], sup: Uint8Array, id: number, dir: 1 | -1, need: number,
-  costOf: (c: number) => number, highs: HighsRuntime, regionCells = REGION_CELLS,
+  sys: CellSystem,
+  tables: readonly ExactTable[],
+  sup: Uint8Array,
+  id: number,
+  dir: 1 | -1,
+  need: number,
+  costOf: (c: number) => number,
+  highs: HighsRuntime,
+  regionCells = REGION_CELLS,
 ): CheapestWitness | null {
   const o = sys.owners[id]![0]!;
   const dims = tables[o.table]!.plan.dimensions;
@@ -507,7 +593,10 @@ export function cheapestWitness(
   const walk = (d: number, index: number): void => {
     if (d === dims.length) {
       const g = loc[index]!;
-      if ((g === id || Number.isFinite(costOf(g))) && !col.has(g)) { col.set(g, cells.length); cells.push(g); }
+      if ((g === id || Number.isFinite(costOf(g))) && !col.has(g)) {
+        col.set(g, cells.length);
+        cells.push(g);
+      }
       return;
     }
     for (const x of nodes[d]!) walk(d + 1, index + (x - co[d]!) * st[d]!);
@@ -571,20 +660,39 @@ export function cheapestWitness(
   for (const ri of rels) {
     const r = sys.relations[ri]!;
     const terms = Array.from(r.cells, (c, m) => [c, r.coefs[m]!] as [number, number]);
-    if (r.additive) { addRow(terms, 0, 0); continue; }
+    if (r.additive) {
+      addRow(terms, 0, 0);
+      continue;
+    }
     // Distinct counts: sum coef * (value + y) <= 0, and every child <= the aggregate.
     let b = 0;
-    r.cells.forEach((c, m) => { b -= r.coefs[m]! * sys.value[c]!; });
+    r.cells.forEach((c, m) => {
+      b -= r.coefs[m]! * sys.value[c]!;
+    });
     addRow(terms, -Infinity, b / need);
     const agg = r.cells[0]!;
     for (let m = 1; m < r.cells.length; m++) {
       const c = r.cells[m]!;
-      if (col.has(c) || col.has(agg)) addRow([[c, 1], [agg, -1]], -Infinity, (sys.value[agg]! - sys.value[c]!) / need);
+      if (col.has(c) || col.has(agg))
+        addRow(
+          [
+            [c, 1],
+            [agg, -1],
+          ],
+          -Infinity,
+          (sys.value[agg]! - sys.value[c]!) / need,
+        );
     }
   }
   const nr = rowUpper.length;
   const model = highs.createModel({
-    numCols: 2 * n, numRows: nr, colCost, colLower, colUpper, rowLower, rowUpper,
+    numCols: 2 * n,
+    numRows: nr,
+    colCost,
+    colLower,
+    colUpper,
+    rowLower,
+    rowUpper,
     matrix: { format: 'csr', numRows: nr, numCols: 2 * n, starts, indices, values },
   });
   try {

@@ -42,7 +42,10 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
   const src = ds.source;
   if (src.kind !== 'csv') throw new StatguardError('USAGE', `csvSource cannot read a ${String(src.kind)} source`);
   const file = src.path;
-  if (!src.header) throw new StatguardError('CSV_HEADER', `CSV files need a header row (source.header is false) for ${file}`, { file });
+  if (!src.header)
+    throw new StatguardError('CSV_HEADER', `CSV files need a header row (source.header is false) for ${file}`, {
+      file,
+    });
 
   let totalBytes: number;
   try {
@@ -50,7 +53,9 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
     if (!st.isFile()) throw new Error('not a regular file');
     totalBytes = st.size;
   } catch (e) {
-    throw new StatguardError('SOURCE_UNREADABLE', `cannot read microdata file ${file}: ${(e as Error).message}`, { file });
+    throw new StatguardError('SOURCE_UNREADABLE', `cannot read microdata file ${file}: ${(e as Error).message}`, {
+      file,
+    });
   }
   if (totalBytes === 0) throw new StatguardError('EMPTY_INPUT', `microdata file ${file} is empty`, { file });
 
@@ -67,19 +72,25 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
   const unitKey = new Map<string, number>();
   let rowSeq = 0;
   let bytes = 0;
-  const bounder = new ContributionBounder(layout, {
-    unitColumn: ds.unit.column,
-    maxRowsPerUnit: ds.unit.maxRowsPerUnit,
-    key: ctx.boundingKey,
-    maxBufferedUnits: ctx.maxBufferedUnits,
-    progress: () => (totalBytes > 0 ? bytes / totalBytes : 0.5),
-    ...(holdingCol !== null || ckm ? {
-      onUnit: (id: string) => {
-        if (holdingCol !== null) agg.setHolding(unitHolding.get(id)!);
-        if (ckm) agg.setRecordKey(rkCol !== null ? unitKey.get(id)! : recordKeyOf(rkSecret!, id));
-      },
-    } : {}),
-  }, agg);
+  const bounder = new ContributionBounder(
+    layout,
+    {
+      unitColumn: ds.unit.column,
+      maxRowsPerUnit: ds.unit.maxRowsPerUnit,
+      key: ctx.boundingKey,
+      maxBufferedUnits: ctx.maxBufferedUnits,
+      progress: () => (totalBytes > 0 ? bytes / totalBytes : 0.5),
+      ...(holdingCol !== null || ckm
+        ? {
+            onUnit: (id: string) => {
+              if (holdingCol !== null) agg.setHolding(unitHolding.get(id)!);
+              if (ckm) agg.setRecordKey(rkCol !== null ? unitKey.get(id)! : recordKeyOf(rkSecret!, id));
+            },
+          }
+        : {}),
+    },
+    agg,
+  );
 
   try {
     const hash = createHash('sha256');
@@ -101,7 +112,8 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
         return;
       }
       throw new StatguardError('ROW_INVALID', `invalid row (${reason}): ${conv!.failMessage}`, {
-        file, line: recLine,
+        file,
+        line: recLine,
         ...(conv!.failColumn !== undefined ? { column: conv!.failColumn } : {}),
         ...(conv!.failValue !== undefined ? { value: conv!.failValue } : {}),
       });
@@ -122,11 +134,21 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
         conv = new RowConverter(layout, ds, header, file);
         if (holdingCol !== null) {
           holdingAt = header.indexOf(holdingCol);
-          if (holdingAt < 0) throw new StatguardError('CSV_HEADER', `holding column ${JSON.stringify(holdingCol)} is missing from the header of ${file}`, { file, line: recLine, column: holdingCol });
+          if (holdingAt < 0)
+            throw new StatguardError(
+              'CSV_HEADER',
+              `holding column ${JSON.stringify(holdingCol)} is missing from the header of ${file}`,
+              { file, line: recLine, column: holdingCol },
+            );
         }
         if (rkCol !== null) {
           keyAt = header.indexOf(rkCol.column);
-          if (keyAt < 0) throw new StatguardError('CSV_HEADER', `record-key column ${JSON.stringify(rkCol.column)} is missing from the header of ${file}`, { file, line: recLine, column: rkCol.column });
+          if (keyAt < 0)
+            throw new StatguardError(
+              'CSV_HEADER',
+              `record-key column ${JSON.stringify(rkCol.column)} is missing from the header of ${file}`,
+              { file, line: recLine, column: rkCol.column },
+            );
         }
         return;
       }
@@ -134,26 +156,47 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
       rowsRead++;
       const c = conv!;
       const reason = c.convert(fields, cats, meas);
-      if (reason !== null) { dropOrFail(reason, recLine); return; }
+      if (reason !== null) {
+        dropOrFail(reason, recLine);
+        return;
+      }
       let unit: string | null = null;
       if (c.hasUnit) {
         unit = c.unitId(fields);
-        if (unit === null) { dropOrFail('missing unit id', recLine); return; }
+        if (unit === null) {
+          dropOrFail('missing unit id', recLine);
+          return;
+        }
       }
       if (holdingAt >= 0) {
         const raw = (fields[holdingAt] ?? '').trim();
         if (raw === '') {
-          if (ds.onInvalidRow === 'drop') { rowsDropped++; dropReasons['missing holding'] = (dropReasons['missing holding'] ?? 0) + 1; return; }
-          throw new StatguardError('ROW_INVALID', `invalid row (missing holding): the holding column ${JSON.stringify(holdingCol)} is empty`, { file, line: recLine, column: holdingCol! });
+          if (ds.onInvalidRow === 'drop') {
+            rowsDropped++;
+            dropReasons['missing holding'] = (dropReasons['missing holding'] ?? 0) + 1;
+            return;
+          }
+          throw new StatguardError(
+            'ROW_INVALID',
+            `invalid row (missing holding): the holding column ${JSON.stringify(holdingCol)} is empty`,
+            { file, line: recLine, column: holdingCol! },
+          );
         }
         let h = holdingIds.get(raw);
-        if (h === undefined) { h = holdingIds.size; holdingIds.set(raw, h); }
+        if (h === undefined) {
+          h = holdingIds.size;
+          holdingIds.set(raw, h);
+        }
         if (unit === null) agg.setHolding(h);
         else {
           const prev = unitHolding.get(unit);
           if (prev === undefined) unitHolding.set(unit, h);
           else if (prev !== h) {
-            throw new StatguardError('ROW_INVALID', `unit ${JSON.stringify(unit)} belongs to two holdings (column ${JSON.stringify(holdingCol)}): a unit must belong to one holding`, { file, line: recLine, column: holdingCol!, value: raw });
+            throw new StatguardError(
+              'ROW_INVALID',
+              `unit ${JSON.stringify(unit)} belongs to two holdings (column ${JSON.stringify(holdingCol)}): a unit must belong to one holding`,
+              { file, line: recLine, column: holdingCol!, value: raw },
+            );
           }
         }
       }
@@ -164,13 +207,22 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
           const mod = 10 ** rkCol.decimals;
           const x = Math.round(Number(raw) * mod);
           if (raw === '' || !Number.isFinite(x) || x < 0 || x >= mod) {
-            throw new StatguardError('ROW_INVALID', `invalid row (record key): column ${JSON.stringify(rkCol.column)} must hold a number in [0, 1)`, { file, line: recLine, column: rkCol.column, value: raw });
+            throw new StatguardError(
+              'ROW_INVALID',
+              `invalid row (record key): column ${JSON.stringify(rkCol.column)} must hold a number in [0, 1)`,
+              { file, line: recLine, column: rkCol.column, value: raw },
+            );
           }
           rk = x;
           if (unit !== null) {
             const prev = unitKey.get(unit);
             if (prev === undefined) unitKey.set(unit, rk);
-            else if (prev !== rk) throw new StatguardError('ROW_INVALID', `unit ${JSON.stringify(unit)} has two record keys (column ${JSON.stringify(rkCol.column)}): a unit has one key`, { file, line: recLine, column: rkCol.column });
+            else if (prev !== rk)
+              throw new StatguardError(
+                'ROW_INVALID',
+                `unit ${JSON.stringify(unit)} has two record keys (column ${JSON.stringify(rkCol.column)}): a unit has one key`,
+                { file, line: recLine, column: rkCol.column },
+              );
           }
         } else rk = unit === null ? recordKeyOf(rkSecret!, `\u0000row ${rowSeq++}`) : 0;
         if (unit === null) agg.setRecordKey(rk);
@@ -187,7 +239,13 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
 
     await new Promise<void>((resolve, reject) => {
       const rs = fs.createReadStream(file);
-      const parser = parse({ headers: false, delimiter: src.delimiter, ignoreEmpty: false, trim: false, encoding: 'utf8' });
+      const parser = parse({
+        headers: false,
+        delimiter: src.delimiter,
+        ignoreEmpty: false,
+        trim: false,
+        encoding: 'utf8',
+      });
       let done = false;
       const fail = (e: unknown): void => {
         if (done) return;
@@ -201,13 +259,22 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
       let carry: Buffer = Buffer.alloc(0);
       let linesBefore = 0;
       const checkUtf8 = (buf: Buffer): void => {
-        if (isUtf8(buf)) { for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) linesBefore++; return; }
+        if (isUtf8(buf)) {
+          for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) linesBefore++;
+          return;
+        }
         let start = 0;
         for (;;) {
           const nl = buf.indexOf(10, start);
           const end = nl < 0 ? buf.length : nl;
           if (!isUtf8(buf.subarray(start, end))) {
-            fail(new StatguardError('CSV_MALFORMED', `microdata file ${file} is not valid UTF-8 (invalid byte sequence); convert it to UTF-8`, { file, line: linesBefore + 1 }));
+            fail(
+              new StatguardError(
+                'CSV_MALFORMED',
+                `microdata file ${file} is not valid UTF-8 (invalid byte sequence); convert it to UTF-8`,
+                { file, line: linesBefore + 1 },
+              ),
+            );
             return;
           }
           linesBefore++;
@@ -225,36 +292,73 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
           // fast-csv's time grows quadratically with a record's length (a 10 MB field takes minutes):
           // refuse absurd lines early instead of hanging (no microdata record line is this long).
           if (carry.length > MAX_LINE_BYTES) {
-            fail(new StatguardError('CSV_MALFORMED', `a line of microdata file ${file} is longer than ${MAX_LINE_BYTES} bytes (the largest record line accepted); check the delimiter and the quoting`, { file, line: linesBefore + 1 }));
+            fail(
+              new StatguardError(
+                'CSV_MALFORMED',
+                `a line of microdata file ${file} is longer than ${MAX_LINE_BYTES} bytes (the largest record line accepted); check the delimiter and the quoting`,
+                { file, line: linesBefore + 1 },
+              ),
+            );
           }
           return;
         }
         carry = Buffer.from(buf.subarray(last + 1));
         checkUtf8(buf.subarray(0, last + 1));
       });
-      rs.on('end', () => { if (carry.length > 0) checkUtf8(carry); });
-      rs.on('error', (e) => fail(new StatguardError('SOURCE_UNREADABLE', `cannot read microdata file ${file}: ${e.message}`, { file })));
+      rs.on('end', () => {
+        if (carry.length > 0) checkUtf8(carry);
+      });
+      rs.on('error', (e) =>
+        fail(new StatguardError('SOURCE_UNREADABLE', `cannot read microdata file ${file}: ${e.message}`, { file })),
+      );
       parser.on('data', (fields: string[]) => {
         if (done) return;
-        try { onRecord(fields); } catch (e) { fail(e); }
+        try {
+          onRecord(fields);
+        } catch (e) {
+          fail(e);
+        }
       });
       parser.on('error', (e: Error) => {
         if (done) return;
         // fast-csv discards the whole chunk on a structural error: locate the broken record ourselves.
-        locateMalformedRecord(file, src.delimiter, line).then((loc) => {
-          fail(new StatguardError('CSV_MALFORMED', `malformed CSV (${loc.problem}); records after it cannot be delimited: fix the quoting`, {
-            file, line: loc.line,
-            ...(loc.field !== null && (header ?? loc.headerNames)[loc.field] !== undefined ? { column: (header ?? loc.headerNames)[loc.field] } : {}),
-            value: loc.text,
-          }));
-        }, () => fail(new StatguardError('CSV_MALFORMED', `malformed CSV: ${e.message}`, { file, line })));
+        locateMalformedRecord(file, src.delimiter, line).then(
+          (loc) => {
+            fail(
+              new StatguardError(
+                'CSV_MALFORMED',
+                `malformed CSV (${loc.problem}); records after it cannot be delimited: fix the quoting`,
+                {
+                  file,
+                  line: loc.line,
+                  ...(loc.field !== null && (header ?? loc.headerNames)[loc.field] !== undefined
+                    ? { column: (header ?? loc.headerNames)[loc.field] }
+                    : {}),
+                  value: loc.text,
+                },
+              ),
+            );
+          },
+          () => fail(new StatguardError('CSV_MALFORMED', `malformed CSV: ${e.message}`, { file, line })),
+        );
       });
-      parser.on('end', () => { if (!done) { done = true; resolve(); } });
+      parser.on('end', () => {
+        if (!done) {
+          done = true;
+          resolve();
+        }
+      });
       rs.pipe(parser);
     });
 
     if (header === null || rowsRead === 0) {
-      throw new StatguardError('EMPTY_INPUT', header === null ? `microdata file ${file} has no header row` : `microdata file ${file} has a header but no data rows`, { file });
+      throw new StatguardError(
+        'EMPTY_INPUT',
+        header === null
+          ? `microdata file ${file} has no header row`
+          : `microdata file ${file} has a header but no data rows`,
+        { file },
+      );
     }
     ctx.onProgress?.({ stage: 'aggregate', rows: rowsRead, bytes, totalBytes });
     const b = bounder.finish();
@@ -281,14 +385,24 @@ function readHeader(fields: readonly string[], plan: Plan, file: string, line: n
   const header = fields.map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
   const seen = new Set<string>();
   for (const h of header) {
-    if (seen.has(h)) throw new StatguardError('CSV_HEADER', `column ${JSON.stringify(h)} appears more than once in the header of ${file}`, { file, line, column: h });
+    if (seen.has(h))
+      throw new StatguardError(
+        'CSV_HEADER',
+        `column ${JSON.stringify(h)} appears more than once in the header of ${file}`,
+        { file, line, column: h },
+      );
     seen.add(h);
   }
   const wanted = plan.dataset.columns.map((c) => c.name);
   if (plan.dataset.unit.column !== null) wanted.push(plan.dataset.unit.column);
   if (plan.dataset.unit.holding) wanted.push(plan.dataset.unit.holding);
   for (const name of wanted) {
-    if (!seen.has(name)) throw new StatguardError('CSV_HEADER', `declared column ${JSON.stringify(name)} is missing from the header of ${file}`, { file, line, column: name });
+    if (!seen.has(name))
+      throw new StatguardError(
+        'CSV_HEADER',
+        `declared column ${JSON.stringify(name)} is missing from the header of ${file}`,
+        { file, line, column: name },
+      );
   }
   return header;
 }

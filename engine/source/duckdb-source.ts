@@ -49,7 +49,8 @@ export function defaultDuckdbMemoryLimit(threads: number): string {
 export function duckdbExecutor(conn: DuckdbConnectionLike): SqlExecutor {
   return {
     flavor: 'duckdb',
-    query: async (text, params) => (await conn.runAndReadAll(text, params.length > 0 ? [...params] : undefined)).getRowObjectsJS(),
+    query: async (text, params) =>
+      (await conn.runAndReadAll(text, params.length > 0 ? [...params] : undefined)).getRowObjectsJS(),
   };
 }
 
@@ -90,17 +91,33 @@ export function duckdbSource(opts: DuckdbSourceOptions = {}): Source {
         });
         const c = await inst.connect();
         conn = c as unknown as DuckdbConnectionLike;
-        close = () => { c.closeSync(); inst.closeSync(); };
+        close = () => {
+          c.closeSync();
+          inst.closeSync();
+        };
       }
       try {
         const exec = duckdbExecutor(conn);
         if (opts.table !== undefined) {
-          const rel: SqlRelation = { from: sql.id(opts.table) as unknown as RawBuilder<unknown>, rowNumberColumn: opts.rowNumberColumn ?? null };
-          const cols = await exec.query(`SELECT column_name AS name FROM information_schema.columns WHERE table_name = $1`, [opts.table]);
+          const rel: SqlRelation = {
+            from: sql.id(opts.table) as unknown as RawBuilder<unknown>,
+            rowNumberColumn: opts.rowNumberColumn ?? null,
+          };
+          const cols = await exec.query(
+            `SELECT column_name AS name FROM information_schema.columns WHERE table_name = $1`,
+            [opts.table],
+          );
           requireColumns(new Set(cols.map((r) => String(r.name))), plan, opts.table, rel.rowNumberColumn);
-          return await aggregateSql(plan, ctx, exec, rel, { kind: 'csv-duckdb', name: opts.table, bytes: 0, sha256: '', where: opts.table });
+          return await aggregateSql(plan, ctx, exec, rel, {
+            kind: 'csv-duckdb',
+            name: opts.table,
+            bytes: 0,
+            sha256: '',
+            where: opts.table,
+          });
         }
-        if (src.kind !== 'parquet' && src.kind !== 'csv-duckdb') throw new StatguardError('USAGE', `duckdbSource cannot read a ${src.kind} source`);
+        if (src.kind !== 'parquet' && src.kind !== 'csv-duckdb')
+          throw new StatguardError('USAGE', `duckdbSource cannot read a ${src.kind} source`);
         const file = src.path;
         let bytes: number;
         try {
@@ -108,19 +125,31 @@ export function duckdbSource(opts: DuckdbSourceOptions = {}): Source {
           if (!st.isFile()) throw new Error('not a regular file');
           bytes = st.size;
         } catch (e) {
-          throw new StatguardError('SOURCE_UNREADABLE', `cannot read microdata file ${file}: ${(e as Error).message}`, { file });
+          throw new StatguardError('SOURCE_UNREADABLE', `cannot read microdata file ${file}: ${(e as Error).message}`, {
+            file,
+          });
         }
         if (bytes === 0) throw new StatguardError('EMPTY_INPUT', `microdata file ${file} is empty`, { file });
-        const from = src.kind === 'parquet'
-          ? sql`read_parquet(${strLit(file)})`
-          : sql`read_csv(${strLit(file)}, header = true, all_varchar = true, delim = ${strLit(src.delimiter)}, quote = '"', escape = '"')`;
+        const from =
+          src.kind === 'parquet'
+            ? sql`read_parquet(${strLit(file)})`
+            : sql`read_csv(${strLit(file)}, header = true, all_varchar = true, delim = ${strLit(src.delimiter)}, quote = '"', escape = '"')`;
         const rel: SqlRelation = { from: from as RawBuilder<unknown>, rowNumberColumn: null };
         // Fingerprint the file while the database works (manifest: same SHA-256 as the streaming path).
         const digest = sha256File(file);
         digest.catch(() => {});
-        const cols = await exec.query(`SELECT column_name AS name FROM (DESCRIBE SELECT * FROM ${from.compile(describeCompiler).sql})`, []);
+        const cols = await exec.query(
+          `SELECT column_name AS name FROM (DESCRIBE SELECT * FROM ${from.compile(describeCompiler).sql})`,
+          [],
+        );
         requireColumns(new Set(cols.map((r) => String(r.name))), plan, file, null);
-        const res = await aggregateSql(plan, ctx, exec, rel, { kind: src.kind, name: file, bytes, sha256: '', where: file });
+        const res = await aggregateSql(plan, ctx, exec, rel, {
+          kind: src.kind,
+          name: file,
+          bytes,
+          sha256: '',
+          where: file,
+        });
         res.stats.input = { ...res.stats.input, sha256: await digest };
         return res;
       } finally {
@@ -143,6 +172,9 @@ const describeCompiler = new Kysely<Record<string, never>>({
 function sha256File(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(file, { highWaterMark: 1 << 20 }).on('data', (c) => h.update(c)).on('error', reject).on('end', () => resolve(h.digest('hex')));
+    createReadStream(file, { highWaterMark: 1 << 20 })
+      .on('data', (c) => h.update(c))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
   });
 }

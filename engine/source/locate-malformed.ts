@@ -21,9 +21,15 @@ export interface MalformedLocation {
  * position and after discarding the whole chunk, hence this re-scan.
  * `fallbackLine` is returned if the scan finds no problem.
  */
-export async function locateMalformedRecord(file: string, delimiter: string, fallbackLine: number): Promise<MalformedLocation> {
+export async function locateMalformedRecord(
+  file: string,
+  delimiter: string,
+  fallbackLine: number,
+): Promise<MalformedLocation> {
   const delim = delimiter.charCodeAt(0);
-  const QUOTE = 34; const LF = 10; const CR = 13;
+  const QUOTE = 34;
+  const LF = 10;
+  const CR = 13;
   let line = 1;
   let recLine = 1;
   let field = 0;
@@ -33,7 +39,13 @@ export async function locateMalformedRecord(file: string, delimiter: string, fal
   let state = 0;
   let quoteField = 0;
   let firstLine: string | null = null;
-  const names = (): string[] => (firstLine ?? '').split(delimiter).map((h) => h.replace(/^\uFEFF/, '').replace(/^"|"$/g, '').trim());
+  const names = (): string[] =>
+    (firstLine ?? '').split(delimiter).map((h) =>
+      h
+        .replace(/^\uFEFF/, '')
+        .replace(/^"|"$/g, '')
+        .trim(),
+    );
   const rs = fs.createReadStream(file, { encoding: 'utf8' });
   try {
     for await (const chunk of rs) {
@@ -42,30 +54,68 @@ export async function locateMalformedRecord(file: string, delimiter: string, fal
         const c = s.charCodeAt(i);
         if (onFirstLine && c !== LF && c !== CR && text.length < (firstLine === null ? 65536 : 80)) text += s[i];
         if (state === 3) {
-          if (c === QUOTE) { state = 2; continue; }
-          if (c === delim) { state = 0; field++; continue; }
-          if (c === LF || c === CR) { state = 1; /* fall through to line-end handling below */ }
-          else return { line: recLine, field, problem: 'text after a closing quote', text: text.slice(0, 80), headerNames: names() };
+          if (c === QUOTE) {
+            state = 2;
+            continue;
+          }
+          if (c === delim) {
+            state = 0;
+            field++;
+            continue;
+          }
+          if (c === LF || c === CR) {
+            state = 1; /* fall through to line-end handling below */
+          } else
+            return {
+              line: recLine,
+              field,
+              problem: 'text after a closing quote',
+              text: text.slice(0, 80),
+              headerNames: names(),
+            };
         }
         if (state === 2) {
           if (c === QUOTE) state = 3;
-          else if (c === LF) { line++; onFirstLine = false; }
+          else if (c === LF) {
+            line++;
+            onFirstLine = false;
+          }
           continue;
         }
         if (c === LF) {
           if (firstLine === null) firstLine = text;
-          line++; recLine = line; field = 0; state = 0; text = ''; onFirstLine = true;
+          line++;
+          recLine = line;
+          field = 0;
+          state = 0;
+          text = '';
+          onFirstLine = true;
           continue;
         }
         if (c === CR) continue;
-        if (c === delim) { state = 0; field++; continue; }
-        if (state === 0 && c === QUOTE) { state = 2; quoteField = field; continue; }
+        if (c === delim) {
+          state = 0;
+          field++;
+          continue;
+        }
+        if (state === 0 && c === QUOTE) {
+          state = 2;
+          quoteField = field;
+          continue;
+        }
         state = 1;
       }
     }
   } finally {
     rs.destroy();
   }
-  if (state === 2) return { line: recLine, field: quoteField, problem: 'unterminated quoted field', text: text.slice(0, 80), headerNames: names() };
+  if (state === 2)
+    return {
+      line: recLine,
+      field: quoteField,
+      problem: 'unterminated quoted field',
+      text: text.slice(0, 80),
+      headerNames: names(),
+    };
   return { line: fallbackLine, field: null, problem: 'structure error', text: '', headerNames: names() };
 }

@@ -7,7 +7,9 @@ import type { SqlExecutor, SqlInputInfo } from './sql-source.ts';
 
 /** The FROM item for a PostgreSQL table or view (quoted identifiers). */
 export function pgRelation(src: PostgresSourcePlan): SqlRelation {
-  const from = (src.schema !== null ? sql.id(src.schema, src.table) : sql.id(src.table)) as unknown as RawBuilder<unknown>;
+  const from = (src.schema !== null
+    ? sql.id(src.schema, src.table)
+    : sql.id(src.table)) as unknown as RawBuilder<unknown>;
   return { from, rowNumberColumn: src.rowNumberColumn };
 }
 
@@ -18,7 +20,10 @@ export interface PgQueryable {
 
 /** The PostgreSQL-flavour executor over one such connection (the server's pool, its part connections, PGlite). */
 export function pgExecutor(db: PgQueryable): SqlExecutor {
-  return { flavor: 'postgres', query: async (text, params) => (await db.query(text, [...params])).rows as Record<string, unknown>[] };
+  return {
+    flavor: 'postgres',
+    query: async (text, params) => (await db.query(text, [...params])).rows as Record<string, unknown>[],
+  };
 }
 
 export function pgInputInfo(src: PostgresSourcePlan): SqlInputInfo {
@@ -46,17 +51,31 @@ export async function checkPgColumns(exec: SqlExecutor, src: PostgresSourcePlan,
     [name],
   );
   const exists = await exec.query('SELECT to_regclass($1) IS NOT NULL AS ok', [name]);
-  if (exists[0]?.ok !== true) throw new StatguardError('SOURCE_UNREADABLE', `table or view ${where} does not exist (or is not visible to this connection)`, { file: where });
+  if (exists[0]?.ok !== true)
+    throw new StatguardError(
+      'SOURCE_UNREADABLE',
+      `table or view ${where} does not exist (or is not visible to this connection)`,
+      { file: where },
+    );
   requireColumns(new Set(rows.map((r) => String(r.name))), plan, where, src.rowNumberColumn);
 }
 
 /** Every declared column the plan reads (and the unit / row-number columns) must be present. */
-export function requireColumns(have: ReadonlySet<string>, plan: Plan, where: string, rowNumberColumn: string | null): void {
+export function requireColumns(
+  have: ReadonlySet<string>,
+  plan: Plan,
+  where: string,
+  rowNumberColumn: string | null,
+): void {
   const ds = plan.dataset;
   const wanted = ds.columns.map((c) => c.name);
   if (ds.unit.column !== null) wanted.push(ds.unit.column);
   if (rowNumberColumn !== null) wanted.push(rowNumberColumn);
   for (const c of wanted) {
-    if (!have.has(c)) throw new StatguardError('SOURCE_UNREADABLE', `declared column ${JSON.stringify(c)} is missing from ${where}`, { file: where, column: c });
+    if (!have.has(c))
+      throw new StatguardError('SOURCE_UNREADABLE', `declared column ${JSON.stringify(c)} is missing from ${where}`, {
+        file: where,
+        column: c,
+      });
   }
 }

@@ -35,7 +35,8 @@ export function pgliteSource(opts: PgliteSourceOptions = {}): Source {
       let db = opts.db;
       let owned = false;
       if (db === undefined) {
-        if (opts.dataDir === undefined) throw new StatguardError('USAGE', 'pgliteSource needs an open PGlite instance or a dataDir');
+        if (opts.dataDir === undefined)
+          throw new StatguardError('USAGE', 'pgliteSource needs an open PGlite instance or a dataDir');
         const { PGlite } = await import('@electric-sql/pglite');
         db = (await PGlite.create(opts.dataDir)) as unknown as PgliteLike;
         owned = true;

@@ -30,7 +30,10 @@ export interface PostgresSourceOptions {
 const PARALLEL_MIN_BLOCKS = 1024;
 
 /** The connection URL of a postgres source: explicit, else $<connection>, else $DATABASE_URL (null when unset). */
-export function connectionUrl(connection: string | null, env: Readonly<Record<string, string | undefined>> = process.env): string | null {
+export function connectionUrl(
+  connection: string | null,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | null {
   const v = env[connection ?? 'DATABASE_URL'];
   return v !== undefined && v !== '' ? v : null;
 }
@@ -48,7 +51,11 @@ export function postgresSource(opts: PostgresSourceOptions = {}): Source {
       if (src.kind !== 'postgres') throw new StatguardError('USAGE', `postgresSource cannot read a ${src.kind} source`);
       const url = opts.url ?? connectionUrl(src.connection, opts.env);
       if (url === null) {
-        throw new StatguardError('SOURCE_UNREADABLE', `no connection for postgres source: set ${src.connection ?? 'DATABASE_URL'}`, { path: '/dataset/source/connection' });
+        throw new StatguardError(
+          'SOURCE_UNREADABLE',
+          `no connection for postgres source: set ${src.connection ?? 'DATABASE_URL'}`,
+          { path: '/dataset/source/connection' },
+        );
       }
       const pg = (await import('pg')).default;
       const pool = new pg.Pool({ connectionString: url, max: 1 });
@@ -56,20 +63,33 @@ export function postgresSource(opts: PostgresSourceOptions = {}): Source {
         const name = pgQualifiedName(src);
         const parallel: ParallelExecutor = {
           blocks: async () => {
-            const r = (await pool.query(`SELECT c.relkind, pg_relation_size(c.oid) / current_setting('block_size')::int AS blocks,
-              current_setting('max_parallel_workers_per_gather')::int AS workers FROM pg_class c WHERE c.oid = to_regclass($1)`, [name])).rows[0] as
-              { relkind: string; blocks: string; workers: number } | undefined;
+            const r = (
+              await pool.query(
+                `SELECT c.relkind, pg_relation_size(c.oid) / current_setting('block_size')::int AS blocks,
+              current_setting('max_parallel_workers_per_gather')::int AS workers FROM pg_class c WHERE c.oid = to_regclass($1)`,
+                [name],
+              )
+            ).rows[0] as { relkind: string; blocks: string; workers: number } | undefined;
             if (r === undefined || (r.relkind !== 'r' && r.relkind !== 'm')) return null;
             const blocks = Number(r.blocks);
-            const parts = Math.min(opts.parallel ?? r.workers, Math.floor(blocks / (opts.parallelMinBlocks ?? PARALLEL_MIN_BLOCKS)));
+            const parts = Math.min(
+              opts.parallel ?? r.workers,
+              Math.floor(blocks / (opts.parallelMinBlocks ?? PARALLEL_MIN_BLOCKS)),
+            );
             if (!(parts >= 2)) return null;
             return Array.from({ length: parts + 1 }, (_, i) => Math.round((blocks * i) / parts));
           },
           sessions: async (snapshot, n, readOnly) => {
-            if (!/^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/i.test(snapshot)) throw new Error(`unexpected snapshot id ${JSON.stringify(snapshot)}`);
+            if (!/^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/i.test(snapshot))
+              throw new Error(`unexpected snapshot id ${JSON.stringify(snapshot)}`);
             const clients: InstanceType<typeof pg.Client>[] = [];
             const closeAll = async (): Promise<void> => {
-              await Promise.all(clients.map(async (c) => { await c.query('COMMIT').catch(() => {}); await c.end().catch(() => {}); }));
+              await Promise.all(
+                clients.map(async (c) => {
+                  await c.query('COMMIT').catch(() => {});
+                  await c.end().catch(() => {});
+                }),
+              );
             };
             try {
               for (let i = 0; i < n; i++) {
@@ -86,12 +106,18 @@ export function postgresSource(opts: PostgresSourceOptions = {}): Source {
             return { execs: clients.map(pgExecutor), close: closeAll };
           },
         };
-        const exec: SqlExecutor = { ...pgExecutor(pool), ...(opts.citus === true ? { materialize: false, groupingSets: false } : { parallel }) };
+        const exec: SqlExecutor = {
+          ...pgExecutor(pool),
+          ...(opts.citus === true ? { materialize: false, groupingSets: false } : { parallel }),
+        };
         try {
           await exec.query('SELECT 1', []);
         } catch (e) {
           // Never echo the URL (it may hold a password).
-          throw new StatguardError('SOURCE_UNREADABLE', `cannot connect to the postgres source (${src.connection ?? 'DATABASE_URL'}): ${(e as Error).message}`);
+          throw new StatguardError(
+            'SOURCE_UNREADABLE',
+            `cannot connect to the postgres source (${src.connection ?? 'DATABASE_URL'}): ${(e as Error).message}`,
+          );
         }
         await checkPgColumns(exec, src, plan);
         return await aggregateSql(plan, ctx, exec, pgRelation(src), pgInputInfo(src));

@@ -52,17 +52,30 @@ export class RowConverter {
   private readonly unitIdx: number;
   private readonly unitMissing: ReadonlySet<string>;
 
-  constructor(layout: RecordLayout, ds: DatasetPlan, private readonly header: readonly string[], private readonly file: string) {
+  constructor(
+    layout: RecordLayout,
+    ds: DatasetPlan,
+    private readonly header: readonly string[],
+    private readonly file: string,
+  ) {
     const colIndex = new Map<string, number>();
     header.forEach((h, i) => colIndex.set(h, i));
     const idx = (name: string): number => {
       const i = colIndex.get(name);
-      if (i === undefined) throw new StatguardError('CSV_HEADER', `column ${JSON.stringify(name)} is not in the header of ${file}`, { file, line: 1, column: name });
+      if (i === undefined)
+        throw new StatguardError('CSV_HEADER', `column ${JSON.stringify(name)} is not in the header of ${file}`, {
+          file,
+          line: 1,
+          column: name,
+        });
       return i;
     };
     const column = (name: string): ColumnPlan => {
       const c = ds.columns.find((x) => x.name === name);
-      if (!c) throw new StatguardError('POLICY_INVALID', `column ${JSON.stringify(name)} is not declared in the dataset`, { path: '/dataset/columns' });
+      if (!c)
+        throw new StatguardError('POLICY_INVALID', `column ${JSON.stringify(name)} is not declared in the dataset`, {
+          path: '/dataset/columns',
+        });
       return c;
     };
 
@@ -73,23 +86,37 @@ export class RowConverter {
       const i = idx(derived.from);
       if (derived.bins && derived.bins.length > 0) {
         if (src.type !== 'integer' && src.type !== 'number') {
-          throw new StatguardError('POLICY_INVALID', `derived column ${JSON.stringify(derived.name)} bins ${JSON.stringify(src.name)}, which is not numeric`, { path: '/dataset/derived' });
+          throw new StatguardError(
+            'POLICY_INVALID',
+            `derived column ${JSON.stringify(derived.name)} bins ${JSON.stringify(src.name)}, which is not numeric`,
+            { path: '/dataset/derived' },
+          );
         }
         const codeIdx = new Map(v.codes.map((c, k) => [c, k] as const));
         const bins = derived.bins.map((b) => {
           const k = codeIdx.get(b.code);
-          if (k === undefined) throw new StatguardError('POLICY_INVALID', `bin ${JSON.stringify(b.code)} of ${JSON.stringify(derived.name)} is not one of its categories`, { path: '/dataset/derived' });
+          if (k === undefined)
+            throw new StatguardError(
+              'POLICY_INVALID',
+              `bin ${JSON.stringify(b.code)} of ${JSON.stringify(derived.name)} is not one of its categories`,
+              { path: '/dataset/derived' },
+            );
           return { min: b.min, max: b.max, k };
         });
         return this.numeric(src, i, (x) => {
-          for (let b = 0; b < bins.length; b++) { const bin = bins[b]!; if (x >= bin.min && x <= bin.max) return bin.k; }
+          for (let b = 0; b < bins.length; b++) {
+            const bin = bins[b]!;
+            if (x >= bin.min && x <= bin.max) return bin.k;
+          }
           return this.fail(src.name, null, REASONS.noBin, `value is in no bin of ${JSON.stringify(derived.name)}`);
         });
       }
       // Recode (map): source code -> target code, composed into one lookup.
       const target = new Map(v.codes.map((c, k) => [c, k] as const));
       const lookup = new Map<string, number>();
-      const sources = src.categories ? src.categories.map((c) => c.code) : [...Object.keys(derived.map ?? {}), ...v.codes];
+      const sources = src.categories
+        ? src.categories.map((c) => c.code)
+        : [...Object.keys(derived.map ?? {}), ...v.codes];
       for (const code of sources) {
         const t = derived.map?.[code] ?? code;
         lookup.set(code, target.get(t) ?? -1);
@@ -101,10 +128,16 @@ export class RowConverter {
         const k = lookup.get(raw);
         if (k === undefined) {
           return missing.has(raw)
-            ? this.fail(name, raw, REASONS.missingValue, `missing value, but ${JSON.stringify(derived.name)} is a table dimension`)
+            ? this.fail(
+                name,
+                raw,
+                REASONS.missingValue,
+                `missing value, but ${JSON.stringify(derived.name)} is a table dimension`,
+              )
             : this.fail(name, raw, REASONS.unknownCategory, `value is not a declared category`);
         }
-        if (k < 0) return this.fail(name, raw, REASONS.unmapped, `value has no recode in ${JSON.stringify(derived.name)}`);
+        if (k < 0)
+          return this.fail(name, raw, REASONS.unmapped, `value has no recode in ${JSON.stringify(derived.name)}`);
         return k;
       };
     });
@@ -114,14 +147,17 @@ export class RowConverter {
       const i = idx(s.column);
       const missing = new Set(col.missingValues);
       const integerOnly = col.type === 'integer';
-      const min = col.minimum; const max = col.maximum;
+      const min = col.minimum;
+      const max = col.maximum;
       const dec = s.decimals;
       return (f) => {
         const raw = f[i]!;
         const v = parseScaled(raw, dec, integerOnly);
         if (v !== v) {
           if (missing.has(raw)) {
-            return col.required ? this.fail(col.name, raw, REASONS.missingValue, `missing value in a required column`) : NaN;
+            return col.required
+              ? this.fail(col.name, raw, REASONS.missingValue, `missing value in a required column`)
+              : NaN;
           }
           return this.fail(col.name, raw, REASONS.wrongType, `value is not ${integerOnly ? 'an integer' : 'a number'}`);
         }
@@ -165,7 +201,8 @@ export class RowConverter {
   private numeric(col: ColumnPlan, i: number, then: (x: number) => number | Reason): VarConverter {
     const missing = new Set(col.missingValues);
     const parse = col.type === 'integer' ? parseStrictInteger : parseStrictNumber;
-    const min = col.minimum; const max = col.maximum;
+    const min = col.minimum;
+    const max = col.maximum;
     const name = col.name;
     return (f) => {
       const raw = f[i]!;
@@ -173,7 +210,12 @@ export class RowConverter {
       if (x !== x) {
         return missing.has(raw)
           ? this.fail(name, raw, REASONS.missingValue, `missing value in a table dimension`)
-          : this.fail(name, raw, REASONS.wrongType, `value is not ${col.type === 'integer' ? 'an integer' : 'a number'}`);
+          : this.fail(
+              name,
+              raw,
+              REASONS.wrongType,
+              `value is not ${col.type === 'integer' ? 'an integer' : 'a number'}`,
+            );
       }
       if ((min !== undefined && x < min) || (max !== undefined && x > max)) {
         return this.fail(name, raw, REASONS.outOfRange, `value is outside [${min ?? '-inf'}, ${max ?? 'inf'}]`);
@@ -221,5 +263,7 @@ export class RowConverter {
     return raw;
   }
 
-  get hasUnit(): boolean { return this.unitIdx >= 0; }
+  get hasUnit(): boolean {
+    return this.unitIdx >= 0;
+  }
 }

@@ -37,7 +37,11 @@ export function sourceFor(plan: Plan, opts: SourceForOptions = {}): Source {
       if (opts.pglite !== undefined) return pgliteSource({ db: opts.pglite });
       const dir = opts.pgliteDataDir ?? env.STATGUARD_PGLITE_DIR;
       if (dir !== undefined && dir !== '') return pgliteSource({ dataDir: dir });
-      throw new StatguardError('SOURCE_UNREADABLE', `postgres source ${src.table}: set ${src.connection ?? 'DATABASE_URL'} (or STATGUARD_PGLITE_DIR for an embedded database)`, { path: '/dataset/source' });
+      throw new StatguardError(
+        'SOURCE_UNREADABLE',
+        `postgres source ${src.table}: set ${src.connection ?? 'DATABASE_URL'} (or STATGUARD_PGLITE_DIR for an embedded database)`,
+        { path: '/dataset/source' },
+      );
     }
     case 'parquet':
     case 'csv-duckdb':

@@ -26,10 +26,23 @@ import type { Reason } from './row-converter.ts';
 export type SqlFlavor = 'postgres' | 'duckdb';
 
 /** Reason codes used inside SQL (1..7); 0 = valid row. Order of REASON_OF matches the codes. */
-const RC = { unknownCategory: 1, missingValue: 2, wrongType: 3, outOfRange: 4, noBin: 5, unmapped: 6, missingUnit: 7 } as const;
+const RC = {
+  unknownCategory: 1,
+  missingValue: 2,
+  wrongType: 3,
+  outOfRange: 4,
+  noBin: 5,
+  unmapped: 6,
+  missingUnit: 7,
+} as const;
 export const REASON_OF: Readonly<Record<number, Reason>> = {
-  1: REASONS.unknownCategory, 2: REASONS.missingValue, 3: REASONS.wrongType, 4: REASONS.outOfRange,
-  5: REASONS.noBin, 6: REASONS.unmapped, 7: REASONS.missingUnit,
+  1: REASONS.unknownCategory,
+  2: REASONS.missingValue,
+  3: REASONS.wrongType,
+  4: REASONS.outOfRange,
+  5: REASONS.noBin,
+  6: REASONS.unmapped,
+  7: REASONS.missingUnit,
 };
 /** Row error code = position * 16 + reason code; position counts layout variables, then measure sources, then the unit column. */
 export const POS_FACTOR = 16;
@@ -84,14 +97,16 @@ function flavorOps(flavor: SqlFlavor) {
      * compares like +-Infinity against finite constraints). PostgreSQL's float8 input rejects out-of-range text, hence the
      * numeric detour for long or exponent-bearing strings.
      */
-    float: (x: Frag, integerText = false): Frag => (flavor === 'postgres'
-      // Text matching INT_RE holds no exponent: its strpos tests are skipped (0.2 s per million rows in PGlite).
-      ? sql`CASE WHEN length(${x}) < 16${integerText ? sql`` : sql` AND strpos(${x}, 'e') = 0 AND strpos(${x}, 'E') = 0`} THEN CAST(${x} AS float8) ELSE CAST(LEAST(GREATEST(CAST(${x} AS numeric), -1.7976931348623157e308), 1.7976931348623157e308) AS float8) END`
-      : sql`CAST(${x} AS DOUBLE)`),
+    float: (x: Frag, integerText = false): Frag =>
+      flavor === 'postgres'
+        ? // Text matching INT_RE holds no exponent: its strpos tests are skipped (0.2 s per million rows in PGlite).
+          sql`CASE WHEN length(${x}) < 16${integerText ? sql`` : sql` AND strpos(${x}, 'e') = 0 AND strpos(${x}, 'E') = 0`} THEN CAST(${x} AS float8) ELSE CAST(LEAST(GREATEST(CAST(${x} AS numeric), -1.7976931348623157e308), 1.7976931348623157e308) AS float8) END`
+        : sql`CAST(${x} AS DOUBLE)`,
     /** True when a string matching NUM_RE is beyond the float64 range (parseStrictNumber gives NaN). */
-    notFinite: (x: Frag): Frag => (flavor === 'postgres'
-      ? sql`abs(CAST(${x} AS numeric)) > 1.7976931348623157e308`
-      : sql`NOT isfinite(CAST(${x} AS DOUBLE))`),
+    notFinite: (x: Frag): Frag =>
+      flavor === 'postgres'
+        ? sql`abs(CAST(${x} AS numeric)) > 1.7976931348623157e308`
+        : sql`NOT isfinite(CAST(${x} AS DOUBLE))`,
   };
 }
 
@@ -160,7 +175,9 @@ export interface BucketTops {
    * One statement giving the TOP_K largest valid values (`top`, a text list) of each listed finest cell (`p0`.. its
    * level values, NULL as -1), reading only rows at or above the cell's threshold (null: every row of the cell).
    */
-  readonly fallback: (cells: readonly { readonly key: readonly (number | null)[]; readonly threshold: number | null }[]) => CompiledSql;
+  readonly fallback: (
+    cells: readonly { readonly key: readonly (number | null)[]; readonly threshold: number | null }[],
+  ) => CompiledSql;
 }
 
 export interface SqlQueryPlan {
@@ -270,7 +287,13 @@ const ROW_TOP_BUCKETS = 16;
  * the single bind parameter ($1): the bounding key never appears in SQL text
  * (so not in server logs).
  */
-export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex: string, opts: BuildSqlOptions = { typedTable: null }): SqlQueryPlan {
+export function buildSql(
+  plan: Plan,
+  rel: SqlRelation,
+  flavor: SqlFlavor,
+  keyHex: string,
+  opts: BuildSqlOptions = { typedTable: null },
+): SqlQueryPlan {
   const ops = flavorOps(flavor);
   const ds = plan.dataset;
   // Top contributions are read only by the magnitude rules of the sdc regime (dominance, p%, (p,q)) and by ckm (its
@@ -279,7 +302,10 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   const layout = makeRecordLayout(plan);
   const column = (name: string): ColumnPlan => {
     const c = ds.columns.find((x) => x.name === name);
-    if (!c) throw new StatguardError('POLICY_INVALID', `column ${JSON.stringify(name)} is not declared in the dataset`, { path: '/dataset/columns' });
+    if (!c)
+      throw new StatguardError('POLICY_INVALID', `column ${JSON.stringify(name)} is not declared in the dataset`, {
+        path: '/dataset/columns',
+      });
     return c;
   };
   // Each source text, regex test and float value is computed once per row in nested projections (levels 1-3) and
@@ -289,23 +315,35 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   const floats = new Map<string, { alias: string; text: string; ok: string; re: string }>();
   const raw = (name: string): Frag => {
     let a = texts.get(name);
-    if (a === undefined) { a = `t${texts.size}`; texts.set(name, a); }
+    if (a === undefined) {
+      a = `t${texts.size}`;
+      texts.set(name, a);
+    }
     return sql.ref(a) as Frag;
   };
   const okOf = (name: string, re: string): Frag => {
     const key = `${name}\u0000${re}`;
     let o = oks.get(key);
-    if (o === undefined) { raw(name); o = { alias: `o${oks.size}`, text: texts.get(name)!, re }; oks.set(key, o); }
+    if (o === undefined) {
+      raw(name);
+      o = { alias: `o${oks.size}`, text: texts.get(name)!, re };
+      oks.set(key, o);
+    }
     return sql.ref(o.alias) as Frag;
   };
   /** float64 of the text (NULL unless it matches `re`). */
   const floatOf = (name: string, re: string): Frag => {
     const key = `${name}\u0000${re}`;
     let f = floats.get(key);
-    if (f === undefined) { okOf(name, re); f = { alias: `f${floats.size}`, text: texts.get(name)!, ok: oks.get(key)!.alias, re }; floats.set(key, f); }
+    if (f === undefined) {
+      okOf(name, re);
+      f = { alias: `f${floats.size}`, text: texts.get(name)!, ok: oks.get(key)!.alias, re };
+      floats.set(key, f);
+    }
     return sql.ref(f.alias) as Frag;
   };
-  const inList = (x: Frag, values: readonly string[]): Frag => (values.length === 0 ? sql`FALSE` : sql`${x} IN (${join(values.map(lit))})`);
+  const inList = (x: Frag, values: readonly string[]): Frag =>
+    values.length === 0 ? sql`FALSE` : sql`${x} IN (${join(values.map(lit))})`;
   // Code lists of LOOKUP_MIN codes or more are mapped by a LEFT JOIN against a VALUES list (a hash join: one probe per
   // row) instead of a CASE that compares the text with every code in turn (measured at 10M rows in DuckDB: the CASE
   // projection took ~3x the CPU of the whole conversion otherwise; PostgreSQL: 50 codes ~0.24 s per million rows against
@@ -328,10 +366,20 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     lookups.push({ alias, text: texts.get(name)!, pairs });
     return sql.ref(`${alias}i`) as Frag;
   };
-  const caseOrLookup = (name: string, r: Frag, pairs: readonly (readonly [string, number])[], missing: readonly string[]): Frag => {
+  const caseOrLookup = (
+    name: string,
+    r: Frag,
+    pairs: readonly (readonly [string, number])[],
+    missing: readonly string[],
+  ): Frag => {
     const fallback = sql`CASE WHEN ${inList(r, missing)} THEN ${lit(-RC.missingValue)} ELSE ${lit(-RC.unknownCategory)} END`;
     const lk = lookup(name, pairs);
-    return lk !== null ? sql`COALESCE(${lk}, ${fallback})` : sql`CASE ${r} ${join(pairs.map(([c, k]) => sql`WHEN ${lit(c)} THEN ${lit(k)}`), sql` `)} ELSE ${fallback} END`;
+    return lk !== null
+      ? sql`COALESCE(${lk}, ${fallback})`
+      : sql`CASE ${r} ${join(
+          pairs.map(([c, k]) => sql`WHEN ${lit(c)} THEN ${lit(k)}`),
+          sql` `,
+        )} ELSE ${fallback} END`;
   };
 
   /* ---------------- typed conversion: one expression per variable / measure ---------------- */
@@ -343,7 +391,12 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       positionColumn.push(col.name);
       const r = raw(col.name);
       // Declared categories first (a code such as 'N' may be a real category), then missing codes.
-      return caseOrLookup(col.name, r, v.codes.map((c, k) => [c, k] as const), col.missingValues);
+      return caseOrLookup(
+        col.name,
+        r,
+        v.codes.map((c, k) => [c, k] as const),
+        col.missingValues,
+      );
     }
     const src = column(derived.from);
     positionColumn.push(src.name);
@@ -365,13 +418,20 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
         const b = derived.bins!.find((bin) => v >= bin.min && v <= bin.max);
         return b === undefined ? -RC.noBin : codeIdx.get(b.code)!;
       };
-      const binned = hi >= lo && hi - lo < BIN_TABLE_MAX
-        ? (() => {
-          const arr = join(Array.from({ length: hi - lo + 1 }, (_, i) => lit(binOf(lo + i))));
-          return flavor === 'duckdb' ? sql`ELSE [${arr}][CAST(${x} AS BIGINT) - ${lit(lo - 1)}] END`
-            : sql`ELSE (CAST(ARRAY[${arr}] AS integer[]))[CAST(${x} AS integer) - ${lit(lo - 1)}] END`;
-        })()
-        : sql`${join(derived.bins.map((b) => sql`WHEN ${x} >= ${lit(b.min)} AND ${x} <= ${lit(b.max)} THEN ${lit(codeIdx.get(b.code)!)}`), sql` `)}
+      const binned =
+        hi >= lo && hi - lo < BIN_TABLE_MAX
+          ? (() => {
+              const arr = join(Array.from({ length: hi - lo + 1 }, (_, i) => lit(binOf(lo + i))));
+              return flavor === 'duckdb'
+                ? sql`ELSE [${arr}][CAST(${x} AS BIGINT) - ${lit(lo - 1)}] END`
+                : sql`ELSE (CAST(ARRAY[${arr}] AS integer[]))[CAST(${x} AS integer) - ${lit(lo - 1)}] END`;
+            })()
+          : sql`${join(
+              derived.bins.map(
+                (b) => sql`WHEN ${x} >= ${lit(b.min)} AND ${x} <= ${lit(b.max)} THEN ${lit(codeIdx.get(b.code)!)}`,
+              ),
+              sql` `,
+            )}
         ELSE ${lit(-RC.noBin)} END`;
       return sql`CASE WHEN NOT ${okOf(src.name, isInt ? INT_RE : NUM_RE)} THEN (CASE WHEN ${inList(r, src.missingValues)} THEN ${lit(-RC.missingValue)} ELSE ${lit(-RC.wrongType)} END)
         ${isInt ? sql`WHEN abs(${x}) > ${lit(MAX_SAFE)} THEN ${lit(-RC.wrongType)}` : sql`WHEN ${flavor === 'duckdb' ? sql`NOT isfinite(${x})` : ops.notFinite(r)} THEN ${lit(-RC.wrongType)}`}
@@ -380,7 +440,9 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     }
     // Recode: source code -> target code, composed into one lookup (as RowConverter does).
     const target = new Map(v.codes.map((c, k) => [c, k] as const));
-    const sources = src.categories ? src.categories.map((c) => c.code) : [...Object.keys(derived.map ?? {}), ...v.codes];
+    const sources = src.categories
+      ? src.categories.map((c) => c.code)
+      : [...Object.keys(derived.map ?? {}), ...v.codes];
     const seen = new Set<string>();
     const pairs: [string, number][] = [];
     for (const code of sources) {
@@ -413,16 +475,19 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     // DuckDB: integer text is scaled in HUGEINT (exact, and far cheaper than DECIMAL(38,12)); same value as the rounded decimal.
     const intOk = integerOnly ? ok : okOf(col.name, INT_RE);
     // PostgreSQL: an integer column's text (checked by its regex) is exact as numeric without round().
-    measVal.push(flavor === 'duckdb'
-      ? sql`CASE WHEN ${intOk} THEN CAST(${r} AS HUGEINT)${scale === 1 ? sql`` : sql` * ${lit(scale)}`} WHEN ${ok} THEN ${exactRounded} ELSE NULL END`
-      : integerOnly ? sql`CASE WHEN ${ok} THEN CAST(${r} AS numeric)${scale === 1 ? sql`` : sql` * ${lit(scale)}`} ELSE NULL END`
-        : sql`CASE WHEN ${ok} THEN ${exactRounded} ELSE NULL END`);
+    measVal.push(
+      flavor === 'duckdb'
+        ? sql`CASE WHEN ${intOk} THEN CAST(${r} AS HUGEINT)${scale === 1 ? sql`` : sql` * ${lit(scale)}`} WHEN ${ok} THEN ${exactRounded} ELSE NULL END`
+        : integerOnly
+          ? sql`CASE WHEN ${ok} THEN CAST(${r} AS numeric)${scale === 1 ? sql`` : sql` * ${lit(scale)}`} ELSE NULL END`
+          : sql`CASE WHEN ${ok} THEN ${exactRounded} ELSE NULL END`,
+    );
   }
 
   const unitCol = ds.unit.column;
   const hasUnit = unitCol !== null;
   if (hasUnit) positionColumn.push(unitCol);
-  const unitMissing = hasUnit ? ds.columns.find((c) => c.name === unitCol)?.missingValues ?? [] : [];
+  const unitMissing = hasUnit ? (ds.columns.find((c) => c.name === unitCol)?.missingValues ?? []) : [];
 
   const nv = layout.variables.length;
   const ns = layout.measureSources.length;
@@ -432,9 +497,14 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
 
   // Row error code: first failing position in RowConverter's order (variables, measures, unit).
   const errWhens: Frag[] = [];
-  for (let i = 0; i < nv; i++) errWhens.push(sql`WHEN ${sql.ref(vName(i))} < 0 THEN ${lit(i * POS_FACTOR)} - ${sql.ref(vName(i))}`);
-  for (let i = 0; i < ns; i++) errWhens.push(sql`WHEN ${sql.ref(eName(i))} IS NOT NULL THEN ${lit((nv + i) * POS_FACTOR)} + ${sql.ref(eName(i))}`);
-  if (hasUnit) errWhens.push(sql`WHEN ${sql.ref('u')} = '' OR ${inList(sql.ref('u') as Frag, unitMissing)} THEN ${lit((nv + ns) * POS_FACTOR + RC.missingUnit)}`);
+  for (let i = 0; i < nv; i++)
+    errWhens.push(sql`WHEN ${sql.ref(vName(i))} < 0 THEN ${lit(i * POS_FACTOR)} - ${sql.ref(vName(i))}`);
+  for (let i = 0; i < ns; i++)
+    errWhens.push(sql`WHEN ${sql.ref(eName(i))} IS NOT NULL THEN ${lit((nv + i) * POS_FACTOR)} + ${sql.ref(eName(i))}`);
+  if (hasUnit)
+    errWhens.push(
+      sql`WHEN ${sql.ref('u')} = '' OR ${inList(sql.ref('u') as Frag, unitMissing)} THEN ${lit((nv + ns) * POS_FACTOR + RC.missingUnit)}`,
+    );
   const errExpr = errWhens.length > 0 ? sql`CASE ${join(errWhens, sql` `)} ELSE 0 END` : sql`0`;
 
   // PostgreSQL pulls plain subqueries up into their parent, which would evaluate every regex and float cast once per
@@ -443,34 +513,54 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   const fence = flavor === 'postgres' && (opts.fence ?? opts.typedTable !== null) ? sql` OFFSET 0` : sql``;
   const lnExpr = sql`ln`;
   const blocks = opts.blocks;
-  const blockFilter = blocks === undefined ? sql``
-    : sql` WHERE ctid >= CAST(${lit(`(${blocks[0]},0)`)} AS tid)${blocks[1] === null ? sql`` : sql` AND ctid < CAST(${lit(`(${blocks[1]},0)`)} AS tid)`}`;
+  const blockFilter =
+    blocks === undefined
+      ? sql``
+      : sql` WHERE ctid >= CAST(${lit(`(${blocks[0]},0)`)} AS tid)${blocks[1] === null ? sql`` : sql` AND ctid < CAST(${lit(`(${blocks[1]},0)`)} AS tid)`}`;
   if (hasUnit) raw(unitCol);
   positionColumn.forEach((name) => raw(name));
   const part = opts.unitPart;
-  const unitFilter = part === undefined || !hasUnit || flavor !== 'postgres' ? sql``
-    : sql` WHERE (${ops.unitKey(sql`COALESCE(${ops.text(sql.ref(unitCol) as Frag)}, '')`)} & 1023) % ${lit(part[1])} = ${lit(part[0])}`;
+  const unitFilter =
+    part === undefined || !hasUnit || flavor !== 'postgres'
+      ? sql``
+      : sql` WHERE (${ops.unitKey(sql`COALESCE(${ops.text(sql.ref(unitCol) as Frag)}, '')`)} & 1023) % ${lit(part[1])} = ${lit(part[0])}`;
   const level1 = sql`SELECT ${join([
     ...[...texts].map(([name, a]) => sql`COALESCE(${ops.text(sql.ref(name) as Frag)}, '') AS ${sql.ref(a)}`),
     sql`${rel.rowNumberColumn !== null ? sql.ref(rel.rowNumberColumn) : sql`CAST(NULL AS bigint)`} AS ln`,
   ])} FROM ${rel.from}${blockFilter}${unitFilter}${fence}`;
-  const level2 = oks.size === 0 ? level1
-    : sql`SELECT l1.*, ${join([...oks.values()].map((o) => sql`${ops.matches(sql.ref(o.text) as Frag, o.re)} AS ${sql.ref(o.alias)}`))} FROM (${level1}) l1${fence}`;
-  const level3 = floats.size === 0 ? level2
-    : sql`SELECT l2.*, ${join([...floats.values()].map((f) => sql`CASE WHEN ${sql.ref(f.ok)} THEN ${ops.float(sql.ref(f.text) as Frag, f.re === INT_RE)} END AS ${sql.ref(f.alias)}`))} FROM (${level2}) l2${fence}`;
+  const level2 =
+    oks.size === 0
+      ? level1
+      : sql`SELECT l1.*, ${join([...oks.values()].map((o) => sql`${ops.matches(sql.ref(o.text) as Frag, o.re)} AS ${sql.ref(o.alias)}`))} FROM (${level1}) l1${fence}`;
+  const level3 =
+    floats.size === 0
+      ? level2
+      : sql`SELECT l2.*, ${join([...floats.values()].map((f) => sql`CASE WHEN ${sql.ref(f.ok)} THEN ${ops.float(sql.ref(f.text) as Frag, f.re === INT_RE)} END AS ${sql.ref(f.alias)}`))} FROM (${level2}) l2${fence}`;
   // Stored types: category indices (negative = reason code) as small integers; measures exact (as before).
   const catType = (i: number): Frag => (layout.variables[i]!.codes.length < 32000 ? sql`smallint` : sql`integer`);
-  const converted = (withRaw: boolean): Frag => sql`SELECT ${join([
-    ...(withRaw ? positionColumn.map((name, i) => sql`${raw(name)} AS ${sql.ref(`raw${i}`)}`) : []),
-    ...(hasUnit ? [sql`${raw(unitCol)} AS u`] : []),
-    sql`${lnExpr} AS ln`,
-    ...varExprs.map((e, i) => sql`CAST(${e} AS ${catType(i)}) AS ${sql.ref(vName(i))}`),
-    ...measVal.map((e, i) => sql`${e} AS ${sql.ref(mName(i))}`),
-    ...measErr.map((e, i) => sql`${e} AS ${sql.ref(eName(i))}`),
-  ])} FROM (${level3}) l3${join(lookups.map((l) => sql` LEFT JOIN (VALUES ${join(l.pairs.map(([c, k]) => sql`(${lit(c)}, ${lit(k)})`))}) AS ${sql.ref(l.alias)}(${sql.ref(`${l.alias}c`)}, ${sql.ref(`${l.alias}i`)}) ON ${sql.ref(`${l.alias}c`)} = ${sql.ref(l.text)}`), sql``)}${fence}`;
+  const converted = (withRaw: boolean): Frag =>
+    sql`SELECT ${join([
+      ...(withRaw ? positionColumn.map((name, i) => sql`${raw(name)} AS ${sql.ref(`raw${i}`)}`) : []),
+      ...(hasUnit ? [sql`${raw(unitCol)} AS u`] : []),
+      sql`${lnExpr} AS ln`,
+      ...varExprs.map((e, i) => sql`CAST(${e} AS ${catType(i)}) AS ${sql.ref(vName(i))}`),
+      ...measVal.map((e, i) => sql`${e} AS ${sql.ref(mName(i))}`),
+      ...measErr.map((e, i) => sql`${e} AS ${sql.ref(eName(i))}`),
+    ])} FROM (${level3}) l3${join(
+      lookups.map(
+        (l) =>
+          sql` LEFT JOIN (VALUES ${join(l.pairs.map(([c, k]) => sql`(${lit(c)}, ${lit(k)})`))}) AS ${sql.ref(l.alias)}(${sql.ref(`${l.alias}c`)}, ${sql.ref(`${l.alias}i`)}) ON ${sql.ref(`${l.alias}c`)} = ${sql.ref(l.text)}`,
+      ),
+      sql``,
+    )}${fence}`;
   const hasUnitKey = hasUnit && opts.typedTable !== null;
-  const storedCols = [...(hasUnit ? [sql`u`] : []), ...(hasUnitKey ? [sql`${ops.unitKey(sql`u`)} AS uk`] : []), ...(rel.rowNumberColumn !== null ? [sql`ln`] : []),
-    ...[...Array(nv).keys()].map((i) => sql.ref(vName(i)) as Frag), ...[...Array(ns).keys()].map((i) => sql.ref(mName(i)) as Frag)];
+  const storedCols = [
+    ...(hasUnit ? [sql`u`] : []),
+    ...(hasUnitKey ? [sql`${ops.unitKey(sql`u`)} AS uk`] : []),
+    ...(rel.rowNumberColumn !== null ? [sql`ln`] : []),
+    ...[...Array(nv).keys()].map((i) => sql.ref(vName(i)) as Frag),
+    ...[...Array(ns).keys()].map((i) => sql.ref(mName(i)) as Frag),
+  ];
   // The typed relation: one conversion pass; the source materialises it once (a temporary table) when it can.
   const typedSelect = sql`SELECT ${join([...storedCols, sql`CAST(${errExpr} AS integer) AS e`])} FROM (${converted(false)}) c`;
   const T: Frag = opts.typedTable !== null ? (sql.id(opts.typedTable) as unknown as Frag) : sql`(${typedSelect})`;
@@ -478,9 +568,13 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   const validate = sql`SELECT CAST(e AS varchar) AS e, CAST(count(*) AS varchar) AS n, CAST(${rel.rowNumberColumn !== null ? sql`min(ln)` : sql`NULL`} AS varchar) AS first FROM ${T} t GROUP BY e`;
   // The raw text of the failing column of one invalid row (the first by row number when there is one). Error path only:
   // re-reads the relation (with the raw texts) instead of storing them.
-  const rawOfErr = sql`CASE ${join(positionColumn.map((_, i) => sql`WHEN e >= ${lit(i * POS_FACTOR)} AND e < ${lit((i + 1) * POS_FACTOR)} THEN ${sql.ref(`raw${i}`)}`), sql` `)} END`;
+  const rawOfErr = sql`CASE ${join(
+    positionColumn.map(
+      (_, i) => sql`WHEN e >= ${lit(i * POS_FACTOR)} AND e < ${lit((i + 1) * POS_FACTOR)} THEN ${sql.ref(`raw${i}`)}`,
+    ),
+    sql` `,
+  )} END`;
   const locate = sql`SELECT CAST(e AS varchar) AS e, CAST(ln AS varchar) AS ln, ${positionColumn.length > 0 ? rawOfErr : sql`NULL`} AS raw FROM (SELECT c.*, ${errExpr} AS e FROM (${converted(true)}) c) t WHERE e <> 0 ORDER BY ln NULLS LAST LIMIT 1`;
-
 
   /* ---------------- level columns and grouping sets ---------------- */
   const canon: VarCanon[] = layout.variables.map((v, vi) => {
@@ -507,13 +601,20 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   const addSet = (cols: string[], table: number | null): void => {
     const key = [...cols].sort().join(',');
     let s = sets.get(key);
-    if (!s) { s = { key, cols, tables: [] }; sets.set(key, s); }
+    if (!s) {
+      s = { key, cols, tables: [] };
+      sets.set(key, s);
+    }
     if (table !== null && !s.tables.includes(table)) s.tables.push(table);
   };
   addSet([], null); // statistics set: one group per unit
   layout.tables.forEach((b, ti) => {
     if (new Set(b.dimVar).size !== b.dimVar.length) {
-      throw new StatguardError('POLICY_INVALID', `table ${JSON.stringify(b.plan.id)} uses the same variable twice (not supported by the SQL sources)`, { path: `/tables/${ti}/dimensions` });
+      throw new StatguardError(
+        'POLICY_INVALID',
+        `table ${JSON.stringify(b.plan.id)} uses the same variable twice (not supported by the SQL sources)`,
+        { path: `/tables/${ti}/dimensions` },
+      );
     }
     // Options per dimension: the total (column omitted) when published, else one level column.
     const options: (string | null)[][] = b.plan.dimensions.map((dim, d) => {
@@ -528,16 +629,19 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     for (const c of combos) addSet(c, ti);
   });
 
-
-
-
   /* ---------------- bounding ---------------- */
   const m = ds.unit.maxRowsPerUnit;
   const hashText = (): Frag => {
     const parts: Frag[] = [sql`${sql`${sql.val(keyHex)}`}`, sql`chr(31)`, sql`u`, sql`chr(31)`];
-    for (let i = 0; i < nv; i++) { if (i > 0) parts.push(sql`','`); parts.push(ops.text(sql.ref(vName(i)) as Frag)); }
+    for (let i = 0; i < nv; i++) {
+      if (i > 0) parts.push(sql`','`);
+      parts.push(ops.text(sql.ref(vName(i)) as Frag));
+    }
     parts.push(sql`chr(31)`);
-    for (let i = 0; i < ns; i++) { if (i > 0) parts.push(sql`','`); parts.push(sql`COALESCE(${ops.text(sql.ref(mName(i)) as Frag)}, '')`); }
+    for (let i = 0; i < ns; i++) {
+      if (i > 0) parts.push(sql`','`);
+      parts.push(sql`COALESCE(${ops.text(sql.ref(mName(i)) as Frag)}, '')`);
+    }
     return join(parts, sql` || `);
   };
   const varList = [...Array(nv).keys()].map((i) => sql.ref(vName(i)) as Frag);
@@ -548,7 +652,8 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
   // Keyed: grouped by the integer key uk, and a key group whose rows carry two unit ids (min(u) <> max(u)) is a collision.
   // With no collision uk is injective on the units present, so grouping or counting distinct by uk equals doing it by u.
   const unitStats = hasUnit
-    ? (keyed: boolean): CompiledSql => compile(sql`SELECT CAST(count(*) AS varchar) AS units, CAST(count(*) FILTER (WHERE n > ${lit(m)}) AS varchar) AS big,
+    ? (keyed: boolean): CompiledSql =>
+        compile(sql`SELECT CAST(count(*) AS varchar) AS units, CAST(count(*) FILTER (WHERE n > ${lit(m)}) AS varchar) AS big,
         CAST(COALESCE(sum(n - ${lit(m)}) FILTER (WHERE n > ${lit(m)}), 0) AS varchar) AS removed, CAST(COALESCE(max(n), 0) AS varchar) AS maxn,
         ${keyed ? sql`CAST(count(*) FILTER (WHERE NOT one) AS varchar)` : sql`'0'`} AS collisions
         FROM (SELECT count(*) AS n${keyed ? sql`, min(u) = max(u) AS one` : sql``} FROM ${T} t WHERE e = 0 GROUP BY ${keyed ? sql`uk` : sql`u`}) g`)
@@ -580,10 +685,17 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     if (flavor === 'postgres' && int32(c.lower) && int32(c.upper)) return sql`CAST(${e} AS integer)`;
     return Number.isSafeInteger(c.lower) && Number.isSafeInteger(c.upper) ? sql`CAST(${e} AS bigint)` : e;
   };
-  const clampStats = (bounded: boolean, key: UnitKey = 'u'): CompiledSql | null => (layout.clamps.length === 0 ? null : compile(sql`SELECT ${join(layout.clamps.map((c, ci) => {
-    const x = sql.ref(mName(c.source)) as Frag;
-    return sql`CAST(count(*) FILTER (WHERE ${x} < ${lit(c.lower)} OR ${x} > ${lit(c.upper)}) AS varchar) AS ${sql.ref(`clamped${ci}`)}`;
-  }))} FROM ${keptRel(bounded, key)} k`));
+  const clampStats = (bounded: boolean, key: UnitKey = 'u'): CompiledSql | null =>
+    layout.clamps.length === 0
+      ? null
+      : compile(
+          sql`SELECT ${join(
+            layout.clamps.map((c, ci) => {
+              const x = sql.ref(mName(c.source)) as Frag;
+              return sql`CAST(count(*) FILTER (WHERE ${x} < ${lit(c.lower)} OR ${x} > ${lit(c.upper)}) AS varchar) AS ${sql.ref(`clamped${ci}`)}`;
+            }),
+          )} FROM ${keptRel(bounded, key)} k`,
+        );
 
   /* ---------------- aggregation: one statement per table owning new grouping sets ---------------- */
   const levelExpr = (lc: LevelCol): Frag => {
@@ -591,17 +703,26 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     const identity = lc.map.every((x, i) => x === i);
     // A long map is an element of a constant array indexed by the leaf (one lookup instead of a CASE comparing with every leaf).
     const arr = join(lc.map.map((node) => (node === null ? sql`NULL` : lit(node))));
-    const e = identity ? v
+    const e = identity
+      ? v
       : useLookups && lc.map.length >= LOOKUP_MIN
-        ? (flavor === 'duckdb' ? sql`CASE WHEN ${v} >= 0 THEN [${arr}][${v} + 1] END` : sql`(CAST(ARRAY[${arr}] AS integer[]))[${v} + 1]`)
-        : sql`CASE ${v} ${join(lc.map.map((node, leaf) => (node === null ? null : sql`WHEN ${lit(leaf)} THEN ${lit(node)}`)).filter((x): x is Frag => x !== null), sql` `)} END`;
+        ? flavor === 'duckdb'
+          ? sql`CASE WHEN ${v} >= 0 THEN [${arr}][${v} + 1] END`
+          : sql`(CAST(ARRAY[${arr}] AS integer[]))[${v} + 1]`
+        : sql`CASE ${v} ${join(
+            lc.map
+              .map((node, leaf) => (node === null ? null : sql`WHEN ${lit(leaf)} THEN ${lit(node)}`))
+              .filter((x): x is Frag => x !== null),
+            sql` `,
+          )} END`;
     return sql`${e} AS ${sql.ref(lc.name)}`;
   };
   const byName = new Map(levelCols.map((c) => [c.name, c] as const));
   // Statement of each set: sets needing sums (used by a sum table) go to the first sum table's statement (per-(unit,
   // cell) contributions), count-only sets to the first count table's (distinct units, one pass).
   const owner = new Map<string, number>();
-  const setClamps = (st: GroupingSet): number[] => [...new Set(st.tables.map((u) => layout.tables[u]!.clamp).filter((c) => c >= 0))].sort((a, b) => a - b);
+  const setClamps = (st: GroupingSet): number[] =>
+    [...new Set(st.tables.map((u) => layout.tables[u]!.clamp).filter((c) => c >= 0))].sort((a, b) => a - b);
   for (const st of sets.values()) {
     if (st.tables.length === 0) continue;
     const sumUsers = st.tables.filter((u) => layout.tables[u]!.clamp >= 0);
@@ -632,30 +753,58 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
    * Rows of a grouped nullable level column that is NULL (a leaf shallower than that level) are dropped. `withE`: the
    * one-pass head (gv = GROUPING(e), ev = e as text; the one pass with GROUPING SETS is built by its rollup instead).
    */
-  const groupedBy = (src: Frag, cols: readonly LevelCol[], chunks: readonly (readonly string[])[],
-    specs: readonly { lead: 'u' | 'e' | null; cols: readonly string[] }[], aggs: readonly Frag[], withE = false): Frag => {
+  const groupedBy = (
+    src: Frag,
+    cols: readonly LevelCol[],
+    chunks: readonly (readonly string[])[],
+    specs: readonly { lead: 'u' | 'e' | null; cols: readonly string[] }[],
+    aggs: readonly Frag[],
+    withE = false,
+  ): Frag => {
     const ref = (c: string): Frag => sql.ref(c) as Frag;
     if (useGroupingSets) {
       const groupingExprs = chunks.map((chunk, i) => sql`GROUPING(${join(chunk.map(ref))}) AS ${ref(`g${i}`)}`);
-      const setList = join(specs.map((sp) => {
-        const cs = [...(sp.lead !== null ? [ref(sp.lead)] : []), ...sp.cols.map(ref)];
-        return cs.length > 0 ? sql`(${join(cs)})` : sql`()`;
-      }));
-      const having = cols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
+      const setList = join(
+        specs.map((sp) => {
+          const cs = [...(sp.lead !== null ? [ref(sp.lead)] : []), ...sp.cols.map(ref)];
+          return cs.length > 0 ? sql`(${join(cs)})` : sql`()`;
+        }),
+      );
+      const having = cols
+        .filter((lc) => lc.nullable)
+        .map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
       const head = withE ? [sql`GROUPING(e) AS gv`, sql`CAST(e AS varchar) AS ev`] : [];
-      const hv = having.length === 0 ? sql`` : withE ? sql` HAVING GROUPING(e) = 0 OR (${join(having, sql` AND `)})` : sql` HAVING ${join(having, sql` AND `)}`;
+      const hv =
+        having.length === 0
+          ? sql``
+          : withE
+            ? sql` HAVING GROUPING(e) = 0 OR (${join(having, sql` AND `)})`
+            : sql` HAVING ${join(having, sql` AND `)}`;
       return sql`SELECT ${join([...head, ...groupingExprs, ...cols.map((c) => ref(c.name)), ...aggs])} FROM ${src} GROUP BY GROUPING SETS (${setList})${hv}`;
     }
     // One GROUP BY per set, UNION ALL; GROUPING(a, b, ..) as a constant (bit 1 = not grouped, the last argument lowest).
-    return join(specs.map((sp) => {
-      const grouped = new Set(sp.cols);
-      const gconst = chunks.map((chunk, i) => sql`${lit(groupingMask(chunk, grouped))} AS ${ref(`g${i}`)}`);
-      const head = withE ? (sp.lead === 'e' ? [sql`0 AS gv`, sql`CAST(e AS varchar) AS ev`] : [sql`1 AS gv`, sql`CAST(NULL AS varchar) AS ev`]) : [];
-      const colSel = cols.map((c) => (grouped.has(c.name) ? sql`CAST(${ref(c.name)} AS integer) AS ${ref(c.name)}` : sql`CAST(NULL AS integer) AS ${ref(c.name)}`));
-      const keys = [...(sp.lead !== null ? [ref(sp.lead)] : []), ...sp.cols.map(ref)];
-      const notNull = cols.filter((c) => c.nullable && grouped.has(c.name)).map((c) => sql`${ref(c.name)} IS NOT NULL`);
-      return sql`SELECT ${join([...head, ...gconst, ...colSel, ...aggs])} FROM ${src}${keys.length > 0 ? sql` GROUP BY ${join(keys)}` : sql``}${notNull.length > 0 ? sql` HAVING ${join(notNull, sql` AND `)}` : sql``}`;
-    }), sql` UNION ALL `);
+    return join(
+      specs.map((sp) => {
+        const grouped = new Set(sp.cols);
+        const gconst = chunks.map((chunk, i) => sql`${lit(groupingMask(chunk, grouped))} AS ${ref(`g${i}`)}`);
+        const head = withE
+          ? sp.lead === 'e'
+            ? [sql`0 AS gv`, sql`CAST(e AS varchar) AS ev`]
+            : [sql`1 AS gv`, sql`CAST(NULL AS varchar) AS ev`]
+          : [];
+        const colSel = cols.map((c) =>
+          grouped.has(c.name)
+            ? sql`CAST(${ref(c.name)} AS integer) AS ${ref(c.name)}`
+            : sql`CAST(NULL AS integer) AS ${ref(c.name)}`,
+        );
+        const keys = [...(sp.lead !== null ? [ref(sp.lead)] : []), ...sp.cols.map(ref)];
+        const notNull = cols
+          .filter((c) => c.nullable && grouped.has(c.name))
+          .map((c) => sql`${ref(c.name)} IS NOT NULL`);
+        return sql`SELECT ${join([...head, ...gconst, ...colSel, ...aggs])} FROM ${src}${keys.length > 0 ? sql` GROUP BY ${join(keys)}` : sql``}${notNull.length > 0 ? sql` HAVING ${join(notNull, sql` AND `)}` : sql``}`;
+      }),
+      sql` UNION ALL `,
+    );
   };
 
   const statements = (mode: AggMode, bounded: boolean, key: UnitKey = 'u'): AggStatement[] => {
@@ -674,7 +823,7 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       // per cell is faster there than count(DISTINCT u) (measured: ~1.3-1.5x at 1M rows) and its hash tables can spill;
       // PostgreSQL keeps count(DISTINCT u) (its two-phase plan sorts the (unit, cell) rows twice: measured slower).
       const perUnitCells = mode === 'units' && (clamps.length > 0 || flavor === 'duckdb');
-      const specs = mine.map((st) => ({ lead: perUnitCells ? 'u' as const : null, cols: st.cols }));
+      const specs = mine.map((st) => ({ lead: perUnitCells ? ('u' as const) : null, cols: st.cols }));
       const src = sql`(${inner}) k`;
       const colRefs = cols.map((c) => sql.ref(c.name) as Frag);
       let q: Frag;
@@ -683,33 +832,56 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
         const aggs: Frag[] = [sql`CAST(count(*) AS varchar) AS units`, sql`CAST(count(*) AS varchar) AS rows`];
         for (const ci of clamps) {
           const c = sql.ref(`c${ci}`) as Frag;
-          aggs.push(sql`CAST(count(${c}) AS varchar) AS ${sql.ref(`units${ci}`)}`, sql`CAST(count(${c}) AS varchar) AS ${sql.ref(`rows${ci}`)}`,
-            sql`CAST(sum(${c}) AS varchar) AS ${sql.ref(`sum${ci}`)}`, sql`${topK(c, sql`${c} IS NOT NULL`, sql.ref(`rn${ci}`) as Frag)} AS ${sql.ref(`top${ci}`)}`);
+          aggs.push(
+            sql`CAST(count(${c}) AS varchar) AS ${sql.ref(`units${ci}`)}`,
+            sql`CAST(count(${c}) AS varchar) AS ${sql.ref(`rows${ci}`)}`,
+            sql`CAST(sum(${c}) AS varchar) AS ${sql.ref(`sum${ci}`)}`,
+            sql`${topK(c, sql`${c} IS NOT NULL`, sql.ref(`rn${ci}`) as Frag)} AS ${sql.ref(`top${ci}`)}`,
+          );
         }
         // PostgreSQL tops: each row ranked within its finest cell (every level column of the statement).
-        const ranked = pgRanks && clamps.length > 0
-          ? sql`(SELECT k.*, ${join(clamps.map((ci) => rankCol(sql.ref(`c${ci}`) as Frag, colRefs, `rn${ci}`)))} FROM ${src}) k` : src;
+        const ranked =
+          pgRanks && clamps.length > 0
+            ? sql`(SELECT k.*, ${join(clamps.map((ci) => rankCol(sql.ref(`c${ci}`) as Frag, colRefs, `rn${ci}`)))} FROM ${src}) k`
+            : src;
         q = groupedBy(ranked, cols, chunks, specs, aggs);
       } else if (!perUnitCells) {
         // Count tables only: distinct units and rows per cell, one pass (no per-(unit, cell) intermediate).
-        q = groupedBy(src, cols, chunks, specs, [sql`CAST(count(DISTINCT u) AS varchar) AS units`, sql`CAST(count(*) AS varchar) AS rows`]);
+        q = groupedBy(src, cols, chunks, specs, [
+          sql`CAST(count(DISTINCT u) AS varchar) AS units`,
+          sql`CAST(count(*) AS varchar) AS rows`,
+        ]);
       } else {
         // Per (unit, cell): a unit's kept rows in the cell and its summed (clamped) contribution; then per cell.
         const perUnit: Frag[] = [sql`count(*) AS rr`];
-        for (const ci of clamps) perUnit.push(sql`count(${sql.ref(`c${ci}`)}) AS ${sql.ref(`r${ci}`)}`, sql`sum(${sql.ref(`c${ci}`)}) AS ${sql.ref(`s${ci}`)}`);
+        for (const ci of clamps)
+          perUnit.push(
+            sql`count(${sql.ref(`c${ci}`)}) AS ${sql.ref(`r${ci}`)}`,
+            sql`sum(${sql.ref(`c${ci}`)}) AS ${sql.ref(`s${ci}`)}`,
+          );
         // PostgreSQL tops: each unit's bucket of the pre-filter below (the unit is grouped in every set: at most once per
         // cell), from a hash of its key: cheaper than dealing the rows by a row_number() window.
-        if (pgRanks) perUnit.push(key === 'uk' ? sql`CAST(u & ${lit(TOP_BUCKETS - 1)} AS integer) AS b` : sql`(hashtext(u) & ${lit(TOP_BUCKETS - 1)}) AS b`);
+        if (pgRanks)
+          perUnit.push(
+            key === 'uk'
+              ? sql`CAST(u & ${lit(TOP_BUCKETS - 1)} AS integer) AS b`
+              : sql`(hashtext(u) & ${lit(TOP_BUCKETS - 1)}) AS b`,
+          );
         const unitCells = groupedBy(src, cols, chunks, specs, perUnit);
         const keys = [...chunks.map((_, i) => sql.ref(`g${i}`) as Frag), ...colRefs];
         const aggs: Frag[] = [sql`CAST(count(*) AS varchar) AS units`, sql`CAST(sum(rr) AS varchar) AS rows`];
         for (const ci of clamps) {
-          const r = sql.ref(`r${ci}`) as Frag; const s = sql.ref(`s${ci}`) as Frag;
-          aggs.push(sql`CAST(count(*) FILTER (WHERE ${r} > 0) AS varchar) AS ${sql.ref(`units${ci}`)}`, sql`CAST(sum(${r}) AS varchar) AS ${sql.ref(`rows${ci}`)}`,
-            sql`CAST(sum(${s}) AS varchar) AS ${sql.ref(`sum${ci}`)}`);
+          const r = sql.ref(`r${ci}`) as Frag;
+          const s = sql.ref(`s${ci}`) as Frag;
+          aggs.push(
+            sql`CAST(count(*) FILTER (WHERE ${r} > 0) AS varchar) AS ${sql.ref(`units${ci}`)}`,
+            sql`CAST(sum(${r}) AS varchar) AS ${sql.ref(`rows${ci}`)}`,
+            sql`CAST(sum(${s}) AS varchar) AS ${sql.ref(`sum${ci}`)}`,
+          );
           if (!pgRanks) aggs.push(sql`${topK(s, sql`${r} > 0`, null)} AS ${sql.ref(`top${ci}`)}`);
         }
-        const grouped = (from: Frag): Frag => sql`SELECT ${join([...keys, ...aggs])} FROM ${from}${keys.length > 0 ? sql` GROUP BY ${join(keys)}` : sql``}`;
+        const grouped = (from: Frag): Frag =>
+          sql`SELECT ${join([...keys, ...aggs])} FROM ${from}${keys.length > 0 ? sql` GROUP BY ${join(keys)}` : sql``}`;
         if (!pgRanks) q = grouped(sql`(${unitCells}) uc`);
         else {
           // PostgreSQL tops: the per-(unit, cell) rows are kept once (a materialised CTE, dealt into TOP_BUCKETS buckets by
@@ -722,23 +894,33 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
           const bucketAggs: Frag[] = [];
           const thresholds: Frag[] = [];
           for (const ci of clamps) {
-            const r = ref(`r${ci}`); const s = ref(`s${ci}`);
+            const r = ref(`r${ci}`);
+            const s = ref(`s${ci}`);
             const bms = [...Array(TOP_BUCKETS).keys()].map((j) => ref(`bm${ci}_${j}`));
             bms.forEach((bm, j) => bucketAggs.push(sql`max(${s}) FILTER (WHERE ${r} > 0 AND b = ${lit(j)}) AS ${bm}`));
-            thresholds.push(sql`(SELECT x FROM unnest(ARRAY[${join(bms)}]) x WHERE x IS NOT NULL ORDER BY x DESC OFFSET ${lit(TOP_K - 1)} LIMIT 1) AS ${ref(`t${ci}`)}`);
+            thresholds.push(
+              sql`(SELECT x FROM unnest(ARRAY[${join(bms)}]) x WHERE x IS NOT NULL ORDER BY x DESC OFFSET ${lit(TOP_K - 1)} LIMIT 1) AS ${ref(`t${ci}`)}`,
+            );
           }
           // The cell is also one key `ck`: PostgreSQL estimates 200 groups for one column of a CTE (it has no statistics
           // there) against ~90,000 for three, and with that estimate it sorted all the per-(unit, cell) rows to merge-join
           // them with the cell thresholds (1M rows: 5.2-5.6 s -> 3.5-4.0 s for the statement); with one key it hashes the
           // (few) cells. A bigint (mixed radix: GROUPING() chunks, then each level + 1, NULL = 0) when the radix product fits
           // in 2^53, else an int[] (NULL levels as -1).
-          const radix = [...chunks.map((ch) => 2 ** ch.length), ...cols.map((c) => canon[c.variable]!.dim.nodes.length + 1)];
-          const ck = radix.reduce((a, b) => a * b, 1) <= MAX_SAFE
-            ? names.reduce<Frag>((acc, n, i) => {
-              const d = i < chunks.length ? ref(n) : sql`(COALESCE(${ref(n)}, -1) + 1)`;
-              return i === 0 ? sql`CAST(${d} AS bigint)` : sql`(${acc}) * ${lit(radix[i]!)} + ${d}`;
-            }, sql`CAST(0 AS bigint)`)
-            : sql`ARRAY[${join(names.map((n) => sql`COALESCE(${ref(n)}, -1)`))}]`;
+          const radix = [
+            ...chunks.map((ch) => 2 ** ch.length),
+            ...cols.map((c) => canon[c.variable]!.dim.nodes.length + 1),
+          ];
+          const ck =
+            radix.reduce((a, b) => a * b, 1) <= MAX_SAFE
+              ? names.reduce<Frag>(
+                  (acc, n, i) => {
+                    const d = i < chunks.length ? ref(n) : sql`(COALESCE(${ref(n)}, -1) + 1)`;
+                    return i === 0 ? sql`CAST(${d} AS bigint)` : sql`(${acc}) * ${lit(radix[i]!)} + ${d}`;
+                  },
+                  sql`CAST(0 AS bigint)`,
+                )
+              : sql`ARRAY[${join(names.map((n) => sql`COALESCE(${ref(n)}, -1)`))}]`;
           const ctes: Frag[] = [
             sql`uc AS MATERIALIZED (SELECT u0.*, ${ck} AS ck FROM (${unitCells}) u0)`,
             sql`a AS MATERIALIZED (SELECT a0.*, ${join(thresholds)} FROM (SELECT ${join([sql`ck`, ...names.map((n) => sql`min(${ref(n)}) AS ${ref(n)}`), ...aggs, ...bucketAggs])} FROM uc GROUP BY ck) a0)`,
@@ -746,17 +928,30 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
           const joins: Frag[] = [];
           const tops: Frag[] = [];
           for (const ci of clamps) {
-            const s = ref(`uc.s${ci}`); const tp = ref(`tp${ci}`); const t = ref(`a.t${ci}`);
+            const s = ref(`uc.s${ci}`);
+            const tp = ref(`tp${ci}`);
+            const t = ref(`a.t${ci}`);
             const w = sql`SELECT uc.ck, ${s} AS x, ${rankCol(s, [sql`uc.ck`], 'rn')} FROM uc JOIN a ON uc.ck = a.ck WHERE ${ref(`uc.r${ci}`)} > 0 AND (${t} IS NULL OR ${s} >= ${t})`;
             const rel = sql`(SELECT ck, CAST((array_agg(x ORDER BY x DESC))[1:${lit(TOP_K)}] AS text) AS top FROM (${w}) w WHERE rn <= ${lit(TOP_K)} GROUP BY ck)`;
             joins.push(sql` LEFT JOIN ${rel} ${tp} ON ${tp}.ck = a.ck`);
             tops.push(sql`${tp}.top AS ${ref(`top${ci}`)}`);
           }
-          const outCols = [...names, 'units', 'rows', ...clamps.flatMap((ci) => [`units${ci}`, `rows${ci}`, `sum${ci}`])].map((n) => ref(`a.${n}`));
+          const outCols = [
+            ...names,
+            'units',
+            'rows',
+            ...clamps.flatMap((ci) => [`units${ci}`, `rows${ci}`, `sum${ci}`]),
+          ].map((n) => ref(`a.${n}`));
           q = sql`WITH ${join(ctes)} SELECT ${join([...outCols, ...tops])} FROM a${join(joins, sql``)}`;
         }
       }
-      out.push({ sql: compile(q), chunks, cols: cols.map((c) => byName.get(c.name)!), sets: mine.map((s) => s.key), clamps });
+      out.push({
+        sql: compile(q),
+        chunks,
+        cols: cols.map((c) => byName.get(c.name)!),
+        sets: mine.map((s) => s.key),
+        clamps,
+      });
     });
     return out;
   };
@@ -787,34 +982,61 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     const cols = levelCols.filter((lc) => mine.some((st) => st.cols.includes(lc.name)));
     const chunks = groupingChunks(cols.map((c) => c.name));
     // Per row: the clamped values, whether each raw value was outside its bounds, the bucket of the row tops.
-    const rowTail = [...clamps.map((ci) => sql`${clampExpr(ci)} AS ${sql.ref(`c${ci}`)}`),
-      ...clamps.map((ci) => { const x = sql.ref(mName(layout.clamps[ci]!.source)) as Frag; const cl = layout.clamps[ci]!; return sql`(${x} < ${lit(cl.lower)} OR ${x} > ${lit(cl.upper)}) AS ${sql.ref(`raw${ci}`)}`; }),
-      ...(topBranch ? [sql`CAST(floor(random() * ${lit(ROW_TOP_BUCKETS)}) AS integer) AS b`] : [])];
+    const rowTail = [
+      ...clamps.map((ci) => sql`${clampExpr(ci)} AS ${sql.ref(`c${ci}`)}`),
+      ...clamps.map((ci) => {
+        const x = sql.ref(mName(layout.clamps[ci]!.source)) as Frag;
+        const cl = layout.clamps[ci]!;
+        return sql`(${x} < ${lit(cl.lower)} OR ${x} > ${lit(cl.upper)}) AS ${sql.ref(`raw${ci}`)}`;
+      }),
+      ...(topBranch ? [sql`CAST(floor(random() * ${lit(ROW_TOP_BUCKETS)}) AS integer) AS b`] : []),
+    ];
     const inner = sql`SELECT ${join([sql`e`, ...cols.map(levelExpr), ...rowTail])} FROM ${T} t`;
     /** The rows with the leaf indices of variables `vs` (the rollup below) instead of level columns. */
-    const innerV = (vs: readonly number[]): Frag => sql`SELECT ${join([sql`e`, ...vs.map((i) => sql.ref(vName(i)) as Frag), ...rowTail])} FROM ${T} t`;
+    const innerV = (vs: readonly number[]): Frag =>
+      sql`SELECT ${join([sql`e`, ...vs.map((i) => sql.ref(vName(i)) as Frag), ...rowTail])} FROM ${T} t`;
     const ok = sql`e = 0`;
-    const bucketTops: BucketTops[] = !topBranch ? [] : clamps.flatMap((ci): BucketTops[] => {
-      const tsets = mine.filter((st) => st.tables.some((u) => layout.tables[u]!.clamp === ci));
-      if (tsets.length === 0) return [];
-      const bcols = cols.filter((lc) => tsets.some((st) => st.cols.includes(lc.name))).map((lc) => lc.name);
-      const ref = (c: string): Frag => sql.ref(c) as Frag;
-      const c = ref(`c${ci}`);
-      const ps = bcols.map((_, j) => ref(`p${j}`));
-      const fallback = (cells: readonly { readonly key: readonly (number | null)[]; readonly threshold: number | null }[]): CompiledSql => {
-        // Bind parameters (one array per column), never literals: a threshold is a value of the microdata (a bucket
-        // maximum), so it stays out of the SQL text (statement logs, STATGUARD_SQL_TIMING), as the bounding key does.
-        const columns = [...bcols.map((_, j) => sql`CAST(${sql.val(cells.map((cell) => cell.key[j] ?? -1))} AS integer[])`),
-          sql`CAST(${sql.val(cells.map((cell) => (cell.threshold === null ? null : String(cell.threshold))))} AS numeric[])`];
-        const on = bcols.length > 0 ? join(bcols.map((name, j) => sql`COALESCE(k.${ref(name)}, -1) = f.${ps[j]!}`), sql` AND `) : sql`TRUE`;
-        const w = sql`SELECT ${join([...ps.map((pj) => sql`f.${pj}`), sql`k.${c} AS x`, rankCol(sql`k.${c}`, ps.map((pj) => sql`f.${pj}`), 'rn')])}
+    const bucketTops: BucketTops[] = !topBranch
+      ? []
+      : clamps.flatMap((ci): BucketTops[] => {
+          const tsets = mine.filter((st) => st.tables.some((u) => layout.tables[u]!.clamp === ci));
+          if (tsets.length === 0) return [];
+          const bcols = cols.filter((lc) => tsets.some((st) => st.cols.includes(lc.name))).map((lc) => lc.name);
+          const ref = (c: string): Frag => sql.ref(c) as Frag;
+          const c = ref(`c${ci}`);
+          const ps = bcols.map((_, j) => ref(`p${j}`));
+          const fallback = (
+            cells: readonly { readonly key: readonly (number | null)[]; readonly threshold: number | null }[],
+          ): CompiledSql => {
+            // Bind parameters (one array per column), never literals: a threshold is a value of the microdata (a bucket
+            // maximum), so it stays out of the SQL text (statement logs, STATGUARD_SQL_TIMING), as the bounding key does.
+            const columns = [
+              ...bcols.map((_, j) => sql`CAST(${sql.val(cells.map((cell) => cell.key[j] ?? -1))} AS integer[])`),
+              sql`CAST(${sql.val(cells.map((cell) => (cell.threshold === null ? null : String(cell.threshold))))} AS numeric[])`,
+            ];
+            const on =
+              bcols.length > 0
+                ? join(
+                    bcols.map((name, j) => sql`COALESCE(k.${ref(name)}, -1) = f.${ps[j]!}`),
+                    sql` AND `,
+                  )
+                : sql`TRUE`;
+            const w = sql`SELECT ${join([
+              ...ps.map((pj) => sql`f.${pj}`),
+              sql`k.${c} AS x`,
+              rankCol(
+                sql`k.${c}`,
+                ps.map((pj) => sql`f.${pj}`),
+                'rn',
+              ),
+            ])}
           FROM (${inner}) k JOIN unnest(${join(columns)}) AS f(${join([...ps, ref('t')])}) ON ${on}
           WHERE k.${ok} AND k.${c} IS NOT NULL AND (f.t IS NULL OR k.${c} >= f.t)`;
-        return compile(sql`SELECT ${join([...ps, sql`CAST((array_agg(x ORDER BY x DESC))[1:${lit(TOP_K)}] AS text) AS top`])}
+            return compile(sql`SELECT ${join([...ps, sql`CAST((array_agg(x ORDER BY x DESC))[1:${lit(TOP_K)}] AS text) AS top`])}
           FROM (${w}) w WHERE rn <= ${lit(TOP_K)}${ps.length > 0 ? sql` GROUP BY ${join(ps)}` : sql``}`);
-      };
-      return [{ clamp: ci, cols: bcols, sets: tsets.map((st) => st.key), fallback }];
-    });
+          };
+          return [{ clamp: ci, cols: bcols, sets: tsets.map((st) => st.key), fallback }];
+        });
     // DuckDB evaluates an aggregate's FILTER in every grouping set (7 filtered aggregates x 17 sets per row in the benchmark
     // policy, before the rollup below: its hash aggregate took 9.1 s CPU at 10M rows, 6.4 s without tops): there the
     // arguments of invalid rows are NULL-ed once per row in a projection instead (count, sum and max(c, k) skip NULLs;
@@ -834,11 +1056,16 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
      */
     const rollup = (): Frag => {
       const ref = (c: string): Frag => sql.ref(c) as Frag;
-      const varsOf = (names: readonly string[]): number[] => [...new Set(names.map((c) => byName.get(c)!.variable))].sort((a, b) => a - b);
+      const varsOf = (names: readonly string[]): number[] =>
+        [...new Set(names.map((c) => byName.get(c)!.variable))].sort((a, b) => a - b);
       const within = (small: readonly number[], big: readonly number[]): boolean => small.every((v) => big.includes(v));
-      const tableVars = [...new Set(mine.flatMap((st) => st.tables))].map((ti) => [...new Set(layout.tables[ti]!.dimVar)].sort((a, b) => a - b));
+      const tableVars = [...new Set(mine.flatMap((st) => st.tables))].map((ti) =>
+        [...new Set(layout.tables[ti]!.dimVar)].sort((a, b) => a - b),
+      );
       const uniq = [...new Map(tableVars.map((vs) => [vs.join(','), vs] as const)).values()];
-      const bases = uniq.filter((vs) => !uniq.some((o) => o.length > vs.length && within(vs, o))).sort((a, b) => a.length - b.length);
+      const bases = uniq
+        .filter((vs) => !uniq.some((o) => o.length > vs.length && within(vs, o)))
+        .sort((a, b) => a.length - b.length);
       const baseOf = (st: GroupingSet): number => {
         const i = bases.findIndex((b) => within(varsOf(st.cols), b));
         if (i < 0) throw new Error(`rollup: no base set holds the variables of grouping set ${JSON.stringify(st.key)}`);
@@ -849,49 +1076,95 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
       const keys = ['e', ...(topBranch ? ['b'] : []), ...fVars.map(vName)];
       const fChunks = groupingChunks(keys);
       /** The first-level rows of the set grouping `grouped`: each chunk's GROUPING() has that set's value. */
-      const tag = (grouped: ReadonlySet<string>): Frag => join(fChunks.map((chunk, i) => sql`${ref(`fg${i}`)} = ${lit(groupingMask(chunk, grouped))}`), sql` AND `);
+      const tag = (grouped: ReadonlySet<string>): Frag =>
+        join(
+          fChunks.map((chunk, i) => sql`${ref(`fg${i}`)} = ${lit(groupingMask(chunk, grouped))}`),
+          sql` AND `,
+        );
       const vSet = (vs: readonly number[]): string[] => vs.map(vName);
       // The scan: first-level aggregates (raw types), over valid rows only.
-      const filtered = (agg: string, x: Frag | null): Frag => (noFilter
-        ? sql`${sql.raw(agg)}(${x ?? ref('okv')})`
-        : sql`${sql.raw(agg)}(${x ?? sql`*`}) FILTER (WHERE ${ok})`);
-      const first: Frag[] = [...fChunks.map((chunk, i) => sql`GROUPING(${join(chunk.map(ref))}) AS ${ref(`fg${i}`)}`), ...keys.map(ref),
-        sql`count(*) AS fn`, sql`${filtered('count', null)} AS fr`];
+      const filtered = (agg: string, x: Frag | null): Frag =>
+        noFilter ? sql`${sql.raw(agg)}(${x ?? ref('okv')})` : sql`${sql.raw(agg)}(${x ?? sql`*`}) FILTER (WHERE ${ok})`;
+      const first: Frag[] = [
+        ...fChunks.map((chunk, i) => sql`GROUPING(${join(chunk.map(ref))}) AS ${ref(`fg${i}`)}`),
+        ...keys.map(ref),
+        sql`count(*) AS fn`,
+        sql`${filtered('count', null)} AS fr`,
+      ];
       for (const ci of clamps) {
         const c = ref(noFilter ? `cv${ci}` : `c${ci}`);
-        first.push(sql`${filtered('count', c)} AS ${ref(`fc${ci}`)}`, sql`${filtered('sum', c)} AS ${ref(`fs${ci}`)}`,
-          noFilter ? sql`count(${ref(`rv${ci}`)}) AS ${ref(`fk${ci}`)}` : sql`count(*) FILTER (WHERE ${ref(`raw${ci}`)}) AS ${ref(`fk${ci}`)}`);
+        first.push(
+          sql`${filtered('count', c)} AS ${ref(`fc${ci}`)}`,
+          sql`${filtered('sum', c)} AS ${ref(`fs${ci}`)}`,
+          noFilter
+            ? sql`count(${ref(`rv${ci}`)}) AS ${ref(`fk${ci}`)}`
+            : sql`count(*) FILTER (WHERE ${ref(`raw${ci}`)}) AS ${ref(`fk${ci}`)}`,
+        );
         if (noFilter && needTop) first.push(sql`max(${c}, ${lit(TOP_K)}) AS ${ref(`ft${ci}`)}`);
         if (topBranch) first.push(sql`${filtered('max', c)} AS ${ref(`fm${ci}`)}`);
       }
       const rowSrc = noFilter
-        ? sql`(SELECT ${join([sql`e`, ...vSet(fVars).map(ref), sql`CASE WHEN ${ok} THEN TRUE END AS okv`,
-          ...clamps.flatMap((ci) => [sql`CASE WHEN ${ok} THEN ${ref(`c${ci}`)} END AS ${ref(`cv${ci}`)}`, sql`CASE WHEN ${ref(`raw${ci}`)} THEN TRUE END AS ${ref(`rv${ci}`)}`])])} FROM (${innerV(fVars)}) k0) k`
+        ? sql`(SELECT ${join([
+            sql`e`,
+            ...vSet(fVars).map(ref),
+            sql`CASE WHEN ${ok} THEN TRUE END AS okv`,
+            ...clamps.flatMap((ci) => [
+              sql`CASE WHEN ${ok} THEN ${ref(`c${ci}`)} END AS ${ref(`cv${ci}`)}`,
+              sql`CASE WHEN ${ref(`raw${ci}`)} THEN TRUE END AS ${ref(`rv${ci}`)}`,
+            ]),
+          ])} FROM (${innerV(fVars)}) k0) k`
         : sql`(${innerV(fVars)}) k`;
-      const firstSets = [sql`(e)`, ...bases.map((b) => (b.length > 0 ? sql`(${join(vSet(b).map(ref))})` : sql`()`)),
-        ...bucketVars.map((bc) => sql`(${join([...vSet(varsOf(bc)).map(ref), sql`b`])})`)];
+      const firstSets = [
+        sql`(e)`,
+        ...bases.map((b) => (b.length > 0 ? sql`(${join(vSet(b).map(ref))})` : sql`()`)),
+        ...bucketVars.map((bc) => sql`(${join([...vSet(varsOf(bc)).map(ref), sql`b`])})`),
+      ];
       const f = sql`SELECT ${join(first)} FROM ${rowSrc} GROUP BY GROUPING SETS (${join(firstSets)})`;
       // The second level: every branch gives the columns of the one-pass row, in the same order and types.
       const txt = (x: Frag): Frag => sql`CAST(${x} AS varchar)`;
       const nullInt = sql`CAST(NULL AS integer)`;
-      const gConst = (grouped: ReadonlySet<string>): Frag[] => chunks.map((chunk, i) => sql`${lit(groupingMask(chunk, grouped))} AS ${ref(`g${i}`)}`);
-      const head = (gv: 0 | 1, ev: Frag, bv: Frag | null): Frag[] => [sql`${lit(gv)} AS gv`, sql`${ev} AS ev`,
-        ...(topBranch ? [sql`${lit(bv === null ? 1 : 0)} AS gb`, sql`${bv ?? sql`CAST(NULL AS varchar)`} AS bv`] : [])];
+      const gConst = (grouped: ReadonlySet<string>): Frag[] =>
+        chunks.map((chunk, i) => sql`${lit(groupingMask(chunk, grouped))} AS ${ref(`g${i}`)}`);
+      const head = (gv: 0 | 1, ev: Frag, bv: Frag | null): Frag[] => [
+        sql`${lit(gv)} AS gv`,
+        sql`${ev} AS ev`,
+        ...(topBranch ? [sql`${lit(bv === null ? 1 : 0)} AS gb`, sql`${bv ?? sql`CAST(NULL AS varchar)`} AS bv`] : []),
+      ];
       /** The aggregates of one first-level row (`summed` false) or over first-level rows; `withMx`: the bucket maxima. */
       const outAggs = (summed: boolean, withMx: boolean): Frag[] => {
         const s = (x: string): Frag => (summed ? sql`sum(${ref(x)})` : ref(x));
         const out: Frag[] = [sql`${txt(s('fn'))} AS n`, sql`${txt(s('fr'))} AS units`, sql`${txt(s('fr'))} AS rows`];
         for (const ci of clamps) {
-          const top = !(noFilter && needTop) ? sql`CAST(NULL AS varchar)`
-            : summed ? txt(sql`list_slice(list_reverse_sort(flatten(list(${ref(`ft${ci}`)}))), 1, ${lit(TOP_K)})`) : txt(ref(`ft${ci}`));
-          out.push(sql`${txt(s(`fc${ci}`))} AS ${ref(`units${ci}`)}`, sql`${txt(s(`fc${ci}`))} AS ${ref(`rows${ci}`)}`,
-            sql`${txt(s(`fs${ci}`))} AS ${ref(`sum${ci}`)}`, sql`${top} AS ${ref(`top${ci}`)}`);
-          if (topBranch) out.push(sql`${withMx ? txt(summed ? sql`max(${ref(`fm${ci}`)})` : ref(`fm${ci}`)) : sql`CAST(NULL AS varchar)`} AS ${ref(`mx${ci}`)}`);
+          const top = !(noFilter && needTop)
+            ? sql`CAST(NULL AS varchar)`
+            : summed
+              ? txt(sql`list_slice(list_reverse_sort(flatten(list(${ref(`ft${ci}`)}))), 1, ${lit(TOP_K)})`)
+              : txt(ref(`ft${ci}`));
+          out.push(
+            sql`${txt(s(`fc${ci}`))} AS ${ref(`units${ci}`)}`,
+            sql`${txt(s(`fc${ci}`))} AS ${ref(`rows${ci}`)}`,
+            sql`${txt(s(`fs${ci}`))} AS ${ref(`sum${ci}`)}`,
+            sql`${top} AS ${ref(`top${ci}`)}`,
+          );
+          if (topBranch)
+            out.push(
+              sql`${withMx ? txt(summed ? sql`max(${ref(`fm${ci}`)})` : ref(`fm${ci}`)) : sql`CAST(NULL AS varchar)`} AS ${ref(`mx${ci}`)}`,
+            );
           out.push(sql`${txt(s(`fk${ci}`))} AS ${ref(`clamped${ci}`)}`);
         }
         return out;
       };
-      const carried = ['fn', 'fr', ...clamps.flatMap((ci) => [`fc${ci}`, `fs${ci}`, `fk${ci}`, ...(noFilter && needTop ? [`ft${ci}`] : []), ...(topBranch ? [`fm${ci}`] : [])])].map(ref);
+      const carried = [
+        'fn',
+        'fr',
+        ...clamps.flatMap((ci) => [
+          `fc${ci}`,
+          `fs${ci}`,
+          `fk${ci}`,
+          ...(noFilter && needTop ? [`ft${ci}`] : []),
+          ...(topBranch ? [`fm${ci}`] : []),
+        ]),
+      ].map(ref);
       const branches: Frag[] = [];
       // Validation groups: the (e) rows as they are.
       branches.push(sql`SELECT ${join([...head(0, txt(ref('e')), null), ...gConst(new Set()), ...cols.map((c) => sql`${nullInt} AS ${ref(c.name)}`), ...outAggs(false, true)])}
@@ -910,7 +1183,9 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
           return sql`(${join(terms, sql` + `)}) AS ${ref(`g${i}`)}`;
         });
         const setList = join(bsets.map((st) => (st.cols.length > 0 ? sql`(${join(st.cols.map(ref))})` : sql`()`)));
-        const having = bcols.filter((lc) => lc.nullable).map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
+        const having = bcols
+          .filter((lc) => lc.nullable)
+          .map((lc) => sql`NOT (GROUPING(${ref(lc.name)}) = 0 AND ${ref(lc.name)} IS NULL)`);
         const src = sql`(SELECT ${join([...bcols.map(levelExpr), ...carried])} FROM f WHERE ${tag(new Set(vSet(b)))}) x`;
         branches.push(sql`SELECT ${join([...head(1, sql`CAST(NULL AS varchar)`, null), ...g, ...cols.map((c) => (inB.has(c.name) ? ref(c.name) : sql`${nullInt} AS ${ref(c.name)}`)), ...outAggs(true, false)])}
           FROM ${src} GROUP BY GROUPING SETS (${setList})${having.length > 0 ? sql` HAVING ${join(having, sql` AND `)}` : sql``}`);
@@ -929,22 +1204,45 @@ export function buildSql(plan: Plan, rel: SqlRelation, flavor: SqlFlavor, keyHex
     else {
       // Without GROUPING SETS (Citus, PostgreSQL only): one GROUP BY per set, every set from the rows (groupedBy); the sum
       // sets of a plan that reads tops come from statements('row').
-      const aggs: [string, Frag][] = [['n', sql`CAST(count(*) AS varchar)`],
-        ['units', sql`CAST(count(*) FILTER (WHERE ${ok}) AS varchar)`], ['rows', sql`CAST(count(*) FILTER (WHERE ${ok}) AS varchar)`]];
+      const aggs: [string, Frag][] = [
+        ['n', sql`CAST(count(*) AS varchar)`],
+        ['units', sql`CAST(count(*) FILTER (WHERE ${ok}) AS varchar)`],
+        ['rows', sql`CAST(count(*) FILTER (WHERE ${ok}) AS varchar)`],
+      ];
       for (const ci of clamps) {
         const c = sql.ref(`c${ci}`) as Frag;
         if (sumsHere) {
-          aggs.push([`units${ci}`, sql`CAST(count(${c}) FILTER (WHERE ${ok}) AS varchar)`], [`rows${ci}`, sql`CAST(count(${c}) FILTER (WHERE ${ok}) AS varchar)`],
-            [`sum${ci}`, sql`CAST(sum(${c}) FILTER (WHERE ${ok}) AS varchar)`], [`top${ci}`, sql`CAST(NULL AS varchar)`]);
+          aggs.push(
+            [`units${ci}`, sql`CAST(count(${c}) FILTER (WHERE ${ok}) AS varchar)`],
+            [`rows${ci}`, sql`CAST(count(${c}) FILTER (WHERE ${ok}) AS varchar)`],
+            [`sum${ci}`, sql`CAST(sum(${c}) FILTER (WHERE ${ok}) AS varchar)`],
+            [`top${ci}`, sql`CAST(NULL AS varchar)`],
+          );
         }
         // the raw value is outside the clamp bounds (computed once per row)
         aggs.push([`clamped${ci}`, sql`CAST(count(*) FILTER (WHERE ${sql.ref(`raw${ci}`)}) AS varchar)`]);
       }
-      const specs = [{ lead: 'e' as const, cols: [] as string[] }, ...mine.map((st) => ({ lead: null, cols: st.cols }))];
-      q = groupedBy(sql`(${inner}) k`, cols, chunks, specs, aggs.map(([name, e]) => sql`${e} AS ${sql.ref(name)}`), true);
+      const specs = [
+        { lead: 'e' as const, cols: [] as string[] },
+        ...mine.map((st) => ({ lead: null, cols: st.cols })),
+      ];
+      q = groupedBy(
+        sql`(${inner}) k`,
+        cols,
+        chunks,
+        specs,
+        aggs.map(([name, e]) => sql`${e} AS ${sql.ref(name)}`),
+        true,
+      );
     }
-    return { sql: compile(q), chunks, cols: cols.map((c) => byName.get(c.name)!), sets: mine.map((st) => st.key), clamps: sumsHere ? clamps : [],
-      ...(topBranch ? { bucketTops } : {}) };
+    return {
+      sql: compile(q),
+      chunks,
+      cols: cols.map((c) => byName.get(c.name)!),
+      sets: mine.map((st) => st.key),
+      clamps: sumsHere ? clamps : [],
+      ...(topBranch ? { bucketTops } : {}),
+    };
   })();
 
   return {

@@ -3,7 +3,16 @@ import type { ExactCell, ExactTable, Plan } from '../types.ts';
 import { TOP_K, cellCount, strides } from '../types.ts';
 import { randomBytes } from 'node:crypto';
 import { POS_FACTOR, REASON_OF, buildSql, groupingMask } from './sql-builder.ts';
-import type { AggMode, AggStatement, BucketTops, CompiledSql, SqlFlavor, SqlQueryPlan, SqlRelation, UnitKey } from './sql-builder.ts';
+import type {
+  AggMode,
+  AggStatement,
+  BucketTops,
+  CompiledSql,
+  SqlFlavor,
+  SqlQueryPlan,
+  SqlRelation,
+  UnitKey,
+} from './sql-builder.ts';
 import type { AggregateContext, AggregateResult, AggregateStats } from './source.ts';
 
 /**
@@ -39,7 +48,11 @@ export interface ParallelExecutor {
    * `n` more connections, each inside a REPEATABLE READ transaction on the exported `snapshot` (every part sees the rows
    * the caller's transaction sees; READ ONLY when `readOnly`); `close` ends their transactions and disconnects.
    */
-  sessions(snapshot: string, n: number, readOnly: boolean): Promise<{ readonly execs: readonly SqlExecutor[]; close(): Promise<void> }>;
+  sessions(
+    snapshot: string,
+    n: number,
+    readOnly: boolean,
+  ): Promise<{ readonly execs: readonly SqlExecutor[]; close(): Promise<void> }>;
 }
 
 /** hash_mem (work_mem * hash_mem_multiplier) the PostgreSQL one-pass statement is planned with (see withCellHashMem). */
@@ -61,12 +74,15 @@ async function withCellHashMem<T>(exec: SqlExecutor, f: () => Promise<T>): Promi
       const before = String((await exec.query(`SELECT current_setting('hash_mem_multiplier') AS hm`, []))[0]?.hm);
       const after = String((await exec.query(cellHashMemSql(false), []))[0]?.hm);
       if (after !== before) restore = before;
-    } catch { /* an engine without the setting: keep its plans */ }
+    } catch {
+      /* an engine without the setting: keep its plans */
+    }
   }
   try {
     return await f();
   } finally {
-    if (restore !== null) await exec.query(`SELECT set_config('hash_mem_multiplier', $1, false)`, [restore]).catch(() => {});
+    if (restore !== null)
+      await exec.query(`SELECT set_config('hash_mem_multiplier', $1, false)`, [restore]).catch(() => {});
   }
 }
 
@@ -100,7 +116,8 @@ export interface SqlInputInfo {
 const toInt = (v: unknown): number => {
   if (v === null || v === undefined) return 0;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new StatguardError('SOURCE_UNREADABLE', `database returned a non-numeric aggregate (${String(v)})`);
+  if (!Number.isFinite(n))
+    throw new StatguardError('SOURCE_UNREADABLE', `database returned a non-numeric aggregate (${String(v)})`);
   return n;
 };
 
@@ -110,41 +127,69 @@ const toInt = (v: unknown): number => {
  * hash, clamping and per-unit contributions). Guarantees are stated next to
  * the generated SQL in sql-builder.ts.
  */
-export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlExecutor, rel: SqlRelation, input: SqlInputInfo): Promise<AggregateResult> {
+export async function aggregateSql(
+  plan: Plan,
+  ctx: AggregateContext,
+  exec: SqlExecutor,
+  rel: SqlRelation,
+  input: SqlInputInfo,
+): Promise<AggregateResult> {
   const ds = plan.dataset;
   if (ds.unit.holding || plan.tables.some((t) => t.measure.weight !== undefined)) {
     // Per-holding top contributions and sampling weights are computed by the streaming (csv) path only, for now.
-    throw new StatguardError('USAGE', `${ds.unit.holding ? `a holding column ("unit.holding")` : `a sampling weight ("dataset.weight")`} is supported by the csv source only for now; source kind ${JSON.stringify(ds.source.kind)} cannot use it`, { path: ds.unit.holding ? '/dataset/unit/holding' : '/dataset/weight' });
+    throw new StatguardError(
+      'USAGE',
+      `${ds.unit.holding ? `a holding column ("unit.holding")` : `a sampling weight ("dataset.weight")`} is supported by the csv source only for now; source kind ${JSON.stringify(ds.source.kind)} cannot use it`,
+      { path: ds.unit.holding ? '/dataset/unit/holding' : '/dataset/weight' },
+    );
   }
   if (plan.protection.regime === 'ckm') {
     // Cell keys (sums of per-unit record keys) are computed by the streaming (csv) path only, for now: refuse rather than differ.
-    throw new StatguardError('USAGE', `the cell key method (regime "ckm") is supported by the csv source only for now; source kind ${JSON.stringify(ds.source.kind)} cannot use it`, { path: '/protection/regime' });
+    throw new StatguardError(
+      'USAGE',
+      `the cell key method (regime "ckm") is supported by the csv source only for now; source kind ${JSON.stringify(ds.source.kind)} cannot use it`,
+      { path: '/protection/regime' },
+    );
   }
   if (!Number.isInteger(ds.unit.maxRowsPerUnit) || ds.unit.maxRowsPerUnit < 1) {
-    throw new StatguardError('POLICY_INVALID', `maxRowsPerUnit must be a positive integer`, { path: '/dataset/unit/maxRowsPerUnit' });
+    throw new StatguardError('POLICY_INVALID', `maxRowsPerUnit must be a positive integer`, {
+      path: '/dataset/unit/maxRowsPerUnit',
+    });
   }
   if (ds.unit.column !== null && ctx.boundingKey.length < 16) {
     throw new StatguardError('USAGE', `bounding key must have at least 16 bytes (got ${ctx.boundingKey.length})`);
   }
   const keyHex = Buffer.from(ctx.boundingKey).toString('hex');
   type Run = (c: CompiledSql) => Promise<Record<string, unknown>[]>;
-  const runOn = (x: SqlExecutor): Run => async (c) => {
-    try {
-      const t0 = timing ? performance.now() : 0;
-      const rows = await x.query(c.sql, c.parameters);
-      if (timing) process.stderr.write(`[sql ${((performance.now() - t0) / 1000).toFixed(3)} s] ${timingFull ? c.sql : c.sql.replace(/\s+/g, ' ').slice(0, 160)}\n`);
-      return rows;
-    } catch (e) {
-      if (e instanceof StatguardError) throw e;
-      // Driver messages name tables and columns, never data values of protected cells.
-      throw new StatguardError('SOURCE_UNREADABLE', `query on ${input.where} failed: ${(e as Error).message}`, { file: input.where });
-    }
-  };
+  const runOn =
+    (x: SqlExecutor): Run =>
+    async (c) => {
+      try {
+        const t0 = timing ? performance.now() : 0;
+        const rows = await x.query(c.sql, c.parameters);
+        if (timing)
+          process.stderr.write(
+            `[sql ${((performance.now() - t0) / 1000).toFixed(3)} s] ${timingFull ? c.sql : c.sql.replace(/\s+/g, ' ').slice(0, 160)}\n`,
+          );
+        return rows;
+      } catch (e) {
+        if (e instanceof StatguardError) throw e;
+        // Driver messages name tables and columns, never data values of protected cells.
+        throw new StatguardError('SOURCE_UNREADABLE', `query on ${input.where} failed: ${(e as Error).message}`, {
+          file: input.where,
+        });
+      }
+    };
   const run = runOn(exec);
   // One conversion pass, materialised once in a temporary table (session-local, dropped at the end) when the engine allows it
   // and the plan has per-unit steps; a plan without a unit column runs everything in one statement over the relation.
-  const typedTable = exec.materialize === false || ds.unit.column === null ? null : `sg_typed_${randomBytes(6).toString('hex')}`;
-  const q = buildSql(plan, rel, exec.flavor, keyHex, { typedTable, fence: exec.materialize !== false, groupingSets: exec.groupingSets !== false });
+  const typedTable =
+    exec.materialize === false || ds.unit.column === null ? null : `sg_typed_${randomBytes(6).toString('hex')}`;
+  const q = buildSql(plan, rel, exec.flavor, keyHex, {
+    typedTable,
+    fence: exec.materialize !== false,
+    groupingSets: exec.groupingSets !== false,
+  });
 
   // Reading in parts (a PostgreSQL server, `exec.parallel`): several connections on one snapshot (a REPEATABLE READ
   // transaction here, exported to the other connections and kept until every statement of this run has run). A plan
@@ -155,7 +200,8 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
   let closeSessions: (() => Promise<void>) | null = null;
   const openParts = async (readOnly: boolean): Promise<{ bounds: readonly number[]; execs: SqlExecutor[] } | null> => {
     const par = exec.parallel;
-    if (par === undefined || exec.flavor !== 'postgres' || exec.groupingSets === false || exec.materialize === false) return null;
+    if (par === undefined || exec.flavor !== 'postgres' || exec.groupingSets === false || exec.materialize === false)
+      return null;
     const bounds = await par.blocks();
     if (bounds === null || bounds.length < 3) return null;
     await exec.query(`BEGIN ISOLATION LEVEL REPEATABLE READ${readOnly ? ' READ ONLY' : ''}`, []);
@@ -170,7 +216,11 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       return null;
     }
     const more = await par.sessions(snapshot, bounds.length - 2, readOnly).catch((e: unknown) => {
-      throw new StatguardError('SOURCE_UNREADABLE', `cannot open the connections reading ${input.where} in parts: ${(e as Error).message}`, { file: input.where });
+      throw new StatguardError(
+        'SOURCE_UNREADABLE',
+        `cannot open the connections reading ${input.where} in parts: ${(e as Error).message}`,
+        { file: input.where },
+      );
     });
     closeSessions = more.close;
     return { bounds, execs: [exec, ...more.execs] };
@@ -181,21 +231,39 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
     if (parts === null) return withCellHashMem(exec, () => run(q.onePass!.sql));
     const { bounds, execs } = parts;
     const t0 = timing ? performance.now() : 0;
-    const rows = await Promise.all(execs.map(async (x, i) => {
-      const st = buildSql(plan, rel, exec.flavor, keyHex, { typedTable: null, fence: true, blocks: [bounds[i]!, i === execs.length - 1 ? null : bounds[i + 1]!] }).onePass!.sql;
-      if (i === 0) return withCellHashMem(exec, () => run(st));
-      await runOn(x)(hashMemPrelude);
-      return runOn(x)(st);
-    }));
-    if (timing) process.stderr.write(`[sql ${((performance.now() - t0) / 1000).toFixed(3)} s] one pass in ${execs.length} parts (blocks ${bounds.join(', ')})\n`);
+    const rows = await Promise.all(
+      execs.map(async (x, i) => {
+        const st = buildSql(plan, rel, exec.flavor, keyHex, {
+          typedTable: null,
+          fence: true,
+          blocks: [bounds[i]!, i === execs.length - 1 ? null : bounds[i + 1]!],
+        }).onePass!.sql;
+        if (i === 0) return withCellHashMem(exec, () => run(st));
+        await runOn(x)(hashMemPrelude);
+        return runOn(x)(st);
+      }),
+    );
+    if (timing)
+      process.stderr.write(
+        `[sql ${((performance.now() - t0) / 1000).toFixed(3)} s] one pass in ${execs.length} parts (blocks ${bounds.join(', ')})\n`,
+      );
     return mergePassRows(rows);
   };
   // Plans with a unit column: one part per connection (one, unless the server reads in parts), each with its own
   // statements over its own units; `all` runs a statement of every part at once and adds up their rows.
-  interface Part { readonly table: string | null; readonly q: SqlQueryPlan; readonly run: Run }
+  interface Part {
+    readonly table: string | null;
+    readonly q: SqlQueryPlan;
+    readonly run: Run;
+  }
   let parts: Part[] = [{ table: typedTable, q, run }];
   const all = async (f: (p: Part, i: number) => CompiledSql | null): Promise<Record<string, unknown>[]> => {
-    const rows = await Promise.all(parts.map((p, i) => { const c = f(p, i); return c === null ? Promise.resolve([]) : p.run(c); }));
+    const rows = await Promise.all(
+      parts.map((p, i) => {
+        const c = f(p, i);
+        return c === null ? Promise.resolve([]) : p.run(c);
+      }),
+    );
     return parts.length === 1 ? rows[0]! : mergePassRows(rows);
   };
 
@@ -208,33 +276,57 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
         // Each part's temporary table has a name of its own (the others' are dropped with their connections).
         parts = split.execs.map((x, i) => {
           const table = i === 0 ? typedTable : `${typedTable}_${i}`;
-          return { table, q: buildSql(plan, rel, exec.flavor, keyHex, { typedTable: table, fence: true, groupingSets: true, unitPart: [i, n] }), run: runOn(x) };
+          return {
+            table,
+            q: buildSql(plan, rel, exec.flavor, keyHex, {
+              typedTable: table,
+              fence: true,
+              groupingSets: true,
+              unitPart: [i, n],
+            }),
+            run: runOn(x),
+          };
         });
       }
-      await Promise.all(parts.map(async (p) => {
-        await p.run({ sql: `CREATE TEMPORARY TABLE ${p.table} AS ${p.q.typedSelect.sql}`, parameters: p.q.typedSelect.parameters });
-        if (exec.flavor === 'postgres') await p.run({ sql: `ANALYZE ${p.table}`, parameters: [] });
-      }));
+      await Promise.all(
+        parts.map(async (p) => {
+          await p.run({
+            sql: `CREATE TEMPORARY TABLE ${p.table} AS ${p.q.typedSelect.sql}`,
+            parameters: p.q.typedSelect.parameters,
+          });
+          if (exec.flavor === 'postgres') await p.run({ sql: `ANALYZE ${p.table}`, parameters: [] });
+        }),
+      );
     }
     // 1. Validation: counts per error code (typed conversion and domain checks, same order as RowConverter). One-pass plans
     // (no unit column) get them from the (e) grouping set of the single statement that also computes every cell.
     const passRows = q.onePass !== null ? await onePassRows() : null;
-    const vrows = passRows !== null ? passRows.filter((r) => toInt(r.gv) === 0).map((r): Record<string, unknown> => ({ ...r, e: r.ev })) : await all((p) => p.q.validate);
+    const vrows =
+      passRows !== null
+        ? passRows.filter((r) => toInt(r.gv) === 0).map((r): Record<string, unknown> => ({ ...r, e: r.ev }))
+        : await all((p) => p.q.validate);
     let rowsRead = 0;
     let rowsDropped = 0;
     let valid = 0;
     const dropReasons: Record<string, number> = {};
     for (const r of vrows) {
-      const e = toInt(r.e); const n = toInt(r.n);
+      const e = toInt(r.e);
+      const n = toInt(r.n);
       rowsRead += n;
-      if (e === 0) { valid += n; continue; }
+      if (e === 0) {
+        valid += n;
+        continue;
+      }
       rowsDropped += n;
       const reason = REASON_OF[e % POS_FACTOR]!;
       dropReasons[reason] = (dropReasons[reason] ?? 0) + n;
     }
-    if (rowsRead === 0) throw new StatguardError('EMPTY_INPUT', `microdata ${input.where} has no rows`, { file: input.where });
+    if (rowsRead === 0)
+      throw new StatguardError('EMPTY_INPUT', `microdata ${input.where} has no rows`, { file: input.where });
     if (rowsDropped > 0 && ds.onInvalidRow === 'error') throw await locateError(q, rel, run, input, rowsDropped);
-    if (ds.onInvalidRow === 'error') { rowsDropped = 0; }
+    if (ds.onInvalidRow === 'error') {
+      rowsDropped = 0;
+    }
 
     // 2. Units: how many, and whether any exceeds maxRowsPerUnit (only then is the bounding window computed).
     ctx.onProgress?.({ stage: 'aggregate', rows: rowsRead, bytes: 0, totalBytes: input.bytes || null });
@@ -262,7 +354,12 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       // Cell groups with no valid row (made of invalid rows only) carry no cell: skipped.
       // Bucket rows (PostgreSQL tops, gb = 0) are not cells.
       const isBucket = (r: Record<string, unknown>): boolean => r.gb !== undefined && toInt(r.gb) === 0;
-      decodeInto(tables, q, q.onePass, passRows.filter((r) => toInt(r.gv) === 1 && toInt(r.rows) > 0 && !isBucket(r)));
+      decodeInto(
+        tables,
+        q,
+        q.onePass,
+        passRows.filter((r) => toInt(r.gv) === 1 && toInt(r.rows) > 0 && !isBucket(r)),
+      );
       // PostgreSQL's top contributions: derived from the bucket maxima (reading rows again only where those do not determine
       // them), then set on the cells just decoded.
       for (const bt of q.onePass.bucketTops ?? []) {
@@ -270,9 +367,12 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
         decodeInto(tables, q, q.onePass, topRows, true);
       }
       const done = new Set(q.onePass.sets);
-      for (const st of q.statements('row', false)) if (!st.sets.every((k) => done.has(k))) decodeInto(tables, q, st, await run(st.sql));
+      for (const st of q.statements('row', false))
+        if (!st.sets.every((k) => done.has(k))) decodeInto(tables, q, st, await run(st.sql));
       const ok = passRows.find((r) => toInt(r.gv) === 0 && toInt(r.ev) === 0) ?? {};
-      q.layout.clamps.forEach((_, ci) => { valuesClamped += toInt(ok[`clamped${ci}`]); });
+      q.layout.clamps.forEach((_, ci) => {
+        valuesClamped += toInt(ok[`clamped${ci}`]);
+      });
     } else {
       // Every part builds the same statements (same plan, same decisions), over its own units.
       const perPart = parts.map((p) => p.q.statements(mode, bounded, key));
@@ -280,7 +380,9 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       const clampStats = parts.map((p) => p.q.clampStats(bounded, key));
       if (clampStats[0] !== null) {
         const r = (await all((_, i) => clampStats[i]!))[0] ?? {};
-        q.layout.clamps.forEach((_, ci) => { valuesClamped += toInt(r[`clamped${ci}`]); });
+        q.layout.clamps.forEach((_, ci) => {
+          valuesClamped += toInt(r[`clamped${ci}`]);
+        });
       }
     }
     ctx.onProgress?.({ stage: 'done', rows: rowsRead, bytes: 0, totalBytes: input.bytes || null });
@@ -298,7 +400,11 @@ export async function aggregateSql(plan: Plan, ctx: AggregateContext, exec: SqlE
       },
     };
   } finally {
-    await Promise.all(parts.map((p) => (p.table === null ? null : p.run({ sql: `DROP TABLE IF EXISTS ${p.table}`, parameters: [] }).catch(() => {}))));
+    await Promise.all(
+      parts.map((p) =>
+        p.table === null ? null : p.run({ sql: `DROP TABLE IF EXISTS ${p.table}`, parameters: [] }).catch(() => {}),
+      ),
+    );
     const close = closeSessions as (() => Promise<void>) | null;
     if (close !== null) await close().catch(() => {});
     if (inTransaction) await exec.query('COMMIT', []).catch(() => {});
@@ -319,22 +425,37 @@ function mergePassRows(parts: readonly (readonly Record<string, unknown>[])[]): 
   const largest = /^maxn$/;
   const smallest = /^first$/;
   const topList = /^top\d+$/;
-  const aggregate = (k: string): boolean => additive.test(k) || largest.test(k) || smallest.test(k) || topList.test(k) || /^mx\d+$/.test(k);
+  const aggregate = (k: string): boolean =>
+    additive.test(k) || largest.test(k) || smallest.test(k) || topList.test(k) || /^mx\d+$/.test(k);
   const out = new Map<string, Record<string, unknown>>();
   parts.forEach((rows, p) => {
     for (const r0 of rows) {
       const r = r0.gb !== undefined && toInt(r0.gb) === 0 ? { ...r0, bv: `${p}.${String(r0.bv)}` } : r0;
-      const key = JSON.stringify(Object.entries(r).filter(([k]) => !aggregate(k)).sort(([a], [b]) => (a < b ? -1 : 1)));
+      const key = JSON.stringify(
+        Object.entries(r)
+          .filter(([k]) => !aggregate(k))
+          .sort(([a], [b]) => (a < b ? -1 : 1)),
+      );
       const prev = out.get(key);
-      if (prev === undefined) { out.set(key, { ...r }); continue; }
+      if (prev === undefined) {
+        out.set(key, { ...r });
+        continue;
+      }
       for (const [k, v] of Object.entries(r)) {
         if (v === null || v === undefined) continue;
         const was = prev[k];
-        if (was === null || was === undefined) { prev[k] = v; continue; }
+        if (was === null || was === undefined) {
+          prev[k] = v;
+          continue;
+        }
         if (additive.test(k)) prev[k] = String(BigInt(String(was)) + BigInt(String(v)));
         else if (largest.test(k)) prev[k] = BigInt(String(v)) > BigInt(String(was)) ? v : was;
         else if (smallest.test(k)) prev[k] = BigInt(String(v)) < BigInt(String(was)) ? v : was;
-        else if (topList.test(k)) prev[k] = `{${[...parseList(was), ...parseList(v)].sort((a, b) => b - a).slice(0, TOP_K).join(',')}}`;
+        else if (topList.test(k))
+          prev[k] = `{${[...parseList(was), ...parseList(v)]
+            .sort((a, b) => b - a)
+            .slice(0, TOP_K)
+            .join(',')}}`;
       }
     }
   });
@@ -353,17 +474,22 @@ function mergePassRows(parts: readonly (readonly Record<string, unknown>[])[]): 
  * ranked by one more statement (`bt.fallback`), for the undetermined cells only. A coarser cell's top is the TOP_K
  * largest of its finest cells' tops (they partition its rows).
  */
-async function topsFromBuckets(bt: BucketTops, st: AggStatement, bucketRows: readonly Record<string, unknown>[],
-  run: (c: CompiledSql) => Promise<Record<string, unknown>[]>): Promise<Record<string, unknown>[]> {
+async function topsFromBuckets(
+  bt: BucketTops,
+  st: AggStatement,
+  bucketRows: readonly Record<string, unknown>[],
+  run: (c: CompiledSql) => Promise<Record<string, unknown>[]>,
+): Promise<Record<string, unknown>[]> {
   const ci = bt.clamp;
   // A finest cell's level values (node indices; NULL below a shallow leaf), from a bucket row (by column name) or a fallback
   // row (p0, p1, ..., NULL sent and returned as -1).
-  const keyOf = (r: Record<string, unknown>, fallbackRow = false): (number | null)[] => bt.cols.map((c, j) => {
-    const v = r[fallbackRow ? `p${j}` : c];
-    if (v === null || v === undefined) return null;
-    const x = toInt(v);
-    return fallbackRow && x === -1 ? null : x;
-  });
+  const keyOf = (r: Record<string, unknown>, fallbackRow = false): (number | null)[] =>
+    bt.cols.map((c, j) => {
+      const v = r[fallbackRow ? `p${j}` : c];
+      if (v === null || v === undefined) return null;
+      const x = toInt(v);
+      return fallbackRow && x === -1 ? null : x;
+    });
   const finest = new Map<string, { key: (number | null)[]; buckets: { n: number; max: number }[] }>();
   for (const r of bucketRows) {
     const n = toInt(r[`rows${ci}`]);
@@ -371,7 +497,10 @@ async function topsFromBuckets(bt: BucketTops, st: AggStatement, bucketRows: rea
     const key = keyOf(r);
     const k = key.join(',');
     let f = finest.get(k);
-    if (f === undefined) { f = { key, buckets: [] }; finest.set(k, f); }
+    if (f === undefined) {
+      f = { key, buckets: [] };
+      finest.set(k, f);
+    }
     f.buckets.push({ n, max: toInt(r[`mx${ci}`]) });
   }
   const tops = new Map<string, number[]>();
@@ -379,18 +508,22 @@ async function topsFromBuckets(bt: BucketTops, st: AggStatement, bucketRows: rea
   for (const [k, f] of finest) {
     const maxima = f.buckets.map((b) => b.max).sort((a, b) => b - a);
     const multi = f.buckets.filter((b) => b.n > 1).map((b) => b.max);
-    if (maxima.length >= TOP_K ? multi.every((m) => maxima[TOP_K - 1]! >= m) : multi.length === 0) tops.set(k, maxima.slice(0, TOP_K));
+    if (maxima.length >= TOP_K ? multi.every((m) => maxima[TOP_K - 1]! >= m) : multi.length === 0)
+      tops.set(k, maxima.slice(0, TOP_K));
     else pending.push({ key: f.key, threshold: maxima.length >= TOP_K ? maxima[TOP_K - 1]! : null });
   }
   if (pending.length > 0) {
-    for (const r of await run(bt.fallback(pending))) tops.set(keyOf(r, true).join(','), parseList(r.top).slice(0, TOP_K));
+    for (const r of await run(bt.fallback(pending)))
+      tops.set(keyOf(r, true).join(','), parseList(r.top).slice(0, TOP_K));
   }
   // Every cell of the sets: the TOP_K largest of its finest cells' tops.
   const out = new Map<string, { row: Record<string, unknown>; values: number[] }>();
   for (const setKey of bt.sets) {
     const grouped = new Set(setKey === '' ? [] : setKey.split(','));
     const g: Record<string, number> = {};
-    st.chunks.forEach((chunk, i) => { g[`g${i}`] = groupingMask(chunk, grouped); });
+    st.chunks.forEach((chunk, i) => {
+      g[`g${i}`] = groupingMask(chunk, grouped);
+    });
     for (const [k, f] of finest) {
       // A grouped level that is NULL for this finest cell (a leaf above that level) has no cell in this set.
       if (bt.cols.some((c, j) => grouped.has(c) && f.key[j] === null)) continue;
@@ -399,19 +532,30 @@ async function topsFromBuckets(bt: BucketTops, st: AggStatement, bucketRows: rea
       if (acc === undefined) {
         const row: Record<string, unknown> = { ...g };
         for (const c of st.cols) row[c.name] = null;
-        bt.cols.forEach((c, j) => { if (grouped.has(c)) row[c] = f.key[j]; });
+        bt.cols.forEach((c, j) => {
+          if (grouped.has(c)) row[c] = f.key[j];
+        });
         acc = { row, values: [] };
         out.set(cellKey, acc);
       }
       acc.values.push(...(tops.get(k) ?? []));
     }
   }
-  return [...out.values()].map(({ row, values }) => ({ ...row, [`top${ci}`]: `{${values.sort((a, b) => b - a).slice(0, TOP_K).join(',')}}` }));
+  return [...out.values()].map(({ row, values }) => ({
+    ...row,
+    [`top${ci}`]: `{${values
+      .sort((a, b) => b - a)
+      .slice(0, TOP_K)
+      .join(',')}}`,
+  }));
 }
 
 async function locateError(
-  q: SqlQueryPlan, rel: SqlRelation, run: (c: CompiledSql) => Promise<Record<string, unknown>[]>,
-  input: SqlInputInfo, count: number,
+  q: SqlQueryPlan,
+  rel: SqlRelation,
+  run: (c: CompiledSql) => Promise<Record<string, unknown>[]>,
+  input: SqlInputInfo,
+  count: number,
 ): Promise<StatguardError> {
   const rows = await run(q.locate);
   const r = rows[0];
@@ -438,7 +582,9 @@ function setKeyOf(chunks: readonly (readonly string[])[], r: Record<string, unkn
   chunks.forEach((chunk, i) => {
     const g = toInt(r[`g${i}`]);
     // GROUPING(a, b, c): bit set (1) when the column is NOT grouped; the last argument is the lowest bit.
-    chunk.forEach((name, j) => { if (((g >> (chunk.length - 1 - j)) & 1) === 0) grouped.push(name); });
+    chunk.forEach((name, j) => {
+      if (((g >> (chunk.length - 1 - j)) & 1) === 0) grouped.push(name);
+    });
   });
   return grouped.sort().join(',');
 }
@@ -446,7 +592,9 @@ function setKeyOf(chunks: readonly (readonly string[])[], r: Record<string, unkn
 /** A text list of integers from the database: DuckDB "[9, 7]" or PostgreSQL "{9,7}" (NULL: empty). */
 function parseList(v: unknown): number[] {
   if (v === null || v === undefined) return [];
-  const s = String(v).replace(/^[[{]|[\]}]$/g, '').trim();
+  const s = String(v)
+    .replace(/^[[{]|[\]}]$/g, '')
+    .trim();
   return s === '' ? [] : s.split(',').map((x) => toInt(x.trim()));
 }
 
@@ -466,7 +614,13 @@ function emptyTables(q: SqlQueryPlan): TableAcc[] {
   }));
 }
 
-function decodeInto(out: TableAcc[], q: SqlQueryPlan, st: AggStatement, rows: readonly Record<string, unknown>[], topsOnly = false): void {
+function decodeInto(
+  out: TableAcc[],
+  q: SqlQueryPlan,
+  st: AggStatement,
+  rows: readonly Record<string, unknown>[],
+  topsOnly = false,
+): void {
   const layout = q.layout;
   const colByName = new Map(st.cols.map((c) => [c.name, c] as const));
   for (const r of rows) {
@@ -509,8 +663,10 @@ function decodeInto(out: TableAcc[], q: SqlQueryPlan, st: AggStatement, rows: re
         const c = layout.clamps[ci]!;
         // Exactness, as in the CSV path: a cell's sum is bounded by rows * max(|L|,|U|), checked against 2^53.
         if (rowsN * Math.max(Math.abs(c.lower), Math.abs(c.upper)) > Number.MAX_SAFE_INTEGER) {
-          throw new StatguardError('ARITHMETIC_OVERFLOW',
-            `table ${JSON.stringify(b.plan.id)}: a cell sums ${rowsN} rows with bound ${Math.max(Math.abs(c.lower), Math.abs(c.upper))}, beyond exact integer range (2^53); lower the bounds or decimals`);
+          throw new StatguardError(
+            'ARITHMETIC_OVERFLOW',
+            `table ${JSON.stringify(b.plan.id)}: a cell sums ${rowsN} rows with bound ${Math.max(Math.abs(c.lower), Math.abs(c.upper))}, beyond exact integer range (2^53); lower the bounds or decimals`,
+          );
         }
         // top: the TOP_K largest per-unit contributions, descending (the database sorted them).
         const top = parseList(r[`top${ci}`]).slice(0, Math.min(units, TOP_K));

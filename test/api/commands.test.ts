@@ -8,8 +8,26 @@ import { makeRelease, tmpDir } from './fixtures.ts';
 import { freshPgliteDir } from './pglite-template.ts';
 
 function io() {
-  const o = { out: '', err: '', isTty: false, outFn: (s: string) => { o.out += s; }, errFn: (s: string) => { o.err += s; } };
-  return { get out() { return o.out; }, get err() { return o.err; }, io: { out: o.outFn, err: o.errFn, isTty: false } };
+  const o = {
+    out: '',
+    err: '',
+    isTty: false,
+    outFn: (s: string) => {
+      o.out += s;
+    },
+    errFn: (s: string) => {
+      o.err += s;
+    },
+  };
+  return {
+    get out() {
+      return o.out;
+    },
+    get err() {
+      return o.err;
+    },
+    io: { out: o.outFn, err: o.errFn, isTty: false },
+  };
 }
 
 t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded store', async (t) => {
@@ -20,7 +38,8 @@ t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded
   process.env.STATGUARD_DATA_DIR = await freshPgliteDir(dir);
   delete process.env.DATABASE_URL;
   t.teardown(() => {
-    if (saved.d === undefined) delete process.env.STATGUARD_DATA_DIR; else process.env.STATGUARD_DATA_DIR = saved.d;
+    if (saved.d === undefined) delete process.env.STATGUARD_DATA_DIR;
+    else process.env.STATGUARD_DATA_DIR = saved.d;
     if (saved.u !== undefined) process.env.DATABASE_URL = saved.u;
   });
   t.equal(await runApiCommand('frobnicate', [], io().io), undefined, 'unknown commands are left to the caller');
@@ -45,7 +64,14 @@ t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded
   t.equal(await runApiCommand('keys', ['create', '--role', 'admin', '--name', 'X'], io().io), 1, 'unknown role');
   t.equal(await runApiCommand('keys', ['create', '--role', 'officer'], io().io), 2, 'usage');
   c = io();
-  t.equal(await runApiCommand('contracts', ['create', '--key', keyId, '--release', 'pop-v1', '--expires', '2099-01-01'], c.io), 0);
+  t.equal(
+    await runApiCommand(
+      'contracts',
+      ['create', '--key', keyId, '--release', 'pop-v1', '--expires', '2099-01-01'],
+      c.io,
+    ),
+    0,
+  );
   t.match(c.out, /may read pop-v1/);
   c = io();
   t.equal(await runApiCommand('withdraw', ['pop-v1'], c.io), 2, '--reason is required');
@@ -57,8 +83,19 @@ t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded
   const k = await store.db.selectFrom('api_keys').selectAll().execute();
   t.equal(k.length, 1);
   t.notMatch(JSON.stringify(k), key.split('_').slice(2).join('_'));
-  const actions = (await store.db.selectFrom('audit_log').select(['action', 'caller']).orderBy('id').execute());
-  t.same(actions.map((a) => a.action), ['release.publish', 'dataset.set-budget', 'dataset.set-budget', 'release.approve', 'key.create', 'contract.create', 'release.withdraw']);
+  const actions = await store.db.selectFrom('audit_log').select(['action', 'caller']).orderBy('id').execute();
+  t.same(
+    actions.map((a) => a.action),
+    [
+      'release.publish',
+      'dataset.set-budget',
+      'dataset.set-budget',
+      'release.approve',
+      'key.create',
+      'contract.create',
+      'release.withdraw',
+    ],
+  );
   t.ok(actions.every((a) => a.caller.startsWith('cli:')));
 });
 
@@ -69,11 +106,18 @@ t.test('start: publishes once, serves, second start reuses the store', async (t)
   const a = await makeRelease({ policyId: 'demo-a', seeded: true, demo: true });
   const b = await makeRelease({ policyId: 'demo-b', seeded: true, demo: true, rho: 1, inputSha: 'c'.repeat(64) });
   let log = '';
-  const s1 = await start({ releaseDirs: [a.dir, b.dir], dataDir: path.join(dir, 'db'), port: 0, log: (s) => { log += s; } });
+  const s1 = await start({
+    releaseDirs: [a.dir, b.dir],
+    dataDir: path.join(dir, 'db'),
+    port: 0,
+    log: (s) => {
+      log += s;
+    },
+  });
   t.same([...s1.published].sort(), ['demo-a-v1', 'demo-b-v1']);
   t.match(log, /docs: {4}http:\/\/127\.0\.0\.1:\d+\/docs/);
   const res = await fetch(`${s1.url}/v1/releases`);
-  t.equal((await res.json() as { total: number }).total, 2);
+  t.equal(((await res.json()) as { total: number }).total, 2);
   await s1.close();
   // Re-releasing the same policy on the same input (a new manifest) is recognised too.
   const a2 = await makeRelease({ policyId: 'demo-a', seeded: true, demo: true });

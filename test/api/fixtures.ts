@@ -16,11 +16,23 @@ import type { Database } from '../../api/store/schema.ts';
 import { tempDir } from '../tmp-dir.ts';
 
 export const region = buildDimension({
-  name: 'region', label: 'Region',
-  categories: [{ code: 'N1', label: 'North, one' }, { code: 'N2', label: 'North two' }, { code: 'S1', label: 'South' }],
+  name: 'region',
+  label: 'Region',
+  categories: [
+    { code: 'N1', label: 'North, one' },
+    { code: 'N2', label: 'North two' },
+    { code: 'S1', label: 'South' },
+  ],
   hierarchy: [{ code: 'N', label: 'North', children: ['N1', 'N2'] }, 'S1'],
 });
-export const sex = buildDimension({ name: 'sex', label: 'Sex', categories: [{ code: '1', label: 'Male' }, { code: '2', label: 'Female' }] });
+export const sex = buildDimension({
+  name: 'sex',
+  label: 'Sex',
+  categories: [
+    { code: '1', label: 'Male' },
+    { code: '2', label: 'Female' },
+  ],
+});
 
 /** Distinctive value of a suppressed cell: it must never appear in any output. */
 export const SECRET = 987654321;
@@ -42,9 +54,21 @@ export interface FixtureOptions {
 }
 
 function popTable(dp: boolean): ProtectedTable {
-  const plan: TablePlan = { id: 'pop', title: 'Population', description: 'Persons by region and sex', dimensions: [region, sex], measure: { kind: 'count' }, budgetShare: dp ? 1 : 0, neverSuppress: [], alwaysSuppress: [] };
+  const plan: TablePlan = {
+    id: 'pop',
+    title: 'Population',
+    description: 'Persons by region and sex',
+    dimensions: [region, sex],
+    measure: { kind: 'count' },
+    budgetShare: dp ? 1 : 0,
+    neverSuppress: [],
+    alwaysSuppress: [],
+  };
   const cells: ProtectedCell[] = Array.from({ length: cellCount(plan.dimensions) }, (_, i) => ({
-    value: 100 + i, conf: 'F', obs: dp ? 'E' : 'A', accuracy: dp ? { noiseSd: 1.5, scale: 1, halfWidth95: 3 } : null,
+    value: 100 + i,
+    conf: 'F',
+    obs: dp ? 'E' : 'A',
+    accuracy: dp ? { noiseSd: 1.5, scale: 1, halfWidth95: 3 } : null,
   }));
   // (N1, 2) primary, (N2, 2) secondary.
   cells[cellIndex(plan.dimensions, [0, 1])] = { value: null, conf: 'A', obs: 'A', accuracy: null };
@@ -53,12 +77,28 @@ function popTable(dp: boolean): ProtectedTable {
 }
 
 function bigTable(side: number): ProtectedTable {
-  const cats = (p: string) => Array.from({ length: side }, (_, i) => ({ code: `${p}${String(i).padStart(3, '0')}`, label: `${p.toUpperCase()} ${i}` }));
+  const cats = (p: string) =>
+    Array.from({ length: side }, (_, i) => ({
+      code: `${p}${String(i).padStart(3, '0')}`,
+      label: `${p.toUpperCase()} ${i}`,
+    }));
   const a = buildDimension({ name: 'area', label: 'Area', categories: cats('a') });
   const b = buildDimension({ name: 'activity', label: 'Activity', categories: cats('b') });
-  const plan: TablePlan = { id: 'big', title: 'Big', description: 'Large table', dimensions: [a, b], measure: { kind: 'count' }, budgetShare: 0, neverSuppress: [], alwaysSuppress: [] };
+  const plan: TablePlan = {
+    id: 'big',
+    title: 'Big',
+    description: 'Large table',
+    dimensions: [a, b],
+    measure: { kind: 'count' },
+    budgetShare: 0,
+    neverSuppress: [],
+    alwaysSuppress: [],
+  };
   const cells: ProtectedCell[] = Array.from({ length: cellCount(plan.dimensions) }, (_, i) =>
-    i % 97 === 5 ? { value: null, conf: 'A', obs: 'A', accuracy: null } : { value: i % 1000, conf: 'F', obs: 'A', accuracy: null });
+    i % 97 === 5
+      ? { value: null, conf: 'A', obs: 'A', accuracy: null }
+      : { value: i % 1000, conf: 'F', obs: 'A', accuracy: null },
+  );
   return { kind: 'protected', plan, cells };
 }
 
@@ -72,33 +112,68 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
   const dp = o.rho !== undefined || o.epsilon !== undefined;
   const tables = [popTable(dp), ...(o.bigSide ? [bigTable(o.bigSide)] : [])];
   const policyId = o.policyId ?? 'pop';
-  const manifest = await writeRelease({
-    tables,
-    manifest: {
-      manifestVersion: 1,
-      engine: { name: 'statguard', version: '0.1.0' },
-      createdAt: o.createdAt ?? new Date().toISOString(),
-      policy: { id: policyId, version: '1', sha256: 'a'.repeat(64), file: `${policyId}.json` },
-      // One regime family per dataset (the store refuses mixing): sdc fixtures default to a dataset of their own.
-      dataset: { id: o.datasetId ?? (dp ? 'census' : 'census-sdc'), unit: { kind: 'person', maxRowsPerUnit: 1, column: 'pid' } },
-      release: { title: `Release ${policyId}`, description: 'test', audience: o.audience ?? 'public', demo: o.demo ?? false, expires: null, contact: null },
-      randomness: o.seeded ? { source: 'seeded', seed: '42' } : { source: 'crypto', seed: null },
-      regime: dp ? 'dp' : 'sdc',
-      guarantee: { regime: dp ? 'dp' : 'sdc', statement: dp ? 'zCDP' : 'minimum frequency 3' },
-      budget: dp ? (o.rho !== undefined ? { rho: o.rho, epsilon: 10, delta: 1e-10 } : { epsilon: o.epsilon!, delta: 0, rho: null }) : null,
-      methods: ['test'],
-      tables: tables.map((t) => ({
-        id: t.plan.id, title: t.plan.title, description: t.plan.description, measure: { kind: 'count' },
-        dimensions: t.plan.dimensions.map((d) => ({ name: d.name, label: d.label, categories: d.leafCount, levels: d.nodes.length })),
-        cells: t.cells.length, suppressed: t.cells.filter((c) => c.value === null).length, privacy: dp ? { share: 1 } : null,
-      })),
-      internal: {
-        input: { kind: 'csv', file: '/secret/microdata.csv', bytes: 1234, sha256: o.inputSha ?? 'b'.repeat(64) },
-        rows: { read: 4242, dropped: 0, dropReasons: {}, afterBounding: 4242, removedByBounding: 0, units: 4242, valuesClamped: 0 },
-        durationMs: 1,
+  const manifest = await writeRelease(
+    {
+      tables,
+      manifest: {
+        manifestVersion: 1,
+        engine: { name: 'statguard', version: '0.1.0' },
+        createdAt: o.createdAt ?? new Date().toISOString(),
+        policy: { id: policyId, version: '1', sha256: 'a'.repeat(64), file: `${policyId}.json` },
+        // One regime family per dataset (the store refuses mixing): sdc fixtures default to a dataset of their own.
+        dataset: {
+          id: o.datasetId ?? (dp ? 'census' : 'census-sdc'),
+          unit: { kind: 'person', maxRowsPerUnit: 1, column: 'pid' },
+        },
+        release: {
+          title: `Release ${policyId}`,
+          description: 'test',
+          audience: o.audience ?? 'public',
+          demo: o.demo ?? false,
+          expires: null,
+          contact: null,
+        },
+        randomness: o.seeded ? { source: 'seeded', seed: '42' } : { source: 'crypto', seed: null },
+        regime: dp ? 'dp' : 'sdc',
+        guarantee: { regime: dp ? 'dp' : 'sdc', statement: dp ? 'zCDP' : 'minimum frequency 3' },
+        budget: dp
+          ? o.rho !== undefined
+            ? { rho: o.rho, epsilon: 10, delta: 1e-10 }
+            : { epsilon: o.epsilon!, delta: 0, rho: null }
+          : null,
+        methods: ['test'],
+        tables: tables.map((t) => ({
+          id: t.plan.id,
+          title: t.plan.title,
+          description: t.plan.description,
+          measure: { kind: 'count' },
+          dimensions: t.plan.dimensions.map((d) => ({
+            name: d.name,
+            label: d.label,
+            categories: d.leafCount,
+            levels: d.nodes.length,
+          })),
+          cells: t.cells.length,
+          suppressed: t.cells.filter((c) => c.value === null).length,
+          privacy: dp ? { share: 1 } : null,
+        })),
+        internal: {
+          input: { kind: 'csv', file: '/secret/microdata.csv', bytes: 1234, sha256: o.inputSha ?? 'b'.repeat(64) },
+          rows: {
+            read: 4242,
+            dropped: 0,
+            dropReasons: {},
+            afterBounding: 4242,
+            removedByBounding: 0,
+            units: 4242,
+            valuesClamped: 0,
+          },
+          durationMs: 1,
+        },
       },
     },
-  }, out);
+    out,
+  );
   return { dir: out, manifest };
 }
 

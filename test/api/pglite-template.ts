@@ -29,7 +29,10 @@ export const TEST_CONF = 'shared_buffers = 16MB # statguard tests (test/api/pgli
 async function templateKey(): Promise<string> {
   const h = createHash('sha256').update(TEST_CONF);
   for (const f of ['api/store/db.ts', 'api/store/migrations.ts', 'node_modules/@electric-sql/pglite/package.json']) {
-    h.update(f).update('\0').update(await readFile(path.join(ROOT, f))).update('\0');
+    h.update(f)
+      .update('\0')
+      .update(await readFile(path.join(ROOT, f)))
+      .update('\0');
   }
   return h.digest('hex').slice(0, 16);
 }
@@ -40,7 +43,13 @@ let template: Promise<string> | undefined;
 function templateDir(): Promise<string> {
   template ??= (async () => {
     const dir = path.join(os.tmpdir(), `statguard-test-pglite-${await templateKey()}`);
-    if (await stat(path.join(dir, 'PG_VERSION')).then(() => true, () => false)) return dir;
+    if (
+      await stat(path.join(dir, 'PG_VERSION')).then(
+        () => true,
+        () => false,
+      )
+    )
+      return dir;
     const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
     const s = await openStore({ dataDir: building });
     await s.close();
@@ -75,5 +84,11 @@ export async function freshPgliteDir(parent?: string): Promise<string> {
 export async function openPgliteStore(): Promise<Store> {
   const dir = await freshPgliteDir();
   const s = await openStore({ dataDir: dir });
-  return { ...s, close: async () => { await s.close(); await rm(dir, { recursive: true, force: true }); } };
+  return {
+    ...s,
+    close: async () => {
+      await s.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -6,14 +6,25 @@ import { sql } from 'kysely';
 import { ApiError } from '../../api/errors.ts';
 import { openStore } from '../../api/store/db.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
-import { approveRelease, budgetState, setDatasetBudget, storeDraft, withdrawRelease } from '../../api/store/releases.ts';
+import {
+  approveRelease,
+  budgetState,
+  setDatasetBudget,
+  storeDraft,
+  withdrawRelease,
+} from '../../api/store/releases.ts';
 import { dialects } from './dialects.ts';
 import { MIGRATIONS } from '../../api/store/migrations.ts';
 import { makeRelease, tmpDir } from './fixtures.ts';
 
 const officer = { caller: 'cli:test', role: 'officer' } as const;
 
-async function rejects(t: Pick<typeof tap, "equal" | "fail">, p: Promise<unknown>, code: string, msg: string): Promise<void> {
+async function rejects(
+  t: Pick<typeof tap, 'equal' | 'fail'>,
+  p: Promise<unknown>,
+  code: string,
+  msg: string,
+): Promise<void> {
   try {
     await p;
     t.fail(`${msg}: expected ${code}`);
@@ -22,14 +33,15 @@ async function rejects(t: Pick<typeof tap, "equal" | "fail">, p: Promise<unknown
   }
 }
 
-
-
 t.test('release directory checks', async (t) => {
   const { dir } = await makeRelease();
   const ok = await loadReleaseDir(dir);
   t.equal(ok.tables.length, 1);
   t.equal(ok.tables[0]!.cells.value.filter((v) => v === null).length, 2);
-  t.same(ok.tables[0]!.dimensions[0]!.nodes.map((n) => n.code), ['N1', 'N2', 'S1', 'N', '_T']);
+  t.same(
+    ok.tables[0]!.dimensions[0]!.nodes.map((n) => n.code),
+    ['N1', 'N2', 'S1', 'N', '_T'],
+  );
 
   const corrupt = await makeRelease();
   const f = path.join(corrupt.dir, 'pop.csv');
@@ -52,7 +64,12 @@ t.test('release directory checks', async (t) => {
   } catch (e) {
     t.match((e as Error).message, /manifest\.json\/dataset/, 'the error names the field');
   }
-  await rejects(t, loadReleaseDir(path.join(badManifest.dir, 'nope')), 'RELEASE_INVALID', 'a missing directory is refused');
+  await rejects(
+    t,
+    loadReleaseDir(path.join(badManifest.dir, 'nope')),
+    'RELEASE_INVALID',
+    'a missing directory is refused',
+  );
 
   // A suppressed value smuggled into the JSON-stat (with a consistent checksum) is refused.
   const smuggle = await makeRelease();
@@ -63,7 +80,11 @@ t.test('release directory checks', async (t) => {
   await writeFile(jf, text);
   const mm = JSON.parse(await readFile(path.join(smuggle.dir, 'manifest.json'), 'utf8'));
   const { createHash } = await import('node:crypto');
-  mm.tables[0].files.jsonstat = { path: 'pop.json', sha256: createHash('sha256').update(text).digest('hex'), bytes: Buffer.byteLength(text) };
+  mm.tables[0].files.jsonstat = {
+    path: 'pop.json',
+    sha256: createHash('sha256').update(text).digest('hex'),
+    bytes: Buffer.byteLength(text),
+  };
   await writeFile(path.join(smuggle.dir, 'manifest.json'), JSON.stringify(mm));
   await rejects(t, loadReleaseDir(smuggle.dir), 'RELEASE_INVALID', 'a value on a suppressed cell is refused');
 });
@@ -73,7 +94,10 @@ t.test('migrations are versioned and re-runnable on a PGlite folder', async (t) 
   const a = await openStore({ dataDir: path.join(dir, 'db') });
   await a.close();
   const b = await openStore({ dataDir: path.join(dir, 'db') });
-  const rows = await b.db.selectFrom('kysely_migration' as never).selectAll().execute();
+  const rows = await b.db
+    .selectFrom('kysely_migration' as never)
+    .selectAll()
+    .execute();
   t.equal(rows.length, Object.keys(MIGRATIONS).length, 'each migration recorded once');
   await b.close();
 });
@@ -89,7 +113,10 @@ for (const d of dialects()) {
       const r1 = await storeDraft(db, await loadReleaseDir((await makeRelease({ rho: 1 })).dir), officer);
       t.equal(r1.id, 'pop-v1');
       t.equal(r1.cost.rho, 1);
-      t.equal((await db.selectFrom('releases').select('status').where('id', '=', r1.id).executeTakeFirstOrThrow()).status, 'draft');
+      t.equal(
+        (await db.selectFrom('releases').select('status').where('id', '=', r1.id).executeTakeFirstOrThrow()).status,
+        'draft',
+      );
       t.equal((await budgetState(db, 'census')).spentRho, 0, 'a draft spends nothing');
       const a1 = await approveRelease(db, r1.id, officer);
       t.equal(a1.budget.spentRho, 1);
@@ -98,17 +125,45 @@ for (const d of dialects()) {
       t.equal(r2.id, 'pop-v2', 'a new release of the same policy is the next version');
       const a2 = await approveRelease(db, r2.id, officer);
       t.equal(a2.supersedes, 'pop-v1');
-      const old = await db.selectFrom('releases').select(['superseded_by', 'status']).where('id', '=', 'pop-v1').executeTakeFirstOrThrow();
+      const old = await db
+        .selectFrom('releases')
+        .select(['superseded_by', 'status'])
+        .where('id', '=', 'pop-v1')
+        .executeTakeFirstOrThrow();
       t.same(old, { superseded_by: 'pop-v2', status: 'published' });
       // Published content cannot change, even through SQL.
-      await t.rejects(db.updateTable('releases').set({ manifest: '{}' }).where('id', '=', 'pop-v1').execute(), /immutable/);
-      await t.rejects(db.updateTable('release_tables').set({ title: 'x' }).where('release_id', '=', 'pop-v1').execute(), /immutable/);
+      await t.rejects(
+        db.updateTable('releases').set({ manifest: '{}' }).where('id', '=', 'pop-v1').execute(),
+        /immutable/,
+      );
+      await t.rejects(
+        db.updateTable('release_tables').set({ title: 'x' }).where('release_id', '=', 'pop-v1').execute(),
+        /immutable/,
+      );
       await t.rejects(db.deleteFrom('releases').where('id', '=', 'pop-v1').execute(), /cannot be deleted/);
       await withdrawRelease(db, 'pop-v1', 'error in source', officer);
-      await rejects(t, withdrawRelease(db, 'pop-v1', 'again', officer), 'INVALID_STATE', 'withdrawing twice is refused');
-      await t.rejects(db.updateTable('releases').set({ status: 'published' }).where('id', '=', 'pop-v1').execute(), /not allowed/, 'no way back from withdrawn');
+      await rejects(
+        t,
+        withdrawRelease(db, 'pop-v1', 'again', officer),
+        'INVALID_STATE',
+        'withdrawing twice is refused',
+      );
+      await t.rejects(
+        db.updateTable('releases').set({ status: 'published' }).where('id', '=', 'pop-v1').execute(),
+        /not allowed/,
+        'no way back from withdrawn',
+      );
       const audit = await db.selectFrom('audit_log').select(['action', 'target', 'outcome']).orderBy('id').execute();
-      t.same(audit.map((a) => `${a.action} ${a.target}`), ['release.publish pop-v1', 'release.approve pop-v1', 'release.publish pop-v2', 'release.approve pop-v2', 'release.withdraw pop-v1']);
+      t.same(
+        audit.map((a) => `${a.action} ${a.target}`),
+        [
+          'release.publish pop-v1',
+          'release.approve pop-v1',
+          'release.publish pop-v2',
+          'release.approve pop-v2',
+          'release.withdraw pop-v1',
+        ],
+      );
       await t.rejects(db.updateTable('audit_log').set({ outcome: 'x' }).execute(), /append-only/);
       await t.rejects(db.deleteFrom('audit_log').execute(), /append-only/);
       await t.rejects(sql`TRUNCATE audit_log`.execute(db), /append-only/);
@@ -127,11 +182,23 @@ for (const d of dialects()) {
       const b = await storeDraft(db, relB, officer);
       t.match(b.warning, /exceeds the dataset's total rho 1\.5/, 'the draft warns');
       await rejects(t, approveRelease(db, b.id, officer), 'BUDGET_EXCEEDED', 'approval over budget is refused');
-      t.equal((await db.selectFrom('releases').select('status').where('id', '=', b.id).executeTakeFirstOrThrow()).status, 'draft', 'the refused release stays a draft');
-      t.equal((await db.selectFrom('budget_ledger').selectAll().execute()).length, 1, 'no ledger entry for the refused one');
+      t.equal(
+        (await db.selectFrom('releases').select('status').where('id', '=', b.id).executeTakeFirstOrThrow()).status,
+        'draft',
+        'the refused release stays a draft',
+      );
+      t.equal(
+        (await db.selectFrom('budget_ledger').selectAll().execute()).length,
+        1,
+        'no ledger entry for the refused one',
+      );
       await rejects(t, storeDraft(db, relB, officer), 'RELEASE_DUPLICATE', 'the same manifest twice is refused');
       // Pure epsilon releases are charged epsilon too.
-      const e = await storeDraft(db, await loadReleaseDir((await makeRelease({ epsilon: 3, policyId: 'eps' })).dir), officer);
+      const e = await storeDraft(
+        db,
+        await loadReleaseDir((await makeRelease({ epsilon: 3, policyId: 'eps' })).dir),
+        officer,
+      );
       t.equal(e.cost.epsilon, 3);
       await rejects(t, approveRelease(db, e.id, officer), 'BUDGET_EXCEEDED', 'epsilon over the total is refused');
       await setDatasetBudget(db, 'census', { rho: 10, epsilon: 5 }, officer);
@@ -139,12 +206,34 @@ for (const d of dialects()) {
       const st = await budgetState(db, 'census');
       t.same(st, { totalRho: 10, totalEpsilon: 5, spentRho: 1 + 4.5, spentEpsilon: 3 });
       // One regime family per dataset: exact (sdc) tables after a dp release, or dp after sdc, are refused.
-      const sdcOnDp = await storeDraft(db, await loadReleaseDir((await makeRelease({ policyId: 'exact', datasetId: 'census' })).dir), officer);
-      await rejects(t, approveRelease(db, sdcOnDp.id, officer), 'REGIME_CONFLICT', 'sdc after dp on the same dataset is refused');
-      const sdcElsewhere = await storeDraft(db, await loadReleaseDir((await makeRelease({ policyId: 'exact2', datasetId: 'other' })).dir), officer);
+      const sdcOnDp = await storeDraft(
+        db,
+        await loadReleaseDir((await makeRelease({ policyId: 'exact', datasetId: 'census' })).dir),
+        officer,
+      );
+      await rejects(
+        t,
+        approveRelease(db, sdcOnDp.id, officer),
+        'REGIME_CONFLICT',
+        'sdc after dp on the same dataset is refused',
+      );
+      const sdcElsewhere = await storeDraft(
+        db,
+        await loadReleaseDir((await makeRelease({ policyId: 'exact2', datasetId: 'other' })).dir),
+        officer,
+      );
       await approveRelease(db, sdcElsewhere.id, officer);
-      const dpOnSdc = await storeDraft(db, await loadReleaseDir((await makeRelease({ policyId: 'noisy', datasetId: 'other', rho: 0.1 })).dir), officer);
-      await rejects(t, approveRelease(db, dpOnSdc.id, officer), 'REGIME_CONFLICT', 'dp after sdc on the same dataset is refused');
+      const dpOnSdc = await storeDraft(
+        db,
+        await loadReleaseDir((await makeRelease({ policyId: 'noisy', datasetId: 'other', rho: 0.1 })).dir),
+        officer,
+      );
+      await rejects(
+        t,
+        approveRelease(db, dpOnSdc.id, officer),
+        'REGIME_CONFLICT',
+        'dp after sdc on the same dataset is refused',
+      );
       t.equal((await budgetState(db, 'other')).spentRho, 0, 'a refused dp release spends nothing');
       // Atomicity: a failure in the middle of storing a draft leaves nothing.
       const before = await db.selectFrom('releases').select('id').execute();
@@ -152,7 +241,12 @@ for (const d of dialects()) {
       const bad = { ...broken, tables: [broken.tables[0]!, broken.tables[0]!] }; // same table twice -> primary key violation
       await t.rejects(storeDraft(db, bad, officer));
       t.same(await db.selectFrom('releases').select('id').execute(), before, 'no release row left behind');
-      t.equal((await db.selectFrom('release_tables').select('table_id').where('release_id', '=', 'broken-v1').execute()).length, 0, 'no table rows left behind');
+      t.equal(
+        (await db.selectFrom('release_tables').select('table_id').where('release_id', '=', 'broken-v1').execute())
+          .length,
+        0,
+        'no table rows left behind',
+      );
     });
 
     t.test('concurrent approvals never overspend the ledger', async (t) => {
@@ -162,12 +256,22 @@ for (const d of dialects()) {
       await setDatasetBudget(db, 'concurrent', { rho: 3.5 }, officer);
       const ids: string[] = [];
       for (let i = 0; i < 8; i++) {
-        ids.push((await storeDraft(db, await loadReleaseDir((await makeRelease({ rho: 1, policyId: `c${i}`, datasetId: 'concurrent' })).dir), officer)).id);
+        ids.push(
+          (
+            await storeDraft(
+              db,
+              await loadReleaseDir((await makeRelease({ rho: 1, policyId: `c${i}`, datasetId: 'concurrent' })).dir),
+              officer,
+            )
+          ).id,
+        );
       }
       // On the server each approval runs on its own pooled connection, truly in parallel.
       const results = await Promise.allSettled(ids.map((id) => approveRelease(db, id, officer)));
       const ok = results.filter((r) => r.status === 'fulfilled').length;
-      const refused = results.filter((r) => r.status === 'rejected' && (r.reason as ApiError).code === 'BUDGET_EXCEEDED').length;
+      const refused = results.filter(
+        (r) => r.status === 'rejected' && (r.reason as ApiError).code === 'BUDGET_EXCEEDED',
+      ).length;
       t.equal(ok, 3, 'exactly as many as the budget allows');
       t.equal(refused, 5, 'the others are refused for budget');
       const st = await budgetState(db, 'concurrent');

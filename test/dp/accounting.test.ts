@@ -38,7 +38,11 @@ t.test('zCDP to (epsilon, delta): rho = 2.556 gives epsilon ~ 17.14 at delta = 1
   t.ok(zcdpToApproxDp(0.5, 1e-6) < zcdpToApproxDp(1, 1e-6));
   t.ok(zcdpToApproxDp(1, 1e-9) > zcdpToApproxDp(1, 1e-6));
   t.equal(zcdpToApproxDp(0, 1e-6), 0);
-  for (const [rho, delta] of [[0.01, 1e-6], [0.1, 1e-8], [10, 1e-5]] as const) {
+  for (const [rho, delta] of [
+    [0.01, 1e-6],
+    [0.1, 1e-8],
+    [10, 1e-5],
+  ] as const) {
     const e = zcdpToApproxDp(rho, delta);
     t.ok(Math.abs(deltaAt(rho, e) / delta - 1) < 2e-3, `rho ${rho}, delta ${delta}: epsilon ${e.toFixed(4)} is tight`);
     t.ok(e <= zcdpEpsilonAt(rho, delta, 2) + 1e-12, 'never above a valid alpha');
@@ -73,7 +77,7 @@ t.test('discrete Laplace accuracy: half-width and variance from the pmf', async 
     t.equal(w, bruteHalfWidth(pmf, 0.95), `scale ${s}: w = ${w}`);
     t.ok(w >= prev, 'monotone in scale');
     prev = w;
-    t.ok(Math.abs(discreteLaplacePmf(s, 3) / pmf(3) - 1) < 1e-12, "pmf");
+    t.ok(Math.abs(discreteLaplacePmf(s, 3) / pmf(3) - 1) < 1e-12, 'pmf');
     let v = 0;
     for (let x = -Math.ceil(60 * s) - 20; x <= Math.ceil(60 * s) + 20; x++) v += x * x * pmf(x);
     t.ok(Math.abs(discreteLaplaceVariance(s) / v - 1) < 1e-9, `variance ${v}`);
@@ -99,7 +103,7 @@ t.test('discrete Gaussian accuracy: half-width and variance from the pmf', async
     }
   }
   // Small sigma: the variance is visibly below sigma^2 (the pmf sum matters).
-  t.ok(discreteGaussianVariance(0.1) < 0.02, "sigma^2 = 0.1: variance ~0.013");
+  t.ok(discreteGaussianVariance(0.1) < 0.02, 'sigma^2 = 0.1: variance ~0.013');
   // Large sigma (Poisson summation / Euler-Maclaurin branch) agrees with direct sums at the crossover.
   const s = 1e6;
   const direct = discreteGaussianCdfAbs(s * s, 1.96 * s);

@@ -1,5 +1,13 @@
 import t from 'tap';
-import type { DimensionPlan, DpPlan, ExactCell, ExactTable, MeasurePlan, TablePlan, UnitPlan } from '../../engine/types.ts';
+import type {
+  DimensionPlan,
+  DpPlan,
+  ExactCell,
+  ExactTable,
+  MeasurePlan,
+  TablePlan,
+  UnitPlan,
+} from '../../engine/types.ts';
 import { cellCount, cellIndex, TOP_K } from '../../engine/types.ts';
 import { buildDimension, ancestorsOf } from '../../engine/policy/dimension.ts';
 import { StatguardError } from '../../engine/errors.ts';
@@ -16,20 +24,50 @@ import {
 
 const region = buildDimension({
   name: 'region',
-  categories: [{ code: 'N1', label: 'North 1' }, { code: 'N2', label: 'North 2' }, { code: 'S1', label: 'South 1' }],
+  categories: [
+    { code: 'N1', label: 'North 1' },
+    { code: 'N2', label: 'North 2' },
+    { code: 'S1', label: 'South 1' },
+  ],
   hierarchy: [{ code: 'N', label: 'North', children: ['N1', 'N2'] }, 'S1'],
 });
-const sex = buildDimension({ name: 'sex', categories: [{ code: 'M', label: 'Male' }, { code: 'F', label: 'Female' }] });
+const sex = buildDimension({
+  name: 'sex',
+  categories: [
+    { code: 'M', label: 'Male' },
+    { code: 'F', label: 'Female' },
+  ],
+});
 const DIMS = [region, sex];
 // Path lengths: region N1 -> N -> _T = 3 (S1 -> _T = 2, the max is taken), sex M -> _T = 2: L = 6.
 
 const SUM: MeasurePlan = { kind: 'sum', column: 'income', lower: -500, upper: 1000, decimals: 1 };
 
-function tablePlan(id: string, measure: MeasurePlan, share: number, dims: readonly DimensionPlan[] = DIMS, extra: Partial<TablePlan> = {}): TablePlan {
-  return { id, title: id, description: id, dimensions: dims, measure, budgetShare: share, neverSuppress: [], alwaysSuppress: [], ...extra };
+function tablePlan(
+  id: string,
+  measure: MeasurePlan,
+  share: number,
+  dims: readonly DimensionPlan[] = DIMS,
+  extra: Partial<TablePlan> = {},
+): TablePlan {
+  return {
+    id,
+    title: id,
+    description: id,
+    dimensions: dims,
+    measure,
+    budgetShare: share,
+    neverSuppress: [],
+    alwaysSuppress: [],
+    ...extra,
+  };
 }
 
-interface Row { unit: string; leaves: number[]; value: number }
+interface Row {
+  unit: string;
+  leaves: number[];
+  value: number;
+}
 
 /** Reference aggregator: per cell, distinct units, rows, sum of clamped values, top per-unit contributions. */
 function aggregate(plan: TablePlan, rows: readonly Row[]): ExactTable {
@@ -66,10 +104,28 @@ function aggregate(plan: TablePlan, rows: readonly Row[]): ExactTable {
 }
 
 function laplacePlan(epsilon: number, extra: Partial<DpPlan> = {}): DpPlan {
-  return { regime: 'dp', mechanism: 'discrete-laplace', epsilon, rho: null, delta: 1e-6, noisyThreshold: null, granularityLog2: 0, ...extra };
+  return {
+    regime: 'dp',
+    mechanism: 'discrete-laplace',
+    epsilon,
+    rho: null,
+    delta: 1e-6,
+    noisyThreshold: null,
+    granularityLog2: 0,
+    ...extra,
+  };
 }
 function gaussPlan(rho: number, extra: Partial<DpPlan> = {}): DpPlan {
-  return { regime: 'dp', mechanism: 'discrete-gaussian', epsilon: null, rho, delta: 1e-6, noisyThreshold: null, granularityLog2: 0, ...extra };
+  return {
+    regime: 'dp',
+    mechanism: 'discrete-gaussian',
+    epsilon: null,
+    rho,
+    delta: 1e-6,
+    noisyThreshold: null,
+    granularityLog2: 0,
+    ...extra,
+  };
 }
 const UNIT: UnitPlan = { column: 'hh', kind: 'household', maxRowsPerUnit: 2 };
 
@@ -84,7 +140,12 @@ function makeRows(seed: string, units: number, m: number, valueRange: [number, n
   const rows: Row[] = [];
   for (let u = 0; u < units; u++) {
     const k = 1 + rnd(m);
-    for (let j = 0; j < k; j++) rows.push({ unit: `u${u}`, leaves: [rnd(3), rnd(2)], value: valueRange[0] + rnd(valueRange[1] - valueRange[0] + 1) });
+    for (let j = 0; j < k; j++)
+      rows.push({
+        unit: `u${u}`,
+        leaves: [rnd(3), rnd(2)],
+        value: valueRange[0] + rnd(valueRange[1] - valueRange[0] + 1),
+      });
   }
   return rows;
 }
@@ -148,8 +209,14 @@ t.test('mean tables: half the budget to the sum, half to the count; values withi
   const a = res.accounting.tables[0]!;
   t.equal(a.measure, 'mean');
   t.equal(a.epsilon, 2);
-  t.same(a.queries.map((q) => q.quantity), ['sum', 'count']);
-  t.same(a.queries.map((q) => q.epsilon), [1, 1]);
+  t.same(
+    a.queries.map((q) => q.quantity),
+    ['sum', 'count'],
+  );
+  t.same(
+    a.queries.map((q) => q.epsilon),
+    [1, 1],
+  );
   t.ok(near(a.queries[0]!.noiseScale, 1200 / 1, 1e-6), 'sum scale = L1 / (eps/2) = 1200 natural');
   t.ok(near(a.queries[1]!.noiseScale, 12, 1e-6), 'count scale = 12 / 1');
   for (const c of res.tables[0]!.cells) {
@@ -160,7 +227,10 @@ t.test('mean tables: half the budget to the sum, half to the count; values withi
 
 t.test('seeded runs reproduce, crypto runs differ', async (t) => {
   const rows = makeRows('rep', 30, 2, [0, 1000]);
-  const tables = [aggregate(tablePlan('count', { kind: 'count' }, 0.5), rows), aggregate(tablePlan('sum', SUM, 0.5), rows)];
+  const tables = [
+    aggregate(tablePlan('count', { kind: 'count' }, 0.5), rows),
+    aggregate(tablePlan('sum', SUM, 0.5), rows),
+  ];
   const a = protectDp(tables, laplacePlan(1), UNIT, seededRandom('same'));
   const b = protectDp(tables, laplacePlan(1), UNIT, seededRandom('same'));
   t.same(a, b);
@@ -168,7 +238,10 @@ t.test('seeded runs reproduce, crypto runs differ', async (t) => {
   t.notSame(a.tables, c.tables);
   const x = protectDp(tables, laplacePlan(1), UNIT, cryptoRandom());
   const y = protectDp(tables, laplacePlan(1), UNIT, cryptoRandom());
-  t.notSame(x.tables.map((tb) => tb.cells.map((cl) => cl.value)), y.tables.map((tb) => tb.cells.map((cl) => cl.value)));
+  t.notSame(
+    x.tables.map((tb) => tb.cells.map((cl) => cl.value)),
+    y.tables.map((tb) => tb.cells.map((cl) => cl.value)),
+  );
 });
 
 t.test('non-negativity: counts and non-negative sums are clamped, signed sums are not', async (t) => {
@@ -176,12 +249,26 @@ t.test('non-negativity: counts and non-negative sums are clamped, signed sums ar
   const pos = tablePlan('pos', { kind: 'sum', column: 'x', lower: 0, upper: 1000, decimals: 0 }, 0.4);
   const signed = tablePlan('signed', { kind: 'sum', column: 'x', lower: -1000, upper: 1000, decimals: 0 }, 0.4);
   const cnt = tablePlan('cnt', { kind: 'count' }, 0.2);
-  const res = protectDp([aggregate(pos, rows), aggregate(signed, rows), aggregate(cnt, rows)], laplacePlan(0.5), UNIT, seededRandom('nonneg'));
+  const res = protectDp(
+    [aggregate(pos, rows), aggregate(signed, rows), aggregate(cnt, rows)],
+    laplacePlan(0.5),
+    UNIT,
+    seededRandom('nonneg'),
+  );
   const v = (i: number): number[] => res.tables[i]!.cells.map((c) => c.value!);
-  t.ok(v(0).every((x) => x >= 0), 'non-negative sums');
-  t.ok(v(2).every((x) => x >= 0 && Number.isInteger(x)), 'non-negative integer counts');
+  t.ok(
+    v(0).every((x) => x >= 0),
+    'non-negative sums',
+  );
+  t.ok(
+    v(2).every((x) => x >= 0 && Number.isInteger(x)),
+    'non-negative integer counts',
+  );
   t.ok(v(2).includes(0), 'some counts clamped to 0');
-  t.ok(v(1).some((x) => x < 0), 'signed sums keep negative noisy values');
+  t.ok(
+    v(1).some((x) => x < 0),
+    'signed sums keep negative noisy values',
+  );
 });
 
 t.test('noisy threshold: decided on the noisy value only, suppressed cells are null with conf C', async (t) => {
@@ -215,12 +302,19 @@ t.test('noisy threshold: decided on the noisy value only, suppressed cells are n
   const e2 = aggregate(plan, rowsB);
   const p1 = protectDp([e1], laplacePlan(0.1), UNIT, seededRandom('same-noise'));
   const p2 = protectDp([e2], laplacePlan(0.1), UNIT, seededRandom('same-noise'));
-  const noise1 = p1.tables[0]!.cells.map((c, i) => c.value! - e1.cells[i]!.units).filter((_, i) => p1.tables[0]!.cells[i]!.value! > 0 && p2.tables[0]!.cells[i]!.value! > 0);
-  const noise2 = p2.tables[0]!.cells.map((c, i) => c.value! - e2.cells[i]!.units).filter((_, i) => p1.tables[0]!.cells[i]!.value! > 0 && p2.tables[0]!.cells[i]!.value! > 0);
+  const noise1 = p1.tables[0]!.cells.map((c, i) => c.value! - e1.cells[i]!.units).filter(
+    (_, i) => p1.tables[0]!.cells[i]!.value! > 0 && p2.tables[0]!.cells[i]!.value! > 0,
+  );
+  const noise2 = p2.tables[0]!.cells.map((c, i) => c.value! - e2.cells[i]!.units).filter(
+    (_, i) => p1.tables[0]!.cells[i]!.value! > 0 && p2.tables[0]!.cells[i]!.value! > 0,
+  );
   t.same(noise1, noise2, 'noise draws do not depend on exact values');
   t.ok(noise1.length > 0);
   // neverSuppress and alwaysSuppress are honoured (public plan data).
-  const marked = tablePlan('cnt', { kind: 'count' }, 1, DIMS, { neverSuppress: [['N1', 'M']], alwaysSuppress: [['_T', '_T']] });
+  const marked = tablePlan('cnt', { kind: 'count' }, 1, DIMS, {
+    neverSuppress: [['N1', 'M']],
+    alwaysSuppress: [['_T', '_T']],
+  });
   const r = protectDp([aggregate(marked, [])], laplacePlan(1, { noisyThreshold: 1e9 }), UNIT, seededRandom('m'));
   t.not(r.tables[0]!.cells[cellIndex(DIMS, [0, 0])]!.value, null, 'never-suppress cell published');
   t.equal(r.tables[0]!.cells[cellIndex(DIMS, [4, 2])]!.value, null, 'always-suppress cell null');
@@ -238,9 +332,15 @@ t.test('no exact value is kept or read beyond the noise addition', async (t) => 
     kind: 'exact',
     plan: sumPlan,
     cells: exact.cells.map((c) => ({
-      get units(): number { throw new Error('units read'); },
-      get rows(): number { throw new Error('rows read'); },
-      get top(): number[] { throw new Error('top read'); },
+      get units(): number {
+        throw new Error('units read');
+      },
+      get rows(): number {
+        throw new Error('rows read');
+      },
+      get top(): number[] {
+        throw new Error('top read');
+      },
       sum: c.sum,
     })),
   };
@@ -250,14 +350,28 @@ t.test('no exact value is kept or read beyond the noise addition', async (t) => 
     t.notOk(json.includes(String(v)), `scaled exact ${v} absent`);
     t.notOk(json.includes(String(v / 100)), `natural exact ${v / 100} absent`);
   }
-  t.ok(res.tables[0]!.cells.every((c, i) => exact.cells[i]!.sum === 0 || c.value !== exact.cells[i]!.sum / 100), 'every non-zero exact sum differs from its published value');
+  t.ok(
+    res.tables[0]!.cells.every((c, i) => exact.cells[i]!.sum === 0 || c.value !== exact.cells[i]!.sum / 100),
+    'every non-zero exact sum differs from its published value',
+  );
   t.notOk(/"(units|rows|top|sum)":/.test(json), 'no exact-cell fields in the result');
   // A count table needs only units.
   const cnt = aggregate(tablePlan('c', { kind: 'count' }, 1), rows);
   const guardedCount: ExactTable = {
     kind: 'exact',
     plan: cnt.plan,
-    cells: cnt.cells.map((c) => ({ units: c.units, get rows(): number { throw new Error('rows read'); }, get top(): number[] { throw new Error('top read'); }, get sum(): number { throw new Error('sum read'); } })),
+    cells: cnt.cells.map((c) => ({
+      units: c.units,
+      get rows(): number {
+        throw new Error('rows read');
+      },
+      get top(): number[] {
+        throw new Error('top read');
+      },
+      get sum(): number {
+        throw new Error('sum read');
+      },
+    })),
   };
   t.doesNotThrow(() => protectDp([guardedCount], laplacePlan(1), UNIT, seededRandom('c')));
   // The test can fail: a table that does read units of a sum table would throw here.
@@ -266,13 +380,18 @@ t.test('no exact value is kept or read beyond the noise addition', async (t) => 
 
 t.test('granularity 2^k: sum noise on the lattice, sensitivity with ceil(B / 2^k)', async (t) => {
   const rows = makeRows('gran', 30, 2, [0, 1000]);
-  const res = protectDp([aggregate(tablePlan('s', SUM, 1), rows)], laplacePlan(1, { granularityLog2: 3 }), UNIT, seededRandom('gran'));
+  const res = protectDp(
+    [aggregate(tablePlan('s', SUM, 1), rows)],
+    laplacePlan(1, { granularityLog2: 3 }),
+    UNIT,
+    seededRandom('gran'),
+  );
   for (const c of res.tables[0]!.cells) {
     const scaled = Math.round(c.value! * 10);
     t.equal(scaled % 8, 0, 'published scaled sums are multiples of 8');
   }
   const q = res.accounting.tables[0]!.queries[0]!;
-  t.ok(near(q.l1Sensitivity, 2 * 6 * 125 * 8 / 10), 'L1 = m L ceil(1000/8) lattice steps of 0.8');
+  t.ok(near(q.l1Sensitivity, (2 * 6 * 125 * 8) / 10), 'L1 = m L ceil(1000/8) lattice steps of 0.8');
   t.ok(near(q.granularity, 0.8));
 });
 
@@ -282,7 +401,13 @@ t.test('property: removing one unit changes each exact table by at most the clai
     tablePlan('count', { kind: 'count' }, 0.25),
     tablePlan('sum', SUM, 0.25),
     // No totals: L = 1, where m rows in m different cells attain the count bound.
-    tablePlan('flat', { kind: 'count' }, 0.25, [buildDimension({ name: 'r', categories: region.nodes.slice(0, 3).map((n) => ({ code: n.code, label: n.label })), total: false })]),
+    tablePlan('flat', { kind: 'count' }, 0.25, [
+      buildDimension({
+        name: 'r',
+        categories: region.nodes.slice(0, 3).map((n) => ({ code: n.code, label: n.label })),
+        total: false,
+      }),
+    ]),
   ];
   const rows = makeRows('prop', 25, m, [-900, 1600]);
   // Crafted units that attain the bounds: m rows at the upper bound in one leaf (sum), m rows in m distinct leaves (flat count).
@@ -299,7 +424,10 @@ t.test('property: removing one unit changes each exact table by at most the clai
       let maxL1 = 0;
       let maxL2sq = 0;
       for (const u of unitIds) {
-        const without = aggregate(plan, rows.filter((r) => r.unit !== u));
+        const without = aggregate(
+          plan,
+          rows.filter((r) => r.unit !== u),
+        );
         let l1 = 0;
         let l2sq = 0;
         full.cells.forEach((c, i) => {
@@ -319,7 +447,12 @@ t.test('property: removing one unit changes each exact table by at most the clai
     }
   }
   // protectDp reports the same sensitivities (published units).
-  const res = protectDp(plans.map((p) => aggregate(p, rows)), laplacePlan(1), { ...UNIT, maxRowsPerUnit: m }, seededRandom('p'));
+  const res = protectDp(
+    plans.map((p) => aggregate(p, rows)),
+    laplacePlan(1),
+    { ...UNIT, maxRowsPerUnit: m },
+    seededRandom('p'),
+  );
   t.equal(res.accounting.tables[0]!.l1Sensitivity, tableSensitivity(plans[0]!, m).count.l1);
   t.ok(near(res.accounting.tables[1]!.l1Sensitivity, tableSensitivity(plans[1]!, m).sum!.l1 / 10));
 });
@@ -337,27 +470,67 @@ t.test('bad inputs give clear errors', async (t) => {
   code(() => protectDp([tbl], laplacePlan(1, { epsilon: null }), UNIT, seededRandom('e')), 'POLICY_INVALID', /epsilon/);
   code(() => protectDp([tbl], gaussPlan(0), UNIT, seededRandom('e')), 'POLICY_INVALID', /rho/);
   code(() => protectDp([tbl], gaussPlan(1, { delta: 0 }), UNIT, seededRandom('e')), 'POLICY_INVALID', /delta/);
-  code(() => protectDp([tbl], laplacePlan(1, { granularityLog2: -1 }), UNIT, seededRandom('e')), 'POLICY_INVALID', /granularityLog2/);
+  code(
+    () => protectDp([tbl], laplacePlan(1, { granularityLog2: -1 }), UNIT, seededRandom('e')),
+    'POLICY_INVALID',
+    /granularityLog2/,
+  );
   code(() => protectDp([tbl, tbl], laplacePlan(1), UNIT, seededRandom('e')), 'POLICY_INVALID', /add up to 2/);
-  code(() => protectDp([{ ...tbl, cells: tbl.cells.slice(1) }], laplacePlan(1), UNIT, seededRandom('e')), 'USAGE', /14 cells, its dimensions give 15/);
-  code(() => protectDp([aggregate(tablePlan('z', { kind: 'count' }, 0), [])], laplacePlan(1), UNIT, seededRandom('e')), 'POLICY_INVALID', /budget share > 0/);
-  code(() => protectDp([tbl], laplacePlan(1), { ...UNIT, maxRowsPerUnit: 0 }, seededRandom('e')), 'POLICY_INVALID', /maxRowsPerUnit/);
+  code(
+    () => protectDp([{ ...tbl, cells: tbl.cells.slice(1) }], laplacePlan(1), UNIT, seededRandom('e')),
+    'USAGE',
+    /14 cells, its dimensions give 15/,
+  );
+  code(
+    () => protectDp([aggregate(tablePlan('z', { kind: 'count' }, 0), [])], laplacePlan(1), UNIT, seededRandom('e')),
+    'POLICY_INVALID',
+    /budget share > 0/,
+  );
+  code(
+    () => protectDp([tbl], laplacePlan(1), { ...UNIT, maxRowsPerUnit: 0 }, seededRandom('e')),
+    'POLICY_INVALID',
+    /maxRowsPerUnit/,
+  );
   const bad: ExactTable = { ...tbl, cells: tbl.cells.map((c, i) => (i === 3 ? { ...c, units: 0.5 } : c)) };
   try {
     protectDp([bad], laplacePlan(1), UNIT, seededRandom('e'));
     t.fail('non-integer exact count accepted');
   } catch (e) {
-    t.ok(e instanceof StatguardError && /cell 3/.test(e.message) && !/0\.5/.test(e.message), 'names the cell, not the value');
+    t.ok(
+      e instanceof StatguardError && /cell 3/.test(e.message) && !/0\.5/.test(e.message),
+      'names the cell, not the value',
+    );
   }
-  code(() => protectDp([aggregate(tablePlan('c', { kind: 'count' }, 1, DIMS, { neverSuppress: [['N1', 'X']] }), [])], laplacePlan(1), UNIT, seededRandom('e')), 'POLICY_INVALID', /"X"/);
+  code(
+    () =>
+      protectDp(
+        [aggregate(tablePlan('c', { kind: 'count' }, 1, DIMS, { neverSuppress: [['N1', 'X']] }), [])],
+        laplacePlan(1),
+        UNIT,
+        seededRandom('e'),
+      ),
+    'POLICY_INVALID',
+    /"X"/,
+  );
 });
 
 t.test('speed: 100k-cell table protected quickly', async (t) => {
-  const big = buildDimension({ name: 'b', categories: Array.from({ length: 999 }, (_, i) => ({ code: `c${i}`, label: `c${i}` })) });
-  const small = buildDimension({ name: 's', categories: Array.from({ length: 99 }, (_, i) => ({ code: `d${i}`, label: `d${i}` })) });
+  const big = buildDimension({
+    name: 'b',
+    categories: Array.from({ length: 999 }, (_, i) => ({ code: `c${i}`, label: `c${i}` })),
+  });
+  const small = buildDimension({
+    name: 's',
+    categories: Array.from({ length: 99 }, (_, i) => ({ code: `d${i}`, label: `d${i}` })),
+  });
   const plan = tablePlan('big', SUM, 1, [big, small]);
   const n = cellCount(plan.dimensions);
-  const cells: ExactCell[] = Array.from({ length: n }, (_, i) => ({ units: i % 7, rows: i % 7, sum: (i % 7) * 500, top: [] }));
+  const cells: ExactCell[] = Array.from({ length: n }, (_, i) => ({
+    units: i % 7,
+    rows: i % 7,
+    sum: (i % 7) * 500,
+    top: [],
+  }));
   const t0 = performance.now();
   const res = protectDp([{ kind: 'exact', plan, cells }], gaussPlan(0.5), UNIT, seededRandom('big'));
   const ms = performance.now() - t0;

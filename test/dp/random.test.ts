@@ -1,5 +1,17 @@
 import t from 'tap';
-import { cryptoRandom, seededRandom, uniformBigInt, RandomReader, rationalFromNumber, rationalAtLeast, roundUp, rational, isqrt, ratToNumber, bitLength } from '../../engine/dp/index.ts';
+import {
+  cryptoRandom,
+  seededRandom,
+  uniformBigInt,
+  RandomReader,
+  rationalFromNumber,
+  rationalAtLeast,
+  roundUp,
+  rational,
+  isqrt,
+  ratToNumber,
+  bitLength,
+} from '../../engine/dp/index.ts';
 import { chiSquareCritical } from './stats-helpers.ts';
 
 t.test('sources: kinds, seeds, reproducibility, byte streams', async (t) => {
@@ -21,7 +33,12 @@ t.test('sources: kinds, seeds, reproducibility, byte streams', async (t) => {
 });
 
 /** Chi-square of uniform draws over [0, n) binned into k near-equal bins with exact bin probabilities. */
-function uniformChi2(draw: () => bigint, n: bigint, k: number, samples: number): { stat: number; crit: number; outOfRange: number } {
+function uniformChi2(
+  draw: () => bigint,
+  n: bigint,
+  k: number,
+  samples: number,
+): { stat: number; crit: number; outOfRange: number } {
   const obs = new Array<number>(k).fill(0);
   let outOfRange = 0;
   const K = BigInt(k);
@@ -46,7 +63,13 @@ function uniformChi2(draw: () => bigint, n: bigint, k: number, samples: number):
 
 t.test('uniform BigInt sampler: chi-square on non-power-of-two ranges (small, 32-bit, multiword)', async (t) => {
   const rng = seededRandom('uniform');
-  const cases: [bigint, number][] = [[10n, 10], [3n, 3], [0x1_0000_0001n, 20], [(3n << 40n) + 7n, 30], [(5n << 100n) + 12345n, 40]];
+  const cases: [bigint, number][] = [
+    [10n, 10],
+    [3n, 3],
+    [0x1_0000_0001n, 20],
+    [(3n << 40n) + 7n, 30],
+    [(5n << 100n) + 12345n, 40],
+  ];
   for (const [n, k] of cases) {
     const r = uniformChi2(() => uniformBigInt(rng, n), n, k, 60_000);
     t.equal(r.outOfRange, 0, `n=${n}: nothing outside [0, n)`);
@@ -75,7 +98,20 @@ t.test('rationals: exact conversion, rounding up, isqrt', async (t) => {
   t.same(rationalAtLeast(0.1, 10), rational(103n, 1024n), 'ceil(0.1 * 1024) / 1024');
   t.same(roundUp(rational(24n, 1n)), rational(24n), 'exact multiples unchanged');
   t.same(roundUp(rational(1n, 3n), 4), rational(6n, 16n));
-  for (const n of [0n, 1n, 2n, 3n, 4n, 15n, 16n, 17n, (1n << 52n) - 1n, (1n << 52n) + 5n, 10n ** 40n, 10n ** 40n - 1n]) {
+  for (const n of [
+    0n,
+    1n,
+    2n,
+    3n,
+    4n,
+    15n,
+    16n,
+    17n,
+    (1n << 52n) - 1n,
+    (1n << 52n) + 5n,
+    10n ** 40n,
+    10n ** 40n - 1n,
+  ]) {
     const s = isqrt(n);
     t.ok(s * s <= n && (s + 1n) * (s + 1n) > n, `isqrt(${n})`);
   }

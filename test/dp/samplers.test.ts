@@ -19,13 +19,26 @@ const N = 100_000;
 
 t.test('Bernoulli(exp(-gamma)) frequencies match exp(-gamma) (k-loop and gamma > 1)', async (t) => {
   const rng = seededRandom('bern-exp');
-  const gammas: Rational[] = [rational(0n), rational(3n, 10n), rational(1n), rational(3n, 2n), rational(37n, 10n), rational(1n << 40n, 3n << 38n) /* 4/3 with big den */, rational((1n << 35n) + 1n, (1n << 36n) + 7n) /* ~1/2, BigInt path */, rational(5n * (1n << 34n) + 3n, (1n << 36n) + 1n) /* ~1.25, BigInt path */];
+  const gammas: Rational[] = [
+    rational(0n),
+    rational(3n, 10n),
+    rational(1n),
+    rational(3n, 2n),
+    rational(37n, 10n),
+    rational(1n << 40n, 3n << 38n) /* 4/3 with big den */,
+    rational((1n << 35n) + 1n, (1n << 36n) + 7n) /* ~1/2, BigInt path */,
+    rational(5n * (1n << 34n) + 3n, (1n << 36n) + 1n) /* ~1.25, BigInt path */,
+  ];
   for (const g of gammas) {
     const q = Math.exp(-ratToNumber(g));
     let k = 0;
     for (let i = 0; i < N; i++) if (sampleBernoulliExp(rng, g)) k++;
     if (q === 1) t.equal(k, N, 'exp(-0) = 1: always true');
-    else t.ok(Math.abs(binomialZ(k, N, q)) < 4.5, `gamma=${g.num}/${g.den}: freq ${(k / N).toFixed(4)} vs ${q.toFixed(4)}`);
+    else
+      t.ok(
+        Math.abs(binomialZ(k, N, q)) < 4.5,
+        `gamma=${g.num}/${g.den}: freq ${(k / N).toFixed(4)} vs ${q.toFixed(4)}`,
+      );
   }
   t.throws(() => sampleBernoulliExp(rng, { num: -1n, den: 1n }), /gamma >= 0/);
 });
@@ -56,13 +69,20 @@ t.test('geometric: chi-square against (1-q) q^y and the mean', async (t) => {
     mean /= N;
     const theory = q / (1 - q);
     const sd = Math.sqrt(q) / (1 - q);
-    t.ok(Math.abs(mean - theory) < 4.5 * sd / Math.sqrt(N), `mean ${mean.toFixed(3)} vs ${theory.toFixed(3)}`);
+    t.ok(Math.abs(mean - theory) < (4.5 * sd) / Math.sqrt(N), `mean ${mean.toFixed(3)} vs ${theory.toFixed(3)}`);
   }
 });
 
 t.test('discrete Laplace: chi-square against the exact pmf and variance 2q/(1-q)^2', async (t) => {
   const rng = seededRandom('dlap');
-  for (const scale of [rational(1n, 2n), rational(2n), rational(10n, 3n), rational(50n), rational(10n ** 12n, 10n ** 11n + 1n), rationalAtLeast(7.3)]) {
+  for (const scale of [
+    rational(1n, 2n),
+    rational(2n),
+    rational(10n, 3n),
+    rational(50n),
+    rational(10n ** 12n, 10n ** 11n + 1n),
+    rationalAtLeast(7.3),
+  ]) {
     const s = ratToNumber(scale);
     const lap = makeDiscreteLaplace(scale);
     const counts = tally(() => Number(lap(rng)), N);
@@ -72,14 +92,24 @@ t.test('discrete Laplace: chi-square against the exact pmf and variance 2q/(1-q)
     t.ok(res.pass, `scale ${s.toFixed(4)}: chi2 ${res.stat.toFixed(1)} <= ${res.critical.toFixed(1)} (df ${res.df})`);
     const v = varianceZ(counts, pmf, -lim, lim);
     const q = Math.exp(-1 / s);
-    t.ok(Math.abs(v.theoryVar - (2 * q) / (1 - q) ** 2) < 1e-6 * v.theoryVar, 'closed-form variance equals the pmf sum');
+    t.ok(
+      Math.abs(v.theoryVar - (2 * q) / (1 - q) ** 2) < 1e-6 * v.theoryVar,
+      'closed-form variance equals the pmf sum',
+    );
     t.ok(Math.abs(v.z) < 4.5, `variance ${v.sampleVar.toFixed(2)} vs ${v.theoryVar.toFixed(2)} (z ${v.z.toFixed(2)})`);
   }
 });
 
 t.test('discrete Gaussian: chi-square against the normalised pmf and variance from the pmf', async (t) => {
   const rng = seededRandom('dgauss');
-  for (const s2 of [rational(1n, 2n), rational(2n), rational(97n, 10n), rational(400n), rational(10n ** 6n), rational((1n << 40n) * 3n + 1n, 1n << 40n) /* BigInt gamma */]) {
+  for (const s2 of [
+    rational(1n, 2n),
+    rational(2n),
+    rational(97n, 10n),
+    rational(400n),
+    rational(10n ** 6n),
+    rational((1n << 40n) * 3n + 1n, 1n << 40n) /* BigInt gamma */,
+  ]) {
     const sigma2 = ratToNumber(s2);
     const gs = makeDiscreteGaussian(s2);
     const counts = tally(() => Number(gs(rng)), N);
@@ -110,7 +140,12 @@ t.test('the distribution tests can fail: wrong samplers are rejected', async (t)
   t.notOk(r2.pass, `Laplace without the -0 rejection rejected (chi2 ${r2.stat.toFixed(0)})`);
   // Gaussian with sigma^2 10% too large.
   const wide = makeDiscreteGaussian(rational(11n));
-  const r3 = chiSquareGof(tally(() => Number(wide(rng)), N), gaussPmf(10), -60, 60);
+  const r3 = chiSquareGof(
+    tally(() => Number(wide(rng)), N),
+    gaussPmf(10),
+    -60,
+    60,
+  );
   t.notOk(r3.pass, `Gaussian with sigma^2 11 instead of 10 rejected (chi2 ${r3.stat.toFixed(0)})`);
 });
 

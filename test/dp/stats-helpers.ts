@@ -34,7 +34,14 @@ export interface GofResult {
  * samples below lo go to the first bin and above hi to the last (choose lo/hi
  * so the pmf mass outside is negligible).
  */
-export function chiSquareGof(counts: Map<number, number>, pmf: (x: number) => number, lo: number, hi: number, minExpected = 20, p = 0.001): GofResult {
+export function chiSquareGof(
+  counts: Map<number, number>,
+  pmf: (x: number) => number,
+  lo: number,
+  hi: number,
+  minExpected = 20,
+  p = 0.001,
+): GofResult {
   let n = 0;
   for (const c of counts.values()) n += c;
   const observedAt = (x: number): number => counts.get(x) ?? 0;
@@ -78,7 +85,12 @@ export function binomialZ(successes: number, n: number, q: number): number {
  * z statistic of the sample variance (about the known mean 0) against the
  * theoretical variance, with standard error sqrt((mu4 - var^2)/n) from the pmf.
  */
-export function varianceZ(samples: Map<number, number>, pmf: (x: number) => number, lo: number, hi: number): { z: number; sampleVar: number; theoryVar: number } {
+export function varianceZ(
+  samples: Map<number, number>,
+  pmf: (x: number) => number,
+  lo: number,
+  hi: number,
+): { z: number; sampleVar: number; theoryVar: number } {
   let n = 0;
   let s2 = 0;
   for (const [x, c] of samples) {

@@ -17,12 +17,24 @@ import type { Manifest } from '../../engine/release/manifest.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const policiesDir = path.join(root, 'policies');
-const examplePolicies = readdirSync(policiesDir).filter((f) => f.endsWith('.json') && !f.includes('schema')).sort();
+const examplePolicies = readdirSync(policiesDir)
+  .filter((f) => f.endsWith('.json') && !f.includes('schema'))
+  .sort();
 
 function capture(): Io & { stdout: () => string; stderr: () => string } {
   let o = '';
   let e = '';
-  return { out: (s) => { o += s; }, err: (s) => { e += s; }, isTty: false, stdout: () => o, stderr: () => e };
+  return {
+    out: (s) => {
+      o += s;
+    },
+    err: (s) => {
+      e += s;
+    },
+    isTty: false,
+    stdout: () => o,
+    stderr: () => e,
+  };
 }
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-e2e-'));
@@ -47,7 +59,12 @@ for (const file of examplePolicies) {
     t.equal(manifest.regime, plan.protection.regime);
     t.ok(manifest.guarantee.statement.length > 20);
     t.ok(manifest.internal.rows.read > 0);
-    t.equal(manifest.internal.input.sha256, createHash('sha256').update(readFileSync(csvOf(plan).path)).digest('hex'));
+    t.equal(
+      manifest.internal.input.sha256,
+      createHash('sha256')
+        .update(readFileSync(csvOf(plan).path))
+        .digest('hex'),
+    );
     t.equal(manifest.tables.length, plan.tables.length);
     if (plan.protection.regime === 'dp') {
       t.ok(manifest.budget, 'dp manifest states the budget');
@@ -66,11 +83,18 @@ for (const file of examplePolicies) {
       const csv = readFileSync(path.join(out, entry.files.csv.path), 'utf8');
       const json = readFileSync(path.join(out, entry.files.jsonstat.path), 'utf8');
       t.equal(createHash('sha256').update(csv).digest('hex'), entry.files.csv.sha256, 'csv hash matches the manifest');
-      t.equal(createHash('sha256').update(json).digest('hex'), entry.files.jsonstat.sha256, 'json hash matches the manifest');
+      t.equal(
+        createHash('sha256').update(json).digest('hex'),
+        entry.files.jsonstat.sha256,
+        'json hash matches the manifest',
+      );
       allText.push(csv, json);
       const js = JSON.parse(json);
       t.equal(js.version, '2.0');
-      t.same(js.size, tp.dimensions.map((d) => d.nodes.length));
+      t.same(
+        js.size,
+        tp.dimensions.map((d) => d.nodes.length),
+      );
       t.equal(js.value.length, entry.cells);
       t.equal(csv.trimEnd().split('\n').length, entry.cells + 1);
       const ex = exact.tables[i]!;
@@ -82,7 +106,14 @@ for (const file of examplePolicies) {
           t.not(conf, 'F', 'a null cell carries a suppression status');
           const c = ex.cells[k]!;
           const m = tp.measure;
-          const exactValue = m.kind === 'count' ? c.units : m.kind === 'sum' ? c.sum / 10 ** m.decimals : c.units > 0 ? c.sum / c.units / 10 ** m.decimals : 0;
+          const exactValue =
+            m.kind === 'count'
+              ? c.units
+              : m.kind === 'sum'
+                ? c.sum / 10 ** m.decimals
+                : c.units > 0
+                  ? c.sum / c.units / 10 ** m.decimals
+                  : 0;
           suppressedExact.push(String(exactValue));
         } else {
           published.add(String(v));
@@ -99,14 +130,20 @@ for (const file of examplePolicies) {
     // blanked before the scan, so that a run lasting exactly as many ms as a suppressed value is not a false alarm. So are
     // hex digests (file SHA-256s, which change with the timestamps inside the files): their digit runs are not numbers
     // (a digest holding "551" failed this test once in CI).
-    const scanned = allText.join('\n')
+    const scanned = allText
+      .join('\n')
       .replace(/"durationMs":\s*\d+/g, '"durationMs": _')
       .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/g, '_')
       .replace(/\b[0-9a-f]{32,}\b/g, '_');
     const tokens = new Set(scanned.match(/-?\d+(\.\d+)?/g) ?? []);
-    const leaks = suppressedExact.filter((v) => v.replace(/[^0-9]/g, '').length >= 3 && !published.has(v) && tokens.has(v));
+    const leaks = suppressedExact.filter(
+      (v) => v.replace(/[^0-9]/g, '').length >= 3 && !published.has(v) && tokens.has(v),
+    );
     t.same(leaks, [], 'no suppressed value appears in any release file');
-    t.notOk(readdirSync(path.dirname(out)).some((n) => n.includes('.partial')), 'no partial directory left');
+    t.notOk(
+      readdirSync(path.dirname(out)).some((n) => n.includes('.partial')),
+      'no partial directory left',
+    );
   });
 }
 
@@ -161,16 +198,27 @@ t.test('a failed run leaves no output directory; an existing one is kept unless 
   t.notOk(existsSync(dir), 'no output directory after a failed run');
 
   const good = path.join(tmp, 'existing');
-  t.equal(await main(['release', path.join(policiesDir, examplePolicies[0]!), '--out', good, '--seed', '1'], capture()), 0);
+  t.equal(
+    await main(['release', path.join(policiesDir, examplePolicies[0]!), '--out', good, '--seed', '1'], capture()),
+    0,
+  );
   const io2 = capture();
   t.equal(await main(['release', path.join(policiesDir, examplePolicies[0]!), '--out', good, '--seed', '1'], io2), 1);
   t.match(io2.stderr(), /OUTPUT_EXISTS/);
-  t.equal(await main(['release', path.join(policiesDir, examplePolicies[0]!), '--out', good, '--seed', '2', '--force'], capture()), 0);
+  t.equal(
+    await main(
+      ['release', path.join(policiesDir, examplePolicies[0]!), '--out', good, '--seed', '2', '--force'],
+      capture(),
+    ),
+    0,
+  );
   const m = JSON.parse(readFileSync(path.join(good, 'manifest.json'), 'utf8'));
   t.equal(m.randomness.seed, '2', '--force replaced the directory');
 });
 
-function csvOf(p: { dataset: { source: import('../../engine/types.ts').SourcePlan } }): import('../../engine/types.ts').CsvSourcePlan {
+function csvOf(p: {
+  dataset: { source: import('../../engine/types.ts').SourcePlan };
+}): import('../../engine/types.ts').CsvSourcePlan {
   const s = p.dataset.source;
   if (s.kind !== 'csv') throw new Error(`expected a csv source, got ${s.kind}`);
   return s;

@@ -8,7 +8,9 @@ import { cellCount } from '../../engine/types.ts';
 import type { Plan, TablePlan } from '../../engine/types.ts';
 
 const POLICIES = resolve('policies');
-const examples = readdirSync(POLICIES).filter((f) => f.endsWith('.json') && f !== 'policy.schema.json').sort();
+const examples = readdirSync(POLICIES)
+  .filter((f) => f.endsWith('.json') && f !== 'policy.schema.json')
+  .sort();
 const readDoc = (f: string): PolicyDoc => JSON.parse(readFileSync(resolve(POLICIES, f), 'utf8')) as PolicyDoc;
 const table = (p: Plan, id: string): TablePlan => {
   const tp = p.tables.find((x) => x.id === id);
@@ -18,7 +20,14 @@ const table = (p: Plan, id: string): TablePlan => {
 const codes = (tp: TablePlan, d: number): string[] => tp.dimensions[d]!.nodes.map((n) => n.code);
 
 t.test('the example policies cover every regime', async (t) => {
-  t.same(examples, ['acs-ma-sdc.json', 'acs-tx-dp-laplace.json', 'acs-tx-dp.json', 'census-ckm.json', 'pums-dp.json', 'tiny-sdc.json']);
+  t.same(examples, [
+    'acs-ma-sdc.json',
+    'acs-tx-dp-laplace.json',
+    'acs-tx-dp.json',
+    'census-ckm.json',
+    'pums-dp.json',
+    'tiny-sdc.json',
+  ]);
   const regimes = new Set(examples.map((f) => readDoc(f).protection.regime));
   t.same([...regimes].sort(), ['ckm', 'dp', 'sdc']);
 });
@@ -46,8 +55,12 @@ for (const f of examples) {
       const n = cellCount(tp.dimensions);
       t.ok(n >= 2 && n <= 5000, `${tp.id}: moderate cell count (${n})`);
     });
-    if (doc.protection.regime === 'dp') t.ok(Math.abs(plan.tables.reduce((a, x) => a + x.budgetShare, 0) - 1) < 1e-12, 'shares sum to 1');
-    t.ok(Object.isFrozen(plan) && Object.isFrozen(plan.tables) && Object.isFrozen(plan.tables[0]!.dimensions[0]!.nodes), 'plan is frozen');
+    if (doc.protection.regime === 'dp')
+      t.ok(Math.abs(plan.tables.reduce((a, x) => a + x.budgetShare, 0) - 1) < 1e-12, 'shares sum to 1');
+    t.ok(
+      Object.isFrozen(plan) && Object.isFrozen(plan.tables) && Object.isFrozen(plan.tables[0]!.dimensions[0]!.nodes),
+      'plan is frozen',
+    );
     t.equal(plan.release.demo, doc.release.demo ?? false);
   });
 }
@@ -69,25 +82,53 @@ t.test('tiny-sdc: concrete plan facts', async (t) => {
   const size = table(plan, 'size-by-region');
   t.same(codes(size, 0), ['S', 'M', 'L', '_T']);
   const derived = plan.dataset.derived.find((d) => d.name === 'size_class')!;
-  t.same(derived.bins!.map((b) => [b.min, b.max]), [[0, 9], [10, 49], [50, 1_000_000]]);
+  t.same(
+    derived.bins!.map((b) => [b.min, b.max]),
+    [
+      [0, 9],
+      [10, 49],
+      [50, 1_000_000],
+    ],
+  );
   // required defaults: unit and dimension columns (also through a derived column) are required, the measure is not
   const req = Object.fromEntries(plan.dataset.columns.map((c) => [c.name, c.required]));
   t.same(req, { ent: true, region: true, sector: true, employees: true, turnover: false });
   t.same(plan.protection, {
-    regime: 'sdc', minFrequency: 3, frequencyProtection: 10, dominance: [{ n: 1, k: 85 }, { n: 2, k: 90 }], pPercent: 15, pq: null,
-    secondary: { method: 'auto', cost: 'unity', timeLimitSeconds: 30 }, zeroCells: 'publish',
+    regime: 'sdc',
+    minFrequency: 3,
+    frequencyProtection: 10,
+    dominance: [
+      { n: 1, k: 85 },
+      { n: 2, k: 90 },
+    ],
+    pPercent: 15,
+    pq: null,
+    secondary: { method: 'auto', cost: 'unity', timeLimitSeconds: 30 },
+    zeroCells: 'publish',
   });
-  t.throws(() => { (plan.tables as TablePlan[]).push(turnover); }, TypeError, 'frozen');
+  t.throws(
+    () => {
+      (plan.tables as TablePlan[]).push(turnover);
+    },
+    TypeError,
+    'frozen',
+  );
 });
 
 t.test('acs-ma-sdc: hierarchies and derived maps resolve', async (t) => {
   const plan = await loadPolicy('policies/acs-ma-sdc.json');
   const age = table(plan, 'pop-puma-age-sex');
-  t.same(age.dimensions.map((d) => d.nodes.length), [6, 13, 3]); // 5 PUMAs + total; 9 bands + 3 levels + total; 2 sexes + total
+  t.same(
+    age.dimensions.map((d) => d.nodes.length),
+    [6, 13, 3],
+  ); // 5 PUMAs + total; 9 bands + 3 levels + total; 2 sexes + total
   t.equal(cellCount(age.dimensions), 234);
   const band = age.dimensions[1]!;
   const mid = band.nodes.findIndex((n) => n.code === 'Y18T64');
-  t.same(band.nodes[mid]!.leaves.map((l) => band.nodes[l]!.code), ['Y18T24', 'Y25T34', 'Y35T44', 'Y45T54', 'Y55T64']);
+  t.same(
+    band.nodes[mid]!.leaves.map((l) => band.nodes[l]!.code),
+    ['Y18T24', 'Y25T34', 'Y35T44', 'Y45T54', 'Y55T64'],
+  );
   t.equal(band.nodes[band.total!]!.children.length, 3);
   const inc = table(plan, 'income-puma-sector');
   t.same(codes(inc, 1), ['IND', 'TRD', 'SRV', 'PUB', 'UNE', 'NLF', 'EMP', '_T']);
@@ -102,9 +143,23 @@ t.test('acs-ma-sdc: hierarchies and derived maps resolve', async (t) => {
 
 t.test('dp examples: budgets, shares and unit bounding', async (t) => {
   const tx = await loadPolicy('policies/acs-tx-dp.json');
-  t.same(tx.protection, { regime: 'dp', mechanism: 'discrete-gaussian', epsilon: null, rho: 1, delta: 1e-10, noisyThreshold: 5, granularityLog2: 0 });
-  t.same(tx.tables.map((x) => x.budgetShare), [0.25, 0.25, 0.5]);
-  t.same(table(tx, 'pop-puma-sex').dimensions.map((d) => d.nodes.length), [7, 3]);
+  t.same(tx.protection, {
+    regime: 'dp',
+    mechanism: 'discrete-gaussian',
+    epsilon: null,
+    rho: 1,
+    delta: 1e-10,
+    noisyThreshold: 5,
+    granularityLog2: 0,
+  });
+  t.same(
+    tx.tables.map((x) => x.budgetShare),
+    [0.25, 0.25, 0.5],
+  );
+  t.same(
+    table(tx, 'pop-puma-sex').dimensions.map((d) => d.nodes.length),
+    [7, 3],
+  );
   const lap = await loadPolicy('policies/acs-tx-dp-laplace.json');
   t.equal(lap.protection.regime === 'dp' && lap.protection.epsilon, 1);
   t.equal(lap.protection.regime === 'dp' && lap.protection.rho, null);
@@ -113,35 +168,65 @@ t.test('dp examples: budgets, shares and unit bounding', async (t) => {
   t.same(pums.dataset.unit, { column: 'pid', kind: 'person', maxRowsPerUnit: 2 });
   t.equal(csvOf(pums).path, resolve('fixtures/pums-dup/PUMS_dup.csv'));
   t.equal(table(pums, 'persons-educ').dimensions[0]!.nodes.length, 17);
-  t.same(pums.tables.map((x) => x.neverSuppress.length + x.alwaysSuppress.length), [0, 0, 0]);
+  t.same(
+    pums.tables.map((x) => x.neverSuppress.length + x.alwaysSuppress.length),
+    [0, 0, 0],
+  );
 });
 
 t.test('planPolicy resolves a relative source against the policy directory and fills defaults', async (t) => {
   const doc = readDoc('tiny-sdc.json');
   const minimal: PolicyDoc = {
-    id: 'min', version: '1', release: { title: 'm', audience: 'contract' },
+    id: 'min',
+    version: '1',
+    release: { title: 'm', audience: 'contract' },
     dataset: { ...doc.dataset, source: { kind: 'csv', path: 'data/x.csv' }, unit: { kind: 'other' }, derived: [] },
-    tables: [{ id: 'a', title: 'A', dimensions: [{ column: 'region', total: false }], measure: { kind: 'count' }, weight: 3 },
-      { id: 'b', title: 'B', dimensions: ['sector'], measure: { kind: 'count' } }],
+    tables: [
+      { id: 'a', title: 'A', dimensions: [{ column: 'region', total: false }], measure: { kind: 'count' }, weight: 3 },
+      { id: 'b', title: 'B', dimensions: ['sector'], measure: { kind: 'count' } },
+    ],
     protection: { regime: 'dp', mechanism: 'discrete-laplace', budget: { epsilon: 0.5 } },
   };
   t.ok(validatePolicy(minimal).ok);
   const plan = planPolicy(minimal, { policyPath: '/srv/policies/min.json', policySha256: 'abc' });
   t.equal(csvOf(plan).path, '/srv/policies/data/x.csv');
   t.same(plan.dataset.unit, { column: null, kind: 'other', maxRowsPerUnit: 1 });
-  t.same(plan.release, { title: 'm', description: '', audience: 'contract', demo: false, expires: null, contact: null });
-  t.same(plan.tables.map((x) => x.budgetShare), [0.75, 0.25]);
+  t.same(plan.release, {
+    title: 'm',
+    description: '',
+    audience: 'contract',
+    demo: false,
+    expires: null,
+    contact: null,
+  });
+  t.same(
+    plan.tables.map((x) => x.budgetShare),
+    [0.75, 0.25],
+  );
   t.equal(plan.tables[0]!.dimensions[0]!.total, null);
   t.same(codes(plan.tables[0]!, 0), ['N', 'S', 'W']);
   t.equal(plan.tables[0]!.description, '');
-  t.same(plan.protection, { regime: 'dp', mechanism: 'discrete-laplace', epsilon: 0.5, rho: null, delta: 1e-10, noisyThreshold: null, granularityLog2: 0 });
+  t.same(plan.protection, {
+    regime: 'dp',
+    mechanism: 'discrete-laplace',
+    epsilon: 0.5,
+    rho: null,
+    delta: 1e-10,
+    noisyThreshold: null,
+    granularityLog2: 0,
+  });
   // an absolute source path is kept
-  const abs = planPolicy({ ...minimal, dataset: { ...minimal.dataset, source: { kind: 'csv', path: '/data/y.csv' } } }, { policyPath: 'rel/p.json', policySha256: 'x' });
+  const abs = planPolicy(
+    { ...minimal, dataset: { ...minimal.dataset, source: { kind: 'csv', path: '/data/y.csv' } } },
+    { policyPath: 'rel/p.json', policySha256: 'x' },
+  );
   t.equal(csvOf(abs).path, '/data/y.csv');
   t.ok(isAbsolute(abs.policyPath));
 });
 
-function csvOf(p: { dataset: { source: import('../../engine/types.ts').SourcePlan } }): import('../../engine/types.ts').CsvSourcePlan {
+function csvOf(p: {
+  dataset: { source: import('../../engine/types.ts').SourcePlan };
+}): import('../../engine/types.ts').CsvSourcePlan {
   const s = p.dataset.source;
   if (s.kind !== 'csv') throw new Error(`expected a csv source, got ${s.kind}`);
   return s;

@@ -8,7 +8,10 @@ import { scaleExact } from '../../engine/policy/index.ts';
 function readCsv(path: string, delimiter: string): { header: string[]; rows: string[][] } {
   const text = readFileSync(path, 'utf8');
   if (text.includes('"')) throw new Error(`${path} has quoted fields`);
-  const lines = text.split('\n').filter((l) => l.length > 0).map((l) => l.replace(/\r$/, ''));
+  const lines = text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => l.replace(/\r$/, ''));
   return { header: lines[0]!.split(delimiter), rows: lines.slice(1).map((l) => l.split(delimiter)) };
 }
 
@@ -19,24 +22,38 @@ function invalidRows(plan: Plan): { count: number; rows: number; examples: strin
   let count = 0;
   for (const c of plan.dataset.columns) if (!header.includes(c.name)) examples.push(`header lacks ${c.name}`);
   const measureDecimals = new Map<string, number>();
-  for (const tp of plan.tables) if (tp.measure.kind !== 'count') measureDecimals.set(tp.measure.column, tp.measure.decimals);
+  for (const tp of plan.tables)
+    if (tp.measure.kind !== 'count') measureDecimals.set(tp.measure.column, tp.measure.decimals);
   rows.forEach((r, i) => {
     const problems: string[] = [];
     const value = (name: string): string => r[header.indexOf(name)] ?? '';
     for (const c of plan.dataset.columns) {
       const v = value(c.name);
-      if (v === '' || c.missingValues.includes(v)) { if (c.required) problems.push(`${c.name} missing`); continue; }
-      if (c.type === 'categorical' && !c.categories!.some((k) => k.code === v)) problems.push(`${c.name}=${v} not declared`);
+      if (v === '' || c.missingValues.includes(v)) {
+        if (c.required) problems.push(`${c.name} missing`);
+        continue;
+      }
+      if (c.type === 'categorical' && !c.categories!.some((k) => k.code === v))
+        problems.push(`${c.name}=${v} not declared`);
       if (c.type === 'integer' && !/^-?\d+$/.test(v)) problems.push(`${c.name}=${v} not an integer`);
-      if (c.type === 'number' && (Number.isNaN(Number(v)) || scaleExact(Number(v), measureDecimals.get(c.name) ?? 0) === null)) problems.push(`${c.name}=${v} not a number with the kept decimals`);
-      if ((c.minimum !== undefined && Number(v) < c.minimum) || (c.maximum !== undefined && Number(v) > c.maximum)) problems.push(`${c.name}=${v} out of range`);
+      if (
+        c.type === 'number' &&
+        (Number.isNaN(Number(v)) || scaleExact(Number(v), measureDecimals.get(c.name) ?? 0) === null)
+      )
+        problems.push(`${c.name}=${v} not a number with the kept decimals`);
+      if ((c.minimum !== undefined && Number(v) < c.minimum) || (c.maximum !== undefined && Number(v) > c.maximum))
+        problems.push(`${c.name}=${v} out of range`);
     }
     for (const d of plan.dataset.derived) {
       const v = value(d.from);
-      if (d.bins && v !== '' && !d.bins.some((b) => Number(v) >= b.min && Number(v) <= b.max)) problems.push(`${d.from}=${v} in no bin of ${d.name}`);
+      if (d.bins && v !== '' && !d.bins.some((b) => Number(v) >= b.min && Number(v) <= b.max))
+        problems.push(`${d.from}=${v} in no bin of ${d.name}`);
       if (d.map && v !== '' && d.map[v] === undefined) problems.push(`${d.from}=${v} not mapped by ${d.name}`);
     }
-    if (problems.length) { count++; if (examples.length < 5) examples.push(`line ${i + 2}: ${problems.join('; ')}`); }
+    if (problems.length) {
+      count++;
+      if (examples.length < 5) examples.push(`line ${i + 2}: ${problems.join('; ')}`);
+    }
   });
   return { count, rows: rows.length, examples };
 }
@@ -58,9 +75,22 @@ t.test('tiny fixture: the unit structure described in its README', async (t) => 
   for (const r of rows) perUnit.set(r[0]!, (perUnit.get(r[0]!) ?? 0) + 1);
   t.equal(rows.length, 23);
   t.equal(perUnit.size, 21);
-  t.same([...perUnit].filter(([, n]) => n > 1).map(([u]) => u).sort(), ['e02', 'e18']);
-  t.equal(Math.max(...perUnit.values()), (await loadPolicy('policies/tiny-sdc.json')).dataset.unit.maxRowsPerUnit, 'maxRowsPerUnit keeps every row');
-  t.notOk(rows.some((r) => r[1] === 'W'), 'region W is declared but empty (zero cells)');
+  t.same(
+    [...perUnit]
+      .filter(([, n]) => n > 1)
+      .map(([u]) => u)
+      .sort(),
+    ['e02', 'e18'],
+  );
+  t.equal(
+    Math.max(...perUnit.values()),
+    (await loadPolicy('policies/tiny-sdc.json')).dataset.unit.maxRowsPerUnit,
+    'maxRowsPerUnit keeps every row',
+  );
+  t.notOk(
+    rows.some((r) => r[1] === 'W'),
+    'region W is declared but empty (zero cells)',
+  );
 });
 
 t.test('pums-dup fixture: 1 to 4 rows per pid, bounded to 2 by its policy', async (t) => {
@@ -70,7 +100,10 @@ t.test('pums-dup fixture: 1 to 4 rows per pid, bounded to 2 by its policy', asyn
   for (const r of rows) perUnit.set(r[pid]!, (perUnit.get(r[pid]!) ?? 0) + 1);
   t.equal(perUnit.size, 1000);
   t.equal(Math.max(...perUnit.values()), 4);
-  t.ok([...perUnit.values()].some((n) => n > 2), 'some persons lose rows to bounding');
+  t.ok(
+    [...perUnit.values()].some((n) => n > 2),
+    'some persons lose rows to bounding',
+  );
 });
 
 function csvOf(p: Plan): import('../../engine/types.ts').CsvSourcePlan {

@@ -18,7 +18,8 @@ t.test('the published schema is a draft 2020-12 schema with a stable $id', async
 
 t.test('every property carries a title and a description (the schema is rendered in API docs)', async (t) => {
   const defs = policySchema.$defs as Record<string, Node>;
-  const resolveRef = (s: Node): Node => (typeof s.$ref === 'string' ? defs[s.$ref.replace('#/$defs/', '')] ?? {} : {});
+  const resolveRef = (s: Node): Node =>
+    typeof s.$ref === 'string' ? (defs[s.$ref.replace('#/$defs/', '')] ?? {}) : {};
   const missing: string[] = [];
   let checked = 0;
   const walk = (s: unknown, where: string): void => {
@@ -30,12 +31,15 @@ t.test('every property carries a title and a description (the schema is rendered
         const target = resolveRef(sub);
         const title = sub.title ?? target.title;
         const desc = sub.description ?? target.description;
-        if (typeof title !== 'string' || typeof desc !== 'string' || desc.length < 3) missing.push(`${where}/properties/${name}`);
+        if (typeof title !== 'string' || typeof desc !== 'string' || desc.length < 3)
+          missing.push(`${where}/properties/${name}`);
       }
     }
     for (const [k, v] of Object.entries(s)) {
-      if (k === 'properties' && isNode(v)) for (const [n, sub] of Object.entries(v)) walk(sub, `${where}/properties/${n}`);
-      else if (k === 'if') continue; // conditions name properties, they do not declare them
+      if (k === 'properties' && isNode(v))
+        for (const [n, sub] of Object.entries(v)) walk(sub, `${where}/properties/${n}`);
+      else if (k === 'if')
+        continue; // conditions name properties, they do not declare them
       else if (isNode(v)) walk(v, `${where}/${k}`);
       else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${where}/${k}/${i}`));
     }

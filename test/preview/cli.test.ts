@@ -8,14 +8,20 @@ import { tempDir } from '../tmp-dir.ts';
 function capture() {
   const out: string[] = [];
   const err: string[] = [];
-  return { io: { out: (s: string) => out.push(s), err: (s: string) => err.push(s), isTty: false }, out: () => out.join(''), err: () => err.join('') };
+  return {
+    io: { out: (s: string) => out.push(s), err: (s: string) => err.push(s), isTty: false },
+    out: () => out.join(''),
+    err: () => err.join(''),
+  };
 }
 
 t.test('statguard preview and lint', async (t) => {
   const env = { ...process.env };
   delete process.env.DATABASE_URL;
   delete process.env.STATGUARD_DATA_DIR;
-  t.teardown(() => { Object.assign(process.env, env); });
+  t.teardown(() => {
+    Object.assign(process.env, env);
+  });
   const doc = await tinyDoc();
   doc.id = 'tiny-n2';
   doc.protection.rules.minFrequency.n = 2;
@@ -32,7 +38,25 @@ t.test('statguard preview and lint', async (t) => {
 
   const dir = tempDir('sg-cli-prev-');
   const s = capture();
-  t.equal(await main(['preview', TINY, '--sweep', 'n=2,3', '--svg', path.join(dir, 'c.svg'), '--format', 'html', '--out', path.join(dir, 'p.html')], s.io), 0, s.err());
+  t.equal(
+    await main(
+      [
+        'preview',
+        TINY,
+        '--sweep',
+        'n=2,3',
+        '--svg',
+        path.join(dir, 'c.svg'),
+        '--format',
+        'html',
+        '--out',
+        path.join(dir, 'p.html'),
+      ],
+      s.io,
+    ),
+    0,
+    s.err(),
+  );
   t.match(await readFile(path.join(dir, 'c.svg'), 'utf8'), /<title id="sg-title">/);
   t.match(await readFile(path.join(dir, 'p.html'), 'utf8'), /<svg[^>]*role="img"/);
 
@@ -40,7 +64,12 @@ t.test('statguard preview and lint', async (t) => {
   t.equal(await main(['preview', TINY, '--svg', 'x.svg'], u.io), 2, '--svg without --sweep is a usage error');
   const l = capture();
   t.equal(await main(['lint', n2, '--format', 'json'], l.io), 0, 'warnings only');
-  t.same(JSON.parse(l.out()).findings.map((f: { code: string }) => f.code).sort(), ['CATEGORY_NOT_IN_DATA', 'LOW_THRESHOLD']);
+  t.same(
+    JSON.parse(l.out())
+      .findings.map((f: { code: string }) => f.code)
+      .sort(),
+    ['CATEGORY_NOT_IN_DATA', 'LOW_THRESHOLD'],
+  );
   const bad = await tinyDoc();
   bad.id = 'tiny-bad';
   bad.tables[0].measure.bounds = [10, 1];

@@ -2,7 +2,15 @@ import t from 'tap';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { runRelease } from '../../engine/pipeline.ts';
 import {
-  aggregateExact, comparePreviews, lintDocument, lintPlan, previewFromExact, previewPolicy, sweepPolicy, sweepSvg, parseSweep,
+  aggregateExact,
+  comparePreviews,
+  lintDocument,
+  lintPlan,
+  previewFromExact,
+  previewPolicy,
+  sweepPolicy,
+  sweepSvg,
+  parseSweep,
 } from '../../engine/preview/index.ts';
 import { cellCoords } from '../../engine/types.ts';
 import { TINY, TINY_UNITS, tinyDoc, tinyDpDoc, writeDoc } from './helpers.ts';
@@ -12,7 +20,11 @@ t.test('sdc preview of tiny-sdc: rules, protection levels, intervals (fixtures/t
   t.equal(p.regime, 'sdc');
   t.equal(p.budget, null);
   const turnover = p.tables.find((x) => x.id === 'turnover')!;
-  t.same(turnover.sdc!.primary, { frequency: 1, dominance: 2, 'p-percent': 1, pq: 0, zero: 0, always: 0 }, 'N/C frequency; N/B, S/B dominance; S/A p%');
+  t.same(
+    turnover.sdc!.primary,
+    { frequency: 1, dominance: 2, 'p-percent': 1, pq: 0, zero: 0, always: 0 },
+    'N/C frequency; N/B, S/B dominance; S/A p%',
+  );
   t.equal(turnover.cells, 16);
   t.equal(turnover.shareCellsSuppressed, turnover.suppressed / 16);
   t.equal(turnover.suppressed, turnover.sdc!.primaryTotal + turnover.sdc!.secondary);
@@ -24,15 +36,27 @@ t.test('sdc preview of tiny-sdc: rules, protection levels, intervals (fixtures/t
   t.ok(Math.abs(sens.get('S/B')!.requiredUpper - 10) < 1e-9);
   t.equal(sens.get('S/A')!.value, 390);
   for (const s of turnover.sdc!.sensitive) {
-    t.ok(s.passes && s.max >= s.value + s.requiredUpper - 1e-6 && s.min <= s.value - s.requiredLower + 1e-6, `interval of ${s.codes} covers its protection`);
+    t.ok(
+      s.passes && s.max >= s.value + s.requiredUpper - 1e-6 && s.min <= s.value - s.requiredLower + 1e-6,
+      `interval of ${s.codes} covers its protection`,
+    );
   }
   t.equal(turnover.sdc!.smallestMargin, Math.min(...turnover.sdc!.sensitive.map((s) => s.margin)));
   t.equal(p.sdc!.smallestMargin, Math.min(...p.tables.map((x) => x.sdc!.smallestMargin ?? Infinity)));
   // Every non-zero leaf turnover cell of N and S is hidden by the pattern or not: share of value agrees with the cells.
   t.ok(turnover.sdc!.shareValueSuppressed > 0 && turnover.sdc!.shareValueSuppressed <= 1);
   t.same(p.tables.find((x) => x.id === 'size-by-region')!.sdc!.primary.frequency, 3, 'M/N, L/N, L/S');
-  t.equal(p.tables.find((x) => x.id === 'enterprises')!.risk.publishedOneOrTwo, 0, 'n = 3 publishes no cell of 1-2 units');
-  t.ok(p.lint.some((f) => f.code === 'CATEGORY_NOT_IN_DATA' && f.path === '/dataset/columns/1/categories' && /"W"/.test(f.message)), 'W has no unit');
+  t.equal(
+    p.tables.find((x) => x.id === 'enterprises')!.risk.publishedOneOrTwo,
+    0,
+    'n = 3 publishes no cell of 1-2 units',
+  );
+  t.ok(
+    p.lint.some(
+      (f) => f.code === 'CATEGORY_NOT_IN_DATA' && f.path === '/dataset/columns/1/categories' && /"W"/.test(f.message),
+    ),
+    'W has no unit',
+  );
 });
 
 t.test('risk signals and lint with minimum frequency 2 (hand-computed)', async (t) => {
@@ -44,7 +68,13 @@ t.test('risk signals and lint with minimum frequency 2 (hand-computed)', async (
   const ent = p.tables.find((x) => x.id === 'enterprises')!;
   t.equal(ent.suppressed, 0, 'no enterprise cell has 0 < units < 2');
   // Published cells with 1-2 units: N/C (2). Non-empty interior cells: N/A N/B N/C S/A S/B S/C.
-  t.same(ent.risk, { publishedOneOrTwo: 1, interiorPublished: 6, interiorOneOrTwo: 1, sparsityShare: 1 / 6, sparse: false });
+  t.same(ent.risk, {
+    publishedOneOrTwo: 1,
+    interiorPublished: 6,
+    interiorOneOrTwo: 1,
+    sparsityShare: 1 / 6,
+    sparse: false,
+  });
   t.ok(p.lint.some((f) => f.code === 'LOW_THRESHOLD' && f.path === '/protection/rules/minFrequency/n'));
   t.same(p.tables.find((x) => x.id === 'turnover')!.sdc!.primary.dominance, 3, 'N/C now fails (2,90): 1000 > 900');
 });
@@ -55,7 +85,10 @@ t.test('lint: every check with its path', async (t) => {
   delete bad.release;
   const inv = lintDocument(bad);
   t.ok(inv.length >= 2 && inv.every((f) => f.severity === 'error' && f.code === 'INVALID'));
-  t.ok(inv.some((f) => f.path === '/tables/0/measure/bounds'), 'bounds order, with its path');
+  t.ok(
+    inv.some((f) => f.path === '/tables/0/measure/bounds'),
+    'bounds order, with its path',
+  );
 
   const n10 = await tinyDoc();
   n10.id = 'tiny-n10';
@@ -64,13 +97,27 @@ t.test('lint: every check with its path', async (t) => {
   const data = await aggregateExact(plan, { seed: 'l' });
   const f = lintPlan(plan, { exact: data.tables, stats: data.stats });
   // size-by-region non-empty interior units 6, 9, 1, 3, 1, 2: 5 of 6 below 10; turnover/enterprises 4,3,2,4,5,4: all below.
-  t.same(f.filter((x) => x.code === 'MOSTLY_BELOW_THRESHOLD').map((x) => x.path).sort(), ['/tables/0', '/tables/1', '/tables/2']);
+  t.same(
+    f
+      .filter((x) => x.code === 'MOSTLY_BELOW_THRESHOLD')
+      .map((x) => x.path)
+      .sort(),
+    ['/tables/0', '/tables/1', '/tables/2'],
+  );
   t.notOk(f.some((x) => x.code === 'LOW_THRESHOLD'));
 
-  const eps = await loadPolicy(await writeDoc(await tinyDpDoc({ mechanism: 'discrete-laplace', budget: { epsilon: 20 } })));
-  t.same(lintPlan(eps).map((x) => [x.code, x.path]), [['HIGH_EPSILON', '/protection/budget/epsilon']]);
+  const eps = await loadPolicy(
+    await writeDoc(await tinyDpDoc({ mechanism: 'discrete-laplace', budget: { epsilon: 20 } })),
+  );
+  t.same(
+    lintPlan(eps).map((x) => [x.code, x.path]),
+    [['HIGH_EPSILON', '/protection/budget/epsilon']],
+  );
   const rho = await loadPolicy(await writeDoc(await tinyDpDoc({ mechanism: 'discrete-gaussian', budget: { rho: 6 } })));
-  t.same(lintPlan(rho).map((x) => [x.code, x.path]), [['HIGH_RHO', '/protection/budget/rho']]);
+  t.same(
+    lintPlan(rho).map((x) => [x.code, x.path]),
+    [['HIGH_RHO', '/protection/budget/rho']],
+  );
   // rho 6 costs 6; 5 - 4.5 = 0.5 remains.
   const led = lintPlan(rho, { ledger: { totalRho: 5, totalEpsilon: 10, spentRho: 4.5, spentEpsilon: 0 } });
   t.ok(led.some((x) => x.code === 'BUDGET_EXCEEDS_LEDGER' && x.path === '/protection/budget'));
@@ -80,7 +127,9 @@ t.test('dp preview: budget, noise scale, half-width, realised error (hand-comput
   // One count table region x sector, epsilon 1, at most 2 rows per unit: a row is counted in 2 x 2 = 4 cells,
   // L1 = 2 * 4 = 8, Laplace scale b = 8 / 1 = 8. 95% half-width: smallest w with 2 q^(w+1) / (1 + q) <= 0.05,
   // q = e^(-1/8): w + 1 >= ln(0.05 (1 + q) / 2) / ln q = 24.45, so w = 24.
-  const plan = await loadPolicy(await writeDoc(await tinyDpDoc({ mechanism: 'discrete-laplace', budget: { epsilon: 1 } })));
+  const plan = await loadPolicy(
+    await writeDoc(await tinyDpDoc({ mechanism: 'discrete-laplace', budget: { epsilon: 1 } })),
+  );
   const ledger = { totalRho: 5, totalEpsilon: 10, spentRho: 4.8, spentEpsilon: 1 };
   const p = await previewPolicy(plan, { seed: 'dp-1', ledger });
   const d = p.tables[0]!.dp!;
@@ -90,19 +139,28 @@ t.test('dp preview: budget, noise scale, half-width, realised error (hand-comput
   t.equal(d.halfWidth95, 24);
   t.same(p.budget!.cost, { rho: 0.5, epsilon: 1 }, 'epsilon 1 costs rho 1/2 on the ledger');
   const l = p.budget!.ledger as Exclude<NonNullable<typeof p.budget>['ledger'], 'unknown'>;
-  t.ok(Math.abs(l.remainingRho - 0.2) < 1e-12 && l.remainingEpsilon === 9 && l.fits === false, 'rho 0.2 and epsilon 9 remain; rho 0.5 does not fit');
+  t.ok(
+    Math.abs(l.remainingRho - 0.2) < 1e-12 && l.remainingEpsilon === 9 && l.fits === false,
+    'rho 0.2 and epsilon 9 remain; rho 0.5 does not fit',
+  );
   t.ok(p.lint.some((f) => f.code === 'BUDGET_EXCEEDS_LEDGER'));
   // The same seed gives the release's very cells: realised error against the README's exact counts.
   const rel = await runRelease(plan, { seed: 'dp-1' });
   const tab = rel.content.tables[0]!;
   const dims = tab.plan.dimensions;
-  let n = 0; let sum = 0; let max = 0; let a10 = 0; let a50 = 0;
+  let n = 0;
+  let sum = 0;
+  let max = 0;
+  let a10 = 0;
+  let a50 = 0;
   tab.cells.forEach((c, i) => {
     if (c.value === null) return;
     const [r, s] = cellCoords(dims, i).map((k, dd) => dims[dd]!.nodes[k]!.code);
     const x = TINY_UNITS[r!]![s!]!;
     const err = Math.abs(c.value - x);
-    n++; sum += err; max = Math.max(max, err);
+    n++;
+    sum += err;
+    max = Math.max(max, err);
     const rel = x === 0 ? (err === 0 ? 0 : Infinity) : err / x;
     if (rel > 0.1) a10++;
     if (rel > 0.5) a50++;
@@ -115,7 +173,9 @@ t.test('dp preview: budget, noise scale, half-width, realised error (hand-comput
   t.ok(max > 0, 'noise was added');
 
   // zCDP: rho 2.556 at delta 1e-10 is about (17.14, 1e-10); a noisy threshold above every count suppresses every cell.
-  const g = await loadPolicy(await writeDoc(await tinyDpDoc({ mechanism: 'discrete-gaussian', budget: { rho: 2.556 }, noisyThreshold: 1000 })));
+  const g = await loadPolicy(
+    await writeDoc(await tinyDpDoc({ mechanism: 'discrete-gaussian', budget: { rho: 2.556 }, noisyThreshold: 1000 })),
+  );
   const pg = await previewPolicy(g, { seed: 'g' });
   t.ok(Math.abs(pg.tables[0]!.dp!.approxEpsilon - 17.14) < 0.01);
   t.equal(pg.tables[0]!.dp!.shareSuppressedByThreshold, 1);
@@ -133,14 +193,27 @@ t.test('compare and sweep', async (t) => {
   const c = comparePreviews(a, b);
   const row = (table: string, figure: string) => c.rows.find((r) => r.table === table && r.figure === figure)!;
   t.same(row('enterprises', 'primary'), { table: 'enterprises', figure: 'primary', a: 1, b: 0, diff: -1 });
-  t.same(row('size-by-region', 'primary: frequency'), { table: 'size-by-region', figure: 'primary: frequency', a: 3, b: 2, diff: -1 }, 'L/S (2 units) no longer primary');
-  t.equal(row('*', 'suppressed cells').diff, (row('*', 'suppressed cells').b as number) - (row('*', 'suppressed cells').a as number));
+  t.same(
+    row('size-by-region', 'primary: frequency'),
+    { table: 'size-by-region', figure: 'primary: frequency', a: 3, b: 2, diff: -1 },
+    'L/S (2 units) no longer primary',
+  );
+  t.equal(
+    row('*', 'suppressed cells').diff,
+    (row('*', 'suppressed cells').b as number) - (row('*', 'suppressed cells').a as number),
+  );
 
   // Sweep n: primaries by hand: n=2: turnover 4 (N/B, S/B, N/C by (2,90); S/A), enterprises 0, size M/N + L/N = 2 -> 6;
   // n=3: 4 + 1 + 3 = 8.
   const data = await aggregateExact(planA, { seed: 'w' });
   const s = await sweepPolicy(planA, parseSweep('n=3,2'), data);
-  t.same(s.points.map((p) => [p.value, p.primary]), [[2, 6], [3, 8]]);
+  t.same(
+    s.points.map((p) => [p.value, p.primary]),
+    [
+      [2, 6],
+      [3, 8],
+    ],
+  );
   const svg = sweepSvg(s);
   t.match(svg, /<svg[^>]+role="img"/);
   t.match(svg, /<title id="sg-title">tiny-sdc: share of cells suppressed by n<\/title>/);
@@ -150,7 +223,9 @@ t.test('compare and sweep', async (t) => {
   t.throws(() => parseSweep('epsilon=0,1'), { code: 'USAGE' });
   await t.rejects(sweepPolicy(planA, parseSweep('epsilon=1'), data), { code: 'USAGE' }, 'epsilon on an sdc policy');
 
-  const dp = await loadPolicy(await writeDoc(await tinyDpDoc({ mechanism: 'discrete-laplace', budget: { epsilon: 1 } })));
+  const dp = await loadPolicy(
+    await writeDoc(await tinyDpDoc({ mechanism: 'discrete-laplace', budget: { epsilon: 1 } })),
+  );
   const sd = await sweepPolicy(dp, parseSweep('epsilon=0.5,1,4'), await aggregateExact(dp, { seed: 'x' }));
   const hw = sd.points.map((p) => p.halfWidth95!);
   t.ok(hw[0]! > hw[1]! && hw[1]! > hw[2]!, 'more budget, narrower intervals');

@@ -5,17 +5,40 @@ import { cellCount, cellIndex } from '../../engine/types.ts';
 import { forEachSelected, selectionSize, toCsv, toJsonStat, toSdmxCsv } from '../../engine/release/formats.ts';
 
 const region = buildDimension({
-  name: 'region', label: 'Region',
-  categories: [{ code: 'N1', label: 'North, one' }, { code: 'N2', label: 'North "two"' }, { code: 'S1', label: 'South' }],
+  name: 'region',
+  label: 'Region',
+  categories: [
+    { code: 'N1', label: 'North, one' },
+    { code: 'N2', label: 'North "two"' },
+    { code: 'S1', label: 'South' },
+  ],
   hierarchy: [{ code: 'N', label: 'North', children: ['N1', 'N2'] }, 'S1'],
 });
-const sex = buildDimension({ name: 'sex', label: 'Sex', categories: [{ code: '1', label: 'Male' }, { code: '2', label: 'Female' }] });
+const sex = buildDimension({
+  name: 'sex',
+  label: 'Sex',
+  categories: [
+    { code: '1', label: 'Male' },
+    { code: '2', label: 'Female' },
+  ],
+});
 const plan: TablePlan = {
-  id: 'pop', title: 'Population', description: '', dimensions: [region, sex], measure: { kind: 'count' },
-  budgetShare: 0, neverSuppress: [], alwaysSuppress: [],
+  id: 'pop',
+  title: 'Population',
+  description: '',
+  dimensions: [region, sex],
+  measure: { kind: 'count' },
+  budgetShare: 0,
+  neverSuppress: [],
+  alwaysSuppress: [],
 };
 // Distinctive values so that a leak would be visible; cell (N1, 2) and (N2, 2) are suppressed.
-const cells: ProtectedCell[] = Array.from({ length: cellCount(plan.dimensions) }, (_, i) => ({ value: 1000 + i, conf: 'F', obs: 'A', accuracy: null }));
+const cells: ProtectedCell[] = Array.from({ length: cellCount(plan.dimensions) }, (_, i) => ({
+  value: 1000 + i,
+  conf: 'F',
+  obs: 'A',
+  accuracy: null,
+}));
 const sup1 = cellIndex(plan.dimensions, [0, 1]);
 const sup2 = cellIndex(plan.dimensions, [1, 1]);
 cells[sup1] = { value: null, conf: 'A', obs: 'A', accuracy: null };
@@ -35,26 +58,29 @@ t.test('csv: one line per cell with codes, labels, statuses; suppressed value em
   t.notMatch(csv, String(1000 + sup2));
 });
 
-t.test('json-stat 2.0: sizes, index order matches value order, child hierarchy, null + status for suppressed', async (t) => {
-  const js = toJsonStat(table, meta) as any;
-  t.equal(js.version, '2.0');
-  t.equal(js.class, 'dataset');
-  t.same(js.id, ['region', 'sex']);
-  t.same(js.size, [5, 3]);
-  t.same(js.dimension.region.category.index, ['N1', 'N2', 'S1', 'N', '_T']);
-  t.same(js.dimension.region.category.child, { N: ['N1', 'N2'], _T: ['N', 'S1'] });
-  t.same(js.dimension.sex.category.child, { _T: ['1', '2'] });
-  t.equal(js.value.length, 15);
-  t.equal(js.value[sup1], null);
-  t.equal(js.status[String(sup1)], 'A');
-  t.equal(js.status[String(sup2)], 'D');
-  t.equal(js.value[0], 1000);
-  t.equal(js.extension.statguard.confStatus[sup2], 'D');
-  t.match(js.extension.statguard.legend.CONF_STATUS.D, /Secondary/);
-  const text = JSON.stringify(js);
-  t.notMatch(text, String(1000 + sup1));
-  t.notMatch(text, String(1000 + sup2));
-});
+t.test(
+  'json-stat 2.0: sizes, index order matches value order, child hierarchy, null + status for suppressed',
+  async (t) => {
+    const js = toJsonStat(table, meta) as any;
+    t.equal(js.version, '2.0');
+    t.equal(js.class, 'dataset');
+    t.same(js.id, ['region', 'sex']);
+    t.same(js.size, [5, 3]);
+    t.same(js.dimension.region.category.index, ['N1', 'N2', 'S1', 'N', '_T']);
+    t.same(js.dimension.region.category.child, { N: ['N1', 'N2'], _T: ['N', 'S1'] });
+    t.same(js.dimension.sex.category.child, { _T: ['1', '2'] });
+    t.equal(js.value.length, 15);
+    t.equal(js.value[sup1], null);
+    t.equal(js.status[String(sup1)], 'A');
+    t.equal(js.status[String(sup2)], 'D');
+    t.equal(js.value[0], 1000);
+    t.equal(js.extension.statguard.confStatus[sup2], 'D');
+    t.match(js.extension.statguard.legend.CONF_STATUS.D, /Secondary/);
+    const text = JSON.stringify(js);
+    t.notMatch(text, String(1000 + sup1));
+    t.notMatch(text, String(1000 + sup2));
+  },
+);
 
 t.test('selection restricts cells in row-major order and keeps only selected child links', async (t) => {
   const sel = [[3, 0, 1], [2]];
@@ -65,7 +91,11 @@ t.test('selection restricts cells in row-major order and keeps only selected chi
   const js = toJsonStat(table, meta, sel) as any;
   t.same(js.size, [3, 1]);
   t.same(js.dimension.region.category.child, { N: ['N1', 'N2'] });
-  t.same(js.value, [1000 + cellIndex(plan.dimensions, [3, 2]), 1000 + cellIndex(plan.dimensions, [0, 2]), 1000 + cellIndex(plan.dimensions, [1, 2])]);
+  t.same(js.value, [
+    1000 + cellIndex(plan.dimensions, [3, 2]),
+    1000 + cellIndex(plan.dimensions, [0, 2]),
+    1000 + cellIndex(plan.dimensions, [1, 2]),
+  ]);
   t.equal(toCsv(table, [[], undefined]).trimEnd().split('\n').length, 1, 'empty selection gives header only');
 });
 

@@ -22,21 +22,46 @@ import { dialects, dropServerDatabase, SERVER_URL } from '../api/dialects.ts';
 import { makeRelease, seedReleases } from '../api/fixtures.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
-const CALLERS = ['anonymous', 'active', 'nocontract', 'expired', 'reviewer', 'officer', 'revoked', 'malformed'] as const;
+const CALLERS = [
+  'anonymous',
+  'active',
+  'nocontract',
+  'expired',
+  'reviewer',
+  'officer',
+  'revoked',
+  'malformed',
+] as const;
 type Caller = (typeof CALLERS)[number];
 
 for (const d of dialects()) {
   t.test(`access control on ${d.name}`, async (t) => {
     const store = await d.open();
-    t.teardown(async () => { await store.close(); await d.cleanup(); });
+    t.teardown(async () => {
+      await store.close();
+      await d.cleanup();
+    });
     const db = store.db;
     const { pub, restricted, draft, gone } = await seedReleases(db, system, 'withdrawn for the test');
     const mk = (role: string, name: string) => createKey(db, role, name, system);
     const active = await mk('researcher', 'active');
     const expired = await mk('researcher', 'expired');
     const revoked = await mk('researcher', 'revoked');
-    await createContract(db, { keyId: active.id, releaseId: restricted, tables: null, expiresAt: new Date(Date.now() + 86400e3).toISOString() }, system);
-    await createContract(db, { keyId: expired.id, releaseId: restricted, tables: null, expiresAt: new Date(Date.now() - 1000).toISOString() }, system);
+    await createContract(
+      db,
+      {
+        keyId: active.id,
+        releaseId: restricted,
+        tables: null,
+        expiresAt: new Date(Date.now() + 86400e3).toISOString(),
+      },
+      system,
+    );
+    await createContract(
+      db,
+      { keyId: expired.id, releaseId: restricted, tables: null, expiresAt: new Date(Date.now() - 1000).toISOString() },
+      system,
+    );
     await revokeKey(db, revoked.id, system);
     const keys: Record<Caller, string | undefined> = {
       anonymous: undefined,
@@ -72,10 +97,38 @@ for (const d of dialects()) {
 
     // Expected status per caller; staff = reviewer + officer.
     const everyone = (s: number) => ({ anonymous: s, active: s, nocontract: s, expired: s, reviewer: s, officer: s });
-    const staffOnly = (s: number) => ({ anonymous: 401, active: 403, nocontract: 403, expired: 403, reviewer: s, officer: s });
-    const officerOnly = (s: number) => ({ anonymous: 401, active: 403, nocontract: 403, expired: 403, reviewer: 403, officer: s });
-    const contract = (s: number) => ({ anonymous: 404, active: s, nocontract: 404, expired: 404, reviewer: s, officer: s });
-    const staffSee = (s: number) => ({ anonymous: 404, active: 404, nocontract: 404, expired: 404, reviewer: s, officer: s });
+    const staffOnly = (s: number) => ({
+      anonymous: 401,
+      active: 403,
+      nocontract: 403,
+      expired: 403,
+      reviewer: s,
+      officer: s,
+    });
+    const officerOnly = (s: number) => ({
+      anonymous: 401,
+      active: 403,
+      nocontract: 403,
+      expired: 403,
+      reviewer: 403,
+      officer: s,
+    });
+    const contract = (s: number) => ({
+      anonymous: 404,
+      active: s,
+      nocontract: 404,
+      expired: 404,
+      reviewer: s,
+      officer: s,
+    });
+    const staffSee = (s: number) => ({
+      anonymous: 404,
+      active: 404,
+      nocontract: 404,
+      expired: 404,
+      reviewer: s,
+      officer: s,
+    });
     const newRelease = async () => {
       const r = await makeRelease({ policyId: `up-${randomBytes(3).toString('hex')}` });
       const { readdir, readFile } = await import('node:fs/promises');
@@ -83,7 +136,13 @@ for (const d of dialects()) {
       for (const f of await readdir(r.dir)) files[f] = await readFile(`${r.dir}/${f}`, 'utf8');
       return { files };
     };
-    const ROUTES: { method: 'GET' | 'POST' | 'PUT'; url: string; body?: () => Promise<unknown> | unknown; expect: Record<Exclude<Caller, 'revoked' | 'malformed'>, number>; publicZone: boolean }[] = [
+    const ROUTES: {
+      method: 'GET' | 'POST' | 'PUT';
+      url: string;
+      body?: () => Promise<unknown> | unknown;
+      expect: Record<Exclude<Caller, 'revoked' | 'malformed'>, number>;
+      publicZone: boolean;
+    }[] = [
       { method: 'GET', url: '/v1/releases', expect: everyone(200), publicZone: true },
       { method: 'GET', url: `/v1/releases/${pub}`, expect: everyone(200), publicZone: true },
       { method: 'GET', url: `/v1/releases/${restricted}`, expect: contract(200), publicZone: true },
@@ -102,10 +161,34 @@ for (const d of dialects()) {
       { method: 'GET', url: '/v1/admin/audit', expect: staffOnly(200), publicZone: false },
       { method: 'POST', url: '/v1/admin/releases', body: newRelease, expect: officerOnly(201), publicZone: false },
       { method: 'POST', url: `/v1/admin/releases/${pub}/approve`, expect: officerOnly(409), publicZone: false },
-      { method: 'POST', url: '/v1/admin/releases/nope/withdraw', body: () => ({ reason: 'x' }), expect: officerOnly(404), publicZone: false },
-      { method: 'PUT', url: '/v1/admin/datasets/census/budget', body: () => ({ rho: 5, epsilon: 10 }), expect: officerOnly(200), publicZone: false },
-      { method: 'POST', url: '/v1/admin/contracts', body: () => ({ key: 'nope', release: restricted, expires: '2999-01-01T00:00:00Z' }), expect: officerOnly(404), publicZone: false },
-      { method: 'POST', url: '/v1/admin/keys', body: () => ({ role: 'researcher', name: 'made in test' }), expect: officerOnly(201), publicZone: false },
+      {
+        method: 'POST',
+        url: '/v1/admin/releases/nope/withdraw',
+        body: () => ({ reason: 'x' }),
+        expect: officerOnly(404),
+        publicZone: false,
+      },
+      {
+        method: 'PUT',
+        url: '/v1/admin/datasets/census/budget',
+        body: () => ({ rho: 5, epsilon: 10 }),
+        expect: officerOnly(200),
+        publicZone: false,
+      },
+      {
+        method: 'POST',
+        url: '/v1/admin/contracts',
+        body: () => ({ key: 'nope', release: restricted, expires: '2999-01-01T00:00:00Z' }),
+        expect: officerOnly(404),
+        publicZone: false,
+      },
+      {
+        method: 'POST',
+        url: '/v1/admin/keys',
+        body: () => ({ role: 'researcher', name: 'made in test' }),
+        expect: officerOnly(201),
+        publicZone: false,
+      },
     ];
 
     for (const zone of ['full', 'public'] as const) {
@@ -117,11 +200,16 @@ for (const d of dialects()) {
           for (const c of CALLERS) {
             const body = r.body ? await r.body() : undefined;
             const res = await app.inject({
-              method: r.method, url: r.url,
-              headers: { ...(keys[c] ? { authorization: `Bearer ${keys[c]}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+              method: r.method,
+              url: r.url,
+              headers: {
+                ...(keys[c] ? { authorization: `Bearer ${keys[c]}` } : {}),
+                ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+              },
               ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
             });
-            const want = c === 'revoked' || c === 'malformed' ? 401 : zone === 'public' && !r.publicZone ? 404 : r.expect[c];
+            const want =
+              c === 'revoked' || c === 'malformed' ? 401 : zone === 'public' && !r.publicZone ? 404 : r.expect[c];
             t.equal(res.statusCode, want, `${zone}: ${r.method} ${r.url} as ${c}`);
             checked++;
           }
@@ -132,31 +220,38 @@ for (const d of dialects()) {
   });
 }
 
-t.test('audit log append-only for a non-superuser application role on the PostgreSQL server', { skip: SERVER_URL ? false : 'STATGUARD_TEST_DATABASE_URL not set' }, async (t) => {
-  const tag = randomBytes(4).toString('hex');
-  const role = `sg_app_${tag}`;
-  const dbName = `sg_app_db_${tag}`;
-  const admin = new pg.Client({ connectionString: SERVER_URL });
-  await admin.connect();
-  await admin.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
-  await admin.query(`CREATE DATABASE ${dbName} OWNER ${role}`);
-  t.teardown(async () => {
-    await dropServerDatabase(admin, dbName);
-    await admin.query(`DROP ROLE IF EXISTS ${role}`);
-    await admin.end();
-  });
-  const u = new URL(SERVER_URL!);
-  u.username = role;
-  u.pathname = `/${dbName}`;
-  const store = await openStore({ databaseUrl: u.toString() });
-  t.teardown(() => store.close());
-  await createKey(store.db, 'officer', 'audited', system); // writes an audit row
-  for (const q of [sql`UPDATE audit_log SET outcome = 'ok'`, sql`DELETE FROM audit_log`, sql`TRUNCATE audit_log`]) {
-    await t.rejects(q.execute(store.db), /append-only/, `as ${role}: refused: ${q.compile(store.db).sql}`);
-  }
-  const n = await store.db.selectFrom('audit_log').select(sql<string>`count(*)::text`.as('n')).executeTakeFirstOrThrow();
-  t.ok(Number(n.n) >= 1, 'rows still there');
-});
+t.test(
+  'audit log append-only for a non-superuser application role on the PostgreSQL server',
+  { skip: SERVER_URL ? false : 'STATGUARD_TEST_DATABASE_URL not set' },
+  async (t) => {
+    const tag = randomBytes(4).toString('hex');
+    const role = `sg_app_${tag}`;
+    const dbName = `sg_app_db_${tag}`;
+    const admin = new pg.Client({ connectionString: SERVER_URL });
+    await admin.connect();
+    await admin.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+    await admin.query(`CREATE DATABASE ${dbName} OWNER ${role}`);
+    t.teardown(async () => {
+      await dropServerDatabase(admin, dbName);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+    });
+    const u = new URL(SERVER_URL!);
+    u.username = role;
+    u.pathname = `/${dbName}`;
+    const store = await openStore({ databaseUrl: u.toString() });
+    t.teardown(() => store.close());
+    await createKey(store.db, 'officer', 'audited', system); // writes an audit row
+    for (const q of [sql`UPDATE audit_log SET outcome = 'ok'`, sql`DELETE FROM audit_log`, sql`TRUNCATE audit_log`]) {
+      await t.rejects(q.execute(store.db), /append-only/, `as ${role}: refused: ${q.compile(store.db).sql}`);
+    }
+    const n = await store.db
+      .selectFrom('audit_log')
+      .select(sql<string>`count(*)::text`.as('n'))
+      .executeTakeFirstOrThrow();
+    t.ok(Number(n.n) >= 1, 'rows still there');
+  },
+);
 
 t.test('request size limit and security headers', async (t) => {
   const store = await openPgliteStore();
@@ -164,7 +259,12 @@ t.test('request size limit and security headers', async (t) => {
   const officer = (await createKey(store.db, 'officer', 'o', system)).key;
   const app = await build({ store, config: { rateLimit: null, bodyLimit: 1024 } });
   t.teardown(() => app.close());
-  const big = await app.inject({ method: 'POST', url: '/v1/admin/releases', headers: { authorization: `Bearer ${officer}`, 'content-type': 'application/json' }, payload: JSON.stringify({ files: { 'manifest.json': 'x'.repeat(2048) } }) });
+  const big = await app.inject({
+    method: 'POST',
+    url: '/v1/admin/releases',
+    headers: { authorization: `Bearer ${officer}`, 'content-type': 'application/json' },
+    payload: JSON.stringify({ files: { 'manifest.json': 'x'.repeat(2048) } }),
+  });
   t.equal(big.statusCode, 413, 'a body over bodyLimit: 413');
   t.equal(JSON.parse(big.body).code, 'PAYLOAD_TOO_LARGE');
   for (const url of ['/v1/releases', '/v1/config', '/v1/releases/nope', '/nope']) {
@@ -172,7 +272,8 @@ t.test('request size limit and security headers', async (t) => {
     t.equal(r.headers['x-content-type-options'], 'nosniff', `${url}: nosniff`);
     t.equal(r.headers['x-frame-options'], 'DENY', `${url}: no framing`);
     t.equal(r.headers['referrer-policy'], 'no-referrer', `${url}: no referrer`);
-    if (url.startsWith('/v1/')) t.match(String(r.headers['content-security-policy']), /default-src 'none'/, `${url}: CSP`);
+    if (url.startsWith('/v1/'))
+      t.match(String(r.headers['content-security-policy']), /default-src 'none'/, `${url}: CSP`);
     t.notOk(r.headers['x-powered-by'], `${url}: no x-powered-by`);
   }
 });

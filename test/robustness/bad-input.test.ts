@@ -26,7 +26,9 @@ import { makeRelease } from '../api/fixtures.ts';
 import { cli, snapshot, tmp } from './lib/harness.ts';
 
 const CORPUS = path.resolve('test/robustness/corpus');
-const base = JSON.parse(await readFile(path.resolve('policies/tiny-sdc.json'), 'utf8')) as { dataset: { source: { path: string } } };
+const base = JSON.parse(await readFile(path.resolve('policies/tiny-sdc.json'), 'utf8')) as {
+  dataset: { source: { path: string } };
+};
 const SEED = 'corpus';
 
 /** Expected failure per CSV file: error code, line (1-based, header = 1) and column when the error has one. */
@@ -82,7 +84,12 @@ async function policyFor(dir: string, csv: string): Promise<string> {
   return f;
 }
 
-function checkError(t: Test, err: string, where: string, e: { code: string; line?: number; column?: string; path?: string | null }): void {
+function checkError(
+  t: Test,
+  err: string,
+  where: string,
+  e: { code: string; line?: number; column?: string; path?: string | null },
+): void {
   t.match(err, new RegExp(`^statguard: ${e.code}: `), `${where}: error code ${e.code}`);
   if (e.line !== undefined) t.match(err, new RegExp(`:${e.line}[,)]`), `${where}: names line ${e.line}`);
   if (e.column !== undefined) t.match(err, `column "${e.column}"`, `${where}: names column ${e.column}`);
@@ -93,11 +100,25 @@ function checkError(t: Test, err: string, where: string, e: { code: string; line
 t.test('CSV corpus through statguard release', async (t) => {
   const dir = await tmp('sg-corpus-');
   const files = (await readdir(path.join(CORPUS, 'csv'))).sort();
-  t.equal(files.length, Object.keys(CSV_EXPECT).length + Object.keys(ACCEPTED).length, 'every corpus file has an expectation');
+  t.equal(
+    files.length,
+    Object.keys(CSV_EXPECT).length + Object.keys(ACCEPTED).length,
+    'every corpus file has an expectation',
+  );
   // The accepted variants hold these five rows; the clean file is the same rows with LF endings and no BOM.
   const cleanCsv = path.join(dir, 'clean.csv');
-  await writeFile(cleanCsv, 'ent,region,sector,employees,turnover\ne01,N,A,5,120.5\ne02,N,B,60,900\ne03,S,A,25,300\ne04,S,B,55,450\ne05,W,C,3,80\n');
-  const clean = await cli(['release', await policyFor(dir, cleanCsv), '--out', path.join(dir, 'clean'), '--seed', SEED]);
+  await writeFile(
+    cleanCsv,
+    'ent,region,sector,employees,turnover\ne01,N,A,5,120.5\ne02,N,B,60,900\ne03,S,A,25,300\ne04,S,B,55,450\ne05,W,C,3,80\n',
+  );
+  const clean = await cli([
+    'release',
+    await policyFor(dir, cleanCsv),
+    '--out',
+    path.join(dir, 'clean'),
+    '--seed',
+    SEED,
+  ]);
   t.equal(clean.code, 0, 'the clean file releases');
   const cleanSnap = await snapshot(path.join(dir, 'clean'));
   for (const f of files) {
@@ -109,7 +130,8 @@ t.test('CSV corpus through statguard release', async (t) => {
       t.equal(r.code, 0, `${f}: accepted (${r.err.trim()})`);
       if (ACCEPTED[f] === 'same-as-clean') {
         const snap = await snapshot(out);
-        for (const [name, text] of cleanSnap) if (name.endsWith('.csv')) t.equal(snap.get(name), text, `${f}: ${name} equals the clean release`);
+        for (const [name, text] of cleanSnap)
+          if (name.endsWith('.csv')) t.equal(snap.get(name), text, `${f}: ${name} equals the clean release`);
       }
       continue;
     }
@@ -124,7 +146,10 @@ t.test('CSV corpus through statguard release', async (t) => {
 t.test('a 10 MB field: refused at once (longest line 1 MiB), error names the line', async (t) => {
   const dir = await tmp('sg-corpus-big-');
   const csv = path.join(dir, 'big-field.csv');
-  await writeFile(csv, `ent,region,sector,employees,turnover\ne01,N,A,5,120.5\ne02,${'N'.repeat(10 * 1024 * 1024)},A,5,1\n`);
+  await writeFile(
+    csv,
+    `ent,region,sector,employees,turnover\ne01,N,A,5,120.5\ne02,${'N'.repeat(10 * 1024 * 1024)},A,5,1\n`,
+  );
   const policy = await policyFor(dir, csv);
   // CPU time of this process (the CLI runs in it), not wall time: the bound must not depend on the machine's load
   // (wall time passed 10 s on a 2-core machine with a load of 14 while the CPU time stayed about 1 s).
@@ -139,7 +164,10 @@ t.test('a 10 MB field: refused at once (longest line 1 MiB), error names the lin
 });
 
 t.test('policy corpus through statguard validate and release', async (t) => {
-  const expect = JSON.parse(await readFile(path.join(CORPUS, 'policies', 'expect.json'), 'utf8')) as Record<string, { code: string; path: string | null }>;
+  const expect = JSON.parse(await readFile(path.join(CORPUS, 'policies', 'expect.json'), 'utf8')) as Record<
+    string,
+    { code: string; path: string | null }
+  >;
   const files = (await readdir(path.join(CORPUS, 'policies'))).filter((f) => f !== 'expect.json').sort();
   t.same(files, Object.keys(expect).sort(), 'every policy has an expectation');
   const dir = await tmp('sg-corpus-pol-');
@@ -165,31 +193,64 @@ t.test('API bad input', async (t) => {
   const store = await openPgliteStore();
   t.teardown(() => store.close());
   const officerActor = { caller: 'test', role: 'officer' } as const;
-  const rel = await storeDraft(store.db, await loadReleaseDir((await makeRelease({ policyId: 'pop' })).dir), officerActor);
+  const rel = await storeDraft(
+    store.db,
+    await loadReleaseDir((await makeRelease({ policyId: 'pop' })).dir),
+    officerActor,
+  );
   await approveRelease(store.db, rel.id, officerActor);
   const officer = (await createKey(store.db, 'officer', 'o', officerActor)).key;
   const app = await build({ store, config: { rateLimit: null, bodyLimit: 64 * 1024 } });
   t.teardown(() => app.close());
   const state = async () => ({
     releases: await store.db.selectFrom('releases').select(['id', 'status', 'manifest_sha256']).orderBy('id').execute(),
-    tables: await store.db.selectFrom('release_tables').select(['release_id', 'table_id']).orderBy('release_id').execute(),
+    tables: await store.db
+      .selectFrom('release_tables')
+      .select(['release_id', 'table_id'])
+      .orderBy('release_id')
+      .execute(),
     ledger: await store.db.selectFrom('budget_ledger').select(['release_id', 'rho']).execute(),
     keys: (await store.db.selectFrom('api_keys').select('id').execute()).length,
   });
   const before = await state();
   const base = `/v1/releases/${rel.id}/tables/pop`;
-  const cases: { url: string; method?: 'GET' | 'POST'; body?: unknown; status: number; code: string; mention?: string }[] = [
+  const cases: {
+    url: string;
+    method?: 'GET' | 'POST';
+    body?: unknown;
+    status: number;
+    code: string;
+    mention?: string;
+  }[] = [
     { url: `${base}?region=`, status: 400, code: 'BAD_SELECTION', mention: 'region' },
     { url: `${base}?region=N1,N1`, status: 400, code: 'BAD_SELECTION', mention: 'region' },
     { url: `${base}?region=,,`, status: 400, code: 'BAD_SELECTION', mention: 'region' },
     { url: `${base}?region=N1,`, status: 400, code: 'BAD_SELECTION', mention: 'region' },
     { url: `${base}?region=ZZ`, status: 400, code: 'UNKNOWN_CODE', mention: 'ZZ' },
     { url: `${base}?colour=red`, status: 400, code: 'UNKNOWN_DIMENSION', mention: 'colour' },
-    { url: `${base}?region=${encodeURIComponent("N1' OR '1'='1")}`, status: 400, code: 'UNKNOWN_CODE', mention: 'region' },
-    { url: `${base}?region=${encodeURIComponent("N1'; DROP TABLE releases; --")}`, status: 400, code: 'UNKNOWN_CODE', mention: 'region' },
-    { url: `${base}?${encodeURIComponent('region"; DELETE FROM audit_log; --')}=N1`, status: 400, code: 'UNKNOWN_DIMENSION' },
+    {
+      url: `${base}?region=${encodeURIComponent("N1' OR '1'='1")}`,
+      status: 400,
+      code: 'UNKNOWN_CODE',
+      mention: 'region',
+    },
+    {
+      url: `${base}?region=${encodeURIComponent("N1'; DROP TABLE releases; --")}`,
+      status: 400,
+      code: 'UNKNOWN_CODE',
+      mention: 'region',
+    },
+    {
+      url: `${base}?${encodeURIComponent('region"; DELETE FROM audit_log; --')}=N1`,
+      status: 400,
+      code: 'UNKNOWN_DIMENSION',
+    },
     { url: `/v1/releases/${encodeURIComponent("x' OR '1'='1")}`, status: 404, code: 'RELEASE_NOT_FOUND' },
-    { url: `/v1/releases/${encodeURIComponent("x'); DROP TABLE releases; --")}/tables/pop`, status: 404, code: 'RELEASE_NOT_FOUND' },
+    {
+      url: `/v1/releases/${encodeURIComponent("x'); DROP TABLE releases; --")}/tables/pop`,
+      status: 404,
+      code: 'RELEASE_NOT_FOUND',
+    },
     { url: `/v1/releases?policy=${encodeURIComponent("' OR 1=1 --")}`, status: 200, code: '' },
     { url: `${base}?format=xml`, status: 400, code: 'BAD_REQUEST', mention: 'format' },
     { url: `${base}?format=`, status: 400, code: 'BAD_REQUEST', mention: 'format' },
@@ -202,24 +263,61 @@ t.test('API bad input', async (t) => {
     { url: '/v1/releases/%E0%A4%A', status: 400, code: 'BAD_REQUEST' },
     { url: '/v1/releases/%2e%2e%2f%2e%2e%2fetc%2fpasswd', status: 404, code: 'RELEASE_NOT_FOUND' },
     { url: '/v1/releases/../../etc/passwd', status: 404, code: 'NOT_FOUND' },
-    { url: '/v1/admin/releases', method: 'POST', body: { files: { 'manifest.json': 'x'.repeat(100 * 1024) } }, status: 413, code: 'PAYLOAD_TOO_LARGE' },
+    {
+      url: '/v1/admin/releases',
+      method: 'POST',
+      body: { files: { 'manifest.json': 'x'.repeat(100 * 1024) } },
+      status: 413,
+      code: 'PAYLOAD_TOO_LARGE',
+    },
     { url: '/v1/admin/releases', method: 'POST', body: '{"files": {', status: 400, code: 'BAD_REQUEST' },
-    { url: '/v1/admin/releases', method: 'POST', body: { files: { 'manifest.json': 'not json' } }, status: 422, code: 'RELEASE_INVALID' },
-    { url: '/v1/admin/releases', method: 'POST', body: { files: { '../../etc/passwd': 'root:x:0:0' } }, status: 422, code: 'RELEASE_INVALID', mention: 'manifest.json' },
+    {
+      url: '/v1/admin/releases',
+      method: 'POST',
+      body: { files: { 'manifest.json': 'not json' } },
+      status: 422,
+      code: 'RELEASE_INVALID',
+    },
+    {
+      url: '/v1/admin/releases',
+      method: 'POST',
+      body: { files: { '../../etc/passwd': 'root:x:0:0' } },
+      status: 422,
+      code: 'RELEASE_INVALID',
+      mention: 'manifest.json',
+    },
     { url: '/v1/admin/releases', method: 'POST', body: { files: 'manifest' }, status: 400, code: 'BAD_REQUEST' },
   ];
   // A manifest whose table file names escape the directory.
   const good = await makeRelease({ policyId: 'trick', createdAt: '2020-01-01T00:00:00.000Z' });
   const manifest = JSON.parse(await readFile(path.join(good.dir, 'manifest.json'), 'utf8'));
   manifest.tables[0].files.csv.path = '../../etc/passwd';
-  cases.push({ url: '/v1/admin/releases', method: 'POST', body: { files: { 'manifest.json': JSON.stringify(manifest), '../../etc/passwd': 'x' } }, status: 422, code: 'RELEASE_INVALID', mention: 'plain file name' });
+  cases.push({
+    url: '/v1/admin/releases',
+    method: 'POST',
+    body: { files: { 'manifest.json': JSON.stringify(manifest), '../../etc/passwd': 'x' } },
+    status: 422,
+    code: 'RELEASE_INVALID',
+    mention: 'plain file name',
+  });
   manifest.tables[0].files.csv.path = '/etc/passwd';
-  cases.push({ url: '/v1/admin/releases', method: 'POST', body: { files: { 'manifest.json': JSON.stringify(manifest) } }, status: 422, code: 'RELEASE_INVALID', mention: 'plain file name' });
+  cases.push({
+    url: '/v1/admin/releases',
+    method: 'POST',
+    body: { files: { 'manifest.json': JSON.stringify(manifest) } },
+    status: 422,
+    code: 'RELEASE_INVALID',
+    mention: 'plain file name',
+  });
 
   for (const c of cases) {
     const r = await app.inject({
-      method: c.method ?? 'GET', url: c.url,
-      headers: { authorization: `Bearer ${officer}`, ...(c.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      method: c.method ?? 'GET',
+      url: c.url,
+      headers: {
+        authorization: `Bearer ${officer}`,
+        ...(c.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       ...(c.body !== undefined ? { payload: typeof c.body === 'string' ? c.body : JSON.stringify(c.body) } : {}),
     });
     const label = `${c.method ?? 'GET'} ${c.url.slice(0, 90)}`;
@@ -232,7 +330,11 @@ t.test('API bad input', async (t) => {
     }
   }
   t.same(await state(), before, 'the store is unchanged (releases, tables, ledger, keys)');
-  t.equal((await store.db.selectFrom('audit_log').select('id').execute()).length > 0, true, 'the audit log still exists and was written');
+  t.equal(
+    (await store.db.selectFrom('audit_log').select('id').execute()).length > 0,
+    true,
+    'the audit log still exists and was written',
+  );
 
   // CLI publish with path tricks: exit 1, store unchanged.
   const home = await tmp('sg-corpus-cli-');
@@ -243,9 +345,17 @@ t.test('API bad input', async (t) => {
   for (const d of ['../../etc', '/etc', path.join(home, 'does-not-exist'), path.join(home, 'empty')]) {
     const r = await cli(['publish', d], env);
     t.equal(r.code, 1, `publish ${d}: exit 1`);
-    t.match(r.err, /RELEASE_INVALID|manifest/, `publish ${d}: names the missing manifest (${r.err.trim().slice(0, 160)})`);
+    t.match(
+      r.err,
+      /RELEASE_INVALID|manifest/,
+      `publish ${d}: names the missing manifest (${r.err.trim().slice(0, 160)})`,
+    );
   }
   const s2 = await openStore({ dataDir: env.STATGUARD_DATA_DIR });
-  t.equal((await s2.db.selectFrom('releases').select('id').execute()).length, 0, 'nothing stored by the failed publishes');
+  t.equal(
+    (await s2.db.selectFrom('releases').select('id').execute()).length,
+    0,
+    'nothing stored by the failed publishes',
+  );
   await s2.close();
 });

@@ -58,304 +58,438 @@ interface Run {
   readonly atKill?: string;
 }
 
-t.test('SIGKILL during publish and approve on the PostgreSQL server store', {
-  skip: SERVER_URL ? false : 'STATGUARD_TEST_DATABASE_URL not set (start one with `bash .ci/postgres.sh start`)',
-  timeout: 420_000,
-}, async (t) => {
-  const name = `sg_crash_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: SERVER_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const u = new URL(SERVER_URL!);
-  u.pathname = `/${name}`;
-  const url = u.toString();
-  const check = new pg.Client({ connectionString: url });
-  let checkConnected = false;
-  const children = new Set<ReturnType<typeof spawn>>();
-  const dirs: string[] = []; // temporary folders of the release directories
-  t.teardown(async () => {
-    for (const c of children) c.kill('SIGKILL');
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-    if (checkConnected) await check.end();
-    await dropServerDatabase(admin, name);
-    await admin.end();
-  });
-
-  /**
-   * Run the CLI as a child process. With `kill`, SIGKILL it `afterConnectMs` after its first database session
-   * appears (polled every 10 ms in pg_stat_activity by application name), or `afterStartMs` after the spawn.
-   * `connectMs` reports when the session was first seen.
-   */
-  const run = (args: string[], app: string, kill?: { afterConnectMs?: number; afterStartMs?: number }, watch = false): Promise<Run> =>
-    new Promise((resolve, reject) => {
-      const started = performance.now();
-      const child = spawn(process.execPath, [BIN, ...args], {
-        cwd: ROOT,
-        env: { ...process.env, DATABASE_URL: url, PGAPPNAME: app, NODE_OPTIONS: '' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.add(child);
-      let out = '';
-      let err = '';
-      let atKill: string | undefined;
-      let connectMs: number | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      const alive = (): boolean => child.exitCode === null && child.signalCode === null;
-      const doKill = (): void => {
-        if (!alive()) return;
-        // What the child's sessions are doing at the kill (descriptive; the probe takes a few ms).
-        admin.query<{ state: string | null }>('SELECT state FROM pg_stat_activity WHERE application_name = $1', [app]).then((r) => {
-          if (!alive()) return;
-          const states = r.rows.map((x) => x.state ?? '');
-          atKill = states.some((s) => s === 'idle in transaction' || s === 'active') ? 'in a transaction or statement'
-            : states.length > 0 ? 'connected, idle' : 'not connected';
-          child.kill('SIGKILL');
-        }, () => child.kill('SIGKILL'));
-      };
-      child.stdout!.on('data', (d: Buffer) => void (out += d.toString()));
-      child.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
-      child.on('error', reject);
-      child.on('exit', (code, signal) => {
-        if (timer) clearTimeout(timer);
-        children.delete(child);
-        resolve({ code, signal, out, err, ms: performance.now() - started, ...(connectMs !== undefined ? { connectMs } : {}), ...(atKill !== undefined ? { atKill } : {}) });
-      });
-      if (kill?.afterStartMs !== undefined) timer = setTimeout(doKill, kill.afterStartMs);
-      else if (kill?.afterConnectMs !== undefined || watch) {
-        const poll = (): void => {
-          if (!alive()) return;
-          admin.query('SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [app]).then((r) => {
-            if (!alive()) return;
-            if (r.rowCount) {
-              connectMs = performance.now() - started;
-              if (kill?.afterConnectMs !== undefined) timer = setTimeout(doKill, kill.afterConnectMs);
-            } else timer = setTimeout(poll, 10);
-          }, () => { timer = setTimeout(poll, 10); });
-        };
-        timer = setTimeout(poll, 100);
-      }
+t.test(
+  'SIGKILL during publish and approve on the PostgreSQL server store',
+  {
+    skip: SERVER_URL ? false : 'STATGUARD_TEST_DATABASE_URL not set (start one with `bash .ci/postgres.sh start`)',
+    timeout: 420_000,
+  },
+  async (t) => {
+    const name = `sg_crash_${randomBytes(5).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: SERVER_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    const u = new URL(SERVER_URL!);
+    u.pathname = `/${name}`;
+    const url = u.toString();
+    const check = new pg.Client({ connectionString: url });
+    let checkConnected = false;
+    const children = new Set<ReturnType<typeof spawn>>();
+    const dirs: string[] = []; // temporary folders of the release directories
+    t.teardown(async () => {
+      for (const c of children) c.kill('SIGKILL');
+      for (const d of dirs) await rm(d, { recursive: true, force: true });
+      if (checkConnected) await check.end();
+      await dropServerDatabase(admin, name);
+      await admin.end();
     });
 
-  // Expected content of every release directory, by manifest SHA-256.
-  const expected = new Map<string, LoadedRelease>();
-  const verified = new Set<string>(); // release ids whose cells were compared in full
-  let checks = 0;
-  let checkMs = 0;
-  let recoverMs = 0;
+    /**
+     * Run the CLI as a child process. With `kill`, SIGKILL it `afterConnectMs` after its first database session
+     * appears (polled every 10 ms in pg_stat_activity by application name), or `afterStartMs` after the spawn.
+     * `connectMs` reports when the session was first seen.
+     */
+    const run = (
+      args: string[],
+      app: string,
+      kill?: { afterConnectMs?: number; afterStartMs?: number },
+      watch = false,
+    ): Promise<Run> =>
+      new Promise((resolve, reject) => {
+        const started = performance.now();
+        const child = spawn(process.execPath, [BIN, ...args], {
+          cwd: ROOT,
+          env: { ...process.env, DATABASE_URL: url, PGAPPNAME: app, NODE_OPTIONS: '' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        children.add(child);
+        let out = '';
+        let err = '';
+        let atKill: string | undefined;
+        let connectMs: number | undefined;
+        let timer: NodeJS.Timeout | undefined;
+        const alive = (): boolean => child.exitCode === null && child.signalCode === null;
+        const doKill = (): void => {
+          if (!alive()) return;
+          // What the child's sessions are doing at the kill (descriptive; the probe takes a few ms).
+          admin
+            .query<{ state: string | null }>('SELECT state FROM pg_stat_activity WHERE application_name = $1', [app])
+            .then(
+              (r) => {
+                if (!alive()) return;
+                const states = r.rows.map((x) => x.state ?? '');
+                atKill = states.some((s) => s === 'idle in transaction' || s === 'active')
+                  ? 'in a transaction or statement'
+                  : states.length > 0
+                    ? 'connected, idle'
+                    : 'not connected';
+                child.kill('SIGKILL');
+              },
+              () => child.kill('SIGKILL'),
+            );
+        };
+        child.stdout!.on('data', (d: Buffer) => void (out += d.toString()));
+        child.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
+        child.on('error', reject);
+        child.on('exit', (code, signal) => {
+          if (timer) clearTimeout(timer);
+          children.delete(child);
+          resolve({
+            code,
+            signal,
+            out,
+            err,
+            ms: performance.now() - started,
+            ...(connectMs !== undefined ? { connectMs } : {}),
+            ...(atKill !== undefined ? { atKill } : {}),
+          });
+        });
+        if (kill?.afterStartMs !== undefined) timer = setTimeout(doKill, kill.afterStartMs);
+        else if (kill?.afterConnectMs !== undefined || watch) {
+          const poll = (): void => {
+            if (!alive()) return;
+            admin.query('SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [app]).then(
+              (r) => {
+                if (!alive()) return;
+                if (r.rowCount) {
+                  connectMs = performance.now() - started;
+                  if (kill?.afterConnectMs !== undefined) timer = setTimeout(doKill, kill.afterConnectMs);
+                } else timer = setTimeout(poll, 10);
+              },
+              () => {
+                timer = setTimeout(poll, 10);
+              },
+            );
+          };
+          timer = setTimeout(poll, 100);
+        }
+      });
 
-  /**
-   * The whole-store invariants; returns the problems found (empty = consistent). Structure, ledger and audit are
-   * checked for every release each time; cells are compared in full with the release directory the first time a
-   * release is seen (and for all releases with `full`): stored cells never change afterwards (a trigger forbids it).
-   */
-  const invariants = async (full = false): Promise<string[]> => {
-    const t0 = performance.now();
-    checks++;
-    const problems: string[] = [];
-    const rows = (await check.query<{
-      id: string; status: string; rho: number; manifest_sha256: string; approved: boolean; mtables: number; ntables: number;
-      ledger: number; ledger_rho: number | null; audit_pub: number; audit_appr: number;
-    }>(`SELECT r.id, r.status, r.rho, r.manifest_sha256, r.approved_at IS NOT NULL AS approved,
+    // Expected content of every release directory, by manifest SHA-256.
+    const expected = new Map<string, LoadedRelease>();
+    const verified = new Set<string>(); // release ids whose cells were compared in full
+    let checks = 0;
+    let checkMs = 0;
+    let recoverMs = 0;
+
+    /**
+     * The whole-store invariants; returns the problems found (empty = consistent). Structure, ledger and audit are
+     * checked for every release each time; cells are compared in full with the release directory the first time a
+     * release is seen (and for all releases with `full`): stored cells never change afterwards (a trigger forbids it).
+     */
+    const invariants = async (full = false): Promise<string[]> => {
+      const t0 = performance.now();
+      checks++;
+      const problems: string[] = [];
+      const rows = (
+        await check.query<{
+          id: string;
+          status: string;
+          rho: number;
+          manifest_sha256: string;
+          approved: boolean;
+          mtables: number;
+          ntables: number;
+          ledger: number;
+          ledger_rho: number | null;
+          audit_pub: number;
+          audit_appr: number;
+        }>(`SELECT r.id, r.status, r.rho, r.manifest_sha256, r.approved_at IS NOT NULL AS approved,
               jsonb_array_length(r.manifest->'tables') AS mtables,
               (SELECT count(*) FROM release_tables rt WHERE rt.release_id = r.id)::int AS ntables,
               (SELECT count(*) FROM budget_ledger l WHERE l.release_id = r.id)::int AS ledger,
               (SELECT max(l.rho) FROM budget_ledger l WHERE l.release_id = r.id) AS ledger_rho,
               (SELECT count(*) FROM audit_log a WHERE a.target = r.id AND a.action = 'release.publish')::int AS audit_pub,
               (SELECT count(*) FROM audit_log a WHERE a.target = r.id AND a.action = 'release.approve')::int AS audit_appr
-         FROM releases r ORDER BY r.id`)).rows;
-    for (const r of rows) {
-      if (r.ntables !== r.mtables) problems.push(`${r.id}: ${r.ntables} of ${r.mtables} tables stored (partial release)`);
-      if (r.audit_pub !== 1) problems.push(`${r.id}: ${r.audit_pub} publish audit rows (expected 1, written in the same transaction)`);
-      if (r.status === 'published') {
-        if (r.ledger !== 1 || r.ledger_rho !== r.rho) problems.push(`${r.id}: published with ${r.ledger} ledger entries (rho ${r.ledger_rho}, cost ${r.rho})`);
-        if (!r.approved || r.audit_appr !== 1) problems.push(`${r.id}: published without approval fields or audit row`);
-      } else if (r.status === 'draft') {
-        if (r.ledger !== 0) problems.push(`${r.id}: draft with a ledger entry (half-published)`);
-        if (r.approved || r.audit_appr !== 0) problems.push(`${r.id}: draft with approval fields or an approval audit row`);
-      } else problems.push(`${r.id}: unexpected status ${r.status}`);
-      if (verified.has(r.id) && !full) continue;
-      const exp = expected.get(r.manifest_sha256);
-      if (!exp) {
-        problems.push(`${r.id}: stored release matches no release directory of this test`);
-        continue;
-      }
-      const tables = (await check.query<{ table_id: string; cell_count: number; cells: Record<string, unknown> }>(
-        'SELECT table_id, cell_count, cells FROM release_tables WHERE release_id = $1 ORDER BY position', [r.id])).rows;
-      const same = tables.length === exp.tables.length && exp.tables.every((et, i) =>
-        tables[i]!.table_id === et.id && tables[i]!.cell_count === et.cellCount &&
-        CELL_KEYS.every((k) => JSON.stringify(tables[i]!.cells[k] ?? null) === JSON.stringify(et.cells[k] ?? null)));
-      if (!same) problems.push(`${r.id}: stored tables or cells differ from the release directory (partial or altered release)`);
-      verified.add(r.id);
-    }
-    const orphans = await check.query(`SELECT l.release_id FROM budget_ledger l JOIN releases r ON r.id = l.release_id WHERE r.status <> 'published'`);
-    if (orphans.rowCount) problems.push(`ledger entries for unpublished releases: ${orphans.rows.map((x) => x.release_id).join(', ')}`);
-    const spent = await check.query<{ id: string; total_rho: number; spent: number }>(
-      `SELECT d.id, d.total_rho, coalesce((SELECT sum(rho) FROM budget_ledger l WHERE l.dataset_id = d.id), 0)::float8 AS spent FROM datasets d`);
-    for (const d of spent.rows) if (d.spent > d.total_rho + 1e-9) problems.push(`dataset ${d.id}: spent rho ${d.spent} > budget ${d.total_rho}`);
-    checkMs += performance.now() - t0;
-    return problems;
-  };
-
-  const newDir = async (policyId: string, k: number): Promise<{ dir: string; sha: string }> => {
-    const { dir } = await makeRelease({ policyId, datasetId: 'census', rho: RHO, bigSide: BIG_SIDE, createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, k)).toISOString() });
-    dirs.push(path.dirname(dir));
-    const rel = await loadReleaseDir(dir);
-    expected.set(rel.manifestSha256, rel);
-    return { dir, sha: rel.manifestSha256 };
-  };
-
-  const cleanError = (r: Run, cmd: string): boolean => new RegExp(`^statguard ${cmd}: [A-Z_]+: `).test(r.err) && !/\n\s+at /.test(r.err);
-
-  // Recovery runs the same CLI command to completion: in this process through the CLI's own entry (main) for speed,
-  // and as a fresh child process for 1 trial in 10.
-  const savedUrl = process.env.DATABASE_URL;
-  process.env.DATABASE_URL = url;
-  t.teardown(() => {
-    if (savedUrl === undefined) delete process.env.DATABASE_URL;
-    else process.env.DATABASE_URL = savedUrl;
-  });
-  const recover = async (args: string[], app: string, spawned: boolean): Promise<Run> => {
-    const t0 = performance.now();
-    try {
-      return await recover1(args, app, spawned);
-    } finally {
-      recoverMs += performance.now() - t0;
-    }
-  };
-  const recover1 = async (args: string[], app: string, spawned: boolean): Promise<Run> => {
-    if (spawned) return run(args, app, undefined, true);
-    let out = '';
-    let err = '';
-    const started = performance.now();
-    const code = await main(args, { out: (s) => void (out += s), err: (s) => void (err += s), isTty: false });
-    return { code, signal: null, out, err, ms: performance.now() - started };
-  };
-
-  // Calibration: uncut publish and approve, watching when each one
-  // connects (the publish also migrates the fresh database, so its window is a little wider than later ones):
-  // the store work happens in the window between that and its exit (start-up before it is ~1-3 s of tsx).
-  const cal = await newDir('crash-cal', 0);
-  const calPub = await run(['publish', cal.dir], 'sgcrash-cal-pub', undefined, true);
-  t.equal(calPub.code, 0, `calibration publish: ${calPub.err}`);
-  const calId = /draft (\S+) stored/.exec(calPub.out)?.[1] ?? '';
-  const calApp = await run(['approve', calId], 'sgcrash-cal-app', undefined, true);
-  t.equal(calApp.code, 0, `calibration approve: ${calApp.err}`);
-  await check.connect();
-  checkConnected = true;
-  // The store window (first session to exit) is re-measured on every uncut watched run (calibration, spawned
-  // recoveries, runs that finished before their kill): machine load changes it several-fold.
-  const samples = { publish: [] as number[], approve: [] as number[] };
-  const totals = { publish: [calPub.ms], approve: [calApp.ms] };
-  const sample = (cmd: 'publish' | 'approve', r: Run): void => {
-    if (r.signal === null && r.connectMs !== undefined) samples[cmd].push(Math.max(30, r.ms - r.connectMs));
-    if (r.signal === null) totals[cmd].push(r.ms);
-  };
-  sample('publish', calPub);
-  sample('approve', calApp);
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 300;
-  const cmdDur = {
-    publish: { get total() { return median(totals.publish); }, get window() { return median(samples.publish.slice(-7)); } },
-    approve: { get total() { return median(totals.approve); }, get window() { return median(samples.approve.slice(-7)); } },
-  };
-  t.same(await invariants(), [], 'store consistent after calibration');
-
-  const rng = seedrandom(SEED);
-  // 85% of the kills: uniform over the measured store window (from the first session to exit, +20%);
-  // 15%: uniform over the whole measured duration from the spawn (mostly start-up: trivially safe, kept as a control).
-  const killPlan = (cmd: 'publish' | 'approve'): { afterConnectMs?: number; afterStartMs?: number } => {
-    const u = rng();
-    return rng() < 0.85 ? { afterConnectMs: u * cmdDur[cmd].window * 1.2 } : { afterStartMs: u * cmdDur[cmd].total };
-  };
-  // One trial in 10 recovers in a fresh child process (lane a: publishes, lane b: approves).
-  const respawnAt = { a: 8, b: 9 } as Record<string, number>;
-
-  const tally = { publish: new Map<string, number>(), approve: new Map<string, number>() };
-  const atKill = new Map<string, number>();
-  const bump = (m: Map<string, number>, k: string): void => void m.set(k, (m.get(k) ?? 0) + 1);
-  let failures = 0;
-  const fail = (msg: string): void => {
-    failures++;
-    t.fail(msg);
-  };
-
-  const respawn = (laneName: string, i: number): boolean => i % 10 === respawnAt[laneName];
-  const lane = async (laneName: string, trials: number): Promise<void> => {
-    let k = 0;
-    let draft: string | null = null; // a stored draft of this lane awaiting approval
-    for (let i = 0; i < trials; i++) {
-      const trial = `${laneName}${i}`;
-      if (draft === null) {
-        const { dir } = await newDir(`crash-${laneName}`, ++k);
-        const killed = await run(['publish', dir], `sgcrash-${trial}`, killPlan('publish'));
-        sample('publish', killed);
-        if (killed.atKill) bump(atKill, killed.atKill);
-        const after = await invariants();
-        if (after.length > 0) fail(`trial ${trial} (publish killed at ${killed.ms.toFixed(0)} ms): ${after.join('; ')}`);
-        // Recovery: the same command again, no manual step.
-        const again = await recover(['publish', dir], `sgcrash-${trial}-r`, respawn(laneName, i));
-        if (respawn(laneName, i)) sample('publish', again);
-        let id: string | undefined;
-        if (again.code === 0) {
-          id = /draft (\S+) stored/.exec(again.out)?.[1];
-          bump(tally.publish, killed.signal === 'SIGKILL' ? 'killed, absent: re-publish stored it' : 'finished before the kill');
-        } else if (again.code === 1 && cleanError(again, 'publish') && /RELEASE_DUPLICATE/.test(again.err)) {
-          id = /already stored as (\S+)/.exec(again.err)?.[1];
-          bump(tally.publish, killed.signal === 'SIGKILL' ? 'killed after commit: re-publish reports RELEASE_DUPLICATE' : 'finished before the kill');
-        }
-        if (id === undefined) {
-          fail(`trial ${trial}: re-publish did not recover (exit ${again.code}): ${again.out}${again.err}`);
+         FROM releases r ORDER BY r.id`)
+      ).rows;
+      for (const r of rows) {
+        if (r.ntables !== r.mtables)
+          problems.push(`${r.id}: ${r.ntables} of ${r.mtables} tables stored (partial release)`);
+        if (r.audit_pub !== 1)
+          problems.push(`${r.id}: ${r.audit_pub} publish audit rows (expected 1, written in the same transaction)`);
+        if (r.status === 'published') {
+          if (r.ledger !== 1 || r.ledger_rho !== r.rho)
+            problems.push(`${r.id}: published with ${r.ledger} ledger entries (rho ${r.ledger_rho}, cost ${r.rho})`);
+          if (!r.approved || r.audit_appr !== 1)
+            problems.push(`${r.id}: published without approval fields or audit row`);
+        } else if (r.status === 'draft') {
+          if (r.ledger !== 0) problems.push(`${r.id}: draft with a ledger entry (half-published)`);
+          if (r.approved || r.audit_appr !== 0)
+            problems.push(`${r.id}: draft with approval fields or an approval audit row`);
+        } else problems.push(`${r.id}: unexpected status ${r.status}`);
+        if (verified.has(r.id) && !full) continue;
+        const exp = expected.get(r.manifest_sha256);
+        if (!exp) {
+          problems.push(`${r.id}: stored release matches no release directory of this test`);
           continue;
         }
-        const st = await check.query<{ status: string }>('SELECT status FROM releases WHERE id = $1', [id]);
-        if (st.rows[0]?.status !== 'draft') fail(`trial ${trial}: recovered release ${id} is ${st.rows[0]?.status ?? 'absent'}, expected draft`);
-        draft = id;
-      } else {
-        const id: string = draft;
-        const killed = await run(['approve', id], `sgcrash-${trial}`, killPlan('approve'));
-        sample('approve', killed);
-        if (killed.atKill) bump(atKill, killed.atKill);
-        const after = await invariants();
-        if (after.length > 0) fail(`trial ${trial} (approve killed at ${killed.ms.toFixed(0)} ms): ${after.join('; ')}`);
-        const again = await recover(['approve', id], `sgcrash-${trial}-r`, respawn(laneName, i));
-        if (respawn(laneName, i)) sample('approve', again);
-        if (again.code === 0 && /published/.test(again.out)) {
-          bump(tally.approve, killed.signal === 'SIGKILL' ? 'killed, still a draft: re-approve published it' : 'finished before the kill');
-        } else if (again.code === 1 && cleanError(again, 'approve') && /INVALID_STATE.*is published/.test(again.err)) {
-          bump(tally.approve, killed.signal === 'SIGKILL' ? 'killed after commit: re-approve reports INVALID_STATE (published)' : 'finished before the kill');
-        } else {
-          fail(`trial ${trial}: re-approve did not recover (exit ${again.code}): ${again.out}${again.err}`);
-        }
-        const st = await check.query<{ status: string }>('SELECT status FROM releases WHERE id = $1', [id]);
-        if (st.rows[0]?.status !== 'published') fail(`trial ${trial}: ${id} is ${st.rows[0]?.status ?? 'absent'} after re-approve`);
-        draft = null;
+        const tables = (
+          await check.query<{ table_id: string; cell_count: number; cells: Record<string, unknown> }>(
+            'SELECT table_id, cell_count, cells FROM release_tables WHERE release_id = $1 ORDER BY position',
+            [r.id],
+          )
+        ).rows;
+        const same =
+          tables.length === exp.tables.length &&
+          exp.tables.every(
+            (et, i) =>
+              tables[i]!.table_id === et.id &&
+              tables[i]!.cell_count === et.cellCount &&
+              CELL_KEYS.every(
+                (k) => JSON.stringify(tables[i]!.cells[k] ?? null) === JSON.stringify(et.cells[k] ?? null),
+              ),
+          );
+        if (!same)
+          problems.push(
+            `${r.id}: stored tables or cells differ from the release directory (partial or altered release)`,
+          );
+        verified.add(r.id);
       }
-      const recovered = await invariants();
-      if (recovered.length > 0) fail(`trial ${trial} after recovery: ${recovered.join('; ')}`);
-    }
-  };
+      const orphans = await check.query(
+        `SELECT l.release_id FROM budget_ledger l JOIN releases r ON r.id = l.release_id WHERE r.status <> 'published'`,
+      );
+      if (orphans.rowCount)
+        problems.push(`ledger entries for unpublished releases: ${orphans.rows.map((x) => x.release_id).join(', ')}`);
+      const spent = await check.query<{ id: string; total_rho: number; spent: number }>(
+        `SELECT d.id, d.total_rho, coalesce((SELECT sum(rho) FROM budget_ledger l WHERE l.dataset_id = d.id), 0)::float8 AS spent FROM datasets d`,
+      );
+      for (const d of spent.rows)
+        if (d.spent > d.total_rho + 1e-9)
+          problems.push(`dataset ${d.id}: spent rho ${d.spent} > budget ${d.total_rho}`);
+      checkMs += performance.now() - t0;
+      return problems;
+    };
 
-  const started = performance.now();
-  await Promise.all([lane('a', Math.ceil(TRIALS / 2)), lane('b', Math.floor(TRIALS / 2))]);
-  const secs = (performance.now() - started) / 1000;
+    const newDir = async (policyId: string, k: number): Promise<{ dir: string; sha: string }> => {
+      const { dir } = await makeRelease({
+        policyId,
+        datasetId: 'census',
+        rho: RHO,
+        bigSide: BIG_SIDE,
+        createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, k)).toISOString(),
+      });
+      dirs.push(path.dirname(dir));
+      const rel = await loadReleaseDir(dir);
+      expected.set(rel.manifestSha256, rel);
+      return { dir, sha: rel.manifestSha256 };
+    };
 
-  const final = await invariants(true);
-  t.same(final, [], 'store consistent at the end');
-  const counts = (await check.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM releases GROUP BY status ORDER BY status')).rows;
-  const ledger = (await check.query<{ n: number; rho: number }>('SELECT count(*)::int AS n, coalesce(sum(rho), 0)::float8 AS rho FROM budget_ledger')).rows[0]!;
-  const published = counts.find((c) => c.status === 'published')?.n ?? 0;
-  t.equal(ledger.n, published, `ledger entries (${ledger.n}) = published releases (${published})`);
-  const killedCount = [...tally.publish, ...tally.approve].filter(([k]) => k.startsWith('killed')).reduce((n, [, v]) => n + v, 0);
-  t.ok(killedCount >= TRIALS * 0.5, `most trials were really killed mid-command (${killedCount} of ${TRIALS})`);
-  t.ok((atKill.get('in a transaction or statement') ?? 0) > 0 || TRIALS < 20, `kills landed inside store transactions (${atKill.get('in a transaction or statement') ?? 0})`);
-  t.ok([...tally.publish.keys()].some((k) => k.startsWith('killed after')) || [...tally.approve.keys()].some((k) => k.startsWith('killed after')) || TRIALS < 20,
-    'some kills landed after the commit (the window covers the whole command)');
-  t.equal(failures, 0, 'no trial left an inconsistent store or needed a manual step');
+    const cleanError = (r: Run, cmd: string): boolean =>
+      new RegExp(`^statguard ${cmd}: [A-Z_]+: `).test(r.err) && !/\n\s+at /.test(r.err);
 
-  const fmt = (m: Map<string, number>): string => [...m].map(([k, v]) => `${v} ${k}`).join(', ');
-  console.log(`# crash safety: ${TRIALS} SIGKILL trials (seed ${JSON.stringify(SEED)}) in ${secs.toFixed(1)} s, 2 at a time; ` +
-    `median measured publish ${cmdDur.publish.total.toFixed(0)} ms (store window ${median(samples.publish).toFixed(0)} ms), approve ${cmdDur.approve.total.toFixed(0)} ms (window ${median(samples.approve).toFixed(0)} ms); ${checks} whole-store checks (${(checkMs / 1000).toFixed(1)} s), recoveries ${(recoverMs / 1000).toFixed(1)} s; ${failures} inconsistent`);
-  console.log(`#   publish: ${fmt(tally.publish)}`);
-  console.log(`#   approve: ${fmt(tally.approve)}`);
-  console.log(`#   child's database sessions at the kill: ${fmt(atKill)}`);
-  console.log(`#   end state: ${counts.map((c) => `${c.n} ${c.status}`).join(', ')}; ledger ${ledger.n} entries, rho ${ledger.rho.toFixed(2)} = published x ${RHO}`);
-});
+    // Recovery runs the same CLI command to completion: in this process through the CLI's own entry (main) for speed,
+    // and as a fresh child process for 1 trial in 10.
+    const savedUrl = process.env.DATABASE_URL;
+    process.env.DATABASE_URL = url;
+    t.teardown(() => {
+      if (savedUrl === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = savedUrl;
+    });
+    const recover = async (args: string[], app: string, spawned: boolean): Promise<Run> => {
+      const t0 = performance.now();
+      try {
+        return await recover1(args, app, spawned);
+      } finally {
+        recoverMs += performance.now() - t0;
+      }
+    };
+    const recover1 = async (args: string[], app: string, spawned: boolean): Promise<Run> => {
+      if (spawned) return run(args, app, undefined, true);
+      let out = '';
+      let err = '';
+      const started = performance.now();
+      const code = await main(args, { out: (s) => void (out += s), err: (s) => void (err += s), isTty: false });
+      return { code, signal: null, out, err, ms: performance.now() - started };
+    };
+
+    // Calibration: uncut publish and approve, watching when each one
+    // connects (the publish also migrates the fresh database, so its window is a little wider than later ones):
+    // the store work happens in the window between that and its exit (start-up before it is ~1-3 s of tsx).
+    const cal = await newDir('crash-cal', 0);
+    const calPub = await run(['publish', cal.dir], 'sgcrash-cal-pub', undefined, true);
+    t.equal(calPub.code, 0, `calibration publish: ${calPub.err}`);
+    const calId = /draft (\S+) stored/.exec(calPub.out)?.[1] ?? '';
+    const calApp = await run(['approve', calId], 'sgcrash-cal-app', undefined, true);
+    t.equal(calApp.code, 0, `calibration approve: ${calApp.err}`);
+    await check.connect();
+    checkConnected = true;
+    // The store window (first session to exit) is re-measured on every uncut watched run (calibration, spawned
+    // recoveries, runs that finished before their kill): machine load changes it several-fold.
+    const samples = { publish: [] as number[], approve: [] as number[] };
+    const totals = { publish: [calPub.ms], approve: [calApp.ms] };
+    const sample = (cmd: 'publish' | 'approve', r: Run): void => {
+      if (r.signal === null && r.connectMs !== undefined) samples[cmd].push(Math.max(30, r.ms - r.connectMs));
+      if (r.signal === null) totals[cmd].push(r.ms);
+    };
+    sample('publish', calPub);
+    sample('approve', calApp);
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 300;
+    const cmdDur = {
+      publish: {
+        get total() {
+          return median(totals.publish);
+        },
+        get window() {
+          return median(samples.publish.slice(-7));
+        },
+      },
+      approve: {
+        get total() {
+          return median(totals.approve);
+        },
+        get window() {
+          return median(samples.approve.slice(-7));
+        },
+      },
+    };
+    t.same(await invariants(), [], 'store consistent after calibration');
+
+    const rng = seedrandom(SEED);
+    // 85% of the kills: uniform over the measured store window (from the first session to exit, +20%);
+    // 15%: uniform over the whole measured duration from the spawn (mostly start-up: trivially safe, kept as a control).
+    const killPlan = (cmd: 'publish' | 'approve'): { afterConnectMs?: number; afterStartMs?: number } => {
+      const u = rng();
+      return rng() < 0.85 ? { afterConnectMs: u * cmdDur[cmd].window * 1.2 } : { afterStartMs: u * cmdDur[cmd].total };
+    };
+    // One trial in 10 recovers in a fresh child process (lane a: publishes, lane b: approves).
+    const respawnAt = { a: 8, b: 9 } as Record<string, number>;
+
+    const tally = { publish: new Map<string, number>(), approve: new Map<string, number>() };
+    const atKill = new Map<string, number>();
+    const bump = (m: Map<string, number>, k: string): void => void m.set(k, (m.get(k) ?? 0) + 1);
+    let failures = 0;
+    const fail = (msg: string): void => {
+      failures++;
+      t.fail(msg);
+    };
+
+    const respawn = (laneName: string, i: number): boolean => i % 10 === respawnAt[laneName];
+    const lane = async (laneName: string, trials: number): Promise<void> => {
+      let k = 0;
+      let draft: string | null = null; // a stored draft of this lane awaiting approval
+      for (let i = 0; i < trials; i++) {
+        const trial = `${laneName}${i}`;
+        if (draft === null) {
+          const { dir } = await newDir(`crash-${laneName}`, ++k);
+          const killed = await run(['publish', dir], `sgcrash-${trial}`, killPlan('publish'));
+          sample('publish', killed);
+          if (killed.atKill) bump(atKill, killed.atKill);
+          const after = await invariants();
+          if (after.length > 0)
+            fail(`trial ${trial} (publish killed at ${killed.ms.toFixed(0)} ms): ${after.join('; ')}`);
+          // Recovery: the same command again, no manual step.
+          const again = await recover(['publish', dir], `sgcrash-${trial}-r`, respawn(laneName, i));
+          if (respawn(laneName, i)) sample('publish', again);
+          let id: string | undefined;
+          if (again.code === 0) {
+            id = /draft (\S+) stored/.exec(again.out)?.[1];
+            bump(
+              tally.publish,
+              killed.signal === 'SIGKILL' ? 'killed, absent: re-publish stored it' : 'finished before the kill',
+            );
+          } else if (again.code === 1 && cleanError(again, 'publish') && /RELEASE_DUPLICATE/.test(again.err)) {
+            id = /already stored as (\S+)/.exec(again.err)?.[1];
+            bump(
+              tally.publish,
+              killed.signal === 'SIGKILL'
+                ? 'killed after commit: re-publish reports RELEASE_DUPLICATE'
+                : 'finished before the kill',
+            );
+          }
+          if (id === undefined) {
+            fail(`trial ${trial}: re-publish did not recover (exit ${again.code}): ${again.out}${again.err}`);
+            continue;
+          }
+          const st = await check.query<{ status: string }>('SELECT status FROM releases WHERE id = $1', [id]);
+          if (st.rows[0]?.status !== 'draft')
+            fail(`trial ${trial}: recovered release ${id} is ${st.rows[0]?.status ?? 'absent'}, expected draft`);
+          draft = id;
+        } else {
+          const id: string = draft;
+          const killed = await run(['approve', id], `sgcrash-${trial}`, killPlan('approve'));
+          sample('approve', killed);
+          if (killed.atKill) bump(atKill, killed.atKill);
+          const after = await invariants();
+          if (after.length > 0)
+            fail(`trial ${trial} (approve killed at ${killed.ms.toFixed(0)} ms): ${after.join('; ')}`);
+          const again = await recover(['approve', id], `sgcrash-${trial}-r`, respawn(laneName, i));
+          if (respawn(laneName, i)) sample('approve', again);
+          if (again.code === 0 && /published/.test(again.out)) {
+            bump(
+              tally.approve,
+              killed.signal === 'SIGKILL'
+                ? 'killed, still a draft: re-approve published it'
+                : 'finished before the kill',
+            );
+          } else if (
+            again.code === 1 &&
+            cleanError(again, 'approve') &&
+            /INVALID_STATE.*is published/.test(again.err)
+          ) {
+            bump(
+              tally.approve,
+              killed.signal === 'SIGKILL'
+                ? 'killed after commit: re-approve reports INVALID_STATE (published)'
+                : 'finished before the kill',
+            );
+          } else {
+            fail(`trial ${trial}: re-approve did not recover (exit ${again.code}): ${again.out}${again.err}`);
+          }
+          const st = await check.query<{ status: string }>('SELECT status FROM releases WHERE id = $1', [id]);
+          if (st.rows[0]?.status !== 'published')
+            fail(`trial ${trial}: ${id} is ${st.rows[0]?.status ?? 'absent'} after re-approve`);
+          draft = null;
+        }
+        const recovered = await invariants();
+        if (recovered.length > 0) fail(`trial ${trial} after recovery: ${recovered.join('; ')}`);
+      }
+    };
+
+    const started = performance.now();
+    await Promise.all([lane('a', Math.ceil(TRIALS / 2)), lane('b', Math.floor(TRIALS / 2))]);
+    const secs = (performance.now() - started) / 1000;
+
+    const final = await invariants(true);
+    t.same(final, [], 'store consistent at the end');
+    const counts = (
+      await check.query<{ status: string; n: number }>(
+        'SELECT status, count(*)::int AS n FROM releases GROUP BY status ORDER BY status',
+      )
+    ).rows;
+    const ledger = (
+      await check.query<{ n: number; rho: number }>(
+        'SELECT count(*)::int AS n, coalesce(sum(rho), 0)::float8 AS rho FROM budget_ledger',
+      )
+    ).rows[0]!;
+    const published = counts.find((c) => c.status === 'published')?.n ?? 0;
+    t.equal(ledger.n, published, `ledger entries (${ledger.n}) = published releases (${published})`);
+    const killedCount = [...tally.publish, ...tally.approve]
+      .filter(([k]) => k.startsWith('killed'))
+      .reduce((n, [, v]) => n + v, 0);
+    t.ok(killedCount >= TRIALS * 0.5, `most trials were really killed mid-command (${killedCount} of ${TRIALS})`);
+    t.ok(
+      (atKill.get('in a transaction or statement') ?? 0) > 0 || TRIALS < 20,
+      `kills landed inside store transactions (${atKill.get('in a transaction or statement') ?? 0})`,
+    );
+    t.ok(
+      [...tally.publish.keys()].some((k) => k.startsWith('killed after')) ||
+        [...tally.approve.keys()].some((k) => k.startsWith('killed after')) ||
+        TRIALS < 20,
+      'some kills landed after the commit (the window covers the whole command)',
+    );
+    t.equal(failures, 0, 'no trial left an inconsistent store or needed a manual step');
+
+    const fmt = (m: Map<string, number>): string => [...m].map(([k, v]) => `${v} ${k}`).join(', ');
+    console.log(
+      `# crash safety: ${TRIALS} SIGKILL trials (seed ${JSON.stringify(SEED)}) in ${secs.toFixed(1)} s, 2 at a time; ` +
+        `median measured publish ${cmdDur.publish.total.toFixed(0)} ms (store window ${median(samples.publish).toFixed(0)} ms), approve ${cmdDur.approve.total.toFixed(0)} ms (window ${median(samples.approve).toFixed(0)} ms); ${checks} whole-store checks (${(checkMs / 1000).toFixed(1)} s), recoveries ${(recoverMs / 1000).toFixed(1)} s; ${failures} inconsistent`,
+    );
+    console.log(`#   publish: ${fmt(tally.publish)}`);
+    console.log(`#   approve: ${fmt(tally.approve)}`);
+    console.log(`#   child's database sessions at the kill: ${fmt(atKill)}`);
+    console.log(
+      `#   end state: ${counts.map((c) => `${c.n} ${c.status}`).join(', ')}; ledger ${ledger.n} entries, rho ${ledger.rho.toFixed(2)} = published x ${RHO}`,
+    );
+  },
+);

@@ -23,12 +23,22 @@ import { tmp } from './lib/harness.ts';
 import { readFile } from 'node:fs/promises';
 
 const SEED = 20261130;
-const basePolicy = JSON.parse(await readFile(path.resolve('policies/tiny-sdc.json'), 'utf8')) as Record<string, unknown>;
+const basePolicy = JSON.parse(await readFile(path.resolve('policies/tiny-sdc.json'), 'utf8')) as Record<
+  string,
+  unknown
+>;
 const counts: string[] = [];
 
 t.test('policy validation never crashes', async (t) => {
   let n = 0;
-  fc.assert(fc.property(fc.jsonValue(), (v) => { n++; const r = validatePolicy(v); return typeof r.ok === 'boolean'; }), { seed: SEED, numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.jsonValue(), (v) => {
+      n++;
+      const r = validatePolicy(v);
+      return typeof r.ok === 'boolean';
+    }),
+    { seed: SEED, numRuns: 2000 },
+  );
   // Mutations of a valid policy: replace one value at a random path by a random JSON value.
   const paths: (string | number)[][] = [];
   const walk = (v: unknown, p: (string | number)[]): void => {
@@ -37,16 +47,19 @@ t.test('policy validation never crashes', async (t) => {
     else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...p, k]);
   };
   walk(basePolicy, []);
-  fc.assert(fc.property(fc.integer({ min: 1, max: paths.length - 1 }), fc.jsonValue({ maxDepth: 2 }), (i, v) => {
-    n++;
-    const doc = structuredClone(basePolicy) as Record<string, unknown>;
-    const p = paths[i]!;
-    let o = doc as Record<string | number, unknown>;
-    for (const k of p.slice(0, -1)) o = o[k] as Record<string | number, unknown>;
-    o[p[p.length - 1]!] = v;
-    const r = validatePolicy(doc);
-    return typeof r.ok === 'boolean' && (r.ok || r.errors.length > 0);
-  }), { seed: SEED, numRuns: 3000 });
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: paths.length - 1 }), fc.jsonValue({ maxDepth: 2 }), (i, v) => {
+      n++;
+      const doc = structuredClone(basePolicy) as Record<string, unknown>;
+      const p = paths[i]!;
+      let o = doc as Record<string | number, unknown>;
+      for (const k of p.slice(0, -1)) o = o[k] as Record<string | number, unknown>;
+      o[p[p.length - 1]!] = v;
+      const r = validatePolicy(doc);
+      return typeof r.ok === 'boolean' && (r.ok || r.errors.length > 0);
+    }),
+    { seed: SEED, numRuns: 3000 },
+  );
   counts.push(`policy validation: ${n} cases`);
   t.pass(`${n} generated policies validated without a crash`);
 });
@@ -55,27 +68,80 @@ t.test('the CSV reader fails only with StatguardError', async (t) => {
   const dir = await tmp('sg-fuzz-csv-');
   const csv = path.join(dir, 'in.csv');
   const pol = path.join(dir, 'policy.json');
-  await writeFile(pol, JSON.stringify({ ...basePolicy, dataset: { ...(basePolicy.dataset as object), source: { kind: 'csv', path: csv } } }));
+  await writeFile(
+    pol,
+    JSON.stringify({
+      ...basePolicy,
+      dataset: { ...(basePolicy.dataset as object), source: { kind: 'csv', path: csv } },
+    }),
+  );
   const plan = await loadPolicy(pol);
-  const field = fc.oneof(fc.constantFrom('N', 'S', 'W', 'A', 'B', 'C', '5', '60', '120.5', '', '"', '""', '-1', 'NaN', '1e400', 'e01', '\u00e9', '\r', '\n', ';'), fc.string({ maxLength: 6 }));
-  const validRow = fc.tuple(fc.integer({ min: 1, max: 40 }), fc.constantFrom('N', 'S', 'W'), fc.constantFrom('A', 'B', 'C'), fc.integer({ min: 0, max: 500 }), fc.integer({ min: 0, max: 99999 }))
+  const field = fc.oneof(
+    fc.constantFrom(
+      'N',
+      'S',
+      'W',
+      'A',
+      'B',
+      'C',
+      '5',
+      '60',
+      '120.5',
+      '',
+      '"',
+      '""',
+      '-1',
+      'NaN',
+      '1e400',
+      'e01',
+      '\u00e9',
+      '\r',
+      '\n',
+      ';',
+    ),
+    fc.string({ maxLength: 6 }),
+  );
+  const validRow = fc
+    .tuple(
+      fc.integer({ min: 1, max: 40 }),
+      fc.constantFrom('N', 'S', 'W'),
+      fc.constantFrom('A', 'B', 'C'),
+      fc.integer({ min: 0, max: 500 }),
+      fc.integer({ min: 0, max: 99999 }),
+    )
     .map(([e, r, s, m, v]) => `e${e},${r},${s},${m},${v / 10}`);
   // Mostly valid rows with some broken ones: exercises both the accepting and the refusing paths.
-  const row = fc.oneof({ weight: 6, arbitrary: validRow }, { weight: 1, arbitrary: fc.array(field, { minLength: 0, maxLength: 7 }).map((f) => f.join(',')) });
-  const text = fc.array(row, { minLength: 0, maxLength: 8 }).map((rows) => `ent,region,sector,employees,turnover\n${rows.join(fc.sample(fc.constantFrom('\n', '\r\n'), 1)[0])}`);
+  const row = fc.oneof(
+    { weight: 6, arbitrary: validRow },
+    { weight: 1, arbitrary: fc.array(field, { minLength: 0, maxLength: 7 }).map((f) => f.join(',')) },
+  );
+  const text = fc
+    .array(row, { minLength: 0, maxLength: 8 })
+    .map(
+      (rows) => `ent,region,sector,employees,turnover\n${rows.join(fc.sample(fc.constantFrom('\n', '\r\n'), 1)[0])}`,
+    );
   const bytes = fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b));
   let ok = 0;
   let refused = 0;
-  await fc.assert(fc.asyncProperty(fc.oneof(text.map((s) => Buffer.from(s)), bytes), async (buf) => {
-    await writeFile(csv, buf);
-    try {
-      await csvSource().aggregate(plan, { boundingKey: new Uint8Array(32) });
-      ok++;
-    } catch (e) {
-      if (!(e instanceof StatguardError)) throw e;
-      refused++;
-    }
-  }), { seed: SEED, numRuns: 2000, interruptAfterTimeLimit: 25_000 });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(
+        text.map((s) => Buffer.from(s)),
+        bytes,
+      ),
+      async (buf) => {
+        await writeFile(csv, buf);
+        try {
+          await csvSource().aggregate(plan, { boundingKey: new Uint8Array(32) });
+          ok++;
+        } catch (e) {
+          if (!(e instanceof StatguardError)) throw e;
+          refused++;
+        }
+      },
+    ),
+    { seed: SEED, numRuns: 2000, interruptAfterTimeLimit: 25_000 },
+  );
   counts.push(`CSV reader: ${ok + refused} files (${ok} released, ${refused} refused with a StatguardError)`);
   t.ok(ok + refused >= 1500, `${ok + refused} generated files: ${ok} released, ${refused} refused cleanly`);
 });
@@ -88,18 +154,68 @@ t.test('every query parameter: no 500', async (t) => {
   await approveRelease(store.db, r.id, actor);
   const app = await build({ store, config: { rateLimit: null, maxCells: 10 } });
   t.teardown(() => app.close());
-  const word = fc.oneof(fc.constantFrom('region', 'sex', 'format', 'labels', 'limit', 'offset', 'status', 'policy', 'N1', 'N', 'S1', '_T', '1', '2', 'json', 'csv', 'jsonstat', 'sdmx-csv', 'both', 'code', '-1', '0', '1e9', ',', '%', '%00', "'", ';--'), fc.string({ maxLength: 8 }));
-  const param = fc.tuple(word, fc.array(word, { maxLength: 3 })).map(([k, vs]) => `${encodeURIComponent(k)}=${vs.map(encodeURIComponent).join(',')}`);
+  const word = fc.oneof(
+    fc.constantFrom(
+      'region',
+      'sex',
+      'format',
+      'labels',
+      'limit',
+      'offset',
+      'status',
+      'policy',
+      'N1',
+      'N',
+      'S1',
+      '_T',
+      '1',
+      '2',
+      'json',
+      'csv',
+      'jsonstat',
+      'sdmx-csv',
+      'both',
+      'code',
+      '-1',
+      '0',
+      '1e9',
+      ',',
+      '%',
+      '%00',
+      "'",
+      ';--',
+    ),
+    fc.string({ maxLength: 8 }),
+  );
+  const param = fc
+    .tuple(word, fc.array(word, { maxLength: 3 }))
+    .map(([k, vs]) => `${encodeURIComponent(k)}=${vs.map(encodeURIComponent).join(',')}`);
   const raw = fc.string({ maxLength: 30 }).map((s) => s.replace(/[#\s]/g, ''));
   const statuses = new Map<number, number>();
   let n = 0;
-  await fc.assert(fc.asyncProperty(fc.constantFrom(`/v1/releases/${r.id}/tables/pop`, '/v1/releases', `/v1/releases/${r.id}`, '/v1/releases/x/tables/pop'), fc.oneof(fc.array(param, { maxLength: 4 }).map((ps) => ps.join('&')), raw), async (route, q) => {
-    const res = await app.inject({ url: `${route}?${q}` });
-    n++;
-    statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-    if (res.statusCode >= 500) throw new Error(`${route}?${q} -> ${res.statusCode}: ${res.body}`);
-    if (res.statusCode >= 400 && !/problem\+json/.test(String(res.headers['content-type']))) throw new Error(`${route}?${q}: error without problem+json`);
-  }), { seed: SEED, numRuns: 3000 });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(
+        `/v1/releases/${r.id}/tables/pop`,
+        '/v1/releases',
+        `/v1/releases/${r.id}`,
+        '/v1/releases/x/tables/pop',
+      ),
+      fc.oneof(
+        fc.array(param, { maxLength: 4 }).map((ps) => ps.join('&')),
+        raw,
+      ),
+      async (route, q) => {
+        const res = await app.inject({ url: `${route}?${q}` });
+        n++;
+        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+        if (res.statusCode >= 500) throw new Error(`${route}?${q} -> ${res.statusCode}: ${res.body}`);
+        if (res.statusCode >= 400 && !/problem\+json/.test(String(res.headers['content-type'])))
+          throw new Error(`${route}?${q}: error without problem+json`);
+      },
+    ),
+    { seed: SEED, numRuns: 3000 },
+  );
   counts.push(`query parameters: ${n} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
   t.pass(`${n} generated queries, statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
 });

@@ -37,153 +37,216 @@ const POLICIES = path.resolve('policies');
 const SEED = 'no-leak-seed';
 
 const files = (await readdir(POLICIES)).filter((f) => f.endsWith('.json') && !f.endsWith('.schema.json')).sort();
-const dataPresent = await readFile(path.resolve('../shared/data/README.md')).then(() => true, () => false);
+const dataPresent = await readFile(path.resolve('../shared/data/README.md')).then(
+  () => true,
+  () => false,
+);
 
-t.test('no suppressed or exact pre-noise value appears in any output, log or error', { skip: dataPresent ? false : 'needs ../shared/data' }, async (t) => {
-  const home = await tmp('sg-noleak-');
-  t.teardown(() => rm(home, { recursive: true, force: true }));
-  // The CLI's embedded store: an empty migrated copy of the template (no initdb in the first CLI command).
-  const env = { STATGUARD_DATA_DIR: await freshPgliteDir(home), DATABASE_URL: undefined };
-  const texts: { where: string; text: string }[] = [];
-  /** Per release: secret numbers and legitimately public numbers. */
-  const secretsByPolicy = new Map<string, Map<number, string>>();
-  // Numbers legitimately public in ANY release: releases of the same dataset under the other regime publish
-  // exact values (e.g. the sdc release of acs-ma publishes exact counts that are also the pre-noise values of the
-  // dp release), and unrelated releases coincide; neither is a leak of this pipeline.
-  const legit = new Set<number>();
-  const suppressedCoords: { policy: string; table: string; index: number }[] = [];
+t.test(
+  'no suppressed or exact pre-noise value appears in any output, log or error',
+  { skip: dataPresent ? false : 'needs ../shared/data' },
+  async (t) => {
+    const home = await tmp('sg-noleak-');
+    t.teardown(() => rm(home, { recursive: true, force: true }));
+    // The CLI's embedded store: an empty migrated copy of the template (no initdb in the first CLI command).
+    const env = { STATGUARD_DATA_DIR: await freshPgliteDir(home), DATABASE_URL: undefined };
+    const texts: { where: string; text: string }[] = [];
+    /** Per release: secret numbers and legitimately public numbers. */
+    const secretsByPolicy = new Map<string, Map<number, string>>();
+    // Numbers legitimately public in ANY release: releases of the same dataset under the other regime publish
+    // exact values (e.g. the sdc release of acs-ma publishes exact counts that are also the pre-noise values of the
+    // dp release), and unrelated releases coincide; neither is a leak of this pipeline.
+    const legit = new Set<number>();
+    const suppressedCoords: { policy: string; table: string; index: number }[] = [];
 
-  for (const f of files) {
-    const file = path.join(POLICIES, f);
-    const plan = await loadPolicy(file);
-    let exact: ExactTable[] = [];
-    const real = csvSource();
-    const run = await runRelease(plan, {
-      seed: SEED,
-      source: { kind: 'capture', aggregate: async (p, ctx) => { const r = await real.aggregate(p, ctx); exact = r.tables; return r; } },
-    });
-    const dir = path.join(home, 'releases', plan.policyId);
-    const rel = await cli(['release', file, '--out', dir, '--seed', SEED, '--reviewer-report', path.join(home, `${plan.policyId}.reviewer.json`)]);
-    t.equal(rel.code, 0, `${plan.policyId}: released (${rel.err.trim()})`);
-    texts.push({ where: `cli release ${plan.policyId}`, text: rel.out + rel.err });
-    // Same seed, same release: the CLI's files hold the tables whose exact values we captured.
-    const written = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
-    t.same(written.tables.map((x: { suppressed: number }) => x.suppressed), run.content.manifest.tables.map((x) => x.suppressed), `${plan.policyId}: CLI run = captured run`);
-    const firstCsv = await readFile(path.join(dir, written.tables[0].files.csv.path), 'utf8');
-    const { toCsv } = await import('../../engine/release/formats.ts');
-    t.equal(firstCsv, toCsv(run.content.tables[0]!), `${plan.policyId}: identical table values`);
-
-    const secrets = new Map<number, string>();
-    run.content.tables.forEach((pt: ProtectedTable, ti) => {
-      const ex = exact[ti]!;
-      const m = pt.plan.measure;
-      const div = m.kind === 'count' ? 1 : 10 ** m.decimals;
-      pt.cells.forEach((c, i) => {
-        if (c.value !== null) legit.add(c.value);
-        const e = ex.cells[i]!;
-        const hidden = plan.protection.regime === 'dp' || c.value === null;
-        if (c.value === null) suppressedCoords.push({ policy: plan.policyId, table: pt.plan.id, index: i });
-        if (!hidden) return;
-        const what = `${plan.policyId}/${pt.plan.id} cell ${i} (${c.value === null ? 'suppressed' : 'exact pre-noise'})`;
-        if (plan.protection.regime === 'dp' || m.kind === 'count') secrets.set(e.units, `${what} unit count`);
-        if (m.kind !== 'count') {
-          secrets.set(e.sum / div, `${what} sum`);
-          if (m.kind === 'mean' && e.units > 0) secrets.set(e.sum / div / e.units, `${what} mean`);
-        }
+    for (const f of files) {
+      const file = path.join(POLICIES, f);
+      const plan = await loadPolicy(file);
+      let exact: ExactTable[] = [];
+      const real = csvSource();
+      const run = await runRelease(plan, {
+        seed: SEED,
+        source: {
+          kind: 'capture',
+          aggregate: async (p, ctx) => {
+            const r = await real.aggregate(p, ctx);
+            exact = r.tables;
+            return r;
+          },
+        },
       });
+      const dir = path.join(home, 'releases', plan.policyId);
+      const rel = await cli([
+        'release',
+        file,
+        '--out',
+        dir,
+        '--seed',
+        SEED,
+        '--reviewer-report',
+        path.join(home, `${plan.policyId}.reviewer.json`),
+      ]);
+      t.equal(rel.code, 0, `${plan.policyId}: released (${rel.err.trim()})`);
+      texts.push({ where: `cli release ${plan.policyId}`, text: rel.out + rel.err });
+      // Same seed, same release: the CLI's files hold the tables whose exact values we captured.
+      const written = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
+      t.same(
+        written.tables.map((x: { suppressed: number }) => x.suppressed),
+        run.content.manifest.tables.map((x) => x.suppressed),
+        `${plan.policyId}: CLI run = captured run`,
+      );
+      const firstCsv = await readFile(path.join(dir, written.tables[0].files.csv.path), 'utf8');
+      const { toCsv } = await import('../../engine/release/formats.ts');
+      t.equal(firstCsv, toCsv(run.content.tables[0]!), `${plan.policyId}: identical table values`);
+
+      const secrets = new Map<number, string>();
+      run.content.tables.forEach((pt: ProtectedTable, ti) => {
+        const ex = exact[ti]!;
+        const m = pt.plan.measure;
+        const div = m.kind === 'count' ? 1 : 10 ** m.decimals;
+        pt.cells.forEach((c, i) => {
+          if (c.value !== null) legit.add(c.value);
+          const e = ex.cells[i]!;
+          const hidden = plan.protection.regime === 'dp' || c.value === null;
+          if (c.value === null) suppressedCoords.push({ policy: plan.policyId, table: pt.plan.id, index: i });
+          if (!hidden) return;
+          const what = `${plan.policyId}/${pt.plan.id} cell ${i} (${c.value === null ? 'suppressed' : 'exact pre-noise'})`;
+          if (plan.protection.regime === 'dp' || m.kind === 'count') secrets.set(e.units, `${what} unit count`);
+          if (m.kind !== 'count') {
+            secrets.set(e.sum / div, `${what} sum`);
+            if (m.kind === 'mean' && e.units > 0) secrets.set(e.sum / div / e.units, `${what} mean`);
+          }
+        });
+      });
+      for (const n of numbersIn(JSON.stringify(written))) legit.add(n); // the public manifest's own numbers (counts, sizes, budget)
+      secretsByPolicy.set(plan.policyId, secrets);
+    }
+
+    // Publish and approve every release with the CLI, capturing its output.
+    const ids = new Map<string, string>();
+    for (const f of files) {
+      const plan = await loadPolicy(path.join(POLICIES, f));
+      const pub = await cli(['publish', path.join(home, 'releases', plan.policyId)], env);
+      t.equal(pub.code, 0, `${plan.policyId}: published (${pub.err.trim()})`);
+      const id = /draft (\S+) stored/.exec(pub.out)?.[1];
+      t.ok(id, `${plan.policyId}: draft id`);
+      ids.set(plan.policyId, id!);
+      const appr = await cli(['approve', id!], env);
+      t.equal(appr.code, 0, `${plan.policyId}: approved (${appr.err.trim()})`);
+      const dup = await cli(['publish', path.join(home, 'releases', plan.policyId)], env); // an error path: duplicate
+      t.equal(dup.code, 1, 'duplicate publish refused');
+      texts.push({
+        where: `cli publish/approve ${plan.policyId}`,
+        text: pub.out + pub.err + appr.out + appr.err + dup.out + dup.err,
+      });
+    }
+
+    // Serve the store with a capturing logger at trace level.
+    const store = await openStore({ dataDir: env.STATGUARD_DATA_DIR });
+    t.teardown(() => store.close());
+    const logLines: string[] = [];
+    const app = await build({
+      store,
+      config: { rateLimit: null },
+      logger: { level: 'trace', stream: { write: (l: string) => void logLines.push(l) } },
     });
-    for (const n of numbersIn(JSON.stringify(written))) legit.add(n); // the public manifest's own numbers (counts, sizes, budget)
-    secretsByPolicy.set(plan.policyId, secrets);
-  }
+    const small = await build({
+      store,
+      config: { rateLimit: null, maxCells: 1 },
+      logger: { level: 'trace', stream: { write: (l: string) => void logLines.push(l) } },
+    });
+    t.teardown(async () => {
+      await app.close();
+      await small.close();
+    });
+    const officer = (await createKey(store.db, 'officer', 'scanner', { caller: 'test', role: 'officer' })).key;
+    const researcher = (await createKey(store.db, 'researcher', 'no contract', { caller: 'test', role: 'officer' }))
+      .key;
+    let requests = 0;
+    const get = async (url: string, key?: string, a = app): Promise<{ statusCode: number; body: string }> => {
+      const r = await a.inject({ url, headers: key ? { authorization: `Bearer ${key}` } : {} });
+      requests++;
+      texts.push({ where: `GET ${url} (${key ? 'key' : 'anonymous'}) -> ${r.statusCode}`, text: r.body });
+      t.ok(r.statusCode < 500, `${url}: no server error`);
+      return r;
+    };
 
-  // Publish and approve every release with the CLI, capturing its output.
-  const ids = new Map<string, string>();
-  for (const f of files) {
-    const plan = await loadPolicy(path.join(POLICIES, f));
-    const pub = await cli(['publish', path.join(home, 'releases', plan.policyId)], env);
-    t.equal(pub.code, 0, `${plan.policyId}: published (${pub.err.trim()})`);
-    const id = /draft (\S+) stored/.exec(pub.out)?.[1];
-    t.ok(id, `${plan.policyId}: draft id`);
-    ids.set(plan.policyId, id!);
-    const appr = await cli(['approve', id!], env);
-    t.equal(appr.code, 0, `${plan.policyId}: approved (${appr.err.trim()})`);
-    const dup = await cli(['publish', path.join(home, 'releases', plan.policyId)], env); // an error path: duplicate
-    t.equal(dup.code, 1, 'duplicate publish refused');
-    texts.push({ where: `cli publish/approve ${plan.policyId}`, text: pub.out + pub.err + appr.out + appr.err + dup.out + dup.err });
-  }
-
-  // Serve the store with a capturing logger at trace level.
-  const store = await openStore({ dataDir: env.STATGUARD_DATA_DIR });
-  t.teardown(() => store.close());
-  const logLines: string[] = [];
-  const app = await build({ store, config: { rateLimit: null }, logger: { level: 'trace', stream: { write: (l: string) => void logLines.push(l) } } });
-  const small = await build({ store, config: { rateLimit: null, maxCells: 1 }, logger: { level: 'trace', stream: { write: (l: string) => void logLines.push(l) } } });
-  t.teardown(async () => { await app.close(); await small.close(); });
-  const officer = (await createKey(store.db, 'officer', 'scanner', { caller: 'test', role: 'officer' })).key;
-  const researcher = (await createKey(store.db, 'researcher', 'no contract', { caller: 'test', role: 'officer' })).key;
-  let requests = 0;
-  const get = async (url: string, key?: string, a = app): Promise<{ statusCode: number; body: string }> => {
-    const r = await a.inject({ url, headers: key ? { authorization: `Bearer ${key}` } : {} });
-    requests++;
-    texts.push({ where: `GET ${url} (${key ? 'key' : 'anonymous'}) -> ${r.statusCode}`, text: r.body });
-    t.ok(r.statusCode < 500, `${url}: no server error`);
-    return r;
-  };
-
-  for (const key of [undefined, researcher, officer]) await get('/v1/releases?limit=100', key);
-  await get('/v1/admin/drafts', officer);
-  await get('/v1/admin/datasets', officer);
-  for (const [policy, id] of ids) {
-    const detail = await get(`/v1/releases/${id}`, officer);
-    await get(`/v1/releases/${id}`);
-    const d = JSON.parse(detail.body) as { tables: { id: string; dimensions: { name: string; categories: { code: string }[] }[] }[]; manifest: { dataset: { id: string } } };
-    await get(`/v1/admin/datasets/${encodeURIComponent(d.manifest.dataset.id)}/ledger`, officer);
-    for (const tb of d.tables) {
-      const base = `/v1/releases/${id}/tables/${tb.id}`;
-      for (const format of ['json', 'csv', 'jsonstat', 'sdmx-csv']) {
-        for (const labels of ['code', 'both']) await get(`${base}?format=${format}&labels=${labels}`, officer);
-        // Selections: two codes of each dimension.
-        const q = tb.dimensions.map((dim) => `${encodeURIComponent(dim.name)}=${dim.categories.slice(0, 2).map((c) => encodeURIComponent(c.code)).join(',')}`).join('&');
-        await get(`${base}?format=${format}&${q}`, officer);
+    for (const key of [undefined, researcher, officer]) await get('/v1/releases?limit=100', key);
+    await get('/v1/admin/drafts', officer);
+    await get('/v1/admin/datasets', officer);
+    for (const [policy, id] of ids) {
+      const detail = await get(`/v1/releases/${id}`, officer);
+      await get(`/v1/releases/${id}`);
+      const d = JSON.parse(detail.body) as {
+        tables: { id: string; dimensions: { name: string; categories: { code: string }[] }[] }[];
+        manifest: { dataset: { id: string } };
+      };
+      await get(`/v1/admin/datasets/${encodeURIComponent(d.manifest.dataset.id)}/ledger`, officer);
+      for (const tb of d.tables) {
+        const base = `/v1/releases/${id}/tables/${tb.id}`;
+        for (const format of ['json', 'csv', 'jsonstat', 'sdmx-csv']) {
+          for (const labels of ['code', 'both']) await get(`${base}?format=${format}&labels=${labels}`, officer);
+          // Selections: two codes of each dimension.
+          const q = tb.dimensions
+            .map(
+              (dim) =>
+                `${encodeURIComponent(dim.name)}=${dim.categories
+                  .slice(0, 2)
+                  .map((c) => encodeURIComponent(c.code))
+                  .join(',')}`,
+            )
+            .join('&');
+          await get(`${base}?format=${format}&${q}`, officer);
+        }
+        await get(`${base}?format=json`); // anonymous (404 for the contract release)
+        // Error paths.
+        await get(`${base}?${encodeURIComponent(tb.dimensions[0]!.name)}=NOPE`, officer);
+        await get(`${base}?nodimension=1`, officer);
+        await get(`${base}?format=xml`, officer);
+        await get(`${base}x`, officer);
+        await get(base, officer, small); // CELL_LIMIT
       }
-      await get(`${base}?format=json`); // anonymous (404 for the contract release)
-      // Error paths.
-      await get(`${base}?${encodeURIComponent(tb.dimensions[0]!.name)}=NOPE`, officer);
-      await get(`${base}?nodimension=1`, officer);
-      await get(`${base}?format=xml`, officer);
-      await get(`${base}x`, officer);
-      await get(base, officer, small); // CELL_LIMIT
-    }
-    // Structural check: suppressed cells are null in json.
-    for (const s of suppressedCoords.filter((x) => x.policy === policy)) {
-      const js = JSON.parse((await app.inject({ url: `/v1/releases/${id}/tables/${s.table}?format=jsonstat`, headers: { authorization: `Bearer ${officer}` } })).body) as { value: (number | null)[] };
-      if (js.value[s.index] !== null) t.fail(`${policy}/${s.table} cell ${s.index} is suppressed but not null in jsonstat`);
-    }
-  }
-  await get('/v1/admin/audit?limit=200', officer);
-  texts.push({ where: 'fastify log', text: logLines.join('') });
-
-  let searched = 0;
-  let skipped = 0;
-  let leaks = 0;
-  for (const [policy, secrets] of secretsByPolicy) {
-    for (const [v, what] of secrets) {
-      if (!distinctive(v) || legit.has(v)) {
-        skipped++;
-        continue;
+      // Structural check: suppressed cells are null in json.
+      for (const s of suppressedCoords.filter((x) => x.policy === policy)) {
+        const js = JSON.parse(
+          (
+            await app.inject({
+              url: `/v1/releases/${id}/tables/${s.table}?format=jsonstat`,
+              headers: { authorization: `Bearer ${officer}` },
+            })
+          ).body,
+        ) as { value: (number | null)[] };
+        if (js.value[s.index] !== null)
+          t.fail(`${policy}/${s.table} cell ${s.index} is suppressed but not null in jsonstat`);
       }
-      searched++;
-      for (const x of texts) {
-        if (numbersIn(x.text).has(v)) {
-          leaks++;
-          t.fail(`${what}: exact value ${v} appears in ${x.where}`);
+    }
+    await get('/v1/admin/audit?limit=200', officer);
+    texts.push({ where: 'fastify log', text: logLines.join('') });
+
+    let searched = 0;
+    let skipped = 0;
+    let leaks = 0;
+    for (const [policy, secrets] of secretsByPolicy) {
+      for (const [v, what] of secrets) {
+        if (!distinctive(v) || legit.has(v)) {
+          skipped++;
+          continue;
+        }
+        searched++;
+        for (const x of texts) {
+          if (numbersIn(x.text).has(v)) {
+            leaks++;
+            t.fail(`${what}: exact value ${v} appears in ${x.where}`);
+          }
         }
       }
+      void policy;
     }
-    void policy;
-  }
-  t.equal(leaks, 0, 'no leak');
-  t.ok(searched > 50, `searched for ${searched} distinctive secret values`);
-  t.ok(logLines.length > requests, `captured ${logLines.length} log lines`);
-  console.log(`# no-leak: ${files.length} policies, ${requests} responses + ${logLines.length} log lines + CLI output scanned; ${searched} distinctive secret values searched (${skipped} non-distinctive or coinciding with a published number skipped), ${suppressedCoords.length} suppressed cells checked structurally; leaks: ${leaks}`);
-});
+    t.equal(leaks, 0, 'no leak');
+    t.ok(searched > 50, `searched for ${searched} distinctive secret values`);
+    t.ok(logLines.length > requests, `captured ${logLines.length} log lines`);
+    console.log(
+      `# no-leak: ${files.length} policies, ${requests} responses + ${logLines.length} log lines + CLI output scanned; ${searched} distinctive secret values searched (${skipped} non-distinctive or coinciding with a published number skipped), ${suppressedCoords.length} suppressed cells checked structurally; leaks: ${leaks}`,
+    );
+  },
+);

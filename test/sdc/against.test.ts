@@ -20,25 +20,43 @@ t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 const counts: Record<string, number> = { r1s1: 1, r1s2: 5, r2s1: 4, r2s2: 4, r3s1: 9, r3s2: 9 };
 const lines = ['region,sector'];
-for (const r of ['r1', 'r2', 'r3', 'r4']) for (const s of ['s1', 's2', 's3', 's4']) {
-  for (let k = 0; k < (counts[r + s] ?? 10); k++) lines.push(`${r},${s}`);
-}
+for (const r of ['r1', 'r2', 'r3', 'r4'])
+  for (const s of ['s1', 's2', 's3', 's4']) {
+    for (let k = 0; k < (counts[r + s] ?? 10); k++) lines.push(`${r},${s}`);
+  }
 const csv = path.join(tmp, 'micro.csv');
 writeFileSync(csv, `${lines.join('\n')}\n`);
 
 function policy(id: string, datasetId: string, never: string[][] | null, extraTable = false): string {
   const cat = (p: string) => [1, 2, 3, 4].map((i) => ({ code: `${p}${i}`, label: `${p}${i}` }));
   const doc = {
-    id, version: '1', release: { title: id, audience: 'public', demo: true },
+    id,
+    version: '1',
+    release: { title: id, audience: 'public', demo: true },
     dataset: {
-      id: datasetId, source: { kind: 'csv', path: csv }, unit: { kind: 'person' },
-      columns: [{ name: 'region', type: 'categorical', categories: cat('r') }, { name: 'sector', type: 'categorical', categories: cat('s') }],
+      id: datasetId,
+      source: { kind: 'csv', path: csv },
+      unit: { kind: 'person' },
+      columns: [
+        { name: 'region', type: 'categorical', categories: cat('r') },
+        { name: 'sector', type: 'categorical', categories: cat('s') },
+      ],
     },
     tables: [
-      { id: 'rs', title: 'region x sector', dimensions: ['region', 'sector'], measure: { kind: 'count' }, ...(never ? { neverSuppress: never } : {}) },
+      {
+        id: 'rs',
+        title: 'region x sector',
+        dimensions: ['region', 'sector'],
+        measure: { kind: 'count' },
+        ...(never ? { neverSuppress: never } : {}),
+      },
       ...(extraTable ? [{ id: 'r', title: 'by region', dimensions: ['region'], measure: { kind: 'count' } }] : []),
     ],
-    protection: { regime: 'sdc', rules: { minFrequency: { n: 3 } }, secondary: { method: 'optimal', cost: 'frequency', timeLimitSeconds: 20 } },
+    protection: {
+      regime: 'sdc',
+      rules: { minFrequency: { n: 3 } },
+      secondary: { method: 'optimal', cost: 'frequency', timeLimitSeconds: 20 },
+    },
   };
   const file = path.join(tmp, `${id}.json`);
   writeFileSync(file, JSON.stringify(doc));
@@ -47,22 +65,45 @@ function policy(id: string, datasetId: string, never: string[][] | null, extraTa
 
 function capture(): Io & { stderr: () => string } {
   let e = '';
-  return { out: () => {}, err: (s) => { e += s; }, isTty: false, stderr: () => e };
+  return {
+    out: () => {},
+    err: (s) => {
+      e += s;
+    },
+    isTty: false,
+    stderr: () => e,
+  };
 }
 
-interface Js { value: (number | null)[]; extension: { statguard: { confStatus: string[] } } }
+interface Js {
+  value: (number | null)[];
+  extension: { statguard: { confStatus: string[] } };
+}
 const readTable = (dir: string, id: string): Js => JSON.parse(readFileSync(path.join(dir, `${id}.json`), 'utf8')) as Js;
 
 function suppressedCodes(tab: ExactTable, js: Js): string[] {
   const dims = tab.plan.dimensions;
-  return js.value.flatMap((v, i) => (v === null ? [cellCoords(dims, i).map((n, d) => dims[d]!.nodes[n]!.code).join('')] : [])).sort();
+  return js.value
+    .flatMap((v, i) =>
+      v === null
+        ? [
+            cellCoords(dims, i)
+              .map((n, d) => dims[d]!.nodes[n]!.code)
+              .join(''),
+          ]
+        : [],
+    )
+    .sort();
 }
 
 /** Audit the union of the two releases' patterns over the joint system (the attacker holding both). */
 async function jointAudit(newPolicy: string, newDir: string, oldDir: string) {
   const plan = await loadPolicy(newPolicy);
   const specs = await readPublishedReleases([oldDir], plan);
-  const agg = await csvSource().aggregate({ ...plan, tables: [...plan.tables, ...specs.map((s) => s.plan)] }, { boundingKey: new Uint8Array(32) });
+  const agg = await csvSource().aggregate(
+    { ...plan, tables: [...plan.tables, ...specs.map((s) => s.plan)] },
+    { boundingKey: new Uint8Array(32) },
+  );
   const n = plan.tables.length;
   const fresh = agg.tables.slice(0, n);
   const links = linkPublished(specs, agg.tables.slice(n));
@@ -70,8 +111,16 @@ async function jointAudit(newPolicy: string, newDir: string, oldDir: string) {
   const sys = buildCellSystem(all);
   // A cell is unknown to the attacker only when no release publishes it (linked tables share cells).
   const sup = new Uint8Array(sys.cellCount).fill(1);
-  fresh.forEach((tab, ti) => readTable(newDir, tab.plan.id).value.forEach((v, i) => { if (v !== null) sup[sys.tableCells[ti]![i]!] = 0; }));
-  links.forEach((l, k) => l.suppressed.forEach((s, i) => { if (!s) sup[sys.tableCells[n + k]![i]!] = 0; }));
+  fresh.forEach((tab, ti) =>
+    readTable(newDir, tab.plan.id).value.forEach((v, i) => {
+      if (v !== null) sup[sys.tableCells[ti]![i]!] = 0;
+    }),
+  );
+  links.forEach((l, k) =>
+    l.suppressed.forEach((s, i) => {
+      if (!s) sup[sys.tableCells[n + k]![i]!] = 0;
+    }),
+  );
   // The one primary: (r1, s1), one unit; protection 10% of its value, capped by the a priori bounds.
   const target = sys.tableCells[0]![0]!; // (r1, s1): node 0 of both dimensions
   return { audit: await auditPattern(sys, sup, [{ id: target, upper: 0.1, lower: 0.1 }]), fresh };
@@ -80,7 +129,11 @@ async function jointAudit(newPolicy: string, newDir: string, oldDir: string) {
 t.test('--against: the new pattern also protects against the published release', async (t) => {
   const oldDir = path.join(tmp, 'old');
   const io0 = capture();
-  t.equal(await main(['release', policy('old', 'ds', [['r2', 's1']]), '--out', oldDir, '--seed', 's'], io0), 0, io0.stderr());
+  t.equal(
+    await main(['release', policy('old', 'ds', [['r2', 's1']]), '--out', oldDir, '--seed', 's'], io0),
+    0,
+    io0.stderr(),
+  );
 
   // Alone, the new policy picks the cheaper rectangle r1, r2 x s1, s2 ...
   const alone = path.join(tmp, 'alone');
@@ -89,8 +142,16 @@ t.test('--against: the new pattern also protects against the published release',
   t.equal(await main(['release', newPolicy, '--out', alone, '--seed', 's'], io1), 0, io1.stderr());
   const plan = await loadPolicy(newPolicy);
   const exact = await csvSource().aggregate(plan, { boundingKey: new Uint8Array(32) });
-  t.same(suppressedCodes(exact.tables[0]!, readTable(oldDir, 'rs')), ['r1s1', 'r1s2', 'r3s1', 'r3s2'], 'old release hid r1, r3 x s1, s2');
-  t.same(suppressedCodes(exact.tables[0]!, readTable(alone, 'rs')), ['r1s1', 'r1s2', 'r2s1', 'r2s2'], 'new release alone hides r1, r2 x s1, s2');
+  t.same(
+    suppressedCodes(exact.tables[0]!, readTable(oldDir, 'rs')),
+    ['r1s1', 'r1s2', 'r3s1', 'r3s2'],
+    'old release hid r1, r3 x s1, s2',
+  );
+  t.same(
+    suppressedCodes(exact.tables[0]!, readTable(alone, 'rs')),
+    ['r1s1', 'r1s2', 'r2s1', 'r2s2'],
+    'new release alone hides r1, r2 x s1, s2',
+  );
   // ... which, combined with the old release, discloses (r1, s1) exactly.
   const bad = await jointAudit(newPolicy, alone, oldDir);
   t.equal(bad.audit.passes, false, 'the two releases together disclose the primary');
@@ -99,7 +160,11 @@ t.test('--against: the new pattern also protects against the published release',
   // With --against the new pattern keeps the old suppressions and never hides what the old release published.
   const linked = path.join(tmp, 'linked');
   const io2 = capture();
-  t.equal(await main(['release', newPolicy, '--out', linked, '--seed', 's', '--against', oldDir], io2), 0, io2.stderr());
+  t.equal(
+    await main(['release', newPolicy, '--out', linked, '--seed', 's', '--against', oldDir], io2),
+    0,
+    io2.stderr(),
+  );
   const js = readTable(linked, 'rs');
   t.same(suppressedCodes(exact.tables[0]!, js), ['r1s1', 'r1s2', 'r3s1', 'r3s2']);
   t.equal(js.extension.statguard.confStatus.filter((c) => c === 'A').length, 1);
@@ -113,7 +178,13 @@ t.test('--against refuses other datasets, altered files, missing releases, and c
   const oldDir = path.join(tmp, 'old2');
   t.equal(await main(['release', policy('old2', 'ds', null), '--out', oldDir, '--seed', 's'], capture()), 0);
   const other = capture();
-  t.equal(await main(['release', policy('other', 'other-ds', null), '--out', path.join(tmp, 'x1'), '--against', oldDir], other), 1);
+  t.equal(
+    await main(
+      ['release', policy('other', 'other-ds', null), '--out', path.join(tmp, 'x1'), '--against', oldDir],
+      other,
+    ),
+    1,
+  );
   t.match(other.stderr(), /dataset "ds", not "other-ds"/);
 
   // A published cell that the new rules must suppress: the old release used n = 3, n = 10 flags (r3, s1) (9 units).
@@ -129,10 +200,19 @@ t.test('--against refuses other datasets, altered files, missing releases, and c
   const f = path.join(oldDir, 'rs.json');
   writeFileSync(f, readFileSync(f, 'utf8').replace('"version"', '"version" '));
   const io3 = capture();
-  t.equal(await main(['release', policy('new3', 'ds', null), '--out', path.join(tmp, 'x3'), '--against', oldDir], io3), 1);
+  t.equal(
+    await main(['release', policy('new3', 'ds', null), '--out', path.join(tmp, 'x3'), '--against', oldDir], io3),
+    1,
+  );
   t.match(io3.stderr(), /does not match the SHA-256/);
 
   const io4 = capture();
-  t.equal(await main(['release', policy('new4', 'ds', null), '--out', path.join(tmp, 'x4'), '--against', path.join(tmp, 'missing')], io4), 1);
+  t.equal(
+    await main(
+      ['release', policy('new4', 'ds', null), '--out', path.join(tmp, 'x4'), '--against', path.join(tmp, 'missing')],
+      io4,
+    ),
+    1,
+  );
   t.match(io4.stderr(), /cannot read the release manifest/);
 });

@@ -17,7 +17,14 @@ function inputOf(tab: ExactTable, plan: SdcPlan): SecondaryInput {
   const p = applyPrimaryRules(tab, plan);
   const primary = Uint8Array.from(p.cells, (c) => (c.unsafe ? 1 : 0));
   const sensitive = p.cells.flatMap((c, i) => (c.unsafe ? [{ id: i, upper: c.upper, lower: c.lower }] : []));
-  return { sys, tables: [tab], sensitive, primary, never: new Uint8Array(sys.cellCount), cost: cellCosts(sys, plan.secondary.cost) };
+  return {
+    sys,
+    tables: [tab],
+    sensitive,
+    primary,
+    never: new Uint8Array(sys.cellCount),
+    cost: cellCosts(sys, plan.secondary.cost),
+  };
 }
 
 /**
@@ -34,21 +41,43 @@ function handTable(primaries: readonly [string, string][]): ExactTable {
   const rowsCodes = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
   const cols = ['c1', 'c2', 'c3'];
   const rows: { codes: string[]; value: number }[] = [];
-  for (const r of rowsCodes) for (const c of cols) {
-    const n = primaries.some(([pr, pc]) => pr === r && pc === c) ? 2 : 5;
-    for (let u = 0; u < n; u++) rows.push({ codes: [r, c], value: 1 });
-  }
-  return makeTable('hand', [
-    { name: 'row', categories: cats(...rowsCodes), hierarchy: [{ code: 'A', label: 'A', children: ['r1', 'r2', 'r3'] }, { code: 'B', label: 'B', children: ['r4', 'r5', 'r6'] }] },
-    { name: 'col', categories: cats(...cols) },
-  ], rows);
+  for (const r of rowsCodes)
+    for (const c of cols) {
+      const n = primaries.some(([pr, pc]) => pr === r && pc === c) ? 2 : 5;
+      for (let u = 0; u < n; u++) rows.push({ codes: [r, c], value: 1 });
+    }
+  return makeTable(
+    'hand',
+    [
+      {
+        name: 'row',
+        categories: cats(...rowsCodes),
+        hierarchy: [
+          { code: 'A', label: 'A', children: ['r1', 'r2', 'r3'] },
+          { code: 'B', label: 'B', children: ['r4', 'r5', 'r6'] },
+        ],
+      },
+      { name: 'col', categories: cats(...cols) },
+    ],
+    rows,
+  );
 }
 
-const countSecondary = (input: SecondaryInput, sup: Uint8Array): number => sup.reduce((n, v, i) => n + (v && !input.primary[i] ? 1 : 0), 0);
+const countSecondary = (input: SecondaryInput, sup: Uint8Array): number =>
+  sup.reduce((n, v, i) => n + (v && !input.primary[i] ? 1 : 0), 0);
 
 t.test('hand-built 2-level table: heuristic + clean-up within 1.5x of the optimum known by hand', async (t) => {
   const plan = sdcPlan({ minFrequency: 3, secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 20 } });
-  const cases: [[string, string][], number][] = [[[['r1', 'c1']], 3], [[['r1', 'c1'], ['r5', 'c2']], 6]];
+  const cases: [[string, string][], number][] = [
+    [[['r1', 'c1']], 3],
+    [
+      [
+        ['r1', 'c1'],
+        ['r5', 'c2'],
+      ],
+      6,
+    ],
+  ];
   for (const [primaries, byHand] of cases) {
     const tab = handTable(primaries);
     const input = inputOf(tab, plan);
@@ -63,13 +92,23 @@ t.test('hand-built 2-level table: heuristic + clean-up within 1.5x of the optimu
     t.ok(n <= countSecondary(input, raw.suppressed), 'the clean-up never adds a cell');
     t.equal(h.cleanupFinished, true);
     t.ok(primaries.length > 0 && input.sensitive.every((s) => h.suppressed[s.id] === 1), 'primaries stay suppressed');
-    t.equal((await auditPattern(input.sys, h.suppressed, input.sensitive)).passes, true, 'independent audit of the cleaned pattern');
+    t.equal(
+      (await auditPattern(input.sys, h.suppressed, input.sensitive)).passes,
+      true,
+      'independent audit of the cleaned pattern',
+    );
   }
 });
 
 t.test('clean-up time budget 0 returns the hypercube pattern unchanged, still audited', async (t) => {
-  const tab = handTable([['r1', 'c1'], ['r5', 'c2']]);
-  const input = inputOf(tab, sdcPlan({ minFrequency: 3, secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: 20 } }));
+  const tab = handTable([
+    ['r1', 'c1'],
+    ['r5', 'c2'],
+  ]);
+  const input = inputOf(
+    tab,
+    sdcPlan({ minFrequency: 3, secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: 20 } }),
+  );
   const raw = await heuristicSuppression(input, { cleanupSeconds: 0 });
   t.equal(raw.cleanupRemoved, 0);
   t.equal(raw.audit.passes, true);

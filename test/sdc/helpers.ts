@@ -9,7 +9,9 @@ export const hasShared = existsSync(`${SHARED}sdctable/csv/microdata1.csv`);
 
 /** Tiny CSV reader for the quoted, comma-separated sdcTable files. */
 export function readCsv(path: string): Record<string, string>[] {
-  const lines = readFileSync(path, 'utf8').split(/\r?\n/).filter((l) => l.length > 0);
+  const lines = readFileSync(path, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.length > 0);
   const split = (l: string): string[] => l.split(',').map((s) => s.replace(/^"|"$/g, ''));
   const head = split(lines[0]!);
   return lines.slice(1).map((l) => {
@@ -20,12 +22,31 @@ export function readCsv(path: string): Record<string, string>[] {
 
 export const cats = (...codes: string[]) => codes.map((c) => ({ code: c, label: c }));
 
-export interface Row { readonly codes: readonly string[]; readonly value: number }
+export interface Row {
+  readonly codes: readonly string[];
+  readonly value: number;
+}
 
 /** Build an ExactTable from rows (each row its own unit), with every margin of the dimensions' hierarchies. */
-export function makeTable(id: string, specs: readonly DimensionSpec[], rows: readonly Row[], measure: MeasurePlan = { kind: 'count' }, extra: Partial<TablePlan> = {}): ExactTable {
+export function makeTable(
+  id: string,
+  specs: readonly DimensionSpec[],
+  rows: readonly Row[],
+  measure: MeasurePlan = { kind: 'count' },
+  extra: Partial<TablePlan> = {},
+): ExactTable {
   const dims = specs.map((s) => buildDimension(s));
-  const plan: TablePlan = { id, title: id, description: '', dimensions: dims, measure, budgetShare: 0, neverSuppress: [], alwaysSuppress: [], ...extra };
+  const plan: TablePlan = {
+    id,
+    title: id,
+    description: '',
+    dimensions: dims,
+    measure,
+    budgetShare: 0,
+    neverSuppress: [],
+    alwaysSuppress: [],
+    ...extra,
+  };
   const n = cellCount(dims);
   const contrib: number[][] = Array.from({ length: n }, () => []);
   for (const r of rows) {
@@ -39,7 +60,10 @@ export function makeTable(id: string, specs: readonly DimensionSpec[], rows: rea
     leaves.forEach((leaf, d) => {
       const anc: number[] = [];
       let cur: number | null = leaf;
-      while (cur !== null) { anc.push(cur); cur = dims[d]!.nodes[cur]!.parent; }
+      while (cur !== null) {
+        anc.push(cur);
+        cur = dims[d]!.nodes[cur]!.parent;
+      }
       combos = combos.flatMap((c) => anc.map((a) => [...c, a]));
     });
     for (const c of combos) contrib[cellIndex(dims, c)]!.push(measure.kind === 'count' ? 1 : r.value);
@@ -53,8 +77,15 @@ export function makeTable(id: string, specs: readonly DimensionSpec[], rows: rea
 
 export function sdcPlan(over: Partial<SdcPlan> = {}): SdcPlan {
   return {
-    regime: 'sdc', minFrequency: null, frequencyProtection: 10, dominance: [], pPercent: null, pq: null,
-    secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 20 }, zeroCells: 'publish', ...over,
+    regime: 'sdc',
+    minFrequency: null,
+    frequencyProtection: 10,
+    dominance: [],
+    pPercent: null,
+    pq: null,
+    secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 20 },
+    zeroCells: 'publish',
+    ...over,
   };
 }
 
@@ -62,11 +93,19 @@ export const sumMeasure: MeasurePlan = { kind: 'sum', column: 'val', lower: 0, u
 
 /** region x gender from sdcTable's microdata1, region and gender with totals (order: Total first? see test). */
 export function microdata1(measure: MeasurePlan = { kind: 'count' }): ExactTable {
-  const rows = readCsv(`${SHARED}sdctable/csv/microdata1.csv`).map((r) => ({ codes: [r.region!, r.gender!], value: Number(r.val) }));
-  return makeTable('md1', [
-    { name: 'region', categories: cats('A', 'B', 'C', 'D'), totalCode: 'Total' },
-    { name: 'gender', categories: cats('male', 'female'), totalCode: 'Total' },
-  ], rows, measure);
+  const rows = readCsv(`${SHARED}sdctable/csv/microdata1.csv`).map((r) => ({
+    codes: [r.region!, r.gender!],
+    value: Number(r.val),
+  }));
+  return makeTable(
+    'md1',
+    [
+      { name: 'region', categories: cats('A', 'B', 'C', 'D'), totalCode: 'Total' },
+      { name: 'gender', categories: cats('male', 'female'), totalCode: 'Total' },
+    ],
+    rows,
+    measure,
+  );
 }
 
 /**
@@ -79,7 +118,10 @@ export function sdcTableNumber(t: ExactTable, codes: readonly string[]): number 
   const order = t.plan.dimensions.map((d) => {
     const root = d.nodes.findIndex((n) => n.parent === null && !n.leaf);
     const out: number[] = [];
-    const walk = (i: number): void => { out.push(i); for (const c of d.nodes[i]!.children) walk(c); };
+    const walk = (i: number): void => {
+      out.push(i);
+      for (const c of d.nodes[i]!.children) walk(c);
+    };
     walk(root);
     return out;
   });

@@ -35,17 +35,39 @@ function plan(holding: boolean, csv = CSV, unitColumn = true): Plan {
   const file = path.join(tmp, `m${Math.random().toString(36).slice(2)}.csv`);
   writeFileSync(file, csv);
   const doc = {
-    id: 'h', version: '1', release: { title: 'h', audience: 'public' },
+    id: 'h',
+    version: '1',
+    release: { title: 'h', audience: 'public' },
     dataset: {
-      id: 'h', source: { kind: 'csv', path: file },
-      unit: { kind: 'enterprise', ...(unitColumn ? { column: 'ent', maxRowsPerUnit: 5 } : {}), ...(holding ? { holding: 'grp' } : {}) },
+      id: 'h',
+      source: { kind: 'csv', path: file },
+      unit: {
+        kind: 'enterprise',
+        ...(unitColumn ? { column: 'ent', maxRowsPerUnit: 5 } : {}),
+        ...(holding ? { holding: 'grp' } : {}),
+      },
       columns: [
-        { name: 'ent', type: 'string' }, { name: 'grp', type: 'string' },
-        { name: 'sector', type: 'categorical', categories: [{ code: 'A', label: 'A' }, { code: 'B', label: 'B' }] },
+        { name: 'ent', type: 'string' },
+        { name: 'grp', type: 'string' },
+        {
+          name: 'sector',
+          type: 'categorical',
+          categories: [
+            { code: 'A', label: 'A' },
+            { code: 'B', label: 'B' },
+          ],
+        },
         { name: 'turnover', type: 'integer' },
       ],
     },
-    tables: [{ id: 'turnover', title: 't', dimensions: ['sector'], measure: { kind: 'sum', column: 'turnover', bounds: [0, 1000] } }],
+    tables: [
+      {
+        id: 'turnover',
+        title: 't',
+        dimensions: ['sector'],
+        measure: { kind: 'sum', column: 'turnover', bounds: [0, 1000] },
+      },
+    ],
     protection: { regime: 'sdc', rules: { minFrequency: { n: 3 }, dominance: [{ n: 1, k: 60 }], pPercent: { p: 20 } } },
   };
   const v = validatePolicy(doc);
@@ -77,7 +99,11 @@ t.test('top contributions are per holding; units stay distinct units', async (t)
   // p% with p = 20: per unit X - x1 - x2 = 25 >= 8 (safe); per holding 0 < 15 (unsafe).
   t.notOk(perUnit.rules.includes('p-percent'));
   t.ok(perHolding.rules.includes('p-percent'));
-  t.equal(applyPrimaryRules(holdingLevel, p).cells[cellIndex(unitLevel.plan.dimensions, [1])]!.unsafe, false, 'sector B (5 groups) is safe');
+  t.equal(
+    applyPrimaryRules(holdingLevel, p).cells[cellIndex(unitLevel.plan.dimensions, [1])]!.unsafe,
+    false,
+    'sector B (5 groups) is safe',
+  );
 });
 
 t.test('each row its own unit: holdings still group rows', async (t) => {
@@ -88,15 +114,50 @@ t.test('each row its own unit: holdings still group rows', async (t) => {
 
 t.test('bad holdings are refused clearly', async (t) => {
   const two = `${CSV}e3,H1,B,5\n`;
-  await t.rejects(csvSource().aggregate(plan(true, two), { boundingKey: key }), { code: 'ROW_INVALID', message: /unit "e3" belongs to two holdings/ });
+  await t.rejects(csvSource().aggregate(plan(true, two), { boundingKey: key }), {
+    code: 'ROW_INVALID',
+    message: /unit "e3" belongs to two holdings/,
+  });
   const empty = `${CSV}e9,,B,5\n`;
-  await t.rejects(csvSource().aggregate(plan(true, empty), { boundingKey: key }), { code: 'ROW_INVALID', message: /missing holding/ });
-  const doc = { id: 'h', version: '1', release: { title: 'h', audience: 'public' }, dataset: { id: 'h', source: { kind: 'csv', path: 'x.csv' }, unit: { kind: 'enterprise', holding: 'nope' }, columns: [{ name: 'a', type: 'categorical', categories: [{ code: 'x', label: 'x' }] }] }, tables: [{ id: 't', title: 't', dimensions: ['a'], measure: { kind: 'count' } }], protection: { regime: 'sdc', rules: { minFrequency: { n: 3 } } } } as unknown as PolicyDoc;
+  await t.rejects(csvSource().aggregate(plan(true, empty), { boundingKey: key }), {
+    code: 'ROW_INVALID',
+    message: /missing holding/,
+  });
+  const doc = {
+    id: 'h',
+    version: '1',
+    release: { title: 'h', audience: 'public' },
+    dataset: {
+      id: 'h',
+      source: { kind: 'csv', path: 'x.csv' },
+      unit: { kind: 'enterprise', holding: 'nope' },
+      columns: [{ name: 'a', type: 'categorical', categories: [{ code: 'x', label: 'x' }] }],
+    },
+    tables: [{ id: 't', title: 't', dimensions: ['a'], measure: { kind: 'count' } }],
+    protection: { regime: 'sdc', rules: { minFrequency: { n: 3 } } },
+  } as unknown as PolicyDoc;
   const r = validatePolicy(doc);
   t.notOk(r.ok);
-  if (!r.ok) t.match(r.errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /\/dataset\/unit\/holding: holding column "nope" is not a declared column/);
+  if (!r.ok)
+    t.match(
+      r.errors.map((e) => `${e.path}: ${e.message}`).join('\n'),
+      /\/dataset\/unit\/holding: holding column "nope" is not a declared column/,
+    );
   // SQL sources refuse a holding column for now (before touching the database).
-  const exec = { flavor: 'postgres' as const, query: async () => { throw new Error('must not run'); } };
-  await t.rejects(aggregateSql(plan(true), { boundingKey: key }, exec, { sql: 'x' } as never, { kind: 'postgres', name: 'x', bytes: 0, sha256: '', where: 'x' }),
-    { code: 'USAGE', message: /csv source only/ });
+  const exec = {
+    flavor: 'postgres' as const,
+    query: async () => {
+      throw new Error('must not run');
+    },
+  };
+  await t.rejects(
+    aggregateSql(plan(true), { boundingKey: key }, exec, { sql: 'x' } as never, {
+      kind: 'postgres',
+      name: 'x',
+      bytes: 0,
+      sha256: '',
+      where: 'x',
+    }),
+    { code: 'USAGE', message: /csv source only/ },
+  );
 });

@@ -5,7 +5,12 @@ import type { ExactTable } from '../../engine/types.ts';
 import { cats, codesOf, hasShared, makeTable, microdata1, sdcPlan, sdcTableNumber, sumMeasure } from './helpers.ts';
 
 const oneCell = (values: number[], measure = sumMeasure): ExactTable =>
-  makeTable('one', [{ name: 'x', categories: cats('a'), total: false }], values.map((v) => ({ codes: ['a'], value: v })), measure);
+  makeTable(
+    'one',
+    [{ name: 'x', categories: cats('a'), total: false }],
+    values.map((v) => ({ codes: ['a'], value: v })),
+    measure,
+  );
 
 t.test('minimum frequency: 0 < units < n', async (t) => {
   const plan = sdcPlan({ minFrequency: 3, frequencyProtection: 10 });
@@ -17,7 +22,15 @@ t.test('minimum frequency: 0 < units < n', async (t) => {
   const three = applyPrimaryRules(oneCell([1, 2, 3], { kind: 'count' }), plan).cells[0]!;
   t.equal(three.unsafe, false);
   t.equal(three.status, 'F');
-  const zero = makeTable('z', [{ name: 'x', categories: cats('a', 'b') }], [{ codes: ['a'], value: 1 }, { codes: ['a'], value: 1 }, { codes: ['a'], value: 1 }]);
+  const zero = makeTable(
+    'z',
+    [{ name: 'x', categories: cats('a', 'b') }],
+    [
+      { codes: ['a'], value: 1 },
+      { codes: ['a'], value: 1 },
+      { codes: ['a'], value: 1 },
+    ],
+  );
   const zp = applyPrimaryRules(zero, plan).cells;
   t.equal(zp[1]!.unsafe, false, 'zero cell published by default');
   const zs = applyPrimaryRules(zero, sdcPlan({ minFrequency: 3, zeroCells: 'suppress' })).cells;
@@ -30,14 +43,17 @@ t.test('(n,k) dominance with n=1 and n=2', async (t) => {
   const tab = oneCell([60, 25, 10, 5]);
   const r1 = applyPrimaryRules(tab, sdcPlan({ dominance: [{ n: 1, k: 50 }] })).cells[0]!;
   t.equal(r1.status, 'O');
-  t.ok(Math.abs(r1.upper - (60 * 100 / 50 - 100)) < 1e-9, 'upper protection = x1*100/k - X = 20');
+  t.ok(Math.abs(r1.upper - ((60 * 100) / 50 - 100)) < 1e-9, 'upper protection = x1*100/k - X = 20');
   const r1safe = applyPrimaryRules(tab, sdcPlan({ dominance: [{ n: 1, k: 60 }] })).cells[0]!;
   t.equal(r1safe.unsafe, false, '60 > 60 is false: safe at k=60');
   const r2 = applyPrimaryRules(tab, sdcPlan({ dominance: [{ n: 2, k: 80 }] })).cells[0]!;
   t.equal(r2.status, 'T');
-  t.ok(Math.abs(r2.upper - (85 * 100 / 80 - 100)) < 1e-9, 'upper = 85*1.25 - 100 = 6.25');
+  t.ok(Math.abs(r2.upper - ((85 * 100) / 80 - 100)) < 1e-9, 'upper = 85*1.25 - 100 = 6.25');
   t.equal(applyPrimaryRules(tab, sdcPlan({ dominance: [{ n: 2, k: 90 }] })).cells[0]!.unsafe, false);
-  const count = applyPrimaryRules(oneCell([1, 1], { kind: 'count' }), sdcPlan({ dominance: [{ n: 1, k: 10 }], pPercent: 10 })).cells[0]!;
+  const count = applyPrimaryRules(
+    oneCell([1, 1], { kind: 'count' }),
+    sdcPlan({ dominance: [{ n: 1, k: 10 }], pPercent: 10 }),
+  ).cells[0]!;
   t.equal(count.unsafe, false, 'dominance and p% do not apply to count tables');
 });
 
@@ -72,17 +88,31 @@ t.test('neverSuppress / alwaysSuppress and bad marks', async (t) => {
   t.throws(() => applyPrimaryRules(always, sdcPlan({ dominance: [{ n: 5, k: 80 }] })), { code: 'POLICY_INVALID' });
 });
 
-t.test('sdcTable reference results on microdata1 (region x gender)', { skip: hasShared ? false : 'needs ../shared/data (sdcTable microdata1)' }, async (t) => {
-  const flagged = (tab: ExactTable, plan: Parameters<typeof applyPrimaryRules>[1]): number[] =>
-    applyPrimaryRules(tab, plan).cells.flatMap((c, i) => (c.unsafe ? [sdcTableNumber(tab, codesOf(tab, i))] : [])).sort((a, b) => a - b);
-  const count = microdata1();
-  // sdcTable's maxN = 2 flags cells with 1..2 units; our convention (unsafe when 0 < units < n) needs n = 3.
-  t.same(flagged(count, sdcPlan({ minFrequency: 3 })), [6]);
-  t.same(codesOf(count, applyPrimaryRules(count, sdcPlan({ minFrequency: 3 })).cells.findIndex((c) => c.unsafe)), ['A', 'female']);
-  const mag = microdata1(sumMeasure);
-  t.same(flagged(mag, sdcPlan({ dominance: [{ n: 2, k: 75 }] })), [6, 14]);
-  t.same(flagged(mag, sdcPlan({ pPercent: 70 })), [6, 14]);
-  t.same(flagged(mag, sdcPlan({ pq: { p: 60, q: 80 } })), [6, 14]);
-  const d14 = applyPrimaryRules(mag, sdcPlan({ dominance: [{ n: 2, k: 75 }] })).cells.find((c, i) => sdcTableNumber(mag, codesOf(mag, i)) === 14)!;
-  t.equal(d14.status, 'T');
-});
+t.test(
+  'sdcTable reference results on microdata1 (region x gender)',
+  { skip: hasShared ? false : 'needs ../shared/data (sdcTable microdata1)' },
+  async (t) => {
+    const flagged = (tab: ExactTable, plan: Parameters<typeof applyPrimaryRules>[1]): number[] =>
+      applyPrimaryRules(tab, plan)
+        .cells.flatMap((c, i) => (c.unsafe ? [sdcTableNumber(tab, codesOf(tab, i))] : []))
+        .sort((a, b) => a - b);
+    const count = microdata1();
+    // sdcTable's maxN = 2 flags cells with 1..2 units; our convention (unsafe when 0 < units < n) needs n = 3.
+    t.same(flagged(count, sdcPlan({ minFrequency: 3 })), [6]);
+    t.same(
+      codesOf(
+        count,
+        applyPrimaryRules(count, sdcPlan({ minFrequency: 3 })).cells.findIndex((c) => c.unsafe),
+      ),
+      ['A', 'female'],
+    );
+    const mag = microdata1(sumMeasure);
+    t.same(flagged(mag, sdcPlan({ dominance: [{ n: 2, k: 75 }] })), [6, 14]);
+    t.same(flagged(mag, sdcPlan({ pPercent: 70 })), [6, 14]);
+    t.same(flagged(mag, sdcPlan({ pq: { p: 60, q: 80 } })), [6, 14]);
+    const d14 = applyPrimaryRules(mag, sdcPlan({ dominance: [{ n: 2, k: 75 }] })).cells.find(
+      (c, i) => sdcTableNumber(mag, codesOf(mag, i)) === 14,
+    )!;
+    t.equal(d14.status, 'T');
+  },
+);

@@ -7,7 +7,18 @@ import { applyPrimaryRules } from '../../engine/sdc/primary.ts';
 import { heuristicSuppression, cellCosts, optimalSuppression } from '../../engine/sdc/secondary.ts';
 import type { SecondaryInput } from '../../engine/sdc/secondary.ts';
 import type { ExactTable, SdcPlan } from '../../engine/types.ts';
-import { SHARED, cats, codesOf, hasShared, makeTable, microdata1, readCsv, sdcPlan, sdcTableNumber, sumMeasure } from './helpers.ts';
+import {
+  SHARED,
+  cats,
+  codesOf,
+  hasShared,
+  makeTable,
+  microdata1,
+  readCsv,
+  sdcPlan,
+  sdcTableNumber,
+  sumMeasure,
+} from './helpers.ts';
 
 const skip = hasShared ? false : 'needs ../shared/data (sdcTable microdata)';
 const suppressedNumbers = (tab: ExactTable, cells: readonly { value: number | null }[]): number[] =>
@@ -16,8 +27,15 @@ const suppressedNumbers = (tab: ExactTable, cells: readonly { value: number | nu
 t.test('sdcTable reference: single primary (A, female) gets the rectangle 5, 6, 11, 12', { skip }, async (t) => {
   const tab = microdata1(sumMeasure);
   for (const method of ['optimal', 'heuristic'] as const) {
-    const r = await protectSdc([tab], sdcPlan({ minFrequency: 3, secondary: { method, cost: 'value', timeLimitSeconds: 20 } }));
-    t.same(suppressedNumbers(tab, r.tables[0]!.cells), [5, 6, 11, 12], `${method}: sdcTable's OPT / HITAS / HYPERCUBE pattern`);
+    const r = await protectSdc(
+      [tab],
+      sdcPlan({ minFrequency: 3, secondary: { method, cost: 'value', timeLimitSeconds: 20 } }),
+    );
+    t.same(
+      suppressedNumbers(tab, r.tables[0]!.cells),
+      [5, 6, 11, 12],
+      `${method}: sdcTable's OPT / HITAS / HYPERCUBE pattern`,
+    );
     t.equal(r.report.auditPasses, true);
     t.equal(r.report.tables[0]!.secondary, 3);
     const prim = r.tables[0]!.cells.filter((c) => c.conf === 'A');
@@ -26,30 +44,47 @@ t.test('sdcTable reference: single primary (A, female) gets the rectangle 5, 6, 
     if (method === 'optimal') t.equal(r.report.optimalFinished, true);
   }
   // Unity costs: every rectangle costs the same; the optimum has 4 cells.
-  const u = await protectSdc([tab], sdcPlan({ minFrequency: 3, secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 20 } }));
+  const u = await protectSdc(
+    [tab],
+    sdcPlan({ minFrequency: 3, secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 20 } }),
+  );
   t.equal(u.tables[0]!.cells.filter((c) => c.value === null).length, 4);
 });
 
 t.test('microdata1 count table, frequency rule maxN = 3: 1 primary + 3 secondary', { skip }, async (t) => {
   const tab = microdata1();
-  const r = await protectSdc([tab], sdcPlan({ minFrequency: 4, secondary: { method: 'optimal', cost: 'frequency', timeLimitSeconds: 20 } }));
+  const r = await protectSdc(
+    [tab],
+    sdcPlan({ minFrequency: 4, secondary: { method: 'optimal', cost: 'frequency', timeLimitSeconds: 20 } }),
+  );
   t.equal(r.report.tables[0]!.primaryTotal, 1);
   t.equal(r.report.tables[0]!.secondary, 3);
   // Published values are exact counts; suppressed values are null.
   const published = r.tables[0]!.cells.filter((c) => c.value !== null);
   t.equal(published.length, 15 - 4);
-  t.ok(published.every((c, i) => Number.isInteger(c.value) && c.conf === 'F' && c.obs === 'A'), String(published.length));
+  t.ok(
+    published.every((c, i) => Number.isInteger(c.value) && c.conf === 'F' && c.obs === 'A'),
+    String(published.length),
+  );
 });
 
 function microdata2(): ExactTable {
   const rows = readCsv(`${SHARED}sdctable/csv/microdata2.csv`);
   const eco = [...new Set(rows.map((r) => r.ecoNew!))].sort();
   const letters = [...new Set(eco.map((e) => e[0]!))].sort();
-  return makeTable('md2', [
-    { name: 'region', categories: cats('R1', 'R2') },
-    { name: 'gender', categories: cats('m', 'f') },
-    { name: 'ecoNew', categories: cats(...eco), hierarchy: letters.map((l) => ({ code: l, label: l, children: eco.filter((e) => e[0] === l) })) },
-  ], rows.map((r) => ({ codes: [r.region!, r.gender!, r.ecoNew!], value: Number(r.numVal) })));
+  return makeTable(
+    'md2',
+    [
+      { name: 'region', categories: cats('R1', 'R2') },
+      { name: 'gender', categories: cats('m', 'f') },
+      {
+        name: 'ecoNew',
+        categories: cats(...eco),
+        hierarchy: letters.map((l) => ({ code: l, label: l, children: eco.filter((e) => e[0] === l) })),
+      },
+    ],
+    rows.map((r) => ({ codes: [r.region!, r.gender!, r.ecoNew!], value: Number(r.numVal) })),
+  );
 }
 
 t.test('microdata2 region x gender x ecoNew (grouped by first letter), maxN = 3', { skip }, async (t) => {
@@ -66,7 +101,10 @@ t.test('microdata2 region x gender x ecoNew (grouped by first letter), maxN = 3'
   t.equal(s.report.auditPasses, true);
   const h = await protectSdc([tab], { ...plan, secondary: { ...plan.secondary, method: 'heuristic' } });
   t.equal(h.report.auditPasses, true);
-  t.ok(h.report.tables[0]!.secondary >= s.report.tables[0]!.secondary || !s.report.optimalFinished, 'optimal never worse than the heuristic');
+  t.ok(
+    h.report.tables[0]!.secondary >= s.report.tables[0]!.secondary || !s.report.optimalFinished,
+    'optimal never worse than the heuristic',
+  );
 });
 
 /** A random 30 x 20 table with a two-level hierarchy on both dimensions, sums with a few dominant contributors. */
@@ -74,21 +112,38 @@ function randomTable(seed: string, nRows = 30, nCols = 20): ExactTable {
   const rng = seedrandom(seed);
   const rCodes = Array.from({ length: nRows }, (_, i) => `r${String(i).padStart(2, '0')}`);
   const cCodes = Array.from({ length: nCols }, (_, i) => `c${String(i).padStart(2, '0')}`);
-  const group = (codes: string[], size: number, p: string) => Array.from({ length: Math.ceil(codes.length / size) }, (_, g) => ({ code: `${p}${g}`, label: `${p}${g}`, children: codes.slice(g * size, g * size + size) }));
+  const group = (codes: string[], size: number, p: string) =>
+    Array.from({ length: Math.ceil(codes.length / size) }, (_, g) => ({
+      code: `${p}${g}`,
+      label: `${p}${g}`,
+      children: codes.slice(g * size, g * size + size),
+    }));
   const rows: { codes: string[]; value: number }[] = [];
-  for (const r of rCodes) for (const c of cCodes) {
-    const n = Math.floor(rng() * rng() * 12);
-    for (let u = 0; u < n; u++) rows.push({ codes: [r, c], value: 1 + Math.floor(rng() * (rng() < 0.05 ? 2000 : 100)) });
-  }
-  return makeTable('rnd', [
-    { name: 'row', categories: cats(...rCodes), hierarchy: group(rCodes, 6, 'R') },
-    { name: 'col', categories: cats(...cCodes), hierarchy: group(cCodes, 5, 'C') },
-  ], rows, sumMeasure);
+  for (const r of rCodes)
+    for (const c of cCodes) {
+      const n = Math.floor(rng() * rng() * 12);
+      for (let u = 0; u < n; u++)
+        rows.push({ codes: [r, c], value: 1 + Math.floor(rng() * (rng() < 0.05 ? 2000 : 100)) });
+    }
+  return makeTable(
+    'rnd',
+    [
+      { name: 'row', categories: cats(...rCodes), hierarchy: group(rCodes, 6, 'R') },
+      { name: 'col', categories: cats(...cCodes), hierarchy: group(cCodes, 5, 'C') },
+    ],
+    rows,
+    sumMeasure,
+  );
 }
 
 t.test('heuristic on a random 30x20 hierarchical table passes the audit', async (t) => {
   const tab = randomTable('sdc-heuristic-1');
-  const plan: SdcPlan = sdcPlan({ minFrequency: 3, dominance: [{ n: 1, k: 85 }], pPercent: 10, secondary: { method: 'auto', cost: 'value', timeLimitSeconds: 10 } });
+  const plan: SdcPlan = sdcPlan({
+    minFrequency: 3,
+    dominance: [{ n: 1, k: 85 }],
+    pPercent: 10,
+    secondary: { method: 'auto', cost: 'value', timeLimitSeconds: 10 },
+  });
   // ~ 1.5-3 s on a laptop-class machine (measured, not asserted).
   const r = await protectSdc([tab], plan);
   t.equal(r.report.method, 'heuristic', 'auto picks the heuristic for 37 x 25 = 925 cells');
@@ -101,7 +156,10 @@ t.test('heuristic on a random 30x20 hierarchical table passes the audit', async 
   const p = applyPrimaryRules(tab, plan);
   const suppressed = Uint8Array.from(r.tables[0]!.cells, (c) => (c.value === null ? 1 : 0));
   const sens = p.cells.flatMap((c, i) => (c.unsafe ? [{ id: i, upper: c.upper, lower: c.lower }] : []));
-  t.ok(sens.every((s) => suppressed[s.id]), 'every primary is suppressed');
+  t.ok(
+    sens.every((s) => suppressed[s.id]),
+    'every primary is suppressed',
+  );
   t.equal((await auditPattern(sys, suppressed, sens)).passes, true);
   // Primary statuses carried through; secondary cells are 'D'.
   t.ok(r.tables[0]!.cells.every((c) => (c.value === null) === (c.conf !== 'F')));
@@ -112,64 +170,126 @@ function inputOf(tab: ExactTable, plan: SdcPlan): SecondaryInput {
   const sys = buildCellSystem([tab]);
   const p = applyPrimaryRules(tab, plan);
   const primary = new Uint8Array(sys.cellCount);
-  const sensitive = p.cells.flatMap((c, i) => (c.unsafe ? [{ id: sys.tableCells[0]![i]!, upper: c.upper, lower: c.lower }] : []));
+  const sensitive = p.cells.flatMap((c, i) =>
+    c.unsafe ? [{ id: sys.tableCells[0]![i]!, upper: c.upper, lower: c.lower }] : [],
+  );
   for (const x of sensitive) primary[x.id] = 1;
-  return { sys, tables: [tab], sensitive, primary, never: new Uint8Array(sys.cellCount), cost: cellCosts(sys, plan.secondary.cost), singletons: true };
+  return {
+    sys,
+    tables: [tab],
+    sensitive,
+    primary,
+    never: new Uint8Array(sys.cellCount),
+    cost: cellCosts(sys, plan.secondary.cost),
+    singletons: true,
+  };
 }
 
-t.test('heuristic from a start pattern: it reuses and trims the given cells, and the result passes the audit', async (t) => {
-  const tab = randomTable('sdc-start');
-  const plan = sdcPlan({ minFrequency: 3, dominance: [{ n: 1, k: 85 }], secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: 20 } });
-  const input = inputOf(tab, plan);
-  // A safe pattern plus a fifth of the other cells: safe already, so nothing is added and the extra cells go.
-  const safe = await heuristicSuppression(input, { cleanupSeconds: 20 });
-  const rng = seedrandom('sdc-start-pattern');
-  const start = Uint8Array.from(safe.suppressed);
-  for (let c = 0; c < start.length; c++) if (rng() < 0.2) start[c] = 1;
-  const r = await heuristicSuppression(input, { cleanupSeconds: 20, start });
-  t.equal(r.audit.passes, true, 'the pattern passes the audit');
-  t.equal((await auditPattern(input.sys, r.suppressed, input.sensitive)).passes, true, 'and an independent exact audit');
-  const n = (a: Uint8Array): number => a.reduce((k, v) => k + v, 0);
-  t.ok(r.suppressed.every((v, c) => !v || start[c]), 'nothing outside the (safe) start pattern is added');
-  t.ok(n(r.suppressed) < n(start), `the clean-up published start cells the pattern does not need (${n(r.suppressed)} < ${n(start)})`);
-  t.ok(input.sensitive.every((x) => r.suppressed[x.id]), 'every primary stays suppressed');
-});
+t.test(
+  'heuristic from a start pattern: it reuses and trims the given cells, and the result passes the audit',
+  async (t) => {
+    const tab = randomTable('sdc-start');
+    const plan = sdcPlan({
+      minFrequency: 3,
+      dominance: [{ n: 1, k: 85 }],
+      secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: 20 },
+    });
+    const input = inputOf(tab, plan);
+    // A safe pattern plus a fifth of the other cells: safe already, so nothing is added and the extra cells go.
+    const safe = await heuristicSuppression(input, { cleanupSeconds: 20 });
+    const rng = seedrandom('sdc-start-pattern');
+    const start = Uint8Array.from(safe.suppressed);
+    for (let c = 0; c < start.length; c++) if (rng() < 0.2) start[c] = 1;
+    const r = await heuristicSuppression(input, { cleanupSeconds: 20, start });
+    t.equal(r.audit.passes, true, 'the pattern passes the audit');
+    t.equal(
+      (await auditPattern(input.sys, r.suppressed, input.sensitive)).passes,
+      true,
+      'and an independent exact audit',
+    );
+    const n = (a: Uint8Array): number => a.reduce((k, v) => k + v, 0);
+    t.ok(
+      r.suppressed.every((v, c) => !v || start[c]),
+      'nothing outside the (safe) start pattern is added',
+    );
+    t.ok(
+      n(r.suppressed) < n(start),
+      `the clean-up published start cells the pattern does not need (${n(r.suppressed)} < ${n(start)})`,
+    );
+    t.ok(
+      input.sensitive.every((x) => r.suppressed[x.id]),
+      'every primary stays suppressed',
+    );
+  },
+);
 
-t.test('optimal: the proven lower bound never exceeds the optimum, and an unfinished run still returns a safe pattern', async (t) => {
-  const tab = randomTable('sdc-bound');
-  const plan = sdcPlan({ minFrequency: 3, dominance: [{ n: 1, k: 85 }], secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 5 } });
-  const input = inputOf(tab, plan);
-  const cost = (a: Uint8Array): number => a.reduce((k, v, c) => k + (v ? input.cost[c]! : 0), 0);
-  const proven = { lowerBound: 0 };
-  let fellBack = false;
-  const r = await optimalSuppression(input, 5, async (start) => {
-    fellBack = true;
-    t.ok(start === undefined || start.length === input.sys.cellCount, 'the fallback gets the last master pattern');
-    return heuristicSuppression(input, { cleanupSeconds: 10, ...(start ? { start } : {}) });
-  }, proven);
-  t.equal(r.audit.passes, true, 'the pattern passes the audit');
-  t.ok(proven.lowerBound > 0, `a bound was proven (${proven.lowerBound})`);
-  t.ok(proven.lowerBound <= cost(r.suppressed) + 1e-6, `bound ${proven.lowerBound} <= cost of a safe pattern ${cost(r.suppressed)}`);
-  if (!fellBack) t.equal(proven.lowerBound, cost(r.suppressed), 'finished: the bound is the optimum');
-  if (hasShared) {
-    // sdcTable's microdata1 (region x gender, unity costs) solves to optimality: 4 cells, and the bound says so.
-    const m = inputOf(microdata1(sumMeasure), sdcPlan({ minFrequency: 3, secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 20 } }));
-    const done = { lowerBound: 0 };
-    const o = await optimalSuppression(m, 20, () => { throw new Error('no fallback expected'); }, done);
-    t.equal(o.optimalFinished, true);
-    t.equal(done.lowerBound, 4, 'the bound of a finished run is the optimum');
-  }
-});
+t.test(
+  'optimal: the proven lower bound never exceeds the optimum, and an unfinished run still returns a safe pattern',
+  async (t) => {
+    const tab = randomTable('sdc-bound');
+    const plan = sdcPlan({
+      minFrequency: 3,
+      dominance: [{ n: 1, k: 85 }],
+      secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 5 },
+    });
+    const input = inputOf(tab, plan);
+    const cost = (a: Uint8Array): number => a.reduce((k, v, c) => k + (v ? input.cost[c]! : 0), 0);
+    const proven = { lowerBound: 0 };
+    let fellBack = false;
+    const r = await optimalSuppression(
+      input,
+      5,
+      async (start) => {
+        fellBack = true;
+        t.ok(start === undefined || start.length === input.sys.cellCount, 'the fallback gets the last master pattern');
+        return heuristicSuppression(input, { cleanupSeconds: 10, ...(start ? { start } : {}) });
+      },
+      proven,
+    );
+    t.equal(r.audit.passes, true, 'the pattern passes the audit');
+    t.ok(proven.lowerBound > 0, `a bound was proven (${proven.lowerBound})`);
+    t.ok(
+      proven.lowerBound <= cost(r.suppressed) + 1e-6,
+      `bound ${proven.lowerBound} <= cost of a safe pattern ${cost(r.suppressed)}`,
+    );
+    if (!fellBack) t.equal(proven.lowerBound, cost(r.suppressed), 'finished: the bound is the optimum');
+    if (hasShared) {
+      // sdcTable's microdata1 (region x gender, unity costs) solves to optimality: 4 cells, and the bound says so.
+      const m = inputOf(
+        microdata1(sumMeasure),
+        sdcPlan({ minFrequency: 3, secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 20 } }),
+      );
+      const done = { lowerBound: 0 };
+      const o = await optimalSuppression(
+        m,
+        20,
+        () => {
+          throw new Error('no fallback expected');
+        },
+        done,
+      );
+      t.equal(o.optimalFinished, true);
+      t.equal(done.lowerBound, 4, 'the bound of a finished run is the optimum');
+    }
+  },
+);
 
 t.test('a clean-up that exposes a singleton far from its removals is repaired, not trusted', async (t) => {
   // Seed found by scanning: here a removal pins a secondary cell by the equalities together, far from the removed
   // cell, leaving a one-unit cell and a primary as the only hidden cells of a relation; the audit after the clean-up
   // catches it and the repair suppresses a third cell.
   const tab = randomTable('scan-34', 18, 15);
-  const plan = sdcPlan({ minFrequency: 3, dominance: [{ n: 1, k: 85 }], secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: 10 } });
+  const plan = sdcPlan({
+    minFrequency: 3,
+    dominance: [{ n: 1, k: 85 }],
+    secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: 10 },
+  });
   const input = inputOf(tab, plan);
   const r = await heuristicSuppression(input, { cleanupSeconds: 10 });
-  t.ok((r.cleanupRepairs ?? 0) > 0, `the audit after the clean-up failed and was repaired (${r.cleanupRepairs} rounds)`);
+  t.ok(
+    (r.cleanupRepairs ?? 0) > 0,
+    `the audit after the clean-up failed and was repaired (${r.cleanupRepairs} rounds)`,
+  );
   t.ok((r.cleanupRemoved ?? 0) > 0, `the clean-up's removals were kept (${r.cleanupRemoved} net)`);
   const exact = await auditPattern(input.sys, r.suppressed, input.sensitive, { intervals: 'exact' });
   t.equal(exact.passes, true, 'an independent exact audit passes');
@@ -178,12 +298,27 @@ t.test('a clean-up that exposes a singleton far from its removals is repaired, n
 
 t.test('linked tables are protected together', async (t) => {
   const rng = seedrandom('linked');
-  const rows = Array.from({ length: 160 }, () => ({ r: `r${Math.floor(rng() * 5)}`, g: rng() < 0.5 ? 'm' : 'f', a: `a${Math.floor(rng() * 4)}` }));
+  const rows = Array.from({ length: 160 }, () => ({
+    r: `r${Math.floor(rng() * 5)}`,
+    g: rng() < 0.5 ? 'm' : 'f',
+    a: `a${Math.floor(rng() * 4)}`,
+  }));
   rows.push({ r: 'r0', g: 'f', a: 'a0' });
   const region = { name: 'region', categories: cats('r0', 'r1', 'r2', 'r3', 'r4') };
-  const t1 = makeTable('rg', [region, { name: 'gender', categories: cats('m', 'f') }], rows.map((x) => ({ codes: [x.r, x.g], value: 1 })));
-  const t2 = makeTable('ra', [region, { name: 'age', categories: cats('a0', 'a1', 'a2', 'a3') }], rows.map((x) => ({ codes: [x.r, x.a], value: 1 })));
-  const plan = sdcPlan({ minFrequency: 10, secondary: { method: 'heuristic', cost: 'frequency', timeLimitSeconds: 10 } });
+  const t1 = makeTable(
+    'rg',
+    [region, { name: 'gender', categories: cats('m', 'f') }],
+    rows.map((x) => ({ codes: [x.r, x.g], value: 1 })),
+  );
+  const t2 = makeTable(
+    'ra',
+    [region, { name: 'age', categories: cats('a0', 'a1', 'a2', 'a3') }],
+    rows.map((x) => ({ codes: [x.r, x.a], value: 1 })),
+  );
+  const plan = sdcPlan({
+    minFrequency: 10,
+    secondary: { method: 'heuristic', cost: 'frequency', timeLimitSeconds: 10 },
+  });
   const r = await protectSdc([t1, t2], plan);
   t.equal(r.report.auditPasses, true);
   t.equal(r.report.linkGroups, 1);

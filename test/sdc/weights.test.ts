@@ -36,9 +36,14 @@ function plan(extra: Record<string, unknown> = {}): Plan {
   const file = path.join(tmp, 'w.csv');
   writeFileSync(file, CSV);
   const doc = {
-    id: 'w', version: '1', release: { title: 'w', audience: 'public', demo: true },
+    id: 'w',
+    version: '1',
+    release: { title: 'w', audience: 'public', demo: true },
     dataset: {
-      id: 'w', source: { kind: 'csv', path: file }, unit: { kind: 'person', column: 'id' }, weight: 'w',
+      id: 'w',
+      source: { kind: 'csv', path: file },
+      unit: { kind: 'person', column: 'id' },
+      weight: 'w',
       columns: [
         { name: 'id', type: 'string' },
         { name: 'region', type: 'categorical', categories: ['N', 'S', 'W'].map((c) => ({ code: c, label: c })) },
@@ -49,9 +54,18 @@ function plan(extra: Record<string, unknown> = {}): Plan {
     },
     tables: [
       { id: 'people', title: 'p', dimensions: ['region'], measure: { kind: 'count' } },
-      { id: 'income', title: 'i', dimensions: ['region'], measure: { kind: 'sum', column: 'income', bounds: [0, 1000] } },
+      {
+        id: 'income',
+        title: 'i',
+        dimensions: ['region'],
+        measure: { kind: 'sum', column: 'income', bounds: [0, 1000] },
+      },
     ],
-    protection: { regime: 'sdc', rules: { minFrequency: { n: 3 }, dominance: [{ n: 1, k: 75 }] }, secondary: { method: 'optimal' } },
+    protection: {
+      regime: 'sdc',
+      rules: { minFrequency: { n: 3 }, dominance: [{ n: 1, k: 75 }] },
+      secondary: { method: 'optimal' },
+    },
   };
   const v = validatePolicy(doc);
   if (!v.ok) throw new Error(JSON.stringify(v.errors));
@@ -87,7 +101,13 @@ t.test('rules and published values under weights', async (t) => {
   t.equal(run.reviewer.sdc!.auditPasses, true);
   // Unweighted, the S cell is not dominated (1 of 4 equal-ish contributions): the weight decides.
   const p2 = plan();
-  const unweighted = { ...p2, tables: p2.tables.map((tp) => { const { weight: _w, ...m } = tp.measure; return { ...tp, measure: m }; }) } as Plan;
+  const unweighted = {
+    ...p2,
+    tables: p2.tables.map((tp) => {
+      const { weight: _w, ...m } = tp.measure;
+      return { ...tp, measure: m };
+    }),
+  } as Plan;
   const r2 = await runRelease(unweighted, { seed: 'w' });
   t.not(r2.content.tables[1]!.cells[cellIndex(dims, [1])]!.conf, 'O');
 });

@@ -17,13 +17,18 @@ export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const KEY = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 255);
 
 export function examplePolicies(): string[] {
-  return readdirSync(path.join(ROOT, 'policies')).filter((f) => f.endsWith('.json') && f !== 'policy.schema.json').map((f) => path.join(ROOT, 'policies', f));
+  return readdirSync(path.join(ROOT, 'policies'))
+    .filter((f) => f.endsWith('.json') && f !== 'policy.schema.json')
+    .map((f) => path.join(ROOT, 'policies', f));
 }
 
 export function planFromDoc(doc: PolicyDoc, policyPath: string): Plan {
   const v = validatePolicy(doc);
   if (!v.ok) throw new Error(`policy invalid: ${JSON.stringify(v.errors)}`);
-  return planPolicy(v.policy, { policyPath, policySha256: createHash('sha256').update(JSON.stringify(doc)).digest('hex') });
+  return planPolicy(v.policy, {
+    policyPath,
+    policySha256: createHash('sha256').update(JSON.stringify(doc)).digest('hex'),
+  });
 }
 
 export function loadPlan(file: string): Plan {
@@ -42,20 +47,28 @@ export function csvOf(plan: Plan): CsvSourcePlan {
 }
 
 /** Header and records of a CSV file, each record with its physical line. */
-export async function readCsv(file: string, delimiter = ','): Promise<{ header: string[]; rows: { line: number; fields: string[] }[] }> {
+export async function readCsv(
+  file: string,
+  delimiter = ',',
+): Promise<{ header: string[]; rows: { line: number; fields: string[] }[] }> {
   const rows: { line: number; fields: string[] }[] = [];
   let header: string[] | null = null;
   let line = 1;
   await new Promise<void>((resolve, reject) => {
-    createReadStream(file).pipe(parse({ headers: false, delimiter, ignoreEmpty: false }))
+    createReadStream(file)
+      .pipe(parse({ headers: false, delimiter, ignoreEmpty: false }))
       .on('data', (f: string[]) => {
         const at = line;
         line += 1 + f.reduce((n, x) => n + (x.split('\n').length - 1), 0);
-        if (header === null) { header = f.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, '') : h).trim()); return; }
+        if (header === null) {
+          header = f.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, '') : h).trim());
+          return;
+        }
         if (f.length === 1 && f[0] === '') return;
         rows.push({ line: at, fields: f });
       })
-      .on('error', reject).on('end', () => resolve());
+      .on('error', reject)
+      .on('end', () => resolve());
   });
   return { header: header ?? [], rows };
 }
@@ -80,15 +93,20 @@ const q = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 
 /** Create `table` (text columns + _line bigint) with the given columns of the records and load them. */
 export async function loadTable(
-  db: SqlLike, table: string, header: readonly string[], rows: readonly { line: number; fields: readonly string[] }[],
-  method: LoadMethod, columns: readonly string[] = header,
+  db: SqlLike,
+  table: string,
+  header: readonly string[],
+  rows: readonly { line: number; fields: readonly string[] }[],
+  method: LoadMethod,
+  columns: readonly string[] = header,
 ): Promise<void> {
   const idx = columns.map((c) => header.indexOf(c));
   const type = method.kind === 'duckdb' ? 'varchar' : 'text';
   await db.query(`DROP TABLE IF EXISTS ${q(table)}`);
   await db.query(`CREATE TABLE ${q(table)} (_line bigint, ${columns.map((h) => `${q(h)} ${type}`).join(', ')})`);
   if (method.kind !== 'insert') {
-    const text = rows.map((r) => [r.line, ...idx.map((i) => r.fields[i] ?? '')].map(csvField).join(',')).join('\n') + '\n';
+    const text =
+      rows.map((r) => [r.line, ...idx.map((i) => r.fields[i] ?? '')].map(csvField).join(',')).join('\n') + '\n';
     if (method.kind === 'pglite') {
       await db.query(`COPY ${q(table)} FROM '/dev/blob' WITH (FORMAT csv)`, [], { blob: new Blob([text]) });
     } else {
@@ -104,8 +122,12 @@ export async function loadTable(
     const params: unknown[] = [];
     const tuples = chunk.map((r) => {
       const ph: string[] = [];
-      params.push(r.line); ph.push(`$${params.length}`);
-      for (const c of idx) { params.push(r.fields[c] ?? null); ph.push(`$${params.length}`); }
+      params.push(r.line);
+      ph.push(`$${params.length}`);
+      for (const c of idx) {
+        params.push(r.fields[c] ?? null);
+        ph.push(`$${params.length}`);
+      }
       return `(${ph.join(', ')})`;
     });
     await db.query(`INSERT INTO ${q(table)} VALUES ${tuples.join(', ')}`, params);
@@ -118,5 +140,7 @@ export async function loadTable(
  */
 export function expectedCells(plan: Plan, tables: readonly ExactTable[]): ExactCell[][] {
   const drop = !planUsesTop(plan);
-  return tables.map((tb) => (drop && tb.plan.measure.kind !== 'count' ? tb.cells.map((c) => ({ ...c, top: [] })) : [...tb.cells]));
+  return tables.map((tb) =>
+    drop && tb.plan.measure.kind !== 'count' ? tb.cells.map((c) => ({ ...c, top: [] })) : [...tb.cells],
+  );
 }

@@ -17,13 +17,14 @@ const write = (text: string): string => {
   return f;
 };
 
-const GOOD = [
-  'p1,h1,R1,1,34,1,1200.50,a',
-  'p2,h1,R1,2,30,2,N,b',
-  'p3,h2,R4,2,5,N,N,c',
-];
+const GOOD = ['p1,h1,R1,1,34,1,1200.50,a', 'p2,h1,R1,2,30,2,N,b', 'p3,h2,R4,2,5,N,N,c'];
 
-async function rejects(t: Tap, file: string, expect: { code: string; line?: number; column?: string; value?: string }, opts: Partial<Parameters<typeof makePlan>[0]> = {}) {
+async function rejects(
+  t: Tap,
+  file: string,
+  expect: { code: string; line?: number; column?: string; value?: string },
+  opts: Partial<Parameters<typeof makePlan>[0]> = {},
+) {
   try {
     await csvSource().aggregate(makePlan({ path: file, ...opts }), { boundingKey: KEY });
     t.fail('expected an error');
@@ -45,15 +46,39 @@ const badCases: { name: string; row: string; column: string; value: string; reas
   { name: 'wrong type', row: 'p9,h9,R2,1,12abc,1,10,z', column: 'age', value: '12abc', reason: 'wrong type' },
   { name: 'empty integer', row: 'p9,h9,R2,1,,1,10,z', column: 'age', value: '', reason: 'missing value' },
   { name: 'unknown category', row: 'p9,h9,R9,1,40,1,10,z', column: 'region', value: 'R9', reason: 'unknown category' },
-  { name: 'missing code in a dimension', row: 'p9,h9,R2,9,40,1,10,z', column: 'sex', value: '9', reason: 'missing value' },
+  {
+    name: 'missing code in a dimension',
+    row: 'p9,h9,R2,9,40,1,10,z',
+    column: 'sex',
+    value: '9',
+    reason: 'missing value',
+  },
   { name: 'missing unit id', row: 'p9,,R2,1,40,1,10,z', column: 'hh', value: '', reason: 'missing unit id' },
   { name: 'missing unit code', row: 'p9,NA,R2,1,40,1,10,z', column: 'hh', value: 'NA', reason: 'missing unit id' },
   { name: 'constraint', row: 'p9,h9,R2,1,130,1,10,z', column: 'age', value: '130', reason: 'out of range' },
   { name: 'no bin', row: 'p9,h9,R2,1,110,1,10,z', column: 'age', value: '110', reason: 'no bin' },
-  { name: 'measure wrong type', row: 'p9,h9,R2,1,40,1,1e999,z', column: 'income', value: '1e999', reason: 'wrong type' },
+  {
+    name: 'measure wrong type',
+    row: 'p9,h9,R2,1,40,1,1e999,z',
+    column: 'income',
+    value: '1e999',
+    reason: 'wrong type',
+  },
   { name: 'measure garbage', row: 'p9,h9,R2,1,40,1,12abc,z', column: 'income', value: '12abc', reason: 'wrong type' },
-  { name: 'measure constraint', row: 'p9,h9,R2,1,40,1,-20000000,z', column: 'income', value: '-20000000', reason: 'out of range' },
-  { name: 'too few fields', row: 'p9,h9,R2,1,40,1', column: 'income', value: 'p9,h9,R2,1,40,1', reason: 'wrong field count' },
+  {
+    name: 'measure constraint',
+    row: 'p9,h9,R2,1,40,1,-20000000,z',
+    column: 'income',
+    value: '-20000000',
+    reason: 'out of range',
+  },
+  {
+    name: 'too few fields',
+    row: 'p9,h9,R2,1,40,1',
+    column: 'income',
+    value: 'p9,h9,R2,1,40,1',
+    reason: 'wrong field count',
+  },
 ];
 
 t.test('typed conversion errors stop the run with file, line, column and value', async (t) => {
@@ -64,7 +89,11 @@ t.test('typed conversion errors stop the run with file, line, column and value',
     t.match(err?.message ?? '', c.reason, `${c.name}: reason in message`);
   }
   // Too many fields: no column to name, the raw record is quoted.
-  await rejects(t, write([HEADER, GOOD[0], 'p9,h9,R2,1,40,1,10,z,EXTRA'].join('\n')), { code: 'ROW_INVALID', line: 3, value: 'p9,h9,R2,1,40,1,10,z,EXTRA' });
+  await rejects(t, write([HEADER, GOOD[0], 'p9,h9,R2,1,40,1,10,z,EXTRA'].join('\n')), {
+    code: 'ROW_INVALID',
+    line: 3,
+    value: 'p9,h9,R2,1,40,1,10,z,EXTRA',
+  });
 });
 
 t.test('dropped rows are counted by reason and the tables equal those of the clean file', async (t) => {
@@ -89,7 +118,11 @@ t.test('dropped rows are counted by reason and the tables equal those of the cle
   t.equal(a.stats.rowsDropped, mixed.length - good.length);
   t.equal(a.stats.rowsRead, mixed.length);
   t.equal(b.stats.rowsDropped, 0);
-  t.same(a.tables.map((x) => x.cells), b.tables.map((x) => x.cells), 'same tables as without the bad rows');
+  t.same(
+    a.tables.map((x) => x.cells),
+    b.tables.map((x) => x.cells),
+    'same tables as without the bad rows',
+  );
   t.equal(a.stats.units, b.stats.units);
   t.notOk(JSON.stringify(a.stats).includes('12abc'), 'stats never carry row content');
 });
@@ -97,15 +130,30 @@ t.test('dropped rows are counted by reason and the tables equal those of the cle
 t.test('malformed CSV structure: unbalanced quote', async (t) => {
   const text = [HEADER, GOOD[0], GOOD[1], 'p7,h7,R2,"1,40,1,10,z', GOOD[2], 'p8,h8,R2,1,40,1,"10",z'].join('\n') + '\n';
   for (const mode of ['error', 'drop'] as const) {
-    await rejects(t, write(text), { code: 'CSV_MALFORMED', line: 4, column: 'sex', value: 'p7,h7,R2,"1,40,1,10,z' }, { onInvalidRow: mode });
+    await rejects(
+      t,
+      write(text),
+      { code: 'CSV_MALFORMED', line: 4, column: 'sex', value: 'p7,h7,R2,"1,40,1,10,z' },
+      { onInvalidRow: mode },
+    );
   }
   // unterminated at end of file
-  await rejects(t, write([HEADER, GOOD[0], 'p7,h7,R2,1,40,1,10,"z'].join('\n')), { code: 'CSV_MALFORMED', line: 3, column: 'extra' });
+  await rejects(t, write([HEADER, GOOD[0], 'p7,h7,R2,1,40,1,10,"z'].join('\n')), {
+    code: 'CSV_MALFORMED',
+    line: 3,
+    column: 'extra',
+  });
 });
 
 t.test('header problems, empty and missing files', async (t) => {
-  await rejects(t, write('pid,hh,region,sex,age,income\n' + 'p1,h1,R1,1,3,4\n'), { code: 'CSV_HEADER', column: 'industry' });
-  await rejects(t, write('pid,hh,region,sex,age,industry,income,age\n' + 'p1,h1,R1,1,3,1,4,5\n'), { code: 'CSV_HEADER', column: 'age' });
+  await rejects(t, write('pid,hh,region,sex,age,income\n' + 'p1,h1,R1,1,3,4\n'), {
+    code: 'CSV_HEADER',
+    column: 'industry',
+  });
+  await rejects(t, write('pid,hh,region,sex,age,industry,income,age\n' + 'p1,h1,R1,1,3,1,4,5\n'), {
+    code: 'CSV_HEADER',
+    column: 'age',
+  });
   await rejects(t, write(''), { code: 'EMPTY_INPUT' });
   await rejects(t, write(HEADER + '\n'), { code: 'EMPTY_INPUT' });
   await rejects(t, write('\n\n'), { code: 'EMPTY_INPUT' });
@@ -114,7 +162,11 @@ t.test('header problems, empty and missing files', async (t) => {
   t.match(err?.message ?? '', missing, 'message names the path');
   await rejects(t, dir, { code: 'SOURCE_UNREADABLE' });
   // Columns in another order plus extra columns are fine; CRLF line endings too.
-  const f = write(['extra,income,industry,age,sex,region,hh,pid,more', 'a,10,1,40,1,R1,h1,p1,b', 'a,20,2,41,2,R2,h2,p2,b'].join('\r\n') + '\r\n');
+  const f = write(
+    ['extra,income,industry,age,sex,region,hh,pid,more', 'a,10,1,40,1,R1,h1,p1,b', 'a,20,2,41,2,R2,h2,p2,b'].join(
+      '\r\n',
+    ) + '\r\n',
+  );
   const r = await csvSource().aggregate(makePlan({ path: f }), { boundingKey: KEY });
   t.equal(r.stats.rowsRead, 2);
   t.equal(r.tables.find((x) => x.plan.id === 'total')!.cells[0]!.units, 2);
@@ -125,7 +177,13 @@ t.test('fingerprint: SHA-256 and size of the input bytes; progress reported', as
   const text = [HEADER, ...rows].join('\n') + '\n';
   const f = write(text);
   const stages: string[] = [];
-  const r = await csvSource().aggregate(makePlan({ path: f }), { boundingKey: KEY, onProgress: (p) => { stages.push(p.stage); t.equal(p.totalBytes, Buffer.byteLength(text)); } });
+  const r = await csvSource().aggregate(makePlan({ path: f }), {
+    boundingKey: KEY,
+    onProgress: (p) => {
+      stages.push(p.stage);
+      t.equal(p.totalBytes, Buffer.byteLength(text));
+    },
+  });
   t.equal(r.stats.input.sha256, createHash('sha256').update(fs.readFileSync(f)).digest('hex'));
   t.equal(r.stats.input.bytes, fs.statSync(f).size);
   t.equal(r.stats.input.kind, 'csv');

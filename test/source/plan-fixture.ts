@@ -2,7 +2,16 @@
  * Hand-built Plans for source/aggregate tests (independent of the policy loader).
  */
 import { buildDimension } from '../../engine/policy/dimension.ts';
-import type { Category, ColumnPlan, DerivedColumnPlan, DimensionPlan, Plan, TablePlan, MeasurePlan, InvalidRowPolicy } from '../../engine/types.ts';
+import type {
+  Category,
+  ColumnPlan,
+  DerivedColumnPlan,
+  DimensionPlan,
+  Plan,
+  TablePlan,
+  MeasurePlan,
+  InvalidRowPolicy,
+} from '../../engine/types.ts';
 
 export const cats = (...codes: string[]): Category[] => codes.map((c) => ({ code: c, label: `L${c}` }));
 
@@ -21,8 +30,13 @@ export const COLUMNS: ColumnPlan[] = [
 
 export const DERIVED: DerivedColumnPlan[] = [
   {
-    name: 'ageband', from: 'age',
-    bins: [{ code: 'Y0', label: '0-17', min: 0, max: 17 }, { code: 'Y18', label: '18-64', min: 18, max: 64 }, { code: 'Y65', label: '65-99', min: 65, max: 99 }],
+    name: 'ageband',
+    from: 'age',
+    bins: [
+      { code: 'Y0', label: '0-17', min: 0, max: 17 },
+      { code: 'Y18', label: '18-64', min: 18, max: 64 },
+      { code: 'Y65', label: '65-99', min: 65, max: 99 },
+    ],
     categories: cats('Y0', 'Y18', 'Y65'),
   },
   { name: 'sexlab', from: 'sex', map: { '1': 'M', '2': 'F' }, categories: cats('M', 'F') },
@@ -30,8 +44,12 @@ export const DERIVED: DerivedColumnPlan[] = [
 
 export function regionDim(): DimensionPlan {
   return buildDimension({
-    name: 'region', categories: cats(...REGIONS),
-    hierarchy: [{ code: 'A', label: 'Area A', children: ['R1', 'R2'] }, { code: 'B', label: 'Area B', children: ['R3', { code: 'B2', label: 'B2', children: ['R4', 'R5'] }] }],
+    name: 'region',
+    categories: cats(...REGIONS),
+    hierarchy: [
+      { code: 'A', label: 'Area A', children: ['R1', 'R2'] },
+      { code: 'B', label: 'Area B', children: ['R3', { code: 'B2', label: 'B2', children: ['R4', 'R5'] }] },
+    ],
   });
 }
 
@@ -42,10 +60,19 @@ export function table(id: string, dimensions: DimensionPlan[], measure: MeasureP
 export function standardTables(): TablePlan[] {
   return [
     table('region_sex', [regionDim(), buildDimension({ name: 'sex', categories: cats('1', '2') })], { kind: 'count' }),
-    table('age_sex_income', [buildDimension({ name: 'ageband', categories: cats('Y0', 'Y18', 'Y65') }), buildDimension({ name: 'sexlab', categories: cats('M', 'F'), total: false })],
-      { kind: 'sum', column: 'income', lower: -1000, upper: 50000, decimals: 0 }),
-    table('industry_region_income', [buildDimension({ name: 'industry', categories: cats(...INDUSTRY) }), regionDim()],
-      { kind: 'sum', column: 'income', lower: 0, upper: 4_000_000, decimals: 2 }),
+    table(
+      'age_sex_income',
+      [
+        buildDimension({ name: 'ageband', categories: cats('Y0', 'Y18', 'Y65') }),
+        buildDimension({ name: 'sexlab', categories: cats('M', 'F'), total: false }),
+      ],
+      { kind: 'sum', column: 'income', lower: -1000, upper: 50000, decimals: 0 },
+    ),
+    table(
+      'industry_region_income',
+      [buildDimension({ name: 'industry', categories: cats(...INDUSTRY) }), regionDim()],
+      { kind: 'sum', column: 'income', lower: 0, upper: 4_000_000, decimals: 2 },
+    ),
     table('total', [], { kind: 'count' }),
   ];
 }
@@ -62,7 +89,10 @@ export interface PlanOptions {
 
 export function makePlan(o: PlanOptions): Plan {
   return {
-    policyId: 'test', policyVersion: '1', policySha256: '0'.repeat(64), policyPath: '/dev/null',
+    policyId: 'test',
+    policyVersion: '1',
+    policySha256: '0'.repeat(64),
+    policyPath: '/dev/null',
     release: { title: 't', description: '', audience: 'public', demo: true, expires: null, contact: null },
     dataset: {
       id: 'test',
@@ -73,7 +103,16 @@ export function makePlan(o: PlanOptions): Plan {
       onInvalidRow: o.onInvalidRow ?? 'error',
     },
     tables: o.tables ?? standardTables(),
-    protection: { regime: 'sdc', minFrequency: 3, frequencyProtection: 10, dominance: [], pPercent: null, pq: null, secondary: { method: 'auto', cost: 'unity', timeLimitSeconds: 10 }, zeroCells: 'publish' },
+    protection: {
+      regime: 'sdc',
+      minFrequency: 3,
+      frequencyProtection: 10,
+      dominance: [],
+      pPercent: null,
+      pq: null,
+      secondary: { method: 'auto', cost: 'unity', timeLimitSeconds: 10 },
+      zeroCells: 'publish',
+    },
   };
 }
 
@@ -91,7 +130,14 @@ export function randomRows(rng: () => number, households: number): string[] {
       const sex = rng() < 0.5 ? '1' : '2';
       const industry = age < 16 ? 'N' : INDUSTRY[Math.floor(rng() * 3)]!;
       const r = rng();
-      const income = age < 16 ? 'N' : r < 0.05 ? String(-Math.floor(rng() * 5000)) : r < 0.5 ? String(Math.floor(rng() * 80000)) : (rng() * 60000).toFixed(2);
+      const income =
+        age < 16
+          ? 'N'
+          : r < 0.05
+            ? String(-Math.floor(rng() * 5000))
+            : r < 0.5
+              ? String(Math.floor(rng() * 80000))
+              : (rng() * 60000).toFixed(2);
       rows.push(`p${pid++},h${h},${region},${sex},${age},${industry},${income},x${Math.floor(rng() * 3)}`);
     }
   }

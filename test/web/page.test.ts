@@ -22,7 +22,8 @@ t.test('page and static files: strict CSP, no inline script, fixed allow-list', 
   t.equal(js.statusCode, 200);
   t.match(js.headers['content-type'], /javascript/);
   t.notMatch(js.body, /innerHTML|eval\(|new Function/, 'DOM built with textContent only');
-  for (const url of ['/static/app.ts', '/static/..%2F..%2Fpackage.json', '/static/index.html']) t.equal((await app.inject({ url })).statusCode, 404, url);
+  for (const url of ['/static/app.ts', '/static/..%2F..%2Fpackage.json', '/static/index.html'])
+    t.equal((await app.inject({ url })).statusCode, 404, url);
   const pub = await build({ store, config: { rateLimit: null }, public: true });
   t.teardown(() => pub.close());
   t.match((await pub.inject({ url: '/' })).body, /data-zone="public"/, 'the public zone page has no workbench');

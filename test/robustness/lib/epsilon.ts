@@ -34,17 +34,23 @@ export interface EventCount {
 export interface EpsilonBound {
   readonly epsilon: number;
   readonly event: string;
-  readonly direction: 'D vs D\'' | 'D\' vs D';
+  readonly direction: "D vs D'" | "D' vs D";
 }
 
 /** Largest lower confidence bound on epsilon at this delta over the event family (Bonferroni at level alpha). */
-export function epsilonLowerBound(events: readonly EventCount[], n0: number, n1: number, delta: number, alpha: number): EpsilonBound {
+export function epsilonLowerBound(
+  events: readonly EventCount[],
+  n0: number,
+  n1: number,
+  delta: number,
+  alpha: number,
+): EpsilonBound {
   const a = alpha / (4 * events.length);
-  let best: EpsilonBound = { epsilon: -Infinity, event: 'none', direction: 'D vs D\'' };
+  let best: EpsilonBound = { epsilon: -Infinity, event: 'none', direction: "D vs D'" };
   for (const e of events) {
     const cands: [number, number, EpsilonBound['direction']][] = [
-      [cpLower(e.k0, n0, a), cpUpper(e.k1, n1, a), 'D vs D\''],
-      [cpLower(e.k1, n1, a), cpUpper(e.k0, n0, a), 'D\' vs D'],
+      [cpLower(e.k0, n0, a), cpUpper(e.k1, n1, a), "D vs D'"],
+      [cpLower(e.k1, n1, a), cpUpper(e.k0, n0, a), "D' vs D"],
     ];
     for (const [lo, hi, direction] of cands) {
       if (lo - delta <= 0 || hi <= 0) continue;

@@ -9,7 +9,10 @@ export async function tmp(prefix = 'sg-rob-'): Promise<string> {
 }
 
 /** Run the CLI in this process with captured stdout/stderr and environment overrides. */
-export async function cli(argv: readonly string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
+export async function cli(
+  argv: readonly string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const io: Io = { out: (s) => void (out += s), err: (s) => void (err += s), isTty: false };
