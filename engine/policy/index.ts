@@ -1,3 +1,4 @@
+/** Public functions of engine/policy: policy file -> validated document -> frozen Plan (see README.md). */
 export { buildDimension, ancestorsOf, TOTAL_CODE } from './dimension.ts';
 export type { DimensionSpec, HierarchyNodeSpec } from './dimension.ts';
 export { validatePolicy } from './validate.ts';

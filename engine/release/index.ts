@@ -1,3 +1,4 @@
+/** Public functions of engine/release: writing release directories and reading them back (see README.md). */
 export { forEachSelected, selectedNodes, selectionSize, toCsv, toJsonStat, toSdmxCsv } from './formats.ts';
 export type { Selection, TableMeta } from './formats.ts';
 export { CONF_STATUS_LEGEND, OBS_STATUS_LEGEND } from './legend.ts';

@@ -1,3 +1,11 @@
+/**
+ * `statguard release --against <dir>`: releases already published from the same dataset, read with the strict release
+ * reader (`engine/release/read.ts`), become shadow tables of the new release's audit.
+ *
+ * Guarantee: only an sdc release of the same dataset is linked, only tables whose measure the new policy can
+ * recompute, and only when every published value equals the recomputed cell (`linkPublished`); otherwise a USAGE or
+ * SDC_INFEASIBLE error names the release, table and codes, never a value.
+ */
 import path from 'node:path';
 import { StatguardError } from '../errors.ts';
 import { readReleaseDir, ReleaseInvalid, type Manifest, type VerifiedRelease } from '../release/index.ts';
