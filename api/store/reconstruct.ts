@@ -8,11 +8,10 @@
  * is the JSON-stat index order, which is the engine's node order), so cell
  * index i refers to the same cell as in the release files.
  */
-import type { TableMeta } from '../../engine/release/formats.ts';
+import { dimensionFromTree, type TableMeta } from '../../engine/release/index.ts';
 import type {
   CellAccuracy,
   ConfStatus,
-  DimensionNode,
   DimensionPlan,
   MeasurePlan,
   ObsStatus,
@@ -21,51 +20,9 @@ import type {
 } from '../../engine/types.ts';
 import type { StoredCells, StoredDimension } from './schema.ts';
 
+/** The stored dimension rows as a DimensionPlan (children in node order), by the engine's one builder. */
 export function dimensionPlan(d: StoredDimension): DimensionPlan {
-  const n = d.nodes.length;
-  const children: number[][] = Array.from({ length: n }, () => []);
-  d.nodes.forEach((node, i) => {
-    if (node.parent !== null) children[node.parent]!.push(i);
-  });
-  const isLeaf = children.map((c) => c.length === 0);
-  const leafOrdinal = new Map<number, number>();
-  isLeaf.forEach((l, i) => {
-    if (l) leafOrdinal.set(i, leafOrdinal.size);
-  });
-  const leavesOf: number[][] = new Array(n);
-  const collect = (i: number): number[] => {
-    if (leavesOf[i]) return leavesOf[i]!;
-    const r = isLeaf[i] ? [leafOrdinal.get(i)!] : children[i]!.flatMap(collect);
-    leavesOf[i] = r;
-    return r;
-  };
-  const level = new Array<number>(n).fill(0);
-  const setLevel = (i: number, l: number): void => {
-    level[i] = l;
-    for (const c of children[i]!) setLevel(c, l + 1);
-  };
-  d.nodes.forEach((node, i) => {
-    if (node.parent === null) setLevel(i, 0);
-  });
-  const nodes: DimensionNode[] = d.nodes.map((node, i) =>
-    Object.freeze({
-      code: node.code,
-      label: node.label,
-      leaf: isLeaf[i]!,
-      level: level[i]!,
-      parent: node.parent,
-      children: Object.freeze(children[i]!),
-      leaves: Object.freeze(collect(i)),
-    }),
-  );
-  const roots = nodes.map((x, i) => (x.parent === null && !x.leaf ? i : -1)).filter((i) => i >= 0);
-  return Object.freeze({
-    name: d.name,
-    label: d.label,
-    nodes: Object.freeze(nodes),
-    leafCount: leafOrdinal.size,
-    total: roots.length === 1 ? roots[0]! : null,
-  });
+  return dimensionFromTree(d.name, d.label, d.nodes);
 }
 
 function measurePlan(m: Record<string, unknown>): MeasurePlan {

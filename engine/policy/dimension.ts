@@ -1,3 +1,10 @@
+/**
+ * A table dimension from its declaration: leaf categories, optional hierarchy (nested codes or code prefixes) and
+ * total, resolved into a DimensionPlan.
+ *
+ * Guarantee: nodes are leaves first (declared order), then aggregates (hierarchy levels, then the total), and the
+ * hierarchy partitions the leaves (each appears exactly once); otherwise a plain Error names the offending code.
+ */
 import type { Category, DimensionNode, DimensionPlan } from '../types.ts';
 
 /** A hierarchy level as declared in a policy: an aggregate code over child codes (leaf codes or other aggregates). */

@@ -1,7 +1,11 @@
+/** Public functions of engine/policy: policy file -> validated document -> frozen Plan (see README.md). */
 export { buildDimension, ancestorsOf, TOTAL_CODE } from './dimension.ts';
 export type { DimensionSpec, HierarchyNodeSpec } from './dimension.ts';
-export { validatePolicy, scaleExact, DP_REFUSAL } from './validate.ts';
-export type { PolicyProblem, PolicyValidation } from './validate.ts';
+export { validatePolicy } from './validate.ts';
+export type { PolicyValidation } from './validate.ts';
+export { DP_REFUSAL } from './problems.ts';
+export type { PolicyProblem } from './problems.ts';
+export { scaleExact } from './json-read.ts';
 export { planPolicy, DEFAULT_DELTA, DEFAULT_FREQUENCY_PROTECTION } from './plan.ts';
 export type { PlanContext } from './plan.ts';
 export { loadPolicy, jsonErrorPosition } from './load.ts';

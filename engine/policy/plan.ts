@@ -29,7 +29,7 @@ import type {
 } from '../types.ts';
 import { buildDimension, resolveHierarchy } from './dimension.ts';
 import type { ColumnDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
-import { ptr, scaleExact } from './validate.ts';
+import { ptr, scaleExact } from './json-read.ts';
 
 export interface PlanContext {
   /** Path of the policy file (made absolute); relative source paths resolve against its directory. */

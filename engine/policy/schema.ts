@@ -1,3 +1,8 @@
+/**
+ * The published policy JSON Schema (policies/policy.schema.json), loaded once.
+ *
+ * Guarantee: `policySchema` is deep-frozen, so the validator and the API serve the same unaltered document.
+ */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

@@ -1,3 +1,4 @@
+/** The legends of the SDMX status codes published beside every table (CONF_STATUS and OBS_STATUS). */
 import type { ConfStatus, ObsStatus } from '../types.ts';
 
 /** SDMX CONF_STATUS codes used by statguard, with the legend published alongside every table. */

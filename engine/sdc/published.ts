@@ -1,9 +1,16 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+/**
+ * `statguard release --against <dir>`: releases already published from the same dataset, read with the strict release
+ * reader (`engine/release/read.ts`), become shadow tables of the new release's audit.
+ *
+ * Guarantee: only an sdc release of the same dataset is linked, only tables whose measure the new policy can
+ * recompute, and only when every published value equals the recomputed cell (`linkPublished`); otherwise a USAGE or
+ * SDC_INFEASIBLE error names the release, table and codes, never a value.
+ */
 import path from 'node:path';
 import { StatguardError } from '../errors.ts';
-import { cellCoords, cellCount } from '../types.ts';
-import type { ConfStatus, DimensionNode, DimensionPlan, ExactTable, MeasurePlan, Plan, TablePlan } from '../types.ts';
+import { readReleaseDir, ReleaseInvalid, type Manifest, type VerifiedRelease } from '../release/index.ts';
+import { cellCoords } from '../types.ts';
+import type { ConfStatus, DimensionPlan, ExactTable, MeasurePlan, Plan, TablePlan } from '../types.ts';
 import { internalValue } from './primary.ts';
 
 /**
@@ -34,35 +41,39 @@ export interface PublishedTableLink {
   readonly primary: readonly boolean[];
 }
 
-interface JsonStatDim {
-  category?: { index?: unknown; child?: unknown; label?: unknown };
-}
-
 function bad(dir: string, message: string, file?: string): StatguardError {
   return new StatguardError('USAGE', `--against ${dir}: ${message}`, { file: file ?? dir });
 }
 
+/** The reader's problem as a USAGE error of `--against`, worded for the option. */
+function againstError(dirArg: string, dir: string, e: ReleaseInvalid): StatguardError {
+  const manifestFile = path.join(dir, 'manifest.json');
+  switch (e.reason) {
+    case 'directory':
+    case 'manifest':
+      return bad(dirArg, `cannot read the release manifest: ${e.underlying ?? e.detail}`, manifestFile);
+    case 'missing':
+      return bad(dirArg, `cannot read table ${JSON.stringify(e.table)}: ${e.detail}`, path.join(dir, e.file));
+    case 'altered':
+      return bad(
+        dirArg,
+        `table ${JSON.stringify(e.table)}: the ${e.fileKind === 'csv' ? 'CSV' : 'JSON-stat'} file does not match the SHA-256 in the manifest (altered release)`,
+        path.join(dir, e.file),
+      );
+    default:
+      return bad(dirArg, e.message, path.join(dir, e.file));
+  }
+}
+
 /**
- * Read the release directories given with --against and keep the tables a new release must be audited with.
- *
- * A release is linked only when its manifest names the same dataset id and it was protected by suppression (regime
- * sdc: its published values are exact, so they are constants of the attacker's system; noisy dp or ckm values are
- * not linear constraints and are refused with a clear error). Within it, a table is linked when its measure is a
- * measure of some table of the new policy (count, or sum of the same column); mean tables are published as ratios and
- * are skipped (their sums are not published). Each file is checked against the manifest's SHA-256.
+ * Read one release directory with the strict release reader. A release of another dataset, or one not protected by
+ * suppression, is refused as soon as its manifest is read.
  */
-export async function readPublishedReleases(dirs: readonly string[], plan: Plan): Promise<PublishedTableSpec[]> {
-  const out: PublishedTableSpec[] = [];
-  for (const [k, dirArg] of dirs.entries()) {
-    const dir = path.resolve(dirArg);
-    const manifestFile = path.join(dir, 'manifest.json');
-    let manifest: Record<string, unknown>;
-    try {
-      manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Record<string, unknown>;
-    } catch (e) {
-      throw bad(dirArg, `cannot read the release manifest: ${(e as Error).message}`, manifestFile);
-    }
-    const dataset = (manifest.dataset as { id?: unknown } | undefined)?.id;
+async function readAgainst(dirArg: string, plan: Plan): Promise<VerifiedRelease> {
+  const dir = path.resolve(dirArg);
+  const manifestFile = path.join(dir, 'manifest.json');
+  const onManifest = (manifest: Manifest): void => {
+    const dataset = manifest.dataset.id;
     if (dataset !== plan.dataset.id) {
       throw bad(
         dirArg,
@@ -77,51 +88,38 @@ export async function readPublishedReleases(dirs: readonly string[], plan: Plan)
         manifestFile,
       );
     }
-    const tables = Array.isArray(manifest.tables) ? (manifest.tables as Record<string, unknown>[]) : [];
-    for (const entry of tables) {
-      const id = String(entry.id);
-      const m = entry.measure as { kind?: string; column?: string; bounds?: [number, number] } | undefined;
-      const measure = matchingMeasure(plan, m);
+  };
+  try {
+    return await readReleaseDir(dir, { onManifest });
+  } catch (e) {
+    throw e instanceof ReleaseInvalid ? againstError(dirArg, dir, e) : e;
+  }
+}
+
+/**
+ * Read the release directories given with --against and keep the tables a new release must be audited with.
+ *
+ * A release is linked only when its manifest names the same dataset id and it was protected by suppression (regime
+ * sdc: its published values are exact, so they are constants of the attacker's system; noisy dp or ckm values are
+ * not linear constraints and are refused with a clear error). Within it, a table is linked when its measure is a
+ * measure of some table of the new policy (count, or sum of the same column); mean tables are published as ratios and
+ * are skipped (their sums are not published). The whole release is checked by the strict release reader
+ * (`engine/release/read.ts`: manifest, sizes and SHA-256 of every file, JSON-stat structure).
+ */
+export async function readPublishedReleases(dirs: readonly string[], plan: Plan): Promise<PublishedTableSpec[]> {
+  const out: PublishedTableSpec[] = [];
+  for (const [k, dirArg] of dirs.entries()) {
+    const dir = path.resolve(dirArg);
+    const release = await readAgainst(dirArg, plan);
+    for (const table of release.tables) {
+      const entry = release.manifest.tables[table.position]!;
+      const measure = matchingMeasure(plan, entry.measure);
       if (measure === null) continue;
-      const files = entry.files as { jsonstat?: { path?: string; sha256?: string } } | undefined;
-      const rel = files?.jsonstat?.path;
-      if (typeof rel !== 'string' || rel.includes('/') || rel.includes('\\'))
-        throw bad(dirArg, `table ${JSON.stringify(id)} has no JSON-stat file in the manifest`, manifestFile);
-      const file = path.join(dir, rel);
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch (e) {
-        throw bad(dirArg, `cannot read table ${JSON.stringify(id)}: ${(e as Error).message}`, file);
-      }
-      if (createHash('sha256').update(text).digest('hex') !== files?.jsonstat?.sha256) {
-        throw bad(
-          dirArg,
-          `table ${JSON.stringify(id)}: the JSON-stat file does not match the SHA-256 in the manifest (altered release)`,
-          file,
-        );
-      }
-      const js = JSON.parse(text) as {
-        id?: unknown;
-        dimension?: Record<string, JsonStatDim>;
-        value?: unknown;
-        extension?: { statguard?: { confStatus?: unknown } };
-      };
-      const names = Array.isArray(js.id) ? js.id.map(String) : [];
-      const dims = names.map((name) => dimensionFromJsonStat(name, js.dimension?.[name], plan, dirArg, file));
-      const n = cellCount(dims);
-      const values = Array.isArray(js.value) ? (js.value as (number | null)[]) : [];
-      const conf = (js.extension?.statguard?.confStatus ?? []) as ConfStatus[];
-      if (values.length !== n || !Array.isArray(conf) || conf.length !== n) {
-        throw bad(
-          dirArg,
-          `table ${JSON.stringify(id)}: ${values.length} values for ${n} cells (only complete tables can be linked)`,
-          file,
-        );
-      }
+      const file = path.join(dir, entry.files.jsonstat.path);
+      const dims = table.dimensions.map((d) => againstDimension(d, plan, dirArg, file));
       const tp: TablePlan = {
-        id: `against:${k}:${id}`,
-        title: id,
+        id: `against:${k}:${table.id}`,
+        title: table.id,
         description: '',
         dimensions: dims,
         measure,
@@ -129,7 +127,7 @@ export async function readPublishedReleases(dirs: readonly string[], plan: Plan)
         neverSuppress: [],
         alwaysSuppress: [],
       };
-      out.push({ release: dirArg, tableId: id, plan: tp, values, conf });
+      out.push({ release: dirArg, tableId: table.id, plan: tp, values: table.cells.value, conf: table.cells.conf });
     }
   }
   return out;
@@ -138,7 +136,7 @@ export async function readPublishedReleases(dirs: readonly string[], plan: Plan)
 /** The new policy's measure plan equal to a published measure (same kind and column; mean tables skipped), or null. */
 function matchingMeasure(
   plan: Plan,
-  m: { kind?: string; column?: string; bounds?: [number, number] } | undefined,
+  m: { readonly kind?: string; readonly column?: string } | undefined,
 ): MeasurePlan | null {
   if (!m) return null;
   for (const t of plan.tables) {
@@ -151,35 +149,12 @@ function matchingMeasure(
 }
 
 /**
- * The published dimension as a DimensionPlan: JSON-stat `category.index` lists every node in node order (leaves first,
- * then aggregates, as the writer emits them) and `category.child` the hierarchy. Its leaves must be the declared
- * categories of the column in the new policy (the same variable), else the table cannot be recomputed.
+ * A published dimension (read from JSON-stat by the release reader) as the shadow table's dimension. Its leaves must
+ * be the declared categories of the column in the new policy (the same variable), else the table cannot be
+ * recomputed. The shadow dimension is labelled with its column name.
  */
-function dimensionFromJsonStat(
-  name: string,
-  d: JsonStatDim | undefined,
-  plan: Plan,
-  dirArg: string,
-  file: string,
-): DimensionPlan {
-  const index = Array.isArray(d?.category?.index) ? (d!.category!.index as unknown[]).map(String) : null;
-  if (index === null) throw bad(dirArg, `dimension ${JSON.stringify(name)} has no category index`, file);
-  const child = (d?.category?.child ?? {}) as Record<string, string[]>;
-  const labels = (d?.category?.label ?? {}) as Record<string, string>;
-  const pos = new Map(index.map((c, i) => [c, i]));
-  const parent = new Array<number | null>(index.length).fill(null);
-  for (const [agg, kids] of Object.entries(child)) {
-    for (const c of kids) {
-      const i = pos.get(c);
-      if (i === undefined)
-        throw bad(
-          dirArg,
-          `dimension ${JSON.stringify(name)}: child code ${JSON.stringify(c)} is not in the index`,
-          file,
-        );
-      parent[i] = pos.get(agg) ?? null;
-    }
-  }
+function againstDimension(d: DimensionPlan, plan: Plan, dirArg: string, file: string): DimensionPlan {
+  const name = d.name;
   const declared =
     plan.dataset.derived.find((x) => x.name === name)?.categories ??
     plan.dataset.columns.find((c) => c.name === name)?.categories;
@@ -189,7 +164,7 @@ function dimensionFromJsonStat(
       `dimension ${JSON.stringify(name)} is not a categorical or derived column of this policy's dataset`,
       file,
     );
-  const leafCodes = index.filter((c) => !Object.hasOwn(child, c));
+  const leafCodes = d.nodes.filter((n) => n.leaf).map((n) => n.code);
   if (leafCodes.length !== declared.length || declared.some((c, i) => c.code !== leafCodes[i])) {
     throw bad(
       dirArg,
@@ -197,30 +172,7 @@ function dimensionFromJsonStat(
       file,
     );
   }
-  const leavesOf = (i: number): number[] => {
-    const kids = child[index[i]!];
-    return kids ? kids.flatMap((c) => leavesOf(pos.get(c)!)) : [i];
-  };
-  const level = (i: number): number => (parent[i] === null ? 0 : 1 + level(parent[i]!));
-  const nodes: DimensionNode[] = index.map((code, i) =>
-    Object.freeze({
-      code,
-      label: labels[code] ?? code,
-      leaf: !Object.hasOwn(child, code),
-      level: level(i),
-      parent: parent[i]!,
-      children: Object.freeze((child[code] ?? []).map((c) => pos.get(c)!)),
-      leaves: Object.freeze(leavesOf(i)),
-    }),
-  );
-  const total = nodes.findIndex((x) => x.parent === null && !x.leaf);
-  return Object.freeze({
-    name,
-    label: name,
-    nodes: Object.freeze(nodes),
-    leafCount: declared.length,
-    total: total < 0 ? null : total,
-  });
+  return Object.freeze({ ...d, label: name });
 }
 
 /**

@@ -1,0 +1,15 @@
+/** Public functions of engine/release: writing release directories and reading them back (see README.md). */
+export { forEachSelected, selectedNodes, selectionSize, toCsv, toJsonStat, toSdmxCsv } from './formats.ts';
+export type { Selection, TableMeta } from './formats.ts';
+export { CONF_STATUS_LEGEND, OBS_STATUS_LEGEND } from './legend.ts';
+export { MANIFEST_VERSION, publicManifest } from './manifest.ts';
+export type { Guarantee, Manifest, ManifestTableEntry } from './manifest.ts';
+export { renderRelease, tableFiles, writeRelease } from './write.ts';
+export type { ReleaseContent, WriteOptions } from './write.ts';
+export { parseRelease, readReleaseDir } from './read.ts';
+export type { ReadOptions, VerifiedCells, VerifiedRelease, VerifiedTable } from './read.ts';
+export { checkManifest } from './read-manifest.ts';
+export { ReleaseInvalid } from './read-check.ts';
+export type { ReleaseInvalidInfo, ReleaseInvalidReason } from './read-check.ts';
+export { dimensionFromJsonStat, dimensionFromTree } from './jsonstat-dimension.ts';
+export type { TreeNode } from './jsonstat-dimension.ts';
