@@ -10,9 +10,9 @@
  *   separately and is never part of the release files.
  */
 import path from 'node:path';
-import { randomBytes as nodeRandomBytes } from 'node:crypto';
-import type { ExactTable, Plan, ProtectedTable, RandomSource } from './types.ts';
-import { cryptoRandom, seededRandom, protectDp, type DpAccounting } from './dp/index.ts';
+import type { ExactTable, Plan, ProtectedTable } from './types.ts';
+import { protectDp, type DpAccounting } from './dp/index.ts';
+import { drawKey, randomSourceFor } from './random.ts';
 import {
   linkPublished,
   protectSdc,
@@ -49,10 +49,6 @@ export interface ReleaseRun {
   readonly reviewer: { readonly sdc?: SdcReport; readonly dp?: DpAccounting; readonly ckm?: CkmReport };
 }
 
-export function randomSourceFor(seed: string | undefined): RandomSource {
-  return seed === undefined ? cryptoRandom() : seededRandom(seed);
-}
-
 export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<ReleaseRun> {
   const started = Date.now();
   const now = opts.now ?? (() => new Date());
@@ -60,7 +56,7 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
   const source = opts.source ?? sourceFor(plan);
   // The bounding key is secret per run (from the run's randomness): which rows of a unit are kept
   // does not depend on row order and cannot be steered by whoever writes the file.
-  const boundingKey = rng.kind === 'crypto' ? new Uint8Array(nodeRandomBytes(32)) : rng.bytes(32);
+  const boundingKey = drawKey(rng);
   const against = opts.against ?? [];
   if (against.length > 0 && plan.protection.regime !== 'sdc') {
     throw new StatguardError(
@@ -74,11 +70,7 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
     publishedSpecs.length > 0 ? { ...plan, tables: [...plan.tables, ...publishedSpecs.map((s) => s.plan)] } : plan;
   // ckm without a record-key column: per-unit record keys keyed by a secret of this run (drawn after the bounding key).
   const recordKeySecret =
-    plan.protection.regime === 'ckm' && plan.protection.recordKey === null
-      ? rng.kind === 'crypto'
-        ? new Uint8Array(nodeRandomBytes(32))
-        : rng.bytes(32)
-      : undefined;
+    plan.protection.regime === 'ckm' && plan.protection.recordKey === null ? drawKey(rng) : undefined;
   const aggAll: AggregateResult = await source.aggregate(aggPlan, {
     ...(recordKeySecret ? { recordKeySecret } : {}),
     boundingKey,

@@ -1,5 +1,4 @@
 /** The differential-privacy regime: exact discrete samplers, accounting, and table protection. */
-export { cryptoRandom, seededRandom, uniformBigInt, readerFor, RandomReader, bitLength } from './random.ts';
 export {
   rational,
   rationalFromNumber,

@@ -13,10 +13,9 @@
  * key first, then noise), so it shows the very cells a release with the same
  * seed would publish.
  */
-import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { protectDp, zcdpToApproxDp } from '../dp/index.ts';
 import type { DpAccounting } from '../dp/index.ts';
-import { randomSourceFor } from '../pipeline.ts';
+import { drawKey, randomSourceFor } from '../random.ts';
 import { markedCells, protectSdc } from '../sdc/index.ts';
 import type { PrimaryRule, SensitiveCellReport } from '../sdc/index.ts';
 import { csvSource } from '../source/index.ts';
@@ -138,7 +137,7 @@ export async function aggregateExact(
 ): Promise<ExactData> {
   const rng = randomSourceFor(opts.seed);
   // Same order of draws as runRelease: the bounding key first.
-  const boundingKey = rng.kind === 'crypto' ? new Uint8Array(nodeRandomBytes(32)) : rng.bytes(32);
+  const boundingKey = drawKey(rng);
   const agg = await (opts.source ?? csvSource()).aggregate(plan, { boundingKey });
   return { tables: agg.tables, stats: agg.stats, rng };
 }
