@@ -49,3 +49,13 @@ export {
   type DpTableAccounting,
   type DpQueryAccounting,
 } from './protect.ts';
+export {
+  budgetCost,
+  budgetProblem,
+  fitsBudget,
+  overBudget,
+  NO_COST,
+  type LedgerState,
+  type ReleaseCost,
+} from './budget.ts';
+export { describeDp, type DpGuarantee } from './describe.ts';
