@@ -34,7 +34,7 @@ export interface ManifestTableEntry {
   readonly files: Readonly<
     Record<'csv' | 'jsonstat', { readonly path: string; readonly sha256: string; readonly bytes: number }>
   >;
-  /** DP: this table's share of the budget, sensitivity and noise scale. SDC: null. */
+  /** The regime's per-table entry (dp: share of the budget, sensitivity, noise scale; ckm: maximum deviation; sdc: null). */
   readonly privacy: Readonly<Record<string, unknown>> | null;
 }
 
@@ -79,7 +79,7 @@ export interface Manifest {
   readonly randomness: { readonly source: 'crypto' | 'seeded'; readonly seed: string | null };
   readonly regime: RegimeName;
   readonly guarantee: Guarantee;
-  /** Budget spent (dp) per table and in total; null for sdc. */
+  /** Budget spent (regimes that spend one: dp), in total; null otherwise. */
   readonly budget: Readonly<Record<string, unknown>> | null;
   readonly methods: readonly string[];
   readonly tables: readonly ManifestTableEntry[];
