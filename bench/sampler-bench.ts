@@ -5,7 +5,8 @@
  *
  *   npm run bench:samplers -- [--samples 200000]
  */
-import { cryptoRandom, makeDiscreteGaussian, makeDiscreteLaplace, rational, seededRandom } from '../engine/dp/index.ts';
+import { makeDiscreteGaussian, makeDiscreteLaplace, rational } from '../engine/dp/index.ts';
+import { cryptoRandom, seededRandom } from '../engine/random.ts';
 
 const i = process.argv.indexOf('--samples');
 const n = i >= 0 ? Number(process.argv[i + 1]) : 200_000;

@@ -3,7 +3,7 @@
  *
  *   Policy (JSON, validated) --plan--> Plan (frozen, fully resolved)
  *   rows --bound--> unit contributions --aggregate--> ExactTable[]
- *   ExactTable --protect (sdc | dp)--> ProtectedTable --release--> files
+ *   ExactTable --protect (the plan's regime, engine/regime.ts)--> ProtectedTable --release--> files
  *
  * The kind of a table is carried in its type (`kind: 'exact' | 'protected'`),
  * so only protected tables can reach a sink (release writers accept

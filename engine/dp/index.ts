@@ -1,5 +1,4 @@
 /** The differential-privacy regime: exact discrete samplers, accounting, and table protection. */
-export { cryptoRandom, seededRandom, uniformBigInt, readerFor, RandomReader, bitLength } from './random.ts';
 export {
   rational,
   rationalFromNumber,
@@ -50,3 +49,13 @@ export {
   type DpTableAccounting,
   type DpQueryAccounting,
 } from './protect.ts';
+export {
+  budgetCost,
+  budgetProblem,
+  fitsBudget,
+  overBudget,
+  NO_COST,
+  type LedgerState,
+  type ReleaseCost,
+} from './budget.ts';
+export { describeDp, type DpGuarantee } from './describe.ts';

@@ -272,146 +272,9 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
   const out: ProtectedTable[] = [];
   const accounts: DpTableAccounting[] = [];
   for (const table of tables) {
-    const tp = table.plan;
-    const where = { path: `/tables/${tp.id}` };
-    if (table.kind !== 'exact') throw new StatguardError('USAGE', `table ${tp.id} is not an exact table`, where);
-    if (!(tp.budgetShare > 0) || !Number.isFinite(tp.budgetShare)) {
-      throw new StatguardError('POLICY_INVALID', `table ${tp.id}: a DP table needs a budget share > 0`, {
-        path: `/tables/${tp.id}/budgetShare`,
-      });
-    }
-    const n = cellCount(tp.dimensions);
-    if (table.cells.length !== n)
-      throw new StatguardError(
-        'USAGE',
-        `table ${tp.id} has ${table.cells.length} cells, its dimensions give ${n}`,
-        where,
-      );
-
-    const sens = tableSensitivity(tp, m, k);
-    const tableBudget = totalBudget * tp.budgetShare;
-    const meas = tp.measure;
-    // Budget split: one query for count and sum tables; sum and count each get half for mean tables
-    // (eps/2 + eps/2 = eps; rho/2 + rho/2 = rho by composition).
-    const queryBudget = meas.kind === 'mean' ? tableBudget / 2 : tableBudget;
-
-    const never = markedCells(tp, tp.neverSuppress, 'neverSuppress');
-    const always = markedCells(tp, tp.alwaysSuppress, 'alwaysSuppress');
-    const threshold = plan.noisyThreshold;
-    const cells: ProtectedCell[] = new Array<ProtectedCell>(n);
-    let suppressed = 0;
-    // Post-processing decision: uses only the noisy statistic and public plan data.
-    const hide = (i: number, noisyStatistic: number): boolean =>
-      always.has(i) || (threshold !== null && !never.has(i) && noisyStatistic < threshold);
-    const suppressedCell: ProtectedCell = Object.freeze({ value: null, conf: 'C', obs: 'E', accuracy: null });
-
-    let queries: DpQueryAccounting[];
-    if (meas.kind === 'count') {
-      const noise = makeNoise(plan, queryBudget, sens.count.l1, sens.count.l2Squared);
-      const acc: CellAccuracy = Object.freeze({
-        scale: noise.scale,
-        noiseSd: noise.sd,
-        halfWidth95: noise.halfWidth95,
-      });
-      for (let i = 0; i < n; i++) {
-        // The only read of an exact value: the thing the noise is added to.
-        const noisy = exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(noise.sample(rng));
-        const value = Math.max(0, noisy); // post-processing: counts are >= 0
-        if (hide(i, value)) {
-          cells[i] = suppressedCell;
-          suppressed++;
-        } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
-      }
-      queries = [queryAccounting('count', noise, sens.count.l1, sens.count.l2, 1)];
-    } else {
-      const s = sens.sum!;
-      if (s.bound === 0)
-        throw new StatguardError('POLICY_INVALID', `table ${tp.id}: measure bounds are both 0, nothing to publish`, {
-          path: `/tables/${tp.id}/measure`,
-        });
-      const g = s.granularity; // scaled units per lattice step
-      const div = 10 ** meas.decimals;
-      const unitOut = g / div; // published units per lattice step
-      const clampSum = meas.lower >= 0; // sums of non-negative values are >= 0: public knowledge
-      const sumNoise = makeNoise(plan, queryBudget, s.l1, s.l2Squared);
-      // Released sum (scaled units) = g * (floor(x/g) + N): floor(x/g) has the lattice sensitivity of sensitivity.ts.
-      const noisySum = (i: number): number => {
-        const x = exactInt(tp, i, (table.cells[i] as ExactCell).sum, 'sum');
-        const v = (Math.floor(x / g) + safeNoise(sumNoise.sample(rng))) * g; // floor(x/g) exact: g is a power of two
-        if (!Number.isSafeInteger(v))
-          throw new StatguardError(
-            'ARITHMETIC_OVERFLOW',
-            `table ${tp.id}: a noisy sum exceeds the safe integer range`,
-            { path: `/tables/${tp.id}/cells/${i}` },
-          );
-        return clampSum ? Math.max(0, v) : v;
-      };
-      if (meas.kind === 'sum') {
-        const acc: CellAccuracy = Object.freeze({
-          scale: sumNoise.scale * unitOut,
-          noiseSd: sumNoise.sd * unitOut,
-          halfWidth95: sumNoise.halfWidth95 * unitOut,
-        });
-        for (let i = 0; i < n; i++) {
-          const value = noisySum(i) / div;
-          if (hide(i, value)) {
-            cells[i] = suppressedCell;
-            suppressed++;
-          } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
-        }
-        queries = [queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut)];
-      } else {
-        const countNoise = makeNoise(plan, queryBudget, sens.count.l1, sens.count.l2Squared);
-        // A unit's total in a cell lies in [r*lower, r*upper] for 1 <= r <= m rows; so does a mean of such totals.
-        const lo = Math.min(meas.lower, m * meas.lower) / div;
-        const hi = Math.max(meas.upper, m * meas.upper) / div;
-        for (let i = 0; i < n; i++) {
-          const sum = noisySum(i) / div;
-          const count = Math.max(
-            0,
-            exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(countNoise.sample(rng)),
-          );
-          const den = Math.max(count, 1);
-          const value = Math.min(hi, Math.max(lo, sum / den));
-          // Noisy threshold on the NOISY unit count (a mean's size), never on an exact value.
-          if (hide(i, count)) {
-            cells[i] = suppressedCell;
-            suppressed++;
-            continue;
-          }
-          // Approximate (first order, from noisy values: post-processing): error of S/N ~ (eS + mean*eN)/N.
-          const sdS = sumNoise.sd * unitOut;
-          const acc: CellAccuracy = Object.freeze({
-            scale: (sumNoise.scale * unitOut) / den,
-            noiseSd: Math.sqrt(sdS * sdS + value * value * countNoise.sd * countNoise.sd) / den,
-            halfWidth95: (sumNoise.halfWidth975 * unitOut + Math.abs(value) * countNoise.halfWidth975) / den,
-          });
-          cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
-        }
-        queries = [
-          queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut),
-          queryAccounting('count', countNoise, sens.count.l1, sens.count.l2, 1),
-        ];
-      }
-    }
-    out.push(Object.freeze({ kind: 'protected', plan: tp, cells: Object.freeze(cells) as ProtectedCell[] }));
-    const main = queries[0]!;
-    accounts.push(
-      Object.freeze({
-        table: tp.id,
-        measure: meas.kind,
-        budgetShare: tp.budgetShare,
-        epsilon: laplace ? tableBudget : null,
-        rho: laplace ? null : tableBudget,
-        cellsPerRow: sens.cellsPerRow,
-        l1Sensitivity: main.l1Sensitivity,
-        l2Sensitivity: main.l2Sensitivity,
-        noiseScale: main.noiseScale,
-        cellsNoised: n,
-        cellsSuppressed: suppressed,
-        queries: Object.freeze(queries),
-      }),
-    );
+    const r = protectTable(table, plan, m, totalBudget, rng);
+    out.push(r.table);
+    accounts.push(r.account);
   }
 
   const total = laplace
@@ -430,4 +293,154 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
     tables: Object.freeze(accounts),
   });
   return { tables: out, accounting };
+}
+
+/** One table: its noisy cells and its accounting (the table's budget is `totalBudget` x its share). */
+function protectTable(
+  table: ExactTable,
+  plan: DpPlan,
+  m: number,
+  totalBudget: number,
+  rng: RandomSource,
+): { table: ProtectedTable; account: DpTableAccounting } {
+  const laplace = plan.mechanism === 'discrete-laplace';
+  const k = plan.granularityLog2;
+  const tp = table.plan;
+  const where = { path: `/tables/${tp.id}` };
+  if (table.kind !== 'exact') throw new StatguardError('USAGE', `table ${tp.id} is not an exact table`, where);
+  if (!(tp.budgetShare > 0) || !Number.isFinite(tp.budgetShare)) {
+    throw new StatguardError('POLICY_INVALID', `table ${tp.id}: a DP table needs a budget share > 0`, {
+      path: `/tables/${tp.id}/budgetShare`,
+    });
+  }
+  const n = cellCount(tp.dimensions);
+  if (table.cells.length !== n)
+    throw new StatguardError(
+      'USAGE',
+      `table ${tp.id} has ${table.cells.length} cells, its dimensions give ${n}`,
+      where,
+    );
+
+  const sens = tableSensitivity(tp, m, k);
+  const tableBudget = totalBudget * tp.budgetShare;
+  const meas = tp.measure;
+  // Budget split: one query for count and sum tables; sum and count each get half for mean tables
+  // (eps/2 + eps/2 = eps; rho/2 + rho/2 = rho by composition).
+  const queryBudget = meas.kind === 'mean' ? tableBudget / 2 : tableBudget;
+
+  const never = markedCells(tp, tp.neverSuppress, 'neverSuppress');
+  const always = markedCells(tp, tp.alwaysSuppress, 'alwaysSuppress');
+  const threshold = plan.noisyThreshold;
+  const cells: ProtectedCell[] = new Array<ProtectedCell>(n);
+  let suppressed = 0;
+  // Post-processing decision: uses only the noisy statistic and public plan data.
+  const hide = (i: number, noisyStatistic: number): boolean =>
+    always.has(i) || (threshold !== null && !never.has(i) && noisyStatistic < threshold);
+  const suppressedCell: ProtectedCell = Object.freeze({ value: null, conf: 'C', obs: 'E', accuracy: null });
+
+  let queries: DpQueryAccounting[];
+  if (meas.kind === 'count') {
+    const noise = makeNoise(plan, queryBudget, sens.count.l1, sens.count.l2Squared);
+    const acc: CellAccuracy = Object.freeze({
+      scale: noise.scale,
+      noiseSd: noise.sd,
+      halfWidth95: noise.halfWidth95,
+    });
+    for (let i = 0; i < n; i++) {
+      // The only read of an exact value: the thing the noise is added to.
+      const noisy = exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(noise.sample(rng));
+      const value = Math.max(0, noisy); // post-processing: counts are >= 0
+      if (hide(i, value)) {
+        cells[i] = suppressedCell;
+        suppressed++;
+      } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
+    }
+    queries = [queryAccounting('count', noise, sens.count.l1, sens.count.l2, 1)];
+  } else {
+    const s = sens.sum!;
+    if (s.bound === 0)
+      throw new StatguardError('POLICY_INVALID', `table ${tp.id}: measure bounds are both 0, nothing to publish`, {
+        path: `/tables/${tp.id}/measure`,
+      });
+    const g = s.granularity; // scaled units per lattice step
+    const div = 10 ** meas.decimals;
+    const unitOut = g / div; // published units per lattice step
+    const clampSum = meas.lower >= 0; // sums of non-negative values are >= 0: public knowledge
+    const sumNoise = makeNoise(plan, queryBudget, s.l1, s.l2Squared);
+    // Released sum (scaled units) = g * (floor(x/g) + N): floor(x/g) has the lattice sensitivity of sensitivity.ts.
+    const noisySum = (i: number): number => {
+      const x = exactInt(tp, i, (table.cells[i] as ExactCell).sum, 'sum');
+      const v = (Math.floor(x / g) + safeNoise(sumNoise.sample(rng))) * g; // floor(x/g) exact: g is a power of two
+      if (!Number.isSafeInteger(v))
+        throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${tp.id}: a noisy sum exceeds the safe integer range`, {
+          path: `/tables/${tp.id}/cells/${i}`,
+        });
+      return clampSum ? Math.max(0, v) : v;
+    };
+    if (meas.kind === 'sum') {
+      const acc: CellAccuracy = Object.freeze({
+        scale: sumNoise.scale * unitOut,
+        noiseSd: sumNoise.sd * unitOut,
+        halfWidth95: sumNoise.halfWidth95 * unitOut,
+      });
+      for (let i = 0; i < n; i++) {
+        const value = noisySum(i) / div;
+        if (hide(i, value)) {
+          cells[i] = suppressedCell;
+          suppressed++;
+        } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
+      }
+      queries = [queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut)];
+    } else {
+      const countNoise = makeNoise(plan, queryBudget, sens.count.l1, sens.count.l2Squared);
+      // A unit's total in a cell lies in [r*lower, r*upper] for 1 <= r <= m rows; so does a mean of such totals.
+      const lo = Math.min(meas.lower, m * meas.lower) / div;
+      const hi = Math.max(meas.upper, m * meas.upper) / div;
+      for (let i = 0; i < n; i++) {
+        const sum = noisySum(i) / div;
+        const count = Math.max(
+          0,
+          exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(countNoise.sample(rng)),
+        );
+        const den = Math.max(count, 1);
+        const value = Math.min(hi, Math.max(lo, sum / den));
+        // Noisy threshold on the NOISY unit count (a mean's size), never on an exact value.
+        if (hide(i, count)) {
+          cells[i] = suppressedCell;
+          suppressed++;
+          continue;
+        }
+        // Approximate (first order, from noisy values: post-processing): error of S/N ~ (eS + mean*eN)/N.
+        const sdS = sumNoise.sd * unitOut;
+        const acc: CellAccuracy = Object.freeze({
+          scale: (sumNoise.scale * unitOut) / den,
+          noiseSd: Math.sqrt(sdS * sdS + value * value * countNoise.sd * countNoise.sd) / den,
+          halfWidth95: (sumNoise.halfWidth975 * unitOut + Math.abs(value) * countNoise.halfWidth975) / den,
+        });
+        cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
+      }
+      queries = [
+        queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut),
+        queryAccounting('count', countNoise, sens.count.l1, sens.count.l2, 1),
+      ];
+    }
+  }
+  const main = queries[0]!;
+  return {
+    table: Object.freeze({ kind: 'protected', plan: tp, cells: Object.freeze(cells) as ProtectedCell[] }),
+    account: Object.freeze({
+      table: tp.id,
+      measure: meas.kind,
+      budgetShare: tp.budgetShare,
+      epsilon: laplace ? tableBudget : null,
+      rho: laplace ? null : tableBudget,
+      cellsPerRow: sens.cellsPerRow,
+      l1Sensitivity: main.l1Sensitivity,
+      l2Sensitivity: main.l2Sensitivity,
+      noiseScale: main.noiseScale,
+      cellsNoised: n,
+      cellsSuppressed: suppressed,
+      queries: Object.freeze(queries),
+    }),
+  };
 }

@@ -3,7 +3,7 @@
  * "The Discrete Gaussian for Differential Privacy" (NeurIPS 2020; arXiv
  * 2004.00010), Algorithms 1-3. Every parameter is a rational (BigInt numerator
  * and denominator) and every random choice is a uniform integer drawn by
- * rejection sampling (random.ts), so the output distributions are EXACTLY the
+ * rejection sampling (engine/random.ts), so the output distributions are EXACTLY the
  * stated ones: no floating-point arithmetic touches a sample (cf. Mironov
  * 2012 on float Laplace noise).
  *
@@ -13,7 +13,7 @@
  */
 import type { RandomSource } from '../types.ts';
 import { StatguardError } from '../errors.ts';
-import { readerFor, type RandomReader } from './random.ts';
+import { readerFor, type RandomReader } from '../random.ts';
 import { isqrt, rational, type Rational } from './rational.ts';
 
 const TWO32 = 0x100000000;

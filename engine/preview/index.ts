@@ -13,7 +13,8 @@ export { comparePreviews, previewFigures } from './compare.ts';
 export type { Comparison, FigureRow } from './compare.ts';
 export { combinationCheck } from './combination.ts';
 export type { CombinationCheck, PublishedRelease, RecoveredCell } from './combination.ts';
-export { lintDocument, lintPlan, planCost, LINT_LIMITS } from './lint.ts';
+export { lintDocument, lintPlan, LINT_LIMITS } from './lint.ts';
+export { planCost } from '../regime.ts';
 export type { LedgerState, LintContext, LintFinding, LintSeverity } from './lint.ts';
 export {
   exactValue,

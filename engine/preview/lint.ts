@@ -7,7 +7,9 @@
  * are reviewer-only (derived from exact counts, but they name categories and
  * tables, never a value); the budget check needs the dataset's ledger.
  */
+import { overBudget, type LedgerState } from '../dp/index.ts';
 import { validatePolicy } from '../policy/index.ts';
+import { planCost } from '../regime.ts';
 import type { AggregateStats } from '../source/index.ts';
 import type { ExactTable, Plan } from '../types.ts';
 import { cellCoords } from '../types.ts';
@@ -41,26 +43,13 @@ export const LINT_LIMITS = {
   belowThresholdShare: 0.5,
 } as const;
 
-export interface LedgerState {
-  readonly totalRho: number;
-  readonly totalEpsilon: number;
-  readonly spentRho: number;
-  readonly spentEpsilon: number;
-}
+export type { LedgerState };
 
 /** The validator's errors as findings (empty when the document is valid). */
 export function lintDocument(json: unknown): LintFinding[] {
   const v = validatePolicy(json);
   if (v.ok) return [];
   return v.errors.map((e) => ({ severity: 'error', code: 'INVALID', path: e.path, message: e.message }));
-}
-
-/** Cost of a dp plan on the ledger: rho (a pure epsilon costs epsilon^2/2, as the store charges it) and pure epsilon. */
-export function planCost(plan: Plan): { rho: number; epsilon: number | null } | null {
-  const p = plan.protection;
-  if (p.regime !== 'dp') return null;
-  if (p.mechanism === 'discrete-laplace') return { rho: (p.epsilon! * p.epsilon!) / 2, epsilon: p.epsilon };
-  return { rho: p.rho!, epsilon: null };
 }
 
 export interface LintContext {
@@ -124,7 +113,8 @@ export function lintPlan(plan: Plan, ctx: LintContext = {}): LintFinding[] {
     const l = ctx.ledger;
     const remRho = l.totalRho - l.spentRho;
     const remEps = l.totalEpsilon - l.spentEpsilon;
-    if (cost.rho > remRho + 1e-9) {
+    const over = overBudget(l, cost);
+    if (over.rho) {
       out.push({
         severity: 'warning',
         code: 'BUDGET_EXCEEDS_LEDGER',
@@ -132,12 +122,12 @@ export function lintPlan(plan: Plan, ctx: LintContext = {}): LintFinding[] {
         message: `the release costs rho ${round(cost.rho)} but only ${round(remRho)} of the dataset's ${round(l.totalRho)} remains on the ledger: publishing it would be refused`,
       });
     }
-    if (cost.epsilon !== null && cost.epsilon > remEps + 1e-9) {
+    if (over.epsilon) {
       out.push({
         severity: 'warning',
         code: 'BUDGET_EXCEEDS_LEDGER',
         path: '/protection/budget/epsilon',
-        message: `the release costs epsilon ${round(cost.epsilon)} but only ${round(remEps)} of the dataset's ${round(l.totalEpsilon)} remains on the ledger: publishing it would be refused`,
+        message: `the release costs epsilon ${round(cost.epsilon!)} but only ${round(remEps)} of the dataset's ${round(l.totalEpsilon)} remains on the ledger: publishing it would be refused`,
       });
     }
   }

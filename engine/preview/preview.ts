@@ -13,82 +13,36 @@
  * key first, then noise), so it shows the very cells a release with the same
  * seed would publish.
  */
-import { randomBytes as nodeRandomBytes } from 'node:crypto';
-import { protectDp, zcdpToApproxDp } from '../dp/index.ts';
-import type { DpAccounting } from '../dp/index.ts';
-import { randomSourceFor } from '../pipeline.ts';
-import { markedCells, protectSdc } from '../sdc/index.ts';
-import type { PrimaryRule, SensitiveCellReport } from '../sdc/index.ts';
-import { csvSource } from '../source/index.ts';
-import { StatguardError } from '../errors.ts';
-import type { AggregateStats, Source } from '../source/index.ts';
 import path from 'node:path';
-import type { ExactTable, Plan, ProtectedTable, RandomSource } from '../types.ts';
-import { combinationCheck, type CombinationCheck, type PublishedRelease } from './combination.ts';
-import { lintPlan, planCost, type LedgerState, type LintFinding } from './lint.ts';
+import { StatguardError } from '../errors.ts';
+import { regimeOf, startRun } from '../regime.ts';
+import type { AggregateStats, Source } from '../source/index.ts';
+import type { ExactTable, Plan, ProtectedTable, ProtectionPlan, RandomSource } from '../types.ts';
+import type { RegimeName } from '../release/manifest.ts';
 import {
-  realisedError,
-  riskSignals,
-  suppressedShare,
-  SPARSITY_THRESHOLD,
-  type RealisedError,
-  type RiskSignals,
-} from './metrics.ts';
+  PREVIEWS,
+  type BudgetPreview,
+  type RegimePreview,
+  type ReleaseFigures,
+  type SdcPreview,
+  type TableFigures,
+} from './by-regime.ts';
+import type { CombinationCheck, PublishedRelease } from './combination.ts';
+import { lintPlan, type LedgerState, type LintFinding } from './lint.ts';
+import { riskSignals, suppressedShare, SPARSITY_THRESHOLD, type RiskSignals } from './metrics.ts';
+
+export type { BudgetPreview, DpTablePreview, SdcTablePreview } from './by-regime.ts';
 
 export const PREVIEW_VERSION = 1;
 
-export interface SdcTablePreview {
-  readonly primary: Readonly<Record<PrimaryRule, number>>;
-  readonly primaryTotal: number;
-  readonly secondary: number;
-  readonly shareValueSuppressed: number;
-  /** Audit interval of every sensitive cell against its protection level (exact values: reviewer-only). */
-  readonly sensitive: readonly SensitiveCellReport[];
-  /** Smallest audit margin over the table's sensitive cells, or null when it has none. */
-  readonly smallestMargin: number | null;
-}
-
-export interface DpTablePreview {
-  readonly epsilon: number | null;
-  readonly rho: number | null;
-  /** (epsilon, delta) implied by the table's rho at the plan's delta (zCDP); Laplace: the table's epsilon, delta 0. */
-  readonly approxEpsilon: number;
-  readonly delta: number;
-  readonly noiseScale: number;
-  readonly noiseSd: number;
-  /** Expected 95% half-width of a published cell: the table's noise (count, sum) or, for means, the mean over published cells. */
-  readonly halfWidth95: number;
-  /** 95% half-width of the table's main query (the sum for mean tables), published unit. */
-  readonly queryHalfWidth95: number;
-  /** Mean over published cells of their stated 95% half-width. */
-  readonly meanCellHalfWidth95: number;
-  readonly error: RealisedError;
-  /** Cells published as null because their NOISY value fell below the noisy threshold (officer marks excluded). */
-  readonly suppressedByThreshold: number;
-  readonly shareSuppressedByThreshold: number;
-}
-
-export interface TablePreview {
+export interface TablePreview extends TableFigures {
   readonly id: string;
   readonly title: string;
   readonly measure: ExactTable['plan']['measure']['kind'];
   readonly cells: number;
   readonly suppressed: number;
   readonly shareCellsSuppressed: number;
-  readonly sdc: SdcTablePreview | null;
-  readonly dp: DpTablePreview | null;
   readonly risk: RiskSignals;
-}
-
-export interface BudgetPreview {
-  readonly mechanism: DpAccounting['mechanism'];
-  readonly total: DpAccounting['total'];
-  /** What approving the release would charge the ledger. */
-  readonly cost: { readonly rho: number; readonly epsilon: number | null };
-  /** 'unknown' when no store was available. */
-  readonly ledger:
-    | 'unknown'
-    | (LedgerState & { readonly remainingRho: number; readonly remainingEpsilon: number; readonly fits: boolean });
 }
 
 export interface Preview {
@@ -97,17 +51,11 @@ export interface Preview {
   readonly secure: true;
   readonly policy: { readonly id: string; readonly version: string; readonly sha256: string; readonly file: string };
   readonly dataset: string;
-  readonly regime: 'sdc' | 'dp';
+  readonly regime: RegimeName;
   readonly randomness: { readonly source: RandomSource['kind']; readonly seed: string | null };
   readonly rows: { readonly read: number; readonly dropped: number; readonly units: number };
   readonly tables: readonly TablePreview[];
-  readonly sdc: {
-    readonly method: string;
-    readonly optimalFinished: boolean | null;
-    readonly auditPasses: boolean;
-    readonly smallestMargin: number | null;
-    readonly linkGroups: number;
-  } | null;
+  readonly sdc: SdcPreview | null;
   readonly budget: BudgetPreview | null;
   readonly sparsityThreshold: number;
   /** sdc only; null for dp (dp releases compose through the ledger) or when no published release was given. */
@@ -136,10 +84,9 @@ export async function aggregateExact(
   plan: Plan,
   opts: { seed?: string | undefined; source?: Source } = {},
 ): Promise<ExactData> {
-  const rng = randomSourceFor(opts.seed);
-  // Same order of draws as runRelease: the bounding key first.
-  const boundingKey = rng.kind === 'crypto' ? new Uint8Array(nodeRandomBytes(32)) : rng.bytes(32);
-  const agg = await (opts.source ?? csvSource()).aggregate(plan, { boundingKey });
+  // The front every run shares (engine/regime.ts): the same draws, in the same order, as runRelease.
+  const { rng, source, keys } = startRun(plan, opts);
+  const agg = await source.aggregate(plan, keys);
   return { tables: agg.tables, stats: agg.stats, rng };
 }
 
@@ -150,22 +97,26 @@ export async function previewPolicy(plan: Plan, opts: PreviewOptions = {}): Prom
 
 export async function previewFromExact(plan: Plan, data: ExactData, opts: PreviewOptions = {}): Promise<Preview> {
   const p = plan.protection;
-  if (p.regime !== 'sdc' && p.regime !== 'dp') {
+  const view = PREVIEWS[p.regime] as RegimePreview<ProtectionPlan, unknown> | undefined;
+  if (view === undefined) {
     throw new StatguardError(
       'USAGE',
-      `preview supports the sdc and dp regimes; policy ${plan.policyId} uses ${(p as { regime: string }).regime}`,
+      `preview supports the ${Object.keys(PREVIEWS).join(' and ')} regimes; policy ${plan.policyId} uses ${p.regime}`,
       { path: '/protection/regime' },
     );
   }
   const exact = data.tables;
   const sparsity = opts.sparsityThreshold ?? SPARSITY_THRESHOLD;
-  let prot: ProtectedTable[];
-  let tables: TablePreview[];
-  let sdc: Preview['sdc'] = null;
-  let budget: BudgetPreview | null = null;
-  let combination: CombinationCheck | null = null;
-
-  const base = (e: ExactTable, t: ProtectedTable): Omit<TablePreview, 'sdc' | 'dp'> => {
+  const res = await regimeOf(plan).protect(exact, plan, { rng: data.rng, published: [] });
+  const prot: readonly ProtectedTable[] = res.tables;
+  const figures = await view.figures(plan, res.report, {
+    exact,
+    prot,
+    ledger: opts.ledger,
+    published: opts.published,
+  });
+  const tables: TablePreview[] = exact.map((e, i) => {
+    const t = prot[i]!;
     const s = suppressedShare(t);
     return {
       id: e.plan.id,
@@ -175,94 +126,13 @@ export async function previewFromExact(plan: Plan, data: ExactData, opts: Previe
       suppressed: s.suppressed,
       shareCellsSuppressed: s.share,
       risk: riskSignals(e, t, sparsity),
+      sdc: null,
+      dp: null,
+      ...figures.tables[i],
     };
-  };
-
-  if (p.regime === 'sdc') {
-    const res = await protectSdc(exact, p);
-    prot = res.tables;
-    const r = res.report;
-    sdc = {
-      method: r.method,
-      optimalFinished: r.optimalFinished,
-      auditPasses: r.auditPasses,
-      smallestMargin: finite(r.narrowestMargin),
-      linkGroups: r.linkGroups,
-    };
-    tables = exact.map((e, i) => {
-      const tr = r.tables.find((x) => x.tableId === e.plan.id)!;
-      return {
-        ...base(e, prot[i]!),
-        sdc: {
-          primary: tr.primary,
-          primaryTotal: tr.primaryTotal,
-          secondary: tr.secondary,
-          shareValueSuppressed: tr.shareValueSuppressed,
-          sensitive: tr.sensitive,
-          smallestMargin: finite(tr.narrowestMargin),
-        },
-        dp: null,
-      };
-    });
-    if (opts.published && opts.published.length > 0)
-      combination = await combinationCheck(exact, prot, p, opts.published);
-  } else {
-    const res = protectDp(exact, p, plan.dataset.unit, data.rng);
-    prot = res.tables;
-    const acc = res.accounting;
-    tables = exact.map((e, i) => {
-      const a = acc.tables.find((x) => x.table === e.plan.id)!;
-      const t = prot[i]!;
-      const q = a.queries[0]!;
-      const always = markedCells(e.plan, e.plan.alwaysSuppress, 'alwaysSuppress');
-      let byThreshold = 0;
-      let hw = 0;
-      let hwN = 0;
-      t.cells.forEach((c, k) => {
-        if (c.value === null && !always.has(k)) byThreshold++;
-        if (c.accuracy) {
-          hw += c.accuracy.halfWidth95;
-          hwN++;
-        }
-      });
-      const approxEpsilon = a.rho !== null ? zcdpToApproxDp(a.rho, p.delta) : a.epsilon!;
-      return {
-        ...base(e, t),
-        sdc: null,
-        dp: {
-          epsilon: a.epsilon,
-          rho: a.rho,
-          approxEpsilon,
-          delta: a.rho !== null ? p.delta : 0,
-          noiseScale: a.noiseScale,
-          noiseSd: q.noiseSd,
-          halfWidth95: e.plan.measure.kind === 'mean' ? (hwN > 0 ? hw / hwN : 0) : q.halfWidth95,
-          queryHalfWidth95: q.halfWidth95,
-          meanCellHalfWidth95: hwN > 0 ? hw / hwN : 0,
-          error: realisedError(e, t),
-          suppressedByThreshold: byThreshold,
-          shareSuppressedByThreshold: t.cells.length > 0 ? byThreshold / t.cells.length : 0,
-        },
-      };
-    });
-    const cost = planCost(plan)!;
-    const l = opts.ledger;
-    budget = {
-      mechanism: acc.mechanism,
-      total: acc.total,
-      cost,
-      ledger: l
-        ? {
-            ...l,
-            remainingRho: l.totalRho - l.spentRho,
-            remainingEpsilon: l.totalEpsilon - l.spentEpsilon,
-            fits:
-              cost.rho <= l.totalRho - l.spentRho + 1e-9 &&
-              (cost.epsilon === null || cost.epsilon <= l.totalEpsilon - l.spentEpsilon + 1e-9),
-          }
-        : 'unknown',
-    };
-  }
+  });
+  const none: ReleaseFigures = { sdc: null, budget: null, combination: null };
+  const release = { ...none, ...figures.release };
 
   return {
     previewVersion: PREVIEW_VERSION,
@@ -274,18 +144,14 @@ export async function previewFromExact(plan: Plan, data: ExactData, opts: Previe
       file: path.basename(plan.policyPath),
     },
     dataset: plan.dataset.id,
-    regime: p.regime as 'sdc' | 'dp',
+    regime: p.regime,
     randomness: { source: data.rng.kind, seed: data.rng.seed },
     rows: { read: data.stats.rowsRead, dropped: data.stats.rowsDropped, units: data.stats.units },
     tables,
-    sdc,
-    budget,
+    sdc: release.sdc,
+    budget: release.budget,
     sparsityThreshold: sparsity,
-    combination,
+    combination: release.combination,
     lint: lintPlan(plan, { exact, stats: data.stats, ledger: opts.ledger ?? null }),
   };
-}
-
-function finite(x: number): number | null {
-  return Number.isFinite(x) ? x : null;
 }

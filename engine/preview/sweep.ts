@@ -6,6 +6,7 @@
  */
 import { StatguardError } from '../errors.ts';
 import type { Plan, ProtectionPlan } from '../types.ts';
+import type { RegimeName } from '../release/manifest.ts';
 import { previewFromExact, type ExactData, type Preview } from './preview.ts';
 
 export type SweepParam = 'epsilon' | 'rho' | 'threshold' | 'p' | 'n';
@@ -45,7 +46,7 @@ export interface SweepPoint {
 
 export interface Sweep {
   readonly policy: string;
-  readonly regime: 'sdc' | 'dp';
+  readonly regime: RegimeName;
   readonly param: SweepParam;
   /** The figure a chart shows by default. */
   readonly metric: SweepMetric;
@@ -88,33 +89,68 @@ export function checkSweep(spec: SweepSpec): SweepSpec {
   return { param: spec.param, values: [...spec.values].sort((a, b) => a - b) };
 }
 
+/** How one regime is swept: its parameters, its default chart figure and its figures of a point. */
+interface RegimeSweep<P extends ProtectionPlan> {
+  /** The protection with one parameter set, or why the parameter cannot be swept. */
+  set(p: P, param: SweepParam, value: number): P | string;
+  readonly metric: SweepMetric;
+  /** The regime's figures of one point; `w` averages a per-table figure weighted by cells. */
+  figures(p: Preview, w: (f: (t: Preview['tables'][number]) => number | null) => number | null): Partial<SweepPoint>;
+}
+
+const sdc: RegimeSweep<Extract<ProtectionPlan, { regime: 'sdc' }>> = {
+  set(p, param, value) {
+    if (param === 'threshold' || param === 'n') return { ...p, minFrequency: value };
+    if (param === 'p') return { ...p, pPercent: value };
+    return `${param} is a dp budget; this is an sdc policy`;
+  },
+  metric: 'shareCellsSuppressed',
+  figures: (p, w) => ({
+    shareValueSuppressed: w((t) => t.sdc!.shareValueSuppressed),
+    primary: p.tables.reduce((n, t) => n + t.sdc!.primaryTotal, 0),
+    secondary: p.tables.reduce((n, t) => n + t.sdc!.secondary, 0),
+  }),
+};
+
+const dp: RegimeSweep<Extract<ProtectionPlan, { regime: 'dp' }>> = {
+  set(p, param, value) {
+    if (param === 'epsilon')
+      return p.mechanism === 'discrete-laplace'
+        ? { ...p, epsilon: value }
+        : 'its mechanism is discrete-gaussian (sweep rho)';
+    if (param === 'rho')
+      return p.mechanism === 'discrete-gaussian'
+        ? { ...p, rho: value }
+        : 'its mechanism is discrete-laplace (sweep epsilon)';
+    if (param === 'threshold') return { ...p, noisyThreshold: value };
+    return 'p and n are sdc rule parameters; this is a dp policy';
+  },
+  metric: 'shareRelAbove10',
+  figures: (p, w) => ({
+    meanAbsError: w((t) => t.dp!.error.meanAbsError),
+    maxAbsError: Math.max(...p.tables.map((t) => t.dp!.error.maxAbsError)),
+    shareRelAbove10: w((t) => t.dp!.error.shareRelAbove10),
+    shareRelAbove50: w((t) => t.dp!.error.shareRelAbove50),
+    halfWidth95: w((t) => t.dp!.halfWidth95),
+  }),
+};
+
+/** The regimes a sweep supports. */
+const SWEEPS: { readonly [R in RegimeName]?: RegimeSweep<Extract<ProtectionPlan, { regime: R }>> } = { sdc, dp };
+
+function sweepOf(regime: RegimeName): RegimeSweep<ProtectionPlan> | undefined {
+  return SWEEPS[regime] as RegimeSweep<ProtectionPlan> | undefined;
+}
+
 /** The plan with one protection parameter changed (the plan itself is frozen and left alone). */
 export function planWith(plan: Plan, param: SweepParam, value: number): Plan {
   const p = plan.protection;
-  const bad = (why: string): never => {
-    throw new StatguardError('USAGE', `cannot sweep ${param} on policy ${plan.policyId}: ${why}`);
-  };
-  let q: ProtectionPlan;
-  if (p.regime === 'dp') {
-    if (param === 'epsilon')
-      q =
-        p.mechanism === 'discrete-laplace'
-          ? { ...p, epsilon: value }
-          : bad('its mechanism is discrete-gaussian (sweep rho)');
-    else if (param === 'rho')
-      q =
-        p.mechanism === 'discrete-gaussian'
-          ? { ...p, rho: value }
-          : bad('its mechanism is discrete-laplace (sweep epsilon)');
-    else if (param === 'threshold') q = { ...p, noisyThreshold: value };
-    else q = bad('p and n are sdc rule parameters; this is a dp policy');
-  } else if (p.regime === 'sdc') {
-    if (param === 'threshold' || param === 'n') q = { ...p, minFrequency: value };
-    else if (param === 'p') q = { ...p, pPercent: value };
-    else q = bad(`${param} is a dp budget; this is an sdc policy`);
-  } else {
-    q = bad(`sweeps support the sdc and dp regimes, not ${(p as { regime: string }).regime}`);
-  }
+  const sweep = sweepOf(p.regime);
+  const q = sweep
+    ? sweep.set(p, param, value)
+    : `sweeps support the ${Object.keys(SWEEPS).join(' and ')} regimes, not ${p.regime}`;
+  if (typeof q === 'string')
+    throw new StatguardError('USAGE', `cannot sweep ${param} on policy ${plan.policyId}: ${q}`);
   return { ...plan, protection: q };
 }
 
@@ -124,9 +160,9 @@ export async function sweepPolicy(plan: Plan, spec: SweepSpec, data: ExactData):
   for (const v of s.values) points.push(pointOf(v, await previewFromExact(planWith(plan, s.param, v), data)));
   return {
     policy: plan.policyId,
-    regime: plan.protection.regime === 'dp' ? 'dp' : 'sdc',
+    regime: plan.protection.regime,
     param: s.param,
-    metric: plan.protection.regime === 'dp' ? 'shareRelAbove10' : 'shareCellsSuppressed',
+    metric: sweepOf(plan.protection.regime)!.metric,
     points,
   };
 }
@@ -145,18 +181,18 @@ function pointOf(value: number, p: Preview): SweepPoint {
     }
     return den > 0 ? num / den : null;
   };
-  const dp = p.regime === 'dp';
   return {
     value,
     cells,
     shareCellsSuppressed: cells > 0 ? sup / cells : 0,
-    meanAbsError: dp ? w((t) => t.dp!.error.meanAbsError) : null,
-    maxAbsError: dp ? Math.max(...p.tables.map((t) => t.dp!.error.maxAbsError)) : null,
-    shareRelAbove10: dp ? w((t) => t.dp!.error.shareRelAbove10) : null,
-    shareRelAbove50: dp ? w((t) => t.dp!.error.shareRelAbove50) : null,
-    halfWidth95: dp ? w((t) => t.dp!.halfWidth95) : null,
-    shareValueSuppressed: dp ? null : w((t) => t.sdc!.shareValueSuppressed),
-    primary: dp ? null : p.tables.reduce((n, t) => n + t.sdc!.primaryTotal, 0),
-    secondary: dp ? null : p.tables.reduce((n, t) => n + t.sdc!.secondary, 0),
+    meanAbsError: null,
+    maxAbsError: null,
+    shareRelAbove10: null,
+    shareRelAbove50: null,
+    halfWidth95: null,
+    shareValueSuppressed: null,
+    primary: null,
+    secondary: null,
+    ...sweepOf(p.regime)!.figures(p, w),
   };
 }

@@ -6,8 +6,15 @@
  * processing counts (rows read, dropped, units), the input fingerprint and
  * file location. Exact row counts are internal because under differential
  * privacy the exact dataset size is itself a statistic of the data.
+ *
+ * `buildManifest` assembles it: run facts from the plan and the aggregation,
+ * and what the regime states (`RegimeStatement`, written by the regime's own
+ * describe.ts). Field order is fixed here (it is the order of the JSON file).
  */
-import type { ReleaseMeta } from '../types.ts';
+import path from 'node:path';
+import type { AggregateStats } from '../source/index.ts';
+import type { Plan, ProtectedTable, ProtectionPlan, RandomSource, ReleaseMeta } from '../types.ts';
+import { ENGINE_VERSION } from '../version.ts';
 
 export const MANIFEST_VERSION = 1;
 
@@ -27,15 +34,35 @@ export interface ManifestTableEntry {
   readonly files: Readonly<
     Record<'csv' | 'jsonstat', { readonly path: string; readonly sha256: string; readonly bytes: number }>
   >;
-  /** DP: this table's share of the budget, sensitivity and noise scale. SDC: null. */
+  /** The regime's per-table entry (dp: share of the budget, sensitivity, noise scale; ckm: maximum deviation; sdc: null). */
   readonly privacy: Readonly<Record<string, unknown>> | null;
 }
 
-export interface Guarantee {
-  readonly regime: 'sdc' | 'dp' | 'ckm';
+/** A protection regime's name (`protection.regime` of the policy). */
+export type RegimeName = ProtectionPlan['regime'];
+
+/**
+ * The guarantee of one regime: its one sentence, then its figures (typed in the regime's describe.ts; a manifest
+ * read back from disk is only checked for its statement).
+ */
+export interface GuaranteeOf<R extends RegimeName> {
+  readonly regime: R;
   /** One sentence a researcher can read. */
   readonly statement: string;
   readonly [key: string]: unknown;
+}
+
+/** The guarantee of a release, discriminated by its regime. */
+export type Guarantee = { [R in RegimeName]: GuaranteeOf<R> }[RegimeName];
+
+/** What a regime states in the manifest (engine/<regime>/describe.ts). */
+export interface RegimeStatement {
+  readonly guarantee: Guarantee;
+  /** Budget spent (regimes that spend one), or null. */
+  readonly budget: Readonly<Record<string, unknown>> | null;
+  readonly methods: readonly string[];
+  /** Per table of the plan, in plan order: its `privacy` entry. */
+  readonly privacy: readonly (Readonly<Record<string, unknown>> | null)[];
 }
 
 export interface Manifest {
@@ -50,9 +77,9 @@ export interface Manifest {
   readonly release: ReleaseMeta;
   /** 'crypto' for real releases; 'seeded' marks a test or demo release (refused by publish unless the policy is a demo). */
   readonly randomness: { readonly source: 'crypto' | 'seeded'; readonly seed: string | null };
-  readonly regime: 'sdc' | 'dp' | 'ckm';
+  readonly regime: RegimeName;
   readonly guarantee: Guarantee;
-  /** Budget spent (dp) per table and in total; null for sdc. */
+  /** Budget spent (regimes that spend one: dp), in total; null otherwise. */
   readonly budget: Readonly<Record<string, unknown>> | null;
   readonly methods: readonly string[];
   readonly tables: readonly ManifestTableEntry[];
@@ -75,4 +102,97 @@ export interface Manifest {
 export function publicManifest(m: Manifest): Omit<Manifest, 'internal'> {
   const { internal: _internal, ...rest } = m;
   return rest;
+}
+
+/** What a run contributes to its manifest besides the regime's statement. */
+export interface ManifestRun {
+  readonly rng: RandomSource;
+  readonly stats: AggregateStats;
+  readonly createdAt: Date;
+  /** Start of the run (Date.now()), for `internal.durationMs`. */
+  readonly started: number;
+}
+
+/** The manifest of a release (its `files` entries are added by the writer). */
+export function buildManifest(
+  plan: Plan,
+  tables: readonly ProtectedTable[],
+  said: RegimeStatement,
+  run: ManifestRun,
+): Omit<Manifest, 'tables'> & { readonly tables: readonly Omit<ManifestTableEntry, 'files'>[] } {
+  const stats = run.stats;
+  return {
+    manifestVersion: MANIFEST_VERSION,
+    engine: { name: 'statguard', version: ENGINE_VERSION },
+    createdAt: run.createdAt.toISOString(),
+    policy: {
+      id: plan.policyId,
+      version: plan.policyVersion,
+      sha256: plan.policySha256,
+      file: path.basename(plan.policyPath),
+    },
+    dataset: {
+      id: plan.dataset.id,
+      unit: {
+        kind: plan.dataset.unit.kind,
+        maxRowsPerUnit: plan.dataset.unit.maxRowsPerUnit,
+        column: plan.dataset.unit.column,
+      },
+    },
+    release: { ...plan.release },
+    randomness: { source: run.rng.kind, seed: run.rng.seed },
+    regime: plan.protection.regime,
+    guarantee: said.guarantee,
+    budget: said.budget,
+    methods: said.methods,
+    tables: tables.map((t, i) => tableEntry(t, said.privacy[i] ?? null)),
+    internal: {
+      input: {
+        kind: stats.input.kind,
+        file: stats.input.file,
+        bytes: stats.input.bytes,
+        sha256: stats.input.sha256,
+      },
+      rows: {
+        read: stats.rowsRead,
+        dropped: stats.rowsDropped,
+        dropReasons: { ...stats.dropReasons },
+        afterBounding: stats.rowsAfterBounding,
+        removedByBounding: stats.rowsRemovedByBounding,
+        units: stats.units,
+        valuesClamped: stats.valuesClamped,
+      },
+      durationMs: Date.now() - run.started,
+    },
+  };
+}
+
+function tableEntry(
+  t: ProtectedTable,
+  privacy: Readonly<Record<string, unknown>> | null,
+): Omit<ManifestTableEntry, 'files'> {
+  const tp = t.plan;
+  const m = tp.measure;
+  return {
+    id: tp.id,
+    title: tp.title,
+    description: tp.description,
+    measure:
+      m.kind === 'count'
+        ? { kind: 'count' }
+        : {
+            kind: m.kind,
+            column: m.column,
+            bounds: [m.lower / 10 ** m.decimals, m.upper / 10 ** m.decimals] as const,
+          },
+    dimensions: tp.dimensions.map((d) => ({
+      name: d.name,
+      label: d.label,
+      categories: d.leafCount,
+      levels: d.nodes.length,
+    })),
+    cells: t.cells.length,
+    suppressed: t.cells.reduce((n, c) => n + (c.value === null ? 1 : 0), 0),
+    privacy,
+  };
 }

@@ -13,14 +13,12 @@ import { buildDimension, ancestorsOf } from '../../engine/policy/dimension.ts';
 import { StatguardError } from '../../engine/errors.ts';
 import {
   protectDp,
-  seededRandom,
-  cryptoRandom,
   tableSensitivity,
   discreteLaplaceHalfWidth,
   discreteGaussianHalfWidth,
   zcdpToApproxDp,
-  RandomReader,
 } from '../../engine/dp/index.ts';
+import { seededRandom, cryptoRandom, RandomReader } from '../../engine/random.ts';
 
 const region = buildDimension({
   name: 'region',

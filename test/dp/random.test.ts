@@ -1,17 +1,6 @@
 import t from 'tap';
-import {
-  cryptoRandom,
-  seededRandom,
-  uniformBigInt,
-  RandomReader,
-  rationalFromNumber,
-  rationalAtLeast,
-  roundUp,
-  rational,
-  isqrt,
-  ratToNumber,
-  bitLength,
-} from '../../engine/dp/index.ts';
+import { rationalFromNumber, rationalAtLeast, roundUp, rational, isqrt, ratToNumber } from '../../engine/dp/index.ts';
+import { cryptoRandom, seededRandom, uniformBigInt, RandomReader, bitLength } from '../../engine/random.ts';
 import { chiSquareCritical } from './stats-helpers.ts';
 
 t.test('sources: kinds, seeds, reproducibility, byte streams', async (t) => {

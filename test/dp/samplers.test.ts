@@ -1,6 +1,5 @@
 import t from 'tap';
 import {
-  seededRandom,
   rational,
   rationalAtLeast,
   sampleBernoulli,
@@ -13,6 +12,7 @@ import {
   ratToNumber,
   type Rational,
 } from '../../engine/dp/index.ts';
+import { seededRandom } from '../../engine/random.ts';
 import { binomialZ, chiSquareGof, gaussPmf, laplacePmf, tally, varianceZ } from './stats-helpers.ts';
 
 const N = 100_000;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { main, type Io } from '../../cli/main.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { csvSource } from '../../engine/source/index.ts';
-import { seededRandom } from '../../engine/dp/index.ts';
+import { seededRandom } from '../../engine/random.ts';
 import type { Manifest } from '../../engine/release/manifest.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');

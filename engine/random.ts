@@ -1,5 +1,5 @@
 /**
- * Randomness for the DP regime.
+ * Randomness of a run, for every regime.
  *
  * - `cryptoRandom()` draws from node:crypto (CSPRNG). It is the only source a
  *   real release may use.
@@ -13,11 +13,14 @@
  * redraw. Guarantee: every value in [0, n) has probability exactly 1/n (no
  * modulo bias), because the accepted draws are uniform on [0, 2^bits) restricted
  * to [0, n). Expected number of draws < 2 since n > 2^(bits-1).
+ *
+ * `randomSourceFor(seed)` picks the source of a run; `drawKey(rng)` draws one 32-byte secret of the run (the
+ * bounding key, then any secret a regime asks for, in that order: seeded runs stay byte-identical).
  */
 import { randomBytes } from 'node:crypto';
 import seedrandom from 'seedrandom';
-import type { RandomSource } from '../types.ts';
-import { StatguardError } from '../errors.ts';
+import type { RandomSource } from './types.ts';
+import { StatguardError } from './errors.ts';
 
 const POOL_BYTES = 65536;
 
@@ -182,4 +185,17 @@ export function readerFor(source: RandomSource): RandomReader {
 /** Uniform integer in [0, n) for BigInt n >= 1, exactly uniform (rejection sampling). */
 export function uniformBigInt(rng: RandomSource, n: bigint): bigint {
   return readerFor(rng).uniformBigInt(n);
+}
+
+/** The random source of a run: node:crypto, or seeded (tests and demos; marked so in the manifest). */
+export function randomSourceFor(seed: string | undefined): RandomSource {
+  return seed === undefined ? cryptoRandom() : seededRandom(seed);
+}
+
+/**
+ * One 32-byte secret of the run. A crypto run draws it straight from node:crypto (not from the pooled noise bytes);
+ * a seeded run takes the next 32 bytes of its stream.
+ */
+export function drawKey(rng: RandomSource): Uint8Array {
+  return rng.kind === 'crypto' ? new Uint8Array(randomBytes(32)) : rng.bytes(32);
 }

@@ -1,0 +1,58 @@
+/**
+ * What an sdc release states in its manifest: the guarantee (no suppressed cell recoverable exactly or within its
+ * protection interval from the published cells, by a linear attacker over all tables), the method notes (the
+ * primary rules, the secondary suppression and any release it was linked with) and no per-table accounting.
+ * Text comes from the plan and the linked tables only.
+ */
+import path from 'node:path';
+import type { Plan, SdcPlan, UnitPlan } from '../types.ts';
+import type { GuaranteeOf, RegimeStatement } from '../release/manifest.ts';
+import type { PublishedTableLink } from './index.ts';
+
+export interface SdcGuarantee extends GuaranteeOf<'sdc'> {
+  readonly unit: UnitPlan['kind'];
+}
+
+export function describeSdc(
+  plan: Plan & { readonly protection: SdcPlan },
+  links: readonly PublishedTableLink[],
+): RegimeStatement {
+  const p = plan.protection;
+  const guarantee: SdcGuarantee = {
+    regime: 'sdc',
+    statement:
+      'Statistical disclosure control: cells failing the primary rules are suppressed, and secondary suppressions ensure no suppressed cell can be recovered exactly or within its protection interval from the published cells of this release (linear attacker audit over all tables).',
+    unit: plan.dataset.unit.kind,
+  };
+  return {
+    guarantee,
+    budget: null,
+    methods: [
+      ...primaryRuleNotes(p),
+      `Secondary suppression: ${p.secondary.method} method, cost ${p.secondary.cost}; every suppression pattern was audited by linear programming over all tables of the release together (attacker intervals checked against each sensitive cell's protection level).`,
+      ...(links.length > 0
+        ? [
+            `Linked with ${links.length} table(s) already published from dataset ${plan.dataset.id} (${[...new Set(links.map((l) => l.release))].map((r) => path.basename(path.resolve(r))).join(', ')}): their published cells were constants and their suppressed cells unknowns of the same audit, so no cell suppressed here or there can be recovered by combining the releases.`,
+          ]
+        : []),
+    ],
+    privacy: plan.tables.map(() => null),
+  };
+}
+
+function primaryRuleNotes(p: SdcPlan): string[] {
+  const out: string[] = [];
+  if (p.minFrequency !== null)
+    out.push(`Minimum frequency rule: a cell with 0 < units < ${p.minFrequency} is suppressed.`);
+  for (const d of p.dominance)
+    out.push(
+      `(${d.n},${d.k}) dominance rule: a cell whose ${d.n} largest unit contributions exceed ${d.k}% of its total is suppressed.`,
+    );
+  if (p.pPercent !== null)
+    out.push(
+      `p% rule with p = ${p.pPercent}: a cell is suppressed when the second largest contributor could estimate the largest within ${p.pPercent}%.`,
+    );
+  if (p.pq !== null) out.push(`(p,q) rule with p = ${p.pq.p}, q = ${p.pq.q}.`);
+  out.push(p.zeroCells === 'suppress' ? 'Empty cells are suppressed.' : 'Empty cells are published as 0.');
+  return out;
+}
