@@ -263,7 +263,7 @@ class UnitStore {
  * The kept rows of a unit with more than m rows are the m whose keyed hash
  * SHA-256(hex(key) | unit id | converted row content) (`boundingHashInput`) is
  * smallest. The same canonical text is hashed by the SQL sources
- * (engine/source/sql-builder.ts), so every path keeps the same rows. The choice
+ * (engine/source/sql/), so every path keeps the same rows. The choice
  * depends on the key and on the unit's multiset of rows only, never on row
  * order: rows with identical content hash equally and are interchangeable, so
  * any tie-break keeps the same multiset. Without the key (32 random bytes per

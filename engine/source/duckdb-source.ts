@@ -7,7 +7,7 @@ import type { RawBuilder } from 'kysely';
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
 import { requireColumns } from './pg-relation.ts';
-import type { SqlRelation } from './sql-builder.ts';
+import type { SqlRelation } from './sql/index.ts';
 import { aggregateSql } from './sql-source.ts';
 import type { SqlExecutor } from './sql-source.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
@@ -58,7 +58,7 @@ const strLit = (s: string): RawBuilder<unknown> => sql.lit(s) as RawBuilder<unkn
 
 /**
  * Large CSV and Parquet files through the embedded analytical engine
- * (DuckDB): the same generated SQL as PostgreSQL (sql-builder.ts, flavor
+ * (DuckDB): the same generated SQL as PostgreSQL (sql/, flavor
  * 'duckdb'). CSV files are read with every column as text (all_varchar), so
  * the typed conversion rules are exactly the streaming path's; Parquet
  * columns are cast to text first (integers and decimals print as plain

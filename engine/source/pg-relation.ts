@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { RawBuilder } from 'kysely';
 import { StatguardError } from '../errors.ts';
 import type { Plan, PostgresSourcePlan } from '../types.ts';
-import type { SqlRelation } from './sql-builder.ts';
+import type { SqlRelation } from './sql/index.ts';
 import type { SqlExecutor, SqlInputInfo } from './sql-source.ts';
 
 /** The FROM item for a PostgreSQL table or view (quoted identifiers). */

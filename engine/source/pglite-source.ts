@@ -24,7 +24,7 @@ export function pgliteExecutor(db: PgliteLike): SqlExecutor {
 
 /**
  * A PostgreSQL-kind source on embedded PGlite (WASM PostgreSQL): the same SQL
- * as a PostgreSQL server (sql-builder.ts), for tests and the embedded default.
+ * as a PostgreSQL server (sql/), for tests and the embedded default.
  */
 export function pgliteSource(opts: PgliteSourceOptions = {}): Source {
   return {

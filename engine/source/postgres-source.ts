@@ -40,7 +40,7 @@ export function connectionUrl(
 
 /**
  * A PostgreSQL server (or Citus coordinator) source: validation, bounding and
- * aggregation run in the database (sql-builder.ts); only cells travel. The
+ * aggregation run in the database (sql/); only cells travel. The
  * driver (`pg`) is loaded on first use so engine/ has no static driver import.
  */
 export function postgresSource(opts: PostgresSourceOptions = {}): Source {

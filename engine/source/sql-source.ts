@@ -2,7 +2,7 @@ import { StatguardError } from '../errors.ts';
 import type { ExactCell, ExactTable, Plan } from '../types.ts';
 import { TOP_K, cellCount, strides } from '../types.ts';
 import { randomBytes } from 'node:crypto';
-import { POS_FACTOR, REASON_OF, buildSql, groupingMask } from './sql-builder.ts';
+import { POS_FACTOR, REASON_OF, buildSql, groupingMask } from './sql/index.ts';
 import type {
   AggMode,
   AggStatement,
@@ -12,7 +12,7 @@ import type {
   SqlQueryPlan,
   SqlRelation,
   UnitKey,
-} from './sql-builder.ts';
+} from './sql/index.ts';
 import type { AggregateContext, AggregateResult, AggregateStats } from './source.ts';
 
 /**
@@ -28,7 +28,7 @@ export interface SqlExecutor {
    * coordinator sets false: a temporary table would pull every row to the coordinator.
    */
   readonly materialize?: boolean;
-  /** Whether GROUP BY GROUPING SETS and GROUPING() may be used (default true). A Citus coordinator sets false (see sql-builder.ts). */
+  /** Whether GROUP BY GROUPING SETS and GROUPING() may be used (default true). A Citus coordinator sets false (see sql/citus.ts). */
   readonly groupingSets?: boolean;
   /**
    * A PostgreSQL server that can read one table through several connections at once (postgres-source.ts). PostgreSQL runs
@@ -125,7 +125,7 @@ const toInt = (v: unknown): number => {
  * Run the pushdown statements for `plan` over `rel` and decode the cells into
  * ExactTables identical to the CSV path's (same conversion rules, bounding
  * hash, clamping and per-unit contributions). Guarantees are stated next to
- * the generated SQL in sql-builder.ts.
+ * the generated SQL in sql/.
  */
 export async function aggregateSql(
   plan: Plan,
