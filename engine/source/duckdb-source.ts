@@ -9,7 +9,7 @@ import type { Plan } from '../types.ts';
 import { requireColumns } from './pg-relation.ts';
 import type { SqlRelation } from './sql/index.ts';
 import { aggregateSql } from './sql-source.ts';
-import type { SqlExecutor } from './sql-source.ts';
+import type { SqlExecutor } from './sql-executor.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
 
 /** The part of a DuckDB connection (@duckdb/node-api) this source uses. */

@@ -3,7 +3,7 @@ import type { RawBuilder } from 'kysely';
 import { StatguardError } from '../errors.ts';
 import type { Plan, PostgresSourcePlan } from '../types.ts';
 import type { SqlRelation } from './sql/index.ts';
-import type { SqlExecutor, SqlInputInfo } from './sql-source.ts';
+import type { SqlExecutor, SqlInputInfo } from './sql-executor.ts';
 
 /** The FROM item for a PostgreSQL table or view (quoted identifiers). */
 export function pgRelation(src: PostgresSourcePlan): SqlRelation {

@@ -2,7 +2,7 @@ import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
 import { checkPgColumns, pgExecutor, pgInputInfo, pgRelation } from './pg-relation.ts';
 import { aggregateSql } from './sql-source.ts';
-import type { SqlExecutor } from './sql-source.ts';
+import type { SqlExecutor } from './sql-executor.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
 
 /** The part of a PGlite instance this source uses (structural, so engine/ needs no driver import). */

@@ -2,7 +2,7 @@ import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
 import { checkPgColumns, pgExecutor, pgInputInfo, pgQualifiedName, pgRelation } from './pg-relation.ts';
 import { aggregateSql } from './sql-source.ts';
-import type { ParallelExecutor, SqlExecutor } from './sql-source.ts';
+import type { ParallelExecutor, SqlExecutor } from './sql-executor.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
 
 export interface PostgresSourceOptions {
