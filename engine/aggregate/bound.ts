@@ -1,3 +1,7 @@
+/**
+ * ContributionBounder: at most maxRowsPerUnit rows per unit (chosen by keyed hash, independent of row order), measures
+ * clamped, in bounded memory (spills to temp files by unit hash).
+ */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -1,3 +1,7 @@
+/**
+ * DuckDB source: CSV and Parquet files (or a loaded table) read by embedded DuckDB and aggregated by the generated SQL
+ * (flavour 'duckdb'); identical tables to the CSV path.
+ */
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';

@@ -1,3 +1,7 @@
+/**
+ * PostgreSQL relations for the SQL sources: the FROM item of a table or view, the executor over a pg-like connection,
+ * the input description, and the check that the plan's columns exist.
+ */
 import { sql } from 'kysely';
 import type { RawBuilder } from 'kysely';
 import { StatguardError } from '../errors.ts';

@@ -1,3 +1,7 @@
+/**
+ * PGlite source: embedded PostgreSQL (WASM), an open instance or a data directory, running the PostgreSQL statements on
+ * one connection.
+ */
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
 import { checkPgColumns, pgExecutor, pgInputInfo, pgRelation } from './pg-relation.ts';

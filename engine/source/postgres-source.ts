@@ -1,3 +1,7 @@
+/**
+ * PostgreSQL server source (pg): the connection URL from the environment (never from a policy), reading in parts over
+ * several connections, and the Citus form.
+ */
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
 import { checkPgColumns, pgExecutor, pgInputInfo, pgQualifiedName, pgRelation } from './pg-relation.ts';
