@@ -1,7 +1,4 @@
-/**
- * ContributionBounder: at most maxRowsPerUnit rows per unit (chosen by keyed hash, independent of row order), measures
- * clamped, in bounded memory (spills to temp files by unit hash).
- */
+/** ContributionBounder: at most maxRowsPerUnit rows per unit (keyed hash), measures clamped, bounded memory. */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
