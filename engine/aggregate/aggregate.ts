@@ -1,3 +1,6 @@
+/**
+ * Aggregator: bounded rows into every table's cells (units, rows, sums, top contributions) in one pass, exact in integers.
+ */
 import { StatguardError } from '../errors.ts';
 import { ancestorsOf } from '../policy/dimension.ts';
 import { TOP_K, cellCount, strides } from '../types.ts';

@@ -1,3 +1,4 @@
+/** ContributionBounder: at most maxRowsPerUnit rows per unit (keyed hash), measures clamped, bounded memory. */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -263,7 +264,7 @@ class UnitStore {
  * The kept rows of a unit with more than m rows are the m whose keyed hash
  * SHA-256(hex(key) | unit id | converted row content) (`boundingHashInput`) is
  * smallest. The same canonical text is hashed by the SQL sources
- * (engine/source/sql-builder.ts), so every path keeps the same rows. The choice
+ * (engine/source/sql/), so every path keeps the same rows. The choice
  * depends on the key and on the unit's multiset of rows only, never on row
  * order: rows with identical content hash equally and are interchangeable, so
  * any tie-break keeps the same multiset. Without the key (32 random bytes per

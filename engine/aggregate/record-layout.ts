@@ -1,3 +1,6 @@
+/**
+ * makeRecordLayout: the variables, measure sources and clamp specs shared by every table of a plan.
+ */
 import { StatguardError } from '../errors.ts';
 import type { DatasetPlan, DimensionPlan, Plan, TablePlan } from '../types.ts';
 

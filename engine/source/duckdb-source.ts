@@ -1,3 +1,7 @@
+/**
+ * DuckDB source: CSV and Parquet files (or a loaded table) read by embedded DuckDB and aggregated by the generated SQL
+ * (flavour 'duckdb'); identical tables to the CSV path.
+ */
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -7,9 +11,9 @@ import type { RawBuilder } from 'kysely';
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
 import { requireColumns } from './pg-relation.ts';
-import type { SqlRelation } from './sql-builder.ts';
+import type { SqlRelation } from './sql/index.ts';
 import { aggregateSql } from './sql-source.ts';
-import type { SqlExecutor } from './sql-source.ts';
+import type { SqlExecutor } from './sql-executor.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
 
 /** The part of a DuckDB connection (@duckdb/node-api) this source uses. */
@@ -58,7 +62,7 @@ const strLit = (s: string): RawBuilder<unknown> => sql.lit(s) as RawBuilder<unkn
 
 /**
  * Large CSV and Parquet files through the embedded analytical engine
- * (DuckDB): the same generated SQL as PostgreSQL (sql-builder.ts, flavor
+ * (DuckDB): the same generated SQL as PostgreSQL (sql/, flavor
  * 'duckdb'). CSV files are read with every column as text (all_varchar), so
  * the typed conversion rules are exactly the streaming path's; Parquet
  * columns are cast to text first (integers and decimals print as plain

@@ -20,5 +20,5 @@ export {
   type SqlRelation,
   type SqlQueryPlan,
   type CompiledSql,
-} from './sql-builder.ts';
+} from './sql/index.ts';
 export { pgRelation, pgInputInfo } from './pg-relation.ts';

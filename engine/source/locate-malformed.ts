@@ -1,3 +1,7 @@
+/**
+ * Diagnostics for CSV_MALFORMED: re-scans a CSV file with RFC 4180 quoting to name the line and field where a broken
+ * record starts. Never used to read data.
+ */
 import * as fs from 'node:fs';
 
 export interface MalformedLocation {

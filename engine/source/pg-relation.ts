@@ -1,9 +1,13 @@
+/**
+ * PostgreSQL relations for the SQL sources: the FROM item of a table or view, the executor over a pg-like connection,
+ * the input description, and the check that the plan's columns exist.
+ */
 import { sql } from 'kysely';
 import type { RawBuilder } from 'kysely';
 import { StatguardError } from '../errors.ts';
 import type { Plan, PostgresSourcePlan } from '../types.ts';
-import type { SqlRelation } from './sql-builder.ts';
-import type { SqlExecutor, SqlInputInfo } from './sql-source.ts';
+import type { SqlRelation } from './sql/index.ts';
+import type { SqlExecutor, SqlInputInfo } from './sql-executor.ts';
 
 /** The FROM item for a PostgreSQL table or view (quoted identifiers). */
 export function pgRelation(src: PostgresSourcePlan): SqlRelation {

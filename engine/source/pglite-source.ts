@@ -1,8 +1,12 @@
+/**
+ * PGlite source: embedded PostgreSQL (WASM), an open instance or a data directory, running the PostgreSQL statements on
+ * one connection.
+ */
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
 import { checkPgColumns, pgExecutor, pgInputInfo, pgRelation } from './pg-relation.ts';
 import { aggregateSql } from './sql-source.ts';
-import type { SqlExecutor } from './sql-source.ts';
+import type { SqlExecutor } from './sql-executor.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
 
 /** The part of a PGlite instance this source uses (structural, so engine/ needs no driver import). */
@@ -24,7 +28,7 @@ export function pgliteExecutor(db: PgliteLike): SqlExecutor {
 
 /**
  * A PostgreSQL-kind source on embedded PGlite (WASM PostgreSQL): the same SQL
- * as a PostgreSQL server (sql-builder.ts), for tests and the embedded default.
+ * as a PostgreSQL server (sql/), for tests and the embedded default.
  */
 export function pgliteSource(opts: PgliteSourceOptions = {}): Source {
   return {

@@ -1,8 +1,12 @@
+/**
+ * PostgreSQL server source (pg): the connection URL from the environment (never from a policy), reading in parts over
+ * several connections, and the Citus form.
+ */
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
 import { checkPgColumns, pgExecutor, pgInputInfo, pgQualifiedName, pgRelation } from './pg-relation.ts';
 import { aggregateSql } from './sql-source.ts';
-import type { ParallelExecutor, SqlExecutor } from './sql-source.ts';
+import type { ParallelExecutor, SqlExecutor } from './sql-executor.ts';
 import type { AggregateContext, AggregateResult, Source } from './source.ts';
 
 export interface PostgresSourceOptions {
@@ -40,7 +44,7 @@ export function connectionUrl(
 
 /**
  * A PostgreSQL server (or Citus coordinator) source: validation, bounding and
- * aggregation run in the database (sql-builder.ts); only cells travel. The
+ * aggregation run in the database (sql/); only cells travel. The
  * driver (`pg`) is loaded on first use so engine/ has no static driver import.
  */
 export function postgresSource(opts: PostgresSourceOptions = {}): Source {

@@ -1,3 +1,7 @@
+/**
+ * RowConverter: one CSV record -> the compact record of the layout (category indices, scaled measures), or the reason
+ * class of the first failing column. The SQL conversion (sql/conversion.ts) reproduces these rules.
+ */
 import { StatguardError } from '../errors.ts';
 import type { ColumnPlan, DatasetPlan } from '../types.ts';
 import type { RecordLayout } from '../aggregate/record-layout.ts';

@@ -1,3 +1,6 @@
+/**
+ * sourceFor: the source adapter for a plan's source kind.
+ */
 import type { Plan } from '../types.ts';
 import { csvSource } from './csv-source.ts';
 import { duckdbSource } from './duckdb-source.ts';

@@ -1,3 +1,6 @@
+/**
+ * The Source interface and what every source returns: exact tables and aggregate statistics.
+ */
 import type { ExactTable, Plan } from '../types.ts';
 
 /**

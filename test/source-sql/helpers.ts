@@ -11,7 +11,7 @@ import { createReadStream } from 'node:fs';
 import { planPolicy, validatePolicy } from '../../engine/policy/index.ts';
 import type { PolicyDoc } from '../../engine/policy/index.ts';
 import type { CsvSourcePlan, ExactCell, ExactTable, Plan, SourcePlan } from '../../engine/types.ts';
-import { planUsesTop } from '../../engine/source/sql-builder.ts';
+import { planUsesTop } from '../../engine/source/sql/index.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const KEY = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 255);
