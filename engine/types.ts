@@ -130,7 +130,7 @@ export interface CsvSourcePlan {
 
 /**
  * A PostgreSQL table or view: validation, bounding and aggregation run inside
- * the database as SQL (engine/source/sql-builder.ts); only cells come back.
+ * the database as SQL (engine/source/sql/); only cells come back.
  */
 export interface PostgresSourcePlan {
   readonly kind: 'postgres';
