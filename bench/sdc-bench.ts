@@ -48,7 +48,7 @@ import { auditPattern } from '../engine/sdc/audit.ts';
 import { highsRuntime } from '../engine/sdc/highs.ts';
 import { cellCosts, heuristicSuppression, optimalSuppression } from '../engine/sdc/secondary.ts';
 import type { SecondaryInput } from '../engine/sdc/secondary.ts';
-import type { Witnesses } from '../engine/sdc/witness.ts';
+import type { Witnesses } from '../engine/sdc/witness-check.ts';
 import { TOP_K, cellCount, cellCoords, strides } from '../engine/types.ts';
 import type { DimensionPlan, ExactCell, ExactTable, MeasurePlan, SdcPlan, TablePlan } from '../engine/types.ts';
 

@@ -1,37 +1,19 @@
 import { StatguardError } from '../errors.ts';
+import type { ExactTable } from '../types.ts';
+import { attackerModel } from './attacker-lp.ts';
+import type { AttackDual, AttackerModel } from './attacker-lp.ts';
+import { components } from './components.ts';
+import type { Component } from './components.ts';
+import { determinedCells } from './determined.ts';
 import { highsRuntime } from './highs.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { CellSystem } from './relations.ts';
-import type { ExactTable } from '../types.ts';
-import {
-  checkWitness,
-  checkWitnessOf,
-  cheapestWitness,
-  findWitness,
-  regionSizes,
-  requiredMovement,
-  witnessed,
-} from './witness.ts';
-import type { Witness, Witnesses } from './witness.ts';
+import { mergeSensitive, protectionTargets, requiredMovement } from './sensitive.ts';
+import type { SensitiveCell } from './sensitive.ts';
 import { tolerance } from './tolerance.ts';
-
-/** A sensitive (primary) cell with its required protection, internal units. */
-export interface SensitiveCell {
-  readonly id: number;
-  readonly upper: number;
-  readonly lower: number;
-}
-
-/**
- * Dual multipliers of one attacker LP, per LP row, for Fischetti-Salazar cuts. Row k is relation `relations[k]`:
- * its sum row when `child[k] === -1` (an equality for additive relations, `sum coefs*x <= 0` otherwise), or, for a
- * non-additive relation, the row `x(cells[child[k]]) - x(cells[0]) <= 0` (a child never exceeds its aggregate).
- */
-export interface AttackDual {
-  readonly relations: Int32Array;
-  readonly child: Int32Array;
-  readonly alpha: Float64Array;
-}
+import { hintedWitnesses, movesLocally } from './witness.ts';
+import { witnessed } from './witness-check.ts';
+import type { Witnesses } from './witness-check.ts';
 
 /**
  * The attacker's view of one sensitive cell. Reviewer-only (secure zone): the
@@ -127,149 +109,6 @@ export const EXACT_AUDIT_MAX_CELLS = 2000;
  */
 export const EXACT_AUDIT_MAX_SOLVES = 1000;
 
-export { AUDIT_TOLERANCE, tolerance } from './tolerance.ts';
-
-class UnionFind {
-  readonly parent: Int32Array;
-  constructor(n: number) {
-    this.parent = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.parent[i] = i;
-  }
-  find(x: number): number {
-    let r = x;
-    while (this.parent[r] !== r) r = this.parent[r]!;
-    while (this.parent[x] !== r) {
-      const nx = this.parent[x]!;
-      this.parent[x] = r;
-      x = nx;
-    }
-    return r;
-  }
-  union(a: number, b: number): void {
-    const ra = this.find(a);
-    const rb = this.find(b);
-    if (ra !== rb) this.parent[ra] = rb;
-  }
-}
-
-export interface Component {
-  /** Suppressed global cells. */
-  readonly cells: number[];
-  /** Active relations (global ids) whose suppressed cells lie in this component. */
-  readonly relations: number[];
-}
-
-/**
- * Split the attacker's system into independent components. Published cells are
- * constants, so a relation constrains only its suppressed cells; relations
- * without a suppressed cell carry no information about any unknown and are
- * dropped. Two suppressed cells are in the same component when a chain of
- * active relations links them; the feasible set is the product of the
- * components' feasible sets, so each component's LPs are exact on their own.
- */
-export function components(sys: CellSystem, suppressed: Uint8Array): Component[] {
-  const uf = new UnionFind(sys.cellCount);
-  const active: number[] = [];
-  sys.relations.forEach((r, ri) => {
-    let first = -1;
-    for (const c of r.cells) {
-      if (!suppressed[c]) continue;
-      if (first < 0) first = c;
-      else uf.union(first, c);
-    }
-    if (first >= 0) active.push(ri);
-  });
-  const byRoot = new Map<number, Component>();
-  for (let c = 0; c < sys.cellCount; c++) {
-    if (!suppressed[c]) continue;
-    const root = uf.find(c);
-    let comp = byRoot.get(root);
-    if (!comp) {
-      comp = { cells: [], relations: [] };
-      byRoot.set(root, comp);
-    }
-    comp.cells.push(c);
-  }
-  for (const ri of active) {
-    const r = sys.relations[ri]!;
-    for (const c of r.cells) {
-      if (suppressed[c]) {
-        byRoot.get(uf.find(c))!.relations.push(ri);
-        break;
-      }
-    }
-  }
-  return [...byRoot.values()];
-}
-
-/**
- * Cells of a component whose value linear algebra alone determines: e_j lies in
- * the row space of the component's equation matrix. Only equality rows (additive
- * relations) enter: an inequality cannot pin a cell by itself, and a cell pinned
- * by inequalities together is caught by the LP (min == max). In reduced row echelon form
- * that holds exactly when column j is a pivot column whose row has no other
- * non-zero (the RREF rows are a basis; matching coefficients on pivot columns
- * forces e_j to equal that pivot row). Partial pivoting, tolerance 1e-9 on
- * entries of a 0/±1 matrix: a spurious "determined" only makes the check stricter.
- */
-export function determinedCells(sys: CellSystem, comp: Component, suppressed: Uint8Array): Set<number> {
-  const nc = comp.cells.length;
-  const col = new Map<number, number>();
-  comp.cells.forEach((c, k) => col.set(c, k));
-  const rows: Float64Array[] = comp.relations
-    .filter((ri) => sys.relations[ri]!.additive)
-    .map((ri) => {
-      const r = sys.relations[ri]!;
-      const row = new Float64Array(nc);
-      r.cells.forEach((c, k) => {
-        if (suppressed[c]) row[col.get(c)!]! += r.coefs[k]!;
-      });
-      return row;
-    });
-  const eps = 1e-9;
-  const pivotRowOfCol = new Int32Array(nc).fill(-1);
-  let pr = 0;
-  for (let j = 0; j < nc && pr < rows.length; j++) {
-    let best = -1;
-    let bestAbs = eps;
-    for (let i = pr; i < rows.length; i++) {
-      const v = Math.abs(rows[i]![j]!);
-      if (v > bestAbs) {
-        bestAbs = v;
-        best = i;
-      }
-    }
-    if (best < 0) continue;
-    [rows[pr], rows[best]] = [rows[best]!, rows[pr]!];
-    const p = rows[pr]!;
-    const pv = p[j]!;
-    for (let k = j; k < nc; k++) p[k] = p[k]! / pv;
-    for (let i = 0; i < rows.length; i++) {
-      if (i === pr) continue;
-      const row = rows[i]!;
-      const f = row[j]!;
-      if (Math.abs(f) <= eps) {
-        row[j] = 0;
-        continue;
-      }
-      for (let k = j; k < nc; k++) row[k] = row[k]! - f * p[k]!;
-      row[j] = 0;
-    }
-    pivotRowOfCol[j] = pr;
-    pr++;
-  }
-  const out = new Set<number>();
-  for (let j = 0; j < nc; j++) {
-    const r = pivotRowOfCol[j]!;
-    if (r < 0) continue;
-    const row = rows[r]!;
-    let alone = true;
-    for (let k = 0; k < nc && alone; k++) if (k !== j && Math.abs(row[k]!) > eps) alone = false;
-    if (alone) out.add(comp.cells[j]!);
-  }
-  return out;
-}
-
 /**
  * The attacker audit of a suppression pattern over the whole release.
  *
@@ -297,32 +136,6 @@ export function determinedCells(sys: CellSystem, comp: Component, suppressed: Ui
  * inequalities (LP min == max) count as determined too, so that a relation is
  * never let off because a cell everyone can compute was counted as hidden.
  */
-/** Sensitive cells by id; a cell listed twice (several rules, linked tables) keeps the larger protection each way. */
-export function mergeSensitive(sensitive: readonly SensitiveCell[]): Map<number, SensitiveCell> {
-  const sens = new Map<number, SensitiveCell>();
-  for (const s of sensitive) {
-    const prev = sens.get(s.id);
-    sens.set(s.id, prev ? { id: s.id, upper: Math.max(prev.upper, s.upper), lower: Math.max(prev.lower, s.lower) } : s);
-  }
-  return sens;
-}
-
-/**
- * What the audit requires of a sensitive cell: its attacker interval must reach `needUp` and `needDown` (protection
- * capped at the a priori bounds), compared within `tol`.
- */
-export function protectionTargets(
-  sys: CellSystem,
-  s: SensitiveCell,
-): { needUp: number; needDown: number; tol: number } {
-  const a = sys.value[s.id]!;
-  return {
-    needUp: Math.min(a + s.upper, sys.upper[s.id]!),
-    needDown: Math.max(a - s.lower, sys.lower[s.id]!),
-    tol: tolerance(Math.abs(a) + Math.max(s.upper, s.lower)),
-  };
-}
-
 export async function auditPattern(
   sys: CellSystem,
   suppressed: Uint8Array,
@@ -550,143 +363,4 @@ export async function auditPattern(
   } finally {
     for (const m of models.values()) m.model.dispose();
   }
-}
-
-export interface AttackerModel {
-  readonly model: ReturnType<HighsRuntime['createModel']>;
-  /** Global cell id -> column. */
-  readonly col: Map<number, number>;
-  /** Per LP row: relation index and child position (-1 = the relation's sum row); see AttackDual. */
-  readonly rowRel: Int32Array;
-  readonly rowChild: Int32Array;
-}
-
-/**
- * The attacker's LP over one component: columns = suppressed cells with their a priori bounds, rows = active
- * relations with published cells moved to the right-hand side. Additive relation: one equality row. Non-additive
- * (distinct-unit count) relation: the row `aggregate - sum(children) <= 0` plus, for each child where the child or
- * the aggregate is suppressed, `child - aggregate <= 0` (pairs of published cells carry no information).
- * Every row holds on the exact values, so the exact table is feasible.
- */
-export function attackerModel(
-  highs: HighsRuntime,
-  sys: CellSystem,
-  comp: Component,
-  suppressed: Uint8Array,
-): AttackerModel {
-  const col = new Map<number, number>();
-  comp.cells.forEach((c, k) => col.set(c, k));
-  const starts: number[] = [0];
-  const indices: number[] = [];
-  const values: number[] = [];
-  const rowLower: number[] = [];
-  const rowUpper: number[] = [];
-  const rowRel: number[] = [];
-  const rowChild: number[] = [];
-  const addRow = (
-    cells: readonly number[],
-    coefs: readonly number[],
-    equality: boolean,
-    ri: number,
-    child: number,
-  ): void => {
-    let b = 0;
-    const entries = new Map<number, number>();
-    cells.forEach((c, k) => {
-      const coef = coefs[k]!;
-      if (suppressed[c]) entries.set(col.get(c)!, (entries.get(col.get(c)!) ?? 0) + coef);
-      else b -= coef * sys.value[c]!;
-    });
-    for (const [k, v] of [...entries].sort((x, y) => x[0] - y[0])) {
-      if (v !== 0) {
-        indices.push(k);
-        values.push(v);
-      }
-    }
-    starts.push(indices.length);
-    rowLower.push(equality ? b : -Infinity);
-    rowUpper.push(b);
-    rowRel.push(ri);
-    rowChild.push(child);
-  };
-  for (const ri of comp.relations) {
-    const r = sys.relations[ri]!;
-    addRow([...r.cells], [...r.coefs], r.additive, ri, -1);
-    if (r.additive) continue;
-    const agg = r.cells[0]!;
-    for (let k = 1; k < r.cells.length; k++) {
-      const c = r.cells[k]!;
-      if (suppressed[c] || suppressed[agg]) addRow([c, agg], [1, -1], false, ri, k);
-    }
-  }
-  const nc = comp.cells.length;
-  const nr = rowUpper.length;
-  const model = highs.createModel({
-    numCols: nc,
-    numRows: nr,
-    colCost: new Float64Array(nc),
-    colLower: Float64Array.from(comp.cells, (c) => sys.lower[c]!),
-    colUpper: Float64Array.from(comp.cells, (c) => sys.upper[c]!),
-    rowLower,
-    rowUpper,
-    matrix: { format: 'csr', numRows: nr, numCols: nc, starts, indices, values },
-  });
-  try {
-    // Primal simplex: between solves only the objective changes, so the previous basis stays primal feasible (measured 2.5x faster than the default on a 6,000-cell component).
-    model.options.set({ output_flag: false, simplex_strategy: 4 });
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return { model, col, rowRel: Int32Array.from(rowRel), rowChild: Int32Array.from(rowChild) };
-}
-
-/**
- * Witnesses of protection for sensitive cell `id`: a hinted witness per direction when it carries the movement and
- * passes `checkWitness` on this pattern, else found afresh (`findWitnesses`, only for the directions still missing).
- */
-export function hintedWitnesses(
-  sys: CellSystem,
-  tables: readonly ExactTable[],
-  suppressed: Uint8Array,
-  id: number,
-  need: { up: number; down: number; tol: number },
-  hint: Witnesses | undefined,
-  highs: HighsRuntime | null,
-): Witnesses {
-  const ok = (w: Witness | null | undefined, n: number, dir: 1 | -1): w is Witness =>
-    !!w && w.amount >= n - need.tol && checkWitnessOf(sys, suppressed, w, id, dir);
-  const up = ok(hint?.up, need.up, 1) ? hint!.up : null;
-  const down = ok(hint?.down, need.down, -1) ? hint!.down : null;
-  if (witnessed({ up, down }, need)) return { up, down }; // both present always passes
-  return {
-    up: up ?? findWitness(sys, tables, suppressed, id, 1, need.up, false, highs),
-    down: down ?? findWitness(sys, tables, suppressed, id, -1, need.down, false, highs),
-  };
-}
-
-/**
- * Whether a witness moves suppressed cell `id` at all: a cube of suppressed cells, else the cheapest-witness LP over a
- * region around it with only suppressed cells free (a small movement in either direction). False means "not shown",
- * not "pinned": the caller then solves the component's LP.
- */
-function movesLocally(
-  sys: CellSystem,
-  tables: readonly ExactTable[],
-  suppressed: Uint8Array,
-  id: number,
-  highs: HighsRuntime,
-): boolean {
-  if (findWitness(sys, tables, suppressed, id, 1, 0) || findWitness(sys, tables, suppressed, id, -1, 0)) return true;
-  const amount = Math.max(1e-3 * Math.abs(sys.value[id]!), 100 * tolerance(sys.value[id]!));
-  const onlySuppressed = (c: number): number => (suppressed[c] ? 0 : Infinity);
-  // Growing regions, at last the whole table: cheaper than the component LP's two optima (measured 3 s against
-  // 17 s on a 100,000-cell table's main component).
-  for (const cells of regionSizes(sys, tables, id)) {
-    for (const dir of [1, -1] as const) {
-      const w = cheapestWitness(sys, tables, suppressed, id, dir, amount, onlySuppressed, highs, cells);
-      if (w && w.added.length === 0 && checkWitnessOf(sys, suppressed, w.witness, id, dir)) return true;
-    }
-  }
-  return false;
 }

@@ -1,30 +1,20 @@
 import { StatguardError } from '../errors.ts';
-import {
-  EXACT_AUDIT_MAX_CELLS,
-  attackerModel,
-  auditPattern,
-  components,
-  hintedWitnesses,
-  mergeSensitive,
-} from './audit.ts';
-import type { AuditOptions, AuditResult, SensitiveCell } from './audit.ts';
+import { attackerModel } from './attacker-lp.ts';
+import { EXACT_AUDIT_MAX_CELLS, auditPattern } from './audit.ts';
+import type { AuditOptions, AuditResult } from './audit.ts';
+import { components } from './components.ts';
+import { cheapestWitness, regionSizes } from './cheapest-witness.ts';
+import { bestCube } from './cubes.ts';
+import type { Cube } from './cubes.ts';
 import type { CellSystem } from './relations.ts';
 import { highsRuntime } from './highs.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { SecondaryInput, SecondaryResult } from './secondary.ts';
-import {
-  bestCube,
-  checkWitness,
-  checkWitnessOf,
-  cheapestWitness,
-  findWitness,
-  findWitnesses,
-  modelWitness,
-  regionSizes,
-  requiredMovement,
-  witnessed,
-} from './witness.ts';
-import type { Cube, Witness, Witnesses } from './witness.ts';
+import { mergeSensitive, requiredMovement } from './sensitive.ts';
+import type { SensitiveCell } from './sensitive.ts';
+import { findWitness, findWitnesses, hintedWitnesses, modelWitness } from './witness.ts';
+import { checkWitness, checkWitnessOf, witnessed } from './witness-check.ts';
+import type { Witness, Witnesses } from './witness-check.ts';
 
 /** Cost of a neverSuppress cell: used only when no other cube exists (reported as a violation). */
 const HUGE = 1e12;

@@ -2,16 +2,14 @@ export { applyPrimaryRules, internalValue, isMagnitude, markedCells } from './pr
 export type { PrimaryCell, PrimaryResult, PrimaryRule } from './primary.ts';
 export { buildCellSystem } from './relations.ts';
 export type { CellOwner, CellSystem, Relation } from './relations.ts';
-export { AUDIT_TOLERANCE, auditPattern, components, determinedCells } from './audit.ts';
-export type {
-  AttackDual,
-  AuditOptions,
-  AuditResult,
-  CellAudit,
-  Component,
-  SensitiveCell,
-  SingletonExposure,
-} from './audit.ts';
+export { AUDIT_TOLERANCE } from './tolerance.ts';
+export { components } from './components.ts';
+export type { Component } from './components.ts';
+export type { SensitiveCell } from './sensitive.ts';
+export { determinedCells } from './determined.ts';
+export type { AttackDual } from './attacker-lp.ts';
+export { auditPattern } from './audit.ts';
+export type { AuditOptions, AuditResult, CellAudit, SingletonExposure } from './audit.ts';
 export {
   OPTIMAL_MAX_CELLS,
   cellCosts,

@@ -2,7 +2,7 @@ import { StatguardError } from '../errors.ts';
 import { cellCoords } from '../types.ts';
 import type { ConfStatus, ExactTable, ProtectedCell, ProtectedTable, SdcPlan } from '../types.ts';
 import { auditPattern } from './audit.ts';
-import type { SensitiveCell } from './audit.ts';
+import type { CellAudit } from './audit.ts';
 import { applyPrimaryRules } from './primary.ts';
 import type { PrimaryResult, PrimaryRule } from './primary.ts';
 import { buildCellSystem } from './relations.ts';
@@ -10,6 +10,7 @@ import type { CellSystem } from './relations.ts';
 import { cellCosts, secondarySuppression } from './secondary.ts';
 import type { GroupRun } from './secondary.ts';
 import type { PublishedTableLink } from './published.ts';
+import type { SensitiveCell } from './sensitive.ts';
 
 /** Attacker interval of one sensitive cell, in the table's natural unit (mean tables: of the cell's sum). Reviewer-only. */
 export interface SensitiveCellReport {
@@ -235,7 +236,7 @@ function tableReport(
   primary: Uint8Array,
   status: readonly ConfStatus[],
   rule: readonly (PrimaryRule | null)[],
-  auditById: Map<number, import('./audit.ts').CellAudit>,
+  auditById: Map<number, CellAudit>,
 ): SdcTableReport {
   const loc = sys.tableCells[ti]!;
   const dims = t.plan.dimensions;

@@ -1,11 +1,14 @@
 import { StatguardError } from '../errors.ts';
 import type { ExactTable, SdcPlan } from '../types.ts';
-import { auditPattern, tolerance } from './audit.ts';
-import type { AttackDual, AuditResult, CellAudit, SensitiveCell } from './audit.ts';
+import type { AttackDual } from './attacker-lp.ts';
+import { auditPattern } from './audit.ts';
+import type { AuditResult, CellAudit } from './audit.ts';
 import { highsRuntime } from './highs.ts';
 import { heuristicSuppression } from './heuristic.ts';
 import type { CellSystem } from './relations.ts';
-import type { Witnesses } from './witness.ts';
+import type { SensitiveCell } from './sensitive.ts';
+import { tolerance } from './tolerance.ts';
+import type { Witnesses } from './witness-check.ts';
 
 export interface SecondaryInput {
   readonly sys: CellSystem;
