@@ -10,16 +10,13 @@ export { determinedCells } from './determined.ts';
 export type { AttackDual } from './attacker-lp.ts';
 export { auditPattern } from './audit.ts';
 export type { AuditOptions, AuditResult, CellAudit, SingletonExposure } from './audit.ts';
-export {
-  OPTIMAL_MAX_CELLS,
-  cellCosts,
-  cleanupPattern,
-  heuristicSuppression,
-  optimalSuppression,
-  restrictToTables,
-  secondarySuppression,
-} from './secondary.ts';
-export type { GroupRun, HeuristicOptions, SecondaryInput, SecondaryResult } from './secondary.ts';
+export { cellCosts } from './problem.ts';
+export type { GroupRun, SecondaryInput, SecondaryResult } from './problem.ts';
+export { cleanupPattern } from './cleanup.ts';
+export { heuristicSuppression } from './heuristic.ts';
+export type { HeuristicOptions } from './heuristic.ts';
+export { optimalSuppression } from './optimal.ts';
+export { OPTIMAL_MAX_CELLS, restrictToTables, secondarySuppression } from './secondary.ts';
 export { protectSdc } from './protect.ts';
 export type { ProtectSdcOptions, SdcReport, SdcResult, SdcTableReport, SensitiveCellReport } from './protect.ts';
 export { linkPublished, readPublishedReleases } from './published.ts';

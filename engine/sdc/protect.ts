@@ -7,8 +7,9 @@ import { applyPrimaryRules } from './primary.ts';
 import type { PrimaryResult, PrimaryRule } from './primary.ts';
 import { buildCellSystem } from './relations.ts';
 import type { CellSystem } from './relations.ts';
-import { cellCosts, secondarySuppression } from './secondary.ts';
-import type { GroupRun } from './secondary.ts';
+import { cellCosts } from './problem.ts';
+import type { GroupRun } from './problem.ts';
+import { secondarySuppression } from './secondary.ts';
 import type { PublishedTableLink } from './published.ts';
 import type { SensitiveCell } from './sensitive.ts';
 
