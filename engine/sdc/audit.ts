@@ -1,12 +1,9 @@
-import { StatguardError } from '../errors.ts';
 import type { ExactTable } from '../types.ts';
-import { attackerModel } from './attacker-lp.ts';
-import type { AttackDual, AttackerModel } from './attacker-lp.ts';
+import { AttackerLps } from './attacker-lp.ts';
+import type { AttackDual } from './attacker-lp.ts';
 import { components } from './components.ts';
 import type { Component } from './components.ts';
 import { determinedCells } from './determined.ts';
-import { highsRuntime } from './highs.ts';
-import type { HighsRuntime } from './highs.ts';
 import type { CellSystem } from './relations.ts';
 import { mergeSensitive, protectionTargets, requiredMovement } from './sensitive.ts';
 import type { SensitiveCell } from './sensitive.ts';
@@ -142,213 +139,71 @@ export async function auditPattern(
   sensitive: readonly SensitiveCell[],
   opts: AuditOptions = {},
 ): Promise<AuditResult> {
-  const sens = mergeSensitive(sensitive);
-  const results = new Map<number, CellAudit>();
-  const rank = new Map<number, number>();
-  sensitive.forEach((s, k) => {
-    if (!rank.has(s.id)) rank.set(s.id, k);
-  });
-  let lpSolves = 0;
-
-  const judge = (
-    id: number,
-    min: number,
-    max: number,
-    extra: { dualUp?: AttackDual; dualDown?: AttackDual; certified?: boolean } = {},
-  ): CellAudit => {
-    const a = sys.value[id]!;
-    const { needUp, needDown, tol } = protectionTargets(sys, sens.get(id)!);
-    const exact = max - min <= tol;
-    const passes = !exact && max >= needUp - tol && min <= needDown + tol;
-    const margin = Math.min(max - needUp, needDown - min);
-    return { id, value: a, min, max, needUp, needDown, exact, passes, margin, ...extra };
-  };
-
-  // Sensitive cells left published are trivially disclosed.
-  for (const id of sens.keys()) if (!suppressed[id]) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
-  // failFast: the verdict (fail) with the cells judged so far.
-  const failedEarly = (c: CellAudit): AuditResult => ({
-    passes: false,
-    cells: [...results.values(), c].filter((x, i, a) => a.indexOf(x) === i),
-    singletons: [],
-    narrowestMargin: c.margin,
-    components: 0,
-    lpSolves,
-    certifiedCells: 0,
-  });
-  if (opts.failFast) for (const r of results.values()) if (!r.passes) return failedEarly(r);
-
-  const comps = components(sys, suppressed);
-  // Suppressed cells the relations alone determine (anyone can compute them): treated as published by the singleton rule.
-  const determinedAll = new Set<number>();
-  // Components audited with witnesses, and the suppressed cells some witness moves (so not determined).
-  const mode = opts.tables && !opts.duals ? (opts.intervals ?? 'auto') : 'exact';
-  const witnessComps = new Set<Component>();
-  const moving = new Set<number>();
-  let certifiedCells = 0;
-  // One attacker model per component, built on demand, disposed at the end.
-  const models = new Map<Component, AttackerModel>();
-  let highs: HighsRuntime | null = null;
-  const modelOf = async (comp: Component): Promise<AttackerModel> => {
-    let m = models.get(comp);
-    if (!m) {
-      highs ??= await highsRuntime();
-      m = attackerModel(highs, sys, comp, suppressed);
-      models.set(comp, m);
-    }
-    return m;
-  };
-  const solve = (m: AttackerModel, k: number, sign: 1 | -1, duals: boolean): { value: number; dual?: AttackDual } => {
-    const { model } = m;
-    model.changeColCost(k, sign);
-    const run = model.run();
-    lpSolves++;
-    if (run.modelStatus !== highs!.constants.modelStatus.optimal) {
-      model.changeColCost(k, 0);
-      throw new StatguardError(
-        'AUDIT_FAILED',
-        `the attacker LP did not solve to optimality (HiGHS model status ${run.modelStatus}); table relations may be inconsistent`,
-      );
-    }
-    // Read the solution before resetting the cost (a model change invalidates it).
-    const value = sign * model.getObjectiveValue();
-    const sol = duals ? model.getSolution() : null;
-    model.changeColCost(k, 0);
-    if (!sol) return { value };
-    return { value, dual: { relations: m.rowRel, child: m.rowChild, alpha: Float64Array.from(sol.rowDual) } };
-  };
-
+  const run = new PatternAudit(sys, suppressed, sensitive, opts);
   try {
+    return await run.audit();
+  } finally {
+    run.lps.dispose();
+  }
+}
+
+/** One `auditPattern` call: the verdicts so far, its attacker LPs, and what the singleton rule needs to know. */
+class PatternAudit {
+  readonly sens: Map<number, SensitiveCell>;
+  /** Position of each sensitive cell in the caller's list (failFast judges in that order). */
+  private readonly rank = new Map<number, number>();
+  private readonly results = new Map<number, CellAudit>();
+  readonly lps: AttackerLps;
+  private readonly mode: 'exact' | 'certified' | 'auto';
+  /** Suppressed cells the relations alone determine (anyone can compute them): treated as published by the singleton rule. */
+  private readonly determinedAll = new Set<number>();
+  /** Components audited with witnesses, and the suppressed cells some witness moves (so not determined). */
+  private readonly witnessComps = new Set<Component>();
+  private readonly moving = new Set<number>();
+  private certifiedCells = 0;
+
+  constructor(
+    private readonly sys: CellSystem,
+    private readonly suppressed: Uint8Array,
+    sensitive: readonly SensitiveCell[],
+    private readonly opts: AuditOptions,
+  ) {
+    this.sens = mergeSensitive(sensitive);
+    sensitive.forEach((s, k) => {
+      if (!this.rank.has(s.id)) this.rank.set(s.id, k);
+    });
+    this.lps = new AttackerLps(sys, suppressed);
+    this.mode = opts.tables && !opts.duals ? (opts.intervals ?? 'auto') : 'exact';
+  }
+
+  async audit(): Promise<AuditResult> {
+    const { sys, suppressed, sens, results, opts } = this;
+    // Sensitive cells left published are trivially disclosed.
+    for (const id of sens.keys()) if (!suppressed[id]) results.set(id, this.judge(id, sys.value[id]!, sys.value[id]!));
+    if (opts.failFast) for (const r of results.values()) if (!r.passes) return this.failedEarly(r);
+
+    const comps = components(sys, suppressed);
     let exactSolves = 0;
     for (const comp of [...comps].sort((x, y) => x.cells.length - y.cells.length)) {
       const targets = comp.cells.filter((id) => sens.has(id));
       // failFast: judge cells in the caller's order (callers list the likeliest failures first).
-      if (opts.failFast) targets.sort((x, y) => rank.get(x)! - rank.get(y)!);
+      if (opts.failFast) targets.sort((x, y) => this.rank.get(x)! - this.rank.get(y)!);
       if (targets.length === 0) continue;
       if (comp.relations.length === 0) {
-        for (const id of targets) results.set(id, judge(id, sys.lower[id]!, sys.upper[id]!));
+        for (const id of targets) results.set(id, this.judge(id, sys.lower[id]!, sys.upper[id]!));
         continue;
       }
-      let open: number[];
       const exactHere =
-        mode === 'exact' ||
-        (mode === 'auto' &&
+        this.mode === 'exact' ||
+        (this.mode === 'auto' &&
           comp.cells.length <= EXACT_AUDIT_MAX_CELLS &&
           exactSolves + 2 * targets.length <= EXACT_AUDIT_MAX_SOLVES);
       if (exactHere) exactSolves += 2 * targets.length;
-      if (!exactHere) {
-        // Witnesses first (no RREF: on a component of thousands of cells it costs more than the LPs it saves).
-        witnessComps.add(comp);
-        highs ??= await highsRuntime();
-        open = [];
-        for (const id of targets) {
-          const a = sys.value[id]!;
-          const need = requiredMovement(sys, sens.get(id)!);
-          const w = hintedWitnesses(sys, opts.tables!, suppressed, id, need, opts.witnesses?.get(id), highs);
-          if (witnessed(w, need)) {
-            // Only cells a witness really moves are shown undetermined (a sum of cubes can cancel out on a cell).
-            for (const x of [w.up, w.down])
-              if (x)
-                x.ids.forEach((c, i) => {
-                  if (Math.abs(x.delta[i]!) > tolerance(sys.value[c]!)) moving.add(c);
-                });
-            results.set(id, judge(id, a - (w.down?.amount ?? 0), a + (w.up?.amount ?? 0), { certified: true }));
-            certifiedCells++;
-          } else open.push(id);
-        }
-      } else {
-        const determined = determinedCells(sys, comp, suppressed);
-        for (const c of determined) determinedAll.add(c);
-        const skip = opts.duals ? new Set<number>() : determined;
-        for (const id of targets) if (skip.has(id)) results.set(id, judge(id, sys.value[id]!, sys.value[id]!));
-        if (opts.failFast)
-          for (const id of targets) {
-            const r = results.get(id);
-            if (r && !r.passes) return failedEarly(r);
-          }
-        open = targets.filter((id) => !skip.has(id));
-      }
-      if (open.length === 0) continue;
-      const m = await modelOf(comp);
-      for (const id of open) {
-        const k = m.col.get(id)!;
-        const lo = solve(m, k, 1, opts.duals === true);
-        const hi = solve(m, k, -1, opts.duals === true);
-        const audit = judge(id, lo.value, hi.value);
-        if (!audit.exact) moving.add(id);
-        if (!audit.passes && opts.failFast) return failedEarly(audit);
-        if (!audit.passes && opts.duals) {
-          results.set(id, {
-            ...audit,
-            ...(hi.dual ? { dualUp: hi.dual } : {}),
-            ...(lo.dual ? { dualDown: lo.dual } : {}),
-          });
-        } else results.set(id, audit);
-      }
+      const failed = await this.componentIntervals(comp, targets, exactHere);
+      if (failed) return this.failedEarly(failed);
     }
 
-    const singletons: SingletonExposure[] = [];
-    if (opts.singletons !== false) {
-      const compOf = new Map<number, Component>();
-      for (const c of comps) for (const id of c.cells) compOf.set(id, c);
-      const lpExact = new Map<number, boolean>();
-      const pinned = async (id: number): Promise<boolean> => {
-        let e = lpExact.get(id);
-        if (e === undefined) {
-          const r = results.get(id);
-          if (r) e = r.exact;
-          else if (
-            witnessComps.has(compOf.get(id)!) &&
-            (highs ??= await highsRuntime()) &&
-            movesLocally(sys, opts.tables!, suppressed, id, highs)
-          ) {
-            // A witness moving the cell at all: not pinned (no LP over the large component).
-            e = false;
-          } else {
-            const m = await modelOf(compOf.get(id)!);
-            const k = m.col.get(id)!;
-            e = solve(m, k, -1, false).value - solve(m, k, 1, false).value <= tolerance(sys.value[id]!);
-          }
-          lpExact.set(id, e);
-        }
-        return e;
-      };
-      for (let ri = 0; ri < sys.relations.length; ri++) {
-        const r = sys.relations[ri]!;
-        // An aggregate with a single child has exactly the child's contributors (a unit of the aggregate is in one
-        // of its children): the lone contributor of one learns only its own value from the other.
-        if (r.cells.length === 2) continue;
-        let sup: number[] = [];
-        for (const c of r.cells) if (suppressed[c] && !determinedAll.has(c)) sup.push(c);
-        if (sup.length < 2) continue;
-        const comp = compOf.get(sup[0]!)!;
-        if (witnessComps.has(comp)) {
-          // No RREF ran here: a cell no witness moves may be determined. Only relations holding a one-unit cell and a
-          // sensitive cell can expose anything; in those, such cells are checked by LP (pinned = as good as published).
-          if (!sup.some((c) => sys.units[c] === 1) || !sup.some((c) => sens.has(c))) continue;
-          const keep: number[] = [];
-          for (const c of sup) if (moving.has(c) || !(await pinned(c))) keep.push(c);
-          sup = keep;
-        }
-        if (
-          sup.length > 2 &&
-          sup.some((c) => sys.units[c] === 1) &&
-          sup.some((c) => sens.has(c)) &&
-          comp.relations.some((x) => !sys.relations[x]!.additive)
-        ) {
-          // Inequalities may pin cells linear algebra cannot see: drop those before counting (conservative).
-          const keep: number[] = [];
-          for (const c of sup) if (!(await pinned(c))) keep.push(c);
-          sup = keep;
-        }
-        if (sup.length !== 2) continue;
-        const [u, v] = sup as [number, number];
-        if (u === v) continue;
-        if (sys.units[u] === 1 && sens.has(v)) singletons.push({ relation: ri, singleton: u, exposed: v });
-        if (sys.units[v] === 1 && sens.has(u)) singletons.push({ relation: ri, singleton: v, exposed: u });
-      }
-    }
-
+    const singletons = opts.singletons !== false ? await this.singletonExposures(comps) : [];
     const cells = [...sens.keys()].sort((x, y) => x - y).map((id) => results.get(id)!);
     const narrowestMargin = cells.reduce((m, c) => Math.min(m, c.margin), Infinity);
     return {
@@ -357,10 +212,183 @@ export async function auditPattern(
       singletons,
       narrowestMargin,
       components: comps.length,
-      lpSolves,
-      certifiedCells,
+      lpSolves: this.lps.lpSolves,
+      certifiedCells: this.certifiedCells,
     };
-  } finally {
-    for (const m of models.values()) m.model.dispose();
+  }
+
+  /** The verdict on sensitive cell `id` given its attacker interval [min, max]. */
+  private judge(
+    id: number,
+    min: number,
+    max: number,
+    extra: { dualUp?: AttackDual; dualDown?: AttackDual; certified?: boolean } = {},
+  ): CellAudit {
+    const a = this.sys.value[id]!;
+    const { needUp, needDown, tol } = protectionTargets(this.sys, this.sens.get(id)!);
+    const exact = max - min <= tol;
+    const passes = !exact && max >= needUp - tol && min <= needDown + tol;
+    const margin = Math.min(max - needUp, needDown - min);
+    return { id, value: a, min, max, needUp, needDown, exact, passes, margin, ...extra };
+  }
+
+  /** failFast: the verdict (fail) with the cells judged so far. */
+  private failedEarly(c: CellAudit): AuditResult {
+    return {
+      passes: false,
+      cells: [...this.results.values(), c].filter((x, i, a) => a.indexOf(x) === i),
+      singletons: [],
+      narrowestMargin: c.margin,
+      components: 0,
+      lpSolves: this.lps.lpSolves,
+      certifiedCells: 0,
+    };
+  }
+
+  /**
+   * Intervals of the sensitive cells `targets` of one component: by witnesses first (`exactHere` false), else by
+   * linear algebra first; the cells left open by LP. Returns the first failing cell under failFast, else null.
+   */
+  private async componentIntervals(comp: Component, targets: number[], exactHere: boolean): Promise<CellAudit | null> {
+    let open: number[];
+    if (!exactHere) open = await this.certifyByWitnesses(comp, targets);
+    else {
+      const algebra = this.determinedByAlgebra(comp, targets);
+      if (algebra.failed) return algebra.failed;
+      open = algebra.open;
+    }
+    if (open.length === 0) return null;
+    return this.solveIntervals(comp, open);
+  }
+
+  /** Certified intervals from witnesses (no RREF: on a component of thousands of cells it costs more than the LPs it saves); returns the cells without witnesses. */
+  private async certifyByWitnesses(comp: Component, targets: readonly number[]): Promise<number[]> {
+    const { sys, opts } = this;
+    this.witnessComps.add(comp);
+    const highs = await this.lps.runtime();
+    const open: number[] = [];
+    for (const id of targets) {
+      const a = sys.value[id]!;
+      const need = requiredMovement(sys, this.sens.get(id)!);
+      const w = hintedWitnesses(sys, opts.tables!, this.suppressed, id, need, opts.witnesses?.get(id), highs);
+      if (witnessed(w, need)) {
+        // Only cells a witness really moves are shown undetermined (a sum of cubes can cancel out on a cell).
+        for (const x of [w.up, w.down])
+          if (x)
+            x.ids.forEach((c, i) => {
+              if (Math.abs(x.delta[i]!) > tolerance(sys.value[c]!)) this.moving.add(c);
+            });
+        this.results.set(id, this.judge(id, a - (w.down?.amount ?? 0), a + (w.up?.amount ?? 0), { certified: true }));
+        this.certifiedCells++;
+      } else open.push(id);
+    }
+    return open;
+  }
+
+  /** Cells linear algebra shows determined are judged exactly disclosed (unless duals are asked for); the rest stay open. */
+  private determinedByAlgebra(
+    comp: Component,
+    targets: readonly number[],
+  ): { open: number[]; failed: CellAudit | null } {
+    const { sys, opts, results } = this;
+    const determined = determinedCells(sys, comp, this.suppressed);
+    for (const c of determined) this.determinedAll.add(c);
+    const skip = opts.duals ? new Set<number>() : determined;
+    for (const id of targets) if (skip.has(id)) results.set(id, this.judge(id, sys.value[id]!, sys.value[id]!));
+    if (opts.failFast)
+      for (const id of targets) {
+        const r = results.get(id);
+        if (r && !r.passes) return { open: [], failed: r };
+      }
+    return { open: targets.filter((id) => !skip.has(id)), failed: null };
+  }
+
+  /** Exact intervals by the component's attacker LP (min and max per cell). Returns the first failing cell under failFast. */
+  private async solveIntervals(comp: Component, open: readonly number[]): Promise<CellAudit | null> {
+    const { opts, lps } = this;
+    const m = await lps.modelOf(comp);
+    for (const id of open) {
+      const k = m.col.get(id)!;
+      const lo = lps.solve(m, k, 1, opts.duals === true);
+      const hi = lps.solve(m, k, -1, opts.duals === true);
+      const audit = this.judge(id, lo.value, hi.value);
+      if (!audit.exact) this.moving.add(id);
+      if (!audit.passes && opts.failFast) return audit;
+      if (!audit.passes && opts.duals) {
+        this.results.set(id, {
+          ...audit,
+          ...(hi.dual ? { dualUp: hi.dual } : {}),
+          ...(lo.dual ? { dualDown: lo.dual } : {}),
+        });
+      } else this.results.set(id, audit);
+    }
+    return null;
+  }
+
+  /**
+   * The singleton rule (see `auditPattern`): relations whose only two undetermined suppressed cells are a one-unit cell
+   * and a sensitive cell.
+   */
+  private async singletonExposures(comps: readonly Component[]): Promise<SingletonExposure[]> {
+    const { sys, opts, suppressed, sens, results, lps } = this;
+    const singletons: SingletonExposure[] = [];
+    const compOf = new Map<number, Component>();
+    for (const c of comps) for (const id of c.cells) compOf.set(id, c);
+    const lpExact = new Map<number, boolean>();
+    const pinned = async (id: number): Promise<boolean> => {
+      let e = lpExact.get(id);
+      if (e === undefined) {
+        const r = results.get(id);
+        if (r) e = r.exact;
+        else if (
+          this.witnessComps.has(compOf.get(id)!) &&
+          movesLocally(sys, opts.tables!, suppressed, id, await lps.runtime())
+        ) {
+          // A witness moving the cell at all: not pinned (no LP over the large component).
+          e = false;
+        } else {
+          const m = await lps.modelOf(compOf.get(id)!);
+          const k = m.col.get(id)!;
+          e = lps.solve(m, k, -1, false).value - lps.solve(m, k, 1, false).value <= tolerance(sys.value[id]!);
+        }
+        lpExact.set(id, e);
+      }
+      return e;
+    };
+    for (let ri = 0; ri < sys.relations.length; ri++) {
+      const r = sys.relations[ri]!;
+      // An aggregate with a single child has exactly the child's contributors (a unit of the aggregate is in one
+      // of its children): the lone contributor of one learns only its own value from the other.
+      if (r.cells.length === 2) continue;
+      let sup: number[] = [];
+      for (const c of r.cells) if (suppressed[c] && !this.determinedAll.has(c)) sup.push(c);
+      if (sup.length < 2) continue;
+      const comp = compOf.get(sup[0]!)!;
+      if (this.witnessComps.has(comp)) {
+        // No RREF ran here: a cell no witness moves may be determined. Only relations holding a one-unit cell and a
+        // sensitive cell can expose anything; in those, such cells are checked by LP (pinned = as good as published).
+        if (!sup.some((c) => sys.units[c] === 1) || !sup.some((c) => sens.has(c))) continue;
+        const keep: number[] = [];
+        for (const c of sup) if (this.moving.has(c) || !(await pinned(c))) keep.push(c);
+        sup = keep;
+      }
+      if (
+        sup.length > 2 &&
+        sup.some((c) => sys.units[c] === 1) &&
+        sup.some((c) => sens.has(c)) &&
+        comp.relations.some((x) => !sys.relations[x]!.additive)
+      ) {
+        // Inequalities may pin cells linear algebra cannot see: drop those before counting (conservative).
+        const keep: number[] = [];
+        for (const c of sup) if (!(await pinned(c))) keep.push(c);
+        sup = keep;
+      }
+      if (sup.length !== 2) continue;
+      const [u, v] = sup as [number, number];
+      if (u === v) continue;
+      if (sys.units[u] === 1 && sens.has(v)) singletons.push({ relation: ri, singleton: u, exposed: v });
+      if (sys.units[v] === 1 && sens.has(u)) singletons.push({ relation: ri, singleton: v, exposed: u });
+    }
+    return singletons;
   }
 }

@@ -54,23 +54,8 @@ export async function cleanupPattern(
   const isSecondary = (c: number): boolean => sup[c] === 1 && !input.primary[c] && !input.fixed?.[c];
   const sensOf = mergeSensitive(sensitive);
   const needOf = new Map([...sensOf].map(([id, s]) => [id, requiredMovement(sys, s)]));
-
-  // Witness bookkeeping: per sensitive cell its witnesses (null: judged by LP); per cell the sensitive cells using it.
-  const wit = new Map<number, Witnesses | null>();
-  const users: (Set<number> | undefined)[] = new Array(sys.cellCount);
-  const cubesOf = (w: Witnesses | null): Witness[] => (w ? [w.up, w.down].filter((x): x is Witness => x !== null) : []);
-  const lpJudged = new Set<number>();
-  const attach = (id: number, w: Witnesses | null): void => {
-    wit.set(id, w);
-    if (w) lpJudged.delete(id);
-    else lpJudged.add(id);
-    for (const cube of cubesOf(w)) for (const c of cube.ids) (users[c] ??= new Set()).add(id);
-  };
-  const detach = (id: number): void => {
-    for (const cube of cubesOf(wit.get(id) ?? null)) for (const c of cube.ids) users[c]?.delete(id);
-    wit.delete(id);
-  };
-  const search = (id: number, lp: HighsRuntime | null = highs): Witnesses | null => {
+  const book = new WitnessBook(sys.cellCount, sensOf);
+  const search = (id: number, lp: HighsRuntime | null): Witnesses | null => {
     const need = needOf.get(id)!;
     const w = findWitnesses(sys, tables, sup, id, need.up, need.down, lp);
     return witnessed(w, need) ? w : null;
@@ -78,147 +63,258 @@ export async function cleanupPattern(
   for (const id of sensOf.keys()) {
     const need = needOf.get(id)!;
     const w = hintedWitnesses(sys, tables, sup, id, need, hints.get(id), highs);
-    attach(id, witnessed(w, need) ? w : null);
+    book.attach(id, witnessed(w, need) ? w : null);
   }
-  // On return the hints are the witnesses of the final pattern (none for LP-judged cells).
-  const publish = (): void => {
-    hints.clear();
-    for (const [id, w] of wit) if (w) hints.set(id, w);
-  };
-  // Cells no local witness protects: the attacker LP over their whole component (one warm model per component) gives
-  // one, its optimal point. Without it every removal in a large component would have to be refused.
-  if (lpJudged.size > 0) {
-    const byComp = new Map<number, number[]>();
-    const ci = componentIndex(sys, sup);
-    for (const id of lpJudged) {
-      const k = ci.of[id]!;
-      if (k >= 0) byComp.set(k, [...(byComp.get(k) ?? []), id]);
-    }
-    const comps = components(sys, sup);
-    for (const [k, ids] of byComp) {
-      if (Date.now() > deadline) break;
-      const comp = comps[k]!;
-      // A cold solve over a very large component takes longer than the whole clean-up budget: its cells stay LP-judged.
-      if (comp.cells.length > COMPONENT_WITNESS_MAX_CELLS) continue;
-      const m = attackerModel(highs, sys, comp, sup);
-      try {
-        for (const id of ids) {
-          if (Date.now() > deadline) break;
-          const need = needOf.get(id)!;
-          const w: Witnesses = {
-            up: need.up > need.tol ? modelWitness(sys, highs, m, comp.cells, id, 1, need.up) : null,
-            down: need.down > need.tol ? modelWitness(sys, highs, m, comp.cells, id, -1, need.down) : null,
-          };
-          const carries = (x: Witness | null, n: number): boolean =>
-            n <= need.tol || (x !== null && x.amount >= n - need.tol && checkWitness(sys, sup, x));
-          if (carries(w.up, need.up) && carries(w.down, need.down) && witnessed(w, need)) {
-            detach(id);
-            attach(id, w);
-          }
-        }
-      } finally {
-        m.model.dispose();
-      }
-    }
-  }
-  const moves = (c: number): boolean => sensOf.has(c) || (users[c]?.size ?? 0) > 0;
+  if (book.lpJudged.size > 0) componentWitnesses(sys, sup, book, needOf, highs, deadline);
 
   let removed = 0;
-  // Components are needed only around LP-judged cells; recomputed lazily (a pass over every relation).
-  let compsCache: ReturnType<typeof componentIndex> | null = null;
-  const comps = (): ReturnType<typeof componentIndex> => (compsCache ??= componentIndex(sys, sup));
+  const run: CleanupRun = { input, sup, book, sensOf, search, highs, comps: new ComponentCache(sys, sup) };
   for (let changed = true; changed;) {
     changed = false;
     const order: number[] = [];
     for (let c = 0; c < sys.cellCount; c++) if (isSecondary(c)) order.push(c);
     // Most expensive first; among equals, cells fewest witnesses use first (few cells to judge again, so cheap
     // trials, and measured on the benchmark tables: 127 instead of 154 secondaries at 1k, more removals per second).
-    order.sort((a, b) => input.cost[b]! - input.cost[a]! || (users[a]?.size ?? 0) - (users[b]?.size ?? 0) || a - b);
+    order.sort(
+      (a, b) => input.cost[b]! - input.cost[a]! || (book.users[a]?.size ?? 0) - (book.users[b]?.size ?? 0) || a - b,
+    );
     for (const c of order) {
       if (!isSecondary(c)) continue;
       if (seconds <= 0 || Date.now() > deadline) {
-        publish();
+        book.publish(hints);
         return { removed, finished: false };
       }
       const drop = removalSet(input, sup, c);
       if (!drop) continue;
-      // Sensitive cells to judge again: users of the dropped cells, and the LP-judged ones of c's component.
-      const affected = new Set<number>();
-      for (const d of drop) for (const id of users[d] ?? []) affected.add(id);
-      let compSize = 0;
-      if (lpJudged.size > 0) {
-        const comp = comps().of[c]!;
-        compSize = comps().size[comp]!;
-        for (const id of lpJudged) if (comps().of[id] === comp) affected.add(id);
-      }
-      // An index computed below sees the trial pattern: it must not outlive a refused trial.
-      const indexedBefore = compsCache !== null;
-      for (const d of drop) sup[d] = 0;
-      const found = new Map<number, Witnesses | null>();
-      const lpTargets: SensitiveCell[] = [];
-      let ok = true;
-      // Cubes first for every affected cell (cheap), then local LPs for the rest, stopping at the first cell left
-      // without a witness when its component is too large for the exact LP (most refused removals end there).
-      const pending: number[] = [];
-      for (const id of affected) {
-        const w = search(id, null);
-        if (w) found.set(id, w);
-        else pending.push(id);
-      }
-      for (const id of pending) {
-        const w = search(id);
-        found.set(id, w);
-        if (w) continue;
-        lpTargets.push(sensOf.get(id)!);
-        // The component of a cell still suppressed (c itself may be published in a freshly computed index).
-        const k = comps().of[id]!;
-        compSize = Math.max(compSize, k >= 0 ? comps().size[k]! : Infinity);
-        if (compSize > EXACT_AUDIT_MAX_CELLS) {
-          ok = false;
-          break;
-        }
-      }
-      if (ok && lpTargets.length > 0) {
-        const targets = nearestFirst(sys, lpTargets, drop, sup);
-        ok = (await auditPattern(sys, sup, targets, { singletons: false, failFast: true, tables, intervals: 'exact' }))
-          .passes;
-      }
-      if (ok && input.singletons !== false) {
-        // Tentatively apply the new witnesses to judge which cells still move.
-        const old = new Map<number, Witnesses | null>();
-        for (const [id, w] of found) {
-          old.set(id, wit.get(id) ?? null);
-          detach(id);
-          attach(id, w);
-        }
-        // Cells no witness moves any more may now be determined (by the equalities together, far from the removed
-        // cells): their relations are checked too, counting them out.
-        const still: number[] = [];
-        for (const w of old.values())
-          for (const x of cubesOf(w)) for (const c of x.ids) if (sup[c] && !moves(c)) still.push(c);
-        ok = !singletonExposed(sys, sup, [...drop, ...still], moves, sensOf);
-        if (!ok)
-          for (const [id, w] of old) {
-            detach(id);
-            attach(id, w);
-          }
-      } else if (ok)
-        for (const [id, w] of found) {
-          detach(id);
-          attach(id, w);
-        }
-      if (ok) {
+      if (await tryRemoval(run, c, drop)) {
         removed += drop.length;
         changed = true;
-        compsCache = null;
-      } else {
-        for (const d of drop) sup[d] = 1;
-        if (!indexedBefore) compsCache = null;
       }
     }
   }
-  publish();
+  book.publish(hints);
   return { removed, finished: true };
+}
+
+/** The witnesses of a witness (up and down) that exist. */
+function cubesOf(w: Witnesses | null): Witness[] {
+  return w ? [w.up, w.down].filter((x): x is Witness => x !== null) : [];
+}
+
+/** Witness bookkeeping: per sensitive cell its witnesses (null: judged by LP); per cell the sensitive cells using it. */
+class WitnessBook {
+  readonly wit = new Map<number, Witnesses | null>();
+  readonly users: (Set<number> | undefined)[];
+  readonly lpJudged = new Set<number>();
+
+  constructor(
+    cellCount: number,
+    private readonly sensOf: Map<number, SensitiveCell>,
+  ) {
+    this.users = new Array(cellCount);
+  }
+
+  attach(id: number, w: Witnesses | null): void {
+    this.wit.set(id, w);
+    if (w) this.lpJudged.delete(id);
+    else this.lpJudged.add(id);
+    for (const cube of cubesOf(w)) for (const c of cube.ids) (this.users[c] ??= new Set()).add(id);
+  }
+
+  detach(id: number): void {
+    for (const cube of cubesOf(this.wit.get(id) ?? null)) for (const c of cube.ids) this.users[c]?.delete(id);
+    this.wit.delete(id);
+  }
+
+  /** Whether suppressed cell `c` is known to move: sensitive (those pass), or moved by some witness. */
+  moves(c: number): boolean {
+    return this.sensOf.has(c) || (this.users[c]?.size ?? 0) > 0;
+  }
+
+  /** The hints become the witnesses of the current pattern (none for LP-judged cells). */
+  publish(hints: Map<number, Witnesses>): void {
+    hints.clear();
+    for (const [id, w] of this.wit) if (w) hints.set(id, w);
+  }
+}
+
+/**
+ * Cells no local witness protects: the attacker LP over their whole component (one warm model per component) gives
+ * one, its optimal point, checked before it counts. Without it every removal in a large component would be refused.
+ */
+function componentWitnesses(
+  sys: CellSystem,
+  sup: Uint8Array,
+  book: WitnessBook,
+  needOf: Map<number, { up: number; down: number; tol: number }>,
+  highs: HighsRuntime,
+  deadline: number,
+): void {
+  const byComp = new Map<number, number[]>();
+  const ci = componentIndex(sys, sup);
+  for (const id of book.lpJudged) {
+    const k = ci.of[id]!;
+    if (k >= 0) byComp.set(k, [...(byComp.get(k) ?? []), id]);
+  }
+  const comps = components(sys, sup);
+  for (const [k, ids] of byComp) {
+    if (Date.now() > deadline) break;
+    const comp = comps[k]!;
+    // A cold solve over a very large component takes longer than the whole clean-up budget: its cells stay LP-judged.
+    if (comp.cells.length > COMPONENT_WITNESS_MAX_CELLS) continue;
+    const m = attackerModel(highs, sys, comp, sup);
+    try {
+      for (const id of ids) {
+        if (Date.now() > deadline) break;
+        const need = needOf.get(id)!;
+        const w: Witnesses = {
+          up: need.up > need.tol ? modelWitness(sys, highs, m, comp.cells, id, 1, need.up) : null,
+          down: need.down > need.tol ? modelWitness(sys, highs, m, comp.cells, id, -1, need.down) : null,
+        };
+        const carries = (x: Witness | null, n: number): boolean =>
+          n <= need.tol || (x !== null && x.amount >= n - need.tol && checkWitness(sys, sup, x));
+        if (carries(w.up, need.up) && carries(w.down, need.down) && witnessed(w, need)) {
+          book.detach(id);
+          book.attach(id, w);
+        }
+      }
+    } finally {
+      m.model.dispose();
+    }
+  }
+}
+
+/** The component index of the current pattern, computed lazily (a pass over every relation) and cleared on change. */
+class ComponentCache {
+  private index: ReturnType<typeof componentIndex> | null = null;
+
+  constructor(
+    private readonly sys: CellSystem,
+    private readonly sup: Uint8Array,
+  ) {}
+
+  get(): ReturnType<typeof componentIndex> {
+    return (this.index ??= componentIndex(this.sys, this.sup));
+  }
+
+  get cached(): boolean {
+    return this.index !== null;
+  }
+
+  clear(): void {
+    this.index = null;
+  }
+}
+
+/** What one clean-up pass works with. */
+interface CleanupRun {
+  readonly input: SecondaryInput;
+  readonly sup: Uint8Array;
+  readonly book: WitnessBook;
+  readonly sensOf: Map<number, SensitiveCell>;
+  /** Witnesses of sensitive cell `id` in the current pattern (cubes only when `lp` is null), or null. */
+  readonly search: (id: number, lp: HighsRuntime | null) => Witnesses | null;
+  readonly highs: HighsRuntime;
+  /** Components are needed only around LP-judged cells. */
+  readonly comps: ComponentCache;
+}
+
+/**
+ * Publish the cells `drop` (secondary cell `c` and the cells it takes along) when every sensitive cell stays
+ * protected: the witnesses are updated and true returned; otherwise the pattern is restored and false returned.
+ */
+async function tryRemoval(run: CleanupRun, c: number, drop: readonly number[]): Promise<boolean> {
+  const { sup, book, comps } = run;
+  // Sensitive cells to judge again: users of the dropped cells, and the LP-judged ones of c's component.
+  const affected = new Set<number>();
+  for (const d of drop) for (const id of book.users[d] ?? []) affected.add(id);
+  let compSize = 0;
+  if (book.lpJudged.size > 0) {
+    const comp = comps.get().of[c]!;
+    compSize = comps.get().size[comp]!;
+    for (const id of book.lpJudged) if (comps.get().of[id] === comp) affected.add(id);
+  }
+  // An index computed below sees the trial pattern: it must not outlive a refused trial.
+  const indexedBefore = comps.cached;
+  for (const d of drop) sup[d] = 0;
+  const ok = await removalKeepsProtection(run, drop, affected, compSize);
+  if (ok) comps.clear();
+  else {
+    for (const d of drop) sup[d] = 1;
+    if (!indexedBefore) comps.clear();
+  }
+  return ok;
+}
+
+/**
+ * Judge the trial pattern (cells `drop` just published): the `affected` sensitive cells get new witnesses (cubes
+ * first for all, then local LPs), else the exact LP audit when their components are small enough; then the singleton
+ * rule around the published cells. Kept witnesses are applied when the trial passes.
+ */
+async function removalKeepsProtection(
+  run: CleanupRun,
+  drop: readonly number[],
+  affected: Set<number>,
+  compSizeOfC: number,
+): Promise<boolean> {
+  const { input, sup, book, comps, sensOf, search } = run;
+  const { sys, tables } = input;
+  let compSize = compSizeOfC;
+  const found = new Map<number, Witnesses | null>();
+  const lpTargets: SensitiveCell[] = [];
+  let ok = true;
+  // Cubes first for every affected cell (cheap), then local LPs for the rest, stopping at the first cell left
+  // without a witness when its component is too large for the exact LP (most refused removals end there).
+  const pending: number[] = [];
+  for (const id of affected) {
+    const w = search(id, null);
+    if (w) found.set(id, w);
+    else pending.push(id);
+  }
+  for (const id of pending) {
+    const w = search(id, run.highs);
+    found.set(id, w);
+    if (w) continue;
+    lpTargets.push(sensOf.get(id)!);
+    // The component of a cell still suppressed (c itself may be published in a freshly computed index).
+    const k = comps.get().of[id]!;
+    compSize = Math.max(compSize, k >= 0 ? comps.get().size[k]! : Infinity);
+    if (compSize > EXACT_AUDIT_MAX_CELLS) {
+      ok = false;
+      break;
+    }
+  }
+  if (ok && lpTargets.length > 0) {
+    const targets = nearestFirst(sys, lpTargets, drop, sup);
+    ok = (await auditPattern(sys, sup, targets, { singletons: false, failFast: true, tables, intervals: 'exact' }))
+      .passes;
+  }
+  if (ok && input.singletons !== false) {
+    // Tentatively apply the new witnesses to judge which cells still move.
+    const old = new Map<number, Witnesses | null>();
+    for (const [id, w] of found) {
+      old.set(id, book.wit.get(id) ?? null);
+      book.detach(id);
+      book.attach(id, w);
+    }
+    // Cells no witness moves any more may now be determined (by the equalities together, far from the removed
+    // cells): their relations are checked too, counting them out.
+    const still: number[] = [];
+    const moves = (c: number): boolean => book.moves(c);
+    for (const w of old.values())
+      for (const x of cubesOf(w)) for (const c of x.ids) if (sup[c] && !moves(c)) still.push(c);
+    ok = !singletonExposed(sys, sup, [...drop, ...still], moves, sensOf);
+    if (!ok)
+      for (const [id, w] of old) {
+        book.detach(id);
+        book.attach(id, w);
+      }
+  } else if (ok)
+    for (const [id, w] of found) {
+      book.detach(id);
+      book.attach(id, w);
+    }
+  return ok;
 }
 
 /** Whether a relation around the published cells `drop` now has exactly two moving suppressed cells, one a one-unit cell and the other sensitive. */
