@@ -1,3 +1,12 @@
+/**
+ * The attacker audit of a suppression pattern (see `auditPattern`).
+ *
+ * Guarantee: a pattern passes only if, for every sensitive cell, the attacker's interval (what the published cells,
+ * the relations and the a priori bounds allow) reaches the required protection in both directions and is not a
+ * point, and no relation lets a one-unit cell's contributor compute a sensitive cell (singleton rule). Exact by
+ * linear algebra for determined cells and by the HiGHS LP optimum per cell and direction; where checked witnesses
+ * certify a cell instead, the reported interval is a lower bound on the attacker's, and the verdict is the same.
+ */
 import type { ExactTable } from '../types.ts';
 import { AttackerLps } from './attacker-lp.ts';
 import type { AttackDual } from './attacker-lp.ts';
@@ -32,7 +41,7 @@ export interface CellAudit {
   readonly margin: number;
   /**
    * true: [min, max] was certified by witnesses (alternative tables consistent with everything published, see
-   * witness.ts): the attacker's interval contains it, and may be wider. false/absent: LP optimum (exact).
+   * witness-check.ts): the attacker's interval contains it, and may be wider. false/absent: LP optimum (exact).
    */
   readonly certified?: boolean;
   /** Duals of the failing LP(s), when requested. */
@@ -72,7 +81,7 @@ export interface AuditOptions {
   readonly failFast?: boolean;
   /**
    * The release's tables (what `sys` was built from). With them, sensitive cells of large components are judged by
-   * witnesses (witness.ts) before any LP: see `intervals`.
+   * witnesses (witness.ts, checked by witness-check.ts) before any LP: see `intervals`.
    */
   readonly tables?: readonly ExactTable[];
   /**

@@ -27,8 +27,9 @@ const COMPONENT_WITNESS_MAX_CELLS = 20000;
  * (ties: cells the fewest current witnesses use first), keeping a removal only when every sensitive cell stays
  * protected; repeated until a pass removes nothing or the time budget ends. Mutates `sup`.
  *
- * Each sensitive cell keeps its current witnesses (witness.ts); publishing cell c can only invalidate the witnesses
- * that use c (a witness not touching c stays a valid alternative table), so only their owners are searched again.
+ * Each sensitive cell keeps its current witnesses (witness-check.ts); publishing cell c can only invalidate the
+ * witnesses that use c (a witness not touching c stays a valid alternative table), so only their owners are searched
+ * again.
  * Cells no witness covers are judged by LP over c's component (its sensitive cells are the only ones whose LP can
  * change: other components are untouched) when that component has at most EXACT_AUDIT_MAX_CELLS cells; on a larger
  * one such a removal is refused (an LP there costs seconds).

@@ -31,7 +31,7 @@ export interface HeuristicOptions {
 }
 
 /**
- * Hypercube heuristic (after tau-Argus's GHMITER, on balanced cubes, see witness.ts), then a clean-up pass.
+ * Hypercube heuristic (after tau-Argus's GHMITER, on balanced cubes, see cubes.ts), then a clean-up pass.
  *
  * 1. Cube phase, no LP: for each sensitive cell without witnesses in the current pattern, suppress the cheapest
  *    balanced cube around it over every table holding it that carries its protection in both directions (already
@@ -39,7 +39,7 @@ export interface HeuristicOptions {
  *    prohibitive cost). Each such cube is a witness once suppressed, so the cell is protected. Then the singleton
  *    rule on the relations: a relation whose only two suppressed cells are a one-unit cell and a sensitive cell gets
  *    a cube around a third cell. Cells that no sum of up to MAX_CUBES_PER_CELL cubes protects (a large protection
- *    among small neighbours) get the cheapest witness by LP instead (`coverByLp`, witness.ts `cheapestWitness`).
+ *    among small neighbours) get the cheapest witness by LP instead (`coverByLp`, cheapest-witness.ts).
  *    Every witness found is kept (`hints`) for the audits and the clean-up, which check it again.
  * 2. Audit (witnesses first, LP for the rest). Cells that still fail (protection a single cube cannot carry, linked
  *    cells whose cubes do not verify) get, round after round, the cheapest cube that adds a cell, else the cheapest

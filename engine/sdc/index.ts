@@ -1,3 +1,4 @@
+/** Public functions and types of the sdc regime (see README.md); other parts of the engine import through here. */
 export { applyPrimaryRules, internalValue, isMagnitude, markedCells } from './primary.ts';
 export type { PrimaryCell, PrimaryResult, PrimaryRule } from './primary.ts';
 export { buildCellSystem } from './relations.ts';

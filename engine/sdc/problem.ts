@@ -1,8 +1,8 @@
 /**
  * The secondary-suppression problem: its input, its result, and the cost of suppressing a cell.
  *
- * Guarantee: `cellCosts` gives every cell a cost > 0 for the 'frequency' and 'value' costs (a tie-breaker of 1e-3 of the
- * mean cost), exactly 1 for 'unity'. A `SecondaryResult`'s pattern has passed the audit it carries.
+ * Guarantee: `cellCosts` gives every cell a cost > 0: exactly 1 under 'unity'; units or |value| plus a tie-breaker of
+ * 1e-3 of the mean cost under 'frequency' and 'value'. A `SecondaryResult`'s pattern has passed the audit it carries.
  */
 import type { ExactTable, SdcPlan } from '../types.ts';
 import type { AuditResult } from './audit.ts';

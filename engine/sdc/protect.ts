@@ -1,3 +1,10 @@
+/**
+ * `protectSdc`: the sdc regime for a release (primary rules, one linked system, secondary suppression, final audit).
+ *
+ * Guarantee: every returned table's suppression pattern passed the attacker audit of all tables together (else
+ * AUDIT_FAILED); suppressed cells carry value null and a status only; the reviewer report (attacker intervals from
+ * exact values) is kept apart from the tables and must never be published.
+ */
 import { StatguardError } from '../errors.ts';
 import { cellCoords } from '../types.ts';
 import type { ConfStatus, ExactTable, ProtectedCell, ProtectedTable, SdcPlan } from '../types.ts';
@@ -70,13 +77,6 @@ export interface SdcResult {
 
 const STATUS_RANK: Record<ConfStatus, number> = { A: 0, O: 1, T: 2, C: 3, D: 4, F: 5 };
 
-/**
- * Protect tables under the sdc regime: primary rules per table, one linked
- * system over all tables, secondary suppression, then a final full audit.
- * Guarantee: every returned table's suppression pattern passed the attacker
- * audit of all tables together (else AUDIT_FAILED); suppressed cells carry
- * value null, and the reviewer report is kept apart from the tables.
- */
 export interface ProtectSdcOptions {
   /**
    * Apply the singleton rule in the audit (default true): a contributor alone in a suppressed cell must not be
@@ -92,6 +92,10 @@ export interface ProtectSdcOptions {
   readonly published?: readonly PublishedTableLink[];
 }
 
+/**
+ * Protect tables under the sdc regime: primary rules per table, one linked system over all tables, secondary
+ * suppression per link group, then a final full audit of all tables together (the guarantee above).
+ */
 export async function protectSdc(
   tables: readonly ExactTable[],
   plan: SdcPlan,

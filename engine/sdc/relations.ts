@@ -1,3 +1,11 @@
+/**
+ * The attacker's model of a release: one linear system over all tables (global cell ids, relations, a priori bounds).
+ *
+ * Guarantee: every relation and bound holds on the exact values and is known to the strongest realistic attacker
+ * (the tables' structure; for distinct-unit counts that do not add up, only what holds for every overlap). Tables
+ * that disagree, magnitude tables that do not add up, and counts outside [largest child, sum of children] are
+ * SDC_INFEASIBLE (naming the cell, never a value).
+ */
 import { StatguardError } from '../errors.ts';
 import { cellCoords, cellCount, cellIndex, strides } from '../types.ts';
 import type { DimensionPlan, ExactTable, MeasurePlan } from '../types.ts';
