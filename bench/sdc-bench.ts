@@ -46,9 +46,11 @@ import { applyPrimaryRules } from '../engine/sdc/primary.ts';
 import { buildCellSystem } from '../engine/sdc/relations.ts';
 import { auditPattern } from '../engine/sdc/audit.ts';
 import { highsRuntime } from '../engine/sdc/highs.ts';
-import { cellCosts, heuristicSuppression, optimalSuppression } from '../engine/sdc/secondary.ts';
-import type { SecondaryInput } from '../engine/sdc/secondary.ts';
-import type { Witnesses } from '../engine/sdc/witness.ts';
+import { cellCosts } from '../engine/sdc/problem.ts';
+import type { SecondaryInput } from '../engine/sdc/problem.ts';
+import { heuristicSuppression } from '../engine/sdc/heuristic.ts';
+import { optimalSuppression } from '../engine/sdc/optimal.ts';
+import type { Witnesses } from '../engine/sdc/witness-check.ts';
 import { TOP_K, cellCount, cellCoords, strides } from '../engine/types.ts';
 import type { DimensionPlan, ExactCell, ExactTable, MeasurePlan, SdcPlan, TablePlan } from '../engine/types.ts';
 

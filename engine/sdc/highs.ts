@@ -1,3 +1,5 @@
+/** The HiGHS solver (WebAssembly), loaded once per process and shared by the audit, the witnesses and the MIP. */
+
 import loadHighsImport from 'highs';
 import type { Highs } from 'highs';
 

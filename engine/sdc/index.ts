@@ -1,27 +1,23 @@
+/** Public functions and types of the sdc regime (see README.md); other parts of the engine import through here. */
 export { applyPrimaryRules, internalValue, isMagnitude, markedCells } from './primary.ts';
 export type { PrimaryCell, PrimaryResult, PrimaryRule } from './primary.ts';
 export { buildCellSystem } from './relations.ts';
 export type { CellOwner, CellSystem, Relation } from './relations.ts';
-export { AUDIT_TOLERANCE, auditPattern, components, determinedCells } from './audit.ts';
-export type {
-  AttackDual,
-  AuditOptions,
-  AuditResult,
-  CellAudit,
-  Component,
-  SensitiveCell,
-  SingletonExposure,
-} from './audit.ts';
-export {
-  OPTIMAL_MAX_CELLS,
-  cellCosts,
-  cleanupPattern,
-  heuristicSuppression,
-  optimalSuppression,
-  restrictToTables,
-  secondarySuppression,
-} from './secondary.ts';
-export type { GroupRun, HeuristicOptions, SecondaryInput, SecondaryResult } from './secondary.ts';
+export { AUDIT_TOLERANCE } from './tolerance.ts';
+export { components } from './components.ts';
+export type { Component } from './components.ts';
+export type { SensitiveCell } from './sensitive.ts';
+export { determinedCells } from './determined.ts';
+export type { AttackDual } from './attacker-lp.ts';
+export { auditPattern } from './audit.ts';
+export type { AuditOptions, AuditResult, CellAudit, SingletonExposure } from './audit.ts';
+export { cellCosts } from './problem.ts';
+export type { GroupRun, SecondaryInput, SecondaryResult } from './problem.ts';
+export { cleanupPattern } from './cleanup.ts';
+export { heuristicSuppression } from './heuristic.ts';
+export type { HeuristicOptions } from './heuristic.ts';
+export { optimalSuppression } from './optimal.ts';
+export { OPTIMAL_MAX_CELLS, restrictToTables, secondarySuppression } from './secondary.ts';
 export { protectSdc } from './protect.ts';
 export type { ProtectSdcOptions, SdcReport, SdcResult, SdcTableReport, SensitiveCellReport } from './protect.ts';
 export { linkPublished, readPublishedReleases } from './published.ts';

@@ -1,3 +1,10 @@
+/**
+ * Primary rules: which cells are sensitive, and by how much the attacker's interval must cover them.
+ *
+ * Guarantee: a cell is sensitive when any rule of the plan flags it (minimum frequency, (n,k) dominance, p%, (p,q),
+ * zero cells, alwaysSuppress), with the protection of `applyPrimaryRules`; protection levels are in internal units,
+ * derived from exact contributions, and never leave the secure zone.
+ */
 import { StatguardError } from '../errors.ts';
 import { cellCoords, cellCount } from '../types.ts';
 import type { ConfStatus, ExactCell, ExactTable, SdcPlan, TablePlan } from '../types.ts';

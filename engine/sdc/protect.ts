@@ -1,15 +1,24 @@
+/**
+ * `protectSdc`: the sdc regime for a release (primary rules, one linked system, secondary suppression, final audit).
+ *
+ * Guarantee: every returned table's suppression pattern passed the attacker audit of all tables together (else
+ * AUDIT_FAILED); suppressed cells carry value null and a status only; the reviewer report (attacker intervals from
+ * exact values) is kept apart from the tables and must never be published.
+ */
 import { StatguardError } from '../errors.ts';
 import { cellCoords } from '../types.ts';
 import type { ConfStatus, ExactTable, ProtectedCell, ProtectedTable, SdcPlan } from '../types.ts';
 import { auditPattern } from './audit.ts';
-import type { SensitiveCell } from './audit.ts';
+import type { CellAudit } from './audit.ts';
 import { applyPrimaryRules } from './primary.ts';
 import type { PrimaryResult, PrimaryRule } from './primary.ts';
 import { buildCellSystem } from './relations.ts';
 import type { CellSystem } from './relations.ts';
-import { cellCosts, secondarySuppression } from './secondary.ts';
-import type { GroupRun } from './secondary.ts';
+import { cellCosts } from './problem.ts';
+import type { GroupRun } from './problem.ts';
+import { secondarySuppression } from './secondary.ts';
 import type { PublishedTableLink } from './published.ts';
+import type { SensitiveCell } from './sensitive.ts';
 
 /** Attacker interval of one sensitive cell, in the table's natural unit (mean tables: of the cell's sum). Reviewer-only. */
 export interface SensitiveCellReport {
@@ -68,13 +77,6 @@ export interface SdcResult {
 
 const STATUS_RANK: Record<ConfStatus, number> = { A: 0, O: 1, T: 2, C: 3, D: 4, F: 5 };
 
-/**
- * Protect tables under the sdc regime: primary rules per table, one linked
- * system over all tables, secondary suppression, then a final full audit.
- * Guarantee: every returned table's suppression pattern passed the attacker
- * audit of all tables together (else AUDIT_FAILED); suppressed cells carry
- * value null, and the reviewer report is kept apart from the tables.
- */
 export interface ProtectSdcOptions {
   /**
    * Apply the singleton rule in the audit (default true): a contributor alone in a suppressed cell must not be
@@ -90,6 +92,10 @@ export interface ProtectSdcOptions {
   readonly published?: readonly PublishedTableLink[];
 }
 
+/**
+ * Protect tables under the sdc regime: primary rules per table, one linked system over all tables, secondary
+ * suppression per link group, then a final full audit of all tables together (the guarantee above).
+ */
 export async function protectSdc(
   tables: readonly ExactTable[],
   plan: SdcPlan,
@@ -235,7 +241,7 @@ function tableReport(
   primary: Uint8Array,
   status: readonly ConfStatus[],
   rule: readonly (PrimaryRule | null)[],
-  auditById: Map<number, import('./audit.ts').CellAudit>,
+  auditById: Map<number, CellAudit>,
 ): SdcTableReport {
   const loc = sys.tableCells[ti]!;
   const dims = t.plan.dimensions;

@@ -1,3 +1,11 @@
+/**
+ * The attacker's model of a release: one linear system over all tables (global cell ids, relations, a priori bounds).
+ *
+ * Guarantee: every relation and bound holds on the exact values and is known to the strongest realistic attacker
+ * (the tables' structure; for distinct-unit counts that do not add up, only what holds for every overlap). Tables
+ * that disagree, magnitude tables that do not add up, and counts outside [largest child, sum of children] are
+ * SDC_INFEASIBLE (naming the cell, never a value).
+ */
 import { StatguardError } from '../errors.ts';
 import { cellCoords, cellCount, cellIndex, strides } from '../types.ts';
 import type { DimensionPlan, ExactTable, MeasurePlan } from '../types.ts';
@@ -89,7 +97,26 @@ function dimSignature(d: DimensionPlan): string {
  * table). Shared cells take the tightest bounds any owner gives.
  */
 export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
-  // 1. Link groups.
+  const { linkGroup, groupDims } = linkGroups(tables);
+  const { owners, tableCells } = globalIds(tables, linkGroup, groupDims);
+  const { value, units, lower, upper } = valuesAndBounds(tables, owners, tableCells);
+  const { relations, cellRelations } = tableRelations(tables, tableCells, value);
+  return {
+    cellCount: owners.length,
+    tableCells,
+    owners,
+    value,
+    units,
+    lower,
+    upper,
+    relations,
+    cellRelations,
+    linkGroup,
+  };
+}
+
+/** Link group per table, and the dimension names of each group (sorted). */
+function linkGroups(tables: readonly ExactTable[]): { linkGroup: number[]; groupDims: string[][] } {
   const groups: { key: string; sig: Map<string, string> }[] = [];
   const linkGroup: number[] = [];
   for (const t of tables) {
@@ -110,8 +137,15 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
     linkGroup.push(g);
   }
   const groupDims = groups.map((g) => [...g.sig.keys()].sort());
+  return { linkGroup, groupDims };
+}
 
-  // 2. Global ids.
+/** Global cell ids: per table its local -> global map, per global cell its owners (first = canonical). */
+function globalIds(
+  tables: readonly ExactTable[],
+  linkGroup: readonly number[],
+  groupDims: readonly string[][],
+): { owners: CellOwner[][]; tableCells: Int32Array[] } {
   const ids = new Map<string, number>();
   const owners: CellOwner[][] = [];
   const tableCells: Int32Array[] = [];
@@ -140,9 +174,16 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
     }
     tableCells.push(local);
   });
-  const N = owners.length;
+  return { owners, tableCells };
+}
 
-  // 3. Values and a priori bounds.
+/** Values and a priori bounds per global cell (see `buildCellSystem`); linked tables must agree on shared cells. */
+function valuesAndBounds(
+  tables: readonly ExactTable[],
+  owners: readonly (readonly CellOwner[])[],
+  tableCells: readonly Int32Array[],
+): { value: Float64Array; units: Float64Array; lower: Float64Array; upper: Float64Array } {
+  const N = owners.length;
   const value = new Float64Array(N);
   const units = new Float64Array(N);
   const lower = new Float64Array(N).fill(-Infinity);
@@ -192,8 +233,16 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
       upper[id] = Math.min(upper[id]!, hi);
     });
   });
+  return { value, units, lower, upper };
+}
 
-  // 4. Relations.
+/** The relations of every table (duplicates dropped), each with its additivity verdict, and the relations per cell. */
+function tableRelations(
+  tables: readonly ExactTable[],
+  tableCells: readonly Int32Array[],
+  value: Float64Array,
+): { relations: Relation[]; cellRelations: number[][] } {
+  const N = value.length;
   const relations: Relation[] = [];
   const seen = new Set<string>();
   const cellRelations: number[][] = Array.from({ length: N }, () => []);
@@ -214,7 +263,7 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
         if (seen.has(key)) continue;
         seen.add(key);
         const r = relations.length;
-        const additive = isAdditive(list, value, t, i);
+        const additive = isAdditive(tables, list, value, t, i);
         relations.push({
           cells: Int32Array.from(list),
           coefs: Int8Array.from(list.map((_, k) => (k === 0 ? 1 : -1))),
@@ -224,41 +273,46 @@ export function buildCellSystem(tables: readonly ExactTable[]): CellSystem {
       }
     });
   });
+  return { relations, cellRelations };
+}
 
-  return { cellCount: N, tableCells, owners, value, units, lower, upper, relations, cellRelations, linkGroup };
-
-  /**
-   * Additivity verdict of one relation (aggregate list[0], children list[1..]) on the exact values, or an error.
-   * Counts are integers (exact comparison); sums use a 1e-9 relative tolerance against rounding of scaled values.
-   */
-  function isAdditive(list: readonly number[], v: Float64Array, t: ExactTable, i: number): boolean {
-    const agg = v[list[0]!]!;
-    let sum = 0;
-    let mag = Math.abs(agg);
-    let maxChild = -Infinity;
-    for (let k = 1; k < list.length; k++) {
-      const c = v[list[k]!]!;
-      sum += c;
-      mag += Math.abs(c);
-      maxChild = Math.max(maxChild, c);
-    }
-    // Weighted counts add up like sums (each row adds its weight to every ancestor cell).
-    if (t.plan.measure.kind !== 'count' || t.plan.measure.weight !== undefined) {
-      if (Math.abs(agg - sum) <= 1e-9 * Math.max(1, mag)) return true;
-      // A unit's contribution to a sum is split across cells, so magnitude tables always add up: this is a bug upstream.
-      throw new StatguardError(
-        'SDC_INFEASIBLE',
-        `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a magnitude table must be additive (internal error in the aggregation)`,
-      );
-    }
-    if (agg === sum) return true;
-    // Distinct-unit counts: max(child) <= aggregate <= sum(children) must hold whatever the overlaps.
-    if (agg >= maxChild && agg <= sum) return false;
+/**
+ * Additivity verdict of one relation (aggregate list[0], children list[1..]) on the exact values, or an error.
+ * Counts are integers (exact comparison); sums use a 1e-9 relative tolerance against rounding of scaled values.
+ */
+function isAdditive(
+  tables: readonly ExactTable[],
+  list: readonly number[],
+  v: Float64Array,
+  t: ExactTable,
+  i: number,
+): boolean {
+  const agg = v[list[0]!]!;
+  let sum = 0;
+  let mag = Math.abs(agg);
+  let maxChild = -Infinity;
+  for (let k = 1; k < list.length; k++) {
+    const c = v[list[k]!]!;
+    sum += c;
+    mag += Math.abs(c);
+    maxChild = Math.max(maxChild, c);
+  }
+  // Weighted counts add up like sums (each row adds its weight to every ancestor cell).
+  if (t.plan.measure.kind !== 'count' || t.plan.measure.weight !== undefined) {
+    if (Math.abs(agg - sum) <= 1e-9 * Math.max(1, mag)) return true;
+    // A unit's contribution to a sum is split across cells, so magnitude tables always add up: this is a bug upstream.
     throw new StatguardError(
       'SDC_INFEASIBLE',
-      `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a count of distinct units must lie between its largest child and the sum of its children`,
+      `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a magnitude table must be additive (internal error in the aggregation)`,
     );
   }
+  if (agg === sum) return true;
+  // Distinct-unit counts: max(child) <= aggregate <= sum(children) must hold whatever the overlaps.
+  if (agg >= maxChild && agg <= sum) return false;
+  throw new StatguardError(
+    'SDC_INFEASIBLE',
+    `cells do not add up to their aggregate at ${describeCell(tables, tables.indexOf(t), i)}: a count of distinct units must lie between its largest child and the sum of its children`,
+  );
 }
 
 /** Table id and node codes of a cell (never its value), for error messages. */

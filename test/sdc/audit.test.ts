@@ -1,5 +1,7 @@
 import t from 'tap';
-import { auditPattern, components, determinedCells } from '../../engine/sdc/audit.ts';
+import { auditPattern } from '../../engine/sdc/audit.ts';
+import { components } from '../../engine/sdc/components.ts';
+import { determinedCells } from '../../engine/sdc/determined.ts';
 import { buildCellSystem } from '../../engine/sdc/relations.ts';
 import type { CellSystem } from '../../engine/sdc/relations.ts';
 import { cellIndex } from '../../engine/types.ts';

@@ -4,7 +4,9 @@
  */
 import t from 'tap';
 import path from 'node:path';
-import { auditPattern, determinedCells, components } from '../../engine/sdc/audit.ts';
+import { auditPattern } from '../../engine/sdc/audit.ts';
+import { determinedCells } from '../../engine/sdc/determined.ts';
+import { components } from '../../engine/sdc/components.ts';
 import { buildCellSystem } from '../../engine/sdc/relations.ts';
 import type { CellSystem } from '../../engine/sdc/relations.ts';
 import { applyPrimaryRules } from '../../engine/sdc/primary.ts';

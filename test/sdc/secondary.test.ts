@@ -4,8 +4,10 @@ import { protectSdc } from '../../engine/sdc/protect.ts';
 import { auditPattern } from '../../engine/sdc/audit.ts';
 import { buildCellSystem } from '../../engine/sdc/relations.ts';
 import { applyPrimaryRules } from '../../engine/sdc/primary.ts';
-import { heuristicSuppression, cellCosts, optimalSuppression } from '../../engine/sdc/secondary.ts';
-import type { SecondaryInput } from '../../engine/sdc/secondary.ts';
+import { heuristicSuppression } from '../../engine/sdc/heuristic.ts';
+import { cellCosts } from '../../engine/sdc/problem.ts';
+import type { SecondaryInput } from '../../engine/sdc/problem.ts';
+import { optimalSuppression } from '../../engine/sdc/optimal.ts';
 import type { ExactTable, SdcPlan } from '../../engine/types.ts';
 import {
   SHARED,

@@ -3,17 +3,13 @@ import seedrandom from 'seedrandom';
 import { auditPattern } from '../../engine/sdc/audit.ts';
 import { applyPrimaryRules } from '../../engine/sdc/primary.ts';
 import { buildCellSystem } from '../../engine/sdc/relations.ts';
-import {
-  checkWitness,
-  checkWitnessOf,
-  cheapestWitness,
-  findWitness,
-  findWitnesses,
-  forEachCube,
-  requiredMovement,
-} from '../../engine/sdc/witness.ts';
-import type { Witnesses } from '../../engine/sdc/witness.ts';
-import type { Witness } from '../../engine/sdc/witness.ts';
+import { checkWitness, checkWitnessOf } from '../../engine/sdc/witness-check.ts';
+import { cheapestWitness } from '../../engine/sdc/cheapest-witness.ts';
+import { findWitness, findWitnesses } from '../../engine/sdc/witness.ts';
+import { forEachCube } from '../../engine/sdc/cubes.ts';
+import { requiredMovement } from '../../engine/sdc/sensitive.ts';
+import type { Witnesses } from '../../engine/sdc/witness-check.ts';
+import type { Witness } from '../../engine/sdc/witness-check.ts';
 import { highsRuntime } from '../../engine/sdc/highs.ts';
 import { cellIndex } from '../../engine/types.ts';
 import type { ExactTable } from '../../engine/types.ts';

@@ -1,0 +1,82 @@
+/**
+ * The secondary-suppression problem: its input, its result, and the cost of suppressing a cell.
+ *
+ * Guarantee: `cellCosts` gives every cell a cost > 0: exactly 1 under 'unity'; units or |value| plus a tie-breaker of
+ * 1e-3 of the mean cost under 'frequency' and 'value'. A `SecondaryResult`'s pattern has passed the audit it carries.
+ */
+import type { ExactTable, SdcPlan } from '../types.ts';
+import type { AuditResult } from './audit.ts';
+import type { CellSystem } from './relations.ts';
+import type { SensitiveCell } from './sensitive.ts';
+import type { Witnesses } from './witness-check.ts';
+
+export interface SecondaryInput {
+  readonly sys: CellSystem;
+  readonly tables: readonly ExactTable[];
+  readonly sensitive: readonly SensitiveCell[];
+  /** Cells suppressed before secondary suppression (primaries), per global id. */
+  readonly primary: Uint8Array;
+  /** Cells the officer marked neverSuppress, per global id. */
+  readonly never: Uint8Array;
+  /** Cells that can never be suppressed (published in a linked release, `--against`): a hard constraint. */
+  readonly fixed?: Uint8Array;
+  /** Cost of suppressing each cell (> 0). */
+  readonly cost: Float64Array;
+  /** Apply the audit's singleton rule (default true). */
+  readonly singletons?: boolean;
+}
+
+/** What ran on one independent link group (tables linked by shared cells; see relations.ts). */
+export interface GroupRun {
+  /** Ids of the group's tables. */
+  readonly tables: readonly string[];
+  readonly cells: number;
+  /** Sensitive cells of the group (0: nothing to protect, no search ran). */
+  readonly sensitive: number;
+  readonly method: 'optimal' | 'heuristic';
+  /** optimal: whether the MIP + cut loop proved optimality within the time limit; heuristic: null. */
+  readonly optimalFinished: boolean | null;
+  /** Heuristic pattern (also the fallback of an unfinished optimal run): whether the clean-up pass ran to its end. */
+  readonly cleanupFinished: boolean | null;
+  /** Secondary cells the clean-up pass removed from the hypercube pattern. */
+  readonly cleanupRemoved: number;
+  /** Secondary cells of the group's final pattern. */
+  readonly secondary: number;
+  readonly seconds: number;
+}
+
+export interface SecondaryResult {
+  readonly suppressed: Uint8Array;
+  /** 'optimal' when every group ran the optimal method, else 'heuristic' (details per group in `groups`). */
+  readonly method: 'optimal' | 'heuristic';
+  /** For the optimal method: whether every group's MIP + cut loop proved optimality within the time limit; null for the heuristic. */
+  readonly optimalFinished: boolean | null;
+  /** The final audit (always passing). */
+  readonly audit: AuditResult;
+  readonly iterations: number;
+  /** Cells marked neverSuppress that had to be suppressed anyway (heuristic only, when unavoidable). */
+  readonly neverSuppressViolations: number;
+  /** Per independent link group (secondarySuppression only). */
+  readonly groups?: readonly GroupRun[];
+  /** Heuristic runs: whether the clean-up pass ran to its end (false: stopped at its time budget). */
+  readonly cleanupFinished?: boolean;
+  readonly cleanupRemoved?: number;
+  /** Heuristic runs: repair rounds after the clean-up (its local checks missed a far effect the audit found). */
+  readonly cleanupRepairs?: number;
+  /** Witnesses of the final pattern per sensitive cell (heuristic runs), for later audits to check instead of search. */
+  readonly witnesses?: ReadonlyMap<number, Witnesses>;
+}
+
+/** Cost per cell: unity 1, frequency = units, value = |internal value|, plus a small tie-breaker so every cell costs > 0. */
+export function cellCosts(sys: CellSystem, cost: SdcPlan['secondary']['cost']): Float64Array {
+  const base = new Float64Array(sys.cellCount);
+  for (let i = 0; i < sys.cellCount; i++) {
+    base[i] = cost === 'unity' ? 1 : cost === 'frequency' ? sys.units[i]! : Math.abs(sys.value[i]!);
+  }
+  let mean = 0;
+  for (const b of base) mean += b;
+  mean = sys.cellCount > 0 ? mean / sys.cellCount : 1;
+  // Tie-breaker: 1e-3 of the mean cost, so zero-cost cells are not suppressed for nothing and fewer cells win ties.
+  const eps = cost === 'unity' ? 0 : 1e-3 * Math.max(mean, 1);
+  return base.map((b) => b + eps);
+}
