@@ -5,13 +5,13 @@
  * changing ones write their audit row inside their own transaction.
  */
 import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
 import { requireRole } from '../access.ts';
 import type { AppContext } from '../app.ts';
 import { ApiError } from '../errors.ts';
 import { errors, pageQuery } from '../schemas.ts';
 import { queryAudit } from '../store/audit.ts';
 import { createKey } from '../store/keys.ts';
+import { ledgerSpent } from '../store/ledger.ts';
 import { parseRelease } from '../store/release-dir.ts';
 import {
   approveRelease,
@@ -220,27 +220,19 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     },
     async (req) => {
       requireRole(req.actor, 'officer', 'reviewer');
-      const rows = await db
-        .selectFrom('datasets')
-        .leftJoin('budget_ledger', 'budget_ledger.dataset_id', 'datasets.id')
-        .select([
-          'datasets.id',
-          'datasets.total_rho',
-          'datasets.total_epsilon',
-          sql<number>`coalesce(sum(budget_ledger.rho), 0)::float8`.as('rho'),
-          sql<number>`coalesce(sum(budget_ledger.epsilon), 0)::float8`.as('epsilon'),
-        ])
-        .groupBy(['datasets.id', 'datasets.total_rho', 'datasets.total_epsilon'])
-        .orderBy('datasets.id')
-        .execute();
+      const rows = await db.selectFrom('datasets').select(['id', 'total_rho', 'total_epsilon']).orderBy('id').execute();
+      const spent = await ledgerSpent(
+        db,
+        rows.map((r) => r.id),
+      );
       return {
         items: rows.map((r) => ({
           id: r.id,
           budget: {
             totalRho: r.total_rho,
             totalEpsilon: r.total_epsilon,
-            spentRho: Number(r.rho),
-            spentEpsilon: Number(r.epsilon),
+            spentRho: spent.get(r.id)!.rho,
+            spentEpsilon: spent.get(r.id)!.epsilon,
           },
         })),
       };
