@@ -5,9 +5,9 @@
  * no transaction, no insert: a preview never changes the store or the ledger.
  */
 import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
 import type { LedgerState, PublishedRelease } from '../engine/preview/index.ts';
 import { DEFAULT_TOTAL_EPSILON, DEFAULT_TOTAL_RHO } from './store/budget.ts';
+import { ledgerSpent } from './store/ledger.ts';
 import { protectedTable } from './store/reconstruct.ts';
 import type { Database, StoredCells, StoredDimension } from './store/schema.ts';
 
@@ -22,20 +22,13 @@ export async function readPreviewContext(db: Kysely<Database>, datasetId: string
     .select(['total_rho', 'total_epsilon'])
     .where('id', '=', datasetId)
     .executeTakeFirst();
-  const spent = await db
-    .selectFrom('budget_ledger')
-    .select([
-      sql<number>`coalesce(sum(rho), 0)::float8`.as('rho'),
-      sql<number>`coalesce(sum(epsilon), 0)::float8`.as('epsilon'),
-    ])
-    .where('dataset_id', '=', datasetId)
-    .executeTakeFirstOrThrow();
+  const spent = (await ledgerSpent(db, [datasetId])).get(datasetId)!;
   // A dataset not yet in the store gets the default totals on its first publication (releases.ts ensureDataset).
   const ledger: LedgerState = {
     totalRho: ds?.total_rho ?? DEFAULT_TOTAL_RHO,
     totalEpsilon: ds?.total_epsilon ?? DEFAULT_TOTAL_EPSILON,
-    spentRho: Number(spent.rho),
-    spentEpsilon: Number(spent.epsilon),
+    spentRho: spent.rho,
+    spentEpsilon: spent.epsilon,
   };
   const rels = await db
     .selectFrom('releases')

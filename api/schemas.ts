@@ -171,3 +171,22 @@ export const pageQuery = {
   limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
   offset: { type: 'integer', minimum: 0, default: 0 },
 } as const;
+
+/** Path parameter `id` (a release or dataset id). */
+export const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
+} as const;
+
+/** A dataset's privacy budget: totals and what its published releases spent. */
+export const budgetSchema = {
+  type: 'object',
+  required: ['totalRho', 'totalEpsilon', 'spentRho', 'spentEpsilon'],
+  properties: {
+    totalRho: { type: 'number' },
+    totalEpsilon: { type: 'number' },
+    spentRho: { type: 'number' },
+    spentEpsilon: { type: 'number' },
+  },
+} as const;

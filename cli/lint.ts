@@ -9,33 +9,32 @@
  * Exit codes: 0 no error (warnings allowed), 1 errors found or the run failed, 2 usage.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { StatguardError } from '../engine/errors.ts';
 import { loadPolicy } from '../engine/policy/index.ts';
 import { aggregateExact, lintDocument, lintPlan, lintText, type LintFinding } from '../engine/preview/index.ts';
 import { readPreviewContext } from '../api/preview-context.ts';
-import { openStoreFor, type CliIo } from './preview.ts';
+import { parse, usageFailure, UsageError, type Io } from './io.ts';
+import { openStoreFor } from './preview.ts';
 
 export const LINT_USAGE = `Usage:
   statguard lint <policy.json> [--no-data] [--store <dir>] [--format text|json]
 `;
 
-export async function cmdLint(args: readonly string[], io: CliIo): Promise<number> {
+export async function cmdLint(args: readonly string[], io: Io): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      strict: true,
-      options: { 'no-data': { type: 'boolean' }, store: { type: 'string' }, format: { type: 'string' } },
+    ({ values, positionals } = parse(args, {
+      'no-data': { type: 'boolean' },
+      store: { type: 'string' },
+      format: { type: 'string' },
     }));
-    if (positionals.length !== 1) throw new Error('lint takes exactly one policy file');
+    if (positionals.length !== 1) throw new UsageError('lint takes exactly one policy file');
     if (values.format !== undefined && values.format !== 'text' && values.format !== 'json')
-      throw new Error('--format must be text or json');
+      throw new UsageError('--format must be text or json');
   } catch (e) {
-    io.err(`statguard lint: ${(e as Error).message}\n\n${LINT_USAGE}`);
-    return 2;
+    if (e instanceof UsageError) return usageFailure(io, 'statguard lint', e, LINT_USAGE);
+    throw e;
   }
   const file = positionals[0]!;
   let json: unknown;

@@ -11,7 +11,6 @@
  */
 import { access, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { StatguardError } from '../engine/errors.ts';
 import { loadPolicy } from '../engine/policy/index.ts';
 import {
@@ -31,11 +30,7 @@ import {
 } from '../engine/preview/index.ts';
 import { readPreviewContext } from '../api/preview-context.ts';
 import { openStore, type Store } from '../api/store/db.ts';
-
-export interface CliIo {
-  readonly out: (s: string) => void;
-  readonly err: (s: string) => void;
-}
+import { parse, usageFailure, UsageError, type Io } from './io.ts';
 
 export const PREVIEW_USAGE = `Usage:
   statguard preview <policy.json> [--compare <other.json>] [--format text|json|html] [--sweep <param>=<v1>,<v2>,...]
@@ -43,37 +38,27 @@ export const PREVIEW_USAGE = `Usage:
   (sweep params: epsilon, rho, threshold, p, n; --svg writes the sweep chart; --out writes the report to a file)
 `;
 
-class CliUsage extends Error {}
-
-export async function cmdPreview(args: readonly string[], io: CliIo): Promise<number> {
+export async function cmdPreview(args: readonly string[], io: Io): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        compare: { type: 'string' },
-        format: { type: 'string' },
-        sweep: { type: 'string' },
-        svg: { type: 'string' },
-        seed: { type: 'string' },
-        store: { type: 'string' },
-        out: { type: 'string' },
-      },
+    ({ values, positionals } = parse(args, {
+      compare: { type: 'string' },
+      format: { type: 'string' },
+      sweep: { type: 'string' },
+      svg: { type: 'string' },
+      seed: { type: 'string' },
+      store: { type: 'string' },
+      out: { type: 'string' },
     }));
-    if (positionals.length !== 1) throw new CliUsage('preview takes exactly one policy file');
+    if (positionals.length !== 1) throw new UsageError('preview takes exactly one policy file');
     const format = values.format ?? 'text';
     if (format !== 'text' && format !== 'json' && format !== 'html')
-      throw new CliUsage(`--format must be text, json or html (got ${JSON.stringify(format)})`);
-    if (values.svg !== undefined && values.sweep === undefined) throw new CliUsage('--svg needs --sweep');
-    if (values.seed === '') throw new CliUsage('--seed needs a value');
+      throw new UsageError(`--format must be text, json or html (got ${JSON.stringify(format)})`);
+    if (values.svg !== undefined && values.sweep === undefined) throw new UsageError('--svg needs --sweep');
+    if (values.seed === '') throw new UsageError('--seed needs a value');
   } catch (e) {
-    if (e instanceof CliUsage || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`statguard preview: ${(e as Error).message}\n\n${PREVIEW_USAGE}`);
-      return 2;
-    }
+    if (e instanceof UsageError) return usageFailure(io, 'statguard preview', e, PREVIEW_USAGE);
     throw e;
   }
   const format = (values.format ?? 'text') as 'text' | 'json' | 'html';

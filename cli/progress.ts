@@ -2,7 +2,7 @@
  * Progress line for long runs: rows read, rate, stage, on a terminal only.
  * On a non-terminal (CI, pipes, logs) it prints nothing at all.
  */
-import type { Io } from './main.ts';
+import type { Io } from './io.ts';
 
 export interface Progress {
   readonly update: (p: { stage: string; rows: number; bytes: number; totalBytes: number | null }) => void;

@@ -1,6 +1,6 @@
 /**
- * Reviewer workbench routes (secure zone; officers and reviewers only; not
- * registered with --public):
+ * Reviewer workbench routes (secure zone; officers and reviewers only, checked
+ * by the plugin's role guard; not registered with --public):
  *
  *   GET  /v1/previews/policies         example policies of the server's policies folder
  *   GET  /v1/previews/policies/{file}  one of them, as its JSON document
@@ -34,21 +34,22 @@ import {
   type SweepParam,
 } from '../../engine/preview/index.ts';
 import type { Plan } from '../../engine/types.ts';
-import { requireRole } from '../access.ts';
-import type { AppContext } from '../app.ts';
+import type { PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { guardRoles } from '../hooks.ts';
 import { readPreviewContext } from '../preview-context.ts';
 import { errors } from '../schemas.ts';
 
 const FILE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\.json$/;
 
-export function registerPreviewRoutes(app: FastifyInstance, ctx: AppContext): void {
+export async function previewRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
   const cfg = ctx.config;
+  guardRoles(app);
 
   app.get(
-    '/v1/previews/policies',
+    '/previews/policies',
     {
-      config: { audit: 'policy.list' },
+      config: { audit: 'policy.list', roles: ['officer', 'reviewer'] },
       schema: {
         summary: 'Example policies a reviewer can preview (officer, reviewer)',
         tags: ['reviewer'],
@@ -78,15 +79,14 @@ export function registerPreviewRoutes(app: FastifyInstance, ctx: AppContext): vo
       },
     },
     async (req) => {
-      requireRole(req.actor, 'officer', 'reviewer');
       return { items: await examplePolicies(cfg.policiesDir) };
     },
   );
 
   app.get(
-    '/v1/previews/policies/:file',
+    '/previews/policies/:file',
     {
-      config: { audit: 'policy.read' },
+      config: { audit: 'policy.read', roles: ['officer', 'reviewer'] },
       schema: {
         summary: 'One example policy document (officer, reviewer)',
         tags: ['reviewer'],
@@ -99,7 +99,6 @@ export function registerPreviewRoutes(app: FastifyInstance, ctx: AppContext): vo
       },
     },
     async (req, reply) => {
-      requireRole(req.actor, 'officer', 'reviewer');
       const { file } = req.params as { file: string };
       req.auditTarget = file;
       const known = (await examplePolicies(cfg.policiesDir)).some((p) => p.file === file);
@@ -109,9 +108,9 @@ export function registerPreviewRoutes(app: FastifyInstance, ctx: AppContext): vo
   );
 
   app.post(
-    '/v1/previews',
+    '/previews',
     {
-      config: { audit: 'policy.preview' },
+      config: { audit: 'policy.preview', roles: ['officer', 'reviewer'] },
       schema: {
         summary:
           'Preview a policy on its microdata without writing, publishing or spending budget (officer, reviewer); optionally compare a second policy and sweep a parameter',
@@ -147,7 +146,6 @@ export function registerPreviewRoutes(app: FastifyInstance, ctx: AppContext): vo
       },
     },
     async (req) => {
-      requireRole(req.actor, 'officer', 'reviewer');
       const body = req.body as {
         policy: unknown;
         compare?: unknown;

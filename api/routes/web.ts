@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { AppContext } from '../app.ts';
+import type { PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
 
 const WEB_DIR = new URL('../web/', import.meta.url);
@@ -32,7 +32,7 @@ function secure(reply: FastifyReply): FastifyReply {
     .header('x-frame-options', 'DENY');
 }
 
-export function registerWebRoutes(app: FastifyInstance, ctx: AppContext): void {
+export async function webRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
   const cache = new Map<string, string>();
   const load = async (name: string): Promise<string> => {
     const hit = cache.get(name);

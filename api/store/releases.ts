@@ -23,6 +23,7 @@ import {
   type BudgetState,
   type ReleaseCost,
 } from './budget.ts';
+import { ledgerSpent } from './ledger.ts';
 import type { LoadedRelease } from './release-dir.ts';
 import type { Database, ReleaseRow } from './schema.ts';
 
@@ -52,19 +53,12 @@ async function lockBudget(tx: Transaction<Database>, datasetId: string): Promise
     .forUpdate()
     .executeTakeFirst();
   if (!ds) throw new ApiError('DATASET_NOT_FOUND', `no dataset ${JSON.stringify(datasetId)}`);
-  const spent = await tx
-    .selectFrom('budget_ledger')
-    .select([
-      sql<number>`coalesce(sum(rho), 0)::float8`.as('rho'),
-      sql<number>`coalesce(sum(epsilon), 0)::float8`.as('epsilon'),
-    ])
-    .where('dataset_id', '=', datasetId)
-    .executeTakeFirstOrThrow();
+  const spent = (await ledgerSpent(tx, [datasetId])).get(datasetId)!;
   return {
     totalRho: ds.total_rho,
     totalEpsilon: ds.total_epsilon,
-    spentRho: Number(spent.rho),
-    spentEpsilon: Number(spent.epsilon),
+    spentRho: spent.rho,
+    spentEpsilon: spent.epsilon,
   };
 }
 

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { runApiCommand } from '../../api/commands.ts';
+import { runApiCommand } from '../../cli/store-commands.ts';
 import { openStore } from '../../api/store/db.ts';
 import { start } from '../../api/start.ts';
 import { makeRelease, tmpDir } from './fixtures.ts';

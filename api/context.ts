@@ -1,0 +1,101 @@
+/**
+ * The state every route plugin shares, created once per app by `build()` and
+ * passed to the plugins as their `ctx` option: the store, the service limits,
+ * the release cache, the audit buffer and a short-lived cache of release
+ * status and audience.
+ *
+ * Also declares what fastify carries for statguard: the request's actor and
+ * audit fields, and the route config keys `audit` (audit action) and `roles`
+ * (who may call the route; checked by the role guard of the admin and
+ * preview plugins).
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { AuditBuffer } from './audit-buffer.ts';
+import { ReleaseCache } from './cache.ts';
+import type { ApiConfig } from './config.ts';
+import type { ApiErrorCode } from './errors.ts';
+import type { Actor } from './store/audit.ts';
+import type { Store } from './store/db.ts';
+
+export interface ReleaseInfo {
+  id: string;
+  status: 'draft' | 'published' | 'withdrawn';
+  audience: 'public' | 'contract';
+}
+
+export interface AppContext {
+  readonly store: Store;
+  readonly config: ApiConfig;
+  readonly cache: ReleaseCache;
+  readonly policySchemaPath: string;
+  readonly publicOnly: boolean;
+  readonly audit: AuditBuffer;
+  /** Release status and audience, cached briefly (see releaseInfo). */
+  releaseInfo(id: string): Promise<ReleaseInfo | undefined>;
+  /** Forget cached state of a release (after approve/withdraw). */
+  invalidate(id: string): void;
+}
+
+/** Options of every route plugin. */
+export interface PluginOptions {
+  readonly ctx: AppContext;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    actor: Actor;
+    /** What the audit row names as target (set by the route; defaults to the :id param). */
+    auditTarget: string | null;
+    auditDetail: Record<string, unknown> | null;
+    /** Set when the operation wrote its own audit row inside its transaction. */
+    auditDone: boolean;
+    problemCode: ApiErrorCode | null;
+  }
+  interface FastifyContextConfig {
+    /** Audit action name; requests to routes without it are not audited. */
+    audit?: string;
+    /** Roles allowed to call the route (checked by the role guard of the plugin that registers it). */
+    roles?: readonly Actor['role'][];
+  }
+  interface FastifyInstance {
+    statguard: AppContext;
+  }
+}
+
+export function createContext(
+  opts: { store: Store; config: ApiConfig; policySchemaPath: string; publicOnly: boolean },
+  log: () => FastifyBaseLogger,
+): AppContext {
+  const { store, config } = opts;
+  const infos = new Map<string, { at: number; info: ReleaseInfo }>();
+  const cache = new ReleaseCache(store.db);
+  return {
+    store,
+    config,
+    cache,
+    audit: new AuditBuffer(store.db, config.auditFlushMs, (e) => log().error({ err: e }, 'audit write failed')),
+    // Status/audience cache: exact within this process (approve/withdraw routes invalidate); changes made by another
+    // process (CLI against a PostgreSQL server) are seen within releaseInfoTtlMs. Only existing rows are cached.
+    async releaseInfo(id) {
+      const hit = infos.get(id);
+      const now = performance.now();
+      if (hit && now - hit.at < config.releaseInfoTtlMs) return hit.info;
+      const row = await store.db
+        .selectFrom('releases')
+        .select(['id', 'status', 'audience'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (row) {
+        infos.set(id, { at: now, info: row });
+        if (infos.size > 10_000) infos.delete(infos.keys().next().value!);
+      }
+      return row;
+    },
+    invalidate(id) {
+      infos.delete(id);
+      cache.invalidate(id);
+    },
+    policySchemaPath: opts.policySchemaPath,
+    publicOnly: opts.publicOnly,
+  };
+}

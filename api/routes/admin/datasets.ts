@@ -1,0 +1,146 @@
+/**
+ * Dataset budget routes (under /v1/admin): datasets with their total and
+ * spent privacy budget, a dataset's ledger (officer, reviewer), and setting a
+ * dataset's total budget (officer).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { PluginOptions } from '../../context.ts';
+import { ApiError } from '../../errors.ts';
+import { budgetSchema, errors, idParams } from '../../schemas.ts';
+import { ledgerSpent } from '../../store/ledger.ts';
+import { budgetState, setDatasetBudget } from '../../store/releases.ts';
+
+export async function adminDatasetRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
+  const db = ctx.store.db;
+
+  app.get(
+    '/datasets',
+    {
+      config: { audit: 'dataset.list', roles: ['officer', 'reviewer'] },
+      schema: {
+        summary: 'Datasets with their total and spent privacy budget (officer, reviewer)',
+        tags: ['officer'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['items'],
+            properties: {
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['id', 'budget'],
+                  properties: { id: { type: 'string' }, budget: budgetSchema },
+                },
+              },
+            },
+          },
+          ...errors(401, 403, 429),
+        },
+      },
+    },
+    async (req) => {
+      const rows = await db.selectFrom('datasets').select(['id', 'total_rho', 'total_epsilon']).orderBy('id').execute();
+      const spent = await ledgerSpent(
+        db,
+        rows.map((r) => r.id),
+      );
+      return {
+        items: rows.map((r) => ({
+          id: r.id,
+          budget: {
+            totalRho: r.total_rho,
+            totalEpsilon: r.total_epsilon,
+            spentRho: spent.get(r.id)!.rho,
+            spentEpsilon: spent.get(r.id)!.epsilon,
+          },
+        })),
+      };
+    },
+  );
+
+  app.get(
+    '/datasets/:id/ledger',
+    {
+      config: { audit: 'dataset.ledger', roles: ['officer', 'reviewer'] },
+      schema: {
+        summary: 'Budget ledger of a dataset: what each published release spent (officer, reviewer)',
+        tags: ['officer'],
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['dataset', 'budget', 'entries'],
+            properties: {
+              dataset: { type: 'string' },
+              budget: budgetSchema,
+              entries: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['release', 'rho', 'epsilon', 'at', 'by'],
+                  properties: {
+                    release: { type: 'string' },
+                    rho: { type: 'number' },
+                    epsilon: { type: ['number', 'null'] },
+                    at: { type: 'string', format: 'date-time' },
+                    by: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          ...errors(401, 403, 404, 429),
+        },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const ds = await db.selectFrom('datasets').select('id').where('id', '=', id).executeTakeFirst();
+      if (!ds) throw new ApiError('DATASET_NOT_FOUND', `no dataset ${JSON.stringify(id)}`);
+      const entries = await db
+        .selectFrom('budget_ledger')
+        .select(['release_id', 'rho', 'epsilon', 'created_at', 'created_by'])
+        .where('dataset_id', '=', id)
+        .orderBy('id')
+        .execute();
+      return {
+        dataset: id,
+        budget: await budgetState(db, id),
+        entries: entries.map((e) => ({
+          release: e.release_id,
+          rho: e.rho,
+          epsilon: e.epsilon,
+          at: new Date(e.created_at).toISOString(),
+          by: e.created_by,
+        })),
+      };
+    },
+  );
+
+  app.put(
+    '/datasets/:id/budget',
+    {
+      config: { audit: 'dataset.set-budget', roles: ['officer'] },
+      schema: {
+        summary: 'Set the total privacy budget of a dataset (officer)',
+        tags: ['officer'],
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: { rho: { type: 'number', minimum: 0 }, epsilon: { type: 'number', minimum: 0 } },
+        },
+        response: { 200: budgetSchema, ...errors(400, 401, 403, 429) },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const b = req.body as { rho?: number; epsilon?: number };
+      const r = await setDatasetBudget(db, id, b, req.actor);
+      req.auditDone = true;
+      return r;
+    },
+  );
+}

@@ -1,0 +1,150 @@
+/**
+ * Public release routes (every caller; what a caller sees follows access.ts):
+ *
+ *   GET /v1/releases        releases visible to the caller, paged
+ *   GET /v1/releases/{id}   a release: status, public manifest, tables and their categories
+ *
+ * A release the caller may not see does not exist for it (404), and tables
+ * outside a researcher's contract are left out.
+ */
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import { publicManifest, type Manifest } from '../../engine/release/manifest.ts';
+import { canSee, canSeeTable, contractsOf, isStaff, notFound } from '../access.ts';
+import type { PluginOptions } from '../context.ts';
+import { errors, idParams, pageQuery } from '../schemas.ts';
+import type { StoredDimension } from '../store/schema.ts';
+import { SUMMARY_COLUMNS, summary, tablesOf } from './views.ts';
+
+export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
+  const db = ctx.store.db;
+
+  app.get(
+    '/releases',
+    {
+      config: { audit: 'release.list' },
+      schema: {
+        summary: 'Releases visible to the caller (published and withdrawn; drafts too for officers and reviewers)',
+        tags: ['releases'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            ...pageQuery,
+            status: { type: 'string', enum: ['draft', 'published', 'withdrawn'] },
+            policy: { type: 'string' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['items', 'total', 'limit', 'offset'],
+            properties: {
+              items: { type: 'array', items: { $ref: 'ReleaseSummary#' } },
+              total: { type: 'integer' },
+              limit: { type: 'integer' },
+              offset: { type: 'integer' },
+            },
+          },
+          ...errors(400, 401, 429),
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query as { limit: number; offset: number; status?: string; policy?: string };
+      const actor = req.actor;
+      const contracts = await contractsOf(db, actor);
+      let base = db.selectFrom('releases');
+      if (!isStaff(actor)) {
+        base = base.where('status', 'in', ['published', 'withdrawn']).where((eb) => {
+          const ids = [...contracts.keys()];
+          return ids.length > 0
+            ? eb.or([eb('audience', '=', 'public'), eb('id', 'in', ids)])
+            : eb('audience', '=', 'public');
+        });
+      }
+      if (q.status) base = base.where('status', '=', q.status as 'draft');
+      if (q.policy) base = base.where('policy_id', '=', q.policy);
+      const [rows, count] = await Promise.all([
+        base
+          .select([...SUMMARY_COLUMNS])
+          .orderBy('created_at', 'desc')
+          .orderBy('id')
+          .limit(q.limit)
+          .offset(q.offset)
+          .execute(),
+        base.select(sql<string>`count(*)::text`.as('n')).executeTakeFirstOrThrow(),
+      ]);
+      const tables = await tablesOf(
+        db,
+        rows.map((r) => r.id),
+      );
+      req.auditDetail = { count: rows.length };
+      return {
+        items: rows.map((r) => summary(r, tables.get(r.id) ?? [])),
+        total: Number(count.n),
+        limit: q.limit,
+        offset: q.offset,
+      };
+    },
+  );
+
+  app.get(
+    '/releases/:id',
+    {
+      config: { audit: 'release.read' },
+      schema: {
+        summary:
+          'A release: its status, the public part of its manifest (regime, guarantee, budget, methods) and its tables with their categories',
+        tags: ['releases'],
+        params: idParams,
+        response: { 200: { $ref: 'ReleaseDetail#' }, ...errors(401, 404, 429) },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const row = await db
+        .selectFrom('releases')
+        .select([...SUMMARY_COLUMNS, 'manifest'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      const contracts = await contractsOf(db, req.actor);
+      if (!row || !canSee(req.actor, contracts, row)) throw notFound(id);
+      const trows = await db
+        .selectFrom('release_tables')
+        .select(['table_id', 'title', 'description', 'measure', 'privacy', 'cell_count', 'suppressed', 'dimensions'])
+        .where('release_id', '=', id)
+        .orderBy('position')
+        .execute();
+      const visible = trows.filter((t) => canSeeTable(req.actor, contracts, row, t.table_id));
+      const manifest = publicManifest(row.manifest as unknown as Manifest);
+      const shownIds = new Set(visible.map((t) => t.table_id));
+      return {
+        release: summary(
+          row,
+          visible.map((t) => ({ id: t.table_id, title: t.title, cells: t.cell_count, suppressed: t.suppressed })),
+        ),
+        // Public part only (publicManifest drops `internal`); tables outside the caller's contract are left out.
+        manifest: { ...manifest, tables: manifest.tables.filter((t) => shownIds.has(t.id)) },
+        tables: visible.map((t) => ({
+          id: t.table_id,
+          title: t.title,
+          description: t.description,
+          measure: t.measure,
+          cells: t.cell_count,
+          suppressed: t.suppressed,
+          privacy: t.privacy,
+          dimensions: (t.dimensions as StoredDimension[]).map((d) => ({
+            name: d.name,
+            label: d.label,
+            categories: d.nodes.map((n) => ({
+              code: n.code,
+              label: n.label,
+              parent: n.parent === null ? null : d.nodes[n.parent]!.code,
+            })),
+          })),
+        })),
+      };
+    },
+  );
+}

@@ -1,0 +1,110 @@
+/**
+ * Public table data: GET /v1/releases/{id}/tables/{table} with dimension
+ * selections and a format (json, csv, jsonstat, sdmx-csv).
+ *
+ * The release's status and the caller's visibility are checked against the
+ * store (through the short-lived status cache) before the rendered-response
+ * cache is used; a withdrawn release's data is never served (410), and a
+ * selection over the published cell limit is refused (403 CELL_LIMIT).
+ */
+import type { FastifyInstance } from 'fastify';
+import { canSee, canSeeTable, contractsOf, notFound } from '../access.ts';
+import { cachedResponse } from '../cache.ts';
+import type { PluginOptions } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { countCells, FORMATS, parseSelection, queryKey, render, type Format } from '../query.ts';
+import { errors } from '../schemas.ts';
+
+export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
+  const db = ctx.store.db;
+
+  app.get(
+    '/releases/:id/tables/:table',
+    {
+      config: { audit: 'table.read' },
+      schema: {
+        summary: 'Table data with dimension selections',
+        description:
+          'Select categories with one parameter per dimension holding comma-separated codes (`?region=N,S1&sex=1`); a dimension left out means all of its categories (totals included). ' +
+          'format: json (default), csv, jsonstat (JSON-stat 2.0), sdmx-csv (SDMX-CSV 2.0). labels=both adds labels (json, sdmx-csv); csv and jsonstat always carry codes and labels. ' +
+          'A suppressed cell is null (empty in CSV) with its CONF_STATUS in every format. More cells than GET /v1/config maxCells: 403 CELL_LIMIT.',
+        tags: ['releases'],
+        params: {
+          type: 'object',
+          required: ['id', 'table'],
+          properties: {
+            id: { type: 'string', minLength: 1, maxLength: 200 },
+            table: { type: 'string', minLength: 1, maxLength: 200 },
+          },
+        },
+        querystring: {
+          type: 'object',
+          properties: {
+            format: { type: 'string', enum: [...FORMATS], default: 'json' },
+            labels: { type: 'string', enum: ['code', 'both'], default: 'code' },
+          },
+          additionalProperties: {
+            anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+            description: 'dimension name = comma-separated category codes',
+          },
+        },
+        response: {
+          200: {
+            description: 'The selected cells',
+            content: {
+              'application/json': {
+                schema: {
+                  oneOf: [
+                    { $ref: 'TableData#' },
+                    {
+                      type: 'object',
+                      description: 'JSON-stat 2.0 dataset (format=jsonstat)',
+                      additionalProperties: true,
+                    },
+                  ],
+                },
+              },
+              'text/csv': { schema: { type: 'string' } },
+              'application/vnd.sdmx.data+csv': { schema: { type: 'string' } },
+            },
+          },
+          ...errors(400, 401, 403, 404, 410, 429),
+        },
+      },
+    },
+    async (req, reply) => {
+      const { id, table } = req.params as { id: string; table: string };
+      const q = req.query as Record<string, string> & { format: Format; labels: 'code' | 'both' };
+      const row = await ctx.releaseInfo(id);
+      const contracts = await contractsOf(db, req.actor);
+      if (!row || !canSee(req.actor, contracts, row)) throw notFound(id);
+      // A withdrawn release stays listed, but its data is no longer served.
+      if (row.status === 'withdrawn') {
+        ctx.invalidate(id);
+        throw new ApiError('RELEASE_WITHDRAWN', `release ${id} was withdrawn; its data is no longer served`, {
+          release: id,
+        });
+      }
+      const served = await ctx.cache.get(id);
+      const t = served.get(table);
+      if (!t || !canSeeTable(req.actor, contracts, row, table))
+        throw new ApiError('TABLE_NOT_FOUND', `release ${id} has no table ${JSON.stringify(table)}`, {
+          release: id,
+          table,
+        });
+      const sel = parseSelection(t, q);
+      const n = countCells(t, sel);
+      if (n > ctx.config.maxCells)
+        throw new ApiError(
+          'CELL_LIMIT',
+          `the selection returns ${n} cells; the limit is ${ctx.config.maxCells} (narrow the selection)`,
+          { cells: n, maxCells: ctx.config.maxCells },
+        );
+      req.auditDetail = { format: q.format, cells: n };
+      const out = cachedResponse(t, queryKey(q.format, q.labels, sel), () => render(t, id, q.format, q.labels, sel));
+      if (q.format === 'csv' || q.format === 'sdmx-csv')
+        reply.header('content-disposition', `inline; filename="${id}-${table}.csv"`);
+      return reply.type(out.type).send(out.body);
+    },
+  );
+}

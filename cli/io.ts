@@ -1,0 +1,42 @@
+/**
+ * What every command writes to, and how a wrong command line is reported.
+ *
+ * - `Io`: standard output, standard error and whether standard error is a
+ *   terminal (progress lines are drawn only then).
+ * - `UsageError`: the command line is wrong (unknown option, missing
+ *   argument). The command that catches it prints `statguard[ <command>]:
+ *   <message>`, a blank line and its usage text, and exits with code 2.
+ * - `parse`: strict `node:util` parseArgs with positionals; its errors become
+ *   UsageErrors with the same message.
+ */
+import { parseArgs } from 'node:util';
+
+export interface Io {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+  readonly isTty: boolean;
+}
+
+export const defaultIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  isTty: Boolean(process.stderr.isTTY),
+};
+
+export class UsageError extends Error {}
+
+export type ParseOptions = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
+
+export function parse<O extends ParseOptions>(args: readonly string[], options: O) {
+  try {
+    return parseArgs({ args: [...args], options, allowPositionals: true as const, strict: true as const });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** Print a usage error as `<prefix>: <message>`, a blank line and the usage text; returns exit code 2. */
+export function usageFailure(io: Io, prefix: string, e: UsageError, usage: string): 2 {
+  io.err(`${prefix}: ${e.message}\n\n${usage}`);
+  return 2;
+}

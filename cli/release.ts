@@ -1,0 +1,111 @@
+/**
+ * The engine commands:
+ *
+ *   statguard validate <policy>
+ *   statguard release <policy> --out <dir> [--seed N] [--force] [--reviewer-report <file>] [--against <release-dir>]...
+ *   statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>]
+ *
+ * The engine (policy loader, pipeline, writer) is imported when a command
+ * runs, not when this module loads. Progress is shown on a terminal only.
+ */
+import { readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { StatguardError } from '../engine/errors.ts';
+import { parse, UsageError, type Io } from './io.ts';
+
+// The engine (policy loader, pipeline, writer, preview, lint) loads only for the commands that run it, as the store
+// and API modules do: `statguard publish` / `approve` start about 0.5 s of CPU faster without it.
+export const loadPolicy: typeof import('../engine/policy/index.ts').loadPolicy = async (...a) =>
+  (await import('../engine/policy/index.ts')).loadPolicy(...a);
+
+export async function cmdValidate(args: readonly string[], io: Io): Promise<number> {
+  const { positionals } = parse(args, {});
+  if (positionals.length !== 1) throw new UsageError('validate takes exactly one policy file');
+  const plan = await loadPolicy(positionals[0]!);
+  const cells = plan.tables.map((t) => t.dimensions.reduce((n, d) => n * d.nodes.length, 1));
+  io.out(
+    `${positionals[0]}: valid (policy ${plan.policyId} ${plan.policyVersion}, regime ${plan.protection.regime}, ` +
+      `${plan.tables.length} table(s), ${cells.reduce((a, b) => a + b, 0)} cells)\n`,
+  );
+  return 0;
+}
+
+export async function cmdRelease(args: readonly string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(args, {
+    out: { type: 'string' },
+    seed: { type: 'string' },
+    force: { type: 'boolean' },
+    'reviewer-report': { type: 'string' },
+    against: { type: 'string', multiple: true },
+  });
+  if (positionals.length !== 1) throw new UsageError('release takes exactly one policy file');
+  const against = (values.against ?? []) as string[];
+  if (against.some((a) => a === '')) throw new UsageError('--against needs a release directory');
+  if (typeof values.out !== 'string' || values.out === '') throw new UsageError('release needs --out <dir>');
+  if (values.seed !== undefined && values.seed === '') throw new UsageError('--seed needs a value');
+  const plan = await loadPolicy(positionals[0]!);
+  const [{ runRelease }, { writeRelease }, { makeProgress }] = await Promise.all([
+    import('../engine/pipeline.ts'),
+    import('../engine/release/write.ts'),
+    import('./progress.ts'),
+  ]);
+  const progress = makeProgress(io);
+  let run;
+  try {
+    run = await runRelease(plan, {
+      seed: values.seed as string | undefined,
+      onProgress: progress.update,
+      ...(against.length > 0 ? { against } : {}),
+    });
+  } finally {
+    progress.done();
+  }
+  const manifest = await writeRelease(run.content, values.out, { force: values.force === true });
+  if (typeof values['reviewer-report'] === 'string') {
+    const file = path.resolve(values['reviewer-report']);
+    const tmp = `${file}.partial`;
+    try {
+      await writeFile(
+        tmp,
+        `${JSON.stringify({ policy: plan.policyId, createdAt: manifest.createdAt, ...run.reviewer }, null, 2)}\n`,
+      );
+      await rename(tmp, file);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw new StatguardError('OUTPUT_FAILED', `cannot write reviewer report: ${(e as Error).message}`, { file });
+    }
+  }
+  const suppressed = manifest.tables.reduce((n, t) => n + t.suppressed, 0);
+  const cells = manifest.tables.reduce((n, t) => n + t.cells, 0);
+  io.out(
+    `release ${plan.policyId} written to ${path.resolve(values.out)}: ${manifest.tables.length} table(s), ${cells} cells, ` +
+      `${suppressed} suppressed; regime ${manifest.regime}; randomness ${manifest.randomness.source}\n`,
+  );
+  return 0;
+}
+
+export async function cmdDemo(args: readonly string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(args, {
+    out: { type: 'string' },
+    policies: { type: 'string' },
+    seed: { type: 'string' },
+  });
+  if (positionals.length > 0) throw new UsageError('demo takes no positional arguments');
+  const dir = path.resolve(typeof values.policies === 'string' ? values.policies : defaultPoliciesDir());
+  const outRoot = path.resolve(typeof values.out === 'string' ? values.out : 'out');
+  for (const f of await examplePolicyFiles(dir)) {
+    const plan = await loadPolicy(f);
+    const extra = typeof values.seed === 'string' ? ['--seed', values.seed] : [];
+    const code = await cmdRelease([f, '--out', path.join(outRoot, plan.policyId), '--force', ...extra], io);
+    if (code !== 0) return code;
+  }
+  return 0;
+}
+
+export const defaultPoliciesDir = (): string => new URL('../policies', import.meta.url).pathname;
+
+export async function examplePolicyFiles(dir: string): Promise<string[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.json') && !f.endsWith('.schema.json')).sort();
+  if (files.length === 0) throw new StatguardError('USAGE', 'no policy files found', { file: dir });
+  return files.map((f) => path.join(dir, f));
+}

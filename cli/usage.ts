@@ -1,0 +1,53 @@
+/**
+ * Usage texts of the command line: `USAGE` (every command, printed by
+ * `statguard --help` and on a usage error of the engine commands) and
+ * `API_USAGE` (the store and API commands), kept apart from the commands so
+ * that printing them loads neither the engine nor the store.
+ */
+import { ENGINE_VERSION } from '../engine/version.ts';
+
+/** The store and API commands (cli/store-commands.ts). */
+export const API_USAGE = `Publication store and API:
+  statguard publish <release-dir>                     store a release directory as a draft
+  statguard approve <release-id>                      publish a draft (checks the dataset's privacy budget)
+  statguard withdraw <release-id> --reason <text>     withdraw a published release
+  statguard keys create --role <role> --name <name>   create an API key (officer, reviewer, researcher); printed once
+  statguard keys list | keys revoke <key-id>
+  statguard contracts create --key <key-id> --release <release-id> --expires <date> [--tables a,b]
+  statguard datasets set-budget <dataset-id> [--rho <x>] [--epsilon <x>]
+  statguard serve [--port <n>] [--host <addr>] [--public] [--max-cells <n>]
+Store: PostgreSQL at DATABASE_URL if set, else embedded in STATGUARD_DATA_DIR (default .statguard/db).
+`;
+
+/** Every command. */
+export const USAGE = `statguard ${ENGINE_VERSION}: privacy-preserving statistics publication
+
+Usage:
+  statguard validate <policy.json>
+  statguard release <policy.json> --out <dir> [--seed <seed>] [--force] [--reviewer-report <file>] [--against <release-dir>]...
+  statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>]
+  statguard start [--policies <dir>]
+  statguard preview <policy.json> [--compare <other.json>] [--format text|json|html] [--sweep <param>=<v1>,<v2>,...] [--svg <file>]
+                    [--seed <seed>] [--store <dir>] [--out <file>]
+  statguard lint <policy.json> [--no-data] [--store <dir>] [--format text|json]
+
+Commands:
+  validate   check a policy against the published schema and its semantic rules; lists every problem at once
+  release    run a policy on its microdata and write a release directory (manifest.json, <table>.csv, <table>.json)
+  demo       release every example policy of a folder (default: policies/) into <dir>/<policy id> (default: out/)
+  preview    run a policy without writing or publishing anything and without spending budget: suppression, audit
+             intervals, noise and realised error, risk signals, lint findings (secure zone); --compare two policies
+             side by side, --sweep a parameter (epsilon, rho, threshold, p, n) and write the chart with --svg
+  lint       what a reviewer should look at in a policy, each with its reason and policy path (exit 1 on errors)
+  start      the embedded default: release the example policies (once), publish them in the store, serve the API
+
+Options:
+  --out <dir>               output directory (must not exist unless --force)
+  --seed <seed>             reproducible randomness for tests and demos (seedrandom); marked "seeded" in the manifest
+  --force                   replace an existing output directory
+  --reviewer-report <file>  write the secure-zone reviewer report (audit intervals, budget accounting) to <file>
+  --against <release-dir>   (sdc, repeatable) a release already published from the same dataset: its tables join the
+                            audit, so the new suppressions also protect against combining the two releases
+  -h, --help                this text
+
+${API_USAGE}`;
