@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'AUDIT_FAILED'
   | 'OUTPUT_EXISTS'
   | 'OUTPUT_FAILED'
-  | 'USAGE';
+  | 'USAGE'
+  | 'SECURE_STATE';
 
 export interface ErrorLocation {
   readonly file?: string;

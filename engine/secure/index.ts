@@ -1,0 +1,2 @@
+/** Public functions of engine/secure: the secure zone's own state (see README.md). */
+export { DEFAULT_SECURE_DIR, readOrCreateSecret, secureDir, securePath } from './state.ts';
