@@ -12,7 +12,8 @@
  *
  * The store is PostgreSQL at DATABASE_URL when set, else embedded PGlite in
  * STATGUARD_DATA_DIR (default .statguard/db). Exit codes: 0 ok, 1 failed,
- * 2 usage. Every action is audited as caller `cli:<os user>`.
+ * 2 usage. Every action is audited as caller `cli:<os user>`. Tests running
+ * many commands on one store may lend it with `lendCommandStore` (no open per command).
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -56,13 +57,24 @@ function num(v: unknown, name: string): number | undefined {
   return n;
 }
 
+let lent: Store | null = null;
+
+/**
+ * Test hook: the commands use this already-open store (the one the environment names) instead of opening and closing
+ * their own; `null` restores the default. Only the cost of opening changes: the same queries run on the same store.
+ */
+export function lendCommandStore(store: Store | null): void {
+  lent = store;
+}
+
 const COMMANDS = new Set(['publish', 'approve', 'withdraw', 'keys', 'contracts', 'datasets', 'serve']);
 
 export async function runApiCommand(cmd: string, args: readonly string[], io: CommandIo): Promise<number | undefined> {
   if (!COMMANDS.has(cmd)) return undefined;
   const actor: Actor = { caller: `cli:${os.userInfo().username}`, role: 'officer' };
   let store: Store | null = null;
-  const open = async (): Promise<Store> => (store = await openStore(storeOptionsFromEnv()));
+  const open = async (): Promise<Store> =>
+    (store = lent ? { ...lent, close: async () => {} } : await openStore(storeOptionsFromEnv()));
   try {
     switch (cmd) {
       case 'publish': {
