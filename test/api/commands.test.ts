@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { runApiCommand } from '../../cli/store-commands.ts';
-import { openStore } from '../../api/store/db.ts';
+import { lendCommandStore, runApiCommand } from '../../cli/store-commands.ts';
+import { openStore, storeOptionsFromEnv } from '../../api/store/db.ts';
 import { start } from '../../api/start.ts';
 import { makeRelease, tmpDir } from './fixtures.ts';
 import { freshPgliteDir } from './pglite-template.ts';
@@ -42,6 +42,16 @@ t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded
     else process.env.STATGUARD_DATA_DIR = saved.d;
     if (saved.u !== undefined) process.env.DATABASE_URL = saved.u;
   });
+  // The store the environment names, opened once and lent to the commands (each would open it again: ~1 s each).
+  const lent = await openStore(storeOptionsFromEnv());
+  lendCommandStore(lent);
+  let lentOpen = true;
+  const giveBack = async (): Promise<void> => {
+    lendCommandStore(null);
+    if (lentOpen) await lent.close();
+    lentOpen = false;
+  };
+  t.teardown(giveBack);
   t.equal(await runApiCommand('frobnicate', [], io().io), undefined, 'unknown commands are left to the caller');
   const rel = await makeRelease({ rho: 2, audience: 'contract' });
   let c = io();
@@ -77,7 +87,8 @@ t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded
   t.equal(await runApiCommand('withdraw', ['pop-v1'], c.io), 2, '--reason is required');
   t.equal(await runApiCommand('withdraw', ['pop-v1', '--reason', 'wrong input file'], io().io), 0);
   t.equal(await runApiCommand('publish', [path.join(dir, 'missing')], io().io), 1);
-  // Nothing of the key is stored in clear; the audit names the CLI user.
+  // Nothing of the key is stored in clear; the audit names the CLI user. Read from the folder opened anew.
+  await giveBack();
   const store = await openStore({ dataDir: path.join(dir, 'db') });
   t.teardown(() => store.close());
   const k = await store.db.selectFrom('api_keys').selectAll().execute();

@@ -13,12 +13,16 @@
  * schema code (api/store/db.ts, api/store/migrations.ts), the PGlite version and TEST_CONF: a change to any of them
  * makes a new template. It is published by an atomic rename after the store was closed, so a half-made template is never used;
  * two processes racing both build one and the first rename wins.
+ *
+ * `emptyPgliteDataDir` does the same for a bare in-memory `new PGlite()` (the SQL source tests): the data folder
+ * initdb makes, taken once as a tarball, is what each `new PGlite({ loadDataDir })` starts from.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, cp, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
 import { openStore, type Store } from '../../api/store/db.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -91,4 +95,31 @@ export async function openPgliteStore(): Promise<Store> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+let emptyTar: Promise<Blob> | undefined;
+
+/**
+ * The data folder of a fresh in-memory `new PGlite()` (initdb's output: no schema, default settings) as a tarball,
+ * for `new PGlite({ loadDataDir })`: the same empty database without running initdb again (5-6 s of CPU inside WASM).
+ * Made by a `new PGlite()` (checkpointed, then dumped as PGlite's own clone() does), cached in the OS temp folder
+ * keyed by the PGlite version, published by an atomic rename.
+ */
+export function emptyPgliteDataDir(): Promise<Blob> {
+  emptyTar ??= (async () => {
+    const version = await readFile(path.join(ROOT, 'node_modules/@electric-sql/pglite/package.json'));
+    const key = createHash('sha256').update('empty in-memory PGlite\0').update(version).digest('hex').slice(0, 16);
+    const file = path.join(os.tmpdir(), `statguard-test-pglite-empty-${key}.tar`);
+    const cached = await readFile(file).catch(() => null);
+    if (cached) return new Blob([cached]);
+    const db = new PGlite();
+    await db.query('CHECKPOINT');
+    const tar = await db.dumpDataDir('none');
+    await db.close();
+    const building = `${file}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
+    await writeFile(building, Buffer.from(await tar.arrayBuffer()));
+    await rename(building, file); // atomic; a racing process publishes the same bytes
+    return tar;
+  })();
+  return emptyTar;
 }

@@ -24,6 +24,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { build } from '../../api/app.ts';
+import { lendCommandStore } from '../../cli/store-commands.ts';
 import { openStore } from '../../api/store/db.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { runRelease } from '../../engine/pipeline.ts';
@@ -122,7 +123,17 @@ t.test(
       secretsByPolicy.set(plan.policyId, secrets);
     }
 
-    // Publish and approve every release with the CLI, capturing its output.
+    // Publish and approve every release with the CLI, capturing its output. The CLI's store is opened once and lent
+    // to its commands (each would open it again: ~1 s each), then closed: the server below opens the folder anew.
+    const lent = await openStore({ dataDir: env.STATGUARD_DATA_DIR });
+    lendCommandStore(lent);
+    let lentOpen = true;
+    const giveBack = async (): Promise<void> => {
+      lendCommandStore(null);
+      if (lentOpen) await lent.close();
+      lentOpen = false;
+    };
+    t.teardown(giveBack);
     const ids = new Map<string, string>();
     for (const f of files) {
       const plan = await loadPolicy(path.join(POLICIES, f));
@@ -140,6 +151,8 @@ t.test(
         text: pub.out + pub.err + appr.out + appr.err + dup.out + dup.err,
       });
     }
+
+    await giveBack();
 
     // Serve the store with a capturing logger at trace level.
     const store = await openStore({ dataDir: env.STATGUARD_DATA_DIR });

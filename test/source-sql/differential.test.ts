@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import type { Test } from 'tap';
 import { PGlite } from '@electric-sql/pglite';
+import { emptyPgliteDataDir } from '../api/pglite-template.ts';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import {
@@ -48,7 +49,8 @@ const PG_URL = process.env.STATGUARD_TEST_DATABASE_URL;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-sqltest-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
-const pglite = new PGlite();
+// An empty in-memory database, as `new PGlite()` makes it (initdb run once per machine: see pglite-template.ts).
+const pglite = new PGlite({ loadDataDir: await emptyPgliteDataDir() });
 t.teardown(() => pglite.close());
 const duck = await (await DuckDBInstance.create(':memory:')).connect();
 const duckDb: SqlLike = { query: (text, params) => duck.run(text, params as never) };

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import type { Test } from 'tap';
 import { PGlite } from '@electric-sql/pglite';
+import { emptyPgliteDataDir } from '../api/pglite-template.ts';
 import { StatguardError } from '../../engine/errors.ts';
 import { csvSource, duckdbSource, pgliteSource, sourceFor } from '../../engine/source/index.ts';
 import type { Plan } from '../../engine/types.ts';
@@ -20,7 +21,8 @@ import { KEY, ROOT, csvOf, expectedCells, loadPlan, loadTable, planFromDoc, read
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-sqlinv-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
-const pglite = new PGlite();
+// An empty in-memory database, as `new PGlite()` makes it (initdb run once per machine: see pglite-template.ts).
+const pglite = new PGlite({ loadDataDir: await emptyPgliteDataDir() });
 t.teardown(() => pglite.close());
 
 const base = loadPlan(path.join(ROOT, 'policies/tiny-sdc.json'));
