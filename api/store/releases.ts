@@ -23,7 +23,7 @@ import {
   type BudgetState,
   type ReleaseCost,
 } from './budget.ts';
-import { approvalCharge, ledgerSpent } from './ledger.ts';
+import { approvalCharge, chargeWithDraws, ledgerSpent, statedSpend } from './ledger.ts';
 import type { LoadedRelease } from './release-dir.ts';
 import type { Database, ReleaseRow } from './schema.ts';
 
@@ -136,7 +136,9 @@ export async function storeDraft(db: Kysely<Database>, rel: LoadedRelease, actor
         })
         .execute();
     }
-    const warning = budgetProblem(budget, cost);
+    // Warn with what approval would charge: the cost raised to the dataset's cumulative spend (unpublished draws).
+    const spent = { rho: budget.spentRho, epsilon: budget.spentEpsilon };
+    const warning = budgetProblem(budget, chargeWithDraws(cost, statedSpend(m), spent));
     await writeAudit(tx, {
       actor,
       action: 'release.publish',

@@ -88,6 +88,7 @@ t.test('drawing until it pleases runs out: an approval whose draws exceed the to
   await releaseTo(PUMS);
   const third = await releaseTo(PUMS); // rho 0.5 alone would fit 1.2; three draws (1.5) do not
   const draft = await storeDraft(store.db, await loadReleaseDir(third.dir), officer);
+  t.match(draft.warning, /rho 1\.5 on top of 0 already spent exceeds the dataset's total rho 1\.2/, 'the draft warns');
   await t.rejects(approveRelease(store.db, draft.id, officer), { code: 'BUDGET_EXCEEDED' });
   t.equal((await ledgerSpent(store.db, ['pums-dup'])).get('pums-dup')!.rho, 0, 'nothing charged by the refusal');
 });
