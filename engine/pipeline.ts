@@ -7,14 +7,20 @@
  *   `randomness.source: "seeded"` in the manifest;
  * - only protected tables leave this function (ExactTable never reaches a sink);
  * - the reviewer report (SDC audit intervals, DP realised error) is returned
- *   separately and is never part of the release files.
+ *   separately and is never part of the release files;
+ * - every real (crypto) run of a regime that draws (dp noise, ckm perturbation) is appended to the dataset's draw
+ *   log in the secure zone, durably, after the exact tables are aggregated and BEFORE any noise is drawn: a run that
+ *   fails or is killed afterwards is still charged, and the manifest states the dataset's cumulative spend so far.
+ *   Seeded runs are tests or demos and are not logged (their manifests say `spend: null`).
  */
 import type { ExactTable, Plan, ProtectedTable } from './types.ts';
 import { StatguardError } from './errors.ts';
 import type { AggregateContext, AggregateResult, Source } from './source/index.ts';
 import { buildManifest } from './release/manifest.ts';
 import type { ReleaseContent } from './release/write.ts';
-import { regimeOf, startRun, type ProtectContext, type RegimeReports } from './regime.ts';
+import { planCost, regimeOf, startRun, type ProtectContext, type RegimeReports } from './regime.ts';
+import { appendDraw, type DrawSpend } from './secure/index.ts';
+import { NO_COST } from './dp/index.ts';
 
 export interface RunOptions {
   /** Seed for reproducible test/demo runs (seedrandom). Absent: node:crypto. */
@@ -70,6 +76,8 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
     totalBytes: agg.stats.input.bytes,
   });
 
+  // The charge precedes the draw (a crash after drawing still leaves it).
+  const spend = logDraw(plan, rng);
   const res = await regime.protect(agg.tables, plan, ctx);
   const protectedTables: ProtectedTable[] = res.tables;
   const said = regime.describe(plan, res.report, ctx);
@@ -78,9 +86,21 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
     stats: agg.stats,
     createdAt: now(),
     started,
+    spend,
   });
   const reviewer = { [plan.protection.regime]: res.report } as Partial<RegimeReports>;
   return { content: { manifest, tables: protectedTables }, reviewer };
+}
+
+/** Log a real draw of the plan's regime in the dataset's draw log; null when the run draws nothing real. */
+function logDraw(plan: Plan, rng: ProtectContext['rng']): DrawSpend | null {
+  if (rng.kind !== 'crypto' || !regimeOf(plan).draws) return null;
+  const cost = planCost(plan) ?? NO_COST;
+  return appendDraw(plan.dataset.id, {
+    policy: { id: plan.policyId, sha256: plan.policySha256 },
+    regime: plan.protection.regime,
+    cost: { rho: cost.rho, epsilon: cost.epsilon },
+  });
 }
 
 export type { ExactTable };

@@ -5,8 +5,11 @@
  * context), `describe` (the guarantee in one sentence and in figures, the method notes, per-table accounting; written
  * in the regime's own describe.ts) and `cost` (what the ledger charges, from the plan alone). The pipeline, the
  * preview and the sweep dispatch through `REGIMES`; a new regime is its folder plus one entry here (plus its part of
- * the policy schema). Optional parts: `secrets` (keys drawn from the run's randomness after the bounding key),
- * `against` (linking releases already published), `statedCost` (the charge a published manifest states).
+ * the policy schema). `draws` says whether a run draws randomness that protects its output (dp noise, ckm
+ * perturbation): a real (crypto) release of such a regime is logged in the dataset's draw log (engine/secure) before
+ * it draws. Optional parts: `secrets` (keys the source needs: drawn from the run's randomness after the bounding key,
+ * or kept in the secure zone), `against` (linking releases already published), `statedCost` (the charge a published
+ * manifest states).
  *
  * `startRun` is the front of every run (release, preview, sweep, lint): the random source, then the bounding key,
  * then the regime's secrets, in that order (seeded runs stay byte-identical), and the source `sourceFor(plan)`.
@@ -17,7 +20,7 @@ import type { ExactTable, Plan, ProtectedTable, ProtectionPlan, RandomSource } f
 import type { Manifest, RegimeName, RegimeStatement } from './release/manifest.ts';
 import { drawKey, randomSourceFor } from './random.ts';
 import { budgetCost, describeDp, NO_COST, protectDp, type DpAccounting, type ReleaseCost } from './dp/index.ts';
-import { describeCkm, protectCkm, type CkmReport } from './ckm/index.ts';
+import { describeCkm, protectCkm, recordKeySecret, recordKeySource, type CkmReport } from './ckm/index.ts';
 import {
   linkPublished,
   protectSdc,
@@ -39,8 +42,17 @@ export interface ProtectContext {
 }
 
 export interface Regime<P extends ProtectionPlan, Report> {
-  /** Secrets the source needs, drawn from the run's randomness after the bounding key (`draw` gives 32 bytes). */
-  readonly secrets?: (plan: PlanOf<P>, draw: () => Uint8Array) => Pick<AggregateContext, 'recordKeySecret'>;
+  /**
+   * Secrets the source needs: drawn from the run's randomness after the bounding key (`draw` gives 32 bytes), or
+   * read from the secure zone (`rng` tells a real run from a seeded one).
+   */
+  readonly secrets?: (
+    plan: PlanOf<P>,
+    draw: () => Uint8Array,
+    rng: RandomSource,
+  ) => Pick<AggregateContext, 'recordKeySecret'>;
+  /** Whether a run draws randomness that protects its output (logged in the draw log when real). */
+  readonly draws: boolean;
   /** Linking of releases already published (`release --against`); absent: the regime refuses them. */
   readonly against?: {
     read(dirs: readonly string[], plan: Plan): Promise<PublishedTableSpec[]>;
@@ -59,6 +71,7 @@ export interface Regime<P extends ProtectionPlan, Report> {
 }
 
 const sdc: Regime<PlanFor<'sdc'>, SdcReport> = {
+  draws: false,
   against: { read: readPublishedReleases, link: linkPublished },
   protect: (tables, plan, ctx) => protectSdc(tables, plan.protection, { published: ctx.published }),
   describe: (plan, _report, ctx) => describeSdc(plan, ctx.published),
@@ -66,6 +79,7 @@ const sdc: Regime<PlanFor<'sdc'>, SdcReport> = {
 };
 
 const dp: Regime<PlanFor<'dp'>, DpAccounting> = {
+  draws: true,
   protect: async (tables, plan, ctx) => {
     const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng);
     return { tables: res.tables, report: res.accounting };
@@ -76,10 +90,14 @@ const dp: Regime<PlanFor<'dp'>, DpAccounting> = {
 };
 
 const ckm: Regime<PlanFor<'ckm'>, CkmReport> = {
-  // Without a record-key column, per-unit record keys are keyed by a secret of this run.
-  secrets: (plan, draw) => (plan.protection.recordKey === null ? { recordKeySecret: draw() } : {}),
+  draws: true,
+  // Without a record-key column, per-unit record keys are keyed by the dataset's own secret in the secure zone (the
+  // same cell gets the same perturbation in every release, version and correction), or, in a seeded test or demo run,
+  // by a secret drawn from the seed (reproducible).
+  secrets: (plan, draw, rng) =>
+    plan.protection.recordKey === null ? { recordKeySecret: recordKeySecret(plan, draw, rng) } : {},
   protect: async (tables, plan) => protectCkm(tables, plan.protection),
-  describe: (plan, report) => describeCkm(plan, report),
+  describe: (plan, report, ctx) => describeCkm(plan, report, recordKeySource(plan, ctx.rng)),
   cost: () => null,
 };
 
@@ -122,6 +140,6 @@ export function startRun(plan: Plan, opts: { readonly seed?: string | undefined;
   // The bounding key is secret per run (from the run's randomness): which rows of a unit are kept
   // does not depend on row order and cannot be steered by whoever writes the file.
   const boundingKey = drawKey(rng);
-  const secrets = regimeOf(plan).secrets?.(plan, () => drawKey(rng)) ?? {};
+  const secrets = regimeOf(plan).secrets?.(plan, () => drawKey(rng), rng) ?? {};
   return { rng, source, keys: { ...secrets, boundingKey } };
 }

@@ -23,7 +23,7 @@ import {
   type BudgetState,
   type ReleaseCost,
 } from './budget.ts';
-import { ledgerSpent } from './ledger.ts';
+import { approvalCharge, chargeWithDraws, ledgerSpent, statedSpend } from './ledger.ts';
 import type { LoadedRelease } from './release-dir.ts';
 import type { Database, ReleaseRow } from './schema.ts';
 
@@ -136,7 +136,9 @@ export async function storeDraft(db: Kysely<Database>, rel: LoadedRelease, actor
         })
         .execute();
     }
-    const warning = budgetProblem(budget, cost);
+    // Warn with what approval would charge: the cost raised to the dataset's cumulative spend (unpublished draws).
+    const spent = { rho: budget.spentRho, epsilon: budget.spentEpsilon };
+    const warning = budgetProblem(budget, chargeWithDraws(cost, statedSpend(m), spent));
     await writeAudit(tx, {
       actor,
       action: 'release.publish',
@@ -188,7 +190,8 @@ export async function approveRelease(db: Kysely<Database>, id: string, actor: Ac
         { release: id, dataset: r.dataset_id, conflict: conflicting.id },
       );
     }
-    const cost: ReleaseCost = { rho: r.rho, epsilon: r.epsilon };
+    // Every draw is spent: the release's cost, raised to the dataset's cumulative spend (unpublished draws included).
+    const cost = await approvalCharge(tx, id, { rho: r.rho, epsilon: r.epsilon }, state);
     const problem = budgetProblem(state, cost);
     if (problem)
       throw new ApiError('BUDGET_EXCEEDED', `release ${id} on dataset ${r.dataset_id}: ${problem}`, {
@@ -230,7 +233,13 @@ export async function approveRelease(db: Kysely<Database>, id: string, actor: Ac
       action: 'release.approve',
       target: id,
       outcome: 'ok',
-      detail: { dataset: r.dataset_id, rho: cost.rho, epsilon: cost.epsilon, supersedes: prev?.id ?? null },
+      detail: {
+        dataset: r.dataset_id,
+        rho: cost.rho,
+        epsilon: cost.epsilon,
+        supersedes: prev?.id ?? null,
+        ...(cost.unpublished ? { unpublishedDraws: cost.unpublished } : {}),
+      },
     });
     return {
       id,

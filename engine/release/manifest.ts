@@ -10,9 +10,14 @@
  * `buildManifest` assembles it: run facts from the plan and the aggregation,
  * and what the regime states (`RegimeStatement`, written by the regime's own
  * describe.ts). Field order is fixed here (it is the order of the JSON file).
+ *
+ * `spend` is the dataset's cumulative spend from its draw log in the secure zone (engine/secure/draw-log.ts): every
+ * real dp or ckm draw of the dataset so far, this run's included, published or not. The store charges at least that
+ * much to the dataset's ledger when the release is approved, so noise cannot be drawn until it pleases.
  */
 import path from 'node:path';
 import type { AggregateStats } from '../source/index.ts';
+import type { DrawSpend } from '../secure/index.ts';
 import type { Plan, ProtectedTable, ProtectionPlan, RandomSource, ReleaseMeta } from '../types.ts';
 import { ENGINE_VERSION } from '../version.ts';
 
@@ -81,6 +86,11 @@ export interface Manifest {
   readonly guarantee: Guarantee;
   /** Budget spent (regimes that spend one: dp), in total; null otherwise. */
   readonly budget: Readonly<Record<string, unknown>> | null;
+  /**
+   * The dataset's cumulative spend in the secure zone's draw log, this run's draw included (real dp and ckm runs);
+   * null for runs that log no draw (sdc, seeded test and demo runs).
+   */
+  readonly spend: DrawSpend | null;
   readonly methods: readonly string[];
   readonly tables: readonly ManifestTableEntry[];
   readonly internal: {
@@ -111,6 +121,8 @@ export interface ManifestRun {
   readonly createdAt: Date;
   /** Start of the run (Date.now()), for `internal.durationMs`. */
   readonly started: number;
+  /** The dataset's cumulative spend after this run's draw (null: no draw logged). */
+  readonly spend: DrawSpend | null;
 }
 
 /** The manifest of a release (its `files` entries are added by the writer). */
@@ -144,6 +156,7 @@ export function buildManifest(
     regime: plan.protection.regime,
     guarantee: said.guarantee,
     budget: said.budget,
+    spend: run.spend,
     methods: said.methods,
     tables: tables.map((t, i) => tableEntry(t, said.privacy[i] ?? null)),
     internal: {

@@ -4,7 +4,9 @@
  * Guarantee: a manifest that passes has the current manifest version, a hex SHA-256 policy fingerprint and a policy
  * id usable as a release id, a known audience, randomness source and regime (a dp release states its budget), and a
  * non-empty list of tables with unique safe ids whose csv and JSON-stat files are plain file names with a hex SHA-256
- * and a byte size. Otherwise a ReleaseInvalid names the JSON path.
+ * and a byte size; a real (crypto) dp or ckm release states its dataset's cumulative spend from the draw log
+ * (`spend`: draws, rho and epsilon as non-negative numbers), which the store charges. Otherwise a ReleaseInvalid
+ * names the JSON path.
  */
 import { MANIFEST_VERSION, type Manifest } from './manifest.ts';
 import { bad, isObj, obj, SAFE_NAME, str } from './read-check.ts';
@@ -38,6 +40,7 @@ export function checkManifest(m: unknown): Manifest {
   str(guarantee, 'statement', `${w}/guarantee`);
   if (m.budget !== null && !isObj(m.budget)) bad(`${w}/budget`, 'expected an object or null');
   if (m.regime === 'dp' && !isObj(m.budget)) bad(`${w}/budget`, 'a dp release must state its budget');
+  checkSpend(m, w);
   if (!Array.isArray(m.methods)) bad(`${w}/methods`, 'expected an array');
   str(obj(obj(m, 'internal', w), 'input', `${w}/internal`), 'sha256', `${w}/internal/input`);
   if (!Array.isArray(m.tables) || m.tables.length === 0) bad(`${w}/tables`, 'expected a non-empty array');
@@ -66,4 +69,19 @@ export function checkManifest(m: unknown): Manifest {
     }
   });
   return m as unknown as Manifest;
+}
+
+/** A real dp or ckm release states the dataset's cumulative spend (draw log); others state none or a well-formed one. */
+function checkSpend(m: Record<string, unknown>, w: string): void {
+  const drawn = m.randomness !== null && (m.randomness as { source?: unknown }).source === 'crypto';
+  if (m.spend === null || m.spend === undefined) {
+    if (drawn && (m.regime === 'dp' || m.regime === 'ckm'))
+      bad(`${w}/spend`, `a ${m.regime} release with crypto randomness must state its dataset's cumulative spend`);
+    return;
+  }
+  const spend = obj(m, 'spend', w);
+  for (const k of ['draws', 'rho', 'epsilon'] as const) {
+    const x = spend[k];
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) bad(`${w}/spend/${k}`, 'expected a finite number >= 0');
+  }
 }

@@ -46,7 +46,8 @@ export function securePath(name: string, env: NodeJS.ProcessEnv = process.env): 
   return p;
 }
 
-function checkOwnerOnly(p: string): void {
+/** Refuse a secure-zone file whose permissions give group or others any access (SECURE_STATE). */
+export function checkOwnerOnly(p: string): void {
   const st = statSync(p);
   if ((st.mode & 0o077) !== 0) {
     throw new StatguardError(

@@ -51,6 +51,11 @@ export interface FixtureOptions {
   readonly inputSha?: string;
   /** Add a large table `big` with (side+1)^2 cells. */
   readonly bigSide?: number;
+  /**
+   * The dataset's cumulative spend the manifest states (draw log). Default for a crypto dp release: this draw alone
+   * (draws 1, its own cost); null for sdc and seeded releases.
+   */
+  readonly spend?: Manifest['spend'];
 }
 
 function popTable(dp: boolean): ProtectedTable {
@@ -141,6 +146,7 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
             ? { rho: o.rho, epsilon: 10, delta: 1e-10 }
             : { epsilon: o.epsilon!, delta: 0, rho: null }
           : null,
+        spend: o.spend !== undefined ? o.spend : dp && !o.seeded ? ownSpend(o) : null,
         methods: ['test'],
         tables: tables.map((t) => ({
           id: t.plan.id,
@@ -175,6 +181,12 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
     out,
   );
   return { dir: out, manifest };
+}
+
+/** The spend of a dataset's only draw: this release's own cost (budget rule: pure epsilon costs epsilon^2/2 in rho). */
+function ownSpend(o: FixtureOptions): NonNullable<Manifest['spend']> {
+  const rho = o.rho ?? (o.epsilon! * o.epsilon!) / 2;
+  return { draws: 1, rho, epsilon: o.rho !== undefined ? 0 : o.epsilon!, drawId: 'f'.repeat(24) };
 }
 
 /**

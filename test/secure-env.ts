@@ -1,0 +1,15 @@
+/**
+ * Loaded into every test process (package.json, tap `node-arg`): the secure zone's state directory (signing key, draw
+ * logs, record-key secrets) is a fresh temporary folder per test process, so tests never read or grow the working
+ * copy's `.statguard/secure` and a test's draw log starts empty. Child processes inherit it through the environment.
+ * A test that wants its own folder sets STATGUARD_SECURE_DIR itself. Not a test file.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+if (!process.env.STATGUARD_SECURE_DIR) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-secure-zone-'));
+  process.env.STATGUARD_SECURE_DIR = dir;
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
