@@ -113,7 +113,7 @@ export async function adminReleaseRoutes(app: FastifyInstance, { ctx }: PluginOp
               budget: budgetSchema,
             },
           },
-          ...errors(401, 403, 404, 409, 429),
+          ...errors(401, 403, 404, 409, 410, 429),
         },
       },
     },
