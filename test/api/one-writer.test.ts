@@ -188,8 +188,10 @@ t.test('the credential file is refused when others may read it', async (t) => {
   const dir = await tmpDir('sg-writer-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const data = await freshPgliteDir(dir);
-  const s1 = await start({ releaseDirs: [], dataDir: data, port: 0, log: () => {} });
+  let log = '';
+  const s1 = await start({ releaseDirs: [], dataDir: data, port: 0, log: (x) => void (log += x) });
   t.equal(s1.credential, `${data}.officer.key`);
+  t.match(log, `officer credential: ${data}.officer.key`, 'npm start prints where the credential is');
   const { chmod } = await import('node:fs/promises');
   await chmod(s1.credential!, 0o644);
   const r = await cli(['keys', 'list'], { STATGUARD_DATA_DIR: data, DATABASE_URL: undefined });
