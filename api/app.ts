@@ -32,6 +32,8 @@ export interface BuildOptions {
   readonly policySchemaPath?: string;
   /** fastify logger option (default off): true, or pino options such as { level, stream } (tests capture log lines this way). */
   readonly logger?: boolean | { readonly level?: string; readonly stream?: { write(line: string): void } };
+  /** The server's clock for release expiry (default: the system clock; tests move it). */
+  readonly now?: () => Date;
 }
 
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
@@ -48,6 +50,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
       config,
       policySchemaPath: opts.policySchemaPath ?? new URL('../policies/policy.schema.json', import.meta.url).pathname,
       publicOnly: opts.public === true,
+      now: opts.now ?? (() => new Date()),
     },
     () => app.log,
   );

@@ -21,6 +21,8 @@ export interface ReleaseInfo {
   id: string;
   status: 'draft' | 'published' | 'withdrawn';
   audience: 'public' | 'contract';
+  /** Expiry date (YYYY-MM-DD) or null; see store/expiry.ts. */
+  expires: string | null;
 }
 
 export interface AppContext {
@@ -30,6 +32,8 @@ export interface AppContext {
   readonly policySchemaPath: string;
   readonly publicOnly: boolean;
   readonly audit: AuditBuffer;
+  /** The clock release expiry is judged by (store/expiry.ts). */
+  now(): Date;
   /** Release status and audience, cached briefly (see releaseInfo). */
   releaseInfo(id: string): Promise<ReleaseInfo | undefined>;
   /** Forget cached state of a release (after approve/withdraw). */
@@ -63,7 +67,7 @@ declare module 'fastify' {
 }
 
 export function createContext(
-  opts: { store: Store; config: ApiConfig; policySchemaPath: string; publicOnly: boolean },
+  opts: { store: Store; config: ApiConfig; policySchemaPath: string; publicOnly: boolean; now: () => Date },
   log: () => FastifyBaseLogger,
 ): AppContext {
   const { store, config } = opts;
@@ -82,7 +86,7 @@ export function createContext(
       if (hit && now - hit.at < config.releaseInfoTtlMs) return hit.info;
       const row = await store.db
         .selectFrom('releases')
-        .select(['id', 'status', 'audience'])
+        .select(['id', 'status', 'audience', 'expires'])
         .where('id', '=', id)
         .executeTakeFirst();
       if (row) {
@@ -95,6 +99,7 @@ export function createContext(
       infos.delete(id);
       cache.invalidate(id);
     },
+    now: opts.now,
     policySchemaPath: opts.policySchemaPath,
     publicOnly: opts.publicOnly,
   };

@@ -66,6 +66,12 @@ export const ERRORS = {
     title: 'Release withdrawn',
     description: 'The release was withdrawn; its data is no longer served (its metadata and the reason stay visible).',
   },
+  RELEASE_EXPIRED: {
+    status: 410,
+    title: 'Release expired',
+    description:
+      'The release passed its expiry date (`expires`, named in the problem): it is no longer served, listed for researchers or approvable.',
+  },
   INVALID_STATE: {
     status: 409,
     title: 'Invalid state',
@@ -81,6 +87,12 @@ export const ERRORS = {
     title: 'Protection regime conflict',
     description:
       'The dataset already has published (or withdrawn) releases under a regime that would void this one: all published releases of a dataset use one protection regime (sdc, dp or ckm), since the output of one regime voids the guarantee of another.',
+  },
+  STORE_LOCKED: {
+    status: 409,
+    title: 'Store held by another process',
+    description:
+      'A store command found the embedded store held by another process (a server without a readable officer credential, a public-zone server, or another command); the message names its pid and URL, and nothing was changed.',
   },
   RELEASE_DUPLICATE: {
     status: 409,

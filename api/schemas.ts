@@ -42,6 +42,11 @@ export const releaseSummary = {
     regime: { type: 'string', enum: ['sdc', 'dp', 'ckm'] },
     audience: { type: 'string', enum: ['public', 'contract'] },
     demo: { type: 'boolean' },
+    expires: { type: ['string', 'null'], description: 'Served through this date (UTC); null: no expiry' },
+    expired: {
+      type: 'boolean',
+      description: 'Past its expiry: not served (410), listed for officers and reviewers only',
+    },
     datasetId: { type: 'string' },
     createdAt: { type: 'string', format: 'date-time' },
     approvedAt: { type: ['string', 'null'], format: 'date-time' },

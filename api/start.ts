@@ -5,6 +5,10 @@
  *
  * Idempotent: a release whose policy SHA-256 and input SHA-256 are already
  * stored (not withdrawn) is not stored again; a stored draft is approved.
+ *
+ * One writer: the embedded store is opened under its lock (a second start on
+ * the same folder is refused naming the first), and the server writes the
+ * officer credential the store commands use to go through it (server.ts).
  */
 import os from 'node:os';
 import type { FastifyInstance } from 'fastify';
@@ -14,7 +18,7 @@ import type { Actor } from './store/audit.ts';
 import { openStore, type Store } from './store/db.ts';
 import { loadReleaseDir } from './store/release-dir.ts';
 import { approveRelease, findByFingerprint, storeDraft } from './store/releases.ts';
-import { serve, storeOptionsFromEnv } from './server.ts';
+import { credentialNote, serve, storeOptionsFromEnv } from './server.ts';
 
 export interface StartOptions {
   readonly releaseDirs: readonly string[];
@@ -34,6 +38,8 @@ export interface Started {
   /** Release ids published by this start (empty on a second start). */
   readonly published: readonly string[];
   readonly reused: readonly string[];
+  /** The officer credential file (embedded store), or null. */
+  readonly credential: string | null;
   close(): Promise<void>;
 }
 
@@ -65,6 +71,7 @@ export async function start(opts: StartOptions): Promise<Started> {
   const store = await openStore({
     databaseUrl: opts.databaseUrl ?? env.databaseUrl,
     dataDir: opts.dataDir ?? env.dataDir,
+    lock: { purpose: 'serve', command: 'start', ...(opts.log ? { log: opts.log } : {}) },
   });
   try {
     const actor: Actor = { caller: `system:start:${os.userInfo().username}`, role: 'officer' };
@@ -72,7 +79,7 @@ export async function start(opts: StartOptions): Promise<Started> {
     const port = opts.port ?? (process.env.PORT ? Number(process.env.PORT) : 3000);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new ApiError('BAD_REQUEST', `PORT must be an integer 0..65535, got ${JSON.stringify(process.env.PORT)}`);
-    const { app, url } = await serve({
+    const { app, url, credential } = await serve({
       store,
       host: opts.host ?? '127.0.0.1',
       port,
@@ -80,7 +87,8 @@ export async function start(opts: StartOptions): Promise<Started> {
     });
     log(
       `statguard store: ${store.kind} (${store.location}); ${published.length} release(s) published now, ${reused.length} already published\n` +
-        `statguard API listening on ${url}\n  docs:    ${url}/docs\n  openapi: ${url}/openapi.json\n  releases: ${url}/v1/releases\n`,
+        `statguard API listening on ${url}\n  docs:    ${url}/docs\n  openapi: ${url}/openapi.json\n  releases: ${url}/v1/releases\n` +
+        credentialNote(credential),
     );
     return {
       app,
@@ -88,6 +96,7 @@ export async function start(opts: StartOptions): Promise<Started> {
       url,
       published,
       reused,
+      credential: credential?.file ?? null,
       close: async () => {
         await app.close();
         await store.close();

@@ -11,32 +11,31 @@
  *   statguard serve [--port <n>] [--host <h>] [--public] [--max-cells <n>]
  *
  * The store is PostgreSQL at DATABASE_URL when set, else embedded PGlite in
- * STATGUARD_DATA_DIR (default .statguard/db). Exit codes: 0 ok, 1 failed,
- * 2 usage (printed with API_USAGE). Every action is audited as caller
- * `cli:<os user>`. fastify loads only for `serve`.
+ * STATGUARD_DATA_DIR (default .statguard/db). One writer for the embedded
+ * store (cli/admin.ts): while a statguard server holds it, every command goes
+ * through that server's admin routes with its officer credential (audited as
+ * that key), or stops with STORE_LOCKED naming the server; otherwise the
+ * command opens the store under its lock (audited as `cli:<os user>`).
+ * Exit codes: 0 ok, 1 failed, 2 usage (printed with API_USAGE). fastify loads
+ * only for `serve`.
  */
 import os from 'node:os';
 import { ApiError } from '../api/errors.ts';
 import type { Actor } from '../api/store/audit.ts';
 import { openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
-import { createKey, listKeys, revokeKey } from '../api/store/keys.ts';
-import { loadReleaseDir } from '../api/store/release-dir.ts';
-import {
-  approveRelease,
-  createContract,
-  setDatasetBudget,
-  storeDraft,
-  withdrawRelease,
-} from '../api/store/releases.ts';
+import { parseRelease } from '../api/store/release-dir.ts';
+import { readReleaseFiles, ReleaseInvalid } from '../engine/release/index.ts';
+import { connect, direct, type Admin } from './admin.ts';
 import { parse, usageFailure, UsageError, type Io } from './io.ts';
 import { API_USAGE } from './usage.ts';
 
-/** What a command gets: its arguments, the output, the acting officer and the store (opened on first use). */
+/** What a command gets: its arguments, the output, the acting officer and the store (connected on first use). */
 interface Run {
+  readonly cmd: string;
   readonly args: readonly string[];
   readonly io: Io;
   readonly actor: Actor;
-  readonly open: () => Promise<Store>;
+  readonly open: () => Promise<Admin>;
 }
 
 function one(positionals: string[], what: string): string {
@@ -75,11 +74,11 @@ export function lendCommandStore(store: Store | null): void {
 export async function runApiCommand(cmd: string, args: readonly string[], io: Io): Promise<number | undefined> {
   if (!Object.hasOwn(COMMANDS, cmd)) return undefined;
   const actor: Actor = { caller: `cli:${os.userInfo().username}`, role: 'officer' };
-  let store: Store | null = null;
-  const open = async (): Promise<Store> =>
-    (store = lent ? { ...lent, close: async () => {} } : await openStore(storeOptionsFromEnv()));
+  let admin: Admin | null = null;
+  const open = async (): Promise<Admin> =>
+    (admin = lent ? direct({ ...lent, close: async () => {} }, actor) : await connect(cmd, actor, io.err));
   try {
-    return await COMMANDS[cmd]!({ args, io, actor, open });
+    return await COMMANDS[cmd]!({ cmd, args, io, actor, open });
   } catch (e) {
     if (e instanceof UsageError) return usageFailure(io, `statguard ${cmd}`, e, API_USAGE);
     if (e instanceof ApiError) {
@@ -88,16 +87,21 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Io
     }
     throw e;
   } finally {
-    if (store) await (store as Store).close();
+    if (admin) await (admin as Admin).close();
   }
 }
 
-async function publish({ args, io, actor, open }: Run): Promise<number> {
+async function publish({ args, io, open }: Run): Promise<number> {
   const { positionals } = parse(args, {});
   const dir = one(positionals, 'release directory');
-  const rel = await loadReleaseDir(dir);
-  const s = await open();
-  const r = await storeDraft(s.db, rel, actor);
+  let files: Map<string, Buffer>;
+  try {
+    files = await readReleaseFiles(dir);
+  } catch (e) {
+    throw e instanceof ReleaseInvalid ? new ApiError('RELEASE_INVALID', e.message, { where: e.where }) : e;
+  }
+  const rel = parseRelease(files); // checked here too, so a bad directory fails before the store is touched
+  const r = await (await open()).publish(rel, files);
   const cells = rel.tables.reduce((n, t) => n + t.cellCount, 0);
   io.out(
     `draft ${r.id} stored: policy ${rel.manifest.policy.id} ${rel.manifest.policy.version}, ${rel.tables.length} table(s), ${cells} cells; ` +
@@ -108,54 +112,54 @@ async function publish({ args, io, actor, open }: Run): Promise<number> {
   return 0;
 }
 
-async function approve({ args, io, actor, open }: Run): Promise<number> {
+async function approve({ args, io, open }: Run): Promise<number> {
   const { positionals } = parse(args, {});
   const id = one(positionals, 'release id');
-  const r = await approveRelease((await open()).db, id, actor);
+  const r = await (await open()).approve(id);
   io.out(
     `release ${id} published${r.supersedes ? ` (supersedes ${r.supersedes})` : ''}; dataset budget spent: rho ${r.budget.spentRho} of ${r.budget.totalRho}, epsilon ${r.budget.spentEpsilon} of ${r.budget.totalEpsilon}\n`,
   );
   return 0;
 }
 
-async function withdraw({ args, io, actor, open }: Run): Promise<number> {
+async function withdraw({ args, io, open }: Run): Promise<number> {
   const { positionals, values } = parse(args, { reason: { type: 'string' } });
   const id = one(positionals, 'release id');
   if (typeof values.reason !== 'string' || values.reason.trim() === '')
     throw new UsageError('withdraw needs --reason <text>');
-  await withdrawRelease((await open()).db, id, values.reason, actor);
+  await (await open()).withdraw(id, values.reason);
   io.out(`release ${id} withdrawn\n`);
   return 0;
 }
 
-async function keys({ args, io, actor, open }: Run): Promise<number> {
+async function keys({ args, io, open }: Run): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'create') {
     const { positionals, values } = parse(rest, { role: { type: 'string' }, name: { type: 'string' } });
     if (positionals.length > 0) throw new UsageError('keys create takes no positional arguments');
     if (typeof values.role !== 'string' || typeof values.name !== 'string')
       throw new UsageError('keys create needs --role <role> --name <name>');
-    const k = await createKey((await open()).db, values.role, values.name, actor);
+    const k = await (await open()).createKey(values.role, values.name);
     io.out(`${k.key}\n`);
     io.err(`key ${k.id} (${k.role}, ${JSON.stringify(k.name)}) created. It is shown only this once: store it now.\n`);
     return 0;
   }
   if (sub === 'list') {
-    for (const k of await listKeys((await open()).db))
+    for (const k of await (await open()).listKeys())
       io.out(`${k.id}\t${k.role}\t${k.name}\t${k.createdAt}${k.revokedAt ? `\trevoked ${k.revokedAt}` : ''}\n`);
     return 0;
   }
   if (sub === 'revoke') {
     const { positionals } = parse(rest, {});
     const id = one(positionals, 'key id');
-    await revokeKey((await open()).db, id, actor);
+    await (await open()).revokeKey(id);
     io.out(`key ${id} revoked\n`);
     return 0;
   }
   throw new UsageError('keys takes create, list or revoke');
 }
 
-async function contracts({ args, io, actor, open }: Run): Promise<number> {
+async function contracts({ args, io, open }: Run): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'create') throw new UsageError('contracts takes create');
   const { positionals, values } = parse(rest, {
@@ -174,18 +178,16 @@ async function contracts({ args, io, actor, open }: Run): Promise<number> {
           .map((x) => x.trim())
           .filter((x) => x !== '')
       : null;
-  const r = await createContract(
-    (await open()).db,
-    { keyId: values.key, releaseId: values.release, tables, expiresAt: values.expires },
-    actor,
-  );
+  const r = await (
+    await open()
+  ).createContract({ keyId: values.key, releaseId: values.release, tables, expiresAt: values.expires });
   io.out(
     `contract ${r.id}: key ${values.key} may read ${values.release}${tables ? ` (tables ${tables.join(', ')})` : ''} until ${new Date(values.expires).toISOString()}\n`,
   );
   return 0;
 }
 
-async function datasets({ args, io, actor, open }: Run): Promise<number> {
+async function datasets({ args, io, open }: Run): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'set-budget') throw new UsageError('datasets takes set-budget');
   const { positionals, values } = parse(rest, { rho: { type: 'string' }, epsilon: { type: 'string' } });
@@ -193,14 +195,14 @@ async function datasets({ args, io, actor, open }: Run): Promise<number> {
   const rho = num(values.rho, '--rho');
   const epsilon = num(values.epsilon, '--epsilon');
   if (rho === undefined && epsilon === undefined) throw new UsageError('set-budget needs --rho and/or --epsilon');
-  const b = await setDatasetBudget((await open()).db, id, { rho, epsilon }, actor);
+  const b = await (await open()).setBudget(id, { rho, epsilon });
   io.out(
     `dataset ${id}: total rho ${b.totalRho} (spent ${b.spentRho}), total epsilon ${b.totalEpsilon} (spent ${b.spentEpsilon})\n`,
   );
   return 0;
 }
 
-async function serve({ args, io, open }: Run): Promise<number> {
+async function serve({ args, io }: Run): Promise<number> {
   const { positionals, values } = parse(args, {
     port: { type: 'string' },
     host: { type: 'string' },
@@ -210,27 +212,36 @@ async function serve({ args, io, open }: Run): Promise<number> {
   if (positionals.length > 0) throw new UsageError('serve takes no positional arguments');
   const port = num(values.port ?? process.env.PORT ?? '3000', '--port')!;
   const maxCells = num(values['max-cells'], '--max-cells');
-  const s = await open();
-  const { serve } = await import('../api/server.ts');
-  const { app, url } = await serve({
-    store: s,
-    host: typeof values.host === 'string' ? values.host : '127.0.0.1',
-    port,
-    public: values.public === true,
-    ...(maxCells !== undefined ? { config: { maxCells } } : {}),
+  // The server holds the embedded store for as long as it runs (a second server on the same folder is refused).
+  const s: Store = await openStore({
+    ...storeOptionsFromEnv(),
+    lock: { purpose: 'serve', command: 'serve', log: io.err },
   });
-  io.out(
-    `statguard API (${values.public ? 'public zone' : 'all routes'}) on ${url}; docs at ${url}/docs; store ${s.kind} (${s.location})\n`,
-  );
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  await app.close();
+  try {
+    const { serve, credentialNote } = await import('../api/server.ts');
+    const { app, url, credential } = await serve({
+      store: s,
+      host: typeof values.host === 'string' ? values.host : '127.0.0.1',
+      port,
+      public: values.public === true,
+      ...(maxCells !== undefined ? { config: { maxCells } } : {}),
+    });
+    io.out(
+      `statguard API (${values.public ? 'public zone' : 'all routes'}) on ${url}; docs at ${url}/docs; store ${s.kind} (${s.location})\n` +
+        credentialNote(credential),
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    await app.close();
+  } finally {
+    await s.close();
+  }
   return 0;
 }

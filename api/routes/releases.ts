@@ -4,8 +4,12 @@
  *   GET /v1/releases        releases visible to the caller, paged
  *   GET /v1/releases/{id}   a release: status, public manifest, tables and their categories
  *
- * A release the caller may not see does not exist for it (404), and tables
- * outside a researcher's contract are left out.
+ * A release the caller may not see does not exist for it (404); tables
+ * outside a researcher's contract are left out of the list and the metadata
+ * (titles and ids included). An expired release (store/expiry.ts) answers 410
+ * RELEASE_EXPIRED with its date; lists leave it out for researchers and
+ * anonymous callers (nothing of it is served any more) and show it to
+ * officers and reviewers marked `expired: true` (they manage it).
  */
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
@@ -13,6 +17,7 @@ import { publicManifest, type Manifest } from '../../engine/release/manifest.ts'
 import { canSee, canSeeTable, contractsOf, isStaff, notFound } from '../access.ts';
 import type { PluginOptions } from '../context.ts';
 import { errors, idParams, pageQuery } from '../schemas.ts';
+import { refuseExpired, todayUtc } from '../store/expiry.ts';
 import type { StoredDimension } from '../store/schema.ts';
 import { SUMMARY_COLUMNS, summary, tablesOf } from './views.ts';
 
@@ -62,6 +67,9 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
             ? eb.or([eb('audience', '=', 'public'), eb('id', 'in', ids)])
             : eb('audience', '=', 'public');
         });
+        // Expired: `expires` (YYYY-MM-DD) before today (UTC); ISO dates compare as text.
+        const today = todayUtc(ctx.now());
+        base = base.where((eb) => eb.or([eb('expires', 'is', null), eb('expires', '>=', today)]));
       }
       if (q.status) base = base.where('status', '=', q.status as 'draft');
       if (q.policy) base = base.where('policy_id', '=', q.policy);
@@ -81,7 +89,13 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
       );
       req.auditDetail = { count: rows.length };
       return {
-        items: rows.map((r) => summary(r, tables.get(r.id) ?? [])),
+        items: rows.map((r) =>
+          summary(
+            r,
+            (tables.get(r.id) ?? []).filter((t) => canSeeTable(actor, contracts, r, t.id)),
+            ctx.now(),
+          ),
+        ),
         total: Number(count.n),
         limit: q.limit,
         offset: q.offset,
@@ -98,7 +112,7 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
           'A release: its status, the public part of its manifest (regime, guarantee, budget, methods) and its tables with their categories',
         tags: ['releases'],
         params: idParams,
-        response: { 200: { $ref: 'ReleaseDetail#' }, ...errors(401, 404, 429) },
+        response: { 200: { $ref: 'ReleaseDetail#' }, ...errors(401, 404, 410, 429) },
       },
     },
     async (req) => {
@@ -110,6 +124,7 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
         .executeTakeFirst();
       const contracts = await contractsOf(db, req.actor);
       if (!row || !canSee(req.actor, contracts, row)) throw notFound(id);
+      refuseExpired(id, row.expires, ctx.now());
       const trows = await db
         .selectFrom('release_tables')
         .select(['table_id', 'title', 'description', 'measure', 'privacy', 'cell_count', 'suppressed', 'dimensions'])

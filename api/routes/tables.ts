@@ -4,7 +4,8 @@
  *
  * The release's status and the caller's visibility are checked against the
  * store (through the short-lived status cache) before the rendered-response
- * cache is used; a withdrawn release's data is never served (410), and a
+ * cache is used; a withdrawn or expired release's data is never served
+ * (410 RELEASE_WITHDRAWN / RELEASE_EXPIRED, in every format), and a
  * selection over the published cell limit is refused (403 CELL_LIMIT).
  */
 import type { FastifyInstance } from 'fastify';
@@ -14,6 +15,7 @@ import type { PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { countCells, FORMATS, parseSelection, queryKey, render, type Format } from '../query.ts';
 import { errors } from '../schemas.ts';
+import { expiredError, isExpired } from '../store/expiry.ts';
 
 export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
   const db = ctx.store.db;
@@ -78,6 +80,10 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
       const row = await ctx.releaseInfo(id);
       const contracts = await contractsOf(db, req.actor);
       if (!row || !canSee(req.actor, contracts, row)) throw notFound(id);
+      if (isExpired(row.expires, ctx.now())) {
+        ctx.invalidate(id);
+        throw expiredError(id, row.expires);
+      }
       // A withdrawn release stays listed, but its data is no longer served.
       if (row.status === 'withdrawn') {
         ctx.invalidate(id);

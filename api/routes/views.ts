@@ -1,5 +1,6 @@
 /** Mapping of store rows to API documents (public fields only). */
 import type { Kysely } from 'kysely';
+import { isExpired } from '../store/expiry.ts';
 import type { Database, ReleaseRow } from '../store/schema.ts';
 
 type SummaryRow = Pick<
@@ -13,6 +14,7 @@ type SummaryRow = Pick<
   | 'regime'
   | 'audience'
   | 'demo'
+  | 'expires'
   | 'dataset_id'
   | 'created_at'
   | 'approved_at'
@@ -32,6 +34,7 @@ export const SUMMARY_COLUMNS = [
   'regime',
   'audience',
   'demo',
+  'expires',
   'dataset_id',
   'created_at',
   'approved_at',
@@ -50,7 +53,7 @@ export interface TableBrief {
   suppressed: number;
 }
 
-export function summary(r: SummaryRow, tables: readonly TableBrief[]): Record<string, unknown> {
+export function summary(r: SummaryRow, tables: readonly TableBrief[], now: Date = new Date()): Record<string, unknown> {
   return {
     id: r.id,
     policyId: r.policy_id,
@@ -61,6 +64,8 @@ export function summary(r: SummaryRow, tables: readonly TableBrief[]): Record<st
     regime: r.regime,
     audience: r.audience,
     demo: r.demo,
+    expires: r.expires,
+    expired: isExpired(r.expires, now),
     datasetId: r.dataset_id,
     createdAt: iso(r.created_at),
     approvedAt: iso(r.approved_at),

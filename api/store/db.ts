@@ -4,6 +4,10 @@
  * - embedded PGlite (PostgreSQL compiled to WASM) in a local folder
  *   (default `.statguard/db` under the working directory) or in memory.
  * The same queries, migrations and tests run on both.
+ *
+ * One writer: a PGlite folder is opened only under its lock (lock.ts), taken
+ * before PGlite touches the folder and released by `close()`; a folder held
+ * by a live process is refused with StoreHeld (STORE_LOCKED) naming it.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +15,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
+import { acquireLock, type LockOptions, type StoreLock } from './lock.ts';
 import { migrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
 
@@ -21,6 +26,8 @@ export interface StoreOptions {
   readonly dataDir?: string | undefined;
   /** Pool size for the server dialect (default 10). */
   readonly poolSize?: number;
+  /** Who takes the PGlite folder's lock (default: a command named `store`). */
+  readonly lock?: LockOptions;
 }
 
 export interface Store {
@@ -28,6 +35,8 @@ export interface Store {
   readonly kind: 'pglite' | 'postgres';
   /** Where the data lives (folder, 'memory', or the server URL without password). */
   readonly location: string;
+  /** The PGlite folder's lock held by this process (null for memory and PostgreSQL server stores). */
+  readonly lock: StoreLock | null;
   close(): Promise<void>;
 }
 
@@ -47,6 +56,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   let db: Kysely<Database>;
   let kind: Store['kind'];
   let location: string;
+  let lock: StoreLock | null = null;
   if (opts.databaseUrl) {
     // Dates come back as Date, float8 as number (pg default); bigint ids are selected as text where needed.
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
@@ -61,19 +71,33 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
       location = 'memory';
     } else {
       location = path.resolve(dir);
-      await mkdir(location, { recursive: true });
-      client = new PGlite(location);
+      await mkdir(path.dirname(location), { recursive: true });
+      lock = await acquireLock(location, opts.lock ?? { purpose: 'command', command: 'store' });
+      try {
+        await mkdir(location, { recursive: true });
+        client = new PGlite(location);
+      } catch (e) {
+        await lock.release();
+        throw e;
+      }
     }
     db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
     kind = 'pglite';
   }
+  const close = async (): Promise<void> => {
+    try {
+      await db.destroy();
+    } finally {
+      await lock?.release();
+    }
+  };
   try {
     await migrate(db);
   } catch (e) {
-    await db.destroy();
+    await close();
     throw e;
   }
-  return { db, kind, location, close: () => db.destroy() };
+  return { db, kind, location, lock, close };
 }
 
 /** Apply every pending migration; throws naming the failed one. */

@@ -23,6 +23,7 @@ import {
   type BudgetState,
   type ReleaseCost,
 } from './budget.ts';
+import { refuseExpired } from './expiry.ts';
 import { approvalCharge, chargeWithDraws, ledgerSpent, statedSpend } from './ledger.ts';
 import type { LoadedRelease } from './release-dir.ts';
 import type { Database, ReleaseRow } from './schema.ts';
@@ -160,7 +161,7 @@ export async function approveRelease(db: Kysely<Database>, id: string, actor: Ac
   return db.transaction().execute(async (tx) => {
     const r = await tx
       .selectFrom('releases')
-      .select(['id', 'status', 'dataset_id', 'policy_id', 'regime', 'rho', 'epsilon'])
+      .select(['id', 'status', 'dataset_id', 'policy_id', 'regime', 'rho', 'epsilon', 'expires'])
       .where('id', '=', id)
       .forUpdate()
       .executeTakeFirst();
@@ -170,6 +171,8 @@ export async function approveRelease(db: Kysely<Database>, id: string, actor: Ac
         release: id,
         state: r.status,
       });
+    // An expired release is never published (the database's clock: one clock for every process).
+    refuseExpired(id, r.expires, (await sql<{ now: Date }>`SELECT now() AS now`.execute(tx)).rows[0]!.now);
     // Serialisation point: the dataset row lock makes read-check-insert of the ledger atomic across transactions.
     const state = await lockBudget(tx, r.dataset_id);
     // One regime per dataset (checked under the same lock): a DP guarantee is void once exact or perturbed tables of

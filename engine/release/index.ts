@@ -6,7 +6,7 @@ export { MANIFEST_VERSION, publicManifest } from './manifest.ts';
 export type { Guarantee, Manifest, ManifestTableEntry } from './manifest.ts';
 export { renderRelease, tableFiles, writeRelease } from './write.ts';
 export type { ReleaseContent, WriteOptions } from './write.ts';
-export { parseRelease, readReleaseDir } from './read.ts';
+export { parseRelease, readReleaseDir, readReleaseFiles } from './read.ts';
 export type { ReadOptions, VerifiedCells, VerifiedRelease, VerifiedTable } from './read.ts';
 export { checkManifest } from './read-manifest.ts';
 export { ReleaseInvalid } from './read-check.ts';

@@ -214,6 +214,15 @@ export function parseRelease(files: ReadonlyMap<string, string | Buffer>, option
 
 /** Read a release directory (only the files the manifest names) and check it with `parseRelease`. */
 export async function readReleaseDir(dir: string, options: ReadOptions = {}): Promise<VerifiedRelease> {
+  return parseRelease(await readReleaseFiles(dir), options);
+}
+
+/**
+ * The files of a release directory that make the release (manifest.json and the files its manifest names), by name,
+ * unchecked: what `readReleaseDir` checks and what `statguard publish` uploads to a serving store. Nothing else in
+ * the directory is read.
+ */
+export async function readReleaseFiles(dir: string): Promise<Map<string, Buffer>> {
   const root = path.resolve(dir);
   let names: string[];
   try {
@@ -237,5 +246,5 @@ export async function readReleaseDir(dir: string, options: ReadOptions = {}): Pr
     /* parseRelease reports the JSON error */
   }
   for (const n of wanted) if (SAFE_NAME.test(n) && names.includes(n)) files.set(n, await readFile(path.join(root, n)));
-  return parseRelease(files, options);
+  return files;
 }

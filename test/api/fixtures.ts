@@ -49,6 +49,8 @@ export interface FixtureOptions {
   /** Distinguishes manifests of otherwise equal releases. */
   readonly createdAt?: string;
   readonly inputSha?: string;
+  /** The release's expiry date (YYYY-MM-DD); none when absent. */
+  readonly expires?: string;
   /** Add a large table `big` with (side+1)^2 cells. */
   readonly bigSide?: number;
   /**
@@ -135,7 +137,7 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
           description: 'test',
           audience: o.audience ?? 'public',
           demo: o.demo ?? false,
-          expires: null,
+          expires: o.expires ?? null,
           contact: null,
         },
         randomness: o.seeded ? { source: 'seeded', seed: '42' } : { source: 'crypto', seed: null },

@@ -1,11 +1,12 @@
 /**
  * Access routes (under /v1/admin, officer): grant a researcher key a contract
- * on a release, create an API key (shown in the response only).
+ * on a release, create an API key (shown in the response only), list keys
+ * (never their secrets), revoke a key (its next request is 401).
  */
 import type { FastifyInstance } from 'fastify';
 import type { PluginOptions } from '../../context.ts';
-import { errors } from '../../schemas.ts';
-import { createKey } from '../../store/keys.ts';
+import { errors, idParams } from '../../schemas.ts';
+import { createKey, listKeys, revokeKey } from '../../store/keys.ts';
 import { createContract } from '../../store/releases.ts';
 
 export async function adminAccessRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
@@ -83,6 +84,67 @@ export async function adminAccessRoutes(app: FastifyInstance, { ctx }: PluginOpt
       const r = await createKey(db, b.role, b.name, req.actor);
       req.auditDone = true;
       return reply.code(201).send(r);
+    },
+  );
+
+  app.get(
+    '/keys',
+    {
+      config: { audit: 'key.list', roles: ['officer'] },
+      schema: {
+        summary: 'API keys: id, role, name, created, revoked (officer); never a secret',
+        tags: ['officer'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['items'],
+            properties: {
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['id', 'role', 'name', 'createdAt', 'revokedAt'],
+                  properties: {
+                    id: { type: 'string' },
+                    role: { type: 'string' },
+                    name: { type: 'string' },
+                    createdAt: { type: 'string', format: 'date-time' },
+                    revokedAt: { type: ['string', 'null'], format: 'date-time' },
+                  },
+                },
+              },
+            },
+          },
+          ...errors(401, 403, 429),
+        },
+      },
+    },
+    async () => ({ items: await listKeys(db) }),
+  );
+
+  app.post(
+    '/keys/:id/revoke',
+    {
+      config: { audit: 'key.revoke', roles: ['officer'] },
+      schema: {
+        summary: 'Revoke an API key (officer): its next request is 401',
+        tags: ['officer'],
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['id', 'revoked'],
+            properties: { id: { type: 'string' }, revoked: { type: 'boolean' } },
+          },
+          ...errors(401, 403, 404, 429),
+        },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      await revokeKey(db, id, req.actor);
+      req.auditDone = true;
+      return { id, revoked: true };
     },
   );
 }

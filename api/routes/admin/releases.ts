@@ -11,6 +11,13 @@ import { parseRelease } from '../../store/release-dir.ts';
 import { approveRelease, storeDraft, withdrawRelease } from '../../store/releases.ts';
 import { SUMMARY_COLUMNS, summary, tablesOf } from '../views.ts';
 
+/** What a release costs its dataset's budget. */
+const costSchema = {
+  type: 'object',
+  required: ['rho', 'epsilon'],
+  properties: { rho: { type: 'number' }, epsilon: { type: ['number', 'null'] } },
+} as const;
+
 export async function adminReleaseRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
   const db = ctx.store.db;
 
@@ -73,10 +80,11 @@ export async function adminReleaseRoutes(app: FastifyInstance, { ctx }: PluginOp
         response: {
           201: {
             type: 'object',
-            required: ['id', 'version', 'warning', 'budget'],
+            required: ['id', 'version', 'warning', 'budget', 'cost'],
             properties: {
               id: { type: 'string' },
               version: { type: 'integer' },
+              cost: costSchema,
               warning: { type: ['string', 'null'] },
               budget: budgetSchema,
             },
@@ -90,7 +98,7 @@ export async function adminReleaseRoutes(app: FastifyInstance, { ctx }: PluginOp
       const rel = parseRelease(new Map(Object.entries(files)));
       const r = await storeDraft(db, rel, req.actor);
       req.auditDone = true;
-      return reply.code(201).send({ id: r.id, version: r.version, warning: r.warning, budget: r.budget });
+      return reply.code(201).send({ id: r.id, version: r.version, warning: r.warning, budget: r.budget, cost: r.cost });
     },
   );
 
@@ -113,7 +121,7 @@ export async function adminReleaseRoutes(app: FastifyInstance, { ctx }: PluginOp
               budget: budgetSchema,
             },
           },
-          ...errors(401, 403, 404, 409, 429),
+          ...errors(401, 403, 404, 409, 410, 429),
         },
       },
     },
