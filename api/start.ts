@@ -5,6 +5,10 @@
  *
  * Idempotent: a release whose policy SHA-256 and input SHA-256 are already
  * stored (not withdrawn) is not stored again; a stored draft is approved.
+ *
+ * First start: the secure zone's signing key (engine/secure/signing.ts, created on first use) is registered in the
+ * store, and so is the dataset of each example release (regime from its signed policy, registered as demo), each as
+ * an audited action of the system caller; both are no-ops when already registered. Nothing else registers on its own.
  */
 import os from 'node:os';
 import type { FastifyInstance } from 'fastify';
@@ -12,7 +16,10 @@ import type { ApiConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 import type { Actor } from './store/audit.ts';
 import { openStore, type Store } from './store/db.ts';
-import { loadReleaseDir } from './store/release-dir.ts';
+import { localSigningKey } from '../engine/secure/signing.ts';
+import { createDataset } from './store/datasets.ts';
+import { loadReleaseDir, type LoadedRelease } from './store/release-dir.ts';
+import { registerSigningKey } from './store/signing-keys.ts';
 import { approveRelease, findByFingerprint, storeDraft } from './store/releases.ts';
 import { serve, storeOptionsFromEnv } from './server.ts';
 
@@ -45,9 +52,10 @@ export async function publishDirs(
 ): Promise<{ published: string[]; reused: string[] }> {
   const published: string[] = [];
   const reused: string[] = [];
-  for (const dir of dirs) {
-    const rel = await loadReleaseDir(dir);
-    const found = await findByFingerprint(store.db, rel.manifest.policy.sha256, rel.manifest.internal.input.sha256);
+  const rels: LoadedRelease[] = [];
+  for (const dir of dirs) rels.push(await loadReleaseDir(dir));
+  for (const rel of rels) {
+    const found = await findByFingerprint(store.db, rel.manifest.policy.sha256, rel.manifest.input.sha256);
     if (found?.status === 'published') {
       reused.push(found.id);
       continue;
@@ -59,6 +67,23 @@ export async function publishDirs(
   return { published, reused };
 }
 
+/**
+ * Register the secure zone's signing key and the datasets of the example releases (idempotent, audited as `actor`).
+ * Returns the key id.
+ */
+export async function registerExamples(store: Store, dirs: readonly string[], actor: Actor): Promise<string> {
+  const key = localSigningKey();
+  await registerSigningKey(store.db, key.publicKeyPem, 'secure zone (registered at first start)', actor);
+  for (const dir of dirs) {
+    const rel = await loadReleaseDir(dir);
+    const { datasetId, regime } = rel.signed;
+    await createDataset(store.db, { id: datasetId, title: `Example dataset ${datasetId}`, regime, demo: true }, actor, {
+      ifAbsent: true,
+    });
+  }
+  return key.keyId;
+}
+
 export async function start(opts: StartOptions): Promise<Started> {
   const log = opts.log ?? ((s: string) => process.stdout.write(s));
   const env = storeOptionsFromEnv();
@@ -68,6 +93,7 @@ export async function start(opts: StartOptions): Promise<Started> {
   });
   try {
     const actor: Actor = { caller: `system:start:${os.userInfo().username}`, role: 'officer' };
+    await registerExamples(store, opts.releaseDirs, actor);
     const { published, reused } = await publishDirs(store, opts.releaseDirs, actor);
     const port = opts.port ?? (process.env.PORT ? Number(process.env.PORT) : 3000);
     if (!Number.isInteger(port) || port < 0 || port > 65535)

@@ -6,13 +6,18 @@
  * - randomness is node:crypto unless a seed is given; a seeded run is marked
  *   `randomness.source: "seeded"` in the manifest;
  * - only protected tables leave this function (ExactTable never reaches a sink);
- * - the reviewer report (SDC audit intervals, DP realised error) is returned
- *   separately and is never part of the release files.
+ * - the reviewer report (SDC audit intervals, DP realised error) and the exact
+ *   figures of the run (`internal`: rows read, dropped, trimmed, units) are
+ *   returned separately and are never part of the release files;
+ * - seeded means demo: a seeded run states no privacy guarantee. Its guarantee
+ *   statement is SEEDED_STATEMENT ("reproducible demo noise; not private"), its
+ *   figures stay only as method notes (the seed is public, so the noise, the
+ *   bounding key and the record keys can be recomputed from the files).
  */
 import type { ExactTable, Plan, ProtectedTable } from './types.ts';
 import { StatguardError } from './errors.ts';
 import type { AggregateContext, AggregateResult, Source } from './source/index.ts';
-import { buildManifest } from './release/manifest.ts';
+import { buildInternal, buildManifest, type RegimeStatement, type ReleaseInternal } from './release/manifest.ts';
 import type { ReleaseContent } from './release/write.ts';
 import { regimeOf, startRun, type ProtectContext, type RegimeReports } from './regime.ts';
 
@@ -35,6 +40,27 @@ export interface ReleaseRun {
   readonly content: ReleaseContent;
   /** Secure-zone only: the regime's report (SDC audit, DP accounting, ckm changes); never written into the release directory. */
   readonly reviewer: Partial<RegimeReports>;
+  /** Secure-zone only: the exact figures of the run (engine/secure/internal.ts keeps them); never in the directory. */
+  readonly internal: ReleaseInternal;
+}
+
+/** The guarantee statement of every seeded release: it claims nothing. */
+export const SEEDED_STATEMENT = 'reproducible demo noise; not private';
+
+/** What a seeded run states: no guarantee; the regime's statement survives only as a method note. */
+export function seededStatement(said: RegimeStatement, seed: string | null): RegimeStatement {
+  return {
+    ...said,
+    guarantee: {
+      regime: said.guarantee.regime,
+      statement: SEEDED_STATEMENT,
+      claimed: false,
+    } as RegimeStatement['guarantee'],
+    methods: [
+      `Seeded run (seed ${JSON.stringify(seed)}): the randomness is reproducible from this manifest, so no privacy guarantee holds. Mechanism as configured, not a guarantee: ${said.guarantee.statement}`,
+      ...said.methods,
+    ],
+  };
 }
 
 export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<ReleaseRun> {
@@ -72,7 +98,8 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
 
   const res = await regime.protect(agg.tables, plan, ctx);
   const protectedTables: ProtectedTable[] = res.tables;
-  const said = regime.describe(plan, res.report, ctx);
+  const described = regime.describe(plan, res.report, ctx);
+  const said = rng.kind === 'seeded' ? seededStatement(described, rng.seed) : described;
   const manifest = buildManifest(plan, protectedTables, said, {
     rng,
     stats: agg.stats,
@@ -80,7 +107,7 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
     started,
   });
   const reviewer = { [plan.protection.regime]: res.report } as Partial<RegimeReports>;
-  return { content: { manifest, tables: protectedTables }, reviewer };
+  return { content: { manifest, tables: protectedTables }, reviewer, internal: buildInternal(agg.stats, started) };
 }
 
 export type { ExactTable };
