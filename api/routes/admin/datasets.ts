@@ -146,7 +146,7 @@ export async function adminDatasetRoutes(app: FastifyInstance, { ctx }: PluginOp
           minProperties: 1,
           properties: { rho: { type: 'number', minimum: 0 }, epsilon: { type: 'number', minimum: 0 } },
         },
-        response: { 200: budgetSchema, ...errors(400, 401, 403, 429) },
+        response: { 200: budgetSchema, ...errors(400, 401, 403, 404, 429) },
       },
     },
     async (req) => {
