@@ -175,7 +175,8 @@ const m002: Migration = {
  * 003: registered datasets, registered signing keys, input fingerprints bound to one dataset (issue 16).
  * - datasets gain a title, the one regime they are published under and a demo flag; rows created on first sight by
  *   earlier versions keep regime NULL and are refused at publish until an officer registers them (`datasets create`);
- * - dataset_inputs binds each input fingerprint (SHA-256 of the microdata) to the first dataset that released it;
+ * - dataset_inputs binds each input fingerprint (SHA-256 of the microdata) to the first dataset that released it
+ *   (filled from the releases already stored);
  * - signing_keys holds the public keys whose signatures the store accepts (revocation keeps the row);
  * - releases record the key that signed them and their signature.
  */
@@ -198,6 +199,10 @@ const M003: readonly string[] = [
         revoked_by text
       )`,
   `ALTER TABLE releases ADD COLUMN signing_key text REFERENCES signing_keys(id), ADD COLUMN signature jsonb`,
+  // Inputs already released stay bound to the dataset that released them first.
+  `INSERT INTO dataset_inputs (input_sha256, dataset_id, created_at, created_by)
+        SELECT DISTINCT ON (input_sha256) input_sha256, dataset_id, created_at, 'migration:003'
+        FROM releases ORDER BY input_sha256, created_at, id`,
 ];
 
 const m003: Migration = {
