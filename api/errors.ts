@@ -120,7 +120,60 @@ export const ERRORS = {
   RELEASE_SEEDED: {
     status: 422,
     title: 'Seeded release refused',
-    description: 'The release used seeded (reproducible) randomness and its policy does not mark it as a demo.',
+    description:
+      'The release used seeded (reproducible) randomness, which protects nothing; only a dataset registered as demo accepts one.',
+  },
+  RELEASE_UNSIGNED: {
+    status: 422,
+    title: 'Release not signed',
+    description:
+      'The release directory has no signature.json or no policy.json: only releases signed in the secure zone by `statguard release` are stored.',
+  },
+  SIGNATURE_INVALID: {
+    status: 422,
+    title: 'Signature invalid',
+    description:
+      'The release signature does not verify: a signed file (manifest, policy or table file) was changed after signing, or signature.json is malformed.',
+  },
+  SIGNING_KEY_UNKNOWN: {
+    status: 422,
+    title: 'Unknown signing key',
+    description:
+      'The release was signed by a key that is not registered in the store (`statguard signing-keys register`).',
+  },
+  SIGNING_KEY_REVOKED: {
+    status: 422,
+    title: 'Signing key revoked',
+    description: 'The release was signed by a key an officer revoked; a revoked key is never accepted again.',
+  },
+  SIGNING_KEY_INVALID: {
+    status: 400,
+    title: 'Invalid signing key',
+    description: 'The key to register is not an Ed25519 public key in PEM (SPKI) form.',
+  },
+  SIGNING_KEY_NOT_FOUND: { status: 404, title: 'Signing key not found', description: 'No signing key with this id.' },
+  DATASET_NOT_REGISTERED: {
+    status: 422,
+    title: 'Dataset not registered',
+    description:
+      'The signed policy names a dataset an officer has not registered (`statguard datasets create`, POST /v1/admin/datasets); the store never creates a dataset on first sight.',
+  },
+  DATASET_EXISTS: {
+    status: 409,
+    title: 'Dataset already registered',
+    description: 'A dataset with this id is already registered (its regime and demo flag never change).',
+  },
+  INPUT_OTHER_DATASET: {
+    status: 409,
+    title: 'Input bound to another dataset',
+    description:
+      "The release's input fingerprint (SHA-256 of its microdata) is already bound to another dataset: a new dataset name is not a new budget.",
+  },
+  RELEASE_MISMATCH: {
+    status: 422,
+    title: 'Manifest disagrees with its signed policy',
+    description:
+      "The manifest's policy id, dataset, regime or stated budget differs from what its signed policy.json plans; the store takes them from the policy.",
   },
   PAYLOAD_TOO_LARGE: {
     status: 413,

@@ -9,6 +9,9 @@
  * One writer: the embedded store is opened under its lock (a second start on
  * the same folder is refused naming the first), and the server writes the
  * officer credential the store commands use to go through it (server.ts).
+ * First start: the secure zone's signing key (engine/secure/signing.ts, created on first use) is registered in the
+ * store, and so is the dataset of each example release (regime from its signed policy, registered as demo), each as
+ * an audited action of the system caller; both are no-ops when already registered. Nothing else registers on its own.
  */
 import os from 'node:os';
 import type { FastifyInstance } from 'fastify';
@@ -16,7 +19,10 @@ import type { ApiConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 import type { Actor } from './store/audit.ts';
 import { openStore, type Store } from './store/db.ts';
-import { loadReleaseDir } from './store/release-dir.ts';
+import { localSigningKey } from '../engine/secure/signing.ts';
+import { createDataset } from './store/datasets.ts';
+import { loadReleaseDir, type LoadedRelease } from './store/release-dir.ts';
+import { registerSigningKey } from './store/signing-keys.ts';
 import { approveRelease, findByFingerprint, storeDraft } from './store/releases.ts';
 import { credentialNote, serve, storeOptionsFromEnv } from './server.ts';
 
@@ -51,9 +57,10 @@ export async function publishDirs(
 ): Promise<{ published: string[]; reused: string[] }> {
   const published: string[] = [];
   const reused: string[] = [];
-  for (const dir of dirs) {
-    const rel = await loadReleaseDir(dir);
-    const found = await findByFingerprint(store.db, rel.manifest.policy.sha256, rel.manifest.internal.input.sha256);
+  const rels: LoadedRelease[] = [];
+  for (const dir of dirs) rels.push(await loadReleaseDir(dir));
+  for (const rel of rels) {
+    const found = await findByFingerprint(store.db, rel.manifest.policy.sha256, rel.manifest.input.sha256);
     if (found?.status === 'published') {
       reused.push(found.id);
       continue;
@@ -63,6 +70,23 @@ export async function publishDirs(
     published.push(id);
   }
   return { published, reused };
+}
+
+/**
+ * Register the secure zone's signing key and the datasets of the example releases (idempotent, audited as `actor`).
+ * Returns the key id.
+ */
+export async function registerExamples(store: Store, dirs: readonly string[], actor: Actor): Promise<string> {
+  const key = localSigningKey();
+  await registerSigningKey(store.db, key.publicKeyPem, 'secure zone (registered at first start)', actor);
+  for (const dir of dirs) {
+    const rel = await loadReleaseDir(dir);
+    const { datasetId, regime } = rel.signed;
+    await createDataset(store.db, { id: datasetId, title: `Example dataset ${datasetId}`, regime, demo: true }, actor, {
+      ifAbsent: true,
+    });
+  }
+  return key.keyId;
 }
 
 export async function start(opts: StartOptions): Promise<Started> {
@@ -75,6 +99,7 @@ export async function start(opts: StartOptions): Promise<Started> {
   });
   try {
     const actor: Actor = { caller: `system:start:${os.userInfo().username}`, role: 'officer' };
+    await registerExamples(store, opts.releaseDirs, actor);
     const { published, reused } = await publishDirs(store, opts.releaseDirs, actor);
     const port = opts.port ?? (process.env.PORT ? Number(process.env.PORT) : 3000);
     if (!Number.isInteger(port) || port < 0 || port > 65535)

@@ -60,7 +60,7 @@ async function child(kind: string, file: string, unit: 'person' | 'household'): 
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-    rows = run.content.manifest.internal.rows.read;
+    rows = run.internal.rows.read;
   }
   const seconds = (performance.now() - t0) / 1000;
   const m: Measure = { rows, seconds, maxRssMb: process.resourceUsage().maxRSS / 1024 };

@@ -181,7 +181,7 @@ async function release(plan: Plan, source: Source): Promise<number> {
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
-  return run.content.manifest.internal.rows.read;
+  return run.internal.rows.read;
 }
 
 /**

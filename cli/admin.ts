@@ -18,6 +18,7 @@ import type { Actor } from '../api/store/audit.ts';
 import type { BudgetState, ReleaseCost } from '../api/store/budget.ts';
 import { credentialFile, readCredential } from '../api/store/credential.ts';
 import { openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
+import { createDataset, type DatasetInfo, type NewDataset } from '../api/store/datasets.ts';
 import { createKey, listKeys, revokeKey, type KeyInfo } from '../api/store/keys.ts';
 import { StoreHeld, type LockHolder } from '../api/store/lock.ts';
 import type { LoadedRelease } from '../api/store/release-dir.ts';
@@ -28,6 +29,12 @@ import {
   storeDraft,
   withdrawRelease,
 } from '../api/store/releases.ts';
+import {
+  listSigningKeys,
+  registerSigningKey,
+  revokeSigningKey,
+  type SigningKeyInfo,
+} from '../api/store/signing-keys.ts';
 
 export interface Admin {
   /** `direct (<store>)` or `through the server at <url>`. */
@@ -51,6 +58,10 @@ export interface Admin {
     id: string;
   }>;
   setBudget(id: string, b: { rho?: number | undefined; epsilon?: number | undefined }): Promise<BudgetState>;
+  createDataset(d: NewDataset): Promise<DatasetInfo>;
+  registerSigningKey(publicKeyPem: string, name: string): Promise<{ id: string; created: boolean }>;
+  listSigningKeys(): Promise<SigningKeyInfo[]>;
+  revokeSigningKey(id: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -66,6 +77,10 @@ export function direct(store: Store, actor: Actor): Admin {
     revokeKey: (id) => revokeKey(db, id, actor),
     createContract: (c) => createContract(db, c, actor),
     setBudget: (id, b) => setDatasetBudget(db, id, b, actor),
+    createDataset: async (d) => (await createDataset(db, d, actor)).dataset,
+    registerSigningKey: (pem, name) => registerSigningKey(db, pem, name, actor),
+    listSigningKeys: () => listSigningKeys(db),
+    revokeSigningKey: (id) => revokeSigningKey(db, id, actor),
     close: () => store.close(),
   };
 }
@@ -135,6 +150,20 @@ function remote(holder: LockHolder, key: string, lockFile: string): Admin {
         ...(b.rho !== undefined ? { rho: b.rho } : {}),
         ...(b.epsilon !== undefined ? { epsilon: b.epsilon } : {}),
       }),
+    createDataset: (d) =>
+      call('POST', '/datasets', {
+        id: d.id,
+        title: d.title,
+        regime: d.regime,
+        ...(d.rho !== undefined ? { rho: d.rho } : {}),
+        ...(d.epsilon !== undefined ? { epsilon: d.epsilon } : {}),
+        ...(d.demo !== undefined ? { demo: d.demo } : {}),
+      }),
+    registerSigningKey: (publicKey, name) => call('POST', '/signing-keys', { publicKey, name }),
+    listSigningKeys: async () => (await call<{ items: SigningKeyInfo[] }>('GET', '/signing-keys')).items,
+    revokeSigningKey: async (id) => {
+      await call('POST', `/signing-keys/${enc(id)}/revoke`);
+    },
     close: async () => {},
   };
 }

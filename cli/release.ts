@@ -7,8 +7,13 @@
  *
  * The engine (policy loader, pipeline, writer) is imported when a command
  * runs, not when this module loads. Progress is shown on a terminal only.
+ *
+ * `release` signs the directory with the secure zone's key (engine/secure/signing.ts; created on first use) over the
+ * manifest, the exact policy bytes it ran (written as policy.json) and every table file; the run's exact figures go
+ * to the secure zone's internal record (engine/secure/internal.ts), whose path it prints, never into the directory.
  */
-import { readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StatguardError } from '../engine/errors.ts';
 import { parse, UsageError, type Io } from './io.ts';
@@ -44,11 +49,31 @@ export async function cmdRelease(args: readonly string[], io: Io): Promise<numbe
   if (typeof values.out !== 'string' || values.out === '') throw new UsageError('release needs --out <dir>');
   if (values.seed !== undefined && values.seed === '') throw new UsageError('--seed needs a value');
   const plan = await loadPolicy(positionals[0]!);
-  const [{ runRelease }, { writeRelease }, { makeProgress }] = await Promise.all([
-    import('../engine/pipeline.ts'),
-    import('../engine/release/write.ts'),
-    import('./progress.ts'),
-  ]);
+  // The exact bytes the plan was made from: signed and shipped as policy.json (refused if the file changed meanwhile).
+  const policyBytes = new Uint8Array(await readFile(plan.policyPath));
+  if (createHash('sha256').update(policyBytes).digest('hex') !== plan.policySha256)
+    throw new StatguardError('POLICY_UNREADABLE', 'the policy file changed while it was read; run release again', {
+      file: positionals[0]!,
+    });
+  const [{ runRelease }, { renderRelease, writeRendered }, { localSigningKey, writeInternalRecord }, { makeProgress }] =
+    await Promise.all([
+      import('../engine/pipeline.ts'),
+      import('../engine/release/write.ts'),
+      import('../engine/secure/index.ts'),
+      import('./progress.ts'),
+    ]);
+  const outDir = path.resolve(values.out);
+  if (
+    values.force !== true &&
+    (await stat(outDir).then(
+      () => true,
+      () => false,
+    ))
+  )
+    throw new StatguardError('OUTPUT_EXISTS', 'output directory already exists; pass --force to replace it', {
+      file: outDir,
+    });
+  const signer = localSigningKey();
   const progress = makeProgress(io);
   let run;
   try {
@@ -60,7 +85,13 @@ export async function cmdRelease(args: readonly string[], io: Io): Promise<numbe
   } finally {
     progress.done();
   }
-  const manifest = await writeRelease(run.content, values.out, { force: values.force === true });
+  const rendered = renderRelease(run.content, { signer, policy: policyBytes });
+  const internalFile = await writeInternalRecord(plan.dataset.id, rendered.manifestSha256, {
+    policy: plan.policyId,
+    createdAt: rendered.manifest.createdAt,
+    ...run.internal,
+  });
+  const manifest = await writeRendered(rendered, values.out, { force: values.force === true });
   if (typeof values['reviewer-report'] === 'string') {
     const file = path.resolve(values['reviewer-report']);
     const tmp = `${file}.partial`;
@@ -79,7 +110,8 @@ export async function cmdRelease(args: readonly string[], io: Io): Promise<numbe
   const cells = manifest.tables.reduce((n, t) => n + t.cells, 0);
   io.out(
     `release ${plan.policyId} written to ${path.resolve(values.out)}: ${manifest.tables.length} table(s), ${cells} cells, ` +
-      `${suppressed} suppressed; regime ${manifest.regime}; randomness ${manifest.randomness.source}\n`,
+      `${suppressed} suppressed; regime ${manifest.regime}; randomness ${manifest.randomness.source}\n` +
+      `signed with key ${signer.keyId}; exact figures of the run (secure zone only): ${internalFile}\n`,
   );
   return 0;
 }

@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { MANIFEST_VERSION } from '../engine/release/manifest.ts';
 import { parse, UsageError, type Io } from './io.ts';
 import { cmdRelease, defaultPoliciesDir, examplePolicyFiles, loadPolicy } from './release.ts';
 
@@ -26,8 +27,13 @@ export async function cmdStart(args: readonly string[], io: Io): Promise<number>
     const dir = path.join(home, 'releases', plan.policyId);
     let current = false;
     try {
-      const m = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as { policy?: { sha256?: string } };
-      current = m.policy?.sha256 === plan.policySha256;
+      const m = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as {
+        manifestVersion?: number;
+        policy?: { sha256?: string };
+      };
+      // A directory written before releases were signed (manifest version 1, no signature.json) is released again.
+      await readFile(path.join(dir, 'signature.json'));
+      current = m.manifestVersion === MANIFEST_VERSION && m.policy?.sha256 === plan.policySha256;
     } catch {
       current = false;
     }

@@ -7,7 +7,10 @@
  *   statguard keys create --role officer|reviewer|researcher --name <name>
  *   statguard keys list | keys revoke <key-id>
  *   statguard contracts create --key <key-id> --release <release-id> --expires <date> [--tables a,b]
+ *   statguard datasets create <dataset-id> --title <t> --regime sdc|dp|ckm [--rho <x>] [--epsilon <x>] [--demo]
  *   statguard datasets set-budget <dataset-id> [--rho <x>] [--epsilon <x>]
+ *   statguard signing-keys register [--pem <file> | --local] [--name <name>]
+ *   statguard signing-keys list | signing-keys revoke <key-id>
  *   statguard serve [--port <n>] [--host <h>] [--public] [--max-cells <n>]
  *
  * The store is PostgreSQL at DATABASE_URL when set, else embedded PGlite in
@@ -19,6 +22,7 @@
  * Exit codes: 0 ok, 1 failed, 2 usage (printed with API_USAGE). fastify loads
  * only for `serve`.
  */
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { ApiError } from '../api/errors.ts';
 import type { Actor } from '../api/store/audit.ts';
@@ -58,6 +62,7 @@ const COMMANDS: Readonly<Record<string, (r: Run) => Promise<number>>> = {
   keys,
   contracts,
   datasets,
+  'signing-keys': signingKeys,
   serve,
 };
 
@@ -187,9 +192,80 @@ async function contracts({ args, io, open }: Run): Promise<number> {
   return 0;
 }
 
-async function datasets({ args, io, open }: Run): Promise<number> {
+async function datasetCreate({ args, io, actor, open }: Run): Promise<number> {
+  const { positionals, values } = parse(args, {
+    title: { type: 'string' },
+    regime: { type: 'string' },
+    rho: { type: 'string' },
+    epsilon: { type: 'string' },
+    demo: { type: 'boolean' },
+  });
+  const id = one(positionals, 'dataset id');
+  if (typeof values.title !== 'string' || typeof values.regime !== 'string')
+    throw new UsageError('datasets create needs --title <title> --regime sdc|dp|ckm');
+  const d = await (
+    await open()
+  ).createDataset({
+    id,
+    title: values.title,
+    regime: values.regime,
+    rho: num(values.rho, '--rho'),
+    epsilon: num(values.epsilon, '--epsilon'),
+    demo: values.demo === true,
+  });
+  io.out(
+    `dataset ${d.id} registered: regime ${d.regime}${d.demo ? ', demo (accepts seeded releases)' : ''}, total rho ${d.totalRho}, total epsilon ${d.totalEpsilon}\n`,
+  );
+  return 0;
+}
+
+async function signingKeys({ args, io, actor, open }: Run): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== 'set-budget') throw new UsageError('datasets takes set-budget');
+  if (sub === 'register') {
+    const { positionals, values } = parse(rest, {
+      pem: { type: 'string' },
+      local: { type: 'boolean' },
+      name: { type: 'string' },
+    });
+    if (positionals.length > 0) throw new UsageError('signing-keys register takes no positional arguments');
+    if ((typeof values.pem === 'string') === (values.local === true))
+      throw new UsageError('signing-keys register needs exactly one of --pem <file> or --local');
+    let pem: string;
+    if (typeof values.pem === 'string') {
+      try {
+        pem = await readFile(values.pem, 'utf8');
+      } catch (e) {
+        throw new UsageError(`cannot read ${values.pem}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    } else {
+      const { localSigningKey } = await import('../engine/secure/signing.ts');
+      pem = localSigningKey().publicKeyPem;
+    }
+    const name =
+      typeof values.name === 'string' ? values.name : values.local ? `secure zone of ${os.hostname()}` : values.pem!;
+    const r = await (await open()).registerSigningKey(pem, name);
+    io.out(`signing key ${r.id} ${r.created ? 'registered' : 'was already registered'}\n`);
+    return 0;
+  }
+  if (sub === 'list') {
+    for (const k of await (await open()).listSigningKeys())
+      io.out(`${k.id}\t${k.name}\t${k.createdAt}\t${k.createdBy}${k.revokedAt ? `\trevoked ${k.revokedAt}` : ''}\n`);
+    return 0;
+  }
+  if (sub === 'revoke') {
+    const id = one(parse(rest, {}).positionals, 'signing key id');
+    await (await open()).revokeSigningKey(id);
+    io.out(`signing key ${id} revoked\n`);
+    return 0;
+  }
+  throw new UsageError('signing-keys takes register, list or revoke');
+}
+
+async function datasets(run: Run): Promise<number> {
+  const { args, io, actor, open } = run;
+  const [sub, ...rest] = args;
+  if (sub === 'create') return datasetCreate({ ...run, args: rest });
+  if (sub !== 'set-budget') throw new UsageError('datasets takes create or set-budget');
   const { positionals, values } = parse(rest, { rho: { type: 'string' }, epsilon: { type: 'string' } });
   const id = one(positionals, 'dataset id');
   const rho = num(values.rho, '--rho');

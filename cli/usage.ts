@@ -14,7 +14,12 @@ export const API_USAGE = `Publication store and API:
   statguard keys create --role <role> --name <name>   create an API key (officer, reviewer, researcher); printed once
   statguard keys list | keys revoke <key-id>
   statguard contracts create --key <key-id> --release <release-id> --expires <date> [--tables a,b]
+  statguard datasets create <dataset-id> --title <t> --regime sdc|dp|ckm [--rho <x>] [--epsilon <x>] [--demo]
+                                                      register a dataset (before any release of it)
   statguard datasets set-budget <dataset-id> [--rho <x>] [--epsilon <x>]
+  statguard signing-keys register [--pem <file> | --local] [--name <name>]
+                                                      accept releases signed by this key (--local: this secure zone's)
+  statguard signing-keys list | signing-keys revoke <key-id>
   statguard serve [--port <n>] [--host <addr>] [--public] [--max-cells <n>]
 Store: PostgreSQL at DATABASE_URL if set, else embedded in STATGUARD_DATA_DIR (default .statguard/db).
 `;
@@ -43,7 +48,8 @@ Commands:
 
 Options:
   --out <dir>               output directory (must not exist unless --force)
-  --seed <seed>             reproducible randomness for tests and demos (seedrandom); marked "seeded" in the manifest
+  --seed <seed>             reproducible randomness for tests and demos (seedrandom): the release states no privacy
+                            guarantee ("reproducible demo noise; not private"); only a demo dataset accepts it
   --force                   replace an existing output directory
   --reviewer-report <file>  write the secure-zone reviewer report (audit intervals, budget accounting) to <file>
   --against <release-dir>   (sdc, repeatable) a release already published from the same dataset: its tables join the

@@ -22,7 +22,8 @@ export type ErrorCode =
   | 'OUTPUT_EXISTS'
   | 'OUTPUT_FAILED'
   | 'USAGE'
-  | 'SECURE_STATE';
+  | 'SECURE_STATE'
+  | 'SIGNING_KEY_INVALID';
 
 export interface ErrorLocation {
   readonly file?: string;

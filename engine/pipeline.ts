@@ -6,17 +6,22 @@
  * - randomness is node:crypto unless a seed is given; a seeded run is marked
  *   `randomness.source: "seeded"` in the manifest;
  * - only protected tables leave this function (ExactTable never reaches a sink);
- * - the reviewer report (SDC audit intervals, DP realised error) is returned
- *   separately and is never part of the release files;
  * - every real (crypto) run of a regime that draws (dp noise, ckm perturbation) is appended to the dataset's draw
  *   log in the secure zone, durably, after the exact tables are aggregated and BEFORE any noise is drawn: a run that
  *   fails or is killed afterwards is still charged, and the manifest states the dataset's cumulative spend so far.
- *   Seeded runs are tests or demos and are not logged (their manifests say `spend: null`).
+ *   Seeded runs are tests or demos and are not logged (their manifests say `spend: null`);
+ * - the reviewer report (SDC audit intervals, DP realised error) and the exact
+ *   figures of the run (`internal`: rows read, dropped, trimmed, units) are
+ *   returned separately and are never part of the release files;
+ * - seeded means demo: a seeded run states no privacy guarantee. Its guarantee
+ *   statement is SEEDED_STATEMENT ("reproducible demo noise; not private"), its
+ *   figures stay only as method notes (the seed is public, so the noise, the
+ *   bounding key and the record keys can be recomputed from the files).
  */
 import type { ExactTable, Plan, ProtectedTable } from './types.ts';
 import { StatguardError } from './errors.ts';
 import type { AggregateContext, AggregateResult, Source } from './source/index.ts';
-import { buildManifest } from './release/manifest.ts';
+import { buildInternal, buildManifest, type RegimeStatement, type ReleaseInternal } from './release/manifest.ts';
 import type { ReleaseContent } from './release/write.ts';
 import { planCost, regimeOf, startRun, type ProtectContext, type RegimeReports } from './regime.ts';
 import { appendDraw, type DrawSpend } from './secure/index.ts';
@@ -41,6 +46,27 @@ export interface ReleaseRun {
   readonly content: ReleaseContent;
   /** Secure-zone only: the regime's report (SDC audit, DP accounting, ckm changes); never written into the release directory. */
   readonly reviewer: Partial<RegimeReports>;
+  /** Secure-zone only: the exact figures of the run (engine/secure/internal.ts keeps them); never in the directory. */
+  readonly internal: ReleaseInternal;
+}
+
+/** The guarantee statement of every seeded release: it claims nothing. */
+export const SEEDED_STATEMENT = 'reproducible demo noise; not private';
+
+/** What a seeded run states: no guarantee; the regime's statement survives only as a method note. */
+export function seededStatement(said: RegimeStatement, seed: string | null): RegimeStatement {
+  return {
+    ...said,
+    guarantee: {
+      regime: said.guarantee.regime,
+      statement: SEEDED_STATEMENT,
+      claimed: false,
+    } as RegimeStatement['guarantee'],
+    methods: [
+      `Seeded run (seed ${JSON.stringify(seed)}): the randomness is reproducible from this manifest, so no privacy guarantee holds. Mechanism as configured, not a guarantee: ${said.guarantee.statement}`,
+      ...said.methods,
+    ],
+  };
 }
 
 export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<ReleaseRun> {
@@ -80,7 +106,8 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
   const spend = logDraw(plan, rng);
   const res = await regime.protect(agg.tables, plan, ctx);
   const protectedTables: ProtectedTable[] = res.tables;
-  const said = regime.describe(plan, res.report, ctx);
+  const described = regime.describe(plan, res.report, ctx);
+  const said = rng.kind === 'seeded' ? seededStatement(described, rng.seed) : described;
   const manifest = buildManifest(plan, protectedTables, said, {
     rng,
     stats: agg.stats,
@@ -89,7 +116,7 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
     spend,
   });
   const reviewer = { [plan.protection.regime]: res.report } as Partial<RegimeReports>;
-  return { content: { manifest, tables: protectedTables }, reviewer };
+  return { content: { manifest, tables: protectedTables }, reviewer, internal: buildInternal(agg.stats, started) };
 }
 
 /** Log a real draw of the plan's regime in the dataset's draw log; null when the run draws nothing real. */

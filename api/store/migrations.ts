@@ -171,7 +171,54 @@ const m002: Migration = {
   },
 };
 
-export const MIGRATIONS: Readonly<Record<string, Migration>> = { '001_initial': m001, '002_ckm_regime': m002 };
+/**
+ * 003: registered datasets, registered signing keys, input fingerprints bound to one dataset (issue 16).
+ * - datasets gain a title, the one regime they are published under and a demo flag; rows created on first sight by
+ *   earlier versions keep regime NULL and are refused at publish until an officer registers them (`datasets create`);
+ * - dataset_inputs binds each input fingerprint (SHA-256 of the microdata) to the first dataset that released it
+ *   (filled from the releases already stored);
+ * - signing_keys holds the public keys whose signatures the store accepts (revocation keeps the row);
+ * - releases record the key that signed them and their signature.
+ */
+const M003: readonly string[] = [
+  `ALTER TABLE datasets ADD COLUMN title text, ADD COLUMN regime text CHECK (regime IN ('sdc', 'dp', 'ckm')),
+        ADD COLUMN demo boolean NOT NULL DEFAULT false, ADD COLUMN created_by text`,
+  `CREATE TABLE dataset_inputs (
+        input_sha256 text PRIMARY KEY,
+        dataset_id text NOT NULL REFERENCES datasets(id),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        created_by text NOT NULL
+      )`,
+  `CREATE TABLE signing_keys (
+        id text PRIMARY KEY,
+        public_key text NOT NULL,
+        name text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        created_by text NOT NULL,
+        revoked_at timestamptz,
+        revoked_by text
+      )`,
+  `ALTER TABLE releases ADD COLUMN signing_key text REFERENCES signing_keys(id), ADD COLUMN signature jsonb`,
+  // Inputs already released stay bound to the dataset that released them first.
+  `INSERT INTO dataset_inputs (input_sha256, dataset_id, created_at, created_by)
+        SELECT DISTINCT ON (input_sha256) input_sha256, dataset_id, created_at, 'migration:003'
+        FROM releases ORDER BY input_sha256, created_at, id`,
+];
+
+const m003: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    for (const stmt of M003) await sql.raw(stmt).execute(db);
+  },
+  async down(): Promise<void> {
+    throw new Error('migration 003 cannot be reverted');
+  },
+};
+
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '001_initial': m001,
+  '002_ckm_regime': m002,
+  '003_registered_datasets_signing_keys': m003,
+};
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {

@@ -1,21 +1,27 @@
 /**
  * The store's side of reading a release directory: the engine's strict reader (`engine/release/read.ts`) checks the
- * files; this module refuses a seeded release whose policy is not a demo, reports every problem as an ApiError
- * (RELEASE_INVALID / RELEASE_SEEDED) and gives each table's dimensions the shape of the stored rows.
+ * files; this module requires a signed release, plans its signed policy.json, reports every problem as an ApiError
+ * and gives each table's dimensions the shape of the stored rows.
  *
  * Guarantee: a LoadedRelease is a VerifiedRelease (consistent with its manifest; no suppressed value among its cells)
- * that is not a seeded non-demo release; its stored dimensions keep the JSON-stat node order, codes, labels and
- * parents.
+ * that carries a signature over exactly its files (checked against a registered key by `storeDraft`, before anything
+ * is stored) and whose `signed` facts (policy, dataset, regime, cost) come from planning its signed policy.json: a
+ * manifest whose policy id, dataset, regime or stated budget disagrees with that plan is refused (RELEASE_MISMATCH),
+ * so the cost charged is the plan's, never a figure the manifest states.
  */
+import { planPolicyBytes } from '../../engine/policy/index.ts';
+import { planCost, releaseCost } from '../../engine/regime.ts';
 import {
   parseRelease as readRelease,
   readReleaseDir,
   ReleaseInvalid,
-  type ReadOptions,
+  type ReleaseSignature,
   type VerifiedRelease,
   type VerifiedTable,
 } from '../../engine/release/index.ts';
 import type { Manifest } from '../../engine/release/manifest.ts';
+import { StatguardError } from '../../engine/errors.ts';
+import { NO_COST, type ReleaseCost } from '../../engine/dp/index.ts';
 import type { DimensionPlan } from '../../engine/types.ts';
 import { ApiError } from '../errors.ts';
 import type { StoredCells, StoredDimension } from './schema.ts';
@@ -25,23 +31,22 @@ export interface LoadedTable extends Omit<VerifiedTable, 'dimensions' | 'cells'>
   readonly cells: StoredCells;
 }
 
+/** What the store takes from the signed policy, never from the manifest's own fields. */
+export interface SignedFacts {
+  readonly policyId: string;
+  readonly datasetId: string;
+  readonly regime: Manifest['regime'];
+  /** The ledger charge of the plan (`planCost`, engine/regime.ts). */
+  readonly cost: ReleaseCost;
+}
+
 export interface LoadedRelease {
   readonly manifest: Manifest;
   readonly manifestSha256: string;
   readonly tables: readonly LoadedTable[];
+  readonly signature: ReleaseSignature;
+  readonly signed: SignedFacts;
 }
-
-/** A seeded release is refused unless its policy marks it as a demo (before its table files are checked). */
-const storeOptions: ReadOptions = {
-  onManifest(manifest) {
-    if (manifest.randomness.source === 'seeded' && manifest.release.demo !== true) {
-      throw new ApiError(
-        'RELEASE_SEEDED',
-        `release of policy ${manifest.policy.id} used seeded randomness (seed ${JSON.stringify(manifest.randomness.seed)}) and its policy is not marked as a demo (release.demo)`,
-      );
-    }
-  },
-};
 
 /** The stored row shape of a dimension: nodes in node order with their parent. */
 function storedDimension(d: DimensionPlan): StoredDimension {
@@ -52,34 +57,78 @@ function storedDimension(d: DimensionPlan): StoredDimension {
   };
 }
 
+const mismatch = (what: string, manifest: unknown, policy: unknown): ApiError =>
+  new ApiError(
+    'RELEASE_MISMATCH',
+    `manifest.json states ${what} ${JSON.stringify(manifest)}; its signed policy.json plans ${JSON.stringify(policy)}`,
+    { where: `manifest.json/${what}` },
+  );
+
+/** Plan the signed policy and check the manifest against it. */
+function signedFacts(m: Manifest, policy: Buffer): SignedFacts {
+  let plan;
+  try {
+    plan = planPolicyBytes(policy, 'policy.json');
+  } catch (e) {
+    if (e instanceof StatguardError)
+      throw new ApiError('RELEASE_INVALID', `policy.json: ${e.message}`, { where: 'policy.json' });
+    throw e;
+  }
+  if (plan.policyId !== m.policy.id) throw mismatch('policy/id', m.policy.id, plan.policyId);
+  if (plan.dataset.id !== m.dataset.id) throw mismatch('dataset/id', m.dataset.id, plan.dataset.id);
+  if (plan.protection.regime !== m.regime) throw mismatch('regime', m.regime, plan.protection.regime);
+  const cost = planCost(plan) ?? NO_COST;
+  let stated: ReleaseCost;
+  try {
+    stated = releaseCost(m);
+  } catch {
+    throw mismatch('budget', m.budget, cost);
+  }
+  const same = (a: number | null, b: number | null): boolean =>
+    a === null || b === null ? a === b : Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a), Math.abs(b));
+  if (!same(stated.rho, cost.rho) || !same(stated.epsilon, cost.epsilon)) throw mismatch('budget', m.budget, cost);
+  return { policyId: plan.policyId, datasetId: plan.dataset.id, regime: plan.protection.regime, cost };
+}
+
 function loaded(rel: VerifiedRelease): LoadedRelease {
+  if (rel.signed === null)
+    throw new ApiError(
+      'RELEASE_UNSIGNED',
+      'signature.json: missing: the release is not signed (run `statguard release` in the secure zone)',
+      { where: 'signature.json' },
+    );
   return {
     manifest: rel.manifest,
     manifestSha256: rel.manifestSha256,
     tables: rel.tables.map((t) => ({ ...t, dimensions: t.dimensions.map(storedDimension) })),
+    signature: rel.signed.signature,
+    signed: signedFacts(rel.manifest, rel.signed.policy),
   };
 }
 
 function apiError(e: unknown): unknown {
-  return e instanceof ReleaseInvalid ? new ApiError('RELEASE_INVALID', e.message, { where: e.where }) : e;
+  if (!(e instanceof ReleaseInvalid)) return e;
+  const code =
+    e.reason === 'unsigned' ? 'RELEASE_UNSIGNED' : e.reason === 'signature' ? 'SIGNATURE_INVALID' : 'RELEASE_INVALID';
+  return new ApiError(code, e.message, { where: e.where });
 }
 
 /**
- * Check a release given as file name -> content (a directory read into memory,
- * or an upload). Every problem is a RELEASE_INVALID / RELEASE_SEEDED ApiError.
+ * Check a release given as file name -> content (a directory read into memory, or an upload). Every problem is an
+ * ApiError (RELEASE_INVALID, RELEASE_UNSIGNED, SIGNATURE_INVALID, RELEASE_MISMATCH).
  */
 export function parseRelease(files: ReadonlyMap<string, string | Buffer>): LoadedRelease {
   try {
-    return loaded(readRelease(files, storeOptions));
+    return loaded(readRelease(files));
   } catch (e) {
     throw apiError(e);
   }
 }
 
-/** Read a release directory (only the files the manifest names) and check it. */
+/** Read a release directory (only the files the manifest names, its signature and policy) and check it. */
 export async function loadReleaseDir(dir: string): Promise<LoadedRelease> {
   try {
-    return loaded(await readReleaseDir(dir, storeOptions));
+    return loaded(await readReleaseDir(dir));
   } catch (e) {
     throw apiError(e);
   }

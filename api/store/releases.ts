@@ -15,16 +15,10 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { ApiError } from '../errors.ts';
 import { writeAudit, type Actor } from './audit.ts';
-import {
-  budgetProblem,
-  DEFAULT_TOTAL_EPSILON,
-  DEFAULT_TOTAL_RHO,
-  releaseCost,
-  type BudgetState,
-  type ReleaseCost,
-} from './budget.ts';
+import { budgetProblem, type BudgetState, type ReleaseCost } from './budget.ts';
 import { refuseExpired } from './expiry.ts';
 import { approvalCharge, chargeWithDraws, ledgerSpent, statedSpend } from './ledger.ts';
+import { checkDataset, verifySigned } from './publish-checks.ts';
 import type { LoadedRelease } from './release-dir.ts';
 import type { Database, ReleaseRow } from './schema.ts';
 
@@ -35,14 +29,6 @@ export interface DraftResult {
   readonly budget: BudgetState;
   /** Set when approving this draft now would exceed the dataset's budget. */
   readonly warning: string | null;
-}
-
-async function ensureDataset(tx: Transaction<Database>, id: string, actor: Actor): Promise<void> {
-  await tx
-    .insertInto('datasets')
-    .values({ id, total_rho: DEFAULT_TOTAL_RHO, total_epsilon: DEFAULT_TOTAL_EPSILON, updated_by: actor.caller })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
 }
 
 /** Lock the dataset row and read its budget state (call inside a transaction). */
@@ -67,13 +53,18 @@ export async function budgetState(db: Kysely<Database>, datasetId: string): Prom
   return db.transaction().execute((tx) => lockBudget(tx, datasetId));
 }
 
-/** Store a checked release as a draft. */
+/**
+ * Store a checked release as a draft, after verifying its signature, its registered dataset and its input
+ * fingerprint (publish-checks.ts). Dataset, regime, policy id and cost come from the signed policy's plan
+ * (`rel.signed`), never from the manifest's own fields.
+ */
 export async function storeDraft(db: Kysely<Database>, rel: LoadedRelease, actor: Actor): Promise<DraftResult> {
   const m = rel.manifest;
-  const cost = releaseCost(m);
+  const { cost, datasetId, regime, policyId } = rel.signed;
   return db.transaction().execute(async (tx) => {
-    await ensureDataset(tx, m.dataset.id, actor);
-    const budget = await lockBudget(tx, m.dataset.id);
+    const keyId = await verifySigned(tx, rel);
+    await checkDataset(tx, rel, actor);
+    const budget = await lockBudget(tx, datasetId);
     const dup = await tx
       .selectFrom('releases')
       .select('id')
@@ -84,26 +75,26 @@ export async function storeDraft(db: Kysely<Database>, rel: LoadedRelease, actor
     const last = await tx
       .selectFrom('releases')
       .select(sql<number>`coalesce(max(version), 0)`.as('v'))
-      .where('policy_id', '=', m.policy.id)
+      .where('policy_id', '=', policyId)
       .executeTakeFirstOrThrow();
     const version = Number(last.v) + 1;
-    const id = `${m.policy.id}-v${version}`;
+    const id = `${policyId}-v${version}`;
     await tx
       .insertInto('releases')
       .values({
         id,
-        policy_id: m.policy.id,
+        policy_id: policyId,
         policy_version: m.policy.version,
         policy_sha256: m.policy.sha256,
-        input_sha256: m.internal.input.sha256,
+        input_sha256: m.input.sha256,
         manifest_sha256: rel.manifestSha256,
-        dataset_id: m.dataset.id,
+        dataset_id: datasetId,
         status: 'draft',
         version,
         supersedes: null,
         superseded_by: null,
         title: m.release.title,
-        regime: m.regime,
+        regime,
         audience: m.release.audience,
         demo: m.release.demo,
         expires: m.release.expires ?? null,
@@ -117,6 +108,8 @@ export async function storeDraft(db: Kysely<Database>, rel: LoadedRelease, actor
         withdrawn_at: null,
         withdrawn_by: null,
         withdraw_reason: null,
+        signing_key: keyId,
+        signature: JSON.stringify(rel.signature),
       })
       .execute();
     for (const t of rel.tables) {
@@ -145,7 +138,15 @@ export async function storeDraft(db: Kysely<Database>, rel: LoadedRelease, actor
       action: 'release.publish',
       target: id,
       outcome: 'ok',
-      detail: { policy: m.policy.id, version, rho: cost.rho, epsilon: cost.epsilon, ...(warning ? { warning } : {}) },
+      detail: {
+        policy: policyId,
+        dataset: datasetId,
+        version,
+        signingKey: keyId,
+        rho: cost.rho,
+        epsilon: cost.epsilon,
+        ...(warning ? { warning } : {}),
+      },
     });
     return { id, version, cost, budget, warning };
   });
@@ -283,7 +284,6 @@ export async function setDatasetBudget(
       throw new ApiError('BAD_REQUEST', `${k} must be a finite number >= 0`);
   }
   return db.transaction().execute(async (tx) => {
-    await ensureDataset(tx, datasetId, actor);
     const before = await lockBudget(tx, datasetId);
     const totalRho = budget.rho ?? before.totalRho;
     const totalEpsilon = budget.epsilon ?? before.totalEpsilon;

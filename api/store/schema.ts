@@ -21,6 +21,33 @@ export interface DatasetsTable {
   created_at: TimestampDefault;
   updated_at: TimestampDefault;
   updated_by: string | null;
+  title: string | null;
+  /** The one regime its releases use; null for a dataset created on first sight before registration existed. */
+  regime: 'sdc' | 'dp' | 'ckm' | null;
+  /** Only a demo dataset accepts seeded (reproducible, not private) releases. */
+  demo: ColumnType<boolean, boolean | undefined, boolean>;
+  created_by: string | null;
+}
+
+/** Input fingerprints, each bound to the first dataset that released it. */
+export interface DatasetInputsTable {
+  input_sha256: string;
+  dataset_id: string;
+  created_at: TimestampDefault;
+  created_by: string;
+}
+
+/** Public keys whose release signatures the store accepts (revoked keys stay, refused). */
+export interface SigningKeysTable {
+  /** First 16 hex of the SHA-256 of the SPKI DER. */
+  id: string;
+  /** SPKI PEM. */
+  public_key: string;
+  name: string;
+  created_at: TimestampDefault;
+  created_by: string;
+  revoked_at: NullableTimestamp;
+  revoked_by: string | null;
 }
 
 export interface ReleasesTable {
@@ -46,7 +73,7 @@ export interface ReleasesTable {
   rho: number;
   /** Pure-epsilon cost (only for pure-DP releases; null otherwise). */
   epsilon: number | null;
-  /** The full manifest, including its `internal` part (secure zone only; never served). */
+  /** The signed manifest (older rows may still hold an `internal` part: never served, see publicManifest). */
   manifest: Json<Record<string, unknown>>;
   created_at: TimestampDefault;
   created_by: string;
@@ -55,6 +82,9 @@ export interface ReleasesTable {
   withdrawn_at: NullableTimestamp;
   withdrawn_by: string | null;
   withdraw_reason: string | null;
+  /** Key id of the signature the store verified (null for releases stored before signatures). */
+  signing_key: ColumnType<string | null, string | null | undefined, string | null>;
+  signature: ColumnType<unknown, string | null | undefined, string | null>;
 }
 
 export interface StoredNode {
@@ -140,6 +170,8 @@ export interface AuditLogTable {
 
 export interface Database {
   datasets: DatasetsTable;
+  dataset_inputs: DatasetInputsTable;
+  signing_keys: SigningKeysTable;
   releases: ReleasesTable;
   release_tables: ReleaseTablesTable;
   budget_ledger: BudgetLedgerTable;

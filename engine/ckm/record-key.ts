@@ -10,7 +10,7 @@
  * their manifests say `recordKeys: "seeded"`).
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { readOrCreateSecret } from '../secure/index.ts';
+import { readOrCreateSecret } from '../secure/state.ts';
 import type { CkmPlan, Plan, RandomSource } from '../types.ts';
 
 export function recordKeyOf(secret: Uint8Array, unitId: string): number {

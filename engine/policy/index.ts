@@ -8,6 +8,6 @@ export type { PolicyProblem } from './problems.ts';
 export { scaleExact } from './json-read.ts';
 export { planPolicy, DEFAULT_DELTA, DEFAULT_FREQUENCY_PROTECTION } from './plan.ts';
 export type { PlanContext } from './plan.ts';
-export { loadPolicy, jsonErrorPosition } from './load.ts';
+export { loadPolicy, jsonErrorPosition, planPolicyBytes } from './load.ts';
 export { policySchema, POLICY_SCHEMA_PATH } from './schema.ts';
 export type * from './policy-doc.ts';

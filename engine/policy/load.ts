@@ -30,8 +30,19 @@ export async function loadPolicy(path: string): Promise<Plan> {
             : (err as Error).message;
     throw new StatguardError('POLICY_UNREADABLE', `cannot read policy ${path}: ${why}`, { file: path });
   }
+  return planPolicyBytes(bytes, path, file);
+}
+
+/**
+ * Validate and plan a policy given as bytes (the store plans the signed policy.json of a release this way): `name`
+ * appears in errors, `file` is where relative source paths resolve from.
+ */
+export function planPolicyBytes(bytes: Uint8Array, name: string, file: string = resolve(name)): Plan {
+  const path = name;
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
+  const text = Buffer.from(bytes)
+    .toString('utf8')
+    .replace(/^\uFEFF/, '');
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -3,9 +3,18 @@ export { forEachSelected, selectedNodes, selectionSize, toCsv, toJsonStat, toSdm
 export type { Selection, TableMeta } from './formats.ts';
 export { CONF_STATUS_LEGEND, OBS_STATUS_LEGEND } from './legend.ts';
 export { MANIFEST_VERSION, publicManifest } from './manifest.ts';
-export type { Guarantee, Manifest, ManifestTableEntry } from './manifest.ts';
-export { renderRelease, tableFiles, writeRelease } from './write.ts';
-export type { ReleaseContent, WriteOptions } from './write.ts';
+export type { Guarantee, Manifest, ManifestTableEntry, ReleaseInternal } from './manifest.ts';
+export { renderRelease, tableFiles, writeRelease, writeRendered } from './write.ts';
+export type { ReleaseContent, RenderedRelease, SignOptions, WriteOptions } from './write.ts';
+export {
+  canonicalPayload,
+  POLICY_FILE,
+  SIGNATURE_FILE,
+  verifyReleaseSignature,
+  type ReleaseSignature,
+  type SignedPayload,
+  type Signer,
+} from './signature.ts';
 export { parseRelease, readReleaseDir, readReleaseFiles } from './read.ts';
 export type { ReadOptions, VerifiedCells, VerifiedRelease, VerifiedTable } from './read.ts';
 export { checkManifest } from './read-manifest.ts';

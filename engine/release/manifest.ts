@@ -1,11 +1,12 @@
 /**
  * The release manifest: what was done, from what, with which guarantee.
  *
- * It has a public part (everything but `internal`) that the publication API
- * serves to researchers, and an `internal` part for the secure zone: exact
- * processing counts (rows read, dropped, units), the input fingerprint and
- * file location. Exact row counts are internal because under differential
- * privacy the exact dataset size is itself a statistic of the data.
+ * Guarantee: the manifest holds no exact figure of the data. The exact processing counts (rows read, dropped,
+ * trimmed, units), the input's location and size and the run's duration are a separate `ReleaseInternal` record that
+ * the secure zone keeps (`engine/secure/internal.ts`, `<secure>/internal/<dataset>/<manifest sha256>.json`), never
+ * written into the release directory: under differential privacy the exact dataset size is itself a statistic of the
+ * data. The manifest keeps only the input's fingerprint (`input.sha256`, a digest, not a figure), which the store
+ * binds to the dataset.
  *
  * `buildManifest` assembles it: run facts from the plan and the aggregation,
  * and what the regime states (`RegimeStatement`, written by the regime's own
@@ -17,11 +18,11 @@
  */
 import path from 'node:path';
 import type { AggregateStats } from '../source/index.ts';
-import type { DrawSpend } from '../secure/index.ts';
+import type { DrawSpend } from '../secure/draw-log.ts';
 import type { Plan, ProtectedTable, ProtectionPlan, RandomSource, ReleaseMeta } from '../types.ts';
 import { ENGINE_VERSION } from '../version.ts';
 
-export const MANIFEST_VERSION = 1;
+export const MANIFEST_VERSION = 2;
 
 export interface ManifestTableEntry {
   readonly id: string;
@@ -80,7 +81,7 @@ export interface Manifest {
     readonly unit: { readonly kind: string; readonly maxRowsPerUnit: number; readonly column: string | null };
   };
   readonly release: ReleaseMeta;
-  /** 'crypto' for real releases; 'seeded' marks a test or demo release (refused by publish unless the policy is a demo). */
+  /** 'crypto' for real releases; 'seeded' marks a test or demo release (states no guarantee; the store accepts it only on a dataset registered as demo). */
   readonly randomness: { readonly source: 'crypto' | 'seeded'; readonly seed: string | null };
   readonly regime: RegimeName;
   readonly guarantee: Guarantee;
@@ -93,24 +94,31 @@ export interface Manifest {
   readonly spend: DrawSpend | null;
   readonly methods: readonly string[];
   readonly tables: readonly ManifestTableEntry[];
-  readonly internal: {
-    readonly input: { readonly kind: string; readonly file: string; readonly bytes: number; readonly sha256: string };
-    readonly rows: {
-      readonly read: number;
-      readonly dropped: number;
-      readonly dropReasons: Readonly<Record<string, number>>;
-      readonly afterBounding: number;
-      readonly removedByBounding: number;
-      readonly units: number;
-      readonly valuesClamped: number;
-    };
-    readonly durationMs: number;
-  };
+  /** The input's fingerprint (SHA-256 of the microdata read): a digest, bound by the store to one dataset. */
+  readonly input: { readonly sha256: string };
 }
 
-/** The part of a manifest that may be shown outside the secure zone. */
-export function publicManifest(m: Manifest): Omit<Manifest, 'internal'> {
-  const { internal: _internal, ...rest } = m;
+/** The exact figures of a run: secure zone only, never in a release directory (engine/secure/internal.ts). */
+export interface ReleaseInternal {
+  readonly input: { readonly kind: string; readonly file: string; readonly bytes: number; readonly sha256: string };
+  readonly rows: {
+    readonly read: number;
+    readonly dropped: number;
+    readonly dropReasons: Readonly<Record<string, number>>;
+    readonly afterBounding: number;
+    readonly removedByBounding: number;
+    readonly units: number;
+    readonly valuesClamped: number;
+  };
+  readonly durationMs: number;
+}
+
+/**
+ * The part of a manifest that may be shown outside the secure zone: all of it (the exact figures are no longer part
+ * of a manifest); a stored manifest of an older version loses its `internal` part here.
+ */
+export function publicManifest(m: Manifest): Manifest {
+  const { internal: _internal, ...rest } = m as Manifest & { internal?: unknown };
   return rest;
 }
 
@@ -119,7 +127,7 @@ export interface ManifestRun {
   readonly rng: RandomSource;
   readonly stats: AggregateStats;
   readonly createdAt: Date;
-  /** Start of the run (Date.now()), for `internal.durationMs`. */
+  /** Start of the run (Date.now()), for the internal record's `durationMs`. */
   readonly started: number;
   /** The dataset's cumulative spend after this run's draw (null: no draw logged). */
   readonly spend: DrawSpend | null;
@@ -159,24 +167,24 @@ export function buildManifest(
     spend: run.spend,
     methods: said.methods,
     tables: tables.map((t, i) => tableEntry(t, said.privacy[i] ?? null)),
-    internal: {
-      input: {
-        kind: stats.input.kind,
-        file: stats.input.file,
-        bytes: stats.input.bytes,
-        sha256: stats.input.sha256,
-      },
-      rows: {
-        read: stats.rowsRead,
-        dropped: stats.rowsDropped,
-        dropReasons: { ...stats.dropReasons },
-        afterBounding: stats.rowsAfterBounding,
-        removedByBounding: stats.rowsRemovedByBounding,
-        units: stats.units,
-        valuesClamped: stats.valuesClamped,
-      },
-      durationMs: Date.now() - run.started,
+    input: { sha256: stats.input.sha256 },
+  };
+}
+
+/** The exact figures of a run, for the secure zone's internal record (never part of the release directory). */
+export function buildInternal(stats: AggregateStats, started: number): ReleaseInternal {
+  return {
+    input: { kind: stats.input.kind, file: stats.input.file, bytes: stats.input.bytes, sha256: stats.input.sha256 },
+    rows: {
+      read: stats.rowsRead,
+      dropped: stats.rowsDropped,
+      dropReasons: { ...stats.dropReasons },
+      afterBounding: stats.rowsAfterBounding,
+      removedByBounding: stats.rowsRemovedByBounding,
+      units: stats.units,
+      valuesClamped: stats.valuesClamped,
     },
+    durationMs: Date.now() - started,
   };
 }
 

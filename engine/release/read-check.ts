@@ -8,9 +8,19 @@
 
 /**
  * What went wrong, for callers that word it their own way: the directory or the manifest could not be read, a table
- * file is missing, a table file's size or SHA-256 differs from the manifest, or the content is inconsistent.
+ * file is missing, a table file's size or SHA-256 differs from the manifest, the content is inconsistent, the release
+ * is unsigned, or its signature file does not cover its files.
  */
-export type ReleaseInvalidReason = 'directory' | 'manifest' | 'missing' | 'altered' | 'invalid';
+export type ReleaseInvalidReason =
+  | 'directory'
+  | 'manifest'
+  | 'missing'
+  | 'altered'
+  | 'invalid'
+  /** signature.json or policy.json is missing. */
+  | 'unsigned'
+  /** signature.json is malformed or does not cover the files present, or policy.json is not the manifest's policy. */
+  | 'signature';
 
 export interface ReleaseInvalidInfo {
   readonly reason?: ReleaseInvalidReason;

@@ -3,6 +3,7 @@
  *
  * Guarantee: a manifest that passes has the current manifest version, a hex SHA-256 policy fingerprint and a policy
  * id usable as a release id, a known audience, randomness source and regime (a dp release states its budget), and a
+ * hex SHA-256 input fingerprint and no `internal` part (exact figures never travel in a release directory), and a
  * non-empty list of tables with unique safe ids whose csv and JSON-stat files are plain file names with a hex SHA-256
  * and a byte size; a real (crypto) dp or ckm release states its dataset's cumulative spend from the draw log
  * (`spend`: draws, rho and epsilon as non-negative numbers), which the store charges. Otherwise a ReleaseInvalid
@@ -42,7 +43,8 @@ export function checkManifest(m: unknown): Manifest {
   if (m.regime === 'dp' && !isObj(m.budget)) bad(`${w}/budget`, 'a dp release must state its budget');
   checkSpend(m, w);
   if (!Array.isArray(m.methods)) bad(`${w}/methods`, 'expected an array');
-  str(obj(obj(m, 'internal', w), 'input', `${w}/internal`), 'sha256', `${w}/internal/input`);
+  if (m.internal !== undefined) bad(`${w}/internal`, 'exact internal figures must not be part of a release directory');
+  if (!/^[0-9a-f]{64}$/.test(String(obj(m, 'input', w).sha256))) bad(`${w}/input/sha256`, 'expected a hex SHA-256');
   if (!Array.isArray(m.tables) || m.tables.length === 0) bad(`${w}/tables`, 'expected a non-empty array');
   const ids = new Set<string>();
   m.tables.forEach((t: unknown, i: number) => {

@@ -6,7 +6,9 @@
  * every table file exists, its SHA-256 and size match the manifest, the JSON-stat dimensions, sizes, cell and
  * suppression counts match the manifest's table entry, the CSV has one line per cell, and no cell with a
  * confidentiality status other than F carries a value (so a suppressed value can never be taken for a published
- * one). Every problem is a ReleaseInvalid naming the file and JSON path.
+ * one); a signed release's signature.json covers exactly the files present and its policy.json is the policy the
+ * manifest names (`signature.ts`; the store then checks the signature with a registered key). Every problem is a
+ * ReleaseInvalid naming the file and JSON path.
  */
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
@@ -16,6 +18,7 @@ import { dimensionFromJsonStat } from './jsonstat-dimension.ts';
 import type { Manifest } from './manifest.ts';
 import { bad, isObj, obj, SAFE_NAME } from './read-check.ts';
 import { checkManifest } from './read-manifest.ts';
+import { POLICY_FILE, releaseSignatureOf, SIGNATURE_FILE, type ReleaseSignature } from './signature.ts';
 
 /** A table's published cells, column-wise, in the table's dense cell order. */
 export interface VerifiedCells {
@@ -45,6 +48,11 @@ export interface VerifiedRelease {
   readonly manifest: Manifest;
   readonly manifestSha256: string;
   readonly tables: readonly VerifiedTable[];
+  /**
+   * The signature (payload recomputed from the files present) and the exact policy bytes, or null when the release
+   * has no signature.json (the store refuses it; `--against` reads it).
+   */
+  readonly signed: { readonly signature: ReleaseSignature; readonly policy: Buffer } | null;
 }
 
 export interface ReadOptions {
@@ -209,7 +217,8 @@ export function parseRelease(files: ReadonlyMap<string, string | Buffer>, option
     const texts = tableTexts(entry, files);
     return tableFrom(entry, i, texts.jsonstat, texts.csv);
   });
-  return { manifest, manifestSha256: sha256(mtext), tables };
+  const signed = files.has(SIGNATURE_FILE) || files.has(POLICY_FILE) ? releaseSignatureOf(files, manifest) : null;
+  return { manifest, manifestSha256: sha256(mtext), tables, signed };
 }
 
 /** Read a release directory (only the files the manifest names) and check it with `parseRelease`. */
@@ -245,6 +254,7 @@ export async function readReleaseFiles(dir: string): Promise<Map<string, Buffer>
   } catch {
     /* parseRelease reports the JSON error */
   }
+  wanted.push(SIGNATURE_FILE, POLICY_FILE);
   for (const n of wanted) if (SAFE_NAME.test(n) && names.includes(n)) files.set(n, await readFile(path.join(root, n)));
   return files;
 }

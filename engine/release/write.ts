@@ -3,6 +3,10 @@
  * directory first, which is renamed into place only when complete. A failed
  * or interrupted run therefore leaves no partial output directory (at most a
  * `.<name>.partial-*` sibling that the next run removes).
+ *
+ * A signed release (`sign`: the secure zone's key and the exact policy bytes) also holds `policy.json` (those bytes)
+ * and `signature.json` (signature.ts), written in the same atomic step. The manifest holds no exact figure of the
+ * data (manifest.ts): nothing written here is internal.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -11,10 +15,27 @@ import { StatguardError } from '../errors.ts';
 import type { ProtectedTable } from '../types.ts';
 import { toCsv, toJsonStat, type TableMeta } from './formats.ts';
 import type { Manifest, ManifestTableEntry } from './manifest.ts';
+import { payloadOf, POLICY_FILE, SIGNATURE_FILE, signatureFileText, type Signer } from './signature.ts';
+
+/** How a release is signed: the signer and the exact bytes of the policy it ran. */
+export interface SignOptions {
+  readonly signer: Signer;
+  readonly policy: Uint8Array;
+}
 
 export interface WriteOptions {
   /** Replace an existing output directory. */
   readonly force?: boolean;
+  /** Sign the release (`statguard release` always does; unsigned directories are for engine tests only). */
+  readonly sign?: SignOptions;
+}
+
+/** Every file of a release, rendered in memory. */
+export interface RenderedRelease {
+  readonly files: Map<string, string | Uint8Array>;
+  readonly manifest: Manifest;
+  /** SHA-256 of manifest.json (names the secure zone's internal record of the run). */
+  readonly manifestSha256: string;
 }
 
 export interface ReleaseContent {
@@ -23,7 +44,7 @@ export interface ReleaseContent {
   readonly tables: readonly ProtectedTable[];
 }
 
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+const sha256 = (s: string | Uint8Array): string => createHash('sha256').update(s).digest('hex');
 
 /** File names of a table inside a release directory. */
 export function tableFiles(id: string): { csv: string; jsonstat: string } {
@@ -39,9 +60,9 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** Render every file of a release in memory: name -> content. */
-export function renderRelease(content: ReleaseContent): { files: Map<string, string>; manifest: Manifest } {
-  const files = new Map<string, string>();
+/** Render every file of a release in memory: name -> content (signed when `sign` is given). */
+export function renderRelease(content: ReleaseContent, sign?: SignOptions): RenderedRelease {
+  const files = new Map<string, string | Uint8Array>();
   const entries: ManifestTableEntry[] = [];
   content.tables.forEach((table, i) => {
     const entry = content.manifest.tables[i];
@@ -71,8 +92,15 @@ export function renderRelease(content: ReleaseContent): { files: Map<string, str
     });
   });
   const manifest: Manifest = { ...content.manifest, tables: entries };
-  files.set('manifest.json', `${JSON.stringify(manifest, null, 2)}\n`);
-  return { files, manifest };
+  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+  files.set('manifest.json', manifestText);
+  if (sign) {
+    if (sha256(Buffer.from(sign.policy)) !== manifest.policy.sha256)
+      throw new Error('the policy bytes to sign are not the policy the manifest names');
+    files.set(POLICY_FILE, sign.policy);
+    files.set(SIGNATURE_FILE, signatureFileText(payloadOf(manifestText, sign.policy, manifest), sign.signer));
+  }
+  return { files, manifest, manifestSha256: sha256(manifestText) };
 }
 
 export async function writeRelease(
@@ -80,6 +108,16 @@ export async function writeRelease(
   outDir: string,
   opts: WriteOptions = {},
 ): Promise<Manifest> {
+  return writeRendered(renderRelease(content, opts.sign), outDir, opts);
+}
+
+/** Write a rendered release directory atomically (see the header). */
+export async function writeRendered(
+  rendered: RenderedRelease,
+  outDir: string,
+  opts: Pick<WriteOptions, 'force'> = {},
+): Promise<Manifest> {
+  const { files, manifest } = rendered;
   const target = path.resolve(outDir);
   const parent = path.dirname(target);
   const base = path.basename(target);
@@ -90,7 +128,6 @@ export async function writeRelease(
       });
     }
   }
-  const { files, manifest } = renderRelease(content);
   try {
     await mkdir(parent, { recursive: true });
     // Remove leftovers of earlier interrupted runs for the same target.

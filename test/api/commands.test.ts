@@ -1,10 +1,11 @@
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { lendCommandStore, runApiCommand } from '../../cli/store-commands.ts';
 import { openStore, storeOptionsFromEnv } from '../../api/store/db.ts';
 import { start } from '../../api/start.ts';
-import { makeRelease, tmpDir } from './fixtures.ts';
+import { localSigningKey } from '../../engine/secure/signing.ts';
+import { makeRelease, TEST_SIGNER, tmpDir } from './fixtures.ts';
 import { freshPgliteDir } from './pglite-template.ts';
 
 function io() {
@@ -55,6 +56,28 @@ t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded
   t.equal(await runApiCommand('frobnicate', [], io().io), undefined, 'unknown commands are left to the caller');
   const rel = await makeRelease({ rho: 2, audience: 'contract' });
   let c = io();
+  t.equal(await runApiCommand('publish', [rel.dir], c.io), 1, 'unknown signing key');
+  t.match(c.err, /SIGNING_KEY_UNKNOWN/);
+  const pem = path.join(dir, 'zone.pem');
+  await writeFile(pem, TEST_SIGNER.publicKeyPem);
+  c = io();
+  t.equal(await runApiCommand('signing-keys', ['register', '--pem', pem, '--name', 'test zone'], c.io), 0);
+  t.match(c.out, new RegExp(`signing key ${TEST_SIGNER.keyId} registered`));
+  t.equal(await runApiCommand('signing-keys', ['register'], io().io), 2, 'usage: --pem or --local');
+  c = io();
+  t.equal(await runApiCommand('publish', [rel.dir], c.io), 1, 'unregistered dataset');
+  t.match(c.err, /DATASET_NOT_REGISTERED/);
+  c = io();
+  t.equal(await runApiCommand('datasets', ['create', 'census', '--title', 'Census', '--regime', 'dp'], c.io), 0);
+  t.match(c.out, /dataset census registered: regime dp/);
+  t.equal(await runApiCommand('datasets', ['create', 'x', '--regime', 'dp'], io().io), 2, 'usage: --title');
+  c = io();
+  t.equal(await runApiCommand('datasets', ['create', 'census', '--title', 'Again', '--regime', 'sdc'], c.io), 1);
+  t.match(c.err, /DATASET_EXISTS/);
+  c = io();
+  t.equal(await runApiCommand('signing-keys', ['list'], c.io), 0);
+  t.match(c.out, new RegExp(`^${TEST_SIGNER.keyId}\ttest zone`));
+  c = io();
   t.equal(await runApiCommand('publish', [rel.dir], c.io), 0);
   t.match(c.out, /draft pop-v1 stored/);
   c = io();
@@ -98,6 +121,8 @@ t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded
   t.same(
     actions.map((a) => a.action),
     [
+      'signing-key.register',
+      'dataset.create',
       'release.publish',
       'dataset.set-budget',
       'dataset.set-budget',
@@ -114,8 +139,16 @@ t.test('start: publishes once, serves, second start reuses the store', async (t)
   const dir = await tmpDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await freshPgliteDir(dir); // dir/db: an empty migrated embedded store, as a first start leaves it before publishing
-  const a = await makeRelease({ policyId: 'demo-a', seeded: true, demo: true });
-  const b = await makeRelease({ policyId: 'demo-b', seeded: true, demo: true, rho: 1, inputSha: 'c'.repeat(64) });
+  // The secure zone of this start: its signing key signs the example releases and is registered by the first start.
+  const savedSecure = process.env.STATGUARD_SECURE_DIR;
+  process.env.STATGUARD_SECURE_DIR = path.join(dir, 'secure');
+  t.teardown(() => {
+    if (savedSecure === undefined) delete process.env.STATGUARD_SECURE_DIR;
+    else process.env.STATGUARD_SECURE_DIR = savedSecure;
+  });
+  const signer = localSigningKey();
+  const a = await makeRelease({ policyId: 'demo-a', seeded: true, demo: true, signer });
+  const b = await makeRelease({ policyId: 'demo-b', seeded: true, demo: true, rho: 1, signer });
   let log = '';
   const s1 = await start({
     releaseDirs: [a.dir, b.dir],
@@ -131,10 +164,24 @@ t.test('start: publishes once, serves, second start reuses the store', async (t)
   t.equal(((await res.json()) as { total: number }).total, 2);
   await s1.close();
   // Re-releasing the same policy on the same input (a new manifest) is recognised too.
-  const a2 = await makeRelease({ policyId: 'demo-a', seeded: true, demo: true });
+  const a2 = await makeRelease({ policyId: 'demo-a', seeded: true, demo: true, signer });
   const s2 = await start({ releaseDirs: [a2.dir, b.dir], dataDir: path.join(dir, 'db'), port: 0, log: () => {} });
   t.same(s2.published, []);
   t.same([...s2.reused].sort(), ['demo-a-v1', 'demo-b-v1']);
   t.equal((await s2.store.db.selectFrom('releases').select('id').execute()).length, 2, 'no duplicates');
+  // The first start registered the secure zone's key and the example datasets (as demos), audited, once.
+  const audit = await s2.store.db.selectFrom('audit_log').select(['action', 'target', 'caller']).execute();
+  const reg = audit.filter((x) => x.action === 'signing-key.register' || x.action === 'dataset.create');
+  t.same(reg.map((x) => `${x.action} ${x.target}`).sort(), [
+    'dataset.create census',
+    'dataset.create census-sdc',
+    `signing-key.register ${signer.keyId}`,
+  ]);
+  t.ok(reg.every((x) => x.caller.startsWith('system:start')));
+  const ds = await s2.store.db.selectFrom('datasets').select(['id', 'regime', 'demo']).orderBy('id').execute();
+  t.same(ds, [
+    { id: 'census', regime: 'dp', demo: true },
+    { id: 'census-sdc', regime: 'sdc', demo: true },
+  ]);
   await s2.close();
 });

@@ -1,12 +1,25 @@
 /**
  * Release directories for API tests, written with the engine's own writer
- * from small hand-built ProtectedTables (no policy loader, no CSV source).
+ * from small hand-built ProtectedTables (no CSV source), signed like
+ * `statguard release` signs them: with the fixture signing key TEST_SIGNER,
+ * over the manifest, a real small policy (fixturePolicy, whose plan matches the
+ * manifest's dataset, regime and budget) and every table file.
+ *
+ * `registerFixtures(db)` registers TEST_SIGNER and the datasets the fixtures
+ * use (as an officer would), since the store refuses unsigned releases and
+ * unregistered datasets.
  */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { generateSigningKey } from '../../engine/secure/signing.ts';
+import { createDataset } from '../../api/store/datasets.ts';
+import { registerSigningKey } from '../../api/store/signing-keys.ts';
 import { buildDimension } from '../../engine/policy/dimension.ts';
-import type { Manifest } from '../../engine/release/manifest.ts';
-import { writeRelease } from '../../engine/release/write.ts';
-import type { ProtectedCell, ProtectedTable, TablePlan } from '../../engine/types.ts';
+import { MANIFEST_VERSION, type Manifest } from '../../engine/release/manifest.ts';
+import type { Signer } from '../../engine/release/signature.ts';
+import { writeRelease, type ReleaseContent } from '../../engine/release/write.ts';
+import type { Plan, ProtectedCell, ProtectedTable, TablePlan } from '../../engine/types.ts';
 import { cellCount, cellIndex } from '../../engine/types.ts';
 import type { Kysely } from 'kysely';
 import type { Actor } from '../../api/store/audit.ts';
@@ -58,6 +71,83 @@ export interface FixtureOptions {
    * (draws 1, its own cost); null for sdc and seeded releases.
    */
   readonly spend?: Manifest['spend'];
+  /** Sign with this key (default TEST_SIGNER); null: write an unsigned directory. */
+  readonly signer?: Signer | null;
+  /** State this budget in the manifest instead of the policy's (an attacker's understated cost). */
+  readonly statedBudget?: Record<string, unknown>;
+}
+
+/** The fixture signing key (registered by `registerFixtures`). */
+export const TEST_SIGNER = generateSigningKey();
+
+/** Fingerprint of a fixture dataset's input (one per dataset unless a test sets `inputSha`). */
+export const fixtureInputSha = (datasetId: string): string =>
+  createHash('sha256').update(`fixture input of ${datasetId}`).digest('hex');
+
+/** Datasets the fixtures use, with the regime their releases have. */
+export const FIXTURE_DATASETS: readonly { id: string; regime: 'sdc' | 'dp' | 'ckm'; demo?: boolean }[] = [
+  { id: 'census', regime: 'dp' },
+  { id: 'census-sdc', regime: 'sdc' },
+  { id: 'shared', regime: 'dp' },
+  { id: 'concurrent', regime: 'dp' },
+  { id: 'other', regime: 'sdc' },
+  { id: 'demo-dp', regime: 'dp', demo: true },
+  { id: 'demo-sdc', regime: 'sdc', demo: true },
+];
+
+/** Register TEST_SIGNER and the fixture datasets in a store (idempotent). */
+export async function registerFixtures(db: Kysely<Database>, actor: Actor = FIXTURE_OFFICER): Promise<void> {
+  await registerSigningKey(db, TEST_SIGNER.publicKeyPem, 'test fixtures', actor);
+  for (const d of FIXTURE_DATASETS)
+    await createDataset(db, { id: d.id, title: `Fixture ${d.id}`, regime: d.regime, demo: d.demo === true }, actor, {
+      ifAbsent: true,
+    });
+}
+
+const FIXTURE_OFFICER: Actor = { caller: 'cli:fixtures', role: 'officer' };
+
+/** A small valid policy whose plan has this dataset, regime and budget (the bytes signed as policy.json). */
+export function fixturePolicy(o: {
+  policyId: string;
+  datasetId: string;
+  rho?: number | undefined;
+  epsilon?: number | undefined;
+}): Uint8Array {
+  const dp = o.rho !== undefined || o.epsilon !== undefined;
+  const policy = {
+    id: o.policyId,
+    version: '1',
+    release: { title: `Release ${o.policyId}`, audience: 'public' },
+    dataset: {
+      id: o.datasetId,
+      source: { kind: 'csv', path: 'microdata.csv' },
+      unit: { kind: 'person', column: 'pid', maxRowsPerUnit: 1 },
+      columns: [
+        { name: 'pid', title: 'Person', type: 'string' },
+        {
+          name: 'region',
+          title: 'Region',
+          type: 'categorical',
+          categories: region.nodes.slice(0, region.leafCount).map((n) => ({ code: n.code, label: n.label })),
+        },
+        {
+          name: 'sex',
+          title: 'Sex',
+          type: 'categorical',
+          categories: sex.nodes.slice(0, sex.leafCount).map((n) => ({ code: n.code, label: n.label })),
+        },
+      ],
+    },
+    tables: [{ id: 'pop', title: 'Population', dimensions: ['region', 'sex'], measure: { kind: 'count' } }],
+    protection: dp
+      ? {
+          regime: 'dp',
+          mechanism: o.rho !== undefined ? 'discrete-gaussian' : 'discrete-laplace',
+          budget: o.rho !== undefined ? { rho: o.rho } : { epsilon: o.epsilon },
+        }
+      : { regime: 'sdc', rules: { minFrequency: { n: 3 } }, secondary: { method: 'auto' } },
+  };
+  return new Uint8Array(Buffer.from(`${JSON.stringify(policy, null, 2)}\n`));
 }
 
 function popTable(dp: boolean): ProtectedTable {
@@ -119,17 +209,21 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
   const dp = o.rho !== undefined || o.epsilon !== undefined;
   const tables = [popTable(dp), ...(o.bigSide ? [bigTable(o.bigSide)] : [])];
   const policyId = o.policyId ?? 'pop';
+  const datasetId = o.datasetId ?? (dp ? 'census' : 'census-sdc');
+  const policy = fixturePolicy({ policyId, datasetId, rho: o.rho, epsilon: o.epsilon });
+  const policySha = createHash('sha256').update(policy).digest('hex');
+  const signer = o.signer === undefined ? TEST_SIGNER : o.signer;
   const manifest = await writeRelease(
     {
       tables,
       manifest: {
-        manifestVersion: 1,
+        manifestVersion: MANIFEST_VERSION,
         engine: { name: 'statguard', version: '0.1.0' },
         createdAt: o.createdAt ?? new Date().toISOString(),
-        policy: { id: policyId, version: '1', sha256: 'a'.repeat(64), file: `${policyId}.json` },
+        policy: { id: policyId, version: '1', sha256: policySha, file: `${policyId}.json` },
         // One regime family per dataset (the store refuses mixing): sdc fixtures default to a dataset of their own.
         dataset: {
-          id: o.datasetId ?? (dp ? 'census' : 'census-sdc'),
+          id: datasetId,
           unit: { kind: 'person', maxRowsPerUnit: 1, column: 'pid' },
         },
         release: {
@@ -143,11 +237,13 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
         randomness: o.seeded ? { source: 'seeded', seed: '42' } : { source: 'crypto', seed: null },
         regime: dp ? 'dp' : 'sdc',
         guarantee: { regime: dp ? 'dp' : 'sdc', statement: dp ? 'zCDP' : 'minimum frequency 3' },
-        budget: dp
-          ? o.rho !== undefined
-            ? { rho: o.rho, epsilon: 10, delta: 1e-10 }
-            : { epsilon: o.epsilon!, delta: 0, rho: null }
-          : null,
+        budget: o.statedBudget
+          ? o.statedBudget
+          : dp
+            ? o.rho !== undefined
+              ? { rho: o.rho, epsilon: 10, delta: 1e-10 }
+              : { epsilon: o.epsilon!, delta: 0, rho: null }
+            : null,
         spend: o.spend !== undefined ? o.spend : dp && !o.seeded ? ownSpend(o) : null,
         methods: ['test'],
         tables: tables.map((t) => ({
@@ -165,22 +261,11 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
           suppressed: t.cells.filter((c) => c.value === null).length,
           privacy: dp ? { share: 1 } : null,
         })),
-        internal: {
-          input: { kind: 'csv', file: '/secret/microdata.csv', bytes: 1234, sha256: o.inputSha ?? 'b'.repeat(64) },
-          rows: {
-            read: 4242,
-            dropped: 0,
-            dropReasons: {},
-            afterBounding: 4242,
-            removedByBounding: 0,
-            units: 4242,
-            valuesClamped: 0,
-          },
-          durationMs: 1,
-        },
+        input: { sha256: o.inputSha ?? fixtureInputSha(datasetId) },
       },
     },
     out,
+    signer ? { sign: { signer, policy } } : {},
   );
   return { dir: out, manifest };
 }
@@ -201,6 +286,7 @@ export async function seedReleases(
   actor: Actor,
   withdrawReason: string,
 ): Promise<{ pub: string; restricted: string; draft: string; gone: string }> {
+  await registerFixtures(db, actor);
   const publish = async (o: FixtureOptions, approve = true): Promise<string> => {
     const r = await storeDraft(db, await loadReleaseDir((await makeRelease(o)).dir), actor);
     if (approve) await approveRelease(db, r.id, actor);
@@ -212,4 +298,34 @@ export async function seedReleases(
   const gone = await publish({ policyId: 'gone' });
   await withdrawRelease(db, gone, withdrawReason, actor);
   return { pub, restricted, draft, gone };
+}
+
+/**
+ * Write a real run's release directory signed with TEST_SIGNER (as `statguard release` signs with the secure zone's
+ * key), and register TEST_SIGNER and the plan's dataset in `db` (demo when the run was seeded), as an officer would.
+ */
+export async function writeSignedRun(
+  content: ReleaseContent,
+  dir: string,
+  plan: Plan,
+  db?: Kysely<Database>,
+  actor: Actor = FIXTURE_OFFICER,
+): Promise<Manifest> {
+  const policy = new Uint8Array(await readFile(plan.policyPath));
+  const manifest = await writeRelease(content, dir, { force: true, sign: { signer: TEST_SIGNER, policy } });
+  if (db) {
+    await registerSigningKey(db, TEST_SIGNER.publicKeyPem, 'test fixtures', actor);
+    await createDataset(
+      db,
+      {
+        id: plan.dataset.id,
+        title: `Fixture ${plan.dataset.id}`,
+        regime: plan.protection.regime,
+        demo: manifest.randomness.source === 'seeded',
+      },
+      actor,
+      { ifAbsent: true },
+    );
+  }
+  return manifest;
 }

@@ -6,7 +6,7 @@ import type { Actor } from '../../api/store/audit.ts';
 import { createKey, revokeKey } from '../../api/store/keys.ts';
 import { createContract } from '../../api/store/releases.ts';
 import { dialects } from './dialects.ts';
-import { makeRelease, seedReleases } from './fixtures.ts';
+import { FIXTURE_DATASETS, makeRelease, seedReleases } from './fixtures.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
 
@@ -239,10 +239,31 @@ for (const d of dialects()) {
       );
       t.equal((await get(`/v1/releases/${draft}/tables/pop`)).statusCode, 410);
       const ds = json(await get('/v1/admin/datasets', keys.reviewer));
-      t.same(ds.items, [
-        { id: 'census', budget: { totalRho: 5, totalEpsilon: 10, spentRho: 0.5, spentEpsilon: 0 } },
-        { id: 'census-sdc', budget: { totalRho: 5, totalEpsilon: 10, spentRho: 0, spentEpsilon: 0 } },
-      ]);
+      // The registered fixture datasets (test/api/fixtures.ts); the two that hold releases:
+      t.same(
+        ds.items.filter((x: { id: string }) => x.id === 'census' || x.id === 'census-sdc'),
+        [
+          {
+            id: 'census',
+            title: 'Fixture census',
+            regime: 'dp',
+            demo: false,
+            budget: { totalRho: 5, totalEpsilon: 10, spentRho: 0.5, spentEpsilon: 0 },
+          },
+          {
+            id: 'census-sdc',
+            title: 'Fixture census-sdc',
+            regime: 'sdc',
+            demo: false,
+            budget: { totalRho: 5, totalEpsilon: 10, spentRho: 0, spentEpsilon: 0 },
+          },
+        ],
+      );
+      t.same(
+        ds.items.map((x: { id: string }) => x.id),
+        FIXTURE_DATASETS.map((x) => x.id).sort(),
+        'only registered datasets exist',
+      );
       const led = json(await get('/v1/admin/datasets/census/ledger', keys.officer));
       t.equal(led.entries.length, 1, 'census (dp) holds the one dp release');
       t.equal(

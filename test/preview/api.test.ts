@@ -9,7 +9,7 @@ import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, storeDraft } from '../../api/store/releases.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { runRelease } from '../../engine/pipeline.ts';
-import { writeRelease } from '../../engine/release/write.ts';
+import { writeSignedRun } from '../api/fixtures.ts';
 import { ROOT, tinyDoc, tinyDpDoc, writeDoc } from './helpers.ts';
 import { tempDir } from '../tmp-dir.ts';
 
@@ -24,8 +24,9 @@ t.test('POST /v1/previews', async (t) => {
   n2.id = 'tiny-n2';
   n2.protection.rules.minFrequency.n = 2;
   const dir = path.join(tempDir('sg-prev-api-'), 'rel');
-  const run = await runRelease(await loadPolicy(await writeDoc(n2)), { seed: '1' });
-  await writeRelease(run.content, dir);
+  const plan = await loadPolicy(await writeDoc(n2));
+  const run = await runRelease(plan, { seed: '1' });
+  await writeSignedRun(run.content, dir, plan, db);
   const draft = await storeDraft(db, await loadReleaseDir(dir), system);
   await approveRelease(db, draft.id, system);
   const keys = {

@@ -14,6 +14,8 @@
  *   formats, oversized bodies, path tricks in release directories.
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { build } from '../../api/app.ts';
@@ -22,7 +24,7 @@ import { freshPgliteDir, openPgliteStore } from '../api/pglite-template.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, storeDraft } from '../../api/store/releases.ts';
-import { makeRelease } from '../api/fixtures.ts';
+import { makeRelease, registerFixtures } from '../api/fixtures.ts';
 import { cli, snapshot, tmp } from './lib/harness.ts';
 
 const CORPUS = path.resolve('test/robustness/corpus');
@@ -30,6 +32,8 @@ const base = JSON.parse(await readFile(path.resolve('policies/tiny-sdc.json'), '
   dataset: { source: { path: string } };
 };
 const SEED = 'corpus';
+// The secure zone of the release runs (signing key, internal records): a folder of the test's own.
+process.env.STATGUARD_SECURE_DIR = mkdtempSync(path.join(os.tmpdir(), 'sg-badin-secure-'));
 
 /** Expected failure per CSV file: error code, line (1-based, header = 1) and column when the error has one. */
 const CSV_EXPECT: Record<string, { code: string; line?: number; column?: string }> = {
@@ -193,6 +197,7 @@ t.test('API bad input', async (t) => {
   const store = await openPgliteStore();
   t.teardown(() => store.close());
   const officerActor = { caller: 'test', role: 'officer' } as const;
+  await registerFixtures(store.db, officerActor);
   const rel = await storeDraft(
     store.db,
     await loadReleaseDir((await makeRelease({ policyId: 'pop' })).dir),

@@ -20,7 +20,7 @@ import { openStore, type Store } from '../../api/store/db.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, setDatasetBudget, storeDraft } from '../../api/store/releases.ts';
 import { SERVER_URL, dropServerDatabase } from '../api/dialects.ts';
-import { makeRelease } from '../api/fixtures.ts';
+import { makeRelease, registerFixtures } from '../api/fixtures.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
 
@@ -44,6 +44,7 @@ t.test(
     });
     for (let i = 0; i < 5; i++) stores.push(await openStore({ databaseUrl: u.toString(), poolSize: 12 }));
     const db = stores[0]!.db;
+    await registerFixtures(db, system);
 
     const N = 50;
     const ids: string[] = [];

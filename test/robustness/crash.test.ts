@@ -38,10 +38,11 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import seedrandom from 'seedrandom';
 import t from 'tap';
+import { openStore } from '../../api/store/db.ts';
 import { loadReleaseDir, type LoadedRelease } from '../../api/store/release-dir.ts';
 import { main } from '../../cli/main.ts';
 import { SERVER_URL, dropServerDatabase } from '../api/dialects.ts';
-import { makeRelease } from '../api/fixtures.ts';
+import { makeRelease, registerFixtures } from '../api/fixtures.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/statguard.js', import.meta.url));
 const CHILD = fileURLToPath(new URL('./lib/cli-child.js', import.meta.url));
@@ -80,6 +81,12 @@ t.test(
     const u = new URL(SERVER_URL!);
     u.pathname = `/${name}`;
     const url = u.toString();
+    // An officer registered the fixtures' signing key and datasets (this also migrates the fresh database).
+    {
+      const s = await openStore({ databaseUrl: url });
+      await registerFixtures(s.db);
+      await s.close();
+    }
     const check = new pg.Client({ connectionString: url });
     let checkConnected = false;
     const children = new Set<ReturnType<typeof spawn>>();

@@ -18,7 +18,7 @@ import { approveRelease, storeDraft } from '../../api/store/releases.ts';
 import { StatguardError } from '../../engine/errors.ts';
 import { loadPolicy, validatePolicy } from '../../engine/policy/index.ts';
 import { csvSource } from '../../engine/source/index.ts';
-import { makeRelease } from '../api/fixtures.ts';
+import { makeRelease, registerFixtures } from '../api/fixtures.ts';
 import { tmp } from './lib/harness.ts';
 import { readFile } from 'node:fs/promises';
 
@@ -150,6 +150,7 @@ t.test('every query parameter: no 500', async (t) => {
   const store = await openPgliteStore();
   t.teardown(() => store.close());
   const actor = { caller: 't', role: 'officer' } as const;
+  await registerFixtures(store.db, actor);
   const r = await storeDraft(store.db, await loadReleaseDir((await makeRelease({ policyId: 'fz' })).dir), actor);
   await approveRelease(store.db, r.id, actor);
   const app = await build({ store, config: { rateLimit: null, maxCells: 10 } });

@@ -51,6 +51,13 @@ t.test(
     t.teardown(() => rm(home, { recursive: true, force: true }));
     // The CLI's embedded store: an empty migrated copy of the template (no initdb in the first CLI command).
     const env = { STATGUARD_DATA_DIR: await freshPgliteDir(home), DATABASE_URL: undefined };
+    // The secure zone of these runs (its signing key signs the releases; its internal records hold the exact counts).
+    const savedSecure = process.env.STATGUARD_SECURE_DIR;
+    process.env.STATGUARD_SECURE_DIR = path.join(home, 'secure');
+    t.teardown(() => {
+      if (savedSecure === undefined) delete process.env.STATGUARD_SECURE_DIR;
+      else process.env.STATGUARD_SECURE_DIR = savedSecure;
+    });
     const texts: { where: string; text: string }[] = [];
     /** Per release: secret numbers and legitimately public numbers. */
     const secretsByPolicy = new Map<string, Map<number, string>>();
@@ -123,8 +130,8 @@ t.test(
       secretsByPolicy.set(plan.policyId, secrets);
     }
 
-    // Publish and approve every release with the CLI, capturing its output. The CLI's store is opened once and lent
-    // to its commands (each would open it again: ~1 s each), then closed: the server below opens the folder anew.
+    // The CLI's store is opened once and lent to its commands (each would open it again: ~1 s each), then closed:
+    // the server below opens the folder anew.
     const lent = await openStore({ dataDir: env.STATGUARD_DATA_DIR });
     lendCommandStore(lent);
     let lentOpen = true;
@@ -134,6 +141,31 @@ t.test(
       lentOpen = false;
     };
     t.teardown(giveBack);
+
+    // An officer registers the secure zone's signing key and each dataset (seeded releases: demo datasets).
+    t.equal((await cli(['signing-keys', 'register', '--local'], env)).code, 0, 'signing key registered');
+    const registered = new Set<string>();
+    for (const f of files) {
+      const plan = await loadPolicy(path.join(POLICIES, f));
+      if (registered.has(plan.dataset.id)) continue;
+      registered.add(plan.dataset.id);
+      const ds = await cli(
+        [
+          'datasets',
+          'create',
+          plan.dataset.id,
+          '--title',
+          plan.dataset.id,
+          '--regime',
+          plan.protection.regime,
+          '--demo',
+        ],
+        env,
+      );
+      t.equal(ds.code, 0, `${plan.dataset.id}: registered (${ds.err.trim()})`);
+    }
+
+    // Publish and approve every release with the CLI, capturing its output.
     const ids = new Map<string, string>();
     for (const f of files) {
       const plan = await loadPolicy(path.join(POLICIES, f));

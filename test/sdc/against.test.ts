@@ -16,6 +16,8 @@ import { cellCoords } from '../../engine/types.ts';
 import type { ExactTable } from '../../engine/types.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-against-'));
+// The secure zone of these runs (signing key, internal records): a folder of the test's own.
+process.env.STATGUARD_SECURE_DIR = path.join(tmp, 'secure');
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 const counts: Record<string, number> = { r1s1: 1, r1s2: 5, r2s1: 4, r2s2: 4, r3s1: 9, r3s2: 9 };

@@ -20,7 +20,7 @@ import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, storeDraft } from '../../api/store/releases.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { runRelease } from '../../engine/pipeline.ts';
-import { writeRelease } from '../../engine/release/write.ts';
+import { writeSignedRun } from '../api/fixtures.ts';
 import { ROOT, tinyDoc, writeDoc } from '../preview/helpers.ts';
 import { tempDir } from '../tmp-dir.ts';
 
@@ -43,8 +43,9 @@ t.test(
     n2.protection.rules.minFrequency.n = 2;
     await writeDoc(n2, policiesDir);
     const dir = path.join(policiesDir, 'release');
-    const run = await runRelease(await loadPolicy(path.join(policiesDir, 'tiny-sdc.json')), { seed: 'web' });
-    await writeRelease(run.content, dir);
+    const plan = await loadPolicy(path.join(policiesDir, 'tiny-sdc.json'));
+    const run = await runRelease(plan, { seed: 'web' });
+    await writeSignedRun(run.content, dir, plan, store.db);
     const draft = await storeDraft(store.db, await loadReleaseDir(dir), system);
     await approveRelease(store.db, draft.id, system);
     const reviewer = (await createKey(store.db, 'reviewer', 'Rita', system)).key;

@@ -1,12 +1,13 @@
 /**
- * Dataset budget routes (under /v1/admin): datasets with their total and
- * spent privacy budget, a dataset's ledger (officer, reviewer), and setting a
- * dataset's total budget (officer).
+ * Dataset routes (under /v1/admin): registering a dataset (officer; the store never creates one on first sight),
+ * datasets with their regime and their total and spent privacy budget, a dataset's ledger (officer, reviewer), and
+ * setting a dataset's total budget (officer). Changes are audited inside their own transaction.
  */
 import type { FastifyInstance } from 'fastify';
 import type { PluginOptions } from '../../context.ts';
 import { ApiError } from '../../errors.ts';
 import { budgetSchema, errors, idParams } from '../../schemas.ts';
+import { createDataset } from '../../store/datasets.ts';
 import { ledgerSpent } from '../../store/ledger.ts';
 import { budgetState, setDatasetBudget } from '../../store/releases.ts';
 
@@ -30,7 +31,13 @@ export async function adminDatasetRoutes(app: FastifyInstance, { ctx }: PluginOp
                 items: {
                   type: 'object',
                   required: ['id', 'budget'],
-                  properties: { id: { type: 'string' }, budget: budgetSchema },
+                  properties: {
+                    id: { type: 'string' },
+                    title: { type: ['string', 'null'] },
+                    regime: { type: ['string', 'null'] },
+                    demo: { type: 'boolean' },
+                    budget: budgetSchema,
+                  },
                 },
               },
             },
@@ -40,7 +47,11 @@ export async function adminDatasetRoutes(app: FastifyInstance, { ctx }: PluginOp
       },
     },
     async (req) => {
-      const rows = await db.selectFrom('datasets').select(['id', 'total_rho', 'total_epsilon']).orderBy('id').execute();
+      const rows = await db
+        .selectFrom('datasets')
+        .select(['id', 'title', 'regime', 'demo', 'total_rho', 'total_epsilon'])
+        .orderBy('id')
+        .execute();
       const spent = await ledgerSpent(
         db,
         rows.map((r) => r.id),
@@ -48,6 +59,9 @@ export async function adminDatasetRoutes(app: FastifyInstance, { ctx }: PluginOp
       return {
         items: rows.map((r) => ({
           id: r.id,
+          title: r.title,
+          regime: r.regime,
+          demo: r.demo,
           budget: {
             totalRho: r.total_rho,
             totalEpsilon: r.total_epsilon,
@@ -132,7 +146,7 @@ export async function adminDatasetRoutes(app: FastifyInstance, { ctx }: PluginOp
           minProperties: 1,
           properties: { rho: { type: 'number', minimum: 0 }, epsilon: { type: 'number', minimum: 0 } },
         },
-        response: { 200: budgetSchema, ...errors(400, 401, 403, 429) },
+        response: { 200: budgetSchema, ...errors(400, 401, 403, 404, 429) },
       },
     },
     async (req) => {
@@ -141,6 +155,63 @@ export async function adminDatasetRoutes(app: FastifyInstance, { ctx }: PluginOp
       const r = await setDatasetBudget(db, id, b, req.actor);
       req.auditDone = true;
       return r;
+    },
+  );
+}
+
+/** Registering a dataset (officer): the store never creates one on first sight. */
+export async function adminDatasetCreateRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
+  const db = ctx.store.db;
+
+  app.post(
+    '/datasets',
+    {
+      config: { audit: 'dataset.create', roles: ['officer'] },
+      schema: {
+        summary: 'Register a dataset (officer): the regime it is published under, its total budget, demo or not',
+        tags: ['officer'],
+        body: {
+          type: 'object',
+          required: ['id', 'title', 'regime'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string', minLength: 1, maxLength: 200 },
+            title: { type: 'string', minLength: 1, maxLength: 500 },
+            regime: { type: 'string', enum: ['sdc', 'dp', 'ckm'] },
+            rho: { type: 'number', minimum: 0 },
+            epsilon: { type: 'number', minimum: 0 },
+            demo: { type: 'boolean' },
+          },
+        },
+        response: {
+          201: {
+            type: 'object',
+            required: ['id', 'title', 'regime', 'demo', 'totalRho', 'totalEpsilon'],
+            properties: {
+              id: { type: 'string' },
+              title: { type: 'string' },
+              regime: { type: 'string' },
+              demo: { type: 'boolean' },
+              totalRho: { type: 'number' },
+              totalEpsilon: { type: 'number' },
+            },
+          },
+          ...errors(400, 401, 403, 409, 429),
+        },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body as {
+        id: string;
+        title: string;
+        regime: string;
+        rho?: number;
+        epsilon?: number;
+        demo?: boolean;
+      };
+      const r = await createDataset(db, b, req.actor);
+      req.auditDone = true;
+      return reply.code(201).send(r.dataset);
     },
   );
 }

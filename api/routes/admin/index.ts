@@ -9,14 +9,17 @@ import type { PluginOptions } from '../../context.ts';
 import { guardRoles } from '../../hooks.ts';
 import { adminAccessRoutes } from './access.ts';
 import { adminAuditRoutes } from './audit.ts';
-import { adminDatasetRoutes } from './datasets.ts';
+import { adminDatasetCreateRoutes, adminDatasetRoutes } from './datasets.ts';
 import { adminReleaseRoutes } from './releases.ts';
+import { adminSigningKeyRoutes } from './signing-keys.ts';
 
 export async function adminRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
   const opts: PluginOptions = { ctx };
   guardRoles(app);
   await app.register(adminReleaseRoutes, opts);
   await app.register(adminDatasetRoutes, opts);
+  await app.register(adminDatasetCreateRoutes, opts);
   await app.register(adminAuditRoutes, opts);
   await app.register(adminAccessRoutes, opts);
+  await app.register(adminSigningKeyRoutes, opts);
 }
