@@ -11,7 +11,7 @@ import { createKey } from '../../api/store/keys.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, createContract, storeDraft } from '../../api/store/releases.ts';
 import { dialects } from './dialects.ts';
-import { makeRelease } from './fixtures.ts';
+import { makeRelease, registerFixtures } from './fixtures.ts';
 
 const officer: Actor = { caller: 'cli:test', role: 'officer' };
 const FORMATS = ['json', 'csv', 'jsonstat', 'sdmx-csv'] as const;
@@ -24,6 +24,7 @@ for (const d of dialects()) {
       await d.cleanup();
     });
     const db = store.db;
+    await registerFixtures(db, officer);
     const draft = async (o: Parameters<typeof makeRelease>[0]) =>
       (await storeDraft(db, await loadReleaseDir((await makeRelease(o)).dir), officer)).id;
     // Published while current; served through 2030-06-30 (UTC).

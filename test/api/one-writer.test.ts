@@ -15,7 +15,7 @@ import t from 'tap';
 import { start } from '../../api/start.ts';
 import { openStore } from '../../api/store/db.ts';
 import { cli } from '../robustness/lib/harness.ts';
-import { makeRelease, tmpDir } from './fixtures.ts';
+import { makeRelease, TEST_SIGNER, tmpDir } from './fixtures.ts';
 import { freshPgliteDir } from './pglite-template.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/statguard.js', import.meta.url));
@@ -72,9 +72,17 @@ t.test('one writer: store commands go through the serving process', async (t) =>
   const lock = JSON.parse(await readFile(`${data}.lock`, 'utf8'));
   t.same([lock.pid, lock.url, lock.purpose], [server.proc.pid, server.url, 'serve'], 'the lock names the server');
 
-  // Setup through the CLI while the server runs (each goes through the server).
+  // Setup through the CLI while the server runs (each goes through the server): the officer registers the fixtures'
+  // signing key and the release's dataset first (the store refuses unsigned releases and unregistered datasets).
+  const pem = path.join(dir, 'signer.pem');
+  await writeFile(pem, TEST_SIGNER.publicKeyPem);
+  let r = await cli(['signing-keys', 'register', '--pem', pem, '--name', 'fixtures'], env);
+  t.equal(r.code, 0, `signing key registered through the server: ${r.err}`);
+  r = await cli(['datasets', 'create', 'census-sdc', '--title', 'Census', '--regime', 'sdc'], env);
+  t.equal(r.code, 0, `dataset registered through the server: ${r.err}`);
+  t.match((await cli(['signing-keys', 'list'], env)).out, TEST_SIGNER.keyId, 'signing keys listed through the server');
   const rel = await makeRelease({ policyId: 'pop', audience: 'public' });
-  let r = await cli(['publish', rel.dir], env);
+  r = await cli(['publish', rel.dir], env);
   t.equal(r.code, 0, `publish through the server: ${r.err}`);
   t.equal((await cli(['approve', 'pop-v1'], env)).code, 0);
   r = await cli(['keys', 'create', '--role', 'researcher', '--name', 'Rex'], env);
