@@ -66,5 +66,7 @@ t.test('seeded ckm runs keep deriving record keys from the seed (reproducible de
   const values = (r: typeof a) => r.content.tables.map((tb) => tb.cells.map((x) => x.value));
   t.same(values(a), values(b), 'same seed, same release');
   t.notSame(values(a), values(c), 'another seed, other record keys');
-  t.equal((a.content.manifest.guarantee as { recordKeys?: unknown }).recordKeys, 'seeded');
+  // A seeded run claims no guarantee; its method notes say where the record keys came from.
+  t.equal(a.content.manifest.guarantee.statement, 'reproducible demo noise; not private');
+  t.match(a.content.manifest.methods.join('\n'), /record key derived from the seed of this test or demo run/);
 });

@@ -12,7 +12,10 @@ import { runRelease } from '../../engine/pipeline.ts';
 import { previewPolicy } from '../../engine/preview/index.ts';
 import { writeRelease } from '../../engine/release/write.ts';
 import type { Manifest } from '../../engine/release/manifest.ts';
-import { appendDraw, drawLogPath, readDrawLog } from '../../engine/secure/index.ts';
+import { appendDraw, drawLogPath, localSigningKey, readDrawLog } from '../../engine/secure/index.ts';
+import { createDataset } from '../../api/store/datasets.ts';
+import { registerSigningKey } from '../../api/store/signing-keys.ts';
+import type { Store } from '../../api/store/db.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, setDatasetBudget, storeDraft } from '../../api/store/releases.ts';
 import { ledgerSpent } from '../../api/store/ledger.ts';
@@ -36,11 +39,22 @@ function freshZone(t: { teardown(fn: () => void): void }): string {
   return dir;
 }
 
+/** A real (crypto) release of `policy`, signed with the secure zone's key as `statguard release` signs it. */
 async function releaseTo(policy: string): Promise<{ dir: string; manifest: Manifest }> {
   const plan = await loadPolicy(policy);
   const run = await runRelease(plan);
   const dir = path.join(tempDir('sg-draws-out-'), plan.policyId);
-  return { dir, manifest: await writeRelease(run.content, dir) };
+  const sign = { signer: localSigningKey(), policy: new Uint8Array(readFileSync(policy)) };
+  return { dir, manifest: await writeRelease(run.content, dir, { sign }) };
+}
+
+/** A store in which an officer registered this secure zone's signing key and the dp datasets these tests release. */
+async function registeredStore(): Promise<Store> {
+  const store = await openPgliteStore();
+  await registerSigningKey(store.db, localSigningKey().publicKeyPem, 'this secure zone', officer);
+  for (const id of ['pums-dup', 'acs-tx-2019'])
+    await createDataset(store.db, { id, title: id, regime: 'dp' }, officer, { ifAbsent: true });
+  return store;
 }
 
 t.test(
@@ -59,7 +73,7 @@ t.test(
       [1, 0.5, 2, 1],
       'manifests carry the cumulative spend of the dataset',
     );
-    const store = await openPgliteStore();
+    const store = await registeredStore();
     t.teardown(() => store.close());
     const draft = await storeDraft(store.db, await loadReleaseDir(second.dir), officer);
     const approved = await approveRelease(store.db, draft.id, officer);
@@ -81,7 +95,7 @@ t.test(
 
 t.test('drawing until it pleases runs out: an approval whose draws exceed the total is refused', async (t) => {
   freshZone(t);
-  const store = await openPgliteStore();
+  const store = await registeredStore();
   t.teardown(() => store.close());
   await setDatasetBudget(store.db, 'pums-dup', { rho: 1.2 }, officer);
   await releaseTo(PUMS);
@@ -145,7 +159,7 @@ t.test('a release killed right after its draw is logged still has its charge', a
   // The next release of the dataset carries the killed draw, and its approval charges both.
   const next = await releaseTo(TX);
   t.same([next.manifest.spend?.draws, next.manifest.spend?.rho], [2, 2]);
-  const store = await openPgliteStore();
+  const store = await registeredStore();
   t.teardown(() => store.close());
   const draft = await storeDraft(store.db, await loadReleaseDir(next.dir), officer);
   await approveRelease(store.db, draft.id, officer);
