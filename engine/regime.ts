@@ -20,7 +20,14 @@ import type { ExactTable, Plan, ProtectedTable, ProtectionPlan, RandomSource } f
 import type { Manifest, RegimeName, RegimeStatement } from './release/manifest.ts';
 import { drawKey, randomSourceFor } from './random.ts';
 import { budgetCost, describeDp, NO_COST, protectDp, type DpAccounting, type ReleaseCost } from './dp/index.ts';
-import { describeCkm, protectCkm, recordKeySecret, recordKeySource, type CkmReport } from './ckm/index.ts';
+import {
+  datasetBoundingKey,
+  describeCkm,
+  protectCkm,
+  recordKeySecret,
+  recordKeySource,
+  type CkmReport,
+} from './ckm/index.ts';
 import {
   linkPublished,
   protectSdc,
@@ -44,13 +51,14 @@ export interface ProtectContext {
 export interface Regime<P extends ProtectionPlan, Report> {
   /**
    * Secrets the source needs: drawn from the run's randomness after the bounding key (`draw` gives 32 bytes), or
-   * read from the secure zone (`rng` tells a real run from a seeded one).
+   * read from the secure zone (`rng` tells a real run from a seeded one). A `boundingKey` given here replaces the
+   * run's own (which is still drawn first, so seeded runs draw the same sequence).
    */
   readonly secrets?: (
     plan: PlanOf<P>,
     draw: () => Uint8Array,
     rng: RandomSource,
-  ) => Pick<AggregateContext, 'recordKeySecret'>;
+  ) => Partial<Pick<AggregateContext, 'recordKeySecret' | 'boundingKey'>>;
   /** Whether a run draws randomness that protects its output (logged in the draw log when real). */
   readonly draws: boolean;
   /** Linking of releases already published (`release --against`); absent: the regime refuses them. */
@@ -94,8 +102,12 @@ const ckm: Regime<PlanFor<'ckm'>, CkmReport> = {
   // Without a record-key column, per-unit record keys are keyed by the dataset's own secret in the secure zone (the
   // same cell gets the same perturbation in every release, version and correction), or, in a seeded test or demo run,
   // by a secret drawn from the seed (reproducible).
-  secrets: (plan, draw, rng) =>
-    plan.protection.recordKey === null ? { recordKeySecret: recordKeySecret(plan, draw, rng) } : {},
+  // The bounding key too is the dataset's in a real run: which rows of a unit are kept (maxRowsPerUnit) is then the
+  // same in every release, so a cell's contributors, its cell key and its perturbation never change between runs.
+  secrets: (plan, draw, rng) => ({
+    ...(plan.protection.recordKey === null ? { recordKeySecret: recordKeySecret(plan, draw, rng) } : {}),
+    ...(rng.kind === 'crypto' ? { boundingKey: datasetBoundingKey(plan) } : {}),
+  }),
   protect: async (tables, plan) => protectCkm(tables, plan.protection),
   describe: (plan, report, ctx) => describeCkm(plan, report, recordKeySource(plan, ctx.rng)),
   cost: () => null,
@@ -141,5 +153,5 @@ export function startRun(plan: Plan, opts: { readonly seed?: string | undefined;
   // does not depend on row order and cannot be steered by whoever writes the file.
   const boundingKey = drawKey(rng);
   const secrets = regimeOf(plan).secrets?.(plan, () => drawKey(rng), rng) ?? {};
-  return { rng, source, keys: { ...secrets, boundingKey } };
+  return { rng, source, keys: { boundingKey, ...secrets } };
 }

@@ -3,5 +3,11 @@ export { formatPtable, generatePtable, lookupPerturbation, parsePtable } from '.
 export type { Ptable, PtableEntry, PtableParams } from './ptable.ts';
 export { protectCkm, ptableFor } from './protect.ts';
 export type { CkmReport } from './protect.ts';
-export { recordKeyOf, recordKeySecret, recordKeySource, type RecordKeySource } from './record-key.ts';
+export {
+  datasetBoundingKey,
+  recordKeyOf,
+  recordKeySecret,
+  recordKeySource,
+  type RecordKeySource,
+} from './record-key.ts';
 export { describeCkm, type CkmGuarantee } from './describe.ts';

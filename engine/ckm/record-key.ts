@@ -33,3 +33,13 @@ export function recordKeySecret(plan: Plan, draw: () => Uint8Array, rng: RandomS
   if (rng.kind !== 'crypto') return draw();
   return readOrCreateSecret(`record-keys/${plan.dataset.id}.key`, () => new Uint8Array(randomBytes(32)));
 }
+
+/**
+ * The bounding key of a real ckm run: derived from the dataset's secret in the secure zone (HMAC with a fixed label,
+ * so it is independent of every record key), so the rows kept of a unit with more rows than `maxRowsPerUnit` are the
+ * same in every release of the dataset.
+ */
+export function datasetBoundingKey(plan: Plan): Uint8Array {
+  const secret = readOrCreateSecret(`record-keys/${plan.dataset.id}.key`, () => new Uint8Array(randomBytes(32)));
+  return new Uint8Array(createHmac('sha256', secret).update('statguard ckm bounding key', 'utf8').digest());
+}
