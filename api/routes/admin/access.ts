@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { PluginOptions } from '../../context.ts';
-import { errors, idParams } from '../../schemas.ts';
+import { errors } from '../../schemas.ts';
+import { revokeRoute } from './revoke-route.ts';
 import { createKey, listKeys, revokeKey } from '../../store/keys.ts';
 import { createContract } from '../../store/releases.ts';
 
@@ -122,29 +123,10 @@ export async function adminAccessRoutes(app: FastifyInstance, { ctx }: PluginOpt
     async () => ({ items: await listKeys(db) }),
   );
 
-  app.post(
-    '/keys/:id/revoke',
-    {
-      config: { audit: 'key.revoke', roles: ['officer'] },
-      schema: {
-        summary: 'Revoke an API key (officer): its next request is 401',
-        tags: ['officer'],
-        params: idParams,
-        response: {
-          200: {
-            type: 'object',
-            required: ['id', 'revoked'],
-            properties: { id: { type: 'string' }, revoked: { type: 'boolean' } },
-          },
-          ...errors(401, 403, 404, 429),
-        },
-      },
-    },
-    async (req) => {
-      const { id } = req.params as { id: string };
-      await revokeKey(db, id, req.actor);
-      req.auditDone = true;
-      return { id, revoked: true };
-    },
-  );
+  revokeRoute(app, {
+    path: '/keys/:id/revoke',
+    audit: 'key.revoke',
+    summary: 'Revoke an API key (officer): its next request is 401',
+    revoke: (id, actor) => revokeKey(db, id, actor),
+  });
 }

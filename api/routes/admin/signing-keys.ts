@@ -4,7 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { PluginOptions } from '../../context.ts';
-import { errors, idParams } from '../../schemas.ts';
+import { errors } from '../../schemas.ts';
+import { revokeRoute } from './revoke-route.ts';
 import { listSigningKeys, registerSigningKey, revokeSigningKey } from '../../store/signing-keys.ts';
 
 const keySchema = {
@@ -73,29 +74,10 @@ export async function adminSigningKeyRoutes(app: FastifyInstance, { ctx }: Plugi
     },
   );
 
-  app.post(
-    '/signing-keys/:id/revoke',
-    {
-      config: { audit: 'signing-key.revoke', roles: ['officer'] },
-      schema: {
-        summary: 'Revoke a release signing key (officer): releases it signed are no longer accepted',
-        tags: ['officer'],
-        params: idParams,
-        response: {
-          200: {
-            type: 'object',
-            required: ['id', 'revoked'],
-            properties: { id: { type: 'string' }, revoked: { type: 'boolean' } },
-          },
-          ...errors(401, 403, 404, 429),
-        },
-      },
-    },
-    async (req) => {
-      const { id } = req.params as { id: string };
-      await revokeSigningKey(db, id, req.actor);
-      req.auditDone = true;
-      return { id, revoked: true };
-    },
-  );
+  revokeRoute(app, {
+    path: '/signing-keys/:id/revoke',
+    audit: 'signing-key.revoke',
+    summary: 'Revoke a release signing key (officer): releases it signed are no longer accepted',
+    revoke: (id, actor) => revokeSigningKey(db, id, actor),
+  });
 }
