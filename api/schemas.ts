@@ -195,3 +195,8 @@ export const budgetSchema = {
     spentEpsilon: { type: 'number' },
   },
 } as const;
+
+/** A list response: `{ items: [item, ...] }` (every list route answers in this shape). */
+export function listOf<T extends object>(item: T) {
+  return { type: 'object', required: ['items'], properties: { items: { type: 'array', items: item } } } as const;
+}

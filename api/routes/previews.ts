@@ -38,7 +38,7 @@ import type { PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { guardRoles } from '../hooks.ts';
 import { readPreviewContext } from '../preview-context.ts';
-import { errors } from '../schemas.ts';
+import { errors, listOf } from '../schemas.ts';
 
 const FILE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\.json$/;
 
@@ -54,26 +54,17 @@ export async function previewRoutes(app: FastifyInstance, { ctx }: PluginOptions
         summary: 'Example policies a reviewer can preview (officer, reviewer)',
         tags: ['reviewer'],
         response: {
-          200: {
+          200: listOf({
             type: 'object',
-            required: ['items'],
+            required: ['file', 'id', 'title', 'regime', 'dataset'],
             properties: {
-              items: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  required: ['file', 'id', 'title', 'regime', 'dataset'],
-                  properties: {
-                    file: { type: 'string' },
-                    id: { type: 'string' },
-                    title: { type: 'string' },
-                    regime: { type: 'string' },
-                    dataset: { type: 'string' },
-                  },
-                },
-              },
+              file: { type: 'string' },
+              id: { type: 'string' },
+              title: { type: 'string' },
+              regime: { type: 'string' },
+              dataset: { type: 'string' },
             },
-          },
+          }),
           ...errors(401, 403, 429),
         },
       },

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { PluginOptions } from '../../context.ts';
-import { errors } from '../../schemas.ts';
+import { errors, listOf } from '../../schemas.ts';
 import { revokeRoute } from './revoke-route.ts';
 import { createKey, listKeys, revokeKey } from '../../store/keys.ts';
 import { createContract } from '../../store/releases.ts';
@@ -96,26 +96,17 @@ export async function adminAccessRoutes(app: FastifyInstance, { ctx }: PluginOpt
         summary: 'API keys: id, role, name, created, revoked (officer); never a secret',
         tags: ['officer'],
         response: {
-          200: {
+          200: listOf({
             type: 'object',
-            required: ['items'],
+            required: ['id', 'role', 'name', 'createdAt', 'revokedAt'],
             properties: {
-              items: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  required: ['id', 'role', 'name', 'createdAt', 'revokedAt'],
-                  properties: {
-                    id: { type: 'string' },
-                    role: { type: 'string' },
-                    name: { type: 'string' },
-                    createdAt: { type: 'string', format: 'date-time' },
-                    revokedAt: { type: ['string', 'null'], format: 'date-time' },
-                  },
-                },
-              },
+              id: { type: 'string' },
+              role: { type: 'string' },
+              name: { type: 'string' },
+              createdAt: { type: 'string', format: 'date-time' },
+              revokedAt: { type: ['string', 'null'], format: 'date-time' },
             },
-          },
+          }),
           ...errors(401, 403, 429),
         },
       },

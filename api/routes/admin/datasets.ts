@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { PluginOptions } from '../../context.ts';
 import { ApiError } from '../../errors.ts';
-import { budgetSchema, errors, idParams } from '../../schemas.ts';
+import { budgetSchema, errors, idParams, listOf } from '../../schemas.ts';
 import { createDataset } from '../../store/datasets.ts';
 import { ledgerSpent } from '../../store/ledger.ts';
 import { budgetState, setDatasetBudget } from '../../store/releases.ts';
@@ -22,26 +22,17 @@ export async function adminDatasetRoutes(app: FastifyInstance, { ctx }: PluginOp
         summary: 'Datasets with their total and spent privacy budget (officer, reviewer)',
         tags: ['officer'],
         response: {
-          200: {
+          200: listOf({
             type: 'object',
-            required: ['items'],
+            required: ['id', 'budget'],
             properties: {
-              items: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  required: ['id', 'budget'],
-                  properties: {
-                    id: { type: 'string' },
-                    title: { type: ['string', 'null'] },
-                    regime: { type: ['string', 'null'] },
-                    demo: { type: 'boolean' },
-                    budget: budgetSchema,
-                  },
-                },
-              },
+              id: { type: 'string' },
+              title: { type: ['string', 'null'] },
+              regime: { type: ['string', 'null'] },
+              demo: { type: 'boolean' },
+              budget: budgetSchema,
             },
-          },
+          }),
           ...errors(401, 403, 429),
         },
       },

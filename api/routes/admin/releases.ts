@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { PluginOptions } from '../../context.ts';
-import { budgetSchema, errors, idParams, pageQuery } from '../../schemas.ts';
+import { budgetSchema, errors, idParams, pageQuery, listOf } from '../../schemas.ts';
 import { parseRelease } from '../../store/release-dir.ts';
 import { approveRelease, storeDraft, withdrawRelease } from '../../store/releases.ts';
 import { SUMMARY_COLUMNS, summary, tablesOf } from '../views.ts';
@@ -30,11 +30,7 @@ export async function adminReleaseRoutes(app: FastifyInstance, { ctx }: PluginOp
         tags: ['officer'],
         querystring: { type: 'object', additionalProperties: false, properties: { ...pageQuery } },
         response: {
-          200: {
-            type: 'object',
-            required: ['items'],
-            properties: { items: { type: 'array', items: { $ref: 'ReleaseSummary#' } } },
-          },
+          200: listOf({ $ref: 'ReleaseSummary#' }),
           ...errors(401, 403, 429),
         },
       },

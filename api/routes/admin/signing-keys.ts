@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { PluginOptions } from '../../context.ts';
-import { errors } from '../../schemas.ts';
+import { errors, listOf } from '../../schemas.ts';
 import { revokeRoute } from './revoke-route.ts';
 import { listSigningKeys, registerSigningKey, revokeSigningKey } from '../../store/signing-keys.ts';
 
@@ -32,7 +32,7 @@ export async function adminSigningKeyRoutes(app: FastifyInstance, { ctx }: Plugi
         summary: 'Registered release signing keys (officer)',
         tags: ['officer'],
         response: {
-          200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: keySchema } } },
+          200: listOf(keySchema),
           ...errors(401, 403, 429),
         },
       },
