@@ -30,7 +30,11 @@ export function recordKeySource(plan: Plan & { readonly protection: CkmPlan }, r
  * the run's next 32 bytes (`draw`, seeded runs).
  */
 export function recordKeySecret(plan: Plan, draw: () => Uint8Array, rng: RandomSource): Uint8Array {
-  if (rng.kind !== 'crypto') return draw();
+  return rng.kind === 'crypto' ? datasetSecret(plan) : draw();
+}
+
+/** The dataset's own secret in the secure zone (32 bytes from node:crypto, created once, owner-only). */
+function datasetSecret(plan: Plan): Uint8Array {
   return readOrCreateSecret(`record-keys/${plan.dataset.id}.key`, () => new Uint8Array(randomBytes(32)));
 }
 
@@ -40,6 +44,7 @@ export function recordKeySecret(plan: Plan, draw: () => Uint8Array, rng: RandomS
  * same in every release of the dataset.
  */
 export function datasetBoundingKey(plan: Plan): Uint8Array {
-  const secret = readOrCreateSecret(`record-keys/${plan.dataset.id}.key`, () => new Uint8Array(randomBytes(32)));
-  return new Uint8Array(createHmac('sha256', secret).update('statguard ckm bounding key', 'utf8').digest());
+  return new Uint8Array(
+    createHmac('sha256', datasetSecret(plan)).update('statguard ckm bounding key', 'utf8').digest(),
+  );
 }
