@@ -88,6 +88,12 @@ export const ERRORS = {
     description:
       'The dataset already has published (or withdrawn) releases under a regime that would void this one: all published releases of a dataset use one protection regime (sdc, dp or ckm), since the output of one regime voids the guarantee of another.',
   },
+  RELEASE_NOT_AUDITED: {
+    status: 409,
+    title: 'Release not audited against the published releases of its dataset',
+    description:
+      'An sdc release is published only when its signed manifest lists every release of its dataset that is or was published (cross-release disclosure control: the secure zone audited it together with them). The message names the releases it was not audited against and the cells a comparison exposes (suppressed there but published here, or changed since), never a value; run `statguard release` again (it reads the published releases from the store) and publish the new directory.',
+  },
   STORE_LOCKED: {
     status: 409,
     title: 'Store held by another process',

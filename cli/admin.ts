@@ -17,6 +17,7 @@ import { ApiError, ERRORS, type ApiErrorCode } from '../api/errors.ts';
 import type { Actor } from '../api/store/audit.ts';
 import type { BudgetState, ReleaseCost } from '../api/store/budget.ts';
 import { credentialFile, readCredential } from '../api/store/credential.ts';
+import { publishedHistory, type PublishedHistoryEntry } from '../api/store/cross-release.ts';
 import { openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
 import { createDataset, type DatasetInfo, type NewDataset } from '../api/store/datasets.ts';
 import { createKey, listKeys, revokeKey, type KeyInfo } from '../api/store/keys.ts';
@@ -62,6 +63,8 @@ export interface Admin {
   registerSigningKey(publicKeyPem: string, name: string): Promise<{ id: string; created: boolean }>;
   listSigningKeys(): Promise<SigningKeyInfo[]>;
   revokeSigningKey(id: string): Promise<void>;
+  /** Every release of a dataset that is or was published, with its public cells (what `release` links). */
+  published(datasetId: string): Promise<PublishedHistoryEntry[]>;
   close(): Promise<void>;
 }
 
@@ -81,6 +84,11 @@ export function direct(store: Store, actor: Actor): Admin {
     registerSigningKey: (pem, name) => registerSigningKey(db, pem, name, actor),
     listSigningKeys: () => listSigningKeys(db),
     revokeSigningKey: (id) => revokeSigningKey(db, id, actor),
+    published: async (id) => {
+      const known = await db.selectFrom('datasets').select('id').where('id', '=', id).executeTakeFirst();
+      if (!known) throw new ApiError('DATASET_NOT_FOUND', `no dataset ${JSON.stringify(id)}`, { dataset: id });
+      return publishedHistory(db, id);
+    },
     close: () => store.close(),
   };
 }
@@ -164,6 +172,8 @@ function remote(holder: LockHolder, key: string, lockFile: string): Admin {
     revokeSigningKey: async (id) => {
       await call('POST', `/signing-keys/${enc(id)}/revoke`);
     },
+    published: async (id) =>
+      (await call<{ items: PublishedHistoryEntry[] }>('GET', `/datasets/${enc(id)}/published`)).items,
     close: async () => {},
   };
 }

@@ -96,6 +96,20 @@ export interface Manifest {
   readonly tables: readonly ManifestTableEntry[];
   /** The input's fingerprint (SHA-256 of the microdata read): a digest, bound by the store to one dataset. */
   readonly input: { readonly sha256: string };
+  /**
+   * Cross-release disclosure control (sdc releases): every release of the dataset this one was audited together
+   * with, by manifest digest. The store refuses to publish an sdc release while a release of its dataset that is or
+   * was published is missing here. Absent in other regimes and in manifests written before it existed.
+   */
+  readonly audit?: { readonly linked: readonly LinkedRelease[] };
+}
+
+/** A release an sdc release was audited together with: its store id or directory, manifest digest, and whether the
+ * microdata had changed since (a correction, audited through the differences). */
+export interface LinkedRelease {
+  readonly release: string;
+  readonly manifestSha256: string;
+  readonly corrected: boolean;
 }
 
 /** The exact figures of a run: secure zone only, never in a release directory (engine/secure/internal.ts). */
@@ -131,6 +145,8 @@ export interface ManifestRun {
   readonly started: number;
   /** The dataset's cumulative spend after this run's draw (null: no draw logged). */
   readonly spend: DrawSpend | null;
+  /** Releases the run was audited together with (sdc); null: the regime links none (no `audit` part). */
+  readonly linked: readonly LinkedRelease[] | null;
 }
 
 /** The manifest of a release (its `files` entries are added by the writer). */
@@ -168,6 +184,7 @@ export function buildManifest(
     methods: said.methods,
     tables: tables.map((t, i) => tableEntry(t, said.privacy[i] ?? null)),
     input: { sha256: stats.input.sha256 },
+    ...(run.linked ? { audit: { linked: run.linked } } : {}),
   };
 }
 
