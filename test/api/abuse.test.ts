@@ -11,14 +11,17 @@ import { createKey } from '../../api/store/keys.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, storeDraft } from '../../api/store/releases.ts';
 import type { Store } from '../../api/store/db.ts';
+import { dialects } from './dialects.ts';
 import { makeRelease, registerFixtures } from './fixtures.ts';
 import { openPgliteStore } from './pglite-template.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
 const UNKNOWN_KEY = `sg_0123456789abcdef_${'A'.repeat(43)}`;
 
-async function publishedStore(): Promise<{ store: Store; release: string }> {
-  const store = await openPgliteStore();
+async function publishedStore(
+  open: () => Promise<Store> = openPgliteStore,
+): Promise<{ store: Store; release: string }> {
+  const store = await open();
   await registerFixtures(store.db, system);
   const rel = await storeDraft(store.db, await loadReleaseDir((await makeRelease({ policyId: 'pop' })).dir), system);
   await approveRelease(store.db, rel.id, system);
@@ -67,83 +70,92 @@ t.test('rate limits run before authentication: per address, then per key', async
   t.equal((await get('10.0.0.6')).statusCode, 200, 'the anonymous bucket of that address is its own');
 });
 
-t.test('a flood of anonymous and bad-key requests is counted, not stored: < 1 MB, counts sum to N', async (t) => {
-  const { store, release } = await publishedStore();
-  t.teardown(() => store.close());
-  let clock = new Date('2030-01-01T10:00:05Z');
-  const app = await build({ store, now: () => clock });
-  t.teardown(() => app.close());
-  await app.statguard.audit.flush();
-  const size = async () =>
-    Number(
-      (await sql<{ n: string }>`select pg_total_relation_size('audit_log')::text as n`.execute(store.db)).rows[0]!.n,
-    );
-  const rowsBefore = await store.db
-    .selectFrom('audit_log')
-    .select(sql<string>`count(*)::text`.as('n'))
-    .execute();
-  const before = await size();
+for (const dialect of dialects()) {
+  t.test(
+    `${dialect.name}: a flood of anonymous and bad-key requests is counted, not stored: < 1 MB, counts sum to N`,
+    async (t) => {
+      const { store, release } = await publishedStore(() => dialect.open());
+      t.teardown(async () => {
+        await store.close();
+        await dialect.cleanup();
+      });
+      let clock = new Date('2030-01-01T10:00:05Z');
+      const app = await build({ store, now: () => clock });
+      t.teardown(() => app.close());
+      await app.statguard.audit.flush();
+      const size = async () =>
+        Number(
+          (await sql<{ n: string }>`select pg_total_relation_size('audit_log')::text as n`.execute(store.db)).rows[0]!
+            .n,
+        );
+      const rowsBefore = await store.db
+        .selectFrom('audit_log')
+        .select(sql<string>`count(*)::text`.as('n'))
+        .execute();
+      const before = await size();
 
-  const N = 20_000;
-  const junk = 'x'.repeat(90);
-  const request = (i: number) => {
-    switch (i % 5) {
-      case 0: // a bad key on a research route
-        return app.inject({ url: '/v1/releases', headers: { authorization: `Bearer ${UNKNOWN_KEY}` } });
-      case 1: // an anonymous probe of ids (raw path never stored)
-        return app.inject({ url: `/v1/releases/${junk}${i}` });
-      case 2: // anonymous on an officer route
-        return app.inject({ url: `/v1/admin/audit?junk=${junk}${i}` });
-      case 3: // an unknown path
-        return app.inject({ url: `/v1/zzz/${junk}${i}` });
-      default: // a malformed key
-        return app.inject({ url: `/v1/releases/${release}`, headers: { authorization: `Bearer junk${i}` } });
-    }
-  };
-  let refused = 0;
-  for (let i = 0; i < N; i += 200) {
-    const batch = await Promise.all(Array.from({ length: 200 }, (_, j) => request(i + j)));
-    refused += batch.filter((r) => r.statusCode >= 400).length;
-  }
-  t.equal(refused, N, 'every request of the flood was refused');
-  t.ok(app.statguard.denials.pending > 0, 'nothing written while the minute is open');
+      const N = 20_000;
+      const junk = 'x'.repeat(90);
+      const request = (i: number) => {
+        switch (i % 5) {
+          case 0: // a bad key on a research route
+            return app.inject({ url: '/v1/releases', headers: { authorization: `Bearer ${UNKNOWN_KEY}` } });
+          case 1: // an anonymous probe of ids (raw path never stored)
+            return app.inject({ url: `/v1/releases/${junk}${i}` });
+          case 2: // anonymous on an officer route
+            return app.inject({ url: `/v1/admin/audit?junk=${junk}${i}` });
+          case 3: // an unknown path
+            return app.inject({ url: `/v1/zzz/${junk}${i}` });
+          default: // a malformed key
+            return app.inject({ url: `/v1/releases/${release}`, headers: { authorization: `Bearer junk${i}` } });
+        }
+      };
+      let refused = 0;
+      for (let i = 0; i < N; i += 200) {
+        const batch = await Promise.all(Array.from({ length: 200 }, (_, j) => request(i + j)));
+        refused += batch.filter((r) => r.statusCode >= 400).length;
+      }
+      t.equal(refused, N, 'every request of the flood was refused');
+      t.ok(app.statguard.denials.pending > 0, 'nothing written while the minute is open');
 
-  // The minute closes: the next refusal writes the counts of the closed minute.
-  clock = new Date('2030-01-01T10:01:00Z');
-  await app.inject({ url: '/v1/admin/audit' });
-  await new Promise((r) => setImmediate(r));
-  await app.statguard.audit.flush();
-  const closed = (await counted(store)).filter((r) => r.detail.minute === '2030-01-01T10:00:00.000Z');
-  t.equal(
-    closed.reduce((n, r) => n + r.detail.count, 0),
-    N,
-    'the counts of the closed minute sum to N',
+      // The minute closes: the next refusal writes the counts of the closed minute.
+      clock = new Date('2030-01-01T10:01:00Z');
+      await app.inject({ url: '/v1/admin/audit' });
+      await new Promise((r) => setImmediate(r));
+      await app.statguard.audit.flush();
+      const closed = (await counted(store)).filter((r) => r.detail.minute === '2030-01-01T10:00:00.000Z');
+      t.equal(
+        closed.reduce((n, r) => n + r.detail.count, 0),
+        N,
+        'the counts of the closed minute sum to N',
+      );
+      t.ok(closed.length <= 20, `a row per caller, route, status and minute (${closed.length} rows)`);
+      const growth = (await size()) - before;
+      t.ok(growth < 1024 * 1024, `the store grew by ${growth} bytes (< 1 MB)`);
+      const all = JSON.stringify(await store.db.selectFrom('audit_log').selectAll().execute());
+      // Each row keeps the first target of its minute as a sample (all among the first requests); no later path is stored.
+      t.notMatch(all, new RegExp(`${junk}\\d{4,}`), 'no raw path beyond the first samples is stored');
+      t.match(all, /\/v1\/releases\/:id/, 'route patterns stored');
+      t.match(all, /\(no route\)/, 'unknown paths stored as (no route)');
+      const rowsAfter = await store.db
+        .selectFrom('audit_log')
+        .select(sql<string>`count(*)::text`.as('n'))
+        .execute();
+      t.ok(Number(rowsAfter[0]!.n) - Number(rowsBefore[0]!.n) <= 20, 'a few rows for the whole flood');
+
+      // Shutdown writes the open minute too.
+      const pending = app.statguard.denials.pending;
+      t.equal(pending, 1, 'the request of the new minute is still open');
+      await app.close();
+      const late = (await counted(store)).filter((r) => r.detail.minute === '2030-01-01T10:01:00.000Z');
+      t.equal(
+        late.reduce((n, r) => n + r.detail.count, 0),
+        1,
+        'written at close',
+      );
+    },
   );
-  t.ok(closed.length <= 20, `a row per caller, route, status and minute (${closed.length} rows)`);
-  const growth = (await size()) - before;
-  t.ok(growth < 1024 * 1024, `the store grew by ${growth} bytes (< 1 MB)`);
-  const all = JSON.stringify(await store.db.selectFrom('audit_log').selectAll().execute());
-  // Each row keeps the first target of its minute as a sample (all among the first requests); no later path is stored.
-  t.notMatch(all, new RegExp(`${junk}\\d{4,}`), 'no raw path beyond the first samples is stored');
-  t.match(all, /\/v1\/releases\/:id/, 'route patterns stored');
-  t.match(all, /\(no route\)/, 'unknown paths stored as (no route)');
-  const rowsAfter = await store.db
-    .selectFrom('audit_log')
-    .select(sql<string>`count(*)::text`.as('n'))
-    .execute();
-  t.ok(Number(rowsAfter[0]!.n) - Number(rowsBefore[0]!.n) <= 20, 'a few rows for the whole flood');
-
-  // Shutdown writes the open minute too.
-  const pending = app.statguard.denials.pending;
-  t.equal(pending, 1, 'the request of the new minute is still open');
-  await app.close();
-  const late = (await counted(store)).filter((r) => r.detail.minute === '2030-01-01T10:01:00.000Z');
-  t.equal(
-    late.reduce((n, r) => n + r.detail.count, 0),
-    1,
-    'written at close',
-  );
-});
+}
 
 /** A raw HTTP request announcing `length` bytes of body and sending only `send` of them; resolves with the status line, the headers and whether the server closed the connection. */
 function partialPost(
