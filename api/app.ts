@@ -3,10 +3,13 @@
  *
  *   build({ store, config?, public? }) -> FastifyInstance
  *
- * Every request is authenticated first (no header = anonymous; a bad key is
- * 401, never anonymous), rate-limited per caller on /v1/, and audited when its
- * route reads a release or changes anything (route config `audit`), whatever
- * the outcome (ok, denied, error). Errors are application/problem+json with a
+ * Every request is rate-limited per client address first, then authenticated
+ * (no header = anonymous; a bad key is 401, never anonymous), rate-limited per
+ * caller on /v1/, and audited when its route reads a release or changes
+ * anything (route config `audit`), whatever the outcome (ok, denied, error);
+ * refusals are counted per caller, route and minute (denials.ts). Bodies are
+ * limited per route before they are read (a few KB except the upload and
+ * preview routes), and role guards run before any body is read. Errors are application/problem+json with a
  * code from errors.ts. The hooks are in hooks.ts, the routes in encapsulated
  * plugins under routes/ (see README.md), which get the shared state as their
  * `ctx` option.
@@ -15,7 +18,16 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { DEFAULT_CONFIG, type ApiConfig } from './config.ts';
 import { createContext } from './context.ts';
 import { ERRORS, problem, problemSchema, type ApiErrorCode } from './errors.ts';
-import { auditResponse, authenticate, errorHandler, frameworkErrors, notFound, securityHeaders } from './hooks.ts';
+import {
+  auditResponse,
+  authenticate,
+  errorHandler,
+  frameworkErrors,
+  limitAddress,
+  notFound,
+  securityHeaders,
+} from './hooks.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { registerOpenApi } from './openapi.ts';
 import { v1Routes } from './routes/v1.ts';
 import { webRoutes } from './routes/web.ts';
@@ -37,10 +49,18 @@ export interface BuildOptions {
 }
 
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
-  const config: ApiConfig = { ...DEFAULT_CONFIG, ...opts.config };
+  const given = opts.config ?? {};
+  const config: ApiConfig = {
+    ...DEFAULT_CONFIG,
+    // rateLimit: null turns every limiter off unless the address limit is given too.
+    ...(given.rateLimit === null && !('addressRateLimit' in given) ? { addressRateLimit: null } : {}),
+    ...given,
+  };
   const app = Fastify({
     logger: (opts.logger ?? false) as boolean,
-    bodyLimit: config.bodyLimit,
+    // Every route's body limit unless the route sets its own (the upload and preview routes); fastify refuses a larger
+    // Content-Length before reading, and stops reading a chunked body at the limit.
+    bodyLimit: config.requestBodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
     frameworkErrors,
   });
@@ -67,13 +87,22 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   app.addSchema(tableJson);
   await registerOpenApi(app);
 
-  // Root hooks, added before the route plugins so that every plugin inherits them.
+  // Root hooks, added before the route plugins so that every plugin inherits them: the address limit first, before
+  // authentication looks a key up.
+  if (config.addressRateLimit) {
+    const { perSecond, burst } = config.addressRateLimit;
+    app.addHook('onRequest', limitAddress(new RateLimiter(perSecond, burst)));
+  }
   app.addHook('onRequest', authenticate(ctx));
   app.addHook('onResponse', auditResponse(ctx));
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFound);
   app.addHook('onSend', securityHeaders);
-  app.addHook('onClose', async () => ctx.audit.flush());
+  app.addHook('onClose', async () => {
+    ctx.previews.close();
+    await ctx.denials.close();
+    await ctx.audit.flush();
+  });
 
   await app.register(v1Routes, { ctx, prefix: '/v1/' });
   await app.register(webRoutes, { ctx });
