@@ -74,6 +74,11 @@ export type MeasurePlan =
       readonly upper: number;
       /** Number of decimals kept for the measure column: values are handled as integers value*10^decimals. */
       readonly decimals: number;
+      /**
+       * Means only: over what the mean is taken. 'unit' (absent: the same): the cell's sum over its units, each
+       * unit's total in the cell counted once (sum / units). 'row': over the cell's rows (sum / rows).
+       */
+      readonly per?: 'unit' | 'row';
     };
 
 export interface TablePlan {

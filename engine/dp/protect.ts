@@ -9,7 +9,7 @@
  * most the plan's epsilon. Gaussian: sigma^2 >= L2^2/(2 rho_q) gives
  * rho_q-zCDP; zCDP adds to at most the plan's rho, reported as (epsilon,
  * delta)-DP by CKS 2020 Cor. 13. Mean tables spend half their budget on the
- * sum and half on the unit count.
+ * sum and half on the unit or row count (mean.ts).
  *
  * Post-processing (free: a function of noisy values and public plan data
  * only): clamping to >= 0 (counts; sums when lower >= 0), clamping means to
@@ -30,36 +30,12 @@ import type {
 } from '../types.ts';
 import { cellCount, cellIndex } from '../types.ts';
 import { StatguardError } from '../errors.ts';
-import {
-  discreteGaussianHalfWidth,
-  discreteGaussianVariance,
-  discreteLaplaceHalfWidth,
-  discreteLaplaceVariance,
-  zcdpToApproxDp,
-} from './accounting.ts';
-import { rational, ratDiv, rationalFromNumber, ratToNumber, ratToString, roundUp, type Rational } from './rational.ts';
-import { makeDiscreteGaussian, makeDiscreteLaplace, type IntegerSampler } from './samplers.ts';
+import { zcdpToApproxDp } from './accounting.ts';
+import { exactInt, makeNoise, queryAccounting, safeNoise, type DpQueryAccounting } from './noise.ts';
+import { protectMeanCells } from './mean.ts';
 import { tableSensitivity } from './sensitivity.ts';
 
-/** Accounting of one noisy query (a table's count or sum vector). */
-export interface DpQueryAccounting {
-  /** 'count': unit counts; 'sum': sums of the clamped measure. */
-  readonly quantity: 'count' | 'sum';
-  /** Budget of this query: epsilon (Laplace) or rho (Gaussian); the other is null. */
-  readonly epsilon: number | null;
-  readonly rho: number | null;
-  /** Sensitivities and noise, in the published unit (units for counts, natural measure units for sums). */
-  readonly l1Sensitivity: number;
-  readonly l2Sensitivity: number;
-  /** Laplace scale b or Gaussian sigma. */
-  readonly noiseScale: number;
-  readonly noiseSd: number;
-  readonly halfWidth95: number;
-  /** Noise is a multiple of this (published unit). */
-  readonly granularity: number;
-  /** Exact noise parameter on the integer lattice: "scale=t/s" (Laplace) or "sigma2=n/d" (Gaussian). */
-  readonly noiseParameter: string;
-}
+export type { DpQueryAccounting };
 
 export interface DpTableAccounting {
   readonly table: string;
@@ -100,15 +76,6 @@ export interface DpResult {
   readonly accounting: DpAccounting;
 }
 
-/**
- * Budgets are shaved by 2^-40 (relative) before computing noise, so float
- * rounding in total * share * 1/2 can never make the noise smaller than the
- * budget stated in the accounting.
- */
-const BUDGET_SHAVE = 1 - 2 ** -40;
-/** Noise parameters are rounded UP to multiples of 2^-20 (more noise, never less). */
-const PARAM_BITS = 20;
-
 /** Checks that a DP plan is complete and in range. Exact-value rules do not exist in a DpPlan by construction. */
 export function checkDpPlan(plan: DpPlan): void {
   const bad = (path: string, msg: string): never => {
@@ -130,94 +97,6 @@ export function checkDpPlan(plan: DpPlan): void {
   if (!Number.isInteger(plan.granularityLog2) || plan.granularityLog2 < 0 || plan.granularityLog2 > 52) {
     bad('/protection/granularityLog2', 'granularityLog2 must be an integer in [0, 52]');
   }
-}
-
-/** Noise for one query: its sampler and its description. */
-interface NoiseSpec {
-  readonly sample: IntegerSampler;
-  readonly budgetEps: number | null;
-  readonly budgetRho: number | null;
-  readonly param: string;
-  /** In lattice units. */
-  readonly scale: number;
-  readonly sd: number;
-  readonly halfWidth95: number;
-  readonly halfWidth975: number;
-}
-
-function makeNoise(plan: DpPlan, budget: number, l1: number, l2Squared: bigint): NoiseSpec {
-  const b = rationalFromNumber(budget * BUDGET_SHAVE);
-  if (plan.mechanism === 'discrete-laplace') {
-    // scale t >= L1 / eps  =>  the query is eps-DP (discrete Laplace mechanism, CKS 2020 / Ghosh et al. 2009).
-    const t: Rational = roundUp(ratDiv(rational(BigInt(l1)), b), PARAM_BITS);
-    const tn = ratToNumber(t);
-    return {
-      sample: makeDiscreteLaplace(t),
-      budgetEps: budget,
-      budgetRho: null,
-      param: `scale=${ratToString(t)}`,
-      scale: tn,
-      sd: Math.sqrt(discreteLaplaceVariance(tn)),
-      halfWidth95: discreteLaplaceHalfWidth(tn, 0.95),
-      halfWidth975: discreteLaplaceHalfWidth(tn, 0.975),
-    };
-  }
-  // sigma^2 >= L2^2 / (2 rho)  =>  the query is rho-zCDP (CKS 2020 Theorem 4).
-  const s2: Rational = roundUp(ratDiv(rational(l2Squared), { num: 2n * b.num, den: b.den }), PARAM_BITS);
-  const s2n = ratToNumber(s2);
-  return {
-    sample: makeDiscreteGaussian(s2),
-    budgetEps: null,
-    budgetRho: budget,
-    param: `sigma2=${ratToString(s2)}`,
-    scale: Math.sqrt(s2n),
-    sd: Math.sqrt(discreteGaussianVariance(s2n)),
-    halfWidth95: discreteGaussianHalfWidth(s2n, 0.95),
-    halfWidth975: discreteGaussianHalfWidth(s2n, 0.975),
-  };
-}
-
-function queryAccounting(
-  quantity: 'count' | 'sum',
-  n: NoiseSpec,
-  l1: number,
-  l2: number,
-  unit: number,
-): DpQueryAccounting {
-  return Object.freeze({
-    quantity,
-    epsilon: n.budgetEps,
-    rho: n.budgetRho,
-    l1Sensitivity: l1 * unit,
-    l2Sensitivity: l2 * unit,
-    noiseScale: n.scale * unit,
-    noiseSd: n.sd * unit,
-    halfWidth95: n.halfWidth95 * unit,
-    granularity: unit,
-    noiseParameter: n.param,
-  });
-}
-
-function safeNoise(x: bigint): number {
-  const v = Number(x);
-  if (!Number.isSafeInteger(v))
-    throw new StatguardError(
-      'ARITHMETIC_OVERFLOW',
-      'a noise draw exceeds the safe integer range (noise scale too large)',
-    );
-  return v;
-}
-
-/** Exact input, validated without ever quoting it. */
-function exactInt(table: TablePlan, i: number, v: number, what: string): number {
-  if (!Number.isSafeInteger(v)) {
-    throw new StatguardError(
-      'ARITHMETIC_OVERFLOW',
-      `table ${table.id}: the exact ${what} of cell ${i} is not a safe integer`,
-      { path: `/tables/${table.id}/cells/${i}` },
-    );
-  }
-  return v;
 }
 
 /** Cell indices of officer-marked cells (codes per dimension); public plan data. */
@@ -392,37 +271,24 @@ function protectTable(
       }
       queries = [queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut)];
     } else {
-      const countNoise = makeNoise(plan, queryBudget, sens.count.l1, sens.count.l2Squared);
-      // A unit's total in a cell lies in [r*lower, r*upper] for 1 <= r <= m rows; so does a mean of such totals.
-      const lo = Math.min(meas.lower, m * meas.lower) / div;
-      const hi = Math.max(meas.upper, m * meas.upper) / div;
-      for (let i = 0; i < n; i++) {
-        const sum = noisySum(i) / div;
-        const count = Math.max(
-          0,
-          exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(countNoise.sample(rng)),
-        );
-        const den = Math.max(count, 1);
-        const value = Math.min(hi, Math.max(lo, sum / den));
-        // Noisy threshold on the NOISY unit count (a mean's size), never on an exact value.
-        if (hide(i, count)) {
-          cells[i] = suppressedCell;
-          suppressed++;
-          continue;
-        }
-        // Approximate (first order, from noisy values: post-processing): error of S/N ~ (eS + mean*eN)/N.
-        const sdS = sumNoise.sd * unitOut;
-        const acc: CellAccuracy = Object.freeze({
-          scale: (sumNoise.scale * unitOut) / den,
-          noiseSd: Math.sqrt(sdS * sdS + value * value * countNoise.sd * countNoise.sd) / den,
-          halfWidth95: (sumNoise.halfWidth975 * unitOut + Math.abs(value) * countNoise.halfWidth975) / den,
-        });
-        cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
-      }
-      queries = [
-        queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut),
-        queryAccounting('count', countNoise, sens.count.l1, sens.count.l2, 1),
-      ];
+      const r = protectMeanCells({
+        table,
+        plan,
+        m,
+        queryBudget,
+        sens,
+        sumNoise,
+        noisySum,
+        clampSum,
+        div,
+        unitOut,
+        hide,
+        suppressedCell,
+        rng,
+      });
+      r.cells.forEach((c, i) => (cells[i] = c));
+      suppressed += r.suppressed;
+      queries = r.queries;
     }
   }
   const main = queries[0]!;

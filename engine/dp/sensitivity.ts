@@ -48,8 +48,13 @@ export interface TableSensitivity {
   /** L: cells one row is counted in. */
   readonly cellsPerRow: number;
   readonly maxRowsPerUnit: number;
-  /** Unit counts (count tables, and the denominator of mean tables). */
+  /** Unit counts (count tables, and the denominator of means per unit). */
   readonly count: QuerySensitivity;
+  /**
+   * Row counts (the denominator of means per row): each of a unit's m rows adds 1 to each of the L cells on its paths,
+   * so sum_c r_c <= m L and r_c <= m: L1 = m L, L2^2 <= m sum_c r_c <= m^2 L (both attained by m rows in one leaf).
+   */
+  readonly rows: QuerySensitivity;
   /** Sums (sum and mean tables), on the lattice of `granularity` scaled units; null for count tables. */
   readonly sum:
     (QuerySensitivity & { readonly bound: number; readonly latticeBound: number; readonly granularity: number }) | null;
@@ -117,9 +122,10 @@ export function tableSensitivity(plan: TablePlan, maxRowsPerUnit: number, granul
   const S = sharedCells(plan);
   const countL1 = m * (L - S) + S;
   const count = { l1: countL1, l2Squared: BigInt(countL1), l2: Math.sqrt(countL1) };
+  const rows = Object.freeze({ l1: m * L, l2Squared: BigInt(m) * BigInt(m) * BigInt(L), l2: m * Math.sqrt(L) });
   const meas = plan.measure;
   if (meas.kind === 'count')
-    return Object.freeze({ cellsPerRow: L, maxRowsPerUnit: m, count: Object.freeze(count), sum: null });
+    return Object.freeze({ cellsPerRow: L, maxRowsPerUnit: m, count: Object.freeze(count), rows, sum: null });
   if (!Number.isSafeInteger(meas.lower) || !Number.isSafeInteger(meas.upper) || meas.lower > meas.upper) {
     throw new StatguardError(
       'POLICY_INVALID',
@@ -142,6 +148,7 @@ export function tableSensitivity(plan: TablePlan, maxRowsPerUnit: number, granul
     cellsPerRow: L,
     maxRowsPerUnit: m,
     count: Object.freeze(count),
+    rows,
     sum: Object.freeze({
       l1: m * L * Bg,
       l2Squared,

@@ -272,7 +272,15 @@ function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc
   if (lower === null || upper === null || lower > upper) {
     throw invalid(ptr('tables', i, 'measure', 'bounds'), 'bounds must be ordered multiples of 10^-decimals');
   }
-  return { kind: m.kind, column: m.column, lower, upper, decimals, ...(weight ? { weight } : {}) };
+  return {
+    kind: m.kind,
+    column: m.column,
+    lower,
+    upper,
+    decimals,
+    ...(weight ? { weight } : {}),
+    ...(m.kind === 'mean' && m.per ? { per: m.per } : {}),
+  };
 }
 
 function deepFreeze<T>(v: T): T {

@@ -96,7 +96,8 @@ export interface DatasetDoc {
 
 export type DimensionDoc = string | { column: string; total?: boolean };
 
-export type MeasureDoc = { kind: 'count' } | { kind: 'sum' | 'mean'; column: string; bounds: [number, number] };
+export type MeasureDoc =
+  { kind: 'count' } | { kind: 'sum' | 'mean'; column: string; bounds: [number, number]; per?: 'unit' | 'row' };
 
 export interface TableDoc {
   id: string;

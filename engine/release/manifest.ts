@@ -28,7 +28,13 @@ export interface ManifestTableEntry {
   readonly id: string;
   readonly title: string;
   readonly description: string;
-  readonly measure: { readonly kind: string; readonly column?: string; readonly bounds?: readonly [number, number] };
+  readonly measure: {
+    readonly kind: string;
+    readonly column?: string;
+    readonly bounds?: readonly [number, number];
+    /** Means: over units or rows. */
+    readonly per?: 'unit' | 'row';
+  };
   readonly dimensions: readonly {
     readonly name: string;
     readonly label: string;
@@ -222,6 +228,7 @@ function tableEntry(
             kind: m.kind,
             column: m.column,
             bounds: [m.lower / 10 ** m.decimals, m.upper / 10 ** m.decimals] as const,
+            ...(m.kind === 'mean' ? { per: m.per ?? 'unit' } : {}),
           },
     dimensions: tp.dimensions.map((d) => ({
       name: d.name,

@@ -220,7 +220,11 @@ export async function protectSdc(
       // Weighted estimates are floats: published rounded to the measure's precision (counts: whole numbers).
       if (m.kind === 'count') value = m.weight ? Math.round(c.sum) : c.units;
       else if (m.kind === 'sum') value = (m.weight ? Math.round(c.sum) : c.sum) / scale;
-      else value = c.units > 0 ? c.sum / c.units / scale : null;
+      else {
+        // A mean over units (each unit's total in the cell) or over rows, as the policy says.
+        const n = m.per === 'row' ? c.rows : c.units;
+        value = n > 0 ? c.sum / n / scale : null;
+      }
       return Object.freeze({ value, conf: 'F', obs: 'A', accuracy: null });
     });
     return Object.freeze({ kind: 'protected', plan: t.plan, cells: Object.freeze(cells) });

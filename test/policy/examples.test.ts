@@ -165,7 +165,7 @@ t.test('dp examples: budgets, shares and unit bounding', async (t) => {
   t.equal(lap.protection.regime === 'dp' && lap.protection.rho, null);
   t.same(table(lap, 'income-puma').measure, { kind: 'sum', column: 'PINCP', lower: 0, upper: 200000, decimals: 0 });
   const pums = await loadPolicy('policies/pums-dp.json');
-  t.same(pums.dataset.unit, { column: 'pid', kind: 'person', maxRowsPerUnit: 2 });
+  t.same(pums.dataset.unit, { column: 'pid', kind: 'person', maxRowsPerUnit: 1 });
   t.equal(csvOf(pums).path, resolve('fixtures/pums-dup/PUMS_dup.csv'));
   t.equal(table(pums, 'persons-educ').dimensions[0]!.nodes.length, 17);
   t.same(
