@@ -164,10 +164,14 @@ export function toJsonStat(table: ProtectedTable, meta: TableMeta, sel?: Selecti
   });
   const usedConf = [...new Set(conf)].sort() as ConfStatus[];
   const usedObs = [...new Set(obs)].sort() as ObsStatus[];
+  // What moves the values besides the noise (dp: privacy.bias), as JSON-stat notes any reader shows.
+  const bias = (meta.privacy.table as { bias?: readonly { note?: unknown }[] } | null | undefined)?.bias;
+  const notes = Array.isArray(bias) ? bias.map((b) => b.note).filter((n): n is string => typeof n === 'string') : [];
   return {
     version: '2.0',
     class: 'dataset',
     label: table.plan.title,
+    ...(notes.length > 0 ? { note: notes } : {}),
     source: meta.source,
     updated: meta.updated,
     id: dims.map((d) => d.name),
