@@ -6,6 +6,7 @@
 import type { DpPlan, Plan } from '../types.ts';
 import type { GuaranteeOf, RegimeStatement } from '../release/manifest.ts';
 import type { DpAccounting } from './protect.ts';
+import { consistencyMethod } from './consistency.ts';
 
 export interface DpGuarantee extends GuaranteeOf<'dp'> {
   readonly definition: DpAccounting['definition'];
@@ -27,6 +28,7 @@ export function describeDp(plan: Plan & { readonly protection: DpPlan }, acc: Dp
         (p.noisyThreshold !== null ? `, suppression of cells whose noisy value is below ${p.noisyThreshold}` : '') +
         '.',
       'Category domains are taken from the policy (public knowledge), never from the data.',
+      ...(p.consistency === 'hierarchical' ? [consistencyMethod()] : []),
     ],
     privacy: plan.tables.map((t) => {
       const a = acc.tables.find((x) => x.table === t.id);

@@ -41,6 +41,8 @@ export interface PlanContext {
 /** Default protection percent for cells flagged by the minimum frequency rule. */
 export const DEFAULT_FREQUENCY_PROTECTION = 10;
 export const DEFAULT_DELTA = 1e-10;
+/** A dp policy that does not say publishes consistent tables (engine/dp/consistency.ts): what a statistics office publishes. */
+export const DEFAULT_CONSISTENCY = 'hierarchical' as const;
 
 export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
   const policyPath = resolve(ctx.policyPath);
@@ -167,6 +169,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
             delta: p.delta ?? DEFAULT_DELTA,
             noisyThreshold: p.noisyThreshold ?? null,
             granularityLog2: p.granularityLog2 ?? 0,
+            consistency: p.consistency ?? DEFAULT_CONSISTENCY,
           };
 
   const release: ReleaseMeta = {
