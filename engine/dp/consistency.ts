@@ -33,6 +33,8 @@ import { additivity, controlledRound, maxInconsistency, nonNegativeFit, projectC
 export type ConsistencyMode = NonNullable<DpPlan['consistency']>;
 /** Bootstrap replicates: the 190th of 199 ordered errors is an exact 95% order statistic (190 / (199 + 1)). */
 export const REPLICATES = 199;
+/** Dykstra iterations per replicate (the published fit gets 500): bounds the simulation on large sparse tables. */
+const REPLICATE_ITERATIONS = 100;
 /** Time limit of the rounding LP (seconds). */
 const ROUNDING_SECONDS = 60;
 
@@ -145,10 +147,11 @@ function fit(
   dims: readonly DimensionPlan[],
   add: ReturnType<typeof additivity>,
   nonNeg: boolean,
+  maxIterations = 500,
 ) {
   const x = projectConsistent(y, dims);
   if (!nonNeg || x.every((v) => v >= -1e-9)) return { x, constrained: false };
-  return { x: nonNegativeFit(y, dims, add), constrained: true };
+  return { x: nonNegativeFit(y, dims, add, maxIterations), constrained: true };
 }
 
 /** Post-process one table's noisy measurements into a consistent table with simulated accuracy (see the header). */
@@ -174,7 +177,7 @@ export function makeConsistent(input: ConsistencyInput): ConsistencyOutput {
   const y = new Float64Array(n);
   for (let r = 0; r < REPLICATES; r++) {
     for (let i = 0; i < n; i++) y[i] = t[i]! + input.draw();
-    const { x } = fit(y, dims, add, input.nonNegative);
+    const { x } = fit(y, dims, add, input.nonNegative, REPLICATE_ITERATIONS);
     for (let i = 0; i < n; i++) {
       const e = x[i]! - t[i]!;
       errs[i * REPLICATES + r] = Math.abs(e);
