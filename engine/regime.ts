@@ -19,6 +19,7 @@ import { sourceFor } from './source/index.ts';
 import type { ExactTable, Plan, ProtectedTable, ProtectionPlan, RandomSource } from './types.ts';
 import type { Manifest, RegimeName, RegimeStatement } from './release/manifest.ts';
 import { drawKey, randomSourceFor } from './random.ts';
+import { highsRuntime } from './sdc/highs.ts';
 import { budgetCost, describeDp, NO_COST, protectDp, type DpAccounting, type ReleaseCost } from './dp/index.ts';
 import {
   datasetBoundingKey,
@@ -101,7 +102,9 @@ const sdc: Regime<PlanFor<'sdc'>, SdcReport> = {
 const dp: Regime<PlanFor<'dp'>, DpAccounting> = {
   draws: true,
   protect: async (tables, plan, ctx) => {
-    const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng);
+    // HiGHS (the rounding LP of consistent tables) loads asynchronously; protectDp itself stays synchronous.
+    const highs = plan.protection.consistency === 'hierarchical' ? await highsRuntime() : undefined;
+    const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng, { highs });
     return { tables: res.tables, report: res.accounting };
   },
   describe: (plan, accounting) => describeDp(plan, accounting),

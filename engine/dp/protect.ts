@@ -34,6 +34,14 @@ import { zcdpToApproxDp } from './accounting.ts';
 import { exactInt, makeNoise, queryAccounting, safeNoise, type DpQueryAccounting } from './noise.ts';
 import { protectMeanCells } from './mean.ts';
 import { tableSensitivity } from './sensitivity.ts';
+import type { HighsRuntime } from '../sdc/highs.ts';
+import {
+  checkConsistency,
+  consistencyHook,
+  consistencyOf,
+  type ConsistencyOutput,
+  type ConsistencyReport,
+} from './consistency.ts';
 
 export type { DpQueryAccounting };
 
@@ -54,6 +62,8 @@ export interface DpTableAccounting {
   /** Cells published as null (noisy threshold or officer-marked); decided on noisy values only. */
   readonly cellsSuppressed: number;
   readonly queries: readonly DpQueryAccounting[];
+  /** Consistency post-processing of this table (consistency.ts); absent when none was applied. */
+  readonly consistency?: ConsistencyReport;
 }
 
 export interface DpAccounting {
@@ -131,8 +141,17 @@ function markedCells(plan: TablePlan, list: readonly (readonly string[])[], fiel
  * Protect exact tables with the plan's discrete mechanism. `rng` must be
  * cryptoRandom() for a real release (seededRandom is for tests and demos).
  */
-export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: UnitPlan, rng: RandomSource): DpResult {
+export function protectDp(
+  tables: readonly ExactTable[],
+  plan: DpPlan,
+  unit: UnitPlan,
+  rng: RandomSource,
+  options: { readonly highs?: HighsRuntime } = {},
+): DpResult {
   checkDpPlan(plan);
+  checkConsistency(plan);
+  if (consistencyOf(plan) === 'hierarchical' && !options.highs)
+    throw new StatguardError('USAGE', 'consistency "hierarchical" needs the HiGHS runtime (engine/sdc/highs.ts)');
   const m = unit.maxRowsPerUnit;
   if (!Number.isSafeInteger(m) || m < 1)
     throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', {
@@ -151,7 +170,7 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
   const out: ProtectedTable[] = [];
   const accounts: DpTableAccounting[] = [];
   for (const table of tables) {
-    const r = protectTable(table, plan, m, totalBudget, rng);
+    const r = protectTable(table, plan, m, totalBudget, rng, options.highs);
     out.push(r.table);
     accounts.push(r.account);
   }
@@ -174,16 +193,8 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
   return { tables: out, accounting };
 }
 
-/** One table: its noisy cells and its accounting (the table's budget is `totalBudget` x its share). */
-function protectTable(
-  table: ExactTable,
-  plan: DpPlan,
-  m: number,
-  totalBudget: number,
-  rng: RandomSource,
-): { table: ProtectedTable; account: DpTableAccounting } {
-  const laplace = plan.mechanism === 'discrete-laplace';
-  const k = plan.granularityLog2;
+/** An exact table's kind, budget share and cell count, checked; its cell count. */
+function checkExactTable(table: ExactTable): number {
   const tp = table.plan;
   const where = { path: `/tables/${tp.id}` };
   if (table.kind !== 'exact') throw new StatguardError('USAGE', `table ${tp.id} is not an exact table`, where);
@@ -199,6 +210,22 @@ function protectTable(
       `table ${tp.id} has ${table.cells.length} cells, its dimensions give ${n}`,
       where,
     );
+  return n;
+}
+
+/** One table: its noisy cells and its accounting (the table's budget is `totalBudget` x its share). */
+function protectTable(
+  table: ExactTable,
+  plan: DpPlan,
+  m: number,
+  totalBudget: number,
+  rng: RandomSource,
+  highs?: HighsRuntime,
+): { table: ProtectedTable; account: DpTableAccounting } {
+  const laplace = plan.mechanism === 'discrete-laplace';
+  const k = plan.granularityLog2;
+  const tp = table.plan;
+  const n = checkExactTable(table);
 
   const sens = tableSensitivity(tp, m, k);
   const tableBudget = totalBudget * tp.budgetShare;
@@ -216,6 +243,7 @@ function protectTable(
   const hide = (i: number, noisyStatistic: number): boolean =>
     always.has(i) || (threshold !== null && !never.has(i) && noisyStatistic < threshold);
   const suppressedCell: ProtectedCell = Object.freeze({ value: null, conf: 'C', obs: 'E', accuracy: null });
+  let post: ConsistencyOutput | null = null; // the consistency hook's output (count and sum tables)
 
   let queries: DpQueryAccounting[];
   if (meas.kind === 'count') {
@@ -225,14 +253,18 @@ function protectTable(
       noiseSd: noise.sd,
       halfWidth95: noise.halfWidth95,
     });
+    // The only read of an exact value: the thing the noise is added to.
+    const noisy = Array.from(
+      { length: n },
+      (_, i) => exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(noise.sample(rng)),
+    );
+    post = consistencyHook({ plan, table: tp, rng, highs }, noisy, noise, 1, true);
     for (let i = 0; i < n; i++) {
-      // The only read of an exact value: the thing the noise is added to.
-      const noisy = exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(noise.sample(rng));
-      const value = Math.max(0, noisy); // post-processing: counts are >= 0
+      const value = post ? post.values[i]! : Math.max(0, noisy[i]!); // post-processing: counts are >= 0
       if (hide(i, value)) {
         cells[i] = suppressedCell;
         suppressed++;
-      } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
+      } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: post ? post.accuracy[i]! : acc });
     }
     queries = [queryAccounting('count', noise, sens.count.l1, sens.count.l2, 1)];
   } else {
@@ -247,9 +279,10 @@ function protectTable(
     const clampSum = meas.lower >= 0; // sums of non-negative values are >= 0: public knowledge
     const sumNoise = makeNoise(plan, queryBudget, s.l1, s.l2Squared);
     // Released sum (scaled units) = g * (floor(x/g) + N): floor(x/g) has the lattice sensitivity of sensitivity.ts.
-    const noisySum = (i: number): number => {
-      const x = exactInt(tp, i, (table.cells[i] as ExactCell).sum, 'sum');
-      const v = (Math.floor(x / g) + safeNoise(sumNoise.sample(rng))) * g; // floor(x/g) exact: g is a power of two
+    const noisyLattice = (i: number): number =>
+      Math.floor(exactInt(tp, i, (table.cells[i] as ExactCell).sum, 'sum') / g) + safeNoise(sumNoise.sample(rng)); // floor(x/g) exact: g is a power of two
+    const noisySum = (i: number, lattice = noisyLattice(i)): number => {
+      const v = lattice * g;
       if (!Number.isSafeInteger(v))
         throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${tp.id}: a noisy sum exceeds the safe integer range`, {
           path: `/tables/${tp.id}/cells/${i}`,
@@ -262,12 +295,14 @@ function protectTable(
         noiseSd: sumNoise.sd * unitOut,
         halfWidth95: sumNoise.halfWidth95 * unitOut,
       });
+      const noisy = Array.from({ length: n }, (_, i) => noisyLattice(i));
+      post = consistencyHook({ plan, table: tp, rng, highs }, noisy, sumNoise, unitOut, clampSum);
       for (let i = 0; i < n; i++) {
-        const value = noisySum(i) / div;
+        const value = post ? (post.values[i]! * g) / div : noisySum(i, noisy[i]) / div;
         if (hide(i, value)) {
           cells[i] = suppressedCell;
           suppressed++;
-        } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
+        } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: post ? post.accuracy[i]! : acc });
       }
       queries = [queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut)];
     } else {
@@ -293,7 +328,12 @@ function protectTable(
   }
   const main = queries[0]!;
   return {
-    table: Object.freeze({ kind: 'protected', plan: tp, cells: Object.freeze(cells) as ProtectedCell[] }),
+    table: Object.freeze({
+      kind: 'protected',
+      plan: tp,
+      cells: Object.freeze(cells) as ProtectedCell[],
+      ...(post ? { consistent: Object.freeze({ note: post.note, measurements: post.measurements }) } : {}),
+    }),
     account: Object.freeze({
       table: tp.id,
       measure: meas.kind,
@@ -307,6 +347,7 @@ function protectTable(
       cellsNoised: n,
       cellsSuppressed: suppressed,
       queries: Object.freeze(queries),
+      ...(post ? { consistency: post.report } : {}),
     }),
   };
 }

@@ -41,6 +41,12 @@ export interface PlanContext {
 /** Default protection percent for cells flagged by the minimum frequency rule. */
 export const DEFAULT_FREQUENCY_PROTECTION = 10;
 export const DEFAULT_DELTA = 1e-10;
+/**
+ * A dp policy that does not say publishes each noisy cell on its own; `consistency: "hierarchical"` (opt-in) publishes
+ * tables that add up (engine/dp/consistency.ts). Opt-in while the fit's accuracy simulation takes tens of seconds on
+ * sparse tables of a few thousand cells (bench:consistency), so existing policies keep their run time.
+ */
+export const DEFAULT_CONSISTENCY = 'none' as const;
 
 export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
   const policyPath = resolve(ctx.policyPath);
@@ -167,6 +173,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
             delta: p.delta ?? DEFAULT_DELTA,
             noisyThreshold: p.noisyThreshold ?? null,
             granularityLog2: p.granularityLog2 ?? 0,
+            consistency: p.consistency ?? DEFAULT_CONSISTENCY,
           };
 
   const release: ReleaseMeta = {

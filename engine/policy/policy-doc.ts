@@ -133,6 +133,7 @@ export interface DpProtectionDoc {
   delta?: number;
   noisyThreshold?: number;
   granularityLog2?: number;
+  consistency?: 'none' | 'hierarchical';
 }
 
 export interface CkmProtectionDoc {

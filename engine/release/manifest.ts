@@ -24,6 +24,13 @@ import { ENGINE_VERSION } from '../version.ts';
 
 export const MANIFEST_VERSION = 2;
 
+/** A file of a release named by the manifest, with its size and SHA-256. */
+export interface ManifestFile {
+  readonly path: string;
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
 export interface ManifestTableEntry {
   readonly id: string;
   readonly title: string;
@@ -43,9 +50,10 @@ export interface ManifestTableEntry {
   }[];
   readonly cells: number;
   readonly suppressed: number;
-  readonly files: Readonly<
-    Record<'csv' | 'jsonstat', { readonly path: string; readonly sha256: string; readonly bytes: number }>
-  >;
+  readonly files: Readonly<Record<'csv' | 'jsonstat', ManifestFile>> & {
+    /** A consistent dp table's unbiased noisy measurements (engine/dp/consistency.ts). */
+    readonly noisy?: ManifestFile;
+  };
   /** The regime's per-table entry (dp: share of the budget, sensitivity, noise scale; ckm: maximum deviation; sdc: null). */
   readonly privacy: Readonly<Record<string, unknown>> | null;
 }

@@ -60,7 +60,7 @@ export function checkManifest(m: unknown): Manifest {
     if (!Array.isArray(t.dimensions)) bad(`${tw}/dimensions`, 'expected an array');
     if (!Number.isInteger(t.cells) || !Number.isInteger(t.suppressed)) bad(tw, 'cells and suppressed must be integers');
     const files = obj(t, 'files', tw);
-    for (const k of ['csv', 'jsonstat'] as const) {
+    for (const k of ['csv', 'jsonstat', ...(files.noisy !== undefined ? ['noisy' as const] : [])] as const) {
       const f = obj(files, k, `${tw}/files`);
       const p = str(f, 'path', `${tw}/files/${k}`);
       if (!SAFE_NAME.test(p))

@@ -92,7 +92,7 @@ function againstError(dirArg: string, dir: string, e: ReleaseInvalid): Statguard
     case 'altered':
       return bad(
         dirArg,
-        `table ${JSON.stringify(e.table)}: the ${e.fileKind === 'csv' ? 'CSV' : 'JSON-stat'} file does not match the SHA-256 in the manifest (altered release)`,
+        `table ${JSON.stringify(e.table)}: the ${e.fileKind === 'csv' ? 'CSV' : e.fileKind === 'noisy' ? 'noisy measurement' : 'JSON-stat'} file does not match the SHA-256 in the manifest (altered release)`,
         path.join(dir, e.file),
       );
     default:
