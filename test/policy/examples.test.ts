@@ -216,7 +216,7 @@ t.test('planPolicy resolves a relative source against the policy directory and f
     delta: 1e-10,
     noisyThreshold: null,
     granularityLog2: 0,
-    consistency: 'hierarchical',
+    consistency: 'none',
   });
   // an absolute source path is kept
   const abs = planPolicy(
