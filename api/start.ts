@@ -60,6 +60,16 @@ export async function publishDirs(
   const rels: LoadedRelease[] = [];
   for (const dir of dirs) rels.push(await loadReleaseDir(dir));
   for (const rel of rels) {
+    // A release an officer withdrew stays withdrawn: a later start neither fails on it nor publishes it again.
+    const same = await store.db
+      .selectFrom('releases')
+      .select(['id', 'status'])
+      .where('manifest_sha256', '=', rel.manifestSha256)
+      .executeTakeFirst();
+    if (same?.status === 'withdrawn') {
+      reused.push(same.id);
+      continue;
+    }
     const found = await findByFingerprint(store.db, rel.manifest.policy.sha256, rel.manifest.input.sha256);
     if (found?.status === 'published') {
       reused.push(found.id);

@@ -5,11 +5,12 @@
  *   terminal (progress lines are drawn only then).
  * - `UsageError`: the command line is wrong (unknown option, missing
  *   argument). The command that catches it prints `statguard[ <command>]:
- *   <message>`, a blank line and its usage text, and exits with code 2.
+ *   <message>`, a blank line and its short usage, and exits with code 2.
  * - `parse`: strict `node:util` parseArgs with positionals; its errors become
  *   UsageErrors with the same message.
  */
 import { parseArgs } from 'node:util';
+import { shortUsage } from './help.ts';
 
 export interface Io {
   readonly out: (s: string) => void;
@@ -35,8 +36,11 @@ export function parse<O extends ParseOptions>(args: readonly string[], options: 
   }
 }
 
-/** Print a usage error as `<prefix>: <message>`, a blank line and the usage text; returns exit code 2. */
-export function usageFailure(io: Io, prefix: string, e: UsageError, usage: string): 2 {
-  io.err(`${prefix}: ${e.message}\n\n${usage}`);
+/**
+ * Print a usage error as `statguard[ <command>]: <message>`, a blank line, the command's usage lines and where its
+ * full help is (cli/help.ts); returns exit code 2.
+ */
+export function usageFailure(io: Io, cmd: string | null, e: UsageError): 2 {
+  io.err(`statguard${cmd === null ? '' : ` ${cmd}`}: ${e.message}\n\n${shortUsage(cmd)}`);
   return 2;
 }

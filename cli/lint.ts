@@ -16,10 +16,6 @@ import { readPreviewContext } from '../api/preview-context.ts';
 import { parse, usageFailure, UsageError, type Io } from './io.ts';
 import { openStoreFor } from './preview.ts';
 
-export const LINT_USAGE = `Usage:
-  statguard lint <policy.json> [--no-data] [--store <dir>] [--format text|json]
-`;
-
 export async function cmdLint(args: readonly string[], io: Io): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
@@ -33,7 +29,7 @@ export async function cmdLint(args: readonly string[], io: Io): Promise<number> 
     if (values.format !== undefined && values.format !== 'text' && values.format !== 'json')
       throw new UsageError('--format must be text or json');
   } catch (e) {
-    if (e instanceof UsageError) return usageFailure(io, 'statguard lint', e, LINT_USAGE);
+    if (e instanceof UsageError) return usageFailure(io, 'lint', e);
     throw e;
   }
   const file = positionals[0]!;

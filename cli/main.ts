@@ -9,6 +9,7 @@
  */
 import { StatguardError } from '../engine/errors.ts';
 import { ENGINE_VERSION } from '../engine/version.ts';
+import { commandUsage, wantsHelp } from './help.ts';
 import { defaultIo, usageFailure, UsageError, type Io } from './io.ts';
 import { cmdDemo, cmdRelease, cmdValidate } from './release.ts';
 import { cmdStart } from './start.ts';
@@ -29,6 +30,14 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       case '--version':
         io.out(`${ENGINE_VERSION}\n`);
         return 0;
+    }
+    // `statguard <command> --help` (or -h): that command's usage, description, options and exit codes.
+    const help = commandUsage(cmd);
+    if (help !== null && wantsHelp(rest)) {
+      io.out(help);
+      return 0;
+    }
+    switch (cmd) {
       case 'validate':
         return await cmdValidate(rest, io);
       case 'release':
@@ -50,7 +59,10 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       }
     }
   } catch (e) {
-    if (e instanceof UsageError) return usageFailure(io, 'statguard', e, USAGE);
+    if (e instanceof UsageError) {
+      const cmd = argv[0];
+      return usageFailure(io, cmd !== undefined && commandUsage(cmd) !== null ? cmd : null, e);
+    }
     if (e instanceof StatguardError) {
       io.err(`statguard: ${e.describe()}\n`);
       return 1;

@@ -33,12 +33,6 @@ import { readPreviewContext } from '../api/preview-context.ts';
 import { openStore, type Store } from '../api/store/db.ts';
 import { parse, usageFailure, UsageError, type Io } from './io.ts';
 
-export const PREVIEW_USAGE = `Usage:
-  statguard preview <policy.json> [--compare <other.json>] [--format text|json|html] [--sweep <param>=<v1>,<v2>,...]
-                    [--svg <file>] [--seed <seed>] [--store <dir>] [--out <file>]
-  (sweep params: epsilon, rho, threshold, p, n; --svg writes the sweep chart; --out writes the report to a file)
-`;
-
 export async function cmdPreview(args: readonly string[], io: Io): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
@@ -59,7 +53,7 @@ export async function cmdPreview(args: readonly string[], io: Io): Promise<numbe
     if (values.svg !== undefined && values.sweep === undefined) throw new UsageError('--svg needs --sweep');
     if (values.seed === '') throw new UsageError('--seed needs a value');
   } catch (e) {
-    if (e instanceof UsageError) return usageFailure(io, 'statguard preview', e, PREVIEW_USAGE);
+    if (e instanceof UsageError) return usageFailure(io, 'preview', e);
     throw e;
   }
   const format = (values.format ?? 'text') as 'text' | 'json' | 'html';

@@ -4,7 +4,7 @@
  *   statguard validate <policy>
  *   statguard release <policy> --out <dir> [--seed N] [--force] [--reviewer-report <file>] [--against <release-dir>]...
  *                    [--offline]
- *   statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>]
+ *   statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>] [--force]
  *
  * The engine (policy loader, pipeline, writer) is imported when a command
  * runs, not when this module loads. Progress is shown on a terminal only.
@@ -167,18 +167,42 @@ export async function cmdDemo(args: readonly string[], io: Io): Promise<number> 
     out: { type: 'string' },
     policies: { type: 'string' },
     seed: { type: 'string' },
+    force: { type: 'boolean' },
   });
   if (positionals.length > 0) throw new UsageError('demo takes no positional arguments');
   const dir = path.resolve(typeof values.policies === 'string' ? values.policies : defaultPoliciesDir());
   const outRoot = path.resolve(typeof values.out === 'string' ? values.out : 'out');
-  for (const f of await examplePolicyFiles(dir)) {
-    const plan = await loadPolicy(f);
+  const runs: { file: string; out: string }[] = [];
+  for (const f of await examplePolicyFiles(dir))
+    runs.push({ file: f, out: path.join(outRoot, (await loadPolicy(f)).policyId) });
+  // Nothing is replaced without --force (a published out/ may be what the store holds), and nothing runs before the
+  // check: every existing output directory is named at once.
+  if (values.force !== true) {
+    const existing = [];
+    for (const r of runs) if (await exists(r.out)) existing.push(r.out);
+    if (existing.length > 0)
+      throw new StatguardError(
+        'OUTPUT_EXISTS',
+        `demo would replace ${existing.length} existing release director${existing.length === 1 ? 'y' : 'ies'} (${existing.join(', ')}); pass --force to replace them`,
+        { file: existing[0]! },
+      );
+  }
+  for (const r of runs) {
     const extra = typeof values.seed === 'string' ? ['--seed', values.seed] : [];
-    const code = await cmdRelease([f, '--out', path.join(outRoot, plan.policyId), '--force', ...extra], io);
+    const code = await cmdRelease(
+      [r.file, '--out', r.out, ...(values.force === true ? ['--force'] : []), ...extra],
+      io,
+    );
     if (code !== 0) return code;
   }
   return 0;
 }
+
+const exists = (p: string): Promise<boolean> =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 export const defaultPoliciesDir = (): string => new URL('../policies', import.meta.url).pathname;
 

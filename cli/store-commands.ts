@@ -19,7 +19,7 @@
  * through that server's admin routes with its officer credential (audited as
  * that key), or stops with STORE_LOCKED naming the server; otherwise the
  * command opens the store under its lock (audited as `cli:<os user>`).
- * Exit codes: 0 ok, 1 failed, 2 usage (printed with API_USAGE). fastify loads
+ * Exit codes: 0 ok, 1 failed, 2 usage (with the command's short usage; `--help` prints its help). fastify loads
  * only for `serve`.
  */
 import { existsSync } from 'node:fs';
@@ -35,7 +35,6 @@ import { parseRelease } from '../api/store/release-dir.ts';
 import { readReleaseFiles, ReleaseInvalid } from '../engine/release/index.ts';
 import { connect, direct, type Admin } from './admin.ts';
 import { parse, usageFailure, UsageError, type Io } from './io.ts';
-import { API_USAGE } from './usage.ts';
 
 /** What a command gets: its arguments, the output, the acting officer and the store (connected on first use). */
 interface Run {
@@ -89,7 +88,7 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Io
   try {
     return await COMMANDS[cmd]!({ cmd, args, io, actor, open });
   } catch (e) {
-    if (e instanceof UsageError) return usageFailure(io, `statguard ${cmd}`, e, API_USAGE);
+    if (e instanceof UsageError) return usageFailure(io, cmd, e);
     if (e instanceof ApiError) {
       io.err(`statguard ${cmd}: ${e.code}: ${e.message}\n`);
       return 1;

@@ -31,7 +31,7 @@ Usage:
   statguard validate <policy.json>
   statguard release <policy.json> --out <dir> [--seed <seed>] [--force] [--reviewer-report <file>] [--against <release-dir>]...
                     [--offline]
-  statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>]
+  statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>] [--force]
   statguard start [--policies <dir>]
   statguard preview <policy.json> [--compare <other.json>] [--format text|json|html] [--sweep <param>=<v1>,<v2>,...] [--svg <file>]
                     [--seed <seed>] [--store <dir>] [--out <file>]
@@ -40,7 +40,8 @@ Usage:
 Commands:
   validate   check a policy against the published schema and its semantic rules; lists every problem at once
   release    run a policy on its microdata and write a release directory (manifest.json, <table>.csv, <table>.json)
-  demo       release every example policy of a folder (default: policies/) into <dir>/<policy id> (default: out/)
+  demo       release every example policy of a folder (default: policies/) into <dir>/<policy id> (default: out/);
+             refuses to replace existing directories without --force
   preview    run a policy without writing or publishing anything and without spending budget: suppression, audit
              intervals, noise and realised error, risk signals, lint findings (secure zone); --compare two policies
              side by side, --sweep a parameter (epsilon, rho, threshold, p, n) and write the chart with --svg

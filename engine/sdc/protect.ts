@@ -216,16 +216,7 @@ export async function protectSdc(
         // Suppressed: value null, status only (primary status, or D for secondary).
         return Object.freeze({ value: null, conf: status[g] !== 'F' ? status[g]! : 'D', obs: 'A', accuracy: null });
       }
-      let value: number | null;
-      // Weighted estimates are floats: published rounded to the measure's precision (counts: whole numbers).
-      if (m.kind === 'count') value = m.weight ? Math.round(c.sum) : c.units;
-      else if (m.kind === 'sum') value = (m.weight ? Math.round(c.sum) : c.sum) / scale;
-      else {
-        // A mean over units (each unit's total in the cell) or over rows, as the policy says.
-        const n = m.per === 'row' ? c.rows : c.units;
-        value = n > 0 ? c.sum / n / scale : null;
-      }
-      return Object.freeze({ value, conf: 'F', obs: 'A', accuracy: null });
+      return Object.freeze({ value: publishedValue(t, c, scale), conf: 'F', obs: 'A', accuracy: null });
     });
     return Object.freeze({ kind: 'protected', plan: t.plan, cells: Object.freeze(cells) });
   });
@@ -249,6 +240,17 @@ export async function protectSdc(
       inequalityRelations: sys.relations.filter((r) => !r.additive).length,
     },
   };
+}
+
+/** A published (not suppressed) cell's value in the measure's unit. */
+function publishedValue(t: ExactTable, c: ExactTable['cells'][number], scale: number): number | null {
+  const m = t.plan.measure;
+  // Weighted estimates are floats: published rounded to the measure's precision (counts: whole numbers).
+  if (m.kind === 'count') return m.weight ? Math.round(c.sum) : c.units;
+  if (m.kind === 'sum') return (m.weight ? Math.round(c.sum) : c.sum) / scale;
+  // A mean over units (each unit's total in the cell) or over rows, as the policy says.
+  const n = m.per === 'row' ? c.rows : c.units;
+  return n > 0 ? c.sum / n / scale : null;
 }
 
 /**

@@ -4,6 +4,7 @@ import t from 'tap';
 import { lendCommandStore, runApiCommand } from '../../cli/store-commands.ts';
 import { openStore, storeOptionsFromEnv } from '../../api/store/db.ts';
 import { start } from '../../api/start.ts';
+import { withdrawRelease } from '../../api/store/releases.ts';
 import { localSigningKey } from '../../engine/secure/signing.ts';
 import { makeRelease, TEST_SIGNER, tmpDir } from './fixtures.ts';
 import { freshPgliteDir } from './pglite-template.ts';
@@ -183,5 +184,15 @@ t.test('start: publishes once, serves, second start reuses the store', async (t)
     { id: 'census', regime: 'dp', demo: true },
     { id: 'census-sdc', regime: 'sdc', demo: true },
   ]);
+  // An officer withdraws an example release: the next start neither fails on it nor publishes it again (issue 19).
+  await withdrawRelease(s2.store.db, 'demo-b-v1', 'withdrawn by an officer', { caller: 'cli:test', role: 'officer' });
   await s2.close();
+  const s3 = await start({ releaseDirs: [a2.dir, b.dir], dataDir: path.join(dir, 'db'), port: 0, log: () => {} });
+  t.same(s3.published, [], 'nothing published again');
+  const rows = await s3.store.db.selectFrom('releases').select(['id', 'status']).orderBy('id').execute();
+  t.same(rows, [
+    { id: 'demo-a-v1', status: 'published' },
+    { id: 'demo-b-v1', status: 'withdrawn' },
+  ]);
+  await s3.close();
 });
