@@ -30,6 +30,7 @@ import {
 } from '../../engine/sdc/index.ts';
 import { csvSource } from '../../engine/source/index.ts';
 import type { SdcPlan } from '../../engine/types.ts';
+import { againstWorld } from '../sdc/against-world.ts';
 import { dialects } from './dialects.ts';
 import { tmpDir } from './fixtures.ts';
 
@@ -216,50 +217,13 @@ for (const d of dialects()) {
   });
 }
 
-/** The `--against` test data: region x sector counts where (r1, s1) is the one primary (n = 3). */
+/** The `--against` test data (test/sdc/against-world.ts) as dataset `margins`: the old and the fresh policy. */
 function marginWorld(dir: string): { old: string; fresh: string } {
-  const counts: Record<string, number> = { r1s1: 1, r1s2: 5, r2s1: 4, r2s2: 4, r3s1: 9, r3s2: 9 };
-  const lines = ['region,sector'];
-  for (const r of ['r1', 'r2', 'r3', 'r4'])
-    for (const s of ['s1', 's2', 's3', 's4']) for (let k = 0; k < (counts[r + s] ?? 10); k++) lines.push(`${r},${s}`);
-  const csv = path.join(dir, 'micro.csv');
-  writeFileSync(csv, `${lines.join('\n')}\n`);
-  const policy = (id: string, never: string[][] | null, extra: boolean): string => {
-    const cat = (p: string) => [1, 2, 3, 4].map((i) => ({ code: `${p}${i}`, label: `${p}${i}` }));
-    const doc = {
-      id,
-      version: '1',
-      release: { title: id, audience: 'public' },
-      dataset: {
-        id: 'margins',
-        source: { kind: 'csv', path: csv },
-        unit: { kind: 'person' },
-        columns: [
-          { name: 'region', type: 'categorical', categories: cat('r') },
-          { name: 'sector', type: 'categorical', categories: cat('s') },
-        ],
-      },
-      tables: [
-        {
-          id: 'rs',
-          title: 'rs',
-          dimensions: ['region', 'sector'],
-          measure: { kind: 'count' },
-          ...(never ? { neverSuppress: never } : {}),
-        },
-        ...(extra ? [{ id: 'r', title: 'by region', dimensions: ['region'], measure: { kind: 'count' } }] : []),
-      ],
-      protection: {
-        regime: 'sdc',
-        rules: { minFrequency: { n: 3 } },
-        secondary: { method: 'optimal', cost: 'frequency', timeLimitSeconds: 20 },
-      },
-    };
-    const file = path.join(dir, `${id}.json`);
-    writeFileSync(file, JSON.stringify(doc));
-    return file;
+  const w = againstWorld(dir);
+  return {
+    old: w.policy('old', { dataset: 'margins', never: [['r2', 's1']] }),
+    fresh: w.policy('fresh', { dataset: 'margins', extraTable: true }),
   };
-  return { old: policy('old', [['r2', 's1']], false), fresh: policy('fresh', null, true) };
 }
 
 t.test('a second release that publishes cells the first suppressed is refused, and release fixes it', async (t) => {

@@ -7,23 +7,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { main, type Io } from '../../cli/main.ts';
-
-function capture(): Io & { out_: () => string; err_: () => string } {
-  let o = '';
-  let e = '';
-  return {
-    out: (s) => {
-      o += s;
-    },
-    err: (s) => {
-      e += s;
-    },
-    isTty: false,
-    out_: () => o,
-    err_: () => e,
-  };
-}
+import { main } from '../../cli/main.ts';
+import { capture } from '../capture-io.ts';
 
 const COMMANDS = [
   'validate',
@@ -47,27 +32,27 @@ t.test('--help on every command', async (t) => {
     for (const flag of ['--help', '-h']) {
       const io = capture();
       t.equal(await main([cmd, flag], io), 0, `${cmd} ${flag}`);
-      t.match(io.out_(), new RegExp(`^Usage:\\n {2}statguard ${cmd}`), `${cmd}: its usage first`);
-      t.match(io.out_(), /Exit codes: 0 success; 1 .*; 2 usage error/);
-      t.equal(io.err_(), '');
+      t.match(io.stdout(), new RegExp(`^Usage:\\n {2}statguard ${cmd}`), `${cmd}: its usage first`);
+      t.match(io.stdout(), /Exit codes: 0 success; 1 .*; 2 usage error/);
+      t.equal(io.stderr(), '');
     }
   }
   const sub = capture();
   t.equal(await main(['keys', 'create', '--help'], sub), 0, 'a subcommand with --help');
-  t.match(sub.out_(), /statguard keys create/);
+  t.match(sub.stdout(), /statguard keys create/);
 });
 
 t.test('a usage error is short: the message, the command usage, where the help is', async (t) => {
   const io = capture();
   t.equal(await main(['release', '--bogus'], io), 2);
-  const lines = io.err_().trimEnd().split('\n');
+  const lines = io.stderr().trimEnd().split('\n');
   t.match(lines[0], /^statguard release: Unknown option '--bogus'/);
   t.ok(lines.length <= 8, `${lines.length} lines`);
-  t.match(io.err_(), /Run "statguard release --help" for more\./);
+  t.match(io.stderr(), /Run "statguard release --help" for more\./);
   const unknown = capture();
   t.equal(await main(['frobnicate'], unknown), 2);
-  t.match(unknown.err_(), /unknown command "frobnicate"[\s\S]*Run "statguard --help"/);
-  t.ok(unknown.err_().split('\n').length <= 4);
+  t.match(unknown.stderr(), /unknown command "frobnicate"[\s\S]*Run "statguard --help"/);
+  t.ok(unknown.stderr().split('\n').length <= 4);
 });
 
 t.test('demo refuses to replace release directories without --force', async (t) => {
@@ -82,11 +67,11 @@ t.test('demo refuses to replace release directories without --force', async (t) 
   writeFileSync(path.join(policies, 'tiny-sdc.json'), JSON.stringify(doc));
   const out = path.join(dir, 'out');
   const first = capture();
-  t.equal(await main(['demo', '--policies', policies, '--out', out, '--seed', '1'], first), 0, first.err_());
+  t.equal(await main(['demo', '--policies', policies, '--out', out, '--seed', '1'], first), 0, first.stderr());
   const before = readFileSync(path.join(out, 'tiny-sdc', 'manifest.json'), 'utf8');
   const again = capture();
   t.equal(await main(['demo', '--policies', policies, '--out', out, '--seed', '2'], again), 1);
-  t.match(again.err_(), /OUTPUT_EXISTS.*tiny-sdc.*--force/);
+  t.match(again.stderr(), /OUTPUT_EXISTS.*tiny-sdc.*--force/);
   t.equal(readFileSync(path.join(out, 'tiny-sdc', 'manifest.json'), 'utf8'), before, 'nothing replaced');
   const forced = capture();
   t.equal(await main(['demo', '--policies', policies, '--out', out, '--seed', '2', '--force'], forced), 0);

@@ -5,11 +5,12 @@
  * cell's exact value appears anywhere in the release.
  */
 import t from 'tap';
+import { capture } from '../capture-io.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { main, type Io } from '../../cli/main.ts';
+import { main } from '../../cli/main.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { csvSource } from '../../engine/source/index.ts';
 import { seededRandom } from '../../engine/random.ts';
@@ -20,22 +21,6 @@ const policiesDir = path.join(root, 'policies');
 const examplePolicies = readdirSync(policiesDir)
   .filter((f) => f.endsWith('.json') && !f.includes('schema'))
   .sort();
-
-function capture(): Io & { stdout: () => string; stderr: () => string } {
-  let o = '';
-  let e = '';
-  return {
-    out: (s) => {
-      o += s;
-    },
-    err: (s) => {
-      e += s;
-    },
-    isTty: false,
-    stdout: () => o,
-    stderr: () => e,
-  };
-}
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-e2e-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { main, type Io } from '../../cli/main.ts';
+import { againstWorld } from './against-world.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { csvSource } from '../../engine/source/index.ts';
 import {
@@ -26,50 +27,9 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'statguard-against-'));
 process.env.STATGUARD_SECURE_DIR = path.join(tmp, 'secure');
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
-const counts: Record<string, number> = { r1s1: 1, r1s2: 5, r2s1: 4, r2s2: 4, r3s1: 9, r3s2: 9 };
-const lines = ['region,sector'];
-for (const r of ['r1', 'r2', 'r3', 'r4'])
-  for (const s of ['s1', 's2', 's3', 's4']) {
-    for (let k = 0; k < (counts[r + s] ?? 10); k++) lines.push(`${r},${s}`);
-  }
-const csv = path.join(tmp, 'micro.csv');
-writeFileSync(csv, `${lines.join('\n')}\n`);
-
-function policy(id: string, datasetId: string, never: string[][] | null, extraTable = false): string {
-  const cat = (p: string) => [1, 2, 3, 4].map((i) => ({ code: `${p}${i}`, label: `${p}${i}` }));
-  const doc = {
-    id,
-    version: '1',
-    release: { title: id, audience: 'public', demo: true },
-    dataset: {
-      id: datasetId,
-      source: { kind: 'csv', path: csv },
-      unit: { kind: 'person' },
-      columns: [
-        { name: 'region', type: 'categorical', categories: cat('r') },
-        { name: 'sector', type: 'categorical', categories: cat('s') },
-      ],
-    },
-    tables: [
-      {
-        id: 'rs',
-        title: 'region x sector',
-        dimensions: ['region', 'sector'],
-        measure: { kind: 'count' },
-        ...(never ? { neverSuppress: never } : {}),
-      },
-      ...(extraTable ? [{ id: 'r', title: 'by region', dimensions: ['region'], measure: { kind: 'count' } }] : []),
-    ],
-    protection: {
-      regime: 'sdc',
-      rules: { minFrequency: { n: 3 } },
-      secondary: { method: 'optimal', cost: 'frequency', timeLimitSeconds: 20 },
-    },
-  };
-  const file = path.join(tmp, `${id}.json`);
-  writeFileSync(file, JSON.stringify(doc));
-  return file;
-}
+const world = againstWorld(tmp);
+const policy = (id: string, datasetId: string, never: string[][] | null, extraTable = false): string =>
+  world.policy(id, { dataset: datasetId, never, extraTable, demo: true });
 
 function capture(): Io & { stderr: () => string } {
   let e = '';
