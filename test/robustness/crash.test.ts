@@ -27,8 +27,8 @@
  * Kill points are stratified, not drawn independently: each command's kills are spread one per equal slice of its
  * measured store window (from its first database session to 20% past its exit), with a seeded random point inside each
  * slice, plus 15% start-up controls; so every part of the window (before the transaction, inside it, after the
- * commit, past the exit) gets its kills in every run, which independent uniform draws only do on average; so 24
- * killed commands (each a process of its own, about 2 s of CPU to start) cover what twice as many random ones would.
+ * commit, past the exit) gets its kills in every run, which independent uniform draws only do on average, with 24
+ * killed commands (each a process of its own, about 2 s of CPU to start).
  *
  * Duration: 12 rounds per lane of one killed command plus its recovery.
  *
