@@ -3,8 +3,8 @@
  *
  * Why: `new PGlite()` runs initdb inside WASM (3-8 s on the 2-core CI machine, most of the time of a store test),
  * while opening an existing data folder takes about 1 s. So a migrated data folder (the template) is made once with
- * the product's own `openStore`, and each test store is a copy of it, opened again with `openStore` (which runs
- * the migrator on it: a no-op on the up-to-date copy). The stores under test are real, separate PGlite databases
+ * the product's own `openStore`, and each test store is a copy of it, opened again with `openStore` (which
+ * finds the copy current and skips the migrator). The stores under test are real, separate PGlite databases
  * opened by the product code; only the initdb + migration of an empty database is shared. A fresh database and
  * a fresh migration are still tested where that is the subject (test/api/store.test.ts opens a new folder; the
  * PostgreSQL dialect creates and migrates a new database per store).

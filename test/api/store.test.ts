@@ -2,9 +2,14 @@ import { writeFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import tap from 'tap';
 const t = tap;
-import { sql } from 'kysely';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, Migrator, sql } from 'kysely';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import pg from 'pg';
 import { ApiError } from '../../api/errors.ts';
-import { openStore } from '../../api/store/db.ts';
+import { openStore, schemaIsCurrent, type Store } from '../../api/store/db.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import {
   approveRelease,
@@ -13,9 +18,12 @@ import {
   storeDraft,
   withdrawRelease,
 } from '../../api/store/releases.ts';
-import { dialects } from './dialects.ts';
-import { MIGRATIONS } from '../../api/store/migrations.ts';
+import { dialects, dropServerDatabase, SERVER_URL } from './dialects.ts';
+import { MIGRATIONS, migrationProvider } from '../../api/store/migrations.ts';
 import { makeRelease, registerFixtures, tmpDir } from './fixtures.ts';
+
+/** The session-level advisory lock kysely's PostgreSQL adapter takes around a Migrator run (its LOCK_ID). */
+const MIGRATOR_LOCK = '3853314791062309107';
 
 const officer = { caller: 'cli:test', role: 'officer' } as const;
 
@@ -90,18 +98,75 @@ t.test('release directory checks', async (t) => {
   await rejects(t, loadReleaseDir(smuggle.dir), 'RELEASE_INVALID', 'a value on a suppressed cell is refused');
 });
 
-t.test('migrations are versioned and re-runnable on a PGlite folder', async (t) => {
-  const dir = await tmpDir();
-  const a = await openStore({ dataDir: path.join(dir, 'db') });
+t.test('migrations are versioned, applied when the store is behind, skipped when current', async (t) => {
+  // A store made by an older statguard: its folder migrated up to 002 only (kysely's own Migrator, as that code did).
+  const dir = path.join(await tmpDir(), 'db');
+  await mkdir(dir, { recursive: true });
+  const old = new Kysely<unknown>({ dialect: new PGliteDialect(new PGlite(dir)) });
+  const to002 = await new Migrator({ db: old, provider: migrationProvider }).migrateTo('002_ckm_regime');
+  t.equal(to002.error, undefined, 'the older store is made');
+  await old.destroy();
+  const recorded = async (s: Store): Promise<string[]> =>
+    (await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(s.db)).rows.map(
+      (r) => r.name,
+    );
+
+  const a = await openStore({ dataDir: dir });
+  t.same(await recorded(a), Object.keys(MIGRATIONS).sort(), 'the store behind is brought to the latest migration');
+  t.ok(await schemaIsCurrent(a.db), 'and is then current');
   await a.close();
-  const b = await openStore({ dataDir: path.join(dir, 'db') });
-  const rows = await b.db
-    .selectFrom('kysely_migration' as never)
-    .selectAll()
-    .execute();
-  t.equal(rows.length, Object.keys(MIGRATIONS).length, 'each migration recorded once');
+  const b = await openStore({ dataDir: dir });
+  t.same(await recorded(b), Object.keys(MIGRATIONS).sort(), 'opening a current store records each migration once');
+  // A store migrated by a newer statguard (a migration this code does not know) is refused, not used as current.
+  await sql`INSERT INTO kysely_migration (name, timestamp) VALUES ('999_future', '2099-01-01')`.execute(b.db);
+  t.notOk(await schemaIsCurrent(b.db), 'an unknown migration is not current');
   await b.close();
+  await t.rejects(openStore({ dataDir: dir }), /999_future/, 'a store newer than the code is refused naming it');
 });
+
+t.test(
+  'a current store opens without the Migrator: its lock held by another session does not block the open',
+  { skip: SERVER_URL ? false : 'STATGUARD_TEST_DATABASE_URL not set', timeout: 120_000 },
+  async (t) => {
+    const name = `statguard_test_mig_${randomBytes(5).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: SERVER_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    const u = new URL(SERVER_URL!);
+    u.pathname = `/${name}`;
+    const holder = new pg.Client({ connectionString: u.toString() });
+    t.teardown(async () => {
+      await holder.end().catch(() => {});
+      await dropServerDatabase(admin, name);
+      await admin.end();
+    });
+    await (await openStore({ databaseUrl: u.toString() })).close(); // a new database: migrated
+    await holder.connect();
+    // The Migrator's lock: kysely's PostgreSQL adapter takes this session-level advisory lock around every run.
+    await holder.query(`SELECT pg_advisory_lock(${MIGRATOR_LOCK})`);
+    const s = await openStore({ databaseUrl: u.toString() }); // with the Migrator run, this waits for the lock
+    t.ok(await schemaIsCurrent(s.db), 'opened while the Migrator lock is held elsewhere');
+    // Control: the Migrator itself does wait for that lock (so the open above did not run it).
+    let migratorDone = false;
+    const running = new Migrator({ db: s.db, provider: migrationProvider })
+      .migrateToLatest()
+      .then(() => void (migratorDone = true));
+    let waiting = false;
+    for (let i = 0; i < 400 && !waiting && !migratorDone; i++) {
+      const r = await admin.query(
+        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+        [name],
+      );
+      waiting = (r.rowCount ?? 0) > 0;
+      if (!waiting) await new Promise((r) => setTimeout(r, 25));
+    }
+    t.ok(waiting && !migratorDone, 'the Migrator run by hand waits for the held lock');
+    await holder.query(`SELECT pg_advisory_unlock(${MIGRATOR_LOCK})`);
+    await running;
+    t.ok(migratorDone, 'and finishes once it is released');
+    await s.close();
+  },
+);
 
 for (const d of dialects()) {
   t.test(`store on ${d.name}`, async (t) => {

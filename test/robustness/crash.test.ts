@@ -24,7 +24,13 @@
  * path. The start-up control kills (counted from the spawn) and the calibration and 1-in-10
  * recovery runs use cold `node bin/statguard.js` children as before.
  *
- * Duration: about 25 rounds per lane of one killed command plus its recovery.
+ * Kill points are stratified, not drawn independently: each command's kills are spread one per equal slice of its
+ * measured store window (from its first database session to 20% past its exit), with a seeded random point inside each
+ * slice, plus 15% start-up controls; so every part of the window (before the transaction, inside it, after the
+ * commit, past the exit) gets its kills in every run, which independent uniform draws only do on average, with 24
+ * killed commands (each a process of its own, about 2 s of CPU to start).
+ *
+ * Duration: 12 rounds per lane of one killed command plus its recovery.
  *
  * Why it holds: storeDraft and approveRelease each run in one transaction
  * (api/store/releases.ts), so a killed client's open transaction is rolled back
@@ -47,7 +53,7 @@ import { makeRelease, registerFixtures } from '../api/fixtures.ts';
 const BIN = fileURLToPath(new URL('../../bin/statguard.js', import.meta.url));
 const CHILD = fileURLToPath(new URL('./lib/cli-child.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TRIALS = Number(process.env.STATGUARD_CRASH_TRIALS ?? 50);
+const TRIALS = Number(process.env.STATGUARD_CRASH_TRIALS ?? 24);
 const SEED = process.env.STATGUARD_CRASH_SEED ?? 'statguard-crash-6.3';
 const RHO = 0.1;
 const BIG_SIDE = 100; // table `big`: 101 x 101 = 10,201 cells, plus `pop`.
@@ -399,11 +405,34 @@ t.test(
     t.same(await invariants(), [], 'store consistent after calibration');
 
     const rng = seedrandom(SEED);
-    // 85% of the kills: uniform over the measured store window (from the first session to exit, +20%);
-    // 15%: uniform over the whole measured duration from the spawn (mostly start-up: trivially safe, kept as a control).
+    // Each command's kill points, dealt in a seeded random order: 15% (at least one) start-up controls, uniform over the
+    // whole measured duration from the spawn (mostly start-up: trivially safe, kept as a control); the rest one per
+    // equal slice of the measured store window (from the first session to exit, +20%), at a uniform point inside its
+    // slice: so every part of the window gets a kill. The window is measured again as the trials go (machine load
+    // changes it several-fold), so a point is a fraction of the window, turned into milliseconds at the kill.
+    type Point = { readonly control: boolean; readonly at: number };
+    const deck = (kills: number): Point[] => {
+      const controls = Math.max(1, Math.round(kills * 0.15));
+      const slices = kills - controls;
+      const points: Point[] = [
+        ...Array.from({ length: controls }, () => ({ control: true, at: rng() })),
+        ...Array.from({ length: slices }, (_, j) => ({ control: false, at: ((j + rng()) / slices) * 1.2 })),
+      ];
+      for (let i = points.length - 1; i > 0; i--) {
+        const j = Math.floor(rng() * (i + 1));
+        [points[i], points[j]] = [points[j]!, points[i]!];
+      }
+      return points;
+    };
+    // Each lane alternates publish and approve, starting with publish.
+    const perLane = [Math.ceil(TRIALS / 2), Math.floor(TRIALS / 2)];
+    const decks = {
+      publish: deck(perLane.reduce((n, k) => n + Math.ceil(k / 2), 0)),
+      approve: deck(perLane.reduce((n, k) => n + Math.floor(k / 2), 0)),
+    };
     const killPlan = (cmd: 'publish' | 'approve'): { afterConnectMs?: number; afterStartMs?: number } => {
-      const u = rng();
-      return rng() < 0.85 ? { afterConnectMs: u * cmdDur[cmd].window * 1.2 } : { afterStartMs: u * cmdDur[cmd].total };
+      const p = decks[cmd].pop() ?? { control: false, at: rng() * 1.2 };
+      return p.control ? { afterStartMs: p.at * cmdDur[cmd].total } : { afterConnectMs: p.at * cmdDur[cmd].window };
     };
     // One trial in 10 recovers in a fresh child process (lane a: publishes, lane b: approves).
     const respawnAt = { a: 8, b: 9 } as Record<string, number>;
@@ -524,7 +553,7 @@ t.test(
     };
 
     const started = performance.now();
-    await Promise.all([lane('a', Math.ceil(TRIALS / 2)), lane('b', Math.floor(TRIALS / 2))]);
+    await Promise.all([lane('a', perLane[0]!), lane('b', perLane[1]!)]);
     const secs = (performance.now() - started) / 1000;
 
     const final = await invariants(true);

@@ -64,6 +64,10 @@ t.test('policy validation never crashes', async (t) => {
   t.pass(`${n} generated policies validated without a crash`);
 });
 
+// A fixed number of generated files (not a time budget: the count, and so what is tested, must not depend on the
+// machine's load; a loaded machine got through 833 of them in the 25 s the run was once allowed).
+const CSV_RUNS = 2000;
+
 t.test('the CSV reader fails only with StatguardError', async (t) => {
   const dir = await tmp('sg-fuzz-csv-');
   const csv = path.join(dir, 'in.csv');
@@ -140,10 +144,11 @@ t.test('the CSV reader fails only with StatguardError', async (t) => {
         }
       },
     ),
-    { seed: SEED, numRuns: 2000, interruptAfterTimeLimit: 25_000 },
+    { seed: SEED, numRuns: CSV_RUNS },
   );
   counts.push(`CSV reader: ${ok + refused} files (${ok} released, ${refused} refused with a StatguardError)`);
-  t.ok(ok + refused >= 1500, `${ok + refused} generated files: ${ok} released, ${refused} refused cleanly`);
+  t.equal(ok + refused, CSV_RUNS, `${ok + refused} generated files: ${ok} released, ${refused} refused cleanly`);
+  t.ok(ok > 0 && refused > 0, 'both the accepting and the refusing paths were exercised');
 });
 
 t.test('every query parameter: no 500', async (t) => {
