@@ -15,7 +15,15 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { DEFAULT_CONFIG, type ApiConfig } from './config.ts';
 import { createContext } from './context.ts';
 import { ERRORS, problem, problemSchema, type ApiErrorCode } from './errors.ts';
-import { auditResponse, authenticate, errorHandler, frameworkErrors, notFound, securityHeaders } from './hooks.ts';
+import {
+  auditBeforeSend,
+  authenticate,
+  errorHandler,
+  frameworkErrors,
+  notFound,
+  rejectControlChars,
+  securityHeaders,
+} from './hooks.ts';
 import { registerOpenApi } from './openapi.ts';
 import { v1Routes } from './routes/v1.ts';
 import { webRoutes } from './routes/web.ts';
@@ -69,9 +77,10 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
 
   // Root hooks, added before the route plugins so that every plugin inherits them.
   app.addHook('onRequest', authenticate(ctx));
-  app.addHook('onResponse', auditResponse(ctx));
+  app.addHook('preValidation', rejectControlChars);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFound);
+  app.addHook('onSend', auditBeforeSend(ctx));
   app.addHook('onSend', securityHeaders);
   app.addHook('onClose', async () => ctx.audit.flush());
 

@@ -6,8 +6,6 @@ export interface ApiConfig {
   readonly rateLimit: { readonly perSecond: number; readonly burst: number } | null;
   /** Largest upload accepted by POST /v1/admin/releases, bytes. */
   readonly bodyLimit: number;
-  /** Read/denial audit rows are written in batches every this many ms (0: one insert per request). */
-  readonly auditFlushMs: number;
   /** How long a release's status/audience may be cached (changes made through this process are seen at once). */
   readonly releaseInfoTtlMs: number;
   /**
@@ -23,7 +21,6 @@ export const DEFAULT_CONFIG: ApiConfig = {
   maxCells: 100_000,
   rateLimit: { perSecond: 20, burst: 60 },
   bodyLimit: 50 * 1024 * 1024,
-  auditFlushMs: 50,
   releaseInfoTtlMs: 1000,
   dataRoots: [new URL('../fixtures', import.meta.url).pathname],
   policiesDir: new URL('../policies', import.meta.url).pathname,

@@ -77,7 +77,7 @@ export function createContext(
     store,
     config,
     cache,
-    audit: new AuditBuffer(store.db, config.auditFlushMs, (e) => log().error({ err: e }, 'audit write failed')),
+    audit: new AuditBuffer(store.db, (e) => log().error({ err: e }, 'audit write failed')),
     // Status/audience cache: exact within this process (approve/withdraw routes invalidate); changes made by another
     // process (CLI against a PostgreSQL server) are seen within releaseInfoTtlMs. Only existing rows are cached.
     async releaseInfo(id) {

@@ -185,6 +185,18 @@ export const ERRORS = {
     title: 'Too many requests',
     description: 'The caller exceeded its request rate; retry after the Retry-After seconds.',
   },
+  AUDIT_UNAVAILABLE: {
+    status: 503,
+    title: 'Audit unavailable',
+    description:
+      'The audit row of this request could not be committed (store full, read-only or failing); no data is served without its audit row. Retry later.',
+  },
+  AUDIT_CHAIN_BROKEN: {
+    status: 409,
+    title: 'Audit chain broken',
+    description:
+      'The hash chain of the audit log or the budget ledger does not verify (a row deleted, edited or re-ordered): no checkpoint is issued for it; `statguard audit verify` names the first broken link.',
+  },
   INTERNAL: {
     status: 500,
     title: 'Internal error',

@@ -9,8 +9,11 @@
  *   `config.roles`, declared on every route of those plugins (checked when the
  *   route is added); 401 for anonymous callers, 403 for other roles. It runs
  *   after schema validation, so a malformed request is 400 whoever sends it.
- * - `auditResponse` (root onResponse): every request to a route with
- *   `config.audit`, and every 401, whatever its outcome.
+ * - `rejectControlChars` (root preValidation): 400 for a path parameter or
+ *   query value with a control character (NUL), naming the parameter.
+ * - `auditBeforeSend` (root onSend, first): every request to a route with
+ *   `config.audit`, and every 401, whatever its outcome; the response waits
+ *   for its audit row's commit and becomes 503 AUDIT_UNAVAILABLE without it.
  * - `securityHeaders` (root onSend) on every response; `apiCsp` (onSend of the
  *   /v1 plugin) adds the JSON API's Content-Security-Policy.
  * - `errorHandler`, `notFound`, `frameworkErrors`: every error is
@@ -21,6 +24,7 @@ import { requireRole } from './access.ts';
 import type { AppContext } from './context.ts';
 import { ApiError, type ApiErrorCode } from './errors.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import type { AuditEntry } from './store/audit.ts';
 import { authenticate as authenticateKey } from './store/keys.ts';
 
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
@@ -70,34 +74,88 @@ export function guardRoles(app: FastifyInstance): void {
   });
 }
 
-export function auditResponse(ctx: AppContext) {
-  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const action = req.routeOptions.config?.audit;
-    const unauth = reply.statusCode === 401;
-    if ((!action && !unauth) || req.auditDone) return;
-    const s = reply.statusCode;
-    const outcome = s < 400 ? 'ok' : s >= 500 ? 'error' : 'denied';
-    const params = (req.params ?? {}) as Record<string, string>;
-    const target =
-      req.auditTarget ??
-      (params.id !== undefined ? (params.table !== undefined ? `${params.id}/${params.table}` : params.id) : null);
+/** The audit row of a request, or null when its route is not audited (and it is no 401). */
+function auditEntry(req: FastifyRequest, reply: FastifyReply): AuditEntry | null {
+  const action = req.routeOptions.config?.audit;
+  const s = reply.statusCode;
+  if ((!action && s !== 401) || req.auditDone) return null;
+  const params = (req.params ?? {}) as Record<string, string>;
+  const target =
+    req.auditTarget ??
+    (params.id !== undefined ? (params.table !== undefined ? `${params.id}/${params.table}` : params.id) : null);
+  return {
+    actor: req.actor ?? { caller: 'anonymous', role: 'anonymous' },
+    action: action ?? 'auth',
+    target: target ?? (s === 401 ? req.url.split('?')[0]! : null),
+    outcome: s < 400 ? 'ok' : s >= 500 ? 'error' : 'denied',
+    status: s,
+    detail: {
+      method: req.method,
+      request: req.id,
+      ...(req.problemCode ? { code: req.problemCode } : {}),
+      ...(req.auditDetail ?? {}),
+    },
+  };
+}
+
+/**
+ * Audit before the response leaves (root onSend, first of the onSend hooks): every request to a route with
+ * `config.audit`, and every 401, whatever its outcome. The response waits for its row's commit (group commit,
+ * audit-buffer.ts); when the row cannot be committed, the payload is dropped and the caller gets 503
+ * AUDIT_UNAVAILABLE instead: no audit row, no data.
+ */
+export function auditBeforeSend(ctx: AppContext) {
+  return async (req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
+    const entry = auditEntry(req, reply);
+    if (!entry) return payload;
     try {
-      await ctx.audit.push({
-        actor: req.actor ?? { caller: 'anonymous', role: 'anonymous' },
-        action: action ?? 'auth',
-        target: target ?? (unauth ? req.url.split('?')[0]! : null),
-        outcome,
-        status: s,
-        detail: {
-          method: req.method,
-          ...(req.problemCode ? { code: req.problemCode } : {}),
-          ...(req.auditDetail ?? {}),
-        },
-      });
+      await ctx.audit.push(entry);
+      return payload;
     } catch (e) {
-      req.log.error({ err: e }, 'audit write failed');
+      req.log.error({ err: e }, 'audit row not committed: response withheld');
+      if (payload && typeof (payload as { destroy?: unknown }).destroy === 'function')
+        (payload as { destroy(): void }).destroy();
+      for (const h of ['content-disposition', 'etag', 'last-modified', 'cache-control', 'content-length'])
+        reply.removeHeader(h);
+      const err = new ApiError(
+        'AUDIT_UNAVAILABLE',
+        'the audit row of this request could not be stored; nothing is served without it',
+      );
+      req.problemCode = err.code;
+      reply.code(err.status).type('application/problem+json');
+      return JSON.stringify(err.toProblem());
     }
   };
+}
+
+// C0 control characters and DEL: never a legitimate part of an id, a code or a filter.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Path parameters and query values with a control character (NUL above all) are refused with 400 naming the
+ * parameter (root preValidation: after authentication and the rate limit, before any value is used).
+ */
+export async function rejectControlChars(req: FastifyRequest): Promise<void> {
+  const check = (where: string, values: unknown): void => {
+    if (!values || typeof values !== 'object') return;
+    for (const [k, v] of Object.entries(values as Record<string, unknown>)) {
+      const bad = (Array.isArray(v) ? v : [v]).some((x) => typeof x === 'string' && CONTROL.test(x));
+      if (bad || CONTROL.test(k)) {
+        // The value itself is not echoed; the audit row stores a cleaned target.
+        req.auditTarget = `${where}:${k.replace(CONTROL, '?').slice(0, 64)}`;
+        throw new ApiError(
+          'BAD_REQUEST',
+          `${where} parameter ${JSON.stringify(k.replace(/[\u0000-\u001f\u007f]/g, '?'))} contains a control character`,
+          {
+            parameter: k,
+            in: where,
+          },
+        );
+      }
+    }
+  };
+  check('path', req.params);
+  check('query', req.query);
 }
 
 export async function securityHeaders(_req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {

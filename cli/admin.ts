@@ -16,6 +16,7 @@
 import { ApiError, ERRORS, type ApiErrorCode } from '../api/errors.ts';
 import type { Actor } from '../api/store/audit.ts';
 import type { BudgetState, ReleaseCost } from '../api/store/budget.ts';
+import { checkpoint, verifyChains, type Checkpoint, type VerifyReport } from '../api/store/chain.ts';
 import { credentialFile, readCredential } from '../api/store/credential.ts';
 import { openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
 import { createDataset, type DatasetInfo, type NewDataset } from '../api/store/datasets.ts';
@@ -62,6 +63,10 @@ export interface Admin {
   registerSigningKey(publicKeyPem: string, name: string): Promise<{ id: string; created: boolean }>;
   listSigningKeys(): Promise<SigningKeyInfo[]>;
   revokeSigningKey(id: string): Promise<void>;
+  /** Walk the audit and ledger hash chains (against a checkpoint exported earlier, when given). */
+  verifyAudit(cp: Checkpoint | null): Promise<VerifyReport>;
+  /** The verified heads of the chains. */
+  auditCheckpoint(): Promise<Checkpoint>;
   close(): Promise<void>;
 }
 
@@ -81,6 +86,8 @@ export function direct(store: Store, actor: Actor): Admin {
     registerSigningKey: (pem, name) => registerSigningKey(db, pem, name, actor),
     listSigningKeys: () => listSigningKeys(db),
     revokeSigningKey: (id) => revokeSigningKey(db, id, actor),
+    verifyAudit: (cp) => verifyChains(db, cp),
+    auditCheckpoint: () => checkpoint(db),
     close: () => store.close(),
   };
 }
@@ -164,6 +171,8 @@ function remote(holder: LockHolder, key: string, lockFile: string): Admin {
     revokeSigningKey: async (id) => {
       await call('POST', `/signing-keys/${enc(id)}/revoke`);
     },
+    verifyAudit: (cp) => call('POST', '/audit/verify', cp ? { checkpoint: cp } : {}),
+    auditCheckpoint: () => call('GET', '/audit/checkpoint'),
     close: async () => {},
   };
 }

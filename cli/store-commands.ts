@@ -11,6 +11,7 @@
  *   statguard datasets set-budget <dataset-id> [--rho <x>] [--epsilon <x>]
  *   statguard signing-keys register [--pem <file> | --local] [--name <name>]
  *   statguard signing-keys list | signing-keys revoke <key-id>
+ *   statguard audit verify [--checkpoint <file>] | audit checkpoint [--out <file>]
  *   statguard serve [--port <n>] [--host <h>] [--public] [--max-cells <n>]
  *
  * The store is PostgreSQL at DATABASE_URL when set, else embedded PGlite in
@@ -22,8 +23,9 @@
  * Exit codes: 0 ok, 1 failed, 2 usage (printed with API_USAGE). fastify loads
  * only for `serve`.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { parseCheckpoint, type Checkpoint } from '../api/store/chain.ts';
 import { ApiError } from '../api/errors.ts';
 import type { Actor } from '../api/store/audit.ts';
 import { openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
@@ -63,6 +65,7 @@ const COMMANDS: Readonly<Record<string, (r: Run) => Promise<number>>> = {
   contracts,
   datasets,
   'signing-keys': signingKeys,
+  audit,
   serve,
 };
 
@@ -276,6 +279,42 @@ async function datasets(run: Run): Promise<number> {
     `dataset ${id}: total rho ${b.totalRho} (spent ${b.spentRho}), total epsilon ${b.totalEpsilon} (spent ${b.spentEpsilon})\n`,
   );
   return 0;
+}
+
+/**
+ * `audit verify [--checkpoint <file>]`: walk the audit log's and the ledger's hash chains; exit 1 at the first broken
+ * link of either (row id and what is wrong). `audit checkpoint [--out <file>]`: print (or write) the verified heads.
+ */
+async function audit({ args, io, open }: Run): Promise<number> {
+  const { values, positionals } = parse(args, { checkpoint: { type: 'string' }, out: { type: 'string' } });
+  const sub = positionals[0];
+  if (positionals.length !== 1 || (sub !== 'verify' && sub !== 'checkpoint'))
+    throw new UsageError('expected audit verify or audit checkpoint');
+  if (sub === 'checkpoint') {
+    if (values.checkpoint !== undefined) throw new UsageError('--checkpoint belongs to audit verify');
+    const text = `${JSON.stringify(await (await open()).auditCheckpoint(), null, 2)}\n`;
+    if (values.out) {
+      await writeFile(values.out, text, { flag: 'wx' });
+      io.out(`checkpoint written to ${values.out}\n`);
+    } else io.out(text);
+    return 0;
+  }
+  if (values.out !== undefined) throw new UsageError('--out belongs to audit checkpoint');
+  let cp: Checkpoint | null = null;
+  if (values.checkpoint !== undefined) {
+    try {
+      cp = parseCheckpoint(await readFile(values.checkpoint, 'utf8'), values.checkpoint);
+    } catch (e) {
+      throw new UsageError(`--checkpoint: ${(e as Error).message}`);
+    }
+  }
+  const report = await (await open()).verifyAudit(cp);
+  for (const c of report.chains) {
+    if (c.broken)
+      io.out(`${c.chain}: BROKEN at ${c.broken.rowId ? `row ${c.broken.rowId}` : 'the head'}: ${c.broken.problem}\n`);
+    else io.out(`${c.chain}: ok, ${c.count} rows, head ${c.head}${cp ? ' (extends the checkpoint)' : ''}\n`);
+  }
+  return report.ok ? 0 : 1;
 }
 
 async function serve({ args, io }: Run): Promise<number> {
