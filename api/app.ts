@@ -9,8 +9,10 @@
  * the outcome (ok, denied, error). Errors are application/problem+json with a
  * code from errors.ts. The hooks are in hooks.ts, the routes in encapsulated
  * plugins under routes/ (see README.md), which get the shared state as their
- * `ctx` option.
+ * `ctx` option. Logging is on by default: JSON lines to stderr with a request id
+ * (see BuildOptions.logger).
  */
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DEFAULT_CONFIG, type ApiConfig } from './config.ts';
 import { createContext } from './context.ts';
@@ -38,16 +40,44 @@ export interface BuildOptions {
   readonly public?: boolean;
   /** Path of the policy JSON Schema served at /v1/policy-schema. */
   readonly policySchemaPath?: string;
-  /** fastify logger option (default off): true, or pino options such as { level, stream } (tests capture log lines this way). */
-  readonly logger?: boolean | { readonly level?: string; readonly stream?: { write(line: string): void } };
+  /**
+   * Log options (fastify's pino; JSON lines): level (default STATGUARD_LOG_LEVEL, else 'info'; 'silent' turns it off)
+   * and stream (default stderr; tests capture lines this way). `false` is `{ level: 'silent' }`. Authorization
+   * headers are redacted whatever the options; bodies and cell values are never logged (only method, URL, status).
+   */
+  readonly logger?: false | { readonly level?: string; readonly stream?: { write(line: string): void } };
   /** The server's clock for release expiry (default: the system clock; tests move it). */
   readonly now?: () => Date;
+}
+
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'authorization',
+  'key',
+  '*.key',
+  'body',
+  '*.body',
+];
+
+function loggerOptions(o: BuildOptions['logger']): Record<string, unknown> {
+  const level = o === false ? 'silent' : (o?.level ?? process.env.STATGUARD_LOG_LEVEL ?? 'info');
+  return {
+    level,
+    stream: (o ? o.stream : undefined) ?? process.stderr,
+    redact: { paths: REDACT, censor: '[redacted]' },
+  };
 }
 
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   const config: ApiConfig = { ...DEFAULT_CONFIG, ...opts.config };
   const app = Fastify({
-    logger: (opts.logger ?? false) as boolean,
+    logger: loggerOptions(opts.logger),
+    // Request ids are made here (never taken from a request header), returned as x-request-id, logged with every
+    // line of the request and stored in its audit row (detail.request).
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
     bodyLimit: config.bodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
     frameworkErrors,

@@ -158,7 +158,8 @@ export async function rejectControlChars(req: FastifyRequest): Promise<void> {
   check('query', req.query);
 }
 
-export async function securityHeaders(_req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+export async function securityHeaders(req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  reply.header('x-request-id', req.id);
   reply.header('x-content-type-options', 'nosniff');
   reply.header('x-frame-options', 'DENY');
   reply.header('referrer-policy', 'no-referrer');
