@@ -12,6 +12,7 @@
  *   statguard signing-keys register [--pem <file> | --local] [--name <name>]
  *   statguard signing-keys list | signing-keys revoke <key-id>
  *   statguard audit verify [--checkpoint <file>] | audit checkpoint [--out <file>]
+ *   statguard db grant <role>   (PostgreSQL server: as DATABASE_OWNER_URL, else DATABASE_URL)
  *   statguard serve [--port <n>] [--host <h>] [--public] [--max-cells <n>]
  *
  * The store is PostgreSQL at DATABASE_URL when set, else embedded PGlite in
@@ -30,6 +31,7 @@ import { ApiError } from '../api/errors.ts';
 import type { Actor } from '../api/store/audit.ts';
 import { openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
 import { parseRelease } from '../api/store/release-dir.ts';
+import { grantApiRole } from '../api/store/roles.ts';
 import { readReleaseFiles, ReleaseInvalid } from '../engine/release/index.ts';
 import { connect, direct, type Admin } from './admin.ts';
 import { parse, usageFailure, UsageError, type Io } from './io.ts';
@@ -66,6 +68,7 @@ const COMMANDS: Readonly<Record<string, (r: Run) => Promise<number>>> = {
   datasets,
   'signing-keys': signingKeys,
   audit,
+  db,
   serve,
 };
 
@@ -315,6 +318,26 @@ async function audit({ args, io, open }: Run): Promise<number> {
     else io.out(`${c.chain}: ok, ${c.count} rows, head ${c.head}${cp ? ' (extends the checkpoint)' : ''}\n`);
   }
   return report.ok ? 0 : 1;
+}
+
+/** `db grant <role>`: migrate the server store as its owner and give `role` the API's least privileges. */
+async function db({ args, io }: Run): Promise<number> {
+  const { positionals } = parse(args, {});
+  if (positionals.length !== 2 || positionals[0] !== 'grant') throw new UsageError('expected db grant <role>');
+  const env = storeOptionsFromEnv();
+  const owner = env.ownerUrl ?? env.databaseUrl;
+  if (!owner) throw new UsageError('db grant needs a PostgreSQL server: set DATABASE_OWNER_URL (or DATABASE_URL)');
+  const store = lent ?? (await openStore({ databaseUrl: owner }));
+  try {
+    await grantApiRole(store.db, positionals[1]!);
+  } finally {
+    if (!lent) await store.close();
+  }
+  io.out(
+    `role ${positionals[1]} may now read the store and only insert into audit_log and budget_ledger; ` +
+      'serve with DATABASE_URL naming it and DATABASE_OWNER_URL naming the owner\n',
+  );
+  return 0;
 }
 
 async function serve({ args, io }: Run): Promise<number> {

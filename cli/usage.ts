@@ -23,8 +23,11 @@ export const API_USAGE = `Publication store and API:
   statguard audit verify [--checkpoint <file>]        check the audit log's and the ledger's hash chains (exit 1 at
                                                       the first broken link; with a checkpoint: also a rewrite)
   statguard audit checkpoint [--out <file>]           print or write the chains' verified heads (count and hash)
+  statguard db grant <role>                           PostgreSQL server: give an existing role the API's least
+                                                      privileges (audit log and ledger: select and insert only)
   statguard serve [--port <n>] [--host <addr>] [--public] [--max-cells <n>]
-Store: PostgreSQL at DATABASE_URL if set, else embedded in STATGUARD_DATA_DIR (default .statguard/db).
+Store: PostgreSQL at DATABASE_URL if set (migrated as DATABASE_OWNER_URL when set), else embedded in
+STATGUARD_DATA_DIR (default .statguard/db).
 `;
 
 /** Every command. */

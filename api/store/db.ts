@@ -16,12 +16,17 @@ import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import { acquireLock, type LockOptions, type StoreLock } from './lock.ts';
-import { migrationProvider } from './migrations.ts';
+import { MIGRATIONS, migrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
 
 export interface StoreOptions {
   /** PostgreSQL connection string; when set, the server is used instead of PGlite. */
   readonly databaseUrl?: string | undefined;
+  /**
+   * The tables' owner on the server (DATABASE_OWNER_URL): migrations run through it, so that `databaseUrl` may be a
+   * least-privilege role (store/roles.ts). Without it, pending migrations run through `databaseUrl`.
+   */
+  readonly ownerUrl?: string | undefined;
   /** PGlite data folder, or 'memory' for an in-memory store (tests). Default `.statguard/db`. */
   readonly dataDir?: string | undefined;
   /** Pool size for the server dialect (default 10). */
@@ -92,12 +97,32 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     }
   };
   try {
-    await migrate(db);
+    if (opts.databaseUrl && opts.ownerUrl) {
+      const owner = new Kysely<Database>({
+        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: opts.ownerUrl, max: 1 }) }),
+      });
+      try {
+        await migrate(owner);
+      } finally {
+        await owner.destroy();
+      }
+    } else if (await pending(db)) await migrate(db);
   } catch (e) {
     await close();
     throw e;
   }
   return { db, kind, location, lock, close };
+}
+
+/** Whether a migration is not applied yet (a store migrated by its owner is opened by the API role without DDL). */
+async function pending(db: Kysely<Database>): Promise<boolean> {
+  try {
+    const r = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db);
+    const done = new Set(r.rows.map((x) => x.name));
+    return Object.keys(MIGRATIONS).some((m) => !done.has(m));
+  } catch {
+    return true; // no migration table yet
+  }
 }
 
 /** Apply every pending migration; throws naming the failed one. */
@@ -116,10 +141,18 @@ export async function dbNow(db: Kysely<Database>): Promise<Date> {
   return new Date(r.rows[0]!.now);
 }
 
-/** Store location from the environment: DATABASE_URL (a PostgreSQL server) or STATGUARD_DATA_DIR (embedded). */
-export function storeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): { databaseUrl?: string; dataDir?: string } {
+/**
+ * Store location from the environment: DATABASE_URL (a PostgreSQL server; DATABASE_OWNER_URL, when set, the owner
+ * that runs the migrations) or STATGUARD_DATA_DIR (embedded).
+ */
+export function storeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): {
+  databaseUrl?: string;
+  ownerUrl?: string;
+  dataDir?: string;
+} {
   return {
     ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
+    ...(env.DATABASE_OWNER_URL ? { ownerUrl: env.DATABASE_OWNER_URL } : {}),
     ...(env.STATGUARD_DATA_DIR ? { dataDir: env.STATGUARD_DATA_DIR } : {}),
   };
 }
