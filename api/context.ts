@@ -71,15 +71,15 @@ export function createContext(
   log: () => FastifyBaseLogger,
 ): AppContext {
   const { store, config } = opts;
-  const infos = new Map<string, { at: number; info: ReleaseInfo }>();
+  const infos = new Map<string, { at: number; info: ReleaseInfo | undefined }>();
   const cache = new ReleaseCache(store.db);
   return {
     store,
     config,
     cache,
     audit: new AuditBuffer(store.db, (e) => log().error({ err: e }, 'audit write failed')),
-    // Status/audience cache: exact within this process (approve/withdraw routes invalidate); changes made by another
-    // process (CLI against a PostgreSQL server) are seen within releaseInfoTtlMs. Only existing rows are cached.
+    // Status/audience cache: exact within this process (upload/approve/withdraw routes invalidate); changes made by
+    // another process (CLI against a PostgreSQL server) are seen within releaseInfoTtlMs. Absent ids are cached too.
     async releaseInfo(id) {
       const hit = infos.get(id);
       const now = performance.now();
@@ -89,10 +89,10 @@ export function createContext(
         .select(['id', 'status', 'audience', 'expires'])
         .where('id', '=', id)
         .executeTakeFirst();
-      if (row) {
-        infos.set(id, { at: now, info: row });
-        if (infos.size > 10_000) infos.delete(infos.keys().next().value!);
-      }
+      // Absent ids are cached like existing ones (issue 17, finding 6): a restricted release and an absent one take
+      // the same path (one lookup, then the cache), so neither answers faster than the other.
+      infos.set(id, { at: now, info: row });
+      if (infos.size > 10_000) infos.delete(infos.keys().next().value!);
       return row;
     },
     invalidate(id) {

@@ -197,6 +197,12 @@ export const ERRORS = {
     description:
       'The hash chain of the audit log or the budget ledger does not verify (a row deleted, edited or re-ordered): no checkpoint is issued for it; `statguard audit verify` names the first broken link.',
   },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    title: 'Store unavailable',
+    description:
+      "The embedded store's folder could not be opened: it is not writable (read-only file system or permissions), or PGlite failed on it; the message names the folder.",
+  },
   INTERNAL: {
     status: 500,
     title: 'Internal error',

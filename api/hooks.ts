@@ -31,6 +31,7 @@ export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
 export function sendProblem(reply: FastifyReply, err: ApiError): FastifyReply {
   reply.request.problemCode = err.code;
+  if (err.status === 401) reply.header('www-authenticate', 'Bearer realm="statguard"');
   if (err.code === 'RATE_LIMITED' && typeof err.extra.retryAfter === 'number')
     reply.header('retry-after', String(err.extra.retryAfter));
   return reply.code(err.status).type('application/problem+json').send(JSON.stringify(err.toProblem()));

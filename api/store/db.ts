@@ -9,12 +9,13 @@
  * before PGlite touches the folder and released by `close()`; a folder held
  * by a live process is refused with StoreHeld (STORE_LOCKED) naming it.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
+import { ApiError } from '../errors.ts';
 import { acquireLock, type LockOptions, type StoreLock } from './lock.ts';
 import { MIGRATIONS, migrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
@@ -81,6 +82,9 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
       try {
         await mkdir(location, { recursive: true });
         client = new PGlite(location);
+        await client.waitReady.catch(async (e: unknown) => {
+          throw await storeOpenError(location, e);
+        });
       } catch (e) {
         await lock.release();
         throw e;
@@ -112,6 +116,29 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     throw e;
   }
   return { db, kind, location, lock, close };
+}
+
+/**
+ * Why an embedded store folder did not open, in words naming it (PGlite itself only says "PGlite failed to
+ * initialize properly"): a folder this process cannot write (read-only file system or permissions), else PGlite's
+ * own reason.
+ */
+async function storeOpenError(location: string, e: unknown): Promise<ApiError> {
+  const probe = path.join(location, `.statguard-write-probe-${process.pid}`);
+  try {
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (w) {
+    return new ApiError(
+      'STORE_UNAVAILABLE',
+      `the store folder ${location} is not writable (${(w as NodeJS.ErrnoException).code ?? (w as Error).message}): ` +
+        'the embedded store needs to write its folder; fix its permissions or mount, or set STATGUARD_DATA_DIR',
+    );
+  }
+  return new ApiError(
+    'STORE_UNAVAILABLE',
+    `the store folder ${location} could not be opened: ${(e as Error)?.message ?? String(e)}`,
+  );
 }
 
 /** Whether a migration is not applied yet (a store migrated by its owner is opened by the API role without DDL). */
