@@ -16,6 +16,7 @@ import { cleanEntry, insertAuditRows, type AuditEntry } from './store/audit.ts';
 import type { Database } from './store/schema.ts';
 
 const MAX_BATCH = 500;
+const GATHER_TURNS = 4;
 
 export class AuditUnavailable extends Error {
   constructor(cause: unknown) {
@@ -53,12 +54,25 @@ export class AuditBuffer {
   }
 
   private async drain(): Promise<void> {
-    // Rows pushed in the same turn of the event loop join the first batch.
-    await new Promise<void>((r) => setImmediate(r));
     try {
-      while (this.queue.length > 0) await this.commit(this.queue.splice(0, MAX_BATCH));
+      while (this.queue.length > 0) {
+        await this.gather();
+        await this.commit(this.queue.splice(0, MAX_BATCH));
+      }
     } finally {
       this.draining = null;
+    }
+  }
+
+  /**
+   * Let the requests the event loop is already handling join the batch: yield while the queue still grows (a few
+   * turns at most), never on a timer, so an idle server commits a lone row at once.
+   */
+  private async gather(): Promise<void> {
+    for (let turns = 0; turns < GATHER_TURNS && this.queue.length < MAX_BATCH; turns++) {
+      const before = this.queue.length;
+      await new Promise<void>((r) => setImmediate(r));
+      if (this.queue.length === before && turns > 0) return;
     }
   }
 

@@ -168,11 +168,15 @@ for (const d of dialects()) {
         `DELETE FROM audit_log WHERE id = ${victim}`,
         `UPDATE chain_heads SET seq = 0, hash = repeat('0', 64) WHERE chain = 'audit_log'`,
         `UPDATE audit_log SET seq = -seq`,
-        `DO $$ DECLARE r audit_log; l record; BEGIN
+        `DO $$ DECLARE r audit_log; hd record; h text; BEGIN
            FOR r IN SELECT * FROM audit_log ORDER BY seq DESC LOOP
-             l := statguard_chain_link('audit_log', statguard_audit_content(r));
-             UPDATE audit_log SET seq = l.o_seq, prev_hash = l.o_prev, hash = l.o_hash WHERE id = r.id;
-           END LOOP; END $$`,
+             hd := statguard_chain_head('audit_log');
+             h := statguard_chain_push('audit_log', hd.o_seq + 1, hd.o_hash, statguard_audit_content(r));
+             UPDATE audit_log SET seq = hd.o_seq + 1, prev_hash = hd.o_hash, hash = h WHERE id = r.id;
+           END LOOP;
+           hd := statguard_chain_head('audit_log');
+           UPDATE chain_heads SET seq = hd.o_seq, hash = hd.o_hash WHERE chain = 'audit_log';
+         END $$`,
       );
       t.ok((await verifyChains(db)).ok, 'without a checkpoint the rewrite is consistent');
       const b = broken(await verifyChains(db, cp), 'audit_log');
