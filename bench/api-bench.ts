@@ -89,7 +89,9 @@ for (const [n, q] of queries) {
     .select(store.db.fn.countAll<string>().as('n'))
     .executeTakeFirstOrThrow();
   const bareRes = await run(`${bareAddr}/bare/${n}`);
+  const cpu0 = process.cpuUsage();
   const apiRes = await run(`${apiAddr}${q}`);
+  const cpu = process.cpuUsage(cpu0);
   const after = await store.db
     .selectFrom('audit_log')
     .select(store.db.fn.countAll<string>().as('n'))
@@ -98,6 +100,8 @@ for (const [n, q] of queries) {
   console.log(`${n}: GET ${q.replace(apiAddr, '')} -> ${cells} cells, ${(body.length / 1024).toFixed(1)} KiB JSON`);
   console.log(line('bare', bareRes));
   console.log(line('api', apiRes));
+  // Server CPU per request (this process; the load generator runs in its own): steadier than req/s on a shared machine.
+  console.log(`  api server CPU ${((cpu.user + cpu.system) / apiRes.requests.total).toFixed(0)} us per request`);
   console.log(
     `  api/bare throughput ${(ratio * 100).toFixed(0)}% (target >= 50%: ${ratio >= 0.5 ? 'met' : 'NOT met'}); api p99 ${apiRes.latency.p99} ms (target < 50 ms: ${apiRes.latency.p99 < 50 ? 'met' : 'NOT met'}); audit rows written ${Number(after.n) - Number(before.n)} for ${apiRes.requests.total} requests`,
   );
