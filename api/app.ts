@@ -3,10 +3,13 @@
  *
  *   build({ store, config?, public? }) -> FastifyInstance
  *
- * Every request is authenticated first (no header = anonymous; a bad key is
- * 401, never anonymous), rate-limited per caller on /v1/, and audited when its
- * route reads a release or changes anything (route config `audit`), whatever
- * the outcome (ok, denied, error). Errors are application/problem+json with a
+ * Every request is rate-limited per client address first, then authenticated
+ * (no header = anonymous; a bad key is 401, never anonymous), rate-limited per
+ * caller on /v1/, and audited when its route reads a release or changes
+ * anything (route config `audit`), whatever the outcome (ok, denied, error);
+ * refusals are counted per caller, route and minute (denials.ts). Bodies are
+ * limited per route before they are read (a few KB except the upload and
+ * preview routes), and role guards run before any body is read. Errors are application/problem+json with a
  * code from errors.ts. The hooks are in hooks.ts, the routes in encapsulated
  * plugins under routes/ (see README.md), which get the shared state as their
  * `ctx` option. Logging is on by default: JSON lines to stderr with a request id
@@ -22,10 +25,12 @@ import {
   authenticate,
   errorHandler,
   frameworkErrors,
+  limitAddress,
   notFound,
   rejectControlChars,
   securityHeaders,
 } from './hooks.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { registerOpenApi } from './openapi.ts';
 import { v1Routes } from './routes/v1.ts';
 import { webRoutes } from './routes/web.ts';
@@ -81,14 +86,22 @@ function loggerOptions(o: BuildOptions['logger']): Record<string, unknown> {
 }
 
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
-  const config: ApiConfig = { ...DEFAULT_CONFIG, ...opts.config };
+  const given = opts.config ?? {};
+  const config: ApiConfig = {
+    ...DEFAULT_CONFIG,
+    // rateLimit: null turns every limiter off unless the address limit is given too.
+    ...(given.rateLimit === null && !('addressRateLimit' in given) ? { addressRateLimit: null } : {}),
+    ...given,
+  };
   const app = Fastify({
     logger: loggerOptions(opts.logger),
     // Request ids are made here (never taken from a request header), returned as x-request-id, logged with every
     // line of the request and stored in its audit row (detail.request).
     genReqId: requestId,
     requestIdHeader: false,
-    bodyLimit: config.bodyLimit,
+    // Every route's body limit unless the route sets its own (the upload and preview routes); fastify refuses a larger
+    // Content-Length before reading, and stops reading a chunked body at the limit.
+    bodyLimit: config.requestBodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
     frameworkErrors,
   });
@@ -115,14 +128,23 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   app.addSchema(tableJson);
   await registerOpenApi(app);
 
-  // Root hooks, added before the route plugins so that every plugin inherits them.
+  // Root hooks, added before the route plugins so that every plugin inherits them: the address limit first, before
+  // authentication looks a key up.
+  if (config.addressRateLimit) {
+    const { perSecond, burst } = config.addressRateLimit;
+    app.addHook('onRequest', limitAddress(new RateLimiter(perSecond, burst)));
+  }
   app.addHook('onRequest', authenticate(ctx));
   app.addHook('preValidation', rejectControlChars);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFound);
   app.addHook('onSend', auditBeforeSend(ctx));
   app.addHook('onSend', securityHeaders);
-  app.addHook('onClose', async () => ctx.audit.flush());
+  app.addHook('onClose', async () => {
+    ctx.previews.close();
+    await ctx.denials.close();
+    await ctx.audit.flush();
+  });
 
   await app.register(v1Routes, { ctx, prefix: '/v1/' });
   await app.register(webRoutes, { ctx });

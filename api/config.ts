@@ -4,8 +4,19 @@ export interface ApiConfig {
   readonly maxCells: number;
   /** Token bucket per caller (API key, or client address for anonymous callers); null disables rate limiting. */
   readonly rateLimit: { readonly perSecond: number; readonly burst: number } | null;
-  /** Largest upload accepted by POST /v1/admin/releases, bytes. */
+  /**
+   * Token bucket per client address, taken by every request before authentication (so a flood of bad keys costs no
+   * key lookup past it); null: none. Left unset with `rateLimit: null`, it is off too.
+   */
+  readonly addressRateLimit: { readonly perSecond: number; readonly burst: number } | null;
+  /** Largest upload accepted by POST /v1/admin/releases (the officer's upload route, and only it), bytes. */
   readonly bodyLimit: number;
+  /** Largest body of every other route (checked before the body is parsed), bytes. */
+  readonly requestBodyLimit: number;
+  /** Largest body of POST /v1/previews (one or two policy documents), bytes. */
+  readonly previewBodyLimit: number;
+  /** Previews run in worker threads (api/preview-pool.ts), within these limits. */
+  readonly preview: PreviewLimits;
   /** How long a release's status/audience may be cached (changes made through this process are seen at once). */
   readonly releaseInfoTtlMs: number;
   /**
@@ -17,10 +28,25 @@ export interface ApiConfig {
   readonly policiesDir: string;
 }
 
+export interface PreviewLimits {
+  /** Cells a preview may compute (every table of the policy, of the compared policy, and once per sweep point): past it 413 PREVIEW_TOO_LARGE, before any work. */
+  readonly maxCells: number;
+  /** Wall time of one preview; past it the worker is terminated and the request gets 503 PREVIEW_TIMEOUT. */
+  readonly timeoutMs: number;
+  /** Old-generation heap of a preview's worker (resourceLimits); past it 503 PREVIEW_MEMORY. */
+  readonly memoryMb: number;
+  /** Previews running at once; one more gets 503 PREVIEW_BUSY with Retry-After. */
+  readonly concurrency: number;
+}
+
 export const DEFAULT_CONFIG: ApiConfig = {
   maxCells: 100_000,
   rateLimit: { perSecond: 20, burst: 60 },
+  addressRateLimit: { perSecond: 100, burst: 200 },
   bodyLimit: 50 * 1024 * 1024,
+  requestBodyLimit: 16 * 1024,
+  previewBodyLimit: 1024 * 1024,
+  preview: { maxCells: 2_000_000, timeoutMs: 120_000, memoryMb: 1536, concurrency: 2 },
   releaseInfoTtlMs: 1000,
   dataRoots: [new URL('../fixtures', import.meta.url).pathname],
   policiesDir: new URL('../policies', import.meta.url).pathname,

@@ -1,8 +1,8 @@
 /**
  * The state every route plugin shares, created once per app by `build()` and
  * passed to the plugins as their `ctx` option: the store, the service limits,
- * the release cache, the audit buffer and a short-lived cache of release
- * status and audience.
+ * the release cache, the audit buffer, the denial counter, the preview worker
+ * pool and a short-lived cache of release status and audience.
  *
  * Also declares what fastify carries for statguard: the request's actor and
  * audit fields, and the route config keys `audit` (audit action) and `roles`
@@ -13,7 +13,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import { AuditBuffer } from './audit-buffer.ts';
 import { ReleaseCache } from './cache.ts';
 import type { ApiConfig } from './config.ts';
+import { DenialCounter } from './denials.ts';
 import type { ApiErrorCode } from './errors.ts';
+import { PreviewPool } from './preview-pool.ts';
 import type { Actor } from './store/audit.ts';
 import type { Store } from './store/db.ts';
 
@@ -32,6 +34,10 @@ export interface AppContext {
   readonly policySchemaPath: string;
   readonly publicOnly: boolean;
   readonly audit: AuditBuffer;
+  /** Refusals counted per caller, route and minute, written through `audit` (denials.ts). */
+  readonly denials: DenialCounter;
+  /** The worker threads previews run in, within the configured limits (preview-pool.ts). */
+  readonly previews: PreviewPool;
   /** The clock release expiry is judged by (store/expiry.ts). */
   now(): Date;
   /** Release status and audience, cached briefly (see releaseInfo). */
@@ -73,11 +79,15 @@ export function createContext(
   const { store, config } = opts;
   const infos = new Map<string, { at: number; info: ReleaseInfo | undefined }>();
   const cache = new ReleaseCache(store.db);
+  const onAuditError = (e: unknown): void => log().error({ err: e }, 'audit write failed');
+  const audit = new AuditBuffer(store.db, onAuditError);
   return {
     store,
     config,
     cache,
-    audit: new AuditBuffer(store.db, (e) => log().error({ err: e }, 'audit write failed')),
+    audit,
+    denials: new DenialCounter((e) => audit.push(e), opts.now, onAuditError),
+    previews: new PreviewPool(config.preview, (msg) => log().error(msg)),
     // Status/audience cache: exact within this process (upload/approve/withdraw routes invalidate); changes made by
     // another process (CLI against a PostgreSQL server) are seen within releaseInfoTtlMs. Absent ids are cached too.
     async releaseInfo(id) {

@@ -88,6 +88,12 @@ export const ERRORS = {
     description:
       'The dataset already has published (or withdrawn) releases under a regime that would void this one: all published releases of a dataset use one protection regime (sdc, dp or ckm), since the output of one regime voids the guarantee of another.',
   },
+  RELEASE_NOT_AUDITED: {
+    status: 409,
+    title: 'Release not audited against the published releases of its dataset',
+    description:
+      'An sdc release is published only when its signed manifest lists every release of its dataset that is or was published (cross-release disclosure control: the secure zone audited it together with them). The message names the releases it was not audited against and the cells a comparison exposes (suppressed there but published here, or changed since), never a value; run `statguard release` again (it reads the published releases from the store) and publish the new directory.',
+  },
   STORE_LOCKED: {
     status: 409,
     title: 'Store held by another process',
@@ -178,12 +184,35 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: {
     status: 413,
     title: 'Payload too large',
-    description: 'The request body exceeds the upload limit (bodyLimit).',
+    description:
+      "The request body exceeds its route's limit: a few KB on most routes, the preview limit on POST /v1/previews, the upload limit (bodyLimit) on the officer's upload route only.",
+  },
+  PREVIEW_TOO_LARGE: {
+    status: 413,
+    title: 'Preview too large',
+    description:
+      "The preview would compute more cells than the server's preview limit (every table, the compared policy's, and once per sweep point); refused before any work.",
   },
   RATE_LIMITED: {
     status: 429,
     title: 'Too many requests',
-    description: 'The caller exceeded its request rate; retry after the Retry-After seconds.',
+    description:
+      'The client address (before authentication) or the caller (API key, or address when anonymous) exceeded its request rate; retry after the Retry-After seconds.',
+  },
+  PREVIEW_BUSY: {
+    status: 503,
+    title: 'Previews busy',
+    description: 'As many previews as the server runs at once are running; retry after the Retry-After seconds.',
+  },
+  PREVIEW_TIMEOUT: {
+    status: 503,
+    title: 'Preview timed out',
+    description: "The preview ran longer than the server's time limit; its worker thread was stopped.",
+  },
+  PREVIEW_MEMORY: {
+    status: 503,
+    title: 'Preview out of memory',
+    description: "The preview needed more memory than the server's limit; its worker thread was stopped.",
   },
   AUDIT_UNAVAILABLE: {
     status: 503,

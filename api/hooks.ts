@@ -1,19 +1,27 @@
 /**
  * The request lifecycle shared by every route, as fastify hooks and handlers:
  *
+ * - `limitAddress` (root onRequest, first): token bucket per client address,
+ *   before authentication, so that a flood of bad keys is refused (429)
+ *   before any key lookup.
  * - `authenticate` (root onRequest): no header = anonymous; a malformed,
  *   unknown or revoked key is 401, never anonymous.
  * - `rateLimit` (onRequest of the /v1 plugin, after authenticate): token
  *   bucket per key, per client address when anonymous; 429 with Retry-After.
- * - `guardRoles` (preHandler of the admin and preview plugins): the route's
+ * - `guardRoles` (onRequest of the admin and preview plugins): the route's
  *   `config.roles`, declared on every route of those plugins (checked when the
  *   route is added); 401 for anonymous callers, 403 for other roles. It runs
- *   after schema validation, so a malformed request is 400 whoever sends it.
+ *   before the body is read or parsed (onRequest), so a caller without the
+ *   role never costs a body parse (a 401 or 403 before 400).
+ * - Every problem answered before the request body was read closes the
+ *   connection, so an unread body (up to the route's limit) is not drained.
  * - `rejectControlChars` (root preValidation): 400 for a path parameter or
  *   query value with a control character (NUL), naming the parameter.
  * - `auditBeforeSend` (root onSend, first): every request to a route with
- *   `config.audit`, and every 401, whatever its outcome; the response waits
- *   for its audit row's commit and becomes 503 AUDIT_UNAVAILABLE without it.
+ *   `config.audit`, whatever its outcome; the response waits for its audit
+ *   row's commit and becomes 503 AUDIT_UNAVAILABLE without it. Denials of
+ *   anonymous callers, and every 401, 413 and 429, are counted per caller,
+ *   route and minute (denials.ts) instead of one row each.
  * - `securityHeaders` (root onSend) on every response; `apiCsp` (onSend of the
  *   /v1 plugin) adds the JSON API's Content-Security-Policy.
  * - `errorHandler`, `notFound`, `frameworkErrors`: every error is
@@ -22,9 +30,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireRole } from './access.ts';
 import type { AppContext } from './context.ts';
+import { isCountedDenial, MAX_ROUTE } from './denials.ts';
 import { ApiError, type ApiErrorCode } from './errors.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import type { AuditEntry } from './store/audit.ts';
 import { authenticate as authenticateKey } from './store/keys.ts';
 
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
@@ -32,9 +40,31 @@ export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 export function sendProblem(reply: FastifyReply, err: ApiError): FastifyReply {
   reply.request.problemCode = err.code;
   if (err.status === 401) reply.header('www-authenticate', 'Bearer realm="statguard"');
-  if (err.code === 'RATE_LIMITED' && typeof err.extra.retryAfter === 'number')
-    reply.header('retry-after', String(err.extra.retryAfter));
+  if (typeof err.extra.retryAfter === 'number') reply.header('retry-after', String(err.extra.retryAfter));
+  if (unreadBody(reply.request)) reply.header('connection', 'close');
   return reply.code(err.status).type('application/problem+json').send(JSON.stringify(err.toProblem()));
+}
+
+/** The request announced a body that has not been read (nor parsed): answering now leaves it unread. */
+function unreadBody(req: FastifyRequest): boolean {
+  const raw = req.raw;
+  const announced = (raw.headers['content-length'] ?? '0') !== '0' || raw.headers['transfer-encoding'] !== undefined;
+  return announced && req.body === undefined && !raw.complete;
+}
+
+/** Refusal of a rate limiter, with the seconds to wait. */
+function rateLimited(wait: number, who: string): ApiError {
+  return new ApiError('RATE_LIMITED', `too many requests from this ${who}; retry in ${Math.ceil(wait)} s`, {
+    retryAfter: Math.ceil(wait),
+  });
+}
+
+/** Before authentication: every request takes a token of its client address's bucket. */
+export function limitAddress(limiter: RateLimiter) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const wait = limiter.take(`ip:${req.ip}`);
+    return wait > 0 ? sendProblem(reply, rateLimited(wait, 'address')) : undefined;
+  };
 }
 
 export function authenticate(ctx: AppContext) {
@@ -54,14 +84,7 @@ export function rateLimit(limiter: RateLimiter) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const who = req.actor.role === 'anonymous' ? `ip:${req.ip}` : `key:${req.actor.caller}`;
     const wait = limiter.take(who);
-    if (wait > 0)
-      return sendProblem(
-        reply,
-        new ApiError('RATE_LIMITED', `too many requests from this caller; retry in ${Math.ceil(wait)} s`, {
-          retryAfter: Math.ceil(wait),
-        }),
-      );
-    return undefined;
+    return wait > 0 ? sendProblem(reply, rateLimited(wait, 'caller')) : undefined;
   };
 }
 
@@ -70,47 +93,57 @@ export function guardRoles(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     if (!route.config?.roles?.length) throw new Error(`route ${route.method} ${route.url} declares no roles`);
   });
-  app.addHook('preHandler', async (req) => {
+  // onRequest: before the body is read, so a caller without the role never has a body parsed.
+  app.addHook('onRequest', async (req) => {
     requireRole(req.actor, ...req.routeOptions.config.roles!);
   });
 }
 
-/** The audit row of a request, or null when its route is not audited (and it is no 401). */
-function auditEntry(req: FastifyRequest, reply: FastifyReply): AuditEntry | null {
-  const action = req.routeOptions.config?.audit;
-  const s = reply.statusCode;
-  if ((!action && s !== 401) || req.auditDone) return null;
-  const params = (req.params ?? {}) as Record<string, string>;
-  const target =
-    req.auditTarget ??
-    (params.id !== undefined ? (params.table !== undefined ? `${params.id}/${params.table}` : params.id) : null);
-  return {
-    actor: req.actor ?? { caller: 'anonymous', role: 'anonymous' },
-    action: action ?? 'auth',
-    target: target ?? (s === 401 ? req.url.split('?')[0]! : null),
-    outcome: s < 400 ? 'ok' : s >= 500 ? 'error' : 'denied',
-    status: s,
-    detail: {
-      method: req.method,
-      request: req.id,
-      ...(req.problemCode ? { code: req.problemCode } : {}),
-      ...(req.auditDetail ?? {}),
-    },
-  };
-}
-
 /**
  * Audit before the response leaves (root onSend, first of the onSend hooks): every request to a route with
- * `config.audit`, and every 401, whatever its outcome. The response waits for its row's commit (group commit,
- * audit-buffer.ts); when the row cannot be committed, the payload is dropped and the caller gets 503
- * AUDIT_UNAVAILABLE instead: no audit row, no data.
+ * `config.audit`, whatever its outcome. The response waits for its row's commit (group commit, audit-buffer.ts);
+ * when the row cannot be committed, the payload is dropped and the caller gets 503 AUDIT_UNAVAILABLE instead: no
+ * audit row, no data. Refusals of anonymous callers, and every 401, 413 and 429, are counted instead (denials.ts:
+ * one row per caller, route and minute, written when the minute closes; a refusal serves no data).
  */
 export function auditBeforeSend(ctx: AppContext) {
   return async (req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
-    const entry = auditEntry(req, reply);
-    if (!entry) return payload;
+    const action = req.routeOptions.config?.audit;
+    const s = reply.statusCode;
+    const actor = req.actor ?? { caller: 'anonymous', role: 'anonymous' };
+    const counted = isCountedDenial(actor, s);
+    if ((!action && !counted) || req.auditDone) return payload;
+    const params = (req.params ?? {}) as Record<string, string>;
+    const target =
+      req.auditTarget ??
+      (params.id !== undefined ? (params.table !== undefined ? `${params.id}/${params.table}` : params.id) : null);
+    if (counted) {
+      ctx.denials.count({
+        actor,
+        address: req.ip,
+        action,
+        route: req.routeOptions.url ?? null,
+        method: req.method,
+        status: s,
+        code: req.problemCode,
+        target,
+      });
+      return payload;
+    }
     try {
-      await ctx.audit.push(entry);
+      await ctx.audit.push({
+        actor,
+        action: action!,
+        target: target === null ? null : target.slice(0, MAX_ROUTE),
+        outcome: s < 400 ? 'ok' : s >= 500 ? 'error' : 'denied',
+        status: s,
+        detail: {
+          method: req.method,
+          request: req.id,
+          ...(req.problemCode ? { code: req.problemCode } : {}),
+          ...(req.auditDetail ?? {}),
+        },
+      });
       return payload;
     } catch (e) {
       req.log.error({ err: e }, 'audit row not committed: response withheld');

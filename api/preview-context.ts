@@ -3,6 +3,10 @@
  * the dataset's ledger state and the tables of the releases already published
  * from the same dataset (for the combination check). Plain SELECTs, no lock,
  * no transaction, no insert: a preview never changes the store or the ledger.
+ *
+ * Read in two steps so that the API's preview worker (preview-worker.ts) gets
+ * plain rows from the main thread and rebuilds the engine tables itself:
+ * `readPreviewRows` (store) then `previewContextFromRows` (no store).
  */
 import type { Kysely } from 'kysely';
 import type { LedgerState, PublishedRelease } from '../engine/preview/index.ts';
@@ -16,7 +20,27 @@ export interface PreviewContext {
   readonly published: PublishedRelease[];
 }
 
+/** A published table as stored (plain data: it crosses to a worker thread). */
+export interface PublishedTableRow {
+  readonly table_id: string;
+  readonly title: string;
+  readonly description: string;
+  readonly measure: Record<string, unknown>;
+  readonly dimensions: StoredDimension[];
+  readonly privacy: Record<string, unknown> | null;
+  readonly cells: StoredCells;
+}
+
+export interface PreviewRows {
+  readonly ledger: LedgerState;
+  readonly published: { readonly id: string; readonly tables: PublishedTableRow[] }[];
+}
+
 export async function readPreviewContext(db: Kysely<Database>, datasetId: string): Promise<PreviewContext> {
+  return previewContextFromRows(await readPreviewRows(db, datasetId));
+}
+
+export async function readPreviewRows(db: Kysely<Database>, datasetId: string): Promise<PreviewRows> {
   const ds = await db
     .selectFrom('datasets')
     .select(['total_rho', 'total_epsilon'])
@@ -37,7 +61,7 @@ export async function readPreviewContext(db: Kysely<Database>, datasetId: string
     .where('status', '=', 'published')
     .orderBy('id')
     .execute();
-  const published: PublishedRelease[] = [];
+  const published: PreviewRows['published'] = [];
   for (const r of rels) {
     const rows = await db
       .selectFrom('release_tables')
@@ -47,18 +71,23 @@ export async function readPreviewContext(db: Kysely<Database>, datasetId: string
       .execute();
     published.push({
       id: r.id,
-      tables: rows.map((t) =>
-        protectedTable({
-          table_id: t.table_id,
-          title: t.title,
-          description: t.description,
-          measure: t.measure,
-          dimensions: t.dimensions as StoredDimension[],
-          privacy: t.privacy,
-          cells: t.cells as StoredCells,
-        }),
-      ),
+      tables: rows.map((t) => ({
+        table_id: t.table_id,
+        title: t.title,
+        description: t.description,
+        measure: t.measure,
+        dimensions: t.dimensions as StoredDimension[],
+        privacy: t.privacy,
+        cells: t.cells as StoredCells,
+      })),
     });
   }
   return { ledger, published };
+}
+
+export function previewContextFromRows(rows: PreviewRows): PreviewContext {
+  return {
+    ledger: rows.ledger,
+    published: rows.published.map((r) => ({ id: r.id, tables: r.tables.map((t) => protectedTable(t)) })),
+  };
 }

@@ -18,6 +18,7 @@ import type { Actor } from '../api/store/audit.ts';
 import type { BudgetState, ReleaseCost } from '../api/store/budget.ts';
 import { checkpoint, verifyChains, type Checkpoint, type VerifyReport } from '../api/store/chain.ts';
 import { credentialFile, readCredential } from '../api/store/credential.ts';
+import { publishedHistory, type PublishedHistoryEntry } from '../api/store/cross-release.ts';
 import { openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
 import { createDataset, type DatasetInfo, type NewDataset } from '../api/store/datasets.ts';
 import { createKey, listKeys, revokeKey, type KeyInfo } from '../api/store/keys.ts';
@@ -63,6 +64,8 @@ export interface Admin {
   registerSigningKey(publicKeyPem: string, name: string): Promise<{ id: string; created: boolean }>;
   listSigningKeys(): Promise<SigningKeyInfo[]>;
   revokeSigningKey(id: string): Promise<void>;
+  /** Every release of a dataset that is or was published, with its public cells (what `release` links). */
+  published(datasetId: string): Promise<PublishedHistoryEntry[]>;
   /** Walk the audit and ledger hash chains (against a checkpoint exported earlier, when given). */
   verifyAudit(cp: Checkpoint | null): Promise<VerifyReport>;
   /** The verified heads of the chains. */
@@ -86,6 +89,11 @@ export function direct(store: Store, actor: Actor): Admin {
     registerSigningKey: (pem, name) => registerSigningKey(db, pem, name, actor),
     listSigningKeys: () => listSigningKeys(db),
     revokeSigningKey: (id) => revokeSigningKey(db, id, actor),
+    published: async (id) => {
+      const known = await db.selectFrom('datasets').select('id').where('id', '=', id).executeTakeFirst();
+      if (!known) throw new ApiError('DATASET_NOT_FOUND', `no dataset ${JSON.stringify(id)}`, { dataset: id });
+      return publishedHistory(db, id);
+    },
     verifyAudit: (cp) => verifyChains(db, cp),
     auditCheckpoint: () => checkpoint(db),
     close: () => store.close(),
@@ -171,6 +179,8 @@ function remote(holder: LockHolder, key: string, lockFile: string): Admin {
     revokeSigningKey: async (id) => {
       await call('POST', `/signing-keys/${enc(id)}/revoke`);
     },
+    published: async (id) =>
+      (await call<{ items: PublishedHistoryEntry[] }>('GET', `/datasets/${enc(id)}/published`)).items,
     verifyAudit: (cp) => call('POST', '/audit/verify', cp ? { checkpoint: cp } : {}),
     auditCheckpoint: () => call('GET', '/audit/checkpoint'),
     close: async () => {},

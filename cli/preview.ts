@@ -10,6 +10,7 @@
  * Secure zone: the output holds figures derived from exact values.
  */
 import { access, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { StatguardError } from '../engine/errors.ts';
 import { loadPolicy } from '../engine/policy/index.ts';
@@ -110,7 +111,10 @@ export async function cmdPreview(args: readonly string[], io: Io): Promise<numbe
   return 0;
 }
 
-/** The store named by --store, DATABASE_URL or STATGUARD_DATA_DIR, or null (ledger unknown). Never created here. */
+/**
+ * The store named by --store (must exist), DATABASE_URL or STATGUARD_DATA_DIR (when it exists), or null (ledger
+ * unknown). Never created here.
+ */
 export async function openStoreFor(
   dir: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
@@ -120,10 +124,9 @@ export async function openStoreFor(
     return openStore({ dataDir: dir });
   }
   if (env.DATABASE_URL) return openStore({ databaseUrl: env.DATABASE_URL });
-  if (env.STATGUARD_DATA_DIR) {
-    await mustExist(env.STATGUARD_DATA_DIR);
+  // The environment's embedded store only once it exists (as `release` reads it): no store yet, no ledger.
+  if (env.STATGUARD_DATA_DIR && existsSync(env.STATGUARD_DATA_DIR))
     return openStore({ dataDir: env.STATGUARD_DATA_DIR });
-  }
   return null;
 }
 

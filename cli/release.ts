@@ -3,10 +3,14 @@
  *
  *   statguard validate <policy>
  *   statguard release <policy> --out <dir> [--seed N] [--force] [--reviewer-report <file>] [--against <release-dir>]...
+ *                    [--offline]
  *   statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>]
  *
  * The engine (policy loader, pipeline, writer) is imported when a command
  * runs, not when this module loads. Progress is shown on a terminal only.
+ *
+ * An sdc `release` is audited together with every release of its dataset that is or was published, read from the store
+ * (unless --offline; `--against` adds release directories), and its signed manifest lists them (`audit.linked`).
  *
  * `release` signs the directory with the secure zone's key (engine/secure/signing.ts; created on first use) over the
  * manifest, the exact policy bytes it ran (written as policy.json) and every table file; the run's exact figures go
@@ -16,6 +20,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StatguardError } from '../engine/errors.ts';
+import type { PublishedRelease } from '../engine/regime.ts';
+import type { ConfStatus, Plan } from '../engine/types.ts';
 import { parse, UsageError, type Io } from './io.ts';
 
 // The engine (policy loader, pipeline, writer, preview, lint) loads only for the commands that run it, as the store
@@ -42,6 +48,7 @@ export async function cmdRelease(args: readonly string[], io: Io): Promise<numbe
     force: { type: 'boolean' },
     'reviewer-report': { type: 'string' },
     against: { type: 'string', multiple: true },
+    offline: { type: 'boolean' },
   });
   if (positionals.length !== 1) throw new UsageError('release takes exactly one policy file');
   const against = (values.against ?? []) as string[];
@@ -74,6 +81,7 @@ export async function cmdRelease(args: readonly string[], io: Io): Promise<numbe
       file: outDir,
     });
   const signer = localSigningKey();
+  const published = values.offline === true ? [] : await storeHistory(plan, io);
   const progress = makeProgress(io);
   let run;
   try {
@@ -81,6 +89,7 @@ export async function cmdRelease(args: readonly string[], io: Io): Promise<numbe
       seed: values.seed as string | undefined,
       onProgress: progress.update,
       ...(against.length > 0 ? { against } : {}),
+      ...(published.length > 0 ? { published } : {}),
     });
   } finally {
     progress.done();
@@ -114,6 +123,43 @@ export async function cmdRelease(args: readonly string[], io: Io): Promise<numbe
       `signed with key ${signer.keyId}; exact figures of the run (secure zone only): ${internalFile}\n`,
   );
   return 0;
+}
+
+/**
+ * Cross-release disclosure control: the releases of an sdc plan's dataset that are or were published, read from the
+ * store (directly, or through the server that holds it), so the new release is audited together with them and its
+ * signed manifest lists them (the store refuses to publish an sdc release that misses one). Other regimes link none.
+ */
+async function storeHistory(plan: Plan, io: Io): Promise<PublishedRelease[]> {
+  if (plan.protection.regime !== 'sdc') return [];
+  const [{ publishedInStore }, { dimensionFromTree }] = await Promise.all([
+    import('./store-commands.ts'),
+    import('../engine/release/index.ts'),
+  ]);
+  const found = await publishedInStore(plan.dataset.id, io);
+  if (found === null) {
+    io.out(`no store holds dataset ${plan.dataset.id}: no published release to audit against\n`);
+    return [];
+  }
+  io.out(
+    `audited against ${found.entries.length} release(s) of dataset ${plan.dataset.id} that are or were published` +
+      `${found.entries.length > 0 ? ` (${found.entries.map((e) => e.id).join(', ')})` : ''}, read from ${found.via}\n`,
+  );
+  return found.entries.map((e) => ({
+    ref: e.id,
+    label: `release ${e.id}`,
+    manifestSha256: e.manifestSha256,
+    datasetId: plan.dataset.id,
+    regime: e.regime,
+    tables: e.tables.map((t) => ({
+      id: t.id,
+      measure: t.measure as { kind?: string; column?: string },
+      dimensions: t.dimensions.map((d) => dimensionFromTree(d.name, d.label, d.nodes)),
+      values: t.value,
+      conf: t.conf as ConfStatus[],
+      file: `release ${e.id}, table ${t.id}`,
+    })),
+  }));
 }
 
 export async function cmdDemo(args: readonly string[], io: Io): Promise<number> {

@@ -24,12 +24,16 @@
  * Exit codes: 0 ok, 1 failed, 2 usage (printed with API_USAGE). fastify loads
  * only for `serve`.
  */
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import os from 'node:os';
 import { parseCheckpoint, type Checkpoint } from '../api/store/chain.ts';
 import { ApiError } from '../api/errors.ts';
 import type { Actor } from '../api/store/audit.ts';
-import { openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
+import type { PublishedHistoryEntry } from '../api/store/cross-release.ts';
+import { DEFAULT_DATA_DIR, openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
+import { lockFile } from '../api/store/lock.ts';
 import { parseRelease } from '../api/store/release-dir.ts';
 import { grantApiRole } from '../api/store/roles.ts';
 import { readReleaseFiles, ReleaseInvalid } from '../engine/release/index.ts';
@@ -99,6 +103,31 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Io
     throw e;
   } finally {
     if (admin) await (admin as Admin).close();
+  }
+}
+
+/**
+ * The releases of a dataset that are or were published, read from the store for `statguard release` (cross-release
+ * disclosure control), directly or through the serving process like every store command; null when there is no store
+ * yet (no DATABASE_URL and no embedded store folder) or the dataset is not registered in it (nothing published).
+ */
+export async function publishedInStore(
+  datasetId: string,
+  io: Io,
+): Promise<{ via: string; entries: PublishedHistoryEntry[] } | null> {
+  const env = storeOptionsFromEnv();
+  const location = path.resolve(env.dataDir ?? DEFAULT_DATA_DIR);
+  if (!lent && !env.databaseUrl && !existsSync(path.join(location, 'PG_VERSION')) && !existsSync(lockFile(location)))
+    return null;
+  const actor: Actor = { caller: `cli:${os.userInfo().username}`, role: 'officer' };
+  const admin = lent ? direct({ ...lent, close: async () => {} }, actor) : await connect('release', actor, io.err);
+  try {
+    return { via: admin.via, entries: await admin.published(datasetId) };
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'DATASET_NOT_FOUND') return null;
+    throw e;
+  } finally {
+    await admin.close();
   }
 }
 

@@ -36,6 +36,7 @@ export const USAGE = `statguard ${ENGINE_VERSION}: privacy-preserving statistics
 Usage:
   statguard validate <policy.json>
   statguard release <policy.json> --out <dir> [--seed <seed>] [--force] [--reviewer-report <file>] [--against <release-dir>]...
+                    [--offline]
   statguard demo [--out <dir>] [--policies <dir>] [--seed <seed>]
   statguard start [--policies <dir>]
   statguard preview <policy.json> [--compare <other.json>] [--format text|json|html] [--sweep <param>=<v1>,<v2>,...] [--svg <file>]
@@ -60,6 +61,11 @@ Options:
   --reviewer-report <file>  write the secure-zone reviewer report (audit intervals, budget accounting) to <file>
   --against <release-dir>   (sdc, repeatable) a release already published from the same dataset: its tables join the
                             audit, so the new suppressions also protect against combining the two releases
+  --offline                 (sdc) do not read the store: by default an sdc release is audited together with every
+                            release of its dataset that is or was published (read from the store: DATABASE_URL, or
+                            the embedded store or the server holding it); a correction is audited through its
+                            differences. The store refuses to publish an sdc release that was not audited against
+                            every published release of its dataset
   -h, --help                this text
 
 ${API_USAGE}`;

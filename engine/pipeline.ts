@@ -21,9 +21,22 @@
 import type { ExactTable, Plan, ProtectedTable } from './types.ts';
 import { StatguardError } from './errors.ts';
 import type { AggregateContext, AggregateResult, Source } from './source/index.ts';
-import { buildInternal, buildManifest, type RegimeStatement, type ReleaseInternal } from './release/manifest.ts';
+import {
+  buildInternal,
+  buildManifest,
+  type LinkedRelease,
+  type RegimeStatement,
+  type ReleaseInternal,
+} from './release/manifest.ts';
 import type { ReleaseContent } from './release/write.ts';
-import { planCost, regimeOf, startRun, type ProtectContext, type RegimeReports } from './regime.ts';
+import {
+  planCost,
+  regimeOf,
+  startRun,
+  type ProtectContext,
+  type PublishedRelease,
+  type RegimeReports,
+} from './regime.ts';
 import { appendDraw, type DrawSpend } from './secure/index.ts';
 import { NO_COST } from './dp/index.ts';
 
@@ -40,6 +53,11 @@ export interface RunOptions {
    * the sdc audit, so the new suppression pattern also protects against combination with them (sdc regime only).
    */
   readonly against?: readonly string[];
+  /**
+   * Releases of the dataset that are or were published, as the store holds them (`statguard release` reads them):
+   * linked like `against`. The manifest lists every linked release (`audit.linked`), which the store checks.
+   */
+  readonly published?: readonly PublishedRelease[];
 }
 
 export interface ReleaseRun {
@@ -75,14 +93,18 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
   const regime = regimeOf(plan);
   const { rng, source, keys } = startRun(plan, opts);
   const against = opts.against ?? [];
-  if (against.length > 0 && regime.against === undefined) {
+  if ((against.length > 0 || (opts.published ?? []).length > 0) && regime.against === undefined) {
     throw new StatguardError(
       'USAGE',
       `--against links releases for the audit of a suppression (sdc) release; this policy's regime is ${plan.protection.regime}`,
     );
   }
-  // Tables already published (--against) are aggregated again with the new ones, as shadow tables never published.
-  const publishedSpecs = against.length > 0 ? await regime.against!.read(against, plan) : [];
+  // Tables already published (store, --against) are aggregated again with the new ones, as shadow tables.
+  const releases = [
+    ...(against.length > 0 ? await regime.against!.read(against, plan) : []),
+    ...(opts.published ?? []),
+  ];
+  const publishedSpecs = regime.against?.specs(releases, plan) ?? [];
   const aggPlan: Plan =
     publishedSpecs.length > 0 ? { ...plan, tables: [...plan.tables, ...publishedSpecs.map((s) => s.plan)] } : plan;
   const aggAll: AggregateResult = await source.aggregate(aggPlan, {
@@ -95,6 +117,7 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
     rng,
     published: regime.against?.link(publishedSpecs, aggAll.tables.slice(plan.tables.length)) ?? [],
   };
+  const linked = regime.against ? linkedReleases(releases, ctx.published) : null;
   opts.onProgress?.({
     stage: 'protect',
     rows: agg.stats.rowsRead,
@@ -114,9 +137,21 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
     createdAt: now(),
     started,
     spend,
+    linked,
   });
   const reviewer = { [plan.protection.regime]: res.report } as Partial<RegimeReports>;
   return { content: { manifest, tables: protectedTables }, reviewer, internal: buildInternal(agg.stats, started) };
+}
+
+/** Every release the run was linked with, once per manifest, and whether its cells changed since (a correction). */
+function linkedReleases(releases: readonly PublishedRelease[], links: ProtectContext['published']): LinkedRelease[] {
+  const out = new Map<string, LinkedRelease>();
+  for (const r of releases) {
+    if (out.has(r.manifestSha256)) continue;
+    const corrected = links.some((l) => l.release === r.ref && l.changed.some((d) => d !== null));
+    out.set(r.manifestSha256, { release: r.ref, manifestSha256: r.manifestSha256, corrected });
+  }
+  return [...out.values()];
 }
 
 /** Log a real draw of the plan's regime in the dataset's draw log; null when the run draws nothing real. */

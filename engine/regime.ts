@@ -19,6 +19,7 @@ import { sourceFor } from './source/index.ts';
 import type { ExactTable, Plan, ProtectedTable, ProtectionPlan, RandomSource } from './types.ts';
 import type { Manifest, RegimeName, RegimeStatement } from './release/manifest.ts';
 import { drawKey, randomSourceFor } from './random.ts';
+import { highsRuntime } from './sdc/highs.ts';
 import { budgetCost, describeDp, NO_COST, protectDp, type DpAccounting, type ReleaseCost } from './dp/index.ts';
 import {
   datasetBoundingKey,
@@ -31,12 +32,16 @@ import {
 import {
   linkPublished,
   protectSdc,
+  publishedSpecs,
   readPublishedReleases,
+  type PublishedRelease,
   type PublishedTableLink,
   type PublishedTableSpec,
   type SdcReport,
 } from './sdc/index.ts';
 import { describeSdc } from './sdc/describe.ts';
+
+export type { PublishedRelease };
 
 /** A plan whose protection is of one regime. */
 export type PlanOf<P extends ProtectionPlan> = Plan & { readonly protection: P };
@@ -44,7 +49,7 @@ export type PlanOf<P extends ProtectionPlan> = Plan & { readonly protection: P }
 export interface ProtectContext {
   /** The run's randomness (noise); the bounding key and secrets were drawn from it before. */
   readonly rng: RandomSource;
-  /** Tables of releases already published (`release --against`), linked into the protection; empty otherwise. */
+  /** Tables of releases already published (store or `release --against`), linked into the protection; or empty. */
   readonly published: readonly PublishedTableLink[];
 }
 
@@ -61,9 +66,13 @@ export interface Regime<P extends ProtectionPlan, Report> {
   ) => Partial<Pick<AggregateContext, 'recordKeySecret' | 'boundingKey'>>;
   /** Whether a run draws randomness that protects its output (logged in the draw log when real). */
   readonly draws: boolean;
-  /** Linking of releases already published (`release --against`); absent: the regime refuses them. */
+  /**
+   * Linking of releases already published from the dataset (read from the store by `release`, or directories given
+   * with `--against`); absent: the regime refuses them.
+   */
   readonly against?: {
-    read(dirs: readonly string[], plan: Plan): Promise<PublishedTableSpec[]>;
+    read(dirs: readonly string[], plan: Plan): Promise<PublishedRelease[]>;
+    specs(releases: readonly PublishedRelease[], plan: Plan): PublishedTableSpec[];
     link(specs: readonly PublishedTableSpec[], exact: readonly ExactTable[]): PublishedTableLink[];
   };
   protect(
@@ -80,7 +89,11 @@ export interface Regime<P extends ProtectionPlan, Report> {
 
 const sdc: Regime<PlanFor<'sdc'>, SdcReport> = {
   draws: false,
-  against: { read: readPublishedReleases, link: linkPublished },
+  // The dataset's bounding key in a real run: the rows kept of a unit with more than maxRowsPerUnit are the same in
+  // every release, so a published cell recomputed from unchanged microdata is equal (linking, engine/sdc/published.ts)
+  // and a difference means a correction, never a different draw.
+  secrets: (plan, _draw, rng) => (rng.kind === 'crypto' ? { boundingKey: datasetBoundingKey(plan) } : {}),
+  against: { read: readPublishedReleases, specs: publishedSpecs, link: linkPublished },
   protect: (tables, plan, ctx) => protectSdc(tables, plan.protection, { published: ctx.published }),
   describe: (plan, _report, ctx) => describeSdc(plan, ctx.published),
   cost: () => null,
@@ -89,7 +102,9 @@ const sdc: Regime<PlanFor<'sdc'>, SdcReport> = {
 const dp: Regime<PlanFor<'dp'>, DpAccounting> = {
   draws: true,
   protect: async (tables, plan, ctx) => {
-    const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng);
+    // HiGHS (the rounding LP of consistent tables) loads asynchronously; protectDp itself stays synchronous.
+    const highs = plan.protection.consistency === 'hierarchical' ? await highsRuntime() : undefined;
+    const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng, { highs });
     return { tables: res.tables, report: res.accounting };
   },
   describe: (plan, accounting) => describeDp(plan, accounting),

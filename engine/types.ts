@@ -74,6 +74,11 @@ export type MeasurePlan =
       readonly upper: number;
       /** Number of decimals kept for the measure column: values are handled as integers value*10^decimals. */
       readonly decimals: number;
+      /**
+       * Means only: over what the mean is taken. 'unit' (absent: the same): the cell's sum over its units, each
+       * unit's total in the cell counted once (sum / units). 'row': over the cell's rows (sum / rows).
+       */
+      readonly per?: 'unit' | 'row';
     };
 
 export interface TablePlan {
@@ -217,6 +222,11 @@ export interface DpPlan {
   readonly noisyThreshold: number | null;
   /** Granularity exponent k for non-integer quantities (noise in multiples of 2^k scaled units). */
   readonly granularityLog2: number;
+  /**
+   * Post-processing to tables that add up (engine/dp/consistency.ts): 'hierarchical' or 'none'. The plan builder
+   * always sets it (policy default 'hierarchical'); absent means 'none'.
+   */
+  readonly consistency?: 'none' | 'hierarchical';
 }
 
 /**
@@ -325,10 +335,19 @@ export interface ProtectedCell {
   readonly accuracy: CellAccuracy | null;
 }
 
+/** The unbiased noisy measurements of a consistent dp table (before fit, clamp and rounding), published unit. */
+export interface NoisyMeasurements {
+  readonly values: readonly number[];
+  readonly noiseSd: number;
+  readonly halfWidth95: number;
+}
+
 export interface ProtectedTable {
   readonly kind: 'protected';
   readonly plan: TablePlan;
   readonly cells: readonly ProtectedCell[];
+  /** dp with consistency: the table adds up at every level and margin; its noisy measurements are published beside it. */
+  readonly consistent?: { readonly note: string; readonly measurements: NoisyMeasurements };
 }
 
 /** Strides for the dense cell layout. */

@@ -2,7 +2,10 @@
  * Loaded into every test process (package.json, tap `node-arg`): the secure zone's state directory (signing key, draw
  * logs, record-key secrets) is a fresh temporary folder per test process, so tests never read or grow the working
  * copy's `.statguard/secure` and a test's draw log starts empty. Child processes inherit it through the environment.
- * A test that wants its own folder sets STATGUARD_SECURE_DIR itself. Not a test file.
+ * A test that wants its own folder sets STATGUARD_SECURE_DIR itself. Likewise the embedded store's folder
+ * (STATGUARD_DATA_DIR), unless the test process names one: a fresh path where no store exists yet, so `statguard
+ * release` (which reads the published releases of its dataset from the store) never reads the working copy's
+ * `.statguard/db`. Not a test file.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -11,6 +14,12 @@ import path from 'node:path';
 if (!process.env.STATGUARD_SECURE_DIR) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-secure-zone-'));
   process.env.STATGUARD_SECURE_DIR = dir;
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
+
+if (!process.env.STATGUARD_DATA_DIR && !process.env.DATABASE_URL) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-store-'));
+  process.env.STATGUARD_DATA_DIR = path.join(dir, 'db');
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 }
 

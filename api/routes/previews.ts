@@ -9,35 +9,24 @@
  * Safety: a preview reads microdata, so the policy's source must be a file
  * inside one of the configured data roots (checked lexically, then again after
  * resolving symbolic links; a database source is refused): a caller can never
- * make the server read an arbitrary file. The response holds figures derived
+ * make the server read an arbitrary file. The engine work runs in a worker
+ * thread within limits on cells (413, before any work), time and memory (503)
+ * and concurrent previews (503 PREVIEW_BUSY): api/preview-pool.ts. The
+ * response holds figures derived
  * from exact values: it is served to officers and reviewers only. A preview
  * reads the store (ledger, published releases) without changing it; the only
  * write is its audit-log row.
  */
-import { createHash } from 'node:crypto';
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { StatguardError } from '../../engine/errors.ts';
-import { planPolicy, validatePolicy } from '../../engine/policy/index.ts';
-import {
-  aggregateExact,
-  checkSweep,
-  comparePreviews,
-  previewFromExact,
-  sweepPolicy,
-  sweepSvg,
-  SWEEP_PARAMS,
-  MAX_SWEEP_POINTS,
-  type Preview,
-  type Sweep,
-  type SweepParam,
-} from '../../engine/preview/index.ts';
+import { checkSweep, SWEEP_PARAMS, MAX_SWEEP_POINTS, type SweepParam } from '../../engine/preview/index.ts';
 import type { Plan } from '../../engine/types.ts';
 import type { PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { guardRoles } from '../hooks.ts';
-import { readPreviewContext } from '../preview-context.ts';
+import { readPreviewRows } from '../preview-context.ts';
+import { planCells, planFor, toApi } from '../preview-job.ts';
 import { errors, listOf } from '../schemas.ts';
 
 const FILE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\.json$/;
@@ -102,6 +91,7 @@ export async function previewRoutes(app: FastifyInstance, { ctx }: PluginOptions
     '/previews',
     {
       config: { audit: 'policy.preview', roles: ['officer', 'reviewer'] },
+      bodyLimit: cfg.previewBodyLimit,
       schema: {
         summary:
           'Preview a policy on its microdata without writing, publishing or spending budget (officer, reviewer); optionally compare a second policy and sweep a parameter',
@@ -133,47 +123,59 @@ export async function previewRoutes(app: FastifyInstance, { ctx }: PluginOptions
             seed: { type: 'string', minLength: 1, maxLength: 100 },
           },
         },
-        response: { 200: { type: 'object', additionalProperties: true }, ...errors(400, 401, 403, 422, 429) },
+        response: {
+          200: { type: 'object', additionalProperties: true },
+          ...errors(400, 401, 403, 413, 422, 429, 503),
+        },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const body = req.body as {
         policy: unknown;
         compare?: unknown;
         sweep?: { param: SweepParam; values: number[] };
         seed?: string;
       };
-      const planA = await planFor(body.policy, 'policy', cfg.policiesDir);
-      const planB = body.compare !== undefined ? await planFor(body.compare, 'compare', cfg.policiesDir) : null;
-      req.auditTarget = planA.policyId;
-      req.auditDetail = {
-        dataset: planA.dataset.id,
-        ...(planB ? { compare: planB.policyId } : {}),
-        ...(body.sweep ? { sweep: body.sweep.param } : {}),
-      };
-      if (planB && planB.dataset.id !== planA.dataset.id) {
-        throw new ApiError(
-          'BAD_REQUEST',
-          `compare needs two policies on the same dataset (${planA.dataset.id} vs ${planB.dataset.id})`,
-        );
-      }
-      await checkSource(planA, cfg.dataRoots, 'policy');
-      if (planB) await checkSource(planB, cfg.dataRoots, 'compare');
-      const sweepSpec = body.sweep ? engine(() => checkSweep(body.sweep!)) : null;
-      const context = await readPreviewContext(ctx.store.db, planA.dataset.id);
-      const opts = { ledger: context.ledger, published: context.published };
-      return engineAsync(async () => {
-        const dataA = await aggregateExact(planA, { seed: body.seed });
-        const a: Preview = await previewFromExact(planA, dataA, opts);
-        const b: Preview | null = planB
-          ? await previewFromExact(planB, await aggregateExact(planB, { seed: body.seed }), opts)
-          : null;
-        const sweep: Sweep | null = sweepSpec ? await sweepPolicy(planA, sweepSpec, dataA) : null;
-        return {
-          ...(b ? { comparison: comparePreviews(a, b) } : { preview: a }),
-          ...(sweep ? { sweep, svg: sweepSvg(sweep) } : {}),
+      // The slot first, before any await: past the concurrency limit nothing is done at all.
+      const slot = ctx.previews.acquire();
+      try {
+        const planA = planFor(body.policy, 'policy', cfg.policiesDir);
+        const planB = body.compare !== undefined ? planFor(body.compare, 'compare', cfg.policiesDir) : null;
+        req.auditTarget = planA.policyId;
+        req.auditDetail = {
+          dataset: planA.dataset.id,
+          ...(planB ? { compare: planB.policyId } : {}),
+          ...(body.sweep ? { sweep: body.sweep.param } : {}),
         };
-      });
+        if (planB && planB.dataset.id !== planA.dataset.id) {
+          throw new ApiError(
+            'BAD_REQUEST',
+            `compare needs two policies on the same dataset (${planA.dataset.id} vs ${planB.dataset.id})`,
+          );
+        }
+        if (body.sweep) engine(() => checkSweep(body.sweep!));
+        const cells = planCells(planA) * (1 + (body.sweep?.values.length ?? 0)) + (planB ? planCells(planB) : 0);
+        if (cells > cfg.preview.maxCells)
+          throw new ApiError(
+            'PREVIEW_TOO_LARGE',
+            `the preview would compute ${cells} cells; the limit is ${cfg.preview.maxCells}`,
+            { cells, limit: cfg.preview.maxCells },
+          );
+        await checkSource(planA, cfg.dataRoots, 'policy');
+        if (planB) await checkSource(planB, cfg.dataRoots, 'compare');
+        const rows = await readPreviewRows(ctx.store.db, planA.dataset.id);
+        const json = await slot.run({
+          policy: body.policy,
+          ...(body.compare !== undefined ? { compare: body.compare } : {}),
+          ...(body.sweep ? { sweep: body.sweep } : {}),
+          ...(body.seed !== undefined ? { seed: body.seed } : {}),
+          policiesDir: cfg.policiesDir,
+          rows,
+        });
+        return reply.type('application/json; charset=utf-8').send(json);
+      } finally {
+        slot.release();
+      }
     },
   );
 }
@@ -209,33 +211,6 @@ async function examplePolicies(
     }
   }
   return out;
-}
-
-/** Validate and plan a policy document; relative source paths resolve against the server's policies folder. */
-async function planFor(json: unknown, where: 'policy' | 'compare', policiesDir: string): Promise<Plan> {
-  const v = validatePolicy(json);
-  if (!v.ok) {
-    throw new ApiError(
-      'POLICY_INVALID',
-      `${where}: the policy has ${v.errors.length} problem(s)${v.refused ? '; refused: a differential-privacy release never bases a decision on exact values' : ''}`,
-      {
-        problems: v.errors.map((e) => ({ path: e.path, message: e.message })),
-      },
-    );
-  }
-  const sha = createHash('sha256').update(JSON.stringify(json)).digest('hex');
-  try {
-    return planPolicy(v.policy, { policyPath: path.join(policiesDir, `${v.policy.id}.json`), policySha256: sha });
-  } catch (e) {
-    if (e instanceof StatguardError)
-      throw new ApiError('POLICY_INVALID', `${where}: ${e.message}`, {
-        problems: [
-          { path: e.where.path ?? '', message: e.message },
-          ...e.details.map((d) => ({ path: d.path ?? '', message: d.message })),
-        ],
-      });
-    throw e;
-  }
 }
 
 function inside(p: string, root: string): boolean {
@@ -276,25 +251,4 @@ function engine<T>(f: () => T): T {
   } catch (e) {
     throw toApi(e);
   }
-}
-
-async function engineAsync<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    throw toApi(e);
-  }
-}
-
-/** Engine errors name columns, codes, paths and lines, never a protected value (engine/errors.ts), so their message is passed on. */
-function toApi(e: unknown): unknown {
-  if (e instanceof StatguardError) {
-    if (e.code === 'USAGE') return new ApiError('BAD_REQUEST', e.message);
-    return new ApiError('PREVIEW_FAILED', e.message, {
-      engineCode: e.code,
-      ...(e.where.path ? { path: e.where.path } : {}),
-      ...(e.where.line ? { line: e.where.line } : {}),
-    });
-  }
-  return e;
 }

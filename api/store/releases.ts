@@ -12,6 +12,7 @@
  *   enforced by a trigger); a correction is a new version of the same policy,
  *   which supersedes the previously published one on approval.
  */
+import { unaudited, unauditedMessage } from './cross-release.ts';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { ApiError } from '../errors.ts';
 import { writeAudit, type Actor } from './audit.ts';
@@ -132,7 +133,10 @@ export async function storeDraft(db: Kysely<Database>, rel: LoadedRelease, actor
     }
     // Warn with what approval would charge: the cost raised to the dataset's cumulative spend (unpublished draws).
     const spent = { rho: budget.spentRho, epsilon: budget.spentEpsilon };
-    const warning = budgetProblem(budget, chargeWithDraws(cost, statedSpend(m), spent));
+    const missing = await unaudited(tx, { id, dataset_id: datasetId, regime, manifest: m });
+    const warning =
+      budgetProblem(budget, chargeWithDraws(cost, statedSpend(m), spent)) ??
+      (missing.length > 0 ? unauditedMessage(id, datasetId, missing) : null);
     await writeAudit(tx, {
       actor,
       action: 'release.publish',
@@ -162,7 +166,7 @@ export async function approveRelease(db: Kysely<Database>, id: string, actor: Ac
   return db.transaction().execute(async (tx) => {
     const r = await tx
       .selectFrom('releases')
-      .select(['id', 'status', 'dataset_id', 'policy_id', 'regime', 'rho', 'epsilon', 'expires'])
+      .select(['id', 'status', 'dataset_id', 'policy_id', 'regime', 'rho', 'epsilon', 'expires', 'manifest'])
       .where('id', '=', id)
       .forUpdate()
       .executeTakeFirst();
@@ -194,6 +198,14 @@ export async function approveRelease(db: Kysely<Database>, id: string, actor: Ac
         { release: id, dataset: r.dataset_id, conflict: conflicting.id },
       );
     }
+    // Cross-release disclosure control (under the same dataset lock): audited with every release ever published.
+    const missing = await unaudited(tx, r);
+    if (missing.length > 0)
+      throw new ApiError('RELEASE_NOT_AUDITED', unauditedMessage(id, r.dataset_id, missing), {
+        release: id,
+        dataset: r.dataset_id,
+        missing: missing.map((m) => m.release),
+      });
     // Every draw is spent: the release's cost, raised to the dataset's cumulative spend (unpublished draws included).
     const cost = await approvalCharge(tx, id, { rho: r.rho, epsilon: r.epsilon }, state);
     const problem = budgetProblem(state, cost);

@@ -39,9 +39,9 @@ function datasetSecret(plan: Plan): Uint8Array {
 }
 
 /**
- * The bounding key of a real ckm run: derived from the dataset's secret in the secure zone (HMAC with a fixed label,
- * so it is independent of every record key), so the rows kept of a unit with more rows than `maxRowsPerUnit` are the
- * same in every release of the dataset.
+ * The bounding key of a real ckm or sdc run: derived from the dataset's secret in the secure zone (HMAC with a fixed
+ * label, so it is independent of every record key), so the rows kept of a unit with more rows than `maxRowsPerUnit`
+ * are the same in every release of the dataset.
  */
 export function datasetBoundingKey(plan: Plan): Uint8Array {
   return new Uint8Array(

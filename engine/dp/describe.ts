@@ -5,7 +5,9 @@
  */
 import type { DpPlan, Plan } from '../types.ts';
 import type { GuaranteeOf, RegimeStatement } from '../release/manifest.ts';
+import { biasNotes } from './bias.ts';
 import type { DpAccounting } from './protect.ts';
+import { consistencyMethod } from './consistency.ts';
 
 export interface DpGuarantee extends GuaranteeOf<'dp'> {
   readonly definition: DpAccounting['definition'];
@@ -27,10 +29,12 @@ export function describeDp(plan: Plan & { readonly protection: DpPlan }, acc: Dp
         (p.noisyThreshold !== null ? `, suppression of cells whose noisy value is below ${p.noisyThreshold}` : '') +
         '.',
       'Category domains are taken from the policy (public knowledge), never from the data.',
+      "Stated accuracy (noiseSd, halfWidth95) covers the noise only; each table's privacy.bias lists the other steps that can move its values (bounding, clamping, granularity, non-negativity), from the plan, never from the data.",
+      ...(p.consistency === 'hierarchical' ? [consistencyMethod()] : []),
     ],
     privacy: plan.tables.map((t) => {
       const a = acc.tables.find((x) => x.table === t.id);
-      return a ? { ...a } : null;
+      return a ? { ...a, bias: biasNotes(plan, t, a) } : null;
     }),
   };
 }

@@ -9,7 +9,7 @@
  * most the plan's epsilon. Gaussian: sigma^2 >= L2^2/(2 rho_q) gives
  * rho_q-zCDP; zCDP adds to at most the plan's rho, reported as (epsilon,
  * delta)-DP by CKS 2020 Cor. 13. Mean tables spend half their budget on the
- * sum and half on the unit count.
+ * sum and half on the unit or row count (mean.ts).
  *
  * Post-processing (free: a function of noisy values and public plan data
  * only): clamping to >= 0 (counts; sums when lower >= 0), clamping means to
@@ -30,36 +30,20 @@ import type {
 } from '../types.ts';
 import { cellCount, cellIndex } from '../types.ts';
 import { StatguardError } from '../errors.ts';
-import {
-  discreteGaussianHalfWidth,
-  discreteGaussianVariance,
-  discreteLaplaceHalfWidth,
-  discreteLaplaceVariance,
-  zcdpToApproxDp,
-} from './accounting.ts';
-import { rational, ratDiv, rationalFromNumber, ratToNumber, ratToString, roundUp, type Rational } from './rational.ts';
-import { makeDiscreteGaussian, makeDiscreteLaplace, type IntegerSampler } from './samplers.ts';
+import { zcdpToApproxDp } from './accounting.ts';
+import { exactInt, makeNoise, queryAccounting, safeNoise, type DpQueryAccounting } from './noise.ts';
+import { protectMeanCells } from './mean.ts';
 import { tableSensitivity } from './sensitivity.ts';
+import type { HighsRuntime } from '../sdc/highs.ts';
+import {
+  checkConsistency,
+  consistencyHook,
+  consistencyOf,
+  type ConsistencyOutput,
+  type ConsistencyReport,
+} from './consistency.ts';
 
-/** Accounting of one noisy query (a table's count or sum vector). */
-export interface DpQueryAccounting {
-  /** 'count': unit counts; 'sum': sums of the clamped measure. */
-  readonly quantity: 'count' | 'sum';
-  /** Budget of this query: epsilon (Laplace) or rho (Gaussian); the other is null. */
-  readonly epsilon: number | null;
-  readonly rho: number | null;
-  /** Sensitivities and noise, in the published unit (units for counts, natural measure units for sums). */
-  readonly l1Sensitivity: number;
-  readonly l2Sensitivity: number;
-  /** Laplace scale b or Gaussian sigma. */
-  readonly noiseScale: number;
-  readonly noiseSd: number;
-  readonly halfWidth95: number;
-  /** Noise is a multiple of this (published unit). */
-  readonly granularity: number;
-  /** Exact noise parameter on the integer lattice: "scale=t/s" (Laplace) or "sigma2=n/d" (Gaussian). */
-  readonly noiseParameter: string;
-}
+export type { DpQueryAccounting };
 
 export interface DpTableAccounting {
   readonly table: string;
@@ -78,6 +62,8 @@ export interface DpTableAccounting {
   /** Cells published as null (noisy threshold or officer-marked); decided on noisy values only. */
   readonly cellsSuppressed: number;
   readonly queries: readonly DpQueryAccounting[];
+  /** Consistency post-processing of this table (consistency.ts); absent when none was applied. */
+  readonly consistency?: ConsistencyReport;
 }
 
 export interface DpAccounting {
@@ -100,15 +86,6 @@ export interface DpResult {
   readonly accounting: DpAccounting;
 }
 
-/**
- * Budgets are shaved by 2^-40 (relative) before computing noise, so float
- * rounding in total * share * 1/2 can never make the noise smaller than the
- * budget stated in the accounting.
- */
-const BUDGET_SHAVE = 1 - 2 ** -40;
-/** Noise parameters are rounded UP to multiples of 2^-20 (more noise, never less). */
-const PARAM_BITS = 20;
-
 /** Checks that a DP plan is complete and in range. Exact-value rules do not exist in a DpPlan by construction. */
 export function checkDpPlan(plan: DpPlan): void {
   const bad = (path: string, msg: string): never => {
@@ -130,94 +107,6 @@ export function checkDpPlan(plan: DpPlan): void {
   if (!Number.isInteger(plan.granularityLog2) || plan.granularityLog2 < 0 || plan.granularityLog2 > 52) {
     bad('/protection/granularityLog2', 'granularityLog2 must be an integer in [0, 52]');
   }
-}
-
-/** Noise for one query: its sampler and its description. */
-interface NoiseSpec {
-  readonly sample: IntegerSampler;
-  readonly budgetEps: number | null;
-  readonly budgetRho: number | null;
-  readonly param: string;
-  /** In lattice units. */
-  readonly scale: number;
-  readonly sd: number;
-  readonly halfWidth95: number;
-  readonly halfWidth975: number;
-}
-
-function makeNoise(plan: DpPlan, budget: number, l1: number, l2Squared: bigint): NoiseSpec {
-  const b = rationalFromNumber(budget * BUDGET_SHAVE);
-  if (plan.mechanism === 'discrete-laplace') {
-    // scale t >= L1 / eps  =>  the query is eps-DP (discrete Laplace mechanism, CKS 2020 / Ghosh et al. 2009).
-    const t: Rational = roundUp(ratDiv(rational(BigInt(l1)), b), PARAM_BITS);
-    const tn = ratToNumber(t);
-    return {
-      sample: makeDiscreteLaplace(t),
-      budgetEps: budget,
-      budgetRho: null,
-      param: `scale=${ratToString(t)}`,
-      scale: tn,
-      sd: Math.sqrt(discreteLaplaceVariance(tn)),
-      halfWidth95: discreteLaplaceHalfWidth(tn, 0.95),
-      halfWidth975: discreteLaplaceHalfWidth(tn, 0.975),
-    };
-  }
-  // sigma^2 >= L2^2 / (2 rho)  =>  the query is rho-zCDP (CKS 2020 Theorem 4).
-  const s2: Rational = roundUp(ratDiv(rational(l2Squared), { num: 2n * b.num, den: b.den }), PARAM_BITS);
-  const s2n = ratToNumber(s2);
-  return {
-    sample: makeDiscreteGaussian(s2),
-    budgetEps: null,
-    budgetRho: budget,
-    param: `sigma2=${ratToString(s2)}`,
-    scale: Math.sqrt(s2n),
-    sd: Math.sqrt(discreteGaussianVariance(s2n)),
-    halfWidth95: discreteGaussianHalfWidth(s2n, 0.95),
-    halfWidth975: discreteGaussianHalfWidth(s2n, 0.975),
-  };
-}
-
-function queryAccounting(
-  quantity: 'count' | 'sum',
-  n: NoiseSpec,
-  l1: number,
-  l2: number,
-  unit: number,
-): DpQueryAccounting {
-  return Object.freeze({
-    quantity,
-    epsilon: n.budgetEps,
-    rho: n.budgetRho,
-    l1Sensitivity: l1 * unit,
-    l2Sensitivity: l2 * unit,
-    noiseScale: n.scale * unit,
-    noiseSd: n.sd * unit,
-    halfWidth95: n.halfWidth95 * unit,
-    granularity: unit,
-    noiseParameter: n.param,
-  });
-}
-
-function safeNoise(x: bigint): number {
-  const v = Number(x);
-  if (!Number.isSafeInteger(v))
-    throw new StatguardError(
-      'ARITHMETIC_OVERFLOW',
-      'a noise draw exceeds the safe integer range (noise scale too large)',
-    );
-  return v;
-}
-
-/** Exact input, validated without ever quoting it. */
-function exactInt(table: TablePlan, i: number, v: number, what: string): number {
-  if (!Number.isSafeInteger(v)) {
-    throw new StatguardError(
-      'ARITHMETIC_OVERFLOW',
-      `table ${table.id}: the exact ${what} of cell ${i} is not a safe integer`,
-      { path: `/tables/${table.id}/cells/${i}` },
-    );
-  }
-  return v;
 }
 
 /** Cell indices of officer-marked cells (codes per dimension); public plan data. */
@@ -252,8 +141,17 @@ function markedCells(plan: TablePlan, list: readonly (readonly string[])[], fiel
  * Protect exact tables with the plan's discrete mechanism. `rng` must be
  * cryptoRandom() for a real release (seededRandom is for tests and demos).
  */
-export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: UnitPlan, rng: RandomSource): DpResult {
+export function protectDp(
+  tables: readonly ExactTable[],
+  plan: DpPlan,
+  unit: UnitPlan,
+  rng: RandomSource,
+  options: { readonly highs?: HighsRuntime } = {},
+): DpResult {
   checkDpPlan(plan);
+  checkConsistency(plan);
+  if (consistencyOf(plan) === 'hierarchical' && !options.highs)
+    throw new StatguardError('USAGE', 'consistency "hierarchical" needs the HiGHS runtime (engine/sdc/highs.ts)');
   const m = unit.maxRowsPerUnit;
   if (!Number.isSafeInteger(m) || m < 1)
     throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', {
@@ -272,7 +170,7 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
   const out: ProtectedTable[] = [];
   const accounts: DpTableAccounting[] = [];
   for (const table of tables) {
-    const r = protectTable(table, plan, m, totalBudget, rng);
+    const r = protectTable(table, plan, m, totalBudget, rng, options.highs);
     out.push(r.table);
     accounts.push(r.account);
   }
@@ -295,16 +193,8 @@ export function protectDp(tables: readonly ExactTable[], plan: DpPlan, unit: Uni
   return { tables: out, accounting };
 }
 
-/** One table: its noisy cells and its accounting (the table's budget is `totalBudget` x its share). */
-function protectTable(
-  table: ExactTable,
-  plan: DpPlan,
-  m: number,
-  totalBudget: number,
-  rng: RandomSource,
-): { table: ProtectedTable; account: DpTableAccounting } {
-  const laplace = plan.mechanism === 'discrete-laplace';
-  const k = plan.granularityLog2;
+/** An exact table's kind, budget share and cell count, checked; its cell count. */
+function checkExactTable(table: ExactTable): number {
   const tp = table.plan;
   const where = { path: `/tables/${tp.id}` };
   if (table.kind !== 'exact') throw new StatguardError('USAGE', `table ${tp.id} is not an exact table`, where);
@@ -320,6 +210,22 @@ function protectTable(
       `table ${tp.id} has ${table.cells.length} cells, its dimensions give ${n}`,
       where,
     );
+  return n;
+}
+
+/** One table: its noisy cells and its accounting (the table's budget is `totalBudget` x its share). */
+function protectTable(
+  table: ExactTable,
+  plan: DpPlan,
+  m: number,
+  totalBudget: number,
+  rng: RandomSource,
+  highs?: HighsRuntime,
+): { table: ProtectedTable; account: DpTableAccounting } {
+  const laplace = plan.mechanism === 'discrete-laplace';
+  const k = plan.granularityLog2;
+  const tp = table.plan;
+  const n = checkExactTable(table);
 
   const sens = tableSensitivity(tp, m, k);
   const tableBudget = totalBudget * tp.budgetShare;
@@ -337,6 +243,7 @@ function protectTable(
   const hide = (i: number, noisyStatistic: number): boolean =>
     always.has(i) || (threshold !== null && !never.has(i) && noisyStatistic < threshold);
   const suppressedCell: ProtectedCell = Object.freeze({ value: null, conf: 'C', obs: 'E', accuracy: null });
+  let post: ConsistencyOutput | null = null; // the consistency hook's output (count and sum tables)
 
   let queries: DpQueryAccounting[];
   if (meas.kind === 'count') {
@@ -346,14 +253,18 @@ function protectTable(
       noiseSd: noise.sd,
       halfWidth95: noise.halfWidth95,
     });
+    // The only read of an exact value: the thing the noise is added to.
+    const noisy = Array.from(
+      { length: n },
+      (_, i) => exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(noise.sample(rng)),
+    );
+    post = consistencyHook({ plan, table: tp, rng, highs }, noisy, noise, 1, true);
     for (let i = 0; i < n; i++) {
-      // The only read of an exact value: the thing the noise is added to.
-      const noisy = exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(noise.sample(rng));
-      const value = Math.max(0, noisy); // post-processing: counts are >= 0
+      const value = post ? post.values[i]! : Math.max(0, noisy[i]!); // post-processing: counts are >= 0
       if (hide(i, value)) {
         cells[i] = suppressedCell;
         suppressed++;
-      } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
+      } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: post ? post.accuracy[i]! : acc });
     }
     queries = [queryAccounting('count', noise, sens.count.l1, sens.count.l2, 1)];
   } else {
@@ -368,9 +279,10 @@ function protectTable(
     const clampSum = meas.lower >= 0; // sums of non-negative values are >= 0: public knowledge
     const sumNoise = makeNoise(plan, queryBudget, s.l1, s.l2Squared);
     // Released sum (scaled units) = g * (floor(x/g) + N): floor(x/g) has the lattice sensitivity of sensitivity.ts.
-    const noisySum = (i: number): number => {
-      const x = exactInt(tp, i, (table.cells[i] as ExactCell).sum, 'sum');
-      const v = (Math.floor(x / g) + safeNoise(sumNoise.sample(rng))) * g; // floor(x/g) exact: g is a power of two
+    const noisyLattice = (i: number): number =>
+      Math.floor(exactInt(tp, i, (table.cells[i] as ExactCell).sum, 'sum') / g) + safeNoise(sumNoise.sample(rng)); // floor(x/g) exact: g is a power of two
+    const noisySum = (i: number, lattice = noisyLattice(i)): number => {
+      const v = lattice * g;
       if (!Number.isSafeInteger(v))
         throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${tp.id}: a noisy sum exceeds the safe integer range`, {
           path: `/tables/${tp.id}/cells/${i}`,
@@ -383,51 +295,45 @@ function protectTable(
         noiseSd: sumNoise.sd * unitOut,
         halfWidth95: sumNoise.halfWidth95 * unitOut,
       });
+      const noisy = Array.from({ length: n }, (_, i) => noisyLattice(i));
+      post = consistencyHook({ plan, table: tp, rng, highs }, noisy, sumNoise, unitOut, clampSum);
       for (let i = 0; i < n; i++) {
-        const value = noisySum(i) / div;
+        const value = post ? (post.values[i]! * g) / div : noisySum(i, noisy[i]) / div;
         if (hide(i, value)) {
           cells[i] = suppressedCell;
           suppressed++;
-        } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
+        } else cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: post ? post.accuracy[i]! : acc });
       }
       queries = [queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut)];
     } else {
-      const countNoise = makeNoise(plan, queryBudget, sens.count.l1, sens.count.l2Squared);
-      // A unit's total in a cell lies in [r*lower, r*upper] for 1 <= r <= m rows; so does a mean of such totals.
-      const lo = Math.min(meas.lower, m * meas.lower) / div;
-      const hi = Math.max(meas.upper, m * meas.upper) / div;
-      for (let i = 0; i < n; i++) {
-        const sum = noisySum(i) / div;
-        const count = Math.max(
-          0,
-          exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count') + safeNoise(countNoise.sample(rng)),
-        );
-        const den = Math.max(count, 1);
-        const value = Math.min(hi, Math.max(lo, sum / den));
-        // Noisy threshold on the NOISY unit count (a mean's size), never on an exact value.
-        if (hide(i, count)) {
-          cells[i] = suppressedCell;
-          suppressed++;
-          continue;
-        }
-        // Approximate (first order, from noisy values: post-processing): error of S/N ~ (eS + mean*eN)/N.
-        const sdS = sumNoise.sd * unitOut;
-        const acc: CellAccuracy = Object.freeze({
-          scale: (sumNoise.scale * unitOut) / den,
-          noiseSd: Math.sqrt(sdS * sdS + value * value * countNoise.sd * countNoise.sd) / den,
-          halfWidth95: (sumNoise.halfWidth975 * unitOut + Math.abs(value) * countNoise.halfWidth975) / den,
-        });
-        cells[i] = Object.freeze({ value, conf: 'F', obs: 'E', accuracy: acc });
-      }
-      queries = [
-        queryAccounting('sum', sumNoise, s.l1, s.l2, unitOut),
-        queryAccounting('count', countNoise, sens.count.l1, sens.count.l2, 1),
-      ];
+      const r = protectMeanCells({
+        table,
+        plan,
+        m,
+        queryBudget,
+        sens,
+        sumNoise,
+        noisySum,
+        clampSum,
+        div,
+        unitOut,
+        hide,
+        suppressedCell,
+        rng,
+      });
+      r.cells.forEach((c, i) => (cells[i] = c));
+      suppressed += r.suppressed;
+      queries = r.queries;
     }
   }
   const main = queries[0]!;
   return {
-    table: Object.freeze({ kind: 'protected', plan: tp, cells: Object.freeze(cells) as ProtectedCell[] }),
+    table: Object.freeze({
+      kind: 'protected',
+      plan: tp,
+      cells: Object.freeze(cells) as ProtectedCell[],
+      ...(post ? { consistent: Object.freeze({ note: post.note, measurements: post.measurements }) } : {}),
+    }),
     account: Object.freeze({
       table: tp.id,
       measure: meas.kind,
@@ -441,6 +347,7 @@ function protectTable(
       cellsNoised: n,
       cellsSuppressed: suppressed,
       queries: Object.freeze(queries),
+      ...(post ? { consistency: post.report } : {}),
     }),
   };
 }

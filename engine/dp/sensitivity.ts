@@ -7,9 +7,17 @@
  * hierarchy levels, the total). So a row touches
  *   L = prod_i |path_i|  cells (|path_i| = max path length over the leaves of dimension i).
  * Per table, with at most m rows per unit:
- * - count of units: a unit touches at most m L cells and changes each by at
- *   most 1 (a unit counts once per cell), so L1 <= m L, Linf <= 1 and
- *   L2 <= sqrt(m L).
+ * - count of units: a unit counts once per cell, so it changes each cell by at
+ *   most 1 (Linf <= 1) and L1 is the number of distinct cells its rows touch.
+ *   Let S = prod_i c_i, c_i the number of nodes of dimension i on the path of
+ *   EVERY leaf (the total, and any node above all leaves; 0 when the dimension
+ *   has no total). A cell whose coordinate in every dimension is such a common
+ *   node is touched by every row, so the S cells all rows share are counted
+ *   once, and each row adds at most L - S others:
+ *     L1 <= m (L - S) + S   (= m(L-1)+1 with a grand total; m L without one),
+ *     L2 = sqrt(L1) (each change is 0 or 1).
+ *   Attained when the m rows lie in leaves whose paths share nothing below the
+ *   common nodes in any dimension (tested with such a constructed unit).
  * - sum of a measure clamped to [lower, upper] (scaled integers),
  *   B = max(|lower|, |upper|): the cell change is at most r_c B where r_c is
  *   the number of the unit's rows in cell c, with sum_c r_c <= m L and r_c <= m.
@@ -18,7 +26,11 @@
  *   instead of each row, the change is at most B per cell and both bounds still hold.)
  * - on the granularity lattice g = 2^k (the sum released as floor(x/g)):
  *   |floor(a/g) - floor(b/g)| <= ceil(|a-b|/g) <= r_c ceil(B/g), so the same
- *   bounds hold with B replaced by Bg = ceil(B/g).
+ *   bounds hold with B replaced by Bg = ceil(B/g). The lattice never inflates
+ *   the sensitivity: g is reduced to the largest power of two dividing B (when
+ *   the policy asks for more), so Bg g = B exactly and the noise, in scaled
+ *   units, is calibrated to m L B as without a lattice (a coarser g would make
+ *   it ceil(B/g) g, up to g when g > B).
  */
 import type { TablePlan } from '../types.ts';
 import { StatguardError } from '../errors.ts';
@@ -36,8 +48,13 @@ export interface TableSensitivity {
   /** L: cells one row is counted in. */
   readonly cellsPerRow: number;
   readonly maxRowsPerUnit: number;
-  /** Unit counts (count tables, and the denominator of mean tables). */
+  /** Unit counts (count tables, and the denominator of means per unit). */
   readonly count: QuerySensitivity;
+  /**
+   * Row counts (the denominator of means per row): each of a unit's m rows adds 1 to each of the L cells on its paths,
+   * so sum_c r_c <= m L and r_c <= m: L1 = m L, L2^2 <= m sum_c r_c <= m^2 L (both attained by m rows in one leaf).
+   */
+  readonly rows: QuerySensitivity;
   /** Sums (sum and mean tables), on the lattice of `granularity` scaled units; null for count tables. */
   readonly sum:
     (QuerySensitivity & { readonly bound: number; readonly latticeBound: number; readonly granularity: number }) | null;
@@ -56,6 +73,30 @@ export function cellsPerRow(plan: TablePlan): number {
     l *= longest;
   });
   return l;
+}
+
+/** The exponent of the largest power of two dividing a positive safe integer. */
+function twoAdicOrder(b: number): number {
+  let k = 0;
+  while (b % 2 ** (k + 1) === 0 && k < 52) k++;
+  return k;
+}
+
+/**
+ * S: the cells every row of the table is counted in, whatever its leaves: the product over dimensions of the number
+ * of nodes on every leaf's path (the total and any node above all leaves; 0 for a dimension without a total).
+ */
+export function sharedCells(plan: TablePlan): number {
+  let s = 1;
+  for (const dim of plan.dimensions) {
+    let common = new Set<number>(dim.leafCount > 0 ? ancestorsOf(dim, 0) : []);
+    for (let leaf = 1; leaf < dim.leafCount; leaf++) {
+      const path = new Set(ancestorsOf(dim, leaf));
+      common = new Set([...common].filter((n) => path.has(n)));
+    }
+    s *= common.size;
+  }
+  return s;
 }
 
 /**
@@ -78,10 +119,13 @@ export function tableSensitivity(plan: TablePlan, maxRowsPerUnit: number, granul
     throw new StatguardError('ARITHMETIC_OVERFLOW', `table ${plan.id}: too many cells per row`, {
       path: `/tables/${plan.id}/dimensions`,
     });
-  const count = { l1: m * L, l2Squared: BigInt(m * L), l2: Math.sqrt(m * L) };
+  const S = sharedCells(plan);
+  const countL1 = m * (L - S) + S;
+  const count = { l1: countL1, l2Squared: BigInt(countL1), l2: Math.sqrt(countL1) };
+  const rows = Object.freeze({ l1: m * L, l2Squared: BigInt(m) * BigInt(m) * BigInt(L), l2: m * Math.sqrt(L) });
   const meas = plan.measure;
   if (meas.kind === 'count')
-    return Object.freeze({ cellsPerRow: L, maxRowsPerUnit: m, count: Object.freeze(count), sum: null });
+    return Object.freeze({ cellsPerRow: L, maxRowsPerUnit: m, count: Object.freeze(count), rows, sum: null });
   if (!Number.isSafeInteger(meas.lower) || !Number.isSafeInteger(meas.upper) || meas.lower > meas.upper) {
     throw new StatguardError(
       'POLICY_INVALID',
@@ -90,7 +134,7 @@ export function tableSensitivity(plan: TablePlan, maxRowsPerUnit: number, granul
     );
   }
   const B = Math.max(Math.abs(meas.lower), Math.abs(meas.upper));
-  const g = 2 ** granularityLog2;
+  const g = 2 ** Math.min(granularityLog2, B > 0 ? twoAdicOrder(B) : granularityLog2);
   const Bg = Math.ceil(B / g); // exact: division by a power of two
   const l2Squared = BigInt(m) * BigInt(m) * BigInt(Bg) * BigInt(Bg) * BigInt(L);
   if (!Number.isSafeInteger(m * L * Bg)) {
@@ -104,6 +148,7 @@ export function tableSensitivity(plan: TablePlan, maxRowsPerUnit: number, granul
     cellsPerRow: L,
     maxRowsPerUnit: m,
     count: Object.freeze(count),
+    rows,
     sum: Object.freeze({
       l1: m * L * Bg,
       l2Squared,

@@ -7,6 +7,8 @@
  * setting, never a mere POLICY_INVALID.
  */
 import { arr, isObj, num, ptr, str, type Obj } from './json-read.ts';
+import { THRESHOLD_REFUSAL } from '../dp/consistency.ts';
+import { DEFAULT_CONSISTENCY } from './plan.ts';
 import { SDC_ONLY_PROTECTION, SDC_ONLY_TABLE, type ColInfo, type Problems } from './problems.ts';
 
 /** dp: no sdc setting; the budget parameter of the mechanism (epsilon for discrete-laplace, rho for discrete-gaussian). */
@@ -18,6 +20,9 @@ function checkDp(p: Problems, protection: Obj): void {
         `"${key}" (${key === 'secondary' || key === 'zeroCells' ? 'an sdc suppression setting' : 'an sdc rule on exact values'})`,
       );
   }
+  // Consistency 'hierarchical' (the default) publishes every cell: a suppressed cell would be its total minus its siblings.
+  if (protection.noisyThreshold !== undefined && (protection.consistency ?? DEFAULT_CONSISTENCY) === 'hierarchical')
+    p.bad(ptr('protection', 'noisyThreshold'), THRESHOLD_REFUSAL);
   const budget = isObj(protection.budget) ? protection.budget : null;
   // An empty budget is reported by the schema (minProperties).
   if (budget && Object.keys(budget).length > 0) {

@@ -41,6 +41,12 @@ export interface PlanContext {
 /** Default protection percent for cells flagged by the minimum frequency rule. */
 export const DEFAULT_FREQUENCY_PROTECTION = 10;
 export const DEFAULT_DELTA = 1e-10;
+/**
+ * A dp policy that does not say publishes each noisy cell on its own; `consistency: "hierarchical"` (opt-in) publishes
+ * tables that add up (engine/dp/consistency.ts). Opt-in while the fit's accuracy simulation takes tens of seconds on
+ * sparse tables of a few thousand cells (bench:consistency), so existing policies keep their run time.
+ */
+export const DEFAULT_CONSISTENCY = 'none' as const;
 
 export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
   const policyPath = resolve(ctx.policyPath);
@@ -167,6 +173,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
             delta: p.delta ?? DEFAULT_DELTA,
             noisyThreshold: p.noisyThreshold ?? null,
             granularityLog2: p.granularityLog2 ?? 0,
+            consistency: p.consistency ?? DEFAULT_CONSISTENCY,
           };
 
   const release: ReleaseMeta = {
@@ -272,7 +279,15 @@ function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc
   if (lower === null || upper === null || lower > upper) {
     throw invalid(ptr('tables', i, 'measure', 'bounds'), 'bounds must be ordered multiples of 10^-decimals');
   }
-  return { kind: m.kind, column: m.column, lower, upper, decimals, ...(weight ? { weight } : {}) };
+  return {
+    kind: m.kind,
+    column: m.column,
+    lower,
+    upper,
+    decimals,
+    ...(weight ? { weight } : {}),
+    ...(m.kind === 'mean' && m.per ? { per: m.per } : {}),
+  };
 }
 
 function deepFreeze<T>(v: T): T {

@@ -96,7 +96,8 @@ export interface DatasetDoc {
 
 export type DimensionDoc = string | { column: string; total?: boolean };
 
-export type MeasureDoc = { kind: 'count' } | { kind: 'sum' | 'mean'; column: string; bounds: [number, number] };
+export type MeasureDoc =
+  { kind: 'count' } | { kind: 'sum' | 'mean'; column: string; bounds: [number, number]; per?: 'unit' | 'row' };
 
 export interface TableDoc {
   id: string;
@@ -132,6 +133,7 @@ export interface DpProtectionDoc {
   delta?: number;
   noisyThreshold?: number;
   granularityLog2?: number;
+  consistency?: 'none' | 'hierarchical';
 }
 
 export interface CkmProtectionDoc {

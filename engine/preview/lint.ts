@@ -6,6 +6,12 @@
  * from the data, tables mostly below the threshold) need the exact tables and
  * are reviewer-only (derived from exact counts, but they name categories and
  * tables, never a value); the budget check needs the dataset's ledger.
+ *
+ * Never for a dp policy: a fact about the exact data (a category with no unit,
+ * a count of dropped rows) is itself a disclosure outside the privacy budget,
+ * and fitting the declared domain to it would make the release depend on the
+ * data ("domains never from the data"). A dp plan gets plan-level and budget
+ * checks only, whatever data it is given.
  */
 import { overBudget, type LedgerState } from '../dp/index.ts';
 import { validatePolicy } from '../policy/index.ts';
@@ -132,7 +138,8 @@ export function lintPlan(plan: Plan, ctx: LintContext = {}): LintFinding[] {
     }
   }
 
-  if (ctx.exact) {
+  const dataFacts = plan.protection.regime !== 'dp';
+  if (ctx.exact && dataFacts) {
     // Tables mostly below the threshold (non-empty interior cells with units < threshold).
     if (threshold !== null) {
       ctx.exact.forEach((t, ti) => {
@@ -179,7 +186,7 @@ export function lintPlan(plan: Plan, ctx: LintContext = {}): LintFinding[] {
       });
     }
   }
-  if (ctx.stats) {
+  if (ctx.stats && dataFacts) {
     const unknown = Object.entries(ctx.stats.dropReasons).filter(([r, n]) => /category/.test(r) && n > 0);
     for (const [reason, n] of unknown) {
       out.push({

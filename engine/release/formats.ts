@@ -111,6 +111,26 @@ export function toCsv(table: ProtectedTable, sel?: Selection): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * The noisy measurement file of a consistent dp table (Census practice): one line per cell, per dimension its code
+ * and label, then the unbiased noisy measurement (no clamp, no fit, no rounding), its noise standard deviation and
+ * 95% half-width. The published table is a post-processing of exactly these values.
+ */
+export function toNoisyCsv(table: ProtectedTable): string {
+  const m = table.consistent?.measurements;
+  if (!m) throw new Error(`table ${table.plan.id} has no noisy measurements`);
+  const dims = table.plan.dimensions;
+  const header = [...dims.flatMap((d) => [d.name, `${d.name}_label`]), 'noisy_value', 'noise_sd', 'half_width_95'];
+  const lines: string[] = [header.map(csvField).join(',')];
+  let i = 0;
+  forEachSelected(table, undefined, (coords) => {
+    const fields = coords.flatMap((n, d) => [csvField(dims[d]!.nodes[n]!.code), csvField(dims[d]!.nodes[n]!.label)]);
+    fields.push(num(m.values[i++]), num(m.noiseSd), num(m.halfWidth95));
+    lines.push(fields.join(','));
+  });
+  return `${lines.join('\n')}\n`;
+}
+
 /** JSON-stat `category.child`: aggregate node code -> child codes, restricted to selected nodes. */
 function childMap(dim: DimensionPlan, kept: readonly number[]): Record<string, string[]> | undefined {
   const keep = new Set(kept);
@@ -164,10 +184,17 @@ export function toJsonStat(table: ProtectedTable, meta: TableMeta, sel?: Selecti
   });
   const usedConf = [...new Set(conf)].sort() as ConfStatus[];
   const usedObs = [...new Set(obs)].sort() as ObsStatus[];
+  // Consistency (dp) and what moves the values besides the noise (dp: privacy.bias), as notes any reader shows.
+  const bias = (meta.privacy.table as { bias?: readonly { note?: unknown }[] } | null | undefined)?.bias;
+  const notes = [
+    ...(table.consistent ? [table.consistent.note] : []),
+    ...(Array.isArray(bias) ? bias.map((b) => b.note).filter((n): n is string => typeof n === 'string') : []),
+  ];
   return {
     version: '2.0',
     class: 'dataset',
     label: table.plan.title,
+    ...(notes.length > 0 ? { note: notes } : {}),
     source: meta.source,
     updated: meta.updated,
     id: dims.map((d) => d.name),
@@ -178,6 +205,7 @@ export function toJsonStat(table: ProtectedTable, meta: TableMeta, sel?: Selecti
     extension: {
       statguard: {
         table: table.plan.id,
+        ...(table.consistent ? { consistency: 'hierarchical' } : {}),
         release: meta.releaseTitle,
         measure: describeMeasure(table),
         confStatus: conf,

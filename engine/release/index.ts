@@ -3,7 +3,7 @@ export { forEachSelected, selectedNodes, selectionSize, toCsv, toJsonStat, toSdm
 export type { Selection, TableMeta } from './formats.ts';
 export { CONF_STATUS_LEGEND, OBS_STATUS_LEGEND } from './legend.ts';
 export { MANIFEST_VERSION, publicManifest } from './manifest.ts';
-export type { Guarantee, Manifest, ManifestTableEntry, ReleaseInternal } from './manifest.ts';
+export type { Guarantee, LinkedRelease, Manifest, ManifestTableEntry, ReleaseInternal } from './manifest.ts';
 export { renderRelease, tableFiles, writeRelease, writeRendered } from './write.ts';
 export type { ReleaseContent, RenderedRelease, SignOptions, WriteOptions } from './write.ts';
 export {

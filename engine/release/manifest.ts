@@ -24,11 +24,24 @@ import { ENGINE_VERSION } from '../version.ts';
 
 export const MANIFEST_VERSION = 2;
 
+/** A file of a release named by the manifest, with its size and SHA-256. */
+export interface ManifestFile {
+  readonly path: string;
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
 export interface ManifestTableEntry {
   readonly id: string;
   readonly title: string;
   readonly description: string;
-  readonly measure: { readonly kind: string; readonly column?: string; readonly bounds?: readonly [number, number] };
+  readonly measure: {
+    readonly kind: string;
+    readonly column?: string;
+    readonly bounds?: readonly [number, number];
+    /** Means: over units or rows. */
+    readonly per?: 'unit' | 'row';
+  };
   readonly dimensions: readonly {
     readonly name: string;
     readonly label: string;
@@ -37,9 +50,10 @@ export interface ManifestTableEntry {
   }[];
   readonly cells: number;
   readonly suppressed: number;
-  readonly files: Readonly<
-    Record<'csv' | 'jsonstat', { readonly path: string; readonly sha256: string; readonly bytes: number }>
-  >;
+  readonly files: Readonly<Record<'csv' | 'jsonstat', ManifestFile>> & {
+    /** A consistent dp table's unbiased noisy measurements (engine/dp/consistency.ts). */
+    readonly noisy?: ManifestFile;
+  };
   /** The regime's per-table entry (dp: share of the budget, sensitivity, noise scale; ckm: maximum deviation; sdc: null). */
   readonly privacy: Readonly<Record<string, unknown>> | null;
 }
@@ -96,6 +110,20 @@ export interface Manifest {
   readonly tables: readonly ManifestTableEntry[];
   /** The input's fingerprint (SHA-256 of the microdata read): a digest, bound by the store to one dataset. */
   readonly input: { readonly sha256: string };
+  /**
+   * Cross-release disclosure control (sdc releases): every release of the dataset this one was audited together
+   * with, by manifest digest. The store refuses to publish an sdc release while a release of its dataset that is or
+   * was published is missing here. Absent in other regimes and in manifests written before it existed.
+   */
+  readonly audit?: { readonly linked: readonly LinkedRelease[] };
+}
+
+/** A release an sdc release was audited together with: its store id or directory, manifest digest, and whether the
+ * microdata had changed since (a correction, audited through the differences). */
+export interface LinkedRelease {
+  readonly release: string;
+  readonly manifestSha256: string;
+  readonly corrected: boolean;
 }
 
 /** The exact figures of a run: secure zone only, never in a release directory (engine/secure/internal.ts). */
@@ -131,6 +159,8 @@ export interface ManifestRun {
   readonly started: number;
   /** The dataset's cumulative spend after this run's draw (null: no draw logged). */
   readonly spend: DrawSpend | null;
+  /** Releases the run was audited together with (sdc); null: the regime links none (no `audit` part). */
+  readonly linked: readonly LinkedRelease[] | null;
 }
 
 /** The manifest of a release (its `files` entries are added by the writer). */
@@ -168,6 +198,7 @@ export function buildManifest(
     methods: said.methods,
     tables: tables.map((t, i) => tableEntry(t, said.privacy[i] ?? null)),
     input: { sha256: stats.input.sha256 },
+    ...(run.linked ? { audit: { linked: run.linked } } : {}),
   };
 }
 
@@ -205,6 +236,7 @@ function tableEntry(
             kind: m.kind,
             column: m.column,
             bounds: [m.lower / 10 ** m.decimals, m.upper / 10 ** m.decimals] as const,
+            ...(m.kind === 'mean' ? { per: m.per ?? 'unit' } : {}),
           },
     dimensions: tp.dimensions.map((d) => ({
       name: d.name,

@@ -27,7 +27,7 @@ export interface ReleaseInvalidInfo {
   /** Table id, for a missing or altered table file. */
   readonly table?: string;
   /** Which file of the table ('csv' or 'jsonstat'), for a missing or altered table file. */
-  readonly fileKind?: 'csv' | 'jsonstat';
+  readonly fileKind?: 'csv' | 'jsonstat' | 'noisy';
   /** The underlying system or JSON error message, when there is one. */
   readonly underlying?: string;
 }
@@ -40,7 +40,7 @@ export class ReleaseInvalid extends Error {
   readonly detail: string;
   readonly reason: ReleaseInvalidReason;
   readonly table: string | undefined;
-  readonly fileKind: 'csv' | 'jsonstat' | undefined;
+  readonly fileKind: 'csv' | 'jsonstat' | 'noisy' | undefined;
   readonly underlying: string | undefined;
 
   constructor(where: string, detail: string, info: ReleaseInvalidInfo = {}) {

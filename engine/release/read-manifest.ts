@@ -6,7 +6,8 @@
  * hex SHA-256 input fingerprint and no `internal` part (exact figures never travel in a release directory), and a
  * non-empty list of tables with unique safe ids whose csv and JSON-stat files are plain file names with a hex SHA-256
  * and a byte size; a real (crypto) dp or ckm release states its dataset's cumulative spend from the draw log
- * (`spend`: draws, rho and epsilon as non-negative numbers), which the store charges. Otherwise a ReleaseInvalid
+ * (`spend`: draws, rho and epsilon as non-negative numbers), which the store charges; an `audit.linked` list, when
+ * present, names releases by hex SHA-256 manifest digests. Otherwise a ReleaseInvalid
  * names the JSON path.
  */
 import { MANIFEST_VERSION, type Manifest } from './manifest.ts';
@@ -45,6 +46,7 @@ export function checkManifest(m: unknown): Manifest {
   if (!Array.isArray(m.methods)) bad(`${w}/methods`, 'expected an array');
   if (m.internal !== undefined) bad(`${w}/internal`, 'exact internal figures must not be part of a release directory');
   if (!/^[0-9a-f]{64}$/.test(String(obj(m, 'input', w).sha256))) bad(`${w}/input/sha256`, 'expected a hex SHA-256');
+  checkLinked(m, w);
   if (!Array.isArray(m.tables) || m.tables.length === 0) bad(`${w}/tables`, 'expected a non-empty array');
   const ids = new Set<string>();
   m.tables.forEach((t: unknown, i: number) => {
@@ -58,7 +60,7 @@ export function checkManifest(m: unknown): Manifest {
     if (!Array.isArray(t.dimensions)) bad(`${tw}/dimensions`, 'expected an array');
     if (!Number.isInteger(t.cells) || !Number.isInteger(t.suppressed)) bad(tw, 'cells and suppressed must be integers');
     const files = obj(t, 'files', tw);
-    for (const k of ['csv', 'jsonstat'] as const) {
+    for (const k of ['csv', 'jsonstat', ...(files.noisy !== undefined ? ['noisy' as const] : [])] as const) {
       const f = obj(files, k, `${tw}/files`);
       const p = str(f, 'path', `${tw}/files/${k}`);
       if (!SAFE_NAME.test(p))
@@ -86,4 +88,18 @@ function checkSpend(m: Record<string, unknown>, w: string): void {
     const x = spend[k];
     if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) bad(`${w}/spend/${k}`, 'expected a finite number >= 0');
   }
+}
+
+/** The releases an sdc release was audited against (`audit.linked`), when stated: release names and hex digests. */
+function checkLinked(m: Record<string, unknown>, w: string): void {
+  if (m.audit === undefined) return;
+  const audit = obj(m, 'audit', w);
+  if (!Array.isArray(audit.linked)) bad(`${w}/audit/linked`, 'expected an array');
+  (audit.linked as unknown[]).forEach((l, i) => {
+    const lw = `${w}/audit/linked/${i}`;
+    if (!isObj(l)) bad(lw, 'expected an object');
+    str(l, 'release', lw);
+    if (!/^[0-9a-f]{64}$/.test(String(l.manifestSha256))) bad(`${lw}/manifestSha256`, 'expected a hex SHA-256');
+    if (typeof l.corrected !== 'boolean') bad(`${lw}/corrected`, 'expected a boolean');
+  });
 }

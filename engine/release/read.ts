@@ -177,14 +177,20 @@ function tableFrom(
   };
 }
 
+/** A noisy measurement file (a consistent dp table's): one line per cell after its header. */
+function checkNoisyLines(file: string, text: string, cellCount: number): void {
+  const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n').length : text.split('\n').length;
+  if (lines !== cellCount + 1) bad(file, `has ${lines - 1} data lines; the manifest says ${cellCount} cells`);
+}
+
 /** The csv and JSON-stat texts of a table, each checked against the manifest's size and SHA-256. */
 function tableTexts(
   entry: Manifest['tables'][number],
   files: ReadonlyMap<string, string | Buffer>,
-): Record<'csv' | 'jsonstat', string> {
-  const texts: Record<'csv' | 'jsonstat', string> = { csv: '', jsonstat: '' };
-  for (const k of ['csv', 'jsonstat'] as const) {
-    const f = entry.files[k];
+): Record<'csv' | 'jsonstat' | 'noisy', string> {
+  const texts: Record<'csv' | 'jsonstat' | 'noisy', string> = { csv: '', jsonstat: '', noisy: '' };
+  for (const k of ['csv', 'jsonstat', ...(entry.files.noisy ? ['noisy' as const] : [])] as const) {
+    const f = entry.files[k]!;
     const info = { table: entry.id, fileKind: k };
     const content = files.get(f.path);
     if (content === undefined) bad(f.path, `file of table ${entry.id} is missing`, { ...info, reason: 'missing' });
@@ -215,7 +221,9 @@ export function parseRelease(files: ReadonlyMap<string, string | Buffer>, option
   options.onManifest?.(manifest);
   const tables = manifest.tables.map((entry, i) => {
     const texts = tableTexts(entry, files);
-    return tableFrom(entry, i, texts.jsonstat, texts.csv);
+    const table = tableFrom(entry, i, texts.jsonstat, texts.csv);
+    if (entry.files.noisy) checkNoisyLines(entry.files.noisy.path, texts.noisy, table.cellCount);
+    return table;
   });
   const signed = files.has(SIGNATURE_FILE) || files.has(POLICY_FILE) ? releaseSignatureOf(files, manifest) : null;
   return { manifest, manifestSha256: sha256(mtext), tables, signed };

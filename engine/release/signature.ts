@@ -64,6 +64,7 @@ export function payloadOf(manifestText: string | Uint8Array, policy: Uint8Array,
     files: manifest.tables.flatMap((t) => [
       { name: t.files.csv.path, sha256: t.files.csv.sha256 },
       { name: t.files.jsonstat.path, sha256: t.files.jsonstat.sha256 },
+      ...(t.files.noisy ? [{ name: t.files.noisy.path, sha256: t.files.noisy.sha256 }] : []),
     ]),
   };
 }

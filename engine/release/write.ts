@@ -13,7 +13,7 @@ import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StatguardError } from '../errors.ts';
 import type { ProtectedTable } from '../types.ts';
-import { toCsv, toJsonStat, type TableMeta } from './formats.ts';
+import { toCsv, toJsonStat, toNoisyCsv, type TableMeta } from './formats.ts';
 import type { Manifest, ManifestTableEntry } from './manifest.ts';
 import { payloadOf, POLICY_FILE, SIGNATURE_FILE, signatureFileText, type Signer } from './signature.ts';
 
@@ -47,8 +47,8 @@ export interface ReleaseContent {
 const sha256 = (s: string | Uint8Array): string => createHash('sha256').update(s).digest('hex');
 
 /** File names of a table inside a release directory. */
-export function tableFiles(id: string): { csv: string; jsonstat: string } {
-  return { csv: `${id}.csv`, jsonstat: `${id}.json` };
+export function tableFiles(id: string): { csv: string; jsonstat: string; noisy: string } {
+  return { csv: `${id}.csv`, jsonstat: `${id}.json`, noisy: `${id}.noisy.csv` };
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -83,11 +83,17 @@ export function renderRelease(content: ReleaseContent, sign?: SignOptions): Rend
     const json = `${JSON.stringify(toJsonStat(table, meta), null, 1)}\n`;
     files.set(names.csv, csv);
     files.set(names.jsonstat, json);
+    // A consistent dp table: its unbiased noisy measurements beside it, named and hashed by the manifest (so signed).
+    const noisy = table.consistent ? toNoisyCsv(table) : null;
+    if (noisy !== null) files.set(names.noisy, noisy);
     entries.push({
       ...entry,
       files: {
         csv: { path: names.csv, sha256: sha256(csv), bytes: Buffer.byteLength(csv) },
         jsonstat: { path: names.jsonstat, sha256: sha256(json), bytes: Buffer.byteLength(json) },
+        ...(noisy !== null
+          ? { noisy: { path: names.noisy, sha256: sha256(noisy), bytes: Buffer.byteLength(noisy) } }
+          : {}),
       },
     });
   });

@@ -145,13 +145,20 @@ export class AttackerLps {
 
   /**
    * The optimum of column `k` (sign 1: min, -1: max, as the value itself) and, with `duals`, the row duals; the
-   * column's cost is reset to 0 afterwards. A non-optimal status is AUDIT_FAILED.
+   * column's cost is reset to 0 afterwards. An unbounded side is -Infinity or Infinity (no duals); any other
+   * non-optimal status is AUDIT_FAILED.
    */
   solve(m: AttackerModel, k: number, sign: 1 | -1, duals: boolean): { value: number; dual?: AttackDual } {
     const { model } = m;
     model.changeColCost(k, sign);
     const run = model.run();
     this.lpSolves++;
+    // Unbounded: no a priori bound and no relation limits the cell that way (a correction drops the total bounds,
+    // see protect.ts); the attacker's interval is open on that side, and there is no dual to report.
+    if (run.modelStatus === this.highs!.constants.modelStatus.unbounded) {
+      model.changeColCost(k, 0);
+      return { value: sign === 1 ? -Infinity : Infinity };
+    }
     if (run.modelStatus !== this.highs!.constants.modelStatus.optimal) {
       model.changeColCost(k, 0);
       throw new StatguardError(

@@ -35,6 +35,7 @@ export function describeSdc(
             `Linked with ${links.length} table(s) already published from dataset ${plan.dataset.id} (${[...new Set(links.map((l) => l.release))].map((r) => path.basename(path.resolve(r))).join(', ')}): their published cells were constants and their suppressed cells unknowns of the same audit, so no cell suppressed here or there can be recovered by combining the releases.`,
           ]
         : []),
+      ...correctionNotes(links),
     ],
     privacy: plan.tables.map(() => null),
   };
@@ -55,4 +56,13 @@ function primaryRuleNotes(p: SdcPlan): string[] {
   if (p.pq !== null) out.push(`(p,q) rule with p = ${p.pq.p}, q = ${p.pq.q}.`);
   out.push(p.zeroCells === 'suppress' ? 'Empty cells are suppressed.' : 'Empty cells are published as 0.');
   return out;
+}
+
+/** A correction: published cells that changed since, judged as the difference table of the changed units. */
+function correctionNotes(links: readonly PublishedTableLink[]): string[] {
+  const changed = links.reduce((n, l) => n + l.changed.filter((d) => d !== null).length, 0);
+  if (changed === 0) return [];
+  return [
+    `Correction: ${changed} cell(s) published earlier changed with the microdata since. Their differences (the changed units' contributions, which anyone can compute from the two releases) were judged by the primary rules as a table of their own, assuming the fewest contributors a difference allows, and the sensitive ones were protected like primary cells.`,
+  ];
 }

@@ -12,6 +12,7 @@ import { cleanupPattern } from './cleanup.ts';
 import { cheapestCube, coverWithCubes, protectThirdCell, widen } from './cover.ts';
 import { highsRuntime } from './highs.ts';
 import type { SecondaryInput, SecondaryResult } from './problem.ts';
+import { cellName } from './relations.ts';
 import { requiredMovement } from './sensitive.ts';
 import type { Witnesses } from './witness-check.ts';
 
@@ -151,9 +152,15 @@ export async function heuristicSuppression(
       const linked = fixed?.some((f) => f === 1)
         ? '; cells published in a release given with --against cannot be suppressed, and the pattern needs them'
         : '';
+      const failing = audit.cells.filter((f) => !f.passes).map((f) => cellName(sys, input.tables, f.id));
+      const exposed = audit.singletons.map((x) => cellName(sys, input.tables, x.exposed));
+      const named = [
+        ...(failing.length > 0 ? [`not protected: ${failing.slice(0, 8).join('; ')}`] : []),
+        ...(exposed.length > 0 ? [`computable by a single contributor: ${exposed.slice(0, 8).join('; ')}`] : []),
+      ];
       throw new StatguardError(
         'AUDIT_FAILED',
-        `secondary suppression could not find a pattern that passes the audit (every related cell is already suppressed${linked})`,
+        `secondary suppression could not find a pattern that passes the audit (every related cell is already suppressed${linked})${named.length > 0 ? `: ${named.join('; ')}` : ''}`,
       );
     }
   }

@@ -1,6 +1,6 @@
 /** Public functions and types of the sdc regime (see README.md); other parts of the engine import through here. */
-export { applyPrimaryRules, internalValue, isMagnitude, markedCells } from './primary.ts';
-export type { PrimaryCell, PrimaryResult, PrimaryRule } from './primary.ts';
+export { applyPrimaryRules, assessCell, assessDifference, internalValue, isMagnitude, markedCells } from './primary.ts';
+export type { CellAssessment, PrimaryCell, PrimaryResult, PrimaryRule } from './primary.ts';
 export { buildCellSystem } from './relations.ts';
 export type { CellOwner, CellSystem, Relation } from './relations.ts';
 export { AUDIT_TOLERANCE } from './tolerance.ts';
@@ -20,5 +20,5 @@ export { optimalSuppression } from './optimal.ts';
 export { OPTIMAL_MAX_CELLS, restrictToTables, secondarySuppression } from './secondary.ts';
 export { protectSdc } from './protect.ts';
 export type { ProtectSdcOptions, SdcReport, SdcResult, SdcTableReport, SensitiveCellReport } from './protect.ts';
-export { linkPublished, readPublishedReleases } from './published.ts';
-export type { PublishedTableLink, PublishedTableSpec } from './published.ts';
+export { linkPublished, publishedSpecs, readPublishedReleases } from './published.ts';
+export type { PublishedRelease, PublishedTable, PublishedTableLink, PublishedTableSpec } from './published.ts';

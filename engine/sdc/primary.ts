@@ -137,43 +137,15 @@ export function applyPrimaryRules(table: ExactTable, plan: SdcPlan): PrimaryResu
   const counts = EMPTY_COUNTS();
 
   const cells = table.cells.map((cell, i): PrimaryCell => {
-    const rules: PrimaryRule[] = [];
-    let status: ConfStatus = 'F';
-    let prot = 0;
-    const value = internalValue(table, cell);
-    const X = cell.sum;
-    const flag = (rule: PrimaryRule, st: ConfStatus, level: number): void => {
-      if (rules.length === 0) status = st;
-      rules.push(rule);
-      prot = Math.max(prot, level);
-    };
-    const freqLevel = (plan.frequencyProtection / 100) * Math.abs(value);
-
-    if (cell.units === 0) {
-      if (plan.zeroCells === 'suppress') flag('zero', 'C', 0);
-    } else {
-      if (plan.minFrequency !== null && cell.units < plan.minFrequency) flag('frequency', 'A', freqLevel);
-      if (magnitude) {
-        const x = (j: number): number => cell.top[j] ?? 0;
-        for (const rule of plan.dominance) {
-          let topN = 0;
-          for (let j = 0; j < rule.n; j++) topN += x(j);
-          // Guarantee: after protection, the attacker cannot bound X below topN*100/k, so x1..xn stay <= k% of any feasible X.
-          if (topN > (rule.k / 100) * X)
-            flag('dominance', rule.n === 1 ? 'O' : rule.n === 2 ? 'T' : 'C', (topN * 100) / rule.k - X);
-        }
-        const x1 = x(0);
-        const rest = X - x1 - x(1);
-        if (plan.pPercent !== null && rest < (plan.pPercent / 100) * x1) {
-          // Guarantee: the second-largest contributor cannot estimate x1 to within p% once X is hidden by this much.
-          flag('p-percent', 'C', (plan.pPercent / 100) * x1 - rest);
-        }
-        if (plan.pq !== null && rest < (plan.pq.p / plan.pq.q) * x1) {
-          flag('pq', 'C', (plan.pq.p / 100) * x1 - (plan.pq.q / 100) * rest);
-        }
-      }
+    const a = assessCell(plan, magnitude, cell, internalValue(table, cell));
+    const rules = [...a.rules];
+    let status = a.status;
+    let prot = a.level;
+    if (always.has(i) && rules.length === 0) {
+      rules.push('always');
+      status = 'C';
+      prot = (plan.frequencyProtection / 100) * Math.abs(internalValue(table, cell));
     }
-    if (always.has(i) && rules.length === 0) flag('always', 'C', freqLevel);
     const unsafe = rules.length > 0;
     if (unsafe && never.has(i)) {
       const codes = cellCoords(dims, i).map((n, d) => dims[d]!.nodes[n]!.code);
@@ -187,6 +159,72 @@ export function applyPrimaryRules(table: ExactTable, plan: SdcPlan): PrimaryResu
     return { unsafe, status, rule: rules[0] ?? null, rules, upper: prot, lower: prot, neverSuppress: never.has(i) };
   });
   return { cells, counts };
+}
+
+/** One cell's assessment by the rules of `plan` (not alwaysSuppress, which is per table): rules, status, level. */
+export interface CellAssessment {
+  readonly rules: readonly PrimaryRule[];
+  readonly status: ConfStatus;
+  readonly level: number;
+}
+
+/**
+ * The rules of `plan` applied to one cell (contributions `cell.top`, total `cell.sum`, `cell.units` contributors;
+ * `value` the cell's internal value), as documented at `applyPrimaryRules`.
+ */
+export function assessCell(plan: SdcPlan, magnitude: boolean, cell: ExactCell, value: number): CellAssessment {
+  const rules: PrimaryRule[] = [];
+  let status: ConfStatus = 'F';
+  let prot = 0;
+  const X = cell.sum;
+  const flag = (rule: PrimaryRule, st: ConfStatus, level: number): void => {
+    if (rules.length === 0) status = st;
+    rules.push(rule);
+    prot = Math.max(prot, level);
+  };
+  const freqLevel = (plan.frequencyProtection / 100) * Math.abs(value);
+  if (cell.units === 0) {
+    if (plan.zeroCells === 'suppress') flag('zero', 'C', 0);
+    return { rules, status, level: prot };
+  }
+  if (plan.minFrequency !== null && cell.units < plan.minFrequency) flag('frequency', 'A', freqLevel);
+  if (magnitude) {
+    const x = (j: number): number => cell.top[j] ?? 0;
+    for (const rule of plan.dominance) {
+      let topN = 0;
+      for (let j = 0; j < rule.n; j++) topN += x(j);
+      // Guarantee: after protection, the attacker cannot bound X below topN*100/k, so x1..xn stay <= k% of any feasible X.
+      if (topN > (rule.k / 100) * X)
+        flag('dominance', rule.n === 1 ? 'O' : rule.n === 2 ? 'T' : 'C', (topN * 100) / rule.k - X);
+    }
+    const x1 = x(0);
+    const rest = X - x1 - x(1);
+    if (plan.pPercent !== null && rest < (plan.pPercent / 100) * x1) {
+      // Guarantee: the second-largest contributor cannot estimate x1 to within p% once X is hidden by this much.
+      flag('p-percent', 'C', (plan.pPercent / 100) * x1 - rest);
+    }
+    if (plan.pq !== null && rest < (plan.pq.p / plan.pq.q) * x1) {
+      flag('pq', 'C', (plan.pq.p / 100) * x1 - (plan.pq.q / 100) * rest);
+    }
+  }
+  return { rules, status, level: prot };
+}
+
+/**
+ * The primary rules applied to a cell of the difference table of a correction (`linkPublished`): `diff` is the
+ * change of the cell's internal value between a published release and the current microdata, the sum of the changed
+ * units' contributions. Which units changed is not known here, so the rules see the worst case the difference allows:
+ * a count table's difference of d comes from at least |d| units (the frequency rule applies to |d|); any other
+ * difference may be one unit's contribution (one contributor of |d|: frequency, dominance and p% apply to it).
+ * Protection levels are of the difference, which the attacker learns by subtracting the published value.
+ */
+export function assessDifference(plan: SdcPlan, table: TablePlan, diff: number): CellAssessment {
+  const d = Math.abs(diff);
+  const countOfUnits = table.measure.kind === 'count' && table.measure.weight === undefined;
+  const cell: ExactCell = countOfUnits
+    ? { units: d, rows: d, sum: d, top: [] }
+    : { units: d > 0 ? 1 : 0, rows: d > 0 ? 1 : 0, sum: d, top: [d] };
+  return assessCell({ ...plan, zeroCells: 'publish' }, !countOfUnits, cell, d);
 }
 
 function validatePlan(plan: SdcPlan): void {

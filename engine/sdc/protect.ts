@@ -10,9 +10,9 @@ import { cellCoords } from '../types.ts';
 import type { ConfStatus, ExactTable, ProtectedCell, ProtectedTable, SdcPlan } from '../types.ts';
 import { auditPattern } from './audit.ts';
 import type { CellAudit } from './audit.ts';
-import { applyPrimaryRules } from './primary.ts';
-import type { PrimaryResult, PrimaryRule } from './primary.ts';
-import { buildCellSystem } from './relations.ts';
+import { applyPrimaryRules, assessDifference } from './primary.ts';
+import type { CellAssessment, PrimaryResult, PrimaryRule } from './primary.ts';
+import { buildCellSystem, cellName } from './relations.ts';
 import type { CellSystem } from './relations.ts';
 import { cellCosts } from './problem.ts';
 import type { GroupRun } from './problem.ts';
@@ -108,10 +108,10 @@ export async function protectSdc(
   const all = [...tables, ...links.map((l) => l.table)];
   const primaries = all.map((t) => applyPrimaryRules(t, plan));
   // Also decides additivity per relation (distinct-unit counts may be non-additive) and refuses inconsistent tables.
-  const sys = buildCellSystem(all);
+  const built = buildCellSystem(all);
 
   // Merge primary results over shared cells: a cell is sensitive if any owner finds it so.
-  const N = sys.cellCount;
+  const N = built.cellCount;
   const primary = new Uint8Array(N);
   const never = new Uint8Array(N);
   const status: ConfStatus[] = new Array<ConfStatus>(N).fill('F');
@@ -120,14 +120,23 @@ export async function protectSdc(
   // Cells published in a linked release: constants for the attacker, never suppressible (fixed).
   const fixed = new Uint8Array(N);
   const fixedBy = new Map<number, string>();
+  // Cells of a linked release that changed since it was published and are sensitive in the difference table.
+  const differences = new Map<number, CellAssessment>();
   primaries.forEach((p, ti) => {
-    const loc = sys.tableCells[ti]!;
+    const loc = built.tableCells[ti]!;
     const link = ti >= T ? links[ti - T]! : null;
     p.cells.forEach((c, i) => {
       const g = loc[i]!;
       if (c.neverSuppress) never[g] = 1;
       if (link) {
         if (!link.suppressed[i]) {
+          const diff = link.changed[i];
+          if (diff !== null && diff !== undefined) {
+            // Changed since that release (a correction): its difference is a cell of the difference table.
+            const a = assessDifference(plan, link.table.plan, diff);
+            if (a.rules.length > 0) differences.set(g, maxAssessment(differences.get(g), a));
+            return;
+          }
           fixed[g] = 1;
           fixedBy.set(g, `${link.release} (table ${JSON.stringify(link.tableId)})`);
           return;
@@ -136,7 +145,7 @@ export async function protectSdc(
         // primary there or the rules flag it now, with the rule's protection or frequencyProtection percent.
         primary[g] = 1;
         if (!c.unsafe && !link.primary[i]) return;
-        const level = c.unsafe ? c.upper : (plan.frequencyProtection / 100) * Math.abs(sys.value[g]!);
+        const level = c.unsafe ? c.upper : (plan.frequencyProtection / 100) * Math.abs(built.value[g]!);
         const prev = sensMap.get(g);
         sensMap.set(g, { id: g, upper: Math.max(prev?.upper ?? 0, level), lower: Math.max(prev?.lower ?? 0, level) });
         return;
@@ -151,17 +160,30 @@ export async function protectSdc(
       sensMap.set(g, { id: g, upper: Math.max(prev?.upper ?? 0, c.upper), lower: Math.max(prev?.lower ?? 0, c.lower) });
     });
   });
+  // A sensitive difference must stay hidden, unless a release on the current data already published the cell (then
+  // the difference is public already, and was audited when that release was).
+  for (const [g, a] of differences) {
+    if (fixed[g]) continue;
+    primary[g] = 1;
+    if (STATUS_RANK[a.status] < STATUS_RANK[status[g]!]) {
+      status[g] = a.status;
+      rule[g] = a.rules[0]!;
+    }
+    const prev = sensMap.get(g);
+    sensMap.set(g, { id: g, upper: Math.max(prev?.upper ?? 0, a.level), lower: Math.max(prev?.lower ?? 0, a.level) });
+  }
+  const sys = differences.size > 0 ? withoutTotalBounds(built) : built;
   for (let g = 0; g < N; g++) {
     if (fixed[g] && (primary[g] || sensMap.has(g))) {
       throw new StatguardError(
         'SDC_INFEASIBLE',
-        `${describeCell(sys, all, g)} must be suppressed, but it was already published in ${fixedBy.get(g)}: the new release cannot protect it`,
+        `${cellName(sys, all, g)} must be suppressed, but it was already published in ${fixedBy.get(g)}: the new release cannot protect it`,
       );
     }
     if (primary[g] && never[g]) {
       throw new StatguardError(
         'SDC_INFEASIBLE',
-        `a cell marked neverSuppress in one table is sensitive in a linked table (${describeCell(sys, tables, g)})`,
+        `a cell marked neverSuppress in one table is sensitive in a linked table (${cellName(sys, all, g)})`,
       );
     }
   }
@@ -198,7 +220,11 @@ export async function protectSdc(
       // Weighted estimates are floats: published rounded to the measure's precision (counts: whole numbers).
       if (m.kind === 'count') value = m.weight ? Math.round(c.sum) : c.units;
       else if (m.kind === 'sum') value = (m.weight ? Math.round(c.sum) : c.sum) / scale;
-      else value = c.units > 0 ? c.sum / c.units / scale : null;
+      else {
+        // A mean over units (each unit's total in the cell) or over rows, as the policy says.
+        const n = m.per === 'row' ? c.rows : c.units;
+        value = n > 0 ? c.sum / n / scale : null;
+      }
       return Object.freeze({ value, conf: 'F', obs: 'A', accuracy: null });
     });
     return Object.freeze({ kind: 'protected', plan: t.plan, cells: Object.freeze(cells) });
@@ -225,11 +251,22 @@ export async function protectSdc(
   };
 }
 
-function describeCell(sys: CellSystem, tables: readonly ExactTable[], g: number): string {
-  const o = sys.owners[g]![0]!;
-  const dims = tables[o.table]!.plan.dimensions;
-  const codes = cellCoords(dims, o.index).map((n, d) => dims[d]!.nodes[n]!.code);
-  return `table ${JSON.stringify(tables[o.table]!.plan.id)}, cell (${codes.join(', ')})`;
+/**
+ * The system of a correction: the a priori upper bound of a non-negative cell (its table's exact total, see
+ * relations.ts) is dropped, since the corrected data's totals are public only where they are published, and those are
+ * constants of the system already. Keeping it would hand the attacker the exact new total that the correction hides,
+ * and make a sensitive difference of a total impossible to protect.
+ */
+function withoutTotalBounds(sys: CellSystem): CellSystem {
+  const upper = Float64Array.from(sys.upper, (u, g) => (sys.lower[g]! >= 0 ? Infinity : u));
+  return { ...sys, upper };
+}
+
+/** The stronger of two assessments of one cell: the better-ranked status and rule, the larger level. */
+function maxAssessment(a: CellAssessment | undefined, b: CellAssessment): CellAssessment {
+  if (!a) return b;
+  const first = STATUS_RANK[b.status] < STATUS_RANK[a.status] ? b : a;
+  return { rules: first.rules, status: first.status, level: Math.max(a.level, b.level) };
 }
 
 function tableReport(

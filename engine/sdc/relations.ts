@@ -317,7 +317,19 @@ function isAdditive(
 
 /** Table id and node codes of a cell (never its value), for error messages. */
 function describeCell(tables: readonly ExactTable[], ti: number, index: number): string {
-  const dims = tables[ti]!.plan.dimensions;
+  const plan = tables[ti]!.plan;
+  const dims = plan.dimensions;
   const codes = cellCoords(dims, index).map((n, d) => dims[d]!.nodes[n]!.code);
-  return `table ${JSON.stringify(tables[ti]!.plan.id)}, cell (${codes.join(', ')})`;
+  // Shadow tables of published releases (id `against:<k>:<table>`) are named by their published table id.
+  const name = plan.id.startsWith('against:')
+    ? `published table ${JSON.stringify(plan.title)}`
+    : `table ${JSON.stringify(plan.id)}`;
+  return `${name}, cell (${codes.join(', ')})`;
+}
+
+/** A cell of the linked system by its codes in a table of the release (else a published one), never its value. */
+export function cellName(sys: CellSystem, tables: readonly ExactTable[], g: number): string {
+  const owners = sys.owners[g]!;
+  const o = owners.find((x) => !tables[x.table]!.plan.id.startsWith('against:')) ?? owners[0]!;
+  return describeCell(tables, o.table, o.index);
 }

@@ -93,8 +93,9 @@ for (const d of dialects()) {
       const ids = reads.map((r) => String(r.headers['x-request-id']));
       t.equal(new Set(ids).size, reads.length, 'request ids are distinct');
       t.equal(await rowsFor(ids), reads.length, 'every served read has its audit row');
+      // The attacks are anonymous refusals: counted per caller, route and minute (denials.ts), not one row each.
       const attackIds = attacks.map((r) => String(r.headers['x-request-id']));
-      t.equal(await rowsFor(attackIds), attacks.length, 'the attacks are audited too (target cleaned)');
+      t.equal(await rowsFor(attackIds), 0, 'the attacks are counted, not written one row each');
       t.ok((await verifyChains(db)).ok, 'the chain verifies');
     });
 

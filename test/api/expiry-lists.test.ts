@@ -26,7 +26,7 @@ for (const d of dialects()) {
     const db = store.db;
     await registerFixtures(db, officer);
     const draft = async (o: Parameters<typeof makeRelease>[0]) =>
-      (await storeDraft(db, await loadReleaseDir((await makeRelease(o)).dir), officer)).id;
+      (await storeDraft(db, await loadReleaseDir((await makeRelease({ ...o, linkedFrom: db })).dir), officer)).id;
     // Published while current; served through 2030-06-30 (UTC).
     const soon = await draft({ policyId: 'soon', expires: '2030-06-30' });
     await approveRelease(db, soon, officer);

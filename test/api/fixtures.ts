@@ -16,7 +16,7 @@ import { generateSigningKey } from '../../engine/secure/signing.ts';
 import { createDataset } from '../../api/store/datasets.ts';
 import { registerSigningKey } from '../../api/store/signing-keys.ts';
 import { buildDimension } from '../../engine/policy/dimension.ts';
-import { MANIFEST_VERSION, type Manifest } from '../../engine/release/manifest.ts';
+import { MANIFEST_VERSION, type LinkedRelease, type Manifest } from '../../engine/release/manifest.ts';
 import type { Signer } from '../../engine/release/signature.ts';
 import { writeRelease, type ReleaseContent } from '../../engine/release/write.ts';
 import type { Plan, ProtectedCell, ProtectedTable, TablePlan } from '../../engine/types.ts';
@@ -75,6 +75,11 @@ export interface FixtureOptions {
   readonly signer?: Signer | null;
   /** State this budget in the manifest instead of the policy's (an attacker's understated cost). */
   readonly statedBudget?: Record<string, unknown>;
+  /**
+   * An sdc fixture states it was audited against every release of its dataset that this store holds as published or
+   * withdrawn (as `statguard release` does after its joint audit), so the store's cross-release check accepts it.
+   */
+  readonly linkedFrom?: Kysely<Database>;
 }
 
 /** The fixture signing key (registered by `registerFixtures`). */
@@ -262,12 +267,24 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
           privacy: dp ? { share: 1 } : null,
         })),
         input: { sha256: o.inputSha ?? fixtureInputSha(datasetId) },
+        ...(!dp && o.linkedFrom ? { audit: { linked: await publishedLinks(o.linkedFrom, datasetId) } } : {}),
       },
     },
     out,
     signer ? { sign: { signer, policy } } : {},
   );
   return { dir: out, manifest };
+}
+
+/** The releases of a dataset the store holds as published or withdrawn, as a manifest's `audit.linked` lists them. */
+export async function publishedLinks(db: Kysely<Database>, datasetId: string): Promise<LinkedRelease[]> {
+  const rows = await db
+    .selectFrom('releases')
+    .select(['id', 'manifest_sha256'])
+    .where('dataset_id', '=', datasetId)
+    .where('status', 'in', ['published', 'withdrawn'])
+    .execute();
+  return rows.map((r) => ({ release: r.id, manifestSha256: r.manifest_sha256, corrected: false }));
 }
 
 /** The spend of a dataset's only draw: this release's own cost (budget rule: pure epsilon costs epsilon^2/2 in rho). */
@@ -288,15 +305,16 @@ export async function seedReleases(
 ): Promise<{ pub: string; restricted: string; draft: string; gone: string }> {
   await registerFixtures(db, actor);
   const publish = async (o: FixtureOptions, approve = true): Promise<string> => {
-    const r = await storeDraft(db, await loadReleaseDir((await makeRelease(o)).dir), actor);
+    const r = await storeDraft(db, await loadReleaseDir((await makeRelease({ ...o, linkedFrom: db })).dir), actor);
     if (approve) await approveRelease(db, r.id, actor);
     return r.id;
   };
   const pub = await publish({ policyId: 'pub', rho: 0.5 });
   const restricted = await publish({ policyId: 'restricted', audience: 'contract' });
-  const draft = await publish({ policyId: 'draft' }, false);
   const gone = await publish({ policyId: 'gone' });
   await withdrawRelease(db, gone, withdrawReason, actor);
+  // Made last: audited against every release of census-sdc published so far (the withdrawn one included).
+  const draft = await publish({ policyId: 'draft' }, false);
   return { pub, restricted, draft, gone };
 }
 

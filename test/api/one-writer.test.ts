@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { start } from '../../api/start.ts';
 import { openStore } from '../../api/store/db.ts';
+import { publishedInStore } from '../../cli/store-commands.ts';
 import { cli } from '../robustness/lib/harness.ts';
 import { makeRelease, TEST_SIGNER, tmpDir } from './fixtures.ts';
 import { freshPgliteDir } from './pglite-template.ts';
@@ -85,6 +86,21 @@ t.test('one writer: store commands go through the serving process', async (t) =>
   r = await cli(['publish', rel.dir], env);
   t.equal(r.code, 0, `publish through the server: ${r.err}`);
   t.equal((await cli(['approve', 'pop-v1'], env)).code, 0);
+  // `release` reads what is published through the server too (cross-release control: the officer's history route).
+  const savedDir = process.env.STATGUARD_DATA_DIR;
+  process.env.STATGUARD_DATA_DIR = data;
+  try {
+    const found = await publishedInStore('census-sdc', { out: () => {}, err: () => {}, isTty: false });
+    t.match(found?.via, `the server at ${server.url}`, 'read through the serving process');
+    t.same(
+      found?.entries.map((e) => e.id),
+      ['pop-v1'],
+    );
+    const popJs = JSON.parse(await readFile(path.join(rel.dir, 'pop.json'), 'utf8')) as { value: unknown[] };
+    t.same(found?.entries[0]!.tables[0]!.value, popJs.value, 'the published cells, suppressed ones null');
+  } finally {
+    process.env.STATGUARD_DATA_DIR = savedDir;
+  }
   r = await cli(['keys', 'create', '--role', 'researcher', '--name', 'Rex'], env);
   t.equal(r.code, 0);
   const rex = r.out.trim();

@@ -159,12 +159,13 @@ t.test('Laplace: sensitivities, budget split and scales as computed by hand', as
   t.equal(res.accounting.neighbouring, 'datasets differ by all rows of one household (at most 2 rows per unit)');
   t.same(res.accounting.total, { epsilon: 1, delta: 0, rho: null });
   t.equal(res.accounting.definition, 'pure-dp');
-  // count: L = 6, m = 2: L1 = 12, L2 = sqrt(12); eps_table = 0.5 -> scale 24 (rounded up by < 2^-19).
+  // count: L = 6, m = 2, the rows of a unit share the grand total: L1 = m(L-1)+1 = 11, L2 = sqrt(11);
+  // eps_table = 0.5 -> scale 22 (rounded up by < 2^-19).
   t.equal(ac!.cellsPerRow, 6);
   t.equal(ac!.epsilon, 0.5);
-  t.equal(ac!.l1Sensitivity, 12);
-  t.ok(near(ac!.l2Sensitivity, Math.sqrt(12)));
-  t.ok(ac!.noiseScale >= 24 && ac!.noiseScale < 24 + 2 ** -19, `count scale ${ac!.noiseScale}`);
+  t.equal(ac!.l1Sensitivity, 11);
+  t.ok(near(ac!.l2Sensitivity, Math.sqrt(11)));
+  t.ok(ac!.noiseScale >= 22 && ac!.noiseScale < 22 + 2 ** -19, `count scale ${ac!.noiseScale}`);
   t.equal(ac!.cellsNoised, 15);
   // sum: B = 1000 scaled = 100.0 natural; L1 = m L B = 12000 scaled = 1200; L2 = m B sqrt(L); scale = 12000/0.5 = 24000 scaled = 2400.
   t.ok(near(as!.l1Sensitivity, 1200));
@@ -173,7 +174,7 @@ t.test('Laplace: sensitivities, budget split and scales as computed by hand', as
   const cell = res.tables[1]!.cells[0]!;
   t.ok(near(cell.accuracy!.scale, 2400, 1e-9));
   t.equal(cell.accuracy!.halfWidth95, discreteLaplaceHalfWidth(24000) / 10);
-  t.equal(res.tables[0]!.cells[0]!.accuracy!.halfWidth95, discreteLaplaceHalfWidth(24));
+  t.equal(res.tables[0]!.cells[0]!.accuracy!.halfWidth95, discreteLaplaceHalfWidth(22));
   for (const tbl of res.tables) for (const c of tbl.cells) t.match(c, { conf: 'F', obs: 'E' });
 });
 
@@ -192,8 +193,8 @@ t.test('Gaussian: sigma^2 = L2^2 / (2 rho_table) and (epsilon, delta) of the tot
   t.equal(res.accounting.total.epsilon, zcdpToApproxDp(1, 1e-6));
   t.equal(ac!.rho, 0.25);
   t.equal(ac!.epsilon, null);
-  // count: L2^2 = 12 -> sigma^2 = 12 / 0.5 = 24.
-  t.ok(near(ac!.noiseScale, Math.sqrt(24), 1e-6), `count sigma ${ac!.noiseScale}`);
+  // count: L2^2 = 11 -> sigma^2 = 11 / 0.5 = 22.
+  t.ok(near(ac!.noiseScale, Math.sqrt(22), 1e-6), `count sigma ${ac!.noiseScale}`);
   t.equal(res.tables[0]!.cells[0]!.accuracy!.halfWidth95, discreteGaussianHalfWidth(ac!.noiseScale ** 2));
   // sum: L2^2 = (2*1000)^2 * 6 = 2.4e7 -> sigma^2 = 2.4e7 / 1.5 = 1.6e7 -> sigma 4000 scaled = 400 natural.
   t.ok(near(as!.noiseScale, 400, 1e-6), `sum sigma ${as!.noiseScale}`);
@@ -216,7 +217,7 @@ t.test('mean tables: half the budget to the sum, half to the count; values withi
     [1, 1],
   );
   t.ok(near(a.queries[0]!.noiseScale, 1200 / 1, 1e-6), 'sum scale = L1 / (eps/2) = 1200 natural');
-  t.ok(near(a.queries[1]!.noiseScale, 12, 1e-6), 'count scale = 12 / 1');
+  t.ok(near(a.queries[1]!.noiseScale, 11, 1e-6), 'count scale = 11 / 1');
   for (const c of res.tables[0]!.cells) {
     t.ok(c.value !== null && c.value >= 0 && c.value <= 200, 'a unit total is in [0, m * upper] = [0, 200]');
     t.ok(c.accuracy !== null && c.accuracy.noiseSd > 0);
@@ -407,17 +408,31 @@ t.test('property: removing one unit changes each exact table by at most the clai
       }),
     ]),
   ];
+  // Two flat dimensions with totals: L = 2 x 2 = 4, the rows of a unit share only the grand total (S = 1), so the
+  // count bound is m(L-1)+1 = 10, not mL = 12; m rows on the diagonal attain it.
+  const flat3 = (name: string) =>
+    buildDimension({ name, categories: ['a', 'b', 'c'].map((c) => ({ code: c, label: c })) });
+  plans.push(tablePlan('crossed', { kind: 'count' }, 0.25, [flat3('r'), flat3('s')]));
+  t.equal(tableSensitivity(plans[3]!, m).count.l1, 10, 'crossed: m(L-1)+1');
+  t.equal(tableSensitivity(plans[2]!, m).count.l1, m, 'no total: nothing shared, m L');
+  // The hierarchical table: L = 6, S = 1: 3 * 5 + 1.
+  t.equal(tableSensitivity(plans[0]!, m).count.l1, 16);
   const rows = makeRows('prop', 25, m, [-900, 1600]);
-  // Crafted units that attain the bounds: m rows at the upper bound in one leaf (sum), m rows in m distinct leaves (flat count).
+  // Crafted units that attain the bounds: m rows at the upper bound in one leaf (sum), m rows in m distinct leaves
+  // (flat count), m rows on the diagonal of distinct leaves in both dimensions (crossed count).
   for (let j = 0; j < m; j++) rows.push({ unit: 'heavy', leaves: [0, 0], value: 5000 });
   for (let j = 0; j < m; j++) rows.push({ unit: 'spread', leaves: [j, j % 2], value: 1 });
+  for (let j = 0; j < m; j++) rows.push({ unit: 'diagonal', leaves: [j, j], value: 1 });
   const unitIds = [...new Set(rows.map((r) => r.unit))];
   for (const k of [0, 4]) {
     const g = 2 ** k;
     for (const plan of plans) {
       const sens = tableSensitivity(plan, m, k);
       const q = plan.measure.kind === 'count' ? sens.count : sens.sum!;
-      const value = (c: ExactCell): number => (plan.measure.kind === 'count' ? c.units : Math.floor(c.sum / g));
+      // The lattice the noise is drawn on: 2^k, reduced to the largest power of two dividing B (B = 1000: 8).
+      const lattice = sens.sum?.granularity ?? 1;
+      t.equal(lattice, plan.measure.kind === 'count' ? 1 : Math.min(g, 8));
+      const value = (c: ExactCell): number => (plan.measure.kind === 'count' ? c.units : Math.floor(c.sum / lattice));
       const full = aggregate(plan, rows);
       let maxL1 = 0;
       let maxL2sq = 0;
@@ -438,7 +453,7 @@ t.test('property: removing one unit changes each exact table by at most the clai
       }
       t.ok(maxL1 <= q.l1, `${plan.id}, k=${k}: max L1 change ${maxL1} <= ${q.l1}`);
       t.ok(maxL2sq <= Number(q.l2Squared), `${plan.id}, k=${k}: max L2^2 change ${maxL2sq} <= ${q.l2Squared}`);
-      if (plan.id === 'flat' || (plan.id === 'sum' && k === 0)) {
+      if (plan.id === 'flat' || plan.id === 'crossed' || (plan.id === 'sum' && k === 0)) {
         t.equal(maxL1, q.l1, `${plan.id}, k=${k}: the L1 bound is attained (tight)`);
         t.equal(maxL2sq, Number(q.l2Squared), `${plan.id}, k=${k}: the L2 bound is attained (tight)`);
       }
@@ -453,6 +468,26 @@ t.test('property: removing one unit changes each exact table by at most the clai
   );
   t.equal(res.accounting.tables[0]!.l1Sensitivity, tableSensitivity(plans[0]!, m).count.l1);
   t.ok(near(res.accounting.tables[1]!.l1Sensitivity, tableSensitivity(plans[1]!, m).sum!.l1 / 10));
+});
+
+t.test('granularity never inflates the sensitivity above m L B', async (t) => {
+  const m = 2;
+  // B = 200,000 scaled with granularityLog2 20: a 2^20 lattice would give ceil(B / 2^20) 2^20 = 1,048,576 per row.
+  const wide = tablePlan('wide', { kind: 'sum', column: 'income', lower: 0, upper: 200_000, decimals: 0 }, 1);
+  const s = tableSensitivity(wide, m, 20).sum!;
+  t.equal(s.granularity, 64, 'reduced to the largest power of two dividing 200,000');
+  t.equal(s.l1 * s.granularity, m * 6 * 200_000, 'L1 in scaled units is m L B exactly');
+  for (const [upper, k, g] of [
+    [3, 1, 1],
+    [1024, 4, 16],
+    [1000, 2, 4],
+    [0, 5, 32],
+  ] as const) {
+    const p = tablePlan('p', { kind: 'sum', column: 'income', lower: 0, upper, decimals: 0 }, 1);
+    const q = tableSensitivity(p, m, k).sum!;
+    t.equal(q.granularity, g, `B = ${upper}, k = ${k}: lattice ${g}`);
+    t.ok(q.l1 * q.granularity <= m * 6 * upper || upper === 0, 'never above m L B');
+  }
 });
 
 t.test('bad inputs give clear errors', async (t) => {

@@ -151,6 +151,7 @@ t.test('dp examples: budgets, shares and unit bounding', async (t) => {
     delta: 1e-10,
     noisyThreshold: 5,
     granularityLog2: 0,
+    consistency: 'none',
   });
   t.same(
     tx.tables.map((x) => x.budgetShare),
@@ -163,9 +164,10 @@ t.test('dp examples: budgets, shares and unit bounding', async (t) => {
   const lap = await loadPolicy('policies/acs-tx-dp-laplace.json');
   t.equal(lap.protection.regime === 'dp' && lap.protection.epsilon, 1);
   t.equal(lap.protection.regime === 'dp' && lap.protection.rho, null);
+  t.equal(lap.protection.regime === 'dp' && lap.protection.consistency, 'hierarchical');
   t.same(table(lap, 'income-puma').measure, { kind: 'sum', column: 'PINCP', lower: 0, upper: 200000, decimals: 0 });
   const pums = await loadPolicy('policies/pums-dp.json');
-  t.same(pums.dataset.unit, { column: 'pid', kind: 'person', maxRowsPerUnit: 2 });
+  t.same(pums.dataset.unit, { column: 'pid', kind: 'person', maxRowsPerUnit: 1 });
   t.equal(csvOf(pums).path, resolve('fixtures/pums-dup/PUMS_dup.csv'));
   t.equal(table(pums, 'persons-educ').dimensions[0]!.nodes.length, 17);
   t.same(
@@ -214,6 +216,7 @@ t.test('planPolicy resolves a relative source against the policy directory and f
     delta: 1e-10,
     noisyThreshold: null,
     granularityLog2: 0,
+    consistency: 'none',
   });
   // an absolute source path is kept
   const abs = planPolicy(

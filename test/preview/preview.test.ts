@@ -124,9 +124,9 @@ t.test('lint: every check with its path', async (t) => {
 });
 
 t.test('dp preview: budget, noise scale, half-width, realised error (hand-computed)', async (t) => {
-  // One count table region x sector, epsilon 1, at most 2 rows per unit: a row is counted in 2 x 2 = 4 cells,
-  // L1 = 2 * 4 = 8, Laplace scale b = 8 / 1 = 8. 95% half-width: smallest w with 2 q^(w+1) / (1 + q) <= 0.05,
-  // q = e^(-1/8): w + 1 >= ln(0.05 (1 + q) / 2) / ln q = 24.45, so w = 24.
+  // One count table region x sector, epsilon 1, at most 2 rows per unit: a row is counted in 2 x 2 = 4 cells, the
+  // unit's rows share the grand total: L1 = 2 * (4 - 1) + 1 = 7, Laplace scale b = 7 / 1 = 7. 95% half-width: smallest
+  // w with 2 q^(w+1) / (1 + q) <= 0.05, q = e^(-1/7): w + 1 >= ln(0.05 (1 + q) / 2) / ln q = 21.45, so w = 21.
   const plan = await loadPolicy(
     await writeDoc(await tinyDpDoc({ mechanism: 'discrete-laplace', budget: { epsilon: 1 } })),
   );
@@ -135,8 +135,8 @@ t.test('dp preview: budget, noise scale, half-width, realised error (hand-comput
   const d = p.tables[0]!.dp!;
   t.equal(d.epsilon, 1);
   t.equal(d.delta, 0);
-  t.ok(Math.abs(d.noiseScale - 8) < 1e-5, `scale ${d.noiseScale}`);
-  t.equal(d.halfWidth95, 24);
+  t.ok(Math.abs(d.noiseScale - 7) < 1e-5, `scale ${d.noiseScale}`);
+  t.equal(d.halfWidth95, 21);
   t.same(p.budget!.cost, { rho: 0.5, epsilon: 1 }, 'epsilon 1 costs rho 1/2 on the ledger');
   const l = p.budget!.ledger as Exclude<NonNullable<typeof p.budget>['ledger'], 'unknown'>;
   t.ok(

@@ -11,7 +11,13 @@ import path from 'node:path';
 import { main, type Io } from '../../cli/main.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { csvSource } from '../../engine/source/index.ts';
-import { auditPattern, buildCellSystem, linkPublished, readPublishedReleases } from '../../engine/sdc/index.ts';
+import {
+  auditPattern,
+  buildCellSystem,
+  linkPublished,
+  publishedSpecs,
+  readPublishedReleases,
+} from '../../engine/sdc/index.ts';
 import { cellCoords } from '../../engine/types.ts';
 import type { ExactTable } from '../../engine/types.ts';
 
@@ -101,7 +107,7 @@ function suppressedCodes(tab: ExactTable, js: Js): string[] {
 /** Audit the union of the two releases' patterns over the joint system (the attacker holding both). */
 async function jointAudit(newPolicy: string, newDir: string, oldDir: string) {
   const plan = await loadPolicy(newPolicy);
-  const specs = await readPublishedReleases([oldDir], plan);
+  const specs = publishedSpecs(await readPublishedReleases([oldDir], plan), plan);
   const agg = await csvSource().aggregate(
     { ...plan, tables: [...plan.tables, ...specs.map((s) => s.plan)] },
     { boundingKey: new Uint8Array(32) },

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { PluginOptions } from '../../context.ts';
 import { ApiError } from '../../errors.ts';
 import { budgetSchema, errors, idParams, listOf } from '../../schemas.ts';
+import { publishedHistory } from '../../store/cross-release.ts';
 import { createDataset } from '../../store/datasets.ts';
 import { ledgerSpent } from '../../store/ledger.ts';
 import { budgetState, setDatasetBudget } from '../../store/releases.ts';
@@ -205,4 +206,67 @@ export async function adminDatasetCreateRoutes(app: FastifyInstance, { ctx }: Pl
       return reply.code(201).send(r.dataset);
     },
   );
+
+  app.get(
+    '/datasets/:id/published',
+    {
+      config: { audit: 'dataset.published', roles: ['officer'] },
+      schema: {
+        summary:
+          'Every release of a dataset that is or was published, with its published cells (officer): what `statguard release` audits a new sdc release against',
+        tags: ['officer'],
+        params: idParams,
+        response: { 200: listOf(historyEntrySchema), ...errors(401, 403, 404, 429) },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const known = await db.selectFrom('datasets').select('id').where('id', '=', id).executeTakeFirst();
+      if (!known) throw new ApiError('DATASET_NOT_FOUND', `no dataset ${JSON.stringify(id)}`, { dataset: id });
+      return { items: await publishedHistory(db, id) };
+    },
+  );
 }
+
+const nodeSchema = {
+  type: 'object',
+  required: ['code', 'label', 'parent'],
+  properties: { code: { type: 'string' }, label: { type: 'string' }, parent: { type: ['integer', 'null'] } },
+} as const;
+
+/** One release of `GET /v1/admin/datasets/{id}/published`: the public cells of its tables (null: suppressed). */
+const historyEntrySchema = {
+  type: 'object',
+  required: ['id', 'manifestSha256', 'regime', 'status', 'tables'],
+  properties: {
+    id: { type: 'string' },
+    manifestSha256: { type: 'string' },
+    regime: { type: 'string' },
+    status: { type: 'string' },
+    tables: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'measure', 'dimensions', 'value', 'conf'],
+        properties: {
+          id: { type: 'string' },
+          measure: { type: 'object', additionalProperties: true },
+          dimensions: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['name', 'label', 'nodes'],
+              properties: {
+                name: { type: 'string' },
+                label: { type: 'string' },
+                nodes: { type: 'array', items: nodeSchema },
+              },
+            },
+          },
+          value: { type: 'array', items: { type: ['number', 'null'] } },
+          conf: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+  },
+} as const;

@@ -58,6 +58,8 @@ export async function adminReleaseRoutes(app: FastifyInstance, { ctx }: PluginOp
     '/releases',
     {
       config: { audit: 'release.publish', roles: ['officer'] },
+      // The one route with the upload limit; every other route has a few KB (requestBodyLimit).
+      bodyLimit: ctx.config.bodyLimit,
       schema: {
         summary: 'Upload a release directory as a draft (officer): its files as name -> content',
         tags: ['officer'],
