@@ -12,19 +12,22 @@
  * preview routes), and role guards run before any body is read. Errors are application/problem+json with a
  * code from errors.ts. The hooks are in hooks.ts, the routes in encapsulated
  * plugins under routes/ (see README.md), which get the shared state as their
- * `ctx` option.
+ * `ctx` option. Logging is on by default: JSON lines to stderr with a request id
+ * (see BuildOptions.logger).
  */
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DEFAULT_CONFIG, type ApiConfig } from './config.ts';
 import { createContext } from './context.ts';
 import { ERRORS, problem, problemSchema, type ApiErrorCode } from './errors.ts';
 import {
-  auditResponse,
+  auditBeforeSend,
   authenticate,
   errorHandler,
   frameworkErrors,
   limitAddress,
   notFound,
+  rejectControlChars,
   securityHeaders,
 } from './hooks.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -42,10 +45,44 @@ export interface BuildOptions {
   readonly public?: boolean;
   /** Path of the policy JSON Schema served at /v1/policy-schema. */
   readonly policySchemaPath?: string;
-  /** fastify logger option (default off): true, or pino options such as { level, stream } (tests capture log lines this way). */
-  readonly logger?: boolean | { readonly level?: string; readonly stream?: { write(line: string): void } };
+  /**
+   * Log options (fastify's pino; JSON lines): level (default STATGUARD_LOG_LEVEL, else 'info'; 'silent' turns it off)
+   * and stream (default stderr; tests capture lines this way). `false` is `{ level: 'silent' }`. Authorization
+   * headers are redacted whatever the options; bodies and cell values are never logged (only method, URL, status).
+   */
+  readonly logger?: false | { readonly level?: string; readonly stream?: { write(line: string): void } };
   /** The server's clock for release expiry (default: the system clock; tests move it). */
   readonly now?: () => Date;
+}
+
+/**
+ * A request id: 20 random lower-case letters (about 94 bits). Letters only, so that an id can never be mistaken for
+ * a figure when logs and audit rows are searched for values (test/robustness/no-leak.test.ts does).
+ */
+function requestId(): string {
+  let id = '';
+  for (const b of randomBytes(20)) id += String.fromCharCode(97 + (b % 26));
+  return id;
+}
+
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'authorization',
+  'key',
+  '*.key',
+  'body',
+  '*.body',
+];
+
+function loggerOptions(o: BuildOptions['logger']): Record<string, unknown> {
+  const level = o === false ? 'silent' : (o?.level ?? process.env.STATGUARD_LOG_LEVEL ?? 'info');
+  return {
+    level,
+    stream: (o ? o.stream : undefined) ?? process.stderr,
+    redact: { paths: REDACT, censor: '[redacted]' },
+  };
 }
 
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
@@ -57,7 +94,11 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     ...given,
   };
   const app = Fastify({
-    logger: (opts.logger ?? false) as boolean,
+    logger: loggerOptions(opts.logger),
+    // Request ids are made here (never taken from a request header), returned as x-request-id, logged with every
+    // line of the request and stored in its audit row (detail.request).
+    genReqId: requestId,
+    requestIdHeader: false,
     // Every route's body limit unless the route sets its own (the upload and preview routes); fastify refuses a larger
     // Content-Length before reading, and stops reading a chunked body at the limit.
     bodyLimit: config.requestBodyLimit,
@@ -94,9 +135,10 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     app.addHook('onRequest', limitAddress(new RateLimiter(perSecond, burst)));
   }
   app.addHook('onRequest', authenticate(ctx));
-  app.addHook('onResponse', auditResponse(ctx));
+  app.addHook('preValidation', rejectControlChars);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFound);
+  app.addHook('onSend', auditBeforeSend(ctx));
   app.addHook('onSend', securityHeaders);
   app.addHook('onClose', async () => {
     ctx.previews.close();

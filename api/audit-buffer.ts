@@ -1,70 +1,105 @@
 /**
- * Audit rows of reads and denials are buffered and written as one multi-row
- * INSERT every `flushMs` (or at 500 rows), and on close: a request costs no
- * database round trip of its own for its audit row. Changes never go through
- * here: they write their audit row inside their own transaction.
- * Trade-off: if the process dies, read rows of the last `flushMs` may be lost;
- * flushMs = 0 writes each row before the hook returns.
+ * Group commit of the audit rows of reads and denials (issue 17): a request's response waits until its audit row is
+ * committed, but requests do not each pay for a commit of their own. `push(entry)` queues the row and resolves once
+ * the batch holding it is committed; while one batch commits, the rows that arrive queue up and are committed
+ * together next (at most MAX_BATCH rows per INSERT). Changes never come through here: they write their audit row
+ * inside their own transaction.
+ *
+ * Fails closed: `push` rejects with AuditUnavailable when the row could not be committed (store full, read-only, an
+ * insert refused), and the caller serves no data (hooks.ts answers 503 AUDIT_UNAVAILABLE). One bad row never takes
+ * its batch with it: every entry is cleaned before it is queued (store/audit.ts `cleanEntry`: control characters
+ * escaped, lengths bounded), and a batch whose INSERT fails is retried row by row, so only the rows that fail alone
+ * are refused.
  */
 import type { Kysely } from 'kysely';
-import { writeAudit, type AuditEntry } from './store/audit.ts';
+import { cleanEntry, insertAuditRows, type AuditEntry } from './store/audit.ts';
 import type { Database } from './store/schema.ts';
 
 const MAX_BATCH = 500;
+const GATHER_TURNS = 4;
+
+export class AuditUnavailable extends Error {
+  constructor(cause: unknown) {
+    super(`audit row not committed: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
+interface Waiting {
+  readonly entry: AuditEntry;
+  resolve(): void;
+  reject(e: AuditUnavailable): void;
+}
 
 export class AuditBuffer {
-  private pending: AuditEntry[] = [];
-  private timer: NodeJS.Timeout | null = null;
-  private inflight: Promise<void> = Promise.resolve();
+  private queue: Waiting[] = [];
+  private draining: Promise<void> | null = null;
 
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly flushMs: number,
     private readonly onError: (e: unknown) => void,
   ) {}
 
-  async push(e: AuditEntry): Promise<void> {
-    if (this.flushMs <= 0) return writeAudit(this.db, e);
-    this.pending.push(e);
-    if (this.pending.length >= MAX_BATCH) return this.flush();
-    if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), this.flushMs);
-      this.timer.unref();
-    }
-    return undefined;
+  /** Queue an audit row; resolves when it is committed, rejects with AuditUnavailable when it cannot be. */
+  push(e: AuditEntry): Promise<void> {
+    const entry = cleanEntry(e);
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
+      this.draining ??= this.drain();
+    });
   }
 
-  /** Write everything buffered so far (and wait for earlier flushes). */
+  /** Wait until every row queued so far is committed (or refused). */
   async flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    const batch = this.pending;
-    this.pending = [];
-    const prev = this.inflight;
-    this.inflight = (async () => {
-      await prev;
-      if (batch.length === 0) return;
-      try {
-        await this.db
-          .insertInto('audit_log')
-          .values(
-            batch.map((e) => ({
-              caller: e.actor.caller,
-              role: e.actor.role,
-              action: e.action,
-              target: e.target,
-              outcome: e.outcome,
-              status: e.status ?? null,
-              detail: e.detail ? JSON.stringify(e.detail) : null,
-            })),
-          )
-          .execute();
-      } catch (err) {
-        this.onError(err);
+    while (this.draining) await this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        await this.gather();
+        await this.commit(this.queue.splice(0, MAX_BATCH));
       }
-    })();
-    return this.inflight;
+    } finally {
+      this.draining = null;
+    }
+  }
+
+  /**
+   * Let the requests the event loop is already handling join the batch: yield while the queue still grows (a few
+   * turns at most), never on a timer, so an idle server commits a lone row at once.
+   */
+  private async gather(): Promise<void> {
+    for (let turns = 0; turns < GATHER_TURNS && this.queue.length < MAX_BATCH; turns++) {
+      const before = this.queue.length;
+      await new Promise<void>((r) => setImmediate(r));
+      if (this.queue.length === before && turns > 0) return;
+    }
+  }
+
+  private async commit(batch: readonly Waiting[]): Promise<void> {
+    try {
+      await insertAuditRows(
+        this.db,
+        batch.map((w) => w.entry),
+      );
+      for (const w of batch) w.resolve();
+      return;
+    } catch (e) {
+      if (batch.length === 1) {
+        this.onError(e);
+        batch[0]!.reject(new AuditUnavailable(e));
+        return;
+      }
+    }
+    // Row by row: a row refused alone fails its own request only.
+    for (const w of batch) {
+      try {
+        await insertAuditRows(this.db, [w.entry]);
+        w.resolve();
+      } catch (e) {
+        this.onError(e);
+        w.reject(new AuditUnavailable(e));
+      }
+    }
   }
 }

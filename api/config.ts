@@ -17,8 +17,6 @@ export interface ApiConfig {
   readonly previewBodyLimit: number;
   /** Previews run in worker threads (api/preview-pool.ts), within these limits. */
   readonly preview: PreviewLimits;
-  /** Read/denial audit rows are written in batches every this many ms (0: one insert per request). */
-  readonly auditFlushMs: number;
   /** How long a release's status/audience may be cached (changes made through this process are seen at once). */
   readonly releaseInfoTtlMs: number;
   /**
@@ -49,7 +47,6 @@ export const DEFAULT_CONFIG: ApiConfig = {
   requestBodyLimit: 16 * 1024,
   previewBodyLimit: 1024 * 1024,
   preview: { maxCells: 2_000_000, timeoutMs: 120_000, memoryMb: 1536, concurrency: 2 },
-  auditFlushMs: 50,
   releaseInfoTtlMs: 1000,
   dataRoots: [new URL('../fixtures', import.meta.url).pathname],
   policiesDir: new URL('../policies', import.meta.url).pathname,

@@ -77,10 +77,10 @@ export function createContext(
   log: () => FastifyBaseLogger,
 ): AppContext {
   const { store, config } = opts;
-  const infos = new Map<string, { at: number; info: ReleaseInfo }>();
+  const infos = new Map<string, { at: number; info: ReleaseInfo | undefined }>();
   const cache = new ReleaseCache(store.db);
   const onAuditError = (e: unknown): void => log().error({ err: e }, 'audit write failed');
-  const audit = new AuditBuffer(store.db, config.auditFlushMs, onAuditError);
+  const audit = new AuditBuffer(store.db, onAuditError);
   return {
     store,
     config,
@@ -88,8 +88,8 @@ export function createContext(
     audit,
     denials: new DenialCounter((e) => audit.push(e), opts.now, onAuditError),
     previews: new PreviewPool(config.preview, (msg) => log().error(msg)),
-    // Status/audience cache: exact within this process (approve/withdraw routes invalidate); changes made by another
-    // process (CLI against a PostgreSQL server) are seen within releaseInfoTtlMs. Only existing rows are cached.
+    // Status/audience cache: exact within this process (upload/approve/withdraw routes invalidate); changes made by
+    // another process (CLI against a PostgreSQL server) are seen within releaseInfoTtlMs. Absent ids are cached too.
     async releaseInfo(id) {
       const hit = infos.get(id);
       const now = performance.now();
@@ -99,10 +99,10 @@ export function createContext(
         .select(['id', 'status', 'audience', 'expires'])
         .where('id', '=', id)
         .executeTakeFirst();
-      if (row) {
-        infos.set(id, { at: now, info: row });
-        if (infos.size > 10_000) infos.delete(infos.keys().next().value!);
-      }
+      // Absent ids are cached like existing ones (issue 17, finding 6): a restricted release and an absent one take
+      // the same path (one lookup, then the cache), so neither answers faster than the other.
+      infos.set(id, { at: now, info: row });
+      if (infos.size > 10_000) infos.delete(infos.keys().next().value!);
       return row;
     },
     invalidate(id) {

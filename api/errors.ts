@@ -214,6 +214,24 @@ export const ERRORS = {
     title: 'Preview out of memory',
     description: "The preview needed more memory than the server's limit; its worker thread was stopped.",
   },
+  AUDIT_UNAVAILABLE: {
+    status: 503,
+    title: 'Audit unavailable',
+    description:
+      'The audit row of this request could not be committed (store full, read-only or failing); no data is served without its audit row. Retry later.',
+  },
+  AUDIT_CHAIN_BROKEN: {
+    status: 409,
+    title: 'Audit chain broken',
+    description:
+      'The hash chain of the audit log or the budget ledger does not verify (a row deleted, edited or re-ordered): no checkpoint is issued for it; `statguard audit verify` names the first broken link.',
+  },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    title: 'Store unavailable',
+    description:
+      "The embedded store's folder could not be opened: it is not writable (read-only file system or permissions), or PGlite failed on it; the message names the folder.",
+  },
   INTERNAL: {
     status: 500,
     title: 'Internal error',

@@ -15,10 +15,13 @@
  *   role never costs a body parse (a 401 or 403 before 400).
  * - Every problem answered before the request body was read closes the
  *   connection, so an unread body (up to the route's limit) is not drained.
- * - `auditResponse` (root onResponse): every request to a route with
- *   `config.audit`, whatever its outcome; denials of anonymous callers, and
- *   every 401, 413 and 429, are counted per caller, route and minute
- *   (denials.ts) instead of one row each.
+ * - `rejectControlChars` (root preValidation): 400 for a path parameter or
+ *   query value with a control character (NUL), naming the parameter.
+ * - `auditBeforeSend` (root onSend, first): every request to a route with
+ *   `config.audit`, whatever its outcome; the response waits for its audit
+ *   row's commit and becomes 503 AUDIT_UNAVAILABLE without it. Denials of
+ *   anonymous callers, and every 401, 413 and 429, are counted per caller,
+ *   route and minute (denials.ts) instead of one row each.
  * - `securityHeaders` (root onSend) on every response; `apiCsp` (onSend of the
  *   /v1 plugin) adds the JSON API's Content-Security-Policy.
  * - `errorHandler`, `notFound`, `frameworkErrors`: every error is
@@ -36,6 +39,7 @@ export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
 export function sendProblem(reply: FastifyReply, err: ApiError): FastifyReply {
   reply.request.problemCode = err.code;
+  if (err.status === 401) reply.header('www-authenticate', 'Bearer realm="statguard"');
   if (typeof err.extra.retryAfter === 'number') reply.header('retry-after', String(err.extra.retryAfter));
   if (unreadBody(reply.request)) reply.header('connection', 'close');
   return reply.code(err.status).type('application/problem+json').send(JSON.stringify(err.toProblem()));
@@ -95,13 +99,20 @@ export function guardRoles(app: FastifyInstance): void {
   });
 }
 
-export function auditResponse(ctx: AppContext) {
-  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+/**
+ * Audit before the response leaves (root onSend, first of the onSend hooks): every request to a route with
+ * `config.audit`, whatever its outcome. The response waits for its row's commit (group commit, audit-buffer.ts);
+ * when the row cannot be committed, the payload is dropped and the caller gets 503 AUDIT_UNAVAILABLE instead: no
+ * audit row, no data. Refusals of anonymous callers, and every 401, 413 and 429, are counted instead (denials.ts:
+ * one row per caller, route and minute, written when the minute closes; a refusal serves no data).
+ */
+export function auditBeforeSend(ctx: AppContext) {
+  return async (req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
     const action = req.routeOptions.config?.audit;
     const s = reply.statusCode;
     const actor = req.actor ?? { caller: 'anonymous', role: 'anonymous' };
     const counted = isCountedDenial(actor, s);
-    if ((!action && !counted) || req.auditDone) return;
+    if ((!action && !counted) || req.auditDone) return payload;
     const params = (req.params ?? {}) as Record<string, string>;
     const target =
       req.auditTarget ??
@@ -117,7 +128,7 @@ export function auditResponse(ctx: AppContext) {
         code: req.problemCode,
         target,
       });
-      return;
+      return payload;
     }
     try {
       await ctx.audit.push({
@@ -128,17 +139,61 @@ export function auditResponse(ctx: AppContext) {
         status: s,
         detail: {
           method: req.method,
+          request: req.id,
           ...(req.problemCode ? { code: req.problemCode } : {}),
           ...(req.auditDetail ?? {}),
         },
       });
+      return payload;
     } catch (e) {
-      req.log.error({ err: e }, 'audit write failed');
+      req.log.error({ err: e }, 'audit row not committed: response withheld');
+      if (payload && typeof (payload as { destroy?: unknown }).destroy === 'function')
+        (payload as { destroy(): void }).destroy();
+      for (const h of ['content-disposition', 'etag', 'last-modified', 'cache-control', 'content-length'])
+        reply.removeHeader(h);
+      const err = new ApiError(
+        'AUDIT_UNAVAILABLE',
+        'the audit row of this request could not be stored; nothing is served without it',
+      );
+      req.problemCode = err.code;
+      reply.code(err.status).type('application/problem+json');
+      return JSON.stringify(err.toProblem());
     }
   };
 }
 
-export async function securityHeaders(_req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+// C0 control characters and DEL: never a legitimate part of an id, a code or a filter.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Path parameters and query values with a control character (NUL above all) are refused with 400 naming the
+ * parameter (root preValidation: after authentication and the rate limit, before any value is used).
+ */
+export async function rejectControlChars(req: FastifyRequest): Promise<void> {
+  const check = (where: string, values: unknown): void => {
+    if (!values || typeof values !== 'object') return;
+    for (const [k, v] of Object.entries(values as Record<string, unknown>)) {
+      const bad = (Array.isArray(v) ? v : [v]).some((x) => typeof x === 'string' && CONTROL.test(x));
+      if (bad || CONTROL.test(k)) {
+        // The value itself is not echoed; the audit row stores a cleaned target.
+        req.auditTarget = `${where}:${k.replace(CONTROL, '?').slice(0, 64)}`;
+        throw new ApiError(
+          'BAD_REQUEST',
+          `${where} parameter ${JSON.stringify(k.replace(/[\u0000-\u001f\u007f]/g, '?'))} contains a control character`,
+          {
+            parameter: k,
+            in: where,
+          },
+        );
+      }
+    }
+  };
+  check('path', req.params);
+  check('query', req.query);
+}
+
+export async function securityHeaders(req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  reply.header('x-request-id', req.id);
   reply.header('x-content-type-options', 'nosniff');
   reply.header('x-frame-options', 'DENY');
   reply.header('referrer-policy', 'no-referrer');

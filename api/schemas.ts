@@ -174,7 +174,7 @@ export const tableJson = {
 
 export const pageQuery = {
   limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
-  offset: { type: 'integer', minimum: 0, default: 0 },
+  offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0 },
 } as const;
 
 /** Path parameter `id` (a release or dataset id). */

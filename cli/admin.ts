@@ -16,6 +16,7 @@
 import { ApiError, ERRORS, type ApiErrorCode } from '../api/errors.ts';
 import type { Actor } from '../api/store/audit.ts';
 import type { BudgetState, ReleaseCost } from '../api/store/budget.ts';
+import { checkpoint, verifyChains, type Checkpoint, type VerifyReport } from '../api/store/chain.ts';
 import { credentialFile, readCredential } from '../api/store/credential.ts';
 import { publishedHistory, type PublishedHistoryEntry } from '../api/store/cross-release.ts';
 import { openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
@@ -65,6 +66,10 @@ export interface Admin {
   revokeSigningKey(id: string): Promise<void>;
   /** Every release of a dataset that is or was published, with its public cells (what `release` links). */
   published(datasetId: string): Promise<PublishedHistoryEntry[]>;
+  /** Walk the audit and ledger hash chains (against a checkpoint exported earlier, when given). */
+  verifyAudit(cp: Checkpoint | null): Promise<VerifyReport>;
+  /** The verified heads of the chains. */
+  auditCheckpoint(): Promise<Checkpoint>;
   close(): Promise<void>;
 }
 
@@ -89,6 +94,8 @@ export function direct(store: Store, actor: Actor): Admin {
       if (!known) throw new ApiError('DATASET_NOT_FOUND', `no dataset ${JSON.stringify(id)}`, { dataset: id });
       return publishedHistory(db, id);
     },
+    verifyAudit: (cp) => verifyChains(db, cp),
+    auditCheckpoint: () => checkpoint(db),
     close: () => store.close(),
   };
 }
@@ -174,6 +181,8 @@ function remote(holder: LockHolder, key: string, lockFile: string): Admin {
     },
     published: async (id) =>
       (await call<{ items: PublishedHistoryEntry[] }>('GET', `/datasets/${enc(id)}/published`)).items,
+    verifyAudit: (cp) => call('POST', '/audit/verify', cp ? { checkpoint: cp } : {}),
+    auditCheckpoint: () => call('GET', '/audit/checkpoint'),
     close: async () => {},
   };
 }

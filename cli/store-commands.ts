@@ -11,6 +11,8 @@
  *   statguard datasets set-budget <dataset-id> [--rho <x>] [--epsilon <x>]
  *   statguard signing-keys register [--pem <file> | --local] [--name <name>]
  *   statguard signing-keys list | signing-keys revoke <key-id>
+ *   statguard audit verify [--checkpoint <file>] | audit checkpoint [--out <file>]
+ *   statguard db grant <role>   (PostgreSQL server: as DATABASE_OWNER_URL, else DATABASE_URL)
  *   statguard serve [--port <n>] [--host <h>] [--public] [--max-cells <n>]
  *
  * The store is PostgreSQL at DATABASE_URL when set, else embedded PGlite in
@@ -23,15 +25,17 @@
  * only for `serve`.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
+import { parseCheckpoint, type Checkpoint } from '../api/store/chain.ts';
 import { ApiError } from '../api/errors.ts';
 import type { Actor } from '../api/store/audit.ts';
 import type { PublishedHistoryEntry } from '../api/store/cross-release.ts';
 import { DEFAULT_DATA_DIR, openStore, storeOptionsFromEnv, type Store } from '../api/store/db.ts';
 import { lockFile } from '../api/store/lock.ts';
 import { parseRelease } from '../api/store/release-dir.ts';
+import { grantApiRole } from '../api/store/roles.ts';
 import { readReleaseFiles, ReleaseInvalid } from '../engine/release/index.ts';
 import { connect, direct, type Admin } from './admin.ts';
 import { parse, usageFailure, UsageError, type Io } from './io.ts';
@@ -66,6 +70,8 @@ const COMMANDS: Readonly<Record<string, (r: Run) => Promise<number>>> = {
   contracts,
   datasets,
   'signing-keys': signingKeys,
+  audit,
+  db,
   serve,
 };
 
@@ -302,6 +308,62 @@ async function datasets(run: Run): Promise<number> {
   const b = await (await open()).setBudget(id, { rho, epsilon });
   io.out(
     `dataset ${id}: total rho ${b.totalRho} (spent ${b.spentRho}), total epsilon ${b.totalEpsilon} (spent ${b.spentEpsilon})\n`,
+  );
+  return 0;
+}
+
+/**
+ * `audit verify [--checkpoint <file>]`: walk the audit log's and the ledger's hash chains; exit 1 at the first broken
+ * link of either (row id and what is wrong). `audit checkpoint [--out <file>]`: print (or write) the verified heads.
+ */
+async function audit({ args, io, open }: Run): Promise<number> {
+  const { values, positionals } = parse(args, { checkpoint: { type: 'string' }, out: { type: 'string' } });
+  const sub = positionals[0];
+  if (positionals.length !== 1 || (sub !== 'verify' && sub !== 'checkpoint'))
+    throw new UsageError('expected audit verify or audit checkpoint');
+  if (sub === 'checkpoint') {
+    if (values.checkpoint !== undefined) throw new UsageError('--checkpoint belongs to audit verify');
+    const text = `${JSON.stringify(await (await open()).auditCheckpoint(), null, 2)}\n`;
+    if (values.out) {
+      await writeFile(values.out, text, { flag: 'wx' });
+      io.out(`checkpoint written to ${values.out}\n`);
+    } else io.out(text);
+    return 0;
+  }
+  if (values.out !== undefined) throw new UsageError('--out belongs to audit checkpoint');
+  let cp: Checkpoint | null = null;
+  if (values.checkpoint !== undefined) {
+    try {
+      cp = parseCheckpoint(await readFile(values.checkpoint, 'utf8'), values.checkpoint);
+    } catch (e) {
+      throw new UsageError(`--checkpoint: ${(e as Error).message}`);
+    }
+  }
+  const report = await (await open()).verifyAudit(cp);
+  for (const c of report.chains) {
+    if (c.broken)
+      io.out(`${c.chain}: BROKEN at ${c.broken.rowId ? `row ${c.broken.rowId}` : 'the head'}: ${c.broken.problem}\n`);
+    else io.out(`${c.chain}: ok, ${c.count} rows, head ${c.head}${cp ? ' (extends the checkpoint)' : ''}\n`);
+  }
+  return report.ok ? 0 : 1;
+}
+
+/** `db grant <role>`: migrate the server store as its owner and give `role` the API's least privileges. */
+async function db({ args, io }: Run): Promise<number> {
+  const { positionals } = parse(args, {});
+  if (positionals.length !== 2 || positionals[0] !== 'grant') throw new UsageError('expected db grant <role>');
+  const env = storeOptionsFromEnv();
+  const owner = env.ownerUrl ?? env.databaseUrl;
+  if (!owner) throw new UsageError('db grant needs a PostgreSQL server: set DATABASE_OWNER_URL (or DATABASE_URL)');
+  const store = lent ?? (await openStore({ databaseUrl: owner }));
+  try {
+    await grantApiRole(store.db, positionals[1]!);
+  } finally {
+    if (!lent) await store.close();
+  }
+  io.out(
+    `role ${positionals[1]} may now read the store and only insert into audit_log and budget_ledger; ` +
+      'serve with DATABASE_URL naming it and DATABASE_OWNER_URL naming the owner\n',
   );
   return 0;
 }

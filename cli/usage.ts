@@ -20,8 +20,14 @@ export const API_USAGE = `Publication store and API:
   statguard signing-keys register [--pem <file> | --local] [--name <name>]
                                                       accept releases signed by this key (--local: this secure zone's)
   statguard signing-keys list | signing-keys revoke <key-id>
+  statguard audit verify [--checkpoint <file>]        check the audit log's and the ledger's hash chains (exit 1 at
+                                                      the first broken link; with a checkpoint: also a rewrite)
+  statguard audit checkpoint [--out <file>]           print or write the chains' verified heads (count and hash)
+  statguard db grant <role>                           PostgreSQL server: give an existing role the API's least
+                                                      privileges (audit log and ledger: select and insert only)
   statguard serve [--port <n>] [--host <addr>] [--public] [--max-cells <n>]
-Store: PostgreSQL at DATABASE_URL if set, else embedded in STATGUARD_DATA_DIR (default .statguard/db).
+Store: PostgreSQL at DATABASE_URL if set (migrated as DATABASE_OWNER_URL when set), else embedded in
+STATGUARD_DATA_DIR (default .statguard/db).
 `;
 
 /** Every command. */

@@ -22,3 +22,7 @@ if (!process.env.STATGUARD_DATA_DIR && !process.env.DATABASE_URL) {
   process.env.STATGUARD_DATA_DIR = path.join(dir, 'db');
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 }
+
+// The API logs every request to stderr by default (api/app.ts); tests that look at log lines pass their own stream
+// and level, the others (and their child servers, through the environment) stay quiet.
+process.env.STATGUARD_LOG_LEVEL ??= 'silent';

@@ -1,5 +1,5 @@
 /**
- * The append-only audit log: who (key id, 'anonymous', 'cli:<user>'), what
+ * The append-only, hash-chained audit log (chain-sql.ts, chain.ts): who (key id, 'anonymous', 'cli:<user>'), what
  * (action), on what (target), when (database clock), and the outcome
  * (ok / denied / error with the HTTP status). The application only inserts
  * and selects; the database refuses UPDATE, DELETE and TRUNCATE (trigger).
@@ -25,19 +25,70 @@ export interface AuditEntry {
   readonly detail?: Record<string, unknown> | null;
 }
 
-export async function writeAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
+/** Longest stored target (a path or id an attacker chose); longer ones are cut and marked. */
+export const MAX_TARGET = 512;
+/** Longest string value kept in `detail`. */
+const MAX_DETAIL_STRING = 1024;
+
+// C0 controls and DEL (NUL in particular, which a PostgreSQL text or jsonb value cannot hold).
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
+function clean(s: string, max: number): string {
+  const escaped = s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escaped.length > max ? `${escaped.slice(0, max)}...(${escaped.length} chars)` : escaped;
+}
+
+function cleanJson(v: unknown, depth: number): unknown {
+  if (typeof v === 'string') return clean(v, MAX_DETAIL_STRING);
+  if (v === null || typeof v !== 'object') return typeof v === 'number' && !Number.isFinite(v) ? null : v;
+  if (depth > 4) return '[nested]';
+  if (Array.isArray(v)) return v.slice(0, 50).map((x) => cleanJson(x, depth + 1));
+  return Object.fromEntries(
+    Object.entries(v as Record<string, unknown>).map(([k, x]) => [clean(k, 64), cleanJson(x, depth + 1)]),
+  );
+}
+
+/**
+ * An entry every value of which the store accepts: control characters (NUL above all) escaped as text (`\u0000`),
+ * the target and detail strings bounded. Applied to every entry before it is written or queued, so that no value a
+ * caller chose can make an INSERT fail (and with it, in a batch, other callers' rows).
+ */
+export function cleanEntry(e: AuditEntry): AuditEntry {
+  return {
+    actor: { caller: clean(e.actor.caller, 128), role: e.actor.role },
+    action: clean(e.action, 64),
+    target: e.target === null ? null : clean(e.target, MAX_TARGET),
+    outcome: e.outcome,
+    status: e.status ?? null,
+    detail: e.detail ? (cleanJson(e.detail, 0) as Record<string, unknown>) : null,
+  };
+}
+
+/**
+ * Insert audit rows (one INSERT: one commit, or a part of the caller's transaction when `db` is one). The hash chain
+ * (seq, prev_hash, hash) and the time stamp are set by the database's insert trigger (chain-sql.ts).
+ */
+export async function insertAuditRows(db: Kysely<Database>, entries: readonly AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return;
   await db
     .insertInto('audit_log')
-    .values({
-      caller: e.actor.caller,
-      role: e.actor.role,
-      action: e.action,
-      target: e.target,
-      outcome: e.outcome,
-      status: e.status ?? null,
-      detail: e.detail ? JSON.stringify(e.detail) : null,
-    })
+    .values(
+      entries.map((e) => ({
+        caller: e.actor.caller,
+        role: e.actor.role,
+        action: e.action,
+        target: e.target,
+        outcome: e.outcome,
+        status: e.status ?? null,
+        detail: e.detail ? JSON.stringify(e.detail) : null,
+      })),
+    )
     .execute();
+}
+
+/** Append one audit row now (inside the caller's transaction when `db` is one); the entry is cleaned first. */
+export async function writeAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
+  await insertAuditRows(db, [cleanEntry(e)]);
 }
 
 export interface AuditQuery {

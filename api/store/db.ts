@@ -9,12 +9,13 @@
  * before PGlite touches the folder and released by `close()`; a folder held
  * by a live process is refused with StoreHeld (STORE_LOCKED) naming it.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
+import { ApiError } from '../errors.ts';
 import { acquireLock, type LockOptions, type StoreLock } from './lock.ts';
 import { MIGRATIONS, migrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
@@ -22,6 +23,11 @@ import type { Database } from './schema.ts';
 export interface StoreOptions {
   /** PostgreSQL connection string; when set, the server is used instead of PGlite. */
   readonly databaseUrl?: string | undefined;
+  /**
+   * The tables' owner on the server (DATABASE_OWNER_URL): migrations run through it, so that `databaseUrl` may be a
+   * least-privilege role (store/roles.ts). Without it, pending migrations run through `databaseUrl`.
+   */
+  readonly ownerUrl?: string | undefined;
   /** PGlite data folder, or 'memory' for an in-memory store (tests). Default `.statguard/db`. */
   readonly dataDir?: string | undefined;
   /** Pool size for the server dialect (default 10). */
@@ -76,6 +82,9 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
       try {
         await mkdir(location, { recursive: true });
         client = new PGlite(location);
+        await client.waitReady.catch(async (e: unknown) => {
+          throw await storeOpenError(location, e);
+        });
       } catch (e) {
         await lock.release();
         throw e;
@@ -92,12 +101,44 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     }
   };
   try {
-    await migrate(db);
+    if (opts.databaseUrl && opts.ownerUrl) {
+      const owner = new Kysely<Database>({
+        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: opts.ownerUrl, max: 1 }) }),
+      });
+      try {
+        await migrate(owner);
+      } finally {
+        await owner.destroy();
+      }
+    } else await migrate(db); // one query when current (the API role runs no DDL then)
   } catch (e) {
     await close();
     throw e;
   }
   return { db, kind, location, lock, close };
+}
+
+/**
+ * Why an embedded store folder did not open, in words naming it (PGlite itself only says "PGlite failed to
+ * initialize properly"): a folder this process cannot write (read-only file system or permissions), else PGlite's
+ * own reason.
+ */
+async function storeOpenError(location: string, e: unknown): Promise<ApiError> {
+  const probe = path.join(location, `.statguard-write-probe-${process.pid}`);
+  try {
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (w) {
+    return new ApiError(
+      'STORE_UNAVAILABLE',
+      `the store folder ${location} is not writable (${(w as NodeJS.ErrnoException).code ?? (w as Error).message}): ` +
+        'the embedded store needs to write its folder; fix its permissions or mount, or set STATGUARD_DATA_DIR',
+    );
+  }
+  return new ApiError(
+    'STORE_UNAVAILABLE',
+    `the store folder ${location} could not be opened: ${(e as Error)?.message ?? String(e)}`,
+  );
 }
 
 /**
@@ -138,10 +179,18 @@ export async function dbNow(db: Kysely<Database>): Promise<Date> {
   return new Date(r.rows[0]!.now);
 }
 
-/** Store location from the environment: DATABASE_URL (a PostgreSQL server) or STATGUARD_DATA_DIR (embedded). */
-export function storeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): { databaseUrl?: string; dataDir?: string } {
+/**
+ * Store location from the environment: DATABASE_URL (a PostgreSQL server; DATABASE_OWNER_URL, when set, the owner
+ * that runs the migrations) or STATGUARD_DATA_DIR (embedded).
+ */
+export function storeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): {
+  databaseUrl?: string;
+  ownerUrl?: string;
+  dataDir?: string;
+} {
   return {
     ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
+    ...(env.DATABASE_OWNER_URL ? { ownerUrl: env.DATABASE_OWNER_URL } : {}),
     ...(env.STATGUARD_DATA_DIR ? { dataDir: env.STATGUARD_DATA_DIR } : {}),
   };
 }

@@ -131,6 +131,10 @@ export interface BudgetLedgerTable {
   epsilon: number | null;
   created_at: TimestampDefault;
   created_by: string;
+  /** Hash chain (migration 004, set by the insert trigger): position, hash of the previous row, hash of this one. */
+  seq: Generated<string>;
+  prev_hash: Generated<string>;
+  hash: Generated<string>;
 }
 
 export interface ApiKeysTable {
@@ -166,6 +170,17 @@ export interface AuditLogTable {
   outcome: string;
   status: number | null;
   detail: Json<Record<string, unknown> | null>;
+  /** Hash chain (migration 004, set by the insert trigger): position, hash of the previous row, hash of this one. */
+  seq: Generated<string>;
+  prev_hash: Generated<string>;
+  hash: Generated<string>;
+}
+
+/** The head of each hash chain: its row count and the hash of its last row (migration 004). */
+export interface ChainHeadsTable {
+  chain: 'audit_log' | 'budget_ledger';
+  seq: string;
+  hash: string;
 }
 
 export interface Database {
@@ -178,6 +193,7 @@ export interface Database {
   api_keys: ApiKeysTable;
   contracts: ContractsTable;
   audit_log: AuditLogTable;
+  chain_heads: ChainHeadsTable;
 }
 
 export type ReleaseRow = Selectable<ReleasesTable>;

@@ -123,6 +123,15 @@ t.test('one writer: store commands go through the serving process', async (t) =>
   t.equal(w.status, 410, 'the withdrawn release is no longer served');
   t.equal(((await w.json()) as { code: string }).code, 'RELEASE_WITHDRAWN');
 
+  // The hash chains (issue 17), checkpointed and verified through the server's officer routes.
+  const cpFile = path.join(dir, 'checkpoint.json');
+  r = await cli(['audit', 'checkpoint', '--out', cpFile], env);
+  t.equal(r.code, 0, `audit checkpoint through the server: ${r.err}`);
+  t.equal(JSON.parse(await readFile(cpFile, 'utf8')).chains.budget_ledger.count, 1, 'one ledger entry');
+  r = await cli(['audit', 'verify', '--checkpoint', cpFile], env);
+  t.equal(r.code, 0, `audit verify through the server: ${r.out}${r.err}`);
+  t.match(r.out, /audit_log: ok, \d+ rows, head [0-9a-f]{64} \(extends the checkpoint\)/);
+
   // Without the credential: refused naming the server, nothing changed.
   await rm(credFile);
   for (const argv of [

@@ -32,7 +32,12 @@ export const TEST_CONF = 'shared_buffers = 16MB # statguard tests (test/api/pgli
 
 async function templateKey(): Promise<string> {
   const h = createHash('sha256').update(TEST_CONF);
-  for (const f of ['api/store/db.ts', 'api/store/migrations.ts', 'node_modules/@electric-sql/pglite/package.json']) {
+  for (const f of [
+    'api/store/db.ts',
+    'api/store/migrations.ts',
+    'api/store/chain-sql.ts',
+    'node_modules/@electric-sql/pglite/package.json',
+  ]) {
     h.update(f)
       .update('\0')
       .update(await readFile(path.join(ROOT, f)))

@@ -34,7 +34,7 @@ t.test('POST /v1/previews', async (t) => {
     officer: (await createKey(db, 'officer', 'Olga', system)).key,
     researcher: (await createKey(db, 'researcher', 'Rex', system)).key,
   };
-  const app = await build({ store, config: { rateLimit: null, auditFlushMs: 0 } });
+  const app = await build({ store, config: { rateLimit: null } });
   t.teardown(() => app.close());
   const post = (body: unknown, key?: string) =>
     app.inject({

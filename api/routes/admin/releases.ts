@@ -95,6 +95,7 @@ export async function adminReleaseRoutes(app: FastifyInstance, { ctx }: PluginOp
       const { files } = req.body as { files: Record<string, string> };
       const rel = parseRelease(new Map(Object.entries(files)));
       const r = await storeDraft(db, rel, req.actor);
+      ctx.invalidate(r.id);
       req.auditDone = true;
       return reply.code(201).send({ id: r.id, version: r.version, warning: r.warning, budget: r.budget, cost: r.cost });
     },
