@@ -29,11 +29,11 @@ export function commandUsage(cmd: string): string | null {
   const usage = block(USAGE, (l) => l.startsWith(`  statguard ${cmd} `) || l === `  statguard ${cmd}`);
   if (usage.length === 0) return null;
   const about = block(USAGE, (l) => new RegExp(`^  ${cmd}\\s{2,}`).test(l));
-  const options = usage.some((l) => l.includes('--'))
-    ? block(
-        USAGE.slice(USAGE.indexOf('\nOptions:')),
-        (l) => /^ {2}--\S/.test(l) && usage.join(' ').includes(l.trim().split(/\s/)[0]!),
-      )
+  // The Options section describes the engine commands' options (the store commands' usage lines say theirs).
+  const engineCommand = USAGE.indexOf(usage[0]!) < USAGE.indexOf('Publication store and API:');
+  const optionLines = USAGE.slice(USAGE.indexOf('\nOptions:'));
+  const options = engineCommand
+    ? block(optionLines, (l) => /^ {2}--\S/.test(l) && usage.join(' ').includes(l.trim().split(/\s/)[0]!))
     : [];
   return [
     'Usage:',

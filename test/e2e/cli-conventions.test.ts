@@ -25,6 +25,8 @@ const COMMANDS = [
   'datasets',
   'signing-keys',
   'serve',
+  'audit',
+  'db',
 ];
 
 t.test('--help on every command', async (t) => {
