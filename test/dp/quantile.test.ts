@@ -9,7 +9,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { main, type Io } from '../../cli/main.ts';
+import { Aggregator } from '../../engine/aggregate/aggregate.ts';
 import { QuantileHist } from '../../engine/aggregate/quantile-hist.ts';
+import { makeRecordLayout } from '../../engine/aggregate/record-layout.ts';
 import { protectDp } from '../../engine/dp/index.ts';
 import {
   QUANTILE_SCALE,
@@ -369,4 +371,43 @@ t.test('bad quantile specs are named with their path', async (t) => {
   sum.tables[0].measure = { kind: 'sum', column: 'income', bounds: [0, 10], bins: 4 };
   t.notOk(validatePolicy(sum).ok, 'bins only with a quantile');
   t.equal(QUANTILE_SCALE, 10000);
+});
+
+t.test('the aggregator counts every row of a unit in its slots, margins included', async (t) => {
+  const dir = tempDir('statguard-quantile-agg-');
+  writeData(dir);
+  writeFileSync(path.join(dir, 'p.json'), JSON.stringify(policy(DP)));
+  const plan = await loadPolicy(path.join(dir, 'p.json'));
+  const layout = makeRecordLayout(plan);
+  const agg = new Aggregator(layout);
+  const row = (region: number, income: number): [Int32Array, Float64Array] => [
+    Int32Array.from([region]),
+    Float64Array.from([income]),
+  ];
+  agg.addSingle(...row(0, 0)); // North, 0.0: candidate 0 (slot 0)
+  agg.beginUnit(); // a unit of two rows: South 30.0 (slot 3: between 20 and 40) and North 40.0 (slot 4: candidate 2)
+  agg.addUnitRow(...row(1, 300));
+  agg.addUnitRow(...row(0, 400));
+  agg.endUnit();
+  const q = agg.finish().find((x) => x.plan.id === 'median-income')!;
+  const h = q.histogram!;
+  t.equal(h.slots, 201);
+  const nonZero = (cell: number): [number, number][] =>
+    [...h.counts.subarray(cell * h.slots, (cell + 1) * h.slots)].flatMap((n, s) =>
+      n ? [[s, n] as [number, number]] : [],
+    );
+  t.same(nonZero(0), [
+    [0, 1],
+    [4, 1],
+  ]);
+  t.same(nonZero(1), [[3, 1]]);
+  t.same(
+    nonZero(2),
+    [
+      [0, 1],
+      [3, 1],
+      [4, 1],
+    ],
+    'the total counts all three rows',
+  );
 });
