@@ -79,6 +79,19 @@ export type MeasurePlan =
        * unit's total in the cell counted once (sum / units). 'row': over the cell's rows (sum / rows).
        */
       readonly per?: 'unit' | 'row';
+    }
+  | {
+      /** dp only (engine/dp/quantile.ts): the a/10000-quantile of the clamped column per cell, among declared candidates. */
+      readonly kind: 'quantile';
+      readonly weight?: undefined;
+      readonly column: string;
+      /** Clamping bounds in scaled integer units; candidates are lower + floor(j (upper - lower) / bins), j = 0..bins. */
+      readonly lower: number;
+      readonly upper: number;
+      readonly decimals: number;
+      /** The quantile times 10000 (an integer in 1..9999). */
+      readonly a: number;
+      readonly bins: number;
     };
 
 export interface TablePlan {
@@ -311,6 +324,11 @@ export interface ExactTable {
   readonly kind: 'exact';
   readonly plan: TablePlan;
   readonly cells: readonly ExactCell[];
+  /**
+   * Quantile tables (engine/aggregate/quantile-hist.ts): per cell, the rows in each of `slots` = 2 bins + 1 slots
+   * (a candidate, or strictly between two), cell-major.
+   */
+  readonly histogram?: { readonly slots: number; readonly counts: Int32Array };
 }
 
 /** SDMX CONF_STATUS: F free, A primary (small count), O dominance by one unit, T by two, C confidential (other primary), D secondary. */

@@ -29,6 +29,16 @@ function measurePlan(m: Record<string, unknown>): MeasurePlan {
   if (m.kind === 'count') return { kind: 'count' };
   const bounds = Array.isArray(m.bounds) ? (m.bounds as number[]) : [0, 0];
   // Bounds are informational here (formatters read only the kind and column).
+  if (m.kind === 'quantile')
+    return {
+      kind: 'quantile',
+      column: String(m.column ?? ''),
+      lower: bounds[0] ?? 0,
+      upper: bounds[1] ?? 0,
+      decimals: 0,
+      a: Math.round(Number(m.quantile ?? 0.5) * 10000),
+      bins: Number(m.bins ?? 1),
+    };
   return {
     kind: m.kind === 'mean' ? 'mean' : 'sum',
     column: String(m.column ?? ''),

@@ -6,6 +6,7 @@ import { ancestorsOf } from '../policy/dimension.ts';
 import { TOP_K, cellCount, strides } from '../types.ts';
 import type { ExactCell, ExactTable } from '../types.ts';
 import type { RecordLayout, TableBinding } from './record-layout.ts';
+import { quantileHistFor, type QuantileHist } from './quantile-hist.ts';
 
 /** Above this many precomputed (leaf combination, cell) entries a table walks its ancestors per row instead. */
 const MAX_COMBO_ENTRIES = 4_000_000;
@@ -50,6 +51,8 @@ class TableAcc {
   private touched: Int32Array = new Int32Array(64);
   private nTouched = 0;
   private readonly cellBuf: Int32Array;
+  /** Quantile tables: the per-cell slot counts (quantile-hist.ts). */
+  private readonly qh: QuantileHist | null;
 
   constructor(
     readonly binding: TableBinding,
@@ -111,6 +114,7 @@ class TableAcc {
     }
     this.units = new Int32Array(this.nCells);
     this.rows = new Int32Array(this.nCells);
+    this.qh = quantileHistFor(binding.plan, this.nCells);
     this.ckSum = recordKeyModulus > 0 ? new Float64Array(this.nCells) : null;
     this.sum = new Float64Array(this.isSum ? this.nCells : 0);
     this.top = new Float64Array(this.isSum ? this.nCells * TOP_K : 0);
@@ -202,6 +206,7 @@ class TableAcc {
     }
     const units = this.units;
     const rows = this.rows;
+    if (this.qh) this.qh.add(arr, s, e, v);
     if (this.isSum) {
       const sum = this.sum;
       for (let i = s; i < e; i++) {
@@ -250,6 +255,7 @@ class TableAcc {
       e = this.cellsOf(cats);
     }
     const rows = this.rows;
+    if (this.qh) this.qh.add(arr, s, e, v);
     for (let i = s; i < e; i++) {
       const cell = arr[i]!;
       rows[cell]!++;
@@ -322,7 +328,7 @@ class TableAcc {
       }
       cells[i] = this.finishCell(i, bound, holdingsIn, units, rows);
     }
-    return { kind: 'exact', plan: this.binding.plan, cells };
+    return { kind: 'exact', plan: this.binding.plan, cells, ...(this.qh ? { histogram: this.qh.result() } : {}) };
   }
 
   private finishCell(i: number, bound: number, holdingsIn: Int32Array | null, units: number, rows: number): ExactCell {

@@ -79,10 +79,10 @@ export function protectCkm(
   const reports: { tableId: string; cells: number; changed: number; meanAbsDeviation: number }[] = [];
   const out = tables.map((t): ProtectedTable => {
     const m = t.plan.measure;
-    if (m.kind === 'mean')
+    if (m.kind === 'mean' || m.kind === 'quantile')
       throw new StatguardError(
         'POLICY_INVALID',
-        `table ${JSON.stringify(t.plan.id)}: the cell key method perturbs counts and sums; publish a mean as a sum and a count table`,
+        `table ${JSON.stringify(t.plan.id)}: the cell key method perturbs counts and sums; publish a mean as a sum and a count table (quantiles need the dp regime)`,
         { path: `/tables/${t.plan.id}/measure` },
       );
     if (m.weight !== undefined)

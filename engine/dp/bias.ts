@@ -44,7 +44,7 @@ export function biasNotes(
       source: 'clamping',
       direction: 'toward-bounds',
       bound: null,
-      note: `Values of ${m.column} outside [${m.lower / div}, ${m.upper / div}] are clamped to those bounds before they are summed.`,
+      note: `Values of ${m.column} outside [${m.lower / div}, ${m.upper / div}] are clamped to those bounds before ${m.kind === 'quantile' ? 'the quantile is taken (a quantile outside them is published at the nearest bound)' : 'they are summed'}.`,
     });
     const sum = a.queries.find((q) => q.quantity === 'sum');
     if (sum && sum.granularity > 1 / div) {
@@ -56,7 +56,7 @@ export function biasNotes(
       });
     }
   }
-  if (m.kind === 'count' || m.lower >= 0) {
+  if (m.kind === 'count' || (m.kind !== 'quantile' && m.lower >= 0)) {
     // At a true value of 0, E[max(0, N)]: b/2 for Laplace noise of scale b, sd/sqrt(2 pi) for Gaussian noise.
     const main = a.queries[0]!;
     const laplace = plan.protection.mechanism === 'discrete-laplace';

@@ -8,6 +8,7 @@ import type { GuaranteeOf, RegimeStatement } from '../release/manifest.ts';
 import { biasNotes } from './bias.ts';
 import type { DpAccounting } from './protect.ts';
 import { consistencyMethod } from './consistency.ts';
+import { quantileMethod } from './quantile.ts';
 
 export interface DpGuarantee extends GuaranteeOf<'dp'> {
   readonly definition: DpAccounting['definition'];
@@ -31,6 +32,7 @@ export function describeDp(plan: Plan & { readonly protection: DpPlan }, acc: Dp
       'Category domains are taken from the policy (public knowledge), never from the data.',
       "Stated accuracy (noiseSd, halfWidth95) covers the noise only; each table's privacy.bias lists the other steps that can move its values (bounding, clamping, granularity, non-negativity), from the plan, never from the data.",
       ...(p.consistency === 'hierarchical' ? [consistencyMethod()] : []),
+      ...(plan.tables.some((t) => t.measure.kind === 'quantile') ? [quantileMethod()] : []),
     ],
     privacy: plan.tables.map((t) => {
       const a = acc.tables.find((x) => x.table === t.id);

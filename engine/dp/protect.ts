@@ -33,6 +33,7 @@ import { StatguardError } from '../errors.ts';
 import { zcdpToApproxDp } from './accounting.ts';
 import { exactInt, makeNoise, queryAccounting, safeNoise, type DpQueryAccounting } from './noise.ts';
 import { protectMeanCells } from './mean.ts';
+import { protectQuantileCells, type QuantileAccounting } from './quantile.ts';
 import { tableSensitivity } from './sensitivity.ts';
 import type { HighsRuntime } from '../sdc/highs.ts';
 import {
@@ -47,7 +48,7 @@ export type { DpQueryAccounting };
 
 export interface DpTableAccounting {
   readonly table: string;
-  readonly measure: 'count' | 'sum' | 'mean';
+  readonly measure: 'count' | 'sum' | 'mean' | 'quantile';
   readonly budgetShare: number;
   /** Table budget: epsilon (Laplace) or rho (Gaussian); the other is null. */
   readonly epsilon: number | null;
@@ -64,6 +65,8 @@ export interface DpTableAccounting {
   readonly queries: readonly DpQueryAccounting[];
   /** Consistency post-processing of this table (consistency.ts); absent when none was applied. */
   readonly consistency?: ConsistencyReport;
+  /** Quantile tables (quantile.ts): the exponential mechanism per cell, its per-cell epsilon and rank bound; queries is empty. */
+  readonly quantile?: QuantileAccounting;
 }
 
 export interface DpAccounting {
@@ -244,6 +247,7 @@ function protectTable(
     always.has(i) || (threshold !== null && !never.has(i) && noisyStatistic < threshold);
   const suppressedCell: ProtectedCell = Object.freeze({ value: null, conf: 'C', obs: 'E', accuracy: null });
   let post: ConsistencyOutput | null = null; // the consistency hook's output (count and sum tables)
+  if (meas.kind === 'quantile') return quantileTable(table, plan, m, tableBudget, rng, always, suppressedCell);
 
   let queries: DpQueryAccounting[];
   if (meas.kind === 'count') {
@@ -348,6 +352,40 @@ function protectTable(
       cellsSuppressed: suppressed,
       queries: Object.freeze(queries),
       ...(post ? { consistency: post.report } : {}),
+    }),
+  };
+}
+
+/** A quantile table (quantile.ts): no noisy count exists, so only officer-marked cells are hidden (no noisy threshold). */
+function quantileTable(
+  table: ExactTable,
+  plan: DpPlan,
+  m: number,
+  tableBudget: number,
+  rng: RandomSource,
+  always: ReadonlySet<number>,
+  suppressedCell: ProtectedCell,
+): { table: ProtectedTable; account: DpTableAccounting } {
+  const tp = table.plan;
+  const laplace = plan.mechanism === 'discrete-laplace';
+  const r = protectQuantileCells(table, plan, m, tableBudget, rng, (i) => always.has(i), suppressedCell);
+  const q = r.accounting;
+  return {
+    table: Object.freeze({ kind: 'protected', plan: tp, cells: Object.freeze(r.cells) }),
+    account: Object.freeze({
+      table: tp.id,
+      measure: 'quantile',
+      budgetShare: tp.budgetShare,
+      epsilon: laplace ? tableBudget : null,
+      rho: laplace ? null : tableBudget,
+      cellsPerRow: tableSensitivity(tp, m).cellsPerRow,
+      l1Sensitivity: q.utilitySensitivity,
+      l2Sensitivity: q.utilitySensitivity,
+      noiseScale: (2 * q.utilitySensitivity) / q.epsilonPerCell,
+      cellsNoised: r.cells.length,
+      cellsSuppressed: r.suppressed,
+      queries: Object.freeze([]),
+      quantile: q,
     }),
   };
 }

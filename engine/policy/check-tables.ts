@@ -74,10 +74,11 @@ function tableDimensions(
   return dimCodes;
 }
 
-/** Measure: numeric column, ordered bounds representable as scaled integers. */
-function checkMeasure(p: Problems, t: Obj, base: string, { cols }: DatasetFacts): void {
+/** Measure: numeric column, ordered bounds representable as scaled integers; quantiles under dp only. */
+function checkMeasure(p: Problems, t: Obj, base: string, { cols }: DatasetFacts, isDp: boolean): void {
   const m = isObj(t.measure) ? t.measure : {};
-  if (m.kind === 'sum' || m.kind === 'mean') {
+  if (m.kind === 'quantile') checkQuantile(p, m, base, cols, isDp);
+  if (m.kind === 'sum' || m.kind === 'mean' || m.kind === 'quantile') {
     const column = str(m.column);
     const c = column === undefined ? undefined : cols.get(column);
     if (column !== undefined && c === undefined)
@@ -104,6 +105,30 @@ function checkMeasure(p: Problems, t: Obj, base: string, { cols }: DatasetFacts)
       }
     }
   }
+}
+
+/** Quantile: dp only (exponential mechanism), a quantile with at most 4 decimals, candidates distinct on the column's steps. */
+function checkQuantile(p: Problems, m: Obj, base: string, cols: DatasetFacts['cols'], isDp: boolean): void {
+  if (!isDp)
+    p.bad(
+      `${base}/measure/kind`,
+      'quantile tables need the dp regime (exponential mechanism over declared candidates); sdc and ckm publish counts, sums and means',
+    );
+  const q = num(m.quantile);
+  if (q !== undefined && q > 0 && q < 1 && scaleExact(q, 4) === null)
+    p.bad(`${base}/measure/quantile`, `quantile ${q} has more than 4 decimals`);
+  const c = cols.get(str(m.column) ?? '');
+  const b = Array.isArray(m.bounds) && m.bounds.length === 2 ? m.bounds.map(num) : null;
+  const bins = num(m.bins);
+  if (!c || (c.type !== 'integer' && c.type !== 'number') || !b || bins === undefined) return;
+  const dec = c.type === 'integer' ? 0 : c.decimals;
+  const lo = scaleExact(b[0] ?? NaN, dec);
+  const hi = scaleExact(b[1] ?? NaN, dec);
+  if (lo !== null && hi !== null && hi - lo < bins)
+    p.bad(
+      `${base}/measure/bins`,
+      `${bins} bins need bounds at least ${bins} steps of 10^-${dec} wide (candidates must be distinct), got ${hi - lo}`,
+    );
 }
 
 /** Marked cells: sdc only; each a tuple of node codes, one per dimension. */
@@ -150,7 +175,7 @@ export function checkTables(p: Problems, tables: unknown, facts: DatasetFacts, h
       else tableIds.set(id, i);
     }
     const dimCodes = tableDimensions(p, t, base, facts, hierarchies, optionalReported);
-    checkMeasure(p, t, base, facts);
+    checkMeasure(p, t, base, facts, isDp);
     checkMarkedCells(p, t, base, dimCodes, isDp);
   });
 }

@@ -279,6 +279,15 @@ function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc
   if (lower === null || upper === null || lower > upper) {
     throw invalid(ptr('tables', i, 'measure', 'bounds'), 'bounds must be ordered multiples of 10^-decimals');
   }
+  if (m.kind === 'quantile') {
+    const a = scaleExact(m.quantile, 4);
+    if (a === null || a < 1 || a > 9999 || upper - lower < m.bins)
+      throw invalid(
+        ptr('tables', i, 'measure'),
+        'a quantile in (0, 1) with at most 4 decimals and bins <= the bounds width',
+      );
+    return { kind: 'quantile', column: m.column, lower, upper, decimals, a, bins: m.bins };
+  }
   return {
     kind: m.kind,
     column: m.column,

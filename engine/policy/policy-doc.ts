@@ -97,7 +97,9 @@ export interface DatasetDoc {
 export type DimensionDoc = string | { column: string; total?: boolean };
 
 export type MeasureDoc =
-  { kind: 'count' } | { kind: 'sum' | 'mean'; column: string; bounds: [number, number]; per?: 'unit' | 'row' };
+  | { kind: 'count' }
+  | { kind: 'sum' | 'mean'; column: string; bounds: [number, number]; per?: 'unit' | 'row' }
+  | { kind: 'quantile'; column: string; bounds: [number, number]; quantile: number; bins: number };
 
 export interface TableDoc {
   id: string;

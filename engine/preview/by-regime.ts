@@ -150,7 +150,8 @@ const dp: RegimePreview<Extract<ProtectionPlan, { regime: 'dp' }>, DpAccounting>
 
 function dpTable(e: ExactTable, t: ProtectedTable, acc: DpAccounting, delta: number): DpTablePreview {
   const a = acc.tables.find((x) => x.table === e.plan.id)!;
-  const q = a.queries[0]!;
+  // Quantile tables have no noise query: their noise figures are 0 (their accuracy is the manifest's rank bound).
+  const q = a.queries[0] ?? { noiseSd: 0, halfWidth95: 0 };
   const always = markedCells(e.plan, e.plan.alwaysSuppress, 'alwaysSuppress');
   let byThreshold = 0;
   let hw = 0;

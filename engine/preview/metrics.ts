@@ -15,10 +15,11 @@ export const SPARSITY_THRESHOLD = 0.2;
 /** Relative error thresholds reported for dp tables. */
 export const REL_ERROR_LEVELS = [0.1, 0.5] as const;
 
-/** Exact value of a cell in the table's natural unit (count: units; sum: sum / 10^decimals; mean: sum / units, null when empty). */
+/** Exact value of a cell in the table's natural unit (count: units; sum: sum / 10^decimals; mean: sum / units, null when empty; quantile: null, not compared). */
 export function exactValue(t: ExactTable, c: ExactCell): number | null {
   const m = t.plan.measure;
   if (m.kind === 'count') return c.units;
+  if (m.kind === 'quantile') return null; // the cell's slot counts do not give an exact quantile: not compared
   const scale = 10 ** m.decimals;
   if (m.kind === 'sum') return c.sum / scale;
   return c.units > 0 ? c.sum / c.units / scale : null;

@@ -41,6 +41,9 @@ export interface ManifestTableEntry {
     readonly bounds?: readonly [number, number];
     /** Means: over units or rows. */
     readonly per?: 'unit' | 'row';
+    /** Quantiles (dp): which quantile, and the number of candidate bins. */
+    readonly quantile?: number;
+    readonly bins?: number;
   };
   readonly dimensions: readonly {
     readonly name: string;
@@ -237,6 +240,7 @@ function tableEntry(
             column: m.column,
             bounds: [m.lower / 10 ** m.decimals, m.upper / 10 ** m.decimals] as const,
             ...(m.kind === 'mean' ? { per: m.per ?? 'unit' } : {}),
+            ...(m.kind === 'quantile' ? { quantile: m.a / 10000, bins: m.bins } : {}),
           },
     dimensions: tp.dimensions.map((d) => ({
       name: d.name,

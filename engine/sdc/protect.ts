@@ -248,6 +248,8 @@ function publishedValue(t: ExactTable, c: ExactTable['cells'][number], scale: nu
   // Weighted estimates are floats: published rounded to the measure's precision (counts: whole numbers).
   if (m.kind === 'count') return m.weight ? Math.round(c.sum) : c.units;
   if (m.kind === 'sum') return (m.weight ? Math.round(c.sum) : c.sum) / scale;
+  if (m.kind === 'quantile')
+    throw new StatguardError('POLICY_INVALID', `table ${t.plan.id}: quantiles need the dp regime`);
   // A mean over units (each unit's total in the cell) or over rows, as the policy says.
   const n = m.per === 'row' ? c.rows : c.units;
   return n > 0 ? c.sum / n / scale : null;

@@ -26,11 +26,18 @@ export interface SourceForOptions {
  * - postgres: a PostgreSQL server (pg) when $<connection> / $DATABASE_URL is set, else embedded PGlite
  *   (an instance given here, or STATGUARD_PGLITE_DIR / `pgliteDataDir`), else SOURCE_UNREADABLE;
  * - parquet, csv-duckdb: the embedded analytical engine (DuckDB).
- * All of them return identical tables for identical data (test/source-sql).
+ * All of them return identical tables for identical data (test/source-sql). Quantile tables: csv only (USAGE otherwise).
  */
 export function sourceFor(plan: Plan, opts: SourceForOptions = {}): Source {
   const src = plan.dataset.source;
   const env = opts.env ?? process.env;
+  const quantile = plan.tables.find((t) => t.measure.kind === 'quantile');
+  if (src.kind !== 'csv' && quantile)
+    throw new StatguardError(
+      'USAGE',
+      `table ${quantile.id}: quantile tables need the per-cell distribution only the csv source computes; the ${src.kind} source cannot give it (read the file with source kind "csv")`,
+      { path: `/tables/${plan.tables.indexOf(quantile)}/measure` },
+    );
   switch (src.kind) {
     case 'csv':
       return csvSource();
