@@ -146,8 +146,21 @@
     state.table = t;
     $('table').hidden = false;
     $('table-h').textContent = t.title;
+    $('table-notes').replaceChildren(...tableNotes(t).map((n) => el('li', {}, n)));
     buildFilters(t);
     await loadCells();
+  }
+
+  /** What the release says about a table beside its values: consistency (dp) and what moves values besides noise. */
+  function tableNotes(t) {
+    const p = t.privacy || {};
+    const notes = [];
+    if (p.consistency && p.consistency.method === 'hierarchical')
+      notes.push(
+        `Consistent: every total equals the sum of its children (${p.consistency.fit}, ${p.consistency.rounding}); the unbiased noisy measurements are in ${p.consistency.noisyFile}.`,
+      );
+    for (const b of Array.isArray(p.bias) ? p.bias : []) if (typeof b.note === 'string') notes.push(b.note);
+    return notes;
   }
 
   function downloadLinks(base, sel) {

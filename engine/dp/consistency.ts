@@ -1,8 +1,8 @@
 /**
  * Consistent DP tables (after Census TopDown), by post-processing the noisy measurements of one table query.
  *
- * Policy: `protection.consistency` is `hierarchical` (the default for a policy that does not say: what a statistics
- * office publishes, tables that add up) or `none` (independent noisy cells clamped at 0, the behaviour before).
+ * Policy: `protection.consistency` is `hierarchical` (opt-in: tables that add up, what a statistics office publishes)
+ * or `none` (the default: independent noisy cells clamped at 0), see DEFAULT_CONSISTENCY in engine/policy/plan.ts.
  * With `hierarchical`, for count and sum tables (a mean is a ratio, not additive: mean tables keep their own
  * post-processing):
  * 1. fit: least squares over the tables in which every total equals the sum of its children at every hierarchy level
