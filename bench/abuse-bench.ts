@@ -96,7 +96,12 @@ console.log(`store ${store.kind}; researcher query GET ${query} (101 cells), ${c
 
 // 1 and 2: no rate limits (the researcher's load would hit its own), default body and preview limits.
 {
-  const app = await build({ store, config: { rateLimit: null, maxCells: 1_000_000, dataRoots: [dir] } });
+  // Logging on, as in production (its cost measured), its lines discarded so the figures stay readable.
+  const app = await build({
+    store,
+    config: { rateLimit: null, maxCells: 1_000_000, dataRoots: [dir] },
+    logger: { level: 'info', stream: { write: () => undefined } },
+  });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const [idle, idleLoop] = await loopDelay(() => autocannon(researcherArgs(url, seconds)));
   console.log(`1. researcher idle:                      ${fmt(idle)}; ${idleLoop}`);
@@ -139,7 +144,7 @@ console.log(`store ${store.kind}; researcher query GET ${query} (101 cells), ${c
 
 // 3: default limits, anonymous flood at full rate.
 {
-  const app = await build({ store });
+  const app = await build({ store, logger: { level: 'info', stream: { write: () => undefined } } });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const size = async () =>
     Number(
