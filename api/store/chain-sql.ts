@@ -20,6 +20,89 @@ import { sql, type Kysely, type Migration } from 'kysely';
 
 const GENESIS = '0'.repeat(64);
 
+/** A chained table: its name, the columns of its canonical content in order (SQL on NEW), and what its row trigger
+ * sets before hashing. */
+interface ChainedTable {
+  readonly table: 'audit_log' | 'budget_ledger';
+  readonly fields: readonly string[];
+  readonly before: string;
+}
+
+const utcTime = (x: string): string => `to_char(${x} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const float8 = (x: string): string => `encode(float8send(${x}), 'hex')`;
+
+const AUDIT: ChainedTable = {
+  table: 'audit_log',
+  fields: [
+    utcTime('NEW.at'),
+    'NEW.caller',
+    'NEW.role',
+    'NEW.action',
+    'NEW.target',
+    'NEW.outcome',
+    'NEW.status::text',
+    'NEW.detail::text',
+  ],
+  before: `        -- Taken after the head is locked, so time stamps never go backwards along the chain.
+        NEW.at := clock_timestamp();
+`,
+};
+const LEDGER: ChainedTable = {
+  table: 'budget_ledger',
+  fields: [
+    utcTime('NEW.created_at'),
+    'NEW.dataset_id',
+    'NEW.release_id',
+    float8('NEW.rho'),
+    float8('NEW.epsilon'),
+    'NEW.created_by',
+  ],
+  before: '',
+};
+
+/**
+ * The BEFORE INSERT row trigger of a chained table. Its content expression is statguard_audit_content /
+ * statguard_ledger_content written inline (nested SQL functions cost more than the hashing; the migration's path
+ * uses the functions; audit-chain.md): each field '-' for NULL, else '<UTF-8 byte length>:<value>'.
+ */
+function rowTrigger(name: string, c: ChainedTable): string {
+  const field = (x: string): string => `coalesce(octet_length(convert_to(${x}, 'UTF8'))::text || ':' || ${x}, '-')`;
+  return `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+      DECLARE cur text := current_setting('statguard.chain_${c.table}', true); tx text := txid_current()::text;
+        parts text[]; s bigint; p text;
+      BEGIN
+        IF cur IS NOT NULL AND cur <> '' THEN parts := string_to_array(cur, ':'); END IF;
+        IF parts IS NOT NULL AND parts[1] = tx THEN
+          s := parts[2]::bigint; p := parts[3];
+        ELSE
+          SELECT h.seq, h.hash INTO s, p FROM public.chain_heads h WHERE h.chain = '${c.table}' FOR UPDATE;
+          IF NOT FOUND THEN RAISE EXCEPTION 'hash chain ${c.table} has no head row'; END IF;
+        END IF;
+${c.before}        NEW.seq := s + 1;
+        NEW.prev_hash := p;
+        NEW.hash := encode(sha256(convert_to('statguard-chain-v1' || chr(10) || '${c.table}' || chr(10) || NEW.seq::text
+          || chr(10) || p || chr(10) || ${c.fields.map(field).join(' || ')}, 'UTF8')), 'hex');
+        PERFORM set_config('statguard.chain_${c.table}', tx || ':' || NEW.seq || ':' || NEW.hash, true);
+        RETURN NEW;
+      END $$`;
+}
+
+/**
+ * Re-chain every row of a table in the given order from the genesis head (the migration: rows stored before it, in
+ * id order). Tests use it as the database owner's rewrite of a whole chain.
+ */
+export function rechainSql(table: 'audit_log' | 'budget_ledger', content: string, order: string): string {
+  return `DO $$ DECLARE r ${table}; hd record; h text; BEGIN
+        FOR r IN SELECT * FROM ${table} ORDER BY ${order} LOOP
+          hd := statguard_chain_head('${table}');
+          h := statguard_chain_push('${table}', hd.o_seq + 1, hd.o_hash, ${content}(r));
+          UPDATE ${table} SET seq = hd.o_seq + 1, prev_hash = hd.o_hash, hash = h WHERE id = r.id;
+        END LOOP;
+        hd := statguard_chain_head('${table}');
+        UPDATE chain_heads SET seq = hd.o_seq, hash = hd.o_hash WHERE chain = '${table}';
+      END $$`;
+}
+
 const M004: readonly string[] = [
   `CREATE TABLE chain_heads (
         chain text PRIMARY KEY CHECK (chain IN ('audit_log', 'budget_ledger')),
@@ -73,46 +156,8 @@ const M004: readonly string[] = [
         PERFORM set_config('statguard.chain_' || p_chain, txid_current()::text || ':' || p_seq || ':' || h, true);
         RETURN h;
       END $$`,
-  // The row triggers (inline expressions: nested SQL functions cost more than the hashing) compute the content
-  // exactly as statguard_audit_content / statguard_ledger_content above (the migration's path; audit-chain.md).
-  `CREATE FUNCTION statguard_audit_chain() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
-      DECLARE cur text := current_setting('statguard.chain_audit_log', true); tx text := txid_current()::text;
-        parts text[]; s bigint; p text;
-      BEGIN
-        IF cur IS NOT NULL AND cur <> '' THEN parts := string_to_array(cur, ':'); END IF;
-        IF parts IS NOT NULL AND parts[1] = tx THEN
-          s := parts[2]::bigint; p := parts[3];
-        ELSE
-          SELECT h.seq, h.hash INTO s, p FROM public.chain_heads h WHERE h.chain = 'audit_log' FOR UPDATE;
-          IF NOT FOUND THEN RAISE EXCEPTION 'hash chain audit_log has no head row'; END IF;
-        END IF;
-        -- Taken after the head is locked, so time stamps never go backwards along the chain.
-        NEW.at := clock_timestamp();
-        NEW.seq := s + 1;
-        NEW.prev_hash := p;
-        NEW.hash := encode(sha256(convert_to('statguard-chain-v1' || chr(10) || 'audit_log' || chr(10) || NEW.seq::text
-          || chr(10) || p || chr(10) || coalesce(octet_length(convert_to(to_char(NEW.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'UTF8'))::text || ':' || to_char(NEW.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '-') || coalesce(octet_length(convert_to(NEW.caller, 'UTF8'))::text || ':' || NEW.caller, '-') || coalesce(octet_length(convert_to(NEW.role, 'UTF8'))::text || ':' || NEW.role, '-') || coalesce(octet_length(convert_to(NEW.action, 'UTF8'))::text || ':' || NEW.action, '-') || coalesce(octet_length(convert_to(NEW.target, 'UTF8'))::text || ':' || NEW.target, '-') || coalesce(octet_length(convert_to(NEW.outcome, 'UTF8'))::text || ':' || NEW.outcome, '-') || coalesce(octet_length(convert_to(NEW.status::text, 'UTF8'))::text || ':' || NEW.status::text, '-') || coalesce(octet_length(convert_to(NEW.detail::text, 'UTF8'))::text || ':' || NEW.detail::text, '-'), 'UTF8')), 'hex');
-        PERFORM set_config('statguard.chain_audit_log', tx || ':' || NEW.seq || ':' || NEW.hash, true);
-        RETURN NEW;
-      END $$`,
-  `CREATE FUNCTION statguard_ledger_chain() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
-      DECLARE cur text := current_setting('statguard.chain_budget_ledger', true); tx text := txid_current()::text;
-        parts text[]; s bigint; p text;
-      BEGIN
-        IF cur IS NOT NULL AND cur <> '' THEN parts := string_to_array(cur, ':'); END IF;
-        IF parts IS NOT NULL AND parts[1] = tx THEN
-          s := parts[2]::bigint; p := parts[3];
-        ELSE
-          SELECT h.seq, h.hash INTO s, p FROM public.chain_heads h WHERE h.chain = 'budget_ledger' FOR UPDATE;
-          IF NOT FOUND THEN RAISE EXCEPTION 'hash chain budget_ledger has no head row'; END IF;
-        END IF;
-        NEW.seq := s + 1;
-        NEW.prev_hash := p;
-        NEW.hash := encode(sha256(convert_to('statguard-chain-v1' || chr(10) || 'budget_ledger' || chr(10) || NEW.seq::text
-          || chr(10) || p || chr(10) || coalesce(octet_length(convert_to(to_char(NEW.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'UTF8'))::text || ':' || to_char(NEW.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '-') || coalesce(octet_length(convert_to(NEW.dataset_id, 'UTF8'))::text || ':' || NEW.dataset_id, '-') || coalesce(octet_length(convert_to(NEW.release_id, 'UTF8'))::text || ':' || NEW.release_id, '-') || coalesce(octet_length(convert_to(encode(float8send(NEW.rho), 'hex'), 'UTF8'))::text || ':' || encode(float8send(NEW.rho), 'hex'), '-') || coalesce(octet_length(convert_to(encode(float8send(NEW.epsilon), 'hex'), 'UTF8'))::text || ':' || encode(float8send(NEW.epsilon), 'hex'), '-') || coalesce(octet_length(convert_to(NEW.created_by, 'UTF8'))::text || ':' || NEW.created_by, '-'), 'UTF8')), 'hex');
-        PERFORM set_config('statguard.chain_budget_ledger', tx || ':' || NEW.seq || ':' || NEW.hash, true);
-        RETURN NEW;
-      END $$`,
+  rowTrigger('statguard_audit_chain', AUDIT),
+  rowTrigger('statguard_ledger_chain', LEDGER),
   // After each INSERT statement: the rows it added must continue the (locked) head without a gap (a position forged
   // through the setting cannot be stored), and the head moves to the last of them.
   `CREATE FUNCTION statguard_chain_settle() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
@@ -131,25 +176,9 @@ const M004: readonly string[] = [
       END $$`,
   // Chain the rows stored before this migration, in id order (the append-only trigger is off for this update only).
   `ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update`,
-  `DO $$ DECLARE r audit_log; hd record; h text; BEGIN
-        FOR r IN SELECT * FROM audit_log ORDER BY id LOOP
-          hd := statguard_chain_head('audit_log');
-          h := statguard_chain_push('audit_log', hd.o_seq + 1, hd.o_hash, statguard_audit_content(r));
-          UPDATE audit_log SET seq = hd.o_seq + 1, prev_hash = hd.o_hash, hash = h WHERE id = r.id;
-        END LOOP;
-        hd := statguard_chain_head('audit_log');
-        UPDATE chain_heads SET seq = hd.o_seq, hash = hd.o_hash WHERE chain = 'audit_log';
-      END $$`,
+  rechainSql('audit_log', 'statguard_audit_content', 'id'),
   `ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update`,
-  `DO $$ DECLARE r budget_ledger; hd record; h text; BEGIN
-        FOR r IN SELECT * FROM budget_ledger ORDER BY id LOOP
-          hd := statguard_chain_head('budget_ledger');
-          h := statguard_chain_push('budget_ledger', hd.o_seq + 1, hd.o_hash, statguard_ledger_content(r));
-          UPDATE budget_ledger SET seq = hd.o_seq + 1, prev_hash = hd.o_hash, hash = h WHERE id = r.id;
-        END LOOP;
-        hd := statguard_chain_head('budget_ledger');
-        UPDATE chain_heads SET seq = hd.o_seq, hash = hd.o_hash WHERE chain = 'budget_ledger';
-      END $$`,
+  rechainSql('budget_ledger', 'statguard_ledger_content', 'id'),
   `ALTER TABLE audit_log ALTER COLUMN seq SET NOT NULL, ALTER COLUMN prev_hash SET NOT NULL,
         ALTER COLUMN hash SET NOT NULL, ADD CONSTRAINT audit_log_seq_key UNIQUE (seq)`,
   `ALTER TABLE budget_ledger ALTER COLUMN seq SET NOT NULL, ALTER COLUMN prev_hash SET NOT NULL,

@@ -10,6 +10,7 @@ import { Kysely, Migrator, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import { migrationProvider } from '../../api/store/migrations.ts';
 import t from 'tap';
+import { rechainSql } from '../../api/store/chain-sql.ts';
 import { checkpoint, verifyChains, type Checkpoint } from '../../api/store/chain.ts';
 import { ledgerSpent } from '../../api/store/ledger.ts';
 import type { Database } from '../../api/store/schema.ts';
@@ -168,15 +169,8 @@ for (const d of dialects()) {
         `DELETE FROM audit_log WHERE id = ${victim}`,
         `UPDATE chain_heads SET seq = 0, hash = repeat('0', 64) WHERE chain = 'audit_log'`,
         `UPDATE audit_log SET seq = -seq`,
-        `DO $$ DECLARE r audit_log; hd record; h text; BEGIN
-           FOR r IN SELECT * FROM audit_log ORDER BY seq DESC LOOP
-             hd := statguard_chain_head('audit_log');
-             h := statguard_chain_push('audit_log', hd.o_seq + 1, hd.o_hash, statguard_audit_content(r));
-             UPDATE audit_log SET seq = hd.o_seq + 1, prev_hash = hd.o_hash, hash = h WHERE id = r.id;
-           END LOOP;
-           hd := statguard_chain_head('audit_log');
-           UPDATE chain_heads SET seq = hd.o_seq, hash = hd.o_hash WHERE chain = 'audit_log';
-         END $$`,
+        // The owner re-chains every row, in reverse order (the migration's re-chaining, with another order).
+        rechainSql('audit_log', 'statguard_audit_content', 'seq DESC'),
       );
       t.ok((await verifyChains(db)).ok, 'without a checkpoint the rewrite is consistent');
       const b = broken(await verifyChains(db, cp), 'audit_log');
