@@ -18,19 +18,10 @@ import type { Actor } from '../../api/store/audit.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { main, type Io } from '../../cli/main.ts';
 import { lendCommandStore } from '../../cli/store-commands.ts';
-import { loadPolicy } from '../../engine/policy/index.ts';
 import type { Manifest } from '../../engine/release/manifest.ts';
-import {
-  assessDifference,
-  auditPattern,
-  buildCellSystem,
-  linkPublished,
-  publishedSpecs,
-  readPublishedReleases,
-} from '../../engine/sdc/index.ts';
-import { csvSource } from '../../engine/source/index.ts';
+import { assessDifference, auditPattern } from '../../engine/sdc/index.ts';
 import type { SdcPlan } from '../../engine/types.ts';
-import { againstWorld } from '../sdc/against-world.ts';
+import { againstWorld, attackerSystem } from '../sdc/against-world.ts';
 import { dialects } from './dialects.ts';
 import { tmpDir } from './fixtures.ts';
 
@@ -76,23 +67,9 @@ const draftId = (text: string): string => /draft (\S+) stored/.exec(text)![1]!;
  * the audit of that system (passes when no sensitive difference is recoverable within its protection).
  */
 async function differenceAudit(policyFile: string, newDir: string, oldDir: string) {
-  const plan = await loadPolicy(policyFile);
-  const specs = publishedSpecs(await readPublishedReleases([oldDir], plan), plan);
-  const agg = await csvSource().aggregate(
-    { ...plan, tables: [...plan.tables, ...specs.map((s) => s.plan)] },
-    { boundingKey: new Uint8Array(32) },
-  );
-  const n = plan.tables.length;
-  const links = linkPublished(specs, agg.tables.slice(n));
-  const built = buildCellSystem([...agg.tables.slice(0, n), ...links.map((l) => l.table)]);
+  const { plan, n, links, sys: built, unknown: sup } = await attackerSystem(policyFile, newDir, oldDir);
   // What the attacker knows a priori: values are non-negative. The corrected totals are known only where published.
   const sys = { ...built, upper: Float64Array.from(built.upper, (u, g) => (built.lower[g]! >= 0 ? Infinity : u)) };
-  const sup = new Uint8Array(sys.cellCount).fill(1);
-  plan.tables.forEach((tp, ti) =>
-    jsonstat(newDir, tp.id).value.forEach((v, i) => {
-      if (v !== null) sup[sys.tableCells[ti]![i]!] = 0;
-    }),
-  );
   const sensitive = new Map<number, { id: number; upper: number; lower: number }>();
   links.forEach((l, k) =>
     l.changed.forEach((d, i) => {

@@ -4,8 +4,11 @@
  * rectangle r1, r3 x s1, s2; a policy alone (frequency costs) prefers r1, r2 x s1, s2, which combined with the first
  * discloses (r1, s1). Not a test file.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadPolicy } from '../../engine/policy/index.ts';
+import { buildCellSystem, linkPublished, publishedSpecs, readPublishedReleases } from '../../engine/sdc/index.ts';
+import { csvSource } from '../../engine/source/index.ts';
 
 export interface WorldPolicy {
   readonly dataset: string;
@@ -61,4 +64,32 @@ export function againstWorld(dir: string): { csv: string; policy: (id: string, o
     return file;
   };
   return { csv, policy };
+}
+
+/**
+ * The attacker holding a new release (directory `newDir`, made with `policyFile`) and an earlier one (`oldDir`): the
+ * joint cell system over the new tables and the earlier release's tables recomputed from the policy's microdata, the
+ * links (which earlier cells are suppressed or changed), and the cells still unknown once the new release's published
+ * cells are read (`unknown`: 1 = suppressed by the new release; the caller marks what the earlier release tells).
+ */
+export async function attackerSystem(policyFile: string, newDir: string, oldDir: string) {
+  const plan = await loadPolicy(policyFile);
+  const specs = publishedSpecs(await readPublishedReleases([oldDir], plan), plan);
+  const agg = await csvSource().aggregate(
+    { ...plan, tables: [...plan.tables, ...specs.map((s) => s.plan)] },
+    { boundingKey: new Uint8Array(32) },
+  );
+  const n = plan.tables.length;
+  const fresh = agg.tables.slice(0, n);
+  const links = linkPublished(specs, agg.tables.slice(n));
+  const sys = buildCellSystem([...fresh, ...links.map((l) => l.table)]);
+  const unknown = new Uint8Array(sys.cellCount).fill(1);
+  fresh.forEach((tab, ti) =>
+    (
+      JSON.parse(readFileSync(path.join(newDir, `${tab.plan.id}.json`), 'utf8')) as { value: (number | null)[] }
+    ).value.forEach((v, i) => {
+      if (v !== null) unknown[sys.tableCells[ti]![i]!] = 0;
+    }),
+  );
+  return { plan, n, fresh, links, sys, unknown };
 }

@@ -9,16 +9,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { main, type Io } from '../../cli/main.ts';
-import { againstWorld } from './against-world.ts';
+import { againstWorld, attackerSystem } from './against-world.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { csvSource } from '../../engine/source/index.ts';
-import {
-  auditPattern,
-  buildCellSystem,
-  linkPublished,
-  publishedSpecs,
-  readPublishedReleases,
-} from '../../engine/sdc/index.ts';
+import { auditPattern } from '../../engine/sdc/index.ts';
 import { cellCoords } from '../../engine/types.ts';
 import type { ExactTable } from '../../engine/types.ts';
 
@@ -66,24 +60,8 @@ function suppressedCodes(tab: ExactTable, js: Js): string[] {
 
 /** Audit the union of the two releases' patterns over the joint system (the attacker holding both). */
 async function jointAudit(newPolicy: string, newDir: string, oldDir: string) {
-  const plan = await loadPolicy(newPolicy);
-  const specs = publishedSpecs(await readPublishedReleases([oldDir], plan), plan);
-  const agg = await csvSource().aggregate(
-    { ...plan, tables: [...plan.tables, ...specs.map((s) => s.plan)] },
-    { boundingKey: new Uint8Array(32) },
-  );
-  const n = plan.tables.length;
-  const fresh = agg.tables.slice(0, n);
-  const links = linkPublished(specs, agg.tables.slice(n));
-  const all = [...fresh, ...links.map((l) => l.table)];
-  const sys = buildCellSystem(all);
+  const { n, fresh, links, sys, unknown: sup } = await attackerSystem(newPolicy, newDir, oldDir);
   // A cell is unknown to the attacker only when no release publishes it (linked tables share cells).
-  const sup = new Uint8Array(sys.cellCount).fill(1);
-  fresh.forEach((tab, ti) =>
-    readTable(newDir, tab.plan.id).value.forEach((v, i) => {
-      if (v !== null) sup[sys.tableCells[ti]![i]!] = 0;
-    }),
-  );
   links.forEach((l, k) =>
     l.suppressed.forEach((s, i) => {
       if (!s) sup[sys.tableCells[n + k]![i]!] = 0;
