@@ -1,7 +1,8 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { lendCommandStore, runApiCommand } from '../../cli/store-commands.ts';
+import { runApiCommand } from '../../cli/store-commands.ts';
+import { lendStore } from '../lend-store.ts';
 import { openStore, storeOptionsFromEnv } from '../../api/store/db.ts';
 import { start } from '../../api/start.ts';
 import { withdrawRelease } from '../../api/store/releases.ts';
@@ -46,14 +47,7 @@ t.test('CLI: publish, approve, withdraw, keys, contracts, budgets on an embedded
   });
   // The store the environment names, opened once and lent to the commands (each would open it again: ~1 s each).
   const lent = await openStore(storeOptionsFromEnv());
-  lendCommandStore(lent);
-  let lentOpen = true;
-  const giveBack = async (): Promise<void> => {
-    lendCommandStore(null);
-    if (lentOpen) await lent.close();
-    lentOpen = false;
-  };
-  t.teardown(giveBack);
+  const giveBack = lendStore(t, lent);
   t.equal(await runApiCommand('frobnicate', [], io().io), undefined, 'unknown commands are left to the caller');
   const rel = await makeRelease({ rho: 2, audience: 'contract' });
   let c = io();

@@ -24,7 +24,6 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { build } from '../../api/app.ts';
-import { lendCommandStore } from '../../cli/store-commands.ts';
 import { openStore } from '../../api/store/db.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { runRelease } from '../../engine/pipeline.ts';
@@ -32,6 +31,7 @@ import { loadPolicy } from '../../engine/policy/index.ts';
 import { csvSource } from '../../engine/source/index.ts';
 import type { ExactTable, ProtectedTable } from '../../engine/types.ts';
 import { freshPgliteDir } from '../api/pglite-template.ts';
+import { lendStore } from '../lend-store.ts';
 import { cli, distinctive, numbersIn, tmp } from './lib/harness.ts';
 
 const POLICIES = path.resolve('policies');
@@ -133,14 +133,7 @@ t.test(
     // The CLI's store is opened once and lent to its commands (each would open it again: ~1 s each), then closed:
     // the server below opens the folder anew.
     const lent = await openStore({ dataDir: env.STATGUARD_DATA_DIR });
-    lendCommandStore(lent);
-    let lentOpen = true;
-    const giveBack = async (): Promise<void> => {
-      lendCommandStore(null);
-      if (lentOpen) await lent.close();
-      lentOpen = false;
-    };
-    t.teardown(giveBack);
+    const giveBack = lendStore(t, lent);
 
     // An officer registers the secure zone's signing key and each dataset (seeded releases: demo datasets).
     t.equal((await cli(['signing-keys', 'register', '--local'], env)).code, 0, 'signing key registered');
