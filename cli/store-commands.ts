@@ -85,12 +85,18 @@ export function lendCommandStore(store: Store | null): void {
   lent = store;
 }
 
+/** The officer acting on the command line: audited as `cli:<os user>`. */
+const cliActor = (): Actor => ({ caller: `cli:${os.userInfo().username}`, role: 'officer' });
+
+/** The store for a command: the lent one (tests), else directly or through the serving process (cli/admin.ts). */
+const openAdmin = async (cmd: string, actor: Actor, io: Io): Promise<Admin> =>
+  lent ? direct({ ...lent, close: async () => {} }, actor) : await connect(cmd, actor, io.err);
+
 export async function runApiCommand(cmd: string, args: readonly string[], io: Io): Promise<number | undefined> {
   if (!Object.hasOwn(COMMANDS, cmd)) return undefined;
-  const actor: Actor = { caller: `cli:${os.userInfo().username}`, role: 'officer' };
+  const actor = cliActor();
   let admin: Admin | null = null;
-  const open = async (): Promise<Admin> =>
-    (admin = lent ? direct({ ...lent, close: async () => {} }, actor) : await connect(cmd, actor, io.err));
+  const open = async (): Promise<Admin> => (admin = await openAdmin(cmd, actor, io));
   try {
     return await COMMANDS[cmd]!({ cmd, args, io, actor, open });
   } catch (e) {
@@ -118,8 +124,7 @@ export async function publishedInStore(
   const location = path.resolve(env.dataDir ?? DEFAULT_DATA_DIR);
   if (!lent && !env.databaseUrl && !existsSync(path.join(location, 'PG_VERSION')) && !existsSync(lockFile(location)))
     return null;
-  const actor: Actor = { caller: `cli:${os.userInfo().username}`, role: 'officer' };
-  const admin = lent ? direct({ ...lent, close: async () => {} }, actor) : await connect('release', actor, io.err);
+  const admin = await openAdmin('release', cliActor(), io);
   try {
     return { via: admin.via, entries: await admin.published(datasetId) };
   } catch (e) {
