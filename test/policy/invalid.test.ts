@@ -120,6 +120,24 @@ const cases: Case[] = [
     message: /at least 2 items/,
   },
   {
+    name: 'mean over something else than units or rows',
+    base: sdcBase,
+    mutate: (p) => {
+      p.tables[0].measure = { ...p.tables[0].measure, kind: 'mean', per: 'household' };
+    },
+    path: '/tables/0/measure/per',
+    message: /unit|row/,
+  },
+  {
+    name: 'per on a sum',
+    base: sdcBase,
+    mutate: (p) => {
+      p.tables[0].measure.per = 'row';
+    },
+    path: '/tables/0/measure/per',
+    message: /.+/,
+  },
+  {
     name: 'bound finer than the column decimals',
     base: sdcBase,
     mutate: (p) => {
