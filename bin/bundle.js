@@ -1,0 +1,22 @@
+// Whether dist/statguard.mjs may run: it exists and every source file it was built from (dist/statguard.inputs.json,
+// written by bin/build.js) still has the size and modification time it had then. Any edit, a missing file or a
+// missing list means no: the sources run instead.
+import { readFileSync, statSync } from 'node:fs';
+
+/** @param {URL} root the project folder, as a URL ending in '/' */
+export function bundleIsCurrent(root) {
+  if (process.env.STATGUARD_NO_BUNDLE) return false;
+  try {
+    const { inputs } = JSON.parse(readFileSync(new URL('dist/statguard.inputs.json', root), 'utf8'));
+    statSync(new URL('dist/statguard.mjs', root));
+    return (
+      inputs.length > 0 &&
+      inputs.every((i) => {
+        const st = statSync(new URL(i.file, root));
+        return st.size === i.size && st.mtimeMs === i.mtimeMs;
+      })
+    );
+  } catch {
+    return false;
+  }
+}
