@@ -12,10 +12,14 @@
  * Loading the engine in a thread takes about two seconds (its sources' native and WASM modules), so a worker that
  * finished a job cleanly is kept idle for the next one (at most `concurrency`, each for IDLE_MS, and unref'd so an
  * idle worker never keeps the process alive); a worker that timed out, ran out of memory or failed is terminated.
- * Workers start through a two-line bootstrap that registers tsx in the thread (a worker does not inherit the loader
- * hooks of its parent).
+ * Workers run the bundled worker (dist/preview-worker.mjs, written by bin/build.js) while it is current, with no
+ * node flags of the parent (a parent's --import of a .ts file cannot load without tsx); otherwise they start through a
+ * two-line bootstrap that registers tsx in the thread (a worker does not inherit the loader hooks of its parent). The
+ * bundle starts a worker about 1.5 CPU-s sooner.
  */
 import { Worker } from 'node:worker_threads';
+// @ts-expect-error plain JavaScript module (bin/ is run by node without a build step)
+import { bundleIsCurrent } from '../bin/bundle.js';
 import type { PreviewLimits } from './config.ts';
 import { ApiError } from './errors.ts';
 import type { PreviewJob, PreviewOutcome } from './preview-job.ts';
@@ -26,6 +30,8 @@ import(workerData.tsx).then((m) => { m.register(); return import(workerData.entr
 `;
 const ENTRY = new URL('./preview-worker.ts', import.meta.url).href;
 const TSX = import.meta.resolve('tsx/esm/api');
+const ROOT = new URL('../', import.meta.url);
+const BUNDLED = new URL('dist/preview-worker.mjs', ROOT);
 const IDLE_MS = 60_000;
 
 export interface Slot {
@@ -87,11 +93,10 @@ export class PreviewPool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(BOOTSTRAP, {
-      eval: true,
-      workerData: { tsx: TSX, entry: ENTRY },
-      resourceLimits: { maxOldGenerationSizeMb: this.limits.memoryMb },
-    });
+    const resourceLimits = { maxOldGenerationSizeMb: this.limits.memoryMb };
+    const worker = (bundleIsCurrent as (root: URL) => boolean)(ROOT)
+      ? new Worker(BUNDLED, { resourceLimits, execArgv: [] })
+      : new Worker(BOOTSTRAP, { eval: true, workerData: { tsx: TSX, entry: ENTRY }, resourceLimits });
     this.workers.add(worker);
     worker.on('exit', () => this.workers.delete(worker));
     return worker;

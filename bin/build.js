@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Bundles the command line (cli/main.ts and everything it imports from engine/, api/ and cli/) into one ES module,
- * dist/statguard.mjs, which bin/statguard.js runs without a TypeScript hook. On Node 20 a module hook runs in a thread
+ * dist/statguard.mjs (and the preview worker thread into dist/preview-worker.mjs), which bin/statguard.js runs without a TypeScript hook. On Node 20 a module hook runs in a thread
  * of its own and every module load crosses to it and back: loading the API that way cost about 1.8 CPU-s per command,
  * the bundle about 0.4 (esbuild does the bundling: it is already installed with tsx, and a bundler of our own would
  * be a compiler to keep right). Packages stay outside the bundle (PGlite, HiGHS and DuckDB find their WebAssembly
@@ -42,8 +42,13 @@ const ownUrl = {
 };
 
 const result = await build({
-  entryPoints: [path.join(root, 'cli/main.ts')],
-  outfile: path.join(dist, 'statguard.mjs'),
+  // The command, and the preview worker thread (api/preview-pool.ts starts it from the bundle while it is current).
+  entryPoints: {
+    statguard: path.join(root, 'cli/main.ts'),
+    'preview-worker': path.join(root, 'api/preview-worker.ts'),
+  },
+  outdir: dist,
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -64,4 +69,4 @@ const inputs = Object.keys(result.metafile.inputs)
     return { file: path.relative(root, file), size: st.size, mtimeMs: st.mtimeMs };
   });
 writeFileSync(path.join(dist, 'statguard.inputs.json'), JSON.stringify({ inputs }, null, 1) + '\n');
-console.error(`statguard: bundled ${inputs.length} source files into dist/statguard.mjs`);
+console.error(`statguard: bundled ${inputs.length} source files into dist/statguard.mjs and dist/preview-worker.mjs`);

@@ -9,6 +9,7 @@ export function bundleIsCurrent(root) {
   try {
     const { inputs } = JSON.parse(readFileSync(new URL('dist/statguard.inputs.json', root), 'utf8'));
     statSync(new URL('dist/statguard.mjs', root));
+    statSync(new URL('dist/preview-worker.mjs', root));
     return (
       inputs.length > 0 &&
       inputs.every((i) => {

@@ -33,6 +33,8 @@ t.test('the bundle runs only while its sources are unchanged', async (t) => {
   list(20, stamp.getTime());
   t.equal(isCurrent(url), false, 'no bundle file: the sources run');
   writeFileSync(path.join(tmp, 'dist/statguard.mjs'), '');
+  t.equal(isCurrent(url), false, 'no bundled preview worker: the sources run');
+  writeFileSync(path.join(tmp, 'dist/preview-worker.mjs'), '');
   t.equal(isCurrent(url), true, 'bundle and unchanged sources: the bundle runs');
   utimesSync(src, stamp, new Date(stamp.getTime() + 1000));
   t.equal(isCurrent(url), false, 'a source touched since the build: the sources run');
@@ -68,4 +70,26 @@ t.test('the built bundle is current after the build and answers as the sources d
   const fromSources = await run({ STATGUARD_NO_BUNDLE: '1' });
   t.match(fromBundle, /tiny-sdc/, 'the bundle validates a policy');
   t.equal(fromBundle, fromSources, 'same output from the bundle and from the sources');
+});
+
+t.test('a preview worker answers the same from the bundle and from the sources', async (t) => {
+  const { PreviewPool } = await import('../../api/preview-pool.ts');
+  const answer = async (noBundle: boolean): Promise<unknown> => {
+    if (noBundle) process.env.STATGUARD_NO_BUNDLE = '1';
+    else delete process.env.STATGUARD_NO_BUNDLE;
+    const pool = new PreviewPool({ maxCells: 1000, timeoutMs: 60_000, memoryMb: 256, concurrency: 1 });
+    const slot = pool.acquire();
+    try {
+      // Not a policy: the worker loads the engine and answers with the policy's validation errors.
+      return await slot.run({} as never).catch((e: unknown) => ({ code: (e as { code?: string }).code }));
+    } finally {
+      slot.release();
+      await pool.close();
+    }
+  };
+  const fromBundle = await answer(false);
+  const fromSources = await answer(true);
+  delete process.env.STATGUARD_NO_BUNDLE;
+  t.match(fromBundle, { code: 'POLICY_INVALID' }, 'the bundled worker loads and validates');
+  t.same(fromSources, fromBundle, 'the worker started through tsx answers the same');
 });
