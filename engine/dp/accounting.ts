@@ -185,6 +185,27 @@ function sumBound(s2: number): number {
  */
 export function discreteGaussianNormaliser(s2: number): number {
   checkSigma2(s2);
+  return remembered(normalisers, s2, () => normaliser(s2));
+}
+
+/**
+ * The sums below are pure functions of s2 of up to sumBound(s2) terms each, asked for again on every table of every
+ * release with the same noise (and 100,000 times by the empirical privacy test): the last few are remembered.
+ */
+const normalisers = new Map<number, number>();
+const variances = new Map<number, number>();
+const halfWidths = new Map<string, number>();
+function remembered<K>(memo: Map<K, number>, key: K, f: () => number): number {
+  let v = memo.get(key);
+  if (v === undefined) {
+    v = f();
+    if (memo.size >= 64) memo.delete(memo.keys().next().value!);
+    memo.set(key, v);
+  }
+  return v;
+}
+
+function normaliser(s2: number): number {
   const sigma = Math.sqrt(s2);
   if (sigma > DIRECT_SUM_MAX_SIGMA) return sigma * Math.sqrt(2 * Math.PI);
   const m = sumBound(s2);
@@ -206,6 +227,10 @@ export function discreteGaussianPmf(s2: number): (x: number) => number {
  */
 export function discreteGaussianVariance(s2: number): number {
   checkSigma2(s2);
+  return remembered(variances, s2, () => variance(s2));
+}
+
+function variance(s2: number): number {
   const sigma = Math.sqrt(s2);
   if (sigma > DIRECT_SUM_MAX_SIGMA) return s2;
   const m = sumBound(s2);
@@ -275,6 +300,10 @@ export function discreteGaussianCdfAbs(s2: number, w: number): number {
 export function discreteGaussianHalfWidth(s2: number, level = 0.95): number {
   checkSigma2(s2);
   checkLevel(level);
+  return remembered(halfWidths, `${s2}|${level}`, () => gaussianHalfWidth(s2, level));
+}
+
+function gaussianHalfWidth(s2: number, level: number): number {
   const sigma = Math.sqrt(s2);
   const z = discreteGaussianNormaliser(s2);
   if (sigma <= DIRECT_CDF_MAX_SIGMA) {
