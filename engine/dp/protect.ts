@@ -11,6 +11,9 @@
  * delta)-DP by CKS 2020 Cor. 13. Mean tables spend half their budget on the
  * sum and half on the unit or row count (mean.ts).
  *
+ * A truncation report (truncation.ts), where the plan asks, takes its share
+ * of the total first: the tables' shares and the report's add up to at most 1.
+ *
  * Post-processing (free: a function of noisy values and public plan data
  * only): clamping to >= 0 (counts; sums when lower >= 0), clamping means to
  * the range a unit's total can take, dividing by 10^decimals, the noisy
