@@ -116,6 +116,7 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
   const ctx: ProtectContext = {
     rng,
     published: regime.against?.link(publishedSpecs, aggAll.tables.slice(plan.tables.length)) ?? [],
+    truncation: aggAll.truncation,
   };
   const linked = regime.against ? linkedReleases(releases, ctx.published) : null;
   opts.onProgress?.({

@@ -240,6 +240,19 @@ export interface DpPlan {
    * always sets it (policy default 'hierarchical'); absent means 'none'.
    */
   readonly consistency?: 'none' | 'hierarchical';
+  /**
+   * Truncation report (engine/dp/truncation.ts): noisy counts of the rows contribution bounding dropped and of the
+   * values clamping moved, paid from the release's budget; absent or null when the policy does not ask.
+   */
+  readonly truncationReport?: TruncationReportPlan | null;
+}
+
+/** What the truncation report costs and counts (`protection.truncationReport` of a dp policy). */
+export interface TruncationReportPlan {
+  /** Share of the release's total budget (epsilon or rho) spent on the report, in (0, 1); the tables share the rest. */
+  readonly share: number;
+  /** A unit's dropped rows are counted up to this many (the dropped-row count's sensitivity). */
+  readonly maxDroppedPerUnit: number;
 }
 
 /**

@@ -11,6 +11,9 @@
  * delta)-DP by CKS 2020 Cor. 13. Mean tables spend half their budget on the
  * sum and half on the unit or row count (mean.ts).
  *
+ * A truncation report (truncation.ts), where the plan asks, takes its share
+ * of the total first: the tables' shares and the report's add up to at most 1.
+ *
  * Post-processing (free: a function of noisy values and public plan data
  * only): clamping to >= 0 (counts; sums when lower >= 0), clamping means to
  * the range a unit's total can take, dividing by 10^decimals, the noisy
@@ -36,6 +39,8 @@ import { protectMeanCells } from './mean.ts';
 import { protectQuantileCells, type QuantileAccounting } from './quantile.ts';
 import { tableSensitivity } from './sensitivity.ts';
 import type { HighsRuntime } from '../sdc/highs.ts';
+import type { ExactTruncation } from '../source/source.ts';
+import { protectTruncation, truncationReportOf, type TruncationAccounting } from './truncation.ts';
 import {
   checkConsistency,
   consistencyHook,
@@ -82,6 +87,8 @@ export interface DpAccounting {
   readonly noisyThreshold: number | null;
   readonly granularityLog2: number;
   readonly tables: readonly DpTableAccounting[];
+  /** The truncation report (truncation.ts): noisy counts of rows dropped and values clamped; null when not asked. */
+  readonly truncation: TruncationAccounting | null;
 }
 
 export interface DpResult {
@@ -149,7 +156,7 @@ export function protectDp(
   plan: DpPlan,
   unit: UnitPlan,
   rng: RandomSource,
-  options: { readonly highs?: HighsRuntime } = {},
+  options: { readonly highs?: HighsRuntime; readonly truncation?: ExactTruncation | undefined } = {},
 ): DpResult {
   checkDpPlan(plan);
   checkConsistency(plan);
@@ -160,12 +167,21 @@ export function protectDp(
     throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', {
       path: '/dataset/unit/maxRowsPerUnit',
     });
-  const shareSum = tables.reduce((s, t) => s + t.plan.budgetShare, 0);
+  // The budget check includes the truncation report: tables and report together spend at most the total.
+  const report = truncationReportOf(plan);
+  const shareSum = tables.reduce((s, t) => s + t.plan.budgetShare, 0) + (report?.share ?? 0);
   if (shareSum > 1 + 1e-9) {
-    throw new StatguardError('POLICY_INVALID', `budget shares of the tables add up to ${shareSum}, more than 1`, {
-      path: '/tables',
-    });
+    throw new StatguardError(
+      'POLICY_INVALID',
+      `budget shares of the tables${report ? ' and the truncation report' : ''} add up to ${shareSum}, more than 1`,
+      { path: report ? '/protection/truncationReport' : '/tables' },
+    );
   }
+  if (report && !options.truncation)
+    throw new StatguardError(
+      'USAGE',
+      'the policy asks for a truncation report but the source gave no truncation counts',
+    );
   const laplace = plan.mechanism === 'discrete-laplace';
   const totalBudget = laplace ? plan.epsilon! : plan.rho!;
   const k = plan.granularityLog2;
@@ -177,6 +193,18 @@ export function protectDp(
     out.push(r.table);
     accounts.push(r.account);
   }
+  // After every table's noise: a release without a report draws the same sequence as before.
+  const truncation = report
+    ? protectTruncation(
+        plan,
+        unit,
+        tables.map((t) => t.plan),
+        report,
+        options.truncation!,
+        totalBudget,
+        rng,
+      )
+    : null;
 
   const total = laplace
     ? { epsilon: plan.epsilon!, delta: 0, rho: null }
@@ -192,6 +220,7 @@ export function protectDp(
     noisyThreshold: plan.noisyThreshold,
     granularityLog2: k,
     tables: Object.freeze(accounts),
+    truncation,
   });
   return { tables: out, accounting };
 }

@@ -136,6 +136,11 @@ export interface DpProtectionDoc {
   noisyThreshold?: number;
   granularityLog2?: number;
   consistency?: 'none' | 'hierarchical';
+  truncationReport?: {
+    share?: number;
+    budget?: { epsilon?: number; rho?: number };
+    maxDroppedPerUnit?: number;
+  };
 }
 
 export interface CkmProtectionDoc {

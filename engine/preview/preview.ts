@@ -16,7 +16,7 @@
 import path from 'node:path';
 import { StatguardError } from '../errors.ts';
 import { regimeOf, startRun } from '../regime.ts';
-import type { AggregateStats, Source } from '../source/index.ts';
+import type { AggregateStats, ExactTruncation, Source } from '../source/index.ts';
 import type { ExactTable, Plan, ProtectedTable, ProtectionPlan, RandomSource } from '../types.ts';
 import type { RegimeName } from '../release/manifest.ts';
 import {
@@ -78,6 +78,8 @@ export interface ExactData {
   readonly tables: readonly ExactTable[];
   readonly stats: AggregateStats;
   readonly rng: RandomSource;
+  /** Exact inputs of a dp truncation report (noised by the protection like any release; never shown). */
+  readonly truncation?: ExactTruncation | undefined;
 }
 
 export async function aggregateExact(
@@ -87,7 +89,7 @@ export async function aggregateExact(
   // The front every run shares (engine/regime.ts): the same draws, in the same order, as runRelease.
   const { rng, source, keys } = startRun(plan, opts);
   const agg = await source.aggregate(plan, keys);
-  return { tables: agg.tables, stats: agg.stats, rng };
+  return { tables: agg.tables, stats: agg.stats, rng, truncation: agg.truncation };
 }
 
 export async function previewPolicy(plan: Plan, opts: PreviewOptions = {}): Promise<Preview> {
@@ -107,7 +109,7 @@ export async function previewFromExact(plan: Plan, data: ExactData, opts: Previe
   }
   const exact = data.tables;
   const sparsity = opts.sparsityThreshold ?? SPARSITY_THRESHOLD;
-  const res = await regimeOf(plan).protect(exact, plan, { rng: data.rng, published: [] });
+  const res = await regimeOf(plan).protect(exact, plan, { rng: data.rng, published: [], truncation: data.truncation });
   const prot: readonly ProtectedTable[] = res.tables;
   const figures = await view.figures(plan, res.report, {
     exact,
