@@ -51,6 +51,8 @@ export interface ProtectContext {
   readonly rng: RandomSource;
   /** Tables of releases already published (store or `release --against`), linked into the protection; or empty. */
   readonly published: readonly PublishedTableLink[];
+  /** dp with open columns: their partition selection queries (engine/policy/open-domain.ts), aggregated with the tables. */
+  readonly selection?: readonly ExactTable[];
 }
 
 export interface Regime<P extends ProtectionPlan, Report> {
@@ -104,7 +106,10 @@ const dp: Regime<PlanFor<'dp'>, DpAccounting> = {
   protect: async (tables, plan, ctx) => {
     // HiGHS (the rounding LP of consistent tables) loads asynchronously; protectDp itself stays synchronous.
     const highs = plan.protection.consistency === 'hierarchical' ? await highsRuntime() : undefined;
-    const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng, { highs });
+    const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng, {
+      highs,
+      ...(ctx.selection ? { selection: ctx.selection } : {}),
+    });
     return { tables: res.tables, report: res.accounting };
   },
   describe: (plan, accounting) => describeDp(plan, accounting),

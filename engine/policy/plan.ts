@@ -72,6 +72,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     name: c.name,
     type: c.type,
     ...(c.type === 'categorical' ? { categories: (c.categories ?? []).map(cat) } : {}),
+    ...(c.type === 'categorical' && c.domain === 'open' ? { open: true } : {}),
     missingValues: [...(c.missingValues ?? [])],
     required: c.required ?? needed.has(c.name),
     ...(c.constraints?.minimum !== undefined ? { minimum: c.constraints.minimum } : {}),
@@ -112,7 +113,10 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
 
   const isDp = doc.protection.regime === 'dp';
   const weights = doc.tables.map((t) => t.weight ?? 1);
-  const weightSum = weights.reduce((a, b) => a + b, 0);
+  const sel = doc.protection.regime === 'dp' ? doc.protection.partitionSelection : undefined;
+  // The partition selection (open domains) takes its weight from the same budget as the tables.
+  const selWeight = sel ? (sel.weight ?? 1) : 0;
+  const weightSum = weights.reduce((a, b) => a + b, 0) + selWeight;
   const tables: TablePlan[] = doc.tables.map((t, i) => ({
     id: t.id,
     title: t.title,
@@ -174,6 +178,11 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
             noisyThreshold: p.noisyThreshold ?? null,
             granularityLog2: p.granularityLog2 ?? 0,
             consistency: p.consistency ?? DEFAULT_CONSISTENCY,
+            ...(sel
+              ? {
+                  partitionSelection: { share: selWeight / weightSum, delta: sel.delta, threshold: sel.threshold },
+                }
+              : {}),
           };
 
   const release: ReleaseMeta = {
@@ -243,13 +252,15 @@ function planDimension(
     );
   try {
     const hierarchy = resolveHierarchy(doc.dataset.hierarchies?.[name], dom.categories);
-    return buildDimension({
+    const open = doc.dataset.columns.some((c) => c.name === name && c.type === 'categorical' && c.domain === 'open');
+    const dim = buildDimension({
       name,
       label: dom.label,
       categories: dom.categories,
       ...(hierarchy ? { hierarchy } : {}),
       total: typeof d === 'string' ? true : (d.total ?? true),
     });
+    return open ? { ...dim, open: true } : dim;
   } catch (err) {
     throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}": ${(err as Error).message}`);
   }
