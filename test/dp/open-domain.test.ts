@@ -177,3 +177,14 @@ t.test('what open domains do not support is refused at its JSON pointer', async 
   (noOpen.dataset as { columns: Record<string, unknown>[] }).columns[2]!.domain = 'declared';
   t.ok(problems(noOpen).length > 0, 'a declared column still needs its categories');
 });
+
+t.test('preview and lint of an open-domain policy never show a candidate that is not published', async (t) => {
+  const { previewPolicy, lintPlan } = await import('../../engine/preview/index.ts');
+  const { previewText, previewHtml } = await import('../../engine/preview/render.ts');
+  const plan = await planOf(policy());
+  const p = await previewPolicy(plan, { seed: 'preview open' });
+  const text = JSON.stringify(p) + previewText(p) + previewHtml(p);
+  for (const r of RARE) t.notOk(text.includes(r), `${r} appears nowhere in the preview`);
+  t.equal(p.tables[0]!.cells, FREQUENT.length + 1, 'the preview shows the published categories and the total');
+  t.same(lintPlan(plan, {}), [], 'lint: plan-level checks only, nothing about the data');
+});
