@@ -73,6 +73,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     name: c.name,
     type: c.type,
     ...(c.type === 'categorical' ? { categories: (c.categories ?? []).map(cat) } : {}),
+    ...(c.type === 'categorical' && c.domain === 'open' ? { open: true } : {}),
     missingValues: [...(c.missingValues ?? [])],
     required: c.required ?? needed.has(c.name),
     ...(c.constraints?.minimum !== undefined ? { minimum: c.constraints.minimum } : {}),
@@ -113,8 +114,11 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
 
   const isDp = doc.protection.regime === 'dp';
   const weights = doc.tables.map((t) => t.weight ?? 1);
-  const weightSum = weights.reduce((a, b) => a + b, 0);
-  // A truncation report takes its share of the total first; the tables share the rest by weight.
+  const sel = doc.protection.regime === 'dp' ? doc.protection.partitionSelection : undefined;
+  // The partition selection (open domains) takes its weight from the same budget as the tables.
+  const selWeight = sel ? (sel.weight ?? 1) : 0;
+  const weightSum = weights.reduce((a, b) => a + b, 0) + selWeight;
+  // A truncation report takes its share of the total first; the tables and the selection share the rest by weight.
   const report =
     doc.protection.regime === 'dp' ? truncationReportPlan(doc.protection, ds.unit.maxRowsPerUnit ?? 1) : null;
   const tableShare = 1 - (report?.share ?? 0);
@@ -180,6 +184,15 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
             granularityLog2: p.granularityLog2 ?? 0,
             consistency: p.consistency ?? DEFAULT_CONSISTENCY,
             ...(report ? { truncationReport: report } : {}),
+            ...(sel
+              ? {
+                  partitionSelection: {
+                    share: (selWeight / weightSum) * tableShare,
+                    delta: sel.delta,
+                    threshold: sel.threshold,
+                  },
+                }
+              : {}),
           };
 
   const release: ReleaseMeta = {
@@ -279,13 +292,15 @@ function planDimension(
     );
   try {
     const hierarchy = resolveHierarchy(doc.dataset.hierarchies?.[name], dom.categories);
-    return buildDimension({
+    const open = doc.dataset.columns.some((c) => c.name === name && c.type === 'categorical' && c.domain === 'open');
+    const dim = buildDimension({
       name,
       label: dom.label,
       categories: dom.categories,
       ...(hierarchy ? { hierarchy } : {}),
       total: typeof d === 'string' ? true : (d.total ?? true),
     });
+    return open ? { ...dim, open: true } : dim;
   } catch (err) {
     throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}": ${(err as Error).message}`);
   }
