@@ -19,6 +19,7 @@ import type {
   DatasetPlan,
   DerivedColumnPlan,
   DimensionPlan,
+  DpPlan,
   MeasurePlan,
   Plan,
   ProtectionPlan,
@@ -28,7 +29,7 @@ import type {
   WeightPlan,
 } from '../types.ts';
 import { buildDimension, resolveHierarchy } from './dimension.ts';
-import type { ColumnDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
+import type { ColumnDoc, DpProtectionDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
 import { ptr, scaleExact } from './json-read.ts';
 
 export interface PlanContext {
@@ -168,22 +169,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
             },
             zeroCells: p.zeroCells ?? 'publish',
           }
-        : {
-            regime: 'dp',
-            mechanism: p.mechanism,
-            epsilon:
-              p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
-            rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
-            delta: p.delta ?? DEFAULT_DELTA,
-            noisyThreshold: p.noisyThreshold ?? null,
-            granularityLog2: p.granularityLog2 ?? 0,
-            consistency: p.consistency ?? DEFAULT_CONSISTENCY,
-            ...(sel
-              ? {
-                  partitionSelection: { share: selWeight / weightSum, delta: sel.delta, threshold: sel.threshold },
-                }
-              : {}),
-          };
+        : planDp(p, selWeight / weightSum);
 
   const release: ReleaseMeta = {
     title: doc.release.title,
@@ -204,6 +190,22 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     tables,
     protection,
   } satisfies Plan);
+}
+
+/** The dp protection; `selectionShare` is the budget share of the partition selection (used when the policy has one). */
+function planDp(p: DpProtectionDoc, selectionShare: number): DpPlan {
+  const sel = p.partitionSelection;
+  return {
+    regime: 'dp',
+    mechanism: p.mechanism,
+    epsilon: p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
+    rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
+    delta: p.delta ?? DEFAULT_DELTA,
+    noisyThreshold: p.noisyThreshold ?? null,
+    granularityLog2: p.granularityLog2 ?? 0,
+    consistency: p.consistency ?? DEFAULT_CONSISTENCY,
+    ...(sel ? { partitionSelection: { share: selectionShare, delta: sel.delta, threshold: sel.threshold } } : {}),
+  };
 }
 
 /** Source kinds: relative file paths resolve against the policy's directory; a postgres connection is an env var name. */
