@@ -19,6 +19,7 @@ import type {
   DatasetPlan,
   DerivedColumnPlan,
   DimensionPlan,
+  DpPlan,
   MeasurePlan,
   Plan,
   ProtectionPlan,
@@ -169,18 +170,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
             },
             zeroCells: p.zeroCells ?? 'publish',
           }
-        : {
-            regime: 'dp',
-            mechanism: p.mechanism,
-            epsilon:
-              p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
-            rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
-            delta: p.delta ?? DEFAULT_DELTA,
-            noisyThreshold: p.noisyThreshold ?? null,
-            granularityLog2: p.granularityLog2 ?? 0,
-            consistency: p.consistency ?? DEFAULT_CONSISTENCY,
-            ...(report ? { truncationReport: report } : {}),
-          };
+        : planDp(p, report);
 
   const release: ReleaseMeta = {
     title: doc.release.title,
@@ -201,6 +191,21 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     tables,
     protection,
   } satisfies Plan);
+}
+
+/** The dp protection plan, defaults filled. */
+function planDp(p: DpProtectionDoc, report: TruncationReportPlan | null): DpPlan {
+  return {
+    regime: 'dp',
+    mechanism: p.mechanism,
+    epsilon: p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
+    rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
+    delta: p.delta ?? DEFAULT_DELTA,
+    noisyThreshold: p.noisyThreshold ?? null,
+    granularityLog2: p.granularityLog2 ?? 0,
+    consistency: p.consistency ?? DEFAULT_CONSISTENCY,
+    ...(report ? { truncationReport: report } : {}),
+  };
 }
 
 /**
