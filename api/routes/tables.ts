@@ -23,11 +23,14 @@ import {
   render,
   type Format,
 } from '../query.ts';
+import { RenderLimit } from '../render-limit.ts';
 import { errors } from '../schemas.ts';
 import { expiredError, isExpired } from '../store/expiry.ts';
 
 export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
   const db = ctx.store.db;
+  // xlsx and Parquet renderings of this app (cache misses only): api/render-limit.ts.
+  const binary = new RenderLimit();
 
   app.get(
     '/releases/:id/tables/:table',
@@ -84,7 +87,7 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
               'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary' } },
             },
           },
-          ...errors(400, 401, 403, 404, 410, 429),
+          ...errors(400, 401, 403, 404, 410, 429, 503),
         },
       },
     },
@@ -124,7 +127,9 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
       // Only json and sdmx-csv depend on `labels`: the other formats share one cached rendering.
       const labelsKey = q.format === 'json' || q.format === 'sdmx-csv' ? q.labels : 'both';
       const out = await cachedResponse(t, queryKey(q.format, labelsKey, sel), () =>
-        render(t, id, q.format, q.labels, sel),
+        BINARY_FORMATS.has(q.format)
+          ? binary.run(() => render(t, id, q.format, q.labels, sel))
+          : render(t, id, q.format, q.labels, sel),
       );
       if (q.format !== 'json' && q.format !== 'jsonstat')
         reply.header(

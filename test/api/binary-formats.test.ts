@@ -11,6 +11,7 @@ import path from 'node:path';
 import t from 'tap';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { build } from '../../api/app.ts';
+import { RenderLimit } from '../../api/render-limit.ts';
 import type { Actor } from '../../api/store/audit.ts';
 import { fromJson, fromParquet, fromXlsxSheet, xlsxSheets } from '../release/read-back.ts';
 import { dialects } from './dialects.ts';
@@ -86,6 +87,23 @@ for (const d of dialects()) {
       }
     });
 
+    t.test('a burst of xlsx and Parquet queries: each built, or refused with 503 RENDER_BUSY', async (t) => {
+      const selections = ['N1', 'N2', 'S1', 'N', '_T', 'N1,N2', 'N1,S1', 'N2,S1', 'N,S1', 'N1,N2,S1'];
+      const replies = await Promise.all(
+        selections.flatMap((r) =>
+          ['xlsx', 'parquet'].map((f) => app.inject({ url: `/v1/releases/${pub}/tables/pop?region=${r}&format=${f}` })),
+        ),
+      );
+      const busy = replies.filter((x) => x.statusCode === 503);
+      t.equal(busy.length + replies.filter((x) => x.statusCode === 200).length, replies.length, 'only 200 or 503');
+      for (const b of busy) {
+        t.equal(JSON.parse(b.body).code, 'RENDER_BUSY');
+        t.equal(b.headers['retry-after'], '2');
+      }
+      t.comment(`${busy.length} of ${replies.length} refused as busy`);
+      t.ok(replies.length - busy.length >= 5, 'one running and four waiting are always served');
+    });
+
     t.test('OpenAPI: the format enum and the media types', async (t) => {
       const oa = JSON.parse((await app.inject({ url: '/openapi.json' })).body);
       const op = oa.paths['/v1/releases/{id}/tables/{table}'].get;
@@ -97,3 +115,36 @@ for (const d of dialects()) {
     });
   });
 }
+
+t.test('RenderLimit: one at a time, the queue waiting in order, the next refused before any work', async (t) => {
+  const limit = new RenderLimit(1, 2);
+  const order: string[] = [];
+  let release!: () => void;
+  const first = limit.run(async () => {
+    order.push('first');
+    await new Promise<void>((r) => (release = r));
+  });
+  const second = limit.run(async () => void order.push('second'));
+  const third = limit.run(async () => void order.push('third'));
+  let ran = false;
+  await t.rejects(
+    limit.run(async () => {
+      ran = true;
+    }),
+    { code: 'RENDER_BUSY', extra: { retryAfter: 2 } },
+  );
+  t.notOk(ran, 'the refused rendering never ran');
+  t.same(order, ['first'], 'the others wait');
+  release();
+  await Promise.all([first, second, third]);
+  t.same(order, ['first', 'second', 'third'], 'then run in arrival order');
+  await limit.run(async () => void order.push('after'));
+  t.same(order.at(-1), 'after', 'the slots are all given back');
+  // A rendering that throws gives its slot back too.
+  await t.rejects(
+    limit.run(async () => Promise.reject(new Error('boom'))),
+    /boom/,
+  );
+  await limit.run(async () => void order.push('again'));
+  t.same(order.at(-1), 'again');
+});
