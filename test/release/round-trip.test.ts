@@ -147,6 +147,12 @@ for (const p of POLICIES) releases.push(await release(p, legit));
 for (const r of releases) for (const v of legit) r.secrets.delete(v);
 
 t.test('the releases under test have suppressed cells, distinctive secrets, and dp accuracy', async (t) => {
+  const tables = releases.flatMap((r) => r.served);
+  t.comment(
+    `${releases.length} releases, ${tables.length} tables, ${tables.reduce((n, s) => n + s.table.cells.length, 0)} cells ` +
+      `(${tables.reduce((n, s) => n + s.table.cells.filter((c) => c.value === null).length, 0)} suppressed); ` +
+      `${releases.reduce((n, r) => n + r.secrets.size, 0)} distinctive exact values of suppressed cells searched`,
+  );
   const sdc = releases.filter((r) => r.regime === 'sdc');
   const dp = releases.filter((r) => r.regime === 'dp');
   t.ok(
