@@ -155,7 +155,7 @@
   function figure(svg, caption) {
     return el(
       'figure',
-      { class: 'preview-chart nfp-view' },
+      { class: 'preview-chart' },
       SG.plotted(svg),
       el('figcaption', {}, el('strong', { class: 'nfp', text: `${NFP}. ` }), caption),
     );
