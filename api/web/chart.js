@@ -136,6 +136,18 @@
   SG.setupChart = function setupChart() {
     $('chart-by').addEventListener('change', () => SG.drawTableChart(SG.catalogueState));
     $('chart-kind').addEventListener('change', () => SG.drawTableChart(SG.catalogueState));
+    // Drawn at the container's width: drawn again when the width changes (a phone turned, a window resized).
+    let timer = null;
+    let lastWidth = 0;
+    window.addEventListener('resize', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const s = SG.catalogueState;
+        const w = $('table-chart').clientWidth;
+        if (s.view === 'chart' && s.data && w !== lastWidth) SG.drawTableChart(s);
+        lastWidth = w;
+      }, 200);
+    });
   };
 
   /* ---------------- reviewer figures (not for publication) ---------------- */

@@ -57,9 +57,22 @@ async function launch(): Promise<{ browser: BrowserContext; close: () => Promise
   };
 }
 
-/** A page that records script errors and CSP violations (console errors). */
+interface Cell {
+  value: number | null;
+  conf: string;
+}
+
+/** Every table the page received (JSON), to check that no suppressed value ever reached the browser. */
+const received: { url: string; cells: Cell[] }[] = [];
+
+/** A page that records script errors and CSP violations (console errors), and the tables it receives. */
 async function openPage(browser: BrowserContext, errors: string[], base: string): Promise<Page> {
   const page = await browser.newPage();
+  page.on('response', async (r) => {
+    if (!/\/tables\/[^/?]+\?/.test(r.url()) || !(r.headers()['content-type'] ?? '').includes('json')) return;
+    const body = (await r.json().catch(() => null)) as { cells?: Cell[] } | null;
+    if (body && Array.isArray(body.cells)) received.push({ url: r.url(), cells: body.cells });
+  });
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => {
     // The reviewer's broken policy is answered 422 on purpose; the browser logs that answer as an error.
@@ -130,6 +143,18 @@ async function readTable(t: Test, page: Page, w: WebWorld): Promise<void> {
   t.match(await page.locator('#table-measure').innerText(), /count of units.*person/);
   t.match(await page.locator('#legend').innerText(), /A Primary suppression.*D Secondary/);
   t.equal(await page.locator('#view-table').getAttribute('aria-pressed'), 'true');
+}
+
+/** A superseded version opens as such and leads to the newer one. */
+async function supersededTable(t: Test, page: Page, w: WebWorld): Promise<void> {
+  await page.click(`button[data-release="${w.tinyV1}"][data-table="turnover"]`);
+  await page.locator('#table-release').filter({ hasText: 'version 1' }).waitFor();
+  t.equal(await page.locator('#table-release .badge').innerText(), 'superseded by version 2');
+  t.match(await page.locator('#table-measure').innerText(), /sum of turnover.*enterprise/);
+  t.match(await page.locator('#cells').innerText(), /\t3,531F/, 'the turnover total (thousand EUR) with a separator');
+  await page.click('#table-release button');
+  await page.locator('#table-release').filter({ hasText: 'version 2' }).waitFor();
+  t.equal(await page.locator('#table-release .badge').innerText(), 'current', 'the newer version opened');
 }
 
 async function chart(t: Test, page: Page): Promise<void> {
@@ -245,6 +270,7 @@ t.test(
       await catalogue(t, page, w);
       await page.fill('#search', '');
       await shoot(page, 'desktop-catalogue');
+      await supersededTable(t, page, w);
       await readTable(t, page, w);
       await shoot(page, 'desktop-table');
       await chart(t, page);
@@ -283,6 +309,18 @@ t.test(
 
     t.test('no script errors (CSP violations included)', async (t) => {
       t.same(errors, []);
+    });
+
+    t.test('the page never received a suppressed value', async (t) => {
+      const cells = received.flatMap((r) => r.cells);
+      t.ok(received.length >= 4 && cells.length > 0, `${received.length} table responses seen`);
+      const hidden = cells.filter((c) => c.conf !== 'F');
+      t.ok(hidden.length > 0, 'suppressed cells were among them');
+      t.same(
+        hidden.filter((c) => c.value !== null),
+        [],
+        'each with a null value',
+      );
     });
   },
 );
