@@ -184,7 +184,12 @@
       height: 280,
       marginTop: parts.length > 1 ? 56 : 30,
       marginLeft: 60,
-      x: { label: parts.length > 1 ? null : 'table', padding: 0.2, tickFormat: (v) => short(v, 14) },
+      x: {
+        label: parts.length > 1 ? null : 'table',
+        padding: 0.2,
+        // Side by side, a bar is named by its side (A, B); the caption names the policies.
+        tickFormat: parts.length > 1 ? (v) => v.split(' ')[0] : (v) => short(v, 14),
+      },
       fx: parts.length > 1 ? { label: 'table', axis: 'top', padding: 0.15 } : undefined,
       y: { label: 'share of cells suppressed', grid: true, domain: [0, Math.max(0.05, ...rows.map((r) => r.share))] },
       color: { domain: parts.map((p) => p.name), range: ['#6f9bd1', '#e69f00'] },

@@ -204,7 +204,9 @@
     );
   }
 
+  let shown = null;
   function renderPreview(res) {
+    shown = res;
     const parts = [res.comparison ? comparisonView(res.comparison) : previewView(res.preview)];
     if (res.sweep) parts.push(sweepView(res.sweep));
     $('preview-out').replaceChildren(...parts);
@@ -254,6 +256,17 @@
   }
 
   SG.setupReviewerForm = function setupReviewerForm() {
+    // The charts are drawn at the output's width: drawn again (from the same answer) when it changes.
+    let timer = null;
+    let lastWidth = $('preview-out').clientWidth;
+    window.addEventListener('resize', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const w = $('preview-out').clientWidth;
+        if (shown && w !== lastWidth) renderPreview(shown);
+        lastWidth = w;
+      }, 200);
+    });
     $('preview-form').addEventListener('submit', runPreview);
     $('policy-file').addEventListener('change', () => readUpload());
     $('policy-clear').addEventListener('click', () => {

@@ -16,7 +16,7 @@ import { SCALE, webWorld, type WebWorld } from './world.ts';
 
 // Browser-side callbacks run in the page, where these exist.
 declare const document: {
-  querySelectorAll(s: string): { length: number };
+  querySelectorAll(s: string): ArrayLike<{ getAttribute(name: string): string | null }>;
   documentElement: { scrollWidth: number; clientWidth: number };
 };
 declare const sessionStorage: { getItem(k: string): string | null };
@@ -302,6 +302,15 @@ t.test(
       await reviewer(t, page, w);
       await shoot(page, 'desktop-reviewer');
       await page.setViewportSize(PHONE);
+      // The preview's charts are drawn again at the phone's width.
+      await page.waitForFunction(
+        (max) =>
+          Array.from(document.querySelectorAll('#preview-out svg')).every(
+            (e) => Number(e.getAttribute('width')) <= max,
+          ),
+        PHONE.width,
+      );
+      t.equal(await page.locator('#preview-out svg').count(), 2, 'both charts, redrawn');
       t.ok(await fitsWidth(page), 'reviewer page fits a phone');
       await shoot(page, 'phone-reviewer');
       await page.close();
