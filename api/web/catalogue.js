@@ -115,6 +115,13 @@
     );
   }
 
+  /** The newest version's description (once its metadata is loaded). */
+  function seriesDescription(s) {
+    const d = state.details.get(s.releases[0].id);
+    const text = d && d.manifest && d.manifest.release && d.manifest.release.description;
+    return text ? el('p', { class: 'series-desc', text }) : null;
+  }
+
   function renderCatalogue() {
     const query = $('search').value.trim();
     const groups = SG.groupReleases(state.items);
@@ -131,6 +138,7 @@
             'li',
             { class: 'series', 'data-series': s.policyId },
             el('h4', { text: s.title }),
+            seriesDescription(s),
             el('ol', { class: 'versions', reversed: true }, ...rels),
           ),
         );
