@@ -202,7 +202,7 @@
     );
     $('table-desc').textContent = state.table.description || '';
     $('table-guarantee').textContent =
-      detail.manifest && detail.manifest.guarantee ? detail.manifest.guarantee.statement : '';
+      detail.manifest && detail.manifest.guarantee ? `Guarantee: ${detail.manifest.guarantee.statement}` : '';
     $('table-notes').replaceChildren(...tableNotes(state.table).map((n) => el('li', {}, n)));
     buildFilters(state.table);
     SG.setView('table');
