@@ -24,7 +24,7 @@ declare const sessionStorage: { getItem(k: string): string | null };
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, 'test-output', 'screenshots');
 /** The format the test downloads: xlsx once the API lists it, else csv. */
-const DOWNLOAD_FORMAT: 'csv' | 'xlsx' = 'csv';
+const DOWNLOAD_FORMAT: 'csv' | 'xlsx' = 'xlsx';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
@@ -201,9 +201,23 @@ async function download(t: Test, page: Page, base: string): Promise<void> {
     // Read back by an independent reader: the values and the flags are in the workbook.
     const { default: readXlsxFile } = await import('read-excel-file/node');
     const sheets = await readXlsxFile(bytes);
-    const values = sheets.flatMap((s) => (s.data as unknown[][]).flat());
-    t.ok(values.includes(100 * SCALE), 'the values');
-    t.ok(values.includes('CONF_STATUS'), 'the flags');
+    const table = sheets.map((s) => s.data as unknown[][]).find((rows) => rows[0]?.includes('CONF_STATUS'));
+    if (!table) return void t.fail(`no table sheet among ${sheets.map((s) => s.sheet).join(', ')}`);
+    const [head, ...rows] = table;
+    const col = (name: string): number => head!.findIndex((h) => String(h).startsWith(name));
+    t.equal(rows.length, 10, 'the selected cells of pop (5 regions x 2 sexes)');
+    t.ok(
+      rows.some((r) => r[col('Value (')] === 100 * SCALE),
+      'the values',
+    );
+    t.same(
+      rows.filter((r) => r[col('CONF_STATUS')] !== 'F').map((r) => [r[col('CONF_STATUS')], r[col('Value (')]]),
+      [
+        ['A', null],
+        ['D', null],
+      ],
+      'suppressed cells: a flag, no value',
+    );
   } else {
     const lines = bytes.toString('utf8').trim().split('\n');
     t.match(lines[0]!, /region/i, 'CSV header');
