@@ -174,8 +174,14 @@
       return;
     }
     const detail = state.details.get(releaseId);
+    const table = detail.tables.find((x) => x.id === tableId);
+    if (!table) {
+      // A newer version may have dropped the table (or the caller's contract may not cover it).
+      SG.showError(`Release ${releaseId} (version ${detail.release.version}) has no table ${tableId} for you.`);
+      return;
+    }
     state.release = detail;
-    state.table = detail.tables.find((x) => x.id === tableId);
+    state.table = table;
     state.data = null;
     const rel = SG.groupReleases(state.items)
       .flatMap((g) => g.series.flatMap((s) => s.releases))
