@@ -166,6 +166,13 @@ t.test('budget: the report is paid from the total, and refused when it does not 
     'a share of 1 leaves the tables nothing: refused',
   );
   t.ok(problems(withReport({ share: 0.1, budget: { rho: 0.05 } })).length > 0, 'share or budget, not both');
+  const counts = withReport({ share: 0.1 });
+  const nothing = {
+    ...counts,
+    dataset: { ...counts.dataset, unit: { kind: 'person' } },
+    tables: counts.tables.filter((x) => x.measure.kind === 'count'),
+  } as PolicyDoc;
+  t.match(problems(nothing), [{ path: '/protection/truncationReport', message: /nothing to count/ }]);
   // An amount of the total: rho 0.05 of 0.5 is a share of 0.1; the tables share 0.9; the release costs its total.
   const v = validatePolicy(withReport({ budget: { rho: 0.05 } }));
   if (!v.ok) throw new Error(JSON.stringify(v.errors));
