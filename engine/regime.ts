@@ -53,6 +53,8 @@ export interface ProtectContext {
   readonly published: readonly PublishedTableLink[];
   /** The exact inputs of a dp truncation report (secure zone; only the dp regime reads them, adding noise). */
   readonly truncation?: ExactTruncation | undefined;
+  /** dp with open columns: their partition selection queries (engine/policy/open-domain.ts), aggregated with the tables. */
+  readonly selection?: readonly ExactTable[];
 }
 
 export interface Regime<P extends ProtectionPlan, Report> {
@@ -106,7 +108,11 @@ const dp: Regime<PlanFor<'dp'>, DpAccounting> = {
   protect: async (tables, plan, ctx) => {
     // HiGHS (the rounding LP of consistent tables) loads asynchronously; protectDp itself stays synchronous.
     const highs = plan.protection.consistency === 'hierarchical' ? await highsRuntime() : undefined;
-    const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng, { highs, truncation: ctx.truncation });
+    const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng, {
+      highs,
+      truncation: ctx.truncation,
+      ...(ctx.selection ? { selection: ctx.selection } : {}),
+    });
     return { tables: res.tables, report: res.accounting };
   },
   describe: (plan, accounting) => describeDp(plan, accounting),

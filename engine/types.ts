@@ -44,6 +44,8 @@ export interface DimensionPlan {
   readonly leafCount: number;
   /** Index of the total node (root), or null when the table publishes no total on this dimension. */
   readonly total: number | null;
+  /** Over an open column (dp): its leaves are candidates until private partition selection restricts them. */
+  readonly open?: boolean;
 }
 
 /**
@@ -112,8 +114,14 @@ export type ColumnType = 'categorical' | 'integer' | 'number' | 'string';
 export interface ColumnPlan {
   readonly name: string;
   readonly type: ColumnType;
-  /** For categorical columns: the declared domain. */
+  /**
+   * For categorical columns: the declared domain. An open column (`open: true`, dp only) has none in the policy's
+   * plan; the source fills in the codes it meets (engine/policy/open-domain.ts) and private partition selection
+   * (engine/dp/partition.ts) decides which are published.
+   */
   readonly categories?: readonly Category[];
+  /** A categorical column whose domain is not declared (policy `domain: "open"`). */
+  readonly open?: boolean;
   /** Raw strings that mean "missing" for this column. */
   readonly missingValues: readonly string[];
   readonly required: boolean;
@@ -245,6 +253,16 @@ export interface DpPlan {
    * values clamping moved, paid from the release's budget; absent or null when the policy does not ask.
    */
   readonly truncationReport?: TruncationReportPlan | null;
+  /**
+   * Private partition selection of the categories of open columns (engine/dp/partition.ts); absent when the policy
+   * has no open column. `share` is the budget share of all selections together (with the tables' shares and the truncation report's, they sum to 1).
+   */
+  readonly partitionSelection?: {
+    readonly share: number;
+    readonly delta: number;
+    /** 'minimum': the smallest threshold delta allows; else an integer threshold (refused when below it). */
+    readonly threshold: 'minimum' | number;
+  };
 }
 
 /** What the truncation report costs and counts (`protection.truncationReport` of a dp policy). */

@@ -38,6 +38,7 @@ import { exactInt, makeNoise, queryAccounting, safeNoise, type DpQueryAccounting
 import { protectMeanCells } from './mean.ts';
 import { protectQuantileCells, type QuantileAccounting } from './quantile.ts';
 import { tableSensitivity } from './sensitivity.ts';
+import { restrictTable, selectPartitions, type PartitionAccounting } from './partition.ts';
 import type { HighsRuntime } from '../sdc/highs.ts';
 import type { ExactTruncation } from '../source/source.ts';
 import { protectTruncation, truncationReportOf, type TruncationAccounting } from './truncation.ts';
@@ -89,6 +90,8 @@ export interface DpAccounting {
   readonly tables: readonly DpTableAccounting[];
   /** The truncation report (truncation.ts): noisy counts of rows dropped and values clamped; null when not asked. */
   readonly truncation: TruncationAccounting | null;
+  /** Open columns: their private partition selection (partition.ts); absent when the policy has none. */
+  readonly partitionSelection?: readonly PartitionAccounting[];
 }
 
 export interface DpResult {
@@ -156,7 +159,12 @@ export function protectDp(
   plan: DpPlan,
   unit: UnitPlan,
   rng: RandomSource,
-  options: { readonly highs?: HighsRuntime; readonly truncation?: ExactTruncation | undefined } = {},
+  options: {
+    readonly highs?: HighsRuntime;
+    readonly truncation?: ExactTruncation | undefined;
+    /** Selection queries of open columns (engine/policy/open-domain.ts `selectionTables`), aggregated with the tables. */
+    readonly selection?: readonly ExactTable[];
+  } = {},
 ): DpResult {
   checkDpPlan(plan);
   checkConsistency(plan);
@@ -167,9 +175,10 @@ export function protectDp(
     throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', {
       path: '/dataset/unit/maxRowsPerUnit',
     });
-  // The budget check includes the truncation report: tables and report together spend at most the total.
+  // The budget check includes the truncation report and the partition selection: together they spend at most the total.
   const report = truncationReportOf(plan);
-  const shareSum = tables.reduce((s, t) => s + t.plan.budgetShare, 0) + (report?.share ?? 0);
+  const selection = options.selection ?? [];
+  const shareSum = [...tables, ...selection].reduce((s, t) => s + t.plan.budgetShare, 0) + (report?.share ?? 0);
   if (shareSum > 1 + 1e-9) {
     throw new StatguardError(
       'POLICY_INVALID',
@@ -186,10 +195,20 @@ export function protectDp(
   const totalBudget = laplace ? plan.epsilon! : plan.rho!;
   const k = plan.granularityLog2;
 
+  // Open columns first: the categories published, from noisy counts only; every table is then restricted to them.
+  const picked = selectPartitions(selection, plan, m, totalBudget, rng);
+  for (const t of tables)
+    for (const d of t.plan.dimensions)
+      if (d.open === true && !picked.released.has(d.name))
+        throw new StatguardError(
+          'USAGE',
+          `table ${t.plan.id}: dimension ${d.name} is an open column, and its partition selection query was not given`,
+          { path: `/tables/${t.plan.id}` },
+        );
   const out: ProtectedTable[] = [];
   const accounts: DpTableAccounting[] = [];
   for (const table of tables) {
-    const r = protectTable(table, plan, m, totalBudget, rng, options.highs);
+    const r = protectTable(restrictTable(table, picked.released), plan, m, totalBudget, rng, options.highs);
     out.push(r.table);
     accounts.push(r.account);
   }
@@ -206,9 +225,11 @@ export function protectDp(
       )
     : null;
 
+  // Partition selection adds its delta (partition.ts): (eps, delta_sel) for Laplace, (eps(rho, delta), delta + delta_sel).
+  const selDelta = plan.partitionSelection !== undefined && selection.length > 0 ? plan.partitionSelection.delta : 0;
   const total = laplace
-    ? { epsilon: plan.epsilon!, delta: 0, rho: null }
-    : { rho: plan.rho!, epsilon: zcdpToApproxDp(plan.rho!, plan.delta), delta: plan.delta };
+    ? { epsilon: plan.epsilon!, delta: selDelta, rho: null }
+    : { rho: plan.rho!, epsilon: zcdpToApproxDp(plan.rho!, plan.delta), delta: plan.delta + selDelta };
   const accounting: DpAccounting = Object.freeze({
     regime: 'dp',
     neighbouring: `datasets differ by all rows of one ${unit.kind} (at most ${m} rows per unit)`,
@@ -221,6 +242,7 @@ export function protectDp(
     granularityLog2: k,
     tables: Object.freeze(accounts),
     truncation,
+    ...(picked.accounting.length > 0 ? { partitionSelection: picked.accounting } : {}),
   });
   return { tables: out, accounting };
 }

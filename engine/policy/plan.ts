@@ -74,6 +74,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     name: c.name,
     type: c.type,
     ...(c.type === 'categorical' ? { categories: (c.categories ?? []).map(cat) } : {}),
+    ...(c.type === 'categorical' && c.domain === 'open' ? { open: true } : {}),
     missingValues: [...(c.missingValues ?? [])],
     required: c.required ?? needed.has(c.name),
     ...(c.constraints?.minimum !== undefined ? { minimum: c.constraints.minimum } : {}),
@@ -114,8 +115,11 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
 
   const isDp = doc.protection.regime === 'dp';
   const weights = doc.tables.map((t) => t.weight ?? 1);
-  const weightSum = weights.reduce((a, b) => a + b, 0);
-  // A truncation report takes its share of the total first; the tables share the rest by weight.
+  const sel = doc.protection.regime === 'dp' ? doc.protection.partitionSelection : undefined;
+  // The partition selection (open domains) takes its weight from the same budget as the tables.
+  const selWeight = sel ? (sel.weight ?? 1) : 0;
+  const weightSum = weights.reduce((a, b) => a + b, 0) + selWeight;
+  // A truncation report takes its share of the total first; the tables and the selection share the rest by weight.
   const report =
     doc.protection.regime === 'dp' ? truncationReportPlan(doc.protection, ds.unit.maxRowsPerUnit ?? 1) : null;
   const tableShare = 1 - (report?.share ?? 0);
@@ -170,7 +174,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
             },
             zeroCells: p.zeroCells ?? 'publish',
           }
-        : planDp(p, report);
+        : planDp(p, (selWeight / weightSum) * tableShare, report);
 
   const release: ReleaseMeta = {
     title: doc.release.title,
@@ -191,21 +195,6 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     tables,
     protection,
   } satisfies Plan);
-}
-
-/** The dp protection plan, defaults filled. */
-function planDp(p: DpProtectionDoc, report: TruncationReportPlan | null): DpPlan {
-  return {
-    regime: 'dp',
-    mechanism: p.mechanism,
-    epsilon: p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
-    rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
-    delta: p.delta ?? DEFAULT_DELTA,
-    noisyThreshold: p.noisyThreshold ?? null,
-    granularityLog2: p.granularityLog2 ?? 0,
-    consistency: p.consistency ?? DEFAULT_CONSISTENCY,
-    ...(report ? { truncationReport: report } : {}),
-  };
 }
 
 /**
@@ -236,6 +225,26 @@ function truncationReportPlan(p: DpProtectionDoc, maxRowsPerUnit: number): Trunc
       `the truncation report does not fit in the release's budget: it would take ${share} of the total, leaving the tables nothing (it must be less than the total)`,
     );
   return { share, maxDroppedPerUnit: r.maxDroppedPerUnit ?? maxRowsPerUnit };
+}
+
+/**
+ * The dp protection; `selectionShare` is the budget share of the partition selection (used when the policy has one),
+ * `report` the truncation report's plan (or null).
+ */
+function planDp(p: DpProtectionDoc, selectionShare: number, report: TruncationReportPlan | null): DpPlan {
+  const sel = p.partitionSelection;
+  return {
+    regime: 'dp',
+    mechanism: p.mechanism,
+    epsilon: p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
+    rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
+    delta: p.delta ?? DEFAULT_DELTA,
+    noisyThreshold: p.noisyThreshold ?? null,
+    granularityLog2: p.granularityLog2 ?? 0,
+    consistency: p.consistency ?? DEFAULT_CONSISTENCY,
+    ...(report ? { truncationReport: report } : {}),
+    ...(sel ? { partitionSelection: { share: selectionShare, delta: sel.delta, threshold: sel.threshold } } : {}),
+  };
 }
 
 /** Source kinds: relative file paths resolve against the policy's directory; a postgres connection is an env var name. */
@@ -284,13 +293,15 @@ function planDimension(
     );
   try {
     const hierarchy = resolveHierarchy(doc.dataset.hierarchies?.[name], dom.categories);
-    return buildDimension({
+    const open = doc.dataset.columns.some((c) => c.name === name && c.type === 'categorical' && c.domain === 'open');
+    const dim = buildDimension({
       name,
       label: dom.label,
       categories: dom.categories,
       ...(hierarchy ? { hierarchy } : {}),
       total: typeof d === 'string' ? true : (d.total ?? true),
     });
+    return open ? { ...dim, open: true } : dim;
   } catch (err) {
     throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}": ${(err as Error).message}`);
   }

@@ -57,6 +57,8 @@ export interface ColumnDoc {
   description?: string;
   type: 'categorical' | 'integer' | 'number' | 'string';
   categories?: CategoryDoc[];
+  /** `open` (dp only): no declared categories; published ones come from private partition selection. */
+  domain?: 'declared' | 'open';
   missingValues?: string[];
   required?: boolean;
   constraints?: { minimum?: number; maximum?: number };
@@ -141,6 +143,7 @@ export interface DpProtectionDoc {
     budget?: { epsilon?: number; rho?: number };
     maxDroppedPerUnit?: number;
   };
+  partitionSelection?: { delta: number; threshold: 'minimum' | number; weight?: number };
 }
 
 export interface CkmProtectionDoc {

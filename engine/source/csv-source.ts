@@ -21,6 +21,7 @@ import { ContributionBounder } from '../aggregate/bound.ts';
 import { makeRecordLayout } from '../aggregate/record-layout.ts';
 import { CsvRecords } from './csv-records.ts';
 import { streamCsv } from './csv-stream.ts';
+import { openDomainsCsv } from './open-scan.ts';
 import { UnitAttributes } from './csv-units.ts';
 import {
   exactTruncation,
@@ -63,9 +64,11 @@ async function csvInput(plan: Plan): Promise<{ src: CsvSourcePlan; totalBytes: n
   return { src, totalBytes };
 }
 
-async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<AggregateResult> {
+async function aggregateCsv(declared: Plan, ctx: AggregateContext): Promise<AggregateResult> {
+  const { src, totalBytes } = await csvInput(declared);
+  // Open columns (dp): their codes are collected first, then every table is aggregated over them (open-scan.ts).
+  const plan = await openDomainsCsv(declared);
   const ds = plan.dataset;
-  const { src, totalBytes } = await csvInput(plan);
   const file = src.path;
   const layout = makeRecordLayout(plan);
   const agg = new Aggregator(layout);

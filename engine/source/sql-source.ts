@@ -17,6 +17,7 @@ import {
 import { decodeInto, emptyTables, finish } from './sql-decode.ts';
 import type { TableAcc } from './sql-decode.ts';
 import type { SqlExecutor, SqlInputInfo } from './sql-executor.ts';
+import { openDomainsSql } from './open-scan.ts';
 import { PartSession, onePassRows, runAll, unitParts } from './sql-parts.ts';
 import type { Part } from './sql-parts.ts';
 import { runOn, toInt } from './sql-run.ts';
@@ -171,14 +172,16 @@ async function decodeUnits(
  * the generated SQL in sql/.
  */
 export async function aggregateSql(
-  plan: Plan,
+  declared: Plan,
   ctx: AggregateContext,
   exec: SqlExecutor,
   rel: SqlRelation,
   input: SqlInputInfo,
 ): Promise<AggregateResult> {
+  refuseUnsupported(declared, ctx);
+  // Open columns (dp): their codes are collected first (SELECT DISTINCT), then every table is aggregated over them.
+  const plan = await openDomainsSql(declared, exec, rel);
   const ds = plan.dataset;
-  refuseUnsupported(plan, ctx);
   const keyHex = Buffer.from(ctx.boundingKey).toString('hex');
   const run = runOn(exec, input);
   // One conversion pass, materialised once in a temporary table (session-local, dropped at the end) when the engine allows it
