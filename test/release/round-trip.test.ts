@@ -8,8 +8,9 @@
  * half-width.
  *
  * No leak: the exact value of every suppressed cell (captured from the aggregation) is searched in every output: the
- * decompressed XML parts of the xlsx, the raw bytes of the text formats and of the Parquet file (as text, and as
- * float64 / int64 little-endian), and everything DuckDB decodes from the Parquet file (cells, schema, key-value metadata, column statistics).
+ * raw bytes of every format (as text; for Parquet also as float64 / int64 little-endian), the decompressed XML parts
+ * of the xlsx (exceljs's fixed theme aside), and everything DuckDB decodes from the Parquet file (cells, schema,
+ * key-value metadata, column statistics).
  * A number is searched only when it is distinctive (4 significant digits or more) and not legitimately public (a
  * published value, code, label or manifest number of any of these releases); the same scan must find a published
  * distinctive value in every format, so it is known to see inside each of them.
@@ -176,10 +177,13 @@ t.test('the releases under test have suppressed cells, distinctive secrets, and 
 
 /** Everything a leak scan sees in one output, as text. */
 async function scanTexts(format: Format, body: string | Buffer, name: string, dims: string[]): Promise<string[]> {
-  // xlsx: every decompressed part but the theme (exceljs's fixed boilerplate of colours and tints, no data; its
-  // numbers such as 15000 coincide with round exact sums). The zip's own bytes are compressed: nothing to read there.
+  // xlsx: its raw bytes (the zip: names, and any part stored uncompressed) and every decompressed part but the theme
+  // (exceljs's fixed boilerplate of colours and tints, no data; its numbers such as 15000 coincide with round sums).
   if (format === 'xlsx')
-    return [...unzipTexts(body as Buffer)].filter(([name]) => !name.startsWith('xl/theme/')).map(([, text]) => text);
+    return [
+      asText(body),
+      ...[...unzipTexts(body as Buffer)].filter(([name]) => !name.startsWith('xl/theme/')).map(([, text]) => text),
+    ];
   if (format !== 'parquet') return [asText(body)];
   const p = await fromParquet(conn, body as Buffer, dir, `${name}-scan`, dims);
   const meta = (await conn.runAndReadAll(`SELECT * FROM parquet_metadata($1)`, [p.file])).getRowObjectsJS();
