@@ -305,7 +305,7 @@ t.test(
                 [`${d}_label`, 'BYTE_ARRAY REQUIRED'],
               ]),
             ),
-            value: `${m.kind === 'count' && !m.weight ? 'INT64' : 'DOUBLE'} OPTIONAL`,
+            value: `${m.kind === 'count' ? 'INT64' : 'DOUBLE'} OPTIONAL`,
             conf_status: 'BYTE_ARRAY REQUIRED',
             obs_status: 'BYTE_ARRAY REQUIRED',
             noise_sd: 'DOUBLE OPTIONAL',
