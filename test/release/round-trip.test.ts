@@ -300,6 +300,8 @@ t.test(
         t.equal(pq.kv['statguard.regime'], r.regime);
         t.equal(pq.kv['statguard.guarantee'], r.guarantee);
         t.same(JSON.parse(pq.kv['statguard.notes']!), tableNotesOf(s));
+        const json = JSON.parse((await render(s, r.releaseId, 'json', 'code', all)).body as string);
+        t.same(json.notes ?? [], tableNotesOf(s), `${r.policy}/${id}: the JSON format's notes`);
         const m = s.table.plan.measure;
         t.same(
           pq.types,
