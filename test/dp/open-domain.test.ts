@@ -10,6 +10,7 @@ import path from 'node:path';
 import { runRelease } from '../../engine/pipeline.ts';
 import { loadPolicy, validatePolicy } from '../../engine/policy/index.ts';
 import { renderRelease } from '../../engine/release/write.ts';
+import { parseRelease } from '../../engine/release/read.ts';
 import { tempDir } from '../tmp-dir.ts';
 
 /** Persons by occupation (open) and region (declared): frequent occupations, and rare ones held by 1 or 2 persons. */
@@ -83,6 +84,10 @@ async function planOf(doc: Record<string, unknown>) {
 }
 
 const FREQUENT = ['clerk', 'nurse', 'teacher'];
+
+/** A rendered release's files as the reader takes them (bytes). */
+const asBuffers = (files: ReadonlyMap<string, string | Uint8Array>): Map<string, Buffer> =>
+  new Map([...files].map(([k, v]) => [k, Buffer.from(v)] as const));
 const RARE = ['astronaut', 'falconer', 'luthier'];
 
 for (const mechanism of ['discrete-laplace', 'discrete-gaussian'] as const) {
@@ -101,6 +106,15 @@ for (const mechanism of ['discrete-laplace', 'discrete-gaussian'] as const) {
         t.equal(occ.nodes[occ.total!]!.code, '_T', 'the total over the open dimension is kept');
       }
       const files = renderRelease(run.content).files;
+      // The strict reader (the store's) accepts the release and reads the published categories back.
+      const read = parseRelease(asBuffers(files));
+      t.same(
+        read.tables.map((x) => x.dimensions[0]!.nodes.map((n) => n.code)),
+        [
+          [...FREQUENT, '_T'],
+          [...FREQUENT, '_T'],
+        ],
+      );
       const all = [...files.values()].map(String).join('\n');
       for (const r of RARE) t.notOk(all.includes(r), `seed ${s}: ${r} appears in no file`);
       // Stated in the budget (a seeded run's guarantee states nothing; a real one repeats it, see below).
@@ -187,4 +201,30 @@ t.test('preview and lint of an open-domain policy never show a candidate that is
   for (const r of RARE) t.notOk(text.includes(r), `${r} appears nowhere in the preview`);
   t.equal(p.tables[0]!.cells, FREQUENT.length + 1, 'the preview shows the published categories and the total');
   t.same(lintPlan(plan, {}), [], 'lint: plan-level checks only, nothing about the data');
+});
+
+t.test('no category passes: the tables keep only the total over the open dimension', async (t) => {
+  const doc = policy();
+  (doc.protection as Record<string, unknown>).partitionSelection = { delta: 1e-6, threshold: 1_000_000 };
+  (doc.tables as unknown[]).push({
+    id: 'no-total',
+    title: 'Persons by occupation, no total',
+    dimensions: [{ column: 'occupation', total: false }],
+    measure: { kind: 'count' },
+  });
+  const run = await runRelease(await planOf(doc), { seed: 'none pass' });
+  const [one, two, three] = run.content.tables;
+  t.equal(three!.cells.length, 0, 'without a total and with no category, a table has no cell');
+  t.same(
+    one!.plan.dimensions[0]!.nodes.map((n) => n.code),
+    ['_T'],
+  );
+  t.equal(one!.cells.length, 1);
+  t.equal(two!.cells.length, 3, 'total x (N, S, total)');
+  const read = parseRelease(asBuffers(renderRelease(run.content).files));
+  t.equal(read.tables[0]!.dimensions[0]!.nodes.length, 1, 'the strict reader accepts it');
+  t.equal(
+    (run.content.manifest.budget as { partitionSelection: { released: number }[] }).partitionSelection[0]!.released,
+    0,
+  );
 });
