@@ -228,3 +228,31 @@ t.test('no category passes: the tables keep only the total over the open dimensi
     0,
   );
 });
+
+t.test('CLI: release, lint and preview of an open-domain policy print no candidate left out', async (t) => {
+  const { main } = await import('../../cli/main.ts');
+  const { capture } = await import('../capture-io.ts');
+  const dir = tempDir('sg-open-cli-');
+  writeCsv(dir);
+  const file = path.join(dir, 'policy.json');
+  writeFileSync(file, JSON.stringify(policy()));
+  process.env.STATGUARD_SECURE_DIR = path.join(dir, 'secure');
+  const outputs: string[] = [];
+  for (const args of [
+    ['lint', file],
+    ['lint', file, '--format', 'json'],
+    ['preview', file, '--seed', 'cli preview'],
+    ['release', file, '--out', path.join(dir, 'rel'), '--seed', 'cli release', '--offline'],
+  ]) {
+    const io = capture();
+    const code = await main(args, io);
+    t.equal(code, 0, `${args.join(' ')}: ${io.stderr()}`);
+    outputs.push(io.stdout() + io.stderr());
+  }
+  t.match(outputs[0]!, /data-level checks are not run on a dp policy/);
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const files = readdirSync(path.join(dir, 'rel')).map((f) => readFileSync(path.join(dir, 'rel', f), 'utf8'));
+  const all = [...outputs, ...files].join('\n');
+  for (const r of RARE) t.notOk(all.includes(r), `${r} is printed and written nowhere`);
+  t.ok(all.includes('clerk'), 'the published categories are there');
+});
