@@ -150,9 +150,11 @@ t.test('an integer threshold above the minimum is used; below it is refused', as
     'teacher (150 units) is below a threshold of 160 (noise sd about 2)',
   );
   (doc.protection as Record<string, unknown>).partitionSelection = { delta: 1e-6, threshold: 3 };
-  await t.rejects(runRelease(await planOf(doc), { seed: 'low threshold' }), {
+  // Refused when the policy is loaded: before any data is read or any noise drawn (and charged).
+  await t.rejects(planOf(doc), {
     code: 'POLICY_INVALID',
     message: /threshold 3 is below \d+/,
+    where: { path: '/protection/partitionSelection/threshold' },
   });
 });
 
