@@ -258,3 +258,51 @@ t.test('CLI: release, lint and preview of an open-domain policy print no candida
   for (const r of RARE) t.notOk(all.includes(r), `${r} is printed and written nowhere`);
   t.ok(all.includes('clerk'), 'the published categories are there');
 });
+
+t.test('sum, mean and quantile tables over an open dimension are restricted like counts', async (t) => {
+  const dir = tempDir('sg-open-measures-');
+  const lines = ['pid,region,occupation,income'];
+  let pid = 0;
+  for (const [occ, n] of PEOPLE)
+    for (let i = 0; i < n; i++) lines.push(`${++pid},${pid % 2 ? 'N' : 'S'},${occ},${(pid * 37) % 1000}`);
+  writeFileSync(path.join(dir, 'people.csv'), lines.join('\n') + '\n');
+  const doc = policy();
+  (doc.dataset as { columns: unknown[] }).columns.push({ name: 'income', type: 'integer' });
+  doc.tables = [
+    {
+      id: 'sum',
+      title: 's',
+      dimensions: ['occupation'],
+      measure: { kind: 'sum', column: 'income', bounds: [0, 1000] },
+    },
+    {
+      id: 'mean',
+      title: 'm',
+      dimensions: ['occupation'],
+      measure: { kind: 'mean', column: 'income', bounds: [0, 1000] },
+    },
+    {
+      id: 'median',
+      title: 'q',
+      dimensions: ['occupation', 'region'],
+      measure: { kind: 'quantile', column: 'income', bounds: [0, 1000], quantile: 0.5, bins: 20 },
+    },
+  ];
+  const file = path.join(dir, 'policy.json');
+  writeFileSync(file, JSON.stringify(doc));
+  const run = await runRelease(await loadPolicy(file), { seed: 'open measures' });
+  for (const tab of run.content.tables) {
+    const occ = tab.plan.dimensions[0]!;
+    t.same(
+      occ.nodes.slice(0, occ.leafCount).map((n) => n.code),
+      FREQUENT,
+      `${tab.plan.id}: the frequent occupations only`,
+    );
+    t.ok(
+      tab.cells.every((c) => c.value === null || Number.isFinite(c.value)),
+      `${tab.plan.id}: values`,
+    );
+  }
+  const median = run.content.tables[2]!;
+  t.equal(median.cells.length, (FREQUENT.length + 1) * 3);
+});

@@ -200,3 +200,55 @@ for (const mech of ['discrete-laplace', 'discrete-gaussian'] as const) {
 t.teardown(() => {
   if (results.length > 0) console.log(results.join('\n'));
 });
+
+t.test(
+  'restrictTable keeps the released leaves, the totals and every other dimension, cells and histograms',
+  async (t) => {
+    const { restrictTable } = await import('../../engine/dp/partition.ts');
+    const { cellCoords, cellIndex } = await import('../../engine/types.ts');
+    const occ = {
+      ...buildDimension({ name: 'occ', categories: ['A', 'B', 'C'].map((code) => ({ code, label: code })) }),
+      open: true,
+    };
+    const region = buildDimension({
+      name: 'region',
+      categories: [
+        { code: 'N', label: 'North' },
+        { code: 'S', label: 'South' },
+      ],
+    });
+    const dims = [occ, region];
+    const n = occ.nodes.length * region.nodes.length; // 4 x 3
+    const table: ExactTable = {
+      kind: 'exact',
+      plan: {
+        id: 't',
+        title: 't',
+        description: '',
+        dimensions: dims,
+        measure: { kind: 'count' },
+        budgetShare: 1,
+        neverSuppress: [],
+        alwaysSuppress: [],
+      },
+      cells: Array.from({ length: n }, (_, i) => ({ units: i, rows: i, sum: i, top: [] })),
+      histogram: { slots: 2, counts: Int32Array.from({ length: 2 * n }, (_, k) => (k % 2 ? 100 : 0) + (k >> 1)) },
+    };
+    const r = restrictTable(table, new Map([['occ', new Set(['A', 'C'])]]));
+    const d0 = r.plan.dimensions[0]!;
+    t.same(
+      d0.nodes.map((x) => x.code),
+      ['A', 'C', '_T'],
+    );
+    t.equal(d0.open, true, 'still marked open');
+    t.equal(r.plan.dimensions[1], region, 'a declared dimension is kept as is');
+    t.equal(r.cells.length, 3 * 3);
+    r.cells.forEach((c, i) => {
+      const [o, g] = cellCoords(r.plan.dimensions, i);
+      const old = cellIndex(dims, [occ.nodes.findIndex((x) => x.code === d0.nodes[o!]!.code), g!]);
+      t.equal(c.units, old, `cell ${i} is old cell ${old}`);
+      t.same([...r.histogram!.counts.subarray(2 * i, 2 * i + 2)], [old, 100 + old], `histogram of cell ${i}`);
+    });
+    t.equal(restrictTable(table, new Map()), table, 'no open dimension released: the same table');
+  },
+);
