@@ -252,3 +252,27 @@ t.test(
     t.equal(restrictTable(table, new Map()), table, 'no open dimension released: the same table');
   },
 );
+
+t.test('a hand-made dp plan with a broken selection is refused, naming the setting', async (t) => {
+  const { checkDpPlan } = await import('../../engine/dp/protect.ts');
+  const base: DpPlan = {
+    regime: 'dp',
+    mechanism: 'discrete-laplace',
+    epsilon: 1,
+    rho: null,
+    delta: 1e-10,
+    noisyThreshold: null,
+    granularityLog2: 0,
+    partitionSelection: { share: 0.5, delta: 1e-6, threshold: 'minimum' },
+  };
+  t.doesNotThrow(() => checkDpPlan(base));
+  for (const [ps, where] of [
+    [{ share: 0.5, delta: 0, threshold: 'minimum' }, '/protection/partitionSelection/delta'],
+    [{ share: 0, delta: 1e-6, threshold: 'minimum' }, '/protection/partitionSelection/weight'],
+    [{ share: 0.5, delta: 1e-6, threshold: 2.5 }, '/protection/partitionSelection/threshold'],
+  ] as const)
+    t.throws(() => checkDpPlan({ ...base, partitionSelection: ps }), {
+      code: 'POLICY_INVALID',
+      where: { path: where },
+    });
+});
