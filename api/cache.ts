@@ -15,13 +15,19 @@ import type { Manifest } from '../engine/release/manifest.ts';
 import { protectedTable, tableMeta } from './store/reconstruct.ts';
 import type { Database, StoredCells, StoredDimension } from './store/schema.ts';
 
+/** A rendered response: text, or bytes for the binary formats (xlsx, Parquet). */
+export interface Rendered {
+  readonly body: string | Buffer;
+  readonly type: string;
+}
+
 export interface ServedTable {
   readonly table: ProtectedTable;
   readonly meta: TableMeta;
   /** Per dimension: code -> node index. */
   readonly codeIndex: readonly ReadonlyMap<string, number>[];
   /** Rendered responses (bounded LRU). */
-  readonly responses: Map<string, { body: string; type: string }>;
+  readonly responses: Map<string, Rendered>;
 }
 
 export type ServedRelease = ReadonlyMap<string, ServedTable>;
@@ -94,14 +100,10 @@ export class ReleaseCache {
   }
 }
 
-export function cachedResponse(
-  t: ServedTable,
-  key: string,
-  render: () => { body: string; type: string },
-): { body: string; type: string } {
+export async function cachedResponse(t: ServedTable, key: string, render: () => Promise<Rendered>): Promise<Rendered> {
   const hit = t.responses.get(key);
   if (hit) return hit;
-  const r = render();
+  const r = await render();
   t.responses.set(key, r);
   if (t.responses.size > MAX_RESPONSES_PER_TABLE) t.responses.delete(t.responses.keys().next().value!);
   return r;

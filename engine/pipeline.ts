@@ -122,6 +122,7 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
   const ctx: ProtectContext = {
     rng,
     published: regime.against?.link(publishedSpecs, aggAll.tables.slice(plan.tables.length, nShadow)) ?? [],
+    truncation: aggAll.truncation,
     selection: aggAll.tables.slice(nShadow),
   };
   const linked = regime.against ? linkedReleases(releases, ctx.published) : null;

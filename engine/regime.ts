@@ -14,7 +14,7 @@
  * `startRun` is the front of every run (release, preview, sweep, lint): the random source, then the bounding key,
  * then the regime's secrets, in that order (seeded runs stay byte-identical), and the source `sourceFor(plan)`.
  */
-import type { AggregateContext, Source } from './source/index.ts';
+import type { AggregateContext, ExactTruncation, Source } from './source/index.ts';
 import { sourceFor } from './source/index.ts';
 import type { ExactTable, Plan, ProtectedTable, ProtectionPlan, RandomSource } from './types.ts';
 import type { Manifest, RegimeName, RegimeStatement } from './release/manifest.ts';
@@ -51,6 +51,8 @@ export interface ProtectContext {
   readonly rng: RandomSource;
   /** Tables of releases already published (store or `release --against`), linked into the protection; or empty. */
   readonly published: readonly PublishedTableLink[];
+  /** The exact inputs of a dp truncation report (secure zone; only the dp regime reads them, adding noise). */
+  readonly truncation?: ExactTruncation | undefined;
   /** dp with open columns: their partition selection queries (engine/policy/open-domain.ts), aggregated with the tables. */
   readonly selection?: readonly ExactTable[];
 }
@@ -108,6 +110,7 @@ const dp: Regime<PlanFor<'dp'>, DpAccounting> = {
     const highs = plan.protection.consistency === 'hierarchical' ? await highsRuntime() : undefined;
     const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng, {
       highs,
+      truncation: ctx.truncation,
       ...(ctx.selection ? { selection: ctx.selection } : {}),
     });
     return { tables: res.tables, report: res.accounting };

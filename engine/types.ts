@@ -249,8 +249,13 @@ export interface DpPlan {
    */
   readonly consistency?: 'none' | 'hierarchical';
   /**
+   * Truncation report (engine/dp/truncation.ts): noisy counts of the rows contribution bounding dropped and of the
+   * values clamping moved, paid from the release's budget; absent or null when the policy does not ask.
+   */
+  readonly truncationReport?: TruncationReportPlan | null;
+  /**
    * Private partition selection of the categories of open columns (engine/dp/partition.ts); absent when the policy
-   * has no open column. `share` is the budget share of all selections together (the tables' shares and it sum to 1).
+   * has no open column. `share` is the budget share of all selections together (with the tables' shares and the truncation report's, they sum to 1).
    */
   readonly partitionSelection?: {
     readonly share: number;
@@ -258,6 +263,14 @@ export interface DpPlan {
     /** 'minimum': the smallest threshold delta allows; else an integer threshold (refused when below it). */
     readonly threshold: 'minimum' | number;
   };
+}
+
+/** What the truncation report costs and counts (`protection.truncationReport` of a dp policy). */
+export interface TruncationReportPlan {
+  /** Share of the release's total budget (epsilon or rho) spent on the report, in (0, 1); the tables share the rest. */
+  readonly share: number;
+  /** A unit's dropped rows are counted up to this many (the dropped-row count's sensitivity). */
+  readonly maxDroppedPerUnit: number;
 }
 
 /**

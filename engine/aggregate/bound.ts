@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { StatguardError } from '../errors.ts';
 import type { Aggregator } from './aggregate.ts';
 import type { RecordLayout } from './record-layout.ts';
+import { readPartition, SpillPartitions } from './spill.ts';
 
 export interface BoundOptions {
   /** Null: each row is its own unit (row-as-unit fast path, no per-unit state). */
@@ -22,6 +23,8 @@ export interface BoundOptions {
   readonly progress?: () => number;
   /** Called with a unit's id just before its kept rows reach the aggregator (e.g. to set its holding). */
   readonly onUnit?: (id: string) => void;
+  /** Cap of a unit's dropped rows in `droppedCapped` (a dp truncation report's maxDroppedPerUnit); default m. */
+  readonly dropCap?: number;
 }
 
 export interface BoundStats {
@@ -29,6 +32,10 @@ export interface BoundStats {
   rowsIn: number;
   rowsKept: number;
   valuesClamped: number;
+  /** Sum over units of min(rows dropped, dropCap): the dropped-row count of a dp truncation report. */
+  droppedCapped: number;
+  /** Values clamped per clamp spec (layout.clamps order); they add up to valuesClamped. */
+  clampedBySpec: number[];
 }
 
 export const DEFAULT_MAX_BUFFERED_UNITS = 1_000_000;
@@ -57,149 +64,6 @@ export function boundingHashInput(
   return s;
 }
 const MAX_SPILL_DEPTH = 6;
-const WRITE_BUF = 64 * 1024;
-
-/** FNV-1a over the unit id, salted by the partitioning depth. */
-function partitionOf(id: string, salt: number, p: number): number {
-  let h = (2166136261 ^ Math.imul(salt + 1, 0x9e3779b1)) >>> 0;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 16777619);
-  }
-  return (h >>> 0) % p;
-}
-
-/** A set of hash-partition files; records: u32 id length, id (utf8), V x i32 cats, S x f64 measures. */
-class SpillPartitions {
-  readonly files: string[];
-  private readonly fds: number[];
-  private readonly bufs: Buffer[];
-  private readonly pos: number[];
-
-  constructor(
-    dir: string,
-    readonly p: number,
-    readonly salt: number,
-    private readonly nv: number,
-    private readonly ns: number,
-  ) {
-    this.files = [];
-    this.fds = [];
-    this.bufs = [];
-    this.pos = [];
-    for (let i = 0; i < p; i++) {
-      const f = path.join(dir, `d${salt}-${process.hrtime.bigint()}-${i}.bin`);
-      this.files.push(f);
-      this.fds.push(fs.openSync(f, 'w'));
-      this.bufs.push(Buffer.allocUnsafe(WRITE_BUF));
-      this.pos.push(0);
-    }
-  }
-
-  write(id: string, cats: ArrayLike<number>, co: number, meas: ArrayLike<number>, mo: number): void {
-    const part = partitionOf(id, this.salt, this.p);
-    const idLen = Buffer.byteLength(id, 'utf8');
-    const need = 4 + idLen + 4 * this.nv + 8 * this.ns;
-    let buf = this.bufs[part]!;
-    let pos = this.pos[part]!;
-    if (pos + need > buf.length) {
-      this.flush(part);
-      pos = 0;
-      if (need > buf.length) {
-        buf = Buffer.allocUnsafe(need);
-        this.bufs[part] = buf;
-      }
-    }
-    pos = buf.writeUInt32LE(idLen, pos);
-    pos += buf.write(id, pos, 'utf8');
-    for (let v = 0; v < this.nv; v++) pos = buf.writeInt32LE(cats[co + v]!, pos);
-    for (let s = 0; s < this.ns; s++) pos = buf.writeDoubleLE(meas[mo + s]!, pos);
-    this.pos[part] = pos;
-  }
-
-  private flush(part: number): void {
-    const n = this.pos[part]!;
-    let off = 0;
-    while (off < n) off += fs.writeSync(this.fds[part]!, this.bufs[part]!, off, n - off);
-    this.pos[part] = 0;
-  }
-
-  close(): void {
-    for (let i = 0; i < this.p; i++) {
-      if (this.fds[i]! >= 0) {
-        this.flush(i);
-        fs.closeSync(this.fds[i]!);
-        this.fds[i] = -1;
-      }
-    }
-  }
-
-  /** Best-effort close without flushing (error path). */
-  abort(): void {
-    for (let i = 0; i < this.p; i++) {
-      if (this.fds[i]! >= 0) {
-        try {
-          fs.closeSync(this.fds[i]!);
-        } catch {
-          /* ignore */
-        }
-        this.fds[i] = -1;
-      }
-    }
-  }
-}
-
-/** Read the records of a partition file in chunks (bounded memory). */
-function* readPartition(file: string, nv: number, ns: number): Generator<[string, Int32Array, Float64Array]> {
-  const fd = fs.openSync(file, 'r');
-  try {
-    let buf = Buffer.allocUnsafe(1 << 20);
-    let len = 0;
-    let pos = 0;
-    let eof = false;
-    const ensure = (n: number): boolean => {
-      while (len - pos < n && !eof) {
-        if (pos > 0) {
-          buf.copy(buf, 0, pos, len);
-          len -= pos;
-          pos = 0;
-        }
-        if (len + n > buf.length) {
-          const b = Buffer.allocUnsafe(Math.max(buf.length * 2, len + n));
-          buf.copy(b, 0, 0, len);
-          buf = b;
-        }
-        const r = fs.readSync(fd, buf, len, buf.length - len, null);
-        if (r === 0) eof = true;
-        else len += r;
-      }
-      return len - pos >= n;
-    };
-    for (;;) {
-      if (!ensure(4)) break;
-      const idLen = buf.readUInt32LE(pos);
-      const need = 4 + idLen + 4 * nv + 8 * ns;
-      if (!ensure(need)) throw new Error(`spill file ${file} is truncated`);
-      pos += 4;
-      const id = buf.toString('utf8', pos, pos + idLen);
-      pos += idLen;
-      const cats = new Int32Array(nv);
-      for (let v = 0; v < nv; v++) {
-        cats[v] = buf.readInt32LE(pos);
-        pos += 4;
-      }
-      const meas = new Float64Array(ns);
-      for (let s = 0; s < ns; s++) {
-        meas[s] = buf.readDoubleLE(pos);
-        pos += 8;
-      }
-      yield [id, cats, meas];
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /**
  * In-memory rows grouped by unit without per-unit objects: rows live in one
  * growable Float64Array arena (slot = [previous row of the same unit, cats..., meas...]),
@@ -289,7 +153,8 @@ export class ContributionBounder {
   private units: UnitStore;
   private spill: SpillPartitions | null = null;
   private dir: string | null = null;
-  private readonly stats: BoundStats = { units: 0, rowsIn: 0, rowsKept: 0, valuesClamped: 0 };
+  private readonly stats: BoundStats;
+  private readonly dropCap: number;
 
   constructor(
     private readonly layout: RecordLayout,
@@ -313,6 +178,9 @@ export class ContributionBounder {
     this.cats = new Int32Array(this.nv);
     this.meas = new Float64Array(this.ns);
     this.units = new UnitStore(this.nv, this.ns);
+    this.dropCap = opts.dropCap ?? this.m;
+    const clampedBySpec = new Array<number>(layout.clamps.length).fill(0);
+    this.stats = { units: 0, rowsIn: 0, rowsKept: 0, valuesClamped: 0, droppedCapped: 0, clampedBySpec };
   }
 
   /** True once rows have been written to disk. */
@@ -330,9 +198,11 @@ export class ContributionBounder {
       if (v < spec.lower) {
         v = spec.lower;
         this.stats.valuesClamped++;
+        this.stats.clampedBySpec[c]!++;
       } else if (v > spec.upper) {
         v = spec.upper;
         this.stats.valuesClamped++;
+        this.stats.clampedBySpec[c]!++;
       }
       this.vals[c] = v; // NaN (missing) passes through unchanged
     }
@@ -394,7 +264,7 @@ export class ContributionBounder {
       this.units.forEachUnit((id, offs) => this.emitUnit(id, arena, offs));
       this.units.clear();
     }
-    return { ...this.stats };
+    return { ...this.stats, clampedBySpec: [...this.stats.clampedBySpec] };
   }
 
   private processPartition(file: string, depth: number): void {
@@ -441,7 +311,10 @@ export class ContributionBounder {
     this.stats.units++;
     this.opts.onUnit?.(id);
     let keep: number[] | null = null;
-    if (n > m) keep = this.choose(id, arena, offs);
+    if (n > m) {
+      keep = this.choose(id, arena, offs);
+      this.stats.droppedCapped += Math.min(n - m, this.dropCap);
+    }
     const kept = keep === null ? n : m;
     this.stats.rowsKept += kept;
     const cats = this.cats;

@@ -9,6 +9,7 @@ import { biasNotes } from './bias.ts';
 import type { DpAccounting } from './protect.ts';
 import { consistencyMethod } from './consistency.ts';
 import { quantileMethod } from './quantile.ts';
+import { truncationMethod } from './truncation.ts';
 
 export interface DpGuarantee extends GuaranteeOf<'dp'> {
   readonly definition: DpAccounting['definition'];
@@ -39,11 +40,13 @@ export function describeDp(plan: Plan & { readonly protection: DpPlan }, acc: Dp
       "Stated accuracy (noiseSd, halfWidth95) covers the noise only; each table's privacy.bias lists the other steps that can move its values (bounding, clamping, granularity, non-negativity), from the plan, never from the data.",
       ...(p.consistency === 'hierarchical' ? [consistencyMethod()] : []),
       ...(plan.tables.some((t) => t.measure.kind === 'quantile') ? [quantileMethod()] : []),
+      ...(acc.truncation ? [truncationMethod(acc.truncation, plan.dataset.unit.kind)] : []),
     ],
     privacy: plan.tables.map((t) => {
       const a = acc.tables.find((x) => x.table === t.id);
-      return a ? { ...a, bias: biasNotes(plan, t, a) } : null;
+      return a ? { ...a, bias: biasNotes(plan, t, a, acc.truncation) } : null;
     }),
+    ...(acc.truncation ? { truncation: { ...acc.truncation } } : {}),
   };
 }
 

@@ -11,6 +11,9 @@
  * delta)-DP by CKS 2020 Cor. 13. Mean tables spend half their budget on the
  * sum and half on the unit or row count (mean.ts).
  *
+ * A truncation report (truncation.ts), where the plan asks, takes its share
+ * of the total first: the tables' shares and the report's add up to at most 1.
+ *
  * Post-processing (free: a function of noisy values and public plan data
  * only): clamping to >= 0 (counts; sums when lower >= 0), clamping means to
  * the range a unit's total can take, dividing by 10^decimals, the noisy
@@ -37,6 +40,8 @@ import { protectQuantileCells, type QuantileAccounting } from './quantile.ts';
 import { tableSensitivity } from './sensitivity.ts';
 import { restrictTable, selectPartitions, type PartitionAccounting } from './partition.ts';
 import type { HighsRuntime } from '../sdc/highs.ts';
+import type { ExactTruncation } from '../source/source.ts';
+import { protectTruncation, truncationReportOf, type TruncationAccounting } from './truncation.ts';
 import {
   checkConsistency,
   consistencyHook,
@@ -83,6 +88,8 @@ export interface DpAccounting {
   readonly noisyThreshold: number | null;
   readonly granularityLog2: number;
   readonly tables: readonly DpTableAccounting[];
+  /** The truncation report (truncation.ts): noisy counts of rows dropped and values clamped; null when not asked. */
+  readonly truncation: TruncationAccounting | null;
   /** Open columns: their private partition selection (partition.ts); absent when the policy has none. */
   readonly partitionSelection?: readonly PartitionAccounting[];
 }
@@ -162,6 +169,7 @@ export function protectDp(
   rng: RandomSource,
   options: {
     readonly highs?: HighsRuntime;
+    readonly truncation?: ExactTruncation | undefined;
     /** Selection queries of open columns (engine/policy/open-domain.ts `selectionTables`), aggregated with the tables. */
     readonly selection?: readonly ExactTable[];
   } = {},
@@ -175,13 +183,22 @@ export function protectDp(
     throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', {
       path: '/dataset/unit/maxRowsPerUnit',
     });
+  // The budget check includes the truncation report and the partition selection: together they spend at most the total.
+  const report = truncationReportOf(plan);
   const selection = options.selection ?? [];
-  const shareSum = [...tables, ...selection].reduce((s, t) => s + t.plan.budgetShare, 0);
+  const shareSum = [...tables, ...selection].reduce((s, t) => s + t.plan.budgetShare, 0) + (report?.share ?? 0);
   if (shareSum > 1 + 1e-9) {
-    throw new StatguardError('POLICY_INVALID', `budget shares of the tables add up to ${shareSum}, more than 1`, {
-      path: '/tables',
-    });
+    throw new StatguardError(
+      'POLICY_INVALID',
+      `budget shares of the tables${report ? ' and the truncation report' : ''} add up to ${shareSum}, more than 1`,
+      { path: report ? '/protection/truncationReport' : '/tables' },
+    );
   }
+  if (report && !options.truncation)
+    throw new StatguardError(
+      'USAGE',
+      'the policy asks for a truncation report but the source gave no truncation counts',
+    );
   const laplace = plan.mechanism === 'discrete-laplace';
   const totalBudget = laplace ? plan.epsilon! : plan.rho!;
   const k = plan.granularityLog2;
@@ -203,6 +220,18 @@ export function protectDp(
     out.push(r.table);
     accounts.push(r.account);
   }
+  // After every table's noise: a release without a report draws the same sequence as before.
+  const truncation = report
+    ? protectTruncation(
+        plan,
+        unit,
+        tables.map((t) => t.plan),
+        report,
+        options.truncation!,
+        totalBudget,
+        rng,
+      )
+    : null;
 
   // Partition selection adds its delta (partition.ts): (eps, delta_sel) for Laplace, (eps(rho, delta), delta + delta_sel).
   const selDelta = plan.partitionSelection !== undefined && selection.length > 0 ? plan.partitionSelection.delta : 0;
@@ -220,6 +249,7 @@ export function protectDp(
     noisyThreshold: plan.noisyThreshold,
     granularityLog2: k,
     tables: Object.freeze(accounts),
+    truncation,
     ...(picked.accounting.length > 0 ? { partitionSelection: picked.accounting } : {}),
   });
   return { tables: out, accounting };

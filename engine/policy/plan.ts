@@ -26,6 +26,7 @@ import type {
   ReleaseMeta,
   SourcePlan,
   TablePlan,
+  TruncationReportPlan,
   WeightPlan,
 } from '../types.ts';
 import { buildDimension, resolveHierarchy } from './dimension.ts';
@@ -119,6 +120,10 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
   // The partition selection (open domains) takes its weight from the same budget as the tables.
   const selWeight = sel ? (sel.weight ?? 1) : 0;
   const weightSum = weights.reduce((a, b) => a + b, 0) + selWeight;
+  // A truncation report takes its share of the total first; the tables and the selection share the rest by weight.
+  const report =
+    doc.protection.regime === 'dp' ? truncationReportPlan(doc.protection, ds.unit.maxRowsPerUnit ?? 1) : null;
+  const tableShare = 1 - (report?.share ?? 0);
   const tables: TablePlan[] = doc.tables.map((t, i) => ({
     id: t.id,
     title: t.title,
@@ -126,7 +131,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     dimensions: t.dimensions.map((d, j) => planDimension(doc, t, i, j, domains)),
     measure: planMeasure(t, i, colDocs, ds.weight),
     // Shares sum to 1 (up to float rounding of the division): the per-table costs compose to the total budget.
-    budgetShare: isDp ? weights[i]! / weightSum : 0,
+    budgetShare: isDp ? (weights[i]! / weightSum) * tableShare : 0,
     neverSuppress: (t.neverSuppress ?? []).map((x) => [...x]),
     alwaysSuppress: (t.alwaysSuppress ?? []).map((x) => [...x]),
   }));
@@ -170,7 +175,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
             },
             zeroCells: p.zeroCells ?? 'publish',
           }
-        : planDp(p, selWeight / weightSum);
+        : planDp(p, (selWeight / weightSum) * tableShare, report);
 
   const release: ReleaseMeta = {
     title: doc.release.title,
@@ -196,8 +201,41 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
   return plan;
 }
 
-/** The dp protection; `selectionShare` is the budget share of the partition selection (used when the policy has one). */
-function planDp(p: DpProtectionDoc, selectionShare: number): DpPlan {
+/**
+ * The truncation report of a dp policy (engine/dp/truncation.ts), or null: its share of the total budget (given as a
+ * share, or as an amount of the mechanism's budget parameter divided by the total) and the per-unit cap of the
+ * dropped-row count (default maxRowsPerUnit). A report that would leave the tables no budget is refused.
+ */
+function truncationReportPlan(p: DpProtectionDoc, maxRowsPerUnit: number): TruncationReportPlan | null {
+  const r = p.truncationReport;
+  if (r === undefined) return null;
+  const where = '/protection/truncationReport';
+  let share: number;
+  if (r.share !== undefined) share = r.share;
+  else {
+    const param = p.mechanism === 'discrete-laplace' ? 'epsilon' : 'rho';
+    const amount = r.budget?.[param];
+    const total = p.budget[param];
+    if (amount === undefined || total === undefined)
+      throw invalid(
+        `${where}/budget`,
+        `the report's budget must be given as ${param}, the parameter of ${p.mechanism}`,
+      );
+    share = amount / total;
+  }
+  if (!(share > 0 && share < 1))
+    throw invalid(
+      r.share !== undefined ? `${where}/share` : `${where}/budget`,
+      `the truncation report does not fit in the release's budget: it would take ${share} of the total, leaving the tables nothing (it must be less than the total)`,
+    );
+  return { share, maxDroppedPerUnit: r.maxDroppedPerUnit ?? maxRowsPerUnit };
+}
+
+/**
+ * The dp protection; `selectionShare` is the budget share of the partition selection (used when the policy has one),
+ * `report` the truncation report's plan (or null).
+ */
+function planDp(p: DpProtectionDoc, selectionShare: number, report: TruncationReportPlan | null): DpPlan {
   const sel = p.partitionSelection;
   return {
     regime: 'dp',
@@ -208,6 +246,7 @@ function planDp(p: DpProtectionDoc, selectionShare: number): DpPlan {
     noisyThreshold: p.noisyThreshold ?? null,
     granularityLog2: p.granularityLog2 ?? 0,
     consistency: p.consistency ?? DEFAULT_CONSISTENCY,
+    ...(report ? { truncationReport: report } : {}),
     ...(sel ? { partitionSelection: { share: selectionShare, delta: sel.delta, threshold: sel.threshold } } : {}),
   };
 }

@@ -138,6 +138,11 @@ export interface DpProtectionDoc {
   noisyThreshold?: number;
   granularityLog2?: number;
   consistency?: 'none' | 'hierarchical';
+  truncationReport?: {
+    share?: number;
+    budget?: { epsilon?: number; rho?: number };
+    maxDroppedPerUnit?: number;
+  };
   partitionSelection?: { delta: number; threshold: 'minimum' | number; weight?: number };
 }
 

@@ -18,7 +18,7 @@ import { StatguardError } from '../errors.ts';
 import { regimeOf, startRun } from '../regime.ts';
 import { selectionTables } from '../policy/open-domain.ts';
 import { restrictTable } from '../dp/partition.ts';
-import type { AggregateStats, Source } from '../source/index.ts';
+import type { AggregateStats, ExactTruncation, Source } from '../source/index.ts';
 import type { ExactTable, Plan, ProtectedTable, ProtectionPlan, RandomSource } from '../types.ts';
 import type { RegimeName } from '../release/manifest.ts';
 import {
@@ -82,6 +82,8 @@ export interface ExactData {
   readonly selection?: readonly ExactTable[];
   readonly stats: AggregateStats;
   readonly rng: RandomSource;
+  /** Exact inputs of a dp truncation report (noised by the protection like any release; never shown). */
+  readonly truncation?: ExactTruncation | undefined;
 }
 
 export async function aggregateExact(
@@ -94,7 +96,13 @@ export async function aggregateExact(
   const aggPlan = selection.length > 0 ? { ...plan, tables: [...plan.tables, ...selection] } : plan;
   const agg = await source.aggregate(aggPlan, keys);
   const n = plan.tables.length;
-  return { tables: agg.tables.slice(0, n), selection: agg.tables.slice(n), stats: agg.stats, rng };
+  return {
+    tables: agg.tables.slice(0, n),
+    selection: agg.tables.slice(n),
+    stats: agg.stats,
+    rng,
+    truncation: agg.truncation,
+  };
 }
 
 export async function previewPolicy(plan: Plan, opts: PreviewOptions = {}): Promise<Preview> {
@@ -116,6 +124,7 @@ export async function previewFromExact(plan: Plan, data: ExactData, opts: Previe
   const res = await regimeOf(plan).protect(data.tables, plan, {
     rng: data.rng,
     published: [],
+    truncation: data.truncation,
     ...(data.selection ? { selection: data.selection } : {}),
   });
   const prot: readonly ProtectedTable[] = res.tables;

@@ -23,7 +23,14 @@ import { CsvRecords } from './csv-records.ts';
 import { streamCsv } from './csv-stream.ts';
 import { openDomainsCsv } from './open-scan.ts';
 import { UnitAttributes } from './csv-units.ts';
-import type { AggregateContext, AggregateResult, AggregateStats, Source } from './source.ts';
+import {
+  exactTruncation,
+  truncationCap,
+  type AggregateContext,
+  type AggregateResult,
+  type AggregateStats,
+  type Source,
+} from './source.ts';
 
 export { MAX_LINE_BYTES } from './csv-stream.ts';
 
@@ -67,6 +74,7 @@ async function aggregateCsv(declared: Plan, ctx: AggregateContext): Promise<Aggr
   const agg = new Aggregator(layout);
   const attrs = new UnitAttributes(plan, ctx, agg, file);
   let bytes = 0;
+  const cap = truncationCap(plan);
   const bounder = new ContributionBounder(
     layout,
     {
@@ -76,6 +84,7 @@ async function aggregateCsv(declared: Plan, ctx: AggregateContext): Promise<Aggr
       maxBufferedUnits: ctx.maxBufferedUnits,
       progress: () => (totalBytes > 0 ? bytes / totalBytes : 0.5),
       ...(attrs.active ? { onUnit: (id: string) => attrs.onUnit(id) } : {}),
+      ...(cap !== null ? { dropCap: cap } : {}),
     },
     agg,
   );
@@ -117,7 +126,8 @@ async function aggregateCsv(declared: Plan, ctx: AggregateContext): Promise<Aggr
       valuesClamped: b.valuesClamped,
       input: { kind: 'csv', file, bytes, sha256: hash.digest('hex') },
     };
-    return { tables, stats };
+    const truncation = exactTruncation(layout, b.droppedCapped, b.clampedBySpec);
+    return { tables, stats, ...(cap !== null ? { truncation } : {}) };
   } finally {
     bounder.dispose();
   }
