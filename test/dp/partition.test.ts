@@ -276,3 +276,15 @@ t.test('a hand-made dp plan with a broken selection is refused, naming the setti
       where: { path: where },
     });
 });
+
+t.test('candidate codes: sorted and unique, without empty, missing or total codes; too many refused', async (t) => {
+  const { candidateCodes, MAX_OPEN_CATEGORIES } = await import('../../engine/policy/open-domain.ts');
+  const col = { name: 'occ', type: 'categorical' as const, missingValues: ['N/A'], required: true, open: true };
+  t.same(candidateCodes(col, ['b', 'a', '', 'N/A', '_T', 'b', 'Ä', 'B']), ['B', 'a', 'b', 'Ä']);
+  const many = Array.from({ length: MAX_OPEN_CATEGORIES + 1 }, (_, i) => `c${i}`);
+  t.throws(() => candidateCodes(col, many, '/dataset/columns/2'), {
+    code: 'USAGE',
+    message: /open column occ holds more than 100000 distinct codes/,
+    where: { path: '/dataset/columns/2' },
+  });
+});
