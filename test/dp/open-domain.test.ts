@@ -306,3 +306,16 @@ t.test('sum, mean and quantile tables over an open dimension are restricted like
   const median = run.content.tables[2]!;
   t.equal(median.cells.length, (FREQUENT.length + 1) * 3);
 });
+
+t.test(
+  'a sweep over epsilon of an open-domain policy: one aggregation, the selection redone at each value',
+  async (t) => {
+    const { aggregateExact, parseSweep, sweepPolicy, sweepText } = await import('../../engine/preview/index.ts');
+    const plan = await planOf(policy());
+    const data = await aggregateExact(plan, { seed: 'sweep open' });
+    const s = await sweepPolicy(plan, parseSweep('epsilon=0.5,1,3'), data);
+    t.equal(s.points.length, 3);
+    const text = sweepText(s) + JSON.stringify(s);
+    for (const r of RARE) t.notOk(text.includes(r), `${r} appears nowhere in the sweep`);
+  },
+);
