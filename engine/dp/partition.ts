@@ -110,23 +110,45 @@ function belowMinimum(threshold: number, minimum: number, delta: number, column:
   return new StatguardError('POLICY_INVALID', message, { path }, [{ path, message }]);
 }
 
+/** Per open column of a plan, from the plan alone: its delta, its minimum threshold, the threshold used, the noise sd. */
+export interface PlannedSelection {
+  readonly column: string;
+  readonly delta: number;
+  readonly minimumThreshold: number;
+  readonly threshold: number;
+  readonly noiseSd: number;
+}
+
+export function plannedSelections(plan: Plan): PlannedSelection[] {
+  const p = plan.protection;
+  if (p.regime !== 'dp' || p.partitionSelection === undefined) return [];
+  const ps = p.partitionSelection;
+  const sel = selectionTables(plan);
+  const m = plan.dataset.unit.maxRowsPerUnit;
+  const total = p.mechanism === 'discrete-laplace' ? p.epsilon! : p.rho!;
+  return sel.map((t) => {
+    const delta = ps.delta / sel.length;
+    const noise = makeNoise(p, total * t.budgetShare, m, BigInt(m));
+    const min = minimumThreshold(p, noise, m, delta);
+    return {
+      column: t.dimensions[0]!.name,
+      delta,
+      minimumThreshold: min,
+      threshold: ps.threshold === 'minimum' ? min : ps.threshold,
+      noiseSd: noise.sd,
+    };
+  });
+}
+
 /**
  * A plan's integer selection threshold checked against the minimum of each open column, from the plan alone (the
  * budget share, delta and m are public): run at planning, so a policy whose threshold is too low is refused before
  * anything is read or drawn.
  */
 export function checkSelectionThreshold(plan: Plan): void {
-  const p = plan.protection;
-  if (p.regime !== 'dp' || p.partitionSelection === undefined || p.partitionSelection.threshold === 'minimum') return;
-  const sel = selectionTables(plan);
   const m = plan.dataset.unit.maxRowsPerUnit;
-  const total = p.mechanism === 'discrete-laplace' ? p.epsilon! : p.rho!;
-  for (const t of sel) {
-    const delta = p.partitionSelection.delta / sel.length;
-    const min = minimumThreshold(p, makeNoise(p, total * t.budgetShare, m, BigInt(m)), m, delta);
-    if (p.partitionSelection.threshold < min)
-      throw belowMinimum(p.partitionSelection.threshold, min, delta, t.dimensions[0]!.name, m);
-  }
+  for (const s of plannedSelections(plan))
+    if (s.threshold < s.minimumThreshold) throw belowMinimum(s.threshold, s.minimumThreshold, s.delta, s.column, m);
 }
 
 /** The released categories of each open column, and the selection's accounting. */

@@ -202,7 +202,13 @@ t.test('preview and lint of an open-domain policy never show a candidate that is
   const text = JSON.stringify(p) + previewText(p) + previewHtml(p);
   for (const r of RARE) t.notOk(text.includes(r), `${r} appears nowhere in the preview`);
   t.equal(p.tables[0]!.cells, FREQUENT.length + 1, 'the preview shows the published categories and the total');
-  t.same(lintPlan(plan, {}), [], 'lint: plan-level checks only, nothing about the data');
+  const findings = lintPlan(plan, {});
+  t.same(
+    findings.map((f) => [f.code, f.path]),
+    [['OPEN_DOMAIN', '/dataset/columns/2/domain']],
+    'lint: plan-level checks only, nothing about the data',
+  );
+  t.match(findings[0]!.message, /published only when its noisy unit count reaches \d+/);
 });
 
 t.test('no category passes: the tables keep only the total over the open dimension', async (t) => {
