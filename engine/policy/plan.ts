@@ -30,6 +30,7 @@ import type {
   WeightPlan,
 } from '../types.ts';
 import { buildDimension, resolveHierarchy } from './dimension.ts';
+import { checkSelectionThreshold } from '../dp/partition.ts';
 import type { ColumnDoc, DpProtectionDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
 import { ptr, scaleExact } from './json-read.ts';
 
@@ -185,7 +186,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     contact: doc.release.contact ?? null,
   };
 
-  return deepFreeze({
+  const plan = deepFreeze({
     policyId: doc.id,
     policyVersion: doc.version,
     policySha256: ctx.policySha256,
@@ -195,6 +196,9 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     tables,
     protection,
   } satisfies Plan);
+  // Open domains: an integer selection threshold below what delta allows is refused before any data is read.
+  checkSelectionThreshold(plan);
+  return plan;
 }
 
 /**
