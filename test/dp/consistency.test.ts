@@ -12,6 +12,7 @@ import { buildDimension } from '../../engine/policy/dimension.ts';
 import { seededRandom } from '../../engine/random.ts';
 import { parseRelease } from '../../engine/release/index.ts';
 import { highsRuntime } from '../../engine/sdc/highs.ts';
+import { dpPlan } from './dp-plan.ts';
 import type { DimensionPlan, DpPlan, ExactCell, ExactTable, MeasurePlan, TablePlan } from '../../engine/types.ts';
 import { tempDir } from '../tmp-dir.ts';
 
@@ -27,17 +28,7 @@ const region = buildDimension({
 const sex = buildDimension({ name: 'sex', categories: cats(['M', 'F']) });
 const age = buildDimension({ name: 'age', categories: cats(['Y', 'O']), total: false });
 
-const plan = (extra: Partial<DpPlan> = {}): DpPlan => ({
-  regime: 'dp',
-  mechanism: 'discrete-laplace',
-  epsilon: 1,
-  rho: null,
-  delta: 1e-10,
-  noisyThreshold: null,
-  granularityLog2: 0,
-  consistency: 'hierarchical',
-  ...extra,
-});
+const plan = (extra: Partial<DpPlan> = {}): DpPlan => dpPlan({ consistency: 'hierarchical', ...extra });
 const UNIT = { column: null, kind: 'person' as const, maxRowsPerUnit: 1 };
 
 function tablePlan(dims: DimensionPlan[], measure: MeasurePlan = { kind: 'count' }): TablePlan {

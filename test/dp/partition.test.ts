@@ -22,6 +22,7 @@ import { gaussianSelectionThreshold, laplaceSelectionThreshold, selectPartitions
 import { makeNoise } from '../../engine/dp/noise.ts';
 import { zcdpToApproxDp } from '../../engine/dp/accounting.ts';
 import { buildDimension } from '../../engine/policy/dimension.ts';
+import { dpPlan } from './dp-plan.ts';
 import type { DpPlan, ExactTable } from '../../engine/types.ts';
 
 /** P(Z >= k) summed from a pmf (k >= 0), to far below any delta used here. */
@@ -256,16 +257,7 @@ t.test(
 
 t.test('a hand-made dp plan with a broken selection is refused, naming the setting', async (t) => {
   const { checkDpPlan } = await import('../../engine/dp/protect.ts');
-  const base: DpPlan = {
-    regime: 'dp',
-    mechanism: 'discrete-laplace',
-    epsilon: 1,
-    rho: null,
-    delta: 1e-10,
-    noisyThreshold: null,
-    granularityLog2: 0,
-    partitionSelection: { share: 0.5, delta: 1e-6, threshold: 'minimum' },
-  };
+  const base: DpPlan = dpPlan({ partitionSelection: { share: 0.5, delta: 1e-6, threshold: 'minimum' } });
   t.doesNotThrow(() => checkDpPlan(base));
   for (const [ps, where] of [
     [{ share: 0.5, delta: 0, threshold: 'minimum' }, '/protection/partitionSelection/delta'],
@@ -296,17 +288,10 @@ t.test('whole dp step (protectDp): selection and a table restricted to it stay u
   const NW = 50_000;
   const m = 2;
   const deltaSel = 1e-5;
-  const plan: DpPlan = {
-    regime: 'dp',
-    mechanism: 'discrete-laplace',
-    epsilon: 1,
-    rho: null,
-    delta: 1e-10,
-    noisyThreshold: null,
-    granularityLog2: 0,
+  const plan: DpPlan = dpPlan({
     consistency: 'none',
     partitionSelection: { share: 0.5, delta: deltaSel, threshold: 'minimum' },
-  };
+  });
   const tau = laplaceSelectionThreshold(makeNoise(plan, 0.5, m, BigInt(m)).scale, m, deltaSel);
   // u: one row in A (at the threshold) and one in C (alone). Table: units by occupation, with the total.
   const table = (units: Readonly<Record<string, number>>, total: number): ExactTable => {

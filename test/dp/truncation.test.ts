@@ -15,6 +15,7 @@ import { planCost } from '../../engine/regime.ts';
 import { renderRelease } from '../../engine/release/write.ts';
 import { seededRandom } from '../../engine/random.ts';
 import { csvSource, type ExactTruncation } from '../../engine/source/index.ts';
+import { dpPlan } from './dp-plan.ts';
 import type { DpPlan, ExactTable, Plan, TablePlan, UnitPlan } from '../../engine/types.ts';
 import { main } from '../../cli/main.ts';
 import { tempDir } from '../tmp-dir.ts';
@@ -37,16 +38,7 @@ const exactTable = (share: number): ExactTable => ({
   cells: [40, 60, 100].map((n) => ({ units: n, rows: n, sum: n, top: [] })),
 });
 const REPORT = { share: 0.2, maxDroppedPerUnit: 3 };
-const laplace: DpPlan = {
-  regime: 'dp',
-  mechanism: 'discrete-laplace',
-  epsilon: 1,
-  rho: null,
-  delta: 1e-10,
-  noisyThreshold: null,
-  granularityLog2: 0,
-  truncationReport: REPORT,
-};
+const laplace: DpPlan = dpPlan({ truncationReport: REPORT });
 const gaussian: DpPlan = { ...laplace, mechanism: 'discrete-gaussian', epsilon: null, rho: 0.5 };
 // Far from 0 relative to the noise, so the clamp at 0 never acts and the mean is the truth's.
 const EXACT: ExactTruncation = {
