@@ -32,6 +32,17 @@ export interface ApiConfig {
    * public URL(s) here; the first one is also the base of the absolute links of the DCAT catalogue.
    */
   readonly servers: readonly { readonly url: string; readonly description?: string }[];
+  /** The DCAT-AP catalogue's own description (GET /v1/catalog): who publishes, under which title. */
+  readonly catalog: CatalogConfig;
+}
+
+export interface CatalogConfig {
+  readonly title: string;
+  readonly description: string;
+  /** The publishing organisation (dct:publisher, foaf:name). */
+  readonly publisher: string;
+  /** Its home page (foaf:homepage of the publisher), if any. */
+  readonly homepage?: string;
 }
 
 export interface PreviewLimits {
@@ -57,4 +68,9 @@ export const DEFAULT_CONFIG: ApiConfig = {
   dataRoots: [new URL('../fixtures', import.meta.url).pathname],
   policiesDir: new URL('../policies', import.meta.url).pathname,
   servers: [{ url: '/', description: 'This server' }],
+  catalog: {
+    title: 'statguard releases',
+    description: 'Statistical tables published with disclosure control or differential privacy by statguard.',
+    publisher: 'statguard',
+  },
 };

@@ -1,0 +1,298 @@
+/**
+ * Metadata routes against the fixture releases (seedReleases): codelists, table metadata, SDMX structure and the
+ * DCAT-AP catalogue; the same access rules as the data (a restricted release is 404 for whoever may not read it, a
+ * bad key 401), an audit row per request, and nothing of a suppressed cell anywhere.
+ */
+import t from 'tap';
+import { build } from '../../api/app.ts';
+import type { Actor } from '../../api/store/audit.ts';
+import { createKey } from '../../api/store/keys.ts';
+import { createContract } from '../../api/store/releases.ts';
+import { SECRET, seedReleases } from './fixtures.ts';
+import { openPgliteStore } from './pglite-template.ts';
+
+const system: Actor = { caller: 'cli:test', role: 'officer' };
+
+const store = await openPgliteStore();
+t.teardown(() => store.close());
+const db = store.db;
+const { pub, restricted, draft, gone } = await seedReleases(db, system, 'a coding error');
+const researcher = await createKey(db, 'researcher', 'Rex', system);
+const other = (await createKey(db, 'researcher', 'Nora', system)).key;
+const officer = (await createKey(db, 'officer', 'Olga', system)).key;
+await createContract(
+  db,
+  {
+    keyId: researcher.id,
+    releaseId: restricted,
+    tables: null,
+    expiresAt: new Date(Date.now() + 86400e3).toISOString(),
+  },
+  system,
+);
+const app = await build({ store, logger: false, config: { rateLimit: null } });
+t.teardown(() => app.close());
+const get = (url: string, key?: string) => app.inject({ url, headers: key ? { authorization: `Bearer ${key}` } : {} });
+const json = (r: { body: string }) => JSON.parse(r.body);
+
+type Value = { code: string; label: string; parent: string | null; order: number; level: number; leaf: boolean };
+
+t.test('codelists of a release and of a table (PxWeb style)', async (t) => {
+  const r = await get(`/v1/releases/${pub}/codelists`);
+  t.equal(r.statusCode, 200);
+  const b = json(r);
+  t.equal(b.release, pub);
+  t.equal(b.language, 'en');
+  t.same(b.languages, ['en']);
+  t.same(
+    b.codelists.map((c: { id: string }) => c.id),
+    ['region', 'sex'],
+  );
+  const region = b.codelists[0];
+  t.equal(region.label, 'Region');
+  t.same(region.tables, ['pop']);
+  t.same(
+    region.values.map((v: Value) => [v.code, v.label, v.parent, v.order, v.level, v.leaf]),
+    [
+      ['N1', 'North, one', 'N', 0, 2, true],
+      ['N2', 'North two', 'N', 1, 2, true],
+      ['S1', 'South', '_T', 2, 1, true],
+      ['N', 'North', '_T', 3, 1, false],
+      ['_T', 'Total', null, 4, 0, false],
+    ],
+  );
+  const tr = json(await get(`/v1/releases/${pub}/tables/pop/codelists`));
+  t.same(tr.codelists, b.codelists, 'one table: the same lists');
+  // Codes are exactly those of the data (order included).
+  const data = json(await get(`/v1/releases/${pub}/tables/pop`));
+  t.same(
+    data.dimensions.map((d: { codes: string[] }) => d.codes),
+    b.codelists.map((c: { values: Value[] }) => c.values.map((v) => v.code)),
+  );
+  const ds = json(await get('/v1/datasets/census/codelists'));
+  t.equal(ds.dataset, 'census');
+  t.equal(ds.release, pub, 'the newest visible release of the dataset');
+  t.equal((await get('/v1/datasets/nothing-here/codelists')).statusCode, 404);
+});
+
+t.test('table metadata', async (t) => {
+  const r = await get(`/v1/releases/${pub}/tables/pop/metadata`);
+  t.equal(r.statusCode, 200);
+  const m = json(r);
+  t.equal(m.title, 'Population');
+  t.equal(m.description, 'Persons by region and sex');
+  t.equal(m.status, 'published');
+  t.same(m.dimensions, [
+    { name: 'region', label: 'Region', codes: 5, leaves: 3, levels: 3, total: '_T' },
+    { name: 'sex', label: 'Sex', codes: 3, leaves: 2, levels: 2, total: '_T' },
+  ]);
+  t.equal(m.measures[0].id, 'OBS_VALUE');
+  t.equal(m.measures[0].kind, 'count');
+  t.equal(m.measures[0].unit, 'persons');
+  t.equal(m.methods.regime, 'dp');
+  t.equal(m.methods.guarantee, 'zCDP');
+  t.same(m.methods.methods, ['test']);
+  t.ok(m.dates.published, 'publication date');
+  t.equal(m.dates.expires, null);
+  t.equal(m.cells, 15);
+  t.equal(m.suppressed, 2);
+  t.ok(
+    m.notes.some((n: string) => /2 of 15 cells are suppressed/.test(n)),
+    'suppression note',
+  );
+  t.equal(m.links.structure, `/v1/releases/${pub}/tables/pop/structure`);
+  t.notMatch(r.body, new RegExp(String(SECRET)));
+  const w = json(await get(`/v1/releases/${gone}/tables/pop/metadata`));
+  t.equal(w.status, 'withdrawn', 'a withdrawn release keeps its metadata');
+  t.equal(w.dates.withdrawReason, 'a coding error');
+  t.equal((await get(`/v1/releases/${pub}/tables/nope/metadata`)).statusCode, 404);
+  t.equal(json(await get(`/v1/releases/${pub}/tables/nope/metadata`)).code, 'TABLE_NOT_FOUND');
+});
+
+t.test('SDMX structure: the dataflow, dimensions and codes of the SDMX-CSV data', async (t) => {
+  const r = await get(`/v1/releases/${pub}/tables/pop/structure`);
+  t.equal(r.statusCode, 200);
+  t.match(r.headers['content-type'], /^application\/vnd\.sdmx\.structure\+json; version=2\.0\.0/);
+  const s = json(r);
+  t.equal(s.meta.sender.id, 'STATGUARD');
+  t.same(s.meta.contentLanguages, ['en']);
+  const csv = (await get(`/v1/releases/${pub}/tables/pop?format=sdmx-csv`)).body.trim().split('\n');
+  const header = csv[0]!.split(',');
+  const rows = csv.slice(1).map((l) => l.split(','));
+  const flow = s.data.dataflows[0];
+  t.equal(`${flow.agencyID}:${flow.id}(${flow.version})`, rows[0]![1], 'STRUCTURE_ID names this dataflow');
+  const dsd = s.data.dataStructures[0];
+  t.equal(flow.structure, `urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure=STATGUARD:${dsd.id}(1.0)`);
+  const comps = dsd.dataStructureComponents;
+  const dims = comps.dimensionList.dimensions as {
+    id: string;
+    position: number;
+    localRepresentation: { enumeration: string };
+  }[];
+  t.same(
+    dims.map((d) => d.id),
+    header.slice(3, 5),
+    'dimensions are the SDMX-CSV dimension columns',
+  );
+  t.same(
+    comps.measureList.measures.map((m: { id: string }) => m.id),
+    ['OBS_VALUE'],
+  );
+  t.same(
+    comps.attributeList.attributes.map((a: { id: string }) => a.id),
+    ['OBS_STATUS', 'CONF_STATUS', 'NOISE_SD', 'HALF_WIDTH_95'],
+    'status attributes and, for a noisy table, the accuracy attributes',
+  );
+  const lists = new Map(
+    (s.data.codelists as { id: string; codes: { id: string; name: string; parent?: string }[] }[]).map((c) => [
+      c.id,
+      c,
+    ]),
+  );
+  dims.forEach((d, k) => {
+    const clId = /Codelist=STATGUARD:(\w+)\(1\.0\)$/.exec(d.localRepresentation.enumeration)![1]!;
+    const codes = new Set(lists.get(clId)!.codes.map((c) => c.id));
+    const used = new Set(rows.map((row) => row[3 + k]!));
+    t.same(
+      [...used].filter((c) => !codes.has(c)),
+      [],
+      `every ${d.id} code of the data is in ${clId}`,
+    );
+    t.equal(codes.size, used.size, `${clId} has exactly the data's codes`);
+  });
+  t.same(
+    lists.get('CL_POP_REGION')!.codes.find((c) => c.id === 'N1'),
+    { id: 'N1', name: 'North, one', names: { en: 'North, one' }, parent: 'N' },
+  );
+  const status = (id: string) => new Set(lists.get(id)!.codes.map((c) => c.id));
+  for (const row of rows) {
+    t.ok(status('CL_OBS_STATUS').has(row[header.indexOf('OBS_STATUS')]!));
+    t.ok(status('CL_CONF_STATUS').has(row[header.indexOf('CONF_STATUS')]!));
+  }
+  const sdc = json(await get(`/v1/releases/${restricted}/tables/pop/structure`, officer));
+  t.same(
+    sdc.data.dataStructures[0].dataStructureComponents.attributeList.attributes.map((a: { id: string }) => a.id),
+    ['OBS_STATUS', 'CONF_STATUS'],
+    'sdc: no accuracy attributes',
+  );
+});
+
+t.test('access: the same rules as the data', async (t) => {
+  const routes = (id: string) => [
+    `/v1/releases/${id}/codelists`,
+    `/v1/releases/${id}/tables/pop/codelists`,
+    `/v1/releases/${id}/tables/pop/metadata`,
+    `/v1/releases/${id}/tables/pop/structure`,
+  ];
+  for (const url of [...routes(restricted), ...routes(draft)]) {
+    for (const [who, key] of [
+      ['anonymous', undefined],
+      ['researcher without contract', other],
+    ] as const) {
+      const r = await get(url, key);
+      t.equal(r.statusCode, 404, `${who}: ${url} does not exist`);
+      t.equal(json(r).code, 'RELEASE_NOT_FOUND');
+      t.notMatch(r.body, /North|Population/, 'nothing of it shown');
+    }
+  }
+  for (const url of routes(restricted)) t.equal((await get(url, researcher.key)).statusCode, 200, `contract: ${url}`);
+  for (const url of routes(draft)) t.equal((await get(url, officer)).statusCode, 200, `officer: ${url}`);
+  for (const url of routes(draft)) t.equal((await get(url, researcher.key)).statusCode, 404, `researcher: ${url}`);
+  const bad = await get(routes(pub)[0]!, 'sg_nope_nope');
+  t.equal(bad.statusCode, 401);
+  t.equal(bad.headers['www-authenticate'], 'Bearer realm="statguard"');
+  t.equal((await get('/v1/datasets/census-sdc/codelists')).statusCode, 404, 'no public release of census-sdc');
+  t.equal(json(await get('/v1/datasets/census-sdc/codelists', researcher.key)).release, restricted);
+});
+
+t.test('lang: default, and an unknown language refused naming the available ones', async (t) => {
+  t.equal(json(await get(`/v1/releases/${pub}/codelists?lang=en`)).language, 'en');
+  for (const url of [
+    `/v1/releases/${pub}/codelists?lang=fr`,
+    `/v1/releases/${pub}/tables/pop/metadata?lang=fr`,
+    `/v1/releases/${pub}/tables/pop/structure?lang=fr`,
+  ]) {
+    const r = await get(url);
+    t.equal(r.statusCode, 400, url);
+    t.equal(json(r).code, 'UNKNOWN_LANGUAGE');
+    t.same(json(r).languages, ['en']);
+    t.match(json(r).detail, /"fr".*languages are en/);
+  }
+});
+
+t.test('DCAT-AP catalogue (JSON-LD)', async (t) => {
+  const r = await get('/v1/catalog');
+  t.equal(r.statusCode, 200);
+  t.match(r.headers['content-type'], /^application\/ld\+json/);
+  const c = json(r);
+  t.equal(c['@context'].dcat, 'http://www.w3.org/ns/dcat#');
+  t.equal(c['@context'].dct, 'http://purl.org/dc/terms/');
+  t.equal(c['@type'], 'dcat:Catalog');
+  t.match(c['@id'], /^http:\/\/localhost(:\d+)?\/v1\/catalog$/);
+  for (const k of ['dct:title', 'dct:description', 'dct:publisher']) t.ok(c[k], `catalogue ${k}`);
+  const ids = c['dcat:dataset'].map((d: { 'dct:identifier': string }) => d['dct:identifier']);
+  t.same(ids, [pub], 'anonymous: only the public published release (not withdrawn, restricted or draft)');
+  const d = c['dcat:dataset'][0];
+  t.equal(d['@type'], 'dcat:Dataset');
+  for (const k of ['dct:title', 'dct:description', 'dct:issued', 'dct:modified', 'dct:publisher'])
+    t.ok(d[k], `dataset ${k}`);
+  t.equal(d['dct:issued']['@type'], 'xsd:dateTime');
+  t.equal(d['dct:accessRights']['@id'], 'http://publications.europa.eu/resource/authority/access-right/PUBLIC');
+  const dist = d['dcat:distribution'] as {
+    '@type': string;
+    'dcat:accessURL': { '@id': string };
+    'dcat:mediaType': { '@id': string };
+  }[];
+  t.same(
+    dist.map((x) => new URL(x['dcat:accessURL']['@id']).searchParams.get('format')),
+    ['json', 'csv', 'jsonstat', 'sdmx-csv'],
+    'one distribution per format',
+  );
+  t.ok(dist.every((x) => x['@type'] === 'dcat:Distribution'));
+  t.equal(dist[1]!['dcat:mediaType']['@id'], 'http://www.iana.org/assignments/media-types/text/csv');
+  const access = new URL(dist[1]!['dcat:accessURL']['@id']);
+  const data = await get(`${access.pathname}${access.search}`);
+  t.equal(data.statusCode, 200, 'the access URL serves the data');
+  const withContract = json(await get('/v1/catalog', researcher.key))['dcat:dataset'].map(
+    (x: { 'dct:identifier': string }) => x['dct:identifier'],
+  );
+  t.same(withContract.sort(), [pub, restricted].sort(), 'a researcher also sees its contract releases');
+  const paged = json(await get('/v1/catalog?limit=1', officer));
+  t.equal(paged['dcat:dataset'].length, 1);
+  t.match(paged['hydra:view']['hydra:next']['@id'], /offset=1$/);
+});
+
+t.test('DCAT links use the configured public URL', async (t) => {
+  const app2 = await build({
+    store,
+    logger: false,
+    config: { rateLimit: null, servers: [{ url: 'https://stats.example.org/api' }] },
+  });
+  t.teardown(() => app2.close());
+  const c = JSON.parse((await app2.inject({ url: '/v1/catalog' })).body);
+  t.equal(c['@id'], 'https://stats.example.org/api/v1/catalog');
+  t.equal(c['dcat:dataset'][0]['@id'], `https://stats.example.org/api/v1/releases/${pub}`);
+});
+
+t.test('every metadata request leaves an audit row', async (t) => {
+  await app.statguard.audit.flush();
+  const rows = await db
+    .selectFrom('audit_log')
+    .select(['action', 'target', 'outcome', 'caller'])
+    .where('action', 'in', ['codelist.read', 'metadata.read', 'structure.read', 'catalog.read'])
+    .execute();
+  const has = (action: string, target: string | null, outcome = 'ok') =>
+    rows.some((r) => r.action === action && r.target === target && r.outcome === outcome);
+  t.ok(has('codelist.read', pub), 'release codelists');
+  t.ok(has('codelist.read', `${pub}/pop`), 'table codelists');
+  t.ok(has('codelist.read', 'dataset:census'), 'dataset codelists');
+  t.ok(has('metadata.read', `${pub}/pop`), 'table metadata');
+  t.ok(has('structure.read', `${pub}/pop`), 'SDMX structure');
+  t.ok(has('catalog.read', null), 'catalogue');
+  t.ok(has('metadata.read', `${restricted}/pop`, 'ok'), 'contract read');
+  t.ok(
+    rows.some((r) => r.action === 'codelist.read' && r.outcome === 'denied' && r.caller !== 'anonymous'),
+    "an authenticated caller's refusal has a row of its own",
+  );
+  t.notMatch(JSON.stringify(rows), new RegExp(String(SECRET)));
+});
