@@ -28,6 +28,7 @@ import type {
   WeightPlan,
 } from '../types.ts';
 import { buildDimension, resolveHierarchy } from './dimension.ts';
+import { collectTranslations, policyLanguages, totalLabel, translateDimension, withDefaultLabels } from './labels.ts';
 import type { ColumnDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
 import { ptr, scaleExact } from './json-read.ts';
 
@@ -48,8 +49,12 @@ export const DEFAULT_DELTA = 1e-10;
  */
 export const DEFAULT_CONSISTENCY = 'none' as const;
 
-export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
+export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
   const policyPath = resolve(ctx.policyPath);
+  // Labels per language (labels.ts): planned in the default language, translations attached to the dimensions.
+  const languages = written.languages !== undefined ? policyLanguages(written) : null;
+  const translations = languages ? collectTranslations(written, languages) : null;
+  const doc = withDefaultLabels(written);
   const ds = doc.dataset;
   const derivedDocs = ds.derived ?? [];
   const colDocs = new Map(ds.columns.map((c) => [c.name, c] as const));
@@ -117,7 +122,10 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     id: t.id,
     title: t.title,
     description: t.description ?? '',
-    dimensions: t.dimensions.map((d, j) => planDimension(doc, t, i, j, domains)),
+    dimensions: t.dimensions.map((d, j) => {
+      const dim = planDimension(doc, t, i, j, domains, languages?.[0]);
+      return languages ? translateDimension(dim, translations!.get(dim.name), languages) : dim;
+    }),
     measure: planMeasure(t, i, colDocs, ds.weight),
     // Shares sum to 1 (up to float rounding of the division): the per-table costs compose to the total budget.
     budgetShare: isDp ? weights[i]! / weightSum : 0,
@@ -183,6 +191,9 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     demo: doc.release.demo ?? false,
     expires: doc.release.expires ?? null,
     contact: doc.release.contact ?? null,
+    // Only when declared, so manifests of policies without them keep their exact bytes.
+    ...(languages ? { languages } : {}),
+    ...(doc.release.themes !== undefined ? { themes: [...doc.release.themes] } : {}),
   };
 
   return deepFreeze({
@@ -232,6 +243,7 @@ function planDimension(
   i: number,
   j: number,
   domains: ReadonlyMap<string, { label: string; categories: readonly Category[] }>,
+  language?: string,
 ): DimensionPlan {
   const d = t.dimensions[j]!;
   const name = typeof d === 'string' ? d : d.column;
@@ -249,6 +261,8 @@ function planDimension(
       categories: dom.categories,
       ...(hierarchy ? { hierarchy } : {}),
       total: typeof d === 'string' ? true : (d.total ?? true),
+      // A multilingual policy names its total in its default language (the release files' language).
+      ...(language !== undefined ? { totalLabel: totalLabel(language) } : {}),
     });
   } catch (err) {
     throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}": ${(err as Error).message}`);
