@@ -9,6 +9,10 @@ import { USAGE } from './usage.ts';
 export const EXIT_CODES =
   'Exit codes: 0 success; 1 the run failed (bad input, invalid policy, refused by the store); 2 usage error.';
 
+/** The option every command takes (also in the full usage). */
+export const JSON_OPTION =
+  '--json: results as JSON Lines on stdout (notes on stderr); a failure as one JSON line {"error": {...}} on stderr.';
+
 /** A usage block: the lines that start with `prefix` and the continuation lines indented deeper after them. */
 function block(text: string, starts: (line: string) => boolean): string[] {
   const out: string[] = [];
@@ -41,6 +45,7 @@ export function commandUsage(cmd: string): string | null {
     ...(about.length > 0 ? ['', ...about.map((l) => l.replace(/^ {2}/, ''))] : []),
     ...(options.length > 0 ? ['', 'Options:', ...options] : []),
     '',
+    JSON_OPTION,
     EXIT_CODES,
     '',
   ].join('\n');

@@ -28,6 +28,8 @@ export async function cmdLint(args: readonly string[], io: Io): Promise<number> 
     if (positionals.length !== 1) throw new UsageError('lint takes exactly one policy file');
     if (values.format !== undefined && values.format !== 'text' && values.format !== 'json')
       throw new UsageError('--format must be text or json');
+    if (io.json && values.format === 'text') throw new UsageError('--json and --format text disagree');
+    if (io.json) values.format = 'json';
   } catch (e) {
     if (e instanceof UsageError) return usageFailure(io, 'lint', e);
     throw e;
@@ -59,7 +61,7 @@ export async function cmdLint(args: readonly string[], io: Io): Promise<number> 
       await store?.close();
     }
   }
-  if (values.format === 'json') io.out(`${JSON.stringify({ policy: file, findings }, null, 2)}\n`);
+  if (values.format === 'json') io.out(`${JSON.stringify({ policy: file, findings }, null, io.json ? 0 : 2)}\n`);
   else io.out(`${file}: ${lintText(findings)}`);
   return findings.some((f) => f.severity === 'error') ? 1 : 0;
 }

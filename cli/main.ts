@@ -10,14 +10,20 @@
 import { StatguardError } from '../engine/errors.ts';
 import { ENGINE_VERSION } from '../engine/version.ts';
 import { commandUsage, wantsHelp } from './help.ts';
-import { defaultIo, usageFailure, UsageError, type Io } from './io.ts';
+import { defaultIo, jsonError, usageFailure, UsageError, type Io } from './io.ts';
 import { cmdDemo, cmdRelease, cmdValidate } from './release.ts';
 import { cmdStart } from './start.ts';
 import { USAGE } from './usage.ts';
 
 export type { Io } from './io.ts';
 
-export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
+export async function main(args: readonly string[], baseIo: Io = defaultIo): Promise<number> {
+  // `--json` (anywhere before `--`) applies to every command: results as JSON Lines on stdout, errors as JSON on stderr.
+  const end = args.indexOf('--');
+  const before = end < 0 ? args : args.slice(0, end);
+  const json = before.includes('--json');
+  const argv = json ? [...before.filter((a) => a !== '--json'), ...(end < 0 ? [] : args.slice(end))] : args;
+  const io: Io = json ? { ...baseIo, json: true } : baseIo;
   try {
     const [cmd, ...rest] = argv;
     switch (cmd) {
@@ -64,14 +70,17 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       return usageFailure(io, cmd !== undefined && commandUsage(cmd) !== null ? cmd : null, e);
     }
     if (e instanceof StatguardError) {
+      if (io.json) return jsonError(io, e, 1);
       io.err(`statguard: ${e.describe()}\n`);
       return 1;
     }
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) {
+      if (io.json) return jsonError(io, { code, message: (e as Error).message }, 1);
       io.err(`statguard: ${code}: ${(e as Error).message}\n`);
       return 1;
     }
+    if (io.json) return jsonError(io, { code: 'INTERNAL', message: (e as Error).message }, 1);
     io.err(`statguard: internal error: ${(e as Error).message}\n`);
     return 1;
   }

@@ -31,7 +31,7 @@ import {
 } from '../engine/preview/index.ts';
 import { readPreviewContext } from '../api/preview-context.ts';
 import { openStore, type Store } from '../api/store/db.ts';
-import { parse, usageFailure, UsageError, type Io } from './io.ts';
+import { parse, result, usageFailure, UsageError, type Io } from './io.ts';
 
 export async function cmdPreview(args: readonly string[], io: Io): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
@@ -47,6 +47,9 @@ export async function cmdPreview(args: readonly string[], io: Io): Promise<numbe
       out: { type: 'string' },
     }));
     if (positionals.length !== 1) throw new UsageError('preview takes exactly one policy file');
+    if (io.json && values.format !== undefined && values.format !== 'json')
+      throw new UsageError(`--json and --format ${values.format} disagree`);
+    if (io.json) values.format = 'json';
     const format = values.format ?? 'text';
     if (format !== 'text' && format !== 'json' && format !== 'html')
       throw new UsageError(`--format must be text, json or html (got ${JSON.stringify(format)})`);
@@ -88,7 +91,7 @@ export async function cmdPreview(args: readonly string[], io: Io): Promise<numbe
   let text: string;
   if (format === 'json') {
     const doc = b ? { comparison: comparePreviews(a, b) } : { preview: a };
-    text = `${JSON.stringify(sweep ? { ...doc, sweep } : doc, null, 2)}\n`;
+    text = `${JSON.stringify(sweep ? { ...doc, sweep } : doc, null, io.json && values.out === undefined ? 0 : 2)}\n`;
   } else if (format === 'html') {
     text = previewHtml(a, b ?? undefined, sweep ? sweepSvg(sweep) : undefined);
   } else {
@@ -97,11 +100,12 @@ export async function cmdPreview(args: readonly string[], io: Io): Promise<numbe
   if (sweep && typeof values.svg === 'string') await writeAtomic(values.svg, sweepSvg(sweep));
   if (typeof values.out === 'string') {
     await writeAtomic(values.out, text);
-    io.out(`preview written to ${path.resolve(values.out)}\n`);
+    result(io, { preview: path.resolve(values.out) }, `preview written to ${path.resolve(values.out)}\n`);
   } else {
     io.out(text);
   }
-  if (sweep && typeof values.svg === 'string') io.out(`sweep chart written to ${path.resolve(values.svg)}\n`);
+  if (sweep && typeof values.svg === 'string')
+    result(io, { sweepChart: path.resolve(values.svg) }, `sweep chart written to ${path.resolve(values.svg)}\n`);
   return 0;
 }
 

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { StatguardError } from '../engine/errors.ts';
 import type { PublishedRelease } from '../engine/regime.ts';
 import type { ConfStatus, Plan } from '../engine/types.ts';
-import { parse, UsageError, type Io } from './io.ts';
+import { note, parse, result, UsageError, type Io } from './io.ts';
 
 // The engine (policy loader, pipeline, writer, preview, lint) loads only for the commands that run it, as the store
 // and API modules do: `statguard publish` / `approve` start about 0.5 s of CPU faster without it.
@@ -34,9 +34,20 @@ export async function cmdValidate(args: readonly string[], io: Io): Promise<numb
   if (positionals.length !== 1) throw new UsageError('validate takes exactly one policy file');
   const plan = await loadPolicy(positionals[0]!);
   const cells = plan.tables.map((t) => t.dimensions.reduce((n, d) => n * d.nodes.length, 1));
-  io.out(
+  const total = cells.reduce((a, b) => a + b, 0);
+  result(
+    io,
+    {
+      file: positionals[0],
+      valid: true,
+      policy: plan.policyId,
+      version: plan.policyVersion,
+      regime: plan.protection.regime,
+      tables: plan.tables.map((t, i) => ({ id: t.id, cells: cells[i] })),
+      cells: total,
+    },
     `${positionals[0]}: valid (policy ${plan.policyId} ${plan.policyVersion}, regime ${plan.protection.regime}, ` +
-      `${plan.tables.length} table(s), ${cells.reduce((a, b) => a + b, 0)} cells)\n`,
+      `${plan.tables.length} table(s), ${total} cells)\n`,
   );
   return 0;
 }
@@ -117,7 +128,19 @@ export async function cmdRelease(args: readonly string[], io: Io): Promise<numbe
   }
   const suppressed = manifest.tables.reduce((n, t) => n + t.suppressed, 0);
   const cells = manifest.tables.reduce((n, t) => n + t.cells, 0);
-  io.out(
+  result(
+    io,
+    {
+      release: plan.policyId,
+      dir: path.resolve(values.out),
+      tables: manifest.tables.map((t) => ({ id: t.id, cells: t.cells, suppressed: t.suppressed })),
+      cells,
+      suppressed,
+      regime: manifest.regime,
+      randomness: manifest.randomness.source,
+      signingKey: signer.keyId,
+      internalRecord: internalFile,
+    },
     `release ${plan.policyId} written to ${path.resolve(values.out)}: ${manifest.tables.length} table(s), ${cells} cells, ` +
       `${suppressed} suppressed; regime ${manifest.regime}; randomness ${manifest.randomness.source}\n` +
       `signed with key ${signer.keyId}; exact figures of the run (secure zone only): ${internalFile}\n`,
@@ -138,10 +161,11 @@ async function storeHistory(plan: Plan, io: Io): Promise<PublishedRelease[]> {
   ]);
   const found = await publishedInStore(plan.dataset.id, io);
   if (found === null) {
-    io.out(`no store holds dataset ${plan.dataset.id}: no published release to audit against\n`);
+    note(io, `no store holds dataset ${plan.dataset.id}: no published release to audit against\n`);
     return [];
   }
-  io.out(
+  note(
+    io,
     `audited against ${found.entries.length} release(s) of dataset ${plan.dataset.id} that are or were published` +
       `${found.entries.length > 0 ? ` (${found.entries.map((e) => e.id).join(', ')})` : ''}, read from ${found.via}\n`,
   );

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MANIFEST_VERSION } from '../engine/release/manifest.ts';
-import { parse, UsageError, type Io } from './io.ts';
+import { note, parse, UsageError, type Io } from './io.ts';
 import { cmdRelease, defaultPoliciesDir, examplePolicyFiles, loadPolicy } from './release.ts';
 
 /**
@@ -44,7 +44,7 @@ export async function cmdStart(args: readonly string[], io: Io): Promise<number>
     dirs.push(dir);
   }
   const { start } = await import('../api/start.ts');
-  const started = await start({ releaseDirs: dirs, log: io.out });
+  const started = await start({ releaseDirs: dirs, log: (s) => note(io, s) });
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);

@@ -38,7 +38,7 @@ import { parseRelease } from '../api/store/release-dir.ts';
 import { grantApiRole } from '../api/store/roles.ts';
 import { readReleaseFiles, ReleaseInvalid } from '../engine/release/index.ts';
 import { connect, direct, type Admin } from './admin.ts';
-import { parse, usageFailure, UsageError, type Io } from './io.ts';
+import { jsonError, note, parse, result, usageFailure, UsageError, type Io } from './io.ts';
 
 /** What a command gets: its arguments, the output, the acting officer and the store (connected on first use). */
 interface Run {
@@ -102,6 +102,7 @@ export async function runApiCommand(cmd: string, args: readonly string[], io: Io
   } catch (e) {
     if (e instanceof UsageError) return usageFailure(io, cmd, e);
     if (e instanceof ApiError) {
+      if (io.json) return jsonError(io, { code: e.code, message: e.message }, 1);
       io.err(`statguard ${cmd}: ${e.code}: ${e.message}\n`);
       return 1;
     }
@@ -147,12 +148,22 @@ async function publish({ args, io, open }: Run): Promise<number> {
   const rel = parseRelease(files); // checked here too, so a bad directory fails before the store is touched
   const r = await (await open()).publish(rel, files);
   const cells = rel.tables.reduce((n, t) => n + t.cellCount, 0);
-  io.out(
+  result(
+    io,
+    {
+      draft: r.id,
+      policy: rel.manifest.policy.id,
+      version: rel.manifest.policy.version,
+      tables: rel.tables.length,
+      cells,
+      cost: r.cost,
+      ...(r.warning ? { warning: r.warning } : {}),
+    },
     `draft ${r.id} stored: policy ${rel.manifest.policy.id} ${rel.manifest.policy.version}, ${rel.tables.length} table(s), ${cells} cells; ` +
       `cost rho ${r.cost.rho}${r.cost.epsilon !== null ? `, epsilon ${r.cost.epsilon}` : ''}\n`,
   );
   if (r.warning) io.err(`statguard: warning: approving ${r.id} now would be refused: ${r.warning}\n`);
-  io.out(`approve it with: statguard approve ${r.id}\n`);
+  note(io, `approve it with: statguard approve ${r.id}\n`);
   return 0;
 }
 
@@ -160,7 +171,9 @@ async function approve({ args, io, open }: Run): Promise<number> {
   const { positionals } = parse(args, {});
   const id = one(positionals, 'release id');
   const r = await (await open()).approve(id);
-  io.out(
+  result(
+    io,
+    { published: id, supersedes: r.supersedes ?? null, budget: r.budget },
     `release ${id} published${r.supersedes ? ` (supersedes ${r.supersedes})` : ''}; dataset budget spent: rho ${r.budget.spentRho} of ${r.budget.totalRho}, epsilon ${r.budget.spentEpsilon} of ${r.budget.totalEpsilon}\n`,
   );
   return 0;
@@ -172,7 +185,7 @@ async function withdraw({ args, io, open }: Run): Promise<number> {
   if (typeof values.reason !== 'string' || values.reason.trim() === '')
     throw new UsageError('withdraw needs --reason <text>');
   await (await open()).withdraw(id, values.reason);
-  io.out(`release ${id} withdrawn\n`);
+  result(io, { withdrawn: id }, `release ${id} withdrawn\n`);
   return 0;
 }
 
@@ -184,20 +197,24 @@ async function keys({ args, io, open }: Run): Promise<number> {
     if (typeof values.role !== 'string' || typeof values.name !== 'string')
       throw new UsageError('keys create needs --role <role> --name <name>');
     const k = await (await open()).createKey(values.role, values.name);
-    io.out(`${k.key}\n`);
+    result(io, { id: k.id, role: k.role, name: k.name, key: k.key }, `${k.key}\n`);
     io.err(`key ${k.id} (${k.role}, ${JSON.stringify(k.name)}) created. It is shown only this once: store it now.\n`);
     return 0;
   }
   if (sub === 'list') {
     for (const k of await (await open()).listKeys())
-      io.out(`${k.id}\t${k.role}\t${k.name}\t${k.createdAt}${k.revokedAt ? `\trevoked ${k.revokedAt}` : ''}\n`);
+      result(
+        io,
+        { id: k.id, role: k.role, name: k.name, createdAt: k.createdAt, revokedAt: k.revokedAt ?? null },
+        `${k.id}\t${k.role}\t${k.name}\t${k.createdAt}${k.revokedAt ? `\trevoked ${k.revokedAt}` : ''}\n`,
+      );
     return 0;
   }
   if (sub === 'revoke') {
     const { positionals } = parse(rest, {});
     const id = one(positionals, 'key id');
     await (await open()).revokeKey(id);
-    io.out(`key ${id} revoked\n`);
+    result(io, { revoked: id }, `key ${id} revoked\n`);
     return 0;
   }
   throw new UsageError('keys takes create, list or revoke');
@@ -225,7 +242,15 @@ async function contracts({ args, io, open }: Run): Promise<number> {
   const r = await (
     await open()
   ).createContract({ keyId: values.key, releaseId: values.release, tables, expiresAt: values.expires });
-  io.out(
+  result(
+    io,
+    {
+      contract: r.id,
+      key: values.key,
+      release: values.release,
+      tables,
+      expiresAt: new Date(values.expires).toISOString(),
+    },
     `contract ${r.id}: key ${values.key} may read ${values.release}${tables ? ` (tables ${tables.join(', ')})` : ''} until ${new Date(values.expires).toISOString()}\n`,
   );
   return 0;
@@ -252,7 +277,9 @@ async function datasetCreate({ args, io, actor, open }: Run): Promise<number> {
     epsilon: num(values.epsilon, '--epsilon'),
     demo: values.demo === true,
   });
-  io.out(
+  result(
+    io,
+    { dataset: d.id, regime: d.regime, demo: d.demo, totalRho: d.totalRho, totalEpsilon: d.totalEpsilon },
     `dataset ${d.id} registered: regime ${d.regime}${d.demo ? ', demo (accepts seeded releases)' : ''}, total rho ${d.totalRho}, total epsilon ${d.totalEpsilon}\n`,
   );
   return 0;
@@ -283,18 +310,26 @@ async function signingKeys({ args, io, actor, open }: Run): Promise<number> {
     const name =
       typeof values.name === 'string' ? values.name : values.local ? `secure zone of ${os.hostname()}` : values.pem!;
     const r = await (await open()).registerSigningKey(pem, name);
-    io.out(`signing key ${r.id} ${r.created ? 'registered' : 'was already registered'}\n`);
+    result(
+      io,
+      { signingKey: r.id, created: r.created },
+      `signing key ${r.id} ${r.created ? 'registered' : 'was already registered'}\n`,
+    );
     return 0;
   }
   if (sub === 'list') {
     for (const k of await (await open()).listSigningKeys())
-      io.out(`${k.id}\t${k.name}\t${k.createdAt}\t${k.createdBy}${k.revokedAt ? `\trevoked ${k.revokedAt}` : ''}\n`);
+      result(
+        io,
+        { id: k.id, name: k.name, createdAt: k.createdAt, createdBy: k.createdBy, revokedAt: k.revokedAt ?? null },
+        `${k.id}\t${k.name}\t${k.createdAt}\t${k.createdBy}${k.revokedAt ? `\trevoked ${k.revokedAt}` : ''}\n`,
+      );
     return 0;
   }
   if (sub === 'revoke') {
     const id = one(parse(rest, {}).positionals, 'signing key id');
     await (await open()).revokeSigningKey(id);
-    io.out(`signing key ${id} revoked\n`);
+    result(io, { revoked: id }, `signing key ${id} revoked\n`);
     return 0;
   }
   throw new UsageError('signing-keys takes register, list or revoke');
@@ -311,7 +346,9 @@ async function datasets(run: Run): Promise<number> {
   const epsilon = num(values.epsilon, '--epsilon');
   if (rho === undefined && epsilon === undefined) throw new UsageError('set-budget needs --rho and/or --epsilon');
   const b = await (await open()).setBudget(id, { rho, epsilon });
-  io.out(
+  result(
+    io,
+    { dataset: id, ...b },
     `dataset ${id}: total rho ${b.totalRho} (spent ${b.spentRho}), total epsilon ${b.totalEpsilon} (spent ${b.spentEpsilon})\n`,
   );
   return 0;
@@ -328,11 +365,12 @@ async function audit({ args, io, open }: Run): Promise<number> {
     throw new UsageError('expected audit verify or audit checkpoint');
   if (sub === 'checkpoint') {
     if (values.checkpoint !== undefined) throw new UsageError('--checkpoint belongs to audit verify');
-    const text = `${JSON.stringify(await (await open()).auditCheckpoint(), null, 2)}\n`;
+    const checkpoint = await (await open()).auditCheckpoint();
+    const text = `${JSON.stringify(checkpoint, null, 2)}\n`;
     if (values.out) {
       await writeFile(values.out, text, { flag: 'wx' });
-      io.out(`checkpoint written to ${values.out}\n`);
-    } else io.out(text);
+      result(io, { checkpointFile: values.out }, `checkpoint written to ${values.out}\n`);
+    } else result(io, { checkpoint }, text);
     return 0;
   }
   if (values.out !== undefined) throw new UsageError('--out belongs to audit checkpoint');
@@ -345,11 +383,13 @@ async function audit({ args, io, open }: Run): Promise<number> {
     }
   }
   const report = await (await open()).verifyAudit(cp);
-  for (const c of report.chains) {
-    if (c.broken)
-      io.out(`${c.chain}: BROKEN at ${c.broken.rowId ? `row ${c.broken.rowId}` : 'the head'}: ${c.broken.problem}\n`);
-    else io.out(`${c.chain}: ok, ${c.count} rows, head ${c.head}${cp ? ' (extends the checkpoint)' : ''}\n`);
-  }
+  if (io.json) result(io, report as unknown as Record<string, unknown>, '');
+  else
+    for (const c of report.chains) {
+      if (c.broken)
+        io.out(`${c.chain}: BROKEN at ${c.broken.rowId ? `row ${c.broken.rowId}` : 'the head'}: ${c.broken.problem}\n`);
+      else io.out(`${c.chain}: ok, ${c.count} rows, head ${c.head}${cp ? ' (extends the checkpoint)' : ''}\n`);
+    }
   return report.ok ? 0 : 1;
 }
 
@@ -366,7 +406,9 @@ async function db({ args, io }: Run): Promise<number> {
   } finally {
     if (!lent) await store.close();
   }
-  io.out(
+  result(
+    io,
+    { granted: positionals[1] },
     `role ${positionals[1]} may now read the store and only insert into audit_log and budget_ledger; ` +
       'serve with DATABASE_URL naming it and DATABASE_OWNER_URL naming the owner\n',
   );
@@ -405,10 +447,12 @@ async function serve({ args, io }: Run): Promise<number> {
         ...(publicUrl !== undefined ? { servers: [{ url: publicUrl, description: 'public URL' }] } : {}),
       },
     });
-    io.out(
-      `statguard API (${values.public ? 'public zone' : 'all routes'}) on ${url}; docs at ${url}/docs; store ${s.kind} (${s.location})\n` +
-        credentialNote(credential),
+    result(
+      io,
+      { url, docs: `${url}/docs`, zone: values.public ? 'public' : 'all', store: s.kind, location: s.location },
+      `statguard API (${values.public ? 'public zone' : 'all routes'}) on ${url}; docs at ${url}/docs; store ${s.kind} (${s.location})\n`,
     );
+    note(io, credentialNote(credential));
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         process.off('SIGINT', stop);

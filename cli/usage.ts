@@ -67,6 +67,9 @@ Options:
                             the embedded store or the server holding it); a correction is audited through its
                             differences. The store refuses to publish an sdc release that was not audited against
                             every published release of its dataset
-  -h, --help                this text
+  --json                    (every command) for scripts: each result as one JSON object per line on stdout, notes
+                            on stderr, and a failure as one line {"error": {code, message, exitCode, where, details}}
+                            on stderr
+  -h, --help                this text (after a command: that command's help)
 
 ${API_USAGE}`;

@@ -39,6 +39,7 @@ import {
 } from './regime.ts';
 import { appendDraw, type DrawSpend } from './secure/index.ts';
 import { NO_COST } from './dp/index.ts';
+import { selectionTables } from './policy/open-domain.ts';
 
 export interface RunOptions {
   /** Seed for reproducible test/demo runs (seedrandom). Absent: node:crypto. */
@@ -105,17 +106,24 @@ export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<Rel
     ...(opts.published ?? []),
   ];
   const publishedSpecs = regime.against?.specs(releases, plan) ?? [];
+  // Open columns (dp): one selection query each, aggregated with the tables, after them (never published).
+  const selection = selectionTables(plan);
   const aggPlan: Plan =
-    publishedSpecs.length > 0 ? { ...plan, tables: [...plan.tables, ...publishedSpecs.map((s) => s.plan)] } : plan;
+    publishedSpecs.length > 0 || selection.length > 0
+      ? { ...plan, tables: [...plan.tables, ...publishedSpecs.map((s) => s.plan), ...selection] }
+      : plan;
   const aggAll: AggregateResult = await source.aggregate(aggPlan, {
     ...keys,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.maxBufferedUnits !== undefined ? { maxBufferedUnits: opts.maxBufferedUnits } : {}),
   });
   const agg: AggregateResult = { ...aggAll, tables: aggAll.tables.slice(0, plan.tables.length) };
+  const nShadow = plan.tables.length + publishedSpecs.length;
   const ctx: ProtectContext = {
     rng,
-    published: regime.against?.link(publishedSpecs, aggAll.tables.slice(plan.tables.length)) ?? [],
+    published: regime.against?.link(publishedSpecs, aggAll.tables.slice(plan.tables.length, nShadow)) ?? [],
+    truncation: aggAll.truncation,
+    selection: aggAll.tables.slice(nShadow),
   };
   const linked = regime.against ? linkedReleases(releases, ctx.published) : null;
   opts.onProgress?.({

@@ -14,7 +14,7 @@
  * `startRun` is the front of every run (release, preview, sweep, lint): the random source, then the bounding key,
  * then the regime's secrets, in that order (seeded runs stay byte-identical), and the source `sourceFor(plan)`.
  */
-import type { AggregateContext, Source } from './source/index.ts';
+import type { AggregateContext, ExactTruncation, Source } from './source/index.ts';
 import { sourceFor } from './source/index.ts';
 import type { ExactTable, Plan, ProtectedTable, ProtectionPlan, RandomSource } from './types.ts';
 import type { Manifest, RegimeName, RegimeStatement } from './release/manifest.ts';
@@ -51,6 +51,10 @@ export interface ProtectContext {
   readonly rng: RandomSource;
   /** Tables of releases already published (store or `release --against`), linked into the protection; or empty. */
   readonly published: readonly PublishedTableLink[];
+  /** The exact inputs of a dp truncation report (secure zone; only the dp regime reads them, adding noise). */
+  readonly truncation?: ExactTruncation | undefined;
+  /** dp with open columns: their partition selection queries (engine/policy/open-domain.ts), aggregated with the tables. */
+  readonly selection?: readonly ExactTable[];
 }
 
 export interface Regime<P extends ProtectionPlan, Report> {
@@ -104,7 +108,11 @@ const dp: Regime<PlanFor<'dp'>, DpAccounting> = {
   protect: async (tables, plan, ctx) => {
     // HiGHS (the rounding LP of consistent tables) loads asynchronously; protectDp itself stays synchronous.
     const highs = plan.protection.consistency === 'hierarchical' ? await highsRuntime() : undefined;
-    const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng, { highs });
+    const res = protectDp(tables, plan.protection, plan.dataset.unit, ctx.rng, {
+      highs,
+      truncation: ctx.truncation,
+      ...(ctx.selection ? { selection: ctx.selection } : {}),
+    });
     return { tables: res.tables, report: res.accounting };
   },
   describe: (plan, accounting) => describeDp(plan, accounting),

@@ -55,6 +55,8 @@ export interface DimensionPlan {
   readonly leafCount: number;
   /** Index of the total node (root), or null when the table publishes no total on this dimension. */
   readonly total: number | null;
+  /** Over an open column (dp): its leaves are candidates until private partition selection restricts them. */
+  readonly open?: boolean;
 }
 
 /**
@@ -123,8 +125,14 @@ export type ColumnType = 'categorical' | 'integer' | 'number' | 'string';
 export interface ColumnPlan {
   readonly name: string;
   readonly type: ColumnType;
-  /** For categorical columns: the declared domain. */
+  /**
+   * For categorical columns: the declared domain. An open column (`open: true`, dp only) has none in the policy's
+   * plan; the source fills in the codes it meets (engine/policy/open-domain.ts) and private partition selection
+   * (engine/dp/partition.ts) decides which are published.
+   */
   readonly categories?: readonly Category[];
+  /** A categorical column whose domain is not declared (policy `domain: "open"`). */
+  readonly open?: boolean;
   /** Raw strings that mean "missing" for this column. */
   readonly missingValues: readonly string[];
   readonly required: boolean;
@@ -251,6 +259,29 @@ export interface DpPlan {
    * always sets it (policy default 'hierarchical'); absent means 'none'.
    */
   readonly consistency?: 'none' | 'hierarchical';
+  /**
+   * Truncation report (engine/dp/truncation.ts): noisy counts of the rows contribution bounding dropped and of the
+   * values clamping moved, paid from the release's budget; absent or null when the policy does not ask.
+   */
+  readonly truncationReport?: TruncationReportPlan | null;
+  /**
+   * Private partition selection of the categories of open columns (engine/dp/partition.ts); absent when the policy
+   * has no open column. `share` is the budget share of all selections together (with the tables' shares and the truncation report's, they sum to 1).
+   */
+  readonly partitionSelection?: {
+    readonly share: number;
+    readonly delta: number;
+    /** 'minimum': the smallest threshold delta allows; else an integer threshold (refused when below it). */
+    readonly threshold: 'minimum' | number;
+  };
+}
+
+/** What the truncation report costs and counts (`protection.truncationReport` of a dp policy). */
+export interface TruncationReportPlan {
+  /** Share of the release's total budget (epsilon or rho) spent on the report, in (0, 1); the tables share the rest. */
+  readonly share: number;
+  /** A unit's dropped rows are counted up to this many (the dropped-row count's sensitivity). */
+  readonly maxDroppedPerUnit: number;
 }
 
 /**

@@ -22,6 +22,8 @@ export interface BoundOptions {
   readonly progress?: () => number;
   /** Called with a unit's id just before its kept rows reach the aggregator (e.g. to set its holding). */
   readonly onUnit?: (id: string) => void;
+  /** Cap of a unit's dropped rows in `droppedCapped` (a dp truncation report's maxDroppedPerUnit); default m. */
+  readonly dropCap?: number;
 }
 
 export interface BoundStats {
@@ -29,6 +31,10 @@ export interface BoundStats {
   rowsIn: number;
   rowsKept: number;
   valuesClamped: number;
+  /** Sum over units of min(rows dropped, dropCap): the dropped-row count of a dp truncation report. */
+  droppedCapped: number;
+  /** Values clamped per clamp spec (layout.clamps order); they add up to valuesClamped. */
+  clampedBySpec: number[];
 }
 
 export const DEFAULT_MAX_BUFFERED_UNITS = 1_000_000;
@@ -289,7 +295,8 @@ export class ContributionBounder {
   private units: UnitStore;
   private spill: SpillPartitions | null = null;
   private dir: string | null = null;
-  private readonly stats: BoundStats = { units: 0, rowsIn: 0, rowsKept: 0, valuesClamped: 0 };
+  private readonly stats: BoundStats;
+  private readonly dropCap: number;
 
   constructor(
     private readonly layout: RecordLayout,
@@ -313,6 +320,9 @@ export class ContributionBounder {
     this.cats = new Int32Array(this.nv);
     this.meas = new Float64Array(this.ns);
     this.units = new UnitStore(this.nv, this.ns);
+    this.dropCap = opts.dropCap ?? this.m;
+    const clampedBySpec = new Array<number>(layout.clamps.length).fill(0);
+    this.stats = { units: 0, rowsIn: 0, rowsKept: 0, valuesClamped: 0, droppedCapped: 0, clampedBySpec };
   }
 
   /** True once rows have been written to disk. */
@@ -330,9 +340,11 @@ export class ContributionBounder {
       if (v < spec.lower) {
         v = spec.lower;
         this.stats.valuesClamped++;
+        this.stats.clampedBySpec[c]!++;
       } else if (v > spec.upper) {
         v = spec.upper;
         this.stats.valuesClamped++;
+        this.stats.clampedBySpec[c]!++;
       }
       this.vals[c] = v; // NaN (missing) passes through unchanged
     }
@@ -394,7 +406,7 @@ export class ContributionBounder {
       this.units.forEachUnit((id, offs) => this.emitUnit(id, arena, offs));
       this.units.clear();
     }
-    return { ...this.stats };
+    return { ...this.stats, clampedBySpec: [...this.stats.clampedBySpec] };
   }
 
   private processPartition(file: string, depth: number): void {
@@ -441,7 +453,10 @@ export class ContributionBounder {
     this.stats.units++;
     this.opts.onUnit?.(id);
     let keep: number[] | null = null;
-    if (n > m) keep = this.choose(id, arena, offs);
+    if (n > m) {
+      keep = this.choose(id, arena, offs);
+      this.stats.droppedCapped += Math.min(n - m, this.dropCap);
+    }
     const kept = keep === null ? n : m;
     this.stats.rowsKept += kept;
     const cats = this.cats;

@@ -11,6 +11,9 @@
  * delta)-DP by CKS 2020 Cor. 13. Mean tables spend half their budget on the
  * sum and half on the unit or row count (mean.ts).
  *
+ * A truncation report (truncation.ts), where the plan asks, takes its share
+ * of the total first: the tables' shares and the report's add up to at most 1.
+ *
  * Post-processing (free: a function of noisy values and public plan data
  * only): clamping to >= 0 (counts; sums when lower >= 0), clamping means to
  * the range a unit's total can take, dividing by 10^decimals, the noisy
@@ -35,7 +38,10 @@ import { exactInt, makeNoise, queryAccounting, safeNoise, type DpQueryAccounting
 import { protectMeanCells } from './mean.ts';
 import { protectQuantileCells, type QuantileAccounting } from './quantile.ts';
 import { tableSensitivity } from './sensitivity.ts';
+import { restrictTable, selectPartitions, type PartitionAccounting } from './partition.ts';
 import type { HighsRuntime } from '../sdc/highs.ts';
+import type { ExactTruncation } from '../source/source.ts';
+import { protectTruncation, truncationReportOf, type TruncationAccounting } from './truncation.ts';
 import {
   checkConsistency,
   consistencyHook,
@@ -82,6 +88,10 @@ export interface DpAccounting {
   readonly noisyThreshold: number | null;
   readonly granularityLog2: number;
   readonly tables: readonly DpTableAccounting[];
+  /** The truncation report (truncation.ts): noisy counts of rows dropped and values clamped; null when not asked. */
+  readonly truncation: TruncationAccounting | null;
+  /** Open columns: their private partition selection (partition.ts); absent when the policy has none. */
+  readonly partitionSelection?: readonly PartitionAccounting[];
 }
 
 export interface DpResult {
@@ -149,7 +159,12 @@ export function protectDp(
   plan: DpPlan,
   unit: UnitPlan,
   rng: RandomSource,
-  options: { readonly highs?: HighsRuntime } = {},
+  options: {
+    readonly highs?: HighsRuntime;
+    readonly truncation?: ExactTruncation | undefined;
+    /** Selection queries of open columns (engine/policy/open-domain.ts `selectionTables`), aggregated with the tables. */
+    readonly selection?: readonly ExactTable[];
+  } = {},
 ): DpResult {
   checkDpPlan(plan);
   checkConsistency(plan);
@@ -160,27 +175,61 @@ export function protectDp(
     throw new StatguardError('POLICY_INVALID', 'maxRowsPerUnit must be a positive integer', {
       path: '/dataset/unit/maxRowsPerUnit',
     });
-  const shareSum = tables.reduce((s, t) => s + t.plan.budgetShare, 0);
+  // The budget check includes the truncation report and the partition selection: together they spend at most the total.
+  const report = truncationReportOf(plan);
+  const selection = options.selection ?? [];
+  const shareSum = [...tables, ...selection].reduce((s, t) => s + t.plan.budgetShare, 0) + (report?.share ?? 0);
   if (shareSum > 1 + 1e-9) {
-    throw new StatguardError('POLICY_INVALID', `budget shares of the tables add up to ${shareSum}, more than 1`, {
-      path: '/tables',
-    });
+    throw new StatguardError(
+      'POLICY_INVALID',
+      `budget shares of the tables${report ? ' and the truncation report' : ''} add up to ${shareSum}, more than 1`,
+      { path: report ? '/protection/truncationReport' : '/tables' },
+    );
   }
+  if (report && !options.truncation)
+    throw new StatguardError(
+      'USAGE',
+      'the policy asks for a truncation report but the source gave no truncation counts',
+    );
   const laplace = plan.mechanism === 'discrete-laplace';
   const totalBudget = laplace ? plan.epsilon! : plan.rho!;
   const k = plan.granularityLog2;
 
+  // Open columns first: the categories published, from noisy counts only; every table is then restricted to them.
+  const picked = selectPartitions(selection, plan, m, totalBudget, rng);
+  for (const t of tables)
+    for (const d of t.plan.dimensions)
+      if (d.open === true && !picked.released.has(d.name))
+        throw new StatguardError(
+          'USAGE',
+          `table ${t.plan.id}: dimension ${d.name} is an open column, and its partition selection query was not given`,
+          { path: `/tables/${t.plan.id}` },
+        );
   const out: ProtectedTable[] = [];
   const accounts: DpTableAccounting[] = [];
   for (const table of tables) {
-    const r = protectTable(table, plan, m, totalBudget, rng, options.highs);
+    const r = protectTable(restrictTable(table, picked.released), plan, m, totalBudget, rng, options.highs);
     out.push(r.table);
     accounts.push(r.account);
   }
+  // After every table's noise: a release without a report draws the same sequence as before.
+  const truncation = report
+    ? protectTruncation(
+        plan,
+        unit,
+        tables.map((t) => t.plan),
+        report,
+        options.truncation!,
+        totalBudget,
+        rng,
+      )
+    : null;
 
+  // Partition selection adds its delta (partition.ts): (eps, delta_sel) for Laplace, (eps(rho, delta), delta + delta_sel).
+  const selDelta = plan.partitionSelection !== undefined && selection.length > 0 ? plan.partitionSelection.delta : 0;
   const total = laplace
-    ? { epsilon: plan.epsilon!, delta: 0, rho: null }
-    : { rho: plan.rho!, epsilon: zcdpToApproxDp(plan.rho!, plan.delta), delta: plan.delta };
+    ? { epsilon: plan.epsilon!, delta: selDelta, rho: null }
+    : { rho: plan.rho!, epsilon: zcdpToApproxDp(plan.rho!, plan.delta), delta: plan.delta + selDelta };
   const accounting: DpAccounting = Object.freeze({
     regime: 'dp',
     neighbouring: `datasets differ by all rows of one ${unit.kind} (at most ${m} rows per unit)`,
@@ -192,6 +241,8 @@ export function protectDp(
     noisyThreshold: plan.noisyThreshold,
     granularityLog2: k,
     tables: Object.freeze(accounts),
+    truncation,
+    ...(picked.accounting.length > 0 ? { partitionSelection: picked.accounting } : {}),
   });
   return { tables: out, accounting };
 }

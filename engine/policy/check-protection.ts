@@ -24,6 +24,7 @@ function checkDp(p: Problems, protection: Obj): void {
   if (protection.noisyThreshold !== undefined && (protection.consistency ?? DEFAULT_CONSISTENCY) === 'hierarchical')
     p.bad(ptr('protection', 'noisyThreshold'), THRESHOLD_REFUSAL);
   const budget = isObj(protection.budget) ? protection.budget : null;
+  checkTruncationReport(p, protection, budget);
   // An empty budget is reported by the schema (minProperties).
   if (budget && Object.keys(budget).length > 0) {
     if (protection.mechanism === 'discrete-laplace') {
@@ -50,6 +51,31 @@ function checkDp(p: Problems, protection: Obj): void {
         );
     }
   }
+}
+
+/**
+ * dp: a truncation report's budget amount is of the mechanism's parameter and less than the release's total (the
+ * report is paid from the total; the tables share the rest), naming the amount's path.
+ */
+function checkTruncationReport(p: Problems, protection: Obj, budget: Obj | null): void {
+  const r = protection.truncationReport;
+  if (!isObj(r) || !isObj(r.budget)) return;
+  const param = protection.mechanism === 'discrete-laplace' ? 'epsilon' : 'rho';
+  const other = param === 'rho' ? 'epsilon' : 'rho';
+  if (r.budget[other] !== undefined) {
+    p.bad(
+      ptr('protection', 'truncationReport', 'budget', other),
+      `the report's budget is taken from the release's ${param} (${String(protection.mechanism)}), not ${other}`,
+    );
+    return;
+  }
+  const amount = num(r.budget[param]);
+  const total = budget ? num(budget[param]) : undefined;
+  if (amount !== undefined && total !== undefined && amount >= total)
+    p.bad(
+      ptr('protection', 'truncationReport', 'budget', param),
+      `the truncation report does not fit in the release's budget: ${param} ${amount} is not less than the total ${param} ${total} (the tables would get nothing)`,
+    );
 }
 
 /** ckm: a ptable file or its parameters (variance at most D^2), a numeric record key, no means, suppression settings or weights. */

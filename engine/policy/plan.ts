@@ -25,11 +25,12 @@ import type {
   ReleaseMeta,
   SourcePlan,
   TablePlan,
+  TruncationReportPlan,
   WeightPlan,
 } from '../types.ts';
 import { buildDimension, resolveHierarchy } from './dimension.ts';
 import { collectTranslations, policyLanguages, totalLabel, translateDimension, withDefaultLabels } from './labels.ts';
-import type { ColumnDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
+import type { ColumnDoc, DpProtectionDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
 import { ptr, scaleExact } from './json-read.ts';
 
 export interface PlanContext {
@@ -77,6 +78,7 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
     name: c.name,
     type: c.type,
     ...(c.type === 'categorical' ? { categories: (c.categories ?? []).map(cat) } : {}),
+    ...(c.type === 'categorical' && c.domain === 'open' ? { open: true } : {}),
     missingValues: [...(c.missingValues ?? [])],
     required: c.required ?? needed.has(c.name),
     ...(c.constraints?.minimum !== undefined ? { minimum: c.constraints.minimum } : {}),
@@ -117,7 +119,14 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
 
   const isDp = doc.protection.regime === 'dp';
   const weights = doc.tables.map((t) => t.weight ?? 1);
-  const weightSum = weights.reduce((a, b) => a + b, 0);
+  const sel = doc.protection.regime === 'dp' ? doc.protection.partitionSelection : undefined;
+  // The partition selection (open domains) takes its weight from the same budget as the tables.
+  const selWeight = sel ? (sel.weight ?? 1) : 0;
+  const weightSum = weights.reduce((a, b) => a + b, 0) + selWeight;
+  // A truncation report takes its share of the total first; the tables and the selection share the rest by weight.
+  const report =
+    doc.protection.regime === 'dp' ? truncationReportPlan(doc.protection, ds.unit.maxRowsPerUnit ?? 1) : null;
+  const tableShare = 1 - (report?.share ?? 0);
   const tables: TablePlan[] = doc.tables.map((t, i) => ({
     id: t.id,
     title: t.title,
@@ -128,7 +137,7 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
     }),
     measure: planMeasure(t, i, colDocs, ds.weight),
     // Shares sum to 1 (up to float rounding of the division): the per-table costs compose to the total budget.
-    budgetShare: isDp ? weights[i]! / weightSum : 0,
+    budgetShare: isDp ? (weights[i]! / weightSum) * tableShare : 0,
     neverSuppress: (t.neverSuppress ?? []).map((x) => [...x]),
     alwaysSuppress: (t.alwaysSuppress ?? []).map((x) => [...x]),
   }));
@@ -182,6 +191,16 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
             noisyThreshold: p.noisyThreshold ?? null,
             granularityLog2: p.granularityLog2 ?? 0,
             consistency: p.consistency ?? DEFAULT_CONSISTENCY,
+            ...(report ? { truncationReport: report } : {}),
+            ...(sel
+              ? {
+                  partitionSelection: {
+                    share: (selWeight / weightSum) * tableShare,
+                    delta: sel.delta,
+                    threshold: sel.threshold,
+                  },
+                }
+              : {}),
           };
 
   const release: ReleaseMeta = {
@@ -206,6 +225,36 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
     tables,
     protection,
   } satisfies Plan);
+}
+
+/**
+ * The truncation report of a dp policy (engine/dp/truncation.ts), or null: its share of the total budget (given as a
+ * share, or as an amount of the mechanism's budget parameter divided by the total) and the per-unit cap of the
+ * dropped-row count (default maxRowsPerUnit). A report that would leave the tables no budget is refused.
+ */
+function truncationReportPlan(p: DpProtectionDoc, maxRowsPerUnit: number): TruncationReportPlan | null {
+  const r = p.truncationReport;
+  if (r === undefined) return null;
+  const where = '/protection/truncationReport';
+  let share: number;
+  if (r.share !== undefined) share = r.share;
+  else {
+    const param = p.mechanism === 'discrete-laplace' ? 'epsilon' : 'rho';
+    const amount = r.budget?.[param];
+    const total = p.budget[param];
+    if (amount === undefined || total === undefined)
+      throw invalid(
+        `${where}/budget`,
+        `the report's budget must be given as ${param}, the parameter of ${p.mechanism}`,
+      );
+    share = amount / total;
+  }
+  if (!(share > 0 && share < 1))
+    throw invalid(
+      r.share !== undefined ? `${where}/share` : `${where}/budget`,
+      `the truncation report does not fit in the release's budget: it would take ${share} of the total, leaving the tables nothing (it must be less than the total)`,
+    );
+  return { share, maxDroppedPerUnit: r.maxDroppedPerUnit ?? maxRowsPerUnit };
 }
 
 /** Source kinds: relative file paths resolve against the policy's directory; a postgres connection is an env var name. */
@@ -255,7 +304,8 @@ function planDimension(
     );
   try {
     const hierarchy = resolveHierarchy(doc.dataset.hierarchies?.[name], dom.categories);
-    return buildDimension({
+    const open = doc.dataset.columns.some((c) => c.name === name && c.type === 'categorical' && c.domain === 'open');
+    const dim = buildDimension({
       name,
       label: dom.label,
       categories: dom.categories,
@@ -264,6 +314,7 @@ function planDimension(
       // A multilingual policy names its total in its default language (the release files' language).
       ...(language !== undefined ? { totalLabel: totalLabel(language) } : {}),
     });
+    return open ? { ...dim, open: true } : dim;
   } catch (err) {
     throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}": ${(err as Error).message}`);
   }

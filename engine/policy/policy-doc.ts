@@ -63,6 +63,8 @@ export interface ColumnDoc {
   description?: string;
   type: 'categorical' | 'integer' | 'number' | 'string';
   categories?: CategoryDoc[];
+  /** `open` (dp only): no declared categories; published ones come from private partition selection. */
+  domain?: 'declared' | 'open';
   missingValues?: string[];
   required?: boolean;
   constraints?: { minimum?: number; maximum?: number };
@@ -142,6 +144,12 @@ export interface DpProtectionDoc {
   noisyThreshold?: number;
   granularityLog2?: number;
   consistency?: 'none' | 'hierarchical';
+  truncationReport?: {
+    share?: number;
+    budget?: { epsilon?: number; rho?: number };
+    maxDroppedPerUnit?: number;
+  };
+  partitionSelection?: { delta: number; threshold: 'minimum' | number; weight?: number };
 }
 
 export interface CkmProtectionDoc {

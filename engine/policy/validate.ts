@@ -14,6 +14,7 @@ import type { ValidateFunction } from 'ajv';
 import { formatAjvError } from './ajv-messages.ts';
 import { checkDataset } from './check-dataset.ts';
 import { checkHierarchies } from './check-hierarchies.ts';
+import { checkOpenDomains } from './check-open-domains.ts';
 import { checkProtection } from './check-protection.ts';
 import { checkTables } from './check-tables.ts';
 import { isObj } from './json-read.ts';
@@ -103,5 +104,6 @@ function semanticProblems(raw: unknown): PolicyProblem[] {
   checkHierarchies(p, hierarchies, facts);
   checkTables(p, json.tables, facts, hierarchies, isDp);
   checkProtection(p, protection, dataset, json.tables, facts.cols);
+  checkOpenDomains(p, dataset, protection, json.tables);
   return p.list;
 }

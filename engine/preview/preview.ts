@@ -16,7 +16,9 @@
 import path from 'node:path';
 import { StatguardError } from '../errors.ts';
 import { regimeOf, startRun } from '../regime.ts';
-import type { AggregateStats, Source } from '../source/index.ts';
+import { selectionTables } from '../policy/open-domain.ts';
+import { restrictTable } from '../dp/partition.ts';
+import type { AggregateStats, ExactTruncation, Source } from '../source/index.ts';
 import type { ExactTable, Plan, ProtectedTable, ProtectionPlan, RandomSource } from '../types.ts';
 import type { RegimeName } from '../release/manifest.ts';
 import {
@@ -76,8 +78,12 @@ export interface PreviewOptions {
 /** Exact tables of a plan plus the randomness the release would use next (noise). */
 export interface ExactData {
   readonly tables: readonly ExactTable[];
+  /** dp with open columns: their partition selection queries (engine/policy/open-domain.ts), never shown. */
+  readonly selection?: readonly ExactTable[];
   readonly stats: AggregateStats;
   readonly rng: RandomSource;
+  /** Exact inputs of a dp truncation report (noised by the protection like any release; never shown). */
+  readonly truncation?: ExactTruncation | undefined;
 }
 
 export async function aggregateExact(
@@ -86,8 +92,17 @@ export async function aggregateExact(
 ): Promise<ExactData> {
   // The front every run shares (engine/regime.ts): the same draws, in the same order, as runRelease.
   const { rng, source, keys } = startRun(plan, opts);
-  const agg = await source.aggregate(plan, keys);
-  return { tables: agg.tables, stats: agg.stats, rng };
+  const selection = selectionTables(plan);
+  const aggPlan = selection.length > 0 ? { ...plan, tables: [...plan.tables, ...selection] } : plan;
+  const agg = await source.aggregate(aggPlan, keys);
+  const n = plan.tables.length;
+  return {
+    tables: agg.tables.slice(0, n),
+    selection: agg.tables.slice(n),
+    stats: agg.stats,
+    rng,
+    truncation: agg.truncation,
+  };
 }
 
 export async function previewPolicy(plan: Plan, opts: PreviewOptions = {}): Promise<Preview> {
@@ -105,10 +120,16 @@ export async function previewFromExact(plan: Plan, data: ExactData, opts: Previe
       { path: '/protection/regime' },
     );
   }
-  const exact = data.tables;
   const sparsity = opts.sparsityThreshold ?? SPARSITY_THRESHOLD;
-  const res = await regimeOf(plan).protect(exact, plan, { rng: data.rng, published: [] });
+  const res = await regimeOf(plan).protect(data.tables, plan, {
+    rng: data.rng,
+    published: [],
+    truncation: data.truncation,
+    ...(data.selection ? { selection: data.selection } : {}),
+  });
   const prot: readonly ProtectedTable[] = res.tables;
+  // Open columns: the figures compare the categories published only (candidates not selected are never shown).
+  const exact = data.tables.map((e, i) => restrictTable(e, releasedCategories(prot[i]!)));
   const figures = await view.figures(plan, res.report, {
     exact,
     prot,
@@ -154,4 +175,12 @@ export async function previewFromExact(plan: Plan, data: ExactData, opts: Previe
     combination: release.combination,
     lint: lintPlan(plan, { exact, stats: data.stats, ledger: opts.ledger ?? null }),
   };
+}
+
+/** The categories a protected table publishes on each of its open dimensions. */
+function releasedCategories(t: ProtectedTable): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const d of t.plan.dimensions)
+    if (d.open === true) out.set(d.name, new Set(d.nodes.slice(0, d.leafCount).map((n) => n.code)));
+  return out;
 }

@@ -86,6 +86,8 @@ export interface RegimeStatement {
   readonly methods: readonly string[];
   /** Per table of the plan, in plan order: its `privacy` entry. */
   readonly privacy: readonly (Readonly<Record<string, unknown>> | null)[];
+  /** dp: the truncation report (noisy counts of rows dropped and values clamped), where the policy asks for one. */
+  readonly truncation?: Readonly<Record<string, unknown>>;
 }
 
 export interface Manifest {
@@ -110,6 +112,11 @@ export interface Manifest {
    */
   readonly spend: DrawSpend | null;
   readonly methods: readonly string[];
+  /**
+   * dp, where the policy asks (`protection.truncationReport`): differentially private counts of the rows bounding
+   * dropped and the values clamping moved, with their budget, sensitivity and 95% half-width (engine/dp/truncation.ts).
+   */
+  readonly truncation?: Readonly<Record<string, unknown>>;
   readonly tables: readonly ManifestTableEntry[];
   /** The input's fingerprint (SHA-256 of the microdata read): a digest, bound by the store to one dataset. */
   readonly input: { readonly sha256: string };
@@ -199,6 +206,7 @@ export function buildManifest(
     budget: said.budget,
     spend: run.spend,
     methods: said.methods,
+    ...(said.truncation ? { truncation: said.truncation } : {}),
     tables: tables.map((t, i) => tableEntry(t, said.privacy[i] ?? null)),
     input: { sha256: stats.input.sha256 },
     ...(run.linked ? { audit: { linked: run.linked } } : {}),

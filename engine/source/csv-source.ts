@@ -21,8 +21,16 @@ import { ContributionBounder } from '../aggregate/bound.ts';
 import { makeRecordLayout } from '../aggregate/record-layout.ts';
 import { CsvRecords } from './csv-records.ts';
 import { streamCsv } from './csv-stream.ts';
+import { openDomainsCsv } from './open-scan.ts';
 import { UnitAttributes } from './csv-units.ts';
-import type { AggregateContext, AggregateResult, AggregateStats, Source } from './source.ts';
+import {
+  exactTruncation,
+  truncationCap,
+  type AggregateContext,
+  type AggregateResult,
+  type AggregateStats,
+  type Source,
+} from './source.ts';
 
 export { MAX_LINE_BYTES } from './csv-stream.ts';
 
@@ -56,14 +64,17 @@ async function csvInput(plan: Plan): Promise<{ src: CsvSourcePlan; totalBytes: n
   return { src, totalBytes };
 }
 
-async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<AggregateResult> {
+async function aggregateCsv(declared: Plan, ctx: AggregateContext): Promise<AggregateResult> {
+  const { src, totalBytes } = await csvInput(declared);
+  // Open columns (dp): their codes are collected first, then every table is aggregated over them (open-scan.ts).
+  const plan = await openDomainsCsv(declared);
   const ds = plan.dataset;
-  const { src, totalBytes } = await csvInput(plan);
   const file = src.path;
   const layout = makeRecordLayout(plan);
   const agg = new Aggregator(layout);
   const attrs = new UnitAttributes(plan, ctx, agg, file);
   let bytes = 0;
+  const cap = truncationCap(plan);
   const bounder = new ContributionBounder(
     layout,
     {
@@ -73,6 +84,7 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
       maxBufferedUnits: ctx.maxBufferedUnits,
       progress: () => (totalBytes > 0 ? bytes / totalBytes : 0.5),
       ...(attrs.active ? { onUnit: (id: string) => attrs.onUnit(id) } : {}),
+      ...(cap !== null ? { dropCap: cap } : {}),
     },
     agg,
   );
@@ -114,7 +126,8 @@ async function aggregateCsv(plan: Plan, ctx: AggregateContext): Promise<Aggregat
       valuesClamped: b.valuesClamped,
       input: { kind: 'csv', file, bytes, sha256: hash.digest('hex') },
     };
-    return { tables, stats };
+    const truncation = exactTruncation(layout, b.droppedCapped, b.clampedBySpec);
+    return { tables, stats, ...(cap !== null ? { truncation } : {}) };
   } finally {
     bounder.dispose();
   }

@@ -1,4 +1,12 @@
-export type { AggregateContext, AggregateResult, AggregateStats, Source } from './source.ts';
+export type {
+  AggregateContext,
+  AggregateResult,
+  AggregateStats,
+  ClampCount,
+  ExactTruncation,
+  Source,
+} from './source.ts';
+export { truncationCap } from './source.ts';
 export { csvSource } from './csv-source.ts';
 export { RowConverter, REASONS, type Reason } from './row-converter.ts';
 export { parseScaled, parseStrictInteger, parseStrictNumber } from './parse-number.ts';

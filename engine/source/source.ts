@@ -2,6 +2,7 @@
  * The Source interface and what every source returns: exact tables and aggregate statistics.
  */
 import type { ExactTable, Plan } from '../types.ts';
+import type { RecordLayout } from '../aggregate/record-layout.ts';
 
 /**
  * The plug-in point between microdata and the engine (like kysely's Dialect):
@@ -44,6 +45,47 @@ export interface AggregateStats {
 export interface AggregateResult {
   tables: ExactTable[];
   stats: AggregateStats;
+  /** Inputs of the plan's dp truncation report; present only when the plan asks for one (`truncationCap`). */
+  truncation?: ExactTruncation;
+}
+
+/**
+ * The exact inputs of a dp truncation report (engine/dp/truncation.ts). Secure zone only: read once, by the report's
+ * `exact + noise`, never written, logged or shown (the internal record keeps its own totals, not these).
+ */
+export interface ExactTruncation {
+  /** Sum over units of min(rows dropped by bounding, cap): a unit moves it by at most the cap. */
+  readonly rowsDropped: number;
+  /** Per clamp spec of the record layout (a measure column and its scaled bounds): kept values outside the bounds. */
+  readonly valuesClamped: readonly ClampCount[];
+}
+
+/** Kept values of one measure column (scaled by 10^decimals) that were outside [lower, upper] and clamped. */
+export interface ClampCount {
+  readonly column: string;
+  readonly decimals: number;
+  readonly lower: number;
+  readonly upper: number;
+  readonly count: number;
+}
+
+/** A truncation report's inputs from the layout's clamp specs and the counts per spec (same order). */
+export function exactTruncation(
+  layout: RecordLayout,
+  rowsDropped: number,
+  clamped: readonly number[],
+): ExactTruncation {
+  const valuesClamped = layout.clamps.map((c, i) => {
+    const src = layout.measureSources[c.source]!;
+    return { column: src.column, decimals: src.decimals, lower: c.lower, upper: c.upper, count: clamped[i]! };
+  });
+  return { rowsDropped, valuesClamped };
+}
+
+/** The per-unit cap of the dropped-row count when the plan asks for a dp truncation report; else null. */
+export function truncationCap(plan: Plan): number | null {
+  const p = plan.protection;
+  return p.regime === 'dp' && p.truncationReport ? p.truncationReport.maxDroppedPerUnit : null;
 }
 
 export interface Source {

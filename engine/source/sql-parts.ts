@@ -155,7 +155,7 @@ export async function runAll(
  * combined.
  */
 export function mergePassRows(parts: readonly (readonly Record<string, unknown>[])[]): Record<string, unknown>[] {
-  const additive = /^(n|units\d*|rows\d*|sum\d*|clamped\d*|big|removed|collisions)$/;
+  const additive = /^(n|units\d*|rows\d*|sum\d*|clamped\d*|big|removed|trimmed|collisions)$/;
   const largest = /^maxn$/;
   const smallest = /^first$/;
   const topList = /^top\d+$/;

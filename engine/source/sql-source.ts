@@ -7,10 +7,17 @@
 import { randomBytes } from 'node:crypto';
 import { StatguardError } from '../errors.ts';
 import type { Plan } from '../types.ts';
-import type { AggregateContext, AggregateResult, AggregateStats } from './source.ts';
+import {
+  exactTruncation,
+  truncationCap,
+  type AggregateContext,
+  type AggregateResult,
+  type AggregateStats,
+} from './source.ts';
 import { decodeInto, emptyTables, finish } from './sql-decode.ts';
 import type { TableAcc } from './sql-decode.ts';
 import type { SqlExecutor, SqlInputInfo } from './sql-executor.ts';
+import { openDomainsSql } from './open-scan.ts';
 import { PartSession, onePassRows, runAll, unitParts } from './sql-parts.ts';
 import type { Part } from './sql-parts.ts';
 import { runOn, toInt } from './sql-run.ts';
@@ -84,6 +91,8 @@ function validationOf(vrows: readonly Record<string, unknown>[]): Validation {
 interface UnitFigures {
   readonly units: number;
   readonly removed: number;
+  /** Rows removed, counting at most the plan's drop cap per unit (a dp truncation report's input). */
+  readonly trimmed: number;
   readonly bounded: boolean;
   readonly mode: AggMode;
   readonly key: UnitKey;
@@ -91,7 +100,7 @@ interface UnitFigures {
 
 /** Units: how many, and whether any exceeds maxRowsPerUnit (only then is the bounding window computed). */
 async function unitFigures(q: SqlQueryPlan, parts: readonly Part[], valid: number): Promise<UnitFigures> {
-  if (q.unitStats === null) return { units: valid, removed: 0, bounded: false, mode: 'row', key: 'u' };
+  if (q.unitStats === null) return { units: valid, removed: 0, trimmed: 0, bounded: false, mode: 'row', key: 'u' };
   // Grouped by the integer unit key when the typed table has one; a collision (two unit ids, one key: possible, never
   // seen in practice) falls back to grouping by the unit id itself, so the figures are always exact.
   let key: UnitKey = 'u';
@@ -101,6 +110,7 @@ async function unitFigures(q: SqlQueryPlan, parts: readonly Part[], valid: numbe
   return {
     units: toInt(u.units),
     removed: toInt(u.removed),
+    trimmed: toInt(u.trimmed),
     bounded: toInt(u.big) > 0,
     // A unit with one valid row is its row: when no unit has two, per-unit contributions are row values.
     mode: toInt(u.maxn) > 1 ? 'units' : 'row',
@@ -108,13 +118,13 @@ async function unitFigures(q: SqlQueryPlan, parts: readonly Part[], valid: numbe
   };
 }
 
-/** Cells of a one-pass plan (no unit column) into `tables`; returns the values clamped. */
+/** Cells of a one-pass plan (no unit column) into `tables`; returns the values clamped per clamp spec. */
 async function decodeOnePass(
   tables: TableAcc[],
   q: SqlQueryPlan,
   passRows: readonly Record<string, unknown>[],
   run: Run,
-): Promise<number> {
+): Promise<number[]> {
   const onePass = q.onePass!;
   // Cell groups with no valid row (made of invalid rows only) carry no cell: skipped.
   // Bucket rows (PostgreSQL tops, gb = 0) are not cells.
@@ -135,33 +145,24 @@ async function decodeOnePass(
   for (const st of q.statements('row', false))
     if (!st.sets.every((k) => done.has(k))) decodeInto(tables, q, st, await run(st.sql));
   const ok = passRows.find((r) => toInt(r.gv) === 0 && toInt(r.ev) === 0) ?? {};
-  let valuesClamped = 0;
-  q.layout.clamps.forEach((_, ci) => {
-    valuesClamped += toInt(ok[`clamped${ci}`]);
-  });
-  return valuesClamped;
+  return q.layout.clamps.map((_, ci) => toInt(ok[`clamped${ci}`]));
 }
 
-/** Cells of a plan with a unit column into `tables`, every part over its own units; returns the values clamped. */
+/** Cells of a plan with a unit column into `tables`, every part over its own units; returns the values clamped per spec. */
 async function decodeUnits(
   tables: TableAcc[],
   q: SqlQueryPlan,
   parts: readonly Part[],
   u: UnitFigures,
-): Promise<number> {
+): Promise<number[]> {
   // Every part builds the same statements (same plan, same decisions), over its own units.
   const perPart = parts.map((p) => p.q.statements(u.mode, u.bounded, u.key));
   for (const [j, st] of perPart[0]!.entries())
     decodeInto(tables, q, st, await runAll(parts, (_, i) => perPart[i]![j]!.sql));
   const clampStats = parts.map((p) => p.q.clampStats(u.bounded, u.key));
-  let valuesClamped = 0;
-  if (clampStats[0] !== null) {
-    const r = (await runAll(parts, (_, i) => clampStats[i]!))[0] ?? {};
-    q.layout.clamps.forEach((_, ci) => {
-      valuesClamped += toInt(r[`clamped${ci}`]);
-    });
-  }
-  return valuesClamped;
+  if (clampStats[0] === null) return q.layout.clamps.map(() => 0);
+  const r = (await runAll(parts, (_, i) => clampStats[i]!))[0] ?? {};
+  return q.layout.clamps.map((_, ci) => toInt(r[`clamped${ci}`]));
 }
 
 /**
@@ -171,14 +172,16 @@ async function decodeUnits(
  * the generated SQL in sql/.
  */
 export async function aggregateSql(
-  plan: Plan,
+  declared: Plan,
   ctx: AggregateContext,
   exec: SqlExecutor,
   rel: SqlRelation,
   input: SqlInputInfo,
 ): Promise<AggregateResult> {
+  refuseUnsupported(declared, ctx);
+  // Open columns (dp): their codes are collected first (SELECT DISTINCT), then every table is aggregated over them.
+  const plan = await openDomainsSql(declared, exec, rel);
   const ds = plan.dataset;
-  refuseUnsupported(plan, ctx);
   const keyHex = Buffer.from(ctx.boundingKey).toString('hex');
   const run = runOn(exec, input);
   // One conversion pass, materialised once in a temporary table (session-local, dropped at the end) when the engine allows it
@@ -221,7 +224,7 @@ export async function aggregateSql(
     const u = await unitFigures(q, parts, v.valid);
     // 3. Bounding, clamping and aggregation of every table and margin, in the database; only cells come back.
     const tables = emptyTables(q);
-    const valuesClamped =
+    const clamped =
       q.onePass !== null && passRows !== null
         ? await decodeOnePass(tables, q, passRows, run)
         : await decodeUnits(tables, q, parts, u);
@@ -233,10 +236,11 @@ export async function aggregateSql(
       rowsAfterBounding: v.valid - u.removed,
       rowsRemovedByBounding: u.removed,
       units: u.units,
-      valuesClamped,
+      valuesClamped: clamped.reduce((a, b) => a + b, 0),
       input: { kind: input.kind, file: input.name, bytes: input.bytes, sha256: input.sha256 },
     };
-    return { tables: finish(tables), stats };
+    const truncation = exactTruncation(q.layout, u.trimmed, clamped);
+    return { tables: finish(tables), stats, ...(truncationCap(plan) !== null ? { truncation } : {}) };
   } finally {
     await Promise.all(
       parts.map((p) =>

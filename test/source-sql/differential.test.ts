@@ -143,6 +143,7 @@ async function compareAll(t: Test, plan: Plan, label: string, citus = false): Pr
       ),
     );
     t.strictSame(statsOf(got), statsOf(want), `${label} ${p.name}: same statistics`);
+    t.strictSame(got.truncation, want.truncation, `${label} ${p.name}: same truncation report inputs`);
   }
   return want;
 }
@@ -224,6 +225,43 @@ t.test('bounding active (maxRowsPerUnit exceeded): same rows kept on every path'
       ),
       'another key keeps other rows (the key matters)',
     );
+  }
+});
+
+t.test('dp truncation report inputs: the same on every path, and as counted by hand', async (t) => {
+  const csv = path.join(tmp, 'census-trunc.csv');
+  await generateCensus({ rows: 3000, seed: 'trunc', out: csv });
+  const { header, rows } = await readCsv(csv);
+  const col = (name: string): number => header.indexOf(name);
+  const perUnit = new Map<string, number>();
+  for (const r of rows)
+    perUnit.set(r.fields[col('household_id')]!, (perUnit.get(r.fields[col('household_id')]!) ?? 0) + 1);
+  const incomes = rows.map((r) => r.fields[col('income')]!).filter((x) => x !== 'N');
+  for (const [m, cap] of [
+    [1, 2],
+    [99, 1],
+  ] as const) {
+    const doc = censusPolicy(csv, 'dp', { unit: 'household', maxRowsPerUnit: m });
+    const plan = planFromDoc(
+      {
+        ...doc,
+        protection: { ...doc.protection, truncationReport: { share: 0.1, maxDroppedPerUnit: cap } },
+      } as typeof doc,
+      path.join(tmp, `trunc-${m}.policy.json`),
+    );
+    const want = await compareAll(t, plan, `truncation m=${m}`);
+    const dropped = [...perUnit.values()].reduce((a, n) => a + (n > m ? Math.min(n - m, cap) : 0), 0);
+    t.equal(want.truncation!.rowsDropped, dropped, `m=${m}: rows dropped, up to ${cap} per household`);
+    if (m === 1) t.ok(dropped > 100 && dropped < want.stats.rowsRemovedByBounding, 'the cap acts');
+    else {
+      // Every row kept: the clamped incomes are those outside [-20000, 250000].
+      const out = incomes.filter((x) => Number(x) < -20000 || Number(x) > 250000).length;
+      t.same(
+        want.truncation!.valuesClamped.map((c) => [c.column, c.lower, c.upper, c.count]),
+        [['income', -20000, 250000, out]],
+      );
+      t.ok(out > 0, `some incomes clamped (${out})`);
+    }
   }
 });
 

@@ -33,14 +33,16 @@ function hashText(ctx: SqlContext): Frag {
 }
 
 /**
- * Units per valid row count: how many units, how many exceed m (only those are bounded), rows removed, largest unit.
+ * Units per valid row count: how many units, how many exceed m (only those are bounded), rows removed, rows removed
+ * counting at most `dropCap` per unit (`trimmed`, a dp truncation report's input), largest unit.
  * Keyed: grouped by the integer key uk, and a key group whose rows carry two unit ids (min(u) <> max(u)) is a collision.
  * With no collision uk is injective on the units present, so grouping or counting distinct by uk equals doing it by u.
  */
 export function unitStatsSql(ctx: SqlContext, keyed: boolean): CompiledSql {
   const m = ctx.maxRowsPerUnit;
   return compile(sql`SELECT CAST(count(*) AS varchar) AS units, CAST(count(*) FILTER (WHERE n > ${lit(m)}) AS varchar) AS big,
-        CAST(COALESCE(sum(n - ${lit(m)}) FILTER (WHERE n > ${lit(m)}), 0) AS varchar) AS removed, CAST(COALESCE(max(n), 0) AS varchar) AS maxn,
+        CAST(COALESCE(sum(n - ${lit(m)}) FILTER (WHERE n > ${lit(m)}), 0) AS varchar) AS removed,
+        CAST(COALESCE(sum(LEAST(n - ${lit(m)}, ${lit(ctx.dropCap)})) FILTER (WHERE n > ${lit(m)}), 0) AS varchar) AS trimmed, CAST(COALESCE(max(n), 0) AS varchar) AS maxn,
         ${keyed ? sql`CAST(count(*) FILTER (WHERE NOT one) AS varchar)` : sql`'0'`} AS collisions
         FROM (SELECT count(*) AS n${keyed ? sql`, min(u) = max(u) AS one` : sql``} FROM ${ctx.conv.typed} t WHERE e = 0 GROUP BY ${keyed ? sql`uk` : sql`u`}) g`);
 }

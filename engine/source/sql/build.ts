@@ -12,6 +12,7 @@
  */
 import type { Plan } from '../../types.ts';
 import { makeRecordLayout } from '../../aggregate/record-layout.ts';
+import { truncationCap } from '../source.ts';
 import { clampStatsSql, unitStatsSql } from './bounding.ts';
 import { compile } from './compiler.ts';
 import type { SqlContext } from './context.ts';
@@ -52,6 +53,7 @@ export function buildSql(
     needTop: planUsesTop(plan),
     keyHex,
     maxRowsPerUnit: plan.dataset.unit.maxRowsPerUnit,
+    dropCap: truncationCap(plan) ?? plan.dataset.unit.maxRowsPerUnit,
     conv,
     grouping,
   };

@@ -16,6 +16,8 @@ export interface SqlContext {
   /** Hex of the bounding key (sent as a bind parameter, never inlined). */
   readonly keyHex: string;
   readonly maxRowsPerUnit: number;
+  /** Cap of a unit's dropped rows in the unit statistics' `trimmed` (a dp truncation report's maxDroppedPerUnit, or m). */
+  readonly dropCap: number;
   readonly conv: Conversion;
   readonly grouping: GroupingModel;
 }
