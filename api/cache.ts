@@ -12,7 +12,8 @@ import type { Kysely } from 'kysely';
 import type { TableMeta } from '../engine/release/formats.ts';
 import type { ProtectedTable } from '../engine/types.ts';
 import type { Manifest } from '../engine/release/manifest.ts';
-import { protectedTable, tableMeta } from './store/reconstruct.ts';
+import { localizeDimension, releaseLanguages } from './metadata.ts';
+import { dimensionPlan, protectedTable, tableMeta } from './store/reconstruct.ts';
 import type { Database, StoredCells, StoredDimension } from './store/schema.ts';
 
 export interface ServedTable {
@@ -22,6 +23,31 @@ export interface ServedTable {
   readonly codeIndex: readonly ReadonlyMap<string, number>[];
   /** Rendered responses (bounded LRU). */
   readonly responses: Map<string, { body: string; type: string }>;
+  /** The release's label languages, the default (the labels of `table`) first. */
+  readonly languages: readonly string[];
+  /** The stored dimensions (with their labels per language), from which other languages are rebuilt. */
+  readonly stored: readonly StoredDimension[];
+  /** The table in other languages (same cells; `localized`). */
+  readonly translations: Map<string, ServedTable>;
+}
+
+/**
+ * The table with its labels in `lang` (one of `t.languages`): the same cells and codes, the dimension and category
+ * labels of that language, and rendered responses of its own. Built once per language and kept with the table.
+ */
+export function localized(t: ServedTable, lang: string): ServedTable {
+  if (lang === t.languages[0]) return t;
+  const hit = t.translations.get(lang);
+  if (hit) return hit;
+  const dimensions = t.stored.map((d) => dimensionPlan(localizeDimension(d, lang)));
+  const out: ServedTable = {
+    ...t,
+    table: { ...t.table, plan: { ...t.table.plan, dimensions } },
+    responses: new Map(),
+    translations: new Map(),
+  };
+  t.translations.set(lang, out);
+  return out;
 }
 
 export type ServedRelease = ReadonlyMap<string, ServedTable>;
@@ -73,6 +99,7 @@ export class ReleaseCache {
       .orderBy('position')
       .execute();
     const out = new Map<string, ServedTable>();
+    const languages = releaseLanguages(manifest);
     for (const r of rows) {
       const table = protectedTable({
         table_id: r.table_id,
@@ -88,6 +115,9 @@ export class ReleaseCache {
         meta: tableMeta(manifest, r.privacy),
         codeIndex: table.plan.dimensions.map((d) => new Map(d.nodes.map((n, i) => [n.code, i]))),
         responses: new Map(),
+        languages,
+        stored: r.dimensions as StoredDimension[],
+        translations: new Map(),
       });
     }
     return out;

@@ -7,8 +7,9 @@ import t from 'tap';
 import { build } from '../../api/app.ts';
 import type { Actor } from '../../api/store/audit.ts';
 import { createKey } from '../../api/store/keys.ts';
-import { createContract } from '../../api/store/releases.ts';
-import { SECRET, seedReleases } from './fixtures.ts';
+import { loadReleaseDir } from '../../api/store/release-dir.ts';
+import { approveRelease, createContract, storeDraft } from '../../api/store/releases.ts';
+import { FRENCH, makeRelease, SECRET, seedReleases } from './fixtures.ts';
 import { openPgliteStore } from './pglite-template.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
@@ -30,6 +31,17 @@ await createContract(
   },
   system,
 );
+// A release with labels in English and French (dataset `shared`, dp).
+const multi = (
+  await storeDraft(
+    db,
+    await loadReleaseDir(
+      (await makeRelease({ policyId: 'multi', datasetId: 'shared', rho: 0.5, multilingual: true })).dir,
+    ),
+    system,
+  )
+).id;
+await approveRelease(db, multi, system);
 const app = await build({ store, logger: false, config: { rateLimit: null } });
 t.teardown(() => app.close());
 const get = (url: string, key?: string) => app.inject({ url, headers: key ? { authorization: `Bearer ${key}` } : {} });
@@ -220,6 +232,65 @@ t.test('lang: default, and an unknown language refused naming the available ones
   }
 });
 
+t.test('lang: labels in every format and metadata route follow it; codes and values do not change', async (t) => {
+  const data = (q: string) => get(`/v1/releases/${multi}/tables/pop?${q}`);
+  const en = json(await data('labels=both'));
+  const fr = json(await data('labels=both&lang=fr'));
+  t.same(json(await data('labels=both&lang=en')), en, 'lang=en is the default');
+  t.same(en.dimensions[0].labels, ['North, one', 'North two', 'South', 'North', 'Total']);
+  t.same(fr.dimensions[0].labels, ['Nord, un', 'Nord deux', 'Sud', 'Nord', 'Total']);
+  t.equal(fr.dimensions[0].label, 'Région');
+  t.same(fr.dimensions[1].labels, ['Hommes', 'Femmes', 'Total']);
+  t.same(
+    fr.cells.map((c: { key: string[]; value: unknown; conf: string }) => [c.key, c.value, c.conf]),
+    en.cells.map((c: { key: string[]; value: unknown; conf: string }) => [c.key, c.value, c.conf]),
+    'same codes, values and statuses',
+  );
+  t.same(fr.cells[0].labels, ['Nord, un', 'Hommes']);
+  const csv = (await data('format=csv&lang=fr&region=N1&sex=1')).body.trim().split('\n');
+  t.equal(csv[0]!.split(',').slice(0, 4).join(','), 'region,region_label,sex,sex_label', 'CSV header unchanged');
+  t.match(csv[1]!, /^N1,"Nord, un",1,Hommes,/);
+  const js = json(await data('format=jsonstat&lang=fr'));
+  t.equal(js.dimension.region.label, 'Région');
+  t.equal(js.dimension.region.category.label.N1, 'Nord, un');
+  t.equal(js.dimension.sex.category.label['2'], 'Femmes');
+  const jsEn = json(await data('format=jsonstat'));
+  t.equal(
+    jsEn.dimension.region.category.label.N1,
+    'North, one',
+    'the cached French rendering does not leak into English',
+  );
+  t.same(js.value, jsEn.value);
+  const sdmx = (await data('format=sdmx-csv&labels=both&lang=fr&region=N&sex=2')).body;
+  t.match(sdmx, /,N: Nord,2: Femmes,/);
+  const bad = await data('lang=de');
+  t.equal(bad.statusCode, 400);
+  t.equal(json(bad).code, 'UNKNOWN_LANGUAGE');
+  t.same(json(bad).languages, ['en', 'fr']);
+  t.match(json(bad).detail, /"de".*languages are en, fr/);
+
+  const cl = json(await get(`/v1/releases/${multi}/codelists?lang=fr`));
+  t.equal(cl.language, 'fr');
+  t.same(cl.languages, ['en', 'fr']);
+  t.same(
+    cl.codelists[0].values.map((v: Value) => [v.code, v.label]),
+    ['N1', 'N2', 'S1', 'N', '_T'].map((c) => [c, FRENCH[c] ?? 'Total']),
+  );
+  t.equal(json(await get(`/v1/releases/${multi}/codelists`)).codelists[0].values[0].label, 'North, one');
+  const md = json(await get(`/v1/releases/${multi}/tables/pop/metadata?lang=fr`));
+  t.same(md.languages, ['en', 'fr']);
+  t.equal(md.dimensions[0].label, 'Région');
+  const st = json(await get(`/v1/releases/${multi}/tables/pop/structure?lang=fr`));
+  t.same(st.meta.contentLanguages, ['fr', 'en']);
+  const region = st.data.codelists.find((c: { id: string }) => c.id === 'CL_POP_REGION');
+  t.equal(region.name, 'Région');
+  t.same(region.names, { en: 'Region', fr: 'Région' });
+  t.same(region.codes[0], { id: 'N1', name: 'Nord, un', names: { en: 'North, one', fr: 'Nord, un' }, parent: 'N' });
+  const detail = json(await get(`/v1/releases/${multi}?lang=fr`));
+  t.equal(detail.tables[0].dimensions[0].categories[0].label, 'Nord, un');
+  t.equal((await get(`/v1/releases/${multi}?lang=xx`)).statusCode, 400);
+});
+
 t.test('DCAT-AP catalogue (JSON-LD)', async (t) => {
   const r = await get('/v1/catalog');
   t.equal(r.statusCode, 200);
@@ -231,8 +302,12 @@ t.test('DCAT-AP catalogue (JSON-LD)', async (t) => {
   t.match(c['@id'], /^http:\/\/localhost(:\d+)?\/v1\/catalog$/);
   for (const k of ['dct:title', 'dct:description', 'dct:publisher']) t.ok(c[k], `catalogue ${k}`);
   const ids = c['dcat:dataset'].map((d: { 'dct:identifier': string }) => d['dct:identifier']);
-  t.same(ids, [pub], 'anonymous: only the public published release (not withdrawn, restricted or draft)');
-  const d = c['dcat:dataset'][0];
+  t.same(
+    ids.sort(),
+    [pub, multi].sort(),
+    'anonymous: only the public published releases (not withdrawn, restricted or draft)',
+  );
+  const d = c['dcat:dataset'].find((x: { 'dct:identifier': string }) => x['dct:identifier'] === pub);
   t.equal(d['@type'], 'dcat:Dataset');
   for (const k of ['dct:title', 'dct:description', 'dct:issued', 'dct:modified', 'dct:publisher'])
     t.ok(d[k], `dataset ${k}`);
@@ -256,7 +331,7 @@ t.test('DCAT-AP catalogue (JSON-LD)', async (t) => {
   const withContract = json(await get('/v1/catalog', researcher.key))['dcat:dataset'].map(
     (x: { 'dct:identifier': string }) => x['dct:identifier'],
   );
-  t.same(withContract.sort(), [pub, restricted].sort(), 'a researcher also sees its contract releases');
+  t.same(withContract.sort(), [pub, multi, restricted].sort(), 'a researcher also sees its contract releases');
   const paged = json(await get('/v1/catalog?limit=1', officer));
   t.equal(paged['dcat:dataset'].length, 1);
   t.match(paged['hydra:view']['hydra:next']['@id'], /offset=1$/);
@@ -271,7 +346,9 @@ t.test('DCAT links use the configured public URL', async (t) => {
   t.teardown(() => app2.close());
   const c = JSON.parse((await app2.inject({ url: '/v1/catalog' })).body);
   t.equal(c['@id'], 'https://stats.example.org/api/v1/catalog');
-  t.equal(c['dcat:dataset'][0]['@id'], `https://stats.example.org/api/v1/releases/${pub}`);
+  t.ok(
+    c['dcat:dataset'].some((d: { '@id': string }) => d['@id'] === `https://stats.example.org/api/v1/releases/${pub}`),
+  );
 });
 
 t.test('every metadata request leaves an audit row', async (t) => {
