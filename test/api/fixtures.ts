@@ -113,6 +113,9 @@ export async function registerFixtures(db: Kysely<Database>, actor: Actor = FIXT
 
 const FIXTURE_OFFICER: Actor = { caller: 'cli:fixtures', role: 'officer' };
 
+/** The DCAT theme of the multilingual fixture (EU data theme vocabulary: population and society). */
+export const FIXTURE_THEME = 'http://publications.europa.eu/resource/authority/data-theme/SOCI';
+
 /** French labels of the multilingual fixture (`multilingual`), by code. */
 export const FRENCH: Readonly<Record<string, string>> = {
   N1: 'Nord, un',
@@ -136,7 +139,11 @@ export function fixturePolicy(o: {
     id: o.policyId,
     version: '1',
     ...(o.multilingual ? { languages: ['en', 'fr'] } : {}),
-    release: { title: `Release ${o.policyId}`, audience: 'public' },
+    release: {
+      title: `Release ${o.policyId}`,
+      audience: 'public',
+      ...(o.multilingual ? { themes: [FIXTURE_THEME] } : {}),
+    },
     dataset: {
       id: o.datasetId,
       source: { kind: 'csv', path: 'microdata.csv' },
@@ -261,7 +268,7 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
           demo: o.demo ?? false,
           expires: o.expires ?? null,
           contact: null,
-          ...(o.multilingual ? { languages: ['en', 'fr'] } : {}),
+          ...(o.multilingual ? { languages: ['en', 'fr'], themes: [FIXTURE_THEME] } : {}),
         },
         randomness: o.seeded ? { source: 'seeded', seed: '42' } : { source: 'crypto', seed: null },
         regime: dp ? 'dp' : 'sdc',

@@ -9,7 +9,7 @@ import type { Actor } from '../../api/store/audit.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, createContract, storeDraft } from '../../api/store/releases.ts';
-import { FRENCH, makeRelease, SECRET, seedReleases } from './fixtures.ts';
+import { FIXTURE_THEME, FRENCH, makeRelease, SECRET, seedReleases } from './fixtures.ts';
 import { openPgliteStore } from './pglite-template.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
@@ -325,6 +325,10 @@ t.test('DCAT-AP catalogue (JSON-LD)', async (t) => {
   );
   t.ok(dist.every((x) => x['@type'] === 'dcat:Distribution'));
   t.equal(dist[1]!['dcat:mediaType']['@id'], 'http://www.iana.org/assignments/media-types/text/csv');
+  t.notOk('dcat:theme' in d, 'no theme when the policy names none');
+  const m = c['dcat:dataset'].find((x: { 'dct:identifier': string }) => x['dct:identifier'] === multi);
+  t.same(m['dcat:theme'], [{ '@id': FIXTURE_THEME }], "the policy's themes");
+  t.same(m['dct:title'], { '@value': 'Release multi', '@language': 'en' });
   const access = new URL(dist[1]!['dcat:accessURL']['@id']);
   const data = await get(`${access.pathname}${access.search}`);
   t.equal(data.statusCode, 200, 'the access URL serves the data');
