@@ -12,9 +12,15 @@ import type { Kysely } from 'kysely';
 import type { TableMeta } from '../engine/release/formats.ts';
 import type { ProtectedTable } from '../engine/types.ts';
 import type { Manifest } from '../engine/release/manifest.ts';
-import { localizeDimension, releaseLanguages } from './metadata.ts';
+import { DEFAULT_LANGUAGE, localizeDimension, releaseLanguages } from './metadata.ts';
 import { dimensionPlan, protectedTable, tableMeta } from './store/reconstruct.ts';
 import type { Database, StoredCells, StoredDimension } from './store/schema.ts';
+
+/** A rendered response: text, or bytes for the binary formats (xlsx, Parquet). */
+export interface Rendered {
+  readonly body: string | Buffer;
+  readonly type: string;
+}
 
 export interface ServedTable {
   readonly table: ProtectedTable;
@@ -22,13 +28,18 @@ export interface ServedTable {
   /** Per dimension: code -> node index. */
   readonly codeIndex: readonly ReadonlyMap<string, number>[];
   /** Rendered responses (bounded LRU). */
-  readonly responses: Map<string, { body: string; type: string }>;
-  /** The release's label languages, the default (the labels of `table`) first. */
-  readonly languages: readonly string[];
+  readonly responses: Map<string, Rendered>;
+  /** The release's label languages, the default (the labels of `table`) first; absent: `en` only. */
+  readonly languages?: readonly string[];
   /** The stored dimensions (with their labels per language), from which other languages are rebuilt. */
-  readonly stored: readonly StoredDimension[];
+  readonly stored?: readonly StoredDimension[];
   /** The table in other languages (same cells; `localized`). */
-  readonly translations: Map<string, ServedTable>;
+  readonly translations?: Map<string, ServedTable>;
+}
+
+/** The languages of a served table's labels, the default first. */
+export function languagesOf(t: ServedTable): readonly string[] {
+  return t.languages ?? [DEFAULT_LANGUAGE];
 }
 
 /**
@@ -36,7 +47,7 @@ export interface ServedTable {
  * labels of that language, and rendered responses of its own. Built once per language and kept with the table.
  */
 export function localized(t: ServedTable, lang: string): ServedTable {
-  if (lang === t.languages[0]) return t;
+  if (!t.stored || !t.translations || lang === languagesOf(t)[0]) return t;
   const hit = t.translations.get(lang);
   if (hit) return hit;
   const dimensions = t.stored.map((d) => dimensionPlan(localizeDimension(d, lang)));
@@ -124,14 +135,10 @@ export class ReleaseCache {
   }
 }
 
-export function cachedResponse(
-  t: ServedTable,
-  key: string,
-  render: () => { body: string; type: string },
-): { body: string; type: string } {
+export async function cachedResponse(t: ServedTable, key: string, render: () => Promise<Rendered>): Promise<Rendered> {
   const hit = t.responses.get(key);
   if (hit) return hit;
-  const r = render();
+  const r = await render();
   t.responses.set(key, r);
   if (t.responses.size > MAX_RESPONSES_PER_TABLE) t.responses.delete(t.responses.keys().next().value!);
   return r;

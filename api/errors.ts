@@ -214,6 +214,12 @@ export const ERRORS = {
     title: 'Previews busy',
     description: 'As many previews as the server runs at once are running; retry after the Retry-After seconds.',
   },
+  RENDER_BUSY: {
+    status: 503,
+    title: 'File formats busy',
+    description:
+      'As many xlsx and Parquet files as the server builds at once are being built or waiting; retry after the Retry-After seconds (csv and json are not limited).',
+  },
   PREVIEW_TIMEOUT: {
     status: 503,
     title: 'Preview timed out',

@@ -2,8 +2,10 @@
  * Table queries: dimension selections in the PxWeb style
  * (`?region=N,S1&sex=1`, a dimension left out means all its categories) and
  * rendering through the engine's formatters only (toCsv, toJsonStat,
- * toSdmxCsv, forEachSelected), so every format shows a suppressed cell as
- * null/empty with its status, exactly as in the release files.
+ * toSdmxCsv, toXlsx, toParquet, forEachSelected), so every format shows a
+ * suppressed cell as null/empty with its status, exactly as in the release files.
+ * Binary formats (xlsx, Parquet) are built in memory: a query is bounded by the
+ * cell limit before it is rendered.
  */
 import {
   forEachSelected,
@@ -16,10 +18,12 @@ import {
   type Selection,
 } from '../engine/release/formats.ts';
 import { CONF_STATUS_LEGEND, OBS_STATUS_LEGEND } from '../engine/release/legend.ts';
-import type { ServedTable } from './cache.ts';
+import { toParquet } from '../engine/release/parquet.ts';
+import { toXlsx } from '../engine/release/xlsx.ts';
+import type { Rendered, ServedTable } from './cache.ts';
 import { ApiError } from './errors.ts';
 
-export const FORMATS = ['json', 'csv', 'jsonstat', 'sdmx-csv'] as const;
+export const FORMATS = ['json', 'csv', 'jsonstat', 'sdmx-csv', 'xlsx', 'parquet'] as const;
 export type Format = (typeof FORMATS)[number];
 export const RESERVED_PARAMS = new Set(['format', 'labels', 'lang']);
 
@@ -28,7 +32,22 @@ export const CONTENT_TYPES: Readonly<Record<Format, string>> = {
   csv: 'text/csv; charset=utf-8',
   jsonstat: 'application/json; charset=utf-8',
   'sdmx-csv': 'application/vnd.sdmx.data+csv; version=2.0.0; charset=utf-8',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  parquet: 'application/vnd.apache.parquet',
 };
+
+/** File name extension of each format, for Content-Disposition. */
+export const EXTENSIONS: Readonly<Record<Format, string>> = {
+  json: 'json',
+  csv: 'csv',
+  jsonstat: 'json',
+  'sdmx-csv': 'csv',
+  xlsx: 'xlsx',
+  parquet: 'parquet',
+};
+
+/** Formats a browser should save rather than show. */
+export const BINARY_FORMATS: ReadonlySet<Format> = new Set(['xlsx', 'parquet']);
 
 /** Parse dimension parameters into a selection; every problem names the parameter and code. */
 export function parseSelection(t: ServedTable, query: Readonly<Record<string, unknown>>): Selection {
@@ -85,13 +104,13 @@ export function queryKey(format: Format, labels: string, sel: Selection): string
   return `${format}|${labels}|${sel.map((s) => (s ? s.join(',') : '*')).join('/')}`;
 }
 
-export function render(
+export async function render(
   t: ServedTable,
   releaseId: string,
   format: Format,
   labels: 'code' | 'both',
   sel: Selection,
-): { body: string; type: string } {
+): Promise<Rendered> {
   const type = CONTENT_TYPES[format];
   switch (format) {
     case 'csv':
@@ -102,6 +121,12 @@ export function render(
       return { body: toSdmxCsv(t.table, { labels: labels === 'both' ? 'both' : 'id' }, sel), type };
     case 'json':
       return { body: JSON.stringify(toJson(t, releaseId, labels, sel)), type };
+    case 'xlsx':
+      return { body: await toXlsx([{ table: t.table, meta: t.meta, sel }], { releaseId }), type };
+    case 'parquet': {
+      const bytes = await toParquet(t.table, t.meta, releaseId, sel);
+      return { body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), type };
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Public table data: GET /v1/releases/{id}/tables/{table} with dimension
- * selections and a format (json, csv, jsonstat, sdmx-csv).
+ * selections and a format (json, csv, jsonstat, sdmx-csv, xlsx, parquet).
  *
  * The release's status and the caller's visibility are checked against the
  * store (through the short-lived status cache) before the rendered-response
@@ -10,17 +10,29 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { canSee, canSeeTable, contractsOf, notFound } from '../access.ts';
-import { cachedResponse, localized } from '../cache.ts';
+import { cachedResponse, languagesOf, localized } from '../cache.ts';
 import type { PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { countCells, FORMATS, parseSelection, queryKey, render, type Format } from '../query.ts';
 import { resolveLang } from '../metadata.ts';
 import { langProperty } from '../metadata-schemas.ts';
+import {
+  BINARY_FORMATS,
+  countCells,
+  EXTENSIONS,
+  FORMATS,
+  parseSelection,
+  queryKey,
+  render,
+  type Format,
+} from '../query.ts';
+import { RenderLimit } from '../render-limit.ts';
 import { errors } from '../schemas.ts';
 import { expiredError, isExpired } from '../store/expiry.ts';
 
 export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
   const db = ctx.store.db;
+  // xlsx and Parquet renderings of this app (cache misses only): api/render-limit.ts.
+  const binary = new RenderLimit();
 
   app.get(
     '/releases/:id/tables/:table',
@@ -30,8 +42,9 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
         summary: 'Table data with dimension selections',
         description:
           'Select categories with one parameter per dimension holding comma-separated codes (`?region=N,S1&sex=1`); a dimension left out means all of its categories (totals included). ' +
-          'format: json (default), csv, jsonstat (JSON-stat 2.0), sdmx-csv (SDMX-CSV 2.0). labels=both adds labels (json, sdmx-csv); csv and jsonstat always carry codes and labels. ' +
-          "lang: the labels' language (default: the release policy's first language; GET .../metadata lists them). " +
+          'format: json (default), csv, jsonstat (JSON-stat 2.0), sdmx-csv (SDMX-CSV 2.0), xlsx (a sheet of the cells with codes, labels, flags and accuracy, and a Notes sheet), parquet (typed columns, release id and regime in the key-value metadata). ' +
+          'labels=both adds labels (json; sdmx-csv writes every component and code as "ID: name"); csv, jsonstat, xlsx and parquet always carry codes and labels. ' +
+          "lang: the labels' language in every format (default: the release policy's first language; GET .../metadata lists them). " +
           'A suppressed cell is null (empty in CSV) with its CONF_STATUS in every format. More cells than GET /v1/config maxCells: 403 CELL_LIMIT.',
         tags: ['releases'],
         params: {
@@ -72,9 +85,13 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
               },
               'text/csv': { schema: { type: 'string' } },
               'application/vnd.sdmx.data+csv': { schema: { type: 'string' } },
+              'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': {
+                schema: { type: 'string', format: 'binary' },
+              },
+              'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary' } },
             },
           },
-          ...errors(400, 401, 403, 404, 410, 429),
+          ...errors(400, 401, 403, 404, 410, 429, 503),
         },
       },
     },
@@ -103,7 +120,7 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
           table,
         });
       // Labels in the requested language (400 UNKNOWN_LANGUAGE naming the release's languages); codes never change.
-      const t = localized(found, resolveLang(found.languages, q.lang));
+      const t = localized(found, resolveLang(languagesOf(found), q.lang));
       const sel = parseSelection(t, q);
       const n = countCells(t, sel);
       if (n > ctx.config.maxCells)
@@ -113,10 +130,24 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
           { cells: n, maxCells: ctx.config.maxCells },
         );
       req.auditDetail = { format: q.format, cells: n };
-      const out = cachedResponse(t, queryKey(q.format, q.labels, sel), () => render(t, id, q.format, q.labels, sel));
-      if (q.format === 'csv' || q.format === 'sdmx-csv')
-        reply.header('content-disposition', `inline; filename="${id}-${table}.csv"`);
+      // Only json and sdmx-csv depend on `labels`: the other formats share one cached rendering.
+      const labelsKey = q.format === 'json' || q.format === 'sdmx-csv' ? q.labels : 'both';
+      const out = await cachedResponse(t, queryKey(q.format, labelsKey, sel), () =>
+        BINARY_FORMATS.has(q.format)
+          ? binary.run(() => render(t, id, q.format, q.labels, sel))
+          : render(t, id, q.format, q.labels, sel),
+      );
+      if (q.format !== 'json' && q.format !== 'jsonstat')
+        reply.header(
+          'content-disposition',
+          `${BINARY_FORMATS.has(q.format) ? 'attachment' : 'inline'}; filename="${fileName(id, table)}.${EXTENSIONS[q.format]}"`,
+        );
       return reply.type(out.type).send(out.body);
     },
   );
+}
+
+/** A file name for Content-Disposition: release and table ids, with anything outside [A-Za-z0-9._-] replaced. */
+function fileName(id: string, table: string): string {
+  return `${id}-${table}`.replace(/[^A-Za-z0-9._-]/g, '_');
 }

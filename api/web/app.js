@@ -169,15 +169,18 @@
       ['csv', 'CSV'],
       ['jsonstat', 'JSON-stat'],
       ['sdmx-csv', 'SDMX-CSV'],
+      ['xlsx', 'Excel (xlsx)'],
+      ['parquet', 'Parquet'],
       ['json', 'JSON'],
     ];
+    const ext = { csv: 'csv', jsonstat: 'json', 'sdmx-csv': 'csv', xlsx: 'xlsx', parquet: 'parquet', json: 'json' };
     span.replaceChildren(
       ...formats.flatMap(([f, label], i) => {
         const q = new URLSearchParams(sel);
         q.set('format', f);
         if (f === 'json') q.set('labels', 'both');
         const href = `${base}?${q}`;
-        const name = `${state.release.release.id}-${state.table.id}.${f === 'jsonstat' || f === 'json' ? 'json' : 'csv'}`;
+        const name = `${state.release.release.id}-${state.table.id}.${ext[f]}`;
         const a = el('a', { href, download: name, 'data-format': f, text: label });
         // With a key, the browser would not send it on a plain link: fetch with the header and save the response.
         a.addEventListener('click', async (ev) => {

@@ -19,6 +19,7 @@ import type {
   DatasetPlan,
   DerivedColumnPlan,
   DimensionPlan,
+  DpPlan,
   MeasurePlan,
   Plan,
   ProtectionPlan,
@@ -181,27 +182,7 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
             },
             zeroCells: p.zeroCells ?? 'publish',
           }
-        : {
-            regime: 'dp',
-            mechanism: p.mechanism,
-            epsilon:
-              p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
-            rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
-            delta: p.delta ?? DEFAULT_DELTA,
-            noisyThreshold: p.noisyThreshold ?? null,
-            granularityLog2: p.granularityLog2 ?? 0,
-            consistency: p.consistency ?? DEFAULT_CONSISTENCY,
-            ...(report ? { truncationReport: report } : {}),
-            ...(sel
-              ? {
-                  partitionSelection: {
-                    share: (selWeight / weightSum) * tableShare,
-                    delta: sel.delta,
-                    threshold: sel.threshold,
-                  },
-                }
-              : {}),
-          };
+        : planDp(p, (selWeight / weightSum) * tableShare, report);
 
   const release: ReleaseMeta = {
     title: doc.release.title,
@@ -255,6 +236,26 @@ function truncationReportPlan(p: DpProtectionDoc, maxRowsPerUnit: number): Trunc
       `the truncation report does not fit in the release's budget: it would take ${share} of the total, leaving the tables nothing (it must be less than the total)`,
     );
   return { share, maxDroppedPerUnit: r.maxDroppedPerUnit ?? maxRowsPerUnit };
+}
+
+/**
+ * The dp protection; `selectionShare` is the budget share of the partition selection (used when the policy has one),
+ * `report` the truncation report's plan (or null).
+ */
+function planDp(p: DpProtectionDoc, selectionShare: number, report: TruncationReportPlan | null): DpPlan {
+  const sel = p.partitionSelection;
+  return {
+    regime: 'dp',
+    mechanism: p.mechanism,
+    epsilon: p.mechanism === 'discrete-laplace' ? required(p.budget.epsilon, '/protection/budget/epsilon') : null,
+    rho: p.mechanism === 'discrete-gaussian' ? required(p.budget.rho, '/protection/budget/rho') : null,
+    delta: p.delta ?? DEFAULT_DELTA,
+    noisyThreshold: p.noisyThreshold ?? null,
+    granularityLog2: p.granularityLog2 ?? 0,
+    consistency: p.consistency ?? DEFAULT_CONSISTENCY,
+    ...(report ? { truncationReport: report } : {}),
+    ...(sel ? { partitionSelection: { share: selectionShare, delta: sel.delta, threshold: sel.threshold } } : {}),
+  };
 }
 
 /** Source kinds: relative file paths resolve against the policy's directory; a postgres connection is an env var name. */

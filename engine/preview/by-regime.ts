@@ -4,6 +4,7 @@
  * entry in `PREVIEWS` is refused by the preview with a USAGE error.
  */
 import { zcdpToApproxDp, fitsBudget, type DpAccounting, type LedgerState, type ReleaseCost } from '../dp/index.ts';
+import type { TruncationAccounting } from '../dp/truncation.ts';
 import { markedCells, type PrimaryRule, type SdcReport, type SensitiveCellReport } from '../sdc/index.ts';
 import type { ExactTable, ProtectedTable, ProtectionPlan } from '../types.ts';
 import type { RegimeName } from '../release/manifest.ts';
@@ -55,6 +56,8 @@ export interface BudgetPreview {
   readonly total: DpAccounting['total'];
   /** What approving the release would charge the ledger. */
   readonly cost: ReleaseCost;
+  /** The truncation report as the release would publish it (noisy counts; its share is part of the cost), or null. */
+  readonly truncation: TruncationAccounting | null;
   /** 'unknown' when no store was available. */
   readonly ledger:
     | 'unknown'
@@ -135,6 +138,7 @@ const dp: RegimePreview<Extract<ProtectionPlan, { regime: 'dp' }>, DpAccounting>
       mechanism: acc.mechanism,
       total: acc.total,
       cost,
+      truncation: acc.truncation,
       ledger: l
         ? {
             ...l,

@@ -49,6 +49,11 @@ export function previewText(p: Preview): string {
         ? 'remaining budget on the ledger: unknown (no store; use --store or DATABASE_URL / STATGUARD_DATA_DIR)'
         : `remaining on the ledger: rho ${fmt(b.ledger.remainingRho)} of ${fmt(b.ledger.totalRho)}, epsilon ${fmt(b.ledger.remainingEpsilon)} of ${fmt(b.ledger.totalEpsilon)}; ${b.ledger.fits ? 'the release fits' : 'the release would be REFUSED'}`,
     );
+    // Noisy counts only (the exact ones are never shown, even here).
+    for (const c of b.truncation?.counts ?? [])
+      out.push(
+        `truncation report (share ${fmt(b.truncation!.share)} of the budget): ${c.quantity === 'rows-dropped' ? 'rows dropped by bounding' : `values of ${c.column} clamped to [${c.bounds!.join(', ')}]`} about ${c.value} +- ${fmt(c.halfWidth95)} (noisy)`,
+      );
   }
   out.push('');
   const rows = previewFigures(p).filter((f) => f.table !== '*');

@@ -184,12 +184,7 @@ export function toJsonStat(table: ProtectedTable, meta: TableMeta, sel?: Selecti
   });
   const usedConf = [...new Set(conf)].sort() as ConfStatus[];
   const usedObs = [...new Set(obs)].sort() as ObsStatus[];
-  // Consistency (dp) and what moves the values besides the noise (dp: privacy.bias), as notes any reader shows.
-  const bias = (meta.privacy.table as { bias?: readonly { note?: unknown }[] } | null | undefined)?.bias;
-  const notes = [
-    ...(table.consistent ? [table.consistent.note] : []),
-    ...(Array.isArray(bias) ? bias.map((b) => b.note).filter((n): n is string => typeof n === 'string') : []),
-  ];
+  const notes = tableNotes(table, meta);
   return {
     version: '2.0',
     class: 'dataset',
@@ -225,15 +220,49 @@ export function toJsonStat(table: ProtectedTable, meta: TableMeta, sel?: Selecti
   };
 }
 
+/**
+ * The notes every format shows beside a table: its consistency (dp; from the table when it was just computed, from
+ * the manifest's privacy entry when it was rebuilt from the store) and what moves its values besides the noise
+ * (dp: privacy.bias). Public metadata only: the plan's and the regime's statements, never a cell.
+ */
+export function tableNotes(table: ProtectedTable, meta: TableMeta): string[] {
+  const p = meta.privacy.table as
+    { bias?: readonly { note?: unknown }[]; consistency?: Record<string, unknown> } | null | undefined;
+  const c = p?.consistency;
+  const consistency = table.consistent
+    ? [table.consistent.note]
+    : c && c.method === 'hierarchical'
+      ? [
+          `Consistent table: every total equals the sum of its children at every level and margin (${String(c.fit)}, ${String(c.rounding)}); the unbiased noisy measurements are in ${String(c.noisyFile)}.`,
+        ]
+      : [];
+  const bias = p?.bias;
+  return [
+    ...consistency,
+    ...(Array.isArray(bias) ? bias.map((b) => b.note).filter((n): n is string => typeof n === 'string') : []),
+  ];
+}
+
 export function describeMeasure(table: ProtectedTable): string {
   const m = table.plan.measure;
   return m.kind === 'count' ? 'count of units' : `${m.kind} of ${m.column}`;
 }
 
+/** The SDMX-CSV attribute columns after OBS_VALUE: ID, name (for `labels=both`) and, for coded ones, the legend. */
+const SDMX_ATTRIBUTES = [
+  { id: 'OBS_STATUS', name: 'Observation status' },
+  { id: 'CONF_STATUS', name: 'Confidentiality status' },
+  { id: 'NOISE_SD', name: 'Standard deviation of the noise' },
+  { id: 'HALF_WIDTH_95', name: 'Half-width of the 95% interval of the noise' },
+] as const;
+
 /**
- * SDMX-CSV 2.0: STRUCTURE, STRUCTURE_ID, ACTION, one column per dimension,
- * OBS_VALUE, OBS_STATUS, CONF_STATUS. With `labels: 'both'` dimension fields
- * are written `code: label` as SDMX-CSV 2.0 allows.
+ * SDMX-CSV 2.0: STRUCTURE, STRUCTURE_ID, ACTION, one column per dimension, the measure OBS_VALUE, then the attributes
+ * OBS_STATUS and CONF_STATUS (coded) and NOISE_SD and HALF_WIDTH_95 (the accuracy of a noisy cell, empty otherwise;
+ * always present so that a table's columns do not depend on its cells). With `labels: 'both'` the SDMX-CSV 2.0
+ * "ID: name" convention is applied throughout: every component's header (`REGION: Region`, `OBS_VALUE: count of
+ * units`, `CONF_STATUS: Confidentiality status`), the structure id (`STATGUARD:POP(1.0): Population`) and every coded
+ * value (`N1: North`, `D: Secondary suppression: ...`); non-coded values (OBS_VALUE, accuracy) stay numbers.
  */
 export function toSdmxCsv(
   table: ProtectedTable,
@@ -241,27 +270,41 @@ export function toSdmxCsv(
   sel?: Selection,
 ): string {
   const dims = table.plan.dimensions;
+  const both = opts.labels === 'both';
+  const named = (id: string, name: string): string => (both ? `${id}: ${name}` : id);
   const agency = opts.agency ?? 'STATGUARD';
-  const structureId = `${agency}:${table.plan.id.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}(1.0)`;
-  const lines: string[] = [
-    [
-      'STRUCTURE',
-      'STRUCTURE_ID',
-      'ACTION',
-      ...dims.map((d) => d.name.toUpperCase()),
-      'OBS_VALUE',
-      'OBS_STATUS',
-      'CONF_STATUS',
-    ]
-      .map(csvField)
-      .join(','),
+  const structureId = named(
+    `${agency}:${table.plan.id.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}(1.0)`,
+    table.plan.title,
+  );
+  const header = [
+    'STRUCTURE',
+    'STRUCTURE_ID',
+    'ACTION',
+    ...dims.map((d) => named(d.name.toUpperCase(), d.label)),
+    named('OBS_VALUE', describeMeasure(table)),
+    ...SDMX_ATTRIBUTES.map((a) => named(a.id, a.name)),
   ];
+  const lines: string[] = [header.map(csvField).join(',')];
+  const sid = csvField(structureId);
   forEachSelected(table, sel, (coords, cell) => {
     const dimFields = coords.map((n, d) => {
       const node = dims[d]!.nodes[n]!;
-      return csvField(opts.labels === 'both' ? `${node.code}: ${node.label}` : node.code);
+      return csvField(named(node.code, node.label));
     });
-    lines.push(['dataflow', csvField(structureId), 'I', ...dimFields, num(cell.value), cell.obs, cell.conf].join(','));
+    lines.push(
+      [
+        'dataflow',
+        sid,
+        'I',
+        ...dimFields,
+        num(cell.value),
+        csvField(named(cell.obs, OBS_STATUS_LEGEND[cell.obs])),
+        csvField(named(cell.conf, CONF_STATUS_LEGEND[cell.conf])),
+        num(cell.accuracy?.noiseSd),
+        num(cell.accuracy?.halfWidth95),
+      ].join(','),
+    );
   });
   return `${lines.join('\n')}\n`;
 }

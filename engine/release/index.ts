@@ -1,5 +1,7 @@
 /** Public functions of engine/release: writing release directories and reading them back (see README.md). */
-export { forEachSelected, selectedNodes, selectionSize, toCsv, toJsonStat, toSdmxCsv } from './formats.ts';
+export { forEachSelected, selectedNodes, selectionSize, tableNotes, toCsv, toJsonStat, toSdmxCsv } from './formats.ts';
+export { toXlsx, type WorkbookInfo, type XlsxTable } from './xlsx.ts';
+export { toParquet } from './parquet.ts';
 export type { Selection, TableMeta } from './formats.ts';
 export { CONF_STATUS_LEGEND, OBS_STATUS_LEGEND } from './legend.ts';
 export { MANIFEST_VERSION, publicManifest } from './manifest.ts';

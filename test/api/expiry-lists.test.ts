@@ -14,7 +14,7 @@ import { dialects } from './dialects.ts';
 import { makeRelease, registerFixtures } from './fixtures.ts';
 
 const officer: Actor = { caller: 'cli:test', role: 'officer' };
-const FORMATS = ['json', 'csv', 'jsonstat', 'sdmx-csv'] as const;
+const FORMATS = ['json', 'csv', 'jsonstat', 'sdmx-csv', 'xlsx', 'parquet'] as const;
 
 for (const d of dialects()) {
   t.test(`expiry and contract-limited lists on ${d.name}`, async (t) => {

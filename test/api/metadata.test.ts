@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { build } from '../../api/app.ts';
+import { FORMATS } from '../../api/query.ts';
 import type { Actor } from '../../api/store/audit.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
@@ -263,6 +264,8 @@ t.test('lang: labels in every format and metadata route follow it; codes and val
   t.same(js.value, jsEn.value);
   const sdmx = (await data('format=sdmx-csv&labels=both&lang=fr&region=N&sex=2')).body;
   t.match(sdmx, /,N: Nord,2: Femmes,/);
+  for (const f of ['xlsx', 'parquet'].filter((x) => (FORMATS as readonly string[]).includes(x)))
+    t.equal((await data(`format=${f}&lang=fr`)).statusCode, 200, `${f} in French`);
   const bad = await data('lang=de');
   t.equal(bad.statusCode, 400);
   t.equal(json(bad).code, 'UNKNOWN_LANGUAGE');
@@ -320,7 +323,7 @@ t.test('DCAT-AP catalogue (JSON-LD)', async (t) => {
   }[];
   t.same(
     dist.map((x) => new URL(x['dcat:accessURL']['@id']).searchParams.get('format')),
-    ['json', 'csv', 'jsonstat', 'sdmx-csv'],
+    [...FORMATS],
     'one distribution per format',
   );
   t.ok(dist.every((x) => x['@type'] === 'dcat:Distribution'));

@@ -149,8 +149,8 @@ for (const d of dialects()) {
       const sdmx = await get(`${base}&format=sdmx-csv`);
       t.match(sdmx.headers['content-type'], /application\/vnd\.sdmx\.data\+csv/);
       t.same(sdmx.body.trimEnd().split('\n').slice(1), [
-        'dataflow,STATGUARD:POP(1.0),I,N1,2,,A,A',
-        'dataflow,STATGUARD:POP(1.0),I,N2,2,,A,D',
+        'dataflow,STATGUARD:POP(1.0),I,N1,2,,A,A,,',
+        'dataflow,STATGUARD:POP(1.0),I,N2,2,,A,D,,',
       ]);
       // Noisy cells carry accuracy.
       const noisy = json(await get(`/v1/releases/${pub}/tables/pop?region=S1&sex=1`));
@@ -366,7 +366,7 @@ for (const d of dialects()) {
       t.same(json(await get('/v1/config')), {
         maxCells: 100000,
         rateLimit: null,
-        formats: ['json', 'csv', 'jsonstat', 'sdmx-csv'],
+        formats: ['json', 'csv', 'jsonstat', 'sdmx-csv', 'xlsx', 'parquet'],
       });
       const ps = await get('/v1/policy-schema');
       t.equal(ps.statusCode, 200);

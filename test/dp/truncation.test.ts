@@ -10,7 +10,7 @@ import { budgetCost, protectDp } from '../../engine/dp/index.ts';
 import { runRelease } from '../../engine/pipeline.ts';
 import { buildDimension } from '../../engine/policy/dimension.ts';
 import { loadPolicy, planPolicy, validatePolicy, type PolicyDoc } from '../../engine/policy/index.ts';
-import { lintPlan, previewPolicy } from '../../engine/preview/index.ts';
+import { lintPlan, previewPolicy, previewText } from '../../engine/preview/index.ts';
 import { planCost } from '../../engine/regime.ts';
 import { renderRelease } from '../../engine/release/write.ts';
 import { seededRandom } from '../../engine/random.ts';
@@ -249,6 +249,9 @@ t.test(
     t.notMatch(JSON.stringify(run.reviewer), EXACT_FIGURES, 'reviewer report: no exact count');
     const preview = await previewPolicy(plan, { seed: 'no exact counts' });
     t.notMatch(JSON.stringify(preview), EXACT_FIGURES, 'preview: no exact count');
+    t.equal(preview.budget!.truncation!.counts.length, 2, 'the preview shows the noisy report');
+    t.match(previewText(preview), /truncation report \(share 0\.2 of the budget\): rows dropped by bounding about \d+/);
+    t.notMatch(previewText(preview), EXACT_FIGURES, 'preview text: no exact count');
     t.notMatch(JSON.stringify(lintPlan(plan, { ledger: null })), EXACT_FIGURES, 'lint: no exact count');
     let said = '';
     const io = { out: (x: string) => void (said += x), err: (x: string) => void (said += x), isTty: false };

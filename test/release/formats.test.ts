@@ -99,10 +99,40 @@ t.test('selection restricts cells in row-major order and keeps only selected chi
   t.equal(toCsv(table, [[], undefined]).trimEnd().split('\n').length, 1, 'empty selection gives header only');
 });
 
-t.test('sdmx-csv 2.0: structure columns, OBS_STATUS and CONF_STATUS, labels both', async (t) => {
-  const s = toSdmxCsv(table, { labels: 'both' });
-  const lines = s.trimEnd().split('\n');
-  t.equal(lines[0], 'STRUCTURE,STRUCTURE_ID,ACTION,REGION,SEX,OBS_VALUE,OBS_STATUS,CONF_STATUS');
-  t.equal(lines[2], 'dataflow,STATGUARD:POP(1.0),I,"N1: North, one",2: Female,,A,A');
-  t.equal(toSdmxCsv(table).trimEnd().split('\n')[1], 'dataflow,STATGUARD:POP(1.0),I,N1,1,1000,A,F');
+t.test('sdmx-csv 2.0: structure columns, OBS_STATUS and CONF_STATUS, accuracy attributes', async (t) => {
+  const lines = toSdmxCsv(table).trimEnd().split('\n');
+  t.equal(lines[0], 'STRUCTURE,STRUCTURE_ID,ACTION,REGION,SEX,OBS_VALUE,OBS_STATUS,CONF_STATUS,NOISE_SD,HALF_WIDTH_95');
+  t.equal(lines[1], 'dataflow,STATGUARD:POP(1.0),I,N1,1,1000,A,F,,');
+  t.equal(lines[2], 'dataflow,STATGUARD:POP(1.0),I,N1,2,,A,A,,');
+  // A noisy cell keeps its accuracy.
+  const noisy: ProtectedTable = {
+    ...table,
+    cells: table.cells.map((c) =>
+      c.value === null ? c : { ...c, obs: 'E', accuracy: { noiseSd: 1.25, scale: 1, halfWidth95: 2.5 } },
+    ),
+  };
+  t.equal(toSdmxCsv(noisy).trimEnd().split('\n')[1], 'dataflow,STATGUARD:POP(1.0),I,N1,1,1000,E,F,1.25,2.5');
 });
+
+t.test(
+  'sdmx-csv 2.0 labels=both: "ID: name" on every component header, the structure and every coded value',
+  async (t) => {
+    const lines = toSdmxCsv(table, { labels: 'both' }).trimEnd().split('\n');
+    t.equal(
+      lines[0],
+      'STRUCTURE,STRUCTURE_ID,ACTION,REGION: Region,SEX: Sex,OBS_VALUE: count of units,OBS_STATUS: Observation status,' +
+        'CONF_STATUS: Confidentiality status,NOISE_SD: Standard deviation of the noise,' +
+        'HALF_WIDTH_95: Half-width of the 95% interval of the noise',
+    );
+    t.equal(
+      lines[1],
+      'dataflow,STATGUARD:POP(1.0): Population,I,"N1: North, one",1: Male,1000,A: Normal value,F: Free: published,,',
+    );
+    t.equal(
+      lines[5],
+      'dataflow,STATGUARD:POP(1.0): Population,I,"N2: North ""two""",2: Female,,A: Normal value,' +
+        'D: Secondary suppression: suppressed to protect another cell,,',
+    );
+    t.notMatch(lines.join('\n'), String(1000 + sup2));
+  },
+);
