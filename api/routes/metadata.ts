@@ -99,6 +99,62 @@ async function newestOf(ctx: AppContext, req: FastifyRequest, dataset: string): 
   return r.id;
 }
 
+/** The metadata document of one table (the release as `visible` returns it). */
+function tableMetadata(
+  { row, manifest, tables, languages }: Awaited<ReturnType<typeof visible>>,
+  req: FastifyRequest,
+  id: string,
+  table: string,
+): Record<string, unknown> {
+  const language = resolveLang(languages, (req.query as { lang?: string }).lang);
+  req.auditDetail = { lang: language };
+  const t = tables[0]!;
+  const lists = mergeCodelists([t], language);
+  const base = `/v1/releases/${encodeURIComponent(id)}/tables/${encodeURIComponent(table)}`;
+  return {
+    release: id,
+    table,
+    title: t.title,
+    description: t.description,
+    language,
+    languages,
+    status: row.status,
+    dimensions: lists.map((cl) => ({
+      name: cl.id,
+      label: cl.label,
+      codes: cl.values.length,
+      leaves: cl.values.filter((v) => v.leaf).length,
+      levels: Math.max(...cl.values.map((v) => v.level)) + 1,
+      total: cl.values.find((v) => v.parent === null && !v.leaf)?.code ?? null,
+    })),
+    measures: [measureOf(t.measure, manifest.dataset.unit.kind)],
+    unit: { kind: manifest.dataset.unit.kind, maxRowsPerUnit: manifest.dataset.unit.maxRowsPerUnit },
+    cells: t.cell_count,
+    suppressed: t.suppressed,
+    notes: notesOf(t, manifest.regime),
+    methods: {
+      regime: manifest.regime,
+      guarantee: manifest.guarantee.statement,
+      methods: [...manifest.methods],
+      randomness: manifest.randomness.source,
+      privacy: t.privacy,
+    },
+    contact: manifest.release.contact,
+    dates: {
+      created: manifest.createdAt,
+      published: row.approved_at ? new Date(row.approved_at).toISOString() : null,
+      expires: row.expires,
+      withdrawn: row.withdrawn_at ? new Date(row.withdrawn_at).toISOString() : null,
+      withdrawReason: row.withdraw_reason,
+    },
+    links: {
+      data: base,
+      codelists: `${base}/codelists`,
+      structure: `${base}/structure`,
+    },
+  };
+}
+
 export async function metadataRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
   const codelists = async (req: FastifyRequest, id: string, only?: string) => {
     const { tables, languages } = await visible(ctx, req, id, only);
@@ -175,54 +231,7 @@ export async function metadataRoutes(app: FastifyInstance, { ctx }: PluginOption
     },
     async (req) => {
       const { id, table } = req.params as { id: string; table: string };
-      const { row, manifest, tables, languages } = await visible(ctx, req, id, table);
-      const language = resolveLang(languages, (req.query as { lang?: string }).lang);
-      req.auditDetail = { lang: language };
-      const t = tables[0]!;
-      const lists = mergeCodelists([t], language);
-      const base = `/v1/releases/${encodeURIComponent(id)}/tables/${encodeURIComponent(table)}`;
-      return {
-        release: id,
-        table,
-        title: t.title,
-        description: t.description,
-        language,
-        languages,
-        status: row.status,
-        dimensions: lists.map((cl) => ({
-          name: cl.id,
-          label: cl.label,
-          codes: cl.values.length,
-          leaves: cl.values.filter((v) => v.leaf).length,
-          levels: Math.max(...cl.values.map((v) => v.level)) + 1,
-          total: cl.values.find((v) => v.parent === null && !v.leaf)?.code ?? null,
-        })),
-        measures: [measureOf(t.measure, manifest.dataset.unit.kind)],
-        unit: { kind: manifest.dataset.unit.kind, maxRowsPerUnit: manifest.dataset.unit.maxRowsPerUnit },
-        cells: t.cell_count,
-        suppressed: t.suppressed,
-        notes: notesOf(t, manifest.regime),
-        methods: {
-          regime: manifest.regime,
-          guarantee: manifest.guarantee.statement,
-          methods: [...manifest.methods],
-          randomness: manifest.randomness.source,
-          privacy: t.privacy,
-        },
-        contact: manifest.release.contact,
-        dates: {
-          created: manifest.createdAt,
-          published: row.approved_at ? new Date(row.approved_at).toISOString() : null,
-          expires: row.expires,
-          withdrawn: row.withdrawn_at ? new Date(row.withdrawn_at).toISOString() : null,
-          withdrawReason: row.withdraw_reason,
-        },
-        links: {
-          data: base,
-          codelists: `${base}/codelists`,
-          structure: `${base}/structure`,
-        },
-      };
+      return tableMetadata(await visible(ctx, req, id, table), req, id, table);
     },
   );
 

@@ -184,17 +184,7 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
           }
         : planDp(p, (selWeight / weightSum) * tableShare, report);
 
-  const release: ReleaseMeta = {
-    title: doc.release.title,
-    description: doc.release.description ?? '',
-    audience: doc.release.audience,
-    demo: doc.release.demo ?? false,
-    expires: doc.release.expires ?? null,
-    contact: doc.release.contact ?? null,
-    // Only when declared, so manifests of policies without them keep their exact bytes.
-    ...(languages ? { languages } : {}),
-    ...(doc.release.themes !== undefined ? { themes: [...doc.release.themes] } : {}),
-  };
+  const release = planRelease(doc, languages);
 
   return deepFreeze({
     policyId: doc.id,
@@ -255,6 +245,20 @@ function planDp(p: DpProtectionDoc, selectionShare: number, report: TruncationRe
     consistency: p.consistency ?? DEFAULT_CONSISTENCY,
     ...(report ? { truncationReport: report } : {}),
     ...(sel ? { partitionSelection: { share: selectionShare, delta: sel.delta, threshold: sel.threshold } } : {}),
+  };
+}
+
+/** The release metadata; languages and themes only when declared, so other policies' manifests keep their bytes. */
+function planRelease(doc: PolicyDoc, languages: readonly string[] | null): ReleaseMeta {
+  return {
+    title: doc.release.title,
+    description: doc.release.description ?? '',
+    audience: doc.release.audience,
+    demo: doc.release.demo ?? false,
+    expires: doc.release.expires ?? null,
+    contact: doc.release.contact ?? null,
+    ...(languages ? { languages } : {}),
+    ...(doc.release.themes !== undefined ? { themes: [...doc.release.themes] } : {}),
   };
 }
 
