@@ -180,7 +180,6 @@ export function structureOf(
   t: TableRow,
   manifest: Pick<Manifest, 'release' | 'createdAt'>,
   lang: string,
-  accuracy: boolean,
 ): Record<string, unknown> {
   const languages = releaseLanguages(manifest);
   return toSdmxStructure({
@@ -193,7 +192,6 @@ export function structureOf(
       nodes: d.nodes.map((n) => ({ code: n.code, names: namesOf(n, languages), parent: n.parent })),
     })),
     measure: String(t.measure.kind),
-    accuracy,
     languages,
     lang,
     prepared: manifest.createdAt,

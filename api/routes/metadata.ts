@@ -242,7 +242,7 @@ export async function metadataRoutes(app: FastifyInstance, { ctx }: PluginOption
       schema: {
         summary: 'SDMX structure of a table: SDMX-JSON 2.0 structure message (dataflow, DSD, codelists)',
         description:
-          'The dataflow is the STRUCTURE_ID of the table in SDMX-CSV; dimensions and codes are those of the data; attributes OBS_STATUS, CONF_STATUS and (noisy tables) NOISE_SD and HALF_WIDTH_95.',
+          'The dataflow is the STRUCTURE_ID of the table in SDMX-CSV; dimensions and codes are those of the data; attributes OBS_STATUS, CONF_STATUS, NOISE_SD and HALF_WIDTH_95 (every SDMX-CSV column is a component).',
         tags: ['metadata'],
         params: tableParams,
         querystring: langQuery,
@@ -262,7 +262,7 @@ export async function metadataRoutes(app: FastifyInstance, { ctx }: PluginOption
       const { manifest, tables, languages } = await visible(ctx, req, id, table);
       const language = resolveLang(languages, (req.query as { lang?: string }).lang);
       req.auditDetail = { lang: language };
-      const doc = structureOf(tables[0]!, manifest, language, manifest.regime === 'dp');
+      const doc = structureOf(tables[0]!, manifest, language);
       return reply.type(SDMX_STRUCTURE_TYPE).send(JSON.stringify(doc));
     },
   );

@@ -6,8 +6,9 @@
  * STRUCTURE_ID (`STATGUARD:<TABLE>(1.0)`, `sdmxFlowId`); one dimension per table dimension (id: the upper-cased
  * dimension name, as in the SDMX-CSV header), coded by a codelist holding every node of the dimension (leaves,
  * hierarchy levels, the total `_T`) with its parent; the measure OBS_VALUE; the observation attributes OBS_STATUS and
- * CONF_STATUS (codelists of the status codes statguard uses, with their legends) and, for noisy tables, the
- * accuracy attributes NOISE_SD and HALF_WIDTH_95 (the 95% accuracy half-width).
+ * CONF_STATUS (codelists of the status codes statguard uses, with their legends) and the optional accuracy
+ * attributes NOISE_SD and HALF_WIDTH_95 (the 95% accuracy half-width; empty for cells without noise), so that every
+ * column of the SDMX-CSV is a component of the DSD.
  *
  * Guarantee: structure only. Nothing here reads a cell, so no value (published or suppressed) can appear in it.
  * Names follow the requested language (`name`) and list every language of the release (`names`).
@@ -38,8 +39,6 @@ export interface StructureInput {
   readonly dimensions: readonly StructureDimension[];
   /** Measure kind: counts are integers, other measures decimals. */
   readonly measure: string;
-  /** The table's cells carry a noise standard deviation and a 95% half-width (dp tables). */
-  readonly accuracy: boolean;
   /** Languages of the release, the default first; `lang` (one of them) names `name` fields. */
   readonly languages: readonly string[];
   readonly lang: string;
@@ -118,7 +117,7 @@ export function toSdmxStructure(input: StructureInput): Record<string, unknown> 
     measureRelationship: ['OBS_VALUE'],
     localRepresentation: { format: { dataType: 'Double' } },
   });
-  const accuracy = input.accuracy ? ['NOISE_SD', 'HALF_WIDTH_95'] : [];
+  const accuracy = ['NOISE_SD', 'HALF_WIDTH_95'];
   const conceptNames: Record<string, Names> = {
     OBS_VALUE: en('Observation value'),
     OBS_STATUS: en('Observation status'),

@@ -142,19 +142,20 @@ t.test('SDMX structure: the dataflow, dimensions and codes of the SDMX-CSV data'
     position: number;
     localRepresentation: { enumeration: string };
   }[];
+  const components = [
+    ...dims.map((d) => d.id),
+    ...comps.measureList.measures.map((m: { id: string }) => m.id),
+    ...comps.attributeList.attributes.map((a: { id: string }) => a.id),
+  ];
+  t.same(components, header.slice(3), 'every SDMX-CSV column after ACTION is a component of the DSD, in order');
   t.same(
-    dims.map((d) => d.id),
-    header.slice(3, 5),
-    'dimensions are the SDMX-CSV dimension columns',
-  );
-  t.same(
-    comps.measureList.measures.map((m: { id: string }) => m.id),
-    ['OBS_VALUE'],
-  );
-  t.same(
-    comps.attributeList.attributes.map((a: { id: string }) => a.id),
-    ['OBS_STATUS', 'CONF_STATUS', 'NOISE_SD', 'HALF_WIDTH_95'],
-    'status attributes and, for a noisy table, the accuracy attributes',
+    comps.attributeList.attributes.map((a: { id: string; usage: string }) => [a.id, a.usage]),
+    [
+      ['OBS_STATUS', 'mandatory'],
+      ['CONF_STATUS', 'mandatory'],
+      ['NOISE_SD', 'optional'],
+      ['HALF_WIDTH_95', 'optional'],
+    ],
   );
   const lists = new Map(
     (s.data.codelists as { id: string; codes: { id: string; name: string; parent?: string }[] }[]).map((c) => [
@@ -183,10 +184,16 @@ t.test('SDMX structure: the dataflow, dimensions and codes of the SDMX-CSV data'
     t.ok(status('CL_CONF_STATUS').has(row[header.indexOf('CONF_STATUS')]!));
   }
   const sdc = json(await get(`/v1/releases/${restricted}/tables/pop/structure`, officer));
+  const sdcHeader = (await get(`/v1/releases/${restricted}/tables/pop?format=sdmx-csv`, officer)).body.split('\n')[0]!;
+  const sdcComps = sdc.data.dataStructures[0].dataStructureComponents;
   t.same(
-    sdc.data.dataStructures[0].dataStructureComponents.attributeList.attributes.map((a: { id: string }) => a.id),
-    ['OBS_STATUS', 'CONF_STATUS'],
-    'sdc: no accuracy attributes',
+    [
+      ...sdcComps.dimensionList.dimensions.map((d: { id: string }) => d.id),
+      'OBS_VALUE',
+      ...sdcComps.attributeList.attributes.map((a: { id: string }) => a.id),
+    ],
+    sdcHeader.split(',').slice(3),
+    'sdc: the same components as its SDMX-CSV columns',
   );
 });
 
