@@ -37,6 +37,31 @@ export const DCAT_CONTEXT = {
 } as const;
 
 const ACCESS_RIGHTS = 'http://publications.europa.eu/resource/authority/access-right/';
+const LANGUAGE_AUTHORITY = 'http://publications.europa.eu/resource/authority/language/';
+
+/** ISO 639-1 -> the EU language authority's code (ISO 639-3 style), for dct:language; other languages are left out. */
+const EU_LANGUAGES: Readonly<Record<string, string>> = {
+  en: 'ENG',
+  fr: 'FRA',
+  de: 'DEU',
+  es: 'SPA',
+  it: 'ITA',
+  nl: 'NLD',
+  pt: 'POR',
+  sv: 'SWE',
+  da: 'DAN',
+  fi: 'FIN',
+  pl: 'POL',
+  nb: 'NOB',
+  nn: 'NNO',
+  cy: 'CYM',
+  ga: 'GLE',
+};
+
+function languagesOf(m: Manifest): { '@id': string }[] {
+  const codes = releaseLanguages(m).map((l) => EU_LANGUAGES[l.split('-')[0]!.toLowerCase()]);
+  return [...new Set(codes.filter((c): c is string => c !== undefined))].map((c) => iri(`${LANGUAGE_AUTHORITY}${c}`));
+}
 
 /** Absolute base of the API's links: the configured public URL, resolved against the request's origin. */
 export function baseUrl(config: Pick<ApiConfig, 'servers'>, req: FastifyRequest): string {
@@ -79,6 +104,7 @@ function dataset(base: string, r: CatalogRow, tables: readonly TableBrief[], con
     'dct:publisher': publisher(config),
     'dct:accessRights': iri(`${ACCESS_RIGHTS}${r.audience === 'public' ? 'PUBLIC' : 'RESTRICTED'}`),
     'owl:versionInfo': String(r.version),
+    'dct:language': languagesOf(m),
     ...(themes.length > 0 ? { 'dcat:theme': themes.map(iri) } : {}),
     ...(m.release.contact ? { 'dcat:contactPoint': { '@type': 'vcard:Kind', 'vcard:fn': m.release.contact } } : {}),
     ...(r.supersedes ? { 'dct:replaces': iri(`${base}/v1/releases/${encodeURIComponent(r.supersedes)}`) } : {}),

@@ -53,10 +53,11 @@ export interface LoadedRelease {
  * labels in every language from the signed policy's plan (`translated`: matched by code, and only where the plan's
  * default-language label is the one the release files carry).
  */
-function storedDimension(d: DimensionPlan, translated?: DimensionPlan): StoredDimension {
+function storedDimension(d: DimensionPlan, translated: DimensionPlan | undefined, lang: string): StoredDimension {
   const byCode = new Map((translated?.nodes ?? []).map((n) => [n.code, n]));
-  const same = (x: { label: string; labels?: Readonly<Record<string, string>> } | undefined, label: string) =>
-    x?.labels !== undefined && Object.values(x.labels).length > 0 && Object.values(x.labels).includes(label);
+  // Translations are kept only where the plan's default-language label is the one the release files carry.
+  const same = (x: { labels?: Readonly<Record<string, string>> } | undefined, label: string): boolean =>
+    x?.labels !== undefined && x.labels[lang] === label;
   return {
     name: d.name,
     label: d.label,
@@ -114,6 +115,7 @@ function loaded(rel: VerifiedRelease): LoadedRelease {
       { where: 'signature.json' },
     );
   const { facts, plan } = signedFacts(rel.manifest, rel.signed.policy);
+  const lang = plan.release.languages?.[0] ?? '';
   const planned = (table: string, dim: string) =>
     plan.tables.find((t) => t.id === table)?.dimensions.find((d) => d.name === dim);
   return {
@@ -121,7 +123,7 @@ function loaded(rel: VerifiedRelease): LoadedRelease {
     manifestSha256: rel.manifestSha256,
     tables: rel.tables.map((t) => ({
       ...t,
-      dimensions: t.dimensions.map((d) => storedDimension(d, planned(t.id, d.name))),
+      dimensions: t.dimensions.map((d) => storedDimension(d, planned(t.id, d.name), lang)),
     })),
     signature: rel.signed.signature,
     signed: facts,

@@ -339,6 +339,9 @@ t.test('DCAT-AP catalogue (JSON-LD)', async (t) => {
   const m = c['dcat:dataset'].find((x: { 'dct:identifier': string }) => x['dct:identifier'] === multi);
   t.same(m['dcat:theme'], [{ '@id': FIXTURE_THEME }], "the policy's themes");
   t.same(m['dct:title'], { '@value': 'Release multi', '@language': 'en' });
+  const eu = 'http://publications.europa.eu/resource/authority/language/';
+  t.same(m['dct:language'], [{ '@id': `${eu}ENG` }, { '@id': `${eu}FRA` }], 'languages as EU authority IRIs');
+  t.same(d['dct:language'], [{ '@id': `${eu}ENG` }]);
   const access = new URL(dist[1]!['dcat:accessURL']['@id']);
   const data = await get(`${access.pathname}${access.search}`);
   t.equal(data.statusCode, 200, 'the access URL serves the data');
