@@ -64,6 +64,11 @@ export const ERRORS = {
     title: 'Table not found',
     description: "The release has no table with this id (or the caller's contract does not cover it).",
   },
+  CODELIST_NOT_FOUND: {
+    status: 404,
+    title: 'Codelist not found',
+    description: "The release has no codelist with this id (a dimension name of one of the caller's visible tables).",
+  },
   DATASET_NOT_FOUND: {
     status: 404,
     title: 'Dataset not found',

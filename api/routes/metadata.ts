@@ -2,6 +2,7 @@
  * Metadata routes (every caller; what a caller sees follows access.ts, as for the data):
  *
  *   GET /v1/releases/{id}/codelists                  codelists of every table of the release (PxWeb API v2 style)
+ *   GET /v1/releases/{id}/codelists/{codelist}       one of them (a dimension name)
  *   GET /v1/datasets/{id}/codelists                  the same for the newest release of a dataset the caller sees
  *   GET /v1/releases/{id}/tables/{table}/codelists   codelists of one table
  *   GET /v1/releases/{id}/tables/{table}/metadata    dimensions, measure, unit, notes, methods, contact, dates
@@ -180,6 +181,39 @@ export async function metadataRoutes(app: FastifyInstance, { ctx }: PluginOption
       },
     },
     async (req) => codelists(req, (req.params as { id: string }).id),
+  );
+
+  app.get(
+    '/releases/:id/codelists/:codelist',
+    {
+      config: { audit: 'codelist.read' },
+      schema: {
+        summary: 'One codelist of a release (PxWeb API v2 /codelists/{id} style): a dimension by name',
+        ...codelistDoc,
+        params: {
+          type: 'object',
+          required: ['id', 'codelist'],
+          properties: {
+            id: { type: 'string', minLength: 1, maxLength: 200 },
+            codelist: { type: 'string', minLength: 1, maxLength: 200 },
+          },
+        },
+        response: { 200: codelistsSchema, ...errors(400, 401, 404, 410, 429) },
+      },
+    },
+    async (req) => {
+      const { id, codelist } = req.params as { id: string; codelist: string };
+      req.auditTarget = `${id}/codelists/${codelist}`;
+      const all = await codelists(req, id);
+      const one = all.codelists.filter((c) => c.id === codelist);
+      if (one.length === 0)
+        throw new ApiError(
+          'CODELIST_NOT_FOUND',
+          `release ${id} has no codelist ${JSON.stringify(codelist)}; its codelists are ${all.codelists.map((c) => c.id).join(', ')}`,
+          { release: id, codelist },
+        );
+      return { ...all, codelists: one };
+    },
   );
 
   app.get(

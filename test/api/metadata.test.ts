@@ -74,6 +74,12 @@ t.test('codelists of a release and of a table (PxWeb style)', async (t) => {
       ['_T', 'Total', null, 4, 0, false],
     ],
   );
+  const one = json(await get(`/v1/releases/${pub}/codelists/sex`));
+  t.same(one.codelists, [b.codelists[1]], 'one codelist by its id');
+  const none = await get(`/v1/releases/${pub}/codelists/age`);
+  t.equal(none.statusCode, 404);
+  t.equal(json(none).code, 'CODELIST_NOT_FOUND');
+  t.match(json(none).detail, /its codelists are region, sex/);
   const tr = json(await get(`/v1/releases/${pub}/tables/pop/codelists`));
   t.same(tr.codelists, b.codelists, 'one table: the same lists');
   // Codes are exactly those of the data (order included).
@@ -200,6 +206,7 @@ t.test('SDMX structure: the dataflow, dimensions and codes of the SDMX-CSV data'
 t.test('access: the same rules as the data', async (t) => {
   const routes = (id: string) => [
     `/v1/releases/${id}/codelists`,
+    `/v1/releases/${id}/codelists/region`,
     `/v1/releases/${id}/tables/pop/codelists`,
     `/v1/releases/${id}/tables/pop/metadata`,
     `/v1/releases/${id}/tables/pop/structure`,
