@@ -15,6 +15,7 @@ import {
   toJsonStat,
   toSdmxCsv,
   describeMeasure,
+  tableNotes,
   type Selection,
 } from '../engine/release/formats.ts';
 import { CONF_STATUS_LEGEND, OBS_STATUS_LEGEND } from '../engine/release/legend.ts';
@@ -150,6 +151,7 @@ function toJson(t: ServedTable, releaseId: string, labels: 'code' | 'both', sel:
     obs.add(cell.obs);
     cells.push(o);
   });
+  const notes = tableNotes(t.table, t.meta);
   return {
     release: releaseId,
     table: t.table.plan.id,
@@ -162,6 +164,8 @@ function toJson(t: ServedTable, releaseId: string, labels: 'code' | 'both', sel:
       ...(labels === 'both' ? { labels: lists[k]!.map((i) => d.nodes[i]!.label) } : {}),
     })),
     cells,
+    // What moves the values besides the noise, and whether the table adds up (dp): as JSON-stat's note and xlsx's Notes.
+    ...(notes.length > 0 ? { notes } : {}),
     legend: {
       CONF_STATUS: Object.fromEntries(
         [...conf].sort().map((c) => [c, CONF_STATUS_LEGEND[c as keyof typeof CONF_STATUS_LEGEND]]),

@@ -175,6 +175,12 @@ export const tableJson = {
         },
       },
     },
+    notes: {
+      type: 'array',
+      items: { type: 'string' },
+      description:
+        'dp tables: whether the table adds up (consistency) and what moves its values besides the noise (bounding, clamping, granularity, non-negativity, the truncation report); absent when there is nothing to say',
+    },
     legend: { type: 'object', additionalProperties: true },
   },
 } as const;

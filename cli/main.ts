@@ -56,6 +56,8 @@ export async function main(args: readonly string[], baseIo: Io = defaultIo): Pro
         return await (await import('./preview.ts')).cmdPreview(rest, io);
       case 'lint':
         return await (await import('./lint.ts')).cmdLint(rest, io);
+      case 'export':
+        return await (await import('./export.ts')).cmdExport(rest, io);
       default: {
         // The store and API modules load only for the commands that need them (fast start for release/validate).
         const { runApiCommand } = await import('./store-commands.ts');

@@ -42,6 +42,7 @@ Usage:
   statguard preview <policy.json> [--compare <other.json>] [--format text|json|html] [--sweep <param>=<v1>,<v2>,...] [--svg <file>]
                     [--seed <seed>] [--store <dir>] [--out <file>]
   statguard lint <policy.json> [--no-data] [--store <dir>] [--format text|json]
+  statguard export <release-dir> --format xlsx|parquet --out <path> [--release-id <id>] [--force]
 
 Commands:
   validate   check a policy against the published schema and its semantic rules; lists every problem at once
@@ -52,13 +53,18 @@ Commands:
              intervals, noise and realised error, risk signals, lint findings (secure zone); --compare two policies
              side by side, --sweep a parameter (epsilon, rho, threshold, p, n) and write the chart with --svg
   lint       what a reviewer should look at in a policy, each with its reason and policy path (exit 1 on errors)
+  export     a release directory (checked as publish checks it) as an xlsx workbook (--format xlsx: every table a
+             sheet, and a Notes sheet with the regime, guarantee, notes and legend) or as Parquet files (--format
+             parquet: <out>/<table>.parquet), as the API serves them
   start      the embedded default: release the example policies (once), publish them in the store, serve the API
 
 Options:
   --out <dir>               output directory (must not exist unless --force)
   --seed <seed>             reproducible randomness for tests and demos (seedrandom): the release states no privacy
                             guarantee ("reproducible demo noise; not private"); only a demo dataset accepts it
-  --force                   replace an existing output directory
+  --force                   replace an existing output directory (export: an earlier export of the same format)
+  --release-id <id>         (export) the release's id in the files (the store's id once published; default: the
+                            directory's name)
   --reviewer-report <file>  write the secure-zone reviewer report (audit intervals, budget accounting) to <file>
   --against <release-dir>   (sdc, repeatable) a release already published from the same dataset: its tables join the
                             audit, so the new suppressions also protect against combining the two releases

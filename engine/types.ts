@@ -163,6 +163,8 @@ export interface CsvSourcePlan {
   readonly delimiter: string;
   readonly header: boolean;
   readonly encoding: 'utf8';
+  /** Header names as in the file → the policy's column names (csv-records.ts `headerNames`); empty: none renamed. */
+  readonly rename?: Readonly<Record<string, string>>;
 }
 
 /**

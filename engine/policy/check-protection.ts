@@ -78,6 +78,18 @@ function checkTruncationReport(p: Problems, protection: Obj, budget: Obj | null)
     );
 }
 
+/** dp: a truncation report needs something to count: a unit column (rows dropped) or a table that clamps a measure. */
+function checkReportHasCounts(p: Problems, protection: Obj, dataset: Obj, tables: unknown): void {
+  if (!isObj(protection.truncationReport)) return;
+  const unit = isObj(dataset.unit) ? dataset.unit : {};
+  const clamps = arr(tables).some((t) => isObj(t) && isObj(t.measure) && t.measure.kind !== 'count');
+  if (str(unit.column) === undefined && !clamps)
+    p.bad(
+      ptr('protection', 'truncationReport'),
+      'a truncation report has nothing to count: each row is its own unit (no unit column, so no row is dropped) and no table clamps a measure',
+    );
+}
+
 /** ckm: a ptable file or its parameters (variance at most D^2), a numeric record key, no means, suppression settings or weights. */
 function checkCkm(
   p: Problems,
@@ -149,7 +161,9 @@ export function checkProtection(
   tables: unknown,
   cols: ReadonlyMap<string, ColInfo>,
 ): void {
-  if (protection.regime === 'dp') checkDp(p, protection);
-  else if (protection.regime === 'ckm') checkCkm(p, protection, dataset, tables, cols);
+  if (protection.regime === 'dp') {
+    checkDp(p, protection);
+    checkReportHasCounts(p, protection, dataset, tables);
+  } else if (protection.regime === 'ckm') checkCkm(p, protection, dataset, tables, cols);
   else if (protection.regime === 'sdc') checkSdc(p, protection);
 }

@@ -274,7 +274,15 @@ function planSource(src: SourceDoc, policyPath: string): SourcePlan {
     };
   }
   const path = isAbsolute(src.path) ? src.path : resolve(dirname(policyPath), src.path);
-  if (src.kind === 'csv') return { kind: 'csv', path, delimiter: src.delimiter ?? ',', header: true, encoding: 'utf8' };
+  if (src.kind === 'csv')
+    return {
+      kind: 'csv',
+      path,
+      delimiter: src.delimiter ?? ',',
+      header: true,
+      encoding: 'utf8',
+      rename: { ...(src.rename ?? {}) },
+    };
   return { kind: src.kind, path, delimiter: src.delimiter ?? ',', header: true };
 }
 

@@ -29,6 +29,8 @@ export interface CsvSourceDoc {
   path: string;
   delimiter?: string;
   header?: true;
+  /** Header names (as in the file, e.g. with spaces) → the column names the policy uses. */
+  rename?: Record<string, string>;
 }
 
 export interface PostgresSourceDoc {

@@ -1,5 +1,6 @@
 /**
- * Output formats of a protected table: CSV, JSON-stat 2.0 and SDMX-CSV 2.0.
+ * Output formats of a protected table: CSV, JSON-stat 2.0 and SDMX-CSV 2.0 (xlsx and Parquet: xlsx.ts, parquet.ts;
+ * the notes every format shows: tableNotes).
  *
  * Safety property: these writers accept `ProtectedTable` only (never an
  * ExactTable), and read nothing but the protected cells' `value`, statuses

@@ -2,8 +2,9 @@
  * Parquet output (hyparquet-writer, pure JS): one file per table query, one row per cell, typed columns:
  *
  *   <dim> STRING, <dim>_label STRING      per dimension, required
- *   value INT64 | DOUBLE                  optional: null for a suppressed cell; INT64 when the table's measure is an
- *                                         unweighted count and every selected value is an integer, else DOUBLE
+ *   value INT64 | DOUBLE                  optional: null for a suppressed cell; INT64 when the table's measure is a
+ *                                         count and every selected value is an integer (always, unless the count is
+ *                                         weighted, which a table rebuilt from the store no longer says), else DOUBLE
  *   conf_status, obs_status STRING        required (SDMX codes)
  *   noise_sd, half_width_95 DOUBLE        optional: null for a cell without noise
  *
@@ -67,7 +68,7 @@ export async function toParquet(
     hw.push(cell.accuracy?.halfWidth95 ?? null);
   });
   const m = table.plan.measure;
-  const integer = m.kind === 'count' && !m.weight && values.every((v) => v === null || Number.isSafeInteger(v));
+  const integer = m.kind === 'count' && values.every((v) => v === null || Number.isSafeInteger(v));
   const str = (name: string, data: string[]): ColumnSource => ({ name, data, type: 'STRING', nullable: false });
   const columnData: ColumnSource[] = [
     ...dims.flatMap((_d, k) => [str(names[2 * k]!, codes[k]!), str(names[2 * k + 1]!, labels[k]!)]),

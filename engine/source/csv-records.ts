@@ -105,9 +105,27 @@ export class CsvRecords {
   }
 }
 
+/**
+ * The column names of a header record: BOM removed, names trimmed, then renamed by the source's `rename` map (a name as
+ * in the file, e.g. with spaces, to the policy's column name). A renamed header name missing from the file is an error.
+ */
+export function headerNames(fields: readonly string[], plan: Plan, file: string, line: number): string[] {
+  const header = fields.map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
+  const src = plan.dataset.source;
+  const rename = (src.kind === 'csv' ? src.rename : undefined) ?? {};
+  for (const from of Object.keys(rename))
+    if (!header.includes(from))
+      throw new StatguardError(
+        'CSV_HEADER',
+        `source.rename names header ${JSON.stringify(from)}, which is not in the header of ${file}`,
+        { file, line, column: from },
+      );
+  return header.map((h) => (Object.hasOwn(rename, h) ? rename[h]! : h));
+}
+
 /** Check the header: unique names, every declared column (and the unit column) present; extra columns ignored. */
 function readHeader(fields: readonly string[], plan: Plan, file: string, line: number): string[] {
-  const header = fields.map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
+  const header = headerNames(fields, plan, file, line);
   const seen = new Set<string>();
   for (const h of header) {
     if (seen.has(h))

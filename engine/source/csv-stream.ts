@@ -1,6 +1,7 @@
 /**
  * Streaming a CSV file's records through fast-csv (rows as arrays), checking on the way that every line is UTF-8 and no
- * line is absurdly long. A structurally broken file (unterminated quote, text after a closing quote) cannot be
+ * line is absurdly long. A gzip file (recognised by its magic bytes, whatever its name) is decompressed on the way
+ * (node:zlib); its bytes as stored are what `onBytes` sees (the input's fingerprint and the progress). A structurally broken file (unterminated quote, text after a closing quote) cannot be
  * resynchronised: fast-csv reports it without a position, so locate-malformed.ts re-scans the file to name the line
  * where the broken record starts (CSV_MALFORMED).
  */
@@ -8,6 +9,7 @@ import * as fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { parse } from 'fast-csv';
 import { StatguardError } from '../errors.ts';
+import { openCsvBytes } from './csv-bytes.ts';
 import { locateMalformedRecord } from './locate-malformed.ts';
 
 /** Longest physical line accepted (bytes): guards against fast-csv's quadratic time on huge fields. */
@@ -27,7 +29,7 @@ export interface CsvStreamHooks {
 /** Streams the records of `file` to `hooks`; resolves at the end of the file. */
 export function streamCsv(file: string, delimiter: string, hooks: CsvStreamHooks): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const rs = fs.createReadStream(file);
+    const { raw, text: rs, gzip } = openCsvBytes(file);
     const parser = parse({
       headers: false,
       delimiter,
@@ -39,6 +41,7 @@ export function streamCsv(file: string, delimiter: string, hooks: CsvStreamHooks
     const fail = (e: unknown): void => {
       if (done) return;
       done = true;
+      raw.destroy();
       rs.destroy();
       parser.destroy();
       reject(e);
@@ -70,9 +73,9 @@ export function streamCsv(file: string, delimiter: string, hooks: CsvStreamHooks
         start = end + 1;
       }
     };
+    raw.on('data', (chunk) => hooks.onBytes(chunk as Buffer));
     rs.on('data', (chunk) => {
       const b = chunk as Buffer;
-      hooks.onBytes(b);
       const buf = carry.length > 0 ? Buffer.concat([carry, b]) : b;
       const last = buf.lastIndexOf(10);
       if (last < 0) {
@@ -97,7 +100,15 @@ export function streamCsv(file: string, delimiter: string, hooks: CsvStreamHooks
       if (carry.length > 0) checkUtf8(carry);
     });
     rs.on('error', (e) =>
-      fail(new StatguardError('SOURCE_UNREADABLE', `cannot read microdata file ${file}: ${e.message}`, { file })),
+      fail(
+        new StatguardError(
+          'SOURCE_UNREADABLE',
+          gzip && (e as NodeJS.ErrnoException).code?.startsWith('Z_')
+            ? `microdata file ${file} starts as a gzip file but cannot be decompressed (${e.message}); check that it is complete`
+            : `cannot read microdata file ${file}: ${e.message}`,
+          { file },
+        ),
+      ),
     );
     parser.on('data', (fields: string[]) => {
       if (done) return;

@@ -2,7 +2,7 @@
  * Diagnostics for CSV_MALFORMED: re-scans a CSV file with RFC 4180 quoting to name the line and field where a broken
  * record starts. Never used to read data.
  */
-import * as fs from 'node:fs';
+import { openCsvBytes } from './csv-bytes.ts';
 
 export interface MalformedLocation {
   /** 1-based physical line where the broken record starts. */
@@ -50,7 +50,8 @@ export async function locateMalformedRecord(
         .replace(/^"|"$/g, '')
         .trim(),
     );
-  const rs = fs.createReadStream(file, { encoding: 'utf8' });
+  const { text: rs } = openCsvBytes(file);
+  rs.setEncoding('utf8');
   try {
     for await (const chunk of rs) {
       const s = chunk as string;

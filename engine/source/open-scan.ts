@@ -13,6 +13,7 @@
 import { sql } from 'kysely';
 import type { Plan } from '../types.ts';
 import { needsOpenDomains, openColumnsUsed, withOpenDomains } from '../policy/open-domain.ts';
+import { headerNames } from './csv-records.ts';
 import { streamCsv } from './csv-stream.ts';
 import { compile, FLAVORS } from './sql/index.ts';
 import type { SqlRelation } from './sql/types.ts';
@@ -34,7 +35,11 @@ export async function openDomainsCsv(plan: Plan): Promise<Plan> {
       if (header === null) {
         // Same header rule as csv-records.ts (BOM removed, names trimmed); a missing column is reported by the
         // aggregation pass (CSV_HEADER), so it is skipped here.
-        header = fields.map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
+        try {
+          header = headerNames(fields, plan, src.path, line);
+        } catch {
+          header = []; // reported by the aggregation pass (CSV_HEADER)
+        }
         at = open.map((n) => header!.indexOf(n));
         return;
       }

@@ -64,6 +64,8 @@ export interface FixtureOptions {
   readonly inputSha?: string;
   /** The release's expiry date (YYYY-MM-DD); none when absent. */
   readonly expires?: string;
+  /** Multiply the `pop` table's values (and half-widths) by this, for figures in the millions (default 1). */
+  readonly valueScale?: number;
   /** Add a large table `big` with (side+1)^2 cells. */
   readonly bigSide?: number;
   /**
@@ -185,7 +187,7 @@ export function fixturePolicy(o: {
   return new Uint8Array(Buffer.from(`${JSON.stringify(policy, null, 2)}\n`));
 }
 
-function popTable(dp: boolean): ProtectedTable {
+function popTable(dp: boolean, scale: number): ProtectedTable {
   const plan: TablePlan = {
     id: 'pop',
     title: 'Population',
@@ -197,10 +199,10 @@ function popTable(dp: boolean): ProtectedTable {
     alwaysSuppress: [],
   };
   const cells: ProtectedCell[] = Array.from({ length: cellCount(plan.dimensions) }, (_, i) => ({
-    value: 100 + i,
+    value: (100 + i) * scale,
     conf: 'F',
     obs: dp ? 'E' : 'A',
-    accuracy: dp ? { noiseSd: 1.5, scale: 1, halfWidth95: 3 } : null,
+    accuracy: dp ? { noiseSd: 1.5 * scale, scale: 1, halfWidth95: 3 * scale } : null,
   }));
   // (N1, 2) primary, (N2, 2) secondary.
   cells[cellIndex(plan.dimensions, [0, 1])] = { value: null, conf: 'A', obs: 'A', accuracy: null };
@@ -242,7 +244,7 @@ export async function tmpDir(prefix = 'sg-api-'): Promise<string> {
 export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise<{ dir: string; manifest: Manifest }> {
   const out = dir ?? path.join(await tmpDir(), 'release');
   const dp = o.rho !== undefined || o.epsilon !== undefined;
-  const tables = [popTable(dp), ...(o.bigSide ? [bigTable(o.bigSide)] : [])];
+  const tables = [popTable(dp, o.valueScale ?? 1), ...(o.bigSide ? [bigTable(o.bigSide)] : [])];
   const policyId = o.policyId ?? 'pop';
   const datasetId = o.datasetId ?? (dp ? 'census' : 'census-sdc');
   const policy = fixturePolicy({ policyId, datasetId, rho: o.rho, epsilon: o.epsilon, multilingual: o.multilingual });

@@ -51,7 +51,7 @@ t.test('pums-dp through the command: per-person mean, median by sex, truncation 
 
   const median = m.tables.find((x) => x.id === 'median-income-sex')!;
   t.match(median.title, /Median income per person by sex/);
-  t.same(median.measure, { kind: 'quantile', column: 'income', bounds: [0, 200000], quantile: 0.5, bins: 200 });
+  t.same(median.measure, { kind: 'quantile', column: 'income', bounds: [0, 200000], quantile: 0.5, bins: 400 });
   const bound = median.privacy.quantile!.rankBound95;
   const ps = persons();
   const rows = readFileSync(path.join(out, 'median-income-sex.csv'), 'utf8').trim().split('\n').slice(1);
@@ -61,7 +61,7 @@ t.test('pums-dp through the command: per-person mean, median by sex, truncation 
     const xs = ps.filter((p) => sex === '_T' || p.sex === sex).map((p) => p.income);
     const sorted = [...xs].sort((a, b) => a - b);
     const exact = sorted[Math.ceil(sorted.length / 2) - 1]!;
-    const best = Math.min(...Array.from({ length: 201 }, (_, j) => rankError(xs, j * 1000)));
+    const best = Math.min(...Array.from({ length: 401 }, (_, j) => rankError(xs, j * 500)));
     const e = rankError(xs, Number(value)) - best;
     t.ok(
       e <= bound,

@@ -14,8 +14,8 @@ import { lintPlan, previewPolicy, previewText } from '../../engine/preview/index
 import { planCost } from '../../engine/regime.ts';
 import { renderRelease } from '../../engine/release/write.ts';
 import { seededRandom } from '../../engine/random.ts';
-import type { ExactTruncation } from '../../engine/source/index.ts';
-import type { DpPlan, ExactTable, TablePlan, UnitPlan } from '../../engine/types.ts';
+import { csvSource, type ExactTruncation } from '../../engine/source/index.ts';
+import type { DpPlan, ExactTable, Plan, TablePlan, UnitPlan } from '../../engine/types.ts';
 import { main } from '../../cli/main.ts';
 import { tempDir } from '../tmp-dir.ts';
 
@@ -166,6 +166,13 @@ t.test('budget: the report is paid from the total, and refused when it does not 
     'a share of 1 leaves the tables nothing: refused',
   );
   t.ok(problems(withReport({ share: 0.1, budget: { rho: 0.05 } })).length > 0, 'share or budget, not both');
+  const counts = withReport({ share: 0.1 });
+  const nothing = {
+    ...counts,
+    dataset: { ...counts.dataset, unit: { kind: 'person' } },
+    tables: counts.tables.filter((x) => x.measure.kind === 'count'),
+  } as PolicyDoc;
+  t.match(problems(nothing), [{ path: '/protection/truncationReport', message: /nothing to count/ }]);
   // An amount of the total: rho 0.05 of 0.5 is a share of 0.1; the tables share 0.9; the release costs its total.
   const v = validatePolicy(withReport({ budget: { rho: 0.05 } }));
   if (!v.ok) throw new Error(JSON.stringify(v.errors));
@@ -221,6 +228,26 @@ function distinctiveFixture(dir: string): string {
   writeFileSync(file, JSON.stringify(policy, null, 2));
   return file;
 }
+
+t.test('the csv source counts them exactly, in memory and when the bounder spills to disk', async (t) => {
+  const dir = tempDir('sg-truncation-csv-');
+  const plan = await loadPolicy(distinctiveFixture(dir));
+  const key = new Uint8Array(32).fill(3);
+  const mem = await csvSource().aggregate(plan, { boundingKey: key });
+  const spilled = await csvSource().aggregate(plan, { boundingKey: key, maxBufferedUnits: 100 });
+  t.same(mem.truncation, {
+    rowsDropped: 7777,
+    valuesClamped: [{ column: 'x', decimals: 0, lower: 0, upper: 100, count: 3333 }],
+  });
+  t.same(spilled.truncation, mem.truncation, 'the same counts through the spill files');
+  const none = await csvSource().aggregate(
+    { ...plan, protection: { ...plan.protection, truncationReport: null } } as Plan,
+    {
+      boundingKey: key,
+    },
+  );
+  t.equal(none.truncation, undefined, 'not computed when the plan does not ask');
+});
 
 const EXACT_FIGURES = /(?<![0-9A-Za-z.])(7777|7,777|3333|3,333)(?![0-9A-Za-z.])/;
 

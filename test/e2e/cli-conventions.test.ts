@@ -17,6 +17,7 @@ const COMMANDS = [
   'start',
   'preview',
   'lint',
+  'export',
   'publish',
   'approve',
   'withdraw',

@@ -19,6 +19,13 @@ t.test('the bases are valid', async (t) => {
   t.ok(validatePolicy(dpBase()).ok);
 });
 
+t.test('source.rename and a gzip path are valid', async (t) => {
+  const p = sdcBase();
+  p.dataset.source.rename = { 'Size class': 'size', 'Region (NUTS 1)': 'region' };
+  p.dataset.source.path = 'data/enterprises.csv.gz';
+  t.ok(validatePolicy(p).ok);
+});
+
 interface Case {
   readonly name: string;
   readonly base: () => Json;
@@ -29,6 +36,15 @@ interface Case {
 }
 
 const cases: Case[] = [
+  {
+    name: 'source.rename onto a name that is not a column name',
+    base: sdcBase,
+    mutate: (p) => {
+      p.dataset.source.rename = { 'Size class': 'size class' };
+    },
+    path: '/dataset/source/rename/Size class',
+    message: /pattern|column name/i,
+  },
   {
     name: 'missing required property',
     base: sdcBase,

@@ -8,8 +8,9 @@
  * half-width.
  *
  * No leak: the exact value of every suppressed cell (captured from the aggregation) is searched in every output: the
- * decompressed XML parts of the xlsx, the raw bytes of the text formats and of the Parquet file (as text, and as
- * float64 / int64 little-endian), and everything DuckDB decodes from the Parquet file (cells, schema, key-value metadata, column statistics).
+ * raw bytes of every format (as text; for Parquet also as float64 / int64 little-endian), the decompressed XML parts
+ * of the xlsx (exceljs's fixed theme aside), and everything DuckDB decodes from the Parquet file (cells, schema,
+ * key-value metadata, column statistics).
  * A number is searched only when it is distinctive (4 significant digits or more) and not legitimately public (a
  * published value, code, label or manifest number of any of these releases); the same scan must find a published
  * distinctive value in every format, so it is known to see inside each of them.
@@ -24,11 +25,12 @@ import { render, type Format } from '../../api/query.ts';
 import { tableMeta } from '../../api/store/reconstruct.ts';
 import { runRelease } from '../../engine/pipeline.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
-import { tableNotes, type Selection } from '../../engine/release/formats.ts';
+import { forEachSelected, tableNotes, type Selection } from '../../engine/release/formats.ts';
 import { renderRelease } from '../../engine/release/write.ts';
-import { flagText } from '../../engine/release/xlsx.ts';
+import { flagText, STYLED_CELLS, toXlsx } from '../../engine/release/xlsx.ts';
 import { csvSource } from '../../engine/source/index.ts';
-import { strides, type ExactTable, type ProtectedTable } from '../../engine/types.ts';
+import { buildDimension } from '../../engine/policy/dimension.ts';
+import { cellCount, strides, type ExactTable, type ProtectedTable, type TablePlan } from '../../engine/types.ts';
 import { distinctive, numbersIn } from '../robustness/lib/harness.ts';
 import {
   fromCsv,
@@ -164,8 +166,13 @@ t.test('the releases under test have suppressed cells, distinctive secrets, and 
     `sdc: distinctive exact values of suppressed cells to search (${sdc.map((r) => r.secrets.size).join(', ')})`,
   );
   t.ok(
-    dp.every((r) => r.served.every((s) => s.table.cells.every((c) => c.accuracy !== null))),
-    'dp: accuracy',
+    // Quantile cells state no half-width (engine/dp/quantile.ts: the manifest gives their rank bound).
+    dp.every((r) =>
+      r.served.every(
+        (s) => s.table.plan.measure.kind === 'quantile' || s.table.cells.every((c) => c.accuracy !== null),
+      ),
+    ),
+    'dp: accuracy on every cell of every count, sum and mean table',
   );
   t.ok(
     dp.some((r) => r.served.some((s) => s.table.cells.some((c) => c.value !== null && !Number.isInteger(c.value)))),
@@ -175,10 +182,13 @@ t.test('the releases under test have suppressed cells, distinctive secrets, and 
 
 /** Everything a leak scan sees in one output, as text. */
 async function scanTexts(format: Format, body: string | Buffer, name: string, dims: string[]): Promise<string[]> {
-  // xlsx: every decompressed part but the theme (exceljs's fixed boilerplate of colours and tints, no data; its
-  // numbers such as 15000 coincide with round exact sums). The zip's own bytes are compressed: nothing to read there.
+  // xlsx: its raw bytes (the zip: names, and any part stored uncompressed) and every decompressed part but the theme
+  // (exceljs's fixed boilerplate of colours and tints, no data; its numbers such as 15000 coincide with round sums).
   if (format === 'xlsx')
-    return [...unzipTexts(body as Buffer)].filter(([name]) => !name.startsWith('xl/theme/')).map(([, text]) => text);
+    return [
+      asText(body),
+      ...[...unzipTexts(body as Buffer)].filter(([name]) => !name.startsWith('xl/theme/')).map(([, text]) => text),
+    ];
   if (format !== 'parquet') return [asText(body)];
   const p = await fromParquet(conn, body as Buffer, dir, `${name}-scan`, dims);
   const meta = (await conn.runAndReadAll(`SELECT * FROM parquet_metadata($1)`, [p.file])).getRowObjectsJS();
@@ -275,7 +285,7 @@ t.test(
           t.ok(notes.has(`OBS_STATUS ${o}`), `${r.policy}/${id}: legend of OBS_STATUS ${o}`);
         t.equal(
           notes.has('95% half-width'),
-          r.regime === 'dp',
+          r.regime === 'dp' && s.table.plan.measure.kind !== 'quantile',
           `${r.policy}/${id}: accuracy explained when there is some`,
         );
 
@@ -290,6 +300,8 @@ t.test(
         t.equal(pq.kv['statguard.regime'], r.regime);
         t.equal(pq.kv['statguard.guarantee'], r.guarantee);
         t.same(JSON.parse(pq.kv['statguard.notes']!), tableNotesOf(s));
+        const json = JSON.parse((await render(s, r.releaseId, 'json', 'code', all)).body as string);
+        t.same(json.notes ?? [], tableNotesOf(s), `${r.policy}/${id}: the JSON format's notes`);
         const m = s.table.plan.measure;
         t.same(
           pq.types,
@@ -300,7 +312,7 @@ t.test(
                 [`${d}_label`, 'BYTE_ARRAY REQUIRED'],
               ]),
             ),
-            value: `${m.kind === 'count' && !m.weight ? 'INT64' : 'DOUBLE'} OPTIONAL`,
+            value: `${m.kind === 'count' ? 'INT64' : 'DOUBLE'} OPTIONAL`,
             conf_status: 'BYTE_ARRAY REQUIRED',
             obs_status: 'BYTE_ARRAY REQUIRED',
             noise_sd: 'DOUBLE OPTIONAL',
@@ -319,3 +331,48 @@ t.test(
 function tableNotesOf(s: ServedTable): string[] {
   return tableNotes(s.table, s.meta);
 }
+
+t.test('a workbook past STYLED_CELLS (written without styles) reads back the same', async (t) => {
+  const cats = (p: string, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ code: `${p}${i}`, label: `${p.toUpperCase()} ${i}` }));
+  const a = buildDimension({ name: 'area', label: 'Area', categories: cats('a', 150) });
+  const b = buildDimension({ name: 'act', label: 'Activity', categories: cats('b', 150) });
+  const plan: TablePlan = {
+    id: 'big',
+    title: 'Big',
+    description: '',
+    dimensions: [a, b],
+    measure: { kind: 'sum', column: 'x', lower: 0, upper: 10, decimals: 1 },
+    budgetShare: 1,
+    neverSuppress: [],
+    alwaysSuppress: [],
+  };
+  const n = cellCount(plan.dimensions);
+  t.ok(n > STYLED_CELLS, `${n} cells`);
+  const table: ProtectedTable = {
+    kind: 'protected',
+    plan,
+    cells: Array.from({ length: n }, (_, i) =>
+      i % 11 === 3
+        ? { value: null, conf: 'D', obs: 'A', accuracy: null }
+        : { value: 1000.5 + i, conf: 'F', obs: 'E', accuracy: { noiseSd: 2.25, scale: 1, halfWidth95: 4.5 } },
+    ),
+  };
+  const meta = releases[0]!.served[0]!.meta;
+  const sheets = await xlsxSheets(await toXlsx([{ table, meta }], { releaseId: 'big-v1' }));
+  const back = fromXlsxSheet(sheets.get('big')!, 2).cells;
+  t.equal(back.length, n);
+  const want: Cell[] = [];
+  forEachSelected(table, undefined, (coords, c) =>
+    want.push({
+      key: coords.map((k, d) => plan.dimensions[d]!.nodes[k]!.code),
+      labels: coords.map((k, d) => plan.dimensions[d]!.nodes[k]!.label),
+      value: c.value,
+      conf: c.conf,
+      obs: c.obs,
+      noiseSd: c.accuracy?.noiseSd ?? null,
+      halfWidth95: c.accuracy?.halfWidth95 ?? null,
+    }),
+  );
+  t.same(back, want, 'every cell');
+});

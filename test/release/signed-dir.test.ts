@@ -86,10 +86,14 @@ t.test('release signs the directory; no exact figure of the run is in it', async
           .match(/-?\d+(\.\d+)?/g) ?? []
       ).map(Number),
     );
+  // A number the policy itself states (a bound, a candidate spacing) is public, whatever the data: e.g. pums-dp's
+  // median candidates are 1000 apart and its fixture has 1000 units. Such a figure cannot be told apart here.
+  const stated = tokens(files.get('policy.json')!.toString());
   for (const name of ['manifest.json', 'signature.json']) {
     const found = tokens(files.get(name)!.toString());
-    for (const n of exact) t.notOk(found.has(n), `${name} does not hold the exact figure ${n}`);
+    for (const n of exact) if (!stated.has(n)) t.notOk(found.has(n), `${name} does not hold the exact figure ${n}`);
   }
+  t.ok(exact.filter((n) => !stated.has(n)).length >= 2, 'exact figures are checked (those the policy does not state)');
   for (const [name, bytes] of files) {
     const text = bytes.toString();
     t.notMatch(

@@ -4,8 +4,8 @@
  * exact tables are the same release), written, published and approved with
  * the CLI (PGlite store on disk), then served. Every public response (list,
  * release metadata, codelists, table metadata, SDMX structures and the DCAT
- * catalogue, every table in json/csv/jsonstat/sdmx-csv with code and
- * code+label, dimension selections), the officer routes (drafts, ledger,
+ * catalogue, every table in json/csv/jsonstat/sdmx-csv/xlsx/parquet with code and
+ * code+label (xlsx decompressed, Parquet also decoded by DuckDB), dimension selections), the officer routes (drafts, ledger,
  * audit), error responses, every fastify log line (level trace) and the CLI's
  * stdout and stderr are scanned for
  *   - the exact value of every suppressed cell (sdc), and
@@ -24,6 +24,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { build } from '../../api/app.ts';
 import { openStore } from '../../api/store/db.ts';
 import { createKey } from '../../api/store/keys.ts';
@@ -33,6 +34,7 @@ import { csvSource } from '../../engine/source/index.ts';
 import type { ExactTable, ProtectedTable } from '../../engine/types.ts';
 import { freshPgliteDir } from '../api/pglite-template.ts';
 import { lendStore } from '../lend-store.ts';
+import { fromParquet, unzipTexts } from '../release/read-back.ts';
 import { cli, distinctive, numbersIn, tmp } from './lib/harness.ts';
 
 const POLICIES = path.resolve('policies');
@@ -202,10 +204,32 @@ t.test(
     const researcher = (await createKey(store.db, 'researcher', 'no contract', { caller: 'test', role: 'officer' }))
       .key;
     let requests = 0;
+    // The binary formats are scanned as what they hold: every decompressed part of an xlsx but exceljs's fixed theme
+    // (colours and tints, no data), and a Parquet file's bytes with everything DuckDB decodes from it.
+    const duck = await DuckDBInstance.create(':memory:');
+    const conn = await duck.connect();
+    t.teardown(() => {
+      conn.closeSync();
+      duck.closeSync();
+    });
+    let parquets = 0;
+    const readable = async (r: { headers: Record<string, unknown>; body: string; rawPayload: Buffer }) => {
+      const type = String(r.headers['content-type'] ?? '');
+      if (type.startsWith('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'))
+        return [...unzipTexts(r.rawPayload)]
+          .filter(([name]) => !name.startsWith('xl/theme/'))
+          .map(([, x]) => x)
+          .join('\n');
+      if (!type.startsWith('application/vnd.apache.parquet')) return r.body;
+      const p = await fromParquet(conn, r.rawPayload, home, `scan-${parquets++}`, []);
+      const rows = (await conn.runAndReadAll(`SELECT * FROM read_parquet($1)`, [p.file])).getRowObjectsJS();
+      const js = (x: unknown) => JSON.stringify(x, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+      return [r.rawPayload.toString('latin1'), js(rows), js(p.kv)].join('\n');
+    };
     const get = async (url: string, key?: string, a = app): Promise<{ statusCode: number; body: string }> => {
       const r = await a.inject({ url, headers: key ? { authorization: `Bearer ${key}` } : {} });
       requests++;
-      texts.push({ where: `GET ${url} (${key ? 'key' : 'anonymous'}) -> ${r.statusCode}`, text: r.body });
+      texts.push({ where: `GET ${url} (${key ? 'key' : 'anonymous'}) -> ${r.statusCode}`, text: await readable(r) });
       t.ok(r.statusCode < 500, `${url}: no server error`);
       return r;
     };
@@ -225,7 +249,7 @@ t.test(
       await get(`/v1/admin/datasets/${encodeURIComponent(d.manifest.dataset.id)}/ledger`, officer);
       for (const tb of d.tables) {
         const base = `/v1/releases/${id}/tables/${tb.id}`;
-        for (const format of ['json', 'csv', 'jsonstat', 'sdmx-csv']) {
+        for (const format of ['json', 'csv', 'jsonstat', 'sdmx-csv', 'xlsx', 'parquet']) {
           for (const labels of ['code', 'both']) await get(`${base}?format=${format}&labels=${labels}`, officer);
           // Selections: two codes of each dimension.
           const q = tb.dimensions

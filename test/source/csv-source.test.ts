@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import seedrandom from 'seedrandom';
 import { csvSource } from '../../engine/source/index.ts';
 import { StatguardError } from '../../engine/errors.ts';
@@ -196,4 +197,88 @@ t.test('semicolon delimiter', async (t) => {
   const r = await csvSource().aggregate(makePlan({ path: f, delimiter: ';' }), { boundingKey: KEY });
   t.equal(r.stats.rowsRead, 3);
   t.equal(r.stats.units, 2);
+});
+
+t.test('gzip files are read by their magic bytes, whatever their name; a broken one is named as such', async (t) => {
+  const rows = randomRows(seedrandom('gz'), 2000);
+  const text = [HEADER, ...rows].join('\n') + '\n';
+  const plain = write(text);
+  const gz = path.join(dir, 'rows.csv.gz');
+  fs.writeFileSync(gz, zlib.gzipSync(text));
+  const renamed = path.join(dir, 'rows-gz-without-suffix.csv');
+  fs.copyFileSync(gz, renamed);
+  const want = await csvSource().aggregate(makePlan({ path: plain }), { boundingKey: KEY });
+  for (const f of [gz, renamed]) {
+    let lastBytes = 0;
+    const got = await csvSource().aggregate(makePlan({ path: f }), {
+      boundingKey: KEY,
+      onProgress: (p) => {
+        lastBytes = p.bytes;
+        t.equal(p.totalBytes, fs.statSync(f).size, 'progress counts the bytes as stored');
+      },
+    });
+    t.same(
+      got.tables.map((x) => x.cells),
+      want.tables.map((x) => x.cells),
+      `${path.basename(f)}: the tables of the plain file`,
+    );
+    t.equal(got.stats.rowsRead, rows.length);
+    t.equal(
+      got.stats.input.sha256,
+      createHash('sha256').update(fs.readFileSync(f)).digest('hex'),
+      'fingerprint of the file as stored',
+    );
+    t.equal(lastBytes, fs.statSync(f).size, 'progress reaches the whole file');
+  }
+  // A malformed record inside a gzip file is located as in a plain one.
+  const broken = path.join(dir, 'broken.csv.gz');
+  fs.writeFileSync(
+    broken,
+    zlib.gzipSync([HEADER, GOOD[0], GOOD[1], 'p7,h7,R2,"1,40,1,10,z', GOOD[2]].join('\n') + '\n'),
+  );
+  await rejects(t, broken, { code: 'CSV_MALFORMED', line: 4, column: 'sex' });
+  // A cut gzip file: not blamed on the encoding.
+  const cut = path.join(dir, 'cut.csv.gz');
+  const whole = zlib.gzipSync(text);
+  fs.writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)));
+  const err = await rejects(t, cut, { code: 'SOURCE_UNREADABLE' });
+  t.match(err?.message ?? '', /gzip file but cannot be decompressed/);
+  t.notMatch(err?.message ?? '', /UTF-8/);
+});
+
+t.test('source.rename: header names with spaces read as the policy names them', async (t) => {
+  const rows = randomRows(seedrandom('rename'), 500);
+  const spaced = HEADER.replace('age', 'Age in years').replace('region', ' Region (NUTS) ');
+  const plain = write([HEADER, ...rows].join('\n') + '\n');
+  const f = write([spaced, ...rows].join('\n') + '\n');
+  const renamed = (file: string, rename: Record<string, string>) => {
+    const p = makePlan({ path: file });
+    return { ...p, dataset: { ...p.dataset, source: { ...p.dataset.source, rename } } } as typeof p;
+  };
+  const rename = { 'Age in years': 'age', 'Region (NUTS)': 'region' };
+  const want = await csvSource().aggregate(makePlan({ path: plain }), { boundingKey: KEY });
+  const got = await csvSource().aggregate(renamed(f, rename), { boundingKey: KEY });
+  t.same(
+    got.tables.map((x) => x.cells),
+    want.tables.map((x) => x.cells),
+    'the tables of the file with plain names',
+  );
+  // Without the map the spaced names are not the policy's; a name the map gives that the header lacks is named.
+  await rejects(t, f, { code: 'CSV_HEADER', column: 'region' });
+  try {
+    await csvSource().aggregate(renamed(f, { ...rename, 'Income (EUR)': 'income' }), { boundingKey: KEY });
+    t.fail('expected CSV_HEADER');
+  } catch (e) {
+    t.equal((e as StatguardError).code, 'CSV_HEADER');
+    t.equal((e as StatguardError).where.column, 'Income (EUR)');
+    t.match((e as Error).message, /source\.rename names header "Income \(EUR\)"/);
+  }
+  // Renaming onto a name the header already has: the duplicate is named.
+  try {
+    await csvSource().aggregate(renamed(f, { ...rename, extra: 'income' }), { boundingKey: KEY });
+    t.fail('expected CSV_HEADER');
+  } catch (e) {
+    t.equal((e as StatguardError).code, 'CSV_HEADER');
+    t.match((e as Error).message, /"income" appears more than once/);
+  }
 });
