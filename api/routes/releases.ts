@@ -17,7 +17,7 @@ import { publicManifest, type Manifest } from '../../engine/release/manifest.ts'
 import { canSee, canSeeTable, contractsOf, isStaff, notFound } from '../access.ts';
 import type { PluginOptions } from '../context.ts';
 import { labelIn, releaseLanguages, resolveLang } from '../metadata.ts';
-import { langQuery } from '../metadata-schemas.ts';
+import { langProperty } from '../metadata-schemas.ts';
 import { errors, idParams, pageQuery } from '../schemas.ts';
 import { refuseExpired, todayUtc } from '../store/expiry.ts';
 import type { StoredDimension } from '../store/schema.ts';
@@ -114,7 +114,8 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
           'A release: its status, the public part of its manifest (regime, guarantee, budget, methods) and its tables with their categories',
         tags: ['releases'],
         params: idParams,
-        querystring: langQuery,
+        // Other parameters are ignored, as before lang existed.
+        querystring: { type: 'object', properties: { lang: langProperty } },
         response: { 200: { $ref: 'ReleaseDetail#' }, ...errors(400, 401, 404, 410, 429) },
       },
     },
