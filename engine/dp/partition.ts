@@ -32,11 +32,11 @@
  * Dropping candidates with no unit (`units_c >= 1`) is part of the mechanism above (a key absent from the bounded data
  * is never a candidate), not a post-processing decision on exact values; the number of candidates is never stated.
  */
-import type { DimensionPlan, DpPlan, ExactCell, ExactTable, RandomSource, TablePlan } from '../types.ts';
+import type { DimensionPlan, DpPlan, ExactCell, ExactTable, Plan, RandomSource, TablePlan } from '../types.ts';
 import { cellCoords, cellCount, cellIndex } from '../types.ts';
 import { StatguardError } from '../errors.ts';
-import { dimensionOver, SELECTION_PREFIX } from '../policy/open-domain.ts';
-import { exactInt, makeNoise, safeNoise } from './noise.ts';
+import { dimensionOver, SELECTION_PREFIX, selectionTables } from '../policy/open-domain.ts';
+import { exactInt, makeNoise, safeNoise, type NoiseSpec } from './noise.ts';
 
 /** What the manifest states about one open column's selection (public: plan figures and the released count). */
 export interface PartitionAccounting {
@@ -97,6 +97,60 @@ function checkArgs(scale: number, m: number, delta: number): void {
   if (!(delta > 0 && delta < 1)) throw new RangeError(`delta must be in (0, 1) (got ${delta})`);
 }
 
+/** The smallest threshold for one selection query's noise (sigma^2 from sigma, nudged up: only raises it). */
+function minimumThreshold(plan: DpPlan, noise: NoiseSpec, m: number, delta: number): number {
+  return plan.mechanism === 'discrete-laplace'
+    ? laplaceSelectionThreshold(noise.scale, m, delta)
+    : gaussianSelectionThreshold(noise.scale * noise.scale * (1 + 1e-12), m, delta);
+}
+
+function belowMinimum(threshold: number, minimum: number, delta: number, column: string, m: number): StatguardError {
+  const path = '/protection/partitionSelection/threshold';
+  const message = `partitionSelection.threshold ${threshold} is below ${minimum}, the smallest threshold delta ${delta} allows for column ${column} with this budget and maxRowsPerUnit ${m}`;
+  return new StatguardError('POLICY_INVALID', message, { path }, [{ path, message }]);
+}
+
+/** Per open column of a plan, from the plan alone: its delta, its minimum threshold, the threshold used, the noise sd. */
+export interface PlannedSelection {
+  readonly column: string;
+  readonly delta: number;
+  readonly minimumThreshold: number;
+  readonly threshold: number;
+  readonly noiseSd: number;
+}
+
+export function plannedSelections(plan: Plan): PlannedSelection[] {
+  const p = plan.protection;
+  if (p.regime !== 'dp' || p.partitionSelection === undefined) return [];
+  const ps = p.partitionSelection;
+  const sel = selectionTables(plan);
+  const m = plan.dataset.unit.maxRowsPerUnit;
+  const total = p.mechanism === 'discrete-laplace' ? p.epsilon! : p.rho!;
+  return sel.map((t) => {
+    const delta = ps.delta / sel.length;
+    const noise = makeNoise(p, total * t.budgetShare, m, BigInt(m));
+    const min = minimumThreshold(p, noise, m, delta);
+    return {
+      column: t.dimensions[0]!.name,
+      delta,
+      minimumThreshold: min,
+      threshold: ps.threshold === 'minimum' ? min : ps.threshold,
+      noiseSd: noise.sd,
+    };
+  });
+}
+
+/**
+ * A plan's integer selection threshold checked against the minimum of each open column, from the plan alone (the
+ * budget share, delta and m are public): run at planning, so a policy whose threshold is too low is refused before
+ * anything is read or drawn.
+ */
+export function checkSelectionThreshold(plan: Plan): void {
+  const m = plan.dataset.unit.maxRowsPerUnit;
+  for (const s of plannedSelections(plan))
+    if (s.threshold < s.minimumThreshold) throw belowMinimum(s.threshold, s.minimumThreshold, s.delta, s.column, m);
+}
+
 /** The released categories of each open column, and the selection's accounting. */
 export interface PartitionResult {
   readonly released: ReadonlyMap<string, ReadonlySet<string>>;
@@ -144,19 +198,10 @@ function selectColumn(
   const dim = tp.dimensions[0]!;
   if (!tp.id.startsWith(SELECTION_PREFIX) || tp.dimensions.length !== 1 || dim.total !== null)
     throw new StatguardError('USAGE', `table ${tp.id} is not a partition selection query`);
-  const laplace = plan.mechanism === 'discrete-laplace';
   const noise = makeNoise(plan, totalBudget * tp.budgetShare, m, BigInt(m));
-  // sigma^2 recomputed from sigma = sqrt(sigma^2) (float) and nudged up: a larger sigma^2 only raises the threshold.
-  const minimum = laplace
-    ? laplaceSelectionThreshold(noise.scale, m, delta)
-    : gaussianSelectionThreshold(noise.scale * noise.scale * (1 + 1e-12), m, delta);
+  const minimum = minimumThreshold(plan, noise, m, delta);
   const threshold = ps.threshold === 'minimum' ? minimum : ps.threshold;
-  if (threshold < minimum)
-    throw new StatguardError(
-      'POLICY_INVALID',
-      `partitionSelection.threshold ${threshold} is below ${minimum}, the smallest threshold delta ${delta} allows for column ${dim.name} with this budget and maxRowsPerUnit ${m}`,
-      { path: '/protection/partitionSelection/threshold' },
-    );
+  if (threshold < minimum) throw belowMinimum(threshold, minimum, delta, dim.name, m);
   const codes = new Set<string>();
   for (let i = 0; i < dim.leafCount; i++) {
     const units = exactInt(tp, i, (table.cells[i] as ExactCell).units, 'unit count');

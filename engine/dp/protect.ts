@@ -117,6 +117,14 @@ export function checkDpPlan(plan: DpPlan): void {
   }
   if (plan.noisyThreshold !== null && !Number.isFinite(plan.noisyThreshold))
     bad('/protection/noisyThreshold', 'noisyThreshold must be a finite number or null');
+  const ps = plan.partitionSelection;
+  if (ps !== undefined) {
+    if (!(ps.delta > 0 && ps.delta < 1)) bad('/protection/partitionSelection/delta', 'delta must be in (0, 1)');
+    if (!(ps.share > 0 && ps.share <= 1))
+      bad('/protection/partitionSelection/weight', 'the selection needs a budget share > 0');
+    if (ps.threshold !== 'minimum' && !(Number.isSafeInteger(ps.threshold) && ps.threshold >= 1))
+      bad('/protection/partitionSelection/threshold', 'threshold must be "minimum" or an integer >= 1');
+  }
   if (!Number.isInteger(plan.granularityLog2) || plan.granularityLog2 < 0 || plan.granularityLog2 > 52) {
     bad('/protection/granularityLog2', 'granularityLog2 must be an integer in [0, 52]');
   }

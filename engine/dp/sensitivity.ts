@@ -64,6 +64,9 @@ export interface TableSensitivity {
 export function cellsPerRow(plan: TablePlan): number {
   let l = 1;
   plan.dimensions.forEach((dim, d) => {
+    // An open dimension may publish no category (partition selection released none): a row then reaches its total
+    // only (path length 1), or no cell of a table without that total.
+    if (dim.leafCount < 1 && dim.open === true) return;
     if (dim.leafCount < 1)
       throw new StatguardError('POLICY_INVALID', `table ${plan.id}: dimension ${dim.name} has no categories`, {
         path: `/tables/${plan.id}/dimensions/${d}`,
@@ -89,7 +92,8 @@ function twoAdicOrder(b: number): number {
 export function sharedCells(plan: TablePlan): number {
   let s = 1;
   for (const dim of plan.dimensions) {
-    let common = new Set<number>(dim.leafCount > 0 ? ancestorsOf(dim, 0) : []);
+    // No leaf (an open dimension with no category published): every row is counted in the total, if any.
+    let common = new Set<number>(dim.leafCount > 0 ? ancestorsOf(dim, 0) : dim.total !== null ? [dim.total] : []);
     for (let leaf = 1; leaf < dim.leafCount; leaf++) {
       const path = new Set(ancestorsOf(dim, leaf));
       common = new Set([...common].filter((n) => path.has(n)));

@@ -35,7 +35,7 @@ export function needsOpenDomains(plan: Plan): boolean {
 }
 
 /** Keeps the codes that can be categories: not empty, not a missing code, not the total code; sorted, unique. */
-export function candidateCodes(col: ColumnPlan, met: Iterable<string>): string[] {
+export function candidateCodes(col: ColumnPlan, met: Iterable<string>, path = '/dataset/columns'): string[] {
   const missing = new Set(col.missingValues);
   const out = new Set<string>();
   for (const v of met) if (v !== '' && v !== TOTAL_CODE && !missing.has(v)) out.add(v);
@@ -43,7 +43,7 @@ export function candidateCodes(col: ColumnPlan, met: Iterable<string>): string[]
     throw new StatguardError(
       'USAGE',
       `open column ${col.name} holds more than ${MAX_OPEN_CATEGORIES} distinct codes: declare its categories, or recode it into fewer`,
-      { path: `/dataset/columns/${col.name}` },
+      { path },
     );
   return [...out].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
@@ -65,7 +65,7 @@ export function dimensionOver(dim: DimensionPlan, categories: readonly Category[
 export function withOpenDomains(plan: Plan, met: ReadonlyMap<string, readonly string[]>): Plan {
   const cats = new Map<string, Category[]>();
   for (const c of openColumnsUsed(plan)) {
-    const codes = candidateCodes(c, met.get(c.name) ?? []);
+    const codes = candidateCodes(c, met.get(c.name) ?? [], `/dataset/columns/${plan.dataset.columns.indexOf(c)}`);
     cats.set(
       c.name,
       codes.map((code) => ({ code, label: code })),

@@ -31,6 +31,7 @@ import type {
 } from '../types.ts';
 import { buildDimension, resolveHierarchy } from './dimension.ts';
 import { collectTranslations, policyLanguages, totalLabel, translateDimension, withDefaultLabels } from './labels.ts';
+import { checkSelectionThreshold } from '../dp/partition.ts';
 import type { ColumnDoc, DpProtectionDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
 import { ptr, scaleExact } from './json-read.ts';
 
@@ -186,7 +187,7 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
 
   const release = planRelease(doc, languages);
 
-  return deepFreeze({
+  const plan = deepFreeze({
     policyId: doc.id,
     policyVersion: doc.version,
     policySha256: ctx.policySha256,
@@ -196,6 +197,9 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
     tables,
     protection,
   } satisfies Plan);
+  // Open domains: an integer selection threshold below what delta allows is refused before any data is read.
+  checkSelectionThreshold(plan);
+  return plan;
 }
 
 /**

@@ -14,6 +14,7 @@
  * checks only, whatever data it is given.
  */
 import { overBudget, type LedgerState } from '../dp/index.ts';
+import { plannedSelections } from '../dp/partition.ts';
 import { validatePolicy } from '../policy/index.ts';
 import { planCost } from '../regime.ts';
 import type { AggregateStats } from '../source/index.ts';
@@ -34,7 +35,8 @@ export interface LintFinding {
     | 'MOSTLY_BELOW_THRESHOLD'
     | 'BUDGET_EXCEEDS_LEDGER'
     | 'CATEGORY_NOT_IN_DATA'
-    | 'CATEGORY_NOT_DECLARED';
+    | 'CATEGORY_NOT_DECLARED'
+    | 'OPEN_DOMAIN';
   /** JSON pointer in the policy document. */
   readonly path: string;
   readonly message: string;
@@ -102,6 +104,16 @@ export function lintPlan(plan: Plan, ctx: LintContext = {}): LintFinding[] {
         code: 'HIGH_RHO',
         path: '/protection/budget/rho',
         message: `rho ${p.rho} is above ${LINT_LIMITS.maxRho}: the guarantee is weak`,
+      });
+    }
+    // Open domains: what partition selection will publish, from the plan alone (never from the data).
+    for (const sel of plannedSelections(plan)) {
+      const i = plan.dataset.columns.findIndex((c) => c.name === sel.column);
+      out.push({
+        severity: 'warning',
+        code: 'OPEN_DOMAIN',
+        path: `/dataset/columns/${i}/domain`,
+        message: `column ${sel.column} has an open domain: a category is published only when its noisy unit count reaches ${sel.threshold} (noise sd ${round(sel.noiseSd)}, delta ${sel.delta}); categories with fewer units will mostly be left out, and its categories are labelled by their codes`,
       });
     }
     if (p.noisyThreshold !== null && p.noisyThreshold < LINT_LIMITS.minThreshold) {

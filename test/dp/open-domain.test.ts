@@ -10,6 +10,7 @@ import path from 'node:path';
 import { runRelease } from '../../engine/pipeline.ts';
 import { loadPolicy, validatePolicy } from '../../engine/policy/index.ts';
 import { renderRelease } from '../../engine/release/write.ts';
+import { parseRelease } from '../../engine/release/read.ts';
 import { tempDir } from '../tmp-dir.ts';
 
 /** Persons by occupation (open) and region (declared): frequent occupations, and rare ones held by 1 or 2 persons. */
@@ -83,6 +84,10 @@ async function planOf(doc: Record<string, unknown>) {
 }
 
 const FREQUENT = ['clerk', 'nurse', 'teacher'];
+
+/** A rendered release's files as the reader takes them (bytes). */
+const asBuffers = (files: ReadonlyMap<string, string | Uint8Array>): Map<string, Buffer> =>
+  new Map([...files].map(([k, v]) => [k, Buffer.from(v)] as const));
 const RARE = ['astronaut', 'falconer', 'luthier'];
 
 for (const mechanism of ['discrete-laplace', 'discrete-gaussian'] as const) {
@@ -101,6 +106,15 @@ for (const mechanism of ['discrete-laplace', 'discrete-gaussian'] as const) {
         t.equal(occ.nodes[occ.total!]!.code, '_T', 'the total over the open dimension is kept');
       }
       const files = renderRelease(run.content).files;
+      // The strict reader (the store's) accepts the release and reads the published categories back.
+      const read = parseRelease(asBuffers(files));
+      t.same(
+        read.tables.map((x) => x.dimensions[0]!.nodes.map((n) => n.code)),
+        [
+          [...FREQUENT, '_T'],
+          [...FREQUENT, '_T'],
+        ],
+      );
       const all = [...files.values()].map(String).join('\n');
       for (const r of RARE) t.notOk(all.includes(r), `seed ${s}: ${r} appears in no file`);
       // Stated in the budget (a seeded run's guarantee states nothing; a real one repeats it, see below).
@@ -136,9 +150,11 @@ t.test('an integer threshold above the minimum is used; below it is refused', as
     'teacher (150 units) is below a threshold of 160 (noise sd about 2)',
   );
   (doc.protection as Record<string, unknown>).partitionSelection = { delta: 1e-6, threshold: 3 };
-  await t.rejects(runRelease(await planOf(doc), { seed: 'low threshold' }), {
+  // Refused when the policy is loaded: before any data is read or any noise drawn (and charged).
+  await t.rejects(planOf(doc), {
     code: 'POLICY_INVALID',
     message: /threshold 3 is below \d+/,
+    where: { path: '/protection/partitionSelection/threshold' },
   });
 });
 
@@ -186,5 +202,126 @@ t.test('preview and lint of an open-domain policy never show a candidate that is
   const text = JSON.stringify(p) + previewText(p) + previewHtml(p);
   for (const r of RARE) t.notOk(text.includes(r), `${r} appears nowhere in the preview`);
   t.equal(p.tables[0]!.cells, FREQUENT.length + 1, 'the preview shows the published categories and the total');
-  t.same(lintPlan(plan, {}), [], 'lint: plan-level checks only, nothing about the data');
+  const findings = lintPlan(plan, {});
+  t.same(
+    findings.map((f) => [f.code, f.path]),
+    [['OPEN_DOMAIN', '/dataset/columns/2/domain']],
+    'lint: plan-level checks only, nothing about the data',
+  );
+  t.match(findings[0]!.message, /published only when its noisy unit count reaches \d+/);
 });
+
+t.test('no category passes: the tables keep only the total over the open dimension', async (t) => {
+  const doc = policy();
+  (doc.protection as Record<string, unknown>).partitionSelection = { delta: 1e-6, threshold: 1_000_000 };
+  (doc.tables as unknown[]).push({
+    id: 'no-total',
+    title: 'Persons by occupation, no total',
+    dimensions: [{ column: 'occupation', total: false }],
+    measure: { kind: 'count' },
+  });
+  const run = await runRelease(await planOf(doc), { seed: 'none pass' });
+  const [one, two, three] = run.content.tables;
+  t.equal(three!.cells.length, 0, 'without a total and with no category, a table has no cell');
+  t.same(
+    one!.plan.dimensions[0]!.nodes.map((n) => n.code),
+    ['_T'],
+  );
+  t.equal(one!.cells.length, 1);
+  t.equal(two!.cells.length, 3, 'total x (N, S, total)');
+  const read = parseRelease(asBuffers(renderRelease(run.content).files));
+  t.equal(read.tables[0]!.dimensions[0]!.nodes.length, 1, 'the strict reader accepts it');
+  t.equal(
+    (run.content.manifest.budget as { partitionSelection: { released: number }[] }).partitionSelection[0]!.released,
+    0,
+  );
+});
+
+t.test('CLI: release, lint and preview of an open-domain policy print no candidate left out', async (t) => {
+  const { main } = await import('../../cli/main.ts');
+  const { capture } = await import('../capture-io.ts');
+  const dir = tempDir('sg-open-cli-');
+  writeCsv(dir);
+  const file = path.join(dir, 'policy.json');
+  writeFileSync(file, JSON.stringify(policy()));
+  process.env.STATGUARD_SECURE_DIR = path.join(dir, 'secure');
+  const outputs: string[] = [];
+  for (const args of [
+    ['lint', file],
+    ['lint', file, '--format', 'json'],
+    ['preview', file, '--seed', 'cli preview'],
+    ['release', file, '--out', path.join(dir, 'rel'), '--seed', 'cli release', '--offline'],
+  ]) {
+    const io = capture();
+    const code = await main(args, io);
+    t.equal(code, 0, `${args.join(' ')}: ${io.stderr()}`);
+    outputs.push(io.stdout() + io.stderr());
+  }
+  t.match(outputs[0]!, /data-level checks are not run on a dp policy/);
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const files = readdirSync(path.join(dir, 'rel')).map((f) => readFileSync(path.join(dir, 'rel', f), 'utf8'));
+  const all = [...outputs, ...files].join('\n');
+  for (const r of RARE) t.notOk(all.includes(r), `${r} is printed and written nowhere`);
+  t.ok(all.includes('clerk'), 'the published categories are there');
+});
+
+t.test('sum, mean and quantile tables over an open dimension are restricted like counts', async (t) => {
+  const dir = tempDir('sg-open-measures-');
+  const lines = ['pid,region,occupation,income'];
+  let pid = 0;
+  for (const [occ, n] of PEOPLE)
+    for (let i = 0; i < n; i++) lines.push(`${++pid},${pid % 2 ? 'N' : 'S'},${occ},${(pid * 37) % 1000}`);
+  writeFileSync(path.join(dir, 'people.csv'), lines.join('\n') + '\n');
+  const doc = policy();
+  (doc.dataset as { columns: unknown[] }).columns.push({ name: 'income', type: 'integer' });
+  doc.tables = [
+    {
+      id: 'sum',
+      title: 's',
+      dimensions: ['occupation'],
+      measure: { kind: 'sum', column: 'income', bounds: [0, 1000] },
+    },
+    {
+      id: 'mean',
+      title: 'm',
+      dimensions: ['occupation'],
+      measure: { kind: 'mean', column: 'income', bounds: [0, 1000] },
+    },
+    {
+      id: 'median',
+      title: 'q',
+      dimensions: ['occupation', 'region'],
+      measure: { kind: 'quantile', column: 'income', bounds: [0, 1000], quantile: 0.5, bins: 20 },
+    },
+  ];
+  const file = path.join(dir, 'policy.json');
+  writeFileSync(file, JSON.stringify(doc));
+  const run = await runRelease(await loadPolicy(file), { seed: 'open measures' });
+  for (const tab of run.content.tables) {
+    const occ = tab.plan.dimensions[0]!;
+    t.same(
+      occ.nodes.slice(0, occ.leafCount).map((n) => n.code),
+      FREQUENT,
+      `${tab.plan.id}: the frequent occupations only`,
+    );
+    t.ok(
+      tab.cells.every((c) => c.value === null || Number.isFinite(c.value)),
+      `${tab.plan.id}: values`,
+    );
+  }
+  const median = run.content.tables[2]!;
+  t.equal(median.cells.length, (FREQUENT.length + 1) * 3);
+});
+
+t.test(
+  'a sweep over epsilon of an open-domain policy: one aggregation, the selection redone at each value',
+  async (t) => {
+    const { aggregateExact, parseSweep, sweepPolicy, sweepText } = await import('../../engine/preview/index.ts');
+    const plan = await planOf(policy());
+    const data = await aggregateExact(plan, { seed: 'sweep open' });
+    const s = await sweepPolicy(plan, parseSweep('epsilon=0.5,1,3'), data);
+    t.equal(s.points.length, 3);
+    const text = sweepText(s) + JSON.stringify(s);
+    for (const r of RARE) t.notOk(text.includes(r), `${r} appears nowhere in the sweep`);
+  },
+);

@@ -11,7 +11,8 @@
  * Clopper-Pearson lower bound of epsilon at the claimed delta (Bonferroni over events and directions) must stay under
  * the claimed epsilon. The same mechanism with HALF the threshold must be caught: its bound exceeds the claim (the
  * test has the power to see a broken threshold). A candidate whose count equals the threshold is released at the
- * rate the pmf predicts (binomial z).
+ * rate the pmf predicts (binomial z). The whole dp step (protectDp: the selection and a count table restricted to it)
+ * is checked the same way against the release's (epsilon, delta), with events on the released set, the total and A.
  */
 import t from 'tap';
 import { epsilonLowerBound, type EventCount } from '../robustness/lib/epsilon.ts';
@@ -85,7 +86,7 @@ const ALPHA = 1e-3;
 const CATS = ['A', 'B', 'M', 'C'];
 
 /** The selection query of one open column over candidates with these unit counts (absent = not a candidate). */
-function selectionTable(units: Readonly<Record<string, number>>): ExactTable {
+function selectionTable(units: Readonly<Record<string, number>>, budgetShare = 1): ExactTable {
   const codes = CATS.filter((c) => units[c] !== undefined);
   const dim = {
     ...buildDimension({ name: 'occ', categories: codes.map((code) => ({ code, label: code })), total: false }),
@@ -99,7 +100,7 @@ function selectionTable(units: Readonly<Record<string, number>>): ExactTable {
       description: '',
       dimensions: [dim],
       measure: { kind: 'count' },
-      budgetShare: 1,
+      budgetShare,
       neverSuppress: [],
       alwaysSuppress: [],
     },
@@ -199,4 +200,152 @@ for (const mech of ['discrete-laplace', 'discrete-gaussian'] as const) {
 
 t.teardown(() => {
   if (results.length > 0) console.log(results.join('\n'));
+});
+
+t.test(
+  'restrictTable keeps the released leaves, the totals and every other dimension, cells and histograms',
+  async (t) => {
+    const { restrictTable } = await import('../../engine/dp/partition.ts');
+    const { cellCoords, cellIndex } = await import('../../engine/types.ts');
+    const occ = {
+      ...buildDimension({ name: 'occ', categories: ['A', 'B', 'C'].map((code) => ({ code, label: code })) }),
+      open: true,
+    };
+    const region = buildDimension({
+      name: 'region',
+      categories: [
+        { code: 'N', label: 'North' },
+        { code: 'S', label: 'South' },
+      ],
+    });
+    const dims = [occ, region];
+    const n = occ.nodes.length * region.nodes.length; // 4 x 3
+    const table: ExactTable = {
+      kind: 'exact',
+      plan: {
+        id: 't',
+        title: 't',
+        description: '',
+        dimensions: dims,
+        measure: { kind: 'count' },
+        budgetShare: 1,
+        neverSuppress: [],
+        alwaysSuppress: [],
+      },
+      cells: Array.from({ length: n }, (_, i) => ({ units: i, rows: i, sum: i, top: [] })),
+      histogram: { slots: 2, counts: Int32Array.from({ length: 2 * n }, (_, k) => (k % 2 ? 100 : 0) + (k >> 1)) },
+    };
+    const r = restrictTable(table, new Map([['occ', new Set(['A', 'C'])]]));
+    const d0 = r.plan.dimensions[0]!;
+    t.same(
+      d0.nodes.map((x) => x.code),
+      ['A', 'C', '_T'],
+    );
+    t.equal(d0.open, true, 'still marked open');
+    t.equal(r.plan.dimensions[1], region, 'a declared dimension is kept as is');
+    t.equal(r.cells.length, 3 * 3);
+    r.cells.forEach((c, i) => {
+      const [o, g] = cellCoords(r.plan.dimensions, i);
+      const old = cellIndex(dims, [occ.nodes.findIndex((x) => x.code === d0.nodes[o!]!.code), g!]);
+      t.equal(c.units, old, `cell ${i} is old cell ${old}`);
+      t.same([...r.histogram!.counts.subarray(2 * i, 2 * i + 2)], [old, 100 + old], `histogram of cell ${i}`);
+    });
+    t.equal(restrictTable(table, new Map()), table, 'no open dimension released: the same table');
+  },
+);
+
+t.test('a hand-made dp plan with a broken selection is refused, naming the setting', async (t) => {
+  const { checkDpPlan } = await import('../../engine/dp/protect.ts');
+  const base: DpPlan = {
+    regime: 'dp',
+    mechanism: 'discrete-laplace',
+    epsilon: 1,
+    rho: null,
+    delta: 1e-10,
+    noisyThreshold: null,
+    granularityLog2: 0,
+    partitionSelection: { share: 0.5, delta: 1e-6, threshold: 'minimum' },
+  };
+  t.doesNotThrow(() => checkDpPlan(base));
+  for (const [ps, where] of [
+    [{ share: 0.5, delta: 0, threshold: 'minimum' }, '/protection/partitionSelection/delta'],
+    [{ share: 0, delta: 1e-6, threshold: 'minimum' }, '/protection/partitionSelection/weight'],
+    [{ share: 0.5, delta: 1e-6, threshold: 2.5 }, '/protection/partitionSelection/threshold'],
+  ] as const)
+    t.throws(() => checkDpPlan({ ...base, partitionSelection: ps }), {
+      code: 'POLICY_INVALID',
+      where: { path: where },
+    });
+});
+
+t.test('candidate codes: sorted and unique, without empty, missing or total codes; too many refused', async (t) => {
+  const { candidateCodes, MAX_OPEN_CATEGORIES } = await import('../../engine/policy/open-domain.ts');
+  const col = { name: 'occ', type: 'categorical' as const, missingValues: ['N/A'], required: true, open: true };
+  t.same(candidateCodes(col, ['b', 'a', '', 'N/A', '_T', 'b', 'Ä', 'B']), ['B', 'a', 'b', 'Ä']);
+  const many = Array.from({ length: MAX_OPEN_CATEGORIES + 1 }, (_, i) => `c${i}`);
+  t.throws(() => candidateCodes(col, many, '/dataset/columns/2'), {
+    code: 'USAGE',
+    message: /open column occ holds more than 100000 distinct codes/,
+    where: { path: '/dataset/columns/2' },
+  });
+});
+
+t.test('whole dp step (protectDp): selection and a table restricted to it stay under (epsilon, delta)', async (t) => {
+  const { protectDp } = await import('../../engine/dp/protect.ts');
+  const { thresholdEvents } = await import('../robustness/lib/epsilon.ts');
+  const NW = 50_000;
+  const m = 2;
+  const deltaSel = 1e-5;
+  const plan: DpPlan = {
+    regime: 'dp',
+    mechanism: 'discrete-laplace',
+    epsilon: 1,
+    rho: null,
+    delta: 1e-10,
+    noisyThreshold: null,
+    granularityLog2: 0,
+    consistency: 'none',
+    partitionSelection: { share: 0.5, delta: deltaSel, threshold: 'minimum' },
+  };
+  const tau = laplaceSelectionThreshold(makeNoise(plan, 0.5, m, BigInt(m)).scale, m, deltaSel);
+  // u: one row in A (at the threshold) and one in C (alone). Table: units by occupation, with the total.
+  const table = (units: Readonly<Record<string, number>>, total: number): ExactTable => {
+    const sel = selectionTable(units);
+    const dim = {
+      ...buildDimension({ name: 'occ', categories: sel.plan.dimensions[0]!.nodes.map((n) => ({ ...n })) }),
+      open: true,
+    };
+    const cells = [...sel.cells, { units: total, rows: total, sum: total, top: [] }];
+    return { kind: 'exact', plan: { ...sel.plan, id: 'by-occ', dimensions: [dim], budgetShare: 0.5 }, cells };
+  };
+  const d = { sel: selectionTable({ A: tau, B: 60, C: 1 }, 0.5), tab: table({ A: tau, B: 60, C: 1 }, tau + 60) };
+  const dPrime = { sel: selectionTable({ A: tau - 1, B: 60 }, 0.5), tab: table({ A: tau - 1, B: 60 }, tau + 59) };
+  const unit = { column: 'pid', kind: 'person' as const, maxRowsPerUnit: m };
+  const run = (x: typeof d, seed: string) => {
+    const rng = aesCtrRandom(seed);
+    const mask = new Int32Array(NW);
+    const total = new Float64Array(NW);
+    const a = new Float64Array(NW);
+    for (let i = 0; i < NW; i++) {
+      const p = protectDp([x.tab], plan, unit, rng, { selection: [x.sel] }).tables[0]!;
+      const dim = p.plan.dimensions[0]!;
+      const codes = new Set(dim.nodes.slice(0, dim.leafCount).map((n) => n.code));
+      mask[i] = maskOf(codes);
+      total[i] = p.cells[dim.total!]!.value!;
+      const ai = dim.nodes.findIndex((n) => n.code === 'A');
+      a[i] = ai >= 0 ? p.cells[ai]!.value! : -1;
+    }
+    return { mask, total, a };
+  };
+  const r0 = run(d, 'whole D');
+  const r1 = run(dPrime, "whole D'");
+  const evs = [
+    ...events(r0.mask, r1.mask),
+    ...thresholdEvents(r0.total, r1.total, [tau + 55, tau + 58, tau + 60, tau + 62, tau + 65]),
+    ...thresholdEvents(r0.a, r1.a, [0, tau - 3, tau, tau + 3]),
+  ];
+  const b = epsilonLowerBound(evs, NW, NW, deltaSel, ALPHA);
+  results.push(`whole dp step (Laplace, claim (1, ${deltaSel})): lower bound ${b.epsilon.toFixed(3)} (${b.event})`);
+  t.ok(b.epsilon <= 1, `lower bound ${b.epsilon} (${b.event}) <= 1`);
+  t.ok(b.epsilon > 0.2, 'the events see the privacy loss (the test is not vacuous)');
 });
