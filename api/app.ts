@@ -126,7 +126,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   app.addSchema(releaseSummary);
   app.addSchema(releaseDetail);
   app.addSchema(tableJson);
-  await registerOpenApi(app);
+  await registerOpenApi(app, config);
 
   // Root hooks, added before the route plugins so that every plugin inherits them: the address limit first, before
   // authentication looks a key up.

@@ -12,7 +12,8 @@ import type { Kysely } from 'kysely';
 import type { TableMeta } from '../engine/release/formats.ts';
 import type { ProtectedTable } from '../engine/types.ts';
 import type { Manifest } from '../engine/release/manifest.ts';
-import { protectedTable, tableMeta } from './store/reconstruct.ts';
+import { DEFAULT_LANGUAGE, localizeDimension, releaseLanguages } from './metadata.ts';
+import { dimensionPlan, protectedTable, tableMeta } from './store/reconstruct.ts';
 import type { Database, StoredCells, StoredDimension } from './store/schema.ts';
 
 /** A rendered response: text, or bytes for the binary formats (xlsx, Parquet). */
@@ -28,6 +29,36 @@ export interface ServedTable {
   readonly codeIndex: readonly ReadonlyMap<string, number>[];
   /** Rendered responses (bounded LRU). */
   readonly responses: Map<string, Rendered>;
+  /** The release's label languages, the default (the labels of `table`) first; absent: `en` only. */
+  readonly languages?: readonly string[];
+  /** The stored dimensions (with their labels per language), from which other languages are rebuilt. */
+  readonly stored?: readonly StoredDimension[];
+  /** The table in other languages (same cells; `localized`). */
+  readonly translations?: Map<string, ServedTable>;
+}
+
+/** The languages of a served table's labels, the default first. */
+export function languagesOf(t: ServedTable): readonly string[] {
+  return t.languages ?? [DEFAULT_LANGUAGE];
+}
+
+/**
+ * The table with its labels in `lang` (one of `t.languages`): the same cells and codes, the dimension and category
+ * labels of that language, and rendered responses of its own. Built once per language and kept with the table.
+ */
+export function localized(t: ServedTable, lang: string): ServedTable {
+  if (!t.stored || !t.translations || lang === languagesOf(t)[0]) return t;
+  const hit = t.translations.get(lang);
+  if (hit) return hit;
+  const dimensions = t.stored.map((d) => dimensionPlan(localizeDimension(d, lang)));
+  const out: ServedTable = {
+    ...t,
+    table: { ...t.table, plan: { ...t.table.plan, dimensions } },
+    responses: new Map(),
+    translations: new Map(),
+  };
+  t.translations.set(lang, out);
+  return out;
 }
 
 export type ServedRelease = ReadonlyMap<string, ServedTable>;
@@ -79,6 +110,7 @@ export class ReleaseCache {
       .orderBy('position')
       .execute();
     const out = new Map<string, ServedTable>();
+    const languages = releaseLanguages(manifest);
     for (const r of rows) {
       const table = protectedTable({
         table_id: r.table_id,
@@ -94,6 +126,9 @@ export class ReleaseCache {
         meta: tableMeta(manifest, r.privacy),
         codeIndex: table.plan.dimensions.map((d) => new Map(d.nodes.map((n, i) => [n.code, i]))),
         responses: new Map(),
+        languages,
+        stored: r.dimensions as StoredDimension[],
+        translations: new Map(),
       });
     }
     return out;

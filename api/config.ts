@@ -26,6 +26,23 @@ export interface ApiConfig {
   readonly dataRoots: readonly string[];
   /** Example policies offered to reviewers (GET /v1/previews/policies); relative source paths of previewed policies resolve against it. */
   readonly policiesDir: string;
+  /**
+   * The OpenAPI document's `servers` (where clients reach this API): default one relative server "/", which clients
+   * resolve against the URL they fetched the document from. A deployment behind a proxy or under a path names its
+   * public URL(s) here; the first one is also the base of the absolute links of the DCAT catalogue.
+   */
+  readonly servers: readonly { readonly url: string; readonly description?: string }[];
+  /** The DCAT-AP catalogue's own description (GET /v1/catalog): who publishes, under which title. */
+  readonly catalog: CatalogConfig;
+}
+
+export interface CatalogConfig {
+  readonly title: string;
+  readonly description: string;
+  /** The publishing organisation (dct:publisher, foaf:name). */
+  readonly publisher: string;
+  /** Its home page (foaf:homepage of the publisher), if any. */
+  readonly homepage?: string;
 }
 
 export interface PreviewLimits {
@@ -50,4 +67,10 @@ export const DEFAULT_CONFIG: ApiConfig = {
   releaseInfoTtlMs: 1000,
   dataRoots: [new URL('../fixtures', import.meta.url).pathname],
   policiesDir: new URL('../policies', import.meta.url).pathname,
+  servers: [{ url: '/', description: 'This server' }],
+  catalog: {
+    title: 'statguard releases',
+    description: 'Statistical tables published with disclosure control or differential privacy by statguard.',
+    publisher: 'statguard',
+  },
 };

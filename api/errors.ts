@@ -30,6 +30,11 @@ export const ERRORS = {
     title: 'Unknown category code',
     description: 'A selection names a code that is not a category of that dimension.',
   },
+  UNKNOWN_LANGUAGE: {
+    status: 400,
+    title: 'Unknown language',
+    description: "`lang` names a language the release's labels do not have; the problem lists the languages it has.",
+  },
   UNAUTHORIZED: {
     status: 401,
     title: 'Unauthorized',
@@ -59,7 +64,17 @@ export const ERRORS = {
     title: 'Table not found',
     description: "The release has no table with this id (or the caller's contract does not cover it).",
   },
-  DATASET_NOT_FOUND: { status: 404, title: 'Dataset not found', description: 'No dataset with this id.' },
+  CODELIST_NOT_FOUND: {
+    status: 404,
+    title: 'Codelist not found',
+    description: "The release has no codelist with this id (a dimension name of one of the caller's visible tables).",
+  },
+  DATASET_NOT_FOUND: {
+    status: 404,
+    title: 'Dataset not found',
+    description:
+      'No dataset with this id (GET /v1/datasets/{id}/codelists: no release of it is visible to the caller).',
+  },
   KEY_NOT_FOUND: { status: 404, title: 'Key not found', description: 'No API key with this id.' },
   RELEASE_WITHDRAWN: {
     status: 410,

@@ -26,7 +26,7 @@ import { ApiError } from './errors.ts';
 
 export const FORMATS = ['json', 'csv', 'jsonstat', 'sdmx-csv', 'xlsx', 'parquet'] as const;
 export type Format = (typeof FORMATS)[number];
-export const RESERVED_PARAMS = new Set(['format', 'labels']);
+export const RESERVED_PARAMS = new Set(['format', 'labels', 'lang']);
 
 export const CONTENT_TYPES: Readonly<Record<Format, string>> = {
   json: 'application/json; charset=utf-8',

@@ -1,12 +1,19 @@
 /** JSON Schemas shared by the routes (they validate requests and document the OpenAPI). */
 export const problemRef = { $ref: 'Problem#' } as const;
 
-/** Error responses a route may give, as problem+json. */
+const wwwAuthenticate = {
+  type: 'string',
+  description: 'The authentication scheme to use: `Bearer realm="statguard"` (an API key as bearer token)',
+} as const;
+
+/** Error responses a route may give, as problem+json (a 401 also declares its WWW-Authenticate header). */
 export function errors(...statuses: number[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const s of statuses) {
     out[String(s)] = {
       description: 'Problem (RFC 9457); see the `code` table in the API README',
+      // hooks.ts sendProblem sets it on every 401 (RFC 9110 section 11.6.1).
+      ...(s === 401 ? { headers: { 'WWW-Authenticate': wwwAuthenticate } } : {}),
       content: { 'application/problem+json': { schema: problemRef } },
     };
   }

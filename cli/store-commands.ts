@@ -13,7 +13,7 @@
  *   statguard signing-keys list | signing-keys revoke <key-id>
  *   statguard audit verify [--checkpoint <file>] | audit checkpoint [--out <file>]
  *   statguard db grant <role>   (PostgreSQL server: as DATABASE_OWNER_URL, else DATABASE_URL)
- *   statguard serve [--port <n>] [--host <h>] [--public] [--max-cells <n>]
+ *   statguard serve [--port <n>] [--host <h>] [--public] [--max-cells <n>] [--public-url <url>]
  *
  * The store is PostgreSQL at DATABASE_URL when set, else embedded PGlite in
  * STATGUARD_DATA_DIR (default .statguard/db). One writer for the embedded
@@ -421,8 +421,12 @@ async function serve({ args, io }: Run): Promise<number> {
     host: { type: 'string' },
     public: { type: 'boolean' },
     'max-cells': { type: 'string' },
+    'public-url': { type: 'string' },
   });
   if (positionals.length > 0) throw new UsageError('serve takes no positional arguments');
+  const publicUrl = values['public-url'] ?? process.env.STATGUARD_PUBLIC_URL;
+  if (publicUrl !== undefined && !URL.canParse(publicUrl))
+    throw new UsageError(`--public-url: ${JSON.stringify(publicUrl)} is not an absolute URL`);
   const port = num(values.port ?? process.env.PORT ?? '3000', '--port')!;
   const maxCells = num(values['max-cells'], '--max-cells');
   // The server holds the embedded store for as long as it runs (a second server on the same folder is refused).
@@ -437,7 +441,11 @@ async function serve({ args, io }: Run): Promise<number> {
       host: typeof values.host === 'string' ? values.host : '127.0.0.1',
       port,
       public: values.public === true,
-      ...(maxCells !== undefined ? { config: { maxCells } } : {}),
+      config: {
+        ...(maxCells !== undefined ? { maxCells } : {}),
+        // The OpenAPI `servers` and the DCAT catalogue's links name the public URL when one is given.
+        ...(publicUrl !== undefined ? { servers: [{ url: publicUrl, description: 'public URL' }] } : {}),
+      },
     });
     result(
       io,

@@ -25,7 +25,7 @@ export const API_USAGE = `Publication store and API:
   statguard audit checkpoint [--out <file>]           print or write the chains' verified heads (count and hash)
   statguard db grant <role>                           PostgreSQL server: give an existing role the API's least
                                                       privileges (audit log and ledger: select and insert only)
-  statguard serve [--port <n>] [--host <addr>] [--public] [--max-cells <n>]
+  statguard serve [--port <n>] [--host <addr>] [--public] [--max-cells <n>] [--public-url <url>]
 Store: PostgreSQL at DATABASE_URL if set (migrated as DATABASE_OWNER_URL when set), else embedded in
 STATGUARD_DATA_DIR (default .statguard/db).
 `;

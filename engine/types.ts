@@ -13,8 +13,14 @@
 /** A category of a dimension as declared in the policy (public knowledge). */
 export interface Category {
   readonly code: string;
+  /** Label in the policy's first (default) language. */
   readonly label: string;
+  /** Multilingual policies only (`languages`): the label in every declared language (engine/policy/labels.ts). */
+  readonly labels?: LabelMap;
 }
+
+/** A label per language tag (`{"en": "North", "fr": "Nord"}`): every language the policy declares. */
+export type LabelMap = Readonly<Record<string, string>>;
 
 /**
  * One node of a dimension: a leaf (a declared category, or a bin of a derived
@@ -24,7 +30,10 @@ export interface Category {
  */
 export interface DimensionNode {
   readonly code: string;
+  /** Label in the default language (the one written into the release files). */
   readonly label: string;
+  /** Multilingual policies only: the label in every declared language. */
+  readonly labels?: LabelMap;
   readonly leaf: boolean;
   /** Depth in the hierarchy: 0 for the total (root), leaves deepest. */
   readonly level: number;
@@ -40,6 +49,8 @@ export interface DimensionPlan {
   /** Column (or derived column) name in the microdata. */
   readonly name: string;
   readonly label: string;
+  /** Multilingual policies only: the dimension label in every declared language. */
+  readonly labels?: LabelMap;
   readonly nodes: readonly DimensionNode[];
   readonly leafCount: number;
   /** Index of the total node (root), or null when the table publishes no total on this dimension. */
@@ -308,6 +319,13 @@ export interface ReleaseMeta {
   readonly demo: boolean;
   readonly expires: string | null;
   readonly contact: string | null;
+  /**
+   * Languages of the labels (policy `languages`; the first is the default and the language of the release files).
+   * Absent when the policy declares none: one language, `en`.
+   */
+  readonly languages?: readonly string[];
+  /** Themes of the release for data portals (policy `release.themes`: URIs, e.g. of the EU data theme vocabulary). */
+  readonly themes?: readonly string[];
 }
 
 export interface Plan {

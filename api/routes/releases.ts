@@ -16,6 +16,8 @@ import { sql } from 'kysely';
 import { publicManifest, type Manifest } from '../../engine/release/manifest.ts';
 import { canSee, canSeeTable, contractsOf, isStaff, notFound } from '../access.ts';
 import type { PluginOptions } from '../context.ts';
+import { labelIn, releaseLanguages, resolveLang } from '../metadata.ts';
+import { langProperty } from '../metadata-schemas.ts';
 import { errors, idParams, pageQuery } from '../schemas.ts';
 import { refuseExpired, todayUtc } from '../store/expiry.ts';
 import type { StoredDimension } from '../store/schema.ts';
@@ -112,7 +114,9 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
           'A release: its status, the public part of its manifest (regime, guarantee, budget, methods) and its tables with their categories',
         tags: ['releases'],
         params: idParams,
-        response: { 200: { $ref: 'ReleaseDetail#' }, ...errors(401, 404, 410, 429) },
+        // Other parameters are ignored, as before lang existed.
+        querystring: { type: 'object', properties: { lang: langProperty } },
+        response: { 200: { $ref: 'ReleaseDetail#' }, ...errors(400, 401, 404, 410, 429) },
       },
     },
     async (req) => {
@@ -133,6 +137,7 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
         .execute();
       const visible = trows.filter((t) => canSeeTable(req.actor, contracts, row, t.table_id));
       const manifest = publicManifest(row.manifest as unknown as Manifest);
+      const lang = resolveLang(releaseLanguages(manifest), (req.query as { lang?: string }).lang);
       const shownIds = new Set(visible.map((t) => t.table_id));
       return {
         release: summary(
@@ -151,10 +156,10 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
           privacy: t.privacy,
           dimensions: (t.dimensions as StoredDimension[]).map((d) => ({
             name: d.name,
-            label: d.label,
+            label: labelIn(d, lang),
             categories: d.nodes.map((n) => ({
               code: n.code,
-              label: n.label,
+              label: labelIn(n, lang),
               parent: n.parent === null ? null : d.nodes[n.parent]!.code,
             })),
           })),

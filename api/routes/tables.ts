@@ -10,9 +10,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { canSee, canSeeTable, contractsOf, notFound } from '../access.ts';
-import { cachedResponse } from '../cache.ts';
+import { cachedResponse, languagesOf, localized } from '../cache.ts';
 import type { PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { resolveLang } from '../metadata.ts';
+import { langProperty } from '../metadata-schemas.ts';
 import {
   BINARY_FORMATS,
   countCells,
@@ -42,6 +44,7 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
           'Select categories with one parameter per dimension holding comma-separated codes (`?region=N,S1&sex=1`); a dimension left out means all of its categories (totals included). ' +
           'format: json (default), csv, jsonstat (JSON-stat 2.0), sdmx-csv (SDMX-CSV 2.0), xlsx (a sheet of the cells with codes, labels, flags and accuracy, and a Notes sheet), parquet (typed columns, release id and regime in the key-value metadata). ' +
           'labels=both adds labels (json; sdmx-csv writes every component and code as "ID: name"); csv, jsonstat, xlsx and parquet always carry codes and labels. ' +
+          "lang: the labels' language in every format (default: the release policy's first language; GET .../metadata lists them). " +
           'A suppressed cell is null (empty in CSV) with its CONF_STATUS in every format. More cells than GET /v1/config maxCells: 403 CELL_LIMIT.',
         tags: ['releases'],
         params: {
@@ -57,6 +60,7 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
           properties: {
             format: { type: 'string', enum: [...FORMATS], default: 'json' },
             labels: { type: 'string', enum: ['code', 'both'], default: 'code' },
+            lang: langProperty,
           },
           additionalProperties: {
             anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
@@ -93,7 +97,7 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
     },
     async (req, reply) => {
       const { id, table } = req.params as { id: string; table: string };
-      const q = req.query as Record<string, string> & { format: Format; labels: 'code' | 'both' };
+      const q = req.query as Record<string, string> & { format: Format; labels: 'code' | 'both'; lang?: string };
       const row = await ctx.releaseInfo(id);
       const contracts = await contractsOf(db, req.actor);
       if (!row || !canSee(req.actor, contracts, row)) throw notFound(id);
@@ -109,12 +113,14 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
         });
       }
       const served = await ctx.cache.get(id);
-      const t = served.get(table);
-      if (!t || !canSeeTable(req.actor, contracts, row, table))
+      const found = served.get(table);
+      if (!found || !canSeeTable(req.actor, contracts, row, table))
         throw new ApiError('TABLE_NOT_FOUND', `release ${id} has no table ${JSON.stringify(table)}`, {
           release: id,
           table,
         });
+      // Labels in the requested language (400 UNKNOWN_LANGUAGE naming the release's languages); codes never change.
+      const t = localized(found, resolveLang(languagesOf(found), q.lang));
       const sel = parseSelection(t, q);
       const n = countCells(t, sel);
       if (n > ctx.config.maxCells)

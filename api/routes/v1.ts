@@ -11,6 +11,8 @@ import type { PluginOptions } from '../context.ts';
 import { apiCsp, notFound, rateLimit } from '../hooks.ts';
 import { RateLimiter } from '../rate-limit.ts';
 import { adminRoutes } from './admin/index.ts';
+import { catalogRoutes } from './catalog.ts';
+import { metadataRoutes } from './metadata.ts';
 import { previewRoutes } from './previews.ts';
 import { releaseRoutes } from './releases.ts';
 import { serviceRoutes } from './service.ts';
@@ -25,6 +27,8 @@ export async function v1Routes(app: FastifyInstance, { ctx }: PluginOptions): Pr
   app.setNotFoundHandler(notFound);
   await app.register(releaseRoutes, opts);
   await app.register(tableRoutes, opts);
+  await app.register(metadataRoutes, opts);
+  await app.register(catalogRoutes, opts);
   await app.register(serviceRoutes, opts);
   if (!publicOnly) {
     await app.register(adminRoutes, { ctx, prefix: '/admin' });

@@ -22,7 +22,7 @@ import {
 import type { Manifest } from '../../engine/release/manifest.ts';
 import { StatguardError } from '../../engine/errors.ts';
 import { NO_COST, type ReleaseCost } from '../../engine/dp/index.ts';
-import type { DimensionPlan } from '../../engine/types.ts';
+import type { DimensionPlan, Plan } from '../../engine/types.ts';
 import { ApiError } from '../errors.ts';
 import type { StoredCells, StoredDimension } from './schema.ts';
 
@@ -48,12 +48,29 @@ export interface LoadedRelease {
   readonly signed: SignedFacts;
 }
 
-/** The stored row shape of a dimension: nodes in node order with their parent. */
-function storedDimension(d: DimensionPlan): StoredDimension {
+/**
+ * The stored row shape of a dimension: nodes in node order with their parent, and, for a multilingual release, the
+ * labels in every language from the signed policy's plan (`translated`: matched by code, and only where the plan's
+ * default-language label is the one the release files carry).
+ */
+function storedDimension(d: DimensionPlan, translated: DimensionPlan | undefined, lang: string): StoredDimension {
+  const byCode = new Map((translated?.nodes ?? []).map((n) => [n.code, n]));
+  // Translations are kept only where the plan's default-language label is the one the release files carry.
+  const same = (x: { labels?: Readonly<Record<string, string>> } | undefined, label: string): boolean =>
+    x?.labels !== undefined && x.labels[lang] === label;
   return {
     name: d.name,
     label: d.label,
-    nodes: d.nodes.map((n) => ({ code: n.code, label: n.label, parent: n.parent })),
+    ...(same(translated, d.label) ? { labels: { ...translated!.labels } } : {}),
+    nodes: d.nodes.map((n) => {
+      const t = byCode.get(n.code);
+      return {
+        code: n.code,
+        label: n.label,
+        parent: n.parent,
+        ...(same(t, n.label) ? { labels: { ...t!.labels } } : {}),
+      };
+    }),
   };
 }
 
@@ -64,8 +81,8 @@ const mismatch = (what: string, manifest: unknown, policy: unknown): ApiError =>
     { where: `manifest.json/${what}` },
   );
 
-/** Plan the signed policy and check the manifest against it. */
-function signedFacts(m: Manifest, policy: Buffer): SignedFacts {
+/** Plan the signed policy and check the manifest against it; the plan comes back too (its label translations). */
+function signedFacts(m: Manifest, policy: Buffer): { facts: SignedFacts; plan: Plan } {
   let plan;
   try {
     plan = planPolicyBytes(policy, 'policy.json');
@@ -87,7 +104,7 @@ function signedFacts(m: Manifest, policy: Buffer): SignedFacts {
   const same = (a: number | null, b: number | null): boolean =>
     a === null || b === null ? a === b : Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a), Math.abs(b));
   if (!same(stated.rho, cost.rho) || !same(stated.epsilon, cost.epsilon)) throw mismatch('budget', m.budget, cost);
-  return { policyId: plan.policyId, datasetId: plan.dataset.id, regime: plan.protection.regime, cost };
+  return { facts: { policyId: plan.policyId, datasetId: plan.dataset.id, regime: plan.protection.regime, cost }, plan };
 }
 
 function loaded(rel: VerifiedRelease): LoadedRelease {
@@ -97,12 +114,19 @@ function loaded(rel: VerifiedRelease): LoadedRelease {
       'signature.json: missing: the release is not signed (run `statguard release` in the secure zone)',
       { where: 'signature.json' },
     );
+  const { facts, plan } = signedFacts(rel.manifest, rel.signed.policy);
+  const lang = plan.release.languages?.[0] ?? '';
+  const planned = (table: string, dim: string) =>
+    plan.tables.find((t) => t.id === table)?.dimensions.find((d) => d.name === dim);
   return {
     manifest: rel.manifest,
     manifestSha256: rel.manifestSha256,
-    tables: rel.tables.map((t) => ({ ...t, dimensions: t.dimensions.map(storedDimension) })),
+    tables: rel.tables.map((t) => ({
+      ...t,
+      dimensions: t.dimensions.map((d) => storedDimension(d, planned(t.id, d.name), lang)),
+    })),
     signature: rel.signed.signature,
-    signed: signedFacts(rel.manifest, rel.signed.policy),
+    signed: facts,
   };
 }
 

@@ -90,6 +90,8 @@ export interface ReleasesTable {
 export interface StoredNode {
   readonly code: string;
   readonly label: string;
+  /** Multilingual releases: the label in every language (from the signed policy; absent in older rows). */
+  readonly labels?: Readonly<Record<string, string>>;
   /** Index of the parent node in the same list, or null. */
   readonly parent: number | null;
 }
@@ -97,6 +99,8 @@ export interface StoredNode {
 export interface StoredDimension {
   readonly name: string;
   readonly label: string;
+  /** Multilingual releases: the dimension label in every language. */
+  readonly labels?: Readonly<Record<string, string>>;
   readonly nodes: readonly StoredNode[];
 }
 

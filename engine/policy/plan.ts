@@ -30,6 +30,7 @@ import type {
   WeightPlan,
 } from '../types.ts';
 import { buildDimension, resolveHierarchy } from './dimension.ts';
+import { collectTranslations, policyLanguages, totalLabel, translateDimension, withDefaultLabels } from './labels.ts';
 import { checkSelectionThreshold } from '../dp/partition.ts';
 import type { ColumnDoc, DpProtectionDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
 import { ptr, scaleExact } from './json-read.ts';
@@ -51,8 +52,12 @@ export const DEFAULT_DELTA = 1e-10;
  */
 export const DEFAULT_CONSISTENCY = 'none' as const;
 
-export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
+export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
   const policyPath = resolve(ctx.policyPath);
+  // Labels per language (labels.ts): planned in the default language, translations attached to the dimensions.
+  const languages = written.languages !== undefined ? policyLanguages(written) : null;
+  const translations = languages ? collectTranslations(written, languages) : null;
+  const doc = withDefaultLabels(written);
   const ds = doc.dataset;
   const derivedDocs = ds.derived ?? [];
   const colDocs = new Map(ds.columns.map((c) => [c.name, c] as const));
@@ -128,7 +133,10 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
     id: t.id,
     title: t.title,
     description: t.description ?? '',
-    dimensions: t.dimensions.map((d, j) => planDimension(doc, t, i, j, domains)),
+    dimensions: t.dimensions.map((d, j) => {
+      const dim = planDimension(doc, t, i, j, domains, languages?.[0]);
+      return languages ? translateDimension(dim, translations!.get(dim.name), languages) : dim;
+    }),
     measure: planMeasure(t, i, colDocs, ds.weight),
     // Shares sum to 1 (up to float rounding of the division): the per-table costs compose to the total budget.
     budgetShare: isDp ? (weights[i]! / weightSum) * tableShare : 0,
@@ -177,14 +185,7 @@ export function planPolicy(doc: PolicyDoc, ctx: PlanContext): Plan {
           }
         : planDp(p, (selWeight / weightSum) * tableShare, report);
 
-  const release: ReleaseMeta = {
-    title: doc.release.title,
-    description: doc.release.description ?? '',
-    audience: doc.release.audience,
-    demo: doc.release.demo ?? false,
-    expires: doc.release.expires ?? null,
-    contact: doc.release.contact ?? null,
-  };
+  const release = planRelease(doc, languages);
 
   const plan = deepFreeze({
     policyId: doc.id,
@@ -251,6 +252,20 @@ function planDp(p: DpProtectionDoc, selectionShare: number, report: TruncationRe
   };
 }
 
+/** The release metadata; languages and themes only when declared, so other policies' manifests keep their bytes. */
+function planRelease(doc: PolicyDoc, languages: readonly string[] | null): ReleaseMeta {
+  return {
+    title: doc.release.title,
+    description: doc.release.description ?? '',
+    audience: doc.release.audience,
+    demo: doc.release.demo ?? false,
+    expires: doc.release.expires ?? null,
+    contact: doc.release.contact ?? null,
+    ...(languages ? { languages } : {}),
+    ...(doc.release.themes !== undefined ? { themes: [...doc.release.themes] } : {}),
+  };
+}
+
 /** Source kinds: relative file paths resolve against the policy's directory; a postgres connection is an env var name. */
 function planSource(src: SourceDoc, policyPath: string): SourcePlan {
   if (src.kind === 'postgres') {
@@ -294,6 +309,7 @@ function planDimension(
   i: number,
   j: number,
   domains: ReadonlyMap<string, { label: string; categories: readonly Category[] }>,
+  language?: string,
 ): DimensionPlan {
   const d = t.dimensions[j]!;
   const name = typeof d === 'string' ? d : d.column;
@@ -312,6 +328,8 @@ function planDimension(
       categories: dom.categories,
       ...(hierarchy ? { hierarchy } : {}),
       total: typeof d === 'string' ? true : (d.total ?? true),
+      // A multilingual policy names its total in its default language (the release files' language).
+      ...(language !== undefined ? { totalLabel: totalLabel(language) } : {}),
     });
     return open ? { ...dim, open: true } : dim;
   } catch (err) {

@@ -4,6 +4,10 @@
  */
 import type { HierarchyNodeSpec, PrefixHierarchySpec } from './dimension.ts';
 
+/**
+ * Labels are read as strings: `planPolicy` and the checks see the document through `withDefaultLabels` (labels.ts),
+ * which turns a label given per language into its default-language string. As written, a label may be an object.
+ */
 export interface CategoryDoc {
   code: string;
   label: string;
@@ -16,6 +20,8 @@ export interface ReleaseDoc {
   demo?: boolean;
   expires?: string;
   contact?: string;
+  /** DCAT themes (URIs). */
+  themes?: string[];
 }
 
 export interface CsvSourceDoc {
@@ -162,6 +168,8 @@ export interface PolicyDoc {
   $schema?: string;
   id: string;
   version: string;
+  /** Languages of the labels, the default first (labels.ts). */
+  languages?: string[];
   release: ReleaseDoc;
   dataset: DatasetDoc;
   tables: TableDoc[];

@@ -18,6 +18,7 @@ import { checkOpenDomains } from './check-open-domains.ts';
 import { checkProtection } from './check-protection.ts';
 import { checkTables } from './check-tables.ts';
 import { isObj } from './json-read.ts';
+import { checkLabels, withDefaultLabels } from './labels.ts';
 import type { PolicyDoc } from './policy-doc.ts';
 import { Problems, SDC_ONLY_PROTECTION, type PolicyProblem } from './problems.ts';
 import { policySchema } from './schema.ts';
@@ -86,12 +87,15 @@ export function validatePolicy(json: unknown): PolicyValidation {
 }
 
 /**
- * Every semantic problem of the document, in this order: dataset (columns, derived columns, unit, holding and weight
+ * Every semantic problem of the document, in this order: labels per language, dataset (columns, derived columns, unit, holding and weight
  * columns), hierarchies, tables, protection. Tolerant of schema violations (skips what it cannot read).
  */
-function semanticProblems(json: unknown): PolicyProblem[] {
+function semanticProblems(raw: unknown): PolicyProblem[] {
   const p = new Problems();
-  if (!isObj(json)) return p.list;
+  if (!isObj(raw)) return p.list;
+  checkLabels(p, raw);
+  // The other checks read every label as its default-language string (labels.ts).
+  const json = withDefaultLabels(raw);
   const dataset = isObj(json.dataset) ? json.dataset : {};
   const protection = isObj(json.protection) ? json.protection : {};
   const isDp = protection.regime === 'dp';

@@ -73,6 +73,8 @@ export interface FixtureOptions {
    * (draws 1, its own cost); null for sdc and seeded releases.
    */
   readonly spend?: Manifest['spend'];
+  /** Labels in English and French (policy `languages`, French labels, a translated hierarchy). */
+  readonly multilingual?: boolean;
   /** Sign with this key (default TEST_SIGNER); null: write an unsigned directory. */
   readonly signer?: Signer | null;
   /** State this budget in the manifest instead of the policy's (an attacker's understated cost). */
@@ -113,18 +115,37 @@ export async function registerFixtures(db: Kysely<Database>, actor: Actor = FIXT
 
 const FIXTURE_OFFICER: Actor = { caller: 'cli:fixtures', role: 'officer' };
 
+/** The DCAT theme of the multilingual fixture (EU data theme vocabulary: population and society). */
+export const FIXTURE_THEME = 'http://publications.europa.eu/resource/authority/data-theme/SOCI';
+
+/** French labels of the multilingual fixture (`multilingual`), by code. */
+export const FRENCH: Readonly<Record<string, string>> = {
+  N1: 'Nord, un',
+  N2: 'Nord deux',
+  S1: 'Sud',
+  N: 'Nord',
+  'sex:1': 'Hommes',
+  'sex:2': 'Femmes',
+};
+
 /** A small valid policy whose plan has this dataset, regime and budget (the bytes signed as policy.json). */
 export function fixturePolicy(o: {
   policyId: string;
   datasetId: string;
   rho?: number | undefined;
   epsilon?: number | undefined;
+  multilingual?: boolean | undefined;
 }): Uint8Array {
   const dp = o.rho !== undefined || o.epsilon !== undefined;
   const policy = {
     id: o.policyId,
     version: '1',
-    release: { title: `Release ${o.policyId}`, audience: 'public' },
+    ...(o.multilingual ? { languages: ['en', 'fr'] } : {}),
+    release: {
+      title: `Release ${o.policyId}`,
+      audience: 'public',
+      ...(o.multilingual ? { themes: [FIXTURE_THEME] } : {}),
+    },
     dataset: {
       id: o.datasetId,
       source: { kind: 'csv', path: 'microdata.csv' },
@@ -135,15 +156,24 @@ export function fixturePolicy(o: {
           name: 'region',
           title: 'Region',
           type: 'categorical',
-          categories: region.nodes.slice(0, region.leafCount).map((n) => ({ code: n.code, label: n.label })),
+          categories: region.nodes
+            .slice(0, region.leafCount)
+            .map((n) => ({ code: n.code, label: o.multilingual ? { en: n.label, fr: FRENCH[n.code]! } : n.label })),
+          ...(o.multilingual ? { title: { en: 'Region', fr: 'Région' } } : {}),
         },
         {
           name: 'sex',
           title: 'Sex',
           type: 'categorical',
-          categories: sex.nodes.slice(0, sex.leafCount).map((n) => ({ code: n.code, label: n.label })),
+          categories: sex.nodes.slice(0, sex.leafCount).map((n) => ({
+            code: n.code,
+            label: o.multilingual ? { en: n.label, fr: FRENCH[`sex:${n.code}`]! } : n.label,
+          })),
         },
       ],
+      ...(o.multilingual
+        ? { hierarchies: { region: [{ code: 'N', label: { en: 'North', fr: 'Nord' }, children: ['N1', 'N2'] }, 'S1'] } }
+        : {}),
     },
     tables: [{ id: 'pop', title: 'Population', dimensions: ['region', 'sex'], measure: { kind: 'count' } }],
     protection: dp
@@ -217,7 +247,7 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
   const tables = [popTable(dp, o.valueScale ?? 1), ...(o.bigSide ? [bigTable(o.bigSide)] : [])];
   const policyId = o.policyId ?? 'pop';
   const datasetId = o.datasetId ?? (dp ? 'census' : 'census-sdc');
-  const policy = fixturePolicy({ policyId, datasetId, rho: o.rho, epsilon: o.epsilon });
+  const policy = fixturePolicy({ policyId, datasetId, rho: o.rho, epsilon: o.epsilon, multilingual: o.multilingual });
   const policySha = createHash('sha256').update(policy).digest('hex');
   const signer = o.signer === undefined ? TEST_SIGNER : o.signer;
   const manifest = await writeRelease(
@@ -240,6 +270,7 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
           demo: o.demo ?? false,
           expires: o.expires ?? null,
           contact: null,
+          ...(o.multilingual ? { languages: ['en', 'fr'], themes: [FIXTURE_THEME] } : {}),
         },
         randomness: o.seeded ? { source: 'seeded', seed: '42' } : { source: 'crypto', seed: null },
         regime: dp ? 'dp' : 'sdc',

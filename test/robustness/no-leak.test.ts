@@ -3,7 +3,8 @@
  * engine (seeded, so the CLI run and the in-process run that captures the
  * exact tables are the same release), written, published and approved with
  * the CLI (PGlite store on disk), then served. Every public response (list,
- * release metadata, every table in json/csv/jsonstat/sdmx-csv/xlsx/parquet with code and
+ * release metadata, codelists, table metadata, SDMX structures and the DCAT
+ * catalogue, every table in json/csv/jsonstat/sdmx-csv/xlsx/parquet with code and
  * code+label (xlsx decompressed, Parquet also decoded by DuckDB), dimension selections), the officer routes (drafts, ledger,
  * audit), error responses, every fastify log line (level trace) and the CLI's
  * stdout and stderr are scanned for
@@ -234,11 +235,13 @@ t.test(
     };
 
     for (const key of [undefined, researcher, officer]) await get('/v1/releases?limit=100', key);
+    for (const key of [undefined, researcher, officer]) await get('/v1/catalog', key);
     await get('/v1/admin/drafts', officer);
     await get('/v1/admin/datasets', officer);
     for (const [policy, id] of ids) {
       const detail = await get(`/v1/releases/${id}`, officer);
       await get(`/v1/releases/${id}`);
+      await get(`/v1/releases/${id}/codelists`, officer);
       const d = JSON.parse(detail.body) as {
         tables: { id: string; dimensions: { name: string; categories: { code: string }[] }[] }[];
         manifest: { dataset: { id: string } };
@@ -261,6 +264,9 @@ t.test(
           await get(`${base}?format=${format}&${q}`, officer);
         }
         await get(`${base}?format=json`); // anonymous (404 for the contract release)
+        // Metadata (issue 19): codelists, table metadata and SDMX structure; a language the release lacks.
+        for (const m of ['codelists', 'metadata', 'structure']) await get(`${base}/${m}`, officer);
+        await get(`${base}/metadata?lang=xx`, officer);
         // Error paths.
         await get(`${base}?${encodeURIComponent(tb.dimensions[0]!.name)}=NOPE`, officer);
         await get(`${base}?nodimension=1`, officer);
