@@ -142,6 +142,12 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
           'content-disposition',
           `${BINARY_FORMATS.has(q.format) ? 'attachment' : 'inline'}; filename="${fileName(id, table)}.${EXTENSIONS[q.format]}"`,
         );
+      // Every format points to the table's metadata (notes, methods, units), which CSV and SDMX-CSV cannot carry:
+      // RFC 8288 `describedby`, as CSV on the Web does.
+      reply.header(
+        'link',
+        `</v1/releases/${encodeURIComponent(id)}/tables/${encodeURIComponent(table)}/metadata>; rel="describedby"; type="application/json"`,
+      );
       return reply.type(out.type).send(out.body);
     },
   );

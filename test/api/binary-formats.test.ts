@@ -30,6 +30,29 @@ t.teardown(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+t.test('every format links to the table metadata, whose notes are the table notes', async (t) => {
+  const d = dialects()[0]!;
+  const store = await d.open();
+  t.teardown(async () => {
+    await store.close();
+    await d.cleanup();
+  });
+  const { pub } = await seedReleases(store.db, system, 'a coding error in the source');
+  const app = await build({ store, config: { rateLimit: null } });
+  t.teardown(() => app.close());
+  const list = JSON.parse((await app.inject({ url: `/v1/releases/${pub}` })).body) as { tables: { id: string }[] };
+  const table = list.tables[0]!.id;
+  for (const format of ['json', 'csv', 'sdmx-csv', 'jsonstat', 'xlsx', 'parquet']) {
+    const r = await app.inject({ url: `/v1/releases/${pub}/tables/${table}?format=${format}` });
+    t.equal(r.statusCode, 200, format);
+    const m = /^<([^>]+)>; rel="describedby"; type="application\/json"$/.exec(String(r.headers.link));
+    t.ok(m, `${format}: Link rel=describedby (${r.headers.link})`);
+    const meta = await app.inject({ url: m![1]! });
+    t.equal(meta.statusCode, 200, `${format}: the linked metadata answers`);
+    t.ok(Array.isArray(JSON.parse(meta.body).notes), 'with its notes');
+  }
+});
+
 for (const d of dialects()) {
   t.test(`xlsx and parquet through the API on ${d.name}`, async (t) => {
     const store = await d.open();
