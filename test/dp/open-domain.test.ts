@@ -325,3 +325,24 @@ t.test(
     for (const r of RARE) t.notOk(text.includes(r), `${r} appears nowhere in the sweep`);
   },
 );
+
+t.test('a truncation report and a partition selection share the budget with the tables', async (t) => {
+  const doc = policy();
+  const p = doc.protection as Record<string, unknown>;
+  p.truncationReport = { share: 0.1 };
+  p.partitionSelection = { delta: 1e-6, threshold: 'minimum', weight: 2 };
+  const plan = await planOf(doc);
+  const dp = plan.protection;
+  if (dp.regime !== 'dp') throw new Error('dp plan expected');
+  // The report takes its share first; the two tables (weight 1 each) and the selection (weight 2) share the rest.
+  t.equal(dp.truncationReport?.share, 0.1);
+  t.ok(Math.abs(dp.partitionSelection!.share - 0.45) < 1e-12, `selection share ${dp.partitionSelection!.share}`);
+  for (const tab of plan.tables) t.ok(Math.abs(tab.budgetShare - 0.225) < 1e-12, `${tab.id}: ${tab.budgetShare}`);
+  const run = await runRelease(plan, { seed: 'report and selection' });
+  const m = run.content.manifest as unknown as {
+    budget: { epsilon: number; tables: { epsilon: number }[]; partitionSelection?: { epsilon?: number }[] };
+    truncation?: unknown;
+  };
+  t.ok(m.truncation, 'the manifest carries the truncation report');
+  t.equal(m.budget.epsilon, 3, 'the release spends its declared total, no more');
+});
