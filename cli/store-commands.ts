@@ -450,9 +450,11 @@ async function serve({ args, io }: Run): Promise<number> {
     result(
       io,
       { url, docs: `${url}/docs`, zone: values.public ? 'public' : 'all', store: s.kind, location: s.location },
-      `statguard API (${values.public ? 'public zone' : 'all routes'}) on ${url}; docs at ${url}/docs; store ${s.kind} (${s.location})\n`,
+      // One write: whoever waits for the address also reads where the credential is.
+      `statguard API (${values.public ? 'public zone' : 'all routes'}) on ${url}; docs at ${url}/docs; store ${s.kind} (${s.location})\n` +
+        credentialNote(credential),
     );
-    note(io, credentialNote(credential));
+    if (io.json) note(io, credentialNote(credential));
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         process.off('SIGINT', stop);
