@@ -58,6 +58,8 @@ export async function coarsePattern(
     const key = sup.join('');
     if (key === last) continue;
     last = key;
+    // Cheap necessary condition first: a sensitive cell alone in an additive relation is exactly determined.
+    if (aloneSensitive(input, sup)) continue;
     let audit: AuditResult;
     try {
       audit = await auditPattern(sys, sup, input.sensitive, {
@@ -95,6 +97,25 @@ export async function coarsePattern(
     'SDC_INFEASIBLE',
     `secondary suppression could not finish within secondary.timeLimitSeconds (${reason}) and no coarse pattern could be proven in the time left; ${share}. Coarsen the table (${figures.suggestions.join('; ') || 'merge categories or drop a dimension'}) or raise secondary.timeLimitSeconds`,
   );
+}
+
+/** Whether some additive relation has a sensitive cell as its only suppressed cell (then the rung fails). */
+function aloneSensitive(input: SecondaryInput, sup: Uint8Array): boolean {
+  const sens = new Uint8Array(sup.length);
+  for (const s of input.sensitive) sens[s.id] = 1;
+  for (let c = 0; c < sup.length; c++) if (sens[c] && !sup[c]) return true;
+  for (const r of input.sys.relations) {
+    if (!r.additive) continue;
+    let n = 0;
+    let last = -1;
+    for (const c of r.cells)
+      if (sup[c]) {
+        n++;
+        last = c;
+      }
+    if (n === 1 && sens[last]) return true;
+  }
+  return false;
 }
 
 function countViolations(input: SecondaryInput, sup: Uint8Array): number {

@@ -118,11 +118,13 @@ export async function secondarySuppression(
       'the suppression pattern of the link groups together does not pass the attacker audit',
     );
   const allOptimal = groups.every((x) => x.method === 'optimal');
+  const proven = allOptimal && groups.every((x) => x.optimalFinished === true);
   const coarse = groups.find((x) => x.coarse)?.coarse;
   return {
     suppressed: sup,
-    method: allOptimal ? 'optimal' : 'heuristic',
-    optimalFinished: allOptimal ? groups.every((x) => x.optimalFinished === true) : null,
+    // Never claims 'optimal' for a pattern the MIP did not prove (time limit, solver failure: heuristic or coarse).
+    method: proven ? 'optimal' : 'heuristic',
+    optimalFinished: allOptimal ? proven : null,
     ...(coarse ? { coarse } : {}),
     audit,
     iterations,
@@ -134,8 +136,8 @@ export async function secondarySuppression(
 
 /**
  * The time budget of one release (`timeLimitSeconds` bounds the whole protection: search, clean-up, audits, fallback).
- * Shares of the limit from the start: the optimal method's cut loop until 35%; the heuristic's search (cube phase,
- * audits, repairs) until 60%; its clean-up and the audit after it until 75%; a coarse fallback's audits until 90%;
+ * Shares of the limit from the start: the optimal method's cut loop until 30%; the heuristic's search (cube phase,
+ * audits, repairs) until 50%; its clean-up and the audit after it until 75%; a coarse fallback's audits until 90%;
  * the rest for the final audit of protectSdc (which re-checks the search's witnesses, no search). Groups share the
  * deadlines: a group that starts late gets what is left.
  */
@@ -148,7 +150,7 @@ export interface PhaseDeadlines {
 
 export function phaseDeadlines(start: number, seconds: number): PhaseDeadlines {
   const at = (share: number): Deadline => new Deadline(start + seconds * 1000 * share);
-  return { mip: at(0.35), search: at(0.6), cleanup: at(0.75), fallback: at(0.9) };
+  return { mip: at(0.3), search: at(0.5), cleanup: at(0.75), fallback: at(0.9) };
 }
 
 /**
