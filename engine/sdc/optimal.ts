@@ -10,7 +10,7 @@ import type { AttackDual } from './attacker-lp.ts';
 import { auditPattern } from './audit.ts';
 import type { CellAudit } from './audit.ts';
 import { Deadline, TimeUp } from './deadline.ts';
-import { highsRuntime } from './highs.ts';
+import { highsRuntime, resetHighsRuntime } from './highs.ts';
 import type { OptimalStop, SecondaryInput, SecondaryResult } from './problem.ts';
 import type { CellSystem } from './relations.ts';
 import type { SensitiveCell } from './sensitive.ts';
@@ -71,7 +71,11 @@ export async function optimalSuppression(
     reason = out.reason;
   } catch (e) {
     if (e instanceof TimeUp) reason = `time limit reached during ${e.phase}`;
-    else reason = `HiGHS failed: ${e instanceof Error ? e.message : String(e)}`;
+    else {
+      reason = `HiGHS failed: ${e instanceof Error ? e.message : String(e)}`;
+      // An aborted wasm module stays unusable: the heuristic gets a fresh one.
+      resetHighsRuntime();
+    }
   }
   // Time limit, an infeasible master or a failing solver: the heuristic's safe pattern, computed only now when given
   // lazily, from the last master pattern (the heuristic covers its failing cells and the clean-up trims it). Measured

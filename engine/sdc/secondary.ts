@@ -136,8 +136,8 @@ export async function secondarySuppression(
 
 /**
  * The time budget of one release (`timeLimitSeconds` bounds the whole protection: search, clean-up, audits, fallback).
- * Shares of the limit from the start: the optimal method's cut loop until 30%; the heuristic's search (cube phase,
- * audits, repairs) until 50%; its clean-up and the audit after it until 75%; a coarse fallback's audits until 90%;
+ * Shares of the limit from the start: the optimal method's cut loop until 25%; the heuristic's search (cube phase,
+ * audits, repairs) until 45%; its clean-up and the audit after it until 75%; a coarse fallback's audits until 90%;
  * the rest for the final audit of protectSdc (which re-checks the search's witnesses, no search). Groups share the
  * deadlines: a group that starts late gets what is left.
  */
@@ -150,7 +150,7 @@ export interface PhaseDeadlines {
 
 export function phaseDeadlines(start: number, seconds: number): PhaseDeadlines {
   const at = (share: number): Deadline => new Deadline(start + seconds * 1000 * share);
-  return { mip: at(0.3), search: at(0.5), cleanup: at(0.75), fallback: at(0.9) };
+  return { mip: at(0.25), search: at(0.45), cleanup: at(0.75), fallback: at(0.9) };
 }
 
 /**
