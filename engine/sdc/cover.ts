@@ -96,7 +96,7 @@ export function coverWithCubes(
   if (input.singletons === false) return { added, short };
   const sens = new Set(input.sensitive.map((s) => s.id));
   for (let ri = 0; ri < sys.relations.length; ri++) {
-    if ((ri & 1023) === 0) deadline.check('the singleton cover');
+    if ((ri & 63) === 0) deadline.check('the singleton cover');
     const cells = sys.relations[ri]!.cells;
     if (cells.length === 2) continue; // an aggregate with a single child: same contributors (see audit.ts)
     let n = 0;
@@ -108,7 +108,10 @@ export function coverWithCubes(
       if (sys.units[c] === 1) one = true;
       if (sens.has(c)) sensitive++;
     }
-    if (n === 2 && one && sensitive > 0) added += protectThirdCell(input, sup, ri, costOf);
+    if (n === 2 && one && sensitive > 0) {
+      deadline.check('the singleton cover');
+      added += protectThirdCell(input, sup, ri, costOf);
+    }
   }
   return { added, short };
 }
