@@ -101,10 +101,11 @@ export async function secondarySuppression(
       ...(res.optimalStop ? { optimalStop: res.optimalStop } : {}),
       ...(res.coarse ? { coarse: res.coarse } : {}),
     });
-    if (groupIds.length === 1) single = res.audit;
+    // One group holding every cell under the same numbering: its audit is the release's.
+    if (groupIds.length === 1 && part.ids.every((gid, k) => gid === k)) single = res.audit;
   }
   // Guarantee: the union of the groups' patterns passes the audit of all tables together. With a single group that
-  // is the group's own audit (same system, same pattern), not repeated.
+  // is the group's own audit (same system, same pattern, same cell ids), not repeated.
   const audit =
     single ??
     (await auditPattern(sys, sup, input.sensitive, {
