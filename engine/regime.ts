@@ -99,7 +99,7 @@ const sdc: Regime<PlanFor<'sdc'>, SdcReport> = {
   secrets: (plan, _draw, rng) => (rng.kind === 'crypto' ? { boundingKey: datasetBoundingKey(plan) } : {}),
   against: { read: readPublishedReleases, specs: publishedSpecs, link: linkPublished },
   protect: (tables, plan, ctx) => protectSdc(tables, plan.protection, { published: ctx.published }),
-  describe: (plan, _report, ctx) => describeSdc(plan, ctx.published),
+  describe: (plan, report, ctx) => describeSdc(plan, ctx.published, report),
   cost: () => null,
 };
 

@@ -49,6 +49,24 @@ export interface SdcPreview {
   readonly auditPasses: boolean;
   readonly smallestMargin: number | null;
   readonly linkGroups: number;
+  /**
+   * The search ran out of time: the coarse pattern used and the figures to decide how to coarsen (share of cells
+   * sensitive, suggested groupings); null when every group's search finished.
+   */
+  readonly coarse: {
+    readonly description: string;
+    readonly shareSensitive: number;
+    readonly suggestions: readonly string[];
+    readonly reason: string;
+  } | null;
+  /** Optimal runs stopped without proof: per group the reason, proven lower bound, incumbent cost and gap. */
+  readonly optimalStops: readonly {
+    readonly tables: readonly string[];
+    readonly reason: string;
+    readonly lowerBound: number;
+    readonly incumbentCost: number;
+    readonly gap: number;
+  }[];
 }
 
 export interface BudgetPreview {
@@ -117,6 +135,15 @@ const sdc: RegimePreview<Extract<ProtectionPlan, { regime: 'sdc' }>, SdcReport> 
         auditPasses: r.auditPasses,
         smallestMargin: finite(r.narrowestMargin),
         linkGroups: r.linkGroups,
+        coarse: r.coarse
+          ? {
+              description: r.coarse.description,
+              shareSensitive: r.coarse.shareSensitive,
+              suggestions: r.coarse.suggestions,
+              reason: r.coarse.reason,
+            }
+          : null,
+        optimalStops: (r.groups ?? []).flatMap((g) => (g.optimalStop ? [{ tables: g.tables, ...g.optimalStop }] : [])),
       },
     };
     if (published && published.length > 0)

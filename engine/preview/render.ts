@@ -37,7 +37,15 @@ export function previewText(p: Preview): string {
   );
   if (p.sdc)
     out.push(
-      `sdc: secondary ${p.sdc.method}${p.sdc.optimalFinished === false ? ' (time limit: heuristic pattern)' : ''}; audit ${p.sdc.auditPasses ? 'passes' : 'FAILS'}; smallest margin ${fmt(p.sdc.smallestMargin)}`,
+      `sdc: secondary ${p.sdc.method}${p.sdc.optimalFinished === false ? ' (optimal not proven: heuristic pattern)' : ''}; audit ${p.sdc.auditPasses ? 'passes' : 'FAILS'}; smallest margin ${fmt(p.sdc.smallestMargin)}`,
+    );
+  for (const s of p.sdc?.optimalStops ?? [])
+    out.push(
+      `optimal method stopped (${s.tables.join(', ')}): ${s.reason}; pattern cost ${fmt(s.incumbentCost)}, proven lower bound ${fmt(s.lowerBound)}, gap ${fmt(100 * s.gap)}%`,
+    );
+  if (p.sdc?.coarse)
+    out.push(
+      `TIME LIMIT: ${p.sdc.coarse.reason}; coarse pattern: ${p.sdc.coarse.description}. ${fmt(100 * p.sdc.coarse.shareSensitive)}% of the cells are sensitive; to coarsen: ${p.sdc.coarse.suggestions.join('; ') || 'merge categories or drop a dimension'}`,
     );
   if (p.budget) {
     const b = p.budget;

@@ -12,6 +12,7 @@ import { AttackerLps } from './attacker-lp.ts';
 import type { AttackDual } from './attacker-lp.ts';
 import { components } from './components.ts';
 import type { Component } from './components.ts';
+import type { Deadline } from './deadline.ts';
 import { determinedCells } from './determined.ts';
 import type { CellSystem } from './relations.ts';
 import { mergeSensitive, protectionTargets, requiredMovement } from './sensitive.ts';
@@ -98,6 +99,8 @@ export interface AuditOptions {
    * the search it was meant to save: the verdict never rests on the caller's word.
    */
   readonly witnesses?: ReadonlyMap<number, Witnesses>;
+  /** Checked before every component, witness search and LP: throws TimeUp (deadline.ts) once passed. */
+  readonly deadline?: Deadline;
 }
 
 /**
@@ -194,6 +197,7 @@ class PatternAudit {
     const comps = components(sys, suppressed);
     let exactSolves = 0;
     for (const comp of [...comps].sort((x, y) => x.cells.length - y.cells.length)) {
+      opts.deadline?.check('the audit');
       const targets = comp.cells.filter((id) => sens.has(id));
       // failFast: judge cells in the caller's order (callers list the likeliest failures first).
       if (opts.failFast) targets.sort((x, y) => this.rank.get(x)! - this.rank.get(y)!);
@@ -277,6 +281,7 @@ class PatternAudit {
     const highs = await this.lps.runtime();
     const open: number[] = [];
     for (const id of targets) {
+      opts.deadline?.check('the audit');
       const a = sys.value[id]!;
       const need = requiredMovement(sys, this.sens.get(id)!);
       const w = hintedWitnesses(sys, opts.tables!, this.suppressed, id, need, opts.witnesses?.get(id), highs);
@@ -317,6 +322,7 @@ class PatternAudit {
     const { opts, lps } = this;
     const m = await lps.modelOf(comp);
     for (const id of open) {
+      opts.deadline?.check('the audit');
       const k = m.col.get(id)!;
       const lo = lps.solve(m, k, 1, opts.duals === true);
       const hi = lps.solve(m, k, -1, opts.duals === true);
@@ -345,6 +351,7 @@ class PatternAudit {
     for (const c of comps) for (const id of c.cells) compOf.set(id, c);
     const lpExact = new Map<number, boolean>();
     const pinned = async (id: number): Promise<boolean> => {
+      opts.deadline?.check('the audit (singleton rule)');
       let e = lpExact.get(id);
       if (e === undefined) {
         const r = results.get(id);

@@ -62,6 +62,8 @@ export async function cleanupPattern(
     return witnessed(w, need) ? w : null;
   };
   for (const id of sensOf.keys()) {
+    // Out of time before any removal: the pattern is untouched (still passing), the hints too.
+    if (Date.now() > deadline) return { removed: 0, finished: false };
     const need = needOf.get(id)!;
     const w = hintedWitnesses(sys, tables, sup, id, need, hints.get(id), highs);
     book.attach(id, witnessed(w, need) ? w : null);

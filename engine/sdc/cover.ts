@@ -9,6 +9,7 @@ import type { Cube } from './cubes.ts';
 import { bestCube } from './cubes.ts';
 import { cheapestWitness, regionSizes } from './cheapest-witness.ts';
 import { components } from './components.ts';
+import { Deadline } from './deadline.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { SecondaryInput } from './problem.ts';
 import { requiredMovement } from './sensitive.ts';
@@ -70,17 +71,22 @@ export function coverWithCubes(
   costOf: (c: number) => number,
   highs: HighsRuntime | null = null,
   hints: Map<number, Witnesses> = new Map(),
+  deadline: Deadline = Deadline.never,
 ): { added: number; short: SensitiveCell[] } {
   const { sys } = input;
   let added = 0;
   // Pass 1 with cubes alone (fast); pass 2 (below) for the cells still short.
   let short: SensitiveCell[] = [];
-  for (const s of input.sensitive) added += coverCell(input, sup, s, costOf, null, short, hints);
+  for (const s of input.sensitive) {
+    deadline.check('the cube phase');
+    added += coverCell(input, sup, s, costOf, null, short, hints);
+  }
   if (highs) {
     // Pass 2: the cheapest witness by LP over a region around each cell still short (one LP per missing direction),
     // then, should the region hold none, cubes with the local LP judging.
     const next: SensitiveCell[] = [];
     for (const s of short) {
+      deadline.check('the cheapest-witness phase');
       const got = coverByLp(input, sup, s, costOf, highs, hints);
       if (got >= 0) added += got;
       else added += coverCell(input, sup, s, costOf, highs, next, hints);
@@ -90,6 +96,7 @@ export function coverWithCubes(
   if (input.singletons === false) return { added, short };
   const sens = new Set(input.sensitive.map((s) => s.id));
   for (let ri = 0; ri < sys.relations.length; ri++) {
+    if ((ri & 63) === 0) deadline.check('the singleton cover');
     const cells = sys.relations[ri]!.cells;
     if (cells.length === 2) continue; // an aggregate with a single child: same contributors (see audit.ts)
     let n = 0;
@@ -101,7 +108,10 @@ export function coverWithCubes(
       if (sys.units[c] === 1) one = true;
       if (sens.has(c)) sensitive++;
     }
-    if (n === 2 && one && sensitive > 0) added += protectThirdCell(input, sup, ri, costOf);
+    if (n === 2 && one && sensitive > 0) {
+      deadline.check('the singleton cover');
+      added += protectThirdCell(input, sup, ri, costOf);
+    }
   }
   return { added, short };
 }

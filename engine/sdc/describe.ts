@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { Plan, SdcPlan, UnitPlan } from '../types.ts';
 import type { GuaranteeOf, RegimeStatement } from '../release/manifest.ts';
-import type { PublishedTableLink } from './index.ts';
+import type { PublishedTableLink, SdcReport } from './index.ts';
 
 export interface SdcGuarantee extends GuaranteeOf<'sdc'> {
   readonly unit: UnitPlan['kind'];
@@ -16,6 +16,7 @@ export interface SdcGuarantee extends GuaranteeOf<'sdc'> {
 export function describeSdc(
   plan: Plan & { readonly protection: SdcPlan },
   links: readonly PublishedTableLink[],
+  report?: SdcReport,
 ): RegimeStatement {
   const p = plan.protection;
   const guarantee: SdcGuarantee = {
@@ -30,6 +31,7 @@ export function describeSdc(
     methods: [
       ...primaryRuleNotes(p),
       `Secondary suppression: ${p.secondary.method} method, cost ${p.secondary.cost}; every suppression pattern was audited by linear programming over all tables of the release together (attacker intervals checked against each sensitive cell's protection level).`,
+      ...(report ? runNotes(report) : []),
       ...(links.length > 0
         ? [
             `Linked with ${links.length} table(s) already published from dataset ${plan.dataset.id} (${[...new Set(links.map((l) => l.release))].map((r) => path.basename(path.resolve(r))).join(', ')}): their published cells were constants and their suppressed cells unknowns of the same audit, so no cell suppressed here or there can be recovered by combining the releases.`,
@@ -39,6 +41,25 @@ export function describeSdc(
     ],
     privacy: plan.tables.map(() => null),
   };
+}
+
+/**
+ * What actually ran, when it differs from the policy's method: the optimal method stopped without proof, or the time
+ * limit forced a coarse pattern. No cost, bound or gap figure here (with value costs they derive from suppressed
+ * values); those stay in the reviewer report.
+ */
+function runNotes(r: SdcReport): string[] {
+  const out: string[] = [];
+  const stopped = (r.groups ?? []).filter((g) => g.method === 'optimal' && g.optimalFinished === false);
+  if (stopped.length > 0)
+    out.push(
+      `The optimal method did not prove optimality within the time limit for ${stopped.length} of ${r.groups!.length} group(s) of linked tables: the published pattern there is the heuristic's (audited), not a proven optimum.`,
+    );
+  if (r.coarse)
+    out.push(
+      `The secondary search did not finish within the time limit: a coarse pattern was published instead (${r.coarse.description}), audited like any other.`,
+    );
+  return out;
 }
 
 function primaryRuleNotes(p: SdcPlan): string[] {

@@ -10,6 +10,7 @@ import { auditPattern } from './audit.ts';
 import type { AuditOptions, AuditResult } from './audit.ts';
 import { cleanupPattern } from './cleanup.ts';
 import { cheapestCube, coverWithCubes, protectThirdCell, widen } from './cover.ts';
+import { Deadline, TimeUp } from './deadline.ts';
 import { highsRuntime } from './highs.ts';
 import type { SecondaryInput, SecondaryResult } from './problem.ts';
 import { cellName } from './relations.ts';
@@ -29,6 +30,17 @@ export interface HeuristicOptions {
   readonly start?: Uint8Array;
   /** Called once when the search ends and the clean-up starts (the benchmark times the phases apart). */
   readonly onCleanup?: () => void;
+  /**
+   * End of the search (cube phase, audits and repairs until a first passing pattern): past it the search throws
+   * TimeUp (deadline.ts) and the caller falls back (secondary.ts: the coarse pattern).
+   */
+  readonly deadline?: Deadline;
+  /**
+   * End of the clean-up and of the audit after it (the clean-up stops at 70% of the time left to it, leaving the
+   * rest to that audit); when that audit or its repairs run out of time, the audited pattern from before the
+   * clean-up is returned. Default: the search deadline.
+   */
+  readonly cleanupDeadline?: Deadline;
 }
 
 /**
@@ -57,17 +69,20 @@ export async function heuristicSuppression(
   opts: HeuristicOptions = {},
 ): Promise<SecondaryResult> {
   const { sys, sensitive } = input;
+  let deadline = opts.deadline ?? Deadline.never;
+  const cleanupDeadline = opts.cleanupDeadline ?? deadline;
   const sup = Uint8Array.from(input.primary);
   const fixed = input.fixed;
   if (opts.start) for (let c = 0; c < sys.cellCount; c++) if (opts.start[c] && !fixed?.[c]) sup[c] = 1;
   const costOf = (c: number): number => (sup[c] ? 0 : fixed?.[c] ? Infinity : input.never[c] ? HUGE : input.cost[c]!);
   // Witnesses per sensitive cell, kept by the cube phase and the clean-up; every audit checks them again.
   const hints = new Map<number, Witnesses>();
-  const auditOpts: AuditOptions = {
+  let auditOpts: AuditOptions = {
     singletons: input.singletons !== false,
     tables: input.tables,
     intervals: 'certified',
     witnesses: hints,
+    deadline,
   };
   let iterations = 0;
   // From a start pattern, only the sensitive cells it leaves unprotected get cubes (it may be safe already).
@@ -77,7 +92,7 @@ export async function heuristicSuppression(
     const failing = new Set(first.cells.filter((c) => !c.passes).map((c) => c.id));
     toCover = input.sensitive.filter((x) => failing.has(x.id));
   }
-  coverWithCubes({ ...input, sensitive: toCover }, sup, costOf, await highsRuntime(), hints);
+  coverWithCubes({ ...input, sensitive: toCover }, sup, costOf, await highsRuntime(), hints, deadline);
   const count = (): number => sup.reduce((n, v) => n + v, 0);
   // The audited pattern before the clean-up, kept to fall back on.
   let cleaned: { before: Uint8Array; hints: Map<number, Witnesses>; audit: AuditResult; finished: boolean } | null =
@@ -109,12 +124,27 @@ export async function heuristicSuppression(
   };
   for (;;) {
     iterations++;
-    const audit = await auditPattern(sys, sup, sensitive, auditOpts);
+    if (deadline.expired()) {
+      if (cleaned) return revert();
+      throw new TimeUp('the heuristic search');
+    }
+    let audit: AuditResult;
+    try {
+      audit = await auditPattern(sys, sup, sensitive, auditOpts);
+    } catch (e) {
+      // After the clean-up, out of time: the audited pattern from before it stands.
+      if (e instanceof TimeUp && cleaned) return revert();
+      throw e;
+    }
     if (audit.passes) {
       if (cleaned === null) {
         cleaned = { before: Uint8Array.from(sup), hints: new Map(hints), audit, finished: false };
         opts.onCleanup?.();
-        const clean = await cleanupPattern(input, sup, opts.cleanupSeconds ?? 60, hints);
+        const seconds = Math.min(opts.cleanupSeconds ?? 60, cleanupDeadline.remaining() * 0.7);
+        // From here on the audits and repairs run on the clean-up's deadline.
+        auditOpts = { ...auditOpts, deadline: cleanupDeadline };
+        deadline = cleanupDeadline;
+        const clean = await cleanupPattern(input, sup, seconds, hints);
         cleaned.finished = clean.finished;
         // Audited again: the clean-up judges each removal locally, and a removal can pin a suppressed cell far from
         // it (the equalities together), exposing a singleton there. Such a failure is repaired like any other below.

@@ -12,8 +12,16 @@ const loadHighs = ((loadHighsImport as unknown as { default?: unknown }).default
 
 let cached: Promise<Highs> | null = null;
 
-/** The HiGHS WebAssembly runtime, loaded once per process. */
+/** The HiGHS WebAssembly runtime, loaded once per process (again after `resetHighsRuntime`). */
 export function highsRuntime(): Promise<Highs> {
   cached ??= loadHighs();
   return cached;
+}
+
+/**
+ * Drop the loaded runtime: after a failed call (an Emscripten `Aborted()` leaves the module unusable) the next
+ * `highsRuntime()` loads a fresh instance, so the fallback's LPs do not fail in turn.
+ */
+export function resetHighsRuntime(): void {
+  cached = null;
 }

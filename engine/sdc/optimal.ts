@@ -9,8 +9,9 @@
 import type { AttackDual } from './attacker-lp.ts';
 import { auditPattern } from './audit.ts';
 import type { CellAudit } from './audit.ts';
-import { highsRuntime } from './highs.ts';
-import type { SecondaryInput, SecondaryResult } from './problem.ts';
+import { Deadline, TimeUp } from './deadline.ts';
+import { highsRuntime, resetHighsRuntime } from './highs.ts';
+import type { OptimalStop, SecondaryInput, SecondaryResult } from './problem.ts';
 import type { CellSystem } from './relations.ts';
 import type { SensitiveCell } from './sensitive.ts';
 import { tolerance } from './tolerance.ts';
@@ -20,6 +21,12 @@ export interface OptimalProgress {
   /** Lower bound on the optimal pattern's total cost (primaries included): the last master MIP's optimum or proven bound. */
   lowerBound: number;
 }
+
+/**
+ * Test hook: called before every master MIP solve; throwing there stands for a failing HiGHS call (an exception or
+ * the wasm runtime's "Aborted()"), which must end in the heuristic's pattern with the reason reported.
+ */
+export const optimalTestHooks: { beforeRun?: (iteration: number) => void } = {};
 
 /**
  * Minimum-cost pattern by branch-and-cut on the master MIP (HiGHS): a binary y
@@ -46,14 +53,60 @@ export interface OptimalProgress {
  */
 export async function optimalSuppression(
   input: SecondaryInput,
-  timeLimitSeconds: number,
+  timeLimit: number | Deadline,
   fallback: SecondaryResult | ((start?: Uint8Array) => Promise<SecondaryResult>),
   progress: OptimalProgress = { lowerBound: 0 },
 ): Promise<SecondaryResult> {
+  const limit = typeof timeLimit === 'number' ? Deadline.after(timeLimit) : timeLimit;
+  // Nothing from HiGHS may crash the run: any exception there ends in the fallback with the reason.
+  let reason = 'time limit reached before the cut loop proved a pattern safe';
+  let last: Uint8Array | undefined;
+  let iterations = 0;
+  try {
+    const out = await cutLoop(input, limit, progress, (p, k) => {
+      last = p;
+      iterations = k;
+    });
+    if ('suppressed' in out) return out;
+    reason = out.reason;
+  } catch (e) {
+    if (e instanceof TimeUp) reason = `time limit reached during ${e.phase}`;
+    else {
+      reason = `HiGHS failed: ${e instanceof Error ? e.message : String(e)}`;
+      // An aborted wasm module stays unusable: the heuristic gets a fresh one.
+      resetHighsRuntime();
+    }
+  }
+  // Time limit, an infeasible master or a failing solver: the heuristic's safe pattern, computed only now when given
+  // lazily, from the last master pattern (the heuristic covers its failing cells and the clean-up trims it). Measured
+  // on the 1k benchmark table: 144 secondaries against 154 from the primaries alone with the earlier clean-up order,
+  // 128 against 127 with the current one.
+  const fb = typeof fallback === 'function' ? await fallback(last) : fallback;
+  const incumbentCost = fb.suppressed.reduce((k, v, c) => k + (v ? input.cost[c]! : 0), 0);
+  const lowerBound = Math.min(progress.lowerBound, incumbentCost);
+  const gap = incumbentCost > 0 ? (incumbentCost - lowerBound) / incumbentCost : 0;
+  return {
+    ...fb,
+    method: 'optimal',
+    optimalFinished: false,
+    iterations: fb.iterations + iterations,
+    optimalStop: { reason, lowerBound, incumbentCost, gap } satisfies OptimalStop,
+  };
+}
+
+/**
+ * The master MIP and cut loop: the proven-optimal result, or why it stopped (`last` is told every master pattern).
+ * Throws on a failing HiGHS call or TimeUp from an audit; the caller falls back either way.
+ */
+async function cutLoop(
+  input: SecondaryInput,
+  limit: Deadline,
+  progress: OptimalProgress,
+  seen: (pattern: Uint8Array, iterations: number) => void,
+): Promise<SecondaryResult | { reason: string }> {
   const { sys, sensitive } = input;
   const highs = await highsRuntime();
   const N = sys.cellCount;
-  const deadline = Date.now() + timeLimitSeconds * 1000;
   const lower = new Float64Array(N);
   const upper = new Float64Array(N).fill(1);
   for (let c = 0; c < N; c++) {
@@ -96,30 +149,31 @@ export async function optimalSuppression(
     integrality: new Int32Array(N).fill(highs.constants.variableType.integer),
   });
   let iterations = 0;
-  // The last master pattern: cheapest under the cuts so far, not yet safe; the lazy fallback starts from it.
-  let last: Uint8Array | undefined;
   try {
     model.options.set({ output_flag: false, mip_rel_gap: 0, mip_abs_gap: 1e-9 });
     for (;;) {
-      const remaining = (deadline - Date.now()) / 1000;
-      if (remaining <= 0) break;
+      const remaining = limit.remaining();
+      if (remaining <= 0) return { reason: 'time limit reached in the cut loop' };
       model.options.set({ time_limit: remaining });
       iterations++;
+      optimalTestHooks.beforeRun?.(iterations);
       const run = model.run();
       if (run.modelStatus !== highs.constants.modelStatus.optimal) {
         // Stopped by the time limit: HiGHS's proven bound of this master problem still bounds the optimum.
         const bound = Number(model.info.get('mip_dual_bound'));
         if (Number.isFinite(bound)) progress.lowerBound = Math.max(progress.lowerBound, bound);
-        break;
+        const timeUp = run.modelStatus === highs.constants.modelStatus.timeLimit;
+        return { reason: timeUp ? 'the master MIP stopped at the time limit' : `master MIP status ${run.modelStatus}` };
       }
       // Every cut is valid for all safe patterns, so each master optimum is a lower bound on the optimal cost.
       progress.lowerBound = Math.max(progress.lowerBound, model.getObjectiveValue());
       const y = model.getSolution().colValue;
       const pattern = Uint8Array.from(y, (v: number) => (v > 0.5 ? 1 : 0));
-      last = pattern;
+      seen(pattern, iterations);
       const audit = await auditPattern(sys, pattern, sensitive, {
         duals: true,
         singletons: input.singletons !== false,
+        deadline: limit,
       });
       if (audit.passes) {
         return {
@@ -158,18 +212,12 @@ export async function optimalSuppression(
       }
       const out: number[] = [];
       for (let c = 0; c < N; c++) if (!pattern[c] && upper[c]! > 0) out.push(c);
-      if (out.length === 0) break;
+      if (out.length === 0) return { reason: 'every cell is suppressed and the pattern still fails the audit' };
       model.addRow(1, Infinity, { indices: out, values: out.map(() => 1) });
     }
   } finally {
     model.dispose();
   }
-  // Time limit (or an infeasible master): the heuristic's safe pattern, computed only now when given lazily, from the
-  // last master pattern (the heuristic covers its failing cells and the clean-up trims it). Measured on the 1k
-  // benchmark table: 144 secondaries against 154 from the primaries alone with the earlier clean-up order, 128
-  // against 127 with the current one.
-  const fb = typeof fallback === 'function' ? await fallback(last) : fallback;
-  return { ...fb, method: 'optimal', optimalFinished: false, iterations: fb.iterations + iterations };
 }
 
 /**

@@ -43,6 +43,36 @@ export interface GroupRun {
   /** Secondary cells of the group's final pattern. */
   readonly secondary: number;
   readonly seconds: number;
+  /** Optimal method stopped without proof (time limit, solver failure): the reason, lower bound, incumbent, gap. */
+  readonly optimalStop?: OptimalStop;
+  /** The search ran out of time: the coarse pattern published instead, with the officer's figures. */
+  readonly coarse?: CoarseFallback;
+}
+
+/** Why an optimal run ended without proving optimality, and what it proved (reported per group). */
+export interface OptimalStop {
+  readonly reason: string;
+  /** Proven lower bound on the optimal pattern's cost (primaries included). */
+  readonly lowerBound: number;
+  /** Cost of the pattern returned (the heuristic's, audited): an upper bound on the optimum. */
+  readonly incumbentCost: number;
+  /** (incumbent - lower bound) / incumbent, 0..1. */
+  readonly gap: number;
+}
+
+/**
+ * A coarse pattern (secondary.ts) used because the search could not finish within the time limit: which cells it
+ * publishes, and the figures an officer needs to decide how to coarsen the table.
+ */
+export interface CoarseFallback {
+  readonly reason: string;
+  /** Publishes (outside the primaries) the cells with at most this many dimensions below their total (-1: none). */
+  readonly publishedMarginOrder: number;
+  readonly description: string;
+  /** Share of the group's cells that are sensitive. */
+  readonly shareSensitive: number;
+  /** Suggested groupings (dimensions to drop or categories to merge), with their figures. */
+  readonly suggestions: readonly string[];
 }
 
 export interface SecondaryResult {
@@ -65,6 +95,10 @@ export interface SecondaryResult {
   readonly cleanupRepairs?: number;
   /** Witnesses of the final pattern per sensitive cell (heuristic runs), for later audits to check instead of search. */
   readonly witnesses?: ReadonlyMap<number, Witnesses>;
+  /** Optimal runs that did not prove optimality: why, the proven lower bound, the incumbent's cost and the gap. */
+  readonly optimalStop?: OptimalStop;
+  /** Set when the search ran out of time and a coarse pattern was proven instead. */
+  readonly coarse?: CoarseFallback;
 }
 
 /** Cost per cell: unity 1, frequency = units, value = |internal value|, plus a small tie-breaker so every cell costs > 0. */

@@ -15,7 +15,7 @@ import type { CellAssessment, PrimaryResult, PrimaryRule } from './primary.ts';
 import { buildCellSystem, cellName } from './relations.ts';
 import type { CellSystem } from './relations.ts';
 import { cellCosts } from './problem.ts';
-import type { GroupRun } from './problem.ts';
+import type { CoarseFallback, GroupRun } from './problem.ts';
 import { secondarySuppression } from './secondary.ts';
 import type { PublishedTableLink } from './published.ts';
 import type { SensitiveCell } from './sensitive.ts';
@@ -54,12 +54,17 @@ export interface SdcTableReport {
  */
 export interface SdcReport {
   readonly secure: true;
-  /** 'optimal' when every link group ran the optimal method, else 'heuristic' (per group: `groups`). */
+  /**
+   * 'optimal' only when every link group's optimal run proved its pattern optimal, else 'heuristic' (the pattern is
+   * the heuristic's or a coarse one; per group: `groups`, with `optimalStop` and `coarse`).
+   */
   readonly method: 'optimal' | 'heuristic';
   /** Whether every group's MIP proved optimality within its time limit; null when some group used the heuristic. */
   readonly optimalFinished: boolean | null;
   /** Per independent link group: its tables, the method that ran, whether it finished, its secondary cells and time. */
   readonly groups?: readonly GroupRun[];
+  /** The search ran out of time in some group: the coarse pattern used, and the figures for coarsening the table. */
+  readonly coarse?: CoarseFallback;
   readonly tables: readonly SdcTableReport[];
   readonly auditPasses: boolean;
   readonly narrowestMargin: number;
@@ -231,6 +236,7 @@ export async function protectSdc(
       method: sec.method,
       optimalFinished: sec.optimalFinished,
       ...(sec.groups ? { groups: sec.groups } : {}),
+      ...(sec.coarse ? { coarse: sec.coarse } : {}),
       tables: tableReports,
       auditPasses: audit.passes,
       narrowestMargin: audit.narrowestMargin,

@@ -8,6 +8,8 @@
 import { StatguardError } from '../errors.ts';
 import type { SdcPlan } from '../types.ts';
 import { auditPattern } from './audit.ts';
+import { coarsePattern } from './coarse.ts';
+import { Deadline, TimeUp } from './deadline.ts';
 import { heuristicSuppression } from './heuristic.ts';
 import { optimalSuppression } from './optimal.ts';
 import type { GroupRun, SecondaryInput, SecondaryResult } from './problem.ts';
@@ -38,12 +40,14 @@ export async function secondarySuppression(
   secondary: SdcPlan['secondary'],
 ): Promise<SecondaryResult> {
   const { sys } = input;
+  const budget = phaseDeadlines(Date.now(), secondary.timeLimitSeconds);
   const sup = Uint8Array.from(input.primary);
   const groups: GroupRun[] = [];
   let iterations = 0;
   let violations = 0;
   const witnesses = new Map<number, Witnesses>();
   const groupIds = [...new Set(sys.linkGroup)].sort((a, b) => a - b);
+  let single: SecondaryResult['audit'] | null = null;
   for (const g of groupIds) {
     const started = Date.now();
     const tablesOf = sys.linkGroup.flatMap((x, ti) => (x === g ? [ti] : []));
@@ -69,10 +73,7 @@ export async function secondarySuppression(
       });
       continue;
     }
-    const heur = (start?: Uint8Array): Promise<SecondaryResult> =>
-      heuristicSuppression(part.input, { cleanupSeconds: secondary.timeLimitSeconds, ...(start ? { start } : {}) });
-    const res =
-      method === 'heuristic' ? await heur() : await optimalSuppression(part.input, secondary.timeLimitSeconds, heur);
+    const res = await solveGroup(part.input, method, secondary.timeLimitSeconds, budget);
     iterations += res.iterations;
     violations += res.neverSuppressViolations;
     // The group's witnesses in global cell ids.
@@ -97,30 +98,88 @@ export async function secondarySuppression(
       cleanupRemoved: res.cleanupRemoved ?? 0,
       secondary: secondaryCells,
       seconds: (Date.now() - started) / 1000,
+      ...(res.optimalStop ? { optimalStop: res.optimalStop } : {}),
+      ...(res.coarse ? { coarse: res.coarse } : {}),
     });
+    // One group holding every cell under the same numbering: its audit is the release's.
+    if (groupIds.length === 1 && part.ids.every((gid, k) => gid === k)) single = res.audit;
   }
-  // Guarantee: the union of the groups' patterns passes the audit of all tables together.
-  const audit = await auditPattern(sys, sup, input.sensitive, {
-    singletons: input.singletons !== false,
-    tables: input.tables,
-    witnesses,
-  });
+  // Guarantee: the union of the groups' patterns passes the audit of all tables together. With a single group that
+  // is the group's own audit (same system, same pattern, same cell ids), not repeated.
+  const audit =
+    single ??
+    (await auditPattern(sys, sup, input.sensitive, {
+      singletons: input.singletons !== false,
+      tables: input.tables,
+      witnesses,
+    }));
   if (!audit.passes)
     throw new StatguardError(
       'AUDIT_FAILED',
       'the suppression pattern of the link groups together does not pass the attacker audit',
     );
   const allOptimal = groups.every((x) => x.method === 'optimal');
+  const proven = allOptimal && groups.every((x) => x.optimalFinished === true);
+  const coarse = groups.find((x) => x.coarse)?.coarse;
   return {
     suppressed: sup,
-    method: allOptimal ? 'optimal' : 'heuristic',
-    optimalFinished: allOptimal ? groups.every((x) => x.optimalFinished === true) : null,
+    // Never claims 'optimal' for a pattern the MIP did not prove (time limit, solver failure: heuristic or coarse).
+    method: proven ? 'optimal' : 'heuristic',
+    optimalFinished: allOptimal ? proven : null,
+    ...(coarse ? { coarse } : {}),
     audit,
     iterations,
     neverSuppressViolations: violations,
     groups,
     witnesses,
   };
+}
+
+/**
+ * The time budget of one release (`timeLimitSeconds` bounds the whole protection: search, clean-up, audits, fallback).
+ * Shares of the limit from the start: the optimal method's cut loop until 25%; the heuristic's search (cube phase,
+ * audits, repairs) until 45%; its clean-up and the audit after it until 75%; a coarse fallback's audits until 90%;
+ * the rest for the final audit of protectSdc (which re-checks the search's witnesses, no search). Groups share the
+ * deadlines: a group that starts late gets what is left.
+ */
+export interface PhaseDeadlines {
+  readonly mip: Deadline;
+  readonly search: Deadline;
+  readonly cleanup: Deadline;
+  readonly fallback: Deadline;
+}
+
+export function phaseDeadlines(start: number, seconds: number): PhaseDeadlines {
+  const at = (share: number): Deadline => new Deadline(start + seconds * 1000 * share);
+  return { mip: at(0.25), search: at(0.45), cleanup: at(0.75), fallback: at(0.9) };
+}
+
+/**
+ * One group's pattern within the budget: the method asked for; when its search runs out of time (TimeUp), the coarse
+ * pattern (coarse.ts) proven by the audit, or a clear refusal (SDC_INFEASIBLE). The optimal method falls back to the
+ * heuristic itself (time limit or solver failure, reason in `optimalStop`).
+ */
+async function solveGroup(
+  input: SecondaryInput,
+  method: 'optimal' | 'heuristic',
+  seconds: number,
+  budget: PhaseDeadlines,
+): Promise<SecondaryResult> {
+  const heur = (start?: Uint8Array): Promise<SecondaryResult> =>
+    heuristicSuppression(input, {
+      cleanupSeconds: seconds,
+      deadline: budget.search,
+      cleanupDeadline: budget.cleanup,
+      ...(start ? { start } : {}),
+    });
+  try {
+    return method === 'heuristic' ? await heur() : await optimalSuppression(input, budget.mip, heur);
+  } catch (e) {
+    if (!(e instanceof TimeUp)) throw e;
+    const reason = `the ${method === 'optimal' ? 'optimal method and its heuristic fallback' : 'heuristic'} did not finish within the time limit (${seconds} s; stopped in ${e.phase})`;
+    const coarse = await coarsePattern(input, budget.fallback, reason);
+    return method === 'optimal' ? { ...coarse, method: 'optimal', optimalFinished: false } : coarse;
+  }
 }
 
 /**
