@@ -258,7 +258,7 @@ export function toSdmxStructure(input: StructureInput): Record<string, unknown> 
         ),
         ...(unit
           ? [
-              codelist(agency, unitCodelist, en('Unit of measure'), 'en', [
+              codelist(agency, unitCodelist, en('Unit of measure'), lang, [
                 { id: unitCode(unit, input.languages), names: unit },
               ]),
             ]
