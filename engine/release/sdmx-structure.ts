@@ -105,6 +105,34 @@ export function unitCode(unit: Names, languages: readonly string[]): string {
   return /^[A-Z]/.test(id) ? id : `U_${id}`;
 }
 
+/** UNIT_MEASURE, when the table declares a unit: the attribute (on the dataflow), its concept and its codelist. */
+function unitComponents(
+  input: StructureInput,
+  agency: string,
+  flow: string,
+  concept: (id: string) => string,
+  enumeration: (id: string) => { enumeration: string },
+) {
+  const unit = input.unit;
+  if (!unit) return { attributes: [], concepts: [], codelists: [] };
+  const id = `CL_${flow}_UNIT_MEASURE`;
+  return {
+    attributes: [
+      {
+        id: 'UNIT_MEASURE',
+        conceptIdentity: concept('UNIT_MEASURE'),
+        usage: 'optional',
+        attributeRelationship: { dataflow: {} },
+        localRepresentation: enumeration(id),
+      },
+    ],
+    concepts: [{ id: 'UNIT_MEASURE', ...named(en('Unit of measure'), 'en') }],
+    codelists: [
+      codelist(agency, id, en('Unit of measure'), input.lang, [{ id: unitCode(unit, input.languages), names: unit }]),
+    ],
+  };
+}
+
 /** The SDMX-JSON 2.0 structure message of one table (see the header). */
 export function toSdmxStructure(input: StructureInput): Record<string, unknown> {
   const agency = input.agency ?? SDMX_AGENCY;
@@ -132,19 +160,7 @@ export function toSdmxStructure(input: StructureInput): Record<string, unknown> 
     localRepresentation: { format: { dataType: 'Double' } },
   });
   const accuracy = ['NOISE_SD', 'HALF_WIDTH_95'];
-  const unitCodelist = `CL_${flow}_UNIT_MEASURE`;
-  const unit = input.unit;
-  const unitAttr = unit
-    ? [
-        {
-          id: 'UNIT_MEASURE',
-          conceptIdentity: concept('UNIT_MEASURE'),
-          usage: 'optional',
-          attributeRelationship: { dataflow: {} },
-          localRepresentation: enumeration(unitCodelist),
-        },
-      ]
-    : [];
+  const unit = unitComponents(input, agency, flow, concept, enumeration);
   const conceptNames: Record<string, Names> = {
     OBS_VALUE: en('Observation value'),
     OBS_STATUS: en('Observation status'),
@@ -205,7 +221,7 @@ export function toSdmxStructure(input: StructureInput): Record<string, unknown> 
                 statusAttr('OBS_STATUS', 'CL_OBS_STATUS'),
                 statusAttr('CONF_STATUS', 'CL_CONF_STATUS'),
                 ...accuracy.map(accuracyAttr),
-                ...unitAttr,
+                ...unit.attributes,
               ],
             },
           },
@@ -224,7 +240,7 @@ export function toSdmxStructure(input: StructureInput): Record<string, unknown> 
               id,
               ...named(conceptNames[id]!, 'en'),
             })),
-            ...(unit ? [{ id: 'UNIT_MEASURE', ...named(en('Unit of measure'), 'en') }] : []),
+            ...unit.concepts,
           ],
         },
       ],
@@ -256,13 +272,7 @@ export function toSdmxStructure(input: StructureInput): Record<string, unknown> 
           'en',
           (Object.keys(CONF_STATUS_LEGEND) as ConfStatus[]).map((c) => ({ id: c, names: en(CONF_STATUS_LEGEND[c]) })),
         ),
-        ...(unit
-          ? [
-              codelist(agency, unitCodelist, en('Unit of measure'), lang, [
-                { id: unitCode(unit, input.languages), names: unit },
-              ]),
-            ]
-          : []),
+        ...unit.codelists,
       ],
     },
   };
