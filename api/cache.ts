@@ -51,9 +51,11 @@ export function localized(t: ServedTable, lang: string): ServedTable {
   const hit = t.translations.get(lang);
   if (hit) return hit;
   const dimensions = t.stored.map((d) => dimensionPlan(localizeDimension(d, lang)));
+  const m = t.table.plan.measure;
+  const measure = m.unitLabels?.[lang] !== undefined ? { ...m, unit: m.unitLabels[lang] } : m;
   const out: ServedTable = {
     ...t,
-    table: { ...t.table, plan: { ...t.table.plan, dimensions } },
+    table: { ...t.table, plan: { ...t.table.plan, dimensions, measure } },
     responses: new Map(),
     translations: new Map(),
   };

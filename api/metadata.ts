@@ -138,8 +138,27 @@ export function mergeCodelists(tables: readonly TableRow[], lang: string): Codel
   return [...out.values()];
 }
 
-/** What a measure is, in words, and its unit. */
-export function measureOf(m: Record<string, unknown>, unitKind: string): Record<string, unknown> {
+/** The declared unit of a stored measure per language (every language of the release), or undefined. */
+export function unitNames(m: Record<string, unknown>, languages: readonly string[]): Names | undefined {
+  if (typeof m.unit !== 'string') return undefined;
+  const labels = (m.unitLabels ?? {}) as Record<string, string>;
+  return Object.fromEntries(languages.map((l) => [l, labels[l] ?? (m.unit as string)]));
+}
+
+/** A stored measure with its declared unit (if any) in `lang`. */
+export function measureIn(m: Record<string, unknown>, lang: string): Record<string, unknown> {
+  const unit = (m.unitLabels as Record<string, string> | undefined)?.[lang];
+  return unit !== undefined ? { ...m, unit } : m;
+}
+
+/** What a measure is, in words, and its unit (the declared one in `lang`, else what a count or a column is in). */
+export function measureOf(
+  m: Record<string, unknown>,
+  unitKind: string,
+  lang = DEFAULT_LANGUAGE,
+): Record<string, unknown> {
+  const declared =
+    typeof m.unit === 'string' ? ((m.unitLabels as Record<string, string> | undefined)?.[lang] ?? m.unit) : null;
   const kind = String(m.kind);
   const column = typeof m.column === 'string' ? m.column : null;
   const label =
@@ -152,7 +171,7 @@ export function measureOf(m: Record<string, unknown>, unitKind: string): Record<
     id: 'OBS_VALUE',
     label,
     kind,
-    unit: kind === 'count' ? `${unitKind}s` : `unit of ${column}`,
+    unit: declared ?? (kind === 'count' ? `${unitKind}s` : `unit of ${column}`),
     ...(column !== null ? { column } : {}),
     ...(Array.isArray(m.bounds) ? { bounds: m.bounds } : {}),
     ...(m.per !== undefined ? { per: m.per } : {}),
@@ -192,6 +211,7 @@ export function structureOf(
       nodes: d.nodes.map((n) => ({ code: n.code, names: namesOf(n, languages), parent: n.parent })),
     })),
     measure: String(t.measure.kind),
+    ...(unitNames(t.measure, languages) ? { unit: unitNames(t.measure, languages)! } : {}),
     languages,
     lang,
     prepared: manifest.createdAt,

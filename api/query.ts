@@ -157,6 +157,7 @@ function toJson(t: ServedTable, releaseId: string, labels: 'code' | 'both', sel:
     table: t.table.plan.id,
     title: t.table.plan.title,
     measure: describeMeasure(t.table),
+    ...(t.table.plan.measure.unit !== undefined ? { unit: t.table.plan.measure.unit } : {}),
     dimensions: dims.map((d, k) => ({
       name: d.name,
       label: d.label,

@@ -140,6 +140,10 @@ export const tableJson = {
     table: { type: 'string' },
     title: { type: 'string' },
     measure: { type: 'string' },
+    unit: {
+      type: 'string',
+      description: "The table's declared unit of measure in the requested language (absent when none is declared).",
+    },
     dimensions: {
       type: 'array',
       items: {

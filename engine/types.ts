@@ -71,41 +71,51 @@ export interface WeightPlan {
   readonly decimals: number;
 }
 
-export type MeasurePlan =
-  | {
-      readonly kind: 'count';
-      /** Sampling weight (policy `dataset.weight`): the cell value is the sum of the rows' weights. Absent: unweighted. */
-      readonly weight?: WeightPlan;
-    }
-  | {
-      readonly kind: 'sum' | 'mean';
-      /** Sampling weight (policy `dataset.weight`): a row contributes weight * value. Absent: unweighted. */
-      readonly weight?: WeightPlan;
-      readonly column: string;
-      /** Clamping bounds in scaled integer units (value * 10^decimals). */
-      readonly lower: number;
-      readonly upper: number;
-      /** Number of decimals kept for the measure column: values are handled as integers value*10^decimals. */
-      readonly decimals: number;
-      /**
-       * Means only: over what the mean is taken. 'unit' (absent: the same): the cell's sum over its units, each
-       * unit's total in the cell counted once (sum / units). 'row': over the cell's rows (sum / rows).
-       */
-      readonly per?: 'unit' | 'row';
-    }
-  | {
-      /** dp only (engine/dp/quantile.ts): the a/10000-quantile of the clamped column per cell, among declared candidates. */
-      readonly kind: 'quantile';
-      readonly weight?: undefined;
-      readonly column: string;
-      /** Clamping bounds in scaled integer units; candidates are lower + floor(j (upper - lower) / bins), j = 0..bins. */
-      readonly lower: number;
-      readonly upper: number;
-      readonly decimals: number;
-      /** The quantile times 10000 (an integer in 1..9999). */
-      readonly a: number;
-      readonly bins: number;
-    };
+/** The declared unit of measure (policy `measure.unit`): absent when the policy declares none. */
+export interface MeasureUnit {
+  /** In the default language (the release files' language). */
+  readonly unit?: string;
+  /** Every language of a multilingual policy. */
+  readonly unitLabels?: LabelMap;
+}
+
+export type MeasurePlan = MeasureUnit &
+  (
+    | {
+        readonly kind: 'count';
+        /** Sampling weight (policy `dataset.weight`): the cell value is the sum of the rows' weights. Absent: unweighted. */
+        readonly weight?: WeightPlan;
+      }
+    | {
+        readonly kind: 'sum' | 'mean';
+        /** Sampling weight (policy `dataset.weight`): a row contributes weight * value. Absent: unweighted. */
+        readonly weight?: WeightPlan;
+        readonly column: string;
+        /** Clamping bounds in scaled integer units (value * 10^decimals). */
+        readonly lower: number;
+        readonly upper: number;
+        /** Number of decimals kept for the measure column: values are handled as integers value*10^decimals. */
+        readonly decimals: number;
+        /**
+         * Means only: over what the mean is taken. 'unit' (absent: the same): the cell's sum over its units, each
+         * unit's total in the cell counted once (sum / units). 'row': over the cell's rows (sum / rows).
+         */
+        readonly per?: 'unit' | 'row';
+      }
+    | {
+        /** dp only (engine/dp/quantile.ts): the a/10000-quantile of the clamped column per cell, among declared candidates. */
+        readonly kind: 'quantile';
+        readonly weight?: undefined;
+        readonly column: string;
+        /** Clamping bounds in scaled integer units; candidates are lower + floor(j (upper - lower) / bins), j = 0..bins. */
+        readonly lower: number;
+        readonly upper: number;
+        readonly decimals: number;
+        /** The quantile times 10000 (an integer in 1..9999). */
+        readonly a: number;
+        readonly bins: number;
+      }
+  );
 
 export interface TablePlan {
   readonly id: string;

@@ -128,7 +128,7 @@ function tableMetadata(
       levels: Math.max(...cl.values.map((v) => v.level)) + 1,
       total: cl.values.find((v) => v.parent === null && !v.leaf)?.code ?? null,
     })),
-    measures: [measureOf(t.measure, manifest.dataset.unit.kind)],
+    measures: [measureOf(t.measure, manifest.dataset.unit.kind, language)],
     unit: { kind: manifest.dataset.unit.kind, maxRowsPerUnit: manifest.dataset.unit.maxRowsPerUnit },
     cells: t.cell_count,
     suppressed: t.suppressed,

@@ -16,7 +16,7 @@ import { sql } from 'kysely';
 import { publicManifest, type Manifest } from '../../engine/release/manifest.ts';
 import { canSee, canSeeTable, contractsOf, isStaff, notFound } from '../access.ts';
 import type { PluginOptions } from '../context.ts';
-import { labelIn, releaseLanguages, resolveLang } from '../metadata.ts';
+import { labelIn, measureIn, releaseLanguages, resolveLang } from '../metadata.ts';
 import { langProperty } from '../metadata-schemas.ts';
 import { errors, idParams, pageQuery } from '../schemas.ts';
 import { refuseExpired, todayUtc } from '../store/expiry.ts';
@@ -150,7 +150,7 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
           id: t.table_id,
           title: t.title,
           description: t.description,
-          measure: t.measure,
+          measure: measureIn(t.measure, lang),
           cells: t.cell_count,
           suppressed: t.suppressed,
           privacy: t.privacy,

@@ -14,6 +14,7 @@ import type {
   ConfStatus,
   DimensionPlan,
   MeasurePlan,
+  MeasureUnit,
   ObsStatus,
   ProtectedCell,
   ProtectedTable,
@@ -25,7 +26,21 @@ export function dimensionPlan(d: StoredDimension): DimensionPlan {
   return dimensionFromTree(d.name, d.label, d.nodes);
 }
 
+/** The stored measure's declared unit, if any (manifest `measure.unit`, `measure.unitLabels`). */
+function unitOf(m: Record<string, unknown>): MeasureUnit {
+  return {
+    ...(typeof m.unit === 'string' ? { unit: m.unit } : {}),
+    ...(m.unitLabels !== null && typeof m.unitLabels === 'object'
+      ? { unitLabels: m.unitLabels as Record<string, string> }
+      : {}),
+  };
+}
+
 function measurePlan(m: Record<string, unknown>): MeasurePlan {
+  return { ...measureKind(m), ...unitOf(m) };
+}
+
+function measureKind(m: Record<string, unknown>): MeasurePlan {
   if (m.kind === 'count') return { kind: 'count' };
   const bounds = Array.isArray(m.bounds) ? (m.bounds as number[]) : [0, 0];
   // Bounds are informational here (formatters read only the kind and column).

@@ -13,6 +13,11 @@
     table: null,
     data: null,
     view: 'table',
+    // Label languages: the one the reader chose (kept across tables), the release's list and the one shown.
+    chosenLang: null,
+    languages: ['en'],
+    lang: 'en',
+    localized: new Map(),
   };
   SG.catalogueState = state;
 
@@ -164,16 +169,43 @@
 
   /* ---------------- one table ---------------- */
 
-  SG.openTable = async function openTable(releaseId, tableId) {
+  /** The release detail with its labels in the language to show (fetched with `lang=` once per language). */
+  async function localizedDetail(releaseId) {
+    const url = `/v1/releases/${encodeURIComponent(releaseId)}`;
+    if (!state.details.has(releaseId)) state.details.set(releaseId, await SG.api(url));
+    const base = state.details.get(releaseId);
+    state.languages = SG.releaseLanguages(base);
+    state.lang = SG.pickLanguage(state.languages, state.chosenLang);
+    if (state.lang === state.languages[0]) return base;
+    const key = `${releaseId} ${state.lang}`;
+    if (!state.localized.has(key))
+      state.localized.set(key, await SG.api(`${url}?${SG.withLanguage('', state.languages, state.lang)}`));
+    return state.localized.get(key);
+  }
+
+  /** The language selector: shown for a release with labels in several languages; a change re-requests the table. */
+  function languageSelector(releaseId, tableId) {
+    const select = $('table-lang');
+    $('table-lang-box').hidden = state.languages.length < 2;
+    select.replaceChildren(
+      ...state.languages.map((l) => el('option', { value: l, text: SG.languageName(l), selected: l === state.lang })),
+    );
+    select.value = state.lang;
+    select.onchange = () => {
+      state.chosenLang = select.value;
+      SG.openTable(releaseId, tableId, selection());
+    };
+  }
+
+  SG.openTable = async function openTable(releaseId, tableId, keep) {
     SG.showError('');
+    let detail;
     try {
-      if (!state.details.has(releaseId))
-        state.details.set(releaseId, await SG.api(`/v1/releases/${encodeURIComponent(releaseId)}`));
+      detail = await localizedDetail(releaseId);
     } catch (e) {
       SG.showError(e.message);
       return;
     }
-    const detail = state.details.get(releaseId);
     const table = detail.tables.find((x) => x.id === tableId);
     if (!table) {
       // A newer version may have dropped the table (or the caller's contract may not cover it).
@@ -206,12 +238,13 @@
           : null,
       ),
     );
+    languageSelector(releaseId, tableId);
     $('table-desc').textContent = state.table.description || '';
     $('table-guarantee').textContent =
       detail.manifest && detail.manifest.guarantee ? `Guarantee: ${detail.manifest.guarantee.statement}` : '';
     $('table-notes').replaceChildren(...tableNotes(state.table).map((n) => el('li', {}, n)));
-    buildFilters(state.table);
-    SG.setView('table');
+    buildFilters(state.table, keep);
+    if (!keep) SG.setView('table');
     await loadCells();
     $('table-h').focus();
   };
@@ -238,7 +271,8 @@
     return params;
   }
 
-  function buildFilters(t) {
+  /** The filters of a table; `keep` (a selection, as `selection()` gives it) keeps the reader's choice. */
+  function buildFilters(t, keep) {
     $('filters').replaceChildren(
       ...t.dimensions.map((d) =>
         el(
@@ -247,10 +281,12 @@
           el('legend', { text: d.label }),
           ...d.categories.map((c, i) => {
             const id = `f-${d.name}-${i}`;
+            const kept = keep && keep.get(d.name);
+            const checked = kept ? kept.split(',').includes(c.code) : true;
             return el(
               'div',
               {},
-              el('input', { type: 'checkbox', id, value: c.code, checked: true, on: { change: () => loadCells() } }),
+              el('input', { type: 'checkbox', id, value: c.code, checked, on: { change: () => loadCells() } }),
               ' ',
               el('label', { for: id, text: `${c.code} ${c.label}` }),
             );
@@ -307,7 +343,8 @@
 
   async function loadCells() {
     const base = `/v1/releases/${encodeURIComponent(state.release.release.id)}/tables/${encodeURIComponent(state.table.id)}`;
-    const sel = selection();
+    // Downloads follow the chosen language (lang= only for another language than the release's default).
+    const sel = SG.withLanguage(selection(), state.languages, state.lang);
     downloadLinks(base, sel);
     const q = new URLSearchParams(sel);
     q.set('labels', 'both');
@@ -325,7 +362,7 @@
 
   function measureText(data) {
     const unit = state.release.manifest && state.release.manifest.dataset && state.release.manifest.dataset.unit;
-    const explicit = state.table.unit || (state.table.measure && state.table.measure.unit);
+    const explicit = data.unit || (state.table.measure && state.table.measure.unit);
     return `Measure: ${data.measure}${explicit ? ` (${explicit})` : ''}${unit && unit.kind ? `; unit of observation: ${unit.kind}` : ''}`;
   }
 

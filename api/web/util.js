@@ -148,6 +148,40 @@
     return e;
   };
 
+  /* ---------------- label languages ---------------- */
+
+  /** The label languages of a release (its manifest's `release.languages`), the default first; none declared: en. */
+  SG.releaseLanguages = function releaseLanguages(detail) {
+    const l = detail && detail.manifest && detail.manifest.release && detail.manifest.release.languages;
+    return Array.isArray(l) && l.length > 0 ? l.slice() : ['en'];
+  };
+
+  /** The language to show: the chosen one if the release has it, else the release's default. */
+  SG.pickLanguage = function pickLanguage(languages, chosen) {
+    return chosen && languages.includes(chosen) ? chosen : languages[0];
+  };
+
+  /**
+   * Query parameters with the language: `lang=` only for another language than the release's default, so links in
+   * the default language stay as they were (and share the server's cached responses).
+   */
+  SG.withLanguage = function withLanguage(params, languages, lang) {
+    const q = new URLSearchParams(params);
+    if (lang && lang !== languages[0]) q.set('lang', lang);
+    else q.delete('lang');
+    return q;
+  };
+
+  /** A language's name in that language, with its tag ("français (fr)"); the tag alone where Intl cannot name it. */
+  SG.languageName = function languageName(tag) {
+    try {
+      const name = new Intl.DisplayNames([tag], { type: 'language' }).of(tag);
+      return name && name !== tag ? `${name} (${tag})` : tag;
+    } catch {
+      return tag;
+    }
+  };
+
   SG.showError = function showError(msg) {
     const p = SG.$('error');
     p.textContent = msg;

@@ -1,6 +1,6 @@
 /**
  * Labels in several languages. A policy may declare `languages` (the first is the default); a label (category, bin,
- * hierarchy aggregate, prefix aggregate, column or derived column title) is then a string (the same in every
+ * hierarchy aggregate, prefix aggregate, column or derived column title, a table's unit of measure) is then a string (the same in every
  * language) or an object giving it per language.
  *
  * How the rest of the engine stays unchanged: `withDefaultLabels` turns every label of a document into its
@@ -104,7 +104,16 @@ function labelSites(doc: unknown): LabelSite[] {
       for (const code of Object.keys(labels)) out.push(site(`${base}/labels/${code}`, col, code, labels, code));
     }
   }
+  items(isObj(doc) ? doc.tables : undefined).forEach((t, i) => {
+    const m = isObj(t) ? t.measure : undefined;
+    if (isObj(m) && 'unit' in m) out.push(site(`/tables/${i}/measure/unit`, unitKey(i), null, m, 'unit'));
+  });
   return out;
+}
+
+/** The key under which `collectTranslations` keeps table i's unit of measure (never a column name: not a slug). */
+export function unitKey(i: number): string {
+  return `/tables/${i}/measure/unit`;
 }
 
 /** Semantic checks of the labels: object labels need `languages`, and name every declared language and no other. */

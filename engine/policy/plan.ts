@@ -20,6 +20,7 @@ import type {
   DerivedColumnPlan,
   DimensionPlan,
   DpPlan,
+  LabelMap,
   MeasurePlan,
   Plan,
   ProtectionPlan,
@@ -30,7 +31,14 @@ import type {
   WeightPlan,
 } from '../types.ts';
 import { buildDimension, resolveHierarchy } from './dimension.ts';
-import { collectTranslations, policyLanguages, totalLabel, translateDimension, withDefaultLabels } from './labels.ts';
+import {
+  collectTranslations,
+  policyLanguages,
+  totalLabel,
+  translateDimension,
+  unitKey,
+  withDefaultLabels,
+} from './labels.ts';
 import { checkSelectionThreshold } from '../dp/partition.ts';
 import type { ColumnDoc, DpProtectionDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
 import { ptr, scaleExact } from './json-read.ts';
@@ -137,7 +145,7 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
       const dim = planDimension(doc, t, i, j, domains, languages?.[0]);
       return languages ? translateDimension(dim, translations!.get(dim.name), languages) : dim;
     }),
-    measure: planMeasure(t, i, colDocs, ds.weight),
+    measure: withUnit(planMeasure(t, i, colDocs, ds.weight), t.measure.unit, translations?.get(unitKey(i))?.title),
     // Shares sum to 1 (up to float rounding of the division): the per-table costs compose to the total budget.
     budgetShare: isDp ? (weights[i]! / weightSum) * tableShare : 0,
     neverSuppress: (t.neverSuppress ?? []).map((x) => [...x]),
@@ -379,6 +387,12 @@ function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc
     ...(weight ? { weight } : {}),
     ...(m.kind === 'mean' && m.per ? { per: m.per } : {}),
   };
+}
+
+/** The measure with its declared unit (default language; every language when the policy is multilingual), if any. */
+function withUnit(m: MeasurePlan, unit: unknown, labels: LabelMap | undefined): MeasurePlan {
+  if (typeof unit !== 'string') return m;
+  return { ...m, unit, ...(labels ? { unitLabels: labels } : {}) };
 }
 
 function deepFreeze<T>(v: T): T {

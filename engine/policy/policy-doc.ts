@@ -106,10 +106,15 @@ export interface DatasetDoc {
 
 export type DimensionDoc = string | { column: string; total?: boolean };
 
-export type MeasureDoc =
-  | { kind: 'count' }
-  | { kind: 'sum' | 'mean'; column: string; bounds: [number, number]; per?: 'unit' | 'row' }
-  | { kind: 'quantile'; column: string; bounds: [number, number]; quantile: number; bins: number };
+/** Unit of measure (optional): a string, or per language (labels.ts). */
+export type MeasureUnitDoc = { unit?: string | Record<string, string> };
+
+export type MeasureDoc = MeasureUnitDoc &
+  (
+    | { kind: 'count' }
+    | { kind: 'sum' | 'mean'; column: string; bounds: [number, number]; per?: 'unit' | 'row' }
+    | { kind: 'quantile'; column: string; bounds: [number, number]; quantile: number; bins: number }
+  );
 
 export interface TableDoc {
   id: string;

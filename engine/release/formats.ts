@@ -185,7 +185,9 @@ export function toJsonStat(table: ProtectedTable, meta: TableMeta, sel?: Selecti
   });
   const usedConf = [...new Set(conf)].sort() as ConfStatus[];
   const usedObs = [...new Set(obs)].sort() as ObsStatus[];
-  const notes = tableNotes(table, meta);
+  const unit = table.plan.measure.unit;
+  // No metric dimension, so JSON-stat's `category.unit` has no place: the unit goes in `extension.unit` and a note.
+  const notes = [...(unit !== undefined ? [unitNote(unit)] : []), ...tableNotes(table, meta)];
   return {
     version: '2.0',
     class: 'dataset',
@@ -199,6 +201,7 @@ export function toJsonStat(table: ProtectedTable, meta: TableMeta, sel?: Selecti
     value,
     status,
     extension: {
+      ...(unit !== undefined ? { unit: { label: unit } } : {}),
       statguard: {
         table: table.plan.id,
         ...(table.consistent ? { consistency: 'hierarchical' } : {}),
@@ -242,6 +245,11 @@ export function tableNotes(table: ProtectedTable, meta: TableMeta): string[] {
     ...consistency,
     ...(Array.isArray(bias) ? bias.map((b) => b.note).filter((n): n is string => typeof n === 'string') : []),
   ];
+}
+
+/** The note naming a declared unit of measure (JSON-stat `note`). */
+export function unitNote(unit: string): string {
+  return `Unit of measure: ${unit}.`;
 }
 
 export function describeMeasure(table: ProtectedTable): string {

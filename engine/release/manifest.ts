@@ -44,6 +44,9 @@ export interface ManifestTableEntry {
     /** Quantiles (dp): which quantile, and the number of candidate bins. */
     readonly quantile?: number;
     readonly bins?: number;
+    /** Unit of measure, only when the policy declares one (default language; `unitLabels`: every language). */
+    readonly unit?: string;
+    readonly unitLabels?: Readonly<Record<string, string>>;
   };
   readonly dimensions: readonly {
     readonly name: string;
@@ -240,8 +243,8 @@ function tableEntry(
     id: tp.id,
     title: tp.title,
     description: tp.description,
-    measure:
-      m.kind === 'count'
+    measure: {
+      ...(m.kind === 'count'
         ? { kind: 'count' }
         : {
             kind: m.kind,
@@ -249,7 +252,11 @@ function tableEntry(
             bounds: [m.lower / 10 ** m.decimals, m.upper / 10 ** m.decimals] as const,
             ...(m.kind === 'mean' ? { per: m.per ?? 'unit' } : {}),
             ...(m.kind === 'quantile' ? { quantile: m.a / 10000, bins: m.bins } : {}),
-          },
+          }),
+      // Only when declared, so that other policies' manifests keep their bytes.
+      ...(m.unit !== undefined ? { unit: m.unit } : {}),
+      ...(m.unitLabels !== undefined ? { unitLabels: m.unitLabels } : {}),
+    },
     dimensions: tp.dimensions.map((d) => ({
       name: d.name,
       label: d.label,

@@ -8,7 +8,9 @@
  * hierarchy levels, the total `_T`) with its parent; the measure OBS_VALUE; the observation attributes OBS_STATUS and
  * CONF_STATUS (codelists of the status codes statguard uses, with their legends) and the optional accuracy
  * attributes NOISE_SD and HALF_WIDTH_95 (the 95% accuracy half-width; empty for cells without noise), so that every
- * column of the SDMX-CSV is a component of the DSD.
+ * column of the SDMX-CSV is a component of the DSD. A declared unit of measure adds UNIT_MEASURE, an optional attribute
+ * attached to the dataflow (one value for the whole table, so no SDMX-CSV column), coded by a one-code codelist
+ * `CL_<FLOW>_UNIT_MEASURE` whose code is the unit in the default language, upper-cased to an SDMX id.
  *
  * Guarantee: structure only. Nothing here reads a cell, so no value (published or suppressed) can appear in it.
  * Names follow the requested language (`name`) and list every language of the release (`names`).
@@ -39,6 +41,8 @@ export interface StructureInput {
   readonly dimensions: readonly StructureDimension[];
   /** Measure kind: counts are integers, other measures decimals. */
   readonly measure: string;
+  /** The declared unit of measure per language (policy `measure.unit`), if any: the UNIT_MEASURE attribute. */
+  readonly unit?: Names;
   /** Languages of the release, the default first; `lang` (one of them) names `name` fields. */
   readonly languages: readonly string[];
   readonly lang: string;
@@ -91,6 +95,44 @@ function codelist(
   };
 }
 
+/** The UNIT_MEASURE code: the unit in the default language as an SDMX id (letters, digits, _; e.g. USD, PERSONS). */
+export function unitCode(unit: Names, languages: readonly string[]): string {
+  const text = unit[languages[0]!] ?? Object.values(unit)[0] ?? '';
+  const id = text
+    .toUpperCase()
+    .replace(/[^A-Z0-9_]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+  return /^[A-Z]/.test(id) ? id : `U_${id}`;
+}
+
+/** UNIT_MEASURE, when the table declares a unit: the attribute (on the dataflow), its concept and its codelist. */
+function unitComponents(
+  input: StructureInput,
+  agency: string,
+  flow: string,
+  concept: (id: string) => string,
+  enumeration: (id: string) => { enumeration: string },
+) {
+  const unit = input.unit;
+  if (!unit) return { attributes: [], concepts: [], codelists: [] };
+  const id = `CL_${flow}_UNIT_MEASURE`;
+  return {
+    attributes: [
+      {
+        id: 'UNIT_MEASURE',
+        conceptIdentity: concept('UNIT_MEASURE'),
+        usage: 'optional',
+        attributeRelationship: { dataflow: {} },
+        localRepresentation: enumeration(id),
+      },
+    ],
+    concepts: [{ id: 'UNIT_MEASURE', ...named(en('Unit of measure'), 'en') }],
+    codelists: [
+      codelist(agency, id, en('Unit of measure'), input.lang, [{ id: unitCode(unit, input.languages), names: unit }]),
+    ],
+  };
+}
+
 /** The SDMX-JSON 2.0 structure message of one table (see the header). */
 export function toSdmxStructure(input: StructureInput): Record<string, unknown> {
   const agency = input.agency ?? SDMX_AGENCY;
@@ -118,6 +160,7 @@ export function toSdmxStructure(input: StructureInput): Record<string, unknown> 
     localRepresentation: { format: { dataType: 'Double' } },
   });
   const accuracy = ['NOISE_SD', 'HALF_WIDTH_95'];
+  const unit = unitComponents(input, agency, flow, concept, enumeration);
   const conceptNames: Record<string, Names> = {
     OBS_VALUE: en('Observation value'),
     OBS_STATUS: en('Observation status'),
@@ -178,6 +221,7 @@ export function toSdmxStructure(input: StructureInput): Record<string, unknown> 
                 statusAttr('OBS_STATUS', 'CL_OBS_STATUS'),
                 statusAttr('CONF_STATUS', 'CL_CONF_STATUS'),
                 ...accuracy.map(accuracyAttr),
+                ...unit.attributes,
               ],
             },
           },
@@ -196,6 +240,7 @@ export function toSdmxStructure(input: StructureInput): Record<string, unknown> 
               id,
               ...named(conceptNames[id]!, 'en'),
             })),
+            ...unit.concepts,
           ],
         },
       ],
@@ -227,6 +272,7 @@ export function toSdmxStructure(input: StructureInput): Record<string, unknown> 
           'en',
           (Object.keys(CONF_STATUS_LEGEND) as ConfStatus[]).map((c) => ({ id: c, names: en(CONF_STATUS_LEGEND[c]) })),
         ),
+        ...unit.codelists,
       ],
     },
   };

@@ -172,6 +172,7 @@ function addNotesSheet(
     line('Title', t.table.plan.title);
     if (t.table.plan.description) line('Description', t.table.plan.description);
     line('Measure', describeMeasure(t.table));
+    if (t.table.plan.measure.unit !== undefined) line('Unit of measure', t.table.plan.measure.unit);
     line('Dimensions', t.table.plan.dimensions.map((d) => `${d.label} (${d.name})`).join(', '));
     for (const n of tableNotes(t.table, t.meta)) line('Note', n);
   });

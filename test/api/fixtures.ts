@@ -19,7 +19,7 @@ import { buildDimension } from '../../engine/policy/dimension.ts';
 import { MANIFEST_VERSION, type LinkedRelease, type Manifest } from '../../engine/release/manifest.ts';
 import type { Signer } from '../../engine/release/signature.ts';
 import { writeRelease, type ReleaseContent } from '../../engine/release/write.ts';
-import type { Plan, ProtectedCell, ProtectedTable, TablePlan } from '../../engine/types.ts';
+import type { MeasureUnit, Plan, ProtectedCell, ProtectedTable, TablePlan } from '../../engine/types.ts';
 import { cellCount, cellIndex } from '../../engine/types.ts';
 import type { Kysely } from 'kysely';
 import type { Actor } from '../../api/store/audit.ts';
@@ -75,6 +75,8 @@ export interface FixtureOptions {
   readonly spend?: Manifest['spend'];
   /** Labels in English and French (policy `languages`, French labels, a translated hierarchy). */
   readonly multilingual?: boolean;
+  /** The `pop` table's declared unit of measure (policy `measure.unit`: a string, or per language). */
+  readonly unit?: string | Readonly<Record<string, string>>;
   /** Sign with this key (default TEST_SIGNER); null: write an unsigned directory. */
   readonly signer?: Signer | null;
   /** State this budget in the manifest instead of the policy's (an attacker's understated cost). */
@@ -135,6 +137,7 @@ export function fixturePolicy(o: {
   rho?: number | undefined;
   epsilon?: number | undefined;
   multilingual?: boolean | undefined;
+  unit?: FixtureOptions['unit'] | undefined;
 }): Uint8Array {
   const dp = o.rho !== undefined || o.epsilon !== undefined;
   const policy = {
@@ -175,7 +178,14 @@ export function fixturePolicy(o: {
         ? { hierarchies: { region: [{ code: 'N', label: { en: 'North', fr: 'Nord' }, children: ['N1', 'N2'] }, 'S1'] } }
         : {}),
     },
-    tables: [{ id: 'pop', title: 'Population', dimensions: ['region', 'sex'], measure: { kind: 'count' } }],
+    tables: [
+      {
+        id: 'pop',
+        title: 'Population',
+        dimensions: ['region', 'sex'],
+        measure: { kind: 'count', ...(o.unit ? { unit: o.unit } : {}) },
+      },
+    ],
     protection: dp
       ? {
           regime: 'dp',
@@ -187,13 +197,19 @@ export function fixturePolicy(o: {
   return new Uint8Array(Buffer.from(`${JSON.stringify(policy, null, 2)}\n`));
 }
 
-function popTable(dp: boolean, scale: number): ProtectedTable {
+/** The measure's unit fields as the planner writes them (manifest `measure.unit`, `unitLabels`), or none. */
+function unitFields(unit: FixtureOptions['unit']): MeasureUnit {
+  if (unit === undefined) return {};
+  return typeof unit === 'string' ? { unit } : { unit: unit.en ?? Object.values(unit)[0]!, unitLabels: unit };
+}
+
+function popTable(dp: boolean, scale: number, unit?: FixtureOptions['unit']): ProtectedTable {
   const plan: TablePlan = {
     id: 'pop',
     title: 'Population',
     description: 'Persons by region and sex',
     dimensions: [region, sex],
-    measure: { kind: 'count' },
+    measure: { kind: 'count', ...unitFields(unit) },
     budgetShare: dp ? 1 : 0,
     neverSuppress: [],
     alwaysSuppress: [],
@@ -244,10 +260,17 @@ export async function tmpDir(prefix = 'sg-api-'): Promise<string> {
 export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise<{ dir: string; manifest: Manifest }> {
   const out = dir ?? path.join(await tmpDir(), 'release');
   const dp = o.rho !== undefined || o.epsilon !== undefined;
-  const tables = [popTable(dp, o.valueScale ?? 1), ...(o.bigSide ? [bigTable(o.bigSide)] : [])];
+  const tables = [popTable(dp, o.valueScale ?? 1, o.unit), ...(o.bigSide ? [bigTable(o.bigSide)] : [])];
   const policyId = o.policyId ?? 'pop';
   const datasetId = o.datasetId ?? (dp ? 'census' : 'census-sdc');
-  const policy = fixturePolicy({ policyId, datasetId, rho: o.rho, epsilon: o.epsilon, multilingual: o.multilingual });
+  const policy = fixturePolicy({
+    policyId,
+    datasetId,
+    rho: o.rho,
+    epsilon: o.epsilon,
+    multilingual: o.multilingual,
+    unit: o.unit,
+  });
   const policySha = createHash('sha256').update(policy).digest('hex');
   const signer = o.signer === undefined ? TEST_SIGNER : o.signer;
   const manifest = await writeRelease(
@@ -288,7 +311,7 @@ export async function makeRelease(o: FixtureOptions = {}, dir?: string): Promise
           id: t.plan.id,
           title: t.plan.title,
           description: t.plan.description,
-          measure: { kind: 'count' },
+          measure: { kind: 'count', ...(t.plan.id === 'pop' ? unitFields(o.unit) : {}) },
           dimensions: t.plan.dimensions.map((d) => ({
             name: d.name,
             label: d.label,

@@ -10,6 +10,7 @@ import type { Actor } from '../../api/store/audit.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, createContract, storeDraft } from '../../api/store/releases.ts';
+import { xlsxSheets } from '../release/read-back.ts';
 import { FIXTURE_THEME, FRENCH, makeRelease, SECRET, seedReleases } from './fixtures.ts';
 import { openPgliteStore } from './pglite-template.ts';
 
@@ -32,12 +33,20 @@ await createContract(
   },
   system,
 );
-// A release with labels in English and French (dataset `shared`, dp).
+// A release with labels in English and French (dataset `shared`, dp), its table's unit of measure declared.
 const multi = (
   await storeDraft(
     db,
     await loadReleaseDir(
-      (await makeRelease({ policyId: 'multi', datasetId: 'shared', rho: 0.5, multilingual: true })).dir,
+      (
+        await makeRelease({
+          policyId: 'multi',
+          datasetId: 'shared',
+          rho: 0.5,
+          multilingual: true,
+          unit: { en: 'residents', fr: 'résidents' },
+        })
+      ).dir,
     ),
     system,
   )
@@ -306,6 +315,52 @@ t.test('lang: labels in every format and metadata route follow it; codes and val
   const detail = json(await get(`/v1/releases/${multi}?lang=fr`));
   t.equal(detail.tables[0].dimensions[0].categories[0].label, 'Nord, un');
   t.equal((await get(`/v1/releases/${multi}?lang=xx`)).statusCode, 400);
+});
+
+t.test('a declared unit of measure, in the requested language, in every place a reader sees it', async (t) => {
+  const base = `/v1/releases/${multi}/tables/pop`;
+  for (const [lang, unit] of [
+    ['en', 'residents'],
+    ['fr', 'résidents'],
+  ] as const) {
+    const q = `lang=${lang}`;
+    const md = json(await get(`${base}/metadata?${q}`));
+    t.equal(md.measures[0].unit, unit, `${lang}: metadata route`);
+    t.equal(json(await get(`${base}?${q}`)).unit, unit, `${lang}: JSON table`);
+    const js = json(await get(`${base}?format=jsonstat&${q}`));
+    t.same(js.extension.unit, { label: unit }, `${lang}: JSON-stat extension.unit`);
+    t.ok(js.note.includes(`Unit of measure: ${unit}.`), `${lang}: JSON-stat note`);
+    const detail = json(await get(`/v1/releases/${multi}?${q}`));
+    t.equal(detail.tables[0].measure.unit, unit, `${lang}: release detail (the web page's table header)`);
+    const x = await get(`${base}?format=xlsx&${q}`);
+    const notes = (await xlsxSheets(x.rawPayload)).get('Notes')!;
+    t.ok(
+      notes.some((r) => r[0] === 'Unit of measure' && r[1] === unit),
+      `${lang}: xlsx Notes sheet`,
+    );
+    const st = json(await get(`${base}/structure?${q}`));
+    const dsd = st.data.dataStructures[0].dataStructureComponents;
+    const attr = dsd.attributeList.attributes.find((a: { id: string }) => a.id === 'UNIT_MEASURE');
+    t.same(attr.attributeRelationship, { dataflow: {} }, `${lang}: UNIT_MEASURE attached to the dataflow`);
+    t.match(attr.localRepresentation.enumeration, /Codelist=STATGUARD:CL_POP_UNIT_MEASURE\(1\.0\)$/);
+    const cl = st.data.codelists.find((c: { id: string }) => c.id === 'CL_POP_UNIT_MEASURE');
+    t.same(cl.codes, [{ id: 'RESIDENTS', name: unit, names: { en: 'residents', fr: 'résidents' } }]);
+    t.ok(
+      st.data.conceptSchemes[0].concepts.some((c: { id: string }) => c.id === 'UNIT_MEASURE'),
+      'its concept',
+    );
+  }
+  // Without a declared unit: the unit a count is in, and nothing new in the formats.
+  t.equal(json(await get(`/v1/releases/${pub}/tables/pop/metadata`)).measures[0].unit, 'persons');
+  t.notOk('unit' in json(await get(`/v1/releases/${pub}/tables/pop`)));
+  t.notOk('unit' in json(await get(`/v1/releases/${pub}/tables/pop?format=jsonstat`)).extension);
+  const st = json(await get(`/v1/releases/${pub}/tables/pop/structure`));
+  t.notOk(
+    st.data.dataStructures[0].dataStructureComponents.attributeList.attributes.some(
+      (a: { id: string }) => a.id === 'UNIT_MEASURE',
+    ),
+    'no UNIT_MEASURE without a unit',
+  );
 });
 
 t.test('DCAT-AP catalogue (JSON-LD)', async (t) => {

@@ -41,8 +41,8 @@ t.test('pums-dp: bias notes per table in the manifest and in JSON-stat', async (
   const js = JSON.parse(String(files.get('mean-income-sex-married.json'))) as { note: string[] };
   t.same(
     js.note,
-    mean.map((b) => b.note),
-    'JSON-stat notes carry the same text',
+    ['Unit of measure: USD.', ...mean.map((b) => b.note)],
+    'JSON-stat notes carry the same text (after the declared unit)',
   );
 });
 

@@ -51,7 +51,14 @@ t.test('pums-dp through the command: per-person mean, median by sex, truncation 
 
   const median = m.tables.find((x) => x.id === 'median-income-sex')!;
   t.match(median.title, /Median income per person by sex/);
-  t.same(median.measure, { kind: 'quantile', column: 'income', bounds: [0, 200000], quantile: 0.5, bins: 400 });
+  t.same(median.measure, {
+    kind: 'quantile',
+    column: 'income',
+    bounds: [0, 200000],
+    quantile: 0.5,
+    bins: 400,
+    unit: 'USD',
+  });
   const bound = median.privacy.quantile!.rankBound95;
   const ps = persons();
   const rows = readFileSync(path.join(out, 'median-income-sex.csv'), 'utf8').trim().split('\n').slice(1);

@@ -203,3 +203,81 @@ t.test('a bilingual run: files in English, the store keeps both languages', asyn
     ],
   );
 });
+
+t.test('units of measure: planned per language, in the manifest only when declared, in JSON-stat', async (t) => {
+  const doc = bilingual();
+  doc.tables[0].measure.unit = { en: 'EUR', fr: 'euros' };
+  doc.tables[1].measure.unit = 'enterprises';
+  const v = validatePolicy(doc);
+  t.ok(v.ok, JSON.stringify(v.ok ? [] : v.errors));
+  const p = plan(doc);
+  t.equal(p.tables[0]!.measure.unit, 'EUR', 'the default language');
+  t.same(p.tables[0]!.measure.unitLabels, { en: 'EUR', fr: 'euros' });
+  t.same(p.tables[1]!.measure.unitLabels, { en: 'enterprises', fr: 'enterprises' }, 'a string: every language');
+  t.notOk('unit' in p.tables[2]!.measure, 'no unit declared: none planned');
+
+  const dir = tempDir('sg-units-');
+  const file = path.join(dir, 'tiny-units.json');
+  writeFileSync(file, JSON.stringify(doc, null, 2));
+  const run = await runRelease(await loadPolicy(file), { seed: 'units' });
+  const rendered = renderRelease(run.content, {
+    signer: generateSigningKey(),
+    policy: new Uint8Array(readFileSync(file)),
+  });
+  const m = rendered.manifest.tables;
+  t.equal(m[0]!.measure.unit, 'EUR');
+  t.same(m[0]!.measure.unitLabels, { en: 'EUR', fr: 'euros' });
+  t.same(m[2]!.measure, { kind: 'count' }, 'a table without a unit: the measure entry as before');
+  const js = JSON.parse(String(rendered.files.get('turnover.json')));
+  t.same(js.extension.unit, { label: 'EUR' });
+  t.ok(js.note.includes('Unit of measure: EUR.'), 'a note names the unit');
+  const plain = JSON.parse(String(rendered.files.get('size-by-region.json')));
+  t.notOk('unit' in plain.extension, 'no unit: no extension.unit');
+  t.notOk(
+    (plain.note ?? []).some((n: string) => /Unit of measure/.test(n)),
+    'and no note',
+  );
+
+  // A release of a policy without units: byte-identical manifests (no new key).
+  const before = tiny();
+  before.dataset.source.path = path.resolve('fixtures/tiny/enterprises.csv');
+  const f2 = path.join(dir, 'tiny.json');
+  writeFileSync(f2, JSON.stringify(before, null, 2));
+  const run2 = await runRelease(await loadPolicy(f2), { seed: 'units' });
+  const r2 = renderRelease(run2.content, { signer: generateSigningKey(), policy: new Uint8Array(readFileSync(f2)) });
+  const m2 = JSON.parse(String(r2.files.get('manifest.json'))) as { tables: { measure: Json }[] };
+  t.ok(
+    m2.tables.every((x) => !('unit' in x.measure) && !('unitLabels' in x.measure)),
+    'no measure unit key in a manifest of a policy without units',
+  );
+});
+
+t.test('units of measure: mistakes reported at their JSON path', async (t) => {
+  const cases: [string, (p: Json) => void, string, RegExp][] = [
+    [
+      'a unit missing a language',
+      (p) => (p.tables[0].measure.unit = { en: 'EUR' }),
+      '/tables/0/measure/unit',
+      /label has no "fr"/,
+    ],
+    [
+      'a unit per language without languages',
+      (p) => {
+        p.tables[0].measure.unit = { en: 'EUR', fr: 'euros' };
+        delete p.languages;
+      },
+      '/tables/0/measure/unit',
+      /needs the languages declared/,
+    ],
+    ['an empty unit', (p) => (p.tables[1].measure.unit = ''), '/tables/1/measure/unit', /./],
+  ];
+  for (const [name, mutate, at, message] of cases) {
+    const doc = bilingual();
+    mutate(doc);
+    const v = validatePolicy(doc);
+    t.notOk(v.ok, `${name}: invalid`);
+    const hit = v.ok ? undefined : v.errors.find((e) => e.path === at);
+    t.ok(hit, `${name}: a problem at ${at} (${v.ok ? '' : JSON.stringify(v.errors)})`);
+    if (hit) t.match(hit.message, message, name);
+  }
+});

@@ -226,6 +226,38 @@ async function download(t: Test, page: Page, base: string): Promise<void> {
   }
 }
 
+/** The language selector: labels, unit and downloads in French, the selection kept; back to English. */
+async function language(t: Test, page: Page): Promise<void> {
+  t.ok(await page.locator('#table-lang-box').isVisible(), 'a selector for a release in two languages');
+  t.same(await page.locator('#table-lang option').evaluateAll((os) => os.map((o) => o.getAttribute('value'))), [
+    'en',
+    'fr',
+  ]);
+  await page.selectOption('#table-lang', 'fr');
+  await page.locator('#cells tbody th').filter({ hasText: 'Nord, un' }).waitFor();
+  t.match(await page.locator('#cells thead').innerText(), /Hommes/, 'category labels in French');
+  t.match(await page.locator('#table-measure').innerText(), /\(résidents\)/, 'the unit in French');
+  t.match(
+    await page.locator('#filters fieldset[data-dim="sex"] label').first().innerText(),
+    /Hommes/,
+    'the filters in French',
+  );
+  t.notOk(
+    await page.locator('#filters fieldset[data-dim="sex"] input[value="_T"]').isChecked(),
+    'the selection is kept',
+  );
+  const xlsx = await page.locator('#downloads a[data-format="xlsx"]').getAttribute('href');
+  t.match(xlsx, /[?&]sex=1%2C2&lang=fr&format=xlsx$/, 'downloads follow the language');
+  await page.selectOption('#table-lang', 'en');
+  await page.locator('#cells tbody th').filter({ hasText: 'North, one' }).waitFor();
+  t.match(await page.locator('#table-measure').innerText(), /\(residents\)/);
+  t.notMatch(
+    await page.locator('#downloads a[data-format="xlsx"]').getAttribute('href'),
+    /lang=/,
+    'the default language: no lang=',
+  );
+}
+
 async function reviewer(t: Test, page: Page, w: WebWorld): Promise<void> {
   t.ok(await page.locator('#reviewer').isHidden(), 'no workbench without a key');
   await page.fill('#api-key', w.reviewer);
@@ -303,6 +335,8 @@ t.test(
       await page.selectOption('#chart-kind', 'bar');
       await shoot(page, 'desktop-chart');
       await download(t, page, w.base);
+      await language(t, page);
+      await shoot(page, 'desktop-table-languages');
       await page.close();
     });
 

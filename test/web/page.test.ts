@@ -48,7 +48,7 @@ t.test('page and static files: strict CSP, no inline script, fixed allow-list', 
 /** util.js run in a Node vm: its pure functions (number formatting, grouping, search) without a browser. */
 async function utilFunctions(): Promise<any> {
   const code = await readFile(new URL('../../api/web/util.js', import.meta.url), 'utf8');
-  const sandbox: Record<string, unknown> = { Intl, Map, Number, String, JSON, Object, Math };
+  const sandbox: Record<string, unknown> = { Intl, Map, Number, String, JSON, Object, Math, URLSearchParams };
   sandbox.globalThis = sandbox;
   vm.runInNewContext(code, sandbox);
   return sandbox.SG;
@@ -153,3 +153,25 @@ t.test('catalogue search: titles, descriptions, dimensions, category codes and l
   t.same(hit(brief, 'turnover'), ['release: Enterprise turnover'], 'titles before the metadata is loaded');
   t.equal(hit(brief, 'manufacturing'), null);
 });
+
+t.test(
+  "label languages: the selector's choices, the language shown, and lang= on requests and downloads",
+  async (t) => {
+    const SG = await utilFunctions();
+    const multi = { manifest: { release: { languages: ['en', 'fr'] } } };
+    t.same(SG.releaseLanguages(multi), ['en', 'fr']);
+    t.same(SG.releaseLanguages({ manifest: { release: {} } }), ['en'], 'none declared: English only (no selector)');
+    t.same(SG.releaseLanguages(undefined), ['en']);
+    t.equal(SG.pickLanguage(['en', 'fr'], 'fr'), 'fr', 'the chosen language');
+    t.equal(SG.pickLanguage(['en', 'fr'], 'de'), 'en', 'a language the release lacks: its default');
+    t.equal(SG.pickLanguage(['fr', 'en'], null), 'fr', "nothing chosen: the release's first");
+    const sel = new URLSearchParams({ region: 'N1,N2' });
+    t.equal(String(SG.withLanguage(sel, ['en', 'fr'], 'fr')), 'region=N1%2CN2&lang=fr', 'another language: lang=');
+    t.equal(String(SG.withLanguage(sel, ['en', 'fr'], 'en')), 'region=N1%2CN2', 'the default: no lang=');
+    t.equal(String(SG.withLanguage('lang=fr', ['en', 'fr'], 'en')), '', 'a stale lang= is dropped');
+    t.equal(String(sel), 'region=N1%2CN2', 'the selection itself is not changed');
+    t.equal(SG.languageName('fr'), 'français (fr)');
+    t.equal(SG.languageName('de'), 'Deutsch (de)');
+    t.equal(SG.languageName('not a tag!'), 'not a tag!', 'a tag Intl cannot name: as written');
+  },
+);

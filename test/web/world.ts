@@ -1,7 +1,8 @@
 /**
  * The store the browser test browses (not a test file): dataset tiny-enterprises with two versions of tiny-sdc
  * (version 1 superseded by version 2, audited against it as `statguard release --against` does), and dataset
- * census with a dp release whose values are in the millions (thousands separators, ± half-widths, flags A and D).
+ * census with a dp release whose values are in the millions (thousands separators, ± half-widths, flags A and D),
+ * labelled in English and French, its unit of measure declared (residents).
  * Example policies for the reviewer are written to a temp folder: tiny-sdc and tiny-n2 (minimum frequency 2).
  */
 import path from 'node:path';
@@ -61,7 +62,14 @@ export async function webWorld(): Promise<WebWorld> {
   const v2 = await publishRun('web2', [v1.dir]);
 
   await registerFixtures(store.db, system);
-  const popDir = await makeRelease({ policyId: 'pub', rho: 0.5, valueScale: SCALE });
+  const popDir = await makeRelease({
+    policyId: 'pub',
+    rho: 0.5,
+    valueScale: SCALE,
+    // Labels in English and French, and a declared unit of measure: the page's language selector and unit.
+    multilingual: true,
+    unit: { en: 'residents', fr: 'résidents' },
+  });
   const popDraft = await storeDraft(store.db, await loadReleaseDir(popDir.dir), system);
   await approveRelease(store.db, popDraft.id, system);
 
