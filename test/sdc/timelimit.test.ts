@@ -59,7 +59,7 @@ const ALLOWANCE_SECONDS = 1;
 t.test('a table the search cannot finish in its limit ends within limit * 1.1 with an audited pattern', async (t) => {
   await highsRuntime(); // the wasm runtime loads once per process: not part of the run's time
   const tab = sparseTable();
-  const limit = 6;
+  const limit = 10; // the coarse proof gets 15% of it: room on a loaded CI machine
   const plan = sdcPlan({
     minFrequency: 10,
     secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: limit },
@@ -82,7 +82,7 @@ t.test('a table the search cannot finish in its limit ends within limit * 1.1 wi
   );
   if (g.coarse) {
     t.equal(r.report.coarse, g.coarse);
-    t.match(g.coarse.reason, /did not finish within the time limit \(6 s; stopped in /);
+    t.match(g.coarse.reason, /did not finish within the time limit \(10 s; stopped in /);
     const stmt = describeSdc(
       { dataset: { id: 'x', unit: { kind: 'person' } }, tables: [], protection: plan } as never,
       [],
