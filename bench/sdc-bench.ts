@@ -417,10 +417,12 @@ interface RunResult {
 const peakMB = (): number => process.resourceUsage().maxRSS / 1024;
 /** Set in the child (--peak-file): the parent reads the last peak written there when it had to kill the child. */
 let peakFile: string | null = null;
+/** Written with the peak: a killed run's summary row still shows its primaries. */
+let childPrimaries = 0;
 
 const progress = (msg: string): void => {
   process.stderr.write(`    ${msg}\n`);
-  if (peakFile) writeFileSync(peakFile, peakMB().toFixed(0));
+  if (peakFile) writeFileSync(peakFile, `${peakMB().toFixed(0)} ${childPrimaries}`);
 };
 
 /**
@@ -508,6 +510,7 @@ async function runOne(
     sensitive.push({ id: loc[i]!, upper: c.upper, lower: c.lower });
   });
   sensitive.sort((a, b) => a.id - b.id);
+  childPrimaries = sensitive.length;
   const input: SecondaryInput = {
     sys,
     tables: [table],
@@ -668,8 +671,11 @@ function spawnCase(c: Case, o: Options): RunResult {
   );
   const wall = (Date.now() - started) / 1000;
   let lastPeak: number | null = null;
+  let primaries = 0;
   try {
-    lastPeak = Number(readFileSync(peakPath, 'utf8')) || null;
+    const [mb, prim] = readFileSync(peakPath, 'utf8').split(' ').map(Number);
+    lastPeak = mb || null;
+    primaries = prim || 0;
     rmSync(peakPath);
   } catch {
     // The child wrote no progress line (killed or failed before its first one).
@@ -690,7 +696,7 @@ function spawnCase(c: Case, o: Options): RunResult {
     peakMB: lastPeak,
     cells: shapeCells(c.size, c.dims),
     leafCells: 0,
-    primaries: 0,
+    primaries,
     finished: false,
     note: why,
     secondary: null,
@@ -725,7 +731,7 @@ function printSummary(results: readonly RunResult[]): void {
     [
       'primaries (%)',
       15,
-      (r) => (r.finished ? `${r.primaries} (${((100 * r.primaries) / r.cells).toFixed(1)}%)` : '-'),
+      (r) => (r.primaries ? `${r.primaries} (${((100 * r.primaries) / r.cells).toFixed(1)}%)` : '-'),
     ],
     ['secondaries', 11, (r) => String(r.secondary ?? '-')],
     [
@@ -741,7 +747,7 @@ function printSummary(results: readonly RunResult[]): void {
     ['audit', 6, (r) => (r.seconds.audit === undefined ? '-' : r.seconds.audit.toFixed(1))],
     ['seconds*', 8, (r) => (r.finished ? setupToAudit(r).toFixed(1) : `>${(r.seconds.wall ?? 0).toFixed(0)}`)],
     ['peak MB', 7, (r) => (r.peakMB === null ? '-' : `${r.finished ? '' : '>= '}${r.peakMB.toFixed(0)}`)],
-    ['status', -14, status],
+    ['status', -30, status],
     ['audit', 0, (r) => (r.finished ? (r.auditPasses ? 'passes' : 'FAILS') : '-')],
   ];
   const cell = (text: string, w: number): string => (w < 0 ? text.padEnd(-w) : text.padStart(w));
