@@ -16,7 +16,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { publicManifest, type Manifest } from '../../engine/release/manifest.ts';
-import { canSee, canSeeTable, contractsOf, isStaff, notFound } from '../access.ts';
+import { canSeeTable, contractsOf, isStaff } from '../access.ts';
 import type { AppContext, PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import {
@@ -30,9 +30,9 @@ import {
 } from '../metadata.ts';
 import { codelistsSchema, langQuery, tableMetadataSchema } from '../metadata-schemas.ts';
 import { errors } from '../schemas.ts';
-import { refuseExpired, todayUtc } from '../store/expiry.ts';
+import { todayUtc } from '../store/expiry.ts';
 import type { StoredDimension } from '../store/schema.ts';
-import { SUMMARY_COLUMNS } from './views.ts';
+import { visibleReleaseRow } from './views.ts';
 
 const tableParams = {
   type: 'object',
@@ -53,14 +53,7 @@ export const SDMX_STRUCTURE_TYPE = 'application/vnd.sdmx.structure+json; version
 /** The release as the caller may see it (404 otherwise, 410 when expired), with its visible tables (no cells). */
 async function visible(ctx: AppContext, req: FastifyRequest, id: string, only?: string) {
   const db = ctx.store.db;
-  const row = await db
-    .selectFrom('releases')
-    .select([...SUMMARY_COLUMNS, 'manifest'])
-    .where('id', '=', id)
-    .executeTakeFirst();
-  const contracts = await contractsOf(db, req.actor);
-  if (!row || !canSee(req.actor, contracts, row)) throw notFound(id);
-  refuseExpired(id, row.expires, ctx.now());
+  const { row, contracts } = await visibleReleaseRow(db, req.actor, id, ctx.now());
   let q = db
     .selectFrom('release_tables')
     .select(['table_id', 'title', 'description', 'measure', 'privacy', 'dimensions', 'cell_count', 'suppressed'])

@@ -14,14 +14,14 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { publicManifest, type Manifest } from '../../engine/release/manifest.ts';
-import { canSee, canSeeTable, contractsOf, isStaff, notFound } from '../access.ts';
+import { canSeeTable, contractsOf, isStaff } from '../access.ts';
 import type { PluginOptions } from '../context.ts';
 import { labelIn, measureIn, releaseLanguages, resolveLang } from '../metadata.ts';
 import { langProperty } from '../metadata-schemas.ts';
 import { errors, idParams, pageQuery } from '../schemas.ts';
-import { refuseExpired, todayUtc } from '../store/expiry.ts';
+import { todayUtc } from '../store/expiry.ts';
 import type { StoredDimension } from '../store/schema.ts';
-import { SUMMARY_COLUMNS, summary, tablesOf } from './views.ts';
+import { SUMMARY_COLUMNS, summary, tablesOf, visibleReleaseRow } from './views.ts';
 
 export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
   const db = ctx.store.db;
@@ -121,14 +121,7 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
     },
     async (req) => {
       const { id } = req.params as { id: string };
-      const row = await db
-        .selectFrom('releases')
-        .select([...SUMMARY_COLUMNS, 'manifest'])
-        .where('id', '=', id)
-        .executeTakeFirst();
-      const contracts = await contractsOf(db, req.actor);
-      if (!row || !canSee(req.actor, contracts, row)) throw notFound(id);
-      refuseExpired(id, row.expires, ctx.now());
+      const { row, contracts } = await visibleReleaseRow(db, req.actor, id, ctx.now());
       const trows = await db
         .selectFrom('release_tables')
         .select(['table_id', 'title', 'description', 'measure', 'privacy', 'cell_count', 'suppressed', 'dimensions'])

@@ -1,6 +1,8 @@
 /** Mapping of store rows to API documents (public fields only). */
 import type { Kysely } from 'kysely';
-import { isExpired } from '../store/expiry.ts';
+import { canSee, contractsOf, notFound, type Contracts } from '../access.ts';
+import type { Actor } from '../store/audit.ts';
+import { isExpired, refuseExpired } from '../store/expiry.ts';
 import type { Database, ReleaseRow } from '../store/schema.ts';
 
 type SummaryRow = Pick<
@@ -90,4 +92,20 @@ export async function tablesOf(db: Kysely<Database>, ids: readonly string[]): Pr
   for (const r of rows)
     out.get(r.release_id)?.push({ id: r.table_id, title: r.title, cells: r.cell_count, suppressed: r.suppressed });
   return out;
+}
+
+/**
+ * A release's summary row and manifest as `actor` may see it: 404 for an absent release or one they may not read
+ * (the same answer), 410 when expired. Also returns the actor's contracts (for the tables they may see).
+ */
+export async function visibleReleaseRow(db: Kysely<Database>, actor: Actor, id: string, now: Date) {
+  const row = await db
+    .selectFrom('releases')
+    .select([...SUMMARY_COLUMNS, 'manifest'])
+    .where('id', '=', id)
+    .executeTakeFirst();
+  const contracts: Contracts = await contractsOf(db, actor);
+  if (!row || !canSee(actor, contracts, row)) throw notFound(id);
+  refuseExpired(id, row.expires, now);
+  return { row, contracts };
 }
