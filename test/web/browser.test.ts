@@ -150,6 +150,12 @@ async function supersededTable(t: Test, page: Page, w: WebWorld): Promise<void> 
   await page.click(`button[data-release="${w.tinyV1}"][data-table="turnover"]`);
   await page.locator('#table-release').filter({ hasText: 'version 1' }).waitFor();
   t.equal(await page.locator('#table-release .badge').innerText(), 'superseded by version 2');
+  // The measure line and the cells arrive with the table's own request, after the release line: wait for them.
+  await page
+    .locator('#table-measure')
+    .filter({ hasText: /sum of turnover/ })
+    .waitFor({ timeout: 10_000 });
+  await page.locator('#cells').filter({ hasText: '3,531' }).waitFor({ timeout: 10_000 });
   t.match(await page.locator('#table-measure').innerText(), /sum of turnover.*enterprise/);
   t.match(await page.locator('#cells').innerText(), /\t3,531F/, 'the turnover total (thousand EUR) with a separator');
   await page.click('#table-release button');
