@@ -3,6 +3,10 @@ import { buildDimension } from '../../engine/policy/dimension.ts';
 import type { DimensionSpec } from '../../engine/policy/dimension.ts';
 import { TOP_K, cellCount, cellIndex } from '../../engine/types.ts';
 import type { ExactCell, ExactTable, MeasurePlan, SdcPlan, TablePlan } from '../../engine/types.ts';
+import { applyPrimaryRules } from '../../engine/sdc/primary.ts';
+import { cellCosts } from '../../engine/sdc/problem.ts';
+import type { SecondaryInput } from '../../engine/sdc/problem.ts';
+import { buildCellSystem } from '../../engine/sdc/relations.ts';
 
 export const SHARED = new URL('../../../shared/data/', import.meta.url).pathname;
 export const hasShared = existsSync(`${SHARED}sdctable/csv/microdata1.csv`);
@@ -143,4 +147,24 @@ export function codesOf(t: ExactTable, index: number): string[] {
     rest = Math.floor(rest / n);
   }
   return out;
+}
+
+/** The secondary-suppression input protectSdc builds for one table (unity or value costs; singleton rule on). */
+export function secondaryInputOf(tab: ExactTable, plan: SdcPlan): SecondaryInput {
+  const sys = buildCellSystem([tab]);
+  const p = applyPrimaryRules(tab, plan);
+  const primary = new Uint8Array(sys.cellCount);
+  const sensitive = p.cells.flatMap((c, i) =>
+    c.unsafe ? [{ id: sys.tableCells[0]![i]!, upper: c.upper, lower: c.lower }] : [],
+  );
+  for (const x of sensitive) primary[x.id] = 1;
+  return {
+    sys,
+    tables: [tab],
+    sensitive,
+    primary,
+    never: new Uint8Array(sys.cellCount),
+    cost: cellCosts(sys, plan.secondary.cost),
+    singletons: true,
+  };
 }

@@ -5,8 +5,6 @@ import { auditPattern } from '../../engine/sdc/audit.ts';
 import { buildCellSystem } from '../../engine/sdc/relations.ts';
 import { applyPrimaryRules } from '../../engine/sdc/primary.ts';
 import { heuristicSuppression } from '../../engine/sdc/heuristic.ts';
-import { cellCosts } from '../../engine/sdc/problem.ts';
-import type { SecondaryInput } from '../../engine/sdc/problem.ts';
 import { optimalSuppression } from '../../engine/sdc/optimal.ts';
 import type { ExactTable, SdcPlan } from '../../engine/types.ts';
 import {
@@ -20,6 +18,7 @@ import {
   sdcPlan,
   sdcTableNumber,
   sumMeasure,
+  secondaryInputOf,
 } from './helpers.ts';
 
 const skip = hasShared ? false : 'needs ../shared/data (sdcTable microdata)';
@@ -167,25 +166,7 @@ t.test('heuristic on a random 30x20 hierarchical table passes the audit', async 
   t.ok(r.tables[0]!.cells.every((c) => (c.value === null) === (c.conf !== 'F')));
 });
 
-/** The secondary-suppression input protectSdc builds for one table (unity or value costs). */
-function inputOf(tab: ExactTable, plan: SdcPlan): SecondaryInput {
-  const sys = buildCellSystem([tab]);
-  const p = applyPrimaryRules(tab, plan);
-  const primary = new Uint8Array(sys.cellCount);
-  const sensitive = p.cells.flatMap((c, i) =>
-    c.unsafe ? [{ id: sys.tableCells[0]![i]!, upper: c.upper, lower: c.lower }] : [],
-  );
-  for (const x of sensitive) primary[x.id] = 1;
-  return {
-    sys,
-    tables: [tab],
-    sensitive,
-    primary,
-    never: new Uint8Array(sys.cellCount),
-    cost: cellCosts(sys, plan.secondary.cost),
-    singletons: true,
-  };
-}
+const inputOf = secondaryInputOf;
 
 t.test(
   'heuristic from a start pattern: it reuses and trims the given cells, and the result passes the audit',

@@ -2,19 +2,15 @@ import t from 'tap';
 import seedrandom from 'seedrandom';
 import { protectSdc } from '../../engine/sdc/protect.ts';
 import { auditPattern } from '../../engine/sdc/audit.ts';
-import { buildCellSystem } from '../../engine/sdc/relations.ts';
-import { applyPrimaryRules } from '../../engine/sdc/primary.ts';
 import { heuristicSuppression } from '../../engine/sdc/heuristic.ts';
 import { highsRuntime } from '../../engine/sdc/highs.ts';
 import { optimalSuppression, optimalTestHooks } from '../../engine/sdc/optimal.ts';
 import { Deadline } from '../../engine/sdc/deadline.ts';
-import { cellCosts } from '../../engine/sdc/problem.ts';
-import type { SecondaryInput } from '../../engine/sdc/problem.ts';
-import type { ExactTable, SdcPlan } from '../../engine/types.ts';
+import type { ExactTable } from '../../engine/types.ts';
 import { describeSdc } from '../../engine/sdc/describe.ts';
 import { coarsePattern } from '../../engine/sdc/coarse.ts';
 import { cellCoords } from '../../engine/types.ts';
-import { cats, makeTable, sdcPlan } from './helpers.ts';
+import { cats, makeTable, sdcPlan, secondaryInputOf } from './helpers.ts';
 
 /**
  * A sparse 4-dimension count table (5 x 4 x 6 x 5 leaves, all margins: 1,260 cells) from 800 persons, skewed so that
@@ -34,24 +30,7 @@ function sparseTable(sizes = [5, 4, 6, 5], persons = 800, seed = 'sparse4'): Exa
   return makeTable('sparse', specs, rows);
 }
 
-function inputOf(tab: ExactTable, plan: SdcPlan): SecondaryInput {
-  const sys = buildCellSystem([tab]);
-  const p = applyPrimaryRules(tab, plan);
-  const primary = new Uint8Array(sys.cellCount);
-  const sensitive = p.cells.flatMap((c, i) =>
-    c.unsafe ? [{ id: sys.tableCells[0]![i]!, upper: c.upper, lower: c.lower }] : [],
-  );
-  for (const x of sensitive) primary[x.id] = 1;
-  return {
-    sys,
-    tables: [tab],
-    sensitive,
-    primary,
-    never: new Uint8Array(sys.cellCount),
-    cost: cellCosts(sys, plan.secondary.cost),
-    singletons: true,
-  };
-}
+const inputOf = secondaryInputOf;
 
 /** Fixed allowance over limit * 1.1: module start-up and the last solver call a check cannot interrupt. */
 const ALLOWANCE_SECONDS = 1;
