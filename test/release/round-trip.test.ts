@@ -23,14 +23,13 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import type { ServedTable } from '../../api/cache.ts';
 import { render, type Format } from '../../api/query.ts';
 import { tableMeta } from '../../api/store/reconstruct.ts';
-import { runRelease } from '../../engine/pipeline.ts';
+import { releaseCapturingExact } from './capture.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
 import { forEachSelected, tableNotes, type Selection } from '../../engine/release/formats.ts';
 import { renderRelease } from '../../engine/release/write.ts';
 import { flagText, STYLED_CELLS, toXlsx } from '../../engine/release/xlsx.ts';
-import { csvSource } from '../../engine/source/index.ts';
 import { buildDimension } from '../../engine/policy/dimension.ts';
-import { cellCount, strides, type ExactTable, type ProtectedTable, type TablePlan } from '../../engine/types.ts';
+import { cellCount, strides, type ProtectedTable, type TablePlan } from '../../engine/types.ts';
 import { distinctive, numbersIn } from '../robustness/lib/harness.ts';
 import {
   fromCsv,
@@ -59,19 +58,7 @@ interface Released {
 
 async function release(policy: string, legit: Set<number>): Promise<Released> {
   const plan = await loadPolicy(path.resolve('policies', `${policy}.json`));
-  let exact: ExactTable[] = [];
-  const real = csvSource();
-  const run = await runRelease(plan, {
-    seed: SEED,
-    source: {
-      kind: 'capture',
-      aggregate: async (p, ctx) => {
-        const r = await real.aggregate(p, ctx);
-        exact = r.tables;
-        return r;
-      },
-    },
-  });
+  const { run, exact } = await releaseCapturingExact(plan, SEED);
   const { manifest } = renderRelease(run.content);
   for (const n of numbersIn(JSON.stringify(manifest))) legit.add(n);
   const secrets = new Map<number, string>();

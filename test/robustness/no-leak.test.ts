@@ -28,10 +28,9 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { build } from '../../api/app.ts';
 import { openStore } from '../../api/store/db.ts';
 import { createKey } from '../../api/store/keys.ts';
-import { runRelease } from '../../engine/pipeline.ts';
+import { releaseCapturingExact } from '../release/capture.ts';
 import { loadPolicy } from '../../engine/policy/index.ts';
-import { csvSource } from '../../engine/source/index.ts';
-import type { ExactTable, ProtectedTable } from '../../engine/types.ts';
+import type { ProtectedTable } from '../../engine/types.ts';
 import { freshPgliteDir } from '../api/pglite-template.ts';
 import { lendStore } from '../lend-store.ts';
 import { fromParquet, unzipTexts } from '../release/read-back.ts';
@@ -73,19 +72,7 @@ t.test(
     for (const f of files) {
       const file = path.join(POLICIES, f);
       const plan = await loadPolicy(file);
-      let exact: ExactTable[] = [];
-      const real = csvSource();
-      const run = await runRelease(plan, {
-        seed: SEED,
-        source: {
-          kind: 'capture',
-          aggregate: async (p, ctx) => {
-            const r = await real.aggregate(p, ctx);
-            exact = r.tables;
-            return r;
-          },
-        },
-      });
+      const { run, exact } = await releaseCapturingExact(plan, SEED);
       const dir = path.join(home, 'releases', plan.policyId);
       const rel = await cli([
         'release',
