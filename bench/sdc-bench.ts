@@ -7,7 +7,7 @@
  *   npm run bench:sdc -- [--sizes 1k,10k,100k] [--dims 2,3,4,5] [--density dense,sparse]
  *                        [--methods optimal,heuristic] [--seed 42]
  *                        [--optimal-seconds 60] [--optimal-max-cells 20000] [--cleanup-seconds 30]
- *                        [--max-seconds 600] [--profile]
+ *                        [--max-seconds 600] [--profile] [--insiders singletons|lone-cell|none]
  *
  * --dims     numbers of dimensions to run per size (2-5; SHAPES lists the shape of each size x dims, all of about the
  *            size's cell count). Without it each size runs its original shape only (1k: 2 dimensions, 10k and 100k: 3),
@@ -75,6 +75,8 @@ const arg = (name: string, fallback: string): string => {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 };
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+/** --insiders singletons|lone-cell|none: the insider model (policy protection.secondary.insiders; default as protectSdc). */
+const INSIDERS = arg('insiders', 'singletons');
 
 /* ------------------------------------------------------------------ */
 /* Table generation                                                     */
@@ -518,7 +520,8 @@ async function runOne(
     primary,
     never: new Uint8Array(sys.cellCount),
     cost: cellCosts(sys, 'unity'),
-    singletons: true,
+    singletons: INSIDERS !== 'none',
+    insiders: INSIDERS === 'singletons',
   };
   const base: RunResult = {
     size,
@@ -602,9 +605,14 @@ async function runOne(
   // protectSdc's final, independent full audit.
   phase = 'final audit';
   lpReset();
-  const audit = await auditPattern(sys, suppressed, sensitive, { singletons: true, tables: [table], witnesses });
+  const audit = await auditPattern(sys, suppressed, sensitive, {
+    singletons: INSIDERS !== 'none',
+    insiders: INSIDERS === 'singletons' ? true : 'report',
+    tables: [table],
+    witnesses,
+  });
   progress(
-    `final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.certifiedCells} cells certified by witnesses, ${audit.lpSolves} LP solves; ${lpSummary()}`,
+    `final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.certifiedCells} cells certified by witnesses, ${audit.lpSolves} LP solves; ${lpSummary()}; insiders ${INSIDERS}: ${audit.insiders.length} other units' cells an insider could disclose (${new Set(audit.insiders.map((x) => x.exposed)).size} distinct)`,
   );
   const dims = table.plan.dimensions;
   let secondary = 0;
@@ -660,6 +668,7 @@ function spawnCase(c: Case, o: Options): RunResult {
       ...['--size', c.size, '--dims', String(c.dims), '--density', c.density, '--method', c.method],
       ...['--seed', o.seed, '--peak-file', peakPath],
       ...['--optimal-seconds', String(o.optimalSeconds), '--cleanup-seconds', String(o.cleanupSeconds)],
+      ...['--insiders', INSIDERS],
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
