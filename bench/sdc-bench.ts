@@ -8,6 +8,13 @@
  *                        [--methods optimal,heuristic] [--seed 42]
  *                        [--optimal-seconds 60] [--optimal-max-cells 20000] [--cleanup-seconds 30]
  *                        [--max-seconds 600] [--profile] [--insiders singletons|lone-cell|none]
+ *                        [--time-limit 60]
+ *
+ * --insiders  the insider model (policy protection.secondary.insiders, default singletons): the search protects
+ *            against it, and the final audit prints how many other units' cells an insider could still compute or
+ *            narrow (for lone-cell and none: the attacks those settings leave open; bounded by --time-limit, else 120 s).
+ * --time-limit  heuristic runs as secondarySuppression runs them under secondary.timeLimitSeconds: the shared deadline
+ *            of deadline.ts split by phaseDeadlines, and the coarse fallback (coarse.ts) when the search runs out of time.
  *
  * --dims     numbers of dimensions to run per size (2-5; SHAPES lists the shape of each size x dims, all of about the
  *            size's cell count). Without it each size runs its original shape only (1k: 2 dimensions, 10k and 100k: 3),
@@ -64,7 +71,10 @@ import { auditPattern } from '../engine/sdc/audit.ts';
 import { highsRuntime } from '../engine/sdc/highs.ts';
 import { cellCosts } from '../engine/sdc/problem.ts';
 import type { SecondaryInput } from '../engine/sdc/problem.ts';
+import { coarsePattern } from '../engine/sdc/coarse.ts';
+import { Deadline, TimeUp } from '../engine/sdc/deadline.ts';
 import { heuristicSuppression } from '../engine/sdc/heuristic.ts';
+import { phaseDeadlines } from '../engine/sdc/secondary.ts';
 import { optimalSuppression } from '../engine/sdc/optimal.ts';
 import type { Witnesses } from '../engine/sdc/witness-check.ts';
 import { TOP_K, cellCount, cellCoords, strides } from '../engine/types.ts';
@@ -77,6 +87,8 @@ const arg = (name: string, fallback: string): string => {
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 /** --insiders singletons|lone-cell|none: the insider model (policy protection.secondary.insiders; default as protectSdc). */
 const INSIDERS = arg('insiders', 'singletons');
+/** --time-limit S: the heuristic under secondary.timeLimitSeconds = S (0: no limit, the clean-up budget only). */
+const TIME_LIMIT = Number(arg('time-limit', '0'));
 
 /* ------------------------------------------------------------------ */
 /* Table generation                                                     */
@@ -584,14 +596,25 @@ async function runOne(
     suppressed = res.suppressed;
     witnesses = new Map(res.witnesses ?? []);
   } else {
-    // As secondarySuppression runs it: search, clean-up, and any repair after the clean-up (timed with it).
+    // As secondarySuppression runs it: search, clean-up, and any repair after the clean-up (timed with it); under
+    // --time-limit with its phase deadlines and the coarse fallback.
+    const budget = TIME_LIMIT > 0 ? phaseDeadlines(Date.now(), TIME_LIMIT) : null;
     const res = await heuristicSuppression(input, {
       cleanupSeconds,
+      ...(budget ? { deadline: budget.search, cleanupDeadline: budget.cleanup } : {}),
       onCleanup: () => {
         progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s; ${lpSummary()}`);
         phase = 'clean-up';
         lpReset();
       },
+    }).catch(async (e: unknown) => {
+      if (!(e instanceof TimeUp) || !budget) throw e;
+      progress(`search: time limit (${TIME_LIMIT} s) reached in ${e.phase}; coarse fallback`);
+      phase = 'coarse fallback';
+      const reason = `the heuristic did not finish within the time limit (${TIME_LIMIT} s; stopped in ${e.phase})`;
+      const c = await coarsePattern(input, budget.fallback, reason);
+      base.note = `time limit: coarse pattern (${c.coarse!.description})`;
+      return c;
     });
     progress(
       `clean-up (and repair): ${lap('cleanup').toFixed(1)} s, removed ${res.cleanupRemoved}, ${res.cleanupFinished ? 'finished' : `stopped at its ${cleanupSeconds} s budget`}, ${res.iterations} audit rounds in all; ${lpSummary()}`,
@@ -608,12 +631,20 @@ async function runOne(
   const audit = await auditPattern(sys, suppressed, sensitive, {
     singletons: INSIDERS !== 'none',
     insiders: INSIDERS === 'singletons' ? true : 'report',
+    insiderDeadline: Deadline.after(TIME_LIMIT > 0 ? TIME_LIMIT : 120),
     tables: [table],
     witnesses,
   });
+  const exposed = new Set(audit.insiders.map((x) => x.exposed)).size;
   progress(
-    `final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.certifiedCells} cells certified by witnesses, ${audit.lpSolves} LP solves; ${lpSummary()}; insiders ${INSIDERS}: ${audit.insiders.length} other units' cells an insider could disclose (${new Set(audit.insiders.map((x) => x.exposed)).size} distinct)`,
+    `final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.certifiedCells} cells certified by witnesses, ${audit.lpSolves} LP solves; ${lpSummary()}; insiders ${INSIDERS}: ${exposed} other units' cells an insider could compute or narrow (${audit.insiders.length} insider/cell pairs${audit.insidersIncomplete ? '; stopped at the time bound: at least' : ''})`,
   );
+  base.note = [
+    base.note,
+    `insiders ${INSIDERS}: ${exposed}${audit.insidersIncomplete ? '+' : ''} cells disclosed to insiders`,
+  ]
+    .filter((x) => x)
+    .join('; ');
   const dims = table.plan.dimensions;
   let secondary = 0;
   let total = 0;
@@ -668,7 +699,7 @@ function spawnCase(c: Case, o: Options): RunResult {
       ...['--size', c.size, '--dims', String(c.dims), '--density', c.density, '--method', c.method],
       ...['--seed', o.seed, '--peak-file', peakPath],
       ...['--optimal-seconds', String(o.optimalSeconds), '--cleanup-seconds', String(o.cleanupSeconds)],
-      ...['--insiders', INSIDERS],
+      ...['--insiders', INSIDERS, '--time-limit', String(TIME_LIMIT)],
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
