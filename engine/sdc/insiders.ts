@@ -24,7 +24,7 @@
  */
 import type { ExactTable } from '../types.ts';
 import { AttackerLps } from './attacker-lp.ts';
-import type { AttackDual } from './attacker-lp.ts';
+import type { AttackDual, AttackerModel } from './attacker-lp.ts';
 import type { Component } from './components.ts';
 import { TimeUp } from './deadline.ts';
 import type { Deadline } from './deadline.ts';
@@ -146,8 +146,11 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
             // status 8): the sub-component's own model, with the insider's cell a constant, decides then.
             const { lo, hi } =
               (sub.cells.length > SUBCOMPONENT_LP_MAX_CELLS
-                ? await fixedInterval(sys, whole, comp, u, v, inp.duals === true).catch(() => null)
-                : null) ?? (await insiderInterval(sys, lps, sub, v, inp.duals === true));
+                ? await fixedInterval(inp, whole, comp, u, v).catch((e: unknown) => {
+                    if (e instanceof TimeUp) throw e;
+                    return null;
+                  })
+                : null) ?? (await insiderInterval(inp, lps, sub, v));
             const { needUp, needDown, tol } = protectionTargets(sys, sens.get(v)!);
             const exact = hi.value - lo.value <= tol;
             if (!exact && hi.value >= needUp - tol && lo.value <= needDown + tol) continue;
@@ -181,14 +184,15 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
 
 /** v's interval for insider u over u's whole component, u's column fixed at its value (see `insiderExposures`). */
 async function fixedInterval(
-  sys: CellSystem,
+  inp: InsiderAuditInput,
   whole: AttackerLps,
   comp: Component,
   u: number,
   v: number,
-  duals: boolean,
 ): Promise<{ lo: { value: number; dual?: AttackDual }; hi: { value: number; dual?: AttackDual } }> {
-  const m = await whole.modelOf(comp);
+  const { sys } = inp;
+  const duals = inp.duals === true;
+  const m = limited(await whole.modelOf(comp), inp.deadline);
   const ku = m.col.get(u)!;
   const k = m.col.get(v)!;
   m.model.changeColBounds(ku, sys.value[u]!, sys.value[u]!);
@@ -373,20 +377,31 @@ async function lpWitness(
       ? w
       : null;
   }
-  const w = modelWitness(sys, highs, await lps.modelOf(sub), sub.cells, v, dir, amount);
+  // Stopped by the time limit, the LP gives no witness; the interval LP after it then throws TimeUp.
+  const w = modelWitness(sys, highs, limited(await lps.modelOf(sub), inp.deadline), sub.cells, v, dir, amount);
   return w && checkWitnessOf(sys, view, w, v, dir) ? w : null;
+}
+
+/**
+ * The model with HiGHS's time_limit at the deadline's remaining time, so that one LP over a large component cannot
+ * run far past the limit (AttackerLps.solve throws TimeUp at that status).
+ */
+function limited(m: AttackerModel, deadline: Deadline | undefined): AttackerModel {
+  if (deadline && deadline.at !== Infinity) m.model.options.set({ time_limit: Math.max(0.01, deadline.remaining()) });
+  return m;
 }
 
 /** v's interval over its sub-component (a priori bounds when no relation holds it any more). */
 async function insiderInterval(
-  sys: CellSystem,
+  inp: InsiderAuditInput,
   lps: AttackerLps,
   sub: Component,
   v: number,
-  duals: boolean,
 ): Promise<{ lo: { value: number; dual?: AttackDual }; hi: { value: number; dual?: AttackDual } }> {
+  const { sys } = inp;
+  const duals = inp.duals === true;
   if (sub.relations.length === 0) return { lo: { value: sys.lower[v]! }, hi: { value: sys.upper[v]! } };
-  const m = await lps.modelOf(sub);
+  const m = limited(await lps.modelOf(sub), inp.deadline);
   const k = m.col.get(v)!;
   return { lo: lps.solve(m, k, 1, duals), hi: lps.solve(m, k, -1, duals) };
 }

@@ -73,7 +73,8 @@ t.test('insiders on, no time to prove even a coarse pattern against them: a refu
   const started = Date.now();
   await t.rejects(protectSdc([sparse()], plan(0.3)), {
     code: 'SDC_INFEASIBLE',
-    message: /safe against the public and against insiders \(protection\.secondary\.insiders "singletons"/,
+    // Refused in the coarse fallback or in the final audit, depending on the machine's speed: both name insiders.
+    message: /safe against (the public and against )?insiders/,
   });
   const seconds = (Date.now() - started) / 1000;
   t.ok(seconds <= 0.3 * 1.1 + ALLOWANCE_SECONDS, `refused after ${seconds} s`);

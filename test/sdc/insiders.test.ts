@@ -3,6 +3,7 @@
 // every other cell of the cycle, two of them other units' sensitive cells. The attack is solved here independently
 // with HiGHS (an LP in CPLEX LP format built from the published tables, not the engine's attacker model).
 import t from 'tap';
+import { describeSdc } from '../../engine/sdc/describe.ts';
 import { highsRuntime } from '../../engine/sdc/highs.ts';
 import { auditPattern, buildCellSystem, protectSdc } from '../../engine/sdc/index.ts';
 import { cellCoords, cellIndex } from '../../engine/types.ts';
@@ -185,6 +186,16 @@ t.test("insiders 'none': the policy switches both rules off, and nothing insider
   t.ok(secondaries(off) <= secondaries(lone), 'no rule costs no more than the lone-cell rule');
   t.ok(secondaries(on) > secondaries(lone), 'protecting against the insider costs secondaries here');
   t.equal(off.report.singletonRule, false);
+  // The manifest says what each model claims about a cell's lone contributor.
+  const note = (x: typeof on): string =>
+    describeSdc(
+      { dataset: { id: 'x', unit: { kind: 'person' } }, tables: [], protection: plan('optimal') } as never,
+      [],
+      x.report,
+    ).methods.join('\n');
+  t.match(note(on), /lone contributor of each suppressed cell, who knows its value, was audited as an attacker too/);
+  t.match(note(lone), /only the singleton rule was applied/);
+  t.match(note(off), /no protection against the lone contributor/);
   t.same(
     off.report.insiders,
     { model: 'none', audited: false, complete: false, exposures: [] },
