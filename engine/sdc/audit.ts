@@ -381,6 +381,10 @@ class PatternAudit {
     const m = await lps.modelOf(comp);
     for (const id of open) {
       opts.deadline?.check('the audit');
+      // HiGHS stops at the deadline too (AttackerLps.solve then throws TimeUp): one LP over a large component can
+      // take seconds (measured: a coarse rung's audit on the 10k benchmark table ran 24 s past its deadline).
+      if (opts.deadline && opts.deadline.at !== Infinity)
+        m.model.options.set({ time_limit: Math.max(0.01, opts.deadline.remaining()) });
       const k = m.col.get(id)!;
       const lo = lps.solve(m, k, 1, opts.duals === true);
       const hi = lps.solve(m, k, -1, opts.duals === true);

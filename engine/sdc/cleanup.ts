@@ -12,7 +12,7 @@ import { EXACT_AUDIT_MAX_CELLS, auditPattern } from './audit.ts';
 import { components } from './components.ts';
 import { Deadline, TimeUp } from './deadline.ts';
 import { highsRuntime } from './highs.ts';
-import { insiderExposedNear } from './insiders.ts';
+import { insiderExposedNear } from './insider-near.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { SecondaryInput } from './problem.ts';
 import type { CellSystem } from './relations.ts';

@@ -17,7 +17,7 @@ import type { Deadline } from './deadline.ts';
 import { cellName } from './relations.ts';
 import type { CellSystem } from './relations.ts';
 import type { SensitiveCell } from './sensitive.ts';
-import type { Witness } from './witness-check.ts';
+import type { SecondaryResult } from './problem.ts';
 
 /** What one insider could learn (reviewer-only: an interval from exact values), in the exposed table's natural unit. */
 export interface InsiderReport {
@@ -56,20 +56,22 @@ export function insiderModel(
  */
 export async function finalAudit(
   sys: CellSystem,
-  suppressed: Uint8Array,
+  sec: SecondaryResult,
   sensitive: readonly SensitiveCell[],
-  base: AuditOptions,
+  all: readonly ExactTable[],
   model: InsiderModel,
   limit: Deadline,
-  cache: Map<string, Witness> | undefined,
 ): Promise<AuditResult> {
+  const cache = sec.insiderWitnesses;
   const opts: AuditOptions = {
-    ...base,
+    tables: all,
+    // The search's witnesses only save work: each is checked exactly against the final pattern before it counts.
+    ...(sec.witnesses ? { witnesses: sec.witnesses } : {}),
     singletons: model !== 'none',
     ...(model === 'none' ? {} : { insiders: model === 'singletons' ? true : 'report', insiderDeadline: limit }),
     ...(model === 'singletons' && cache ? { insiderCache: cache } : {}),
   };
-  return auditPattern(sys, suppressed, sensitive, opts).catch(unprovenAgainstInsiders);
+  return auditPattern(sys, sec.suppressed, sensitive, opts).catch(unprovenAgainstInsiders);
 }
 
 /**

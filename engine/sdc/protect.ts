@@ -215,15 +215,7 @@ export async function protectSdc(
 
   // Final, independent full audit (guarantee above): never trust the search's own bookkeeping. The search's witnesses
   // only save work: each is checked exactly against the final pattern before it counts.
-  const audit = await finalAudit(
-    sys,
-    sec.suppressed,
-    sensitive,
-    { tables: all, ...(sec.witnesses ? { witnesses: sec.witnesses } : {}) },
-    insiders,
-    limit,
-    sec.insiderWitnesses,
-  );
+  const audit = await finalAudit(sys, sec, sensitive, all, insiders, limit);
   if (!audit.passes)
     throw new StatguardError('AUDIT_FAILED', 'the final suppression pattern does not pass the attacker audit');
 
