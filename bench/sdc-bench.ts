@@ -71,6 +71,7 @@ import { auditPattern } from '../engine/sdc/audit.ts';
 import { highsRuntime } from '../engine/sdc/highs.ts';
 import { cellCosts } from '../engine/sdc/problem.ts';
 import type { SecondaryInput } from '../engine/sdc/problem.ts';
+import { StatguardError } from '../engine/errors.ts';
 import { coarsePattern } from '../engine/sdc/coarse.ts';
 import { Deadline, TimeUp } from '../engine/sdc/deadline.ts';
 import { heuristicSuppression } from '../engine/sdc/heuristic.ts';
@@ -89,6 +90,8 @@ const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const INSIDERS = arg('insiders', 'singletons');
 /** --time-limit S: the heuristic under secondary.timeLimitSeconds = S (0: no limit, the clean-up budget only). */
 const TIME_LIMIT = Number(arg('time-limit', '0'));
+/** A child's exit status when the engine refused the run (SDC_INFEASIBLE under --time-limit). */
+const REFUSED_EXIT = 3;
 
 /* ------------------------------------------------------------------ */
 /* Table generation                                                     */
@@ -612,7 +615,12 @@ async function runOne(
       progress(`search: time limit (${TIME_LIMIT} s) reached in ${e.phase}; coarse fallback`);
       phase = 'coarse fallback';
       const reason = `the heuristic did not finish within the time limit (${TIME_LIMIT} s; stopped in ${e.phase})`;
-      const c = await coarsePattern(input, budget.fallback, reason);
+      const c = await coarsePattern(input, budget.fallback, reason).catch((err: unknown) => {
+        // The engine's clear refusal (no pattern proven in time): reported as such, not as a crash.
+        if (!(err instanceof StatguardError) || err.code !== 'SDC_INFEASIBLE') throw err;
+        progress(`refused: ${err.message.slice(0, 300)}`);
+        process.exit(REFUSED_EXIT);
+      });
       base.note = `time limit: coarse pattern (${c.coarse!.description})`;
       return c;
     });
@@ -728,7 +736,9 @@ function spawnCase(c: Case, o: Options): RunResult {
   }
   const why = child.signal
     ? `killed after ${wall.toFixed(0)} s (--max-seconds ${o.maxSeconds})`
-    : `exited with status ${child.status}`;
+    : child.status === REFUSED_EXIT
+      ? `refused after ${wall.toFixed(0)} s (SDC_INFEASIBLE: no pattern proven within --time-limit ${TIME_LIMIT} s)`
+      : `exited with status ${child.status}`;
   console.log(`    did not finish: ${why}`);
   if (o.profile) console.log(`    V8 tick log: ${path.join(o.profDir, `${file}.log`)} (node --prof-process it)`);
   return {
@@ -753,7 +763,7 @@ function spawnCase(c: Case, o: Options): RunResult {
 
 /** finished | killed | failed, and for the optimal method whether the optimum is proven. */
 const status = (r: RunResult): string => {
-  if (!r.finished) return r.note.startsWith('killed') ? 'killed' : 'failed';
+  if (!r.finished) return r.note.startsWith('killed') ? 'killed' : r.note.startsWith('refused') ? 'refused' : 'failed';
   if (r.method !== 'optimal') return 'finished';
   return r.optimalProven ? 'optimal-proven' : `finished, not proven (>= ${r.secondaryLowerBound ?? 0})`;
 };
