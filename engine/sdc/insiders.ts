@@ -104,8 +104,9 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
   let insiders = 0;
   let lpSolves = 0;
   let complete = true;
-  // Large sub-components: the whole component's model with the insider's column fixed at its value (the same
-  // polytope), one warm model for every insider instead of a cold one each.
+  // The whole component's model with the insider's column fixed at its value (the same polytope as the pattern with
+  // the insider's cell published): one warm model for every insider instead of a cold one each (measured on the 1k
+  // benchmark table's clean-up: model builds and cold LP witnesses per insider took over half of its time).
   const whole = new AttackerLps(sys, suppressed);
   try {
     for (const comp of comps) {
@@ -124,35 +125,30 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
         view[u] = 0;
         const lps = new AttackerLps(sys, view);
         try {
-          const subOf = splitWithout(sys, comp, view);
+          let subOf: Map<number, Component> | null = null;
           for (const v of others) {
             inp.deadline?.check(PHASE);
             const need = requiredMovement(sys, sens.get(v)!);
             const got = provenWithout(inp, view, v, u, need);
             if (carried(got, need)) continue;
-            const sub = subOf.get(v)!;
-            if (sub.relations.length > 0) {
-              // The insider's LP, read as witnesses (its optimal points, cached for the clean-up's next trials).
-              for (const dir of [1, -1] as const) {
-                const key = dir > 0 ? 'up' : 'down';
-                if (got[key] >= need[key] - need.tol) continue;
-                const w = await lpWitness(inp, lps, sub, view, v, dir, need[key]);
-                if (!w) continue;
-                got[key] = w.amount;
-                inp.cache?.set(`${u}:${v}:${dir}`, w);
-              }
-              if (carried(got, need)) continue;
+            // The insider's LP, read as witnesses (its optimal points, cached for the clean-up's next trials).
+            for (const dir of [1, -1] as const) {
+              const key = dir > 0 ? 'up' : 'down';
+              if (got[key] >= need[key] - need.tol) continue;
+              const w = await insiderWitness(inp, whole, comp, u, view, v, dir, need[key]);
+              if (!w) continue;
+              got[key] = w.amount;
+              inp.cache?.set(`${u}:${v}:${dir}`, w);
             }
+            if (carried(got, need)) continue;
             inp.deadline?.check(PHASE);
             // A fixed column can leave the warm model numerically infeasible (seen on the 10k benchmark table, HiGHS
             // status 8): the sub-component's own model, with the insider's cell a constant, decides then.
             const { lo, hi } =
-              (sub.cells.length > SUBCOMPONENT_LP_MAX_CELLS
-                ? await fixedInterval(inp, whole, comp, u, v).catch((e: unknown) => {
-                    if (e instanceof TimeUp) throw e;
-                    return null;
-                  })
-                : null) ?? (await insiderInterval(inp, lps, sub, v));
+              (await fixedInterval(inp, whole, comp, u, v).catch((e: unknown) => {
+                if (e instanceof TimeUp) throw e;
+                return null;
+              })) ?? (await insiderInterval(inp, lps, (subOf ??= splitWithout(sys, comp, view)).get(v)!, v));
             const { needUp, needDown, tol } = protectionTargets(sys, sens.get(v)!);
             const exact = hi.value - lo.value <= tol;
             if (!exact && hi.value >= needUp - tol && lo.value <= needDown + tol) continue;
@@ -182,6 +178,43 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
     whole.dispose();
   }
   return { exposures, insiders, lpSolves, complete };
+}
+
+/**
+ * A checked witness of v for insider u (v moved by `amount` in direction `dir`, u's cell still) by LP: on components
+ * up to SUBCOMPONENT_LP_MAX_CELLS cells the optimal point of the component's warm model with u's column fixed at its
+ * value, beyond it the ball LP of the witness search on the insider's pattern `view`. Null when none (or the model
+ * fails numerically: the interval LPs decide then).
+ */
+async function insiderWitness(
+  inp: InsiderAuditInput,
+  whole: AttackerLps,
+  comp: Component,
+  u: number,
+  view: Uint8Array,
+  v: number,
+  dir: 1 | -1,
+  amount: number,
+): Promise<Witness | null> {
+  const { sys, tables } = inp;
+  inp.deadline?.check(PHASE);
+  const highs = await whole.runtime();
+  if (comp.cells.length > SUBCOMPONENT_LP_MAX_CELLS) {
+    if (!tables) return null;
+    const w = findWitness(sys, tables, view, v, dir, amount, false, highs);
+    return w && w.amount >= amount - tolerance(Math.abs(sys.value[v]!) + amount) && checkWitnessOf(sys, view, w, v, dir)
+      ? w
+      : null;
+  }
+  const m = limited(await whole.modelOf(comp), inp.deadline);
+  const ku = m.col.get(u)!;
+  m.model.changeColBounds(ku, sys.value[u]!, sys.value[u]!);
+  try {
+    const w = modelWitness(sys, highs, m, comp.cells, v, dir, amount);
+    return w && checkWitnessOf(sys, view, w, v, dir) ? w : null;
+  } finally {
+    m.model.changeColBounds(ku, sys.lower[u]!, sys.upper[u]!);
+  }
 }
 
 /** v's interval for insider u over u's whole component, u's column fixed at its value (see `insiderExposures`). */
