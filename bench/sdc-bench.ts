@@ -7,7 +7,14 @@
  *   npm run bench:sdc -- [--sizes 1k,10k,100k] [--dims 2,3,4,5] [--density dense,sparse]
  *                        [--methods optimal,heuristic] [--seed 42]
  *                        [--optimal-seconds 60] [--optimal-max-cells 20000] [--cleanup-seconds 30]
- *                        [--max-seconds 600] [--profile]
+ *                        [--max-seconds 600] [--profile] [--insiders singletons|lone-cell|none]
+ *                        [--time-limit 60]
+ *
+ * --insiders  the insider model (policy protection.secondary.insiders, default singletons): the search protects
+ *            against it, and the final audit prints how many other units' cells an insider could still compute or
+ *            narrow (for lone-cell and none: the attacks those settings leave open; bounded by --time-limit, else 120 s).
+ * --time-limit  heuristic runs as secondarySuppression runs them under secondary.timeLimitSeconds: the shared deadline
+ *            of deadline.ts split by phaseDeadlines, and the coarse fallback (coarse.ts) when the search runs out of time.
  *
  * --dims     numbers of dimensions to run per size (2-5; SHAPES lists the shape of each size x dims, all of about the
  *            size's cell count). Without it each size runs its original shape only (1k: 2 dimensions, 10k and 100k: 3),
@@ -64,7 +71,11 @@ import { auditPattern } from '../engine/sdc/audit.ts';
 import { highsRuntime } from '../engine/sdc/highs.ts';
 import { cellCosts } from '../engine/sdc/problem.ts';
 import type { SecondaryInput } from '../engine/sdc/problem.ts';
+import { StatguardError } from '../engine/errors.ts';
+import { coarsePattern } from '../engine/sdc/coarse.ts';
+import { Deadline, TimeUp } from '../engine/sdc/deadline.ts';
 import { heuristicSuppression } from '../engine/sdc/heuristic.ts';
+import { phaseDeadlines } from '../engine/sdc/secondary.ts';
 import { optimalSuppression } from '../engine/sdc/optimal.ts';
 import type { Witnesses } from '../engine/sdc/witness-check.ts';
 import { TOP_K, cellCount, cellCoords, strides } from '../engine/types.ts';
@@ -75,6 +86,12 @@ const arg = (name: string, fallback: string): string => {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 };
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+/** --insiders singletons|lone-cell|none: the insider model (policy protection.secondary.insiders; default as protectSdc). */
+const INSIDERS = arg('insiders', 'singletons');
+/** --time-limit S: the heuristic under secondary.timeLimitSeconds = S (0: no limit, the clean-up budget only). */
+const TIME_LIMIT = Number(arg('time-limit', '0'));
+/** A child's exit status when the engine refused the run (SDC_INFEASIBLE under --time-limit). */
+const REFUSED_EXIT = 3;
 
 /* ------------------------------------------------------------------ */
 /* Table generation                                                     */
@@ -518,7 +535,8 @@ async function runOne(
     primary,
     never: new Uint8Array(sys.cellCount),
     cost: cellCosts(sys, 'unity'),
-    singletons: true,
+    singletons: INSIDERS !== 'none',
+    insiders: INSIDERS === 'singletons',
   };
   const base: RunResult = {
     size,
@@ -581,14 +599,30 @@ async function runOne(
     suppressed = res.suppressed;
     witnesses = new Map(res.witnesses ?? []);
   } else {
-    // As secondarySuppression runs it: search, clean-up, and any repair after the clean-up (timed with it).
+    // As secondarySuppression runs it: search, clean-up, and any repair after the clean-up (timed with it); under
+    // --time-limit with its phase deadlines and the coarse fallback.
+    const budget = TIME_LIMIT > 0 ? phaseDeadlines(Date.now(), TIME_LIMIT) : null;
     const res = await heuristicSuppression(input, {
       cleanupSeconds,
+      ...(budget ? { deadline: budget.search, cleanupDeadline: budget.cleanup } : {}),
       onCleanup: () => {
         progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s; ${lpSummary()}`);
         phase = 'clean-up';
         lpReset();
       },
+    }).catch(async (e: unknown) => {
+      if (!(e instanceof TimeUp) || !budget) throw e;
+      progress(`search: time limit (${TIME_LIMIT} s) reached in ${e.phase}; coarse fallback`);
+      phase = 'coarse fallback';
+      const reason = `the heuristic did not finish within the time limit (${TIME_LIMIT} s; stopped in ${e.phase})`;
+      const c = await coarsePattern(input, budget.fallback, reason).catch((err: unknown) => {
+        // The engine's clear refusal (no pattern proven in time): reported as such, not as a crash.
+        if (!(err instanceof StatguardError) || err.code !== 'SDC_INFEASIBLE') throw err;
+        progress(`refused: ${err.message.slice(0, 300)}`);
+        process.exit(REFUSED_EXIT);
+      });
+      base.note = `time limit: coarse pattern (${c.coarse!.description})`;
+      return c;
     });
     progress(
       `clean-up (and repair): ${lap('cleanup').toFixed(1)} s, removed ${res.cleanupRemoved}, ${res.cleanupFinished ? 'finished' : `stopped at its ${cleanupSeconds} s budget`}, ${res.iterations} audit rounds in all; ${lpSummary()}`,
@@ -602,10 +636,23 @@ async function runOne(
   // protectSdc's final, independent full audit.
   phase = 'final audit';
   lpReset();
-  const audit = await auditPattern(sys, suppressed, sensitive, { singletons: true, tables: [table], witnesses });
+  const audit = await auditPattern(sys, suppressed, sensitive, {
+    singletons: INSIDERS !== 'none',
+    insiders: INSIDERS === 'singletons' ? true : 'report',
+    insiderDeadline: Deadline.after(TIME_LIMIT > 0 ? TIME_LIMIT : 120),
+    tables: [table],
+    witnesses,
+  });
+  const exposed = new Set(audit.insiders.map((x) => x.exposed)).size;
   progress(
-    `final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.certifiedCells} cells certified by witnesses, ${audit.lpSolves} LP solves; ${lpSummary()}`,
+    `final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.certifiedCells} cells certified by witnesses, ${audit.lpSolves} LP solves; ${lpSummary()}; insiders ${INSIDERS}: ${exposed} other units' cells an insider could compute or narrow (${audit.insiders.length} insider/cell pairs${audit.insidersIncomplete ? '; stopped at the time bound: at least' : ''})`,
   );
+  base.note = [
+    base.note,
+    `insiders ${INSIDERS}: ${exposed}${audit.insidersIncomplete ? '+' : ''} cells disclosed to insiders`,
+  ]
+    .filter((x) => x)
+    .join('; ');
   const dims = table.plan.dimensions;
   let secondary = 0;
   let total = 0;
@@ -660,6 +707,7 @@ function spawnCase(c: Case, o: Options): RunResult {
       ...['--size', c.size, '--dims', String(c.dims), '--density', c.density, '--method', c.method],
       ...['--seed', o.seed, '--peak-file', peakPath],
       ...['--optimal-seconds', String(o.optimalSeconds), '--cleanup-seconds', String(o.cleanupSeconds)],
+      ...['--insiders', INSIDERS, '--time-limit', String(TIME_LIMIT)],
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -688,7 +736,9 @@ function spawnCase(c: Case, o: Options): RunResult {
   }
   const why = child.signal
     ? `killed after ${wall.toFixed(0)} s (--max-seconds ${o.maxSeconds})`
-    : `exited with status ${child.status}`;
+    : child.status === REFUSED_EXIT
+      ? `refused after ${wall.toFixed(0)} s (SDC_INFEASIBLE: no pattern proven within --time-limit ${TIME_LIMIT} s)`
+      : `exited with status ${child.status}`;
   console.log(`    did not finish: ${why}`);
   if (o.profile) console.log(`    V8 tick log: ${path.join(o.profDir, `${file}.log`)} (node --prof-process it)`);
   return {
@@ -713,7 +763,7 @@ function spawnCase(c: Case, o: Options): RunResult {
 
 /** finished | killed | failed, and for the optimal method whether the optimum is proven. */
 const status = (r: RunResult): string => {
-  if (!r.finished) return r.note.startsWith('killed') ? 'killed' : 'failed';
+  if (!r.finished) return r.note.startsWith('killed') ? 'killed' : r.note.startsWith('refused') ? 'refused' : 'failed';
   if (r.method !== 'optimal') return 'finished';
   return r.optimalProven ? 'optimal-proven' : `finished, not proven (>= ${r.secondaryLowerBound ?? 0})`;
 };
