@@ -7,11 +7,17 @@
  *   npm run bench:sdc -- [--sizes 1k,10k,100k] [--dims 2,3,4,5] [--density dense,sparse]
  *                        [--methods optimal,heuristic] [--seed 42]
  *                        [--optimal-seconds 60] [--optimal-max-cells 20000] [--cleanup-seconds 30]
- *                        [--max-seconds 600] [--profile]
+ *                        [--time-limit 60] [--max-seconds 600] [--profile]
  *
  * --dims     numbers of dimensions to run per size (2-5; SHAPES lists the shape of each size x dims, all of about the
  *            size's cell count). Without it each size runs its original shape only (1k: 2 dimensions, 10k and 100k: 3),
  *            with the original seeds, so earlier figures stay reproducible.
+ * --time-limit  timeLimitSeconds of the policy (default 60, the issue's target): the run gets secondarySuppression's
+ *            phase deadlines (MIP until 25% of it, heuristic search until 45%, clean-up until 75%, coarse fallback
+ *            until 90%), and a search out of time ends in the coarse fallback the audit proves, reported as
+ *            "fallback (coarse, k=...)" (k: the margins published have at most k dimensions below their total).
+ *            0: no limit (then --optimal-seconds bounds the MIP and --cleanup-seconds the clean-up, as in the figures
+ *            measured before issue 21).
  * --density  dense (default): 4% of the leaf cells empty, 13% with 1-2 units, 10-20% of all cells primary.
  *            sparse: a census table of a small sample cut by many variables (issue 21, finding 1): 60% of the leaf
  *            cells empty and about half of the non-empty ones sensitive (1-2 units, or a dominant unit), few units in
@@ -56,6 +62,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import seedrandom from 'seedrandom';
+import { StatguardError } from '../engine/errors.ts';
 import { buildDimension } from '../engine/policy/dimension.ts';
 import type { DimensionSpec, HierarchyNodeSpec } from '../engine/policy/dimension.ts';
 import { applyPrimaryRules } from '../engine/sdc/primary.ts';
@@ -64,8 +71,14 @@ import { auditPattern } from '../engine/sdc/audit.ts';
 import { highsRuntime } from '../engine/sdc/highs.ts';
 import { cellCosts } from '../engine/sdc/problem.ts';
 import type { SecondaryInput } from '../engine/sdc/problem.ts';
+import { coarsePattern } from '../engine/sdc/coarse.ts';
+import { TimeUp } from '../engine/sdc/deadline.ts';
+import type { Deadline } from '../engine/sdc/deadline.ts';
 import { heuristicSuppression } from '../engine/sdc/heuristic.ts';
+import type { HeuristicOptions } from '../engine/sdc/heuristic.ts';
 import { optimalSuppression } from '../engine/sdc/optimal.ts';
+import type { SecondaryResult } from '../engine/sdc/problem.ts';
+import { phaseDeadlines } from '../engine/sdc/secondary.ts';
 import type { Witnesses } from '../engine/sdc/witness-check.ts';
 import { TOP_K, cellCount, cellCoords, strides } from '../engine/types.ts';
 import type { DimensionPlan, ExactCell, ExactTable, MeasurePlan, SdcPlan, TablePlan } from '../engine/types.ts';
@@ -408,6 +421,8 @@ interface RunResult {
   secondaryLowerBound?: number;
   /** Optimal runs: whether the pattern is proven optimal (false: the time-limit fallback's pattern). */
   optimalProven?: boolean;
+  /** The search ran out of --time-limit: the coarse fallback pattern used (coarse.ts). */
+  coarse?: string;
   cleanupRemoved: number | null;
   cleanupFinished: boolean | null;
   seconds: Record<string, number>;
@@ -419,6 +434,8 @@ const peakMB = (): number => process.resourceUsage().maxRSS / 1024;
 let peakFile: string | null = null;
 /** Written with the peak: a killed run's summary row still shows its primaries. */
 let childPrimaries = 0;
+/** What the child is doing now (heartbeat lines name it). */
+let phase = 'setup';
 
 const progress = (msg: string): void => {
   process.stderr.write(`    ${msg}\n`);
@@ -479,11 +496,74 @@ interface Case {
 }
 const caseLabel = (c: Case): string => `${c.size} ${c.dims}d ${c.density} ${c.method}`;
 
+type Lap = (name: string) => number;
+
+/** The optimal method (MIP + cut loop until `limit`, then the heuristic from its last master pattern, timed as clean-up). */
+async function runOptimal(
+  input: SecondaryInput,
+  base: RunResult,
+  limit: number | Deadline,
+  heuristicOpts: HeuristicOptions,
+  lap: Lap,
+): Promise<SecondaryResult> {
+  const proven = { lowerBound: 0 };
+  let fellBack = false;
+  const res = await optimalSuppression(
+    input,
+    limit,
+    (start?: Uint8Array) => {
+      fellBack = true;
+      progress(`search (MIP + cut loop): ${lap('search').toFixed(1)} s, stopped at the time limit; ${lpSummary()}`);
+      phase = 'fallback heuristic';
+      lpReset();
+      return heuristicSuppression(input, { ...heuristicOpts, ...(start ? { start } : {}) });
+    },
+    proven,
+  );
+  if (fellBack) {
+    progress(`fallback (heuristic from the last master pattern): ${lap('cleanup').toFixed(1)} s; ${lpSummary()}`);
+    // Unity costs: every cell costs exactly 1, so the bound minus the primaries bounds the optimal secondaries.
+    base.secondaryLowerBound = Math.max(0, Math.ceil(proven.lowerBound - input.sensitive.length - 1e-6));
+    base.note = `time limit: pattern of the heuristic from the last master pattern; optimum >= ${base.secondaryLowerBound} secondaries`;
+  } else
+    progress(
+      `search (MIP + cut loop): ${lap('search').toFixed(1)} s, ${res.iterations} MIP solves, optimal; ${lpSummary()}`,
+    );
+  base.iterations = res.iterations;
+  base.optimalProven = !fellBack;
+  return res;
+}
+
+/** The heuristic: search, clean-up, and any repair after the clean-up (timed with it). */
+async function runHeuristic(
+  input: SecondaryInput,
+  base: RunResult,
+  heuristicOpts: HeuristicOptions,
+  lap: Lap,
+): Promise<SecondaryResult> {
+  const res = await heuristicSuppression(input, {
+    ...heuristicOpts,
+    onCleanup: () => {
+      progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s; ${lpSummary()}`);
+      phase = 'clean-up';
+      lpReset();
+    },
+  });
+  progress(
+    `clean-up (and repair): ${lap('cleanup').toFixed(1)} s, removed ${res.cleanupRemoved}, ${res.cleanupFinished ? 'finished' : 'stopped at its budget'}, ${res.iterations} audit rounds in all; ${lpSummary()}`,
+  );
+  base.iterations = res.iterations;
+  base.cleanupRemoved = res.cleanupRemoved ?? 0;
+  base.cleanupFinished = res.cleanupFinished ?? false;
+  return res;
+}
+
 async function runOne(
   { size, dims: nDims, density, method }: Case,
   seed: string,
   optimalSeconds: number,
   cleanupSeconds: number,
+  timeLimit: number,
 ): Promise<RunResult> {
   const secs: Record<string, number> = {};
   let t0 = performance.now();
@@ -493,7 +573,7 @@ async function runOne(
     t0 = t;
     return secs[name]!;
   };
-  let phase = 'setup';
+  phase = 'setup';
   await instrumentHighs(() => phase);
   const { table, leafCells } = generateTable(size, seed, nDims, density);
   lap('generate');
@@ -545,60 +625,42 @@ async function runOne(
     `${caseLabel({ size, dims: nDims, density, method })}: ${table.cells.length} cells, ${sensitive.length} primaries, ${sys.relations.length} relations (setup ${lap('setup').toFixed(1)} s)`,
   );
 
-  let suppressed: Uint8Array;
-  // The heuristic's witnesses: the final audit checks them exactly instead of searching (as protectSdc does).
-  let witnesses = new Map<number, Witnesses>();
+  // As secondarySuppression runs a group: with a time limit, one deadline per phase from now (phaseDeadlines) and,
+  // when the search runs out of time (TimeUp), the coarse fallback the audit proves (coarse.ts).
+  const budget = timeLimit > 0 ? phaseDeadlines(Date.now(), timeLimit) : null;
   phase = method === 'optimal' ? 'MIP + cut loop' : 'hypercube rounds';
   lpReset();
-  if (method === 'optimal') {
-    const proven = { lowerBound: 0 };
-    let fellBack = false;
-    // At the time limit optimalSuppression falls back to the heuristic started from its last master pattern (timed
-    // as clean-up here: it is search + clean-up of the heuristic).
-    const res = await optimalSuppression(
-      input,
-      optimalSeconds,
-      (start?: Uint8Array) => {
-        fellBack = true;
-        progress(`search (MIP + cut loop): ${lap('search').toFixed(1)} s, stopped at the time limit; ${lpSummary()}`);
-        phase = 'fallback heuristic';
-        lpReset();
-        return heuristicSuppression(input, { cleanupSeconds, ...(start ? { start } : {}) });
-      },
-      proven,
-    );
-    if (fellBack) {
-      progress(`fallback (heuristic from the last master pattern): ${lap('cleanup').toFixed(1)} s; ${lpSummary()}`);
-      // Unity costs: every cell costs exactly 1, so the bound minus the primaries bounds the optimal secondaries.
-      base.secondaryLowerBound = Math.max(0, Math.ceil(proven.lowerBound - sensitive.length - 1e-6));
-      base.note = `time limit: pattern of the heuristic from the last master pattern; optimum >= ${base.secondaryLowerBound} secondaries`;
-    } else
-      progress(
-        `search (MIP + cut loop): ${lap('search').toFixed(1)} s, ${res.iterations} MIP solves, optimal; ${lpSummary()}`,
-      );
-    base.iterations = res.iterations;
-    base.optimalProven = !fellBack;
-    suppressed = res.suppressed;
-    witnesses = new Map(res.witnesses ?? []);
-  } else {
-    // As secondarySuppression runs it: search, clean-up, and any repair after the clean-up (timed with it).
-    const res = await heuristicSuppression(input, {
-      cleanupSeconds,
-      onCleanup: () => {
-        progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s; ${lpSummary()}`);
-        phase = 'clean-up';
-        lpReset();
-      },
-    });
-    progress(
-      `clean-up (and repair): ${lap('cleanup').toFixed(1)} s, removed ${res.cleanupRemoved}, ${res.cleanupFinished ? 'finished' : `stopped at its ${cleanupSeconds} s budget`}, ${res.iterations} audit rounds in all; ${lpSummary()}`,
-    );
-    base.iterations = res.iterations;
-    base.cleanupRemoved = res.cleanupRemoved ?? 0;
-    base.cleanupFinished = res.cleanupFinished ?? false;
-    suppressed = res.suppressed;
-    witnesses = new Map(res.witnesses ?? []);
+  const heuristicOpts: HeuristicOptions = {
+    cleanupSeconds: budget ? timeLimit : cleanupSeconds,
+    ...(budget ? { deadline: budget.search, cleanupDeadline: budget.cleanup } : {}),
+  };
+  let res: SecondaryResult;
+  try {
+    res =
+      method === 'optimal'
+        ? await runOptimal(input, base, budget?.mip ?? optimalSeconds, heuristicOpts, lap)
+        : await runHeuristic(input, base, heuristicOpts, lap);
+  } catch (e) {
+    if (!(e instanceof TimeUp) || !budget) throw e;
+    progress(`search: ${lap('search').toFixed(1)} s, out of time (${e.phase}); ${lpSummary()}`);
+    phase = 'coarse fallback';
+    lpReset();
+    try {
+      res = await coarsePattern(input, budget.fallback, `time limit ${timeLimit} s (stopped in ${e.phase})`);
+    } catch (refusal) {
+      // No coarse rung proven in time either: the run is refused (SDC_INFEASIBLE), as protectSdc would.
+      if (!(refusal instanceof StatguardError)) throw refusal;
+      lap('cleanup');
+      return { ...base, note: `refused: ${refusal.message.split(';')[0]}`, peakMB: peakMB() };
+    }
+    progress(`coarse fallback: ${lap('cleanup').toFixed(1)} s, ${res.coarse?.description}; ${lpSummary()}`);
+    base.coarse = `coarse, k=${res.coarse?.publishedMarginOrder}`;
+    base.note = `time limit ${timeLimit} s: coarse fallback, ${res.coarse?.description}`;
+    if (method === 'optimal') base.optimalProven = false;
   }
+  const suppressed = res.suppressed;
+  // The search's witnesses: the final audit checks them exactly instead of searching (as protectSdc does).
+  const witnesses = new Map<number, Witnesses>(res.witnesses ?? []);
   // protectSdc's final, independent full audit.
   phase = 'final audit';
   lpReset();
@@ -639,6 +701,7 @@ interface Options {
   seed: string;
   optimalSeconds: number;
   cleanupSeconds: number;
+  timeLimit: number;
   maxSeconds: number;
   profile: boolean;
   profDir: string;
@@ -660,6 +723,7 @@ function spawnCase(c: Case, o: Options): RunResult {
       ...['--size', c.size, '--dims', String(c.dims), '--density', c.density, '--method', c.method],
       ...['--seed', o.seed, '--peak-file', peakPath],
       ...['--optimal-seconds', String(o.optimalSeconds), '--cleanup-seconds', String(o.cleanupSeconds)],
+      ...['--time-limit', String(o.timeLimit)],
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -713,7 +777,9 @@ function spawnCase(c: Case, o: Options): RunResult {
 
 /** finished | killed | failed, and for the optimal method whether the optimum is proven. */
 const status = (r: RunResult): string => {
-  if (!r.finished) return r.note.startsWith('killed') ? 'killed' : 'failed';
+  if (!r.finished)
+    return r.note.startsWith('killed') ? 'killed' : r.note.startsWith('refused') ? 'refused (time limit)' : 'failed';
+  if (r.coarse) return `fallback (${r.coarse})`;
   if (r.method !== 'optimal') return 'finished';
   return r.optimalProven ? 'optimal-proven' : `finished, not proven (>= ${r.secondaryLowerBound ?? 0})`;
 };
@@ -758,7 +824,7 @@ function printSummary(results: readonly RunResult[]): void {
       ' for a killed run the wall time at which it was killed. Peak MB: the child process\'s maxRSS (">=": last heartbeat' +
       ' before the kill). Search/clean-up of an optimal run at its time limit: MIP + cut loop / fallback heuristic.',
   );
-  const notes = results.filter((r) => r.finished && r.note);
+  const notes = results.filter((r) => (r.finished || r.note.startsWith('refused')) && r.note);
   for (const r of notes) console.log(`  ${caseLabel(r)}: ${r.note}`);
 }
 
@@ -800,6 +866,7 @@ async function main(): Promise<void> {
   const seed = arg('seed', '42');
   const optimalSeconds = Number(arg('optimal-seconds', '60'));
   const cleanupSeconds = Number(arg('cleanup-seconds', '30'));
+  const timeLimit = Number(arg('time-limit', '60'));
   if (flag('child')) {
     peakFile = arg('peak-file', '') || null;
     const size = arg('size', '1k');
@@ -813,6 +880,7 @@ async function main(): Promise<void> {
       seed,
       optimalSeconds,
       cleanupSeconds,
+      timeLimit,
     );
     process.stdout.write(`${JSON.stringify(res)}\n`);
     return;
@@ -826,6 +894,7 @@ async function main(): Promise<void> {
     seed,
     optimalSeconds,
     cleanupSeconds,
+    timeLimit,
     maxSeconds: Number(arg('max-seconds', '600')),
     profile: flag('profile'),
     profDir: path.join(os.tmpdir(), 'statguard-sdc-bench'),
@@ -833,7 +902,10 @@ async function main(): Promise<void> {
   if (o.profile) mkdirSync(o.profDir, { recursive: true });
   console.log(
     `sdc secondary-suppression benchmark (seed ${seed}; rules: minFrequency 3, dominance (1,85); unity cost; ` +
-      `optimal time limit ${optimalSeconds} s; heuristic clean-up budget ${cleanupSeconds} s; each run killed after ${o.maxSeconds} s)`,
+      (timeLimit > 0
+        ? `time limit ${timeLimit} s per run (MIP until 25%, search until 45%, clean-up until 75%, coarse fallback until 90%); `
+        : `optimal time limit ${optimalSeconds} s; heuristic clean-up budget ${cleanupSeconds} s; `) +
+      `each run killed after ${o.maxSeconds} s)`,
   );
   const results: RunResult[] = [];
   for (const size of sizes)
