@@ -405,6 +405,11 @@ interface RunResult {
   method: 'optimal' | 'heuristic';
   /** Peak resident set of the child in MB (maxRSS); for a killed run the last figure its heartbeat wrote. */
   peakMB: number | null;
+  /**
+   * CPU seconds of the child (user + system, process.cpuUsage) from the primary rules to the end of the final audit:
+   * on the shared machine, where wall times vary 3-5x with the other jobs' load, the steadier figure to compare.
+   */
+  cpuSeconds?: number;
   cells: number;
   leafCells: number;
   primaries: number;
@@ -427,6 +432,12 @@ interface RunResult {
   cleanupFinished: boolean | null;
   seconds: Record<string, number>;
 }
+
+/** CPU seconds (user + system) since `from` (a process.cpuUsage() reading). */
+const cpuSince = (from: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1e6;
+};
 
 /** Peak resident set so far, in MB (Linux maxRSS is in kilobytes: the process's VmHWM). */
 const peakMB = (): number => process.resourceUsage().maxRSS / 1024;
@@ -577,6 +588,7 @@ async function runOne(
   await instrumentHighs(() => phase);
   const { table, leafCells } = generateTable(size, seed, nDims, density);
   lap('generate');
+  const cpu0 = process.cpuUsage();
   const plan = benchPlan(method, method === 'optimal' ? optimalSeconds : cleanupSeconds);
   // As protectSdc: primary rules, one cell system, sensitive cells with their protection levels, unity costs.
   const p = applyPrimaryRules(table, plan);
@@ -651,7 +663,12 @@ async function runOne(
       // No coarse rung proven in time either: the run is refused (SDC_INFEASIBLE), as protectSdc would.
       if (!(refusal instanceof StatguardError)) throw refusal;
       lap('cleanup');
-      return { ...base, note: `refused: ${refusal.message.split(';')[0]}`, peakMB: peakMB() };
+      return {
+        ...base,
+        note: `refused: ${refusal.message.split(';')[0]}`,
+        peakMB: peakMB(),
+        cpuSeconds: cpuSince(cpu0),
+      };
     }
     progress(`coarse fallback: ${lap('cleanup').toFixed(1)} s, ${res.coarse?.description}; ${lpSummary()}`);
     base.coarse = `coarse, k=${res.coarse?.publishedMarginOrder}`;
@@ -690,6 +707,7 @@ async function runOne(
     auditPasses: audit.passes,
     narrowestMargin: audit.narrowestMargin,
     peakMB: peakMB(),
+    cpuSeconds: cpuSince(cpu0),
   };
 }
 
@@ -812,6 +830,7 @@ function printSummary(results: readonly RunResult[]): void {
     ['clean-up', 8, (r) => (r.seconds.cleanup === undefined ? '-' : r.seconds.cleanup.toFixed(1))],
     ['audit', 6, (r) => (r.seconds.audit === undefined ? '-' : r.seconds.audit.toFixed(1))],
     ['seconds*', 8, (r) => (r.finished ? setupToAudit(r).toFixed(1) : `>${(r.seconds.wall ?? 0).toFixed(0)}`)],
+    ['cpu s', 6, (r) => (r.cpuSeconds === undefined ? '-' : r.cpuSeconds.toFixed(1))],
     ['peak MB', 7, (r) => (r.peakMB === null ? '-' : `${r.finished ? '' : '>= '}${r.peakMB.toFixed(0)}`)],
     ['status', -30, status],
     ['audit', 0, (r) => (r.finished ? (r.auditPasses ? 'passes' : 'FAILS') : '-')],
@@ -821,7 +840,7 @@ function printSummary(results: readonly RunResult[]): void {
   for (const r of results) console.log(cols.map(([, w, f]) => cell(f(r), w)).join('  '));
   console.log(
     '* seconds = primary rules + cell system + search + clean-up + final audit (table generation excluded), in seconds;' +
-      ' for a killed run the wall time at which it was killed. Peak MB: the child process\'s maxRSS (">=": last heartbeat' +
+      ' for a killed run the wall time at which it was killed. cpu s: the child\'s CPU seconds over the same span (steadier than wall time on a loaded machine). Peak MB: the child process\'s maxRSS (">=": last heartbeat' +
       ' before the kill). Search/clean-up of an optimal run at its time limit: MIP + cut loop / fallback heuristic.',
   );
   const notes = results.filter((r) => (r.finished || r.note.startsWith('refused')) && r.note);

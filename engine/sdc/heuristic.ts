@@ -78,10 +78,11 @@ export async function heuristicSuppression(
   // Empty cells are no secondary candidates (problem.ts, `isEmptyCell`): the cube phase, the cheapest-witness LPs and
   // the repairs' cubes never use them. Only the last resorts may, at HUGE cost: `widen` (a cell every cube fails) and
   // the singleton rule's third cell when no cube of non-empty cells exists around any cell of the relation.
+  const empty = Uint8Array.from({ length: sys.cellCount }, (_, c) => (isEmptyCell(sys, c) ? 1 : 0));
   const costOf = (c: number): number =>
-    sup[c] ? 0 : fixed?.[c] || isEmptyCell(sys, c) ? Infinity : input.never[c] ? HUGE : input.cost[c]!;
+    sup[c] ? 0 : fixed?.[c] || empty[c] ? Infinity : input.never[c] ? HUGE : input.cost[c]!;
   const lastResort = (c: number): number =>
-    sup[c] ? 0 : fixed?.[c] ? Infinity : input.never[c] || isEmptyCell(sys, c) ? HUGE : input.cost[c]!;
+    sup[c] ? 0 : fixed?.[c] ? Infinity : input.never[c] || empty[c] ? HUGE : input.cost[c]!;
   // Witnesses per sensitive cell, kept by the cube phase and the clean-up; every audit checks them again.
   const hints = new Map<number, Witnesses>();
   let auditOpts: AuditOptions = {
