@@ -14,6 +14,7 @@
  */
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { m004 } from './chain-sql.ts';
+import { m005 } from './contracts-sql.ts';
 
 const M001: readonly string[] = [
   `CREATE TABLE datasets (
@@ -221,6 +222,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '002_ckm_regime': m002,
   '003_registered_datasets_signing_keys': m003,
   '004_hash_chains': m004,
+  '005_table_contracts': m005,
 };
 
 export const migrationProvider: MigrationProvider = {
