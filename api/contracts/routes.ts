@@ -3,6 +3,7 @@
  * guard before the body is read) and is audited; the changing ones write their audit row inside their transaction.
  *
  * Researchers (`contractRoutes`, under /v1/):
+ *   GET  /v1/me                          the caller's key id, name and role (any key; the web page shows its parts by it)
  *   POST /v1/access-requests             ask for a dataset's table service (purpose, terms, duration)
  *   GET  /v1/access-requests             the caller's own requests, with status and reason
  *   GET  /v1/contracts                   the caller's own contracts and their use
@@ -39,6 +40,29 @@ const statusQuery = {
 export async function contractRoutes(app: FastifyInstance, { ctx }: PluginOptions): Promise<void> {
   const db = ctx.store.db;
   guardRoles(app);
+
+  app.get(
+    '/me',
+    {
+      config: { audit: 'key.me', roles: ['researcher', 'reviewer', 'officer'] },
+      schema: {
+        summary: "The caller's API key id, name and role",
+        tags: ['contracts'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['key', 'name', 'role'],
+            properties: { key: { type: 'string' }, name: { type: 'string' }, role: { type: 'string' } },
+          },
+          ...errors(401, 403, 429),
+        },
+      },
+    },
+    async (req) => {
+      const k = await db.selectFrom('api_keys').select('name').where('id', '=', req.actor.caller).executeTakeFirst();
+      return { key: req.actor.caller, name: k?.name ?? '', role: req.actor.role };
+    },
+  );
 
   app.post(
     '/access-requests',

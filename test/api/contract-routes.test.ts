@@ -51,6 +51,9 @@ t.test('access requests and contracts over HTTP', async (t) => {
   const id = req.body.id as string;
 
   t.test('who may do what', async (t) => {
+    const me = await call('GET', '/v1/me', rae.key);
+    t.same(me.body, { key: rae.actor.caller, name: 'Rae', role: 'researcher' }, 'GET /v1/me names the key and role');
+    t.equal((await call('GET', '/v1/me')).status, 401);
     t.equal((await call('POST', '/v1/access-requests', undefined, {})).status, 401, 'anonymous: 401');
     const asOfficer = await call('POST', '/v1/access-requests', officer, {
       dataset: 'people',
