@@ -3,7 +3,7 @@
  * terms, duration); an officer approves it, which creates the table contract (with the requested terms or narrower
  * ones, never wider), or refuses it with a reason. Each step is one transaction with its audit row
  * (`access.request`, `access.approve`, `access.refuse`), so a step without its trace never happens; the database
- * refuses a second decision on one request (migration 005's trigger).
+ * refuses a second decision on one request (migration 006's trigger).
  *
  * Only a dataset registered under the cell key method or differential privacy offers tables on demand: suppression
  * is not safe against ad-hoc overlapping tables, so a request for an sdc dataset is refused at once.

@@ -1,5 +1,5 @@
 /**
- * Migration 005: access requests, table contracts and their use (issue 20, items 1 and 2).
+ * Migration 006: access requests, table contracts and their use (issue 20, items 1 and 2).
  *
  * - `access_requests`: a researcher key asks for a dataset's table service (purpose, requested terms, duration in
  *   days). Its status moves only forward, once: pending -> approved (with the contract it created) or refused (with a
@@ -16,7 +16,7 @@
  */
 import { sql, type Kysely, type Migration } from 'kysely';
 
-const M005: readonly string[] = [
+const M006: readonly string[] = [
   `CREATE TABLE access_requests (
         id text PRIMARY KEY,
         key_id text NOT NULL REFERENCES api_keys(id),
@@ -95,11 +95,11 @@ const M005: readonly string[] = [
   `ALTER TABLE budget_ledger ALTER COLUMN release_id DROP NOT NULL`,
 ];
 
-export const m005: Migration = {
+export const m006: Migration = {
   async up(db: Kysely<any>): Promise<void> {
-    for (const stmt of M005) await sql.raw(stmt).execute(db);
+    for (const stmt of M006) await sql.raw(stmt).execute(db);
   },
   async down(): Promise<void> {
-    throw new Error('migration 005 cannot be reverted (contracts and their use are part of the trace)');
+    throw new Error('migration 006 cannot be reverted (contracts and their use are part of the trace)');
   },
 };

@@ -8,7 +8,7 @@
  * What the API needs and gets, nothing more (idempotent: the role's table privileges are revoked first):
  * - audit_log, budget_ledger, release_tables, contracts, dataset_inputs: SELECT, INSERT (published cells are never
  *   changed; contracts and fingerprint bindings are never edited);
- * - table_contracts: SELECT, INSERT (a contract's terms never change; migration 005);
+ * - table_contracts: SELECT, INSERT (a contract's terms never change; migration 006);
  * - datasets, releases, api_keys, signing_keys, access_requests, contract_usage: SELECT, INSERT, UPDATE (budgets,
  *   status, revocations, decisions, settled uses; SELECT ... FOR UPDATE needs UPDATE) and never DELETE (their
  *   triggers refuse the changes that are not allowed);

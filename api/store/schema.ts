@@ -130,7 +130,7 @@ export interface ReleaseTablesTable {
 export interface BudgetLedgerTable {
   id: Generated<number>;
   dataset_id: string;
-  /** The release charged, or null for a dp on-demand table (migration 005; `created_by` is then `contract:<id>`). */
+  /** The release charged, or null for a dp on-demand table (migration 006; `created_by` is then `contract:<id>`). */
   release_id: string | null;
   rho: number;
   epsilon: number | null;
@@ -163,7 +163,7 @@ export interface ContractsTable {
   created_by: string;
 }
 
-/** A researcher's request for a dataset's table service (migration 005; api/contracts/). */
+/** A researcher's request for a dataset's table service (migration 006; api/contracts/). */
 export interface AccessRequestsTable {
   id: string;
   key_id: string;
@@ -180,7 +180,7 @@ export interface AccessRequestsTable {
   decided_by: string | null;
 }
 
-/** The terms granted on an access request (never changed; migration 005). */
+/** The terms granted on an access request (never changed; migration 006). */
 export interface TableContractsTable {
   id: string;
   request_id: string;
@@ -194,7 +194,7 @@ export interface TableContractsTable {
   created_by: string;
 }
 
-/** One table taken (or reserved) under a table contract (migration 005). */
+/** One table taken (or reserved) under a table contract (migration 006). */
 export interface ContractUsageTable {
   id: Generated<string>;
   contract_id: string;
