@@ -30,6 +30,26 @@ export interface GateSchema {
   }[];
 }
 
+/**
+ * The gate's view of a dataset's public schema (structurally `PublicSchema` of engine/ondemand/query.ts: per dimension
+ * its deepest level `levels` and its codes with their levels): declared facts only.
+ */
+export function gateSchemaOf(s: {
+  readonly dimensions: readonly {
+    readonly name: string;
+    readonly levels: number;
+    readonly codes: readonly { readonly code: string; readonly level: number }[];
+  }[];
+}): GateSchema {
+  return {
+    dimensions: s.dimensions.map((d) => ({
+      name: d.name,
+      depth: d.levels,
+      codeLevels: Object.fromEntries(d.codes.map((c) => [c.code, c.level])),
+    })),
+  };
+}
+
 export interface ContractRow {
   readonly id: string;
   readonly terms: ContractTerms;

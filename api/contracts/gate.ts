@@ -250,6 +250,13 @@ export function makeContractGate(o: GateOptions): ContractGate {
     async recordUse(auth, cells, dpCost) {
       const cost = costOf(dpCost);
       checkNumbers(cells, cost);
+      // What was checked is the most that may be recorded: more cells or budget than reserved passed no check.
+      if (
+        cells > auth.cells ||
+        (cost?.rho ?? 0) > (auth.dpCost?.rho ?? 0) + EPS ||
+        (cost?.epsilon ?? 0) > (auth.dpCost?.epsilon ?? 0) + EPS
+      )
+        throw new ApiError('INVALID_STATE', `use ${auth.usage} of contract ${auth.contract}: more than was authorised`);
       await db.transaction().execute(async (tx) => {
         if (cost) await tx.selectFrom('datasets').select('id').where('id', '=', auth.dataset).forUpdate().execute();
         await lockContract(tx, auth.contract);

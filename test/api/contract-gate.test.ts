@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { makeContractGate, type ContractGate, type DpCost, type GateQuery } from '../../api/contracts/gate.ts';
-import type { GateSchema } from '../../api/contracts/boundaries.ts';
+import { gateSchemaOf, type GateSchema } from '../../api/contracts/boundaries.ts';
 import type { ApiError } from '../../api/errors.ts';
 import type { Actor } from '../../api/store/audit.ts';
 import { verifyChains } from '../../api/store/chain.ts';
@@ -14,14 +14,20 @@ import { ledgerSpent } from '../../api/store/ledger.ts';
 import { dialects } from './dialects.ts';
 import { contractFor, DP_TERMS, registerDatasets, researcher, TERMS } from './contracts-helpers.ts';
 
-const SCHEMA: GateSchema = {
+const levelled = (name: string, codes: Record<string, number>) => ({
+  name,
+  levels: Math.max(...Object.values(codes)),
+  codes: Object.entries(codes).map(([code, level]) => ({ code, level })),
+});
+/** Built from the shape of the on-demand public schema (engine/ondemand/query.ts PublicSchema) by gateSchemaOf. */
+const SCHEMA: GateSchema = gateSchemaOf({
   dimensions: [
-    { name: 'region', depth: 2, codeLevels: { _T: 0, N: 1, S: 1, N1: 2, N2: 2, S1: 2 } },
-    { name: 'sex', depth: 1, codeLevels: { _T: 0, '1': 1, '2': 1 } },
-    { name: 'age', depth: 2, codeLevels: { _T: 0, Y0_49: 1, Y50_: 1, Y0_9: 2 } },
-    { name: 'income', depth: 1, codeLevels: { _T: 0, low: 1, high: 1 } },
+    levelled('region', { _T: 0, N: 1, S: 1, N1: 2, N2: 2, S1: 2 }),
+    levelled('sex', { _T: 0, '1': 1, '2': 1 }),
+    levelled('age', { _T: 0, Y0_49: 1, Y50_: 1, Y0_9: 2 }),
+    levelled('income', { _T: 0, low: 1, high: 1 }),
   ],
-};
+});
 
 const Q: GateQuery = { dimensions: [{ name: 'region', level: 1 }, { name: 'sex' }], measure: 'count' };
 
@@ -243,6 +249,8 @@ for (const d of dialects()) {
       await gate.cancel(a);
       t.match(await refused(gate.recordUse(a, 1)), { code: 'INVALID_STATE' }, 'a cancelled use is not recorded');
       const b = await gate.authorise(actor, 'people', Q, 1);
+      t.match(await refused(gate.recordUse(b, 2)), { code: 'INVALID_STATE' }, 'no more cells than authorised');
+      t.match(await refused(gate.recordUse(b, 1, { rho: 0.1 })), { code: 'INVALID_STATE' }, 'no unreserved dp cost');
       await gate.recordUse(b, 1);
       t.match(await refused(gate.recordUse(b, 1)), { code: 'INVALID_STATE' }, 'recorded once');
     });
