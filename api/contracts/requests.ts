@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { ApiError } from '../errors.ts';
 import { writeAudit, type Actor } from '../store/audit.ts';
+import { ledgerSpent } from '../store/ledger.ts';
 import type { Database } from '../store/schema.ts';
 import { checkTerms, widenings, type ContractTerms } from './terms.ts';
 
@@ -162,6 +163,30 @@ function contractTime(a: Approval, durationDays: number, now: Date): { start: Da
   return { start, end };
 }
 
+/** A dp share no larger than what is left of the dataset's budget (a larger one could never be used). */
+async function checkShare(tx: Kysely<Database>, dataset: string, terms: ContractTerms): Promise<void> {
+  const share = terms.scale.dpShare;
+  if (!share) return;
+  const ds = await tx
+    .selectFrom('datasets')
+    .select(['total_rho', 'total_epsilon'])
+    .where('id', '=', dataset)
+    .executeTakeFirstOrThrow();
+  const spent = (await ledgerSpent(tx, [dataset])).get(dataset)!;
+  for (const [k, left] of [
+    ['rho', ds.total_rho - spent.rho],
+    ['epsilon', ds.total_epsilon - spent.epsilon],
+  ] as const) {
+    const want = share[k];
+    if (want !== undefined && want > left + 1e-12)
+      throw new ApiError(
+        'BUDGET_EXCEEDED',
+        `/terms/scale/dpShare/${k}: ${want} is more than the ${Math.max(0, left)} left of dataset ${dataset}'s budget`,
+        { dataset },
+      );
+  }
+}
+
 /** Approve a pending request: creates its contract with the requested terms or narrower ones. */
 export async function approveAccessRequest(
   db: Kysely<Database>,
@@ -184,6 +209,7 @@ export async function approveAccessRequest(
         },
       );
     const { start, end } = contractTime(a, r.duration_days, now);
+    await checkShare(tx, r.dataset_id, terms);
     const key = await tx.selectFrom('api_keys').select('revoked_at').where('id', '=', r.key_id).executeTakeFirst();
     if (!key || key.revoked_at !== null)
       throw new ApiError('INVALID_STATE', `the requesting key ${r.key_id} is revoked: refuse the request instead`);

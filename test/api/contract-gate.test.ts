@@ -259,6 +259,10 @@ for (const d of dialects()) {
       const { actor } = await researcher(db, 'Dee');
       const roomy = { ...DP_TERMS, scale: { ...DP_TERMS.scale, tablesPerDay: 10 } };
       await contractFor(db, actor, { dataset: 'incomes', terms: roomy, start: clock });
+      // Approved while the whole budget (0.25) was left; each share alone fits, both together do not.
+      const { actor: big } = await researcher(db, 'Big');
+      const large = { ...DP_TERMS, scale: { ...DP_TERMS.scale, dpShare: { rho: 0.2 } } };
+      await contractFor(db, big, { dataset: 'incomes', terms: large, start: clock });
       const spent = async () => (await ledgerSpent(db, ['incomes'])).get('incomes')!.rho;
       const a = await gate.authorise(actor, 'incomes', Q, 10, { rho: 0.04 });
       await gate.recordUse(a, 10, { rho: 0.04 });
@@ -276,13 +280,10 @@ for (const d of dialects()) {
         code: 'CONTRACT_SCALE',
         term: 'scale.dpShare.epsilon',
       });
-      const { actor: big } = await researcher(db, 'Big');
-      const huge = { ...DP_TERMS, scale: { ...DP_TERMS.scale, dpShare: { rho: 10 } } };
-      await contractFor(db, big, { dataset: 'incomes', terms: huge, start: clock });
       t.match(
         await refused(gate.authorise(big, 'incomes', Q, 10, { rho: 0.2 })),
         { code: 'BUDGET_EXCEEDED' },
-        "a share larger than what is left: the dataset's total (0.25) still holds",
+        "two shares (0.1 and 0.2) overbook the dataset's 0.25: its total still holds (0.09 spent)",
       );
       const ledger = await db.selectFrom('budget_ledger').selectAll().where('dataset_id', '=', 'incomes').execute();
       t.equal(ledger.length, 2);

@@ -166,6 +166,26 @@ for (const d of dialects()) {
       );
     });
 
+    t.test('a dp share is never larger than what is left of the dataset budget', async (t) => {
+      const ask = (rho: number) =>
+        createAccessRequest(db, sam.actor, {
+          dataset: 'incomes',
+          purpose: 'incomes by region',
+          terms: { ...TERMS, scale: { ...TERMS.scale, dpShare: { rho } } },
+          durationDays: 5,
+        });
+      const big = await ask(1);
+      try {
+        await approveAccessRequest(db, big.id, OFFICER, {}, now);
+        t.fail('a share beyond the budget passes');
+      } catch (e) {
+        t.equal((e as ApiError).code, 'BUDGET_EXCEEDED');
+        t.match((e as Error).message, /\/terms\/scale\/dpShare\/rho: 1 is more than the 0.25 left/);
+      }
+      const narrowed = { ...TERMS, scale: { ...TERMS.scale, dpShare: { rho: 0.2 } } };
+      t.equal((await approveAccessRequest(db, big.id, OFFICER, { terms: narrowed }, now)).request.status, 'approved');
+    });
+
     t.test('every step is in the audit chain', async (t) => {
       const rows = await db
         .selectFrom('audit_log')
@@ -175,7 +195,7 @@ for (const d of dialects()) {
         .execute();
       t.same(
         rows.map((r) => r.action),
-        ['access.request', 'access.approve', 'access.request', 'access.refuse'],
+        ['access.request', 'access.approve', 'access.request', 'access.refuse', 'access.request', 'access.approve'],
       );
       t.equal(rows[0]!.caller, rae.actor.caller);
       t.equal(rows[1]!.caller, OFFICER.caller);
