@@ -40,14 +40,16 @@ import type { ContractTerms } from './terms.ts';
 
 export type { GateQuery, GateSchema } from './boundaries.ts';
 
+/** What a dp table costs, in the ledger's units (zCDP rho; pure epsilon, null or absent when not pure). */
 export interface DpCost {
-  readonly rho?: number | undefined;
-  readonly epsilon?: number | undefined;
+  readonly rho?: number | null | undefined;
+  readonly epsilon?: number | null | undefined;
 }
 
 /** A table the gate let through: the reservation `recordUse` or `cancel` settles. */
 export interface Authorised {
-  readonly contract: string;
+  /** The contract the table is taken under (the route's cache is per contract). */
+  readonly contractId: string;
   readonly usage: string;
   readonly key: string;
   readonly dataset: string;
@@ -148,17 +150,14 @@ function checkScale(c: ContractRow, used: UseSoFar, cells: number, cost: DpCost 
     throw over('tablesPerDay', `all ${s.tablesPerDay} tables of today (UTC) were taken`, 429);
   if (used.cellsToday + cells > s.cellsPerDay)
     throw over('cellsPerDay', `${cells} cells would pass today's ${s.cellsPerDay} (${used.cellsToday} taken)`, 429);
+  if (!cost) return;
+  // A share limits each quantity it states (at least one); without a share no dp table may be charged.
+  if (!s.dpShare) throw over('dpShare', "the contract has no share of the dataset's privacy budget");
   for (const k of ['rho', 'epsilon'] as const) {
-    const want = cost?.[k] ?? 0;
-    if (want <= 0) continue;
-    const share = s.dpShare?.[k];
-    if (share === undefined || used[k] + want > share + EPS)
-      throw over(
-        `dpShare.${k}`,
-        share === undefined
-          ? `the contract has no ${k} share of the dataset's budget`
-          : `a ${k} of ${want} would pass the contract's share of ${share} (${used[k]} spent)`,
-      );
+    const want = cost[k] ?? 0;
+    const share = s.dpShare[k];
+    if (want > 0 && share !== undefined && used[k] + want > share + EPS)
+      throw over(`dpShare.${k}`, `a ${k} of ${want} would pass the contract's share of ${share} (${used[k]} spent)`);
   }
 }
 
@@ -244,7 +243,7 @@ export function makeContractGate(o: GateOptions): ContractGate {
           .executeTakeFirstOrThrow();
         return row.id;
       });
-      return { contract: c.id, usage, key: actor.caller, dataset: datasetId, cells, dpCost: cost };
+      return { contractId: c.id, usage, key: actor.caller, dataset: datasetId, cells, dpCost: cost };
     },
 
     async recordUse(auth, cells, dpCost) {
@@ -256,19 +255,22 @@ export function makeContractGate(o: GateOptions): ContractGate {
         (cost?.rho ?? 0) > (auth.dpCost?.rho ?? 0) + EPS ||
         (cost?.epsilon ?? 0) > (auth.dpCost?.epsilon ?? 0) + EPS
       )
-        throw new ApiError('INVALID_STATE', `use ${auth.usage} of contract ${auth.contract}: more than was authorised`);
+        throw new ApiError(
+          'INVALID_STATE',
+          `use ${auth.usage} of contract ${auth.contractId}: more than was authorised`,
+        );
       await db.transaction().execute(async (tx) => {
         if (cost) await tx.selectFrom('datasets').select('id').where('id', '=', auth.dataset).forUpdate().execute();
-        await lockContract(tx, auth.contract);
+        await lockContract(tx, auth.contractId);
         const r = await tx
           .updateTable('contract_usage')
           .set({ state: 'used', cells, rho: cost?.rho ?? 0, epsilon: cost?.epsilon ?? 0, recorded_at: new Date() })
           .where('id', '=', auth.usage)
-          .where('contract_id', '=', auth.contract)
+          .where('contract_id', '=', auth.contractId)
           .where('state', '=', 'reserved')
           .executeTakeFirst();
         if (Number(r.numUpdatedRows) !== 1)
-          throw new ApiError('INVALID_STATE', `use ${auth.usage} of contract ${auth.contract} is not reserved`);
+          throw new ApiError('INVALID_STATE', `use ${auth.usage} of contract ${auth.contractId} is not reserved`);
         if (cost)
           await tx
             .insertInto('budget_ledger')
@@ -277,13 +279,13 @@ export function makeContractGate(o: GateOptions): ContractGate {
               release_id: null,
               rho: cost.rho ?? 0,
               epsilon: cost.epsilon ?? null,
-              created_by: `contract:${auth.contract}`,
+              created_by: `contract:${auth.contractId}`,
             })
             .execute();
         await writeAudit(tx, {
           actor: { caller: auth.key, role: 'researcher' },
           action: 'contract.use',
-          target: auth.contract,
+          target: auth.contractId,
           outcome: 'ok',
           detail: { use: auth.usage, dataset: auth.dataset, cells, dp: cost },
         });
@@ -292,7 +294,7 @@ export function makeContractGate(o: GateOptions): ContractGate {
 
     async cancel(auth) {
       await db.transaction().execute(async (tx) => {
-        await lockContract(tx, auth.contract);
+        await lockContract(tx, auth.contractId);
         const r = await tx
           .updateTable('contract_usage')
           .set({ state: 'cancelled', rho: 0, epsilon: 0, recorded_at: new Date() })
@@ -303,7 +305,7 @@ export function makeContractGate(o: GateOptions): ContractGate {
           await writeAudit(tx, {
             actor: { caller: auth.key, role: 'researcher' },
             action: 'contract.cancel',
-            target: auth.contract,
+            target: auth.contractId,
             outcome: 'ok',
             detail: { use: auth.usage, dataset: auth.dataset },
           });

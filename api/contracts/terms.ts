@@ -3,7 +3,8 @@
  * the fourth, time, is the contract's `starts_at` / `ends_at` columns.
  *
  * - scale: how much may be taken: tables and cells per UTC day and in total, and for a dp dataset the contract's share
- *   of the dataset's privacy budget (`dpShare`: zCDP rho and/or pure epsilon; absent = no dp query may be charged);
+ *   of the dataset's privacy budget (`dpShare`: zCDP rho and/or pure epsilon, each stated quantity limited; absent =
+ *   no dp query may be charged);
  * - level: which variables may be crossed and to which hierarchy level (`variables`: name -> `{ maxLevel? }`, 0 the
  *   total only, 1 the first level, ...; absent maxLevel = any depth), how many dimensions at once (`maxDimensions`),
  *   and the smallest population a table may be filtered to (`minPopulation`, judged on protected figures only);

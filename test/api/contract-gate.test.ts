@@ -276,10 +276,23 @@ for (const d of dialects()) {
         status: 403,
         term: 'scale.dpShare.rho',
       });
-      t.match(await refused(gate.authorise(actor, 'incomes', Q, 10, { epsilon: 0.1 })), {
-        code: 'CONTRACT_SCALE',
-        term: 'scale.dpShare.epsilon',
-      });
+      t.equal(
+        await refused(gate.authorise(actor, 'incomes', Q, 10, { rho: 0.005, epsilon: 0.1 }).then(gate.cancel)),
+        'passed',
+        'a share limits the quantities it states (rho here), as the costs of the route state both for pure dp',
+      );
+      const { actor: none } = await researcher(db, 'Nil');
+      await contractFor(db, none, { dataset: 'incomes', start: clock });
+      t.match(
+        await refused(gate.authorise(none, 'incomes', Q, 10, { rho: 0.01, epsilon: null })),
+        { code: 'CONTRACT_SCALE', status: 403, term: 'scale.dpShare' },
+        'no share: no dp table',
+      );
+      t.equal(
+        await refused(gate.authorise(none, 'incomes', Q, 10).then(gate.cancel)),
+        'passed',
+        'no cost, no share needed',
+      );
       t.match(
         await refused(gate.authorise(big, 'incomes', Q, 10, { rho: 0.2 })),
         { code: 'BUDGET_EXCEEDED' },

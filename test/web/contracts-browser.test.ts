@@ -113,7 +113,7 @@ t.test(
       .authorise(rae.actor, 'people', q, 1)
       .then(() => null)
       .catch((e: { extra: Record<string, unknown> }) => e.extra);
-    t.match(second, { term: 'scale.tablesPerDay', contract: a.contract }, 'the narrowed terms hold: one table a day');
+    t.match(second, { term: 'scale.tablesPerDay', contract: a.contractId }, 'the narrowed terms hold: one table a day');
 
     await me.reload();
     await me.waitForSelector('#my-contracts article.contract');
