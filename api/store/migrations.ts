@@ -16,6 +16,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { m005 } from './chain-batch-sql.ts';
 import { m004 } from './chain-sql.ts';
+import { m006 } from './contracts-sql.ts';
 
 const M001: readonly string[] = [
   `CREATE TABLE datasets (
@@ -224,6 +225,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '003_registered_datasets_signing_keys': m003,
   '004_hash_chains': m004,
   '005_chain_batches': m005,
+  '006_table_contracts': m006,
 };
 
 export const migrationProvider: MigrationProvider = {
