@@ -7,18 +7,21 @@
  *   npm run bench:sdc -- [--sizes 1k,10k,100k] [--dims 2,3,4,5] [--density dense,sparse]
  *                        [--methods optimal,heuristic] [--seed 42]
  *                        [--optimal-seconds 60] [--optimal-max-cells 20000] [--cleanup-seconds 30]
- *                        [--max-seconds 600] [--profile] [--insiders singletons|lone-cell|none]
- *                        [--time-limit 60]
+ *                        [--time-limit 60] [--max-seconds 600] [--profile] [--insiders singletons|lone-cell|none]
  *
  * --insiders  the insider model (policy protection.secondary.insiders, default singletons): the search protects
  *            against it, and the final audit prints how many other units' cells an insider could still compute or
  *            narrow (for lone-cell and none: the attacks those settings leave open; bounded by --time-limit, else 120 s).
- * --time-limit  heuristic runs as secondarySuppression runs them under secondary.timeLimitSeconds: the shared deadline
- *            of deadline.ts split by phaseDeadlines, and the coarse fallback (coarse.ts) when the search runs out of time.
  *
  * --dims     numbers of dimensions to run per size (2-5; SHAPES lists the shape of each size x dims, all of about the
  *            size's cell count). Without it each size runs its original shape only (1k: 2 dimensions, 10k and 100k: 3),
  *            with the original seeds, so earlier figures stay reproducible.
+ * --time-limit  timeLimitSeconds of the policy (default 60, the issue's target): the run gets secondarySuppression's
+ *            phase deadlines (MIP until 25% of it, heuristic search until 45%, clean-up until 75%, coarse fallback
+ *            until 90%), and a search out of time ends in the coarse fallback the audit proves, reported as
+ *            "fallback (coarse, k=...)" (k: the margins published have at most k dimensions below their total).
+ *            0: no limit (then --optimal-seconds bounds the MIP and --cleanup-seconds the clean-up, as in the figures
+ *            measured before issue 21).
  * --density  dense (default): 4% of the leaf cells empty, 13% with 1-2 units, 10-20% of all cells primary.
  *            sparse: a census table of a small sample cut by many variables (issue 21, finding 1): 60% of the leaf
  *            cells empty and about half of the non-empty ones sensitive (1-2 units, or a dominant unit), few units in
@@ -63,6 +66,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import seedrandom from 'seedrandom';
+import { StatguardError } from '../engine/errors.ts';
 import { buildDimension } from '../engine/policy/dimension.ts';
 import type { DimensionSpec, HierarchyNodeSpec } from '../engine/policy/dimension.ts';
 import { applyPrimaryRules } from '../engine/sdc/primary.ts';
@@ -71,12 +75,14 @@ import { auditPattern } from '../engine/sdc/audit.ts';
 import { highsRuntime } from '../engine/sdc/highs.ts';
 import { cellCosts } from '../engine/sdc/problem.ts';
 import type { SecondaryInput } from '../engine/sdc/problem.ts';
-import { StatguardError } from '../engine/errors.ts';
 import { coarsePattern } from '../engine/sdc/coarse.ts';
-import { Deadline, TimeUp } from '../engine/sdc/deadline.ts';
+import { TimeUp } from '../engine/sdc/deadline.ts';
+import { Deadline } from '../engine/sdc/deadline.ts';
 import { heuristicSuppression } from '../engine/sdc/heuristic.ts';
-import { phaseDeadlines } from '../engine/sdc/secondary.ts';
+import type { HeuristicOptions } from '../engine/sdc/heuristic.ts';
 import { optimalSuppression } from '../engine/sdc/optimal.ts';
+import type { SecondaryResult } from '../engine/sdc/problem.ts';
+import { phaseDeadlines } from '../engine/sdc/secondary.ts';
 import type { Witnesses } from '../engine/sdc/witness-check.ts';
 import { TOP_K, cellCount, cellCoords, strides } from '../engine/types.ts';
 import type { DimensionPlan, ExactCell, ExactTable, MeasurePlan, SdcPlan, TablePlan } from '../engine/types.ts';
@@ -88,10 +94,6 @@ const arg = (name: string, fallback: string): string => {
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 /** --insiders singletons|lone-cell|none: the insider model (policy protection.secondary.insiders; default as protectSdc). */
 const INSIDERS = arg('insiders', 'singletons');
-/** --time-limit S: the heuristic under secondary.timeLimitSeconds = S (0: no limit, the clean-up budget only). */
-const TIME_LIMIT = Number(arg('time-limit', '0'));
-/** A child's exit status when the engine refused the run (SDC_INFEASIBLE under --time-limit). */
-const REFUSED_EXIT = 3;
 
 /* ------------------------------------------------------------------ */
 /* Table generation                                                     */
@@ -409,6 +411,11 @@ interface RunResult {
   method: 'optimal' | 'heuristic';
   /** Peak resident set of the child in MB (maxRSS); for a killed run the last figure its heartbeat wrote. */
   peakMB: number | null;
+  /**
+   * CPU seconds of the child (user + system, process.cpuUsage) from the primary rules to the end of the final audit:
+   * on the shared machine, where wall times vary 3-5x with the other jobs' load, the steadier figure to compare.
+   */
+  cpuSeconds?: number;
   cells: number;
   leafCells: number;
   primaries: number;
@@ -425,10 +432,18 @@ interface RunResult {
   secondaryLowerBound?: number;
   /** Optimal runs: whether the pattern is proven optimal (false: the time-limit fallback's pattern). */
   optimalProven?: boolean;
+  /** The search ran out of --time-limit: the coarse fallback pattern used (coarse.ts). */
+  coarse?: string;
   cleanupRemoved: number | null;
   cleanupFinished: boolean | null;
   seconds: Record<string, number>;
 }
+
+/** CPU seconds (user + system) since `from` (a process.cpuUsage() reading). */
+const cpuSince = (from: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1e6;
+};
 
 /** Peak resident set so far, in MB (Linux maxRSS is in kilobytes: the process's VmHWM). */
 const peakMB = (): number => process.resourceUsage().maxRSS / 1024;
@@ -436,6 +451,8 @@ const peakMB = (): number => process.resourceUsage().maxRSS / 1024;
 let peakFile: string | null = null;
 /** Written with the peak: a killed run's summary row still shows its primaries. */
 let childPrimaries = 0;
+/** What the child is doing now (heartbeat lines name it). */
+let phase = 'setup';
 
 const progress = (msg: string): void => {
   process.stderr.write(`    ${msg}\n`);
@@ -496,11 +513,74 @@ interface Case {
 }
 const caseLabel = (c: Case): string => `${c.size} ${c.dims}d ${c.density} ${c.method}`;
 
+type Lap = (name: string) => number;
+
+/** The optimal method (MIP + cut loop until `limit`, then the heuristic from its last master pattern, timed as clean-up). */
+async function runOptimal(
+  input: SecondaryInput,
+  base: RunResult,
+  limit: number | Deadline,
+  heuristicOpts: HeuristicOptions,
+  lap: Lap,
+): Promise<SecondaryResult> {
+  const proven = { lowerBound: 0 };
+  let fellBack = false;
+  const res = await optimalSuppression(
+    input,
+    limit,
+    (start?: Uint8Array) => {
+      fellBack = true;
+      progress(`search (MIP + cut loop): ${lap('search').toFixed(1)} s, stopped at the time limit; ${lpSummary()}`);
+      phase = 'fallback heuristic';
+      lpReset();
+      return heuristicSuppression(input, { ...heuristicOpts, ...(start ? { start } : {}) });
+    },
+    proven,
+  );
+  if (fellBack) {
+    progress(`fallback (heuristic from the last master pattern): ${lap('cleanup').toFixed(1)} s; ${lpSummary()}`);
+    // Unity costs: every cell costs exactly 1, so the bound minus the primaries bounds the optimal secondaries.
+    base.secondaryLowerBound = Math.max(0, Math.ceil(proven.lowerBound - input.sensitive.length - 1e-6));
+    base.note = `time limit: pattern of the heuristic from the last master pattern; optimum >= ${base.secondaryLowerBound} secondaries`;
+  } else
+    progress(
+      `search (MIP + cut loop): ${lap('search').toFixed(1)} s, ${res.iterations} MIP solves, optimal; ${lpSummary()}`,
+    );
+  base.iterations = res.iterations;
+  base.optimalProven = !fellBack;
+  return res;
+}
+
+/** The heuristic: search, clean-up, and any repair after the clean-up (timed with it). */
+async function runHeuristic(
+  input: SecondaryInput,
+  base: RunResult,
+  heuristicOpts: HeuristicOptions,
+  lap: Lap,
+): Promise<SecondaryResult> {
+  const res = await heuristicSuppression(input, {
+    ...heuristicOpts,
+    onCleanup: () => {
+      progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s; ${lpSummary()}`);
+      phase = 'clean-up';
+      lpReset();
+    },
+  });
+  progress(
+    `clean-up (and repair): ${lap('cleanup').toFixed(1)} s, removed ${res.cleanupRemoved}, ${res.cleanupFinished ? 'finished' : 'stopped at its budget'}, ${res.iterations} audit rounds in all; ${lpSummary()}`,
+  );
+  base.iterations = res.iterations;
+  base.cleanupRemoved = res.cleanupRemoved ?? 0;
+  base.cleanupFinished = res.cleanupFinished ?? false;
+  return res;
+}
+
 async function runOne(
   { size, dims: nDims, density, method }: Case,
   seed: string,
   optimalSeconds: number,
   cleanupSeconds: number,
+  timeLimit: number,
 ): Promise<RunResult> {
   const secs: Record<string, number> = {};
   let t0 = performance.now();
@@ -510,10 +590,11 @@ async function runOne(
     t0 = t;
     return secs[name]!;
   };
-  let phase = 'setup';
+  phase = 'setup';
   await instrumentHighs(() => phase);
   const { table, leafCells } = generateTable(size, seed, nDims, density);
   lap('generate');
+  const cpu0 = process.cpuUsage();
   const plan = benchPlan(method, method === 'optimal' ? optimalSeconds : cleanupSeconds);
   // As protectSdc: primary rules, one cell system, sensitive cells with their protection levels, unity costs.
   const p = applyPrimaryRules(table, plan);
@@ -563,83 +644,54 @@ async function runOne(
     `${caseLabel({ size, dims: nDims, density, method })}: ${table.cells.length} cells, ${sensitive.length} primaries, ${sys.relations.length} relations (setup ${lap('setup').toFixed(1)} s)`,
   );
 
-  let suppressed: Uint8Array;
-  // The heuristic's witnesses: the final audit checks them exactly instead of searching (as protectSdc does).
-  let witnesses = new Map<number, Witnesses>();
+  // As secondarySuppression runs a group: with a time limit, one deadline per phase from now (phaseDeadlines) and,
+  // when the search runs out of time (TimeUp), the coarse fallback the audit proves (coarse.ts).
+  const budget = timeLimit > 0 ? phaseDeadlines(Date.now(), timeLimit) : null;
   phase = method === 'optimal' ? 'MIP + cut loop' : 'hypercube rounds';
   lpReset();
-  if (method === 'optimal') {
-    const proven = { lowerBound: 0 };
-    let fellBack = false;
-    // At the time limit optimalSuppression falls back to the heuristic started from its last master pattern (timed
-    // as clean-up here: it is search + clean-up of the heuristic).
-    const res = await optimalSuppression(
-      input,
-      optimalSeconds,
-      (start?: Uint8Array) => {
-        fellBack = true;
-        progress(`search (MIP + cut loop): ${lap('search').toFixed(1)} s, stopped at the time limit; ${lpSummary()}`);
-        phase = 'fallback heuristic';
-        lpReset();
-        return heuristicSuppression(input, { cleanupSeconds, ...(start ? { start } : {}) });
-      },
-      proven,
-    );
-    if (fellBack) {
-      progress(`fallback (heuristic from the last master pattern): ${lap('cleanup').toFixed(1)} s; ${lpSummary()}`);
-      // Unity costs: every cell costs exactly 1, so the bound minus the primaries bounds the optimal secondaries.
-      base.secondaryLowerBound = Math.max(0, Math.ceil(proven.lowerBound - sensitive.length - 1e-6));
-      base.note = `time limit: pattern of the heuristic from the last master pattern; optimum >= ${base.secondaryLowerBound} secondaries`;
-    } else
-      progress(
-        `search (MIP + cut loop): ${lap('search').toFixed(1)} s, ${res.iterations} MIP solves, optimal; ${lpSummary()}`,
-      );
-    base.iterations = res.iterations;
-    base.optimalProven = !fellBack;
-    suppressed = res.suppressed;
-    witnesses = new Map(res.witnesses ?? []);
-  } else {
-    // As secondarySuppression runs it: search, clean-up, and any repair after the clean-up (timed with it); under
-    // --time-limit with its phase deadlines and the coarse fallback.
-    const budget = TIME_LIMIT > 0 ? phaseDeadlines(Date.now(), TIME_LIMIT) : null;
-    const res = await heuristicSuppression(input, {
-      cleanupSeconds,
-      ...(budget ? { deadline: budget.search, cleanupDeadline: budget.cleanup } : {}),
-      onCleanup: () => {
-        progress(`search (hypercube rounds): ${lap('search').toFixed(1)} s; ${lpSummary()}`);
-        phase = 'clean-up';
-        lpReset();
-      },
-    }).catch(async (e: unknown) => {
-      if (!(e instanceof TimeUp) || !budget) throw e;
-      progress(`search: time limit (${TIME_LIMIT} s) reached in ${e.phase}; coarse fallback`);
-      phase = 'coarse fallback';
-      const reason = `the heuristic did not finish within the time limit (${TIME_LIMIT} s; stopped in ${e.phase})`;
-      const c = await coarsePattern(input, budget.fallback, reason).catch((err: unknown) => {
-        // The engine's clear refusal (no pattern proven in time): reported as such, not as a crash.
-        if (!(err instanceof StatguardError) || err.code !== 'SDC_INFEASIBLE') throw err;
-        progress(`refused: ${err.message.slice(0, 300)}`);
-        process.exit(REFUSED_EXIT);
-      });
-      base.note = `time limit: coarse pattern (${c.coarse!.description})`;
-      return c;
-    });
-    progress(
-      `clean-up (and repair): ${lap('cleanup').toFixed(1)} s, removed ${res.cleanupRemoved}, ${res.cleanupFinished ? 'finished' : `stopped at its ${cleanupSeconds} s budget`}, ${res.iterations} audit rounds in all; ${lpSummary()}`,
-    );
-    base.iterations = res.iterations;
-    base.cleanupRemoved = res.cleanupRemoved ?? 0;
-    base.cleanupFinished = res.cleanupFinished ?? false;
-    suppressed = res.suppressed;
-    witnesses = new Map(res.witnesses ?? []);
+  const heuristicOpts: HeuristicOptions = {
+    cleanupSeconds: budget ? timeLimit : cleanupSeconds,
+    ...(budget ? { deadline: budget.search, cleanupDeadline: budget.cleanup } : {}),
+  };
+  let res: SecondaryResult;
+  try {
+    res =
+      method === 'optimal'
+        ? await runOptimal(input, base, budget?.mip ?? optimalSeconds, heuristicOpts, lap)
+        : await runHeuristic(input, base, heuristicOpts, lap);
+  } catch (e) {
+    if (!(e instanceof TimeUp) || !budget) throw e;
+    progress(`search: ${lap('search').toFixed(1)} s, out of time (${e.phase}); ${lpSummary()}`);
+    phase = 'coarse fallback';
+    lpReset();
+    try {
+      res = await coarsePattern(input, budget.fallback, `time limit ${timeLimit} s (stopped in ${e.phase})`);
+    } catch (refusal) {
+      // No coarse rung proven in time either: the run is refused (SDC_INFEASIBLE), as protectSdc would.
+      if (!(refusal instanceof StatguardError)) throw refusal;
+      lap('cleanup');
+      return {
+        ...base,
+        note: `refused: ${refusal.message.split(';')[0]}`,
+        peakMB: peakMB(),
+        cpuSeconds: cpuSince(cpu0),
+      };
+    }
+    progress(`coarse fallback: ${lap('cleanup').toFixed(1)} s, ${res.coarse?.description}; ${lpSummary()}`);
+    base.coarse = `coarse, k=${res.coarse?.publishedMarginOrder}`;
+    base.note = `time limit ${timeLimit} s: coarse fallback, ${res.coarse?.description}`;
+    if (method === 'optimal') base.optimalProven = false;
   }
+  const suppressed = res.suppressed;
+  // The search's witnesses: the final audit checks them exactly instead of searching (as protectSdc does).
+  const witnesses = new Map<number, Witnesses>(res.witnesses ?? []);
   // protectSdc's final, independent full audit.
   phase = 'final audit';
   lpReset();
   const audit = await auditPattern(sys, suppressed, sensitive, {
     singletons: INSIDERS !== 'none',
     insiders: INSIDERS === 'singletons' ? true : 'report',
-    insiderDeadline: Deadline.after(TIME_LIMIT > 0 ? TIME_LIMIT : 120),
+    insiderDeadline: Deadline.after(timeLimit > 0 ? timeLimit : 120),
     tables: [table],
     witnesses,
   });
@@ -675,6 +727,7 @@ async function runOne(
     auditPasses: audit.passes,
     narrowestMargin: audit.narrowestMargin,
     peakMB: peakMB(),
+    cpuSeconds: cpuSince(cpu0),
   };
 }
 
@@ -686,6 +739,7 @@ interface Options {
   seed: string;
   optimalSeconds: number;
   cleanupSeconds: number;
+  timeLimit: number;
   maxSeconds: number;
   profile: boolean;
   profDir: string;
@@ -707,7 +761,7 @@ function spawnCase(c: Case, o: Options): RunResult {
       ...['--size', c.size, '--dims', String(c.dims), '--density', c.density, '--method', c.method],
       ...['--seed', o.seed, '--peak-file', peakPath],
       ...['--optimal-seconds', String(o.optimalSeconds), '--cleanup-seconds', String(o.cleanupSeconds)],
-      ...['--insiders', INSIDERS, '--time-limit', String(TIME_LIMIT)],
+      ...['--time-limit', String(o.timeLimit), '--insiders', INSIDERS],
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -736,9 +790,7 @@ function spawnCase(c: Case, o: Options): RunResult {
   }
   const why = child.signal
     ? `killed after ${wall.toFixed(0)} s (--max-seconds ${o.maxSeconds})`
-    : child.status === REFUSED_EXIT
-      ? `refused after ${wall.toFixed(0)} s (SDC_INFEASIBLE: no pattern proven within --time-limit ${TIME_LIMIT} s)`
-      : `exited with status ${child.status}`;
+    : `exited with status ${child.status}`;
   console.log(`    did not finish: ${why}`);
   if (o.profile) console.log(`    V8 tick log: ${path.join(o.profDir, `${file}.log`)} (node --prof-process it)`);
   return {
@@ -763,7 +815,9 @@ function spawnCase(c: Case, o: Options): RunResult {
 
 /** finished | killed | failed, and for the optimal method whether the optimum is proven. */
 const status = (r: RunResult): string => {
-  if (!r.finished) return r.note.startsWith('killed') ? 'killed' : r.note.startsWith('refused') ? 'refused' : 'failed';
+  if (!r.finished)
+    return r.note.startsWith('killed') ? 'killed' : r.note.startsWith('refused') ? 'refused (time limit)' : 'failed';
+  if (r.coarse) return `fallback (${r.coarse})`;
   if (r.method !== 'optimal') return 'finished';
   return r.optimalProven ? 'optimal-proven' : `finished, not proven (>= ${r.secondaryLowerBound ?? 0})`;
 };
@@ -796,6 +850,7 @@ function printSummary(results: readonly RunResult[]): void {
     ['clean-up', 8, (r) => (r.seconds.cleanup === undefined ? '-' : r.seconds.cleanup.toFixed(1))],
     ['audit', 6, (r) => (r.seconds.audit === undefined ? '-' : r.seconds.audit.toFixed(1))],
     ['seconds*', 8, (r) => (r.finished ? setupToAudit(r).toFixed(1) : `>${(r.seconds.wall ?? 0).toFixed(0)}`)],
+    ['cpu s', 6, (r) => (r.cpuSeconds === undefined ? '-' : r.cpuSeconds.toFixed(1))],
     ['peak MB', 7, (r) => (r.peakMB === null ? '-' : `${r.finished ? '' : '>= '}${r.peakMB.toFixed(0)}`)],
     ['status', -30, status],
     ['audit', 0, (r) => (r.finished ? (r.auditPasses ? 'passes' : 'FAILS') : '-')],
@@ -805,10 +860,10 @@ function printSummary(results: readonly RunResult[]): void {
   for (const r of results) console.log(cols.map(([, w, f]) => cell(f(r), w)).join('  '));
   console.log(
     '* seconds = primary rules + cell system + search + clean-up + final audit (table generation excluded), in seconds;' +
-      ' for a killed run the wall time at which it was killed. Peak MB: the child process\'s maxRSS (">=": last heartbeat' +
+      ' for a killed run the wall time at which it was killed. cpu s: the child\'s CPU seconds over the same span (steadier than wall time on a loaded machine). Peak MB: the child process\'s maxRSS (">=": last heartbeat' +
       ' before the kill). Search/clean-up of an optimal run at its time limit: MIP + cut loop / fallback heuristic.',
   );
-  const notes = results.filter((r) => r.finished && r.note);
+  const notes = results.filter((r) => (r.finished || r.note.startsWith('refused')) && r.note);
   for (const r of notes) console.log(`  ${caseLabel(r)}: ${r.note}`);
 }
 
@@ -850,6 +905,7 @@ async function main(): Promise<void> {
   const seed = arg('seed', '42');
   const optimalSeconds = Number(arg('optimal-seconds', '60'));
   const cleanupSeconds = Number(arg('cleanup-seconds', '30'));
+  const timeLimit = Number(arg('time-limit', '60'));
   if (flag('child')) {
     peakFile = arg('peak-file', '') || null;
     const size = arg('size', '1k');
@@ -863,6 +919,7 @@ async function main(): Promise<void> {
       seed,
       optimalSeconds,
       cleanupSeconds,
+      timeLimit,
     );
     process.stdout.write(`${JSON.stringify(res)}\n`);
     return;
@@ -876,6 +933,7 @@ async function main(): Promise<void> {
     seed,
     optimalSeconds,
     cleanupSeconds,
+    timeLimit,
     maxSeconds: Number(arg('max-seconds', '600')),
     profile: flag('profile'),
     profDir: path.join(os.tmpdir(), 'statguard-sdc-bench'),
@@ -883,7 +941,10 @@ async function main(): Promise<void> {
   if (o.profile) mkdirSync(o.profDir, { recursive: true });
   console.log(
     `sdc secondary-suppression benchmark (seed ${seed}; rules: minFrequency 3, dominance (1,85); unity cost; ` +
-      `optimal time limit ${optimalSeconds} s; heuristic clean-up budget ${cleanupSeconds} s; each run killed after ${o.maxSeconds} s)`,
+      (timeLimit > 0
+        ? `time limit ${timeLimit} s per run (MIP until 25%, search until 45%, clean-up until 75%, coarse fallback until 90%); `
+        : `optimal time limit ${optimalSeconds} s; heuristic clean-up budget ${cleanupSeconds} s; `) +
+      `each run killed after ${o.maxSeconds} s)`,
   );
   const results: RunResult[] = [];
   for (const size of sizes)

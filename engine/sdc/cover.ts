@@ -64,7 +64,10 @@ export function cheapestCube(
   return best;
 }
 
-/** Cube phase (see heuristicSuppression): returns the number of cells added. */
+/**
+ * Cube phase (see heuristicSuppression): returns the number of cells added. `thirdCost`: the cost function of the
+ * singleton rule's third cells (default `costOf`; the heuristic lets it take an empty cell as a last resort).
+ */
 export function coverWithCubes(
   input: SecondaryInput,
   sup: Uint8Array,
@@ -72,6 +75,7 @@ export function coverWithCubes(
   highs: HighsRuntime | null = null,
   hints: Map<number, Witnesses> = new Map(),
   deadline: Deadline = Deadline.never,
+  thirdCost: (c: number) => number = costOf,
 ): { added: number; short: SensitiveCell[] } {
   const { sys } = input;
   let added = 0;
@@ -110,7 +114,7 @@ export function coverWithCubes(
     }
     if (n === 2 && one && sensitive > 0) {
       deadline.check('the singleton cover');
-      added += protectThirdCell(input, sup, ri, costOf);
+      added += protectThirdCell(input, sup, ri, thirdCost);
     }
   }
   return { added, short };

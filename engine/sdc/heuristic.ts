@@ -12,6 +12,7 @@ import { cleanupPattern } from './cleanup.ts';
 import { cheapestCube, coverWithCubes, protectFromInsiders, protectThirdCell, widen } from './cover.ts';
 import { Deadline, TimeUp } from './deadline.ts';
 import { highsRuntime } from './highs.ts';
+import { isEmptyCell } from './problem.ts';
 import type { SecondaryInput, SecondaryResult } from './problem.ts';
 import { cellName } from './relations.ts';
 import { requiredMovement } from './sensitive.ts';
@@ -74,7 +75,14 @@ export async function heuristicSuppression(
   const sup = Uint8Array.from(input.primary);
   const fixed = input.fixed;
   if (opts.start) for (let c = 0; c < sys.cellCount; c++) if (opts.start[c] && !fixed?.[c]) sup[c] = 1;
-  const costOf = (c: number): number => (sup[c] ? 0 : fixed?.[c] ? Infinity : input.never[c] ? HUGE : input.cost[c]!);
+  // Empty cells are no secondary candidates (problem.ts, `isEmptyCell`): the cube phase, the cheapest-witness LPs and
+  // the repairs' cubes never use them. Only the last resorts may, at HUGE cost: `widen` (a cell every cube fails) and
+  // the singleton rule's third cell when no cube of non-empty cells exists around any cell of the relation.
+  const empty = Uint8Array.from({ length: sys.cellCount }, (_, c) => (isEmptyCell(sys, c) ? 1 : 0));
+  const costOf = (c: number): number =>
+    sup[c] ? 0 : fixed?.[c] || empty[c] ? Infinity : input.never[c] ? HUGE : input.cost[c]!;
+  const lastResort = (c: number): number =>
+    sup[c] ? 0 : fixed?.[c] ? Infinity : input.never[c] || empty[c] ? HUGE : input.cost[c]!;
   // Witnesses per sensitive cell, kept by the cube phase and the clean-up; every audit checks them again.
   const hints = new Map<number, Witnesses>();
   // Insider witnesses kept across the search's audits and the clean-up (each checked again before it counts).
@@ -95,7 +103,7 @@ export async function heuristicSuppression(
     const failing = new Set(first.cells.filter((c) => !c.passes).map((c) => c.id));
     toCover = input.sensitive.filter((x) => failing.has(x.id));
   }
-  coverWithCubes({ ...input, sensitive: toCover }, sup, costOf, await highsRuntime(), hints, deadline);
+  coverWithCubes({ ...input, sensitive: toCover }, sup, costOf, await highsRuntime(), hints, deadline, lastResort);
   const count = (): number => sup.reduce((n, v) => n + v, 0);
   // The audited pattern before the clean-up, kept to fall back on.
   let cleaned: { before: Uint8Array; hints: Map<number, Witnesses>; audit: AuditResult; finished: boolean } | null =
@@ -178,9 +186,9 @@ export async function heuristicSuppression(
           added++;
         }
       }
-      if (added === 0) widen(input, sup, f.id, costOf);
+      if (added === 0) widen(input, sup, f.id, lastResort);
     }
-    for (const ex of audit.singletons) protectThirdCell(input, sup, ex.relation, costOf);
+    for (const ex of audit.singletons) protectThirdCell(input, sup, ex.relation, lastResort);
     protectFromInsiders(input, sup, audit, costOf);
     if (count() === before) {
       if (cleaned) return revert();

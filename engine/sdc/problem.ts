@@ -108,6 +108,21 @@ export interface SecondaryResult {
   readonly insiderWitnesses?: Map<string, Witness>;
 }
 
+/**
+ * Empty cells (no contributor): never chosen as secondary suppressions, as in tau-Argus and GaussSuppression
+ * (`secondaryZeros = FALSE`, its default). The rule: an empty cell that is not itself a primary (`zeroCells:
+ * 'suppress'` makes it one) is published as 0. A published zero says only that no unit has that combination (a
+ * structural or sampling zero), nothing about any unit's value in another cell, so publishing it costs no protection;
+ * hiding it protects little (with an a priori lower bound of 0 it can move up only, so no balanced cube through it
+ * carries a movement in both directions) and adds a variable to every attacker LP. On a sparse table most interior
+ * cells are empty: excluding them keeps the search on the non-empty cells (measured in engine/sdc/README.md). The audit is
+ * unchanged (a published empty cell is a constant like any other). The heuristic's last-resort repair (`widen`) may still
+ * take one, at a prohibitive cost, when nothing else is left.
+ */
+export function isEmptyCell(sys: CellSystem, c: number): boolean {
+  return sys.units[c] === 0 && sys.value[c] === 0;
+}
+
 /** Cost per cell: unity 1, frequency = units, value = |internal value|, plus a small tie-breaker so every cell costs > 0. */
 export function cellCosts(sys: CellSystem, cost: SdcPlan['secondary']['cost']): Float64Array {
   const base = new Float64Array(sys.cellCount);
