@@ -253,6 +253,51 @@ export const ERRORS = {
     description:
       "The embedded store's folder could not be opened: it is not writable (read-only file system or permissions), or PGlite failed on it; the message names the folder.",
   },
+  ACCESS_REQUEST_NOT_FOUND: {
+    status: 404,
+    title: 'Access request not found',
+    description: 'No access request with this id (a researcher sees only its own).',
+  },
+  CONTRACT_NOT_FOUND: {
+    status: 404,
+    title: 'Contract not found',
+    description: 'No table contract with this id (a researcher sees only its own).',
+  },
+  CONTRACT_NONE: {
+    status: 403,
+    title: 'No contract',
+    description:
+      'The caller has no table contract for this dataset: request access first (POST /v1/access-requests); `term` is `contract`.',
+  },
+  CONTRACT_NOT_STARTED: {
+    status: 403,
+    title: 'Contract not started',
+    description: "The caller's contract for this dataset starts later (`term` is `time.start`, the start is named).",
+  },
+  CONTRACT_EXPIRED: {
+    status: 403,
+    title: 'Contract expired',
+    description:
+      "The caller's contract for this dataset has ended: nothing is served after its end (`term` is `time.end`).",
+  },
+  CONTRACT_SCALE: {
+    status: 403,
+    title: 'Contract scale exceeded',
+    description:
+      'The table would take more than the contract allows: tables or cells in total, or its dp budget share (403); tables or cells per day are 429 with Retry-After. `term` names the limit, e.g. `scale.cellsPerDay`.',
+  },
+  CONTRACT_LEVEL: {
+    status: 403,
+    title: 'Contract level exceeded',
+    description:
+      'The table is more detailed than the contract allows: a variable not allowed, a hierarchy level too deep, too many dimensions, or a filter below the minimum population. `term` names it, e.g. `level.variables.region.maxLevel`.',
+  },
+  CONTRACT_FORM: {
+    status: 403,
+    title: 'Contract form not allowed',
+    description:
+      'The measure or the format is not one the contract allows (`term` is `form.measures` or `form.formats`).',
+  },
   INTERNAL: {
     status: 500,
     title: 'Internal error',
@@ -277,16 +322,17 @@ export class ApiError extends Error {
   /** Extra members of the problem document (e.g. `dimension`, `value`), never a protected cell value. */
   readonly extra: Readonly<Record<string, unknown>>;
 
-  constructor(code: ApiErrorCode, detail: string, extra: Record<string, unknown> = {}) {
+  /** `status` overrides the code's usual status (CONTRACT_SCALE per day is 429). */
+  constructor(code: ApiErrorCode, detail: string, extra: Record<string, unknown> = {}, status?: number) {
     super(detail);
     this.name = 'ApiError';
     this.code = code;
-    this.status = ERRORS[code].status;
+    this.status = status ?? ERRORS[code].status;
     this.extra = extra;
   }
 
   toProblem(): Problem {
-    return problem(this.code, this.message, this.extra);
+    return { ...problem(this.code, this.message, this.extra), status: this.status };
   }
 }
 

@@ -7,7 +7,11 @@
  *   npm run bench:sdc -- [--sizes 1k,10k,100k] [--dims 2,3,4,5] [--density dense,sparse]
  *                        [--methods optimal,heuristic] [--seed 42]
  *                        [--optimal-seconds 60] [--optimal-max-cells 20000] [--cleanup-seconds 30]
- *                        [--time-limit 60] [--max-seconds 600] [--profile]
+ *                        [--time-limit 60] [--max-seconds 600] [--profile] [--insiders singletons|lone-cell|none]
+ *
+ * --insiders  the insider model (policy protection.secondary.insiders, default singletons): the search protects
+ *            against it, and the final audit prints how many other units' cells an insider could still compute or
+ *            narrow (for lone-cell and none: the attacks those settings leave open; bounded by --time-limit, else 120 s).
  *
  * --dims     numbers of dimensions to run per size (2-5; SHAPES lists the shape of each size x dims, all of about the
  *            size's cell count). Without it each size runs its original shape only (1k: 2 dimensions, 10k and 100k: 3),
@@ -73,7 +77,7 @@ import { cellCosts } from '../engine/sdc/problem.ts';
 import type { SecondaryInput } from '../engine/sdc/problem.ts';
 import { coarsePattern } from '../engine/sdc/coarse.ts';
 import { TimeUp } from '../engine/sdc/deadline.ts';
-import type { Deadline } from '../engine/sdc/deadline.ts';
+import { Deadline } from '../engine/sdc/deadline.ts';
 import { heuristicSuppression } from '../engine/sdc/heuristic.ts';
 import type { HeuristicOptions } from '../engine/sdc/heuristic.ts';
 import { optimalSuppression } from '../engine/sdc/optimal.ts';
@@ -88,6 +92,8 @@ const arg = (name: string, fallback: string): string => {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 };
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+/** --insiders singletons|lone-cell|none: the insider model (policy protection.secondary.insiders; default as protectSdc). */
+const INSIDERS = arg('insiders', 'singletons');
 
 /* ------------------------------------------------------------------ */
 /* Table generation                                                     */
@@ -610,7 +616,8 @@ async function runOne(
     primary,
     never: new Uint8Array(sys.cellCount),
     cost: cellCosts(sys, 'unity'),
-    singletons: true,
+    singletons: INSIDERS !== 'none',
+    insiders: INSIDERS === 'singletons',
   };
   const base: RunResult = {
     size,
@@ -681,10 +688,23 @@ async function runOne(
   // protectSdc's final, independent full audit.
   phase = 'final audit';
   lpReset();
-  const audit = await auditPattern(sys, suppressed, sensitive, { singletons: true, tables: [table], witnesses });
+  const audit = await auditPattern(sys, suppressed, sensitive, {
+    singletons: INSIDERS !== 'none',
+    insiders: INSIDERS === 'singletons' ? true : 'report',
+    insiderDeadline: Deadline.after(timeLimit > 0 ? timeLimit : 120),
+    tables: [table],
+    witnesses,
+  });
+  const exposed = new Set(audit.insiders.map((x) => x.exposed)).size;
   progress(
-    `final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.certifiedCells} cells certified by witnesses, ${audit.lpSolves} LP solves; ${lpSummary()}`,
+    `final audit: ${lap('audit').toFixed(1)} s, ${audit.components} components, ${audit.certifiedCells} cells certified by witnesses, ${audit.lpSolves} LP solves; ${lpSummary()}; insiders ${INSIDERS}: ${exposed} other units' cells an insider could compute or narrow (${audit.insiders.length} insider/cell pairs${audit.insidersIncomplete ? '; stopped at the time bound: at least' : ''})`,
   );
+  base.note = [
+    base.note,
+    `insiders ${INSIDERS}: ${exposed}${audit.insidersIncomplete ? '+' : ''} cells disclosed to insiders`,
+  ]
+    .filter((x) => x)
+    .join('; ');
   const dims = table.plan.dimensions;
   let secondary = 0;
   let total = 0;
@@ -741,7 +761,7 @@ function spawnCase(c: Case, o: Options): RunResult {
       ...['--size', c.size, '--dims', String(c.dims), '--density', c.density, '--method', c.method],
       ...['--seed', o.seed, '--peak-file', peakPath],
       ...['--optimal-seconds', String(o.optimalSeconds), '--cleanup-seconds', String(o.cleanupSeconds)],
-      ...['--time-limit', String(o.timeLimit)],
+      ...['--time-limit', String(o.timeLimit), '--insiders', INSIDERS],
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -234,6 +234,9 @@ export interface DominanceRule {
   readonly k: number;
 }
 
+/** Who the sdc audit counts as an attacker besides the public (see SdcPlan.secondary.insiders). */
+export type InsiderModel = 'singletons' | 'lone-cell' | 'none';
+
 export interface SdcPlan {
   readonly regime: 'sdc';
   /** Minimum frequency: a cell is unsafe when 0 < units < minFrequency. null = no rule. */
@@ -249,6 +252,12 @@ export interface SdcPlan {
     readonly method: 'optimal' | 'heuristic' | 'auto';
     readonly cost: 'unity' | 'frequency' | 'value';
     readonly timeLimitSeconds: number;
+    /**
+     * Protection against a one-unit cell's contributor, who knows that cell's value (engine/sdc/insiders.ts):
+     * 'singletons' (the plan builder's default) audits every such insider in full, 'lone-cell' only a relation whose
+     * two hidden cells are the one-unit cell and a sensitive cell, 'none' neither. Absent: 'singletons'.
+     */
+    readonly insiders?: InsiderModel;
   };
   /** Zero cells (no contributor): 'publish' (safe) or 'suppress'. */
   readonly zeroCells: 'publish' | 'suppress';

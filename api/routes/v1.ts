@@ -7,6 +7,7 @@
  * the app is not the public zone.
  */
 import type { FastifyInstance } from 'fastify';
+import { contractRoutes } from '../contracts/routes.ts';
 import type { PluginOptions } from '../context.ts';
 import { apiCsp, notFound, rateLimit } from '../hooks.ts';
 import { RateLimiter } from '../rate-limit.ts';
@@ -30,6 +31,7 @@ export async function v1Routes(app: FastifyInstance, { ctx }: PluginOptions): Pr
   await app.register(metadataRoutes, opts);
   await app.register(catalogRoutes, opts);
   await app.register(serviceRoutes, opts);
+  await app.register(contractRoutes, opts);
   if (!publicOnly) {
     await app.register(adminRoutes, { ctx, prefix: '/admin' });
     await app.register(previewRoutes, opts);

@@ -33,9 +33,14 @@ const MAX_DETAIL_STRING = 1024;
 // C0 controls and DEL (NUL in particular, which a PostgreSQL text or jsonb value cannot hold).
 const CONTROL = /[\u0000-\u001f\u007f]/g;
 
+// A UTF-16 surrogate without its pair: not encodable in UTF-8 (it would be stored as U+FFFD, and jsonb refuses it).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
 function clean(s: string, max: number): string {
   const escaped = s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return escaped.length > max ? `${escaped.slice(0, max)}...(${escaped.length} chars)` : escaped;
+  // (Replaced after cutting: a cut may split a surrogate pair.)
+  const cut = escaped.length > max ? `${escaped.slice(0, max)}...(${escaped.length} chars)` : escaped;
+  return cut.replace(LONE_SURROGATE, '\uFFFD');
 }
 
 function cleanJson(v: unknown, depth: number): unknown {
@@ -59,7 +64,7 @@ export function cleanEntry(e: AuditEntry): AuditEntry {
     action: clean(e.action, 64),
     target: e.target === null ? null : clean(e.target, MAX_TARGET),
     outcome: e.outcome,
-    status: e.status ?? null,
+    status: Number.isSafeInteger(e.status) ? e.status! : null,
     detail: e.detail ? (cleanJson(e.detail, 0) as Record<string, unknown>) : null,
   };
 }

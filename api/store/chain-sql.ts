@@ -22,7 +22,7 @@ const GENESIS = '0'.repeat(64);
 
 /** A chained table: its name, the columns of its canonical content in order (SQL on NEW), and what its row trigger
  * sets before hashing. */
-interface ChainedTable {
+export interface ChainedTable {
   readonly table: 'audit_log' | 'budget_ledger';
   readonly fields: readonly string[];
   readonly before: string;
@@ -31,7 +31,7 @@ interface ChainedTable {
 const utcTime = (x: string): string => `to_char(${x} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const float8 = (x: string): string => `encode(float8send(${x}), 'hex')`;
 
-const AUDIT: ChainedTable = {
+export const AUDIT: ChainedTable = {
   table: 'audit_log',
   fields: [
     utcTime('NEW.at'),
@@ -65,7 +65,7 @@ const LEDGER: ChainedTable = {
  * statguard_ledger_content written inline (nested SQL functions cost more than the hashing; the migration's path
  * uses the functions; audit-chain.md): each field '-' for NULL, else '<UTF-8 byte length>:<value>'.
  */
-function rowTrigger(name: string, c: ChainedTable): string {
+export function rowTrigger(name: string, c: ChainedTable): string {
   const field = (x: string): string => `coalesce(octet_length(convert_to(${x}, 'UTF8'))::text || ':' || ${x}, '-')`;
   return `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
       DECLARE cur text := current_setting('statguard.chain_${c.table}', true); tx text := txid_current()::text;

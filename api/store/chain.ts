@@ -55,7 +55,7 @@ export interface VerifyReport {
 }
 
 /** One field of the canonical content: '-' for NULL, else '<UTF-8 byte length>:<value>'. */
-function field(v: string | null): string {
+export function field(v: string | null): string {
   return v === null ? '-' : `${Buffer.byteLength(v, 'utf8')}:${v}`;
 }
 

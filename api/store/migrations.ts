@@ -6,14 +6,17 @@
  *
  * Safety properties enforced in the database itself, not only in the code:
  * - audit_log and budget_ledger are append-only: a trigger raises on UPDATE, DELETE and TRUNCATE (the ledger
- *   since 004), and both are hash chains (004, chain-sql.ts; verified by chain.ts);
+ *   since 004), and both are hash chains (004, chain-sql.ts; 005, chain-batch-sql.ts: the group-commit writer chains
+ *   its batches, the database checks each statement; verified by chain.ts);
  * - a release leaves `draft` only forward (draft -> published -> withdrawn)
  *   and, once out of draft, its content columns never change;
  * - release_tables rows (the published cells) are never updated, and only a
  *   draft's tables may be deleted.
  */
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { m005 } from './chain-batch-sql.ts';
 import { m004 } from './chain-sql.ts';
+import { m006 } from './contracts-sql.ts';
 
 const M001: readonly string[] = [
   `CREATE TABLE datasets (
@@ -221,6 +224,8 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '002_ckm_regime': m002,
   '003_registered_datasets_signing_keys': m003,
   '004_hash_chains': m004,
+  '005_chain_batches': m005,
+  '006_table_contracts': m006,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -8,8 +8,10 @@
  * What the API needs and gets, nothing more (idempotent: the role's table privileges are revoked first):
  * - audit_log, budget_ledger, release_tables, contracts, dataset_inputs: SELECT, INSERT (published cells are never
  *   changed; contracts and fingerprint bindings are never edited);
- * - datasets, releases, api_keys, signing_keys: SELECT, INSERT, UPDATE (budgets, status, revocations; SELECT ...
- *   FOR UPDATE needs UPDATE) and never DELETE;
+ * - table_contracts: SELECT, INSERT (a contract's terms never change; migration 006);
+ * - datasets, releases, api_keys, signing_keys, access_requests, contract_usage: SELECT, INSERT, UPDATE (budgets,
+ *   status, revocations, decisions, settled uses; SELECT ... FOR UPDATE needs UPDATE) and never DELETE (their
+ *   triggers refuse the changes that are not allowed);
  * - chain_heads, kysely_migration, kysely_migration_lock: SELECT (the chain trigger moves the head as the owner:
  *   its function is SECURITY DEFINER).
  * The role itself (LOGIN, password) is the operator's: `CREATE ROLE statguard_api LOGIN PASSWORD '...'`.
@@ -18,8 +20,8 @@ import { sql, type Kysely } from 'kysely';
 import { ApiError } from '../errors.ts';
 import type { Database } from './schema.ts';
 
-const APPEND_ONLY = ['audit_log', 'budget_ledger', 'release_tables', 'contracts', 'dataset_inputs'];
-const UPDATABLE = ['datasets', 'releases', 'api_keys', 'signing_keys'];
+const APPEND_ONLY = ['audit_log', 'budget_ledger', 'release_tables', 'contracts', 'dataset_inputs', 'table_contracts'];
+const UPDATABLE = ['datasets', 'releases', 'api_keys', 'signing_keys', 'access_requests', 'contract_usage'];
 const READ_ONLY = ['chain_heads', 'kysely_migration', 'kysely_migration_lock'];
 
 export async function grantApiRole(db: Kysely<Database>, role: string): Promise<void> {

@@ -130,7 +130,8 @@ export interface ReleaseTablesTable {
 export interface BudgetLedgerTable {
   id: Generated<number>;
   dataset_id: string;
-  release_id: string;
+  /** The release charged, or null for a dp on-demand table (migration 006; `created_by` is then `contract:<id>`). */
+  release_id: string | null;
   rho: number;
   epsilon: number | null;
   created_at: TimestampDefault;
@@ -160,6 +161,53 @@ export interface ContractsTable {
   expires_at: Timestamp;
   created_at: TimestampDefault;
   created_by: string;
+}
+
+/** A researcher's request for a dataset's table service (migration 006; api/contracts/). */
+export interface AccessRequestsTable {
+  id: string;
+  key_id: string;
+  dataset_id: string;
+  purpose: string;
+  /** The requested terms (scale, level, form; api/contracts/terms.ts). */
+  terms: Json<Record<string, unknown>>;
+  duration_days: number;
+  status: ColumnType<'pending' | 'approved' | 'refused', 'pending' | undefined, 'approved' | 'refused'>;
+  reason: string | null;
+  contract_id: string | null;
+  created_at: TimestampDefault;
+  decided_at: NullableTimestamp;
+  decided_by: string | null;
+}
+
+/** The terms granted on an access request (never changed; migration 006). */
+export interface TableContractsTable {
+  id: string;
+  request_id: string;
+  key_id: string;
+  dataset_id: string;
+  /** Scale, level and form (api/contracts/terms.ts); time is starts_at / ends_at. */
+  terms: Json<Record<string, unknown>>;
+  starts_at: Timestamp;
+  ends_at: Timestamp;
+  created_at: TimestampDefault;
+  created_by: string;
+}
+
+/** One table taken (or reserved) under a table contract (migration 006). */
+export interface ContractUsageTable {
+  id: Generated<string>;
+  contract_id: string;
+  at: TimestampDefault;
+  /** UTC day the use counts against (YYYY-MM-DD). */
+  day: ColumnType<string, string, string>;
+  state: 'reserved' | 'used' | 'cancelled';
+  cells: number;
+  rho: ColumnType<number, number | undefined, number>;
+  epsilon: ColumnType<number, number | undefined, number>;
+  /** The query's shape (dimensions, levels, measure, filter codes, format): never a value. */
+  query: Json<Record<string, unknown>>;
+  recorded_at: NullableTimestamp;
 }
 
 export interface AuditLogTable {
@@ -196,6 +244,9 @@ export interface Database {
   budget_ledger: BudgetLedgerTable;
   api_keys: ApiKeysTable;
   contracts: ContractsTable;
+  access_requests: AccessRequestsTable;
+  table_contracts: TableContractsTable;
+  contract_usage: ContractUsageTable;
   audit_log: AuditLogTable;
   chain_heads: ChainHeadsTable;
 }

@@ -1,6 +1,7 @@
 // statguard web page, start-up: the API key (kept in sessionStorage for this tab only), then the catalogue for
-// everyone and the reviewer workbench for reviewer and officer keys (secure zone). The parts live in util.js,
-// catalogue.js, chart.js and reviewer.js; DOM is built with textContent only (markup is never built from strings),
+// everyone, the reviewer workbench for reviewer and officer keys (secure zone), and tables on demand: access
+// requests and contracts (contracts.js). The parts live in util.js, catalogue.js, chart.js, reviewer.js and
+// contracts.js; DOM is built with textContent only (markup is never built from strings),
 // so nothing from the API is interpreted as markup.
 'use strict';
 
@@ -9,7 +10,7 @@
 
   async function keyChanged() {
     $('key-status').textContent = SG.key() ? 'Key in use for this tab.' : 'No key: anonymous.';
-    await Promise.all([SG.loadCatalogue(), SG.setupReviewer()]);
+    await Promise.all([SG.loadCatalogue(), SG.setupReviewer(), SG.setupAccess()]);
   }
 
   document.addEventListener('DOMContentLoaded', () => {
@@ -27,6 +28,7 @@
     SG.setupCatalogue();
     SG.setupChart();
     SG.setupReviewerForm();
+    SG.setupAccessForm();
     keyChanged();
   });
 })(globalThis.SG);

@@ -188,6 +188,7 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
               method: p.secondary?.method ?? 'auto',
               cost: p.secondary?.cost ?? 'unity',
               timeLimitSeconds: p.secondary?.timeLimitSeconds ?? 60,
+              insiders: p.secondary?.insiders ?? 'singletons',
             },
             zeroCells: p.zeroCells ?? 'publish',
           }

@@ -139,6 +139,7 @@ export interface SdcProtectionDoc {
     method?: 'optimal' | 'heuristic' | 'auto';
     cost?: 'unity' | 'frequency' | 'value';
     timeLimitSeconds?: number;
+    insiders?: 'singletons' | 'lone-cell' | 'none';
   };
   zeroCells?: 'publish' | 'suppress';
 }

@@ -67,6 +67,8 @@ export interface SdcPreview {
     readonly incumbentCost: number;
     readonly gap: number;
   }[];
+  /** The insider model, and how many other units' cells an insider could still compute or narrow (0 under 'singletons'). */
+  readonly insiders: { readonly model: string; readonly exposed: number };
 }
 
 export interface BudgetPreview {
@@ -144,6 +146,7 @@ const sdc: RegimePreview<Extract<ProtectionPlan, { regime: 'sdc' }>, SdcReport> 
             }
           : null,
         optimalStops: (r.groups ?? []).flatMap((g) => (g.optimalStop ? [{ tables: g.tables, ...g.optimalStop }] : [])),
+        insiders: { model: r.insiders.model, exposed: new Set(r.insiders.exposures.map((x) => x.exposed)).size },
       },
     };
     if (published && published.length > 0)

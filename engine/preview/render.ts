@@ -37,7 +37,7 @@ export function previewText(p: Preview): string {
   );
   if (p.sdc)
     out.push(
-      `sdc: secondary ${p.sdc.method}${p.sdc.optimalFinished === false ? ' (optimal not proven: heuristic pattern)' : ''}; audit ${p.sdc.auditPasses ? 'passes' : 'FAILS'}; smallest margin ${fmt(p.sdc.smallestMargin)}`,
+      `sdc: secondary ${p.sdc.method}${p.sdc.optimalFinished === false ? ' (optimal not proven: heuristic pattern)' : ''}; audit ${p.sdc.auditPasses ? 'passes' : 'FAILS'}; smallest margin ${fmt(p.sdc.smallestMargin)}; insiders ${p.sdc.insiders.model}${p.sdc.insiders.exposed > 0 ? ` (${p.sdc.insiders.exposed} other units' cells an insider could compute or narrow)` : ''}`,
     );
   for (const s of p.sdc?.optimalStops ?? [])
     out.push(

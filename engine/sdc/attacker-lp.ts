@@ -8,6 +8,7 @@
  */
 import { StatguardError } from '../errors.ts';
 import type { Component } from './components.ts';
+import { TimeUp } from './deadline.ts';
 import { highsRuntime } from './highs.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { CellSystem } from './relations.ts';
@@ -145,8 +146,8 @@ export class AttackerLps {
 
   /**
    * The optimum of column `k` (sign 1: min, -1: max, as the value itself) and, with `duals`, the row duals; the
-   * column's cost is reset to 0 afterwards. An unbounded side is -Infinity or Infinity (no duals); any other
-   * non-optimal status is AUDIT_FAILED.
+   * column's cost is reset to 0 afterwards. An unbounded side is -Infinity or Infinity (no duals); a time_limit set on
+   * the model by the caller throws TimeUp; any other non-optimal status is AUDIT_FAILED.
    */
   solve(m: AttackerModel, k: number, sign: 1 | -1, duals: boolean): { value: number; dual?: AttackDual } {
     const { model } = m;
@@ -158,6 +159,11 @@ export class AttackerLps {
     if (run.modelStatus === this.highs!.constants.modelStatus.unbounded) {
       model.changeColCost(k, 0);
       return { value: sign === 1 ? -Infinity : Infinity };
+    }
+    // Stopped by a time_limit a caller set on the model (insiders.ts, from the run's deadline): out of time.
+    if (run.modelStatus === this.highs!.constants.modelStatus.timeLimit) {
+      model.changeColCost(k, 0);
+      throw new TimeUp('an attacker LP');
     }
     if (run.modelStatus !== this.highs!.constants.modelStatus.optimal) {
       model.changeColCost(k, 0);

@@ -3,7 +3,9 @@
  *
  * Guarantee: a pattern passes only if, for every sensitive cell, the attacker's interval (what the published cells,
  * the relations and the a priori bounds allow) reaches the required protection in both directions and is not a
- * point, and no relation lets a one-unit cell's contributor compute a sensitive cell (singleton rule). Exact by
+ * point, and no relation lets a one-unit cell's contributor compute a sensitive cell (singleton rule); with
+ * `insiders`, no one-unit cell's contributor, knowing its own value, can compute another unit's sensitive cell or
+ * narrow it inside its protection (insiders.ts). Exact by
  * linear algebra for determined cells and by the HiGHS LP optimum per cell and direction; where checked witnesses
  * certify a cell instead, the reported interval is a lower bound on the attacker's, and the verdict is the same.
  */
@@ -14,13 +16,15 @@ import { components } from './components.ts';
 import type { Component } from './components.ts';
 import type { Deadline } from './deadline.ts';
 import { determinedCells } from './determined.ts';
+import { insiderExposures } from './insiders.ts';
+import type { InsiderAuditResult, InsiderExposure } from './insiders.ts';
 import type { CellSystem } from './relations.ts';
 import { mergeSensitive, protectionTargets, requiredMovement } from './sensitive.ts';
 import type { SensitiveCell } from './sensitive.ts';
 import { tolerance } from './tolerance.ts';
 import { hintedWitnesses, movesLocally } from './witness.ts';
 import { witnessed } from './witness-check.ts';
-import type { Witnesses } from './witness-check.ts';
+import type { Witness, Witnesses } from './witness-check.ts';
 
 /**
  * The attacker's view of one sensitive cell. Reviewer-only (secure zone): the
@@ -62,6 +66,13 @@ export interface AuditResult {
   readonly passes: boolean;
   readonly cells: readonly CellAudit[];
   readonly singletons: readonly SingletonExposure[];
+  /**
+   * Insider audit (`AuditOptions.insiders`): what the contributor of each one-unit suppressed cell could learn of other
+   * units' sensitive cells. Empty when not asked or when some sensitive cell already fails for everyone.
+   */
+  readonly insiders: readonly InsiderExposure[];
+  /** `insiders: 'report'` stopped by `insiderDeadline` before every insider was audited: `insiders` is partial. */
+  readonly insidersIncomplete?: boolean;
   /** Smallest margin over sensitive cells (Infinity when there are none). */
   readonly narrowestMargin: number;
   readonly components: number;
@@ -75,6 +86,22 @@ export interface AuditOptions {
   readonly duals?: boolean;
   /** Apply the singleton rule (default true). */
   readonly singletons?: boolean;
+  /**
+   * The insider audit (insiders.ts), once every sensitive cell passes for the public: true makes an exposure fail the
+   * pattern; 'report' lists the exposures without judging by them (the reviewer report when the policy turns it off);
+   * false (default) skips it.
+   */
+  readonly insiders?: boolean | 'report';
+  /**
+   * Insider witnesses kept across audits of one search (insiders.ts `InsiderAuditInput.cache`): each was checked in
+   * full when found and counts again only while every cell it moves is hidden.
+   */
+  readonly insiderCache?: Map<string, Witness>;
+  /**
+   * Deadline of the insider phase (default `deadline`). Past it the audit throws TimeUp, except under
+   * `insiders: 'report'`, which then returns the exposures found so far with `insidersIncomplete`.
+   */
+  readonly insiderDeadline?: Deadline;
   /**
    * Stop at the first failing sensitive cell (then `cells` lists only the cells judged so far and `passes` is false).
    * For searches that only need the verdict; a passing result is identical to a full audit.
@@ -181,6 +208,9 @@ class PatternAudit {
   /** Components audited with witnesses, and the suppressed cells some witness moves (so not determined). */
   private readonly witnessComps = new Set<Component>();
   private readonly moving = new Set<number>();
+  /** Witnesses checked on this pattern per sensitive cell (certified cells), reused by the insider audit. */
+  private readonly proven = new Map<number, Witnesses>();
+  private insiderSolves = 0;
   private certifiedCells = 0;
 
   constructor(
@@ -233,15 +263,41 @@ class PatternAudit {
     const singletons = opts.singletons !== false ? await this.singletonExposures(comps) : [];
     const cells = [...sens.keys()].sort((x, y) => x - y).map((id) => results.get(id)!);
     const narrowestMargin = cells.reduce((m, c) => Math.min(m, c.margin), Infinity);
+    const publicPasses = cells.every((c) => c.passes) && singletons.length === 0;
+    const insider = opts.insiders && publicPasses ? await this.insiderAudit(comps) : null;
+    const insiders = insider?.exposures ?? [];
     return {
-      passes: cells.every((c) => c.passes) && singletons.length === 0,
+      passes: publicPasses && (opts.insiders !== true || insiders.length === 0),
       cells,
       singletons,
+      insiders,
+      ...(insider && !insider.complete ? { insidersIncomplete: true } : {}),
       narrowestMargin,
       components: comps.length,
-      lpSolves: this.lps.lpSolves,
+      lpSolves: this.lps.lpSolves + this.insiderSolves,
       certifiedCells: this.certifiedCells,
     };
+  }
+
+  /** The insider audit (insiders.ts) of every one-unit suppressed cell, with the witnesses this audit checked. */
+  private async insiderAudit(comps: readonly Component[]): Promise<InsiderAuditResult> {
+    const { sys, suppressed, sens, opts } = this;
+    const deadline = opts.insiderDeadline ?? opts.deadline;
+    const r = await insiderExposures({
+      sys,
+      suppressed,
+      sens,
+      comps,
+      proven: this.proven,
+      ...(opts.tables ? { tables: opts.tables } : {}),
+      ...(opts.duals ? { duals: true } : {}),
+      ...(opts.failFast && opts.insiders === true ? { failFast: true } : {}),
+      ...(opts.insiderCache ? { cache: opts.insiderCache } : {}),
+      ...(deadline ? { deadline } : {}),
+      ...(opts.insiders === 'report' ? { partial: true } : {}),
+    });
+    this.insiderSolves += r.lpSolves;
+    return r;
   }
 
   /** The verdict on sensitive cell `id` given its attacker interval [min, max]. */
@@ -265,6 +321,7 @@ class PatternAudit {
       passes: false,
       cells: [...this.results.values(), c].filter((x, i, a) => a.indexOf(x) === i),
       singletons: [],
+      insiders: [],
       narrowestMargin: c.margin,
       components: 0,
       lpSolves: this.lps.lpSolves,
@@ -307,6 +364,7 @@ class PatternAudit {
               if (Math.abs(x.delta[i]!) > tolerance(sys.value[c]!)) this.moving.add(c);
             });
         this.results.set(id, this.judge(id, a - (w.down?.amount ?? 0), a + (w.up?.amount ?? 0), { certified: true }));
+        this.proven.set(id, w);
         this.certifiedCells++;
       } else open.push(id);
     }
@@ -337,6 +395,10 @@ class PatternAudit {
     const m = await lps.modelOf(comp);
     for (const id of open) {
       opts.deadline?.check('the audit');
+      // HiGHS stops at the deadline too (AttackerLps.solve then throws TimeUp): one LP over a large component can
+      // take seconds (measured: a coarse rung's audit on the 10k benchmark table ran 24 s past its deadline).
+      if (opts.deadline && opts.deadline.at !== Infinity)
+        m.model.options.set({ time_limit: Math.max(0.01, opts.deadline.remaining()) });
       const k = m.col.get(id)!;
       const lo = lps.solve(m, k, 1, opts.duals === true);
       const hi = lps.solve(m, k, -1, opts.duals === true);

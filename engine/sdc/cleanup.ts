@@ -3,13 +3,16 @@
  *
  * Guarantee: the pattern passes the audit before (precondition) and after every kept removal: each affected sensitive
  * cell keeps witnesses re-searched on the trial pattern, or passes the exact LP over its component (refused beyond
- * EXACT_AUDIT_MAX_CELLS cells), and the singleton rule holds around the removed cells. Removals leaving a primary, or
+ * EXACT_AUDIT_MAX_CELLS cells), and the singleton rule holds around the removed cells (with `insiders`, the insider
+ * audit of the components around them, see insiders.ts). Removals leaving a primary, or
  * any cell of an inequality relation, alone in a relation are refused.
  */
 import { attackerModel } from './attacker-lp.ts';
 import { EXACT_AUDIT_MAX_CELLS, auditPattern } from './audit.ts';
 import { components } from './components.ts';
+import { Deadline, TimeUp } from './deadline.ts';
 import { highsRuntime } from './highs.ts';
+import { insiderExposedNear } from './insider-near.ts';
 import type { HighsRuntime } from './highs.ts';
 import type { SecondaryInput } from './problem.ts';
 import type { CellSystem } from './relations.ts';
@@ -48,6 +51,7 @@ export async function cleanupPattern(
   sup: Uint8Array,
   seconds: number,
   hints: Map<number, Witnesses> = new Map(),
+  insiderCache: Map<string, Witness> = new Map(),
 ): Promise<{ removed: number; finished: boolean }> {
   const { sys, sensitive, tables } = input;
   const deadline = Date.now() + seconds * 1000;
@@ -71,7 +75,17 @@ export async function cleanupPattern(
   if (book.lpJudged.size > 0) componentWitnesses(sys, sup, book, needOf, highs, deadline);
 
   let removed = 0;
-  const run: CleanupRun = { input, sup, book, sensOf, search, highs, comps: new ComponentCache(sys, sup) };
+  const run: CleanupRun = {
+    input,
+    sup,
+    book,
+    sensOf,
+    search,
+    highs,
+    comps: new ComponentCache(sys, sup),
+    insiderCache,
+    deadline: new Deadline(deadline),
+  };
   for (let changed = true; changed;) {
     changed = false;
     const order: number[] = [];
@@ -220,6 +234,10 @@ interface CleanupRun {
   readonly highs: HighsRuntime;
   /** Components are needed only around LP-judged cells. */
   readonly comps: ComponentCache;
+  /** Insider witnesses found by LP in earlier trials (insiders.ts), checked again before each use. */
+  readonly insiderCache: Map<string, Witness>;
+  /** The clean-up's end: an insider check it stops refuses the removal (the loop then ends at its time check). */
+  readonly deadline: Deadline;
 }
 
 /**
@@ -292,14 +310,15 @@ async function removalKeepsProtection(
     ok = (await auditPattern(sys, sup, targets, { singletons: false, failFast: true, tables, intervals: 'exact' }))
       .passes;
   }
-  if (ok && input.singletons !== false) {
-    // Tentatively apply the new witnesses to judge which cells still move.
-    const old = new Map<number, Witnesses | null>();
-    for (const [id, w] of found) {
-      old.set(id, book.wit.get(id) ?? null);
-      book.detach(id);
-      book.attach(id, w);
-    }
+  if (!ok) return false;
+  // Tentatively apply the new witnesses (to judge which cells still move, and for the insider audit).
+  const old = new Map<number, Witnesses | null>();
+  for (const [id, w] of found) {
+    old.set(id, book.wit.get(id) ?? null);
+    book.detach(id);
+    book.attach(id, w);
+  }
+  if (input.singletons !== false) {
     // Cells no witness moves any more may now be determined (by the equalities together, far from the removed
     // cells): their relations are checked too, counting them out.
     const still: number[] = [];
@@ -307,13 +326,21 @@ async function removalKeepsProtection(
     for (const w of old.values())
       for (const x of cubesOf(w)) for (const c of x.ids) if (sup[c] && !moves(c)) still.push(c);
     ok = !singletonExposed(sys, sup, [...drop, ...still], moves, sensOf);
-    if (!ok)
-      for (const [id, w] of old) {
-        book.detach(id);
-        book.attach(id, w);
-      }
-  } else if (ok)
-    for (const [id, w] of found) {
+  }
+  // Insiders of the components around the removed cells (the only ones a removal changes), with the witnesses kept.
+  if (ok && input.insiders === true)
+    ok = await insiderExposedNear(
+      { sys, suppressed: sup, sens: sensOf, tables, proven: book.wit, cache: run.insiderCache, deadline: run.deadline },
+      drop,
+    ).then(
+      (exposed) => !exposed,
+      (e: unknown) => {
+        if (e instanceof TimeUp) return false;
+        throw e;
+      },
+    );
+  if (!ok)
+    for (const [id, w] of old) {
       book.detach(id);
       book.attach(id, w);
     }

@@ -64,6 +64,8 @@ export async function coarsePattern(
     try {
       audit = await auditPattern(sys, sup, input.sensitive, {
         singletons: input.singletons !== false,
+        // Under the insider model the rung must be proven against every insider too (insiders.ts), in the same time.
+        ...(input.insiders === true ? { insiders: true } : {}),
         tables: input.tables,
         intervals: 'certified',
         failFast: true,
@@ -95,7 +97,7 @@ export async function coarsePattern(
   }
   throw new StatguardError(
     'SDC_INFEASIBLE',
-    `secondary suppression could not finish within secondary.timeLimitSeconds (${reason}) and no coarse pattern could be proven in the time left; ${share}. Coarsen the table (${figures.suggestions.join('; ') || 'merge categories or drop a dimension'}) or raise secondary.timeLimitSeconds`,
+    `secondary suppression could not finish within secondary.timeLimitSeconds (${reason}) and no coarse pattern could be proven${input.insiders === true ? ' safe against the public and against insiders (protection.secondary.insiders "singletons": the lone contributor of a suppressed cell knows its value)' : ''} in the time left; ${share}. Coarsen the table (${figures.suggestions.join('; ') || 'merge categories or drop a dimension'}) or raise secondary.timeLimitSeconds`,
   );
 }
 

@@ -121,6 +121,38 @@ export function coverWithCubes(
 }
 
 /**
+ * Repair of insider exposures (insiders.ts): for each sensitive cell an insider could narrow, the cheapest balanced
+ * cube around it that adds a cell and leaves the insider's cell still (a cube moving it is no witness for the
+ * insider, who knows its value), else the cheapest published cell of each relation around it. Returns cells added.
+ */
+export function protectFromInsiders(
+  input: SecondaryInput,
+  sup: Uint8Array,
+  audit: { readonly insiders: readonly { readonly insider: number; readonly exposed: number }[] },
+  costOf: (c: number) => number,
+): number {
+  let added = 0;
+  const done = new Set<string>();
+  for (const ex of audit.insiders) {
+    const key = `${ex.insider}:${ex.exposed}`;
+    if (done.has(key)) continue;
+    done.add(key);
+    const s = input.sensitive.find((x) => x.id === ex.exposed)!;
+    const need = requiredMovement(input.sys, s);
+    const cost = (c: number): number => (c === ex.insider ? Infinity : costOf(c));
+    const cube = cheapestCube(input, s.id, need, cost, true) ?? cheapestCube(input, s.id, need, cost, true, 24);
+    let n = 0;
+    for (const c of cube?.ids ?? [])
+      if (!sup[c]) {
+        sup[c] = 1;
+        n++;
+      }
+    added += n > 0 ? n : widen(input, sup, s.id, costOf);
+  }
+  return added;
+}
+
+/**
  * Add cubes around sensitive cell `s` until witnesses (cubes, or the local LP when `highs` is given) carry its
  * movement, at most MAX_CUBES_PER_CELL; cells still short are listed in `stillShort`. Returns the cells added.
  */

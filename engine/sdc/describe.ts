@@ -59,6 +59,15 @@ function runNotes(r: SdcReport): string[] {
     out.push(
       `The secondary search did not finish within the time limit: a coarse pattern was published instead (${r.coarse.description}), audited like any other.`,
     );
+  // The insider model (policy protection.secondary.insiders): what the audit claims about a cell's lone contributor.
+  const insiders = {
+    singletons:
+      "Insiders: the lone contributor of each suppressed cell, who knows its value, was audited as an attacker too: no other unit's sensitive cell can be recovered exactly or within its protection interval by such a contributor.",
+    'lone-cell':
+      "Insiders: only the singleton rule was applied (no relation leaves a lone contributor's cell and a sensitive cell the only hidden cells); a lone contributor was not audited against every other cell.",
+    none: 'Insiders: no protection against the lone contributor of a suppressed cell (singleton rule off).',
+  } as const;
+  out.push(insiders[r.insiders.model]);
   return out;
 }
 

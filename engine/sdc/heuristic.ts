@@ -9,14 +9,14 @@ import { StatguardError } from '../errors.ts';
 import { auditPattern } from './audit.ts';
 import type { AuditOptions, AuditResult } from './audit.ts';
 import { cleanupPattern } from './cleanup.ts';
-import { cheapestCube, coverWithCubes, protectThirdCell, widen } from './cover.ts';
+import { cheapestCube, coverWithCubes, protectFromInsiders, protectThirdCell, widen } from './cover.ts';
 import { Deadline, TimeUp } from './deadline.ts';
 import { highsRuntime } from './highs.ts';
 import { isEmptyCell } from './problem.ts';
 import type { SecondaryInput, SecondaryResult } from './problem.ts';
 import { cellName } from './relations.ts';
 import { requiredMovement } from './sensitive.ts';
-import type { Witnesses } from './witness-check.ts';
+import type { Witness, Witnesses } from './witness-check.ts';
 
 /** Cost of a neverSuppress cell: used only when no other cube exists (reported as a violation). */
 const HUGE = 1e12;
@@ -85,8 +85,11 @@ export async function heuristicSuppression(
     sup[c] ? 0 : fixed?.[c] ? Infinity : input.never[c] || empty[c] ? HUGE : input.cost[c]!;
   // Witnesses per sensitive cell, kept by the cube phase and the clean-up; every audit checks them again.
   const hints = new Map<number, Witnesses>();
+  // Insider witnesses kept across the search's audits and the clean-up (each checked again before it counts).
+  const insiderCache = new Map<string, Witness>();
   let auditOpts: AuditOptions = {
     singletons: input.singletons !== false,
+    ...(input.insiders === true ? { insiders: true, insiderCache } : {}),
     tables: input.tables,
     intervals: 'certified',
     witnesses: hints,
@@ -121,6 +124,7 @@ export async function heuristicSuppression(
       cleanupRemoved: removed,
       cleanupRepairs: repairs,
       witnesses: hints,
+      ...(input.insiders === true ? { insiderWitnesses: insiderCache } : {}),
     };
   };
   const revert = (): SecondaryResult => {
@@ -152,7 +156,7 @@ export async function heuristicSuppression(
         // From here on the audits and repairs run on the clean-up's deadline.
         auditOpts = { ...auditOpts, deadline: cleanupDeadline };
         deadline = cleanupDeadline;
-        const clean = await cleanupPattern(input, sup, seconds, hints);
+        const clean = await cleanupPattern(input, sup, seconds, hints, insiderCache);
         cleaned.finished = clean.finished;
         // Audited again: the clean-up judges each removal locally, and a removal can pin a suppressed cell far from
         // it (the equalities together), exposing a singleton there. Such a failure is repaired like any other below.
@@ -185,13 +189,14 @@ export async function heuristicSuppression(
       if (added === 0) widen(input, sup, f.id, lastResort);
     }
     for (const ex of audit.singletons) protectThirdCell(input, sup, ex.relation, lastResort);
+    protectFromInsiders(input, sup, audit, costOf);
     if (count() === before) {
       if (cleaned) return revert();
       const linked = fixed?.some((f) => f === 1)
         ? '; cells published in a release given with --against cannot be suppressed, and the pattern needs them'
         : '';
       const failing = audit.cells.filter((f) => !f.passes).map((f) => cellName(sys, input.tables, f.id));
-      const exposed = audit.singletons.map((x) => cellName(sys, input.tables, x.exposed));
+      const exposed = [...audit.singletons, ...audit.insiders].map((x) => cellName(sys, input.tables, x.exposed));
       const named = [
         ...(failing.length > 0 ? [`not protected: ${failing.slice(0, 8).join('; ')}`] : []),
         ...(exposed.length > 0 ? [`computable by a single contributor: ${exposed.slice(0, 8).join('; ')}`] : []),

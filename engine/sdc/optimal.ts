@@ -11,8 +11,10 @@ import { auditPattern } from './audit.ts';
 import type { CellAudit } from './audit.ts';
 import { Deadline, TimeUp } from './deadline.ts';
 import { highsRuntime, resetHighsRuntime } from './highs.ts';
+import type { InsiderExposure } from './insiders.ts';
 import type { OptimalStop, SecondaryInput, SecondaryResult } from './problem.ts';
 import type { CellSystem } from './relations.ts';
+import { protectionTargets } from './sensitive.ts';
 import type { SensitiveCell } from './sensitive.ts';
 import { tolerance } from './tolerance.ts';
 
@@ -45,6 +47,9 @@ export const optimalTestHooks: { beforeRun?: (iteration: number) => void } = {};
  *   `protectionCut` for inequality rows), so a safe pattern satisfies
  *   sum_j min(w_j / (U - sigma), 1) y_j >= 1; with alpha from the failing LP the current
  *   pattern violates it;
+ * - insider cuts: the same cuts from the LP of the insider (a one-unit cell published, insiders.ts), without the
+ *   insider's own cell: whatever the pattern y, the insider sees y without that cell, which must protect the other
+ *   unit's cell, so the cut of that LP over the other cells holds for every pattern safe against insiders;
  * - singleton cuts: both cells of a singleton exposure suppressed => a third cell of the relation;
  * - a no-good cut sum_{j not in P} y_j >= 1 (safety is monotone: every subset of an unsafe pattern is unsafe).
  * The first pattern that passes the audit is optimal (every cut is valid for all
@@ -173,6 +178,7 @@ async function cutLoop(
       const audit = await auditPattern(sys, pattern, sensitive, {
         duals: true,
         singletons: input.singletons !== false,
+        insiders: input.insiders === true,
         deadline: limit,
       });
       if (audit.passes) {
@@ -193,6 +199,8 @@ async function cutLoop(
           if (cut) model.addRow(1, Infinity, cut);
         }
       }
+      for (const ex of audit.insiders)
+        for (const cut of insiderCuts(sys, ex, sensitive, pattern)) model.addRow(1, Infinity, cut);
       for (const ex of audit.singletons) {
         const r = sys.relations[ex.relation]!;
         const idx: number[] = [];
@@ -218,6 +226,45 @@ async function cutLoop(
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * Fischetti-Salazar cuts from an insider's failing LPs (see `optimalSuppression`): the insider's cell is a constant of
+ * that LP, so its term is dropped and the cut is judged on the pattern without it.
+ */
+function insiderCuts(
+  sys: CellSystem,
+  ex: InsiderExposure,
+  sensitive: readonly SensitiveCell[],
+  pattern: Uint8Array,
+): { indices: number[]; values: number[] }[] {
+  const s = sensitive.find((x) => x.id === ex.exposed)!;
+  const value = sys.value[ex.exposed]!;
+  const t = protectionTargets(sys, s);
+  const cell: CellAudit = {
+    id: ex.exposed,
+    value,
+    min: ex.min,
+    max: ex.max,
+    needUp: t.needUp,
+    needDown: t.needDown,
+    exact: ex.exact,
+    passes: false,
+    margin: Math.min(ex.max - t.needUp, t.needDown - ex.min),
+    ...(ex.dualUp ? { dualUp: ex.dualUp } : {}),
+    ...(ex.dualDown ? { dualDown: ex.dualDown } : {}),
+  };
+  const seen = Uint8Array.from(pattern);
+  seen[ex.insider] = 0;
+  const out: { indices: number[]; values: number[] }[] = [];
+  for (const dir of ['up', 'down'] as const) {
+    const cut = protectionCut(sys, cell, s, dir, seen);
+    if (!cut) continue;
+    const keep = cut.indices.map((j, i) => i).filter((i) => cut.indices[i] !== ex.insider);
+    if (keep.length > 0)
+      out.push({ indices: keep.map((i) => cut.indices[i]!), values: keep.map((i) => cut.values[i]!) });
+  }
+  return out;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { ExactTable, SdcPlan } from '../types.ts';
 import type { AuditResult } from './audit.ts';
 import type { CellSystem } from './relations.ts';
 import type { SensitiveCell } from './sensitive.ts';
-import type { Witnesses } from './witness-check.ts';
+import type { Witness, Witnesses } from './witness-check.ts';
 
 export interface SecondaryInput {
   readonly sys: CellSystem;
@@ -24,6 +24,8 @@ export interface SecondaryInput {
   readonly cost: Float64Array;
   /** Apply the audit's singleton rule (default true). */
   readonly singletons?: boolean;
+  /** Protect against insiders (the audit's insider audit, insiders.ts; default false). */
+  readonly insiders?: boolean;
 }
 
 /** What ran on one independent link group (tables linked by shared cells; see relations.ts). */
@@ -99,6 +101,11 @@ export interface SecondaryResult {
   readonly optimalStop?: OptimalStop;
   /** Set when the search ran out of time and a coarse pattern was proven instead. */
   readonly coarse?: CoarseFallback;
+  /**
+   * Insider witnesses the search found (insiders.ts cache, per `insider:cell:direction`), in the release's cell ids
+   * when given by secondarySuppression: protectSdc's final audit checks each again before it counts.
+   */
+  readonly insiderWitnesses?: Map<string, Witness>;
 }
 
 /**

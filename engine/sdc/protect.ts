@@ -7,9 +7,11 @@
  */
 import { StatguardError } from '../errors.ts';
 import { cellCoords } from '../types.ts';
-import type { ConfStatus, ExactTable, ProtectedCell, ProtectedTable, SdcPlan } from '../types.ts';
-import { auditPattern } from './audit.ts';
+import type { ConfStatus, ExactTable, InsiderModel, ProtectedCell, ProtectedTable, SdcPlan } from '../types.ts';
 import type { CellAudit } from './audit.ts';
+import { Deadline } from './deadline.ts';
+import { finalAudit, insiderModel, insiderSection, unprovenAgainstInsiders } from './insider-final.ts';
+import type { InsiderSection } from './insider-final.ts';
 import { applyPrimaryRules, assessDifference } from './primary.ts';
 import type { CellAssessment, PrimaryResult, PrimaryRule } from './primary.ts';
 import { buildCellSystem, cellName } from './relations.ts';
@@ -71,6 +73,12 @@ export interface SdcReport {
   readonly linkGroups: number;
   readonly neverSuppressViolations: number;
   readonly singletonRule: boolean;
+  /**
+   * The insider model the pattern was protected under, and what each insider (the contributor of a suppressed one-unit
+   * cell, who knows its value) could still learn of another unit's sensitive cell: empty under 'singletons' (the
+   * audit refuses any), the attacks left open under 'lone-cell', not computed under 'none' (insider-final.ts).
+   */
+  readonly insiders: InsiderSection;
   /** Relations of distinct-unit count tables that do not add up, audited as inequalities (see relations.ts). */
   readonly inequalityRelations: number;
 }
@@ -88,6 +96,8 @@ export interface ProtectSdcOptions {
    * able to compute a sensitive cell from a relation where only the two of them stay hidden.
    */
   readonly singletonRule?: boolean;
+  /** The insider model (default: the plan's `secondary.insiders`, else 'singletons'); `singletonRule: false` means 'none'. */
+  readonly insiders?: InsiderModel;
   /**
    * Tables already published from the same dataset (`--against`), recomputed from the current microdata
    * (`linkPublished`). They join the attacker's system: their published cells are constants that can never be
@@ -194,19 +204,18 @@ export async function protectSdc(
   }
   const sensitive = [...sensMap.values()].sort((a, b) => a.id - b.id);
   const cost = cellCosts(sys, plan.secondary.cost);
-  const singletons = options.singletonRule !== false;
+  const insiders = insiderModel(options, plan.secondary.insiders);
+  const singletons = insiders !== 'none';
+  // The end of the release's time limit: the final audit's insider phase must end by then (insider-final.ts).
+  const limit = Deadline.after(plan.secondary.timeLimitSeconds);
   const sec = await secondarySuppression(
-    { sys, tables: all, sensitive, primary, never, fixed, cost, singletons },
+    { sys, tables: all, sensitive, primary, never, fixed, cost, singletons, insiders: insiders === 'singletons' },
     plan.secondary,
-  );
+  ).catch(unprovenAgainstInsiders);
 
   // Final, independent full audit (guarantee above): never trust the search's own bookkeeping. The search's witnesses
   // only save work: each is checked exactly against the final pattern before it counts.
-  const audit = await auditPattern(sys, sec.suppressed, sensitive, {
-    singletons,
-    tables: all,
-    ...(sec.witnesses ? { witnesses: sec.witnesses } : {}),
-  });
+  const audit = await finalAudit(sys, sec, sensitive, all, insiders, limit);
   if (!audit.passes)
     throw new StatguardError('AUDIT_FAILED', 'the final suppression pattern does not pass the attacker audit');
 
@@ -243,6 +252,7 @@ export async function protectSdc(
       linkGroups: new Set(sys.linkGroup).size,
       neverSuppressViolations: sec.neverSuppressViolations,
       singletonRule: singletons,
+      insiders: insiderSection(sys, all, audit, insiders),
       inequalityRelations: sys.relations.filter((r) => !r.additive).length,
     },
   };

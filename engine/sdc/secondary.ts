@@ -48,6 +48,7 @@ export async function secondarySuppression(
   const witnesses = new Map<number, Witnesses>();
   const groupIds = [...new Set(sys.linkGroup)].sort((a, b) => a - b);
   let single: SecondaryResult['audit'] | null = null;
+  let insiderWitnesses: SecondaryResult['insiderWitnesses'];
   for (const g of groupIds) {
     const started = Date.now();
     const tablesOf = sys.linkGroup.flatMap((x, ti) => (x === g ? [ti] : []));
@@ -102,7 +103,10 @@ export async function secondarySuppression(
       ...(res.coarse ? { coarse: res.coarse } : {}),
     });
     // One group holding every cell under the same numbering: its audit is the release's.
-    if (groupIds.length === 1 && part.ids.every((gid, k) => gid === k)) single = res.audit;
+    if (groupIds.length === 1 && part.ids.every((gid, k) => gid === k)) {
+      single = res.audit;
+      insiderWitnesses = res.insiderWitnesses;
+    }
   }
   // Guarantee: the union of the groups' patterns passes the audit of all tables together. With a single group that
   // is the group's own audit (same system, same pattern, same cell ids), not repeated.
@@ -112,6 +116,8 @@ export async function secondarySuppression(
       singletons: input.singletons !== false,
       tables: input.tables,
       witnesses,
+      // The insider phase ends with the release's limit; protectSdc turns its TimeUp into a refusal.
+      ...(input.insiders === true ? { insiders: true, insiderDeadline: budget.end } : {}),
     }));
   if (!audit.passes)
     throw new StatguardError(
@@ -132,6 +138,7 @@ export async function secondarySuppression(
     neverSuppressViolations: violations,
     groups,
     witnesses,
+    ...(insiderWitnesses ? { insiderWitnesses } : {}),
   };
 }
 
@@ -147,11 +154,13 @@ export interface PhaseDeadlines {
   readonly search: Deadline;
   readonly cleanup: Deadline;
   readonly fallback: Deadline;
+  /** The end of the limit (insider proofs of a pattern found in time may run until then, never later). */
+  readonly end: Deadline;
 }
 
 export function phaseDeadlines(start: number, seconds: number): PhaseDeadlines {
   const at = (share: number): Deadline => new Deadline(start + seconds * 1000 * share);
-  return { mip: at(0.25), search: at(0.45), cleanup: at(0.75), fallback: at(0.9) };
+  return { mip: at(0.25), search: at(0.45), cleanup: at(0.75), fallback: at(0.9), end: at(1) };
 }
 
 /**
@@ -248,6 +257,7 @@ export function restrictToTables(
       ...(input.fixed ? { fixed: pick(input.fixed, (k) => new Uint8Array(k)) } : {}),
       cost: pick(input.cost, (k) => new Float64Array(k)),
       ...(input.singletons !== undefined ? { singletons: input.singletons } : {}),
+      ...(input.insiders !== undefined ? { insiders: input.insiders } : {}),
     },
   };
 }

@@ -15,6 +15,7 @@ import { checkpoint, verifyChains, type Checkpoint } from '../../api/store/chain
 import { ledgerSpent } from '../../api/store/ledger.ts';
 import type { Database } from '../../api/store/schema.ts';
 import { writeAudit } from '../../api/store/audit.ts';
+import { AuditBuffer } from '../../api/audit-buffer.ts';
 import { dialects } from './dialects.ts';
 import { makeRelease, seedReleases } from './fixtures.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
@@ -30,6 +31,23 @@ async function tamper(db: Kysely<Database>, table: string, ...stmts: string[]): 
 }
 
 async function world(db: Kysely<Database>): Promise<void> {
+  // The first rows come from the group-commit writer (chained in the application, migration 005), the later ones from
+  // mutations (chained by the database's trigger): the attacks below hit rows of both kinds.
+  const reads = new AuditBuffer(db, (e) => {
+    throw e;
+  });
+  await Promise.all(
+    Array.from({ length: 6 }, (_, i) =>
+      reads.push({
+        actor: { caller: 'anonymous', role: 'anonymous' },
+        action: 'table.read',
+        target: `b${i}`,
+        outcome: 'ok',
+        status: 200,
+        detail: { method: 'GET', i },
+      }),
+    ),
+  );
   await seedReleases(db, officer, 'withdrawn for the test');
   for (const [i, rho] of [0.25, 0.5].entries()) {
     const r = await storeDraft(

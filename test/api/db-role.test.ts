@@ -4,6 +4,8 @@
  * does everything the API does (publish, approve: a ledger entry, audit rows through the chain trigger), while the
  * role cannot UPDATE, DELETE or TRUNCATE the audit log or the ledger, move a chain head, or disable a trigger.
  */
+import { AuditBuffer } from '../../api/audit-buffer.ts';
+import { writeAudit } from '../../api/store/audit.ts';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import t from 'tap';
@@ -53,6 +55,27 @@ t.test(
     const rows = await store.db.selectFrom('budget_ledger').select('id').execute();
     t.ok(rows.length > 0, 'the role approved releases (ledger entries)');
     t.ok((await verifyChains(store.db)).ok, 'and its rows are chained');
+    // The group-commit writer chains its batches as the role (its head lock goes through a SECURITY DEFINER function:
+    // the role has no UPDATE on chain_heads), before and after a row chained by the trigger moved the head.
+    const reads = new AuditBuffer(store.db, (e) => {
+      throw e;
+    });
+    const read = (i: number) =>
+      reads.push({
+        actor: { caller: 'anonymous', role: 'anonymous' },
+        action: 'table.read',
+        target: `r${i}`,
+        outcome: 'ok',
+      });
+    await Promise.all([0, 1, 2].map(read));
+    await writeAudit(store.db, {
+      actor: { caller: 'cli:test', role: 'officer' },
+      action: 'moved',
+      target: null,
+      outcome: 'ok',
+    });
+    await Promise.all([3, 4].map(read));
+    t.ok((await verifyChains(store.db)).ok, 'the writer chains its batches as the role');
 
     const api = new pg.Client({ connectionString: apiUrl.toString() });
     await api.connect();

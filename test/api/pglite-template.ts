@@ -36,6 +36,8 @@ async function templateKey(): Promise<string> {
     'api/store/db.ts',
     'api/store/migrations.ts',
     'api/store/chain-sql.ts',
+    'api/store/chain-batch-sql.ts',
+    'api/store/contracts-sql.ts',
     'node_modules/@electric-sql/pglite/package.json',
   ]) {
     h.update(f)

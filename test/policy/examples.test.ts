@@ -105,7 +105,7 @@ t.test('tiny-sdc: concrete plan facts', async (t) => {
     ],
     pPercent: 15,
     pq: null,
-    secondary: { method: 'auto', cost: 'unity', timeLimitSeconds: 30 },
+    secondary: { method: 'auto', cost: 'unity', timeLimitSeconds: 30, insiders: 'singletons' },
     zeroCells: 'publish',
   });
   t.throws(

@@ -91,6 +91,15 @@ const cases: Case[] = [
     message: /must be one of "optimal", "heuristic", "auto" \(got "fast"\)/,
   },
   {
+    name: 'bad insider model',
+    base: sdcBase,
+    mutate: (p) => {
+      p.protection.secondary.insiders = 'all';
+    },
+    path: '/protection/secondary/insiders',
+    message: /must be one of "singletons", "lone-cell", "none" \(got "all"\)/,
+  },
+  {
     name: 'unknown regime',
     base: sdcBase,
     mutate: (p) => {

@@ -43,6 +43,7 @@ t.test('sdc preview of tiny-sdc: rules, protection levels, intervals (fixtures/t
   }
   t.equal(turnover.sdc!.smallestMargin, Math.min(...turnover.sdc!.sensitive.map((s) => s.margin)));
   t.equal(p.sdc!.smallestMargin, Math.min(...p.tables.map((x) => x.sdc!.smallestMargin ?? Infinity)));
+  t.same(p.sdc!.insiders, { model: 'singletons', exposed: 0 }, 'the default insider model leaves insiders nothing');
   // Every non-zero leaf turnover cell of N and S is hidden by the pattern or not: share of value agrees with the cells.
   t.ok(turnover.sdc!.shareValueSuppressed > 0 && turnover.sdc!.shareValueSuppressed <= 1);
   t.same(p.tables.find((x) => x.id === 'size-by-region')!.sdc!.primary.frequency, 3, 'M/N, L/N, L/S');

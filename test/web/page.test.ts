@@ -21,7 +21,16 @@ t.test('page and static files: strict CSP, no inline script, fixed allow-list', 
   t.notMatch(page.body, /\son[a-z]+=|style=/, 'no inline handlers or styles');
   t.match(page.body, /<html lang="en">/);
   const scripts = [...page.body.matchAll(/<script src="\/static\/([^"]+)"/g)].map((m) => m[1]!);
-  t.same(scripts, ['d3.min.js', 'plot.min.js', 'util.js', 'chart.js', 'catalogue.js', 'reviewer.js', 'app.js']);
+  t.same(scripts, [
+    'd3.min.js',
+    'plot.min.js',
+    'util.js',
+    'chart.js',
+    'catalogue.js',
+    'reviewer.js',
+    'contracts.js',
+    'app.js',
+  ]);
   for (const name of scripts.slice(2)) {
     const js = await app.inject({ url: `/static/${name}` });
     t.equal(js.statusCode, 200, name);

@@ -86,7 +86,10 @@ export async function adminDatasetRoutes(app: FastifyInstance, { ctx }: PluginOp
                   type: 'object',
                   required: ['release', 'rho', 'epsilon', 'at', 'by'],
                   properties: {
-                    release: { type: 'string' },
+                    release: {
+                      type: ['string', 'null'],
+                      description: 'The release charged; null for an on-demand dp table (`by` is `contract:<id>`)',
+                    },
                     rho: { type: 'number' },
                     epsilon: { type: ['number', 'null'] },
                     at: { type: 'string', format: 'date-time' },

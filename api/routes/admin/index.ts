@@ -5,6 +5,7 @@
  * changing ones write their audit row inside their own transaction.
  */
 import type { FastifyInstance } from 'fastify';
+import { adminContractRoutes } from '../../contracts/routes.ts';
 import type { PluginOptions } from '../../context.ts';
 import { guardRoles } from '../../hooks.ts';
 import { adminAccessRoutes } from './access.ts';
@@ -21,5 +22,6 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: PluginOptions):
   await app.register(adminDatasetCreateRoutes, opts);
   await app.register(adminAuditRoutes, opts);
   await app.register(adminAccessRoutes, opts);
+  await app.register(adminContractRoutes, opts);
   await app.register(adminSigningKeyRoutes, opts);
 }

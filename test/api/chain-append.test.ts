@@ -1,0 +1,174 @@
+/**
+ * The group-commit writer chains its batches itself (migration 005, store/chain-append.ts), on every store dialect:
+ * - its canonical rendering is PostgreSQL's: `jsonbText` prints what `detail::text` prints for arbitrary JSON
+ *   (fast-check, fixed seed), and `microsToIso` what the chain's `to_char` prints for a time stamp;
+ * - batches with hostile values, interleaved with rows chained by the database's trigger (a mutation's own row) and
+ *   with a second writer (another API process on the same store), all verify;
+ * - the database refuses a statement whose rows do not continue the head, do not follow each other or go back in
+ *   time, and verification catches a row inserted with a hash that is not its own.
+ */
+import fc from 'fast-check';
+import { sql, type Kysely } from 'kysely';
+import t from 'tap';
+import { AuditBuffer } from '../../api/audit-buffer.ts';
+import { writeAudit, type AuditEntry } from '../../api/store/audit.ts';
+import { ChainAppender, chainBatch, jsonbText, microsToIso, readTip } from '../../api/store/chain-append.ts';
+import { verifyChains } from '../../api/store/chain.ts';
+import type { Database } from '../../api/store/schema.ts';
+import { dialects } from './dialects.ts';
+
+const SEED = 170_005;
+const anonymous = { caller: 'anonymous', role: 'anonymous' } as const;
+
+// JSON values as a route's audit detail may hold them: objects, arrays, strings (any Unicode, quotes, backslashes,
+// controls), integers and doubles of every magnitude (exponent notation in JS), booleans, null.
+const json = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.string({ unit: 'binary', maxLength: 12 }),
+    fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', 'a', 'é', '\u{1F600}', '/', '\u007f') }),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.constantFrom(1e21, -1.5e-7, 5e-324, 1.7976931348623157e308, 123456789012345680000, 0.1, -0),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(fc.string({ unit: 'binary', maxLength: 6 }), tie('value'), { maxKeys: 5 }),
+  ),
+})).value;
+
+/** Every string of `v` (keys too) is one PostgreSQL can hold: no NUL, no lone surrogate (cleanEntry replaces those). */
+function storable(v: unknown): boolean {
+  const ok = (s: string) =>
+    !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s) && !s.includes('\u0000');
+  if (typeof v === 'string') return ok(v);
+  if (Array.isArray(v)) return v.every(storable);
+  if (v && typeof v === 'object') return Object.entries(v).every(([k, x]) => ok(k) && storable(x));
+  return true;
+}
+
+for (const d of dialects()) {
+  t.test(`the writer's chain on ${d.name}`, async (t) => {
+    const store = await d.open();
+    t.teardown(async () => {
+      await store.close();
+      await d.cleanup();
+    });
+    const db = store.db;
+
+    t.test('jsonbText prints what PostgreSQL prints for detail::text', async (t) => {
+      // Values PostgreSQL can hold (no NUL, no lone surrogate: cleanEntry replaces those first).
+      const values = fc.sample(json, { seed: SEED, numRuns: 400 }).filter(storable);
+      t.ok(values.length > 300, `${values.length} values`);
+      const r = await sql<{ i: number; text: string }>`SELECT i::int AS i, v::jsonb::text AS text
+          FROM unnest(${values.map((v) => JSON.stringify(v))}::text[]) WITH ORDINALITY AS x(v, i)`.execute(db);
+      let mismatches = 0;
+      for (const row of r.rows) {
+        const mine = jsonbText(values[row.i - 1]);
+        if (mine !== row.text && mismatches++ < 3) t.equal(mine, row.text, JSON.stringify(values[row.i - 1]));
+      }
+      t.equal(mismatches, 0, 'every value printed alike');
+    });
+
+    t.test('microsToIso prints what the chain prints for a time stamp', async (t) => {
+      const times = [0, 1, 999, 1_000_000, Date.UTC(2026, 11, 7, 23, 59, 59, 999) * 1000 + 999, 1_700_000_000_123_456];
+      const r = await sql<{ text: string }>`SELECT to_char(to_timestamp(us / 1000000.0) AT TIME ZONE 'UTC',
+          'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS text FROM unnest(${times}::bigint[]) WITH ORDINALITY AS x(us, i)
+          ORDER BY i`.execute(db);
+      t.same(
+        times.map(microsToIso),
+        r.rows.map((x) => x.text),
+      );
+    });
+
+    t.test('batches, trigger-chained rows and a second writer make one chain that verifies', async (t) => {
+      const errors: unknown[] = [];
+      const a = new AuditBuffer(db, (e) => errors.push(e));
+      const b = new AuditBuffer(db, (e) => errors.push(e));
+      const hostile = (i: number): AuditEntry => ({
+        actor: anonymous,
+        action: 'table.read',
+        target: `r/${i}\u0000"\\ \uD800 é \u{1F600}`,
+        outcome: 'ok',
+        status: 200,
+        detail: {
+          method: 'GET',
+          i,
+          f: i / 7,
+          big: 1e21 * (i + 1),
+          tiny: -1.5e-7,
+          s: 'a"b\\c\nd\u0001',
+          arr: [1, null],
+        },
+      });
+      for (let round = 0; round < 3; round++) {
+        await Promise.all([
+          ...Array.from({ length: 20 }, (_, i) => a.push(hostile(round * 100 + i))),
+          ...Array.from({ length: 7 }, (_, i) => b.push(hostile(round * 100 + 50 + i))),
+        ]);
+        await writeAudit(db, { actor: anonymous, action: 'mutation', target: `m${round}`, outcome: 'ok' });
+      }
+      await a.flush();
+      await b.flush();
+      t.same(errors, [], 'no batch refused');
+      const r = await verifyChains(db);
+      t.ok(r.ok, JSON.stringify(r.chains));
+      const n = await sql<{ n: string }>`SELECT count(*)::text AS n FROM audit_log`.execute(db);
+      t.equal(Number(n.rows[0]!.n), 3 * 28, 'every row stored');
+      const times = await sql<{ ok: boolean }>`SELECT bool_and(at >= lag) AS ok FROM (SELECT at,
+          lag(at, 1, at) OVER (ORDER BY seq) AS lag FROM audit_log) x`.execute(db);
+      t.equal(times.rows[0]!.ok, true, 'time stamps never go backwards along the chain');
+    });
+
+    t.test('the database refuses rows that do not continue the chain', async (t) => {
+      const insert = (db: Kysely<Database>, b: ReturnType<typeof chainBatch>) => {
+        const [at, caller, role, action, target, outcome, status, detail, seq, prev, hash] = b.columns;
+        return sql`INSERT INTO audit_log (at, caller, role, action, target, outcome, status, detail, seq, prev_hash,
+            hash) SELECT * FROM unnest(${at}::timestamptz[], ${caller}::text[], ${role}::text[], ${action}::text[],
+            ${target}::text[], ${outcome}::text[], ${status}::integer[], ${detail}::jsonb[], ${seq}::bigint[],
+            ${prev}::text[], ${hash}::text[])`.execute(db);
+      };
+      const e: AuditEntry = { actor: anonymous, action: 'forged', target: null, outcome: 'ok' };
+      const tip = await readTip(db, false);
+      const stale = { ...tip, seq: tip.seq - 1 };
+      await t.rejects(insert(db, chainBatch(stale, [e])), /do not continue the head|duplicate key/, 'a taken seq');
+      await t.rejects(
+        insert(db, chainBatch({ ...tip, hash: 'f'.repeat(64) }, [e])),
+        /do not continue the head/,
+        'a prev_hash that is not the head',
+      );
+      await t.rejects(
+        insert(db, chainBatch({ ...tip, atMicros: 0 }, [e], tip.atMicros - 1_000_000)),
+        /back in time|time stamp/,
+        'a time stamp before the last row',
+      );
+      const b = chainBatch(tip, [e, e, e]);
+      (b.columns[9] as string[])[2] = 'e'.repeat(64);
+      await t.rejects(insert(db, b), /does not follow the row before it/, 'a row that does not follow its predecessor');
+      t.ok((await verifyChains(db)).ok, 'nothing refused was stored');
+
+      // A row with the right links but a hash that is not its own is stored (the statement does not rehash), and
+      // verification names it.
+      const forged = chainBatch(tip, [e]);
+      (forged.columns[1] as string[])[0] = 'someone-else';
+      await insert(db, forged);
+      const r = await verifyChains(db);
+      t.match(r.chains[0]!.broken?.problem, /does not match its hash \(edited\)/);
+    });
+
+    t.test('an appender whose head moved retries under the lock', async (t) => {
+      const store2 = await d.open();
+      t.teardown(() => store2.close());
+      const w = new ChainAppender(store2.db);
+      await w.append([{ actor: anonymous, action: 'first', target: null, outcome: 'ok' }]);
+      await writeAudit(store2.db, { actor: anonymous, action: 'moved', target: null, outcome: 'ok' });
+      await w.append([{ actor: anonymous, action: 'after', target: null, outcome: 'ok' }]);
+      const rows = await sql<{ action: string }>`SELECT action FROM audit_log ORDER BY seq`.execute(store2.db);
+      t.same(
+        rows.rows.map((r) => r.action),
+        ['first', 'moved', 'after'],
+      );
+      t.ok((await verifyChains(store2.db)).ok);
+    });
+  });
+}
