@@ -62,8 +62,13 @@ export function jsonbNumber(n: number): string {
   return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\u0000-\u007f]*$/;
+
 /** jsonb's key order: shorter keys (in UTF-8 bytes) first, then byte-wise. */
 function jsonbKeyOrder(a: string, b: string): number {
+  // ASCII keys (the usual): bytes are code units.
+  if (ASCII.test(a) && ASCII.test(b)) return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
   const la = Buffer.byteLength(a, 'utf8');
   const lb = Buffer.byteLength(b, 'utf8');
   return la !== lb ? la - lb : Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
