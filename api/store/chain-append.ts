@@ -93,14 +93,25 @@ export function jsonbText(v: unknown): string {
       return jsonbNumber(v);
     case 'object': {
       if (Array.isArray(v)) return `[${v.map((x) => (storable(x) ? jsonbText(x) : 'null')).join(', ')}]`;
-      const keys = Object.keys(v)
-        .filter((k) => storable((v as Record<string, unknown>)[k]))
-        .sort(jsonbKeyOrder);
+      const keys = sortedKeys(Object.keys(v).filter((k) => storable((v as Record<string, unknown>)[k])));
       return `{${keys.map((k) => `${jsonbString(k)}: ${jsonbText((v as Record<string, unknown>)[k])}`).join(', ')}}`;
     }
     default:
       return 'null';
   }
+}
+
+// The key orders seen (audit details repeat a few key sets: sorting each detail's keys was a third of its rendering).
+const KEY_ORDERS = new Map<string, readonly string[]>();
+const MAX_KEY_ORDERS = 256;
+
+function sortedKeys(keys: string[]): readonly string[] {
+  const sig = JSON.stringify(keys);
+  const hit = KEY_ORDERS.get(sig);
+  if (hit) return hit;
+  const sorted = keys.sort(jsonbKeyOrder);
+  if (KEY_ORDERS.size < MAX_KEY_ORDERS) KEY_ORDERS.set(sig, sorted);
+  return sorted;
 }
 
 const storable = (x: unknown): boolean => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol';
