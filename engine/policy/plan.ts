@@ -22,6 +22,7 @@ import type {
   DpPlan,
   LabelMap,
   MeasurePlan,
+  OnDemandPlan,
   Plan,
   ProtectionPlan,
   ReleaseMeta,
@@ -40,7 +41,7 @@ import {
   withDefaultLabels,
 } from './labels.ts';
 import { checkSelectionThreshold } from '../dp/partition.ts';
-import type { ColumnDoc, DpProtectionDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
+import type { ColumnDoc, DpProtectionDoc, OnDemandMeasureDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
 import { ptr, scaleExact } from './json-read.ts';
 
 export interface PlanContext {
@@ -75,7 +76,8 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
   if (ds.unit.column !== undefined) needed.add(ds.unit.column);
   if (ds.unit.holding !== undefined) needed.add(ds.unit.holding);
   if (ds.weight !== undefined) needed.add(ds.weight);
-  for (const t of doc.tables) {
+  const onDemandDims = doc.onDemand ? onDemandDimensionNames(doc) : [];
+  for (const t of [...doc.tables, { dimensions: onDemandDims }]) {
     for (const d of t.dimensions) {
       const name = typeof d === 'string' ? d : d.column;
       needed.add(name);
@@ -142,10 +144,16 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
     title: t.title,
     description: t.description ?? '',
     dimensions: t.dimensions.map((d, j) => {
-      const dim = planDimension(doc, t, i, j, domains, languages?.[0]);
+      const name = typeof d === 'string' ? d : d.column;
+      const total = typeof d === 'string' ? true : (d.total ?? true);
+      const dim = planDimension(doc, name, total, ptr('tables', i, 'dimensions', j), domains, languages?.[0]);
       return languages ? translateDimension(dim, translations!.get(dim.name), languages) : dim;
     }),
-    measure: withUnit(planMeasure(t, i, colDocs, ds.weight), t.measure.unit, translations?.get(unitKey(i))?.title),
+    measure: withUnit(
+      planMeasure(t.measure, ptr('tables', i, 'measure'), colDocs, ds.weight),
+      t.measure.unit,
+      translations?.get(unitKey(i))?.title,
+    ),
     // Shares sum to 1 (up to float rounding of the division): the per-table costs compose to the total budget.
     budgetShare: isDp ? (weights[i]! / weightSum) * tableShare : 0,
     neverSuppress: (t.neverSuppress ?? []).map((x) => [...x]),
@@ -194,6 +202,18 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
         : planDp(p, (selWeight / weightSum) * tableShare, report);
 
   const release = planRelease(doc, languages);
+  const onDemand =
+    doc.onDemand === undefined
+      ? undefined
+      : planOnDemand(
+          doc,
+          onDemandDims,
+          (name, where) => {
+            const dim = planDimension(doc, name, true, where, domains, languages?.[0]);
+            return languages ? translateDimension(dim, translations!.get(dim.name), languages) : dim;
+          },
+          (m, where) => planMeasure(m, where, colDocs, ds.weight),
+        );
 
   const plan = deepFreeze({
     policyId: doc.id,
@@ -204,11 +224,61 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
     dataset,
     tables,
     protection,
+    ...(onDemand ? { onDemand } : {}),
   } satisfies Plan);
   // Open domains: an integer selection threshold below what delta allows is refused before any data is read.
   checkSelectionThreshold(plan);
   return plan;
 }
+
+/** The columns a policy offers on demand: as declared, or every closed-domain dimension column read from required columns. */
+function onDemandDimensionNames(doc: PolicyDoc): string[] {
+  if (doc.onDemand?.dimensions) return [...doc.onDemand.dimensions];
+  const ds = doc.dataset;
+  const derived = ds.derived ?? [];
+  const optional = new Set(ds.columns.filter((c) => c.required === false).map((c) => c.name));
+  return [
+    ...ds.columns.filter((c) => c.type === 'categorical' && c.domain !== 'open' && c.required !== false),
+    ...derived.filter(
+      (d) => !optional.has(d.from) && !ds.columns.some((c) => c.name === d.from && c.domain === 'open'),
+    ),
+  ].map((c) => c.name);
+}
+
+/** The on-demand section: dimensions at their finest level with totals, `count` then the named measures, per-query dp budget. */
+function planOnDemand(
+  doc: PolicyDoc,
+  names: readonly string[],
+  dimension: (name: string, where: string) => DimensionPlan,
+  measure: (m: OnDemandMeasureDoc | { kind: 'count' }, where: string) => MeasurePlan,
+): OnDemandPlan {
+  const od = doc.onDemand!;
+  const count = measure({ kind: 'count' }, ptr('onDemand'));
+  const p = doc.protection;
+  return {
+    maxCells: od.maxCells,
+    maxDimensions: od.maxDimensions,
+    cacheEntries: od.cacheEntries ?? DEFAULT_ON_DEMAND_CACHE,
+    dimensions: names.map((n, j) => dimension(n, ptr('onDemand', 'dimensions', j))),
+    measures: [
+      { name: 'count', title: 'Count', measure: count },
+      ...(od.measures ?? []).map((m, i) => ({
+        name: m.name,
+        title: m.title ?? m.name,
+        measure: measure(m, ptr('onDemand', 'measures', i)),
+      })),
+    ],
+    dp:
+      p.regime === 'dp'
+        ? p.mechanism === 'discrete-laplace'
+          ? { epsilon: required(od.dp?.epsilon, '/onDemand/dp/epsilon'), rho: null }
+          : { epsilon: null, rho: required(od.dp?.rho, '/onDemand/dp/rho') }
+        : null,
+  };
+}
+
+/** Answers kept per dataset in the API's on-demand cache when the policy does not say. */
+export const DEFAULT_ON_DEMAND_CACHE = 256;
 
 /**
  * The truncation report of a dp policy (engine/dp/truncation.ts), or null: its share of the total budget (given as a
@@ -313,20 +383,14 @@ function required(v: number | undefined, path: string): number {
 
 function planDimension(
   doc: PolicyDoc,
-  t: TableDoc,
-  i: number,
-  j: number,
+  name: string,
+  total: boolean,
+  where: string,
   domains: ReadonlyMap<string, { label: string; categories: readonly Category[] }>,
   language?: string,
 ): DimensionPlan {
-  const d = t.dimensions[j]!;
-  const name = typeof d === 'string' ? d : d.column;
   const dom = domains.get(name);
-  if (dom === undefined)
-    throw invalid(
-      ptr('tables', i, 'dimensions', j),
-      `dimension "${name}" is not a declared categorical or derived column`,
-    );
+  if (dom === undefined) throw invalid(where, `dimension "${name}" is not a declared categorical or derived column`);
   try {
     const hierarchy = resolveHierarchy(doc.dataset.hierarchies?.[name], dom.categories);
     const open = doc.dataset.columns.some((c) => c.name === name && c.type === 'categorical' && c.domain === 'open');
@@ -335,18 +399,22 @@ function planDimension(
       label: dom.label,
       categories: dom.categories,
       ...(hierarchy ? { hierarchy } : {}),
-      total: typeof d === 'string' ? true : (d.total ?? true),
+      total,
       // A multilingual policy names its total in its default language (the release files' language).
       ...(language !== undefined ? { totalLabel: totalLabel(language) } : {}),
     });
     return open ? { ...dim, open: true } : dim;
   } catch (err) {
-    throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}": ${(err as Error).message}`);
+    throw invalid(where, `dimension "${name}": ${(err as Error).message}`);
   }
 }
 
-function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc>, weightColumn?: string): MeasurePlan {
-  const m = t.measure;
+function planMeasure(
+  m: TableDoc['measure'] | OnDemandMeasureDoc | { kind: 'count' },
+  where: string,
+  cols: ReadonlyMap<string, ColumnDoc>,
+  weightColumn?: string,
+): MeasurePlan {
   let weight: WeightPlan | undefined;
   if (weightColumn !== undefined) {
     const wc = cols.get(weightColumn);
@@ -357,25 +425,19 @@ function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc
   if (m.kind === 'count') return weight ? { kind: 'count', weight } : { kind: 'count' };
   const c = cols.get(m.column);
   if (c === undefined || (c.type !== 'integer' && c.type !== 'number')) {
-    throw invalid(
-      ptr('tables', i, 'measure', 'column'),
-      `measure column "${m.column}" must be a declared integer or number column`,
-    );
+    throw invalid(`${where}/column`, `measure column "${m.column}" must be a declared integer or number column`);
   }
   const decimals = c.type === 'number' ? (c.decimals ?? 0) : 0;
   // Scaled exactly from the decimal text of the bound (validated: a safe integer).
   const lower = scaleExact(m.bounds[0], decimals);
   const upper = scaleExact(m.bounds[1], decimals);
   if (lower === null || upper === null || lower > upper) {
-    throw invalid(ptr('tables', i, 'measure', 'bounds'), 'bounds must be ordered multiples of 10^-decimals');
+    throw invalid(`${where}/bounds`, 'bounds must be ordered multiples of 10^-decimals');
   }
   if (m.kind === 'quantile') {
     const a = scaleExact(m.quantile, 4);
     if (a === null || a < 1 || a > 9999 || upper - lower < m.bins)
-      throw invalid(
-        ptr('tables', i, 'measure'),
-        'a quantile in (0, 1) with at most 4 decimals and bins <= the bounds width',
-      );
+      throw invalid(where, 'a quantile in (0, 1) with at most 4 decimals and bins <= the bounds width');
     return { kind: 'quantile', column: m.column, lower, upper, decimals, a, bins: m.bins };
   }
   return {
