@@ -51,26 +51,61 @@ export function onDemandOf(plan: Plan): OnDemandPlanOf {
   return plan as OnDemandPlanOf;
 }
 
+/** What validation needs of a dimension: its nodes' codes and depths and its total (a DimensionPlan has them). */
+export interface DimensionShape {
+  readonly name: string;
+  readonly nodes: readonly { readonly code: string; readonly level: number }[];
+  readonly total: number | null;
+}
+
+/** What validation needs of a dataset's declared schema: from its plan (secure zone) or its public schema (API). */
+interface SchemaView {
+  readonly maxCells: number;
+  readonly maxDimensions: number;
+  readonly dimensions: readonly DimensionShape[];
+  readonly measures: readonly string[];
+}
+
+function viewOf(s: Plan | PublicSchema): SchemaView {
+  if ('policyId' in s) {
+    const od = onDemandOf(s).onDemand;
+    return { ...od, measures: od.measures.map((m) => m.name) };
+  }
+  return {
+    maxCells: s.maxCells,
+    maxDimensions: s.maxDimensions,
+    dimensions: s.dimensions.map((d) => ({
+      name: d.name,
+      nodes: d.codes,
+      total: d.total === null ? null : d.codes.findIndex((c) => c.code === d.total),
+    })),
+    measures: s.measures.map((m) => m.name),
+  };
+}
+
 /** The deepest level of a dimension (its finest categories' depth; 0 for a dimension without hierarchy or total). */
-export function depthOf(dim: DimensionPlan): number {
+export function depthOf(dim: DimensionShape): number {
   return dim.nodes.reduce((m, n) => Math.max(m, n.level), 0);
 }
 
 /** The nodes a query keeps of a dimension at `level`: every node at that depth or above (margins included). */
-export function nodesAtLevel(dim: DimensionPlan, level: number | undefined): number[] {
+export function nodesAtLevel(dim: DimensionShape, level: number | undefined): number[] {
   const l = level ?? depthOf(dim);
   return dim.nodes.flatMap((n, i) => (n.level <= l ? [i] : []));
 }
 
-function dimensionOf(plan: OnDemandPlanOf, name: string): DimensionPlan | undefined {
-  return plan.onDemand.dimensions.find((d) => d.name === name);
+function dimensionOf(view: SchemaView, name: string): DimensionShape | undefined {
+  return view.dimensions.find((d) => d.name === name);
 }
 
 const KEYS = new Set(['dimensions', 'measure', 'filter', 'format']);
 
-/** Every problem of a query against the plan's declared schema, each with its JSON path; empty when it is valid. */
-export function validateQuery(plan: Plan, query: unknown): QueryProblem[] {
-  const od = onDemandOf(plan);
+/**
+ * Every problem of a query against the declared schema (the plan's, or the public schema the API holds), each with
+ * its JSON path; empty when it is valid.
+ */
+export function validateQuery(plan: Plan | PublicSchema, query: unknown): QueryProblem[] {
+  const od = viewOf(plan);
   const out: QueryProblem[] = [];
   const bad = (path: string, message: string): void => void out.push({ path, message });
   if (query === null || typeof query !== 'object' || Array.isArray(query)) {
@@ -81,7 +116,7 @@ export function validateQuery(plan: Plan, query: unknown): QueryProblem[] {
   for (const k of Object.keys(q))
     if (!KEYS.has(k)) bad(`/${k}`, `unknown property "${k}" (allowed: ${[...KEYS].join(', ')})`);
   const used = checkDimensions(od, q.dimensions, bad);
-  const names = od.onDemand.measures.map((m) => m.name);
+  const names = od.measures;
   if (typeof q.measure !== 'string') bad('/measure', `"measure" must be one of ${names.join(', ')}`);
   else if (!names.includes(q.measure))
     bad('/measure', `measure "${q.measure}" is not offered (offered: ${names.join(', ')})`);
@@ -90,15 +125,15 @@ export function validateQuery(plan: Plan, query: unknown): QueryProblem[] {
   if (q.filter !== undefined) checkFilter(od, q.filter, used, bad);
   if (out.length === 0) {
     const cells = cellCount(plan, query as OnDemandQuery);
-    if (cells > od.onDemand.maxCells)
-      bad('/dimensions', `the table would have ${cells} cells, more than the ${od.onDemand.maxCells} allowed`);
+    if (cells > od.maxCells)
+      bad('/dimensions', `the table would have ${cells} cells, more than the ${od.maxCells} allowed`);
   }
   return out;
 }
 
-function checkDimensions(od: OnDemandPlanOf, dims: unknown, bad: (p: string, m: string) => void): Set<string> {
+function checkDimensions(od: SchemaView, dims: unknown, bad: (p: string, m: string) => void): Set<string> {
   const used = new Set<string>();
-  const max = od.onDemand.maxDimensions;
+  const max = od.maxDimensions;
   if (!Array.isArray(dims) || dims.length === 0) {
     bad('/dimensions', `"dimensions" must be a non-empty array (at most ${max})`);
     return used;
@@ -112,7 +147,7 @@ function checkDimensions(od: OnDemandPlanOf, dims: unknown, bad: (p: string, m: 
     for (const k of Object.keys(r)) if (k !== 'name' && k !== 'level') bad(`${at}/${k}`, `unknown property "${k}"`);
     const dim = typeof r.name === 'string' ? dimensionOf(od, r.name) : undefined;
     if (dim === undefined) {
-      const offered = od.onDemand.dimensions.map((x) => x.name).join(', ');
+      const offered = od.dimensions.map((x) => x.name).join(', ');
       return bad(
         `${at}/name`,
         `${typeof r.name === 'string' ? `"${r.name}" is not` : 'name must be'} an offered dimension (${offered})`,
@@ -128,7 +163,7 @@ function checkDimensions(od: OnDemandPlanOf, dims: unknown, bad: (p: string, m: 
 }
 
 function checkFilter(
-  od: OnDemandPlanOf,
+  od: SchemaView,
   filter: unknown,
   used: ReadonlySet<string>,
   bad: (p: string, m: string) => void,
@@ -164,7 +199,7 @@ function checkFilter(
 }
 
 /** A valid query or QUERY_INVALID listing every problem with its JSON path. */
-export function checkQuery(plan: Plan, query: unknown): OnDemandQuery {
+export function checkQuery(plan: Plan | PublicSchema, query: unknown): OnDemandQuery {
   const problems = validateQuery(plan, query);
   if (problems.length > 0)
     throw new StatguardError(
@@ -177,8 +212,8 @@ export function checkQuery(plan: Plan, query: unknown): OnDemandQuery {
 }
 
 /** Cells of the table a (valid) query asks for, margins included: known from the declared schema alone. */
-export function cellCount(plan: Plan, query: OnDemandQuery): number {
-  const od = onDemandOf(plan);
+export function cellCount(plan: Plan | PublicSchema, query: OnDemandQuery): number {
+  const od = viewOf(plan);
   return query.dimensions.reduce((n, d) => {
     const dim = dimensionOf(od, d.name);
     return dim === undefined ? n : n * nodesAtLevel(dim, d.level).length;
@@ -205,6 +240,8 @@ export interface PublicSchema {
     readonly label: string;
     /** Deepest level (finest categories); 0 is the total. */
     readonly levels: number;
+    /** Code of the total (the whole population), or null. */
+    readonly total: string | null;
     readonly codes: readonly PublicSchemaCode[];
   }[];
   readonly measures: readonly { readonly name: string; readonly title: string; readonly kind: string }[];
@@ -226,6 +263,7 @@ export function publicSchema(plan: Plan): PublicSchema {
       name: d.name,
       label: d.label,
       levels: depthOf(d),
+      total: d.total === null ? null : d.nodes[d.total]!.code,
       codes: d.nodes.map((n) => ({
         code: n.code,
         label: n.label,

@@ -129,6 +129,13 @@ t.test('validateQuery: every problem with its JSON path; cellCount from the sche
     cellCount(plan, { dimensions: [{ name: 'region' }, { name: 'education' }, { name: 'marital' }], measure: 'x' }),
     59 * 12 * 7,
   );
+  // The API validates against the public schema the secure zone sends: the same problems, the same cell counts.
+  const pub = publicSchema(plan);
+  t.same(
+    validateQuery(pub, { dimensions: [{ name: 'region', level: 3 }], measure: 'x', filter: { marital: ['_T'] } }),
+    validateQuery(plan, { dimensions: [{ name: 'region', level: 3 }], measure: 'x', filter: { marital: ['_T'] } }),
+  );
+  t.equal(cellCount(pub, q), 27);
   t.throws(() => checkQuery(plan, { dimensions: [], measure: 'count' }), {
     code: 'QUERY_INVALID',
     where: { path: '/dimensions' },
