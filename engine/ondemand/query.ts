@@ -234,6 +234,8 @@ export interface PublicSchema {
   readonly regime: 'ckm' | 'dp';
   readonly maxCells: number;
   readonly maxDimensions: number;
+  /** Answers the API keeps of this dataset (per contract and query). */
+  readonly cacheEntries: number;
   readonly formats: readonly OnDemandFormat[];
   readonly dimensions: readonly {
     readonly name: string;
@@ -258,6 +260,7 @@ export function publicSchema(plan: Plan): PublicSchema {
     regime: plan.protection.regime as 'ckm' | 'dp',
     maxCells: od.onDemand.maxCells,
     maxDimensions: od.onDemand.maxDimensions,
+    cacheEntries: od.onDemand.cacheEntries,
     formats: ON_DEMAND_FORMATS,
     dimensions: od.onDemand.dimensions.map((d) => ({
       name: d.name,

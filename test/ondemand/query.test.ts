@@ -152,6 +152,7 @@ t.test('publicSchema holds declared facts only; sdc and plain policies offer not
     { parent: 'A1', level: 2, leaf: true },
   );
   t.same(Object.keys(s).sort(), [
+    'cacheEntries',
     'costPerQuery',
     'dataset',
     'dimensions',
