@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DEFAULT_CONFIG, type ApiConfig } from './config.ts';
 import { createContext } from './context.ts';
-import type { OnDemandService } from './routes/ondemand.ts';
+import type { OnDemandService } from './ondemand/service.ts';
 import { ERRORS, problem, problemSchema, type ApiErrorCode } from './errors.ts';
 import {
   auditBeforeSend,

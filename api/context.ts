@@ -18,7 +18,7 @@ import type { ApiErrorCode } from './errors.ts';
 import { PreviewPool } from './preview-pool.ts';
 import type { Actor } from './store/audit.ts';
 import type { Store } from './store/db.ts';
-import type { OnDemandService } from './routes/ondemand.ts';
+import type { OnDemandService } from './ondemand/service.ts';
 
 export interface ReleaseInfo {
   id: string;

@@ -17,16 +17,13 @@ import { errors } from '../schemas.ts';
 import { guardRoles } from '../hooks.ts';
 import { render } from '../query.ts';
 import type { ServedTable } from '../cache.ts';
-import { SecureZoneError, type OnDemandResult, type PublicSchema, type SecureZone } from '../ondemand/client.ts';
+import { SecureZoneError, type OnDemandResult, type PublicSchema } from '../ondemand/client.ts';
 import { canonicalQuery, OnDemandCache, type CachedAnswer } from '../ondemand/cache.ts';
-import type { ContractGate, DpCost } from '../ondemand/gate.ts';
+import type { DpCost } from '../ondemand/gate.ts';
+import type { OnDemandService } from '../ondemand/service.ts';
 import { cellCount, validateQuery, type OnDemandFormat, type OnDemandQuery } from '../../engine/ondemand/query.ts';
 
-/** What the route needs: the secure zone and the contract gate. */
-export interface OnDemandService {
-  readonly zone: SecureZone;
-  readonly gate: ContractGate;
-}
+export type { OnDemandService };
 
 const idParams = {
   type: 'object',

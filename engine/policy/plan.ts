@@ -15,6 +15,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { StatguardError } from '../errors.ts';
 import type {
   Category,
+  CkmPlan,
   ColumnPlan,
   DatasetPlan,
   DerivedColumnPlan,
@@ -41,7 +42,15 @@ import {
   withDefaultLabels,
 } from './labels.ts';
 import { checkSelectionThreshold } from '../dp/partition.ts';
-import type { ColumnDoc, DpProtectionDoc, OnDemandMeasureDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
+import type {
+  CkmProtectionDoc,
+  ColumnDoc,
+  DpProtectionDoc,
+  OnDemandMeasureDoc,
+  PolicyDoc,
+  SourceDoc,
+  TableDoc,
+} from './policy-doc.ts';
 import { ptr, scaleExact } from './json-read.ts';
 
 export interface PlanContext {
@@ -71,20 +80,8 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
   const derivedDocs = ds.derived ?? [];
   const colDocs = new Map(ds.columns.map((c) => [c.name, c] as const));
 
-  // Columns a release cannot do without: the unit column, and every column a table dimension reads.
-  const needed = new Set<string>();
-  if (ds.unit.column !== undefined) needed.add(ds.unit.column);
-  if (ds.unit.holding !== undefined) needed.add(ds.unit.holding);
-  if (ds.weight !== undefined) needed.add(ds.weight);
   const onDemandDims = doc.onDemand ? onDemandDimensionNames(doc) : [];
-  for (const t of [...doc.tables, { dimensions: onDemandDims }]) {
-    for (const d of t.dimensions) {
-      const name = typeof d === 'string' ? d : d.column;
-      needed.add(name);
-      const der = derivedDocs.find((x) => x.name === name);
-      if (der) needed.add(der.from);
-    }
-  }
+  const needed = neededColumns(doc, onDemandDims);
 
   const columns: ColumnPlan[] = ds.columns.map((c) => ({
     name: c.name,
@@ -139,16 +136,20 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
   const report =
     doc.protection.regime === 'dp' ? truncationReportPlan(doc.protection, ds.unit.maxRowsPerUnit ?? 1) : null;
   const tableShare = 1 - (report?.share ?? 0);
+  // A dimension in the default language, translations attached (multilingual policies).
+  const dimension = (name: string, total: boolean, where: string): DimensionPlan => {
+    const dim = planDimension(doc, name, total, where, domains, languages?.[0]);
+    return languages ? translateDimension(dim, translations!.get(dim.name), languages) : dim;
+  };
   const tables: TablePlan[] = doc.tables.map((t, i) => ({
     id: t.id,
     title: t.title,
     description: t.description ?? '',
-    dimensions: t.dimensions.map((d, j) => {
-      const name = typeof d === 'string' ? d : d.column;
-      const total = typeof d === 'string' ? true : (d.total ?? true);
-      const dim = planDimension(doc, name, total, ptr('tables', i, 'dimensions', j), domains, languages?.[0]);
-      return languages ? translateDimension(dim, translations!.get(dim.name), languages) : dim;
-    }),
+    dimensions: t.dimensions.map((d, j) =>
+      typeof d === 'string'
+        ? dimension(d, true, ptr('tables', i, 'dimensions', j))
+        : dimension(d.column, d.total ?? true, ptr('tables', i, 'dimensions', j)),
+    ),
     measure: withUnit(
       planMeasure(t.measure, ptr('tables', i, 'measure'), colDocs, ds.weight),
       t.measure.unit,
@@ -163,27 +164,7 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
   const p = doc.protection;
   const protection: ProtectionPlan =
     p.regime === 'ckm'
-      ? {
-          regime: 'ckm',
-          ptable:
-            p.ptable.file === undefined
-              ? {
-                  D: required(p.ptable.maxDeviation, '/protection/ptable/maxDeviation'),
-                  V: required(p.ptable.variance, '/protection/ptable/variance'),
-                  js: p.ptable.js ?? 0,
-                  pstay: p.ptable.pstay ?? null,
-                }
-              : null,
-          ptableFile:
-            p.ptable.file === undefined
-              ? null
-              : isAbsolute(p.ptable.file)
-                ? p.ptable.file
-                : resolve(dirname(policyPath), p.ptable.file),
-          recordKey: p.recordKey ? { column: p.recordKey.column, decimals: p.recordKey.decimals ?? 8 } : null,
-          magnitudePercent: p.magnitudePercent ?? 10,
-          roundingBase: p.roundingBase ?? null,
-        }
+      ? planCkm(p, policyPath)
       : p.regime === 'sdc'
         ? {
             regime: 'sdc',
@@ -203,17 +184,13 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
 
   const release = planRelease(doc, languages);
   const onDemand =
-    doc.onDemand === undefined
-      ? undefined
-      : planOnDemand(
-          doc,
-          onDemandDims,
-          (name, where) => {
-            const dim = planDimension(doc, name, true, where, domains, languages?.[0]);
-            return languages ? translateDimension(dim, translations!.get(dim.name), languages) : dim;
-          },
-          (m, where) => planMeasure(m, where, colDocs, ds.weight),
-        );
+    doc.onDemand &&
+    planOnDemand(
+      doc,
+      onDemandDims,
+      (n, w) => dimension(n, true, w),
+      (m, w) => planMeasure(m, w, colDocs, ds.weight),
+    );
 
   const plan = deepFreeze({
     policyId: doc.id,
@@ -229,6 +206,49 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
   // Open domains: an integer selection threshold below what delta allows is refused before any data is read.
   checkSelectionThreshold(plan);
   return plan;
+}
+
+/** The ckm protection: a generated p-table's parameters or a p-table file (resolved against the policy's folder). */
+function planCkm(p: CkmProtectionDoc, policyPath: string): CkmPlan {
+  return {
+    regime: 'ckm',
+    ptable:
+      p.ptable.file === undefined
+        ? {
+            D: required(p.ptable.maxDeviation, '/protection/ptable/maxDeviation'),
+            V: required(p.ptable.variance, '/protection/ptable/variance'),
+            js: p.ptable.js ?? 0,
+            pstay: p.ptable.pstay ?? null,
+          }
+        : null,
+    ptableFile:
+      p.ptable.file === undefined
+        ? null
+        : isAbsolute(p.ptable.file)
+          ? p.ptable.file
+          : resolve(dirname(policyPath), p.ptable.file),
+    recordKey: p.recordKey ? { column: p.recordKey.column, decimals: p.recordKey.decimals ?? 8 } : null,
+    magnitudePercent: p.magnitudePercent ?? 10,
+    roundingBase: p.roundingBase ?? null,
+  };
+}
+
+/** Columns a release cannot do without: the unit column, and every column a table (or on-demand) dimension reads. */
+function neededColumns(doc: PolicyDoc, onDemandDims: readonly string[]): Set<string> {
+  const ds = doc.dataset;
+  const needed = new Set<string>();
+  if (ds.unit.column !== undefined) needed.add(ds.unit.column);
+  if (ds.unit.holding !== undefined) needed.add(ds.unit.holding);
+  if (ds.weight !== undefined) needed.add(ds.weight);
+  for (const t of [...doc.tables, { dimensions: onDemandDims }]) {
+    for (const d of t.dimensions) {
+      const name = typeof d === 'string' ? d : d.column;
+      needed.add(name);
+      const der = (ds.derived ?? []).find((x) => x.name === name);
+      if (der) needed.add(der.from);
+    }
+  }
+  return needed;
 }
 
 /** The columns a policy offers on demand: as declared, or every closed-domain dimension column read from required columns. */
