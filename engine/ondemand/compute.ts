@@ -96,39 +96,50 @@ function aggregateResident(
   const clampOf = layout.clamps.map(srcOf);
   if (varOf.includes(-1) || clampOf.includes(-1))
     throw new StatguardError('USAGE', 'the query names a dimension or measure the resident dataset does not hold');
-  const filters = masks.flatMap((m, v) => (m ? [{ v, m }] : []));
+  const fv = Int32Array.from(masks.flatMap((m, v) => (m ? [v] : [])));
+  const fm = masks.filter((m): m is Uint8Array => m !== null);
   const agg = new Aggregator(layout);
-  const cats = new Int32Array(varOf.length);
-  const vals = new Float64Array(clampOf.length);
-  const pass = (r: number): boolean => filters.every((f) => f.m[data.cats[r * nv + f.v]!] === 1);
-  const load = (r: number): void => {
-    for (let i = 0; i < varOf.length; i++) cats[i] = data.cats[r * nv + varOf[i]!]!;
-    for (let i = 0; i < clampOf.length; i++) vals[i] = data.vals[r * nc + clampOf[i]!]!;
-  };
-  const withKey = data.key.length > 0;
-  const withHolding = data.holding.length > 0;
-  for (let r = 0; r < data.rows;) {
-    let e = r + 1;
-    while (e < data.rows && data.unit[e] === data.unit[r]) e++;
-    if (withKey) agg.setRecordKey(data.key[r]!);
-    if (withHolding) agg.setHolding(data.holding[r]!);
-    if (e === r + 1) {
-      if (pass(r)) {
-        load(r);
-        agg.addSingle(cats, vals);
+  const nq = varOf.length;
+  const nk = clampOf.length;
+  const qv = Int32Array.from(varOf);
+  const qc = Int32Array.from(clampOf);
+  const cats = new Int32Array(nq);
+  const vals = new Float64Array(nk);
+  const { cats: rc, vals: rv, unit, key, holding, rows } = data;
+  const withKey = key.length > 0;
+  const withHolding = holding.length > 0;
+  let begun = false;
+  for (let r = 0; r < rows; r++) {
+    const u = unit[r]!;
+    const first = r === 0 || unit[r - 1] !== u;
+    const single = first && (r + 1 === rows || unit[r + 1] !== u);
+    if (first) {
+      if (withKey) agg.setRecordKey(key[r]!);
+      if (withHolding) agg.setHolding(holding[r]!);
+    }
+    let pass = true;
+    for (let f = 0; f < fv.length; f++)
+      if (fm[f]![rc[r * nv + fv[f]!]!] !== 1) {
+        pass = false;
+        break;
       }
-    } else {
-      let begun = false;
-      for (let k = r; k < e; k++) {
-        if (!pass(k)) continue;
+    if (pass) {
+      const co = r * nv;
+      const vo = r * nc;
+      for (let i = 0; i < nq; i++) cats[i] = rc[co + qv[i]!]!;
+      for (let i = 0; i < nk; i++) vals[i] = rv[vo + qc[i]!]!;
+      if (single) agg.addSingle(cats, vals);
+      else {
         if (!begun) agg.beginUnit();
         begun = true;
-        load(k);
         agg.addUnitRow(cats, vals);
       }
-      if (begun) agg.endUnit();
     }
-    r = e;
+    // The unit's last row closes it.
+    if (!single && begun && (r + 1 === rows || unit[r + 1] !== u)) {
+      agg.endUnit();
+      begun = false;
+    }
   }
   return agg.finish()[0]!;
 }
