@@ -14,8 +14,7 @@ export interface OnDemandService {
 /**
  * The service `statguard serve --on-demand <policy>` runs: a secure-zone worker process holding the named on-demand
  * policies' microdata and keys (this process never opens them), and the contract gate over the store, judged by the
- * wall clock. The worker starts on the first request; `zone.close()` (the app's onClose) stops it. No population
- * oracle: a contract with a minimum population refuses filtered tables (fail closed, boundaries.ts).
+ * wall clock. The worker starts on the first request; `zone.close()` (the app's onClose) stops it.
  */
 export function onDemandService(db: Kysely<Database>, policies: readonly string[]): OnDemandService {
   const zone = forkSecureZone({ policies });
@@ -23,6 +22,28 @@ export function onDemandService(db: Kysely<Database>, policies: readonly string[
     db,
     now: () => new Date(),
     schema: async (id) => gateSchemaOf(await zone.schema(id)),
+    population: filteredPopulation(zone),
   });
   return { zone, gate };
+}
+
+/**
+ * A contract's minimum population (boundaries.ts) judged on a PROTECTED figure, never an exact count: under the cell
+ * key method, the published total of the filtered population, i.e. the total cell of a one-dimension table at level 0
+ * under the filter. That is the value the researcher could take as a table anyway (the same cell has the same value in
+ * every query), so the decision reveals nothing more. Under dp a noisy count would spend budget: null, and the gate
+ * refuses filtered tables of a contract with a minimum (fail closed).
+ */
+export function filteredPopulation(
+  zone: SecureZone,
+): (datasetId: string, filter: Readonly<Record<string, readonly string[]>>) => Promise<number | null> {
+  return async (datasetId, filter) => {
+    const schema = await zone.schema(datasetId);
+    if (schema.regime !== 'ckm') return null;
+    const free = schema.dimensions.find((d) => !(d.name in filter));
+    if (!free) return null;
+    const r = await zone.compute(datasetId, { dimensions: [{ name: free.name, level: 0 }], measure: 'count', filter });
+    const total = r.table.cells.at(-1)?.value;
+    return typeof total === 'number' ? total : null;
+  };
 }

@@ -34,7 +34,7 @@ async function start(t: Test, args: string[]): Promise<{ url: string; officer: s
   const db = path.join(dir, 'db');
   await freshPgliteDir(db);
   const port = await freePort();
-  const env = { ...process.env, STATGUARD_DATA_DIR: db, STATGUARD_LOG_LEVEL: 'silent' };
+  const env: NodeJS.ProcessEnv = { ...process.env, STATGUARD_DATA_DIR: db, STATGUARD_LOG_LEVEL: 'silent' };
   delete env.DATABASE_URL;
   const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--port', String(port), ...args], {
     cwd: ROOT,
@@ -76,7 +76,7 @@ t.test('serve --on-demand: a contract opens the dataset, the worker computes the
   t.match(none.json(), { code: 'CONTRACT_NONE' });
   const terms = {
     scale: { tablesPerDay: 5, cellsPerDay: 1000, tablesTotal: 10, cellsTotal: 10000 },
-    level: { variables: { region: { maxLevel: 1 }, sex: {} }, maxDimensions: 2 },
+    level: { variables: { region: { maxLevel: 1 }, sex: {} }, maxDimensions: 2, minPopulation: 100 },
     form: { measures: ['count'], formats: ['csv'] },
   };
   const req = await call(`${url}/v1/access-requests`, researcher, 'POST', {
@@ -93,6 +93,21 @@ t.test('serve --on-demand: a contract opens the dataset, the worker computes the
   const lines = table.text.trim().split('\n');
   t.ok(lines.length > 5, `a CSV table of ${lines.length - 1} rows`);
   t.match(lines[0], /region/i, 'with the dimension columns');
+
+  // The minimum population, judged on the published (perturbed) total of the filtered population: area A8 has about
+  // 42 persons, A1 about 1,600.
+  const bySex = (region: string) => ({
+    dimensions: [{ name: 'sex' }],
+    measure: 'count',
+    format: 'csv',
+    filter: { region: [region] },
+  });
+  const small = await call(`${url}/v1/datasets/${DATASET}/tables`, researcher, 'POST', bySex('A8'));
+  t.equal(small.status, 403, small.text);
+  t.match(small.json(), { code: 'CONTRACT_LEVEL', term: 'level.minPopulation' }, 'a filter to 42 persons is refused');
+  t.notMatch(small.text, /\b4[0-4]\b/, 'the refusal names no population figure');
+  const large = await call(`${url}/v1/datasets/${DATASET}/tables`, researcher, 'POST', bySex('A1'));
+  t.equal(large.status, 200, large.text);
 });
 
 t.test('without --on-demand the route is not offered; a missing policy file is a usage error', async (t) => {
