@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DEFAULT_CONFIG, type ApiConfig } from './config.ts';
 import { createContext } from './context.ts';
+import type { OnDemandService } from './ondemand/service.ts';
 import { ERRORS, problem, problemSchema, type ApiErrorCode } from './errors.ts';
 import {
   auditBeforeSend,
@@ -53,6 +54,8 @@ export interface BuildOptions {
   readonly logger?: false | { readonly level?: string; readonly stream?: { write(line: string): void } };
   /** The server's clock for release expiry (default: the system clock; tests move it). */
   readonly now?: () => Date;
+  /** Tables on demand (routes/ondemand.ts): the secure zone's client and the contract gate; absent: not offered. */
+  readonly onDemand?: OnDemandService;
 }
 
 /**
@@ -112,6 +115,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
       policySchemaPath: opts.policySchemaPath ?? new URL('../policies/policy.schema.json', import.meta.url).pathname,
       publicOnly: opts.public === true,
       now: opts.now ?? (() => new Date()),
+      onDemand: opts.onDemand,
     },
     () => app.log,
   );
@@ -142,6 +146,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   app.addHook('onSend', securityHeaders);
   app.addHook('onClose', async () => {
     ctx.previews.close();
+    await ctx.onDemand?.zone.close();
     await ctx.denials.close();
     await ctx.audit.flush();
   });

@@ -18,6 +18,7 @@ import type { ApiErrorCode } from './errors.ts';
 import { PreviewPool } from './preview-pool.ts';
 import type { Actor } from './store/audit.ts';
 import type { Store } from './store/db.ts';
+import type { OnDemandService } from './ondemand/service.ts';
 
 export interface ReleaseInfo {
   id: string;
@@ -38,6 +39,8 @@ export interface AppContext {
   readonly denials: DenialCounter;
   /** The worker threads previews run in, within the configured limits (preview-pool.ts). */
   readonly previews: PreviewPool;
+  /** Tables on demand: the secure zone and the contract gate (routes/ondemand.ts); null when not offered. */
+  readonly onDemand: OnDemandService | null;
   /** The clock release expiry is judged by (store/expiry.ts). */
   now(): Date;
   /** Release status and audience, cached briefly (see releaseInfo). */
@@ -73,7 +76,14 @@ declare module 'fastify' {
 }
 
 export function createContext(
-  opts: { store: Store; config: ApiConfig; policySchemaPath: string; publicOnly: boolean; now: () => Date },
+  opts: {
+    store: Store;
+    config: ApiConfig;
+    policySchemaPath: string;
+    publicOnly: boolean;
+    now: () => Date;
+    onDemand?: OnDemandService | undefined;
+  },
   log: () => FastifyBaseLogger,
 ): AppContext {
   const { store, config } = opts;
@@ -110,6 +120,7 @@ export function createContext(
       cache.invalidate(id);
     },
     now: opts.now,
+    onDemand: opts.onDemand ?? null,
     policySchemaPath: opts.policySchemaPath,
     publicOnly: opts.publicOnly,
   };

@@ -208,6 +208,24 @@ export const ERRORS = {
     description:
       "The preview would compute more cells than the server's preview limit (every table, the compared policy's, and once per sweep point); refused before any work.",
   },
+  QUERY_INVALID: {
+    status: 400,
+    title: 'Invalid on-demand query',
+    description:
+      "The on-demand query does not fit the dataset's declared schema (GET /v1/datasets/{id}/schema); `errors` lists every problem with its JSON path.",
+  },
+  ON_DEMAND_NOT_OFFERED: {
+    status: 409,
+    title: 'Tables on demand not offered',
+    description:
+      'The dataset offers no tables on demand: it is registered under suppression (sdc), which is not safe against ad-hoc overlapping tables, or no on-demand policy is registered for it.',
+  },
+  ON_DEMAND_UNAVAILABLE: {
+    status: 503,
+    title: 'Secure zone unavailable',
+    description:
+      'The secure zone that computes tables on demand did not answer in time or stopped; nothing was charged to the dp budget. Retry later.',
+  },
   RATE_LIMITED: {
     status: 429,
     title: 'Too many requests',

@@ -46,6 +46,8 @@ const result = await build({
   entryPoints: {
     statguard: path.join(root, 'cli/main.ts'),
     'preview-worker': path.join(root, 'api/preview-worker.ts'),
+    // The secure zone of tables on demand (api/ondemand/client.ts forks it from the bundle while it is current).
+    'ondemand-worker': path.join(root, 'engine/ondemand/worker-main.ts'),
   },
   outdir: dist,
   outExtension: { '.js': '.mjs' },
@@ -69,4 +71,6 @@ const inputs = Object.keys(result.metafile.inputs)
     return { file: path.relative(root, file), size: st.size, mtimeMs: st.mtimeMs };
   });
 writeFileSync(path.join(dist, 'statguard.inputs.json'), JSON.stringify({ inputs }, null, 1) + '\n');
-console.error(`statguard: bundled ${inputs.length} source files into dist/statguard.mjs and dist/preview-worker.mjs`);
+console.error(
+  `statguard: bundled ${inputs.length} source files into dist/statguard.mjs, dist/preview-worker.mjs and dist/ondemand-worker.mjs`,
+);

@@ -23,7 +23,9 @@ export type ErrorCode =
   | 'OUTPUT_FAILED'
   | 'USAGE'
   | 'SECURE_STATE'
-  | 'SIGNING_KEY_INVALID';
+  | 'SIGNING_KEY_INVALID'
+  | 'QUERY_INVALID'
+  | 'ON_DEMAND_NOT_OFFERED';
 
 export interface ErrorLocation {
   readonly file?: string;

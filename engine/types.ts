@@ -357,6 +357,29 @@ export interface Plan {
   readonly dataset: DatasetPlan;
   readonly tables: readonly TablePlan[];
   readonly protection: ProtectionPlan;
+  /** Tables on demand (policy `onDemand`, ckm or dp only; engine/ondemand); absent when the dataset offers none. */
+  readonly onDemand?: OnDemandPlan;
+}
+
+/** A measure an on-demand query may name (`count` is always offered). */
+export interface OnDemandMeasurePlan {
+  readonly name: string;
+  readonly title: string;
+  readonly measure: MeasurePlan;
+}
+
+/** The on-demand section of a plan: the declared schema a query picks from, and its limits. */
+export interface OnDemandPlan {
+  readonly maxCells: number;
+  readonly maxDimensions: number;
+  /** Answers kept per dataset in the API's cache. */
+  readonly cacheEntries: number;
+  /** Every dimension offered, at its finest level, with its hierarchy and total (as `buildDimension` resolves it). */
+  readonly dimensions: readonly DimensionPlan[];
+  /** Every measure offered, `count` first. */
+  readonly measures: readonly OnDemandMeasurePlan[];
+  /** dp: what each query costs (the mechanism's parameter only); null under ckm. */
+  readonly dp: { readonly epsilon: number | null; readonly rho: number | null } | null;
 }
 
 /* ------------------------------------------------------------------ */

@@ -14,6 +14,7 @@ import { RateLimiter } from '../rate-limit.ts';
 import { adminRoutes } from './admin/index.ts';
 import { catalogRoutes } from './catalog.ts';
 import { metadataRoutes } from './metadata.ts';
+import { onDemandRoutes } from './ondemand.ts';
 import { previewRoutes } from './previews.ts';
 import { releaseRoutes } from './releases.ts';
 import { serviceRoutes } from './service.ts';
@@ -32,6 +33,8 @@ export async function v1Routes(app: FastifyInstance, { ctx }: PluginOptions): Pr
   await app.register(catalogRoutes, opts);
   await app.register(serviceRoutes, opts);
   await app.register(contractRoutes, opts);
+  // Tables on demand talk to the secure zone's worker (never to microdata), so the public zone may offer them too.
+  if (ctx.onDemand) await app.register(onDemandRoutes, { ctx, service: ctx.onDemand });
   if (!publicOnly) {
     await app.register(adminRoutes, { ctx, prefix: '/admin' });
     await app.register(previewRoutes, opts);

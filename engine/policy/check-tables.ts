@@ -12,7 +12,7 @@ import { arr, isObj, num, ptr, scaleExact, str, type Obj } from './json-read.ts'
 import { SDC_ONLY_TABLE, type DatasetFacts, type Problems } from './problems.ts';
 
 /** A table's dimensions; per dimension the set of its node codes, or null when it cannot be built. */
-function tableDimensions(
+export function tableDimensions(
   p: Problems,
   t: Obj,
   base: string,
@@ -75,20 +75,25 @@ function tableDimensions(
 }
 
 /** Measure: numeric column, ordered bounds representable as scaled integers; quantiles under dp only. */
-function checkMeasure(p: Problems, t: Obj, base: string, { cols }: DatasetFacts, isDp: boolean): void {
-  const m = isObj(t.measure) ? t.measure : {};
+function checkMeasure(p: Problems, t: Obj, base: string, facts: DatasetFacts, isDp: boolean): void {
+  checkMeasureAt(p, isObj(t.measure) ? t.measure : {}, `${base}/measure`, facts, isDp);
+}
+
+/** A measure object at `mpath` (a table's `measure`, or an on-demand measure). */
+export function checkMeasureAt(p: Problems, m: Obj, mpath: string, { cols }: DatasetFacts, isDp: boolean): void {
+  const base = mpath.replace(/\/measure$/, '');
   if (m.kind === 'quantile') checkQuantile(p, m, base, cols, isDp);
   if (m.kind === 'sum' || m.kind === 'mean' || m.kind === 'quantile') {
     const column = str(m.column);
     const c = column === undefined ? undefined : cols.get(column);
     if (column !== undefined && c === undefined)
-      p.bad(`${base}/measure/column`, `measure column "${column}" is not a declared column`);
+      p.bad(`${mpath}/column`, `measure column "${column}" is not a declared column`);
     else if (c && c.type !== 'integer' && c.type !== 'number')
-      p.bad(`${base}/measure/column`, `measure column "${column}" must be integer or number, but it is ${c.type}`);
+      p.bad(`${mpath}/column`, `measure column "${column}" must be integer or number, but it is ${c.type}`);
     const b = Array.isArray(m.bounds) && m.bounds.length === 2 ? m.bounds.map(num) : null;
     if (b && b[0] !== undefined && b[1] !== undefined) {
       const [lo, hi] = b as [number, number];
-      if (lo > hi) p.bad(`${base}/measure/bounds`, `lower bound ${lo} is greater than upper bound ${hi}`);
+      if (lo > hi) p.bad(`${mpath}/bounds`, `lower bound ${lo} is greater than upper bound ${hi}`);
       if (c && (c.type === 'integer' || c.type === 'number')) {
         const dec = c.type === 'integer' ? 0 : c.decimals;
         for (const [k, v] of [
@@ -97,7 +102,7 @@ function checkMeasure(p: Problems, t: Obj, base: string, { cols }: DatasetFacts,
         ] as const) {
           if (scaleExact(v, dec) === null) {
             p.bad(
-              `${base}/measure/bounds/${k}`,
+              `${mpath}/bounds/${k}`,
               `bound ${v} is not a multiple of 10^-${dec} (column "${column}" keeps ${dec} decimals) or is too large to scale exactly`,
             );
           }

@@ -15,6 +15,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { StatguardError } from '../errors.ts';
 import type {
   Category,
+  CkmPlan,
   ColumnPlan,
   DatasetPlan,
   DerivedColumnPlan,
@@ -22,6 +23,7 @@ import type {
   DpPlan,
   LabelMap,
   MeasurePlan,
+  OnDemandPlan,
   Plan,
   ProtectionPlan,
   ReleaseMeta,
@@ -40,7 +42,15 @@ import {
   withDefaultLabels,
 } from './labels.ts';
 import { checkSelectionThreshold } from '../dp/partition.ts';
-import type { ColumnDoc, DpProtectionDoc, PolicyDoc, SourceDoc, TableDoc } from './policy-doc.ts';
+import type {
+  CkmProtectionDoc,
+  ColumnDoc,
+  DpProtectionDoc,
+  OnDemandMeasureDoc,
+  PolicyDoc,
+  SourceDoc,
+  TableDoc,
+} from './policy-doc.ts';
 import { ptr, scaleExact } from './json-read.ts';
 
 export interface PlanContext {
@@ -70,19 +80,8 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
   const derivedDocs = ds.derived ?? [];
   const colDocs = new Map(ds.columns.map((c) => [c.name, c] as const));
 
-  // Columns a release cannot do without: the unit column, and every column a table dimension reads.
-  const needed = new Set<string>();
-  if (ds.unit.column !== undefined) needed.add(ds.unit.column);
-  if (ds.unit.holding !== undefined) needed.add(ds.unit.holding);
-  if (ds.weight !== undefined) needed.add(ds.weight);
-  for (const t of doc.tables) {
-    for (const d of t.dimensions) {
-      const name = typeof d === 'string' ? d : d.column;
-      needed.add(name);
-      const der = derivedDocs.find((x) => x.name === name);
-      if (der) needed.add(der.from);
-    }
-  }
+  const onDemandDims = doc.onDemand ? onDemandDimensionNames(doc) : [];
+  const needed = neededColumns(doc, onDemandDims);
 
   const columns: ColumnPlan[] = ds.columns.map((c) => ({
     name: c.name,
@@ -137,15 +136,25 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
   const report =
     doc.protection.regime === 'dp' ? truncationReportPlan(doc.protection, ds.unit.maxRowsPerUnit ?? 1) : null;
   const tableShare = 1 - (report?.share ?? 0);
+  // A dimension in the default language, translations attached (multilingual policies).
+  const dimension = (name: string, total: boolean, where: string): DimensionPlan => {
+    const dim = planDimension(doc, name, total, where, domains, languages?.[0]);
+    return languages ? translateDimension(dim, translations!.get(dim.name), languages) : dim;
+  };
   const tables: TablePlan[] = doc.tables.map((t, i) => ({
     id: t.id,
     title: t.title,
     description: t.description ?? '',
-    dimensions: t.dimensions.map((d, j) => {
-      const dim = planDimension(doc, t, i, j, domains, languages?.[0]);
-      return languages ? translateDimension(dim, translations!.get(dim.name), languages) : dim;
-    }),
-    measure: withUnit(planMeasure(t, i, colDocs, ds.weight), t.measure.unit, translations?.get(unitKey(i))?.title),
+    dimensions: t.dimensions.map((d, j) =>
+      typeof d === 'string'
+        ? dimension(d, true, ptr('tables', i, 'dimensions', j))
+        : dimension(d.column, d.total ?? true, ptr('tables', i, 'dimensions', j)),
+    ),
+    measure: withUnit(
+      planMeasure(t.measure, ptr('tables', i, 'measure'), colDocs, ds.weight),
+      t.measure.unit,
+      translations?.get(unitKey(i))?.title,
+    ),
     // Shares sum to 1 (up to float rounding of the division): the per-table costs compose to the total budget.
     budgetShare: isDp ? (weights[i]! / weightSum) * tableShare : 0,
     neverSuppress: (t.neverSuppress ?? []).map((x) => [...x]),
@@ -155,27 +164,7 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
   const p = doc.protection;
   const protection: ProtectionPlan =
     p.regime === 'ckm'
-      ? {
-          regime: 'ckm',
-          ptable:
-            p.ptable.file === undefined
-              ? {
-                  D: required(p.ptable.maxDeviation, '/protection/ptable/maxDeviation'),
-                  V: required(p.ptable.variance, '/protection/ptable/variance'),
-                  js: p.ptable.js ?? 0,
-                  pstay: p.ptable.pstay ?? null,
-                }
-              : null,
-          ptableFile:
-            p.ptable.file === undefined
-              ? null
-              : isAbsolute(p.ptable.file)
-                ? p.ptable.file
-                : resolve(dirname(policyPath), p.ptable.file),
-          recordKey: p.recordKey ? { column: p.recordKey.column, decimals: p.recordKey.decimals ?? 8 } : null,
-          magnitudePercent: p.magnitudePercent ?? 10,
-          roundingBase: p.roundingBase ?? null,
-        }
+      ? planCkm(p, policyPath)
       : p.regime === 'sdc'
         ? {
             regime: 'sdc',
@@ -195,6 +184,14 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
         : planDp(p, (selWeight / weightSum) * tableShare, report);
 
   const release = planRelease(doc, languages);
+  const onDemand =
+    doc.onDemand &&
+    planOnDemand(
+      doc,
+      onDemandDims,
+      (n, w) => dimension(n, true, w),
+      (m, w) => planMeasure(m, w, colDocs, ds.weight),
+    );
 
   const plan = deepFreeze({
     policyId: doc.id,
@@ -205,11 +202,104 @@ export function planPolicy(written: PolicyDoc, ctx: PlanContext): Plan {
     dataset,
     tables,
     protection,
+    ...(onDemand ? { onDemand } : {}),
   } satisfies Plan);
   // Open domains: an integer selection threshold below what delta allows is refused before any data is read.
   checkSelectionThreshold(plan);
   return plan;
 }
+
+/** The ckm protection: a generated p-table's parameters or a p-table file (resolved against the policy's folder). */
+function planCkm(p: CkmProtectionDoc, policyPath: string): CkmPlan {
+  return {
+    regime: 'ckm',
+    ptable:
+      p.ptable.file === undefined
+        ? {
+            D: required(p.ptable.maxDeviation, '/protection/ptable/maxDeviation'),
+            V: required(p.ptable.variance, '/protection/ptable/variance'),
+            js: p.ptable.js ?? 0,
+            pstay: p.ptable.pstay ?? null,
+          }
+        : null,
+    ptableFile:
+      p.ptable.file === undefined
+        ? null
+        : isAbsolute(p.ptable.file)
+          ? p.ptable.file
+          : resolve(dirname(policyPath), p.ptable.file),
+    recordKey: p.recordKey ? { column: p.recordKey.column, decimals: p.recordKey.decimals ?? 8 } : null,
+    magnitudePercent: p.magnitudePercent ?? 10,
+    roundingBase: p.roundingBase ?? null,
+  };
+}
+
+/** Columns a release cannot do without: the unit column, and every column a table (or on-demand) dimension reads. */
+function neededColumns(doc: PolicyDoc, onDemandDims: readonly string[]): Set<string> {
+  const ds = doc.dataset;
+  const needed = new Set<string>();
+  if (ds.unit.column !== undefined) needed.add(ds.unit.column);
+  if (ds.unit.holding !== undefined) needed.add(ds.unit.holding);
+  if (ds.weight !== undefined) needed.add(ds.weight);
+  for (const t of [...doc.tables, { dimensions: onDemandDims }]) {
+    for (const d of t.dimensions) {
+      const name = typeof d === 'string' ? d : d.column;
+      needed.add(name);
+      const der = (ds.derived ?? []).find((x) => x.name === name);
+      if (der) needed.add(der.from);
+    }
+  }
+  return needed;
+}
+
+/** The columns a policy offers on demand: as declared, or every closed-domain dimension column read from required columns. */
+function onDemandDimensionNames(doc: PolicyDoc): string[] {
+  if (doc.onDemand?.dimensions) return [...doc.onDemand.dimensions];
+  const ds = doc.dataset;
+  const derived = ds.derived ?? [];
+  const optional = new Set(ds.columns.filter((c) => c.required === false).map((c) => c.name));
+  return [
+    ...ds.columns.filter((c) => c.type === 'categorical' && c.domain !== 'open' && c.required !== false),
+    ...derived.filter(
+      (d) => !optional.has(d.from) && !ds.columns.some((c) => c.name === d.from && c.domain === 'open'),
+    ),
+  ].map((c) => c.name);
+}
+
+/** The on-demand section: dimensions at their finest level with totals, `count` then the named measures, per-query dp budget. */
+function planOnDemand(
+  doc: PolicyDoc,
+  names: readonly string[],
+  dimension: (name: string, where: string) => DimensionPlan,
+  measure: (m: OnDemandMeasureDoc | { kind: 'count' }, where: string) => MeasurePlan,
+): OnDemandPlan {
+  const od = doc.onDemand!;
+  const count = measure({ kind: 'count' }, ptr('onDemand'));
+  const p = doc.protection;
+  return {
+    maxCells: od.maxCells,
+    maxDimensions: od.maxDimensions,
+    cacheEntries: od.cacheEntries ?? DEFAULT_ON_DEMAND_CACHE,
+    dimensions: names.map((n, j) => dimension(n, ptr('onDemand', 'dimensions', j))),
+    measures: [
+      { name: 'count', title: 'Count', measure: count },
+      ...(od.measures ?? []).map((m, i) => ({
+        name: m.name,
+        title: m.title ?? m.name,
+        measure: measure(m, ptr('onDemand', 'measures', i)),
+      })),
+    ],
+    dp:
+      p.regime === 'dp'
+        ? p.mechanism === 'discrete-laplace'
+          ? { epsilon: required(od.dp?.epsilon, '/onDemand/dp/epsilon'), rho: null }
+          : { epsilon: null, rho: required(od.dp?.rho, '/onDemand/dp/rho') }
+        : null,
+  };
+}
+
+/** Answers kept per dataset in the API's on-demand cache when the policy does not say. */
+export const DEFAULT_ON_DEMAND_CACHE = 256;
 
 /**
  * The truncation report of a dp policy (engine/dp/truncation.ts), or null: its share of the total budget (given as a
@@ -314,20 +404,14 @@ function required(v: number | undefined, path: string): number {
 
 function planDimension(
   doc: PolicyDoc,
-  t: TableDoc,
-  i: number,
-  j: number,
+  name: string,
+  total: boolean,
+  where: string,
   domains: ReadonlyMap<string, { label: string; categories: readonly Category[] }>,
   language?: string,
 ): DimensionPlan {
-  const d = t.dimensions[j]!;
-  const name = typeof d === 'string' ? d : d.column;
   const dom = domains.get(name);
-  if (dom === undefined)
-    throw invalid(
-      ptr('tables', i, 'dimensions', j),
-      `dimension "${name}" is not a declared categorical or derived column`,
-    );
+  if (dom === undefined) throw invalid(where, `dimension "${name}" is not a declared categorical or derived column`);
   try {
     const hierarchy = resolveHierarchy(doc.dataset.hierarchies?.[name], dom.categories);
     const open = doc.dataset.columns.some((c) => c.name === name && c.type === 'categorical' && c.domain === 'open');
@@ -336,18 +420,22 @@ function planDimension(
       label: dom.label,
       categories: dom.categories,
       ...(hierarchy ? { hierarchy } : {}),
-      total: typeof d === 'string' ? true : (d.total ?? true),
+      total,
       // A multilingual policy names its total in its default language (the release files' language).
       ...(language !== undefined ? { totalLabel: totalLabel(language) } : {}),
     });
     return open ? { ...dim, open: true } : dim;
   } catch (err) {
-    throw invalid(ptr('tables', i, 'dimensions', j), `dimension "${name}": ${(err as Error).message}`);
+    throw invalid(where, `dimension "${name}": ${(err as Error).message}`);
   }
 }
 
-function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc>, weightColumn?: string): MeasurePlan {
-  const m = t.measure;
+function planMeasure(
+  m: TableDoc['measure'] | OnDemandMeasureDoc | { kind: 'count' },
+  where: string,
+  cols: ReadonlyMap<string, ColumnDoc>,
+  weightColumn?: string,
+): MeasurePlan {
   let weight: WeightPlan | undefined;
   if (weightColumn !== undefined) {
     const wc = cols.get(weightColumn);
@@ -358,25 +446,19 @@ function planMeasure(t: TableDoc, i: number, cols: ReadonlyMap<string, ColumnDoc
   if (m.kind === 'count') return weight ? { kind: 'count', weight } : { kind: 'count' };
   const c = cols.get(m.column);
   if (c === undefined || (c.type !== 'integer' && c.type !== 'number')) {
-    throw invalid(
-      ptr('tables', i, 'measure', 'column'),
-      `measure column "${m.column}" must be a declared integer or number column`,
-    );
+    throw invalid(`${where}/column`, `measure column "${m.column}" must be a declared integer or number column`);
   }
   const decimals = c.type === 'number' ? (c.decimals ?? 0) : 0;
   // Scaled exactly from the decimal text of the bound (validated: a safe integer).
   const lower = scaleExact(m.bounds[0], decimals);
   const upper = scaleExact(m.bounds[1], decimals);
   if (lower === null || upper === null || lower > upper) {
-    throw invalid(ptr('tables', i, 'measure', 'bounds'), 'bounds must be ordered multiples of 10^-decimals');
+    throw invalid(`${where}/bounds`, 'bounds must be ordered multiples of 10^-decimals');
   }
   if (m.kind === 'quantile') {
     const a = scaleExact(m.quantile, 4);
     if (a === null || a < 1 || a > 9999 || upper - lower < m.bins)
-      throw invalid(
-        ptr('tables', i, 'measure'),
-        'a quantile in (0, 1) with at most 4 decimals and bins <= the bounds width',
-      );
+      throw invalid(where, 'a quantile in (0, 1) with at most 4 decimals and bins <= the bounds width');
     return { kind: 'quantile', column: m.column, lower, upper, decimals, a, bins: m.bins };
   }
   return {

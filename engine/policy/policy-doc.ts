@@ -179,5 +179,26 @@ export interface PolicyDoc {
   release: ReleaseDoc;
   dataset: DatasetDoc;
   tables: TableDoc[];
+  /** Tables on demand (engine/ondemand): what a query may cross, how large, and what it costs under dp. */
+  onDemand?: OnDemandDoc;
   protection: ProtectionDoc;
+}
+
+export interface OnDemandMeasureDoc {
+  name: string;
+  title?: string;
+  kind: 'sum' | 'mean';
+  column: string;
+  bounds: [number, number];
+  /** Not offered on demand (a mean is per unit). */
+  per?: undefined;
+}
+
+export interface OnDemandDoc {
+  maxCells: number;
+  maxDimensions: number;
+  cacheEntries?: number;
+  dimensions?: string[];
+  measures?: OnDemandMeasureDoc[];
+  dp?: { epsilon?: number; rho?: number };
 }

@@ -14,6 +14,7 @@ import type { ValidateFunction } from 'ajv';
 import { formatAjvError } from './ajv-messages.ts';
 import { checkDataset } from './check-dataset.ts';
 import { checkHierarchies } from './check-hierarchies.ts';
+import { checkOnDemand } from './check-on-demand.ts';
 import { checkOpenDomains } from './check-open-domains.ts';
 import { checkProtection } from './check-protection.ts';
 import { checkTables } from './check-tables.ts';
@@ -88,7 +89,7 @@ export function validatePolicy(json: unknown): PolicyValidation {
 
 /**
  * Every semantic problem of the document, in this order: labels per language, dataset (columns, derived columns, unit, holding and weight
- * columns), hierarchies, tables, protection. Tolerant of schema violations (skips what it cannot read).
+ * columns), hierarchies, tables, protection, tables on demand. Tolerant of schema violations (skips what it cannot read).
  */
 function semanticProblems(raw: unknown): PolicyProblem[] {
   const p = new Problems();
@@ -105,5 +106,6 @@ function semanticProblems(raw: unknown): PolicyProblem[] {
   checkTables(p, json.tables, facts, hierarchies, isDp);
   checkProtection(p, protection, dataset, json.tables, facts.cols);
   checkOpenDomains(p, dataset, protection, json.tables);
+  checkOnDemand(p, json, facts, hierarchies);
   return p.list;
 }

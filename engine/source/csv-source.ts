@@ -18,7 +18,7 @@ import { StatguardError } from '../errors.ts';
 import type { CsvSourcePlan, Plan } from '../types.ts';
 import { Aggregator } from '../aggregate/aggregate.ts';
 import { ContributionBounder } from '../aggregate/bound.ts';
-import { makeRecordLayout } from '../aggregate/record-layout.ts';
+import { makeRecordLayout, type RecordLayout } from '../aggregate/record-layout.ts';
 import { CsvRecords } from './csv-records.ts';
 import { streamCsv } from './csv-stream.ts';
 import { openDomainsCsv } from './open-scan.ts';
@@ -64,14 +64,30 @@ async function csvInput(plan: Plan): Promise<{ src: CsvSourcePlan; totalBytes: n
   return { src, totalBytes };
 }
 
-async function aggregateCsv(declared: Plan, ctx: AggregateContext): Promise<AggregateResult> {
+/**
+ * Stream a CSV source through conversion and bounding into `sinkOf(layout)` instead of the tables' own aggregator
+ * (engine/ondemand keeps the bounded rows of a dataset in the secure zone's memory this way). Returns the run's stats.
+ */
+export async function scanCsv(
+  plan: Plan,
+  ctx: AggregateContext,
+  sinkOf: (layout: RecordLayout) => Aggregator,
+): Promise<AggregateResult> {
+  return aggregateCsv(plan, ctx, sinkOf);
+}
+
+async function aggregateCsv(
+  declared: Plan,
+  ctx: AggregateContext,
+  sinkOf: (layout: RecordLayout) => Aggregator = (layout) => new Aggregator(layout),
+): Promise<AggregateResult> {
   const { src, totalBytes } = await csvInput(declared);
   // Open columns (dp): their codes are collected first, then every table is aggregated over them (open-scan.ts).
   const plan = await openDomainsCsv(declared);
   const ds = plan.dataset;
   const file = src.path;
   const layout = makeRecordLayout(plan);
-  const agg = new Aggregator(layout);
+  const agg = sinkOf(layout);
   const attrs = new UnitAttributes(plan, ctx, agg, file);
   let bytes = 0;
   const cap = truncationCap(plan);

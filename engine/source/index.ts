@@ -7,7 +7,7 @@ export type {
   Source,
 } from './source.ts';
 export { truncationCap } from './source.ts';
-export { csvSource } from './csv-source.ts';
+export { csvSource, scanCsv } from './csv-source.ts';
 export { RowConverter, REASONS, type Reason } from './row-converter.ts';
 export { parseScaled, parseStrictInteger, parseStrictNumber } from './parse-number.ts';
 export { sourceFor, type SourceForOptions } from './source-for.ts';

@@ -25,6 +25,7 @@ t.test('the example policies cover every regime', async (t) => {
     'acs-tx-dp-laplace.json',
     'acs-tx-dp.json',
     'census-ckm.json',
+    'census-ondemand.json',
     'pums-dp.json',
     'tiny-sdc.json',
   ]);
@@ -60,7 +61,9 @@ for (const f of examples) {
     if (doc.protection.regime === 'dp')
       t.ok(Math.abs(plan.tables.reduce((a, x) => a + x.budgetShare, 0) + report - 1) < 1e-12, 'shares sum to 1');
     t.ok(
-      Object.isFrozen(plan) && Object.isFrozen(plan.tables) && Object.isFrozen(plan.tables[0]!.dimensions[0]!.nodes),
+      Object.isFrozen(plan) &&
+        Object.isFrozen(plan.tables) &&
+        Object.isFrozen((plan.tables[0] ?? plan.onDemand!).dimensions[0]!.nodes),
       'plan is frozen',
     );
     t.equal(plan.release.demo, doc.release.demo ?? false);
