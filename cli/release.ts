@@ -230,8 +230,21 @@ const exists = (p: string): Promise<boolean> =>
 
 export const defaultPoliciesDir = (): string => new URL('../policies', import.meta.url).pathname;
 
+/** The example policies that publish tables (an on-demand-only policy, `tables: []`, has no release to run). */
 export async function examplePolicyFiles(dir: string): Promise<string[]> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.json') && !f.endsWith('.schema.json')).sort();
   if (files.length === 0) throw new StatguardError('USAGE', 'no policy files found', { file: dir });
-  return files.map((f) => path.join(dir, f));
+  const out: string[] = [];
+  for (const f of files) {
+    const file = path.join(dir, f);
+    let doc: { tables?: unknown } | null = null;
+    try {
+      doc = JSON.parse(await readFile(file, 'utf8')) as { tables?: unknown };
+    } catch {
+      // left in the list: the release names what is wrong with it
+    }
+    // Unreadable or odd files stay in the list: the release names what is wrong with them.
+    if (!(doc && Array.isArray(doc.tables) && doc.tables.length === 0)) out.push(file);
+  }
+  return out;
 }

@@ -91,6 +91,12 @@ export function seededStatement(said: RegimeStatement, seed: string | null): Reg
 export async function runRelease(plan: Plan, opts: RunOptions = {}): Promise<ReleaseRun> {
   const started = Date.now();
   const now = opts.now ?? (() => new Date());
+  if (plan.tables.length === 0)
+    throw new StatguardError(
+      'USAGE',
+      `policy ${plan.policyId} publishes no tables${plan.onDemand ? ': it offers tables on demand only (POST /v1/datasets/{id}/tables)' : ''}`,
+      { path: '/tables' },
+    );
   const regime = regimeOf(plan);
   const { rng, source, keys } = startRun(plan, opts);
   const against = opts.against ?? [];

@@ -84,8 +84,15 @@ export async function onDemandRoutes(
     return s.catch((e: unknown) => Promise.reject(zoneError(e)));
   };
   /** The registered regime (sdc refused); a dataset the store does not know is refused like one without a policy. */
+  // A registered dataset's regime never changes (store/datasets.ts), so a found one is kept (bounded).
+  const regimes = new Map<string, string>();
   const checkRegime = async (id: string): Promise<void> => {
-    const row = await ctx.store.db.selectFrom('datasets').select(['regime']).where('id', '=', id).executeTakeFirst();
+    const known = regimes.get(id);
+    const row =
+      known !== undefined
+        ? { regime: known }
+        : await ctx.store.db.selectFrom('datasets').select(['regime']).where('id', '=', id).executeTakeFirst();
+    if (row?.regime && known === undefined && regimes.size < 10_000) regimes.set(id, row.regime);
     if (row?.regime === 'sdc')
       throw new ApiError(
         'ON_DEMAND_NOT_OFFERED',

@@ -171,3 +171,11 @@ t.test('publicSchema holds declared facts only; sdc and plain policies offer not
   t.equal(err.code, 'ON_DEMAND_NOT_OFFERED');
   t.match(err.message, /suppression/);
 });
+
+t.test('a release of an on-demand-only policy is refused, naming why', async (t) => {
+  const { runRelease } = await import('../../engine/pipeline.ts');
+  await t.rejects(runRelease(await loadPolicy(ONDEMAND_POLICY), { seed: 'x' }), {
+    code: 'USAGE',
+    message: /publishes no tables: it offers tables on demand only/,
+  });
+});
