@@ -9,7 +9,7 @@
  * so the cache can never serve withdrawn data.
  */
 import type { Kysely } from 'kysely';
-import type { TableMeta } from '../engine/release/formats.ts';
+import type { Selection, TableMeta } from '../engine/release/formats.ts';
 import type { ProtectedTable } from '../engine/types.ts';
 import type { Manifest } from '../engine/release/manifest.ts';
 import { DEFAULT_LANGUAGE, localizeDimension, releaseLanguages } from './metadata.ts';
@@ -29,6 +29,8 @@ export interface ServedTable {
   readonly codeIndex: readonly ReadonlyMap<string, number>[];
   /** Rendered responses (bounded LRU). */
   readonly responses: Map<string, Rendered>;
+  /** Parsed queries by their raw query string (bounded LRU; a repeated query skips parsing and counting). */
+  readonly queries?: Map<string, ParsedQuery>;
   /** The release's label languages, the default (the labels of `table`) first; absent: `en` only. */
   readonly languages?: readonly string[];
   /** The stored dimensions (with their labels per language), from which other languages are rebuilt. */
@@ -57,15 +59,40 @@ export function localized(t: ServedTable, lang: string): ServedTable {
     ...t,
     table: { ...t.table, plan: { ...t.table.plan, dimensions, measure } },
     responses: new Map(),
+    queries: new Map(),
     translations: new Map(),
   };
   t.translations.set(lang, out);
   return out;
 }
 
+/** A table query, parsed and checked: its selection, cell count and the key of its rendering in `responses`. */
+export interface ParsedQuery {
+  readonly selection: Selection;
+  readonly cells: number;
+  readonly key: string;
+}
+
+/**
+ * The parsed query for `raw` (a query string), computed by `parse` once (failures are not remembered; nor are query
+ * strings longer than MAX_QUERY_KEY, which bounds the memory the LRU holds).
+ */
+export function parsedQuery(t: ServedTable, raw: string, parse: () => ParsedQuery): ParsedQuery {
+  const hit = t.queries?.get(raw);
+  if (hit) return hit;
+  const q = parse();
+  if (t.queries && raw.length <= MAX_QUERY_KEY) {
+    t.queries.set(raw, q);
+    if (t.queries.size > MAX_QUERIES_PER_TABLE) t.queries.delete(t.queries.keys().next().value!);
+  }
+  return q;
+}
+
 export type ServedRelease = ReadonlyMap<string, ServedTable>;
 
 const MAX_RESPONSES_PER_TABLE = 64;
+const MAX_QUERIES_PER_TABLE = 256;
+const MAX_QUERY_KEY = 1024;
 
 export class ReleaseCache {
   private readonly entries = new Map<string, Promise<ServedRelease>>();
@@ -128,6 +155,7 @@ export class ReleaseCache {
         meta: tableMeta(manifest, r.privacy),
         codeIndex: table.plan.dimensions.map((d) => new Map(d.nodes.map((n, i) => [n.code, i]))),
         responses: new Map(),
+        queries: new Map(),
         languages,
         stored: r.dimensions as StoredDimension[],
         translations: new Map(),

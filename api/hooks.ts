@@ -164,12 +164,15 @@ export function auditBeforeSend(ctx: AppContext) {
 
 // C0 control characters and DEL: never a legitimate part of an id, a code or a filter.
 const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL_IN_URL = /[\u0000-\u001f\u007f]|%[01][0-9a-f]|%7f/i;
 
 /**
  * Path parameters and query values with a control character (NUL above all) are refused with 400 naming the
  * parameter (root preValidation: after authentication and the rate limit, before any value is used).
  */
 export async function rejectControlChars(req: FastifyRequest): Promise<void> {
+  // Decoded values hold a control character only if the raw URL has one, raw or percent-encoded: most have neither.
+  if (!CONTROL_IN_URL.test(req.url)) return;
   const check = (where: string, values: unknown): void => {
     if (!values || typeof values !== 'object') return;
     for (const [k, v] of Object.entries(values as Record<string, unknown>)) {

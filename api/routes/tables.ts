@@ -10,7 +10,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { canSee, canSeeTable, contractsOf, notFound } from '../access.ts';
-import { cachedResponse, languagesOf, localized } from '../cache.ts';
+import { cachedResponse, languagesOf, localized, parsedQuery } from '../cache.ts';
 import type { PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { resolveLang } from '../metadata.ts';
@@ -121,18 +121,24 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
         });
       // Labels in the requested language (400 UNKNOWN_LANGUAGE naming the release's languages); codes never change.
       const t = localized(found, resolveLang(languagesOf(found), q.lang));
-      const sel = parseSelection(t, q);
-      const n = countCells(t, sel);
-      if (n > ctx.config.maxCells)
-        throw new ApiError(
-          'CELL_LIMIT',
-          `the selection returns ${n} cells; the limit is ${ctx.config.maxCells} (narrow the selection)`,
-          { cells: n, maxCells: ctx.config.maxCells },
-        );
-      req.auditDetail = { format: q.format, cells: n };
-      // Only json and sdmx-csv depend on `labels`: the other formats share one cached rendering.
-      const labelsKey = q.format === 'json' || q.format === 'sdmx-csv' ? q.labels : 'both';
-      const out = await cachedResponse(t, queryKey(q.format, labelsKey, sel), () =>
+      // Parsing, counting and the cell limit depend only on the query string (and the table): done once per query.
+      const at = req.url.indexOf('?');
+      const pq = parsedQuery(t, at < 0 ? '' : req.url.slice(at + 1), () => {
+        const selection = parseSelection(t, q);
+        const cells = countCells(t, selection);
+        if (cells > ctx.config.maxCells)
+          throw new ApiError(
+            'CELL_LIMIT',
+            `the selection returns ${cells} cells; the limit is ${ctx.config.maxCells} (narrow the selection)`,
+            { cells, maxCells: ctx.config.maxCells },
+          );
+        // Only json and sdmx-csv depend on `labels`: the other formats share one cached rendering.
+        const labelsKey = q.format === 'json' || q.format === 'sdmx-csv' ? q.labels : 'both';
+        return { selection, cells, key: queryKey(q.format, labelsKey, selection) };
+      });
+      req.auditDetail = { format: q.format, cells: pq.cells };
+      const sel = pq.selection;
+      const out = await cachedResponse(t, pq.key, () =>
         BINARY_FORMATS.has(q.format)
           ? binary.run(() => render(t, id, q.format, q.labels, sel))
           : render(t, id, q.format, q.labels, sel),

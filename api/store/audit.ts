@@ -36,7 +36,11 @@ const CONTROL = /[\u0000-\u001f\u007f]/g;
 // A UTF-16 surrogate without its pair: not encodable in UTF-8 (it would be stored as U+FFFD, and jsonb refuses it).
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+// Any character `clean` may change (a fast test first: most values have none).
+const SUSPECT = /[\u0000-\u001f\u007f\uD800-\uDFFF]/;
+
 function clean(s: string, max: number): string {
+  if (s.length <= max && !SUSPECT.test(s)) return s;
   const escaped = s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   // (Replaced after cutting: a cut may split a surrogate pair.)
   const cut = escaped.length > max ? `${escaped.slice(0, max)}...(${escaped.length} chars)` : escaped;

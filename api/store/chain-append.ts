@@ -62,8 +62,13 @@ export function jsonbNumber(n: number): string {
   return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\u0000-\u007f]*$/;
+
 /** jsonb's key order: shorter keys (in UTF-8 bytes) first, then byte-wise. */
 function jsonbKeyOrder(a: string, b: string): number {
+  // ASCII keys (the usual): bytes are code units.
+  if (ASCII.test(a) && ASCII.test(b)) return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
   const la = Buffer.byteLength(a, 'utf8');
   const lb = Buffer.byteLength(b, 'utf8');
   return la !== lb ? la - lb : Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -88,14 +93,25 @@ export function jsonbText(v: unknown): string {
       return jsonbNumber(v);
     case 'object': {
       if (Array.isArray(v)) return `[${v.map((x) => (storable(x) ? jsonbText(x) : 'null')).join(', ')}]`;
-      const keys = Object.keys(v)
-        .filter((k) => storable((v as Record<string, unknown>)[k]))
-        .sort(jsonbKeyOrder);
+      const keys = sortedKeys(Object.keys(v).filter((k) => storable((v as Record<string, unknown>)[k])));
       return `{${keys.map((k) => `${jsonbString(k)}: ${jsonbText((v as Record<string, unknown>)[k])}`).join(', ')}}`;
     }
     default:
       return 'null';
   }
+}
+
+// The key orders seen (audit details repeat a few key sets: sorting each detail's keys was a third of its rendering).
+const KEY_ORDERS = new Map<string, readonly string[]>();
+const MAX_KEY_ORDERS = 256;
+
+function sortedKeys(keys: string[]): readonly string[] {
+  const sig = JSON.stringify(keys);
+  const hit = KEY_ORDERS.get(sig);
+  if (hit) return hit;
+  const sorted = keys.sort(jsonbKeyOrder);
+  if (KEY_ORDERS.size < MAX_KEY_ORDERS) KEY_ORDERS.set(sig, sorted);
+  return sorted;
 }
 
 const storable = (x: unknown): boolean => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol';

@@ -15,6 +15,8 @@
  * - audit_log rows take their time stamp (`at`) under the head lock, so `at` never goes backwards along the chain.
  * - The ledger becomes append-only like the log (it had no trigger: deleting an entry refunded budget).
  * - Rows stored before this migration are chained in id order.
+ * Since migration 005 (chain-batch-sql.ts) the audit row trigger runs only for rows inserted without a `seq`: the
+ * group-commit writer chains its batches itself and the statement trigger checks them.
  */
 import { sql, type Kysely, type Migration } from 'kysely';
 

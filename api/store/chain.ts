@@ -1,8 +1,9 @@
 /**
  * Verifying the hash chains of the audit log and the budget ledger (migration 004, chain-sql.ts; the serialisation
- * is defined in audit-chain.md). The database computes each row's hash when it is inserted; this file recomputes
- * every hash in the application from the rows' stored values (node:crypto, not the database's functions), so a
- * rewritten trigger or function cannot vouch for itself.
+ * is defined in audit-chain.md). The database's trigger (mutations' rows) or the group-commit writer (chain-append.ts,
+ * batches of reads and refusals) computes each row's hash when it is inserted; this file recomputes every hash from
+ * the rows' stored values (node:crypto, not the database's functions), so a rewritten trigger or function cannot vouch
+ * for itself, and a row stored with a hash that is not its own is reported as edited.
  *
  *   verifyChains(db, checkpoint?) -> { ok, chains: [{ chain, count, head, broken? }] }   (first broken link per chain)
  *   checkpoint(db) -> { format, at, chains: { audit_log: { count, hash }, budget_ledger: { count, hash } } }

@@ -103,6 +103,12 @@ for (const d of dialects()) {
       const q = await app.inject({ url: `/v1/releases/${restricted}/tables/pop?region=N1%00` });
       t.equal(q.statusCode, 400);
       t.match(JSON.parse(q.body).detail, /query parameter "region"/);
+      for (const c of ['%1f', '%7F', '%09'])
+        t.equal(
+          (await app.inject({ url: `/v1/releases/${restricted}/tables/pop?region=N1${c}` })).statusCode,
+          400,
+          `${c} too`,
+        );
       const o = await app.inject({ url: '/v1/releases?offset=1e30' });
       t.equal(o.statusCode, 400);
       t.match(JSON.parse(o.body).detail, /offset/);
