@@ -99,14 +99,14 @@
     showRemaining();
   }
 
-  /** What is left of the chosen contract's limits (from its last usage read). */
+  /** What is left of the chosen contract's limits (from its last usage read); outside its time, nothing. */
   function showRemaining() {
     const c = state.contract;
     if (!c) return $('builder-remaining').replaceChildren();
     const left = c.limits.map((l) => `${l.term} ${fmt(l.remaining)} of ${fmt(l.limit)}`).join('; ');
     $('builder-remaining').replaceChildren(
       el('strong', { text: `Contract ${c.id} (${c.status}, until ${c.end.slice(0, 16).replace('T', ' ')} UTC): ` }),
-      `left: ${left}.`,
+      c.status === 'active' ? `left: ${left}.` : `nothing can be taken while the contract is ${c.status}.`,
     );
   }
 

@@ -119,6 +119,7 @@ t.test(
     t.match(await me.locator('#builder-refusal .term').innerText(), /time\.end/);
     await me.waitForSelector('#my-contracts article.contract.status-expired');
     t.match(await me.locator('#builder-contract').innerText(), /expired/, 'the selector says expired');
+    t.match(await me.locator('#builder-remaining').innerText(), /nothing can be taken while the contract is expired/);
     await shoot(me, 'expired');
     t.same(errors, [], 'no script errors or CSP violations');
   },
