@@ -158,10 +158,15 @@ async function insertBatch(db: Kysely<Database>, b: Batch): Promise<void> {
         ${prev}::text[], ${hash}::text[])`.execute(db);
 }
 
-/** The head of the audit chain, locked until the end of the transaction when `lock` (then `db` must be one). */
+/**
+ * The head of the audit chain, locked until the end of the transaction when `lock` (then `db` must be one). The time
+ * stamp in whole microseconds, exactly (whole seconds and microseconds apart: each is exact even where `extract`
+ * returns a double, before PostgreSQL 14).
+ */
 export async function readTip(db: Kysely<Database>, lock: boolean): Promise<Tip> {
   const r = await sql<{ seq: string; hash: string; at: string | null }>`SELECT o_seq::text AS seq, o_hash AS hash,
-      (extract(epoch FROM o_at) * 1000000)::bigint::text AS at FROM statguard_chain_tip('audit_log', ${lock})`.execute(
+      (extract(epoch FROM date_trunc('second', o_at))::bigint * 1000000
+      + extract(microseconds FROM o_at)::bigint % 1000000)::text AS at FROM statguard_chain_tip('audit_log', ${lock})`.execute(
     db,
   );
   const t = r.rows[0]!;

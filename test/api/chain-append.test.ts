@@ -130,6 +130,11 @@ for (const d of dialects()) {
       };
       const e: AuditEntry = { actor: anonymous, action: 'forged', target: null, outcome: 'ok' };
       const tip = await readTip(db, false);
+      const last = await sql<{
+        at: string;
+      }>`SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
+          FROM audit_log WHERE seq = ${tip.seq}`.execute(db);
+      t.equal(microsToIso(tip.atMicros), last.rows[0]!.at, 'the tip carries the last time stamp to the microsecond');
       const stale = { ...tip, seq: tip.seq - 1 };
       await t.rejects(insert(db, chainBatch(stale, [e])), /do not continue the head|duplicate key/, 'a taken seq');
       await t.rejects(

@@ -59,6 +59,9 @@ t.test('POST /v1/datasets/{id}/tables and GET .../schema', async (t) => {
     bad.json().errors.map((e: { path: string }) => e.path),
     ['/dimensions/0/level', '/measure'],
   );
+  const typed = await post(app, ds, keys.researcher, { dimensions: 'region', measure: 'count' });
+  t.equal(typed.statusCode, 400, 'a body of the wrong shape');
+  t.match(typed.json().detail, /dimensions/, 'names the property');
   const over = await post(app, ds, keys.researcher, {
     dimensions: [{ name: 'region' }, { name: 'sex' }, { name: 'marital' }, { name: 'education' }],
     measure: 'count',

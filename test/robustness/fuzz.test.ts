@@ -200,8 +200,10 @@ t.test('every query parameter: no 500', async (t) => {
   const raw = fc.string({ maxLength: 30 }).map((s) => s.replace(/[#\s]/g, ''));
   const statuses = new Map<number, number>();
   let n = 0;
-  await fc.assert(
-    fc.asyncProperty(
+  // The same seeded 3,000 cases fast-check's property would run, sent 16 at a time (as concurrent clients would):
+  // the group commit then batches their audit rows instead of committing one per request. A failure names the case.
+  const cases = fc.sample(
+    fc.tuple(
       fc.constantFrom(
         `/v1/releases/${r.id}/tables/pop`,
         '/v1/releases',
@@ -212,17 +214,21 @@ t.test('every query parameter: no 500', async (t) => {
         fc.array(param, { maxLength: 4 }).map((ps) => ps.join('&')),
         raw,
       ),
-      async (route, q) => {
-        const res = await app.inject({ url: `${route}?${q}` });
-        n++;
-        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-        if (res.statusCode >= 500) throw new Error(`${route}?${q} -> ${res.statusCode}: ${res.body}`);
-        if (res.statusCode >= 400 && !/problem\+json/.test(String(res.headers['content-type'])))
-          throw new Error(`${route}?${q}: error without problem+json`);
-      },
     ),
     { seed: SEED, numRuns: 3000 },
   );
+  const failures: string[] = [];
+  const one = async ([route, q]: [string, string]): Promise<void> => {
+    const res = await app.inject({ url: `${route}?${q}` });
+    n++;
+    statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+    if (res.statusCode >= 500) failures.push(`${route}?${q} -> ${res.statusCode}: ${res.body}`);
+    else if (res.statusCode >= 400 && !/problem\+json/.test(String(res.headers['content-type'])))
+      failures.push(`${route}?${q}: error without problem+json`);
+  };
+  for (let i = 0; i < cases.length; i += 16) await Promise.all(cases.slice(i, i + 16).map(one));
+  t.same(failures.slice(0, 5), [], `no 500 and problem+json on every error (${failures.length} failing cases)`);
+  t.equal(n, 3000, 'every generated case was sent');
   counts.push(`query parameters: ${n} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
   t.pass(`${n} generated queries, statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
 });

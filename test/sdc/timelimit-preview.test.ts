@@ -42,7 +42,9 @@ t.test('preview names the time-limit fallback, the share of sensitive cells and 
     protection: {
       regime: 'sdc',
       rules: { minFrequency: { n: 10 } },
-      secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: 6 },
+      // The lone-cell rule, as before the insider model: under the default, the loaded shared machine can run out of
+      // time proving the coarse rung against every insider, and the run is refused (insiders-timelimit.test.ts).
+      secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: 6, insiders: 'lone-cell' },
       zeroCells: 'publish',
     },
   };

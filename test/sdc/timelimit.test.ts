@@ -39,9 +39,12 @@ t.test('a table the search cannot finish in its limit ends within limit * 1.1 wi
   await highsRuntime(); // the wasm runtime loads once per process: not part of the run's time
   const tab = sparseTable();
   const limit = 10; // the coarse proof gets 15% of it: room on a loaded CI machine
+  // The lone-cell rule, as before the insider model (test/sdc/insiders-timelimit.test.ts runs the default under a
+  // limit): on the loaded shared machine the coarse rung's proof against every insider can take more than the 45% of
+  // the limit left to it, and the run is then refused instead of publishing the coarse pattern.
   const plan = sdcPlan({
     minFrequency: 10,
-    secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: limit },
+    secondary: { method: 'heuristic', cost: 'unity', timeLimitSeconds: limit, insiders: 'lone-cell' },
   });
   const started = Date.now();
   const r = await protectSdc([tab], plan);
@@ -113,7 +116,9 @@ t.test('no time left to prove even a coarse pattern: a clear refusal, within the
 
 t.test('a HiGHS failure in the optimal method ends in the heuristic pattern with the reason', async (t) => {
   const tab = sparseTable([4, 3, 3], 150, 'fail');
-  const plan = sdcPlan({ minFrequency: 3, secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 20 } });
+  // 60 s: the MIP gets 25% of it, and with the insider audit on by default its cut loop needs 8 master solves here
+  // (3.1 CPU seconds, 10.4 s wall on the loaded shared machine); this is not a time-limit test.
+  const plan = sdcPlan({ minFrequency: 3, secondary: { method: 'optimal', cost: 'unity', timeLimitSeconds: 60 } });
   optimalTestHooks.beforeRun = (k) => {
     if (k === 1) throw new Error('Aborted(). Build with -sASSERTIONS for more info.');
   };
