@@ -1,8 +1,9 @@
 // statguard web page, tables on demand: the table builder (issue 20) for a researcher with a contract.
 // The researcher picks one of their contracts (so the dataset), then dimensions, the hierarchy level of each, a
-// measure and a format. Only what both the dataset's declared schema (GET /v1/datasets/{id}/schema: declared facts,
-// nothing computed from the microdata) and the contract's terms allow is offered: a variable the contract does not
-// name is not listed, and the level selector stops at the contract's deepest level. The page still only follows:
+// filter on dimensions not in the table (keep only some categories), a measure and a format. Only what both the
+// dataset's declared schema (GET /v1/datasets/{id}/schema: declared facts, nothing computed from the microdata) and
+// the contract's terms allow is offered: a variable the contract does not name is not listed, and the level selector
+// (and the filter's codes) stop at the contract's deepest level. The page still only follows:
 // the API's contract gate decides (dimensions at once, scale, time), and its refusal is shown with its problem+json
 // `code` and the exact `term`. A table is shown as the catalogue shows published tables (catalogue.js: flags, ± and
 // 95% intervals; a suppressed or withheld cell never has a value to show), csv and JSON-stat as text. After every
@@ -37,6 +38,10 @@
     return `${k}${k === d.levels ? ' (finest)' : ''}: ${n} categories`;
   };
 
+  /**
+   * A dimension's row: in the table (checkbox) at a level, or, when not in the table, a filter keeping only some of
+   * its categories (codes down to the contract's deepest level only: a filter on a finer code is a finer table).
+   */
   function dimensionRow(d) {
     const box = el('input', { type: 'checkbox', value: d.name, id: `builder-dim-${d.name}`, name: 'builder-dim' });
     const level = el(
@@ -46,12 +51,31 @@
         el('option', { value: String(k), text: levelText(d, k), selected: k === d.maxLevel }),
       ),
     );
+    const codes = d.codes.filter((c) => c.level >= 1 && c.level <= d.maxLevel);
+    const filter = el(
+      'select',
+      {
+        multiple: true,
+        size: Math.min(4, codes.length),
+        'aria-label': `Keep only (filter) ${d.name}`,
+        'data-filter': d.name,
+      },
+      ...codes.map((c) => el('option', { value: c.code, text: `${c.code} ${c.label}` })),
+    );
+    const sync = () => {
+      level.disabled = !box.checked;
+      filter.disabled = box.checked;
+    };
+    box.addEventListener('change', sync);
+    sync();
     return el(
       'div',
       { class: 'builder-dim' },
       box,
       el('label', { for: box.id, text: `${d.label} (${d.name})` }),
       level,
+      codes.length > 0 ? el('span', { class: 'hint', text: 'or, not in the table, keep only:' }) : null,
+      codes.length > 0 ? filter : null,
     );
   }
 
@@ -77,7 +101,7 @@
     $('builder-status').textContent = '';
     state.contract = state.contracts.find((c) => c.id === id) || null;
     const box = $('builder-dimensions');
-    box.replaceChildren(el('legend', { text: 'Dimensions (and the hierarchy level of each)' }));
+    box.replaceChildren(el('legend', { text: 'Dimensions: in the table at a level, or a filter' }));
     if (!state.contract) return;
     try {
       state.schema = await SG.api(`/v1/datasets/${encodeURIComponent(state.contract.dataset)}/schema`);
@@ -116,7 +140,17 @@
       name: b.value,
       level: Number(document.querySelector(`select[data-dim="${CSS.escape(b.value)}"]`).value),
     }));
-    return { dimensions, measure: $('builder-measure').value, format: $('builder-format').value };
+    const filter = {};
+    for (const f of document.querySelectorAll('select[data-filter]:not(:disabled)')) {
+      const keep = [...f.selectedOptions].map((o) => o.value);
+      if (keep.length > 0) filter[f.dataset.filter] = keep;
+    }
+    return {
+      dimensions,
+      measure: $('builder-measure').value,
+      ...(Object.keys(filter).length > 0 ? { filter } : {}),
+      format: $('builder-format').value,
+    };
   }
 
   function showTable(data, format) {

@@ -94,12 +94,27 @@ t.test(
     t.same((await row.allInnerTexts()).slice(0, 3), ['1', '2', '1'], 'the usage table: 1 of 2 today');
     await shoot(me, 'table');
 
-    // The same query as csv (another table taken), then the daily limit.
+    // Regions of one sex (a filter on a dimension not in the table), as csv: another table taken.
+    t.ok(await me.locator('select[data-filter="sex"]').isDisabled(), 'no filter on a dimension in the table');
+    await me.uncheck('#builder-dim-sex');
+    t.same(
+      await me
+        .locator('select[data-filter="sex"] option')
+        .evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value)),
+      ['1', '2'],
+      'the filter offers the categories, not the total',
+    );
+    await me.selectOption('select[data-filter="sex"]', ['1']);
     await me.selectOption('#builder-format', 'csv');
     await me.click('#builder-submit');
     await me.waitForSelector('#builder-raw:not([hidden])');
     t.match(await me.locator('#builder-raw').innerText(), /region/, 'the csv as text');
     t.match(await me.locator('#builder-remaining').innerText(), /scale\.tablesPerDay 0 of 2/);
+    t.match(
+      await me.locator('#builder-remaining').innerText(),
+      /scale\.cellsPerDay 9,964 of 10,000/,
+      '27 cells, then the 9 of regions by one sex',
+    );
     await me.click('#builder-submit');
     await me.waitForSelector('#builder-refusal:not([hidden])');
     t.equal(await me.locator('#builder-refusal .code').innerText(), 'CONTRACT_SCALE');
