@@ -422,8 +422,15 @@ async function serve({ args, io }: Run): Promise<number> {
     public: { type: 'boolean' },
     'max-cells': { type: 'string' },
     'public-url': { type: 'string' },
+    'on-demand': { type: 'string', multiple: true },
   });
   if (positionals.length > 0) throw new UsageError('serve takes no positional arguments');
+  // Tables on demand: the on-demand policies the secure-zone worker serves (repeat the flag, or a comma-separated list
+  // in STATGUARD_ONDEMAND_POLICIES); none: the routes answer 404 as on a server that offers none.
+  const onDemandPolicies = (
+    values['on-demand'] ?? (process.env.STATGUARD_ONDEMAND_POLICIES ?? '').split(',').filter((p) => p.trim() !== '')
+  ).map((p) => path.resolve(p.trim()));
+  for (const p of onDemandPolicies) if (!existsSync(p)) throw new UsageError(`--on-demand: no policy file at ${p}`);
   const publicUrl = values['public-url'] ?? process.env.STATGUARD_PUBLIC_URL;
   if (publicUrl !== undefined && !URL.canParse(publicUrl))
     throw new UsageError(`--public-url: ${JSON.stringify(publicUrl)} is not an absolute URL`);
@@ -436,8 +443,10 @@ async function serve({ args, io }: Run): Promise<number> {
   });
   try {
     const { serve, credentialNote } = await import('../api/server.ts');
+    const { onDemandService } = await import('../api/ondemand/service.ts');
     const { app, url, credential } = await serve({
       store: s,
+      ...(onDemandPolicies.length > 0 ? { onDemand: onDemandService(s.db, onDemandPolicies) } : {}),
       host: typeof values.host === 'string' ? values.host : '127.0.0.1',
       port,
       public: values.public === true,

@@ -26,6 +26,9 @@ export const API_USAGE = `Publication store and API:
   statguard db grant <role>                           PostgreSQL server: give an existing role the API's least
                                                       privileges (audit log and ledger: select and insert only)
   statguard serve [--port <n>] [--host <addr>] [--public] [--max-cells <n>] [--public-url <url>]
+                  [--on-demand <policy.json>]...      also serve tables on demand under contract from these
+                                                      on-demand policies (a secure-zone worker process holds their
+                                                      microdata; or STATGUARD_ONDEMAND_POLICIES=a.json,b.json)
 Store: PostgreSQL at DATABASE_URL if set (migrated as DATABASE_OWNER_URL when set), else embedded in
 STATGUARD_DATA_DIR (default .statguard/db).
 `;
