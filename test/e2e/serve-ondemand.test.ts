@@ -34,7 +34,7 @@ async function start(t: Test, args: string[]): Promise<{ url: string; officer: s
   const db = path.join(dir, 'db');
   await freshPgliteDir(db);
   const port = await freePort();
-  const env = { ...process.env, STATGUARD_DATA_DIR: db, STATGUARD_LOG_LEVEL: 'silent' };
+  const env: NodeJS.ProcessEnv = { ...process.env, STATGUARD_DATA_DIR: db, STATGUARD_LOG_LEVEL: 'silent' };
   delete env.DATABASE_URL;
   const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--port', String(port), ...args], {
     cwd: ROOT,
