@@ -43,6 +43,7 @@ writeFileSync(policy, JSON.stringify(doc));
 const gate: ContractGate = {
   authorise: async (): Promise<Authorised> => ({ contractId: 'bench' }),
   recordUse: async () => {},
+  cancel: async () => {},
 };
 const store = await openStore({ dataDir: 'memory' });
 const officer = { caller: 'cli:bench', role: 'officer' } as const;

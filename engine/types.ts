@@ -461,33 +461,8 @@ export interface ProtectedTable {
   readonly consistent?: { readonly note: string; readonly measurements: NoisyMeasurements };
 }
 
-/** Strides for the dense cell layout. */
-export function strides(dims: readonly DimensionPlan[]): number[] {
-  const s = new Array<number>(dims.length).fill(1);
-  for (let d = dims.length - 2; d >= 0; d--) s[d] = s[d + 1]! * dims[d + 1]!.nodes.length;
-  return s;
-}
-
-export function cellCount(dims: readonly DimensionPlan[]): number {
-  return dims.reduce((n, d) => n * d.nodes.length, 1);
-}
-
-/** Node index per dimension of a dense cell index. */
-export function cellCoords(dims: readonly DimensionPlan[], index: number): number[] {
-  const out = new Array<number>(dims.length);
-  for (let d = dims.length - 1; d >= 0; d--) {
-    const n = dims[d]!.nodes.length;
-    out[d] = index % n;
-    index = Math.floor(index / n);
-  }
-  return out;
-}
-
-export function cellIndex(dims: readonly DimensionPlan[], coords: readonly number[]): number {
-  let idx = 0;
-  for (let d = 0; d < dims.length; d++) idx = idx * dims[d]!.nodes.length + coords[d]!;
-  return idx;
-}
+// The dense cell layout's arithmetic lives in cells.ts (code, not types); re-exported for the existing importers.
+export { cellCoords, cellCount, cellIndex, strides } from './cells.ts';
 
 /**
  * Source of uniform random bytes. `crypto` draws from node:crypto and is the

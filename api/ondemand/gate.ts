@@ -5,7 +5,8 @@
  *
  * `authorise` finds the caller's active contract for the dataset and checks its four boundaries (scale, level, form,
  * time), throwing an ApiError (403, or 429 for scale per day) whose `code` names the term; `recordUse` records what
- * was taken: every answer counts as a table taken (cached ones too), dp is charged only on a computed answer.
+ * was taken: every answer counts as a table taken (cached ones too), dp is charged only on a computed answer;
+ * `cancel` gives the reservation back when nothing was served (the secure zone failed to compute the table).
  */
 import type { Actor } from '../store/audit.ts';
 import type { OnDemandQuery } from '../../engine/ondemand/query.ts';
@@ -24,4 +25,5 @@ export interface Authorised {
 export interface ContractGate {
   authorise(actor: Actor, datasetId: string, query: OnDemandQuery, cells: number, dpCost?: DpCost): Promise<Authorised>;
   recordUse(auth: Authorised, cells: number, dpCost?: DpCost): Promise<void>;
+  cancel(auth: Authorised): Promise<void>;
 }

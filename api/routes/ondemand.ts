@@ -5,7 +5,7 @@
  * Order of a POST: role (researcher), body limit and parse, the dataset's registered regime (sdc: 409
  * ON_DEMAND_NOT_OFFERED), the query against the public schema (400 QUERY_INVALID listing every problem with its JSON
  * path), its cell count from the schema alone, the contract gate's `authorise` (its 403/429 naming the term), then
- * the cache per contract and query or the secure zone, then `recordUse` (every answer counts; dp is charged only on
+ * the cache per contract and query or the secure zone (its failure: the gate's `cancel`), then `recordUse` (every answer counts; dp is charged only on
  * a computed answer), then the rendering with the published tables' formatters (json, csv, jsonstat), audited as
  * `ondemand.table` like other reads (no audit row, no data). The API process holds no microdata: it only talks to
  * the worker (api/ondemand/client.ts).
@@ -176,7 +176,11 @@ export async function onDemandRoutes(
       let answer = cache.get(key);
       const cached = answer !== undefined;
       if (!answer) {
-        const result = await service.zone.compute(id, q).catch((e: unknown) => Promise.reject(zoneError(e)));
+        // Nothing served: the reservation is given back (a failed cancel keeps it counting: fail closed).
+        const result = await service.zone.compute(id, q).catch(async (e: unknown) => {
+          await service.gate.cancel(auth).catch(() => undefined);
+          return Promise.reject(zoneError(e));
+        });
         answer = { result, rendered: new Map() };
         cache.set(key, answer, schema.cacheEntries);
       }

@@ -1,7 +1,7 @@
 /**
  * The web page at `/` (api/web/index.html) and its static files at
  * `/static/*`: plain HTML, a few vanilla scripts (util.js, chart.js,
- * catalogue.js, reviewer.js, contracts.js, app.js) and app.css, no build step. Charts are
+ * catalogue.js, reviewer.js, contracts.js, builder.js, app.js) and app.css, no build step. Charts are
  * drawn by Observable Plot on d3; their browser bundles (UMD) are served from
  * the installed packages in node_modules as `/static/d3.min.js` and
  * `/static/plot.min.js` (no CDN: the page loads nothing from elsewhere). The
@@ -36,6 +36,7 @@ const STATIC: Readonly<Record<string, string>> = {
   'catalogue.js': JS,
   'reviewer.js': JS,
   'contracts.js': JS,
+  'builder.js': JS,
   'app.js': JS,
   'app.css': 'text/css; charset=utf-8',
 };

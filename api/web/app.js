@@ -1,7 +1,7 @@
 // statguard web page, start-up: the API key (kept in sessionStorage for this tab only), then the catalogue for
 // everyone, the reviewer workbench for reviewer and officer keys (secure zone), and tables on demand: access
-// requests and contracts (contracts.js). The parts live in util.js, catalogue.js, chart.js, reviewer.js and
-// contracts.js; DOM is built with textContent only (markup is never built from strings),
+// requests, contracts and the table builder (contracts.js, builder.js). The parts live in util.js, catalogue.js,
+// chart.js, reviewer.js, contracts.js and builder.js; DOM is built with textContent only (markup is never built from strings),
 // so nothing from the API is interpreted as markup.
 'use strict';
 
@@ -29,6 +29,7 @@
     SG.setupChart();
     SG.setupReviewerForm();
     SG.setupAccessForm();
+    SG.setupBuilder();
     keyChanged();
   });
 })(globalThis.SG);

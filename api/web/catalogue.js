@@ -366,11 +366,12 @@
     return `Measure: ${data.measure}${explicit ? ` (${explicit})` : ''}${unit && unit.kind ? `; unit of observation: ${unit.kind}` : ''}`;
   }
 
-  function cellNode(c) {
+  /** One cell as the catalogue shows it (also the table builder's, contracts.js): value, ± half-width, flag. */
+  function cellNode(c, legend) {
     if (c.value === null)
       return el(
         'td',
-        { class: 'suppressed', 'data-conf': c.conf, title: (state.data.legend.CONF_STATUS || {})[c.conf] || '' },
+        { class: 'suppressed', 'data-conf': c.conf, title: (legend.CONF_STATUS || {})[c.conf] || '' },
         el('span', { class: 'value', text: '–' }),
         el('span', { class: 'status', text: c.conf }),
       );
@@ -387,13 +388,12 @@
 
   const lab = (d, i) => (d.labels ? `${d.codes[i]} ${d.labels[i]}` : d.codes[i]);
 
-  function renderCells(data) {
-    const table = $('cells');
-    $('cells-caption').textContent = `${data.title}: ${fmt(data.cells.length)} cells`;
-    $('table-measure').textContent = measureText(data);
+  /** Fill `table` (thead and one tbody) with a table's cells in the JSON format: a cross table for two dimensions. */
+  SG.fillCells = function fillCells(table, data) {
     const dims = data.dimensions;
     const thead = table.tHead;
     const tbody = table.tBodies[0];
+    const cell = (c) => cellNode(c, data.legend);
     if (dims.length === 2) {
       // Cross table: rows = first dimension, columns = second.
       const [r, c] = dims;
@@ -411,7 +411,7 @@
             'tr',
             {},
             el('th', { scope: 'row', text: lab(r, i) }),
-            ...c.codes.map((__, j) => cellNode(data.cells[i * c.codes.length + j])),
+            ...c.codes.map((__, j) => cell(data.cells[i * c.codes.length + j])),
           ),
         ),
       );
@@ -425,23 +425,34 @@
         ),
       );
       tbody.replaceChildren(
-        ...data.cells.map((cell) =>
+        ...data.cells.map((c) =>
           el(
             'tr',
             {},
-            ...cell.key.map((k, d) => el('th', { scope: 'row', text: cell.labels ? `${k} ${cell.labels[d]}` : k })),
-            cellNode(cell),
+            ...c.key.map((k, d) => el('th', { scope: 'row', text: c.labels ? `${k} ${c.labels[d]}` : k })),
+            cell(c),
           ),
         ),
       );
     }
+  };
+
+  /** The flags legend of a table in the JSON format. */
+  SG.legendNodes = function legendNodes(data) {
     const legend = { ...(data.legend.CONF_STATUS || {}) };
     if ((data.legend.OBS_STATUS || {}).E) legend.E = data.legend.OBS_STATUS.E;
-    $('legend').replaceChildren(
+    return [
       el('strong', { text: 'Flags: ' }),
       ...Object.entries(legend).flatMap(([k, v], i) => [i ? '; ' : '', el('b', { text: k }), ` ${v}`]),
       '. A suppressed cell is shown empty (–) with its flag; ± is the 95% half-width of a noisy value.',
-    );
+    ];
+  };
+
+  function renderCells(data) {
+    $('cells-caption').textContent = `${data.title}: ${fmt(data.cells.length)} cells`;
+    $('table-measure').textContent = measureText(data);
+    SG.fillCells($('cells'), data);
+    $('legend').replaceChildren(...SG.legendNodes(data));
   }
 
   /* ---------------- table or chart ---------------- */

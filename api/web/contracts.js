@@ -1,6 +1,6 @@
 // statguard web page, tables on demand under contract (issue 20):
 // - researchers: an access request form (purpose, terms, duration), their requests with status and reason, and their
-//   contracts' use against every limit (GET /v1/contracts);
+//   contracts' use against every limit (GET /v1/contracts), and the table builder over those contracts (builder.js);
 // - officers (secure zone): the pending requests, each with approve (as requested, or narrowed: edit the terms and
 //   the end) and refuse (a reason is required), and the supervision view across contracts (GET /v1/admin/contracts).
 // Which parts show depends on what the key may call: the API decides, the page only follows.
@@ -148,7 +148,9 @@
     $('my-requests').replaceChildren(...requests.items.map((r) => requestItem(r)));
     if (requests.items.length === 0) $('my-requests').append(el('li', { text: 'No request yet.' }));
     $('my-contracts').replaceChildren(...contracts.items.map((c) => usageBlock(c, false)));
+    await SG.builderContracts(contracts.items);
   }
+  SG.loadResearcher = loadResearcher;
 
   function decisionForms(r) {
     const terms = el('textarea', { rows: 6, spellcheck: 'false', 'aria-label': `Terms to grant for ${r.id}` });

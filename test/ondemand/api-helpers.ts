@@ -39,6 +39,10 @@ export class TestGate implements ContractGate {
   async recordUse(auth: Authorised, cells: number, dpCost?: DpCost): Promise<void> {
     this.used.push({ contractId: auth.contractId, cells, dpCost });
   }
+  readonly cancelled: string[] = [];
+  async cancel(auth: Authorised): Promise<void> {
+    this.cancelled.push(auth.contractId);
+  }
 }
 
 /** A secure zone that counts the tables it computed. */

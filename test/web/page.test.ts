@@ -29,6 +29,7 @@ t.test('page and static files: strict CSP, no inline script, fixed allow-list', 
     'catalogue.js',
     'reviewer.js',
     'contracts.js',
+    'builder.js',
     'app.js',
   ]);
   for (const name of scripts.slice(2)) {
