@@ -14,5 +14,5 @@ export const CONF_STATUS_LEGEND: Readonly<Record<ConfStatus, string>> = Object.f
 /** SDMX OBS_STATUS codes used by statguard. */
 export const OBS_STATUS_LEGEND: Readonly<Record<ObsStatus, string>> = Object.freeze({
   A: 'Normal value',
-  E: 'Estimated value: differentially private noise added',
+  E: 'Estimated value: perturbed by the release method (differentially private noise or cell key perturbation; see its accuracy)',
 });
