@@ -5,8 +5,9 @@
  * resolves to). Each command must exit 0; the outputs the README promises are checked (the draft id it names, the
  * release listed by the API, the CSV selection).
  *
- * One block is not run here: the least-privilege role on a PostgreSQL server needs a server and a role of its own
- * (test/api/db-role.test.ts runs `db grant` on the CI server). The embedded store starts as a copy of the migrated
+ * Two blocks are not run here: the least-privilege role on a PostgreSQL server needs a server and a role of its own
+ * (test/api/db-role.test.ts runs `db grant` on the CI server), and tables on demand need a researcher key under an
+ * approved contract (test/e2e/serve-ondemand.test.ts). The embedded store starts as a copy of the migrated
  * template (what the first command would make; test/api/pglite-template.ts) to save its initdb.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -69,8 +70,11 @@ async function waitFor(url: string, ms: number): Promise<void> {
 t.test('the README tour, command by command', async (t) => {
   const blocks = tourBlocks(readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
   t.ok(blocks.length >= 5, `${blocks.length} sh blocks in the tour`);
-  const skipped = blocks.filter((b) => b.some((l) => l.includes('$OWNER_URL')));
-  t.equal(skipped.length, 1, 'only the PostgreSQL role block is left to test/api/db-role.test.ts');
+  // Left to other tests: the PostgreSQL role block (test/api/db-role.test.ts) and the on-demand block, which needs a
+  // researcher key under an approved contract (test/e2e/serve-ondemand.test.ts runs those requests through the real
+  // `statguard serve --on-demand`).
+  const skipped = blocks.filter((b) => b.some((l) => l.includes('$OWNER_URL') || l.includes('$KEY')));
+  t.equal(skipped.length, 2, 'only the PostgreSQL role block and the on-demand block are left to other tests');
 
   // A fresh copy: the files git knows (tracked and new, not ignored), node_modules, and the bundle npm ci builds.
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'sg-tour-'));

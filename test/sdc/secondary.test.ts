@@ -143,7 +143,8 @@ t.test('heuristic on a random 30x20 hierarchical table passes the audit', async 
     minFrequency: 3,
     dominance: [{ n: 1, k: 85 }],
     pPercent: 10,
-    secondary: { method: 'auto', cost: 'value', timeLimitSeconds: 60 }, // not a time-limit test: room for a loaded machine
+    // The search and audit of the lone-cell rule (insiders are test/sdc/insiders*.test.ts's subject).
+    secondary: { method: 'auto', cost: 'value', timeLimitSeconds: 60, insiders: 'lone-cell' },
   });
   // ~ 1.5-3 s on a laptop-class machine (measured, not asserted).
   const r = await protectSdc([tab], plan);
