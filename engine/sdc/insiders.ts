@@ -199,13 +199,7 @@ async function insiderWitness(
   const { sys, tables } = inp;
   inp.deadline?.check(PHASE);
   const highs = await whole.runtime();
-  if (comp.cells.length > SUBCOMPONENT_LP_MAX_CELLS) {
-    if (!tables) return null;
-    const w = findWitness(sys, tables, view, v, dir, amount, false, highs);
-    return w && w.amount >= amount - tolerance(Math.abs(sys.value[v]!) + amount) && checkWitnessOf(sys, view, w, v, dir)
-      ? w
-      : null;
-  }
+  if (comp.cells.length > SUBCOMPONENT_LP_MAX_CELLS) return ballWitness(inp, view, v, dir, amount, highs);
   const m = limited(await whole.modelOf(comp), inp.deadline);
   const ku = m.col.get(u)!;
   m.model.changeColBounds(ku, sys.value[u]!, sys.value[u]!);
@@ -327,6 +321,23 @@ async function safeFromAll(
  */
 const SUBCOMPONENT_LP_MAX_CELLS = 2000;
 
+/** On a component over SUBCOMPONENT_LP_MAX_CELLS: the witness search's ball LP on the insider's pattern, checked. */
+function ballWitness(
+  inp: InsiderAuditInput,
+  view: Uint8Array,
+  v: number,
+  dir: 1 | -1,
+  amount: number,
+  highs: Awaited<ReturnType<AttackerLps['runtime']>>,
+): Witness | null {
+  const { sys, tables } = inp;
+  if (!tables) return null;
+  const w = findWitness(sys, tables, view, v, dir, amount, false, highs);
+  return w && w.amount >= amount - tolerance(Math.abs(sys.value[v]!) + amount) && checkWitnessOf(sys, view, w, v, dir)
+    ? w
+    : null;
+}
+
 /** A checked witness moving v by `amount` in direction `dir` on pattern `view`, by LP (see SUBCOMPONENT_LP_MAX_CELLS), or null. */
 async function lpWitness(
   inp: InsiderAuditInput,
@@ -340,13 +351,7 @@ async function lpWitness(
   const { sys, tables } = inp;
   inp.deadline?.check(PHASE);
   const highs = await lps.runtime();
-  if (sub.cells.length > SUBCOMPONENT_LP_MAX_CELLS) {
-    if (!tables) return null;
-    const w = findWitness(sys, tables, view, v, dir, amount, false, highs);
-    return w && w.amount >= amount - tolerance(Math.abs(sys.value[v]!) + amount) && checkWitnessOf(sys, view, w, v, dir)
-      ? w
-      : null;
-  }
+  if (sub.cells.length > SUBCOMPONENT_LP_MAX_CELLS) return ballWitness(inp, view, v, dir, amount, highs);
   // Stopped by the time limit, the LP gives no witness; the interval LP after it then throws TimeUp.
   const w = modelWitness(sys, highs, limited(await lps.modelOf(sub), inp.deadline), sub.cells, v, dir, amount);
   return w && checkWitnessOf(sys, view, w, v, dir) ? w : null;

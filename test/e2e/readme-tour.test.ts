@@ -12,10 +12,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseString } from 'fast-csv';
+import { freePort } from '../free-port.ts';
 import t from 'tap';
 import { freshPgliteDir } from '../api/pglite-template.ts';
 
@@ -42,16 +42,6 @@ const parseCsv = (text: string): Promise<Record<string, string>[]> =>
       .on('data', (r: Record<string, string>) => rows.push(r))
       .on('error', reject)
       .on('end', () => resolve(rows));
-  });
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
   });
 
 async function waitFor(url: string, ms: number): Promise<void> {

@@ -7,9 +7,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../free-port.ts';
 import t, { type Test } from 'tap';
 import { freshPgliteDir } from '../api/pglite-template.ts';
 import { tempDir } from '../tmp-dir.ts';
@@ -18,16 +18,6 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/statguard.js');
 const POLICY = path.join(ROOT, 'policies/census-ondemand.json');
 const DATASET = 'synthetic-census-5000';
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 async function start(t: Test, args: string[]): Promise<{ url: string; officer: string }> {
   const dir = tempDir('sg-serve-od-');
