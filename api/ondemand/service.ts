@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { gateSchemaOf, makeContractGate } from '../contracts/index.ts';
 import type { Database } from '../store/schema.ts';
 import { forkSecureZone } from './client.ts';
-import type { SecureZone } from './client.ts';
+import type { PublicSchema, SecureZone } from './client.ts';
 import type { ContractGate } from './gate.ts';
 
 export interface OnDemandService {
@@ -17,7 +17,7 @@ export interface OnDemandService {
  * wall clock. The worker starts on the first request; `zone.close()` (the app's onClose) stops it.
  */
 export function onDemandService(db: Kysely<Database>, policies: readonly string[]): OnDemandService {
-  const zone = forkSecureZone({ policies });
+  const zone = schemasKept(forkSecureZone({ policies }));
   const gate = makeContractGate({
     db,
     now: () => new Date(),
@@ -37,13 +37,48 @@ export function onDemandService(db: Kysely<Database>, policies: readonly string[
 export function filteredPopulation(
   zone: SecureZone,
 ): (datasetId: string, filter: Readonly<Record<string, readonly string[]>>) => Promise<number | null> {
+  // The same filter always gives the same figure (fixed record keys), so it is kept: a cached table is not slowed by
+  // a computation in the worker (at most POPULATIONS_KEPT filters, the oldest dropped first).
+  const kept = new Map<string, number | null>();
   return async (datasetId, filter) => {
+    const key = JSON.stringify([
+      datasetId,
+      Object.keys(filter)
+        .sort()
+        .map((k) => [k, [...filter[k]!].sort()]),
+    ]);
+    if (kept.has(key)) return kept.get(key)!;
     const schema = await zone.schema(datasetId);
     if (schema.regime !== 'ckm') return null;
     const free = schema.dimensions.find((d) => !(d.name in filter));
     if (!free) return null;
     const r = await zone.compute(datasetId, { dimensions: [{ name: free.name, level: 0 }], measure: 'count', filter });
     const total = r.table.cells.at(-1)?.value;
-    return typeof total === 'number' ? total : null;
+    const n = typeof total === 'number' ? total : null;
+    if (kept.size >= POPULATIONS_KEPT) kept.delete(kept.keys().next().value!);
+    kept.set(key, n);
+    return n;
+  };
+}
+
+const POPULATIONS_KEPT = 1000;
+
+/**
+ * The zone with each dataset's public schema asked once: the worker's policies are fixed when it is forked, and the
+ * gate asks for the schema on every request (a failed answer is asked again).
+ */
+function schemasKept(zone: SecureZone): SecureZone {
+  const schemas = new Map<string, Promise<PublicSchema>>();
+  return {
+    ...zone,
+    schema: (id) => {
+      let s = schemas.get(id);
+      if (!s) {
+        s = zone.schema(id);
+        schemas.set(id, s);
+        s.catch(() => schemas.delete(id));
+      }
+      return s;
+    },
   };
 }

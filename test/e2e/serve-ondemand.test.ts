@@ -98,6 +98,11 @@ t.test('serve --on-demand: a contract opens the dataset, the worker computes the
   t.notMatch(small.text, /\b4[0-4]\b/, 'the refusal names no population figure');
   const large = await call(`${url}/v1/datasets/${DATASET}/tables`, researcher, 'POST', bySex('A1'));
   t.equal(large.status, 200, large.text);
+  // Asked again, the kept population figure decides the same way (the cached table and the refusal alike).
+  const again = await call(`${url}/v1/datasets/${DATASET}/tables`, researcher, 'POST', bySex('A1'));
+  t.equal(again.text, large.text, 'the same filtered table again');
+  const smallAgain = await call(`${url}/v1/datasets/${DATASET}/tables`, researcher, 'POST', bySex('A8'));
+  t.match(smallAgain.json(), { code: 'CONTRACT_LEVEL', term: 'level.minPopulation' }, 'and the same refusal');
 });
 
 t.test('a --on-demand naming no file is a usage error before anything starts', async (t) => {
