@@ -103,6 +103,15 @@ export async function onDemandRoutes(
       throw new ApiError('ON_DEMAND_NOT_OFFERED', `dataset ${id} is not registered for tables on demand`, {
         dataset: id,
       });
+    // One regime per dataset (store/datasets.ts): the on-demand policy must protect by the regime it was registered
+    // under, or its tables would mix two guarantees (and dp charges) on one dataset.
+    const served = (await schemaOf(id)).regime;
+    if (served !== row.regime)
+      throw new ApiError(
+        'ON_DEMAND_NOT_OFFERED',
+        `dataset ${id} is registered under ${row.regime}, but its on-demand policy protects by ${served}`,
+        { dataset: id },
+      );
   };
 
   app.get(

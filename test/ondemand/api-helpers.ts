@@ -78,11 +78,14 @@ export interface OnDemandApp {
   keys: { researcher: string; researcherId: string; other: string; officer: string };
 }
 
-export async function onDemandApp(opts: { seed?: string; maxDims?: number } = {}): Promise<OnDemandApp> {
+export async function onDemandApp(
+  opts: { seed?: string; maxDims?: number; dpRegisteredAs?: 'ckm' | 'dp' } = {},
+): Promise<OnDemandApp> {
   const store = await openPgliteStore();
   const db = store.db;
   await createDataset(db, { id: 'synthetic-census-5000', title: 'Census', regime: 'ckm', demo: true }, system);
-  await createDataset(db, { id: 'synthetic-census-dp', title: 'Census dp', regime: 'dp', demo: true }, system);
+  const dpRegime = opts.dpRegisteredAs ?? 'dp';
+  await createDataset(db, { id: 'synthetic-census-dp', title: 'Census dp', regime: dpRegime, demo: true }, system);
   await createDataset(db, { id: 'tiny-sdc', title: 'Tiny', regime: 'sdc', demo: true }, system);
   const r = await createKey(db, 'researcher', 'Rex', system);
   const keys = {

@@ -90,3 +90,24 @@ t.test('POST /v1/datasets/{id}/tables and GET .../schema', async (t) => {
   for (const r of rows)
     for (const v of values) t.notOk(JSON.stringify(r.detail).includes(`:${v}`), 'no cell value in the audit detail');
 });
+
+t.test('a dataset registered under one regime is not served by an on-demand policy of another', async (t) => {
+  // The dp policy's dataset registered under ckm (an officer's slip, or a rename to reach a second regime).
+  const { app, store, keys } = await onDemandApp({ dpRegisteredAs: 'ckm' });
+  t.teardown(async () => {
+    await app.close();
+    await store.close();
+  });
+  const r = await post(app, 'synthetic-census-dp', keys.researcher, {
+    dimensions: [{ name: 'sex' }],
+    measure: 'count',
+  });
+  t.equal(r.statusCode, 409, r.body);
+  t.equal(r.json().code, 'ON_DEMAND_NOT_OFFERED');
+  t.match(r.json().detail, /registered under ckm, but its on-demand policy protects by dp/);
+  const schema = await app.inject({
+    url: '/v1/datasets/synthetic-census-dp/schema',
+    headers: { authorization: `Bearer ${keys.researcher}` },
+  });
+  t.equal(schema.statusCode, 409, 'nor is its schema offered');
+});
