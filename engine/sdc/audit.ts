@@ -22,7 +22,7 @@ import type { CellSystem } from './relations.ts';
 import { mergeSensitive, protectionTargets, requiredMovement } from './sensitive.ts';
 import type { SensitiveCell } from './sensitive.ts';
 import { tolerance } from './tolerance.ts';
-import { hintedWitnesses, movesLocally } from './witness.ts';
+import { hintedWitnesses, localMove } from './witness.ts';
 import { witnessed } from './witness-check.ts';
 import type { Witness, Witnesses } from './witness-check.ts';
 
@@ -431,15 +431,21 @@ class PatternAudit {
     const lpExact = new Map<number, boolean>();
     const pinned = async (id: number): Promise<boolean> => {
       opts.deadline?.check('the audit (singleton rule)');
+      if (this.moving.has(id)) return false;
       let e = lpExact.get(id);
       if (e === undefined) {
         const r = results.get(id);
+        const w =
+          r || !this.witnessComps.has(compOf.get(id)!)
+            ? null
+            : localMove(sys, opts.tables!, suppressed, id, await lps.runtime());
         if (r) e = r.exact;
-        else if (
-          this.witnessComps.has(compOf.get(id)!) &&
-          movesLocally(sys, opts.tables!, suppressed, id, await lps.runtime())
-        ) {
-          // A witness moving the cell at all: not pinned (no LP over the large component).
+        else if (w) {
+          // A witness moving the cell at all: not pinned (no LP over the large component), and neither is any other
+          // cell the (checked) witness moves.
+          w.ids.forEach((c, i) => {
+            if (Math.abs(w.delta[i]!) > tolerance(sys.value[c]!)) this.moving.add(c);
+          });
           e = false;
         } else {
           const m = await lps.modelOf(compOf.get(id)!);

@@ -3,7 +3,7 @@
  *
  * In order of cost: a balanced cube of suppressed cells (cubes.ts) or a greedy sum of cubes; the attacker LP over the
  * `BALL_CELLS` suppressed cells nearest the cell (`ballWitness`); for the audit's singleton rule, the region LP of
- * cheapest-witness.ts with only suppressed cells free (`movesLocally`).
+ * cheapest-witness.ts with only suppressed cells free (`localMove`).
  *
  * Guarantee: every witness returned here has passed `checkWitness` (or `checkWitnessOf`) on the pattern it was
  * searched in, except those of `modelWitness` and `ballWitness`, whose callers check them. A search that finds nothing
@@ -230,18 +230,22 @@ export function hintedWitnesses(
 }
 
 /**
- * Whether a witness moves suppressed cell `id` at all: a cube of suppressed cells, else the cheapest-witness LP over a
- * region around it with only suppressed cells free (a small movement in either direction). False means "not shown",
- * not "pinned": the caller then solves the component's LP.
+ * A witness moving suppressed cell `id` at all, or null: a cube of suppressed cells, else the cheapest-witness LP over
+ * a region around it with only suppressed cells free (a small movement in either direction). Every witness returned
+ * is checked (checkWitness: balanced in every relation, within every bound), so each cell it moves is shown
+ * undetermined too. Null means "not shown", not "pinned": the caller then solves the component's LP.
  */
-export function movesLocally(
+export function localMove(
   sys: CellSystem,
   tables: readonly ExactTable[],
   suppressed: Uint8Array,
   id: number,
   highs: HighsRuntime,
-): boolean {
-  if (findWitness(sys, tables, suppressed, id, 1, 0) || findWitness(sys, tables, suppressed, id, -1, 0)) return true;
+): Witness | null {
+  for (const dir of [1, -1] as const) {
+    const w = findWitness(sys, tables, suppressed, id, dir, 0);
+    if (w && checkWitnessOf(sys, suppressed, w, id, dir)) return w;
+  }
   const amount = Math.max(1e-3 * Math.abs(sys.value[id]!), 100 * tolerance(sys.value[id]!));
   const onlySuppressed = (c: number): number => (suppressed[c] ? 0 : Infinity);
   // Growing regions, at last the whole table: cheaper than the component LP's two optima (measured 3 s against
@@ -249,8 +253,8 @@ export function movesLocally(
   for (const cells of regionSizes(sys, tables, id)) {
     for (const dir of [1, -1] as const) {
       const w = cheapestWitness(sys, tables, suppressed, id, dir, amount, onlySuppressed, highs, cells);
-      if (w && w.added.length === 0 && checkWitnessOf(sys, suppressed, w.witness, id, dir)) return true;
+      if (w && w.added.length === 0 && checkWitnessOf(sys, suppressed, w.witness, id, dir)) return w.witness;
     }
   }
-  return false;
+  return null;
 }
