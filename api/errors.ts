@@ -220,6 +220,12 @@ export const ERRORS = {
     description:
       'The dataset offers no tables on demand: it is registered under suppression (sdc), which is not safe against ad-hoc overlapping tables, or no on-demand policy is registered for it.',
   },
+  ON_DEMAND_INPUT_BOUND: {
+    status: 409,
+    title: 'Microdata bound to another dataset',
+    description:
+      "The dataset's microdata (its input fingerprint) is already bound to another registered dataset, by a release or a table on demand: a new dataset name is not a new key or budget. The other dataset is not named.",
+  },
   ON_DEMAND_UNAVAILABLE: {
     status: 503,
     title: 'Secure zone unavailable',
