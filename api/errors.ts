@@ -230,7 +230,7 @@ export const ERRORS = {
     status: 503,
     title: 'Secure zone unavailable',
     description:
-      'The secure zone that computes tables on demand did not answer in time or stopped; nothing was charged to the dp budget. Retry later.',
+      'The secure zone that computes tables on demand did not answer in time or stopped, or its microdata file changed since it was bound to the dataset (the next request binds it anew); nothing was charged to the dp budget. Retry later.',
   },
   RATE_LIMITED: {
     status: 429,
