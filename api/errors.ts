@@ -220,11 +220,17 @@ export const ERRORS = {
     description:
       'The dataset offers no tables on demand: it is registered under suppression (sdc), which is not safe against ad-hoc overlapping tables, or no on-demand policy is registered for it.',
   },
+  ON_DEMAND_INPUT_BOUND: {
+    status: 409,
+    title: 'Microdata bound to another dataset',
+    description:
+      "The dataset's microdata (its input fingerprint) is already bound to another registered dataset, by a release or a table on demand: a new dataset name is not a new key or budget. The other dataset is not named.",
+  },
   ON_DEMAND_UNAVAILABLE: {
     status: 503,
     title: 'Secure zone unavailable',
     description:
-      'The secure zone that computes tables on demand did not answer in time or stopped; nothing was charged to the dp budget. Retry later.',
+      'The secure zone that computes tables on demand did not answer in time or stopped, or its microdata file changed since it was bound to the dataset (the next request binds it anew); nothing was charged to the dp budget. Retry later.',
   },
   RATE_LIMITED: {
     status: 429,

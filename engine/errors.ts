@@ -25,7 +25,8 @@ export type ErrorCode =
   | 'SECURE_STATE'
   | 'SIGNING_KEY_INVALID'
   | 'QUERY_INVALID'
-  | 'ON_DEMAND_NOT_OFFERED';
+  | 'ON_DEMAND_NOT_OFFERED'
+  | 'ON_DEMAND_INPUT_CHANGED';
 
 export interface ErrorLocation {
   readonly file?: string;

@@ -21,7 +21,10 @@ export type { OnDemandResult, PublicSchema };
 /** Where the tables on demand are computed. */
 export interface SecureZone {
   schema(datasetId: string): Promise<PublicSchema>;
-  compute(datasetId: string, query: unknown): Promise<OnDemandResult>;
+  /** The input fingerprint (SHA-256) of the microdata the zone holds for the dataset (api/ondemand/binding.ts). */
+  input(datasetId: string): Promise<string>;
+  /** `input`: the fingerprint the store bound; the zone refuses (ON_DEMAND_INPUT_CHANGED) if it holds other rows. */
+  compute(datasetId: string, query: unknown, input?: string): Promise<OnDemandResult>;
   close(): Promise<void>;
 }
 
@@ -116,7 +119,9 @@ export function forkSecureZone(opts: ForkOptions): SecureZone {
   };
   return {
     schema: async (dataset) => (await request({ op: 'schema', dataset })) as PublicSchema,
-    compute: async (dataset, query) => (await request({ op: 'compute', dataset, query })) as OnDemandResult,
+    input: async (dataset) => ((await request({ op: 'input', dataset })) as { sha256: string }).sha256,
+    compute: async (dataset, query, input) =>
+      (await request({ op: 'compute', dataset, query, ...(input !== undefined ? { input } : {}) })) as OnDemandResult,
     close: async () => {
       const c = child;
       if (!c) return;

@@ -4,7 +4,9 @@
  *
  * Order of a POST: role (researcher), body limit and parse, the dataset's registered regime (sdc: 409
  * ON_DEMAND_NOT_OFFERED), the query against the public schema (400 QUERY_INVALID listing every problem with its JSON
- * path), its cell count from the schema alone, the contract gate's `authorise` (its 403/429 naming the term), then
+ * path), its cell count from the schema alone, the microdata's input bound to this dataset (409
+ * ON_DEMAND_INPUT_BOUND when another registered dataset holds it: ondemand/binding.ts), the contract gate's
+ * `authorise` (its 403/429 naming the term), then
  * the cache per contract and query or the secure zone (its failure: the gate's `cancel`), then `recordUse` (every answer counts; dp is charged only on
  * a computed answer), then the rendering with the published tables' formatters (json, csv, jsonstat), audited as
  * `ondemand.table` like other reads (no audit row, no data). The API process holds no microdata: it only talks to
@@ -21,6 +23,7 @@ import { SecureZoneError, type OnDemandResult, type PublicSchema } from '../onde
 import { canonicalQuery, OnDemandCache, type CachedAnswer } from '../ondemand/cache.ts';
 import type { DpCost } from '../ondemand/gate.ts';
 import type { OnDemandService } from '../ondemand/service.ts';
+import { inputBinding } from '../ondemand/binding.ts';
 import { cellCount, validateQuery, type OnDemandFormat, type OnDemandQuery } from '../../engine/ondemand/query.ts';
 
 export type { OnDemandService };
@@ -56,7 +59,7 @@ function zoneError(e: unknown): ApiError {
   const i = e.info;
   if (i.code === 'QUERY_INVALID') return new ApiError('QUERY_INVALID', i.message, { errors: i.details ?? [] });
   if (i.code === 'ON_DEMAND_NOT_OFFERED') return new ApiError('ON_DEMAND_NOT_OFFERED', i.message);
-  if (i.code === 'ON_DEMAND_TIMEOUT' || i.code === 'ON_DEMAND_UNAVAILABLE')
+  if (i.code === 'ON_DEMAND_TIMEOUT' || i.code === 'ON_DEMAND_UNAVAILABLE' || i.code === 'ON_DEMAND_INPUT_CHANGED')
     return new ApiError('ON_DEMAND_UNAVAILABLE', i.message);
   return new ApiError('INTERNAL', 'the secure zone could not compute the table');
 }
@@ -72,6 +75,7 @@ export async function onDemandRoutes(
   { ctx, service }: PluginOptions & { service: OnDemandService },
 ): Promise<void> {
   guardRoles(app);
+  const binding = inputBinding(ctx.store.db, service.zone, zoneError);
   const schemas = new Map<string, Promise<PublicSchema>>();
   const caches = new Map<string, OnDemandCache>();
   const schemaOf = (id: string): Promise<PublicSchema> => {
@@ -148,7 +152,7 @@ export async function onDemandRoutes(
       schema: {
         summary: 'A table on demand, computed in the secure zone and protected on the fly',
         description:
-          "Cross the declared dimensions at any hierarchy level with a declared measure (GET /v1/datasets/{id}/schema), within the caller's contract. The table is computed from the microdata in the secure zone and protected by the dataset's on-demand regime: ckm (the same cell has the same value in every query, for every researcher) or dp (each computed table charged to the contract's share and the dataset's ledger). Answers are cached per contract and query (a cached answer counts as a table taken, without a new dp charge). Formats: json, csv, jsonstat, with the flags and accuracy of published tables. 400 QUERY_INVALID lists every problem with its JSON path; 409 ON_DEMAND_NOT_OFFERED for a dataset under suppression (sdc); 403/429 from the contract naming the term.",
+          "Cross the declared dimensions at any hierarchy level with a declared measure (GET /v1/datasets/{id}/schema), within the caller's contract. The table is computed from the microdata in the secure zone and protected by the dataset's on-demand regime: ckm (the same cell has the same value in every query, for every researcher) or dp (each computed table charged to the contract's share and the dataset's ledger). Answers are cached per contract and query (a cached answer counts as a table taken, without a new dp charge). Formats: json, csv, jsonstat, with the flags and accuracy of published tables. 400 QUERY_INVALID lists every problem with its JSON path; 409 ON_DEMAND_NOT_OFFERED for a dataset under suppression (sdc); 409 ON_DEMAND_INPUT_BOUND when its microdata is bound to another registered dataset (one dataset per input); 403/429 from the contract naming the term.",
         tags: ['on demand'],
         params: idParams,
         body: querySchema,
@@ -178,15 +182,18 @@ export async function onDemandRoutes(
       const q = req.body as OnDemandQuery;
       const cells = cellCount(schema, q);
       const dpCost: DpCost | undefined = schema.costPerQuery ? costOf(schema.costPerQuery) : undefined;
+      // The microdata is bound to this dataset before anything is reserved or computed (ondemand/binding.ts).
+      const input = await binding.bind(req, id);
       const auth = await service.gate.authorise(req.actor, id, q, cells, dpCost);
-      const key = `${auth.contractId}\u0000${canonicalQuery(schema, q)}`;
+      const key = `${auth.contractId}\u0000${input}\u0000${canonicalQuery(schema, q)}`;
       let cache = caches.get(id);
       if (!cache) caches.set(id, (cache = new OnDemandCache()));
       let answer = cache.get(key);
       const cached = answer !== undefined;
       if (!answer) {
         // Nothing served: the reservation is given back (a failed cancel keeps it counting: fail closed).
-        const result = await service.zone.compute(id, q).catch(async (e: unknown) => {
+        const result = await service.zone.compute(id, q, input).catch(async (e: unknown) => {
+          if (e instanceof SecureZoneError && e.info.code === 'ON_DEMAND_INPUT_CHANGED') binding.forget(id);
           await service.gate.cancel(auth).catch(() => undefined);
           return Promise.reject(zoneError(e));
         });

@@ -9,10 +9,11 @@
  *   registered regime (REGIME_CONFLICT): exact sdc tables never sit beside a dp release of the same data;
  * - a seeded release (reproducible noise, no guarantee) is accepted only by a dataset registered as demo
  *   (RELEASE_SEEDED); the policy's own `release.demo` flag does not decide;
- * - the input fingerprint is bound to the first dataset that released it; another dataset releasing the same input
- *   is refused (INPUT_OTHER_DATASET), so a renamed dataset.id does not get a fresh budget.
+ * - the input fingerprint is bound to the first dataset that released it or served it on demand (`bindInput`, shared
+ *   with api/ondemand/binding.ts); another dataset releasing the same input is refused (INPUT_OTHER_DATASET), so a
+ *   renamed dataset.id does not get a fresh budget.
  */
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { verifyReleaseSignature } from '../../engine/release/index.ts';
 import { ApiError } from '../errors.ts';
 import type { Actor } from './audit.ts';
@@ -84,21 +85,37 @@ export async function checkDataset(
       { dataset: datasetId },
     );
   const input = m.input.sha256;
-  await tx
+  const boundTo = await bindInput(tx, input, datasetId, actor.caller);
+  if (boundTo !== datasetId)
+    throw new ApiError(
+      'INPUT_OTHER_DATASET',
+      `the input of this release (SHA-256 ${input}) is already bound to dataset ${boundTo}; release it under that dataset`,
+      { dataset: datasetId, boundTo },
+    );
+  return { id: ds.id, demo: ds.demo };
+}
+
+/**
+ * Bind an input fingerprint to `datasetId` unless it is bound already; returns the dataset it is bound to (the first
+ * one that released it, or served it on demand: api/ondemand/binding.ts). Race-safe without a lock: the fingerprint is
+ * the table's primary key, so of two concurrent first bindings one inserts and the other's ON CONFLICT DO NOTHING
+ * waits for it, then reads the row that won (a statement of its own, so it sees the committed row).
+ */
+export async function bindInput(
+  db: Kysely<Database> | Transaction<Database>,
+  input: string,
+  datasetId: string,
+  by: string,
+): Promise<string> {
+  await db
     .insertInto('dataset_inputs')
-    .values({ input_sha256: input, dataset_id: datasetId, created_by: actor.caller })
+    .values({ input_sha256: input, dataset_id: datasetId, created_by: by })
     .onConflict((oc) => oc.column('input_sha256').doNothing())
     .execute();
-  const bound = await tx
+  const bound = await db
     .selectFrom('dataset_inputs')
     .select('dataset_id')
     .where('input_sha256', '=', input)
     .executeTakeFirstOrThrow();
-  if (bound.dataset_id !== datasetId)
-    throw new ApiError(
-      'INPUT_OTHER_DATASET',
-      `the input of this release (SHA-256 ${input}) is already bound to dataset ${bound.dataset_id}; release it under that dataset`,
-      { dataset: datasetId, boundTo: bound.dataset_id },
-    );
-  return { id: ds.id, demo: ds.demo };
+  return bound.dataset_id;
 }

@@ -9,8 +9,9 @@
  *   appended to the dataset's draw log before any noise is drawn (every draw is spent), and the result states what it
  *   cost so the API charges the contract and the ledger.
  *
- * Guarantee: only a `ProtectedTable` leaves this function; nothing exact (no unit count, no row count of the
- * population) is returned.
+ * Guarantee: only a `ProtectedTable` leaves `computeOnDemand`; nothing exact (no unit count, no row count of the
+ * population) is returned. (`exactOnDemand`, the table before protection, never leaves the secure zone: the worker
+ * answers with `computeOnDemand` only; test/robustness/no-leak.test.ts uses it to know what must not appear.)
  */
 import { StatguardError } from '../errors.ts';
 import type { DpPlan, ExactTable, Plan, ProtectedTable, RandomSource, TablePlan } from '../types.ts';
@@ -144,6 +145,22 @@ function aggregateResident(
   return agg.finish()[0]!;
 }
 
+/**
+ * The exact table a checked query asks for (aggregated at the finest levels, cut to the requested ones), before any
+ * protection. Secure zone only: `computeOnDemand` protects it; tests search every output for its values.
+ */
+export function exactOnDemand(od: OnDemandPlanOf, data: ResidentData, q: OnDemandQuery): ExactTable {
+  const tp = queryTable(od, q);
+  const layout = makeRecordLayout({ ...od, tables: [tp] });
+  const exact = aggregateResident(data, layout, filterMasks(od, data, q));
+  const { dimensions: _full, ...rest } = tp;
+  return projectTable(
+    exact,
+    q.dimensions.map((d) => d.level),
+    rest,
+  );
+}
+
 /** Compute and protect the table a query asks for, from the dataset's resident rows. */
 export async function computeOnDemand(
   plan: Plan,
@@ -152,16 +169,7 @@ export async function computeOnDemand(
   opts: ComputeOptions = {},
 ): Promise<OnDemandResult> {
   const od = onDemandOf(plan);
-  const q = checkQuery(od, query);
-  const tp = queryTable(od, q);
-  const layout = makeRecordLayout({ ...od, tables: [tp] });
-  const exact = aggregateResident(data, layout, filterMasks(od, data, q));
-  const { dimensions: _full, ...rest } = tp;
-  const cut = projectTable(
-    exact,
-    q.dimensions.map((d) => d.level),
-    rest,
-  );
+  const cut = exactOnDemand(od, data, checkQuery(od, query));
   const rng = randomSourceFor(opts.seed);
   const p = od.protection;
   if (p.regime === 'ckm') {

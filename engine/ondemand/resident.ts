@@ -34,8 +34,14 @@ export interface ResidentData {
   readonly key: Float64Array;
   /** The unit's holding (plans with a holding column); else empty. */
   readonly holding: Int32Array;
-  /** What the rows were read from: reloaded when it changes. */
+  /** What the rows were read from (path, size, time): reloaded when it changes. */
   readonly fingerprint: string;
+  /**
+   * The input fingerprint of the rows: SHA-256 of the file's bytes, hashed by the engine's CSV source while it streamed
+   * them (engine/source/csv-source.ts), the very `input.sha256` a release of the same file states in its manifest. The
+   * store binds it to one dataset (api/ondemand/binding.ts).
+   */
+  readonly inputSha256: string;
   /** Load time in ms (figures for the bench). */
   readonly loadMs: number;
   /** Where the bounding key and record keys came from: 'seeded' in tests and demos only. */
@@ -169,7 +175,7 @@ export async function loadResident(plan: OnDemandPlanOf, seed?: string): Promise
   let sink: CaptureSink | null = null;
   const withKey = plan.protection.regime === 'ckm';
   const withHolding = plan.dataset.unit.holding !== undefined && plan.dataset.unit.holding !== null;
-  await scanCsv(loadPlan, keys, (layout) => (sink = new CaptureSink(layout, withKey, withHolding)));
+  const scanned = await scanCsv(loadPlan, keys, (layout) => (sink = new CaptureSink(layout, withKey, withHolding)));
   const s = sink! as CaptureSink;
   return {
     layout: s.layout,
@@ -180,6 +186,7 @@ export async function loadResident(plan: OnDemandPlanOf, seed?: string): Promise
     key: s.key,
     holding: s.holding,
     fingerprint,
+    inputSha256: scanned.stats.input.sha256,
     loadMs: Date.now() - started,
     keys: seed === undefined ? 'crypto' : 'seeded',
   };

@@ -6,9 +6,17 @@
  * Start: `process.argv[2]` is a JSON object `{ "policies": [paths], "seed"?: string }`. A seed (tests, demos) is
  * refused unless every policy is a demo (`release.demo`); with it, keys and noise are reproducible and every result
  * says `randomness: "seeded"`.
- * Messages in: `{ id, op: "schema" | "compute", dataset, query? }`; out: `{ id, ok: true, result }` or
- * `{ id, ok: false, error: { code, message, path?, details? } }`; once started, `{ ready: true, datasets }` (or
+ * Messages in: `{ id, op: "schema" | "input" | "compute", dataset, query?, input? }`; out: `{ id, ok: true, result }`
+ * or `{ id, ok: false, error: { code, message, path?, details? } }`; once started, `{ ready: true, datasets }` (or
  * `{ ready: false, error }` and exit 1). Errors name what is wrong and where, never a protected value (engine/errors.ts).
+ *
+ * Input fingerprint: `input` answers `{ sha256 }`, the SHA-256 of the microdata the worker holds (read in if needed),
+ * computed by the engine's CSV source as a release computes its manifest's `input.sha256`; the API binds it to the
+ * dataset before the first table (api/ondemand/binding.ts). It has an operation of its own rather than a field of the
+ * schema answer: the schema is public and declared-only (GET /v1/datasets/{id}/schema serves it as is) and is kept for
+ * the worker's life, while the fingerprint is of the data and changes when the file does. A `compute` carrying
+ * `input` is refused (ON_DEMAND_INPUT_CHANGED) before anything is computed or drawn when the rows held are no longer
+ * that input (the file was replaced after the binding): no table leaves from microdata the store did not bind.
  */
 import { StatguardError } from '../errors.ts';
 import { loadPolicy } from '../policy/index.ts';
@@ -24,9 +32,11 @@ export interface WorkerConfig {
 
 export interface WorkerRequest {
   readonly id: number;
-  readonly op: 'schema' | 'compute';
+  readonly op: 'schema' | 'input' | 'compute';
   readonly dataset: string;
   readonly query?: unknown;
+  /** compute: the input fingerprint the API bound (the rows held must still be that input). */
+  readonly input?: string;
 }
 
 export interface WorkerError {
@@ -78,8 +88,15 @@ export class SecureZoneState {
   async handle(req: WorkerRequest): Promise<unknown> {
     const plan = this.planOf(req.dataset);
     if (req.op === 'schema') return publicSchema(plan);
-    if (req.op !== 'compute') throw new StatguardError('USAGE', `unknown operation ${JSON.stringify(req.op)}`);
+    if (req.op !== 'compute' && req.op !== 'input')
+      throw new StatguardError('USAGE', `unknown operation ${JSON.stringify(req.op)}`);
     const data = await this.resident.get(onDemandOf(plan));
+    if (req.op === 'input') return { sha256: data.inputSha256 };
+    if (req.input !== undefined && req.input !== data.inputSha256)
+      throw new StatguardError(
+        'ON_DEMAND_INPUT_CHANGED',
+        `the microdata of dataset ${JSON.stringify(req.dataset)} changed since its input was bound; ask again`,
+      );
     const seed = this.seed === undefined ? undefined : `${this.seed}:${++this.queries}`;
     return computeOnDemand(plan, data, req.query, { seed });
   }

@@ -41,16 +41,17 @@ export async function cycleApp(seed = 'cycle'): Promise<CycleApp> {
   const officer = (await createKey(db, 'officer', 'Olga', system)).key;
   const clock = { now: new Date() };
   const faults = { failNext: false, computed: 0 };
-  const real = forkSecureZone({ policies: [ONDEMAND_POLICY, dpPolicyFile()], seed });
+  const real = forkSecureZone({ policies: [ONDEMAND_POLICY, await dpPolicyFile()], seed });
   const zone: SecureZone = {
     schema: (id) => real.schema(id),
-    compute: (id, q) => {
+    input: (id) => real.input(id),
+    compute: (id, q, input) => {
       if (faults.failNext) {
         faults.failNext = false;
         return Promise.reject(new SecureZoneError({ code: 'ON_DEMAND_UNAVAILABLE', message: 'worker down' }));
       }
       faults.computed++;
-      return real.compute(id, q);
+      return real.compute(id, q, input);
     },
     close: () => real.close(),
   };

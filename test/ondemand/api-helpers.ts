@@ -14,6 +14,7 @@ import type { Store } from '../../api/store/db.ts';
 import type { OnDemandQuery } from '../../engine/ondemand/query.ts';
 import { openPgliteStore } from '../api/pglite-template.ts';
 import { ONDEMAND_POLICY, dpDoc } from './helpers.ts';
+import { generateCensus } from '../../bench/generate.ts';
 
 const system: Actor = { caller: 'cli:test', role: 'officer' };
 
@@ -50,25 +51,34 @@ export function counting(zone: SecureZone): SecureZone & { computed: number } {
   const z = {
     computed: 0,
     schema: (id: string) => zone.schema(id),
-    compute: (id: string, q: unknown) => {
+    input: (id: string) => zone.input(id),
+    compute: (id: string, q: unknown, input?: string) => {
       z.computed++;
-      return zone.compute(id, q);
+      return zone.compute(id, q, input);
     },
     close: () => zone.close(),
   };
   return z;
 }
 
-/** The dp variant of the census on-demand policy, written to a temporary file. */
-export function dpPolicyFile(epsilon = 0.5): string {
+/**
+ * The dp variant of the census on-demand policy, written to a temporary file. Its dataset has microdata of its own, a
+ * census generated like the fixture (bench/generate.ts) with another seed: the store binds a microdata file to one
+ * dataset (api/ondemand/binding.ts), so the dp dataset cannot serve the file the ckm dataset serves. Generated, not
+ * copied: the test process (the API process of test/ondemand/separation.test.ts) never reads a microdata file.
+ */
+export async function dpPolicyFile(epsilon = 0.5): Promise<string> {
   const doc = dpDoc(epsilon) as unknown as { dataset: { id: string; source: { path: string } } };
   doc.dataset.id = 'synthetic-census-dp';
-  doc.dataset.source.path = resolve('fixtures/synthetic/census-5000.csv');
   const dir = mkdtempSync(join(tmpdir(), 'ondemand-dp-'));
+  doc.dataset.source.path = join(dir, 'census-dp-5000.csv');
+  await generateCensus({ rows: 5000, seed: 'census-dp', out: doc.dataset.source.path });
   const file = join(dir, 'census-ondemand-dp.json');
   writeFileSync(file, JSON.stringify(doc));
   return file;
 }
+
+export const CENSUS_CSV = resolve('fixtures/synthetic/census-5000.csv');
 
 export interface OnDemandApp {
   app: FastifyInstance;
@@ -79,7 +89,7 @@ export interface OnDemandApp {
 }
 
 export async function onDemandApp(
-  opts: { seed?: string; maxDims?: number; dpRegisteredAs?: 'ckm' | 'dp' } = {},
+  opts: { seed?: string; maxDims?: number; dpRegisteredAs?: 'ckm' | 'dp'; dpPolicy?: string } = {},
 ): Promise<OnDemandApp> {
   const store = await openPgliteStore();
   const db = store.db;
@@ -96,7 +106,10 @@ export async function onDemandApp(
   };
   const gate = new TestGate(opts.maxDims);
   const zone = counting(
-    forkSecureZone({ policies: [ONDEMAND_POLICY, dpPolicyFile()], seed: opts.seed ?? 'route-test' }),
+    forkSecureZone({
+      policies: [ONDEMAND_POLICY, opts.dpPolicy ?? (await dpPolicyFile())],
+      seed: opts.seed ?? 'route-test',
+    }),
   );
   const app = await build({ store, config: { rateLimit: null }, logger: false, onDemand: { zone, gate } });
   return { app, store, gate, zone, keys };

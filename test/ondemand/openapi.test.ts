@@ -10,6 +10,7 @@ t.test('POST /v1/datasets/{id}/tables and GET .../schema are documented and lint
   const store = await openPgliteStore();
   const zone: SecureZone = {
     schema: () => Promise.reject(new Error('not used')),
+    input: () => Promise.reject(new Error('not used')),
     compute: () => Promise.reject(new Error('not used')),
     close: async () => {},
   };

@@ -67,3 +67,43 @@ export function distinctive(v: number): boolean {
   const digits = String(Math.abs(v)).replace(/e.*$/, '').replace('.', '').replace(/^0+/, '');
   return digits.length >= 4;
 }
+
+/**
+ * Identifiers are not numbers: digests and key ids (hex runs) and temporary paths hold digit runs by chance (a SHA-256
+ * holds a given 4-digit run about once in a thousand), which would read as a leak.
+ */
+export const scrubIds = (s: string): string => s.replace(/\b[0-9a-f]{12,}\b/gi, '#').replace(/\/tmp\/[^\s'"),]+/g, '#');
+
+/** The numbers of each text (identifiers scrubbed), read once for every secret searched in them. */
+export interface ScannedText {
+  readonly where: string;
+  readonly numbers: ReadonlySet<number>;
+}
+
+export function scanTexts(texts: readonly { readonly where: string; readonly text: string }[]): ScannedText[] {
+  return texts.map((x) => ({ where: x.where, numbers: numbersIn(scrubIds(x.text)) }));
+}
+
+/**
+ * Search scanned texts for secret numbers (value -> what it is). Only distinctive secrets that no public number
+ * equals are searched (`legit`: published cell values and the like; such a number in an output proves nothing).
+ * Returns the counts and one line per leak found.
+ */
+export function findLeaks(
+  secrets: ReadonlyMap<number, string>,
+  legit: ReadonlySet<number>,
+  scanned: readonly ScannedText[],
+): { searched: number; skipped: number; leaks: string[] } {
+  let searched = 0;
+  let skipped = 0;
+  const leaks: string[] = [];
+  for (const [v, what] of secrets) {
+    if (!distinctive(v) || legit.has(v)) {
+      skipped++;
+      continue;
+    }
+    searched++;
+    for (const x of scanned) if (x.numbers.has(v)) leaks.push(`${what}: exact value ${v} appears in ${x.where}`);
+  }
+  return { searched, skipped, leaks };
+}
