@@ -233,7 +233,8 @@ export function hintedWitnesses(
  * A witness moving suppressed cell `id` at all, or null: a cube of suppressed cells, else the cheapest-witness LP over
  * a region around it with only suppressed cells free (a small movement in either direction). Every witness returned
  * is checked (checkWitness: balanced in every relation, within every bound), so each cell it moves is shown
- * undetermined too. Null means "not shown", not "pinned": the caller then solves the component's LP.
+ * undetermined too. Null means "not shown", not "pinned": the caller then solves the component's LP. `regions`
+ * false: cubes only.
  */
 export function localMove(
   sys: CellSystem,
@@ -241,11 +242,13 @@ export function localMove(
   suppressed: Uint8Array,
   id: number,
   highs: HighsRuntime,
+  regions = true,
 ): Witness | null {
   for (const dir of [1, -1] as const) {
     const w = findWitness(sys, tables, suppressed, id, dir, 0);
     if (w && checkWitnessOf(sys, suppressed, w, id, dir)) return w;
   }
+  if (!regions) return null;
   const amount = Math.max(1e-3 * Math.abs(sys.value[id]!), 100 * tolerance(sys.value[id]!));
   const onlySuppressed = (c: number): number => (suppressed[c] ? 0 : Infinity);
   // Growing regions, at last the whole table: cheaper than the component LP's two optima (measured 3 s against
