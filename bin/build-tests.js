@@ -11,6 +11,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { withPrecompiledValidator } from './policy-validator-code.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const out = path.join(root, '.tap-build');
@@ -34,7 +35,7 @@ const keepImportMeta = {
   name: 'keep-import-meta',
   setup(b) {
     b.onLoad({ filter: /\.ts$/ }, (args) => {
-      const src = readFileSync(args.path, 'utf8');
+      const src = withPrecompiledValidator(root, args.path, readFileSync(args.path, 'utf8'));
       const contents = src
         .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href))
         .replaceAll('import.meta.dirname', JSON.stringify(path.dirname(args.path)))

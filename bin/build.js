@@ -21,6 +21,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { withPrecompiledValidator } from './policy-validator-code.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = path.join(root, 'dist');
@@ -32,7 +33,7 @@ const ownUrl = {
   setup(b) {
     b.onLoad({ filter: /\.ts$/ }, async (args) => {
       const rel = path.relative(dist, args.path).split(path.sep).join('/');
-      const src = await readFile(args.path, 'utf8');
+      const src = withPrecompiledValidator(root, args.path, await readFile(args.path, 'utf8'));
       return {
         contents: src.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`),
         loader: 'ts',

@@ -3,6 +3,7 @@
  *
  * Guarantee: `policySchema` is deep-frozen, so the validator and the API serve the same unaltered document.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -13,9 +14,13 @@ export const POLICY_SCHEMA_PATH = fileURLToPath(new URL('../../policies/policy.s
  * The policy JSON Schema (draft 2020-12), parsed once at load and frozen.
  * The same object validates policies and is published by the API.
  */
+const schemaText = readFileSync(POLICY_SCHEMA_PATH, 'utf8');
 export const policySchema: Readonly<Record<string, unknown>> = deepFreeze(
-  JSON.parse(readFileSync(POLICY_SCHEMA_PATH, 'utf8')) as Record<string, unknown>,
+  JSON.parse(schemaText) as Record<string, unknown>,
 );
+
+/** SHA-256 (hex) of the schema file's bytes `policySchema` was parsed from. */
+export const policySchemaSha256 = createHash('sha256').update(schemaText).digest('hex');
 
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object') {

@@ -8,9 +8,6 @@
  * partitions its domain, bounds are ordered and representable as scaled
  * integers, and a dp policy carries no rule on exact values).
  */
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
-import type { ValidateFunction } from 'ajv';
 import { formatAjvError } from './ajv-messages.ts';
 import { checkDataset } from './check-dataset.ts';
 import { checkHierarchies } from './check-hierarchies.ts';
@@ -22,35 +19,15 @@ import { isObj } from './json-read.ts';
 import { checkLabels, withDefaultLabels } from './labels.ts';
 import type { PolicyDoc } from './policy-doc.ts';
 import { Problems, SDC_ONLY_PROTECTION, type PolicyProblem } from './problems.ts';
-import { policySchema } from './schema.ts';
+import { policyValidator } from './schema-validator.ts';
 
 export type PolicyValidation =
   | { readonly ok: true; readonly policy: PolicyDoc }
   | { readonly ok: false; readonly errors: readonly PolicyProblem[]; readonly refused: boolean };
 
-// ajv-formats is CommonJS: under NodeNext the default import is module.exports, whose `.default` is the plugin.
-const addFormats = addFormatsModule.default;
-
-let compiled: ValidateFunction | null = null;
-/** The schema validator, compiled once on first use. */
-function schemaValidator(): ValidateFunction {
-  if (compiled === null) {
-    const ajv = new Ajv2020({
-      allErrors: true,
-      verbose: true,
-      strict: true,
-      strictRequired: false,
-      allowUnionTypes: true,
-    });
-    addFormats(ajv, ['date', 'email', 'uri']);
-    compiled = ajv.compile(policySchema);
-  }
-  return compiled!;
-}
-
 /** Validate a parsed policy document. Never throws. */
 export function validatePolicy(json: unknown): PolicyValidation {
-  const validate = schemaValidator();
+  const validate = policyValidator();
   const schemaOk = validate(json) as boolean;
   const problems: PolicyProblem[] = [];
   const isDp = isObj(json) && isObj(json.protection) && json.protection.regime === 'dp';
