@@ -23,7 +23,15 @@
  *   count as other units (conservative: the audit does not see which unit a cell holds).
  */
 import type { ExactTable } from '../types.ts';
-import { carried, sameUnitCells, splitWithout, witnessCover } from './insider-cover.ts';
+import {
+  carried,
+  containingCells,
+  insiderMovement,
+  insiderTargets,
+  sameUnitCells,
+  splitWithout,
+  witnessCover,
+} from './insider-cover.ts';
 import type { Need } from './insider-cover.ts';
 import { AttackerLps } from './attacker-lp.ts';
 import type { AttackDual, AttackerModel } from './attacker-lp.ts';
@@ -31,7 +39,7 @@ import type { Component } from './components.ts';
 import { TimeUp } from './deadline.ts';
 import type { Deadline } from './deadline.ts';
 import type { CellSystem } from './relations.ts';
-import { protectionTargets, requiredMovement } from './sensitive.ts';
+import { requiredMovement } from './sensitive.ts';
 import type { SensitiveCell } from './sensitive.ts';
 import { tolerance } from './tolerance.ts';
 import { findWitness, modelWitness } from './witness.ts';
@@ -117,6 +125,7 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
       for (const u of comp.cells) {
         if (sys.units[u] !== 1 || (inp.insiders && !inp.insiders.has(u))) continue;
         const same = sameUnitCells(sys, u);
+        const above = containingCells(sys, u);
         // Targets proven for every insider but a few (`blockers`) are judged here only for those few.
         const others = targets.filter((v) => !same.has(v) && !safe.has(v) && (blockers.get(v)?.has(u) ?? true));
         if (others.length === 0) continue;
@@ -128,7 +137,7 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
           let subOf: Map<number, Component> | null = null;
           for (const v of others) {
             inp.deadline?.check(PHASE);
-            const need = requiredMovement(sys, sens.get(v)!);
+            const need = insiderMovement(sys, sens.get(v)!, u, above);
             const got = provenWithout(inp, view, v, u, need);
             if (carried(got, need)) continue;
             // The insider's LP, read as witnesses (its optimal points, cached for the clean-up's next trials).
@@ -149,7 +158,7 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
                 if (e instanceof TimeUp) throw e;
                 return null;
               })) ?? (await insiderInterval(inp, lps, (subOf ??= splitWithout(sys, comp, view)).get(v)!, v));
-            const { needUp, needDown, tol } = protectionTargets(sys, sens.get(v)!);
+            const { needUp, needDown, tol } = insiderTargets(sys, sens.get(v)!, u, above);
             const exact = hi.value - lo.value <= tol;
             if (!exact && hi.value >= needUp - tol && lo.value <= needDown + tol) continue;
             exposures.push({
