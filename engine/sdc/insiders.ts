@@ -27,12 +27,12 @@ import {
   carried,
   containingCells,
   insiderMovement,
-  insiderTargets,
   sameUnitCells,
   splitWithout,
   witnessCover,
 } from './insider-cover.ts';
 import type { Need } from './insider-cover.ts';
+import { insiderRequirement, meets } from './insider-prior.ts';
 import { AttackerLps } from './attacker-lp.ts';
 import type { AttackDual, AttackerModel } from './attacker-lp.ts';
 import type { Component } from './components.ts';
@@ -56,6 +56,9 @@ export interface InsiderExposure {
   readonly min: number;
   readonly max: number;
   readonly exact: boolean;
+  /** What the insider had to be left (insider-prior.ts: the public requirement capped at the insider's prior). */
+  readonly needUp: number;
+  readonly needDown: number;
   /** Duals of the insider's failing LPs (asked with `duals`), for Fischetti-Salazar cuts without the insider's cell. */
   readonly dualUp?: AttackDual;
   readonly dualDown?: AttackDual;
@@ -158,15 +161,18 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
                 if (e instanceof TimeUp) throw e;
                 return null;
               })) ?? (await insiderInterval(inp, lps, (subOf ??= splitWithout(sys, comp, view)).get(v)!, v));
-            const { needUp, needDown, tol } = insiderTargets(sys, sens.get(v)!, u, above);
-            const exact = hi.value - lo.value <= tol;
-            if (!exact && hi.value >= needUp - tol && lo.value <= needDown + tol) continue;
+            // The public requirement, capped at what the insider knows with nothing published (insider-prior.ts).
+            const interval = { lo: lo.value, hi: hi.value };
+            const req = await insiderRequirement(sys, sens.get(v)!, u, above, interval, inp.deadline);
+            if (meets(req, interval)) continue;
             exposures.push({
               insider: u,
               exposed: v,
               min: lo.value,
               max: hi.value,
-              exact,
+              exact: hi.value - lo.value <= req.tol,
+              needUp: req.needUp,
+              needDown: req.needDown,
               ...(hi.dual ? { dualUp: hi.dual } : {}),
               ...(lo.dual ? { dualDown: lo.dual } : {}),
             });

@@ -12,7 +12,6 @@ import type { CellAudit } from './audit.ts';
 import { Deadline, TimeUp } from './deadline.ts';
 import { highsRuntime, resetHighsRuntime } from './highs.ts';
 import type { InsiderExposure } from './insiders.ts';
-import { containingCells, insiderTargets } from './insider-cover.ts';
 import type { OptimalStop, SecondaryInput, SecondaryResult } from './problem.ts';
 import type { CellSystem } from './relations.ts';
 import type { SensitiveCell } from './sensitive.ts';
@@ -240,9 +239,9 @@ function insiderCuts(
 ): { indices: number[]; values: number[] }[] {
   const s = sensitive.find((x) => x.id === ex.exposed)!;
   const value = sys.value[ex.exposed]!;
-  // The insider's requirement (its a priori floor on cells containing its own: insider-cover.ts), so that no cut asks
-  // of a pattern what no pattern can give.
-  const t = insiderTargets(sys, s, ex.insider, containingCells(sys, ex.insider));
+  // The insider's requirement (capped at what it knows a priori: insider-prior.ts), so that no cut asks of a pattern
+  // what no pattern can give.
+  const t = { needUp: ex.needUp, needDown: ex.needDown };
   const cell: CellAudit = {
     id: ex.exposed,
     value,
