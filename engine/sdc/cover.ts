@@ -123,13 +123,17 @@ export function coverWithCubes(
 /**
  * Repair of insider exposures (insiders.ts): for each sensitive cell an insider could narrow, the cheapest balanced
  * cube around it that adds a cell and leaves the insider's cell still (a cube moving it is no witness for the
- * insider, who knows its value), else the cheapest published cell of each relation around it. Returns cells added.
+ * insider, who knows its value); when no such cube exists, the same with `lastResort` costs (empty cells allowed, at
+ * a prohibitive cost: a published empty cell can be what bounds the insider, e.g. telling it that its unit's column
+ * has nothing in a region), else the cheapest published cell of each relation around it (by `lastResort`).
+ * Returns cells added.
  */
 export function protectFromInsiders(
   input: SecondaryInput,
   sup: Uint8Array,
   audit: { readonly insiders: readonly { readonly insider: number; readonly exposed: number }[] },
   costOf: (c: number) => number,
+  lastResort: (c: number) => number = costOf,
 ): number {
   let added = 0;
   const done = new Set<string>();
@@ -139,15 +143,18 @@ export function protectFromInsiders(
     done.add(key);
     const s = input.sensitive.find((x) => x.id === ex.exposed)!;
     const need = requiredMovement(input.sys, s);
-    const cost = (c: number): number => (c === ex.insider ? Infinity : costOf(c));
-    const cube = cheapestCube(input, s.id, need, cost, true) ?? cheapestCube(input, s.id, need, cost, true, 24);
     let n = 0;
-    for (const c of cube?.ids ?? [])
-      if (!sup[c]) {
-        sup[c] = 1;
-        n++;
-      }
-    added += n > 0 ? n : widen(input, sup, s.id, costOf);
+    for (const base of lastResort === costOf ? [costOf] : [costOf, lastResort]) {
+      const cost = (c: number): number => (c === ex.insider ? Infinity : base(c));
+      const cube = cheapestCube(input, s.id, need, cost, true) ?? cheapestCube(input, s.id, need, cost, true, 24);
+      for (const c of cube?.ids ?? [])
+        if (!sup[c]) {
+          sup[c] = 1;
+          n++;
+        }
+      if (n > 0) break;
+    }
+    added += n > 0 ? n : widen(input, sup, s.id, lastResort);
   }
   return added;
 }

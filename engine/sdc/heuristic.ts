@@ -189,7 +189,7 @@ export async function heuristicSuppression(
       if (added === 0) widen(input, sup, f.id, lastResort);
     }
     for (const ex of audit.singletons) protectThirdCell(input, sup, ex.relation, lastResort);
-    protectFromInsiders(input, sup, audit, costOf);
+    protectFromInsiders(input, sup, audit, costOf, lastResort);
     if (count() === before) {
       if (cleaned) return revert();
       const linked = fixed?.some((f) => f === 1)

@@ -9,6 +9,8 @@
 import type { ExactTable } from '../types.ts';
 import type { Component } from './components.ts';
 import type { CellSystem } from './relations.ts';
+import { protectionTargets } from './sensitive.ts';
+import type { SensitiveCell } from './sensitive.ts';
 import { tolerance } from './tolerance.ts';
 import { findWitness } from './witness.ts';
 import type { Witness, Witnesses } from './witness-check.ts';
@@ -112,6 +114,57 @@ export function sameUnitCells(sys: CellSystem, u: number): Set<number> {
     }
   }
   return same;
+}
+
+/**
+ * The cells that contain u's cell: u and its ancestors through relations where the attacker's own model makes the
+ * aggregate at least the child whatever is published (an inequality relation: parent >= each child; an additive one
+ * whose other children are non-negative a priori). u's contributor knows u's value, so with nothing published at all
+ * it knows each of these cells is at least that value (issue 21: the lone contributor of (N, B) = 900 knows region
+ * N's total is at least 900; no pattern, not even every cell hidden, can take that from it).
+ */
+export function containingCells(sys: CellSystem, u: number): Set<number> {
+  const above = new Set<number>([u]);
+  const queue = [u];
+  while (queue.length > 0) {
+    const x = queue.pop()!;
+    for (const ri of sys.cellRelations[x]!) {
+      const rel = sys.relations[ri]!;
+      const agg = rel.cells[0]!;
+      if (agg === x || above.has(agg)) continue;
+      if (rel.additive && rel.cells.some((c, i) => i > 0 && c !== x && sys.lower[c]! < 0)) continue;
+      above.add(agg);
+      queue.push(agg);
+    }
+  }
+  return above;
+}
+
+/**
+ * What the insider audit requires of sensitive cell s against insider u (`above` = containingCells(sys, u)): the
+ * public requirement (protectionTargets), with the lower target raised to u's a priori floor when s contains u's
+ * cell. The insider knows that floor before anything is published, so the audit asks of a pattern only what a
+ * pattern can give, as it caps the public requirement at the a priori bounds: the insider's interval must still reach
+ * down to the floor (e.g. N's total to 900, leaving the other contributors' share of it wholly unknown). Without the
+ * cap such a cell fails for every pattern, and the search ended in a false AUDIT_FAILED (issue 21).
+ */
+export function insiderTargets(
+  sys: CellSystem,
+  s: SensitiveCell,
+  u: number,
+  above: ReadonlySet<number>,
+): { needUp: number; needDown: number; tol: number } {
+  const t = protectionTargets(sys, s);
+  if (!above.has(s.id)) return t;
+  const floor = Math.min(sys.value[u]!, sys.value[s.id]!);
+  return { ...t, needDown: Math.max(t.needDown, floor) };
+}
+
+/** `insiderTargets` as movements (requiredMovement's form, for witness searches). */
+export function insiderMovement(sys: CellSystem, s: SensitiveCell, u: number, above: ReadonlySet<number>): Need {
+  const a = sys.value[s.id]!;
+  const t = insiderTargets(sys, s, u, above);
+  return { up: Math.max(0, t.needUp - a), down: Math.max(0, a - t.needDown), tol: t.tol };
 }
 
 /** The sub-components of `comp` under pattern `view` (the insider's cell published), per suppressed cell. */

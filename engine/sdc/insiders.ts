@@ -23,15 +23,23 @@
  *   count as other units (conservative: the audit does not see which unit a cell holds).
  */
 import type { ExactTable } from '../types.ts';
-import { carried, sameUnitCells, splitWithout, witnessCover } from './insider-cover.ts';
+import {
+  carried,
+  containingCells,
+  insiderMovement,
+  sameUnitCells,
+  splitWithout,
+  witnessCover,
+} from './insider-cover.ts';
 import type { Need } from './insider-cover.ts';
+import { insiderRequirement, meets } from './insider-prior.ts';
 import { AttackerLps } from './attacker-lp.ts';
 import type { AttackDual, AttackerModel } from './attacker-lp.ts';
 import type { Component } from './components.ts';
 import { TimeUp } from './deadline.ts';
 import type { Deadline } from './deadline.ts';
 import type { CellSystem } from './relations.ts';
-import { protectionTargets, requiredMovement } from './sensitive.ts';
+import { requiredMovement } from './sensitive.ts';
 import type { SensitiveCell } from './sensitive.ts';
 import { tolerance } from './tolerance.ts';
 import { findWitness, modelWitness } from './witness.ts';
@@ -48,6 +56,9 @@ export interface InsiderExposure {
   readonly min: number;
   readonly max: number;
   readonly exact: boolean;
+  /** What the insider had to be left (insider-prior.ts: the public requirement capped at the insider's prior). */
+  readonly needUp: number;
+  readonly needDown: number;
   /** Duals of the insider's failing LPs (asked with `duals`), for Fischetti-Salazar cuts without the insider's cell. */
   readonly dualUp?: AttackDual;
   readonly dualDown?: AttackDual;
@@ -117,6 +128,7 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
       for (const u of comp.cells) {
         if (sys.units[u] !== 1 || (inp.insiders && !inp.insiders.has(u))) continue;
         const same = sameUnitCells(sys, u);
+        const above = containingCells(sys, u);
         // Targets proven for every insider but a few (`blockers`) are judged here only for those few.
         const others = targets.filter((v) => !same.has(v) && !safe.has(v) && (blockers.get(v)?.has(u) ?? true));
         if (others.length === 0) continue;
@@ -128,7 +140,7 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
           let subOf: Map<number, Component> | null = null;
           for (const v of others) {
             inp.deadline?.check(PHASE);
-            const need = requiredMovement(sys, sens.get(v)!);
+            const need = insiderMovement(sys, sens.get(v)!, u, above);
             const got = provenWithout(inp, view, v, u, need);
             if (carried(got, need)) continue;
             // The insider's LP, read as witnesses (its optimal points, cached for the clean-up's next trials).
@@ -149,15 +161,18 @@ export async function insiderExposures(input: InsiderAuditInput): Promise<Inside
                 if (e instanceof TimeUp) throw e;
                 return null;
               })) ?? (await insiderInterval(inp, lps, (subOf ??= splitWithout(sys, comp, view)).get(v)!, v));
-            const { needUp, needDown, tol } = protectionTargets(sys, sens.get(v)!);
-            const exact = hi.value - lo.value <= tol;
-            if (!exact && hi.value >= needUp - tol && lo.value <= needDown + tol) continue;
+            // The public requirement, capped at what the insider knows with nothing published (insider-prior.ts).
+            const interval = { lo: lo.value, hi: hi.value };
+            const req = await insiderRequirement(sys, sens.get(v)!, u, above, interval, inp.deadline);
+            if (meets(req, interval)) continue;
             exposures.push({
               insider: u,
               exposed: v,
               min: lo.value,
               max: hi.value,
-              exact,
+              exact: hi.value - lo.value <= req.tol,
+              needUp: req.needUp,
+              needDown: req.needDown,
               ...(hi.dual ? { dualUp: hi.dual } : {}),
               ...(lo.dual ? { dualDown: lo.dual } : {}),
             });

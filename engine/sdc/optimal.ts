@@ -14,7 +14,6 @@ import { highsRuntime, resetHighsRuntime } from './highs.ts';
 import type { InsiderExposure } from './insiders.ts';
 import type { OptimalStop, SecondaryInput, SecondaryResult } from './problem.ts';
 import type { CellSystem } from './relations.ts';
-import { protectionTargets } from './sensitive.ts';
 import type { SensitiveCell } from './sensitive.ts';
 import { tolerance } from './tolerance.ts';
 
@@ -240,7 +239,9 @@ function insiderCuts(
 ): { indices: number[]; values: number[] }[] {
   const s = sensitive.find((x) => x.id === ex.exposed)!;
   const value = sys.value[ex.exposed]!;
-  const t = protectionTargets(sys, s);
+  // The insider's requirement (capped at what it knows a priori: insider-prior.ts), so that no cut asks of a pattern
+  // what no pattern can give.
+  const t = { needUp: ex.needUp, needDown: ex.needDown };
   const cell: CellAudit = {
     id: ex.exposed,
     value,

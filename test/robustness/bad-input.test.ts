@@ -83,9 +83,6 @@ const ACCEPTED: Record<string, 'same-as-clean' | 'ok'> = {
 async function policyFor(dir: string, csv: string): Promise<string> {
   const p = structuredClone(base);
   p.dataset.source.path = csv;
-  // The five-enterprise file is about CSV parsing, not insiders: under the default insider model ('singletons') the
-  // heuristic refuses it (AUDIT_FAILED, nothing published; a false refusal noted on issue 21), so the earlier rule.
-  (p as unknown as { protection: { secondary: Record<string, unknown> } }).protection.secondary.insiders = 'lone-cell';
   const f = path.join(dir, `${path.basename(csv)}.policy.json`);
   await writeFile(f, JSON.stringify(p));
   return f;
