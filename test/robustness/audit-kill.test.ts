@@ -7,7 +7,6 @@
  * Why it holds: a response is sent only after its audit row's batch has committed (api/audit-buffer.ts).
  */
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import t from 'tap';
@@ -15,13 +14,15 @@ import { verifyChains } from '../../api/store/chain.ts';
 import { openStore } from '../../api/store/db.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { seedReleases, tmpDir } from '../api/fixtures.ts';
+import { freshPgliteDir } from '../api/pglite-template.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/statguard.js', import.meta.url));
 const KILL_AFTER = 150;
 const CLIENTS = 16;
 
 t.test('SIGKILL during reads: every delivered response has its audit row', { timeout: 240_000 }, async (t) => {
-  const dataDir = path.join(await tmpDir('sg-audit-kill-'), 'db');
+  // A copy of the migrated template (test/api/pglite-template.ts): no initdb (about 5 CPU-s) before the test.
+  const dataDir = await freshPgliteDir(await tmpDir('sg-audit-kill-'));
   const officer = { caller: 'cli:test', role: 'officer' } as const;
   let store = await openStore({ dataDir });
   const { pub } = await seedReleases(store.db, officer, 'withdrawn');
