@@ -145,11 +145,18 @@ export class AttackerLps {
   }
 
   /**
-   * The optimum of column `k` (sign 1: min, -1: max, as the value itself) and, with `duals`, the row duals; the
+   * The optimum of column `k` (sign 1: min, -1: max, as the value itself), with `duals` the row duals, with `point`
+   * the optimal point (per column of the model); the
    * column's cost is reset to 0 afterwards. An unbounded side is -Infinity or Infinity (no duals); a time_limit set on
    * the model by the caller throws TimeUp; any other non-optimal status is AUDIT_FAILED.
    */
-  solve(m: AttackerModel, k: number, sign: 1 | -1, duals: boolean): { value: number; dual?: AttackDual } {
+  solve(
+    m: AttackerModel,
+    k: number,
+    sign: 1 | -1,
+    duals: boolean,
+    point = false,
+  ): { value: number; dual?: AttackDual; x?: Float64Array } {
     const { model } = m;
     model.changeColCost(k, sign);
     const run = model.run();
@@ -174,10 +181,14 @@ export class AttackerLps {
     }
     // Read the solution before resetting the cost (a model change invalidates it).
     const value = sign * model.getObjectiveValue();
-    const sol = duals ? model.getSolution() : null;
+    const sol = duals || point ? model.getSolution() : null;
     model.changeColCost(k, 0);
     if (!sol) return { value };
-    return { value, dual: { relations: m.rowRel, child: m.rowChild, alpha: Float64Array.from(sol.rowDual) } };
+    return {
+      value,
+      ...(duals ? { dual: { relations: m.rowRel, child: m.rowChild, alpha: Float64Array.from(sol.rowDual) } } : {}),
+      ...(point ? { x: Float64Array.from(sol.colValue) } : {}),
+    };
   }
 
   dispose(): void {
