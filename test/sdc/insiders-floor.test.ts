@@ -7,8 +7,9 @@
 // insider-prior.ts), as the public requirement is capped at the a priori bounds; the same holds for the other side (a
 // three-enterprise table: one contributor knows the other two's region total is at most the grand total minus its
 // own value). Released patterns are attacked here independently (HiGHS on CPLEX LP text built from the published
-// table and the microdata, not the engine's model): the given table, the three-enterprise one, and 24 seeded random
-// small tables (on the code before, 8 of the 24 were refused: AUDIT_FAILED).
+// table and the microdata, not the engine's model): the given table, the three-enterprise one, a table whose insider
+// repair needs an empty cell, and 24 seeded random small tables (on the code before, 8 of the 24 were refused:
+// AUDIT_FAILED).
 import seedrandom from 'seedrandom';
 import t, { type Test } from 'tap';
 import { highsRuntime } from '../../engine/sdc/highs.ts';
@@ -238,6 +239,19 @@ t.test(
     for (const method of ['auto', 'heuristic'] as const) await releasedSafely(t, c, method);
   },
 );
+
+t.test('the insider repair may hide an empty cell: a published 0 can be what bounds the insider', async (t) => {
+  // The contributor of column D (225, alone in it) learns region W's total <= T - 225 while (W, D) and (E, D) are
+  // published as 0 (its unit is not in W): the repair's cubes of non-empty cells could not move W past that, and the
+  // heuristic refused (AUDIT_FAILED) though hiding everything passes. Its last resort now admits empty cells.
+  const rows = [
+    { ent: 'y1', codes: ['N', 'D'], value: 225 },
+    { ent: 'y2', codes: ['W', 'A'], value: 964 },
+    { ent: 'y3', codes: ['S', 'A'], value: 39 },
+    { ent: 'y4', codes: ['W', 'C'], value: 721 },
+  ];
+  await releasedSafely(t, table(rows, ['N', 'S', 'W', 'E'], ['A', 'B', 'C', 'D']), 'heuristic');
+});
 
 t.test('24 seeded random small tables (sums and counts): each released, none disclosed to an insider', async (t) => {
   let pairs = 0;
