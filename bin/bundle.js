@@ -21,3 +21,19 @@ export function bundleIsCurrent(root) {
     return false;
   }
 }
+
+/**
+ * cli/main.ts's `main`: from the bundle while it is current, else from the sources through tsx (registered here).
+ * @param {URL} root the project folder, as a URL ending in '/'
+ * @returns {Promise<{ main: (argv: string[]) => Promise<number>, bundled: boolean }>}
+ */
+export async function loadMain(root) {
+  if (bundleIsCurrent(root)) {
+    const { main } = await import(new URL('dist/statguard.mjs', root).href);
+    return { main, bundled: true };
+  }
+  const { register } = await import('tsx/esm/api');
+  register();
+  const { main } = await import(new URL('cli/main.ts', root).href);
+  return { main, bundled: false };
+}

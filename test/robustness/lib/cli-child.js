@@ -8,18 +8,12 @@
  * separate process that can be killed with SIGKILL at any point of the command, while its start-up is paid before
  * the trial. (Through tsx the start-up cost about 1.5 CPU-s more per child: npm test builds the bundle first.)
  */
-import { bundleIsCurrent } from '../../../bin/bundle.js';
+import { loadMain } from '../../../bin/bundle.js';
 
-const root = new URL('../../../', import.meta.url);
-let main;
-if (bundleIsCurrent(root)) ({ main } = await import(new URL('dist/statguard.mjs', root).href));
-else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  ({ main } = await import('../../../cli/main.ts'));
-  // The module graph of `publish` and `approve` (main imports it lazily): loaded now, not inside the measured command.
-  await import('../../../cli/store-commands.ts');
-}
+const { main, bundled } = await loadMain(new URL('../../../', import.meta.url));
+// The module graph of `publish` and `approve` (main imports it lazily from the sources): loaded now, not inside the
+// measured command (the bundle holds it already).
+if (!bundled) await import('../../../cli/store-commands.ts');
 process.once('message', async (/** @type {{ argv: string[], env: Record<string, string> }} */ msg) => {
   Object.assign(process.env, msg.env);
   process.disconnect();
