@@ -150,6 +150,13 @@ for (const d of dialects()) {
       const b = chainBatch(tip, [e, e, e]);
       (b.columns[9] as string[])[2] = 'e'.repeat(64);
       await t.rejects(insert(db, b), /does not follow the row before it/, 'a row that does not follow its predecessor');
+      // Later in a batch too (migration 007 checks each row against the one before it in one window pass).
+      const early = chainBatch(tip, [e, e, e, e], tip.atMicros + 2_000_000);
+      (early.columns[0] as string[])[3] = microsToIso(tip.atMicros + 1_000_000);
+      await t.rejects(insert(db, early), /seq \d+ does not follow.*time stamp/, 'a row earlier than the one before it');
+      const second = chainBatch(tip, [e, e, e, e]);
+      (second.columns[9] as string[])[1] = 'd'.repeat(64);
+      await t.rejects(insert(db, second), new RegExp(`seq ${tip.seq + 2} does not follow`), 'the first bad row named');
       t.ok((await verifyChains(db)).ok, 'nothing refused was stored');
 
       // A row with the right links but a hash that is not its own is stored (the statement does not rehash), and
