@@ -90,7 +90,7 @@ export function createContext(
   const infos = new Map<string, { at: number; info: ReleaseInfo | undefined }>();
   const cache = new ReleaseCache(store.db);
   const onAuditError = (e: unknown): void => log().error({ err: e }, 'audit write failed');
-  const audit = new AuditBuffer(store.db, onAuditError);
+  const audit = new AuditBuffer(store.db, onAuditError, store.copyCsv);
   return {
     store,
     config,
