@@ -168,6 +168,18 @@ for (const d of dialects()) {
       const shape = (a: string) => rows.rows.filter((r) => r.action === a).map(({ action: _, ...rest }) => rest);
       t.same(shape('bulk.3'), shape('bulk.9'), 'COPY and INSERT store the same values (NULL, empty, quotes, commas)');
       t.equal(shape('bulk.3').length, values.length);
+      // Another writer moved the head: the COPY is refused whole, and the batch goes in under the head's lock.
+      await writeAudit(db, { actor: anonymous, action: 'moved', target: null, outcome: 'ok' });
+      await bulk.append(entries(10));
+      await bulk.append(entries(11));
+      t.equal(copied, 4, 'the batch on a stale tip was not copied; the next one was');
+      const after = await sql<{ action: string }>`SELECT action FROM audit_log WHERE seq > (SELECT max(seq) FROM
+          audit_log WHERE action = 'moved') - 1 ORDER BY seq`.execute(db);
+      t.same(
+        after.rows.map((r) => r.action),
+        ['moved', ...values.map(() => 'bulk.10'), ...values.map(() => 'bulk.11')],
+        'every row once, in order',
+      );
       t.ok((await verifyChains(db)).ok, 'the chain verifies');
     });
 
