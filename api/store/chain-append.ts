@@ -167,7 +167,7 @@ export function batchCsv(b: Batch): string {
       const v = cols[j]![i]!;
       if (j > 0) out += ',';
       if (typeof v === 'number') out += String(v);
-      else if (v !== null) out += `"${v.replaceAll('"', '""')}"`;
+      else if (v !== null) out += `"${v.includes('"') ? v.replaceAll('"', '""') : v}"`;
     }
     out += '\n';
   }
