@@ -39,11 +39,13 @@ export class AuditBuffer {
   private draining: Promise<void> | null = null;
   private readonly chain: ChainAppender;
 
+  /** `copy`: the store's bulk path (PGlite's `Store.copyCsv`; see ChainAppender). */
   constructor(
     db: Kysely<Database>,
     private readonly onError: (e: unknown) => void,
+    copy?: (target: string, csv: string) => Promise<void>,
   ) {
-    this.chain = new ChainAppender(db);
+    this.chain = new ChainAppender(db, copy);
   }
 
   /** Queue an audit row; resolves when it is committed, rejects with AuditUnavailable when it cannot be. */

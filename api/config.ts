@@ -20,6 +20,11 @@ export interface ApiConfig {
   /** How long a release's status/audience may be cached (changes made through this process are seen at once). */
   readonly releaseInfoTtlMs: number;
   /**
+   * How long a key's stored row and a researcher's active contracts may be cached (caller-cache.ts; keys revoked and
+   * contracts created through this process are seen at once).
+   */
+  readonly callerCacheTtlMs: number;
+  /**
    * POST /v1/previews: folders a previewed policy's data source must lie in (after resolving symbolic links);
    * a policy naming any other file, or a database source, is refused (403 SOURCE_FORBIDDEN).
    */
@@ -65,6 +70,7 @@ export const DEFAULT_CONFIG: ApiConfig = {
   previewBodyLimit: 1024 * 1024,
   preview: { maxCells: 2_000_000, timeoutMs: 120_000, memoryMb: 1536, concurrency: 2 },
   releaseInfoTtlMs: 1000,
+  callerCacheTtlMs: 1000,
   dataRoots: [new URL('../fixtures', import.meta.url).pathname],
   policiesDir: new URL('../policies', import.meta.url).pathname,
   servers: [{ url: '/', description: 'This server' }],

@@ -12,6 +12,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { AuditBuffer } from './audit-buffer.ts';
 import { ReleaseCache } from './cache.ts';
+import { CallerCache } from './caller-cache.ts';
 import type { ApiConfig } from './config.ts';
 import { DenialCounter } from './denials.ts';
 import type { ApiErrorCode } from './errors.ts';
@@ -35,6 +36,8 @@ export interface AppContext {
   readonly policySchemaPath: string;
   readonly publicOnly: boolean;
   readonly audit: AuditBuffer;
+  /** Key rows and researchers' contracts, cached briefly (caller-cache.ts). */
+  readonly callers: CallerCache;
   /** Refusals counted per caller, route and minute, written through `audit` (denials.ts). */
   readonly denials: DenialCounter;
   /** The worker threads previews run in, within the configured limits (preview-pool.ts). */
@@ -90,12 +93,13 @@ export function createContext(
   const infos = new Map<string, { at: number; info: ReleaseInfo | undefined }>();
   const cache = new ReleaseCache(store.db);
   const onAuditError = (e: unknown): void => log().error({ err: e }, 'audit write failed');
-  const audit = new AuditBuffer(store.db, onAuditError);
+  const audit = new AuditBuffer(store.db, onAuditError, store.copyCsv);
   return {
     store,
     config,
     cache,
     audit,
+    callers: new CallerCache(store.db, config.callerCacheTtlMs),
     denials: new DenialCounter((e) => audit.push(e), opts.now, onAuditError),
     previews: new PreviewPool(config.preview, (msg) => log().error(msg)),
     // Status/audience cache: exact within this process (upload/approve/withdraw routes invalidate); changes made by

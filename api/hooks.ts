@@ -33,7 +33,6 @@ import type { AppContext } from './context.ts';
 import { isCountedDenial, MAX_ROUTE } from './denials.ts';
 import { ApiError, type ApiErrorCode } from './errors.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { authenticate as authenticateKey } from './store/keys.ts';
 
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
@@ -71,7 +70,7 @@ export function authenticate(ctx: AppContext) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     req.actor = { caller: 'anonymous', role: 'anonymous' };
     try {
-      req.actor = await authenticateKey(ctx.store.db, req.headers.authorization);
+      req.actor = await ctx.callers.authenticate(req.headers.authorization);
     } catch (e) {
       if (e instanceof ApiError) return sendProblem(reply, e);
       throw e;

@@ -4,13 +4,15 @@
  * against a bare fastify route returning the same JSON from memory, in the
  * same run, at 50 concurrent connections.
  *
- *   node --import tsx bench/api-bench.ts        (BENCH_SECONDS=10, BENCH_CONNECTIONS=50, BENCH_REPEATS=3)
+ *   node --import tsx bench/api-bench.ts        (BENCH_SECONDS=10, BENCH_CONNECTIONS=50, BENCH_REPEATS=3,
+ *                                               BENCH_QUERIES=slice,key,whole: which queries, in that order)
  *
  * The machine may be shared: the bare route and the API are measured in turns (bare, api, bare, api, ...), each
  * query BENCH_REPEATS times, and the medians are reported (throughput ratio, p99, server CPU per request: the CPU
  * figures are the steadiest on a loaded machine). DATABASE_URL measures on a PostgreSQL server instead of PGlite.
  *
- * The API path includes everything a real request does: key resolution, the
+ * The API path includes everything a real request does: key resolution (`key`: the slice asked with a researcher's
+ * API key, whose row and contracts the API caches briefly; the others anonymous), the
  * release status and visibility check against the store, selection parsing,
  * the cell limit, rendering (cached per query), the request log lines and the audit row, committed (group commit)
  * before the response is sent.
@@ -23,6 +25,7 @@ import Fastify from 'fastify';
 import { build } from '../api/app.ts';
 import { openStore } from '../api/store/db.ts';
 import { loadReleaseDir } from '../api/store/release-dir.ts';
+import { createKey } from '../api/store/keys.ts';
 import { approveRelease, storeDraft } from '../api/store/releases.ts';
 import { makeRelease, registerFixtures } from '../test/api/fixtures.ts';
 
@@ -38,10 +41,10 @@ interface Result {
 
 // autocannon runs in its own process so that the load generator does not share the servers' event loop.
 const autocannonBin = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
-async function run(url: string): Promise<Result> {
+async function run(url: string, headers: readonly string[] = []): Promise<Result> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [autocannonBin, '-c', String(connections), '-d', String(seconds), '-j', url],
+    [autocannonBin, '-c', String(connections), '-d', String(seconds), ...headers.flatMap((h) => ['-H', h]), '-j', url],
     { maxBuffer: 64 * 1024 * 1024 },
   );
   return JSON.parse(stdout) as Result;
@@ -56,6 +59,7 @@ const actor = { caller: 'bench', role: 'officer' } as const;
 await registerFixtures(store.db, actor); // the store accepts only signed releases of registered datasets
 const { id } = await storeDraft(store.db, await loadReleaseDir(dir), actor);
 await approveRelease(store.db, id, actor);
+const researcher = await createKey(store.db, 'researcher', 'bench', actor);
 
 // Logging as served (level info: two JSON lines per request), into a sink that drops them so the terminal stays
 // readable: the figures include producing the log lines, not writing them to a file.
@@ -78,10 +82,16 @@ console.log(
   `store ${store.kind}; release ${id}, table big: 10201 cells (101 x 101 with totals); ${connections} connections, ${seconds} s per run`,
 );
 // 1. a typical query: one area, every activity (101 cells); 2. the whole 10,201-cell table.
-const queries: [string, string][] = [
-  ['slice', `/v1/releases/${id}/tables/big?area=a042`],
-  ['whole', `/v1/releases/${id}/tables/big`],
-];
+// 3. the slice again with a researcher's API key.
+const keyHeader = `authorization=Bearer ${researcher.key}`;
+const chosen = (process.env.BENCH_QUERIES ?? 'slice,key,whole').split(',');
+const queries = (
+  [
+    ['slice', `/v1/releases/${id}/tables/big?area=a042`, []],
+    ['key', `/v1/releases/${id}/tables/big?area=a041`, [keyHeader]],
+    ['whole', `/v1/releases/${id}/tables/big`, []],
+  ] as const
+).filter(([n]) => chosen.includes(n));
 const repeats = Number(process.env.BENCH_REPEATS ?? 3);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const auditRows = async (): Promise<number> =>
@@ -89,26 +99,30 @@ const auditRows = async (): Promise<number> =>
     (await store.db.selectFrom('audit_log').select(store.db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n,
   );
 /** One autocannon run and this process's CPU per request over it (the servers run here, the load generator not). */
-async function measure(url: string): Promise<Result & { cpuUs: number }> {
+async function measure(url: string, headers: readonly string[] = []): Promise<Result & { cpuUs: number }> {
   const cpu0 = process.cpuUsage();
-  const r = await run(url);
+  const r = await run(url, headers);
   const cpu = process.cpuUsage(cpu0);
   return { ...r, cpuUs: (cpu.user + cpu.system) / r.requests.total };
 }
-for (const [n, q] of queries) {
-  const first = await fetch(`${apiAddr}${q}`);
+for (const [n, q, headers] of queries) {
+  const first = await fetch(`${apiAddr}${q}`, {
+    headers: headers.length ? { authorization: `Bearer ${researcher.key}` } : {},
+  });
   const body = await first.text();
   if (first.status !== 200) throw new Error(`API answered ${first.status}: ${body}`);
   bodies.set(n, body);
   const cells = (JSON.parse(body) as { cells: unknown[] }).cells.length;
-  console.log(`${n}: GET ${q} -> ${cells} cells, ${(body.length / 1024).toFixed(1)} KiB JSON`);
+  console.log(
+    `${n}: GET ${q}${headers.length ? ' (researcher key)' : ''} -> ${cells} cells, ${(body.length / 1024).toFixed(1)} KiB JSON`,
+  );
   const ratios: number[] = [];
   const p99s: number[] = [];
   const cpus: number[] = [];
   for (let rep = 1; rep <= repeats; rep++) {
     const bareRes = await measure(`${bareAddr}/bare/${n}`);
     const before = await auditRows();
-    const apiRes = await measure(`${apiAddr}${q}`);
+    const apiRes = await measure(`${apiAddr}${q}`, headers);
     const written = (await auditRows()) - before;
     ratios.push(apiRes.requests.average / bareRes.requests.average);
     p99s.push(apiRes.latency.p99);

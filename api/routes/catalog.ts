@@ -14,7 +14,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import type { Manifest } from '../../engine/release/manifest.ts';
-import { canSeeTable, contractsOf, isStaff, type Contracts } from '../access.ts';
+import { canSeeTable, isStaff, type Contracts } from '../access.ts';
 import type { ApiConfig } from '../config.ts';
 import type { PluginOptions } from '../context.ts';
 import { releaseLanguages } from '../metadata.ts';
@@ -152,7 +152,7 @@ export async function catalogRoutes(app: FastifyInstance, { ctx }: PluginOptions
     },
     async (req, reply) => {
       const { limit, offset } = req.query as { limit: number; offset: number };
-      const contracts: Contracts = await contractsOf(db, req.actor);
+      const contracts: Contracts = await ctx.callers.contractsOf(req.actor);
       let q = db
         .selectFrom('releases')
         .where('status', '=', 'published')

@@ -16,7 +16,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { publicManifest, type Manifest } from '../../engine/release/manifest.ts';
-import { canSeeTable, contractsOf, isStaff } from '../access.ts';
+import { canSeeTable, isStaff } from '../access.ts';
 import type { AppContext, PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import {
@@ -74,7 +74,7 @@ async function visible(ctx: AppContext, req: FastifyRequest, id: string, only?: 
 
 /** The newest release of a dataset the caller sees (published, unexpired; drafts too for staff), or 404. */
 async function newestOf(ctx: AppContext, req: FastifyRequest, dataset: string): Promise<string> {
-  const contracts = await contractsOf(ctx.store.db, req.actor);
+  const contracts = await ctx.callers.contractsOf(req.actor);
   let q = ctx.store.db.selectFrom('releases').select('id').where('dataset_id', '=', dataset);
   if (!isStaff(req.actor)) {
     const ids = [...contracts.keys()];

@@ -14,7 +14,7 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { publicManifest, type Manifest } from '../../engine/release/manifest.ts';
-import { canSeeTable, contractsOf, isStaff } from '../access.ts';
+import { canSeeTable, isStaff } from '../access.ts';
 import type { PluginOptions } from '../context.ts';
 import { labelIn, measureIn, releaseLanguages, resolveLang } from '../metadata.ts';
 import { langProperty } from '../metadata-schemas.ts';
@@ -60,7 +60,7 @@ export async function releaseRoutes(app: FastifyInstance, { ctx }: PluginOptions
     async (req) => {
       const q = req.query as { limit: number; offset: number; status?: string; policy?: string };
       const actor = req.actor;
-      const contracts = await contractsOf(db, actor);
+      const contracts = await ctx.callers.contractsOf(actor);
       let base = db.selectFrom('releases');
       if (!isStaff(actor)) {
         base = base.where('status', 'in', ['published', 'withdrawn']).where((eb) => {

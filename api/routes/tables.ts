@@ -9,7 +9,7 @@
  * selection over the published cell limit is refused (403 CELL_LIMIT).
  */
 import type { FastifyInstance } from 'fastify';
-import { canSee, canSeeTable, contractsOf, notFound } from '../access.ts';
+import { canSee, canSeeTable, notFound } from '../access.ts';
 import { cachedResponse, languagesOf, localized, parsedQuery } from '../cache.ts';
 import type { PluginOptions } from '../context.ts';
 import { ApiError } from '../errors.ts';
@@ -99,7 +99,7 @@ export async function tableRoutes(app: FastifyInstance, { ctx }: PluginOptions):
       const { id, table } = req.params as { id: string; table: string };
       const q = req.query as Record<string, string> & { format: Format; labels: 'code' | 'both'; lang?: string };
       const row = await ctx.releaseInfo(id);
-      const contracts = await contractsOf(db, req.actor);
+      const contracts = await ctx.callers.contractsOf(req.actor);
       if (!row || !canSee(req.actor, contracts, row)) throw notFound(id);
       if (isExpired(row.expires, ctx.now())) {
         ctx.invalidate(id);

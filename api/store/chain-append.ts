@@ -1,7 +1,8 @@
 /**
  * The group-commit writer's audit rows, chained here (migration 005, chain-batch-sql.ts; serialisation in
  * audit-chain.md): each batch of cleaned entries (audit.ts `cleanEntry`) gets its `seq`, `prev_hash`, `hash` and time
- * stamp in the application and is inserted by one `INSERT ... SELECT FROM unnest(...)`; the database's statement
+ * stamp in the application and is inserted by one `INSERT ... SELECT FROM unnest(...)` (on PGlite one `COPY ... FROM`
+ * of the batch as CSV, `Store.copyCsv`: about 15 us less PGlite CPU per row); the database's statement
  * trigger recomputes and checks the whole batch before the head moves, so a row is stored only with the right hash.
  *
  *   new ChainAppender(db).append(entries)   one batch, one statement (usually), all or nothing
@@ -150,6 +151,29 @@ export function chainBatch(tip: Tip, entries: readonly AuditEntry[], nowMicros =
   return { columns: cols, tip: { seq, hash: prev, atMicros } };
 }
 
+/** The audit_log columns of a batch, in the order of `Batch.columns`. */
+const COPY_TARGET = 'audit_log (at, caller, role, action, target, outcome, status, detail, seq, prev_hash, hash)';
+
+/**
+ * A batch as CSV rows for `COPY ... WITH (FORMAT csv)`: every text value quoted (quotes doubled, so commas, line breaks
+ * and a lone `\.` stay data), numbers bare, NULL an empty unquoted field.
+ */
+export function batchCsv(b: Batch): string {
+  const cols = b.columns;
+  const n = cols[0]!.length;
+  let out = '';
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < cols.length; j++) {
+      const v = cols[j]![i]!;
+      if (j > 0) out += ',';
+      if (typeof v === 'number') out += String(v);
+      else if (v !== null) out += `"${v.includes('"') ? v.replaceAll('"', '""') : v}"`;
+    }
+    out += '\n';
+  }
+  return out;
+}
+
 async function insertBatch(db: Kysely<Database>, b: Batch): Promise<void> {
   const [at, caller, role, action, target, outcome, status, detail, seq, prev, hash] = b.columns;
   await sql`INSERT INTO audit_log (at, caller, role, action, target, outcome, status, detail, seq, prev_hash, hash)
@@ -177,7 +201,14 @@ export class ChainAppender {
   /** The head as this appender last wrote or read it; null: read it (locked) before the next batch. */
   private tip: Tip | null = null;
 
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * `copy`: the store's bulk path (PGlite's `Store.copyCsv`), used for batches on the remembered tip; the locked
+   * fallback inserts inside its transaction with `INSERT ... unnest`, as every batch does on a server.
+   */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly copy?: (target: string, csv: string) => Promise<void>,
+  ) {}
 
   /** Append `entries` (cleaned) to the audit chain: stored all together, or not at all (the promise rejects). */
   async append(entries: readonly AuditEntry[]): Promise<void> {
@@ -186,7 +217,8 @@ export class ChainAppender {
     if (tip) {
       try {
         const b = chainBatch(tip, entries);
-        await insertBatch(this.db, b);
+        if (this.copy) await this.copy(COPY_TARGET, batchCsv(b));
+        else await insertBatch(this.db, b);
         this.tip = b.tip;
         return;
       } catch {

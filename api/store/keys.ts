@@ -72,21 +72,34 @@ export async function listKeys(db: Kysely<Database>): Promise<KeyInfo[]> {
   }));
 }
 
+/** What authentication reads of a key: its hash, role and revocation. */
+export interface KeyRow {
+  readonly id: string;
+  readonly hash: string;
+  readonly role: Role;
+  readonly revoked_at: Date | string | null;
+}
+
+export async function findKey(db: Kysely<Database>, id: string): Promise<KeyRow | undefined> {
+  return db.selectFrom('api_keys').select(['id', 'hash', 'role', 'revoked_at']).where('id', '=', id).executeTakeFirst();
+}
+
 /**
  * Resolve an Authorization header. No header: anonymous. Anything else that is
- * not a valid, active key is UNAUTHORIZED (never silently anonymous).
+ * not a valid, active key is UNAUTHORIZED (never silently anonymous). `find` reads a key's row (default: the store;
+ * the API passes its short-lived cache, caller-cache.ts).
  */
-export async function authenticate(db: Kysely<Database>, header: string | undefined): Promise<Actor> {
+export async function authenticate(
+  db: Kysely<Database>,
+  header: string | undefined,
+  find: (id: string) => Promise<KeyRow | undefined> = (id) => findKey(db, id),
+): Promise<Actor> {
   if (header === undefined || header === '') return { caller: 'anonymous', role: 'anonymous' };
   const m = /^Bearer ([^\s]+)$/.exec(header);
   if (!m) throw new ApiError('UNAUTHORIZED', 'the Authorization header must be "Bearer <key>"');
   const k = KEY_RE.exec(m[1]!);
   if (!k) throw new ApiError('UNAUTHORIZED', 'the API key is malformed');
-  const row = await db
-    .selectFrom('api_keys')
-    .select(['id', 'hash', 'role', 'revoked_at'])
-    .where('id', '=', k[1]!)
-    .executeTakeFirst();
+  const row = await find(k[1]!);
   const given = hashSecret(k[2]!);
   // Compare even when the id is unknown (against a dummy) so timing does not reveal which ids exist.
   const stored = row ? Buffer.from(row.hash, 'hex') : Buffer.alloc(32);

@@ -7,7 +7,8 @@
  * Safety properties enforced in the database itself, not only in the code:
  * - audit_log and budget_ledger are append-only: a trigger raises on UPDATE, DELETE and TRUNCATE (the ledger
  *   since 004), and both are hash chains (004, chain-sql.ts; 005, chain-batch-sql.ts: the group-commit writer chains
- *   its batches, the database checks each statement; verified by chain.ts);
+ *   its batches, the database checks each statement, in one pass since 007, chain-settle-sql.ts; verified by
+ *   chain.ts);
  * - a release leaves `draft` only forward (draft -> published -> withdrawn)
  *   and, once out of draft, its content columns never change;
  * - release_tables rows (the published cells) are never updated, and only a
@@ -15,6 +16,7 @@
  */
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { m005 } from './chain-batch-sql.ts';
+import { m007 } from './chain-settle-sql.ts';
 import { m004 } from './chain-sql.ts';
 import { m006 } from './contracts-sql.ts';
 
@@ -226,6 +228,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '004_hash_chains': m004,
   '005_chain_batches': m005,
   '006_table_contracts': m006,
+  '007_audit_settle_one_pass': m007,
 };
 
 export const migrationProvider: MigrationProvider = {

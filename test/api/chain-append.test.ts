@@ -83,7 +83,8 @@ for (const d of dialects()) {
 
     t.test('batches, trigger-chained rows and a second writer make one chain that verifies', async (t) => {
       const errors: unknown[] = [];
-      const a = new AuditBuffer(db, (e) => errors.push(e));
+      // `a` writes through the store's bulk path where it has one (PGlite: COPY of CSV), `b` with INSERT ... unnest.
+      const a = new AuditBuffer(db, (e) => errors.push(e), store.copyCsv);
       const b = new AuditBuffer(db, (e) => errors.push(e));
       const hostile = (i: number): AuditEntry => ({
         actor: anonymous,
@@ -98,6 +99,7 @@ for (const d of dialects()) {
           big: 1e21 * (i + 1),
           tiny: -1.5e-7,
           s: 'a"b\\c\nd\u0001',
+          csv: '"",\r\n\\.\n,"x"',
           arr: [1, null],
         },
       });
@@ -105,6 +107,8 @@ for (const d of dialects()) {
         await Promise.all([
           ...Array.from({ length: 20 }, (_, i) => a.push(hostile(round * 100 + i))),
           ...Array.from({ length: 7 }, (_, i) => b.push(hostile(round * 100 + 50 + i))),
+          // NULL and the empty string stay apart (CSV: an unquoted empty field against "").
+          a.push({ actor: anonymous, action: 'empty', target: round === 0 ? null : '', outcome: 'denied' }),
         ]);
         await writeAudit(db, { actor: anonymous, action: 'mutation', target: `m${round}`, outcome: 'ok' });
       }
@@ -114,10 +118,69 @@ for (const d of dialects()) {
       const r = await verifyChains(db);
       t.ok(r.ok, JSON.stringify(r.chains));
       const n = await sql<{ n: string }>`SELECT count(*)::text AS n FROM audit_log`.execute(db);
-      t.equal(Number(n.rows[0]!.n), 3 * 28, 'every row stored');
+      t.equal(Number(n.rows[0]!.n), 3 * 29, 'every row stored');
+      const empty = await sql<{ target: string | null; status: number | null; detail: unknown }>`SELECT target, status,
+          detail FROM audit_log WHERE action = 'empty' ORDER BY seq`.execute(db);
+      t.same(
+        empty.rows,
+        [
+          { target: null, status: null, detail: null },
+          { target: '', status: null, detail: null },
+          { target: '', status: null, detail: null },
+        ],
+        'NULL stored as NULL, the empty string as the empty string',
+      );
       const times = await sql<{ ok: boolean }>`SELECT bool_and(at >= lag) AS ok FROM (SELECT at,
           lag(at, 1, at) OVER (ORDER BY seq) AS lag FROM audit_log) x`.execute(db);
       t.equal(times.rows[0]!.ok, true, 'time stamps never go backwards along the chain');
+    });
+
+    t.test("the store's bulk path (PGlite: COPY of CSV) stores every value as INSERT does", async (t) => {
+      const copy = store.copyCsv;
+      if (!copy) return t.equal(d.name, 'postgres', 'only a server store has no bulk path');
+      let copied = 0; // batches the bulk path stored (a refused COPY falls back to INSERT in a transaction)
+      const bulk = new ChainAppender(db, async (target, csv) => {
+        await copy(target, csv);
+        copied++;
+      });
+      const plain = new ChainAppender(db);
+      const values = ['', 'a"b', '""', 'x,y', '\\.', '\\', "it's", 'é \u{1F600}', ' lead and trail '];
+      const entries = (i: number): AuditEntry[] =>
+        values.map((v, j) => ({
+          actor: { caller: v || 'anonymous', role: 'anonymous' },
+          action: `bulk.${i}`,
+          target: j % 3 === 0 ? null : v,
+          outcome: 'ok',
+          status: j % 2 === 0 ? null : 200 + j,
+          detail: j % 4 === 0 ? null : { v, n: j / 3, list: [v, null] },
+        }));
+      for (let i = 0; i < 4; i++) await bulk.append(entries(i));
+      t.equal(copied, 3, 'every batch after the first (which reads the head under its lock) went through COPY');
+      await plain.append(entries(9));
+      const rows = await sql<{
+        action: string;
+        caller: string;
+        target: string | null;
+        status: number | null;
+        detail: string | null;
+      }>`SELECT action, caller, target, status, detail::text AS detail FROM audit_log
+          WHERE action LIKE 'bulk.%' ORDER BY seq`.execute(db);
+      const shape = (a: string) => rows.rows.filter((r) => r.action === a).map(({ action: _, ...rest }) => rest);
+      t.same(shape('bulk.3'), shape('bulk.9'), 'COPY and INSERT store the same values (NULL, empty, quotes, commas)');
+      t.equal(shape('bulk.3').length, values.length);
+      // Another writer moved the head: the COPY is refused whole, and the batch goes in under the head's lock.
+      await writeAudit(db, { actor: anonymous, action: 'moved', target: null, outcome: 'ok' });
+      await bulk.append(entries(10));
+      await bulk.append(entries(11));
+      t.equal(copied, 4, 'the batch on a stale tip was not copied; the next one was');
+      const after = await sql<{ action: string }>`SELECT action FROM audit_log WHERE seq > (SELECT max(seq) FROM
+          audit_log WHERE action = 'moved') - 1 ORDER BY seq`.execute(db);
+      t.same(
+        after.rows.map((r) => r.action),
+        ['moved', ...values.map(() => 'bulk.10'), ...values.map(() => 'bulk.11')],
+        'every row once, in order',
+      );
+      t.ok((await verifyChains(db)).ok, 'the chain verifies');
     });
 
     t.test('the database refuses rows that do not continue the chain', async (t) => {
@@ -150,6 +213,13 @@ for (const d of dialects()) {
       const b = chainBatch(tip, [e, e, e]);
       (b.columns[9] as string[])[2] = 'e'.repeat(64);
       await t.rejects(insert(db, b), /does not follow the row before it/, 'a row that does not follow its predecessor');
+      // Later in a batch too (migration 007 checks each row against the one before it in one window pass).
+      const early = chainBatch(tip, [e, e, e, e], tip.atMicros + 2_000_000);
+      (early.columns[0] as string[])[3] = microsToIso(tip.atMicros + 1_000_000);
+      await t.rejects(insert(db, early), /seq \d+ does not follow.*time stamp/, 'a row earlier than the one before it');
+      const second = chainBatch(tip, [e, e, e, e]);
+      (second.columns[9] as string[])[1] = 'd'.repeat(64);
+      await t.rejects(insert(db, second), new RegExp(`seq ${tip.seq + 2} does not follow`), 'the first bad row named');
       t.ok((await verifyChains(db)).ok, 'nothing refused was stored');
 
       // A row with the right links but a hash that is not its own is stored (the statement does not rehash), and

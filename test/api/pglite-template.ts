@@ -69,6 +69,7 @@ async function templateKey(): Promise<string> {
     'api/store/migrations.ts',
     'api/store/chain-sql.ts',
     'api/store/chain-batch-sql.ts',
+    'api/store/chain-settle-sql.ts',
     'api/store/contracts-sql.ts',
     'node_modules/@electric-sql/pglite/package.json',
   ]) {

@@ -44,6 +44,7 @@ export async function adminAccessRoutes(app: FastifyInstance, { ctx }: PluginOpt
         { keyId: b.key, releaseId: b.release, tables: b.tables ?? null, expiresAt: b.expires },
         req.actor,
       );
+      ctx.callers.forgetContracts(b.key);
       req.auditDone = true;
       return reply.code(201).send(r);
     },
@@ -83,6 +84,7 @@ export async function adminAccessRoutes(app: FastifyInstance, { ctx }: PluginOpt
     async (req, reply) => {
       const b = req.body as { role: string; name: string };
       const r = await createKey(db, b.role, b.name, req.actor);
+      ctx.callers.forgetKey(r.id); // in case its (random) id was looked up before
       req.auditDone = true;
       return reply.code(201).send(r);
     },
@@ -118,6 +120,9 @@ export async function adminAccessRoutes(app: FastifyInstance, { ctx }: PluginOpt
     path: '/keys/:id/revoke',
     audit: 'key.revoke',
     summary: 'Revoke an API key (officer): its next request is 401',
-    revoke: (id, actor) => revokeKey(db, id, actor),
+    revoke: async (id, actor) => {
+      await revokeKey(db, id, actor);
+      ctx.callers.forgetKey(id); // its next request is 401 (not a cached row's 200)
+    },
   });
 }
