@@ -28,6 +28,19 @@ async function publishedStore(
   return { store, release: rel.id };
 }
 
+/**
+ * One published PGlite store for the rate-limit and body-limit tests: each builds its own app on it (the limits,
+ * buckets and hooks they check live in the app), and neither depends on what the other wrote to the store.
+ */
+let shared: Promise<{ store: Store; release: string }> | undefined;
+const sharedStore = (): Promise<{ store: Store; release: string }> => {
+  if (!shared) {
+    shared = publishedStore();
+    t.teardown(async () => (await shared!).store.close());
+  }
+  return shared;
+};
+
 const counted = async (store: Store) =>
   (
     await store.db
@@ -38,8 +51,7 @@ const counted = async (store: Store) =>
   ).map((r) => ({ ...r, detail: r.detail as Record<string, unknown> & { count: number } }));
 
 t.test('rate limits run before authentication: per address, then per key', async (t) => {
-  const { store } = await publishedStore();
-  t.teardown(() => store.close());
+  const { store } = await sharedStore();
   const researcher = (await createKey(store.db, 'researcher', 'r', system)).key;
   const app = await build({
     store,
@@ -191,8 +203,7 @@ function partialPost(
 }
 
 t.test('body limits per route, and the role check before the body is read', async (t) => {
-  const { store, release } = await publishedStore();
-  t.teardown(() => store.close());
+  const { store, release } = await sharedStore();
   const researcher = (await createKey(store.db, 'researcher', 'r', system)).key;
   const officer = (await createKey(store.db, 'officer', 'o', system)).key;
   const app = await build({ store, config: { rateLimit: null } });

@@ -1,7 +1,8 @@
 /**
  * The audit log and the budget ledger are hash chains (issue 17, finding 4): tampering by a role that owns the
- * tables (it can disable the triggers) is detected afterwards. Each attack runs on a fresh store with the release
- * world of the route tests (audit rows and ledger entries), as the owner would: triggers off, rows changed.
+ * tables (it can disable the triggers) is detected afterwards. Each attack is made as the owner would (triggers off,
+ * rows changed) on its own copy of a store holding the release world of the route tests (audit rows and ledger
+ * entries; built once per dialect and copied per test, see dialects.ts `world`).
  * `verifyChains` names the first broken link; a chain rewritten from the start, hashes and all, passes it and is
  * caught by a checkpoint exported before.
  */
@@ -9,7 +10,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import { migrationProvider } from '../../api/store/migrations.ts';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { rechainSql } from '../../api/store/chain-sql.ts';
 import { checkpoint, verifyChains, type Checkpoint } from '../../api/store/chain.ts';
 import { ledgerSpent } from '../../api/store/ledger.ts';
@@ -17,6 +18,7 @@ import type { Database } from '../../api/store/schema.ts';
 import { writeAudit } from '../../api/store/audit.ts';
 import { AuditBuffer } from '../../api/audit-buffer.ts';
 import { dialects } from './dialects.ts';
+import { emptyPgliteDataDir } from './pglite-template.ts';
 import { makeRelease, seedReleases } from './fixtures.ts';
 import { loadReleaseDir } from '../../api/store/release-dir.ts';
 import { approveRelease, storeDraft } from '../../api/store/releases.ts';
@@ -74,10 +76,11 @@ const broken = (r: Awaited<ReturnType<typeof verifyChains>>, chain: string) =>
 for (const d of dialects()) {
   t.test(`hash chains on ${d.name}`, async (t) => {
     t.teardown(() => d.cleanup());
-    const fresh = async (): Promise<Kysely<Database>> => {
-      const store = await d.open();
+    // The world is built once per dialect; each subtest gets its own copy of it (closed at the subtest's end).
+    const built = await d.world((s) => world(s.db));
+    const fresh = async (t: Test): Promise<Kysely<Database>> => {
+      const store = await built.open();
       t.teardown(() => store.close());
-      await world(store.db);
       return store.db;
     };
     const rowId = async (db: Kysely<Database>, table: string, seq: number): Promise<string> =>
@@ -85,7 +88,7 @@ for (const d of dialects()) {
         .rows[0]!.id;
 
     t.test('an untouched store verifies, and its checkpoint matches the row counts', async (t) => {
-      const db = await fresh();
+      const db = await fresh(t);
       const r = await verifyChains(db);
       t.ok(r.ok, JSON.stringify(r));
       const cp = await checkpoint(db);
@@ -117,7 +120,7 @@ for (const d of dialects()) {
     });
 
     t.test('a deleted audit row', async (t) => {
-      const db = await fresh();
+      const db = await fresh(t);
       const victim = await rowId(db, 'audit_log', 4);
       const next = await rowId(db, 'audit_log', 5);
       await tamper(db, 'audit_log', `DELETE FROM audit_log WHERE id = ${victim}`);
@@ -127,7 +130,7 @@ for (const d of dialects()) {
     });
 
     t.test('the last audit rows deleted (the head remembers them)', async (t) => {
-      const db = await fresh();
+      const db = await fresh(t);
       await tamper(db, 'audit_log', `DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 2 FROM audit_log)`);
       const b = broken(await verifyChains(db), 'audit_log');
       t.equal(b?.rowId, null);
@@ -135,7 +138,7 @@ for (const d of dialects()) {
     });
 
     t.test('an edited audit row', async (t) => {
-      const db = await fresh();
+      const db = await fresh(t);
       const victim = await rowId(db, 'audit_log', 3);
       await tamper(db, 'audit_log', `UPDATE audit_log SET caller = 'someone-else' WHERE id = ${victim}`);
       const b = broken(await verifyChains(db), 'audit_log');
@@ -144,7 +147,7 @@ for (const d of dialects()) {
     });
 
     t.test('re-ordered audit rows', async (t) => {
-      const db = await fresh();
+      const db = await fresh(t);
       const a = await rowId(db, 'audit_log', 2);
       await tamper(
         db,
@@ -161,7 +164,7 @@ for (const d of dialects()) {
     });
 
     t.test('a deleted ledger row (the refund of finding 4)', async (t) => {
-      const db = await fresh();
+      const db = await fresh(t);
       const before = await ledgerSpent(db, ['census']);
       const [victim] = (
         await sql<{ id: string; dataset_id: string }>`SELECT id::text AS id, dataset_id FROM budget_ledger
@@ -176,7 +179,7 @@ for (const d of dialects()) {
     });
 
     t.test('a chain rewritten from the start is caught by a checkpoint', async (t) => {
-      const db = await fresh();
+      const db = await fresh(t);
       const cp: Checkpoint = await checkpoint(db);
       const victim = await rowId(db, 'audit_log', 2);
       // The attacker deletes a row and re-links every row after it with the database's own functions (the whole
@@ -199,7 +202,9 @@ for (const d of dialects()) {
 }
 
 t.test('migration 004 chains the rows a 003 store already has', async (t) => {
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(new PGlite()) });
+  const db = new Kysely<Database>({
+    dialect: new PGliteDialect(new PGlite({ loadDataDir: await emptyPgliteDataDir() })),
+  });
   t.teardown(() => db.destroy());
   const migrator = new Migrator({ db, provider: migrationProvider });
   t.equal((await migrator.migrateTo('003_registered_datasets_signing_keys')).error, undefined);

@@ -30,29 +30,6 @@ t.teardown(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-t.test('every format links to the table metadata, whose notes are the table notes', async (t) => {
-  const d = dialects()[0]!;
-  const store = await d.open();
-  t.teardown(async () => {
-    await store.close();
-    await d.cleanup();
-  });
-  const { pub } = await seedReleases(store.db, system, 'a coding error in the source');
-  const app = await build({ store, config: { rateLimit: null } });
-  t.teardown(() => app.close());
-  const list = JSON.parse((await app.inject({ url: `/v1/releases/${pub}` })).body) as { tables: { id: string }[] };
-  const table = list.tables[0]!.id;
-  for (const format of ['json', 'csv', 'sdmx-csv', 'jsonstat', 'xlsx', 'parquet']) {
-    const r = await app.inject({ url: `/v1/releases/${pub}/tables/${table}?format=${format}` });
-    t.equal(r.statusCode, 200, format);
-    const m = /^<([^>]+)>; rel="describedby"; type="application\/json"$/.exec(String(r.headers.link));
-    t.ok(m, `${format}: Link rel=describedby (${r.headers.link})`);
-    const meta = await app.inject({ url: m![1]! });
-    t.equal(meta.statusCode, 200, `${format}: the linked metadata answers`);
-    t.ok(Array.isArray(JSON.parse(meta.body).notes), 'with its notes');
-  }
-});
-
 for (const d of dialects()) {
   t.test(`xlsx and parquet through the API on ${d.name}`, async (t) => {
     const store = await d.open();
@@ -67,6 +44,27 @@ for (const d of dialects()) {
       await app.close();
       await small.close();
     });
+
+    // Once (on PGlite, as before: the links do not depend on the store), on an app of its own: every format here is
+    // a fresh rendering, not one the response cache holds from the tests below.
+    if (d.name === 'pglite')
+      t.test('every format links to the table metadata, whose notes are the table notes', async (t) => {
+        const linked = await build({ store, config: { rateLimit: null } });
+        t.teardown(() => linked.close());
+        const list = JSON.parse((await linked.inject({ url: `/v1/releases/${pub}` })).body) as {
+          tables: { id: string }[];
+        };
+        const table = list.tables[0]!.id;
+        for (const format of ['json', 'csv', 'sdmx-csv', 'jsonstat', 'xlsx', 'parquet']) {
+          const r = await linked.inject({ url: `/v1/releases/${pub}/tables/${table}?format=${format}` });
+          t.equal(r.statusCode, 200, format);
+          const m = /^<([^>]+)>; rel="describedby"; type="application\/json"$/.exec(String(r.headers.link));
+          t.ok(m, `${format}: Link rel=describedby (${r.headers.link})`);
+          const meta = await linked.inject({ url: m![1]! });
+          t.equal(meta.statusCode, 200, `${format}: the linked metadata answers`);
+          t.ok(Array.isArray(JSON.parse(meta.body).notes), 'with its notes');
+        }
+      });
 
     for (const q of ['', '?region=N1,N2,S1&sex=2']) {
       t.test(`pop${q || ' (whole table)'}: the same cells as format=json`, async (t) => {

@@ -48,7 +48,7 @@ const TEMPLATE_SHAPE = 'no template databases; copied by copyTree';
  * Copy a data folder: one directory listing, then every file by copyFile (the kernel copies the bytes) at once.
  * node's `fs.cp` checks each entry in JavaScript first and costs about twice the CPU on a data folder.
  */
-async function copyTree(from: string, to: string): Promise<void> {
+export async function copyTree(from: string, to: string): Promise<void> {
   const entries = await readdir(from, { recursive: true, withFileTypes: true });
   const rel = (e: { parentPath: string; name: string }) => path.relative(from, path.join(e.parentPath, e.name));
   await mkdir(to, { recursive: true });
@@ -62,7 +62,11 @@ async function copyTree(from: string, to: string): Promise<void> {
   );
 }
 
-async function templateKey(): Promise<string> {
+/**
+ * The hash naming the migrated templates of this code version: the store's schema code, the PGlite version and the
+ * template's shape. test/api/dialects.ts names its PostgreSQL template database by it too.
+ */
+export async function templateKey(): Promise<string> {
   const h = createHash('sha256').update(TEST_CONF).update(TEMPLATE_SHAPE);
   for (const f of [
     'api/store/db.ts',

@@ -19,6 +19,7 @@ import {
   withdrawRelease,
 } from '../../api/store/releases.ts';
 import { dialects, dropServerDatabase, SERVER_URL } from './dialects.ts';
+import { emptyPgliteDataDir } from './pglite-template.ts';
 import { MIGRATIONS, migrationProvider } from '../../api/store/migrations.ts';
 import { makeRelease, registerFixtures, tmpDir } from './fixtures.ts';
 
@@ -100,9 +101,12 @@ t.test('release directory checks', async (t) => {
 
 t.test('migrations are versioned, applied when the store is behind, skipped when current', async (t) => {
   // A store made by an older statguard: its folder migrated up to 002 only (kysely's own Migrator, as that code did).
+  // The folder starts as initdb's output (the cached empty data folder, not initdb run again inside WASM).
   const dir = path.join(await tmpDir(), 'db');
   await mkdir(dir, { recursive: true });
-  const old = new Kysely<unknown>({ dialect: new PGliteDialect(new PGlite(dir)) });
+  const old = new Kysely<unknown>({
+    dialect: new PGliteDialect(new PGlite(dir, { loadDataDir: await emptyPgliteDataDir() })),
+  });
   const to002 = await new Migrator({ db: old, provider: migrationProvider }).migrateTo('002_ckm_regime');
   t.equal(to002.error, undefined, 'the older store is made');
   await old.destroy();
