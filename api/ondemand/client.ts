@@ -117,8 +117,19 @@ export function forkSecureZone(opts: ForkOptions): SecureZone {
       c.send({ ...req, id });
     });
   };
+  // Each dataset's public schema is asked once: the worker's policies are fixed when it is forked, and the gate and
+  // the routes ask for it on every request (a failed answer is asked again).
+  const schemas = new Map<string, Promise<PublicSchema>>();
   return {
-    schema: async (dataset) => (await request({ op: 'schema', dataset })) as PublicSchema,
+    schema: (dataset) => {
+      let s = schemas.get(dataset);
+      if (!s) {
+        s = request({ op: 'schema', dataset }) as Promise<PublicSchema>;
+        schemas.set(dataset, s);
+        s.catch(() => schemas.delete(dataset));
+      }
+      return s;
+    },
     input: async (dataset) => ((await request({ op: 'input', dataset })) as { sha256: string }).sha256,
     compute: async (dataset, query, input) =>
       (await request({ op: 'compute', dataset, query, ...(input !== undefined ? { input } : {}) })) as OnDemandResult,

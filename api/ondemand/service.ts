@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { gateSchemaOf, makeContractGate } from '../contracts/index.ts';
 import type { Database } from '../store/schema.ts';
 import { forkSecureZone } from './client.ts';
-import type { PublicSchema, SecureZone } from './client.ts';
+import type { SecureZone } from './client.ts';
 import type { ContractGate } from './gate.ts';
 
 export interface OnDemandService {
@@ -17,7 +17,7 @@ export interface OnDemandService {
  * wall clock. The worker starts on the first request; `zone.close()` (the app's onClose) stops it.
  */
 export function onDemandService(db: Kysely<Database>, policies: readonly string[]): OnDemandService {
-  const zone = schemasKept(forkSecureZone({ policies }));
+  const zone = forkSecureZone({ policies });
   const gate = makeContractGate({
     db,
     now: () => new Date(),
@@ -62,23 +62,3 @@ export function filteredPopulation(
 }
 
 const POPULATIONS_KEPT = 1000;
-
-/**
- * The zone with each dataset's public schema asked once: the worker's policies are fixed when it is forked, and the
- * gate asks for the schema on every request (a failed answer is asked again).
- */
-function schemasKept(zone: SecureZone): SecureZone {
-  const schemas = new Map<string, Promise<PublicSchema>>();
-  return {
-    ...zone,
-    schema: (id) => {
-      let s = schemas.get(id);
-      if (!s) {
-        s = zone.schema(id);
-        schemas.set(id, s);
-        s.catch(() => schemas.delete(id));
-      }
-      return s;
-    },
-  };
-}

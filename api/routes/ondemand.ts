@@ -76,17 +76,10 @@ export async function onDemandRoutes(
 ): Promise<void> {
   guardRoles(app);
   const binding = inputBinding(ctx.store.db, service.zone, zoneError);
-  const schemas = new Map<string, Promise<PublicSchema>>();
   const caches = new Map<string, OnDemandCache>();
-  const schemaOf = (id: string): Promise<PublicSchema> => {
-    let s = schemas.get(id);
-    if (!s) {
-      s = service.zone.schema(id);
-      schemas.set(id, s);
-      s.catch(() => schemas.delete(id));
-    }
-    return s.catch((e: unknown) => Promise.reject(zoneError(e)));
-  };
+  // The forked zone asks the worker for a dataset's schema once (ondemand/client.ts).
+  const schemaOf = (id: string): Promise<PublicSchema> =>
+    service.zone.schema(id).catch((e: unknown) => Promise.reject(zoneError(e)));
   /** The registered regime (sdc refused); a dataset the store does not know is refused like one without a policy. */
   // A registered dataset's regime never changes (store/datasets.ts), so a found one is kept (bounded).
   const regimes = new Map<string, string>();
