@@ -22,8 +22,9 @@
  *
  * Budget ledger rows keep the 004 row trigger (few rows, each in its approval's transaction).
  */
-import { sql, type Kysely, type Migration } from 'kysely';
+import type { Migration } from 'kysely';
 import { AUDIT, rowTrigger } from './chain-sql.ts';
+import { statementMigration } from './statement-migration.ts';
 
 const M005: readonly string[] = [
   rowTrigger('statguard_audit_chain', {
@@ -78,11 +79,7 @@ const M005: readonly string[] = [
       END $$`,
 ];
 
-export const m005: Migration = {
-  async up(db: Kysely<any>): Promise<void> {
-    for (const stmt of M005) await sql.raw(stmt).execute(db);
-  },
-  async down(): Promise<void> {
-    throw new Error('migration 005 cannot be reverted (the audit log is append-only)');
-  },
-};
+export const m005: Migration = statementMigration(
+  M005,
+  'migration 005 cannot be reverted (the audit log is append-only)',
+);

@@ -18,7 +18,8 @@
  *
  * The messages are 005's. The budget ledger keeps 005's `statguard_chain_settle` (few rows, no time stamps checked).
  */
-import { sql, type Kysely, type Migration } from 'kysely';
+import type { Migration } from 'kysely';
+import { statementMigration } from './statement-migration.ts';
 
 const M007: readonly string[] = [
   `CREATE FUNCTION statguard_audit_settle() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
@@ -52,11 +53,7 @@ const M007: readonly string[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION statguard_audit_settle()`,
 ];
 
-export const m007: Migration = {
-  async up(db: Kysely<any>): Promise<void> {
-    for (const stmt of M007) await sql.raw(stmt).execute(db);
-  },
-  async down(): Promise<void> {
-    throw new Error('migration 007 cannot be reverted (the audit log is append-only)');
-  },
-};
+export const m007: Migration = statementMigration(
+  M007,
+  'migration 007 cannot be reverted (the audit log is append-only)',
+);

@@ -18,7 +18,8 @@
  * Since migration 005 (chain-batch-sql.ts) the audit row trigger runs only for rows inserted without a `seq`: the
  * group-commit writer chains its batches itself and the statement trigger checks them.
  */
-import { sql, type Kysely, type Migration } from 'kysely';
+import type { Migration } from 'kysely';
+import { statementMigration } from './statement-migration.ts';
 
 const GENESIS = '0'.repeat(64);
 
@@ -202,11 +203,7 @@ const M004: readonly string[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION statguard_ledger_append_only()`,
 ];
 
-export const m004: Migration = {
-  async up(db: Kysely<any>): Promise<void> {
-    for (const stmt of M004) await sql.raw(stmt).execute(db);
-  },
-  async down(): Promise<void> {
-    throw new Error('migration 004 cannot be reverted (the audit log and the ledger are append-only)');
-  },
-};
+export const m004: Migration = statementMigration(
+  M004,
+  'migration 004 cannot be reverted (the audit log and the ledger are append-only)',
+);

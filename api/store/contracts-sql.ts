@@ -14,7 +14,8 @@
  * - `budget_ledger.release_id` may be NULL: a dp on-demand table is charged to its dataset's ledger without a release
  *   (`created_by` = `contract:<id>`, part of the row's hash, so the chain binds the charge to its contract).
  */
-import { sql, type Kysely, type Migration } from 'kysely';
+import type { Migration } from 'kysely';
+import { statementMigration } from './statement-migration.ts';
 
 const M006: readonly string[] = [
   `CREATE TABLE access_requests (
@@ -95,11 +96,7 @@ const M006: readonly string[] = [
   `ALTER TABLE budget_ledger ALTER COLUMN release_id DROP NOT NULL`,
 ];
 
-export const m006: Migration = {
-  async up(db: Kysely<any>): Promise<void> {
-    for (const stmt of M006) await sql.raw(stmt).execute(db);
-  },
-  async down(): Promise<void> {
-    throw new Error('migration 006 cannot be reverted (contracts and their use are part of the trace)');
-  },
-};
+export const m006: Migration = statementMigration(
+  M006,
+  'migration 006 cannot be reverted (contracts and their use are part of the trace)',
+);

@@ -19,6 +19,7 @@ import { m005 } from './chain-batch-sql.ts';
 import { m007 } from './chain-settle-sql.ts';
 import { m004 } from './chain-sql.ts';
 import { m006 } from './contracts-sql.ts';
+import { statementMigration } from './statement-migration.ts';
 
 const M001: readonly string[] = [
   `CREATE TABLE datasets (
@@ -155,15 +156,7 @@ const M001: readonly string[] = [
         FOR EACH ROW EXECUTE FUNCTION statguard_release_tables_immutable()`,
 ];
 
-const m001: Migration = {
-  async up(db: Kysely<any>): Promise<void> {
-    // One statement per call: PGlite's extended protocol runs a single statement per query.
-    for (const stmt of M001) await sql.raw(stmt).execute(db);
-  },
-  async down(): Promise<void> {
-    throw new Error('migration 001 cannot be reverted (the audit log is append-only)');
-  },
-};
+const m001: Migration = statementMigration(M001, 'migration 001 cannot be reverted (the audit log is append-only)');
 
 /** 002: releases may use the cell key method (regime 'ckm'), a third protection option beside sdc and dp. */
 const m002: Migration = {
@@ -212,14 +205,7 @@ const M003: readonly string[] = [
         FROM releases ORDER BY input_sha256, created_at, id`,
 ];
 
-const m003: Migration = {
-  async up(db: Kysely<any>): Promise<void> {
-    for (const stmt of M003) await sql.raw(stmt).execute(db);
-  },
-  async down(): Promise<void> {
-    throw new Error('migration 003 cannot be reverted');
-  },
-};
+const m003: Migration = statementMigration(M003, 'migration 003 cannot be reverted');
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001_initial': m001,

@@ -48,7 +48,7 @@ const TEMPLATE_SHAPE = 'no template databases; copied by copyTree';
  * Copy a data folder: one directory listing, then every file by copyFile (the kernel copies the bytes) at once.
  * node's `fs.cp` checks each entry in JavaScript first and costs about twice the CPU on a data folder.
  */
-export async function copyTree(from: string, to: string): Promise<void> {
+async function copyTree(from: string, to: string): Promise<void> {
   const entries = await readdir(from, { recursive: true, withFileTypes: true });
   const rel = (e: { parentPath: string; name: string }) => path.relative(from, path.join(e.parentPath, e.name));
   await mkdir(to, { recursive: true });
@@ -75,6 +75,7 @@ export async function templateKey(): Promise<string> {
     'api/store/chain-batch-sql.ts',
     'api/store/chain-settle-sql.ts',
     'api/store/contracts-sql.ts',
+    'api/store/statement-migration.ts',
     'node_modules/@electric-sql/pglite/package.json',
   ]) {
     h.update(f)
@@ -133,7 +134,13 @@ export async function freshPgliteDir(parent?: string): Promise<string> {
  * opened by `openStore`; `close()` also deletes the copy.
  */
 export async function openPgliteStore(): Promise<Store> {
-  const dir = await freshPgliteDir();
+  return openStoreCopy(await templateDir());
+}
+
+/** A store opened on a new copy of the data folder `src` (closed, not in use); `close()` also deletes the copy. */
+export async function openStoreCopy(src: string): Promise<Store> {
+  const dir = path.join(os.tmpdir(), `sg-pglite-${randomBytes(6).toString('hex')}`);
+  await copyTree(src, dir);
   const s = await openStore({ dataDir: dir });
   return {
     ...s,
