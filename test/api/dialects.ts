@@ -21,11 +21,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import { openStore, type Store } from '../../api/store/db.ts';
-import { copyTree, freshPgliteDir, openPgliteStore, templateKey } from './pglite-template.ts';
+import { freshPgliteDir, openPgliteStore, openStoreCopy, templateKey } from './pglite-template.ts';
 
 /** Stores that start as copies of one store built once (see the header). */
 export interface World {
@@ -127,18 +125,7 @@ function pgliteDialect(): Dialect {
         await built.close();
       }
       return {
-        async open() {
-          const copy = path.join(os.tmpdir(), `sg-pglite-${randomBytes(6).toString('hex')}`);
-          await copyTree(dir, copy);
-          const s = await openStore({ dataDir: copy });
-          return {
-            ...s,
-            close: async () => {
-              await s.close();
-              await rm(copy, { recursive: true, force: true });
-            },
-          };
-        },
+        open: () => openStoreCopy(dir),
       };
     },
     async cleanup() {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import t from 'tap';
 import type { ConsoleMessage, Page } from 'playwright-core';
 import { CKM, cycleApp } from '../api/ondemand-contract-app.ts';
-import { CHROMIUM, launch, withKey } from './chromium.ts';
+import { askAccess, CHROMIUM, launch, withKey } from './chromium.ts';
 
 const SHOTS = path.resolve('test-output', 'screenshots');
 const shoot = (page: Page, name: string): Promise<Buffer> =>
@@ -40,13 +40,14 @@ t.test(
     const me = await withKey(browser, base, w.keys.researcher, errors, expected);
     await me.waitForSelector('#access:not([hidden])');
     t.ok(await me.locator('#builder').isHidden(), 'no contract, no builder');
-    await me.fill('#access-dataset', CKM);
-    await me.fill('#access-purpose', 'Regional ageing');
-    await me.fill('#access-variables', 'region, sex, age_band');
-    await me.fill('#access-maxdims', '3');
-    await me.fill('#access-tables-day', '5');
-    await me.fill('#access-days', '2');
-    await me.click('#access-submit');
+    await askAccess(me, {
+      dataset: CKM,
+      purpose: 'Regional ageing',
+      variables: 'region, sex, age_band',
+      maxdims: '3',
+      'tables-day': '5',
+      days: '2',
+    });
     await me.waitForSelector('#my-requests li.status-pending');
 
     // The officer narrows and approves.

@@ -46,3 +46,9 @@ export async function withKey(
   await page.click('#key-form button[type="submit"]');
   return page;
 }
+
+/** Fill the researcher's access request form (`fields` by id: `dataset` is #access-dataset, ...) and send it. */
+export async function askAccess(page: Page, fields: Readonly<Record<string, string>>): Promise<void> {
+  for (const [k, v] of Object.entries(fields)) await page.fill(`#access-${k}`, v);
+  await page.click('#access-submit');
+}

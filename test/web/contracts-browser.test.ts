@@ -14,7 +14,7 @@ import { makeContractGate } from '../../api/contracts/gate.ts';
 import { createKey } from '../../api/store/keys.ts';
 import { openPgliteStore } from '../api/pglite-template.ts';
 import { OFFICER, registerDatasets, researcher } from '../api/contracts-helpers.ts';
-import { CHROMIUM, launch, withKey as openWithKey } from './chromium.ts';
+import { askAccess, CHROMIUM, launch, withKey as openWithKey } from './chromium.ts';
 
 /**
  * The reviewer workbench finds out whether a key may preview by asking (403 for a researcher key: reviewer.js); the
@@ -47,20 +47,19 @@ t.test(
     const me = await withKey(browser, base, rae.key, errors);
     await me.waitForSelector('#access:not([hidden])');
     t.ok(await me.locator('#officer-access').isHidden(), 'a researcher sees no officer view');
-    await me.fill('#access-dataset', 'people');
-    await me.fill('#access-purpose', 'Regional ageing');
-    await me.fill('#access-variables', 'region:1, sex');
-    await me.fill('#access-maxdims', '2');
-    await me.fill('#access-tables-day', '3');
-    await me.fill('#access-days', '30');
-    await me.click('#access-submit');
+    await askAccess(me, {
+      dataset: 'people',
+      purpose: 'Regional ageing',
+      variables: 'region:1, sex',
+      maxdims: '2',
+      'tables-day': '3',
+      days: '30',
+    });
     await me.waitForSelector('#my-requests li.status-pending');
     t.match(await me.locator('#access-status').innerText(), /Request ar_\w+ sent: pending/);
     t.match(await me.locator('#my-requests').innerText(), /Level: sex, region \(to level 1\); at most 2 dimensions/);
 
-    await me.fill('#access-dataset', 'people');
-    await me.fill('#access-purpose', 'Everything');
-    await me.click('#access-submit');
+    await askAccess(me, { dataset: 'people', purpose: 'Everything' });
     await me.waitForSelector('#my-requests li.status-pending >> nth=1');
 
     const boss = await withKey(browser, base, officer, errors);
