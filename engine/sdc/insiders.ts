@@ -211,10 +211,10 @@ async function insiderWitness(
   dir: 1 | -1,
   amount: number,
 ): Promise<Witness | null> {
-  const { sys, tables } = inp;
+  const { sys } = inp;
   inp.deadline?.check(PHASE);
   const highs = await whole.runtime();
-  if (comp.cells.length > SUBCOMPONENT_LP_MAX_CELLS) return ballWitness(inp, view, v, dir, amount, highs);
+  if (comp.cells.length > SUBCOMPONENT_LP_MAX_CELLS) return searchWitness(inp, view, v, dir, amount, highs);
   const m = limited(await whole.modelOf(comp), inp.deadline);
   const ku = m.col.get(u)!;
   m.model.changeColBounds(ku, sys.value[u]!, sys.value[u]!);
@@ -379,8 +379,8 @@ async function safeFromAll(
  */
 const SUBCOMPONENT_LP_MAX_CELLS = 2000;
 
-/** On a component over SUBCOMPONENT_LP_MAX_CELLS: the witness search's ball LP on the insider's pattern, checked. */
-function ballWitness(
+/** On a component over SUBCOMPONENT_LP_MAX_CELLS: the witness search (cubes, then witness.ts's ball LP) on the insider's pattern, checked. */
+function searchWitness(
   inp: InsiderAuditInput,
   view: Uint8Array,
   v: number,
@@ -406,10 +406,10 @@ async function lpWitness(
   dir: 1 | -1,
   amount: number,
 ): Promise<Witness | null> {
-  const { sys, tables } = inp;
+  const { sys } = inp;
   inp.deadline?.check(PHASE);
   const highs = await lps.runtime();
-  if (sub.cells.length > SUBCOMPONENT_LP_MAX_CELLS) return ballWitness(inp, view, v, dir, amount, highs);
+  if (sub.cells.length > SUBCOMPONENT_LP_MAX_CELLS) return searchWitness(inp, view, v, dir, amount, highs);
   // Stopped by the time limit, the LP gives no witness; the interval LP after it then throws TimeUp.
   const w = modelWitness(sys, highs, limited(await lps.modelOf(sub), inp.deadline), sub.cells, v, dir, amount);
   return w && checkWitnessOf(sys, view, w, v, dir) ? w : null;
