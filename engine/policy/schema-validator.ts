@@ -21,7 +21,7 @@ import { policySchema, policySchemaSha256 } from './schema.ts';
 const addFormats = addFormatsModule.default;
 
 /** ajv's options and the formats the schema uses (shared with the build-time generator). */
-export const AJV_CONFIG = JSON.parse(readFileSync(new URL('./ajv-config.json', import.meta.url), 'utf8')) as {
+const AJV_CONFIG = JSON.parse(readFileSync(new URL('./ajv-config.json', import.meta.url), 'utf8')) as {
   options: Record<string, boolean>;
   formats: FormatName[];
 };
@@ -42,11 +42,6 @@ export function policyValidator(): ValidateFunction {
     cached = pre !== null && pre.schemaSha256 === policySchemaSha256 ? pre.validate : compileAtRunTime();
   }
   return cached;
-}
-
-/** Whether `policyValidator` uses code generated at build time (the bundles) rather than a run-time compilation. */
-export function policyValidatorIsPrecompiled(): boolean {
-  return precompiled(createRequire(import.meta.url))?.schemaSha256 === policySchemaSha256;
 }
 
 // <precompiled>
