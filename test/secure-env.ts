@@ -30,8 +30,8 @@ process.env.STATGUARD_LOG_LEVEL ??= 'silent';
 // tap's runner starts every test file with `--import=@tapjs/processinfo/import`, and processinfo adds the same import
 // to the NODE_OPTIONS of every process a test starts (through process-on-spawn's listeners). In a child it records
 // nothing the suite uses (coverage is off; the children are not test files), but it registers module hooks on a
-// separate thread: about 0.7 CPU-s more for each CLI child that loads the bundle (0.5 -> 1.2 s), and a third of the
-// suite's CPU went there. The listener below runs after processinfo's and takes the import back out of a child's
+// separate thread: about 0.9 CPU-s more for each CLI child that loads the bundle (0.5 -> 1.4 s; robustness/crash went
+// from 41 to 18 CPU-s without it). The listener below runs after processinfo's and takes the import back out of a child's
 // NODE_OPTIONS, keeping every other option; the test file itself stays tracked by tap.
 const spawnHooks = (globalThis as Record<symbol, unknown>)[Symbol.for('process-on-spawn@*:singletonId')] as
   { listeners: ((opts: { env: Record<string, string | undefined> }) => void)[] } | undefined;
