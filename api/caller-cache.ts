@@ -12,7 +12,7 @@
  * - Contracts: a researcher key's active contracts for at most `ttlMs`: a contract created through this process is
  *   seen at once (`forgetContracts`), an expiry or another process's contract within `ttlMs`.
  *
- * Both maps are bounded (oldest entry out first), so a flood of distinct key ids cannot grow them without end.
+ * Both are bounded TtlCaches (ttl-cache.ts), so a flood of distinct key ids cannot grow them without end.
  */
 import type { Kysely } from 'kysely';
 import type { Contracts } from './access.ts';
@@ -20,45 +20,20 @@ import type { Actor } from './store/audit.ts';
 import { authenticate, findKey, type KeyRow } from './store/keys.ts';
 import { activeContracts } from './store/releases.ts';
 import type { Database } from './store/schema.ts';
+import { TtlCache } from './ttl-cache.ts';
 
-const MAX_ENTRIES = 10_000;
 const NONE: Contracts = new Map();
 
-interface Entry<T> {
-  readonly at: number;
-  readonly value: T;
-}
-
-class Ttl<T> {
-  private readonly map = new Map<string, Entry<T>>();
-  constructor(private readonly ttlMs: number) {}
-
-  async get(key: string, load: () => Promise<T>): Promise<T> {
-    const hit = this.map.get(key);
-    const now = performance.now();
-    if (hit && now - hit.at < this.ttlMs) return hit.value;
-    const value = await load();
-    this.map.delete(key); // re-inserted last: the oldest entries are first
-    this.map.set(key, { at: now, value });
-    if (this.map.size > MAX_ENTRIES) this.map.delete(this.map.keys().next().value!);
-    return value;
-  }
-
-  forget(key: string): void {
-    this.map.delete(key);
-  }
-}
-
 export class CallerCache {
-  private readonly keys: Ttl<KeyRow | undefined>;
-  private readonly contracts: Ttl<Contracts>;
+  private readonly keys: TtlCache<KeyRow | undefined>;
+  private readonly contracts: TtlCache<Contracts>;
 
   constructor(
     private readonly db: Kysely<Database>,
     ttlMs: number,
   ) {
-    this.keys = new Ttl(ttlMs);
-    this.contracts = new Ttl(ttlMs);
+    this.keys = new TtlCache(ttlMs);
+    this.contracts = new TtlCache(ttlMs);
   }
 
   /** The actor of an Authorization header (store/keys.ts `authenticate`, the key's row from the cache). */

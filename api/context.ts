@@ -20,6 +20,7 @@ import { PreviewPool } from './preview-pool.ts';
 import type { Actor } from './store/audit.ts';
 import type { Store } from './store/db.ts';
 import type { OnDemandService } from './ondemand/service.ts';
+import { TtlCache } from './ttl-cache.ts';
 
 export interface ReleaseInfo {
   id: string;
@@ -90,7 +91,7 @@ export function createContext(
   log: () => FastifyBaseLogger,
 ): AppContext {
   const { store, config } = opts;
-  const infos = new Map<string, { at: number; info: ReleaseInfo | undefined }>();
+  const infos = new TtlCache<ReleaseInfo | undefined>(config.releaseInfoTtlMs);
   const cache = new ReleaseCache(store.db);
   const onAuditError = (e: unknown): void => log().error({ err: e }, 'audit write failed');
   const audit = new AuditBuffer(store.db, onAuditError, store.copyCsv);
@@ -104,23 +105,18 @@ export function createContext(
     previews: new PreviewPool(config.preview, (msg) => log().error(msg)),
     // Status/audience cache: exact within this process (upload/approve/withdraw routes invalidate); changes made by
     // another process (CLI against a PostgreSQL server) are seen within releaseInfoTtlMs. Absent ids are cached too.
-    async releaseInfo(id) {
-      const hit = infos.get(id);
-      const now = performance.now();
-      if (hit && now - hit.at < config.releaseInfoTtlMs) return hit.info;
-      const row = await store.db
-        .selectFrom('releases')
-        .select(['id', 'status', 'audience', 'expires'])
-        .where('id', '=', id)
-        .executeTakeFirst();
-      // Absent ids are cached like existing ones (issue 17, finding 6): a restricted release and an absent one take
-      // the same path (one lookup, then the cache), so neither answers faster than the other.
-      infos.set(id, { at: now, info: row });
-      if (infos.size > 10_000) infos.delete(infos.keys().next().value!);
-      return row;
-    },
+    // Absent ids are cached like existing ones (issue 17, finding 6): a restricted release and an absent one take
+    // the same path (one lookup, then the cache), so neither answers faster than the other.
+    releaseInfo: (id) =>
+      infos.get(id, () =>
+        store.db
+          .selectFrom('releases')
+          .select(['id', 'status', 'audience', 'expires'])
+          .where('id', '=', id)
+          .executeTakeFirst(),
+      ),
     invalidate(id) {
-      infos.delete(id);
+      infos.forget(id);
       cache.invalidate(id);
     },
     now: opts.now,
