@@ -137,9 +137,8 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
 // Arrays of the common built-in types: bool, bytea, int2, int4, text, bpchar, varchar, int8, float4, float8, oid,
 // timestamp, date, timestamptz, numeric, uuid, json, jsonb.
 const KEPT_ARRAY_PARSERS = new Set([
-  1000, 1001, 1005, 1007, 1009, 1014, 1015, 1016, 1021, 1022, 1028, 1115, 1182, 1185,
+  1000, 1001, 1005, 1007, 1009, 1014, 1015, 1016, 1021, 1022, 1028, 1115, 1182, 1185, 1231, 2951, 199, 3807,
 ]);
-for (const oid of [1231, 2951, 199, 3807]) KEPT_ARRAY_PARSERS.add(oid);
 
 /**
  * PGlite copies its table of result parsers into a new object on every query (`{ ...parsers }` in its parseResults),
