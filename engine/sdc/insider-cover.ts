@@ -8,7 +8,7 @@
  */
 import type { ExactTable } from '../types.ts';
 import type { Component } from './components.ts';
-import type { CellSystem } from './relations.ts';
+import type { CellSystem, Relation } from './relations.ts';
 import { protectionTargets } from './sensitive.ts';
 import type { SensitiveCell } from './sensitive.ts';
 import { tolerance } from './tolerance.ts';
@@ -92,28 +92,33 @@ export function carried(got: { up: number; down: number }, need: Need): boolean 
   );
 }
 
+/** u and every cell reached from it: `step(x, relation)` names the cells one relation of x leads to. */
+function reached(sys: CellSystem, u: number, step: (x: number, rel: Relation) => Iterable<number>): Set<number> {
+  const seen = new Set<number>([u]);
+  const queue = [u];
+  while (queue.length > 0) {
+    const x = queue.pop()!;
+    for (const ri of sys.cellRelations[x]!)
+      for (const y of step(x, sys.relations[ri]!))
+        if (!seen.has(y)) {
+          seen.add(y);
+          queue.push(y);
+        }
+  }
+  return seen;
+}
+
 /**
  * The cells provably holding only u's unit: u and the one-unit cells linked to it by relations through one-unit cells
  * (a one-unit aggregate has exactly its non-empty children's unit; a one-unit child's one-unit aggregate, the child's).
  */
 export function sameUnitCells(sys: CellSystem, u: number): Set<number> {
-  const same = new Set<number>([u]);
-  const queue = [u];
-  while (queue.length > 0) {
-    const x = queue.pop()!;
-    for (const ri of sys.cellRelations[x]!) {
-      const cells = sys.relations[ri]!.cells;
-      const agg = cells[0]!;
-      // From an aggregate down to its one-unit children, or from a child up to a one-unit aggregate.
-      const next = agg === x ? [...cells].slice(1) : [agg];
-      for (const y of next)
-        if (sys.units[y] === 1 && !same.has(y)) {
-          same.add(y);
-          queue.push(y);
-        }
-    }
-  }
-  return same;
+  return reached(sys, u, (x, rel) => {
+    const agg = rel.cells[0]!;
+    // From an aggregate down to its one-unit children, or from a child up to a one-unit aggregate.
+    const next = agg === x ? rel.cells.slice(1) : [agg];
+    return next.filter((y) => sys.units[y] === 1);
+  });
 }
 
 /**
@@ -124,20 +129,12 @@ export function sameUnitCells(sys: CellSystem, u: number): Set<number> {
  * N's total is at least 900; no pattern, not even every cell hidden, can take that from it).
  */
 export function containingCells(sys: CellSystem, u: number): Set<number> {
-  const above = new Set<number>([u]);
-  const queue = [u];
-  while (queue.length > 0) {
-    const x = queue.pop()!;
-    for (const ri of sys.cellRelations[x]!) {
-      const rel = sys.relations[ri]!;
-      const agg = rel.cells[0]!;
-      if (agg === x || above.has(agg)) continue;
-      if (rel.additive && rel.cells.some((c, i) => i > 0 && c !== x && sys.lower[c]! < 0)) continue;
-      above.add(agg);
-      queue.push(agg);
-    }
-  }
-  return above;
+  return reached(sys, u, (x, rel) => {
+    const agg = rel.cells[0]!;
+    if (agg === x) return [];
+    if (rel.additive && rel.cells.some((c, i) => i > 0 && c !== x && sys.lower[c]! < 0)) return [];
+    return [agg];
+  });
 }
 
 /**
