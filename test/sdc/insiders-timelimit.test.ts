@@ -68,16 +68,21 @@ t.test('insiders on, a tight limit: in time, and proven against insiders or refu
   t.same(a.insiders, []);
 });
 
+// 0.1 s: on this 2-core machine, with the code warm, the whole protection and its proof against insiders can finish in
+// 0.29 s, so 0.3 s sometimes resolved (3 of 6 runs of this file); 0.1 s is refused by the final audit every time, and
+// 0.02 s ends before the heuristic (a refusal that names the time limit, not insiders).
+const NO_TIME = 0.1;
+
 t.test('insiders on, no time to prove even a coarse pattern against them: a refusal naming insiders', async (t) => {
   await highsRuntime();
   const started = Date.now();
-  await t.rejects(protectSdc([sparse()], plan(0.3)), {
+  await t.rejects(protectSdc([sparse()], plan(NO_TIME)), {
     code: 'SDC_INFEASIBLE',
     // Refused in the coarse fallback or in the final audit, depending on the machine's speed: both name insiders.
     message: /safe against (the public and against )?insiders/,
   });
   const seconds = (Date.now() - started) / 1000;
-  t.ok(seconds <= 0.3 * 1.1 + ALLOWANCE_SECONDS, `refused after ${seconds} s`);
+  t.ok(seconds <= NO_TIME * 1.1 + ALLOWANCE_SECONDS, `refused after ${seconds} s`);
 });
 
 t.test("insiders 'none': no insider work, the report says so", async (t) => {
