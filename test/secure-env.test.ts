@@ -27,3 +27,26 @@ t.test('a quoted option with a space in it survives', async (t) => {
   t.match(own, /--title=("?)a b\1/);
   t.notMatch(own, /@tapjs\/processinfo/);
 });
+
+t.test('a child preloads the WebAssembly baseline setting, once, whatever NODE_OPTIONS it was given', async (t) => {
+  // Under tap the listener is there (processinfo registers the spawn hooks it joins); run alone there is no listener.
+  const underTap = Symbol.for('process-on-spawn@*:singletonId') in globalThis;
+  if (!underTap) return t.pass('run without tap: no spawn listener');
+  for (const given of [undefined, '', '--no-deprecation']) {
+    const env = { ...process.env };
+    if (given === undefined) delete env.NODE_OPTIONS;
+    else env.NODE_OPTIONS = given;
+    const opts = childOptions(env);
+    t.equal(opts.match(/wasm-baseline\.mjs/g)?.length, 1, `NODE_OPTIONS ${JSON.stringify(given)}: ${opts}`);
+  }
+  // A grandchild inherits it without a second copy.
+  const nested = execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `require('node:child_process').execFileSync(process.execPath, ['-e', 'process.stdout.write(process.env.NODE_OPTIONS ?? "")'], { stdio: 'inherit' })`,
+    ],
+    { encoding: 'utf8' },
+  );
+  t.equal(nested.match(/wasm-baseline\.mjs/g)?.length, 1, 'a grandchild: once');
+});

@@ -10,6 +10,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
 
 if (!process.env.STATGUARD_SECURE_DIR) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-secure-zone-'));
@@ -35,13 +37,24 @@ process.env.STATGUARD_LOG_LEVEL ??= 'silent';
 // NODE_OPTIONS, keeping every other option; the test file itself stays tracked by tap.
 const spawnHooks = (globalThis as Record<symbol, unknown>)[Symbol.for('process-on-spawn@*:singletonId')] as
   { listeners: ((opts: { env: Record<string, string | undefined> }) => void)[] } | undefined;
+//
+// The same listener preloads test/wasm-baseline.mjs into every child (see WebAssembly below).
+const BASELINE_IMPORT = `--import=${JSON.stringify(
+  pathToFileURL(path.join(fileURLToPath(new URL('.', import.meta.url)), 'wasm-baseline.mjs')).href,
+)}`;
 spawnHooks?.listeners.push((opts) => {
-  const options = opts.env.NODE_OPTIONS;
-  if (!options?.includes('@tapjs/processinfo')) return;
+  const options = opts.env.NODE_OPTIONS ?? '';
   // processinfo writes each option as a double-quoted token (a path may hold spaces).
-  const kept = (options.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [])
-    .filter((o) => !o.includes('@tapjs/processinfo'))
-    .join(' ');
-  opts.env = { ...opts.env, NODE_OPTIONS: kept };
-  if (!kept) delete opts.env.NODE_OPTIONS;
+  const kept = (options.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? []).filter(
+    (o) => !o.includes('@tapjs/processinfo') && !o.includes('wasm-baseline.mjs'),
+  );
+  opts.env = { ...opts.env, NODE_OPTIONS: [...kept, BASELINE_IMPORT].join(' ') };
 });
+
+// WebAssembly on V8's baseline compiler (Liftoff) only, in test processes and their children. PGlite's 9.9 MB module
+// runs PostgreSQL's start-up once per store open, hot enough that V8 recompiles much of it with its optimising
+// compiler in background threads: about 1.5-2.5 CPU-s per process that opens a store (api/routes 6.3 -> 3.5 CPU-s,
+// a bare PGlite open 5.5 -> 3.2), for code that a test then runs for a few hundred short queries. The sdc tests are
+// the exception: HiGHS solves long LPs, where the optimised code pays (sdc/secondary 29 -> 31 CPU-s on the baseline
+// compiler), so their processes keep V8's default. Speed only: the same instructions run, results are identical.
+if (!/[\\/]test[\\/]sdc[\\/]/.test(process.argv[1] ?? '')) v8.setFlagsFromString('--liftoff-only');

@@ -547,7 +547,8 @@ t.test('bad inputs give clear errors', async (t) => {
   );
 });
 
-t.test('speed: 100k-cell table protected quickly', async (t) => {
+// Speed is measured by `npm run bench:engine`, not here: this checks that a table of this size comes out whole.
+t.test('a 100k-cell table: every cell published, each with a finite value and accuracy', async (t) => {
   const big = buildDimension({
     name: 'b',
     categories: Array.from({ length: 999 }, (_, i) => ({ code: `c${i}`, label: `c${i}` })),
@@ -564,9 +565,12 @@ t.test('speed: 100k-cell table protected quickly', async (t) => {
     sum: (i % 7) * 500,
     top: [],
   }));
-  const t0 = performance.now();
   const res = protectDp([{ kind: 'exact', plan, cells }], gaussPlan(0.5), UNIT, seededRandom('big'));
-  const ms = performance.now() - t0;
-  t.equal(res.tables[0]!.cells.length, 100_000);
-  t.ok(ms < 5000, `100k cells in ${ms.toFixed(0)} ms`);
+  const out = res.tables[0]!.cells;
+  t.equal(out.length, 100_000);
+  t.equal(
+    out.findIndex((c) => c.value === null || !Number.isFinite(c.value) || !(c.accuracy!.halfWidth95 > 0)),
+    -1,
+    'no cell without a finite value and a positive 95% half-width',
+  );
 });
