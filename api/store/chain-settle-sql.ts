@@ -57,3 +57,31 @@ export const m007: Migration = statementMigration(
   M007,
   'migration 007 cannot be reverted (the audit log is append-only)',
 );
+
+/**
+ * Migration 008: every insert into the audit log takes the chain's head lock before its first row (a BEFORE
+ * STATEMENT trigger), as the trigger-chained path already did.
+ *
+ * The group writer's batches carry their own `seq` (chain-append.ts) and used to meet the lock only in the AFTER
+ * statement check, after their rows (and the unique `seq` index entries) were in. A mutation's own audit row takes
+ * the lock first, then its `seq`. So a batch could hold `seq` n + 1 while waiting for the lock, and a mutation holding
+ * the lock wait for that same `seq`: a deadlock, which PostgreSQL resolves by failing one of them. Seen on the
+ * server under load (test/robustness/concurrency.test.ts: 2 of 50 concurrent approvals failed with "deadlock
+ * detected" beside a reading API). With the lock first for every writer, the second waits before it has inserted
+ * anything; a batch whose remembered head moved meanwhile is refused by the check as before and retried under the
+ * lock. On PGlite (one connection) the lock is never contended.
+ */
+const M008: readonly string[] = [
+  `CREATE FUNCTION statguard_audit_lock_head() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+      BEGIN
+        PERFORM 1 FROM public.chain_heads c WHERE c.chain = 'audit_log' FOR UPDATE;
+        RETURN NULL;
+      END $$`,
+  `CREATE TRIGGER audit_log_lock_head BEFORE INSERT ON audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION statguard_audit_lock_head()`,
+];
+
+export const m008: Migration = statementMigration(
+  M008,
+  'migration 008 cannot be reverted (the audit log is append-only)',
+);

@@ -16,7 +16,7 @@
  */
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { m005 } from './chain-batch-sql.ts';
-import { m007 } from './chain-settle-sql.ts';
+import { m007, m008 } from './chain-settle-sql.ts';
 import { m004 } from './chain-sql.ts';
 import { m006 } from './contracts-sql.ts';
 import { statementMigration } from './statement-migration.ts';
@@ -215,6 +215,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '005_chain_batches': m005,
   '006_table_contracts': m006,
   '007_audit_settle_one_pass': m007,
+  '008_audit_head_lock_first': m008,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -231,6 +231,52 @@ for (const d of dialects()) {
       t.match(r.chains[0]!.broken?.problem, /does not match its hash \(edited\)/);
     });
 
+    // Server only (PGlite has one connection). A mutation's audit row takes the head lock, then its `seq`; a batch
+    // carries its `seq` from the remembered head. Migration 008 makes the batch take the lock before inserting
+    // anything: without it, the batch's row held `seq` n + 1 while it waited for the lock, the mutation then waited for
+    // that `seq`, and PostgreSQL failed one of them ("deadlock detected", 2 of 50 concurrent approvals).
+    if (d.name === 'postgres')
+      t.test('a batch waits for the head lock before its rows: a mutation holding it is never blocked', async (t) => {
+        // A store of its own: an earlier subtest forges a row into the shared one's chain.
+        const own = await d.open();
+        t.teardown(() => own.close());
+        const db = own.db;
+        const w = new ChainAppender(db);
+        await w.append([{ actor: anonymous, action: 'lockfirst-warm', target: null, outcome: 'ok' }]);
+        let batch: Promise<unknown> = Promise.resolve();
+        let batchError: unknown = null;
+        await db.transaction().execute(async (tx) => {
+          // What a mutation's first audit row does: lock the head (held to its commit).
+          await sql`SELECT o_seq FROM statguard_chain_tip('audit_log', true)`.execute(tx);
+          batch = w
+            .append([{ actor: anonymous, action: 'lockfirst-batch', target: null, outcome: 'ok' }])
+            .catch((e) => {
+              batchError = e;
+            });
+          let waiting = 0;
+          for (let i = 0; i < 500 && waiting === 0; i++) {
+            const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(db);
+            waiting = r.rows[0]!.n;
+            if (waiting === 0) await new Promise((r) => setTimeout(r, 10));
+          }
+          t.equal(waiting, 1, 'the batch waits for a lock');
+          // The mutation's own row: it must not wait for the batch (it would if the batch held its seq already).
+          await sql`SET LOCAL lock_timeout = '200ms'`.execute(tx);
+          await writeAudit(tx, { actor: anonymous, action: 'lockfirst-mutation', target: null, outcome: 'ok' });
+        });
+        await batch;
+        t.equal(batchError, null, 'the batch is stored too (refused on the moved head, then chained under the lock)');
+        const rows = await sql<{ action: string }>`SELECT action FROM audit_log
+            WHERE action LIKE 'lockfirst-%' ORDER BY seq`.execute(db);
+        t.same(
+          rows.rows.map((r) => r.action),
+          ['lockfirst-warm', 'lockfirst-mutation', 'lockfirst-batch'],
+        );
+        const v = await verifyChains(db);
+        t.ok(v.ok, `the chain verifies: ${JSON.stringify(v)}`);
+      });
+
     t.test('an appender whose head moved retries under the lock', async (t) => {
       const store2 = await d.open();
       t.teardown(() => store2.close());

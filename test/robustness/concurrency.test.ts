@@ -107,7 +107,14 @@ t.test(
       (o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'BUDGET_EXCEEDED',
     ).length;
     t.equal(ok, 10, '10 approvals fit in the budget (rho 5 / 0.5)');
-    t.equal(refused, N - 10, 'every other approval is refused with BUDGET_EXCEEDED');
+    const otherReasons = outcomes.flatMap((o) =>
+      o.status === 'rejected' && (o.reason as { code?: string }).code !== 'BUDGET_EXCEEDED' ? [String(o.reason)] : [],
+    );
+    t.equal(
+      refused,
+      N - 10,
+      `every other approval is refused with BUDGET_EXCEEDED (others: ${otherReasons.join('; ')})`,
+    );
     const spent = await sql<{
       rho: number;
       n: string;
