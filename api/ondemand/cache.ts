@@ -5,8 +5,7 @@
  * from the one protected table and kept beside it).
  */
 import type { OnDemandResult } from './client.ts';
-import type { OnDemandQuery } from '../../engine/ondemand/query.ts';
-import type { PublicSchema } from '../../engine/ondemand/query.ts';
+import type { OnDemandQuery, PublicSchema } from '../../engine/ondemand/index.ts';
 
 export interface CachedAnswer {
   readonly result: OnDemandResult;

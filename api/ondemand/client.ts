@@ -12,9 +12,13 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 // @ts-expect-error plain JavaScript module (bin/ is run by node without a build step)
 import { bundleIsCurrent } from '../../bin/bundle.js';
-import type { OnDemandResult } from '../../engine/ondemand/compute.ts';
-import type { PublicSchema } from '../../engine/ondemand/query.ts';
-import type { WorkerError, WorkerReply, WorkerRequest } from '../../engine/ondemand/worker-main.ts';
+import type {
+  OnDemandResult,
+  PublicSchema,
+  WorkerError,
+  WorkerReply,
+  WorkerRequest,
+} from '../../engine/ondemand/index.ts';
 
 export type { OnDemandResult, PublicSchema };
 

@@ -9,7 +9,7 @@
  * `cancel` gives the reservation back when nothing was served (the secure zone failed to compute the table).
  */
 import type { Actor } from '../store/audit.ts';
-import type { OnDemandQuery } from '../../engine/ondemand/query.ts';
+import type { OnDemandQuery } from '../../engine/ondemand/index.ts';
 
 /** What a query costs under dp (the dataset's ledger units: rho, and epsilon for pure dp). */
 export interface DpCost {

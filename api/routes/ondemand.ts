@@ -24,7 +24,7 @@ import { canonicalQuery, OnDemandCache, type CachedAnswer } from '../ondemand/ca
 import type { DpCost } from '../ondemand/gate.ts';
 import type { OnDemandService } from '../ondemand/service.ts';
 import { inputBinding } from '../ondemand/binding.ts';
-import { cellCount, validateQuery, type OnDemandFormat, type OnDemandQuery } from '../../engine/ondemand/query.ts';
+import { cellCount, validateQuery, type OnDemandFormat, type OnDemandQuery } from '../../engine/ondemand/index.ts';
 
 export type { OnDemandService };
 
