@@ -7,23 +7,12 @@
  * release` (which reads the published releases of its dataset from the store) never reads the working copy's
  * `.statguard/db`. Not a test file.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
+import { freshStateDirs } from './state-dirs.ts';
 
-if (!process.env.STATGUARD_SECURE_DIR) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-secure-zone-'));
-  process.env.STATGUARD_SECURE_DIR = dir;
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-}
-
-if (!process.env.STATGUARD_DATA_DIR && !process.env.DATABASE_URL) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-store-'));
-  process.env.STATGUARD_DATA_DIR = path.join(dir, 'db');
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-}
+process.once('exit', freshStateDirs(true));
 
 // The API logs every request to stderr by default (api/app.ts); tests that look at log lines pass their own stream
 // and level, the others (and their child servers, through the environment) stay quiet.

@@ -9,15 +9,13 @@
  *   subtest: the file's tests, `before`/`teardown` hooks and failures stay inside it, and its teardowns run when its
  *   tests are done, before the next file starts;
  * - each file starts from the environment the process started with, with a fresh secure zone and store folder
- *   (STATGUARD_SECURE_DIR, STATGUARD_DATA_DIR), as test/secure-env.ts gives every test process; what a file sets in
- *   process.env is gone when the next one starts.
+ *   (test/state-dirs.ts, as test/secure-env.ts gives every test process); what a file sets in process.env is gone
+ *   when the next one starts.
  *
  * What a group shares is what one process shares: loaded modules and their caches, and the V8 settings.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import tap from 'tap';
+import { freshStateDirs } from './state-dirs.ts';
 
 export * from 'tap';
 
@@ -44,11 +42,7 @@ export async function runGroup(members: readonly GroupMember[]): Promise<void> {
   for (const m of members) {
     await tap.test(m.name, async (sub) => {
       restoreEnv(env);
-      const zone = mkdtempSync(path.join(os.tmpdir(), 'sg-group-'));
-      sub.teardown(() => rmSync(zone, { recursive: true, force: true }));
-      process.env.STATGUARD_SECURE_DIR = path.join(zone, 'secure');
-      mkdirSync(process.env.STATGUARD_SECURE_DIR);
-      if (!process.env.DATABASE_URL) process.env.STATGUARD_DATA_DIR = path.join(zone, 'db');
+      sub.teardown(freshStateDirs(false));
       current = sub as unknown as typeof tap;
       await import(m.url);
     });
